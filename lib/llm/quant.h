@@ -1,0 +1,50 @@
+/*
+ * quant.h — tensor element types and their kernels (private to lib/llm).
+ *
+ * Numbering follows ggml/GGUF. Each type has a scalar reference
+ * implementation; SIMD fast paths (AVX2/FMA, AVX-512) live in quant-avx2.c /
+ * quant-avx512.c and are chosen once at run time with cpuid. Tests compare
+ * every fast path against the reference.
+ *
+ * A matmul multiplies quantized weight rows with activations that were first
+ * quantized to the weight type's "dot type" (as ggml does): Q8_0 for
+ * Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q8_K for the K-quants, F32 for F32/F16/BF16.
+ */
+#ifndef PLOT_LLM_QUANT_H
+#define PLOT_LLM_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum qtype {
+	Q_F32 = 0, Q_F16 = 1, Q_Q4_0 = 2, Q_Q4_1 = 3, Q_Q5_0 = 6, Q_Q5_1 = 7,
+	Q_Q8_0 = 8, Q_Q8_1 = 9, Q_Q2_K = 10, Q_Q3_K = 11, Q_Q4_K = 12,
+	Q_Q5_K = 13, Q_Q6_K = 14, Q_Q8_K = 15, Q_BF16 = 30,
+};
+
+int quant_supported(uint32_t type);          /* 1 if we have kernels */
+const char *quant_name(uint32_t type);       /* "Q4_K", ...; "?" if unknown */
+uint32_t quant_block_elems(uint32_t type);   /* elements per block (1 for F32/F16/BF16) */
+uint32_t quant_block_bytes(uint32_t type);   /* bytes per block */
+/* Bytes for a row of n elements; 0 if n is not a multiple of the block or
+ * the type is unknown. */
+size_t quant_row_bytes(uint32_t type, uint64_t n);
+uint32_t quant_dot_type(uint32_t wtype);     /* activation type for vec_dot */
+
+/* Reference (scalar) kernels. n is a multiple of the block size. */
+void quant_dequant_row_ref(uint32_t type, const void *src, float *dst, int64_t n);
+void quant_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t n);
+float quant_vec_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *x);
+
+/* Dispatched kernels: the fastest path this CPU supports. */
+void quant_dequant_row(uint32_t type, const void *src, float *dst, int64_t n);
+void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
+/* dot(w row of wtype, x row already in quant_dot_type(wtype)), n elements */
+float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x);
+
+/* "ref", "avx2", "avx512": what quant_vec_dot dispatches to. Tests may force
+ * the reference with quant_force_ref(1). */
+const char *quant_impl_name(void);
+void quant_force_ref(int on);
+
+#endif
