@@ -102,28 +102,28 @@ void proto_limits_resolve(struct proto_limits *l);
 /* ---- messages ------------------------------------------------------------- */
 
 enum proto_type {
-	PROTO_NONE = 0,
+	PROTO_T_NONE = 0,
 	/* client -> server requests (each answered by exactly one ok/err) */
-	PROTO_HELLO = 1,      /* u.hello                -> ok u.hello          */
-	PROTO_SUBMIT = 2,     /* u.submit               -> ok u.submitted      */
-	PROTO_STATUS = 3,     /* u.task_ref             -> ok u.task           */
-	PROTO_RESULT = 4,     /* u.task_ref (+wait)     -> ok u.result         */
-	PROTO_SUBSCRIBE = 5,  /* u.task_ref (+follow)   -> ok u.task, then chunk* end */
-	PROTO_CANCEL = 6,     /* u.cancel               -> ok u.cancelled      */
-	PROTO_STATS = 7,      /* u.filter (model)       -> ok u.stats          */
-	PROTO_QUEUE = 8,      /* u.filter (model,state) -> ok u.queue          */
-	PROTO_LIMITS_GET = 9, /* u.filter (model)       -> ok u.limits         */
-	PROTO_LIMITS_SET = 10,/* u.limits_set           -> ok u.limits (new values) */
-	PROTO_MODELS = 11,    /* (no fields)            -> ok u.models         */
-	PROTO_CONFIG = 12,    /* (no fields)            -> ok u.config         */
-	PROTO_PING = 13,      /* (no fields)            -> ok (no fields)      */
-	PROTO_DRAIN = 14,     /* u.stop: finish queued+running work, then exit -> ok */
-	PROTO_SHUTDOWN = 15,  /* u.stop: cancel everything, then exit          -> ok */
+	PROTO_T_HELLO = 1,      /* u.hello                -> ok u.hello          */
+	PROTO_T_SUBMIT = 2,     /* u.submit               -> ok u.submitted      */
+	PROTO_T_STATUS = 3,     /* u.task_ref             -> ok u.task           */
+	PROTO_T_RESULT = 4,     /* u.task_ref (+wait)     -> ok u.result         */
+	PROTO_T_SUBSCRIBE = 5,  /* u.task_ref (+follow)   -> ok u.task, then chunk* end */
+	PROTO_T_CANCEL = 6,     /* u.cancel               -> ok u.cancelled      */
+	PROTO_T_STATS = 7,      /* u.filter (model)       -> ok u.stats          */
+	PROTO_T_QUEUE = 8,      /* u.filter (model,state) -> ok u.queue          */
+	PROTO_T_LIMITS_GET = 9, /* u.filter (model)       -> ok u.limits         */
+	PROTO_T_LIMITS_SET = 10,/* u.limits_set           -> ok u.limits (new values) */
+	PROTO_T_MODELS = 11,    /* (no fields)            -> ok u.models         */
+	PROTO_T_CONFIG = 12,    /* (no fields)            -> ok u.config         */
+	PROTO_T_PING = 13,      /* (no fields)            -> ok (no fields)      */
+	PROTO_T_DRAIN = 14,     /* u.stop: finish queued+running work, then exit -> ok */
+	PROTO_T_SHUTDOWN = 15,  /* u.stop: cancel everything, then exit          -> ok */
 	/* server -> client */
-	PROTO_OK = 16,        /* success reply; op says which body is in u */
-	PROTO_ERR = 17,       /* error reply: u.error */
-	PROTO_CHUNK = 18,     /* stream event of a subscribe: u.chunk */
-	PROTO_END = 19,       /* last stream event of a subscribe: u.end */
+	PROTO_T_OK = 16,        /* success reply; op says which body is in u */
+	PROTO_T_ERR = 17,       /* error reply: u.error */
+	PROTO_T_CHUNK = 18,     /* stream event of a subscribe: u.chunk */
+	PROTO_T_END = 19,       /* last stream event of a subscribe: u.end */
 };
 #define PROTO_TYPE_COUNT 20
 const char *proto_type_name(int type);      /* wire name: "submit", "limits_set", "ok" */
@@ -350,7 +350,7 @@ struct proto_end {
 struct proto_msg {
 	int type;                     /* enum proto_type (key: t) */
 	uint64_t id;                  /* request id (key: id); 0 is allowed */
-	int op;                       /* PROTO_OK / PROTO_ERR: the request type answered */
+	int op;                       /* PROTO_T_OK / PROTO_T_ERR: the request type answered */
 	union {
 		/* requests */
 		struct proto_hello hello;        /* HELLO, and OK op=HELLO */
