@@ -350,7 +350,8 @@ struct proto_end {
 struct proto_msg {
 	int type;                     /* enum proto_type (key: t) */
 	uint64_t id;                  /* request id (key: id); 0 is allowed */
-	int op;                       /* PROTO_T_OK / PROTO_T_ERR: the request type answered */
+	int op;                       /* PROTO_T_OK / PROTO_T_ERR: the request type answered
+	                               * (an ERR for an unreadable frame has op 0, no "op" key) */
 	union {
 		/* requests */
 		struct proto_hello hello;        /* HELLO, and OK op=HELLO */

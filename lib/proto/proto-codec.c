@@ -306,9 +306,10 @@ static int is_request(int type)
 
 static const struct schema *msg_schema(int type, int op)
 {
-	if (type == PROTO_T_OK || type == PROTO_T_ERR)
-		if (!is_request(op))
-			return NULL;
+	if (type == PROTO_T_OK && !is_request(op))
+		return NULL;
+	if (type == PROTO_T_ERR && op && !is_request(op))
+		return NULL; /* an err may answer no request: a malformed frame */
 	return type == PROTO_T_OK ? ok_schema(op) : request_schema(type);
 }
 
@@ -747,6 +748,8 @@ static int dec_header(struct dec *d, const msgpack_object_map *map)
 		return -PROTO_E_INVALID;
 	if (type != PROTO_T_OK && type != PROTO_T_ERR)
 		return 0;
+	if (type == PROTO_T_ERR && !op)
+		return 0;
 	if (!op || op->type != MSGPACK_OBJECT_STR || op->via.str.size > 32) {
 		snprintf(d->err, d->errlen, "field 'op': missing in a reply");
 		return -PROTO_E_INVALID;
@@ -775,7 +778,10 @@ static int decode_obj(struct dec *d, const msgpack_object *root)
 	int op = d->m->op;
 	proto_msg_init(d->m, d->m->type, d->m->id); /* the type's field defaults */
 	d->m->op = op;
-	return dec_body(d, msg_schema(d->m->type, d->m->op), &d->m->u, &root->via.map);
+	rc = dec_body(d, msg_schema(d->m->type, d->m->op), &d->m->u, &root->via.map);
+	if (!rc && d->m->type == PROTO_T_ERR && d->m->u.error.code == PROTO_OK)
+		d->m->u.error.code = PROTO_E_INTERNAL; /* an err without a code is still an error */
+	return rc;
 }
 
 int proto_decode(const void *body, size_t len, const struct proto_limits *lim,
