@@ -365,6 +365,15 @@ static void test_malformed(void **state)
 		      "offset 3: value needs 4294967300 bytes, frame has 5 left");
 	expect_decode("\x81\xa1t\xdb\x7f\xff\xff\xff", 8, NULL, PROTO_E_TOO_LARGE,
 		      "offset 3: str/bin length 2147483647 exceeds max_str 1048576");
+	/* an err without a code is still an error (found by fuzz-proto) */
+	struct proto_msg m;
+	char err[256];
+	assert_int_equal(proto_decode("\x82\xa1t\xa3" "err\xa3msg\xa1x", 13, NULL, &m, err,
+				      sizeof err), 0);
+	assert_int_equal(m.type, PROTO_T_ERR);
+	assert_int_equal(m.op, PROTO_T_NONE);
+	assert_int_equal(m.u.error.code, PROTO_E_INTERNAL);
+	proto_msg_clear(&m);
 	/* an ok reply must say what it answers */
 	expect_decode("\x82\xa1t\xa2ok\xa2id\x05", 10, NULL, PROTO_E_INVALID,
 		      "field 'op': missing in a reply");
