@@ -427,6 +427,11 @@ int proto_encode(const struct proto_msg *m, const struct proto_limits *lim,
 int proto_decode(const void *body, size_t len, const struct proto_limits *lim,
 		 struct proto_msg *out, char *err, size_t errlen);
 
+/* The wire keys of a message's body (besides t, id, op), nested objects'
+ * keys included, for docs and tests: fills up to cap, returns how many
+ * exist; 0 for an unknown type/op. */
+size_t proto_msg_keys(int type, int op, const char **keys, size_t cap);
+
 /* Check a hello's version. Returns 0, or -PROTO_E_VERSION with err naming
  * both ("protocol version mismatch: client speaks 2, plotd speaks 1"). */
 int proto_check_version(uint32_t peer, char *err, size_t errlen);

@@ -313,6 +313,24 @@ static const struct schema *msg_schema(int type, int op)
 	return type == PROTO_T_OK ? ok_schema(op) : request_schema(type);
 }
 
+static size_t schema_keys(const struct schema *s, const char **keys, size_t cap, size_t n)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (n < cap)
+			keys[n] = s->f[i].key;
+		n++;
+		if (s->f[i].kind == K_OBJARR)
+			n = schema_keys(s->f[i].sub, keys, cap, n);
+	}
+	return n;
+}
+
+size_t proto_msg_keys(int type, int op, const char **keys, size_t cap)
+{
+	const struct schema *s = msg_schema(type, op);
+	return s ? schema_keys(s, keys, cap, 0) : 0;
+}
+
 /* ---- encoding ----------------------------------------------------------- */
 
 #define AT(base, off, T) ((T *)(void *)((char *)(base) + (off)))

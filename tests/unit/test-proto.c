@@ -569,6 +569,43 @@ static void test_buf(void **state)
 	proto_buf_free(&b);
 }
 
+/* man/plot-protocol.7 documents every message type, wire error code and key. */
+static void test_man_page(void **state)
+{
+	FILE *f = fopen("man/plot-protocol.7", "rb");
+	if (!f)
+		fail_msg("man/plot-protocol.7 missing (run from the repository root)");
+	static char page[1 << 16];
+	size_t n = fread(page, 1, sizeof page - 1, f);
+	fclose(f);
+	page[n] = 0;
+	char needle[64];
+	for (int t = 1; t < PROTO_TYPE_COUNT; t++) {
+		snprintf(needle, sizeof needle, "\n.B %s\n", proto_type_name(t));
+		if (!strstr(page, needle))
+			fail_msg("plot-protocol.7 does not document message type %s", proto_type_name(t));
+		for (int op = 0; op < PROTO_TYPE_COUNT; op++) {
+			const char *keys[64];
+			size_t nk = proto_msg_keys(t, op, keys, 64);
+			assert_true(nk <= 64);
+			for (size_t i = 0; i < nk; i++) {
+				snprintf(needle, sizeof needle, "\\fB%s\\fR", keys[i]);
+				if (!strstr(page, needle))
+					fail_msg("plot-protocol.7 does not document key %s of %s/%s",
+						 keys[i], proto_type_name(t), proto_type_name(op));
+			}
+		}
+	}
+	for (int c = PROTO_E_QUEUE_FULL; c < PROTO_E_IO; c++) {
+		snprintf(needle, sizeof needle, "\n.B %s\n", proto_code_name(c));
+		if (!strstr(page, needle))
+			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
+	}
+	const char *keys[64];
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 26);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -585,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_socketpair),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_man_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
