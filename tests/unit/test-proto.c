@@ -17,10 +17,7 @@
 #include <cmocka.h>
 #include <msgpack.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "plot/proto.h"
 
 /* ---- fixtures: one fully populated message of every kind ----------------- */
