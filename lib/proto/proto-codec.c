@@ -38,6 +38,7 @@ enum kind {
 struct schema;
 struct field {
 	const char *key;
+	size_t klen;              /* strlen(key): keys are literals, sized at compile time */
 	enum kind kind;
 	size_t off;               /* value */
 	size_t off_n;             /* K_BIN: size_t length; arrays: uint32_t count; K_U64VEC: fixed count */
@@ -56,11 +57,11 @@ struct schema {
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define U32MAX 4294967295LL
 
-#define F(k, kind, st, m) { k, kind, offsetof(st, m), 0, 0, 0, 0, NULL }
-#define FH(k, kind, st, m, bit) { k, kind, offsetof(st, m), 0, bit, 0, 0, NULL }
-#define FR(k, kind, st, m, lo, hi) { k, kind, offsetof(st, m), 0, 0, lo, hi, NULL }
-#define FN(k, kind, st, m, n) { k, kind, offsetof(st, m), offsetof(st, n), 0, 0, 0, NULL }
-#define FO(k, st, m, n, sc) { k, K_OBJARR, offsetof(st, m), offsetof(st, n), 0, 0, 0, sc }
+#define F(k, kind, st, m) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, 0, 0, 0, NULL }
+#define FH(k, kind, st, m, bit) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, bit, 0, 0, NULL }
+#define FR(k, kind, st, m, lo, hi) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, 0, lo, hi, NULL }
+#define FN(k, kind, st, m, n) { k, sizeof(k) - 1, kind, offsetof(st, m), offsetof(st, n), 0, 0, 0, NULL }
+#define FO(k, st, m, n, sc) { k, sizeof(k) - 1, K_OBJARR, offsetof(st, m), offsetof(st, n), 0, 0, 0, sc }
 #define SCHEMA(name, fields, st) \
 	static const struct schema name = { fields, N(fields), sizeof(st), NO_HAS }
 #define SCHEMA_HAS(name, fields, st, h) \
@@ -166,7 +167,7 @@ static const struct field f_mstats[] = {
 	MS("cancelled", cancelled), MS("expired", expired), MS("timed_out", timed_out),
 	MS("rejected", rejected), MS("rejected_queue_full", rejected_queue_full),
 	MS("rejected_capacity", rejected_capacity),
-	{ "qprio", K_U64VEC, offsetof(struct proto_model_stats, queued_by_prio), 4, 0, 0, 0, NULL },
+	{ "qprio", 5, K_U64VEC, offsetof(struct proto_model_stats, queued_by_prio), 4, 0, 0, 0, NULL },
 	F("wait_p50", K_DBL, struct proto_model_stats, queue_wait_p50_ms),
 	F("wait_p99", K_DBL, struct proto_model_stats, queue_wait_p99_ms),
 	MS("mailbox", mailbox), MS("timeout_secs", timeout_secs),
@@ -417,7 +418,8 @@ static int pack_body(msgpack_packer *pk, const struct schema *s, const void *bas
 		const struct field *f = &s->f[i];
 		if (!field_present(s, f, base))
 			continue;
-		if (pack_str(pk, f->key) || pack_value(pk, f, base))
+		if (msgpack_pack_str(pk, f->klen) || msgpack_pack_str_body(pk, f->key, f->klen) ||
+		    pack_value(pk, f, base))
 			return -1;
 	}
 	return 0;
@@ -698,11 +700,10 @@ static const struct field *find_field(const struct schema *s, const msgpack_obje
 {
 	if (key->type != MSGPACK_OBJECT_STR)
 		return NULL;
-	for (size_t i = 0; i < s->n; i++) {
-		const char *k = s->f[i].key;
-		if (strlen(k) == key->via.str.size && memcmp(k, key->via.str.ptr, key->via.str.size) == 0)
+	for (size_t i = 0; i < s->n; i++)
+		if (s->f[i].klen == key->via.str.size &&
+		    memcmp(s->f[i].key, key->via.str.ptr, key->via.str.size) == 0)
 			return &s->f[i];
-	}
 	return NULL;
 }
 
