@@ -133,6 +133,11 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 bench-pool: $(B)/bench/bench-pool
 	$(B)/bench/bench-pool
 
+# lib/llm compute thread pool: dispatch latency, spin vs sleep (sampler helper)
+.PHONY: bench-threads
+bench-threads: $(B)/bench/bench-threads
+	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
+
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 
 FUZZ_B   := build/fuzz
