@@ -4,8 +4,11 @@
  * Every sequence in a batch owns one struct smp with its own parameters,
  * RNG state and recent-token history, so sequences never influence each
  * other's choices and a given (seed, logits sequence) always yields the same
- * tokens. A struct smp is not thread-safe; its owner (the engine thread) is
- * the only one to call it.
+ * tokens. A struct smp is not thread-safe; one thread at a time calls it.
+ * There is no shared or global state, so different sequences' samplers may
+ * run in parallel (e.g. one per compute thread after a batched step: a
+ * sample over a 262144-token vocabulary costs about 1-4 arg-max passes,
+ * see make bench-sampler).
  *
  * smp_sample() applies, in llama.cpp's default order:
  *   1. penalties   over the last penalty_last_n accepted tokens, for each
