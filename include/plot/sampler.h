@@ -61,6 +61,33 @@ void smp_params_default(struct smp_params *p);
  * range and the bad value, e.g. "top_p must be in (0, 1], got 2". */
 int smp_params_check(const struct smp_params *p, char *err, size_t errlen);
 
+/* The declarative table of the fields above, for the CLI's flags, the
+ * daemon's request keys, help, man page and completions: one entry per
+ * field, in struct order, ending with a NULL name. */
+enum smp_ptype { SMP_PT_FLOAT, SMP_PT_INT32, SMP_PT_UINT64 };
+
+struct smp_param_info {
+	const char *name;        /* "top_p": the field, the request key */
+	enum smp_ptype type;
+	size_t offset;           /* into struct smp_params */
+	double min, max;         /* inclusive unless min_open */
+	int min_open;            /* 1: the range is (min, max] */
+	double def;              /* default */
+	const char *range;       /* as in messages: "in (0, 1]" */
+	const char *help;        /* one line */
+};
+
+extern const struct smp_param_info smp_param_table[];
+
+const struct smp_param_info *smp_param_find(const char *name);
+
+/* Parse text as the value of field `name` and store it in *p if it is in
+ * range; else -EINVAL, *p unchanged, and err says why ("top_p must be in
+ * (0, 1], got 2", "top_k: not an integer: 'x'", "unknown sampling
+ * parameter 'foo'"). */
+int smp_param_set(struct smp_params *p, const char *name, const char *text,
+		  char *err, size_t errlen);
+
 struct smp;
 
 /* A sampler with a copy of *p (checked as by smp_params_check). NULL on

@@ -116,57 +116,6 @@ static void rng_seed(uint64_t s[4], uint64_t seed)
 		s[i] = splitmix64(&seed);
 }
 
-/* ---- parameters ------------------------------------------------------- */
-
-void smp_params_default(struct smp_params *p)
-{
-	*p = (struct smp_params){
-		.temperature = 0.8f, .top_k = 40, .top_p = 0.95f,
-		.min_p = 0.05f, .repetition_penalty = 1.0f,
-		.frequency_penalty = 0.0f, .presence_penalty = 0.0f,
-		.penalty_last_n = 64, .seed = 0,
-	};
-}
-
-static int bad_float(char *err, size_t errlen, const char *name,
-		     const char *range, float v)
-{
-	snprintf(err, errlen, "%s must be in %s, got %g", name, range, (double)v);
-	return -EINVAL;
-}
-
-/* Comparisons are written so that NaN fails them. */
-int smp_params_check(const struct smp_params *p, char *err, size_t errlen)
-{
-	if (!(p->temperature >= 0 && p->temperature <= SMP_MAX_TEMP))
-		return bad_float(err, errlen, "temperature", "[0, 100]",
-				 p->temperature);
-	if (p->top_k < 0) {
-		snprintf(err, errlen, "top_k must be >= 0 (0 = off), got %d",
-			 (int)p->top_k);
-		return -EINVAL;
-	}
-	if (!(p->top_p > 0 && p->top_p <= 1))
-		return bad_float(err, errlen, "top_p", "(0, 1]", p->top_p);
-	if (!(p->min_p >= 0 && p->min_p <= 1))
-		return bad_float(err, errlen, "min_p", "[0, 1]", p->min_p);
-	if (!(p->repetition_penalty > 0 && p->repetition_penalty <= 10))
-		return bad_float(err, errlen, "repetition_penalty", "(0, 10]",
-				 p->repetition_penalty);
-	if (!(p->frequency_penalty >= -2 && p->frequency_penalty <= 2))
-		return bad_float(err, errlen, "frequency_penalty", "[-2, 2]",
-				 p->frequency_penalty);
-	if (!(p->presence_penalty >= -2 && p->presence_penalty <= 2))
-		return bad_float(err, errlen, "presence_penalty", "[-2, 2]",
-				 p->presence_penalty);
-	if (p->penalty_last_n < 0 || p->penalty_last_n > SMP_MAX_LAST_N) {
-		snprintf(err, errlen, "penalty_last_n must be in [0, %d], got %d",
-			 SMP_MAX_LAST_N, (int)p->penalty_last_n);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* ---- lifecycle and history -------------------------------------------- */
 
 struct smp *smp_new(const struct smp_params *p, char *err, size_t errlen)
