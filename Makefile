@@ -133,6 +133,16 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 bench-pool: $(B)/bench/bench-pool
 	$(B)/bench/bench-pool
 
+# lib/llm compute thread pool: dispatch latency, spin vs sleep (sampler helper)
+.PHONY: bench-threads
+bench-threads: $(B)/bench/bench-threads
+	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
+
+# lib/llm sampler: cost of one sample on a 262144-token vocabulary (sampler helper)
+.PHONY: bench-sampler
+bench-sampler: $(B)/bench/bench-sampler
+	$(B)/bench/bench-sampler $(BENCH_SAMPLER_ARGS)
+
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 
 FUZZ_B   := build/fuzz
