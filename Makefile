@@ -129,9 +129,9 @@ check: unit cli ref
 # ---- lib/llm gguf + quant (branch gguf): oracle helper tools, models -------
 # tests/ref/tools/*.c are small programs the pytest oracle tests run; `ref`
 # builds them first. `make models` fetches the default models (see .ci/models).
-REF_TOOLS := $(B)/tests/gguf-dump
+REF_TOOLS := $(B)/tests/gguf-dump $(B)/tests/quant-dump
 
-$(B)/tests/gguf-dump: $(B)/tests/ref/tools/gguf-dump.o $(LIBA)
+$(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -140,6 +140,18 @@ struct quant_kernels {
 };
 
 extern const struct quant_kernels quant_kernels_ref;
+/* K-quant reference kernels (quant-k.c), gathered into quant_kernels_ref */
+float quant_ref_dot_q4_K(int64_t n, const void *w, const void *x);
+float quant_ref_dot_q5_K(int64_t n, const void *w, const void *x);
+float quant_ref_dot_q6_K(int64_t n, const void *w, const void *x);
+void quant_ref_dequant_q4_K(const void *src, float *dst, int64_t n);
+void quant_ref_dequant_q5_K(const void *src, float *dst, int64_t n);
+void quant_ref_dequant_q6_K(const void *src, float *dst, int64_t n);
+void quant_ref_dequant_q8_K(const void *src, float *dst, int64_t n);
+void quant_ref_quantize_q4_K(const float *src, void *dst, int64_t n);
+void quant_ref_quantize_q5_K(const float *src, void *dst, int64_t n);
+void quant_ref_quantize_q6_K(const float *src, void *dst, int64_t n);
+void quant_ref_quantize_q8_K(const float *src, void *dst, int64_t n);
 extern const struct quant_kernels quant_kernels_avx2;
 extern const struct quant_kernels quant_kernels_avx512;
 

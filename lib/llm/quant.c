@@ -14,7 +14,10 @@
 #include "llm/quant.h"
 #include "llm/quant-impl.h"
 
+#include <cpuid.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 struct qinfo {
 	const char *name;
@@ -107,4 +110,109 @@ uint32_t quant_dot_type(uint32_t wtype)
 {
 	const struct qinfo *q = info(wtype);
 	return q && q->supported ? q->dot : Q_F32;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static struct quant_kernels best;      /* per type: avx512, else avx2, else ref */
+static pthread_once_t best_once = PTHREAD_ONCE_INIT;
+static atomic_int force_ref;
+
+static int cpu_has_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+static int cpu_avx2(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+}
+
+static int cpu_avx512(void)
+{
+	return cpu_avx2() && __builtin_cpu_supports("avx512f") &&
+	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512dq");
+}
+
+/* Overlay the non-NULL entries of k onto best; best is named after the
+ * last table that contributed a kernel. */
+static void overlay(const struct quant_kernels *k)
+{
+	int any = 0;
+	for (int t = 0; t < QT_TABLE; t++) {
+		if (k->dot[t])
+			best.dot[t] = k->dot[t], any = 1;
+		if (k->dequant[t])
+			best.dequant[t] = k->dequant[t], any = 1;
+		if (k->quantize[t])
+			best.quantize[t] = k->quantize[t], any = 1;
+	}
+	if (any)
+		best.name = k->name;
+}
+
+static void pick_best(void)
+{
+	overlay(&quant_kernels_ref);
+	if (cpu_avx2())
+		overlay(&quant_kernels_avx2);
+	if (cpu_avx512())
+		overlay(&quant_kernels_avx512);
+}
+
+static const struct quant_kernels *kernels(void)
+{
+	if (atomic_load_explicit(&force_ref, memory_order_relaxed))
+		return &quant_kernels_ref;
+	pthread_once(&best_once, pick_best);
+	return &best;
+}
+
+const char *quant_impl_name(void)
+{
+	return kernels()->name;
+}
+
+void quant_force_ref(int on)
+{
+	atomic_store(&force_ref, on != 0);
+}
+
+/* Callers pass a supported type (the model loader checks quant_supported);
+ * anything else is a broken invariant in the caller, not bad input, so it
+ * aborts rather than computing garbage. */
+#define KERNEL(k, kind, type) \
+	((type) < QT_TABLE && (k)->kind[(type)] ? (k)->kind[(type)] : (abort(), (k)->kind[0]))
+
+void quant_dequant_row_ref(uint32_t type, const void *src, float *dst, int64_t n)
+{
+	KERNEL(&quant_kernels_ref, dequant, type)(src, dst, n);
+}
+
+void quant_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t n)
+{
+	KERNEL(&quant_kernels_ref, quantize, type)(src, dst, n);
+}
+
+float quant_vec_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *x)
+{
+	return KERNEL(&quant_kernels_ref, dot, wtype)(n, w, x);
+}
+
+void quant_dequant_row(uint32_t type, const void *src, float *dst, int64_t n)
+{
+	KERNEL(kernels(), dequant, type)(src, dst, n);
+}
+
+void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n)
+{
+	KERNEL(kernels(), quantize, type)(src, dst, n);
+}
+
+float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x)
+{
+	return KERNEL(kernels(), dot, wtype)(n, w, x);
 }
