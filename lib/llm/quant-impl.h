@@ -20,6 +20,9 @@ typedef struct { uint16_t d, m; uint8_t qs[QK4 / 2]; } blk_q4_1;
 typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK4 / 2]; } blk_q5_0;
 typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK4 / 2]; } blk_q5_1;
 typedef struct { uint16_t d; int8_t qs[QK4]; } blk_q8_0;
+/* activations for Q4_1/Q5_1 dots: s = d * sum(qs) (both fp16, as ggml), so
+ * the weight's min term is m * s without touching the quants again */
+typedef struct { uint16_t d, s; int8_t qs[QK4]; } blk_q8_1;
 /* super-block of 8 sub-blocks of 32: 6-bit scales and mins packed in 12 bytes */
 typedef struct {
 	uint16_t d, dmin;
@@ -51,6 +54,7 @@ _Static_assert(sizeof(blk_q4_1) == 20, "q4_1 layout");
 _Static_assert(sizeof(blk_q5_0) == 22, "q5_0 layout");
 _Static_assert(sizeof(blk_q5_1) == 24, "q5_1 layout");
 _Static_assert(sizeof(blk_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(blk_q8_1) == 36, "q8_1 layout");
 _Static_assert(sizeof(blk_q4_K) == 144, "q4_K layout");
 _Static_assert(sizeof(blk_q5_K) == 176, "q5_K layout");
 _Static_assert(sizeof(blk_q6_K) == 210, "q6_K layout");

@@ -8,7 +8,8 @@
  *   Q5_K  Q4_K plus a 5th bit: qh[l] bit 2c (sub-block 2c), 2c+1 (2c+1).
  *   Q6_K  16 sub-blocks of 16: x = d*scales[g]*(q - 32), q 6-bit = 4 bits in
  *         ql + 2 bits in qh; scales int8.
- *   Q8_K  x = d*q, d float, with bsums[g] = sum of the 16 quants of group g,
+ *   Q8_K  x = d*q, d float (may be negative), with bsums[g] = sum of the 16
+ *         quants of group g,
  *         so a dot can subtract the Q4_K/Q5_K mins without touching x again.
  *
  * The quantizers here are simple min/max rounding (not ggml's iterative
@@ -307,19 +308,24 @@ void quant_ref_quantize_q6_K(const float *src, void *dst, int64_t n)
 	}
 }
 
-/* Activations: d = absmax/127, q = round(x/d), plus the group sums. */
+/* Activations, bit for bit ggml's quantize_row_q8_K_ref: the first element
+ * of largest magnitude maps to -127 (so d may be negative), q = round half
+ * to even of x * (-127/max), clamped to 127; bsums hold the group sums. */
 void quant_ref_quantize_q8_K(const float *src, void *dst, int64_t n)
 {
 	blk_q8_K *b = dst;
 	for (int64_t i = 0; i < n / QK_K; i++) {
 		const float *x = src + i * QK_K;
-		float amax = 0;
+		float amax = 0, max = 0;
 		for (int e = 0; e < QK_K; e++)
-			amax = fmaxf(amax, fabsf(x[e]));
-		b[i].d = amax / 127.0f;
-		float id = amax ? 127.0f / amax : 0.0f;
+			if (fabsf(x[e]) > amax) {
+				amax = fabsf(x[e]);
+				max = x[e];
+			}
+		float iscale = amax ? -127.0f / max : 0.0f;
 		for (int e = 0; e < QK_K; e++)
-			b[i].qs[e] = (int8_t)clampi(nearest(x[e] * id), -127, 127);
+			b[i].qs[e] = (int8_t)(amax ? clampi(nearest(iscale * x[e]), -128, 127) : 0);
+		b[i].d = amax ? 1.0f / iscale : 0.0f;
 		for (int g = 0; g < QK_K / 16; g++) {
 			int s = 0;
 			for (int l = 0; l < 16; l++)

@@ -11,8 +11,9 @@
  *   Q5_0  d * (q - 16)       q = 4 low bits as Q4_0 + bit j of qh (u32 LE)
  *   Q5_1  d * q + m
  *   Q8_0  d * q              q = int8
- * vec_dot takes weights in the type and activations in Q8_0 (F32 for the
- * float types) and accumulates integer products per block, like ggml.
+ * vec_dot takes weights in the type and activations in quant_dot_type()
+ * (Q8_0, or Q8_1 for Q4_1/Q5_1; F32 for the float types) and accumulates
+ * integer products per block, like ggml.
  */
 #include "llm/quant-impl.h"
 #include "llm/quant.h"
@@ -223,7 +224,7 @@ static float quant_sym(const float *x, int levels, int *q)
 	float d = max / (float)(-levels / 2);
 	float id = d ? 1.0f / d : 0.0f;
 	for (int j = 0; j < QK4; j++)
-		q[j] = clampi((int)floorf(x[j] * id + (float)(levels / 2) + 0.5f), 0, levels - 1);
+		q[j] = clampi((int)floorf(x[j] * id + ((float)(levels / 2) + 0.5f)), 0, levels - 1);
 	return d;
 }
 
@@ -284,8 +285,9 @@ static void quantize_q5_1(const float *src, void *dst, int64_t n)
 	}
 }
 
-/* Q8_0: d = absmax/127, q = round(x/d). This is also the activation
- * quantizer for the 32-element dots. */
+/* Q8_0: d = absmax/127, q = roundf(x * (1/d)) (half away from zero), bit
+ * for bit ggml's quantize_row_q8_0_ref and the gguf package's quantizer, so
+ * the oracle sees the activations the engine sees. */
 static void quantize_q8_0(const float *src, void *dst, int64_t n)
 {
 	blk_q8_0 *b = dst;
@@ -296,11 +298,41 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n)
 		float id = d ? 1.0f / d : 0.0f;
 		b[i].d = f32_to_fp16(d);
 		for (int j = 0; j < QK4; j++)
-			b[i].qs[j] = (int8_t)lrintf(x[j] * id);
+			b[i].qs[j] = (int8_t)roundf(x[j] * id);
 	}
 }
 
-/* ---- dots against Q8_0 activations -------------------------------------- */
+/* Q8_1: Q8_0 plus s = d * sum(q), with d already rounded to fp16 so that
+ * s is exactly the sum of the dequantized block (before s's own rounding). */
+static void quantize_q8_1(const float *src, void *dst, int64_t n)
+{
+	blk_q8_1 *b = dst;
+	for (int64_t i = 0; i < n / QK4; i++) {
+		const float *x = src + i * QK4;
+		float amax = fabsf(signed_absmax(x, QK4));
+		float d = amax / 127.0f;
+		float id = d ? 1.0f / d : 0.0f;
+		int sum = 0;
+		b[i].d = f32_to_fp16(d);
+		for (int j = 0; j < QK4; j++) {
+			b[i].qs[j] = (int8_t)roundf(x[j] * id);
+			sum += b[i].qs[j];
+		}
+		b[i].s = f32_to_fp16(fp16_to_f32(b[i].d) * (float)sum);
+	}
+}
+
+static void dequant_q8_1(const void *src, float *dst, int64_t n)
+{
+	const blk_q8_1 *b = src;
+	for (int64_t i = 0; i < n / QK4; i++) {
+		float d = fp16_to_f32(b[i].d);
+		for (int j = 0; j < QK4; j++)
+			dst[i * QK4 + j] = d * (float)b[i].qs[j];
+	}
+}
+
+/* ---- dots against Q8_0 / Q8_1 activations ------------------------------- */
 
 /* sum_j q[j] * x[j] and sum_j x[j] over one block */
 static void isums(const int *q, const int8_t *x, int *qx, int *sx)
@@ -326,17 +358,18 @@ static float dot_q4_0(int64_t n, const void *w, const void *x)
 	return s;
 }
 
+/* sum (d q + m) * dx y = d dx sum(q y) + m * s, with s = dx sum(y) */
 static float dot_q4_1(int64_t n, const void *w, const void *x)
 {
 	const blk_q4_1 *a = w;
-	const blk_q8_0 *b = x;
+	const blk_q8_1 *b = x;
 	int q[QK4], qx, sx;
 	float s = 0;
 	for (int64_t i = 0; i < n / QK4; i++) {
-		float dx = fp16_to_f32(b[i].d);
 		unpack4(a[i].qs, q);
 		isums(q, b[i].qs, &qx, &sx);
-		s += fp16_to_f32(a[i].d) * dx * (float)qx + fp16_to_f32(a[i].m) * dx * (float)sx;
+		s += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * (float)qx +
+		     fp16_to_f32(a[i].m) * fp16_to_f32(b[i].s);
 	}
 	return s;
 }
@@ -358,14 +391,14 @@ static float dot_q5_0(int64_t n, const void *w, const void *x)
 static float dot_q5_1(int64_t n, const void *w, const void *x)
 {
 	const blk_q5_1 *a = w;
-	const blk_q8_0 *b = x;
+	const blk_q8_1 *b = x;
 	int q[QK4], qx, sx;
 	float s = 0;
 	for (int64_t i = 0; i < n / QK4; i++) {
-		float dx = fp16_to_f32(b[i].d);
 		unpack5(a[i].qs, a[i].qh, q);
 		isums(q, b[i].qs, &qx, &sx);
-		s += fp16_to_f32(a[i].d) * dx * (float)qx + fp16_to_f32(a[i].m) * dx * (float)sx;
+		s += fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d) * (float)qx +
+		     fp16_to_f32(a[i].m) * fp16_to_f32(b[i].s);
 	}
 	return s;
 }
@@ -395,14 +428,14 @@ const struct quant_kernels quant_kernels_ref = {
 	.dequant = {
 		[Q_F32] = dequant_f32, [Q_F16] = dequant_f16, [Q_BF16] = dequant_bf16,
 		[Q_Q4_0] = dequant_q4_0, [Q_Q4_1] = dequant_q4_1, [Q_Q5_0] = dequant_q5_0,
-		[Q_Q5_1] = dequant_q5_1, [Q_Q8_0] = dequant_q8_0,
+		[Q_Q5_1] = dequant_q5_1, [Q_Q8_0] = dequant_q8_0, [Q_Q8_1] = dequant_q8_1,
 		[Q_Q4_K] = quant_ref_dequant_q4_K, [Q_Q5_K] = quant_ref_dequant_q5_K,
 		[Q_Q6_K] = quant_ref_dequant_q6_K, [Q_Q8_K] = quant_ref_dequant_q8_K,
 	},
 	.quantize = {
 		[Q_F32] = quantize_f32, [Q_F16] = quantize_f16, [Q_BF16] = quantize_bf16,
 		[Q_Q4_0] = quantize_q4_0, [Q_Q4_1] = quantize_q4_1, [Q_Q5_0] = quantize_q5_0,
-		[Q_Q5_1] = quantize_q5_1, [Q_Q8_0] = quantize_q8_0,
+		[Q_Q5_1] = quantize_q5_1, [Q_Q8_0] = quantize_q8_0, [Q_Q8_1] = quantize_q8_1,
 		[Q_Q4_K] = quant_ref_quantize_q4_K, [Q_Q5_K] = quant_ref_quantize_q5_K,
 		[Q_Q6_K] = quant_ref_quantize_q6_K, [Q_Q8_K] = quant_ref_quantize_q8_K,
 	},

@@ -8,7 +8,11 @@
  *
  * A matmul multiplies quantized weight rows with activations that were first
  * quantized to the weight type's "dot type" (as ggml does): Q8_0 for
- * Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q8_K for the K-quants, F32 for F32/F16/BF16.
+ * Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1 (Q8_0 plus s = d*sum(q), so the
+ * weight's min costs one multiply per block), Q8_K for the K-quants, F32 for
+ * F32/F16/BF16. Always ask quant_dot_type(); size with quant_row_bytes().
+ * Q8_1 and Q8_K are activation-only: quant_supported() is 0 for them (no
+ * vec_dot with them as weights), but quantize_row and dequant_row accept them.
  */
 #ifndef PLOT_LLM_QUANT_H
 #define PLOT_LLM_QUANT_H

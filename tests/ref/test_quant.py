@@ -103,16 +103,49 @@ def test_quantize_roundtrip_error_bounded(qtype):
     assert np.all(err <= ROUNDTRIP[qtype] * scale + 1e-12), (err / scale).max()
 
 
+@pytest.mark.parametrize("impl", ["ref", "fast"])
 @pytest.mark.parametrize("qtype", [T.Q8_0, T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1], ids=lambda t: t.name)
-def test_quantize_close_to_oracle_quantizer(qtype):
-    """gguf's own quantizer and ours pick the same scales (same rule), so the
-    dequantized rows agree to within one quantization step."""
-    rng = np.random.default_rng(200 + int(qtype))
-    x = rng.standard_normal((16, 64)).astype(np.float32)
+def test_quantize_bitexact_with_oracle_quantizer(qtype, impl):
+    """gguf's quantizers are bit-exact ports of ggml's reference ones; ours
+    follow the same rules, so the bytes must agree (Q8_0 is how activations
+    are quantized, and the forward-pass oracle relies on this)."""
     from gguf.quants import quantize
-    theirs = dequantize(quantize(x, qtype), qtype).reshape(-1)
-    ours_q = np.frombuffer(run(["quantize", qtype.name], x.tobytes()), dtype=np.uint8)
-    ours = dequantize(ours_q.copy(), qtype).reshape(-1)
-    step = np.abs(x).reshape(-1, 32).max(axis=1, keepdims=True) / {
-        T.Q8_0: 127, T.Q4_0: 8, T.Q4_1: 7.5, T.Q5_0: 16, T.Q5_1: 15.5}[qtype]
-    assert np.all(np.abs(ours - theirs).reshape(-1, 32) <= step * 1.01)
+    rng = np.random.default_rng(200 + int(qtype))
+    x = rng.standard_normal((16, 256)).astype(np.float32)
+    x[0, :32] = 0
+    x[1, :32] = np.arange(32) - 15.5  # exact .5 ties after scaling
+    theirs = quantize(x, qtype).reshape(-1)
+    ours = np.frombuffer(run(["quantize", qtype.name] + (["ref"] if impl == "ref" else []),
+                             x.tobytes()), dtype=np.uint8)
+    np.testing.assert_array_equal(ours, theirs)
+
+
+def ggml_q8_k(x):
+    """ggml's quantize_row_q8_K_ref in NumPy: (d, qs, bsums) per 256 block."""
+    b = x.astype(np.float32).reshape(-1, 256)
+    out = []
+    for row in b:
+        i = int(np.argmax(np.abs(row)))
+        mx = row[i]
+        if mx == 0:
+            out.append((np.float32(0), np.zeros(256, np.int8)))
+            continue
+        iscale = np.float32(-127.0) / mx
+        q = np.minimum(127, np.rint(iscale * row)).astype(np.int8)
+        out.append((np.float32(1.0) / iscale, q))
+    return out
+
+
+@pytest.mark.parametrize("impl", ["ref", "fast"])
+def test_q8_k_quantize_bitexact_with_ggml_rule(impl):
+    rng = np.random.default_rng(300)
+    x = rng.standard_normal(256 * 8).astype(np.float32)
+    x[256:512] = 0
+    x[512:768] *= -1e-3
+    raw = run(["quantize", "Q8_K"] + (["ref"] if impl == "ref" else []), x.tobytes())
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 292)
+    for blk, (d, q) in zip(blocks, ggml_q8_k(x)):
+        assert blk[:4].view(np.float32)[0] == d
+        np.testing.assert_array_equal(blk[4:260].view(np.int8), q)
+        sums = q.astype(np.int32).reshape(16, 16).sum(axis=1)
+        np.testing.assert_array_equal(blk[260:].view(np.int16), sums)

@@ -3,7 +3,8 @@
  * "dequantize both sides and multiply", every dispatched (SIMD) path against
  * the reference, and exact round trips on blocks built to be representable.
  *
- * Tolerances (|fast - ref| <= tol * sum_i |w_i x_i| + 1e-6):
+ * Tolerances (|fast - ref| <= tol * sum_i |w_i x_i| + 1e-6; ref vs the
+ * dequantized dot also allows Q8_1's fp16 block sum, see min_term_slack):
  *   quantized dots 1e-5: integer block sums are exact on both sides, only
  *     the float accumulation of per-block partials differs in order;
  *   F32/F16/BF16 dots 1e-4: float lanes with FMA vs a double-precision
@@ -151,9 +152,29 @@ static void test_row_bytes(void **state)
 		assert_true(quant_supported(weight_types[i]));
 	assert_int_equal(quant_dot_type(Q_Q4_K), Q_Q8_K);
 	assert_int_equal(quant_dot_type(Q_Q6_K), Q_Q8_K);
-	assert_int_equal(quant_dot_type(Q_Q4_1), Q_Q8_0);
+	assert_int_equal(quant_dot_type(Q_Q4_1), Q_Q8_1);
+	assert_int_equal(quant_dot_type(Q_Q5_1), Q_Q8_1);
+	assert_int_equal(quant_dot_type(Q_Q8_0), Q_Q8_0);
+	assert_int_equal(quant_row_bytes(Q_Q8_1, 64), 72);
 	assert_int_equal(quant_dot_type(Q_Q5_0), Q_Q8_0);
 	assert_int_equal(quant_dot_type(Q_BF16), Q_F32);
+}
+
+/* Q4_1/Q5_1 dots use the Q8_1 block sum s, rounded to fp16: the dot may
+ * differ from the dequantized one by |m * s| * 2^-11 per block. */
+static double min_term_slack(uint32_t t, const void *w, const void *xq, int64_t n)
+{
+	if (t != Q_Q4_1 && t != Q_Q5_1)
+		return 0;
+	const blk_q8_1 *x = xq;
+	size_t bb = quant_block_bytes(t);
+	double slack = 0;
+	for (int64_t i = 0; i < n / QK4; i++) {
+		uint16_t m;
+		memcpy(&m, (const uint8_t *)w + i * bb + 2, 2);
+		slack += fabs((double)fp16_to_f32(m) * fp16_to_f32(x[i].s)) * 0x1p-11;
+	}
+	return slack;
 }
 
 /* The reference dot (integer sums per block) equals the dot of the two
@@ -166,7 +187,7 @@ static void test_ref_dot_is_dequant_dot(void **state)
 		void *w = random_row(t, n), *xq = quantized_activations(t, n);
 		double exact, mag = dot_magnitude(t, w, xq, n, &exact);
 		double got = quant_vec_dot_ref(t, n, w, xq);
-		if (fabs(got - exact) > 1e-5 * mag + 1e-6)
+		if (fabs(got - exact) > 1e-5 * mag + min_term_slack(t, w, xq, n) + 1e-6)
 			fail_msg("%s: ref dot %.9g, dequantized dot %.9g", quant_name(t), got, exact);
 		free(w);
 		free(xq);
@@ -248,6 +269,7 @@ static void test_fast_quantize_matches_ref(void **state)
 {
 	for (int rep = 0; rep < 8; rep++) {
 		check_fast_quantize(Q_Q8_0, 1024);
+		check_fast_quantize(Q_Q8_1, 1024);
 		check_fast_quantize(Q_Q8_K, 1024);
 		check_fast_quantize(Q_F16, 100);
 		check_fast_quantize(Q_BF16, 100);

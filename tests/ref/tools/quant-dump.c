@@ -33,6 +33,8 @@ static int type_by_name(const char *name)
 			return (int)t;
 	if (strcmp(name, "Q8_K") == 0)
 		return Q_Q8_K;
+	if (strcmp(name, "Q8_1") == 0)
+		return Q_Q8_1;
 	return -1;
 }
 
