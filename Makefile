@@ -73,7 +73,7 @@ POOL_UNIT_BIN := $(filter $(B)/tests/test-pool%,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check unit cli ref check-pool bench-pool fuzz-smoke clean models run
+.PHONY: all deps check unit cli ref check-pool bench-pool bench-quant fuzz-smoke clean models run
 .DEFAULT_GOAL := all
 
 all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA)
@@ -136,6 +136,9 @@ $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 ref: $(REF_TOOLS)
+
+bench-quant: $(B)/bench/bench-quant
+	$(B)/bench/bench-quant
 
 models:
 	@sh .ci/models
