@@ -3,8 +3,9 @@
  * only; quant.c calls in only after cpuid says the CPU has them).
  *
  * Covered: vec_dot for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
- * Q5_K, Q6_K; quantize_row for the activation types Q8_0, Q8_1, Q8_K and
- * for F16. Dequant stays scalar (only embedding lookups use it).
+ * Q5_K, Q6_K; vec_dot_n (one weight row x up to 4 activation rows per pass)
+ * for the quantized ones; quantize_row for the activation types Q8_0, Q8_1,
+ * Q8_K and for F16. Dequant stays scalar (only embedding lookups use it).
  *
  * The integer core is ggml's: unsigned 4/5/6-bit quants times signed int8
  * activations with maddubs (u8 x s8 -> pairwise i16; no saturation since
@@ -67,15 +68,11 @@ static inline __m256i dot_u8s8_i32(__m256i u, __m256i s)
 	return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
 }
 
+/* u8 x s8 -> 8 float lanes. Signed x signed goes through here too: move
+ * a's sign onto b (sign_epi8) so maddubs sees |a| unsigned. */
 static inline __m256 dot_u8s8(__m256i u, __m256i s)
 {
 	return _mm256_cvtepi32_ps(dot_u8s8_i32(u, s));
-}
-
-/* s8 x s8: move a's sign onto b so maddubs sees |a| unsigned */
-static inline __m256 dot_s8s8(__m256i a, __m256i b)
-{
-	return dot_u8s8(_mm256_sign_epi8(a, a), _mm256_sign_epi8(b, a));
 }
 
 static inline __m256i load32(const void *p)
@@ -132,198 +129,299 @@ FLOAT_DOT(dot_f16, ld_f16)
 FLOAT_DOT(dot_bf16, ld_bf16)
 #undef scalar
 
-/* ---- 32-element block types --------------------------------------------- */
+/* ---- quantized types: one weight row against K activation rows -----------
+ *
+ * Each kernel is written for K activation rows at once (K = 1..4, a
+ * compile-time constant after inlining): the weight block is unpacked once
+ * and multiplied into K accumulators. For every activation row the float
+ * operations and their order are exactly those of K = 1, so quant_vec_dot_n
+ * returns bit-identical results to quant_vec_dot whatever the batch is.
+ */
+#define MAXK 4
+#define INLINE static inline __attribute__((always_inline))
 
-static float dot_q4_0(int64_t n, const void *w, const void *x)
+/* y[t * ys] = hsum(acc[t]) + add[t] */
+INLINE void store_k(int K, const __m256 *acc, const float *add, float *y, size_t ys)
+{
+	for (int t = 0; t < K; t++)
+		y[(size_t)t * ys] = hsum8(acc[t]) + add[t];
+}
+
+/* Activation block i of row t: rows are xs bytes apart, blocks bsz bytes. */
+#define XBLK(type, x, xs, t, i) ((const type *)((const uint8_t *)(x) + (size_t)(t) * (xs)) + (i))
+
+INLINE void q4_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
 {
 	const blk_q4_0 *a = w;
-	const blk_q8_0 *b = x;
-	__m256 acc = _mm256_setzero_ps();
+	__m256 acc[MAXK];
+	float zero[MAXK] = { 0 };
+	for (int t = 0; t < K; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i q = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8));
-		__m256 p = dot_s8s8(q, load32(b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p, acc);
+		__m256i aq = _mm256_sign_epi8(q, q);
+		float dw = h2f(a[i].d);
+		for (int t = 0; t < K; t++) {
+			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
+			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+		}
 	}
-	return hsum8(acc);
+	store_k(K, acc, zero, y, ys);
 }
 
-static float dot_q4_1(int64_t n, const void *w, const void *x)
+/* Q4_1 / Q5_1 against Q8_1: unsigned quants, min term m * s per block */
+INLINE void q4_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
 {
 	const blk_q4_1 *a = w;
-	const blk_q8_1 *b = x;
-	__m256 acc = _mm256_setzero_ps();
-	float mins = 0;
+	__m256 acc[MAXK];
+	float mins[MAXK] = { 0 };
+	for (int t = 0; t < K; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
-		mins += h2f(a[i].m) * h2f(b[i].s);
-		__m256 p = dot_u8s8(nibbles32(a[i].qs), load32(b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p, acc);
+		__m256i q = nibbles32(a[i].qs);
+		float dw = h2f(a[i].d), mw = h2f(a[i].m);
+		for (int t = 0; t < K; t++) {
+			const blk_q8_1 *b = XBLK(blk_q8_1, x, xs, t, i);
+			mins[t] += mw * h2f(b->s);
+			__m256 p = dot_u8s8(q, load32(b->qs));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+		}
 	}
-	return hsum8(acc) + mins;
+	store_k(K, acc, mins, y, ys);
 }
 
-static float dot_q5_0(int64_t n, const void *w, const void *x)
+INLINE void q5_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
 {
 	const blk_q5_0 *a = w;
-	const blk_q8_0 *b = x;
-	__m256 acc = _mm256_setzero_ps();
+	__m256 acc[MAXK];
+	float zero[MAXK] = { 0 };
+	for (int t = 0; t < K; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
 		/* q - 16 = nibble | 0xF0 where the 5th bit is clear */
 		__m256i hi = _mm256_andnot_si256(bits32(a[i].qh), _mm256_set1_epi8((char)0xF0));
 		__m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
-		__m256 p = dot_s8s8(q, load32(b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p, acc);
+		__m256i aq = _mm256_sign_epi8(q, q);
+		float dw = h2f(a[i].d);
+		for (int t = 0; t < K; t++) {
+			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
+			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+		}
 	}
-	return hsum8(acc);
+	store_k(K, acc, zero, y, ys);
 }
 
-static float dot_q5_1(int64_t n, const void *w, const void *x)
+INLINE void q5_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
 {
 	const blk_q5_1 *a = w;
-	const blk_q8_1 *b = x;
-	__m256 acc = _mm256_setzero_ps();
-	float mins = 0;
+	__m256 acc[MAXK];
+	float mins[MAXK] = { 0 };
+	for (int t = 0; t < K; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
-		mins += h2f(a[i].m) * h2f(b[i].s);
 		__m256i hi = _mm256_and_si256(bits32(a[i].qh), _mm256_set1_epi8(0x10));
 		__m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
-		__m256 p = dot_u8s8(q, load32(b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p, acc);
+		float dw = h2f(a[i].d), mw = h2f(a[i].m);
+		for (int t = 0; t < K; t++) {
+			const blk_q8_1 *b = XBLK(blk_q8_1, x, xs, t, i);
+			mins[t] += mw * h2f(b->s);
+			__m256 p = dot_u8s8(q, load32(b->qs));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+		}
 	}
-	return hsum8(acc) + mins;
+	store_k(K, acc, mins, y, ys);
 }
 
-static float dot_q8_0(int64_t n, const void *w, const void *x)
+INLINE void q8_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
 {
-	const blk_q8_0 *a = w, *b = x;
-	__m256 acc = _mm256_setzero_ps();
+	const blk_q8_0 *a = w;
+	__m256 acc[MAXK];
+	float zero[MAXK] = { 0 };
+	for (int t = 0; t < K; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
-		__m256 p = dot_s8s8(load32(a[i].qs), load32(b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(h2f(a[i].d) * h2f(b[i].d)), p, acc);
+		__m256i q = load32(a[i].qs);
+		__m256i aq = _mm256_sign_epi8(q, q);
+		float dw = h2f(a[i].d);
+		for (int t = 0; t < K; t++) {
+			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
+			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+		}
 	}
-	return hsum8(acc);
+	store_k(K, acc, zero, y, ys);
 }
-
-/* ---- K-quants -------------------------------------------------------------- */
 
 /* sum_j m[j] * (bsums[2j] + bsums[2j+1]) */
-static inline int k_mins_dot(const uint8_t *m, const int16_t *bsums)
+static inline int k_mins_dot(__m128i m16, const int16_t *bsums)
 {
 	__m256i bs = load32(bsums);
 	__m128i pair = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-	__m128i mm = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m));
-	__m128i p = _mm_madd_epi16(mm, pair);
+	__m128i p = _mm_madd_epi16(m16, pair);
 	p = _mm_add_epi32(p, _mm_unpackhi_epi64(p, p));
 	p = _mm_add_epi32(p, _mm_shuffle_epi32(p, 1));
 	return _mm_cvtsi128_si32(p);
 }
 
-static inline void k_scales(const uint8_t *scales, uint8_t *sc, uint8_t *m)
-{
-	for (int j = 0; j < 8; j++)
-		k4_scale_min(j, scales, &sc[j], &m[j]);
-}
-
 /* One 64-element chunk of Q4_K/Q5_K: lo/hi are the two sub-blocks' quants. */
-static inline __m256i k_chunk(__m256i lo, __m256i hi, const int8_t *y, int sc_lo, int sc_hi)
+static inline __m256i k_chunk(__m256i lo, __m256i hi, const int8_t *y, __m256i sc_lo, __m256i sc_hi)
 {
-	__m256i pl = _mm256_maddubs_epi16(lo, load32(y));
-	__m256i ph = _mm256_maddubs_epi16(hi, load32(y + 32));
-	pl = _mm256_madd_epi16(pl, _mm256_set1_epi16((short)sc_lo));
-	ph = _mm256_madd_epi16(ph, _mm256_set1_epi16((short)sc_hi));
+	__m256i pl = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(y)), sc_lo);
+	__m256i ph = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(y + 32)), sc_hi);
 	return _mm256_add_epi32(pl, ph);
 }
 
-static float dot_q4_K(int64_t n, const void *w, const void *x)
-{
-	const blk_q4_K *a = w;
-	const blk_q8_K *b = x;
-	const __m256i m4 = _mm256_set1_epi8(0x0F);
-	__m256 acc = _mm256_setzero_ps();
-	float mins = 0;
-	uint8_t sc[8], m[8];
-	for (int64_t i = 0; i < n / QK_K; i++) {
-		k_scales(a[i].scales, sc, m);
-		mins += b[i].d * h2f(a[i].dmin) * (float)k_mins_dot(m, b[i].bsums);
-		__m256i sum = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++) {
-			__m256i q = load32(a[i].qs + 32 * c);
-			__m256i lo = _mm256_and_si256(q, m4);
-			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-			sum = _mm256_add_epi32(sum, k_chunk(lo, hi, b[i].qs + 64 * c, sc[2 * c], sc[2 * c + 1]));
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * h2f(a[i].d)), _mm256_cvtepi32_ps(sum), acc);
-	}
-	return hsum8(acc) - mins;
-}
+/* Unpacked Q4_K/Q5_K super-block: 8 sub-blocks of 32 quants (0..31) and
+ * their 6-bit scales (broadcast as i16) and mins. */
+struct kblk {
+	__m256i q[8];
+	__m256i sc[8];
+	__m128i m16;
+};
 
-static float dot_q5_K(int64_t n, const void *w, const void *x)
+INLINE void unpack_k(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, struct kblk *k)
 {
-	const blk_q5_K *a = w;
-	const blk_q8_K *b = x;
 	const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-	__m256 acc = _mm256_setzero_ps();
-	float mins = 0;
 	uint8_t sc[8], m[8];
-	for (int64_t i = 0; i < n / QK_K; i++) {
-		k_scales(a[i].scales, sc, m);
-		mins += b[i].d * h2f(a[i].dmin) * (float)k_mins_dot(m, b[i].bsums);
-		__m256i qh = load32(a[i].qh), sum = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++) {
-			__m256i q = load32(a[i].qs + 32 * c);
-			__m256i hl = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one);
-			__m256i hh = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one);
-			__m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), _mm256_slli_epi16(hl, 4));
-			__m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4),
-						     _mm256_slli_epi16(hh, 4));
-			sum = _mm256_add_epi32(sum, k_chunk(lo, hi, b[i].qs + 64 * c, sc[2 * c], sc[2 * c + 1]));
-		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * h2f(a[i].d)), _mm256_cvtepi32_ps(sum), acc);
+	for (int j = 0; j < 8; j++) {
+		k4_scale_min(j, scales, &sc[j], &m[j]);
+		k->sc[j] = _mm256_set1_epi16(sc[j]);
 	}
-	return hsum8(acc) - mins;
+	k->m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m));
+	__m256i h = qh ? load32(qh) : _mm256_setzero_si256();
+	for (int c = 0; c < 4; c++) {
+		__m256i q = load32(qs + 32 * c);
+		k->q[2 * c] = _mm256_and_si256(q, m4);
+		k->q[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+		if (qh) {
+			__m256i hl = _mm256_and_si256(_mm256_srli_epi16(h, 2 * c), one);
+			__m256i hh = _mm256_and_si256(_mm256_srli_epi16(h, 2 * c + 1), one);
+			k->q[2 * c] = _mm256_or_si256(k->q[2 * c], _mm256_slli_epi16(hl, 4));
+			k->q[2 * c + 1] = _mm256_or_si256(k->q[2 * c + 1], _mm256_slli_epi16(hh, 4));
+		}
+	}
 }
 
-/* 32 elements of Q6_K times Q8_K with the two 16-groups' scales. */
-static inline __m256i q6_part(__m256i q6, const int8_t *y, int s0, int s1)
+/* Q4_K/Q5_K (qh NULL for Q4_K) against Q8_K. */
+INLINE void qk_k(int64_t n, const void *w, size_t bsz, int has_qh, const void *x, size_t xs,
+		 int K, float *y, size_t ys)
 {
-	__m256i p = _mm256_maddubs_epi16(q6, load32(y));
-	__m256i s = _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0));
-	return _mm256_madd_epi16(p, s);
+	__m256 acc[MAXK];
+	float mins[MAXK] = { 0 };
+	struct kblk k;
+	for (int t = 0; t < K; t++)
+		acc[t] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < n / QK_K; i++) {
+		const uint8_t *blk = (const uint8_t *)w + (size_t)i * bsz;
+		const blk_q5_K *a5 = (const blk_q5_K *)blk;
+		const blk_q4_K *a4 = (const blk_q4_K *)blk;
+		unpack_k(a4->scales, has_qh ? a5->qs : a4->qs, has_qh ? a5->qh : NULL, &k);
+		float dw = h2f(a4->d), dmin = h2f(a4->dmin);
+		for (int t = 0; t < K; t++) {
+			const blk_q8_K *b = XBLK(blk_q8_K, x, xs, t, i);
+			mins[t] += b->d * dmin * (float)k_mins_dot(k.m16, b->bsums);
+			__m256i sum = _mm256_setzero_si256();
+			for (int c = 0; c < 4; c++)
+				sum = _mm256_add_epi32(sum, k_chunk(k.q[2 * c], k.q[2 * c + 1], b->qs + 64 * c,
+								  k.sc[2 * c], k.sc[2 * c + 1]));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b->d * dw), _mm256_cvtepi32_ps(sum), acc[t]);
+		}
+	}
+	for (int t = 0; t < K; t++)
+		mins[t] = -mins[t];
+	store_k(K, acc, mins, y, ys);
 }
 
-/* Q6_K quants are stored +32 (0..63): the dot uses them unsigned and takes
- * 32 * sum_g scale[g] * bsums[g] off at the end. */
-static float dot_q6_K(int64_t n, const void *w, const void *x)
+INLINE void q4_K_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
+{
+	qk_k(n, w, sizeof(blk_q4_K), 0, x, xs, K, y, ys);
+}
+
+INLINE void q5_K_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
+{
+	qk_k(n, w, sizeof(blk_q5_K), 1, x, xs, K, y, ys);
+}
+
+/* Q6_K: quants stored +32 (0..63) are used unsigned; 32 * sum_g scale[g] *
+ * bsums[g] comes off at the end. q[4h + k] holds elements 128h + 32k .. +31,
+ * s16[4h + k] the scales of their two 16-groups. */
+INLINE void unpack_q6(const blk_q6_K *a, __m256i *q, __m256i *s16, __m256i *scales16)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+	*scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales));
+	for (int h = 0; h < 2; h++) {
+		const uint8_t *ql = a->ql + 64 * h;
+		__m256i la = load32(ql), lb = load32(ql + 32), qh = load32(a->qh + 32 * h);
+		__m256i lo[4] = { _mm256_and_si256(la, m4), _mm256_and_si256(lb, m4),
+				  _mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
+				  _mm256_and_si256(_mm256_srli_epi16(lb, 4), m4) };
+		for (int k = 0; k < 4; k++) {
+			__m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2);
+			q[4 * h + k] = _mm256_or_si256(lo[k], _mm256_slli_epi16(hb, 4));
+			const int8_t *sc = a->scales + 8 * h + 2 * k;
+			s16[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+		}
+	}
+}
+
+INLINE void q6_K_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
 {
 	const blk_q6_K *a = w;
-	const blk_q8_K *b = x;
-	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-	__m256 acc = _mm256_setzero_ps();
+	__m256 acc[MAXK];
+	float zero[MAXK] = { 0 };
+	__m256i q[8], s16[8], scales16;
+	for (int t = 0; t < K; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++) {
-		const int8_t *sc = a[i].scales;
-		__m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-		__m256i off = _mm256_madd_epi16(scales16, load32(b[i].bsums));
-		__m256i sum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
-		for (int h = 0; h < 2; h++) {
-			const uint8_t *ql = a[i].ql + 64 * h;
-			const int8_t *y = b[i].qs + 128 * h, *s = sc + 8 * h;
-			__m256i la = load32(ql), lb = load32(ql + 32), qh = load32(a[i].qh + 32 * h);
-			__m256i q0 = _mm256_or_si256(_mm256_and_si256(la, m4),
-						     _mm256_slli_epi16(_mm256_and_si256(qh, m2), 4));
-			__m256i q1 = _mm256_or_si256(_mm256_and_si256(lb, m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), m2), 4));
-			__m256i q2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(la, 4), m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), m2), 4));
-			__m256i q3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(lb, 4), m4),
-				_mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), m2), 4));
-			sum = _mm256_add_epi32(sum, q6_part(q0, y, s[0], s[1]));
-			sum = _mm256_add_epi32(sum, q6_part(q1, y + 32, s[2], s[3]));
-			sum = _mm256_add_epi32(sum, q6_part(q2, y + 64, s[4], s[5]));
-			sum = _mm256_add_epi32(sum, q6_part(q3, y + 96, s[6], s[7]));
+		unpack_q6(&a[i], q, s16, &scales16);
+		float dw = h2f(a[i].d);
+		for (int t = 0; t < K; t++) {
+			const blk_q8_K *b = XBLK(blk_q8_K, x, xs, t, i);
+			__m256i off = _mm256_madd_epi16(scales16, load32(b->bsums));
+			__m256i sum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+			for (int k = 0; k < 8; k++) {
+				__m256i p = _mm256_maddubs_epi16(q[k], load32(b->qs + 32 * k));
+				sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s16[k]));
+			}
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b->d * dw), _mm256_cvtepi32_ps(sum), acc[t]);
 		}
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(b[i].d * h2f(a[i].d)), _mm256_cvtepi32_ps(sum), acc);
 	}
-	return hsum8(acc);
+	store_k(K, acc, zero, y, ys);
 }
+
+/* The single dot is the K = 1 case; the batched one runs groups of 4. */
+#define DOT_PAIR(name, kern)                                                     \
+	static float dot_##name(int64_t n, const void *w, const void *x)         \
+	{                                                                         \
+		float y;                                                          \
+		kern(n, w, x, 0, 1, &y, 1);                                       \
+		return y;                                                         \
+	}                                                                         \
+	static void dot_n_##name(int64_t n, const void *w, const void *x, size_t xs, \
+				 int64_t nx, float *y, size_t ys)                  \
+	{                                                                         \
+		const uint8_t *xb = x;                                            \
+		int64_t t = 0;                                                    \
+		for (; t + 4 <= nx; t += 4)                                       \
+			kern(n, w, xb + (size_t)t * xs, xs, 4, y + (size_t)t * ys, ys); \
+		switch (nx - t) {                                                 \
+		case 3: kern(n, w, xb + (size_t)t * xs, xs, 3, y + (size_t)t * ys, ys); break; \
+		case 2: kern(n, w, xb + (size_t)t * xs, xs, 2, y + (size_t)t * ys, ys); break; \
+		case 1: kern(n, w, xb + (size_t)t * xs, xs, 1, y + (size_t)t * ys, ys); break; \
+		default: break;                                                   \
+		}                                                                 \
+	}
+
+DOT_PAIR(q4_0, q4_0_k)
+DOT_PAIR(q4_1, q4_1_k)
+DOT_PAIR(q5_0, q5_0_k)
+DOT_PAIR(q5_1, q5_1_k)
+DOT_PAIR(q8_0, q8_0_k)
+DOT_PAIR(q4_K, q4_K_k)
+DOT_PAIR(q5_K, q5_K_k)
+DOT_PAIR(q6_K, q6_K_k)
 
 /* ---- activation quantizers (bit-exact with the reference) ------------------ */
 
@@ -454,6 +552,11 @@ const struct quant_kernels quant_kernels_avx2 = {
 		[Q_Q4_0] = dot_q4_0, [Q_Q4_1] = dot_q4_1, [Q_Q5_0] = dot_q5_0,
 		[Q_Q5_1] = dot_q5_1, [Q_Q8_0] = dot_q8_0,
 		[Q_Q4_K] = dot_q4_K, [Q_Q5_K] = dot_q5_K, [Q_Q6_K] = dot_q6_K,
+	},
+	.dot_n = {
+		[Q_Q4_0] = dot_n_q4_0, [Q_Q4_1] = dot_n_q4_1, [Q_Q5_0] = dot_n_q5_0,
+		[Q_Q5_1] = dot_n_q5_1, [Q_Q8_0] = dot_n_q8_0,
+		[Q_Q4_K] = dot_n_q4_K, [Q_Q5_K] = dot_n_q5_K, [Q_Q6_K] = dot_n_q6_K,
 	},
 	.quantize = {
 		[Q_Q8_0] = quantize_q8_0, [Q_Q8_1] = quantize_q8_1, [Q_Q8_K] = quantize_q8_K,

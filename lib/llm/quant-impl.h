@@ -8,6 +8,7 @@
 #ifndef PLOT_LLM_QUANT_IMPL_H
 #define PLOT_LLM_QUANT_IMPL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -135,10 +136,15 @@ static inline void k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m
 typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
 typedef void (*dequant_fn)(const void *src, float *dst, int64_t n);
 typedef void (*quantize_fn)(const float *src, void *dst, int64_t n);
+/* y[t*ys] = dot(w, x + t*xs) for t < nx, bit-identical to the same table's
+ * vec_dot_fn; NULL means "loop over dot". */
+typedef void (*vec_dot_n_fn)(int64_t n, const void *w, const void *x, size_t xs, int64_t nx,
+			     float *y, size_t ys);
 
 struct quant_kernels {
 	const char *name;
 	vec_dot_fn dot[QT_TABLE];
+	vec_dot_n_fn dot_n[QT_TABLE];
 	dequant_fn dequant[QT_TABLE];
 	quantize_fn quantize[QT_TABLE];
 };

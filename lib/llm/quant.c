@@ -143,8 +143,9 @@ static void overlay(const struct quant_kernels *k)
 {
 	int any = 0;
 	for (int t = 0; t < QT_TABLE; t++) {
+		/* dot and dot_n travel together: dot_n must match its own table's dot */
 		if (k->dot[t])
-			best.dot[t] = k->dot[t], any = 1;
+			best.dot[t] = k->dot[t], best.dot_n[t] = k->dot_n[t], any = 1;
 		if (k->dequant[t])
 			best.dequant[t] = k->dequant[t], any = 1;
 		if (k->quantize[t])
@@ -215,4 +216,18 @@ void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n)
 float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x)
 {
 	return KERNEL(kernels(), dot, wtype)(n, w, x);
+}
+
+void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
+		     int64_t nx, float *y, size_t y_stride)
+{
+	const struct quant_kernels *k = kernels();
+	vec_dot_n_fn fn = wtype < QT_TABLE ? k->dot_n[wtype] : NULL;
+	if (fn) {
+		fn(n, w, x, x_stride, nx, y, y_stride);
+		return;
+	}
+	vec_dot_fn dot = KERNEL(k, dot, wtype);
+	for (int64_t t = 0; t < nx; t++)
+		y[(size_t)t * y_stride] = dot(n, w, (const uint8_t *)x + (size_t)t * x_stride);
 }

@@ -46,6 +46,14 @@ void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 /* dot(w row of wtype, x row already in quant_dot_type(wtype)), n elements */
 float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x);
 
+/* One weight row against nx activation rows (in quant_dot_type(wtype)),
+ * x_stride bytes apart: y[t * y_stride] = quant_vec_dot(wtype, n, w,
+ * x + t * x_stride), bit for bit, so a sequence's numbers never depend on
+ * what else is in the batch. Faster than the loop: each weight block is
+ * unpacked once for up to 4 activation rows. */
+void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
+		     int64_t nx, float *y, size_t y_stride);
+
 /* "ref", "avx2", "avx512": what quant_vec_dot dispatches to. Tests may force
  * the reference with quant_force_ref(1). */
 const char *quant_impl_name(void);

@@ -227,6 +227,42 @@ static void test_fast_dot_matches_ref(void **state)
 	check_fast_dot(Q_Q5_0, 160);
 }
 
+/* vec_dot_n over nx rows equals vec_dot row by row, bit for bit, for every
+ * batch size (groups of 4 plus each remainder) and under the reference. */
+static void check_dot_n(uint32_t t, int64_t n, int nx)
+{
+	uint32_t dt = quant_dot_type(t);
+	size_t xrb = quant_row_bytes(dt, (uint64_t)n), stride = xrb + 40;
+	void *w = random_row(t, n);
+	uint8_t *xs = malloc(stride * (size_t)nx);
+	float y[3 * 16];
+	for (int k = 0; k < nx; k++) {
+		void *xq = quantized_activations(t, n);
+		memcpy(xs + (size_t)k * stride, xq, xrb);
+		free(xq);
+	}
+	quant_vec_dot_n(t, n, w, xs, stride, nx, y, 3);
+	for (int k = 0; k < nx; k++) {
+		float one = quant_vec_dot(t, n, w, xs + (size_t)k * stride);
+		if (memcmp(&one, &y[3 * k], sizeof one) != 0)
+			fail_msg("%s nx=%d row %d (%s): dot_n %.9g, dot %.9g", quant_name(t), nx, k,
+				 quant_impl_name(), y[3 * k], one);
+	}
+	free(w);
+	free(xs);
+}
+
+static void test_dot_n_is_batch_invariant(void **state)
+{
+	for (int ref = 0; ref < 2; ref++) {
+		quant_force_ref(ref);
+		for (size_t i = 0; i < N_WT; i++)
+			for (int nx = 1; nx <= 9; nx++)
+				check_dot_n(weight_types[i], 512, nx);
+	}
+	quant_force_ref(0);
+}
+
 static void test_fast_dequant_matches_ref(void **state)
 {
 	const int64_t n = 2048;
@@ -356,6 +392,7 @@ int main(void)
 		cmocka_unit_test(test_fp16),
 		cmocka_unit_test(test_ref_dot_is_dequant_dot),
 		cmocka_unit_test(test_fast_dot_matches_ref),
+		cmocka_unit_test(test_dot_n_is_batch_invariant),
 		cmocka_unit_test(test_fast_dequant_matches_ref),
 		cmocka_unit_test(test_fast_quantize_matches_ref),
 		cmocka_unit_test(test_exact_roundtrip),
