@@ -42,12 +42,20 @@ static inline int hsum_i32x8(__m256i v)
 }
 
 /* 16 packed bytes -> 32 nibbles: element j = low nibble of qs[j] (j < 16),
- * element j + 16 = high nibble of qs[j]. */
+ * element j + 16 = high nibble of qs[j]. Broadcast-load + shift + blend
+ * keeps this off port 5 (vinserti128 would not). */
 static inline __m256i nibbles32(const uint8_t *qs)
 {
-	__m128i t = _mm_loadu_si128((const __m128i *)qs);
-	__m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
+	__m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)qs));
+	b = _mm256_blend_epi32(b, _mm256_srli_epi16(b, 4), 0xF0);
 	return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+}
+
+/* Two adjacent halves (a block's d and m, or d and s) -> floats in lanes 0
+ * and 1. A plain 32-bit load: cheaper than two scalar conversions. */
+static inline __m128 h2f_pair(const uint16_t *p)
+{
+	return _mm_cvtph_ps(_mm_loadu_si32(p));
 }
 
 /* 32 bits -> 32 bytes, 0xFF where bit j is set. */
@@ -147,6 +155,15 @@ INLINE void store_k(int K, const __m256 *acc, const float *add, float *y, size_t
 		y[(size_t)t * ys] = hsum8(acc[t]) + add[t];
 }
 
+/* y[t * ys] = hsum(acc[t]) + lane 1 of mins[t] */
+INLINE void store_mins(int K, const __m256 *acc, const __m128 *mins, float *y, size_t ys)
+{
+	float m[MAXK];
+	for (int t = 0; t < K; t++)
+		m[t] = _mm_cvtss_f32(_mm_shuffle_ps(mins[t], mins[t], 1));
+	store_k(K, acc, m, y, ys);
+}
+
 /* Activation block i of row t: rows are xs bytes apart, blocks bsz bytes. */
 #define XBLK(type, x, xs, t, i) ((const type *)((const uint8_t *)(x) + (size_t)(t) * (xs)) + (i))
 
@@ -160,11 +177,12 @@ INLINE void q4_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i q = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8));
 		__m256i aq = _mm256_sign_epi8(q, q);
-		float dw = h2f(a[i].d);
+		__m128 dw = h2f_pair(&a[i].d); /* lane 0 */
 		for (int t = 0; t < K; t++) {
 			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
 			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+			__m128 dd = _mm_mul_ps(dw, h2f_pair(&b->d));
+			acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), p, acc[t]);
 		}
 	}
 	store_k(K, acc, zero, y, ys);
@@ -175,20 +193,23 @@ INLINE void q4_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 {
 	const blk_q4_1 *a = w;
 	__m256 acc[MAXK];
-	float mins[MAXK] = { 0 };
-	for (int t = 0; t < K; t++)
+	__m128 mins[MAXK]; /* lane 1: sum of m * s */
+	for (int t = 0; t < K; t++) {
 		acc[t] = _mm256_setzero_ps();
+		mins[t] = _mm_setzero_ps();
+	}
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i q = nibbles32(a[i].qs);
-		float dw = h2f(a[i].d), mw = h2f(a[i].m);
+		__m128 dm = h2f_pair(&a[i].d); /* (d, m) */
 		for (int t = 0; t < K; t++) {
 			const blk_q8_1 *b = XBLK(blk_q8_1, x, xs, t, i);
-			mins[t] += mw * h2f(b->s);
+			__m128 prod = _mm_mul_ps(dm, h2f_pair(&b->d)); /* (d dy, m s) */
+			mins[t] = _mm_add_ps(mins[t], prod);
 			__m256 p = dot_u8s8(q, load32(b->qs));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+			acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(prod), p, acc[t]);
 		}
 	}
-	store_k(K, acc, mins, y, ys);
+	store_mins(K, acc, mins, y, ys);
 }
 
 INLINE void q5_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
@@ -203,11 +224,12 @@ INLINE void q5_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 		__m256i hi = _mm256_andnot_si256(bits32(a[i].qh), _mm256_set1_epi8((char)0xF0));
 		__m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
 		__m256i aq = _mm256_sign_epi8(q, q);
-		float dw = h2f(a[i].d);
+		__m128 dw = h2f_pair(&a[i].d); /* lane 0 */
 		for (int t = 0; t < K; t++) {
 			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
 			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+			__m128 dd = _mm_mul_ps(dw, h2f_pair(&b->d));
+			acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), p, acc[t]);
 		}
 	}
 	store_k(K, acc, zero, y, ys);
@@ -217,21 +239,24 @@ INLINE void q5_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 {
 	const blk_q5_1 *a = w;
 	__m256 acc[MAXK];
-	float mins[MAXK] = { 0 };
-	for (int t = 0; t < K; t++)
+	__m128 mins[MAXK]; /* lane 1: sum of m * s */
+	for (int t = 0; t < K; t++) {
 		acc[t] = _mm256_setzero_ps();
+		mins[t] = _mm_setzero_ps();
+	}
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i hi = _mm256_and_si256(bits32(a[i].qh), _mm256_set1_epi8(0x10));
 		__m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
-		float dw = h2f(a[i].d), mw = h2f(a[i].m);
+		__m128 dm = h2f_pair(&a[i].d); /* (d, m) */
 		for (int t = 0; t < K; t++) {
 			const blk_q8_1 *b = XBLK(blk_q8_1, x, xs, t, i);
-			mins[t] += mw * h2f(b->s);
+			__m128 prod = _mm_mul_ps(dm, h2f_pair(&b->d)); /* (d dy, m s) */
+			mins[t] = _mm_add_ps(mins[t], prod);
 			__m256 p = dot_u8s8(q, load32(b->qs));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+			acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(prod), p, acc[t]);
 		}
 	}
-	store_k(K, acc, mins, y, ys);
+	store_mins(K, acc, mins, y, ys);
 }
 
 INLINE void q8_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, float *y, size_t ys)
@@ -244,11 +269,12 @@ INLINE void q8_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i q = load32(a[i].qs);
 		__m256i aq = _mm256_sign_epi8(q, q);
-		float dw = h2f(a[i].d);
+		__m128 dw = h2f_pair(&a[i].d); /* lane 0 */
 		for (int t = 0; t < K; t++) {
 			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
 			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * h2f(b->d)), p, acc[t]);
+			__m128 dd = _mm_mul_ps(dw, h2f_pair(&b->d));
+			acc[t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(dd), p, acc[t]);
 		}
 	}
 	store_k(K, acc, zero, y, ys);
@@ -281,15 +307,26 @@ struct kblk {
 	__m128i m16;
 };
 
+/* The 12 packed bytes of 6-bit scales and mins -> bytes sc[0..7], m[0..7]
+ * (the word-wise form of k4_scale_min). */
+static inline __m128i k_scale_bytes(const uint8_t *scales)
+{
+	const uint32_t k1 = 0x3f3f3f3f, k2 = 0x0f0f0f0f, k3 = 0x03030303;
+	uint32_t w[3];
+	memcpy(w, scales, 12);
+	uint64_t sc = (w[0] & k1) | (uint64_t)((w[2] & k2) | ((w[0] >> 6) & k3) << 4) << 32;
+	uint64_t m = (w[1] & k1) | (uint64_t)(((w[2] >> 4) & k2) | ((w[1] >> 6) & k3) << 4) << 32;
+	return _mm_set_epi64x((long long)m, (long long)sc);
+}
+
 INLINE void unpack_k(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh, struct kblk *k)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-	uint8_t sc[8], m[8];
-	for (int j = 0; j < 8; j++) {
-		k4_scale_min(j, scales, &sc[j], &m[j]);
-		k->sc[j] = _mm256_set1_epi16(sc[j]);
-	}
-	k->m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)m));
+	__m256i sm16 = _mm256_cvtepu8_epi16(k_scale_bytes(scales)); /* sc0..7 | m0..7 */
+	k->m16 = _mm256_extracti128_si256(sm16, 1);
+	__m256i scd = _mm256_permute2x128_si256(sm16, sm16, 0x00);
+	for (int j = 0; j < 8; j++) /* broadcast i16 lane j: bytes 2j, 2j+1 */
+		k->sc[j] = _mm256_shuffle_epi8(scd, _mm256_set1_epi16((short)((2 * j + 1) << 8 | 2 * j)));
 	__m256i h = qh ? load32(qh) : _mm256_setzero_si256();
 	for (int c = 0; c < 4; c++) {
 		__m256i q = load32(qs + 32 * c);
@@ -350,7 +387,8 @@ INLINE void q5_K_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 INLINE void unpack_q6(const blk_q6_K *a, __m256i *q, __m256i *s16, __m256i *scales16)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-	*scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a->scales));
+	__m128i sc8 = _mm_loadu_si128((const __m128i *)a->scales);
+	*scales16 = _mm256_cvtepi8_epi16(sc8);
 	for (int h = 0; h < 2; h++) {
 		const uint8_t *ql = a->ql + 64 * h;
 		__m256i la = load32(ql), lb = load32(ql + 32), qh = load32(a->qh + 32 * h);
@@ -360,8 +398,10 @@ INLINE void unpack_q6(const blk_q6_K *a, __m256i *q, __m256i *s16, __m256i *scal
 		for (int k = 0; k < 4; k++) {
 			__m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m2);
 			q[4 * h + k] = _mm256_or_si256(lo[k], _mm256_slli_epi16(hb, 4));
-			const int8_t *sc = a->scales + 8 * h + 2 * k;
-			s16[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(sc[1]), _mm_set1_epi16(sc[0]));
+			/* 8 copies of scale 2c, 8 of scale 2c+1, widened to i16 */
+			long long c2 = 2 * (4 * h + k);
+			__m128i pick = _mm_set_epi64x((c2 + 1) * 0x0101010101010101ll, c2 * 0x0101010101010101ll);
+			s16[4 * h + k] = _mm256_cvtepi8_epi16(_mm_shuffle_epi8(sc8, pick));
 		}
 	}
 }
