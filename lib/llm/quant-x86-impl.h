@@ -549,7 +549,7 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n)
 		_mm256_storeu_si256((__m256i *)b[i].qs, q);
 		int sum = hsum_i32x8(dot_u8s8_i32(_mm256_set1_epi8(1), q));
 		b[i].d = f32_to_fp16(d);
-		b[i].s = f32_to_fp16(fp16_to_f32(b[i].d) * (float)sum);
+		b[i].s = f32_to_fp16((float)sum * d);
 	}
 }
 
