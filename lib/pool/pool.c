@@ -35,11 +35,16 @@
 
 #define POOL_DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
 #define POOL_FREE_SHUTDOWN_NS (5ull * 1000000000ull)
+/* The timer prunes the mailbox up to this late, so that under load it wakes
+ * once per batch of expiries rather than once per finished task. Deadlines
+ * get no slack. pool_tick() itself prunes exactly at retention. */
+#define POOL_PRUNE_SLACK_NS (10ull * 1000000ull)
 
 /* Work to do after the lock is dropped. */
 struct post {
 	struct pool_task *start, **start_tail; /* admitted, in order, for ops->start */
 	struct pool_task *nudge;   /* cancel flag raised, for ops->cancel (walk_next, ref held) */
+	struct pool_task *pruned;  /* out of the pool, pool ref to drop (prune_next) */
 	uint64_t ids_inline[16];
 	uint64_t *ids;             /* notify these */
 	size_t nids, cap;
@@ -63,7 +68,6 @@ static void post_notify(struct post *po, uint64_t id);
 static void admit(struct pool *p, struct post *po, uint64_t now);
 static void end_task(struct pool *p, struct pool_task *t, int state,
 		     const char *why, struct post *po, uint64_t now);
-static void task_unref_locked(struct pool_task *t);
 static void store_queue_put(struct pool *p, struct pool_task *t, int with_output);
 static void store_queue_del(struct pool *p, uint64_t id);
 static void store_drain(struct pool *p);
@@ -146,16 +150,23 @@ int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct t
 	return pthread_cond_timedwait(cv, mu, ts);
 }
 
+static pthread_condattr_t mono_attr;
+static pthread_once_t mono_once = PTHREAD_ONCE_INIT;
+static int mono_attr_rc;
+
+static void mono_attr_init(void)
+{
+	mono_attr_rc = pthread_condattr_init(&mono_attr);
+	if (!mono_attr_rc)
+		mono_attr_rc = pthread_condattr_setclock(&mono_attr, CLOCK_MONOTONIC);
+}
+
+/* Condvars time out against CLOCK_MONOTONIC (pool_abs_timeout). One shared
+ * attribute object: tasks init a condvar each, so this is on the hot path. */
 static int cond_init_mono(pthread_cond_t *cv)
 {
-	pthread_condattr_t a;
-	int rc = pthread_condattr_init(&a);
-	if (rc)
-		return rc;
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	rc = pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-	return rc;
+	pthread_once(&mono_once, mono_attr_init);
+	return mono_attr_rc ? mono_attr_rc : pthread_cond_init(cv, &mono_attr);
 }
 
 /* ---- lists, hash, heap ------------------------------------------------- */
@@ -403,6 +414,10 @@ static void post_run(struct pool *p, struct post *po)
 {
 	for (size_t i = 0; i < po->nfrees; i++)
 		po->frees[i].fn(po->frees[i].payload);
+	for (struct pool_task *t = po->pruned, *nx; t; t = nx) {
+		nx = t->prune_next;
+		pool_task_unref(t);
+	}
 	if (p->store)
 		store_drain(p);
 	if (p->notify)
@@ -469,12 +484,6 @@ void pool_task_unref(struct pool_task *t)
 		task_destroy(t);
 }
 
-/* Same, for callers holding the lock: destroy touches only the task. */
-static void task_unref_locked(struct pool_task *t)
-{
-	pool_task_unref(t);
-}
-
 /* ---- ending a task: the one place units are released -------------------- */
 
 static void count_end(struct pool *p, int state)
@@ -489,6 +498,15 @@ static void count_end(struct pool *p, int state)
 	}
 }
 
+/* When the timer should prune a task that ended at `ended`. */
+static uint64_t prune_at(const struct pool *p, uint64_t ended)
+{
+	uint64_t d = p->retention_ns + POOL_PRUNE_SLACK_NS;
+	if (d < p->retention_ns || d > UINT64_MAX - ended)
+		return UINT64_MAX;
+	return ended + d;
+}
+
 static void end_task(struct pool *p, struct pool_task *t, int state,
 		     const char *why, struct post *po, uint64_t now)
 {
@@ -500,7 +518,7 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	}
 	heap_remove(p, t);
 	t->state = state;
-	t->finished = 1;
+	atomic_store_explicit(&t->finished, 1, memory_order_release);
 	t->ended_ns = now;
 	if (why && !t->error[0])
 		snprintf(t->error, sizeof t->error, "%s", why);
@@ -512,7 +530,7 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 		store_queue_put(p, t, 1);
 	pthread_cond_broadcast(&t->cv);
 	pthread_cond_broadcast(&p->state_cv);
-	if (!p->manual_tick && now + p->retention_ns < p->timer_target)
+	if (!p->manual_tick && prune_at(p, now) < p->timer_target)
 		pthread_cond_signal(&p->timer_cv);
 }
 
@@ -733,7 +751,7 @@ void pool_free(struct pool *p)
 	for (size_t i = 0; i < p->nbuckets; i++) {
 		for (struct pool_task *t = p->buckets[i], *nx; t; t = nx) {
 			nx = t->hnext;
-			task_unref_locked(t);
+			pool_task_unref(t);
 		}
 	}
 	free(p->buckets);
@@ -925,7 +943,7 @@ int pool_task_emit(struct pool_task *t, const void *data, size_t len)
 	int rc = 0;
 
 	pthread_mutex_lock(&p->mu);
-	if (t->finished) {
+	if (atomic_load_explicit(&t->finished, memory_order_relaxed)) {
 		rc = -POOL_E_STATE;
 	} else if (t->overflow || len > p->max_output - t->out_len) {
 		t->overflow = 1;
@@ -969,9 +987,13 @@ void pool_task_finish(struct pool_task *t, int ok, const char *errmsg)
 	struct post po;
 	const char *why = NULL;
 
+	/* fast path for the thread executor's check after a job that finished
+	 * its task itself (the caller holds a reference) */
+	if (atomic_load_explicit(&t->finished, memory_order_acquire))
+		return;
 	post_init(&po);
 	pthread_mutex_lock(&p->mu);
-	if (t->finished || t->state != POOL_RUNNING) {
+	if (atomic_load_explicit(&t->finished, memory_order_relaxed) || t->state != POOL_RUNNING) {
 		pthread_mutex_unlock(&p->mu);
 		return; /* handed back twice: ignored */
 	}
@@ -986,20 +1008,34 @@ void pool_task_finish(struct pool_task *t, int ok, const char *errmsg)
 
 /* ---- deadlines, retention, timer ------------------------------------------- */
 
-static void prune(struct pool *p, uint64_t now)
+#define PRUNE_BATCH 256 /* tasks pruned per lock hold */
+
+static int prune_due(const struct pool *p, const struct pool_task *t, uint64_t now)
+{
+	return t && now >= t->ended_ns && now - t->ended_ns >= p->retention_ns;
+}
+
+/* Drop up to PRUNE_BATCH expired tasks from the mailbox; their memory is
+ * released after unlocking (post->pruned). Returns 1 if more are due, so a
+ * big backlog is pruned in short lock holds. */
+static int prune(struct pool *p, struct post *po, uint64_t now)
 {
 	struct pool_task *t;
-	while ((t = p->mailbox.head) && now >= t->ended_ns &&
-	       now - t->ended_ns >= p->retention_ns) {
+	for (int n = 0; n < PRUNE_BATCH; n++) {
+		if (!prune_due(p, t = p->mailbox.head, now))
+			return 0;
 		list_remove(&p->mailbox, t);
 		hash_remove(p, t);
 		if (p->store)
 			store_queue_del(p, t->id);
-		task_unref_locked(t);
+		t->prune_next = po->pruned;
+		po->pruned = t;
 	}
+	return prune_due(p, p->mailbox.head, now);
 }
 
-static void tick_locked(struct pool *p, struct post *po, uint64_t now)
+/* Returns 1 if more mailbox entries are due (call again after unlocking). */
+static int tick_locked(struct pool *p, struct post *po, uint64_t now)
 {
 	while (p->heap_n && p->heap[0]->deadline_ns <= now) {
 		struct pool_task *t = p->heap[0];
@@ -1009,17 +1045,21 @@ static void tick_locked(struct pool *p, struct post *po, uint64_t now)
 		else
 			raise_cancel(t, POOL_CANCEL_TIMEOUT, po);
 	}
-	prune(p, now);
+	int more = prune(p, po, now);
 	admit(p, po, now);
+	return more;
 }
 
 void pool_tick(struct pool *p)
 {
 	struct post po;
-	post_init(&po);
-	pthread_mutex_lock(&p->mu);
-	tick_locked(p, &po, pool_now(p));
-	unlock_post(p, &po);
+	int more;
+	do {
+		post_init(&po);
+		pthread_mutex_lock(&p->mu);
+		more = tick_locked(p, &po, pool_now(p));
+		unlock_post(p, &po);
+	} while (more);
 }
 
 /* Pool-clock time of the next deadline or retention expiry. */
@@ -1027,12 +1067,8 @@ static uint64_t next_wake(const struct pool *p)
 {
 	uint64_t at = p->heap_n ? p->heap[0]->deadline_ns : UINT64_MAX;
 	const struct pool_task *m = p->mailbox.head;
-	if (m) {
-		uint64_t r = p->retention_ns > UINT64_MAX - m->ended_ns ? UINT64_MAX
-									: m->ended_ns + p->retention_ns;
-		if (r < at)
-			at = r;
-	}
+	if (m && prune_at(p, m->ended_ns) < at)
+		at = prune_at(p, m->ended_ns);
 	return at;
 }
 
@@ -1046,11 +1082,13 @@ static void *timer_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	while (!p->timer_stop) {
 		post_init(&po);
-		tick_locked(p, &po, pool_now(p));
+		int more = tick_locked(p, &po, pool_now(p));
 		unlock_post(p, &po);
 		pthread_mutex_lock(&p->mu);
 		if (p->timer_stop)
 			break;
+		if (more)
+			continue;
 		uint64_t now = pool_now(p), at = next_wake(p);
 		p->timer_target = at;
 		if (at == UINT64_MAX) {
