@@ -53,8 +53,8 @@ struct pool_task {
 	struct pool_task *prev, *next; /* queue level, running or mailbox list */
 	struct pool_task *hnext;       /* id hash chain */
 	size_t heap_idx;               /* deadline heap slot, SIZE_MAX if none */
-	char error[256];
-	char label[128];
+	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
+	char *label;         /* submitter's short text, malloc'd, or NULL */
 };
 
 struct store_op; /* pending store write, pool.c */

@@ -35,6 +35,9 @@
 #include "pool/pool-impl.h"
 
 #define POOL_DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
+/* Kept short so they fit struct pool_task_info. */
+#define POOL_LABEL_MAX (sizeof(((struct pool_task_info *)0)->label) - 1)
+#define POOL_ERROR_MAX (sizeof(((struct pool_task_info *)0)->error) - 1)
 #define POOL_FREE_SHUTDOWN_NS (5ull * 1000000000ull)
 /* The timer prunes the mailbox up to this late, so that under load it wakes
  * once per batch of expiries rather than once per finished task. Deadlines
@@ -413,8 +416,8 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	t->heap_idx = SIZE_MAX;
 	atomic_init(&t->refs, 1);
 	atomic_init(&t->cancel, POOL_CANCEL_NONE);
-	if (s->label)
-		snprintf(t->label, sizeof t->label, "%s", s->label);
+	if (s->label && s->label[0])
+		t->label = strndup(s->label, POOL_LABEL_MAX); /* NULL on OOM: no label */
 	return t;
 }
 
@@ -423,6 +426,8 @@ static void task_destroy(struct pool_task *t)
 	if (t->payload && t->payload_free)
 		t->payload_free(t->payload);
 	pthread_cond_destroy(&t->cv);
+	free(t->error);
+	free(t->label);
 	free(t->out);
 	free(t->chunk_end);
 	free(t);
@@ -475,8 +480,8 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	t->state = state;
 	atomic_store_explicit(&t->finished, 1, memory_order_release);
 	t->ended_ns = now;
-	if (why && !t->error[0])
-		snprintf(t->error, sizeof t->error, "%s", why);
+	if (why && !t->error)
+		t->error = strndup(why, POOL_ERROR_MAX); /* NULL on OOM: no message */
 	list_push(&p->mailbox, t);
 	count_end(p, state);
 	post_free_payload(po, t);
