@@ -617,6 +617,8 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->retention_ns = cfg->retention_ns;
 	p->skip_limit = cfg->skip_limit ? cfg->skip_limit : POOL_SKIP_LIMIT;
 	p->max_output = cfg->max_output_bytes ? cfg->max_output_bytes : POOL_DEFAULT_MAX_OUTPUT;
+	if (p->max_output > SIZE_MAX / 4)
+		p->max_output = SIZE_MAX / 4; /* so buffer sizes never overflow */
 	p->next_id = cfg->first_id ? cfg->first_id : 1;
 	p->manual_tick = cfg->manual_tick;
 	p->timer_target = UINT64_MAX;
@@ -876,10 +878,11 @@ int pool_task_wait_cancel(struct pool_task *t, uint64_t timeout_ns)
 
 static int grow_output(struct pool_task *t, size_t len)
 {
-	if (t->out_len + len + 1 > t->out_cap) {
+	size_t need = t->out_len + len + 1; /* len <= max_output - out_len: no overflow */
+	if (need > t->out_cap) {
 		size_t n = t->out_cap ? t->out_cap : 256;
-		while (n < t->out_len + len + 1)
-			n *= 2;
+		while (n < need)
+			n = n > SIZE_MAX / 2 ? need : n * 2;
 		char *o = realloc(t->out, n);
 		if (!o)
 			return -1;
