@@ -52,6 +52,7 @@ struct pool_task {
 	pthread_cond_t cv;   /* output, state or cancel changed */
 	struct pool_task *prev, *next; /* queue level, running or mailbox list */
 	struct pool_task *hnext;       /* id hash chain */
+	struct pool_task **hpprev;     /* the pointer that points at us: O(1) removal */
 	size_t heap_idx;               /* deadline heap slot, SIZE_MAX if none */
 	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
 	char *label;         /* submitter's short text, malloc'd, or NULL */

@@ -155,12 +155,21 @@ static void list_remove(struct tlist *l, struct pool_task *t)
 	l->n--;
 }
 
+/* Ids are handed out in sequence, so the identity spreads the live window
+ * of ids over consecutive buckets: no collisions while the window is
+ * smaller than the table, and neighbouring ids share cache lines. */
 static size_t hash_slot(const struct pool *p, uint64_t id)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
 	return (size_t)id & (p->nbuckets - 1);
+}
+
+static void hash_link(struct pool_task **head, struct pool_task *t)
+{
+	t->hnext = *head;
+	if (*head)
+		(*head)->hpprev = &t->hnext;
+	t->hpprev = head;
+	*head = t;
 }
 
 static int hash_grow(struct pool *p)
@@ -176,9 +185,7 @@ static int hash_grow(struct pool *p)
 	for (size_t i = 0; i < oldn; i++) {
 		for (struct pool_task *t = old[i], *nx; t; t = nx) {
 			nx = t->hnext;
-			size_t s = hash_slot(p, t->id);
-			t->hnext = b[s];
-			b[s] = t;
+			hash_link(&b[hash_slot(p, t->id)], t);
 		}
 	}
 	free(old);
@@ -187,22 +194,20 @@ static int hash_grow(struct pool *p)
 
 static void hash_insert(struct pool *p, struct pool_task *t)
 {
-	size_t s = hash_slot(p, t->id);
-	t->hnext = p->buckets[s];
-	p->buckets[s] = t;
+	hash_link(&p->buckets[hash_slot(p, t->id)], t);
 	p->ntasks++;
 }
 
 static void hash_remove(struct pool *p, struct pool_task *t)
 {
-	struct pool_task **pp = &p->buckets[hash_slot(p, t->id)];
-	while (*pp && *pp != t)
-		pp = &(*pp)->hnext;
-	if (*pp) {
-		*pp = t->hnext;
-		p->ntasks--;
-	}
+	if (!t->hpprev)
+		return;
+	*t->hpprev = t->hnext;
+	if (t->hnext)
+		t->hnext->hpprev = t->hpprev;
 	t->hnext = NULL;
+	t->hpprev = NULL;
+	p->ntasks--;
 }
 
 struct pool_task *pool_lookup(struct pool *p, uint64_t id)
