@@ -10,6 +10,8 @@
 #   make check-pool       the pool's unit tests only (what CI runs under SAN=thread)
 #   make bench-<name>     benchmarks; each ends with one "<name>: key=value ..." line
 #   make fuzz-smoke       every libFuzzer harness for FUZZ_SECS (default 60) seconds
+#   make models           fetch the default models into $XDG_DATA_HOME/plot/models
+#                         (default ~/.local/share/plot/models), sha256-checked, idempotent
 #
 # Sanitized builds put their binaries in <build>/bin; the default build also
 # copies them to bin/ so the README's commands work without a path.
@@ -123,6 +125,20 @@ ref:
 	else echo "ref: no oracle tests yet"; fi
 
 check: unit cli ref
+
+# ---- lib/llm gguf + quant (branch gguf): oracle helper tools, models -------
+# tests/ref/tools/*.c are small programs the pytest oracle tests run; `ref`
+# builds them first. `make models` fetches the default models (see .ci/models).
+REF_TOOLS := $(B)/tests/gguf-dump
+
+$(B)/tests/gguf-dump: $(B)/tests/ref/tools/gguf-dump.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(REF_TOOLS)
+
+models:
+	@sh .ci/models
 
 # ---- benchmarks ----------------------------------------------------------
 
