@@ -343,9 +343,38 @@ static const char *const fim_rep_texts[] = { "<|fim_repo|>", "<|repo_name|>", "<
 	"<REPO>", "<reponame>", NULL };
 static const char *const fim_sep_texts[] = { "<|file_sep|>", NULL };
 static const char *const eog_texts[] = {
-	"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-	"<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>", NULL,
+	"<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
+	"<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
+	"<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
+	"<\xef\xbd\x9c" "end\xe2\x96\x81" "of\xe2\x96\x81" "sentence\xef\xbd\x9c>", "[e~[", NULL,
 };
+
+static void drop_eog(struct tok *t, int32_t id, uint8_t attr)
+{
+	for (uint32_t i = 0; i < t->n_eog; i++)
+		if (t->eog[i] == id) {
+			t->eog[i] = t->eog[--t->n_eog];
+			t->attr[id] = attr;
+			return;
+		}
+}
+
+/* llama.cpp's two exceptions: with <|return|> and <|call|> (or <|calls|>
+ * and <|flush|>), <|end|> is not an end of generation; with
+ * <|tool_response>, </s> is not one either. */
+static void eog_exceptions(struct tok *t)
+{
+	int32_t end = find_cstr(t, "<|end|>"), s = find_cstr(t, "</s>");
+	int ret = tok_is_eog(t, find_cstr(t, "<|return|>"));
+	int call = tok_is_eog(t, find_cstr(t, "<|call|>"));
+	int calls = tok_is_eog(t, find_cstr(t, "<|calls|>"));
+	int flush = tok_is_eog(t, find_cstr(t, "<|flush|>"));
+
+	if (tok_is_eog(t, end) && ((ret && (call || calls)) || ((call || calls) && flush)))
+		drop_eog(t, end, TOK_ATTR_USER_DEFINED);
+	if (tok_is_eog(t, s) && tok_is_eog(t, find_cstr(t, "<|tool_response>")))
+		drop_eog(t, s, TOK_ATTR_NORMAL);
+}
 
 static int add_eog(struct tok *t, int32_t id)
 {
@@ -399,6 +428,8 @@ static int setup_specials(struct tok *t, const struct tok_desc *d)
 	rc |= add_eog(t, t->eos);
 	rc |= add_eog(t, t->eot);
 	rc |= add_eog(t, t->eom);
+	if (!rc)
+		eog_exceptions(t);
 	return rc ? TOK_E_NOMEM : 0;
 }
 

@@ -5,7 +5,7 @@
  *   tok-tool encode MODEL [special] [add]  < text   ids, one line, space-separated
  *   tok-tool decode MODEL [special]        < ids    the text, streamed token by token
  *   tok-tool pieces MODEL [special]                 every token's piece, hex, one a line
- *   tok-tool info MODEL                             "bos N eos N eot N add_bos N ..."
+ *   tok-tool info MODEL                             "bos N eos N ... eog N,N,..."
  *
  * "special" turns on TOK_PARSE_SPECIAL (encode) or TOK_DECODE_SPECIAL
  * (decode); "add" turns on TOK_ADD_SPECIAL. Errors go to stderr, exit 1.
@@ -78,6 +78,19 @@ static int do_decode(const struct tok *t, unsigned flags)
 	return 0;
 }
 
+static int do_info(const struct tok *t)
+{
+	printf("n_vocab %u bos %d eos %d eot %d unk %d add_bos %d add_eos %d eog", tok_n_vocab(t),
+	       tok_bos(t), tok_eos(t), tok_eot(t), tok_unk(t), tok_add_bos(t), tok_add_eos(t));
+	for (uint32_t id = 0, first = 1; id < tok_n_vocab(t); id++)
+		if (tok_is_eog(t, (int32_t)id)) {
+			printf("%s%u", first ? " " : ",", id);
+			first = 0;
+		}
+	printf("\n");
+	return 0;
+}
+
 static int do_pieces(const struct tok *t, unsigned flags)
 {
 	for (uint32_t id = 0; id < tok_n_vocab(t); id++) {
@@ -114,9 +127,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(argv[1], "pieces"))
 		rc = do_pieces(t, has(argc, argv, "special") ? TOK_DECODE_SPECIAL : 0);
 	else if (!strcmp(argv[1], "info"))
-		rc = printf("n_vocab %u bos %d eos %d eot %d unk %d add_bos %d add_eos %d\n",
-		            tok_n_vocab(t), tok_bos(t), tok_eos(t), tok_eot(t), tok_unk(t),
-		            tok_add_bos(t), tok_add_eos(t)) < 0;
+		rc = do_info(t);
 	tok_free(t);
 	gguf_close(g);
 	return rc;
