@@ -6,7 +6,7 @@ check-peer's job, peer_tok.py):
 - an independent Python tokenizer, written here from the algorithms
   (byte-level BPE by merge rank after the smollm pre-tokenizer; SentencePiece
   merging by score with <0xXX> byte fallback), reading the vocabulary with
-  the gguf package, must give the same ids as ours.
+  its own few-line GGUF metadata reader, must give the same ids as ours.
 
 Skipped, with the reason, only when `make models` has not installed the
 model files."""
@@ -58,25 +58,63 @@ def test_round_trip(name, key, special):
 _vocab = {}
 
 
+def read_kv(path):
+    """The GGUF metadata, read with struct/numpy (GGUFReader parses every
+    tensor and string as numpy objects: 20 s for Gemma's vocabulary)."""
+    import struct
+    import numpy as np
+    data = memoryview(open(path, "rb").read())
+    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q",
+              12: "d"}
+    pos = 0
+
+    def take(fmt):
+        nonlocal pos
+        v = struct.unpack_from("<" + fmt, data, pos)
+        pos += struct.calcsize("<" + fmt)
+        return v[0]
+
+    def string():
+        nonlocal pos
+        n = take("Q")
+        pos += n
+        return bytes(data[pos - n:pos])
+
+    def value(t):
+        nonlocal pos
+        if t == 8:
+            return string()
+        if t == 9:
+            et, n = take("I"), take("Q")
+            if et == 8:
+                return [string() for _ in range(n)]
+            a = np.frombuffer(data, dtype="<" + scalar[et], count=n, offset=pos)
+            pos += a.nbytes
+            return a.tolist()
+        return take(scalar[t])
+
+    assert bytes(data[:4]) == b"GGUF"
+    pos = 8
+    _, n_kv = take("Q"), take("Q")
+    kv = {}
+    for _ in range(n_kv):
+        key = string().decode()
+        kv[key] = value(take("I"))
+    return kv
+
+
 def vocab(name):
     if name not in _vocab:
-        from gguf import GGUFReader
-        r = GGUFReader(model(name))
-        f = r.fields
-
-        def arr(key):
-            fld = f[key]
-            return [fld.parts[i] for i in fld.data]
-
-        toks = [bytes(p) for p in arr("tokenizer.ggml.tokens")]
-        types = [int(p[0]) for p in arr("tokenizer.ggml.token_type")]
-        v = {"toks": toks, "types": types, "ids": {t: i for i, t in enumerate(toks)}}
+        f = read_kv(model(name))
+        toks = f["tokenizer.ggml.tokens"]
+        v = {"toks": toks, "types": f["tokenizer.ggml.token_type"],
+             "ids": {t: i for i, t in enumerate(toks)}}
         if "tokenizer.ggml.scores" in f:
-            v["scores"] = [float(p[0]) for p in arr("tokenizer.ggml.scores")]
+            v["scores"] = f["tokenizer.ggml.scores"]
         if "tokenizer.ggml.merges" in f:
             v["ranks"] = {}
-            for i, p in enumerate(arr("tokenizer.ggml.merges")):
-                a, _, b = bytes(p).partition(b" ")
+            for i, m in enumerate(f["tokenizer.ggml.merges"]):
+                a, _, b = m.partition(b" ")
                 v["ranks"].setdefault((a, b), i)
         _vocab[name] = v
     return _vocab[name]

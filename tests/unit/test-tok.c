@@ -131,6 +131,12 @@ static void test_bpe_merges_by_rank(void **state)
 	const int32_t want2[] = { 'a', 256 };  /* b c has the better rank */
 	expect_ids(t, "abc", 0, want2, 2);
 	tok_free(t);
+
+	static const char *const aa[] = { "a a" };
+	t = bpe_tok(&v, aa, 1);
+	const int32_t want3[] = { 256, 'a' };  /* equal ranks: leftmost pair first */
+	expect_ids(t, "aaa", 0, want3, 2);
+	tok_free(t);
 }
 
 static void test_bpe_special_parsing(void **state)
