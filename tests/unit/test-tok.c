@@ -6,6 +6,7 @@
  * tok_from_gguf naming the bad key of a GGUF file written here.
  * Real models are compared with llama.cpp in tests/ref (make check-peer).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -372,7 +373,7 @@ static void wkey_f32s(struct wbuf *w, const char *k, uint64_t n)
  * 2 tokens not strings, 3 too few scores, 4 unknown model. */
 static struct tok *from_gguf(int bad, struct wbuf *w, char *err, size_t errlen)
 {
-	static const char *const toks[] = { "<unk>", "<s>", "</s>", "\xe2\x96\x81" "a", "a" };
+	static const char *const toks[] = { "<unk>", "<s>", "</s>", ("\xe2\x96\x81" "a"), "a" };
 	w->n = 0;
 	wput(w, "GGUF", 4);
 	wu32(w, 3);
@@ -412,6 +413,57 @@ static void test_from_gguf(void **state)
 	}
 }
 
+/* One tokenizer, several threads encoding and decoding at once: the same
+ * ids as a lone encode (TSan watches for races in make SAN=thread). */
+struct worker {
+	const struct tok *t;
+	const char *text;
+	struct tok_ids ids;
+	int rc;
+};
+
+static void *encode_many(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < 20 && !w->rc; i++) {
+		char *s;
+		size_t n;
+		w->ids.n = 0;
+		w->rc = tok_encode(w->t, w->text, strlen(w->text), TOK_PARSE_SPECIAL, &w->ids, NULL, 0);
+		if (!w->rc && !tok_decode(w->t, w->ids.v, w->ids.n, TOK_DECODE_SPECIAL, &s, &n)) {
+			w->rc = strcmp(s, w->text) != 0;
+			free(s);
+		}
+	}
+	return NULL;
+}
+
+static void test_threads_share_a_tokenizer(void **state)
+{
+	struct vocab v;
+	struct tok *t = bpe_tok(&v, merges_ab, 3);
+	const char *text = "abc ab<|im_end|> 123 \xc3\xa9 <tool>";
+	struct worker w[4];
+	pthread_t th[4];
+	struct tok_ids alone = { 0 };
+
+	assert_int_equal(tok_encode(t, text, strlen(text), TOK_PARSE_SPECIAL, &alone, NULL, 0), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .t = t, .text = text };
+		assert_int_equal(pthread_create(&th[i], NULL, encode_many, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].ids.n, alone.n);
+		assert_memory_equal(w[i].ids.v, alone.v, alone.n * sizeof *alone.v);
+		tok_ids_free(&w[i].ids);
+	}
+	tok_ids_free(&alone);
+	tok_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -424,6 +476,7 @@ int main(void)
 		cmocka_unit_test(test_stream_holds_partial_utf8),
 		cmocka_unit_test(test_odd_vocabularies),
 		cmocka_unit_test(test_from_gguf),
+		cmocka_unit_test(test_threads_share_a_tokenizer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
