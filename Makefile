@@ -73,7 +73,7 @@ POOL_UNIT_BIN := $(filter $(B)/tests/test-pool%,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check unit cli ref check-pool bench-pool fuzz-smoke clean models run
+.PHONY: all deps check unit cli ref check-pool bench-pool bench-quant fuzz-smoke clean models run
 .DEFAULT_GOAL := all
 
 all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA)
@@ -129,13 +129,16 @@ check: unit cli ref
 # ---- lib/llm gguf + quant (branch gguf): oracle helper tools, models -------
 # tests/ref/tools/*.c are small programs the pytest oracle tests run; `ref`
 # builds them first. `make models` fetches the default models (see .ci/models).
-REF_TOOLS := $(B)/tests/gguf-dump
+REF_TOOLS := $(B)/tests/gguf-dump $(B)/tests/quant-dump
 
-$(B)/tests/gguf-dump: $(B)/tests/ref/tools/gguf-dump.o $(LIBA)
+$(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 ref: $(REF_TOOLS)
+
+bench-quant: $(B)/bench/bench-quant
+	$(B)/bench/bench-quant
 
 models:
 	@sh .ci/models

@@ -77,7 +77,8 @@ int gguf_get_arr(const struct gguf *g, const char *key, enum gguf_vtype *etype, 
 int gguf_arr_str(const struct gguf *g, const char *key, uint64_t i, struct gguf_str *out);
 int gguf_arr_f32(const struct gguf *g, const char *key, uint64_t i, float *out);
 int gguf_arr_i32(const struct gguf *g, const char *key, uint64_t i, int32_t *out);
-/* Raw pointer to a numeric array's elements (little-endian, packed), or NULL. */
+/* Raw pointer to a numeric array's elements (little-endian, packed), or NULL.
+ * NOT aligned: GGUF packs metadata, so read elements with memcpy. */
 const void *gguf_arr_data(const struct gguf *g, const char *key);
 
 const struct gguf_tensor *gguf_tensor(const struct gguf *g, uint64_t i);

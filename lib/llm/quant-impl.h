@@ -8,6 +8,7 @@
 #ifndef PLOT_LLM_QUANT_IMPL_H
 #define PLOT_LLM_QUANT_IMPL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -20,6 +21,9 @@ typedef struct { uint16_t d, m; uint8_t qs[QK4 / 2]; } blk_q4_1;
 typedef struct { uint16_t d; uint8_t qh[4]; uint8_t qs[QK4 / 2]; } blk_q5_0;
 typedef struct { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK4 / 2]; } blk_q5_1;
 typedef struct { uint16_t d; int8_t qs[QK4]; } blk_q8_0;
+/* activations for Q4_1/Q5_1 dots: s = d * sum(qs) (both fp16, as ggml), so
+ * the weight's min term is m * s without touching the quants again */
+typedef struct { uint16_t d, s; int8_t qs[QK4]; } blk_q8_1;
 /* super-block of 8 sub-blocks of 32: 6-bit scales and mins packed in 12 bytes */
 typedef struct {
 	uint16_t d, dmin;
@@ -51,6 +55,7 @@ _Static_assert(sizeof(blk_q4_1) == 20, "q4_1 layout");
 _Static_assert(sizeof(blk_q5_0) == 22, "q5_0 layout");
 _Static_assert(sizeof(blk_q5_1) == 24, "q5_1 layout");
 _Static_assert(sizeof(blk_q8_0) == 34, "q8_0 layout");
+_Static_assert(sizeof(blk_q8_1) == 36, "q8_1 layout");
 _Static_assert(sizeof(blk_q4_K) == 144, "q4_K layout");
 _Static_assert(sizeof(blk_q5_K) == 176, "q5_K layout");
 _Static_assert(sizeof(blk_q6_K) == 210, "q6_K layout");
@@ -131,15 +136,32 @@ static inline void k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m
 typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
 typedef void (*dequant_fn)(const void *src, float *dst, int64_t n);
 typedef void (*quantize_fn)(const float *src, void *dst, int64_t n);
+/* y[t*ys] = dot(w, x + t*xs) for t < nx, bit-identical to the same table's
+ * vec_dot_fn; NULL means "loop over dot". */
+typedef void (*vec_dot_n_fn)(int64_t n, const void *w, const void *x, size_t xs, int64_t nx,
+			     float *y, size_t ys);
 
 struct quant_kernels {
 	const char *name;
 	vec_dot_fn dot[QT_TABLE];
+	vec_dot_n_fn dot_n[QT_TABLE];
 	dequant_fn dequant[QT_TABLE];
 	quantize_fn quantize[QT_TABLE];
 };
 
 extern const struct quant_kernels quant_kernels_ref;
+/* K-quant reference kernels (quant-k.c), gathered into quant_kernels_ref */
+float quant_ref_dot_q4_K(int64_t n, const void *w, const void *x);
+float quant_ref_dot_q5_K(int64_t n, const void *w, const void *x);
+float quant_ref_dot_q6_K(int64_t n, const void *w, const void *x);
+void quant_ref_dequant_q4_K(const void *src, float *dst, int64_t n);
+void quant_ref_dequant_q5_K(const void *src, float *dst, int64_t n);
+void quant_ref_dequant_q6_K(const void *src, float *dst, int64_t n);
+void quant_ref_dequant_q8_K(const void *src, float *dst, int64_t n);
+void quant_ref_quantize_q4_K(const float *src, void *dst, int64_t n);
+void quant_ref_quantize_q5_K(const float *src, void *dst, int64_t n);
+void quant_ref_quantize_q6_K(const float *src, void *dst, int64_t n);
+void quant_ref_quantize_q8_K(const float *src, void *dst, int64_t n);
 extern const struct quant_kernels quant_kernels_avx2;
 extern const struct quant_kernels quant_kernels_avx512;
 

@@ -14,7 +14,11 @@
 #include "llm/quant.h"
 #include "llm/quant-impl.h"
 
+#include <cpuid.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
 
 struct qinfo {
 	const char *name;
@@ -29,9 +33,9 @@ static const struct qinfo qtab[] = {
 	[0] = { "F32", 1, 4, Q_F32, 1 },
 	[1] = { "F16", 1, 2, Q_F32, 1 },
 	[2] = { "Q4_0", 32, 18, Q_Q8_0, 1 },
-	[3] = { "Q4_1", 32, 20, Q_Q8_0, 1 },
+	[3] = { "Q4_1", 32, 20, Q_Q8_1, 1 },
 	[6] = { "Q5_0", 32, 22, Q_Q8_0, 1 },
-	[7] = { "Q5_1", 32, 24, Q_Q8_0, 1 },
+	[7] = { "Q5_1", 32, 24, Q_Q8_1, 1 },
 	[8] = { "Q8_0", 32, 34, Q_Q8_0, 1 },
 	[9] = { "Q8_1", 32, 36, 0, 0 },
 	[10] = { "Q2_K", QK, 2 + 2 + QK / 16 + QK / 4, 0, 0 },
@@ -107,4 +111,156 @@ uint32_t quant_dot_type(uint32_t wtype)
 {
 	const struct qinfo *q = info(wtype);
 	return q && q->supported ? q->dot : Q_F32;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+/* Resolved tables, one per ISA level: each is ref overlaid with every
+ * level up to it, per type. levels[] lists those this CPU runs, best last. */
+static struct quant_kernels lvl_avx2, lvl_avx512;
+static const struct quant_kernels *levels[3];
+static int n_levels;
+static pthread_once_t levels_once = PTHREAD_ONCE_INIT;
+static _Atomic(const struct quant_kernels *) current;
+
+static int cpu_has_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+static int cpu_avx2(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+}
+
+static int cpu_has_avx512vnni(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & bit_AVX512VNNI);
+}
+
+static int cpu_avx512(void)
+{
+	return cpu_avx2() && __builtin_cpu_supports("avx512f") &&
+	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512dq") && cpu_has_avx512vnni();
+}
+
+/* Overlay the non-NULL entries of k onto dst; dst is named after the last
+ * table that contributed a kernel. */
+static void overlay(struct quant_kernels *dst, const struct quant_kernels *k)
+{
+	int any = 0;
+	for (int t = 0; t < QT_TABLE; t++) {
+		/* dot and dot_n travel together: dot_n must match its own table's dot */
+		if (k->dot[t])
+			dst->dot[t] = k->dot[t], dst->dot_n[t] = k->dot_n[t], any = 1;
+		if (k->dequant[t])
+			dst->dequant[t] = k->dequant[t], any = 1;
+		if (k->quantize[t])
+			dst->quantize[t] = k->quantize[t], any = 1;
+	}
+	if (any)
+		dst->name = k->name;
+}
+
+static void resolve_levels(void)
+{
+	levels[n_levels++] = &quant_kernels_ref;
+	if (cpu_avx2()) {
+		lvl_avx2 = quant_kernels_ref;
+		overlay(&lvl_avx2, &quant_kernels_avx2);
+		levels[n_levels++] = &lvl_avx2;
+		if (cpu_avx512() && quant_kernels_avx512.dot[Q_Q8_0]) {
+			lvl_avx512 = lvl_avx2;
+			overlay(&lvl_avx512, &quant_kernels_avx512);
+			levels[n_levels++] = &lvl_avx512;
+		}
+	}
+	atomic_store(&current, levels[n_levels - 1]);
+}
+
+static const struct quant_kernels *kernels(void)
+{
+	pthread_once(&levels_once, resolve_levels);
+	return atomic_load_explicit(&current, memory_order_relaxed);
+}
+
+const char *quant_impl_name(void)
+{
+	return kernels()->name;
+}
+
+int quant_set_impl(const char *name)
+{
+	pthread_once(&levels_once, resolve_levels);
+	for (int i = 0; i < n_levels; i++)
+		if (!name ? i == n_levels - 1 : strcmp(levels[i]->name, name) == 0) {
+			atomic_store(&current, levels[i]);
+			return 0;
+		}
+	return -1;
+}
+
+const char *quant_impl_available(int i)
+{
+	pthread_once(&levels_once, resolve_levels);
+	return i >= 0 && i < n_levels ? levels[i]->name : NULL;
+}
+
+void quant_force_ref(int on)
+{
+	quant_set_impl(on ? "ref" : NULL);
+}
+
+/* Callers pass a supported type (the model loader checks quant_supported);
+ * anything else is a broken invariant in the caller, not bad input, so it
+ * aborts rather than computing garbage. */
+#define KERNEL(k, kind, type) \
+	((type) < QT_TABLE && (k)->kind[(type)] ? (k)->kind[(type)] : (abort(), (k)->kind[0]))
+
+void quant_dequant_row_ref(uint32_t type, const void *src, float *dst, int64_t n)
+{
+	KERNEL(&quant_kernels_ref, dequant, type)(src, dst, n);
+}
+
+void quant_quantize_row_ref(uint32_t type, const float *src, void *dst, int64_t n)
+{
+	KERNEL(&quant_kernels_ref, quantize, type)(src, dst, n);
+}
+
+float quant_vec_dot_ref(uint32_t wtype, int64_t n, const void *w, const void *x)
+{
+	return KERNEL(&quant_kernels_ref, dot, wtype)(n, w, x);
+}
+
+void quant_dequant_row(uint32_t type, const void *src, float *dst, int64_t n)
+{
+	KERNEL(kernels(), dequant, type)(src, dst, n);
+}
+
+void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n)
+{
+	KERNEL(kernels(), quantize, type)(src, dst, n);
+}
+
+float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x)
+{
+	return KERNEL(kernels(), dot, wtype)(n, w, x);
+}
+
+void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
+		     int64_t nx, float *y, size_t y_stride)
+{
+	const struct quant_kernels *k = kernels();
+	vec_dot_n_fn fn = wtype < QT_TABLE ? k->dot_n[wtype] : NULL;
+	if (fn) {
+		fn(n, w, x, x_stride, nx, y, y_stride);
+		return;
+	}
+	vec_dot_fn dot = KERNEL(k, dot, wtype);
+	for (int64_t t = 0; t < nx; t++)
+		y[(size_t)t * y_stride] = dot(n, w, (const uint8_t *)x + (size_t)t * x_stride);
 }
