@@ -162,6 +162,10 @@ deps-peer:
 check-peer: $(TOK_TOOLS)
 	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/ref/peer_tok.py
 
+.PHONY: bench-tok
+bench-tok: $(B)/tests/tok-tool
+	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
+
 # ---- benchmarks ----------------------------------------------------------
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
