@@ -143,6 +143,29 @@ bench-quant: $(B)/bench/bench-quant
 models:
 	@sh .ci/models
 
+# ---- lib/llm tokenizer + chat templates (branch tok) -----------------------
+# tok-tool / tmpl-render drive lib/llm/tok*.c and template.c from the pytest
+# tests; `make check-peer` compares with llama-cpp-python (not in make check:
+# it needs `make deps-peer`, which compiles llama.cpp for several minutes).
+TOK_TOOLS := $(B)/tests/tok-tool $(B)/tests/tmpl-render
+
+$(B)/tests/tok-tool $(B)/tests/tmpl-render: $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(TOK_TOOLS)
+
+.PHONY: check-peer deps-peer
+deps-peer:
+	@PEER=1 sh .ci/deps
+
+check-peer: $(TOK_TOOLS)
+	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/ref/peer_tok.py
+
+.PHONY: bench-tok
+bench-tok: $(B)/tests/tok-tool
+	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
+
 # ---- benchmarks ----------------------------------------------------------
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
