@@ -201,7 +201,7 @@ fuzz-smoke: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 	    mkdir -p $(FUZZ_B)/corpus-$$n; \
 	    echo "== $$n ($(FUZZ_SECS)s)"; \
-	    $$f -max_total_time=$(FUZZ_SECS) -max_len=65536 $(FUZZ_B)/corpus-$$n \
+	    $$f -max_total_time=$(FUZZ_SECS) -max_len=65536 -artifact_prefix=$(FUZZ_B)/ $(FUZZ_B)/corpus-$$n \
 	        tests/fuzz/corpus/$${n#fuzz-} || exit 1; \
 	done
 
