@@ -310,6 +310,7 @@ static int apply_pair(struct loader *L, const struct ctx *c, const char *prefix,
 		name[n + 1] = 0;
 		if (is_prefix(c->scope, name))
 			return apply_map(L, c, name, v);
+		name[n] = 0;
 	}
 	return fail(L, k, -CFG_E_UNKNOWN, "%s%s: unknown key", c->path, name);
 }
