@@ -60,12 +60,18 @@ plot_setup() {
 # plot_teardown: stop plotd (by pid) and anything registered with
 # plot_kill_later, then fail on any sanitizer report in plotd's stderr.
 plot_teardown() {
-	local p
-	plotd_stop || true
+	local p ok=0
+	plotd_stop || ok=1
 	for p in "${PLOT_KILL_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	assert_no_sanitizer "$PLOTD_STDERR"
+	assert_no_sanitizer "$PLOTD_STDERR" || ok=1
+	if [ "${PLOTD_STATUS:-0}" -ge 128 ]; then
+		echo "# plotd died with status $PLOTD_STATUS (a crash); its stderr:" >&2
+		sed 's/^/# /' "$PLOTD_STDERR" >&2
+		ok=1
+	fi
+	return $ok
 }
 
 # plot_kill_later PID: teardown kills PID (e.g. a daemon a test autostarted).
@@ -154,8 +160,8 @@ plotd_start() {
 	PLOTD_PID=$!
 	local tries=$((PLOT_WAIT_SECS * 50)) rc
 	while ((tries-- > 0)); do
-		_plotd_ready
-		rc=$?
+		rc=0
+		_plotd_ready || rc=$?
 		[ $rc = 0 ] && return 0
 		[ $rc = 2 ] && { PLOTD_PID=""; return 1; }
 		sleep 0.02
@@ -164,19 +170,27 @@ plotd_start() {
 	return 1
 }
 
-# plotd_stop [SIGNAL]: send SIGNAL (TERM) to plotd, wait (bounded) for it to
-# exit, SIGKILL if it does not. Sets PLOTD_STATUS to its exit status.
+# plotd_stop [SIGNAL...]: send the signals (default TERM then INT: the second
+# one cancels whatever the drain would wait for, so a teardown never waits
+# out long tasks) to plotd, wait (bounded) for it to exit, SIGKILL if it
+# does not. Sets PLOTD_STATUS to its exit status.
 plotd_stop() {
-	local sig="${1:-TERM}"
+	local sig sigs=("$@")
 	[ -n "$PLOTD_PID" ] || return 0
-	kill -"$sig" "$PLOTD_PID" 2>/dev/null || true
+	[ ${#sigs[@]} -gt 0 ] || sigs=(TERM INT)
+	for sig in "${sigs[@]}"; do
+		kill -"$sig" "$PLOTD_PID" 2>/dev/null || true
+	done
+	local hung=0
 	if ! wait_until plotd_gone; then
+		echo "# plotd (pid $PLOTD_PID) did not exit on ${sigs[*]}: SIGKILL" >&2
 		kill -KILL "$PLOTD_PID" 2>/dev/null || true
+		hung=1
 	fi
-	wait "$PLOTD_PID" 2>/dev/null
-	PLOTD_STATUS=$?
+	PLOTD_STATUS=0
+	wait "$PLOTD_PID" 2>/dev/null || PLOTD_STATUS=$?
 	PLOTD_PID=""
-	return 0
+	return $hung
 }
 
 plotd_gone() {
@@ -187,8 +201,8 @@ plotd_gone() {
 # PLOTD_STATUS. Fails if it is still running.
 plotd_wait_exit() {
 	wait_until plotd_gone || return 1
-	wait "$PLOTD_PID" 2>/dev/null
-	PLOTD_STATUS=$?
+	PLOTD_STATUS=0
+	wait "$PLOTD_PID" 2>/dev/null || PLOTD_STATUS=$?
 	PLOTD_PID=""
 }
 
