@@ -5,8 +5,10 @@
  * DESIGN
  *   Input goes through a proto_reader bounded by the daemon's input limits
  *   (frame, string, array, map, depth). A frame that breaks them, or that is
- *   not msgpack, gets one err reply and the connection is closed once that
- *   reply is flushed (or after CONN_CLOSE_GRACE_MS); a well-formed request
+ *   not msgpack, gets one err reply; once it is flushed our side is
+ *   half-closed (the peer reads the error, then EOF, and a write of its own
+ *   racing our refusal does not fail), and the connection is closed when the
+ *   peer closes or after CONN_CLOSE_GRACE_MS; a well-formed request
  *   with a bad field gets an err reply and the connection goes on. Nothing a
  *   client sends can affect another client.
  *

@@ -82,3 +82,13 @@ teardown() { plot_teardown; }
 	assert_not_exists "$PLOT_SOCKET"
 	grep -q "plotd exited" "$BATS_TEST_TMPDIR/plotd.log"
 }
+
+@test "man/plotd.8 documents every option of plotd --help" {
+	run -0 "$PLOTD" --help
+	opts=$(grep -oE -- '--[a-z][a-z-]+' <<<"$output" | sort -u)
+	[ -n "$opts" ]
+	for o in $opts; do
+		grep -qF -- "$(sed 's/-/\\-/g' <<<"$o")" "$PLOT_TESTS_DIR/../../man/plotd.8" ||
+			{ echo "man/plotd.8 lacks $o"; false; }
+	done
+}

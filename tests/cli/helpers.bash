@@ -135,27 +135,30 @@ plotd_alive() {
 	[ -n "$PLOTD_PID" ] && kill -0 "$PLOTD_PID" 2>/dev/null
 }
 
-# The socket appears only once plotd listens on it (it binds a temporary name
-# and renames it into place), so its presence means "ready".
+# plotd writes its pid file last in its startup, after the socket listens,
+# so a pid file holding our pid means "ready" (a stale socket file left at
+# the path would not).
 _plotd_ready() {
 	if ! plotd_alive; then
 		echo "# plotd exited early; its stderr:" >&2
 		sed 's/^/# /' "$PLOTD_STDERR" >&2
 		return 2
 	fi
-	[ -S "${PLOTD_SOCKET_USED:-$PLOT_SOCKET}" ]
+	[ -S "$PLOTD_SOCKET_USED" ] && [ "$(cat "$PLOTD_PID_FILE" 2>/dev/null)" = "$PLOTD_PID" ]
 }
 
 # plotd_start [ARGS...]: start plotd on $PLOT_SOCKET with $PLOT_CONFIG (ARGS
 # are added, and may override both), wait until it listens. Sets PLOTD_PID.
 plotd_start() {
 	PLOTD_SOCKET_USED="$PLOT_SOCKET"
-	local a prev=""
+	PLOTD_PID_FILE="$BATS_TEST_TMPDIR/plotd.pid"
+	local a prev="" pidarg=(--pid-file "$PLOTD_PID_FILE")
 	for a in "$@"; do
 		[ "$prev" = --socket ] && PLOTD_SOCKET_USED="$a"
+		[ "$prev" = --pid-file ] && { PLOTD_PID_FILE="$a"; pidarg=(); }
 		prev="$a"
 	done
-	"$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" "$@" \
+	"$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" "${pidarg[@]}" "$@" \
 		</dev/null >>"$BATS_TEST_TMPDIR/plotd.stdout" 2>>"$PLOTD_STDERR" 3>&- &
 	PLOTD_PID=$!
 	local tries=$((PLOT_WAIT_SECS * 50)) rc
