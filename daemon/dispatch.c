@@ -9,8 +9,8 @@
  *   pools' notifications (dispatch_task_event) drain them with
  *   pool_sub_next(timeout 0). Chunks drained in one go are coalesced into
  *   one chunk event of at most STREAM_COALESCE bytes, and one watch gets at
- *   most STREAM_BUDGET bytes per round before the task is noted again, so a
- *   fast stream cannot starve other clients.
+ *   most STREAM_BUDGET bytes or STREAM_BUDGET_CHUNKS chunks per round before
+ *   the task is noted again, so a fast stream cannot starve other clients.
  *
  * PERMISSIONS (see plotd.8)
  *   ROLE_OWNER (the daemon's uid, root) may do everything. ROLE_ALLOWED
@@ -29,7 +29,8 @@
 #include "plotd.h"
 
 #define STREAM_COALESCE (64u << 10)
-#define STREAM_BUDGET (1u << 20)
+#define STREAM_BUDGET (256u << 10)
+#define STREAM_BUDGET_CHUNKS 2048
 #define DEFAULT_COST 1
 
 static uint64_t mono_ns(void)
@@ -437,7 +438,7 @@ static int coal_flush(struct watch *w, struct coal *co)
 static int drain_sub(struct watch *w)
 {
 	struct coal co = { 0 };
-	size_t sent = 0;
+	size_t sent = 0, chunks = 0;
 	int alive = 1;
 
 	for (;;) {
@@ -453,7 +454,8 @@ static int drain_sub(struct watch *w)
 				alive = 0;
 				break;
 			}
-			if (sent >= STREAM_BUDGET) { /* fairness: come back later */
+			if (sent >= STREAM_BUDGET || ++chunks >= STREAM_BUDGET_CHUNKS) {
+				/* fairness: come back later */
 				alive = coal_flush(w, &co) == 0;
 				if (alive)
 					models_renote(w->task);

@@ -9,7 +9,7 @@
  *   The pools' notify callback runs on pool/executor threads. It appends the
  *   task id to a mutex-guarded list and writes the notes eventfd only when
  *   the list goes from empty to non-empty, so a burst of events costs one
- *   wakeup. The loop swaps the list out (models_take_notes) and drains the
+ *   wakeup; an id already on the list is not added again (note_set). The loop swaps the list out (models_take_notes) and drains the
  *   watchers of each id with pool_sub_next(timeout 0). Nothing here blocks
  *   the loop: pool calls take the pool mutex for a short critical section.
  *
@@ -28,6 +28,56 @@ static uint64_t *notes;
 static size_t notes_len, notes_cap;
 static int notes_fd = -1;
 
+/* The ids already in notes, so a stream emitting a million chunks between
+ * two loop iterations is noted once. Open addressing; a slot is in the set
+ * iff its gen is the current one, so taking the notes clears it in O(1). */
+struct note_slot {
+	uint64_t id;
+	uint32_t gen;
+};
+static struct note_slot *note_set;
+static size_t note_set_cap; /* power of two, > 2 * notes_len */
+static uint32_t note_gen = 1;
+
+static size_t note_hash(uint64_t id, size_t cap)
+{
+	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
+}
+
+/* Under notes_mu. 1: id was there; 0: added (or no room: treat as new). */
+static int note_set_add(uint64_t id);
+
+static void note_set_rebuild(size_t cap)
+{
+	struct note_slot *ns = calloc(cap, sizeof(*ns));
+	if (!ns)
+		return; /* keep the old set; note_set_add falls back to duplicates */
+	free(note_set);
+	note_set = ns;
+	note_set_cap = cap;
+	note_gen = 1;
+	for (size_t i = 0; i < notes_len; i++)
+		note_set_add(notes[i]);
+}
+
+static int note_set_add(uint64_t id)
+{
+	if ((notes_len + 1) * 2 > note_set_cap)
+		note_set_rebuild(note_set_cap ? note_set_cap * 2 : 1024);
+	if ((notes_len + 1) * 2 > note_set_cap)
+		return 0;
+	for (size_t i = note_hash(id, note_set_cap);; i = (i + 1) & (note_set_cap - 1)) {
+		struct note_slot *sl = &note_set[i];
+		if (sl->gen != note_gen) {
+			sl->id = id;
+			sl->gen = note_gen;
+			return 0;
+		}
+		if (sl->id == id)
+			return 1;
+	}
+}
+
 void models_notes_init(int fd)
 {
 	notes_fd = fd;
@@ -40,6 +90,10 @@ static void models_notify(void *ctx, uint64_t task)
 
 	(void)ctx;
 	pthread_mutex_lock(&notes_mu);
+	if (note_set_add(task)) { /* already noted since the loop last looked */
+		pthread_mutex_unlock(&notes_mu);
+		return;
+	}
 	if (notes_len == notes_cap) {
 		size_t ncap = notes_cap ? notes_cap * 2 : 1024;
 		uint64_t *nv = realloc(notes, ncap * sizeof(*nv));
@@ -75,6 +129,11 @@ size_t models_take_notes(uint64_t **out, size_t *cap)
 	notes = *out;
 	notes_cap = *cap;
 	notes_len = 0;
+	if (++note_gen == 0) { /* wrapped: clear for real */
+		if (note_set)
+			memset(note_set, 0, note_set_cap * sizeof(*note_set));
+		note_gen = 1;
+	}
 	pthread_mutex_unlock(&notes_mu);
 	*out = v;
 	*cap = c;
@@ -84,8 +143,10 @@ size_t models_take_notes(uint64_t **out, size_t *cap)
 void models_notes_free(void)
 {
 	free(notes);
+	free(note_set);
 	notes = NULL;
-	notes_len = notes_cap = 0;
+	note_set = NULL;
+	notes_len = notes_cap = note_set_cap = 0;
 }
 
 static struct pool_executor make_executor(const struct cfg_model *cm, char *err,

@@ -47,6 +47,7 @@
 #define DRAIN_SECS_DEFAULT 30.0
 #define FLUSH_GRACE_MS 2000
 #define TICK_MS 250
+#define NOTES_BUDGET_US 2000
 
 struct opts {
 	const char *config, *socket, *log_file, *log_level, *pid_file;
@@ -86,6 +87,13 @@ static uint64_t *note_buf;
 static size_t note_cap;
 static int stop_efd = -1, reload_efd = -1;
 static uint64_t flush_deadline_ms;
+
+static uint64_t plotd_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
 
 uint64_t plotd_now_ms(void)
 {
@@ -258,15 +266,25 @@ static int output_pending(void)
 
 /* ---- notes, reload, signals, tick ------------------------------------------- */
 
+/* Feed the watchers of every task the pools noted. Bounded to NOTES_BUDGET_MS
+ * per loop iteration: what is left is noted again, so requests of other
+ * clients are served in between however fast the streams run. */
 static void on_notes(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
 	(void)l;
 	(void)ev;
 	loop_eventfd_drain(w->fd);
-	size_t n = models_take_notes(&note_buf, &note_cap);
-	for (size_t i = 0; i < n; i++)
-		if (i == 0 || note_buf[i] != note_buf[i - 1])
-			dispatch_task_event(&D, note_buf[i]);
+	size_t n = models_take_notes(&note_buf, &note_cap), i;
+	uint64_t end = plotd_now_us() + NOTES_BUDGET_US;
+	for (i = 0; i < n; i++) {
+		if (i && note_buf[i] == note_buf[i - 1])
+			continue;
+		if ((i & 15) == 15 && plotd_now_us() > end)
+			break;
+		dispatch_task_event(&D, note_buf[i]);
+	}
+	for (; i < n; i++)
+		models_renote(note_buf[i]);
 }
 
 static void *reload_main(void *arg)

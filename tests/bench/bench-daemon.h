@@ -37,9 +37,13 @@ static inline double bench_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static pid_t bench_child; /* the plotd we started, killed if we die */
+
 static inline void bench_die(const char *what)
 {
 	fprintf(stderr, "bench: %s\n", what);
+	if (bench_child > 0)
+		kill(bench_child, SIGKILL);
 	exit(1);
 }
 
@@ -77,6 +81,7 @@ static inline void bench_daemon_start(struct bench_daemon *bd, const char *plotd
 	if (!f || fputs(config, f) < 0 || fclose(f) != 0)
 		bench_die("cannot write the config");
 	bd->pid = fork();
+	bench_child = bd->pid;
 	if (bd->pid == 0) {
 		execl(plotd, plotd, "--config", cfg, "--socket", bd->sock, "--log-level", "warn",
 		      "--log-file", log, (char *)NULL);

@@ -95,3 +95,36 @@ state_of() { # state_of TASK: the task's state number
 	run -1 rawclient "$PLOT_SOCKET" stream "$task"
 	assert_output --partial '"state": "failed"'
 }
+
+@test "a large stream arrives whole to several readers, and interleaved on one connection" {
+	plotd_write_config <<-'EOF'
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 0 }
+	EOF
+	plotd_start --max-client-output 67108864 # never dropped here
+	printf 'ab %.0s' $(seq 1 150000) >"$BATS_TEST_TMPDIR/prompt"
+	task=$(python3 - "$PLOT_TESTS_DIR" "$PLOT_SOCKET" "$BATS_TEST_TMPDIR/prompt" <<-'PY'
+	import sys
+	sys.path.insert(0, sys.argv[1])
+	import rawclient
+	c = rawclient.Conn(sys.argv[2])
+	c.hello()
+	print(c.call("submit", prompt=open(sys.argv[3]).read(), detach=True)["task"])
+	PY
+	)
+	for i in 1 2 3; do
+		rawclient "$PLOT_SOCKET" stream "$task" >"$BATS_TEST_TMPDIR/out.$i" 2>/dev/null 3>&- &
+		eval "r$i=\$!"
+	done
+	wait "$r1"
+	wait "$r2"
+	wait "$r3"
+	for i in 1 2 3; do
+		cmp "$BATS_TEST_TMPDIR/prompt" "$BATS_TEST_TMPDIR/out.$i"
+	done
+	# Many streams interleaved on one slowly read connection.
+	run -0 rawclient "$PLOT_SOCKET" multi "$task" 30
+	assert_output "1 450000"
+}

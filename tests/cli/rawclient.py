@@ -15,6 +15,8 @@ Usage: rawclient.py [--uid N] [--timeout S] SOCKET COMMAND [ARGS]
                          the end event as JSON on stderr; exit 0 if DONE.
   run PROMPT N           submit (not detached), subscribe, read N chunks,
                          then disconnect without a word.
+  multi TASK COPIES      subscribe COPIES times on one connection, read with
+                         small reads; print "1 LEN" if every copy is equal.
   noread WORDS COPIES    submit (detached) a prompt of WORDS two-letter words
                          and subscribe COPIES times, never read; print
                          "dropped" once plotd hangs up on us.
@@ -182,6 +184,31 @@ def cmd_run(c, args):
     return 0
 
 
+def cmd_multi(c, args):
+    """Subscribe COPIES times on one connection and read with a small
+    buffer; print each stream's length and whether all copies agree."""
+    c.hello()
+    c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    task, copies = int(args[0]), int(args[1])
+    out, ended = {}, 0
+    for _ in range(copies):
+        out[c.send("subscribe", task=task, follow=True)] = []
+    while ended < copies:
+        while len(c.buf) < 4 or len(c.buf) < 4 + struct.unpack(">I", c.buf[:4])[0]:
+            data = c.s.recv(1024)
+            if not data:
+                raise EOFError
+            c.buf += data
+        m = c.recv()
+        if m["t"] == "chunk":
+            out[m["id"]].append(m["data"])
+        elif m["t"] == "end":
+            ended += 1
+    streams = {b"".join(v) for v in out.values()}
+    print(len(streams), max(len(x) for x in streams))
+    return 0 if len(streams) == 1 else 1
+
+
 def cmd_noread(c, args):
     c.hello()
     c.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -237,7 +264,7 @@ def cmd_hello(c, args):
 
 COMMANDS = {
     "call": cmd_call, "submit": cmd_submit, "stream": cmd_stream, "run": cmd_run,
-    "noread": cmd_noread, "garbage": cmd_garbage, "oversize": cmd_oversize,
+    "noread": cmd_noread, "multi": cmd_multi, "garbage": cmd_garbage, "oversize": cmd_oversize,
     "nohello": cmd_nohello, "badversion": cmd_badversion, "hello": cmd_hello,
 }
 
