@@ -170,6 +170,11 @@ $(B)/tools/gen-cfg-man: $(B)/tests/tools/gen-cfg-man.o $(LIBA)
 man-cfg: $(B)/tools/gen-cfg-man
 	$(B)/tools/gen-cfg-man > man/plot.yaml.5
 
+# proto codec cost against bare msgpack-c (lib/proto)
+.PHONY: bench-proto
+bench-proto: $(B)/bench/bench-proto
+	$(B)/bench/bench-proto
+
 # ---- setup ---------------------------------------------------------------
 
 deps:
