@@ -238,6 +238,22 @@ void plotd_start_stop(struct plotd *d, int cancel, double timeout_secs, const ch
 	S.running = 1;
 }
 
+/* Every task is terminal now, but the pools' last notes may not have reached
+ * us (a note is sent after the task ends): feed every open watch once, so
+ * each stream gets its end before we exit. */
+static void kick_all_watches(void)
+{
+	size_t n = 0, cap = watch_count();
+	uint64_t *ids = calloc(cap ? cap : 1, sizeof(*ids));
+
+	for (struct conn *c = D.conns; ids && c; c = c->next)
+		for (struct watch *w = c->watches; w && n < cap; w = w->conn_next)
+			ids[n++] = w->task;
+	for (size_t i = 0; i < n; i++)
+		dispatch_task_event(&D, ids[i]);
+	free(ids);
+}
+
 static void on_stopped(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
 	(void)l;
@@ -254,6 +270,7 @@ static void on_stopped(struct loop *l, struct loop_watch *w, uint32_t ev)
 	log_msg(LOG_INFO, "every pool is stopped; flushing clients");
 	D.state = PLOTD_FLUSHING;
 	flush_deadline_ms = plotd_now_ms() + FLUSH_GRACE_MS;
+	kick_all_watches();
 }
 
 static int output_pending(void)
@@ -439,7 +456,7 @@ static void before_sleep(struct loop *l, void *ctx)
 	conn_flush_pending(&D);
 	conn_reap(&D);
 	if (D.state == PLOTD_FLUSHING &&
-	    (!output_pending() || plotd_now_ms() > flush_deadline_ms))
+	    ((!output_pending() && !watch_count()) || plotd_now_ms() > flush_deadline_ms))
 		loop_stop(l);
 }
 
