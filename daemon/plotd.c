@@ -203,11 +203,8 @@ static void cancel_everything(void)
 {
 	for (size_t i = 0; i < D.models.n; i++) {
 		struct pool *p = D.models.v[i].pool;
-		if (!p)
-			continue;
-		size_t n = pool_list(p, NULL, 0);
-		struct pool_task_info *v = calloc(n ? n : 1, sizeof(*v));
-		n = v ? pool_list(p, v, n) : 0;
+		struct pool_task_info *v;
+		size_t n = models_list(&D.models.v[i], &v);
 		for (size_t k = 0; k < n; k++)
 			pool_cancel(p, v[k].id);
 		free(v);
