@@ -141,26 +141,12 @@ static void want_write(struct conn *c)
 	c->d->pending_write = c;
 }
 
-/* Move the unsent bytes to the front. proto_encode remembers where its frame
- * starts, and proto_buf_reserve may compact a buffer with consumed bytes in
- * the middle of an encode, which would corrupt the frame; with off == 0 it
- * never does. One memmove per partial flush at most. */
-static void out_compact(struct proto_buf *b)
-{
-	if (!b->off)
-		return;
-	memmove(b->data, b->data + b->off, b->len - b->off);
-	b->len -= b->off;
-	b->off = 0;
-}
-
 int conn_send(struct conn *c, const struct proto_msg *m)
 {
 	char err[256];
 
 	if (c->dead)
 		return -1;
-	out_compact(&c->out);
 	int rc = proto_encode(m, &c->d->out_lim, &c->out, err, sizeof(err));
 	if (rc < 0) {
 		log_msg(LOG_ERROR, "client %llu: cannot encode %s reply: %s",

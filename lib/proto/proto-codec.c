@@ -440,7 +440,9 @@ int proto_encode(const struct proto_msg *m, const struct proto_limits *lim,
 		return -PROTO_E_INVALID;
 	}
 	proto_limits_resolve(&l);
-	size_t start = out->len;
+	/* Offsets are kept relative to the unsent data: appending may compact
+	 * the buffer (drop consumed bytes), which moves everything by out->off. */
+	size_t rel = out->len - out->off;
 	static const unsigned char zero[4];
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, out, buf_write);
@@ -449,6 +451,7 @@ int proto_encode(const struct proto_msg *m, const struct proto_limits *lim,
 	bad = bad || pack_str(&pk, "id") || msgpack_pack_uint64(&pk, m->id);
 	if (!bad && m->op)
 		bad = pack_str(&pk, "op") || pack_str(&pk, proto_type_name(m->op));
+	size_t start = out->off + rel;
 	if (bad) {
 		out->len = start;
 		snprintf(err, errlen, "out of memory encoding %s", proto_type_name(m->type));
