@@ -133,6 +133,20 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 bench-pool: $(B)/bench/bench-pool
 	$(B)/bench/bench-pool
 
+# ---- llm engine (area: model) ---------------------------------------------
+# tests/tools/*.c are small drivers the oracle tests (tests/ref) and benches run.
+LLM_TOOLS := $(B)/tests/llm-logits
+
+$(B)/tests/llm-%: $(B)/tests/tools/llm-%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(LLM_TOOLS)
+
+.PHONY: bench-llm
+bench-llm: $(B)/bench/bench-llm
+	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
+
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 
 FUZZ_B   := build/fuzz
