@@ -10,6 +10,8 @@
 #   make check-pool       the pool's unit tests only (what CI runs under SAN=thread)
 #   make bench-<name>     benchmarks; each ends with one "<name>: key=value ..." line
 #   make fuzz-smoke       every libFuzzer harness for FUZZ_SECS (default 60) seconds
+#   make models           fetch the default models into $XDG_DATA_HOME/plot/models
+#                         (default ~/.local/share/plot/models), sha256-checked, idempotent
 #
 # Sanitized builds put their binaries in <build>/bin; the default build also
 # copies them to bin/ so the README's commands work without a path.
@@ -71,7 +73,7 @@ POOL_UNIT_BIN := $(filter $(B)/tests/test-pool%,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check unit cli ref check-pool bench-pool fuzz-smoke clean models run
+.PHONY: all deps check unit cli ref check-pool bench-pool bench-quant fuzz-smoke clean models run
 .DEFAULT_GOAL := all
 
 all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA)
@@ -123,6 +125,23 @@ ref:
 	else echo "ref: no oracle tests yet"; fi
 
 check: unit cli ref
+
+# ---- lib/llm gguf + quant (branch gguf): oracle helper tools, models -------
+# tests/ref/tools/*.c are small programs the pytest oracle tests run; `ref`
+# builds them first. `make models` fetches the default models (see .ci/models).
+REF_TOOLS := $(B)/tests/gguf-dump $(B)/tests/quant-dump
+
+$(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(REF_TOOLS)
+
+bench-quant: $(B)/bench/bench-quant
+	$(B)/bench/bench-quant
+
+models:
+	@sh .ci/models
 
 # ---- benchmarks ----------------------------------------------------------
 
