@@ -166,6 +166,11 @@ ref: $(LLM_TOOLS)
 bench-llm: $(B)/bench/bench-llm
 	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
 
+# lib/llm compute thread pool: dispatch latency, spin vs sleep (sampler helper)
+.PHONY: bench-threads
+bench-threads: $(B)/bench/bench-threads
+	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
+
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 
 FUZZ_B   := build/fuzz
