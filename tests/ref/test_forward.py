@@ -118,10 +118,11 @@ def test_greedy_matches_oracle(tiny):
 
 
 def test_batch_invariance(tiny):
-    """Same bits whether the prompt is fed whole, in chunks of 5, beside 15
-    copies of itself, or with 2 threads."""
+    """Same bits whether the prompt is fed whole, one token at a time, in
+    chunks of 5, beside 15 copies of itself, or with 2 threads."""
     wtype, path, m, prompt = tiny
     base = engine(path, prompt)
+    assert engine(path, prompt, "--chunk", 1) == base
     assert engine(path, prompt, "--chunk", 5) == base
     assert engine(path, prompt, "--copies", 16) == base
     assert engine(path, prompt, "--threads", 2, "--copies", 3, "--chunk", 4) == base
