@@ -13,6 +13,13 @@
  * F32/F16/BF16. Always ask quant_dot_type(); size with quant_row_bytes().
  * Q8_1 and Q8_K are activation-only: quant_supported() is 0 for them (no
  * vec_dot with them as weights), but quantize_row and dequant_row accept them.
+ * The activation quantizers (Q8_0, Q8_1, Q8_K) are bit-exact with ggml's
+ * reference ones; the weight quantizers (Q4_0..Q6_K) are for tests and tiny
+ * models: Q4_0..Q5_1 match ggml's, the K-quants use plain min/max rounding.
+ *
+ * The type table knows the block geometry of every ggml type (so the GGUF
+ * reader can size IQ*, Q2_K, ... tensors); only types with
+ * quant_supported() == 1 may be passed to the kernels (others abort).
  */
 #ifndef PLOT_LLM_QUANT_H
 #define PLOT_LLM_QUANT_H
@@ -54,9 +61,15 @@ float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x);
 void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
 		     int64_t nx, float *y, size_t y_stride);
 
-/* "ref", "avx2", "avx512": what quant_vec_dot dispatches to. Tests may force
- * the reference with quant_force_ref(1). */
+/* "ref", "avx2", "avx512": what the dispatched kernels use. */
 const char *quant_impl_name(void);
+/* Select an implementation by name ("ref", "avx2", "avx512"; NULL = the
+ * best this CPU runs) for all threads; -1 if this CPU cannot run it. For
+ * tests and benchmarks: switch only while no kernel runs. */
+int quant_set_impl(const char *name);
+/* The i-th implementation this CPU runs (0 = "ref", best last), or NULL. */
+const char *quant_impl_available(int i);
+/* quant_force_ref(1) = quant_set_impl("ref"); (0) = back to the best. */
 void quant_force_ref(int on);
 
 #endif
