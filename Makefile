@@ -171,6 +171,11 @@ bench-llm: $(B)/bench/bench-llm
 bench-threads: $(B)/bench/bench-threads
 	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
 
+# lib/llm sampler: cost of one sample on a 262144-token vocabulary (sampler helper)
+.PHONY: bench-sampler
+bench-sampler: $(B)/bench/bench-sampler
+	$(B)/bench/bench-sampler $(BENCH_SAMPLER_ARGS)
+
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 
 FUZZ_B   := build/fuzz
