@@ -353,6 +353,15 @@ static void add_rows(float *x, const float *y, size_t n)
 		x[i] += y[i];
 }
 
+/* y (n, dim) += bias for every row; no-op without a bias */
+static void add_bias(float *y, const float *bias, uint32_t n, uint32_t dim)
+{
+	if (!bias)
+		return;
+	for (uint32_t t = 0; t < n; t++)
+		add_rows(y + (size_t)t * dim, bias, dim);
+}
+
 static void attention_block(struct llm_model *m, struct llm_kv *kv,
 			    const struct llm_batch *b, uint32_t il)
 {
@@ -365,6 +374,9 @@ static void attention_block(struct llm_model *m, struct llm_kv *kv,
 	const struct llm_w *qkv[3] = { &l->wq, &l->wk, &l->wv };
 	float *qkv_out[3] = { s->q, s->k, s->v };
 	matmul_n(m, 3, qkv, qkv_out, s->xn, n);
+	add_bias(s->q, l->bq, n, l->wq.rows);
+	add_bias(s->k, l->bk, n, l->wk.rows);
+	add_bias(s->v, l->bv, n, l->wv.rows);
 	qk_prepare(m, kv, b, l, il);
 	struct att_ctx ac = { .m = m, .kv = kv, .b = b, .l = l, .il = il };
 	thr_pool_run(m->pool, attend_fn, &ac);
@@ -482,9 +494,10 @@ static void rope_tables(struct llm_model *m, const struct llm_batch *b)
 	const struct llm_hparams *hp = &m->hp;
 	float sg = hp->rope_scale, bg = hp->rope_base;
 	for (uint32_t t = 0; t < b->n; t++) {
-		llm_rope_table(m->scr->rope_g + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos, bg, sg);
+		llm_rope_table(m->scr->rope_g + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos, bg, sg,
+			       m->rope_freqs);
 		llm_rope_table(m->scr->rope_s + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos,
-			       hp->rope_base_swa, 1.0f);
+			       hp->rope_base_swa, 1.0f, NULL);
 	}
 }
 
