@@ -121,8 +121,10 @@ struct llm_batch_entry {
  * batch order, and its first position must be <= llm_kv_seq_len() (a smaller
  * one rewinds: later cached tokens are dropped). Entries of different
  * sequences may interleave freely. */
+#define LLM_MAX_BATCH 65536 /* entries per llm_forward call */
+
 struct llm_batch {
-	uint32_t n;
+	uint32_t n;                /* 1..LLM_MAX_BATCH */
 	const struct llm_batch_entry *e;
 };
 

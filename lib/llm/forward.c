@@ -528,8 +528,9 @@ static uint32_t max_ctx(const struct llm_batch *b)
 int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
 		float *logits_out, char *err, size_t errlen)
 {
-	if (!b || b->n == 0 || !b->e || llm_kv_model(kv) != m) {
-		snprintf(err, errlen, "empty batch or KV cache of another model");
+	if (!b || b->n == 0 || b->n > LLM_MAX_BATCH || !b->e || llm_kv_model(kv) != m) {
+		snprintf(err, errlen, "batch of %u entries (1..%u) or KV cache of another model",
+			 b ? b->n : 0, LLM_MAX_BATCH);
 		return -LLM_EINVAL;
 	}
 	int rc;
