@@ -29,7 +29,7 @@
 #include "llm/threads.h"
 
 #define MM_MAX 3     /* matrices sharing one input in one run (q, k, v) */
-#define MM_TB 64     /* tokens per tile: their activations stay in L1/L2 */
+#define MM_TB 16     /* tokens per tile: their activations stay in L1/L2 */
 
 struct llm_scratch {
 	uint32_t cap;            /* tokens the buffers below hold */
@@ -293,43 +293,56 @@ struct att_ctx {
 	uint32_t n_rows;
 };
 
-/* One (token t, head h) into output row orow: softmax(q.K^T * scale) V over
- * positions [lo, pos]. */
-static void attend_one(const struct att_ctx *ac, uint32_t t, uint32_t orow, uint32_t h,
-		       float *sc)
+/* Token t, the grp query heads sharing KV head kvh, into output row orow:
+ * softmax(q.K^T * scale) V over positions [lo, pos]. Each K/V row is loaded
+ * once for the group; each head's scores and sums run in position order,
+ * whatever the grouping, so the bits do not depend on it. sc holds
+ * (grp, cnt) scores. */
+static void attend_group(const struct att_ctx *ac, uint32_t t, uint32_t orow, uint32_t kvh,
+			 float *sc)
 {
 	const struct llm_hparams *hp = &ac->m->hp;
 	const struct llm_scratch *s = ac->m->scr;
 	const struct llm_batch_entry *e = &ac->b->e[t];
-	uint32_t hk = hp->head_dim_k, hv = hp->head_dim_v;
-	uint32_t kvh = h / (hp->n_head / hp->n_head_kv);
-	const float *q = s->q + ((size_t)t * hp->n_head + h) * hk;
-	float *out = s->att + ((size_t)orow * hp->n_head + h) * hv;
+	uint32_t hk = hp->head_dim_k, hv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv;
+	const float *q = s->q + ((size_t)t * hp->n_head + (size_t)kvh * grp) * hk;
+	float *out = s->att + ((size_t)orow * hp->n_head + (size_t)kvh * grp) * hv;
 	uint32_t lo = 0;
 	if (ac->l->swa && e->pos + 1 > hp->swa_window)
 		lo = e->pos + 1 - hp->swa_window;
-	uint32_t cnt = e->pos + 1 - lo;
-	for (uint32_t j = 0; j < cnt; j++) {
-		const float *k = llm_kv_k(ac->kv, e->seq, ac->il, lo + j) + (size_t)kvh * hk;
-		sc[j] = llm_dot_f32(q, k, hk) * hp->attn_scale;
+	uint32_t cnt = e->pos + 1 - lo, n;
+	const float *k, *v;
+	size_t ks, vs;
+	for (uint32_t j = 0; j < cnt; j += n) {
+		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
+		for (uint32_t i = 0; i < n; i++)
+			for (uint32_t g = 0; g < grp; g++)
+				sc[(size_t)g * cnt + j + i] = llm_dot_f32(q + (size_t)g * hk,
+					k + i * ks + (size_t)kvh * hk, hk) * hp->attn_scale;
 	}
-	llm_softmax(sc, cnt);
-	memset(out, 0, hv * sizeof(float));
-	for (uint32_t j = 0; j < cnt; j++)
-		llm_axpy(out, sc[j], llm_kv_v(ac->kv, e->seq, ac->il, lo + j) + (size_t)kvh * hv, hv);
+	for (uint32_t g = 0; g < grp; g++)
+		llm_softmax(sc + (size_t)g * cnt, cnt);
+	memset(out, 0, (size_t)grp * hv * sizeof(float));
+	for (uint32_t j = 0; j < cnt; j += n) {
+		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
+		for (uint32_t i = 0; i < n; i++)
+			for (uint32_t g = 0; g < grp; g++)
+				llm_axpy(out + (size_t)g * hv, sc[(size_t)g * cnt + j + i],
+					 v + i * vs + (size_t)kvh * hv, hv);
+	}
 }
 
 static void attend_fn(void *c, unsigned ith, unsigned nth)
 {
 	const struct att_ctx *ac = c;
 	struct llm_scratch *s = ac->m->scr;
-	uint32_t nh = ac->m->hp.n_head;
+	uint32_t nkv = ac->m->hp.n_head_kv;
 	int64_t lo, hi;
-	thr_split((int64_t)ac->n_rows * nh, ith, nth, &lo, &hi);
+	thr_split((int64_t)ac->n_rows * nkv, ith, nth, &lo, &hi);
 	for (int64_t i = lo; i < hi; i++) {
-		uint32_t j = (uint32_t)(i / nh);
-		attend_one(ac, ac->rows ? ac->rows[j] : j, j, (uint32_t)(i % nh),
-			   s->scores + ith * s->score_cap);
+		uint32_t j = (uint32_t)(i / nkv);
+		attend_group(ac, ac->rows ? ac->rows[j] : j, j, (uint32_t)(i % nkv),
+			     s->scores + ith * s->score_cap);
 	}
 }
 
@@ -550,6 +563,14 @@ static uint32_t max_ctx(const struct llm_batch *b)
 	return mx;
 }
 
+/* Per-thread scratch row: (grp, max_ctx) attention scores or one weight row. */
+static size_t score_row(const struct llm_model *m, const struct llm_batch *b)
+{
+	size_t sc = (size_t)max_ctx(b) * (m->hp.n_head / m->hp.n_head_kv);
+	size_t w = max_dot_row(m) / sizeof(float);
+	return sc > w ? sc : w;
+}
+
 int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
 		float *logits_out, char *err, size_t errlen)
 {
@@ -560,9 +581,7 @@ int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *
 	}
 	int rc;
 	if (scratch_reserve(m, b->n) ||
-	    scores_reserve(m->scr, thr_pool_threads(m->pool),
-			   max_ctx(b) > max_dot_row(m) / sizeof(float) ? max_ctx(b)
-								       : max_dot_row(m) / sizeof(float))) {
+	    scores_reserve(m->scr, thr_pool_threads(m->pool), score_row(m, b))) {
 		snprintf(err, errlen, "out of memory for a batch of %u", b->n);
 		return -LLM_ENOMEM;
 	}

@@ -190,6 +190,18 @@ static float *kv_slot(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t 
 	return kv->pool + (size_t)blk * kv->block_floats + layer * layer_floats;
 }
 
+uint32_t llm_kv_span(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos,
+		     uint32_t max, const float **k, const float **v, size_t *kstride,
+		     size_t *vstride)
+{
+	uint32_t n = kv->block_size - pos % kv->block_size;
+	*k = llm_kv_k(kv, seq, layer, pos);
+	*v = llm_kv_v(kv, seq, layer, pos);
+	*kstride = kv->kdim;
+	*vstride = kv->vdim;
+	return n < max ? n : max;
+}
+
 float *llm_kv_k(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos)
 {
 	return kv_slot(kv, seq, layer, pos) + (size_t)(pos % kv->block_size) * kv->kdim;

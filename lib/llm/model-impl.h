@@ -84,6 +84,11 @@ void llm_layer_rope(const struct llm_arch_desc *ad, const struct llm_hparams *hp
 float *llm_kv_k(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
 float *llm_kv_v(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
 void llm_kv_set_len(struct llm_kv *kv, uint32_t seq, uint32_t len);
+/* K/V of positions [pos, pos + n) of seq in layer, contiguous within pos's
+ * block with row strides *kstride / *vstride floats; n <= max. */
+uint32_t llm_kv_span(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos,
+		     uint32_t max, const float **k, const float **v, size_t *kstride,
+		     size_t *vstride);
 const struct llm_model *llm_kv_model(const struct llm_kv *kv);
 
 /* ops.c — row operations, all with a fixed reduction order */
