@@ -20,6 +20,7 @@
  * logits are bitwise the same in any batch and with any thread count.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@
 #include "llm/threads.h"
 
 #define MM_MAX 3     /* matrices sharing one input in one run (q, k, v) */
+#define MM_CHUNKS_PER_THREAD 8
+#define MM_MIN_CHUNK 16
 #define MM_TB 16     /* tokens per tile: their activations stay in L1/L2 */
 
 struct llm_scratch {
@@ -147,6 +150,8 @@ struct mm_ctx {
 	uint64_t rows;                      /* sum of w[i]->rows */
 	int float_acts;                     /* dequantize W rows, dot with float X */
 	struct llm_scratch *s;
+	uint64_t chunk;                     /* rows per work item */
+	_Atomic uint64_t next;              /* next work item to take */
 };
 
 static void quantize_rows(const struct mm_ctx *mc, int64_t lo, int64_t hi)
@@ -198,11 +203,10 @@ static void mm_rows_float(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64
 	}
 }
 
-static void mm_fn(void *c, unsigned ith, unsigned nth)
+/* Rows [lo, hi) of the concatenation of the k matrices. */
+static void mm_range(const struct mm_ctx *mc, unsigned ith, int64_t lo, int64_t hi)
 {
-	const struct mm_ctx *mc = c;
-	int64_t lo, hi, off = 0;
-	thr_split((int64_t)mc->rows, ith, nth, &lo, &hi);
+	int64_t off = 0;
 	for (uint32_t i = 0; i < mc->k; i++) {
 		int64_t r = mc->w[i]->rows;
 		int64_t a = lo > off ? lo - off : 0, b = hi - off < r ? hi - off : r;
@@ -211,6 +215,21 @@ static void mm_fn(void *c, unsigned ith, unsigned nth)
 		else if (a < b)
 			mm_rows(mc, i, a, b);
 		off += r;
+	}
+}
+
+/* Threads take chunks of rows from a shared counter until none is left, so
+ * a thread the OS runs late (a shared machine) delays the join by at most
+ * one chunk. Which thread computes a row never changes its bits. */
+static void mm_fn(void *c, unsigned ith, unsigned nth)
+{
+	struct mm_ctx *mc = c;
+	for (;;) {
+		uint64_t lo = atomic_fetch_add_explicit(&mc->next, 1, memory_order_relaxed) * mc->chunk;
+		if (lo >= mc->rows)
+			return;
+		uint64_t hi = lo + mc->chunk < mc->rows ? lo + mc->chunk : mc->rows;
+		mm_range(mc, ith, (int64_t)lo, (int64_t)hi);
 	}
 }
 
@@ -245,6 +264,10 @@ static void matmul_n(struct llm_model *m, uint32_t k, const struct llm_w *const 
 		quantize_rows(&mc, 0, n); /* a dispatch costs more than the work */
 	else if (need_q)
 		thr_pool_run(m->pool, quantize_fn, &mc);
+	unsigned nth = thr_pool_threads(m->pool);
+	mc.chunk = mc.rows / ((uint64_t)nth * MM_CHUNKS_PER_THREAD);
+	mc.chunk = mc.chunk < MM_MIN_CHUNK ? MM_MIN_CHUNK : mc.chunk;
+	atomic_init(&mc.next, 0);
 	thr_pool_run(m->pool, mm_fn, &mc);
 }
 
@@ -291,6 +314,7 @@ struct att_ctx {
 	uint32_t il;
 	const uint32_t *rows;    /* entries to attend for (NULL: all), n_rows of them */
 	uint32_t n_rows;
+	_Atomic uint64_t next;   /* next (row, KV head) item to take */
 };
 
 /* Token t, the grp query heads sharing KV head kvh, into output row orow:
@@ -332,14 +356,14 @@ static void attend_group(const struct att_ctx *ac, uint32_t t, uint32_t orow, ui
 	}
 }
 
+/* Items taken one by one from a shared counter, as in mm_fn. */
 static void attend_fn(void *c, unsigned ith, unsigned nth)
 {
-	const struct att_ctx *ac = c;
+	struct att_ctx *ac = c;
 	struct llm_scratch *s = ac->m->scr;
 	uint32_t nkv = ac->m->hp.n_head_kv;
-	int64_t lo, hi;
-	thr_split((int64_t)ac->n_rows * nkv, ith, nth, &lo, &hi);
-	for (int64_t i = lo; i < hi; i++) {
+	uint64_t n_items = (uint64_t)ac->n_rows * nkv, i;
+	while ((i = atomic_fetch_add_explicit(&ac->next, 1, memory_order_relaxed)) < n_items) {
 		uint32_t j = (uint32_t)(i / nkv);
 		attend_group(ac, ac->rows ? ac->rows[j] : j, j, (uint32_t)(i % nkv),
 			     s->scores + ith * s->score_cap);
@@ -419,6 +443,7 @@ static void attention_block(struct llm_model *m, struct llm_kv *kv,
 		return;
 	struct att_ctx ac = { .m = m, .kv = kv, .b = b, .l = l, .il = il, .rows = rows,
 			      .n_rows = n };
+	atomic_init(&ac.next, 0);
 	thr_pool_run(m->pool, attend_fn, &ac);
 	matmul(m, &l->wo, s->att, n, s->o);
 	if (l->post_attn_norm)
