@@ -162,6 +162,12 @@ $(LLM_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 
 ref: $(LLM_TOOLS)
 
+# greedy tokens against llama-cpp-python; joins the tokenizer's check-peer
+.PHONY: check-peer check-peer-llm
+check-peer: check-peer-llm
+check-peer-llm: $(LLM_TOOLS)
+	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -s tests/ref/peer_greedy.py
+
 .PHONY: bench-llm
 bench-llm: $(B)/bench/bench-llm
 	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm

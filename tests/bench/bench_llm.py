@@ -63,7 +63,7 @@ def peer(path, ids, threads):
         llm.eval(ids[:N_SHORT])
         t0 = time.perf_counter()
         for _ in range(N_GEN):
-            tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            tok = int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))))
             llm.eval([tok])
         decode = max(decode, N_GEN / (time.perf_counter() - t0))
     return prefill, decode
