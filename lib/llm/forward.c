@@ -5,19 +5,23 @@
  *   - One llm_forward() call evaluates n entries (seq, pos, token) from any
  *     mix of sequences. Activations are (n, dim) row-major; every projection
  *     is one matmul W (rows, cols) x X (n, cols) -> Y (n, rows): X is
- *     quantized once to the weight's dot type, then each thread takes a
- *     contiguous range of weight rows and, per row, runs over all n tokens
- *     (rows outer, tokens inner), so each weight byte is read once per batch.
+ *     quantized once to the weight's dot type (shared by q/k/v and by
+ *     gate/up, which run as one pool run), then threads take chunks of
+ *     weight rows from a shared counter and, per row, run over all n tokens
+ *     in tiles of MM_TB (rows outer, tokens inner), so each weight byte comes
+ *     from memory once per batch.
  *   - K and V of every entry are written into the paged cache before
  *     attention, so an entry attends to positions [lo, pos] of its own
  *     sequence, earlier entries of the same batch included (lo > 0 only in
- *     sliding-window layers).
+ *     sliding-window layers). Attention works per (entry, KV head), walking
+ *     the block table span by span, all query heads of the group at once.
+ *   - The last layer finishes only the entries that want logits.
  *   - Architecture differences come from m->ad (arch.c) as flags.
  * Batch invariance: Y[t][r] is one quant_vec_dot over row r and token t's
  * own quantized activations; attention of (t, head) reads only t's
  * sequence; norms and activations are per row. No reduction ever spans
- * tokens or depends on how work is split over threads, so a sequence's
- * logits are bitwise the same in any batch and with any thread count.
+ * tokens or depends on which thread does it, so a sequence's logits are
+ * bitwise the same in any batch and with any thread count.
  */
 #include <math.h>
 #include <stdatomic.h>
