@@ -175,6 +175,26 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 bench-pool: $(B)/bench/bench-pool
 	$(B)/bench/bench-pool
 
+# ---- llm engine (area: model) ---------------------------------------------
+# tests/ref/tools/llm-logits.c drives the engine for the oracle tests.
+LLM_TOOLS := $(B)/tests/llm-logits
+
+$(LLM_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(LLM_TOOLS)
+
+# greedy tokens against llama-cpp-python; joins the tokenizer's check-peer
+.PHONY: check-peer check-peer-llm
+check-peer: check-peer-llm
+check-peer-llm: $(LLM_TOOLS)
+	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -s tests/ref/peer_greedy.py
+
+.PHONY: bench-llm
+bench-llm: $(B)/bench/bench-llm
+	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
+
 # lib/llm compute thread pool: dispatch latency, spin vs sleep (sampler helper)
 .PHONY: bench-threads
 bench-threads: $(B)/bench/bench-threads
