@@ -10,6 +10,8 @@
 #   make check-pool       the pool's unit tests only (what CI runs under SAN=thread)
 #   make bench-<name>     benchmarks; each ends with one "<name>: key=value ..." line
 #   make fuzz-smoke       every libFuzzer harness for FUZZ_SECS (default 60) seconds
+#   make models           fetch the default models into $XDG_DATA_HOME/plot/models
+#                         (default ~/.local/share/plot/models), sha256-checked, idempotent
 #
 # Sanitized builds put their binaries in <build>/bin; the default build also
 # copies them to bin/ so the README's commands work without a path.
@@ -71,7 +73,7 @@ POOL_UNIT_BIN := $(filter $(B)/tests/test-pool%,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check unit cli ref check-pool bench-pool fuzz-smoke clean models run
+.PHONY: all deps check unit cli ref check-pool bench-pool bench-quant fuzz-smoke clean models run
 .DEFAULT_GOAL := all
 
 all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA)
@@ -124,6 +126,42 @@ ref:
 
 check: unit cli ref
 
+# ---- lib/llm gguf + quant (branch gguf): oracle helper tools, models -------
+# tests/ref/tools/*.c are small programs the pytest oracle tests run; `ref`
+# builds them first. `make models` fetches the default models (see .ci/models).
+REF_TOOLS := $(B)/tests/gguf-dump $(B)/tests/quant-dump
+
+$(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(REF_TOOLS)
+
+bench-quant: $(B)/bench/bench-quant
+	$(B)/bench/bench-quant
+
+models:
+	@sh .ci/models
+
+# ---- lib/llm tokenizer + chat templates (branch tok) -----------------------
+# tok-tool / tmpl-render drive lib/llm/tok*.c and template.c from the pytest
+# tests; `make check-peer` compares with llama-cpp-python (not in make check:
+# it needs `make deps-peer`, which compiles llama.cpp for several minutes).
+TOK_TOOLS := $(B)/tests/tok-tool $(B)/tests/tmpl-render
+
+$(B)/tests/tok-tool $(B)/tests/tmpl-render: $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(TOK_TOOLS)
+
+.PHONY: check-peer deps-peer
+deps-peer:
+	@PEER=1 sh .ci/deps
+
+check-peer: $(TOK_TOOLS)
+	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/ref/peer_tok.py
+
 # ---- benchmarks ----------------------------------------------------------
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
@@ -132,6 +170,25 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 
 bench-pool: $(B)/bench/bench-pool
 	$(B)/bench/bench-pool
+
+# ---- llm engine (area: model) ---------------------------------------------
+# tests/tools/*.c are small drivers the oracle tests (tests/ref) and benches run.
+LLM_TOOLS := $(B)/tests/llm-logits
+
+$(B)/tests/llm-%: $(B)/tests/tools/llm-%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+ref: $(LLM_TOOLS)
+
+.PHONY: bench-llm
+bench-llm: $(B)/bench/bench-llm
+	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
+
+# lib/llm compute thread pool: dispatch latency, spin vs sleep (sampler helper)
+.PHONY: bench-threads
+bench-threads: $(B)/bench/bench-threads
+	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
 
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 

@@ -50,6 +50,8 @@ void gguf_close(struct gguf *g);
 uint32_t gguf_version(const struct gguf *g);
 uint64_t gguf_n_kv(const struct gguf *g);
 uint64_t gguf_n_tensors(const struct gguf *g);
+uint32_t gguf_alignment(const struct gguf *g);   /* general.alignment or 32 */
+uint64_t gguf_data_offset(const struct gguf *g); /* file offset of the data section */
 
 /* Metadata lookup. Index-based accessors take 0 <= i < gguf_n_kv(). */
 int64_t gguf_find_key(const struct gguf *g, const char *key); /* -1 if absent */
@@ -58,7 +60,8 @@ enum gguf_vtype gguf_key_type(const struct gguf *g, uint64_t i);
 
 /* Typed getters by key name. Return 0, or -1 if the key is absent or has
  * another type (integers widen: any unsigned/signed int type fits u64/i64
- * when the value is representable). */
+ * when the value is representable). gguf_get_f32 also accepts F64 (narrowed);
+ * gguf_get_bool accepts only BOOL. */
 int gguf_get_u32(const struct gguf *g, const char *key, uint32_t *out);
 int gguf_get_u64(const struct gguf *g, const char *key, uint64_t *out);
 int gguf_get_i64(const struct gguf *g, const char *key, int64_t *out);
@@ -66,12 +69,16 @@ int gguf_get_f32(const struct gguf *g, const char *key, float *out);
 int gguf_get_bool(const struct gguf *g, const char *key, int *out);
 int gguf_get_str(const struct gguf *g, const char *key, struct gguf_str *out);
 
-/* Arrays: element type and count, then typed element access. */
+/* Arrays: element type and count, then typed element access. gguf_arr_f32
+ * takes F32 or F64 elements; gguf_arr_i32 any integer element type whose value
+ * fits in int32. Nested arrays are parsed (depth <= 4) but only their type and
+ * count are exposed. */
 int gguf_get_arr(const struct gguf *g, const char *key, enum gguf_vtype *etype, uint64_t *n);
 int gguf_arr_str(const struct gguf *g, const char *key, uint64_t i, struct gguf_str *out);
 int gguf_arr_f32(const struct gguf *g, const char *key, uint64_t i, float *out);
 int gguf_arr_i32(const struct gguf *g, const char *key, uint64_t i, int32_t *out);
-/* Raw pointer to a numeric array's elements (little-endian, packed), or NULL. */
+/* Raw pointer to a numeric array's elements (little-endian, packed), or NULL.
+ * NOT aligned: GGUF packs metadata, so read elements with memcpy. */
 const void *gguf_arr_data(const struct gguf *g, const char *key);
 
 const struct gguf_tensor *gguf_tensor(const struct gguf *g, uint64_t i);

@@ -8,7 +8,11 @@
  *
  * A matmul multiplies quantized weight rows with activations that were first
  * quantized to the weight type's "dot type" (as ggml does): Q8_0 for
- * Q4_0/Q4_1/Q5_0/Q5_1/Q8_0, Q8_K for the K-quants, F32 for F32/F16/BF16.
+ * Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1 (Q8_0 plus s = d*sum(q), so the
+ * weight's min costs one multiply per block), Q8_K for the K-quants, F32 for
+ * F32/F16/BF16. Always ask quant_dot_type(); size with quant_row_bytes().
+ * Q8_1 and Q8_K are activation-only: quant_supported() is 0 for them (no
+ * vec_dot with them as weights), but quantize_row and dequant_row accept them.
  */
 #ifndef PLOT_LLM_QUANT_H
 #define PLOT_LLM_QUANT_H
@@ -41,6 +45,14 @@ void quant_dequant_row(uint32_t type, const void *src, float *dst, int64_t n);
 void quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n);
 /* dot(w row of wtype, x row already in quant_dot_type(wtype)), n elements */
 float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x);
+
+/* One weight row against nx activation rows (in quant_dot_type(wtype)),
+ * x_stride bytes apart: y[t * y_stride] = quant_vec_dot(wtype, n, w,
+ * x + t * x_stride), bit for bit, so a sequence's numbers never depend on
+ * what else is in the batch. Faster than the loop: each weight block is
+ * unpacked once for up to 4 activation rows. */
+void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
+		     int64_t nx, float *y, size_t y_stride);
 
 /* "ref", "avx2", "avx512": what quant_vec_dot dispatches to. Tests may force
  * the reference with quant_force_ref(1). */

@@ -37,12 +37,12 @@ struct pool_task {
 	uint32_t owner_uid;
 	atomic_int cancel;   /* enum pool_cancel_reason; read lock-free */
 	atomic_uint refs;
-	int finished;        /* handed back (or ended by the pool) */
+	atomic_int finished; /* ended (handed back, or ended by the pool); set under mu */
 	int overflow;        /* an emit went past max_output_bytes */
 	unsigned skips;      /* admissions past it while it did not fit */
 	uint64_t walk_mark;  /* admission walk bookkeeping */
 	uint64_t admit_seq;  /* pool->admits when admitted, for invariant checks */
-	struct pool_task *walk_next, *start_next;
+	struct pool_task *walk_next, *start_next, *prune_next;
 	void *payload;
 	pool_payload_free_fn payload_free;
 	char *out;           /* (out_len) output bytes, NUL after the last */

@@ -956,6 +956,61 @@ static void t_store_records(void **st)
 	store_free(c.store);
 }
 
+/* ---- construction and notify ------------------------------------------------ */
+
+static void t_new_rejects_bad_config(void **st)
+{
+	struct pool_config c;
+	char err[256] = "";
+	cfg_default(&c);
+	c.workers = 0;
+	struct mx *m = calloc(1, sizeof *m);
+	assert_null(pool_new(&c, (struct pool_executor){ &mx_ops, m }, err, sizeof err));
+	assert_non_null(strstr(err, "workers")); /* and m was freed (ASan would tell) */
+	cfg_default(&c);
+	c.max_units = 0;
+	m = calloc(1, sizeof *m);
+	assert_null(pool_new(&c, (struct pool_executor){ &mx_ops, m }, err, sizeof err));
+	assert_non_null(strstr(err, "max_units"));
+}
+
+struct nlog {
+	uint64_t ids[64];
+	size_t n;
+};
+
+static void on_notify(void *ctx, uint64_t id)
+{
+	struct nlog *l = ctx;
+	if (l->n < 64)
+		l->ids[l->n++] = id;
+}
+
+/* The event loop learns of every change through notify. */
+static void t_notify(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	struct nlog log = { { 0 }, 0 };
+	cfg_default(&c);
+	c.notify = on_notify;
+	c.notify_ctx = &log;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1);            /* queued + running */
+	assert_int_equal(log.n, 2);
+	uint64_t b = sub(f.p, 1, 1);            /* queued */
+	assert_int_equal(log.n, 3);
+	pool_task_emit(mx_task(f.m, a), "x", 1); /* output */
+	assert_int_equal(log.n, 4);
+	assert_int_equal(pool_cancel(f.p, a), 0); /* cancel flag raised */
+	assert_int_equal(log.n, 5);
+	fin(&f, a, 1);                          /* a ended, b running */
+	assert_int_equal(log.n, 7);
+	assert_int_equal(log.ids[5], a);
+	assert_int_equal(log.ids[6], b);
+	done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -991,6 +1046,8 @@ int main(void)
 		cmocka_unit_test(t_shutdown_cancel),
 		cmocka_unit_test(t_shutdown_drain_bounded),
 		cmocka_unit_test(t_store_records),
+		cmocka_unit_test(t_new_rejects_bad_config),
+		cmocka_unit_test(t_notify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,132 @@
+/*
+ * llm.h — the CPU language-model engine: load a GGUF model, keep a paged
+ * KV cache, run batch-first forward passes.
+ *
+ * Design
+ *   - A model is read-only after llm_model_load(): weights stay in the GGUF
+ *     mapping, hyper-parameters live in struct llm_hparams. Architecture
+ *     differences (llama, gemma3) are one table in lib/llm/arch.c; there is
+ *     one forward pass for all of them.
+ *   - llm_forward() evaluates a batch of entries (sequence, position, token)
+ *     from any number of sequences at any positions. Every projection is one
+ *     matrix x (batch of activations), so a 512-token prefill and a decode
+ *     step of 16 sequences run the same code. Logits come back for the
+ *     entries flagged want_logits, in batch order.
+ *   - The KV cache (struct llm_kv) is one pool of fixed-size blocks of
+ *     block_size token slots, allocated once from a byte budget. Each
+ *     sequence has a block table; attention reads through it. Freeing a
+ *     sequence returns its blocks.
+ *   - Batch invariance: a sequence's logits are bitwise identical whatever
+ *     else shares its batch. Each (weight row, token) dot product and each
+ *     (token, head) attention is computed by one thread in a fixed order that
+ *     does not depend on the batch's composition or the thread count.
+ *
+ * Threading: one thread owns a model and its KV caches and calls
+ * llm_forward (the executor's engine thread); llm_forward itself splits work
+ * over the model's compute thread pool. llm_model_set_threads is called by
+ * that owner between forward passes.
+ */
+#ifndef PLOT_LLM_H
+#define PLOT_LLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gguf;
+struct llm_model;
+struct llm_kv;
+
+/* Error codes returned (negated) by the functions below. */
+enum llm_err {
+	LLM_OK = 0,
+	LLM_EINVAL = 1,   /* bad argument or batch entry (err names it) */
+	LLM_ENOMEM = 2,   /* allocation failed */
+	LLM_EFORMAT = 3,  /* model file: missing/ill-typed key or tensor, bad shape */
+	LLM_EUNSUP = 4,   /* architecture or tensor type we do not implement */
+	LLM_EKVFULL = 5,  /* not enough free KV blocks for the batch; nothing changed */
+};
+
+enum llm_arch_id { LLM_ARCH_LLAMA = 0, LLM_ARCH_GEMMA3 = 1 };
+
+/* Hyper-parameters as read from the file (after defaults). */
+struct llm_hparams {
+	enum llm_arch_id arch;
+	char arch_name[32];
+	uint32_t n_vocab, n_embd, n_layer, n_ff;
+	uint32_t n_head, n_head_kv, head_dim_k, head_dim_v, n_rot;
+	uint32_t n_ctx_train;
+	uint32_t swa_window;     /* 0: no sliding-window layers */
+	float rope_base, rope_base_swa, rope_scale; /* rope_scale multiplies positions */
+	float norm_eps;
+	float attn_scale;        /* multiplies q.k */
+	int tied_embeddings;     /* 1: the output projection is token_embd */
+};
+
+/* Load a GGUF model. NULL on failure with err filled, naming the key or
+ * tensor ("tensor 'blk.3.attn_q.weight': shape (576, 512), want (576, 576)"). */
+struct llm_model *llm_model_load(const char *path, char *err, size_t errlen);
+void llm_model_free(struct llm_model *m);
+const struct llm_hparams *llm_model_hparams(const struct llm_model *m);
+/* The opened file, for the tokenizer and chat template (owned by the model). */
+const struct gguf *llm_model_gguf(const struct llm_model *m);
+/* Compute threads (caller included), 1..512. 0 or -LLM_EINVAL/-LLM_ENOMEM. */
+int llm_model_set_threads(struct llm_model *m, unsigned n);
+unsigned llm_model_threads(const struct llm_model *m);
+
+/* ---- KV cache ---------------------------------------------------------- */
+
+/* Bytes of K+V one token occupies across all layers (F32 elements). */
+size_t llm_kv_bytes_per_token(const struct llm_model *m);
+/* A pool of floor(budget / (block_size * bytes_per_token)) blocks serving
+ * sequence ids 0..max_seqs-1. NULL with err filled if that is zero blocks or
+ * the arguments are out of range (block_size 1..4096, max_seqs 1..65536). */
+struct llm_kv *llm_kv_new(const struct llm_model *m, size_t budget_bytes,
+			  uint32_t block_size, uint32_t max_seqs,
+			  char *err, size_t errlen);
+void llm_kv_free(struct llm_kv *kv);
+uint32_t llm_kv_block_size(const struct llm_kv *kv);
+uint32_t llm_kv_blocks_total(const struct llm_kv *kv);
+uint32_t llm_kv_blocks_free(const struct llm_kv *kv);
+uint32_t llm_kv_max_seqs(const struct llm_kv *kv);
+/* Tokens currently cached for seq (0 if out of range or empty). */
+uint32_t llm_kv_seq_len(const struct llm_kv *kv, uint32_t seq);
+/* Blocks seq holds now. */
+uint32_t llm_kv_seq_blocks(const struct llm_kv *kv, uint32_t seq);
+/* Blocks seq must still acquire to hold positions [0, n_tokens). */
+uint32_t llm_kv_blocks_needed(const struct llm_kv *kv, uint32_t seq, uint32_t n_tokens);
+/* Make seq able to hold positions [0, n_tokens): acquires blocks as needed.
+ * -LLM_EKVFULL (nothing acquired) if the pool lacks them, -LLM_EINVAL for a
+ * bad seq. llm_forward reserves by itself; executors reserve ahead to admit. */
+int llm_kv_seq_reserve(struct llm_kv *kv, uint32_t seq, uint32_t n_tokens);
+/* Drop seq's tokens and return all its blocks to the pool. */
+void llm_kv_seq_free(struct llm_kv *kv, uint32_t seq);
+/* Forget tokens at positions >= n (keeps blocks; a rewind). */
+void llm_kv_seq_truncate(struct llm_kv *kv, uint32_t seq, uint32_t n);
+
+/* ---- forward ----------------------------------------------------------- */
+
+struct llm_batch_entry {
+	uint32_t seq;      /* sequence id, < llm_kv_max_seqs() */
+	uint32_t pos;      /* position in the sequence */
+	int32_t token;     /* token id, < n_vocab */
+	uint8_t want_logits;
+};
+
+/* Within one batch a sequence's entries must have consecutive positions in
+ * batch order, and its first position must be <= llm_kv_seq_len() (a smaller
+ * one rewinds: later cached tokens are dropped). Entries of different
+ * sequences may interleave freely. */
+struct llm_batch {
+	uint32_t n;
+	const struct llm_batch_entry *e;
+};
+
+/* Evaluate b. logits_out gets (n_out, n_vocab) floats, one row per entry with
+ * want_logits, in batch order (may be NULL if none is flagged). On success
+ * every sequence's cached length becomes its last position + 1. Returns 0,
+ * or -LLM_EINVAL (err names the entry), -LLM_EKVFULL (KV cache unchanged),
+ * -LLM_ENOMEM. */
+int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
+		float *logits_out, char *err, size_t errlen);
+
+#endif

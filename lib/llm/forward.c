@@ -1,0 +1,524 @@
+/*
+ * forward.c — the batch-first forward pass.
+ *
+ * Design
+ *   - One llm_forward() call evaluates n entries (seq, pos, token) from any
+ *     mix of sequences. Activations are (n, dim) row-major; every projection
+ *     is one matmul W (rows, cols) x X (n, cols) -> Y (n, rows): X is
+ *     quantized once to the weight's dot type, then each thread takes a
+ *     contiguous range of weight rows and, per row, runs over all n tokens
+ *     (rows outer, tokens inner), so each weight byte is read once per batch.
+ *   - K and V of every entry are written into the paged cache before
+ *     attention, so an entry attends to positions [lo, pos] of its own
+ *     sequence, earlier entries of the same batch included (lo > 0 only in
+ *     sliding-window layers).
+ *   - Architecture differences come from m->ad (arch.c) as flags.
+ * Batch invariance: Y[t][r] is one quant_vec_dot over row r and token t's
+ * own quantized activations; attention of (t, head) reads only t's
+ * sequence; norms and activations are per row. No reduction ever spans
+ * tokens or depends on how work is split over threads, so a sequence's
+ * logits are bitwise the same in any batch and with any thread count.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "llm/model-impl.h"
+#include "llm/quant.h"
+#include "llm/threads.h"
+
+#define MM_MAX 3     /* matrices sharing one input in one run (q, k, v) */
+#define MM_RB 4      /* weight rows per tile: a token's activations stay in L1 */
+
+struct llm_scratch {
+	uint32_t cap;            /* tokens the buffers below hold */
+	float *x;                /* (cap, n_embd) residual stream */
+	float *xn;               /* (cap, max(n_embd, n_out_rows)) normed input */
+	float *q, *k, *v;        /* (cap, n_head*hdk), (cap, n_kv*hdk), (cap, n_kv*hdv) */
+	float *att;              /* (cap, n_head*hdv) */
+	float *gate, *up;        /* (cap, n_ff) */
+	float *o;                /* (cap, n_embd) projection output */
+	float *rope_g, *rope_s;  /* (cap, n_rot) cos/sin tables, global and sliding */
+	uint8_t *xq[MM_MAX];     /* (cap, dot row bytes) quantized activations */
+	size_t xq_row_max;
+	float *scores;           /* (n_threads, score_cap) attention scratch */
+	size_t score_cap;
+	unsigned score_threads;
+	uint32_t *seq_next;      /* (seq_cap) next expected pos + 1 while validating */
+	uint32_t seq_cap;
+};
+
+void llm_scratch_free(struct llm_scratch *s)
+{
+	if (!s)
+		return;
+	free(s->x); free(s->xn); free(s->q); free(s->k); free(s->v); free(s->att);
+	free(s->gate); free(s->up); free(s->o); free(s->rope_g); free(s->rope_s);
+	for (int i = 0; i < MM_MAX; i++)
+		free(s->xq[i]);
+	free(s->scores); free(s->seq_next);
+	free(s);
+}
+
+/* ---- scratch ----------------------------------------------------------- */
+
+static int grow(float **p, size_t n)
+{
+	float *q = realloc(*p, (n ? n : 1) * sizeof(float));
+	if (!q)
+		return -1;
+	*p = q;
+	return 0;
+}
+
+/* Largest dot-type row of any matmul input (n_embd, n_head*hdv or n_ff). */
+static size_t max_dot_row(const struct llm_model *m)
+{
+	const struct llm_hparams *hp = &m->hp;
+	uint32_t cols[3] = { hp->n_embd, hp->n_head * hp->head_dim_v, hp->n_ff };
+	size_t mx = 0;
+	for (int i = 0; i < 3; i++) {
+		size_t b = (size_t)cols[i] * sizeof(float); /* F32 is the widest dot type */
+		mx = b > mx ? b : mx;
+	}
+	return mx;
+}
+
+static int scratch_reserve(struct llm_model *m, uint32_t n)
+{
+	if (!m->scr && !(m->scr = calloc(1, sizeof(*m->scr))))
+		return -1;
+	struct llm_scratch *s = m->scr;
+	if (n <= s->cap)
+		return 0;
+	const struct llm_hparams *hp = &m->hp;
+	size_t e = hp->n_embd, qd = (size_t)hp->n_head * hp->head_dim_k;
+	size_t kd = (size_t)hp->n_head_kv * hp->head_dim_k;
+	size_t vd = (size_t)hp->n_head_kv * hp->head_dim_v;
+	size_t ad = (size_t)hp->n_head * hp->head_dim_v, f = hp->n_ff;
+	s->xq_row_max = max_dot_row(m);
+	if (grow(&s->x, n * e) || grow(&s->xn, n * e) || grow(&s->q, n * qd) ||
+	    grow(&s->k, n * kd) || grow(&s->v, n * vd) || grow(&s->att, n * ad) ||
+	    grow(&s->gate, n * f) || grow(&s->up, n * f) || grow(&s->o, n * e) ||
+	    grow(&s->rope_g, (size_t)n * hp->n_rot) || grow(&s->rope_s, (size_t)n * hp->n_rot))
+		return -1;
+	for (int i = 0; i < MM_MAX; i++) {
+		uint8_t *xq = realloc(s->xq[i], n * s->xq_row_max);
+		if (!xq)
+			return -1;
+		s->xq[i] = xq;
+	}
+	s->cap = n;
+	return 0;
+}
+
+/* Attention scores: one row of max_ctx floats per thread. */
+static int scores_reserve(struct llm_scratch *s, unsigned nth, size_t max_ctx)
+{
+	if (nth <= s->score_threads && max_ctx <= s->score_cap)
+		return 0;
+	size_t cap = max_ctx > s->score_cap ? max_ctx : s->score_cap;
+	unsigned t = nth > s->score_threads ? nth : s->score_threads;
+	if (grow(&s->scores, cap * t))
+		return -1;
+	s->score_cap = cap;
+	s->score_threads = t;
+	return 0;
+}
+
+/* ---- matmul ------------------------------------------------------------ */
+
+
+struct mm_ctx {
+	uint32_t k, n;                      /* matrices, tokens */
+	const struct llm_w *w[MM_MAX];
+	float *y[MM_MAX];                   /* (n, w[i]->rows) each */
+	const uint8_t *xq[MM_MAX];          /* (n, xrb[i]) input in w[i]'s dot type */
+	size_t xrb[MM_MAX];
+	const float *x;                     /* (n, cols) float input */
+	uint8_t *qbuf[MM_MAX];              /* where to quantize x for w[i], NULL: shared/none */
+	uint64_t rows;                      /* sum of w[i]->rows */
+};
+
+static void quantize_rows(const struct mm_ctx *mc, int64_t lo, int64_t hi)
+{
+	for (uint32_t i = 0; i < mc->k; i++) {
+		if (!mc->qbuf[i])
+			continue;
+		uint32_t dt = quant_dot_type(mc->w[i]->type), cols = mc->w[i]->cols;
+		for (int64_t t = lo; t < hi; t++)
+			quant_quantize_row(dt, mc->x + t * cols, mc->qbuf[i] + t * mc->xrb[i], cols);
+	}
+}
+
+static void quantize_fn(void *c, unsigned ith, unsigned nth)
+{
+	const struct mm_ctx *mc = c;
+	int64_t lo, hi;
+	thr_split(mc->n, ith, nth, &lo, &hi);
+	quantize_rows(mc, lo, hi);
+}
+
+/* Rows [r0, r1) of matrix i: per tile of MM_RB rows, every token. */
+static void mm_rows(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1)
+{
+	const struct llm_w *w = mc->w[i];
+	const uint8_t *base = w->data;
+	float *y = mc->y[i];
+	for (int64_t r = r0; r < r1; r += MM_RB) {
+		int64_t re = r + MM_RB < r1 ? r + MM_RB : r1;
+		for (uint32_t t = 0; t < mc->n; t++) {
+			const uint8_t *xt = mc->xq[i] + t * mc->xrb[i];
+			for (int64_t q = r; q < re; q++)
+				y[(size_t)t * w->rows + q] =
+					quant_vec_dot(w->type, w->cols, base + q * w->row_bytes, xt);
+		}
+	}
+}
+
+static void mm_fn(void *c, unsigned ith, unsigned nth)
+{
+	const struct mm_ctx *mc = c;
+	int64_t lo, hi, off = 0;
+	thr_split((int64_t)mc->rows, ith, nth, &lo, &hi);
+	for (uint32_t i = 0; i < mc->k; i++) {
+		int64_t r = mc->w[i]->rows;
+		int64_t a = lo > off ? lo - off : 0, b = hi - off < r ? hi - off : r;
+		if (a < b)
+			mm_rows(mc, i, a, b);
+		off += r;
+	}
+}
+
+/* Y_i (n, w_i->rows) = X (n, cols) x W_i^T for k matrices sharing input X,
+ * in one pool run. X is quantized once per distinct dot type. */
+static void matmul_n(struct llm_model *m, uint32_t k, const struct llm_w *const *w,
+		     float *const *y, const float *x, uint32_t n)
+{
+	struct llm_scratch *s = m->scr;
+	struct mm_ctx mc = { .k = k, .n = n, .x = x };
+	int need_q = 0;
+	for (uint32_t i = 0; i < k; i++) {
+		uint32_t dt = quant_dot_type(w[i]->type);
+		mc.w[i] = w[i];
+		mc.y[i] = y[i];
+		mc.rows += w[i]->rows;
+		mc.xrb[i] = quant_row_bytes(dt, w[i]->cols);
+		if (dt == Q_F32) {
+			mc.xq[i] = (const uint8_t *)x;
+			continue;
+		}
+		for (uint32_t j = 0; j < i && !mc.xq[i]; j++)
+			if (quant_dot_type(w[j]->type) == dt && mc.qbuf[j])
+				mc.xq[i] = mc.qbuf[j];
+		if (!mc.xq[i]) {
+			mc.qbuf[i] = s->xq[i];
+			mc.xq[i] = s->xq[i];
+			need_q = 1;
+		}
+	}
+	if (need_q && (uint64_t)n * w[0]->cols <= 8192)
+		quantize_rows(&mc, 0, n); /* a dispatch costs more than the work */
+	else if (need_q)
+		thr_pool_run(m->pool, quantize_fn, &mc);
+	thr_pool_run(m->pool, mm_fn, &mc);
+}
+
+static void matmul(struct llm_model *m, const struct llm_w *w, const float *x,
+		   uint32_t n, float *y)
+{
+	matmul_n(m, 1, &w, &y, x, n);
+}
+
+/* ---- per-row parallel helpers ------------------------------------------- */
+
+struct rows_ctx {
+	float *a;
+	const float *b;
+	const float *w;
+	uint32_t n, dim;
+	float eps;
+	enum llm_act act;
+};
+
+static void glu_fn(void *c, unsigned ith, unsigned nth)
+{
+	struct rows_ctx *rc = c;
+	int64_t lo, hi;
+	thr_split(rc->n, ith, nth, &lo, &hi);
+	for (int64_t t = lo; t < hi; t++)
+		llm_glu(rc->a + t * rc->dim, rc->b + t * rc->dim, rc->dim, rc->act);
+}
+
+static void norm_rows(float *y, const float *x, const float *w, uint32_t n,
+		      uint32_t dim, float eps)
+{
+	for (uint32_t t = 0; t < n; t++)
+		llm_rmsnorm(y + (size_t)t * dim, x + (size_t)t * dim, w, dim, eps);
+}
+
+/* ---- attention ----------------------------------------------------------- */
+
+struct att_ctx {
+	struct llm_model *m;
+	struct llm_kv *kv;
+	const struct llm_batch *b;
+	const struct llm_layer *l;
+	uint32_t il;
+};
+
+/* One (token, head): softmax(q.K^T * scale) V over positions [lo, pos]. */
+static void attend_one(const struct att_ctx *ac, uint32_t t, uint32_t h, float *sc)
+{
+	const struct llm_hparams *hp = &ac->m->hp;
+	const struct llm_scratch *s = ac->m->scr;
+	const struct llm_batch_entry *e = &ac->b->e[t];
+	uint32_t hk = hp->head_dim_k, hv = hp->head_dim_v;
+	uint32_t kvh = h / (hp->n_head / hp->n_head_kv);
+	const float *q = s->q + ((size_t)t * hp->n_head + h) * hk;
+	float *out = s->att + ((size_t)t * hp->n_head + h) * hv;
+	uint32_t lo = 0;
+	if (ac->l->swa && e->pos + 1 > hp->swa_window)
+		lo = e->pos + 1 - hp->swa_window;
+	uint32_t cnt = e->pos + 1 - lo;
+	for (uint32_t j = 0; j < cnt; j++) {
+		const float *k = llm_kv_k(ac->kv, e->seq, ac->il, lo + j) + (size_t)kvh * hk;
+		sc[j] = llm_dot_f32(q, k, hk) * hp->attn_scale;
+	}
+	llm_softmax(sc, cnt);
+	memset(out, 0, hv * sizeof(float));
+	for (uint32_t j = 0; j < cnt; j++)
+		llm_axpy(out, sc[j], llm_kv_v(ac->kv, e->seq, ac->il, lo + j) + (size_t)kvh * hv, hv);
+}
+
+static void attend_fn(void *c, unsigned ith, unsigned nth)
+{
+	const struct att_ctx *ac = c;
+	struct llm_scratch *s = ac->m->scr;
+	uint32_t nh = ac->m->hp.n_head;
+	int64_t lo, hi;
+	thr_split((int64_t)ac->b->n * nh, ith, nth, &lo, &hi);
+	for (int64_t i = lo; i < hi; i++)
+		attend_one(ac, (uint32_t)(i / nh), (uint32_t)(i % nh), s->scores + ith * s->score_cap);
+}
+
+/* q/k norms and RoPE per head, then store K and V in the cache. */
+static void qk_prepare(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
+		       const struct llm_layer *l, uint32_t il)
+{
+	const struct llm_hparams *hp = &m->hp;
+	struct llm_scratch *s = m->scr;
+	uint32_t hk = hp->head_dim_k, hv = hp->head_dim_v;
+	for (uint32_t t = 0; t < b->n; t++) {
+		const float *cs = (l->swa ? s->rope_s : s->rope_g) + (size_t)t * hp->n_rot;
+		for (uint32_t h = 0; h < hp->n_head + hp->n_head_kv; h++) {
+			int isq = h < hp->n_head;
+			float *x = isq ? s->q + ((size_t)t * hp->n_head + h) * hk
+				       : s->k + ((size_t)t * hp->n_head_kv + h - hp->n_head) * hk;
+			if (m->ad->qk_norm)
+				llm_rmsnorm(x, x, isq ? l->q_norm : l->k_norm, hk, hp->norm_eps);
+			llm_rope_apply(x, cs, hp->n_rot, m->ad->rope);
+		}
+		const struct llm_batch_entry *e = &b->e[t];
+		size_t kd = (size_t)hp->n_head_kv * hk, vd = (size_t)hp->n_head_kv * hv;
+		memcpy(llm_kv_k(kv, e->seq, il, e->pos), s->k + t * kd, kd * sizeof(float));
+		memcpy(llm_kv_v(kv, e->seq, il, e->pos), s->v + t * vd, vd * sizeof(float));
+	}
+}
+
+/* ---- layers -------------------------------------------------------------- */
+
+static void add_rows(float *x, const float *y, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] += y[i];
+}
+
+static void attention_block(struct llm_model *m, struct llm_kv *kv,
+			    const struct llm_batch *b, uint32_t il)
+{
+	const struct llm_hparams *hp = &m->hp;
+	const struct llm_layer *l = &m->layers[il];
+	struct llm_scratch *s = m->scr;
+	uint32_t n = b->n;
+
+	norm_rows(s->xn, s->x, l->attn_norm, n, hp->n_embd, hp->norm_eps);
+	const struct llm_w *qkv[3] = { &l->wq, &l->wk, &l->wv };
+	float *qkv_out[3] = { s->q, s->k, s->v };
+	matmul_n(m, 3, qkv, qkv_out, s->xn, n);
+	qk_prepare(m, kv, b, l, il);
+	struct att_ctx ac = { .m = m, .kv = kv, .b = b, .l = l, .il = il };
+	thr_pool_run(m->pool, attend_fn, &ac);
+	matmul(m, &l->wo, s->att, n, s->o);
+	if (l->post_attn_norm)
+		norm_rows(s->o, s->o, l->post_attn_norm, n, hp->n_embd, hp->norm_eps);
+	add_rows(s->x, s->o, (size_t)n * hp->n_embd);
+}
+
+static void ffn_block(struct llm_model *m, uint32_t n, uint32_t il)
+{
+	const struct llm_hparams *hp = &m->hp;
+	const struct llm_layer *l = &m->layers[il];
+	struct llm_scratch *s = m->scr;
+
+	norm_rows(s->xn, s->x, l->ffn_norm, n, hp->n_embd, hp->norm_eps);
+	const struct llm_w *gu[2] = { &l->gate, &l->up };
+	float *gu_out[2] = { s->gate, s->up };
+	matmul_n(m, 2, gu, gu_out, s->xn, n);
+	struct rows_ctx rc = { .a = s->gate, .b = s->up, .n = n, .dim = hp->n_ff,
+			       .act = m->ad->act };
+	if ((uint64_t)n * hp->n_ff <= 16384)
+		glu_fn(&rc, 0, 1); /* a dispatch costs more than the work */
+	else
+		thr_pool_run(m->pool, glu_fn, &rc);
+	matmul(m, &l->down, s->gate, n, s->o);
+	if (l->post_ffw_norm)
+		norm_rows(s->o, s->o, l->post_ffw_norm, n, hp->n_embd, hp->norm_eps);
+	add_rows(s->x, s->o, (size_t)n * hp->n_embd);
+}
+
+/* ---- batch validation and setup ---------------------------------------- */
+
+/* Check every entry; reserve KV blocks for every sequence, all or nothing. */
+static int batch_check(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
+		       char *err, size_t errlen)
+{
+	struct llm_scratch *s = m->scr;
+	uint32_t ms = llm_kv_max_seqs(kv);
+	if (s->seq_cap < ms) {
+		uint32_t *p = realloc(s->seq_next, (size_t)ms * sizeof(*p));
+		if (!p)
+			return -LLM_ENOMEM;
+		s->seq_next = p;
+		s->seq_cap = ms;
+	}
+	for (uint32_t i = 0; i < b->n; i++)
+		if (b->e[i].seq < ms)
+			s->seq_next[b->e[i].seq] = 0; /* 0: not seen yet */
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct llm_batch_entry *e = &b->e[i];
+		if (e->seq >= ms || e->token < 0 || (uint32_t)e->token >= m->hp.n_vocab ||
+		    e->pos >= UINT32_MAX - 1) {
+			snprintf(err, errlen, "batch entry %u: seq %u (max %u) or token %d "
+				 "(n_vocab %u) or pos %u out of range", i, e->seq, ms,
+				 e->token, m->hp.n_vocab, e->pos);
+			return -LLM_EINVAL;
+		}
+		uint32_t want = s->seq_next[e->seq] ? s->seq_next[e->seq] - 1
+						    : llm_kv_seq_len(kv, e->seq);
+		if (s->seq_next[e->seq] ? e->pos != want : e->pos > want) {
+			snprintf(err, errlen, "batch entry %u: seq %u pos %u, want %s%u", i,
+				 e->seq, e->pos, s->seq_next[e->seq] ? "" : "<= ", want);
+			return -LLM_EINVAL;
+		}
+		s->seq_next[e->seq] = e->pos + 2;
+	}
+	return 0;
+}
+
+/* Reserve blocks for each sequence's final length (seq_next - 1). */
+static int batch_reserve(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
+			 char *err, size_t errlen)
+{
+	struct llm_scratch *s = m->scr;
+	uint64_t need = 0;
+	for (uint32_t i = 0; i < b->n; i++) {
+		uint32_t q = b->e[i].seq;
+		if (s->seq_next[q] - 1 == b->e[i].pos + 1) /* the sequence's last entry */
+			need += llm_kv_blocks_needed(kv, q, s->seq_next[q] - 1);
+	}
+	if (need > llm_kv_blocks_free(kv)) {
+		snprintf(err, errlen, "KV cache full: batch needs %llu blocks, %u free",
+			 (unsigned long long)need, llm_kv_blocks_free(kv));
+		return -LLM_EKVFULL;
+	}
+	for (uint32_t i = 0; i < b->n; i++) {
+		uint32_t q = b->e[i].seq;
+		int rc = llm_kv_seq_reserve(kv, q, s->seq_next[q] - 1);
+		if (rc) {
+			snprintf(err, errlen, "KV cache: cannot grow seq %u's block table", q);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static void embed(struct llm_model *m, const struct llm_batch *b)
+{
+	const struct llm_hparams *hp = &m->hp;
+	const struct llm_w *te = &m->tok_embd;
+	float sc = m->ad->embd_scale_sqrt ? sqrtf((float)hp->n_embd) : 1.0f;
+	for (uint32_t t = 0; t < b->n; t++) {
+		float *x = m->scr->x + (size_t)t * hp->n_embd;
+		quant_dequant_row(te->type, (const uint8_t *)te->data +
+				  (size_t)b->e[t].token * te->row_bytes, x, hp->n_embd);
+		if (sc != 1.0f)
+			for (uint32_t i = 0; i < hp->n_embd; i++)
+				x[i] *= sc;
+	}
+}
+
+static void rope_tables(struct llm_model *m, const struct llm_batch *b)
+{
+	const struct llm_hparams *hp = &m->hp;
+	float sg = hp->rope_scale, bg = hp->rope_base;
+	for (uint32_t t = 0; t < b->n; t++) {
+		llm_rope_table(m->scr->rope_g + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos, bg, sg);
+		llm_rope_table(m->scr->rope_s + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos,
+			       hp->rope_base_swa, 1.0f);
+	}
+}
+
+/* Final norm of the flagged rows, then the output projection into logits. */
+static void output_logits(struct llm_model *m, const struct llm_batch *b, float *logits)
+{
+	const struct llm_hparams *hp = &m->hp;
+	struct llm_scratch *s = m->scr;
+	uint32_t n_out = 0;
+	for (uint32_t t = 0; t < b->n; t++)
+		if (b->e[t].want_logits)
+			llm_rmsnorm(s->xn + (size_t)n_out++ * hp->n_embd,
+				    s->x + (size_t)t * hp->n_embd, m->output_norm,
+				    hp->n_embd, hp->norm_eps);
+	if (n_out == 0)
+		return;
+	matmul(m, &m->output, s->xn, n_out, logits);
+}
+
+static uint32_t max_ctx(const struct llm_batch *b)
+{
+	uint32_t mx = 0;
+	for (uint32_t t = 0; t < b->n; t++)
+		mx = b->e[t].pos + 1 > mx ? b->e[t].pos + 1 : mx;
+	return mx;
+}
+
+int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
+		float *logits_out, char *err, size_t errlen)
+{
+	if (!b || b->n == 0 || !b->e || llm_kv_model(kv) != m) {
+		snprintf(err, errlen, "empty batch or KV cache of another model");
+		return -LLM_EINVAL;
+	}
+	int rc;
+	if (scratch_reserve(m, b->n) ||
+	    scores_reserve(m->scr, thr_pool_threads(m->pool), max_ctx(b))) {
+		snprintf(err, errlen, "out of memory for a batch of %u", b->n);
+		return -LLM_ENOMEM;
+	}
+	if ((rc = batch_check(m, kv, b, err, errlen)) ||
+	    (rc = batch_reserve(m, kv, b, err, errlen)))
+		return rc;
+	embed(m, b);
+	rope_tables(m, b);
+	for (uint32_t il = 0; il < m->hp.n_layer; il++) {
+		attention_block(m, kv, b, il);
+		ffn_block(m, b->n, il);
+	}
+	if (logits_out)
+		output_logits(m, b, logits_out);
+	for (uint32_t i = 0; i < b->n; i++)
+		llm_kv_set_len(kv, b->e[i].seq, m->scr->seq_next[b->e[i].seq] - 1);
+	return 0;
+}

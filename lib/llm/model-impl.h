@@ -1,0 +1,94 @@
+/*
+ * model-impl.h — private structures of the engine (lib/llm/{arch,model,kv,ops}.c).
+ *
+ * struct llm_arch_desc is the ONE place where architectures differ: the
+ * forward pass in model.c reads its flags and never tests an arch id.
+ */
+#ifndef PLOT_LLM_MODEL_IMPL_H
+#define PLOT_LLM_MODEL_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plot/gguf.h"
+#include "plot/llm.h"
+
+enum llm_rope_mode {
+	LLM_ROPE_NORM = 0, /* rotate adjacent pairs (x[2i], x[2i+1]) */
+	LLM_ROPE_NEOX = 1, /* rotate halves (x[i], x[i + n_rot/2]) */
+};
+
+enum llm_act {
+	LLM_ACT_SILU = 0,      /* SwiGLU: silu(gate) * up */
+	LLM_ACT_GELU_TANH = 1, /* GeGLU with the tanh approximation */
+};
+
+struct llm_arch_desc {
+	const char *name;        /* general.architecture */
+	enum llm_arch_id id;
+	enum llm_rope_mode rope;
+	enum llm_act act;
+	int embd_scale_sqrt;     /* embeddings are multiplied by sqrt(n_embd) */
+	int qk_norm;             /* per-head RMSNorm of q and k (attn_q_norm/attn_k_norm) */
+	int post_norms;          /* RMSNorm of attention and FFN outputs before the residual add */
+	uint32_t swa_pattern;    /* layer il slides iff il % pattern < pattern - 1; 0: none */
+	float rope_base_swa;     /* rope base of sliding layers (0: same as global) */
+};
+
+/* A weight matrix (rows, cols) stored row-major in type `type`: ne[0] = cols. */
+struct llm_w {
+	const void *data;
+	uint32_t type;
+	uint32_t rows, cols;
+	size_t row_bytes;
+};
+
+struct llm_layer {
+	float *attn_norm, *ffn_norm;             /* (n_embd) owned copies */
+	float *q_norm, *k_norm;                  /* (head_dim_k) or NULL */
+	float *post_attn_norm, *post_ffw_norm;   /* (n_embd) or NULL */
+	struct llm_w wq, wk, wv, wo, gate, up, down;
+	int swa;                                 /* sliding-window layer */
+	float rope_base, rope_scale;
+};
+
+struct llm_scratch;
+struct thr_pool;
+
+struct llm_model {
+	struct gguf *g;
+	const struct llm_arch_desc *ad;
+	struct llm_hparams hp;
+	struct llm_w tok_embd, output;
+	float *output_norm;                      /* (n_embd) */
+	struct llm_layer *layers;                /* (n_layer) */
+	struct thr_pool *pool;
+	struct llm_scratch *scr;
+};
+
+/* forward.c */
+void llm_scratch_free(struct llm_scratch *s);
+
+/* arch.c */
+const struct llm_arch_desc *llm_arch_find(const char *name, size_t len);
+int llm_hparams_read(const struct gguf *g, const struct llm_arch_desc *ad,
+		     struct llm_hparams *hp, char *err, size_t errlen);
+void llm_layer_rope(const struct llm_arch_desc *ad, const struct llm_hparams *hp,
+		    uint32_t il, struct llm_layer *l);
+
+/* kv.c — internals the forward pass uses */
+float *llm_kv_k(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
+float *llm_kv_v(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
+void llm_kv_set_len(struct llm_kv *kv, uint32_t seq, uint32_t len);
+const struct llm_model *llm_kv_model(const struct llm_kv *kv);
+
+/* ops.c — row operations, all with a fixed reduction order */
+void llm_rmsnorm(float *y, const float *x, const float *w, uint32_t n, float eps);
+void llm_rope_table(float *cs, uint32_t n_rot, uint32_t pos, float base, float scale);
+void llm_rope_apply(float *x, const float *cs, uint32_t n_rot, enum llm_rope_mode mode);
+void llm_softmax(float *x, uint32_t n);
+void llm_glu(float *gate, const float *up, uint32_t n, enum llm_act act);
+float llm_dot_f32(const float *a, const float *b, uint32_t n);
+void llm_axpy(float *y, float a, const float *x, uint32_t n);
+
+#endif

@@ -1,0 +1,172 @@
+"""The C engine against the NumPy oracle (tests/ref/oracle.py).
+
+The engine runs through $PLOT_BUILD/tests/llm-logits (tests/tools/llm-logits.c).
+
+Tolerances (max |logit difference|, logits of the tiny models have std ~10):
+  - F32, F16, BF16 weights: 1e-3 at every position (only float summation
+    order differs).
+  - Quantized weights: the engine quantizes activations to Q8_0 / Q8_K before
+    each matmul, as llama.cpp does; the oracle emulates that rounding, so
+    positions agree to ~1e-5 as well. But the two sides' activations differ
+    by float rounding (~1e-6), and once in a while an activation sits on a
+    rounding boundary of that quantization and lands one step apart; that
+    flip shows up as logit differences up to ~0.3 at that position and every
+    later one that attends to it. So: max |diff| <= QUANT_MAX_TOL (0.5) and
+    mean |diff| <= QUANT_MEAN_TOL (0.01) over all logits. For scale: skipping
+    the activation quantization altogether moves logits by ~0.15 on average.
+  - Greedy decoding: 32 tokens identical. Checked by teacher forcing: the
+    oracle's argmax after every prefix of the engine's output is the engine's
+    next token.
+  - Real SmolLM2: top-1 identical at every position of 3 prompts, except at
+    near-ties, where the oracle ranks the two tokens less than TIE_TOL apart
+    (the accumulated activation-quantization noise of 30 layers).
+"""
+
+import os
+import subprocess
+import zlib
+
+import numpy as np
+import pytest
+
+import oracle
+import tinymodels
+
+BUILD = os.environ.get("PLOT_BUILD", os.path.join(os.path.dirname(__file__), "..", "..", "build", "cc"))
+TOOL = os.path.join(BUILD, "tests", "llm-logits")
+MODELS = os.path.join(os.environ.get("XDG_DATA_HOME", os.path.expanduser("~/.local/share")), "plot", "models")
+SMOLLM = os.path.join(MODELS, "SmolLM2-135M-Instruct.Q4_1.gguf")
+GEMMA = os.path.join(MODELS, "gemma-3-270m-q4_k_m.gguf")
+
+FLOAT_TOL = 1e-3
+QUANT_MAX_TOL = 0.5
+QUANT_MEAN_TOL = 0.01
+TIE_TOL = 0.5
+N_GEN = 32
+
+# (arch, weight type, tied, n_kv, n_layer)
+CONFIGS = [
+    ("llama", "F32", True, 2, 2),
+    ("llama", "F32", False, 4, 2),   # MHA, untied
+    ("llama", "F16", False, 1, 2),   # MQA
+    ("llama", "BF16", True, 2, 2),
+    ("llama", "Q8_0", False, 2, 2),
+    ("llama", "Q4_0", True, 2, 2),
+    ("llama", "Q4_1", True, 2, 2),
+    ("llama", "Q5_0", False, 2, 2),
+    ("llama", "Q4_K", True, 2, 2),
+    ("llama", "Q5_K", False, 2, 2),
+    ("llama", "Q6_K", True, 2, 2),
+    ("gemma3", "F32", True, 1, 6),
+    ("gemma3", "Q8_0", True, 1, 7),
+    ("gemma3", "Q5_0", False, 2, 6),
+    ("gemma3", "Q6_K", True, 1, 6),
+]
+FLOAT_TYPES = {"F32", "F16", "BF16"}
+
+
+def engine(path, ids, *args):
+    cmd = [TOOL, path, ",".join(str(int(i)) for i in ids)] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    return r.stdout
+
+
+def engine_logits(path, ids, n_vocab, *args):
+    return np.frombuffer(engine(path, ids, *args), np.float32).reshape(len(ids), n_vocab)
+
+
+def engine_greedy(path, ids, n, *args):
+    return [int(t) for t in engine(path, ids, "--gen", n, *args).split()]
+
+
+@pytest.fixture(scope="module", params=CONFIGS, ids=lambda c: "%s-%s-%s-kv%d" % (c[0], c[1], "tied" if c[2] else "untied", c[3]))
+def tiny(request, tmp_path_factory):
+    arch, wtype, tied, n_kv, n_layer = request.param
+    path = str(tmp_path_factory.mktemp("tiny") / ("%s-%s.gguf" % (arch, wtype)))
+    seed = zlib.crc32(repr(request.param).encode()) % 1000
+    tinymodels.make_model(path, arch, wtype, n_layer=n_layer, n_kv=n_kv, tied=tied, seed=seed)
+    m = oracle.Model(path)
+    prompt = np.random.default_rng(7).integers(0, m.n_vocab, 12).tolist()
+    return wtype, path, m, prompt
+
+
+def check_close(got, ref, wtype):
+    d = np.abs(got - ref)
+    err = d.max(axis=1)
+    if wtype in FLOAT_TYPES:
+        assert err.max() <= FLOAT_TOL, "per-position max abs error %s" % err
+    else:
+        assert err.max() <= QUANT_MAX_TOL, "per-position max abs error %s" % err
+        assert d.mean() <= QUANT_MEAN_TOL, "mean abs error %g" % d.mean()
+
+
+def test_logits_match_oracle(tiny):
+    wtype, path, m, prompt = tiny
+    check_close(engine_logits(path, prompt, m.n_vocab), m.forward(prompt), wtype)
+
+
+def test_greedy_matches_oracle(tiny):
+    wtype, path, m, prompt = tiny
+    gen = engine_greedy(path, prompt, N_GEN)
+    assert len(gen) == N_GEN
+    ref = m.forward(prompt + gen[:-1])
+    want = ref[len(prompt) - 1:].argmax(axis=1).tolist()
+    assert gen == want
+
+
+def test_batch_invariance(tiny):
+    """Same bits whether the prompt is fed whole, in chunks of 5, beside 15
+    copies of itself, or with 2 threads."""
+    wtype, path, m, prompt = tiny
+    base = engine(path, prompt)
+    assert engine(path, prompt, "--chunk", 5) == base
+    assert engine(path, prompt, "--copies", 16) == base
+    assert engine(path, prompt, "--threads", 2, "--copies", 3, "--chunk", 4) == base
+    gen = engine_greedy(path, prompt, N_GEN)
+    assert engine_greedy(path, prompt, N_GEN, "--copies", 16, "--threads", 2) == gen
+
+
+def test_float_oracle_is_close_too(tiny):
+    """The activation-quantization emulation is not hiding a real error: the
+    pure float model stays within a few logits' noise of the engine."""
+    wtype, path, m, prompt = tiny
+    got = engine_logits(path, prompt, m.n_vocab)
+    ref = m.forward(prompt, act_quant=False)
+    d = np.abs(got - ref)
+    if wtype in FLOAT_TYPES:
+        assert d.max() <= FLOAT_TOL
+    else:
+        assert d.max() <= 2.0 and d.mean() <= 0.3, (d.max(), d.mean())
+
+
+# Fixed token ids (no tokenizer needed); each prompt is >= 16 tokens of
+# ordinary text in SmolLM2's vocabulary, starting from <|im_start|> (1).
+SMOL_PROMPTS = [
+    # ChatML system + user turn, asking for the capital of France
+    [1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411,
+     17052, 2707, 8182, 2, 198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198,
+     1, 32075, 14542, 100, 198],
+    # "The quick brown fox jumps over the lazy dog. Then the dog wakes up ..."
+    [504, 2365, 6354, 16438, 27003, 690, 260, 23790, 2767, 30, 3875, 260, 2767, 48094, 614,
+     284, 27216, 99, 260, 16438, 1699, 260, 1955, 30],
+    # a recursive fibonacci in Python
+    [1604, 3987, 46477, 24, 94, 727, 2367, 342, 304, 2067, 216, 34, 42, 466, 5406, 304, 2367,
+     5406, 3987, 46477, 24, 94, 731, 216, 33, 25, 1232, 3987, 46477, 24, 94, 731, 216, 34, 25,
+     198],
+]
+
+
+def top1_check(m, path, prompts):
+    for p in prompts:
+        got = engine_logits(path, p, m.n_vocab, "--threads", 2)
+        ref = m.forward(p)
+        g, r = got.argmax(axis=1), ref.argmax(axis=1)
+        for i in np.nonzero(g != r)[0]:
+            margin = ref[i, r[i]] - ref[i, g[i]]
+            assert margin < TIE_TOL, "prompt %s pos %d: engine %d, oracle %d (margin %.3f)" % (p[:4], i, g[i], r[i], margin)
+
+
+@pytest.mark.skipif(not os.path.exists(SMOLLM), reason="SmolLM2 not installed (make models)")
+def test_smollm2_top1():
+    top1_check(oracle.Model(SMOLLM), SMOLLM, SMOL_PROMPTS)
