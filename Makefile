@@ -172,10 +172,10 @@ bench-pool: $(B)/bench/bench-pool
 	$(B)/bench/bench-pool
 
 # ---- llm engine (area: model) ---------------------------------------------
-# tests/tools/*.c are small drivers the oracle tests (tests/ref) and benches run.
+# tests/ref/tools/llm-logits.c drives the engine for the oracle tests.
 LLM_TOOLS := $(B)/tests/llm-logits
 
-$(B)/tests/llm-%: $(B)/tests/tools/llm-%.o $(LIBA)
+$(LLM_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -29,7 +29,7 @@
 #include "llm/threads.h"
 
 #define MM_MAX 3     /* matrices sharing one input in one run (q, k, v) */
-#define MM_RB 4      /* weight rows per tile: a token's activations stay in L1 */
+#define MM_TB 64     /* tokens per tile: their activations stay in L1/L2 */
 
 struct llm_scratch {
 	uint32_t cap;            /* tokens the buffers below hold */
@@ -160,20 +160,20 @@ static void quantize_fn(void *c, unsigned ith, unsigned nth)
 	quantize_rows(mc, lo, hi);
 }
 
-/* Rows [r0, r1) of matrix i: per tile of MM_RB rows, every token. */
+/* Rows [r0, r1) of matrix i against every token. Tokens go in chunks of
+ * MM_TB so a chunk's activations stay in cache while the rows stream by;
+ * quant_vec_dot_n gives each (row, token) the bits quant_vec_dot would. */
 static void mm_rows(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1)
 {
 	const struct llm_w *w = mc->w[i];
 	const uint8_t *base = w->data;
-	float *y = mc->y[i];
-	for (int64_t r = r0; r < r1; r += MM_RB) {
-		int64_t re = r + MM_RB < r1 ? r + MM_RB : r1;
-		for (uint32_t t = 0; t < mc->n; t++) {
-			const uint8_t *xt = mc->xq[i] + t * mc->xrb[i];
-			for (int64_t q = r; q < re; q++)
-				y[(size_t)t * w->rows + q] =
-					quant_vec_dot(w->type, w->cols, base + q * w->row_bytes, xt);
-		}
+	for (uint32_t t0 = 0; t0 < mc->n; t0 += MM_TB) {
+		uint32_t nt = mc->n - t0 < MM_TB ? mc->n - t0 : MM_TB;
+		const uint8_t *x = mc->xq[i] + (size_t)t0 * mc->xrb[i];
+		float *y = mc->y[i] + (size_t)t0 * w->rows;
+		for (int64_t r = r0; r < r1; r++)
+			quant_vec_dot_n(w->type, w->cols, base + r * w->row_bytes, x, mc->xrb[i],
+					nt, y + r, w->rows);
 	}
 }
 

@@ -302,8 +302,8 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n)
 	}
 }
 
-/* Q8_1: Q8_0 plus s = d * sum(q), with d already rounded to fp16 so that
- * s is exactly the sum of the dequantized block (before s's own rounding). */
+/* Q8_1: Q8_0 plus s = sum(q) * d, with d before its fp16 rounding, as
+ * ggml's quantize_row_q8_1_ref does (so Q4_1/Q5_1 dots match llama.cpp's). */
 static void quantize_q8_1(const float *src, void *dst, int64_t n)
 {
 	blk_q8_1 *b = dst;
@@ -318,7 +318,7 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n)
 			b[i].qs[j] = (int8_t)roundf(x[j] * id);
 			sum += b[i].qs[j];
 		}
-		b[i].s = f32_to_fp16(fp16_to_f32(b[i].d) * (float)sum);
+		b[i].s = f32_to_fp16((float)sum * d);
 	}
 }
 

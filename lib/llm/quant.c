@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct qinfo {
 	const char *name;
@@ -114,9 +115,13 @@ uint32_t quant_dot_type(uint32_t wtype)
 
 /* ---- dispatch ----------------------------------------------------------- */
 
-static struct quant_kernels best;      /* per type: avx512, else avx2, else ref */
-static pthread_once_t best_once = PTHREAD_ONCE_INIT;
-static atomic_int force_ref;
+/* Resolved tables, one per ISA level: each is ref overlaid with every
+ * level up to it, per type. levels[] lists those this CPU runs, best last. */
+static struct quant_kernels lvl_avx2, lvl_avx512;
+static const struct quant_kernels *levels[3];
+static int n_levels;
+static pthread_once_t levels_once = PTHREAD_ONCE_INIT;
+static _Atomic(const struct quant_kernels *) current;
 
 static int cpu_has_f16c(void)
 {
@@ -130,46 +135,57 @@ static int cpu_avx2(void)
 	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
 }
 
+static int cpu_has_avx512vnni(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (c & bit_AVX512VNNI);
+}
+
 static int cpu_avx512(void)
 {
 	return cpu_avx2() && __builtin_cpu_supports("avx512f") &&
 	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-	       __builtin_cpu_supports("avx512dq");
+	       __builtin_cpu_supports("avx512dq") && cpu_has_avx512vnni();
 }
 
-/* Overlay the non-NULL entries of k onto best; best is named after the
- * last table that contributed a kernel. */
-static void overlay(const struct quant_kernels *k)
+/* Overlay the non-NULL entries of k onto dst; dst is named after the last
+ * table that contributed a kernel. */
+static void overlay(struct quant_kernels *dst, const struct quant_kernels *k)
 {
 	int any = 0;
 	for (int t = 0; t < QT_TABLE; t++) {
 		/* dot and dot_n travel together: dot_n must match its own table's dot */
 		if (k->dot[t])
-			best.dot[t] = k->dot[t], best.dot_n[t] = k->dot_n[t], any = 1;
+			dst->dot[t] = k->dot[t], dst->dot_n[t] = k->dot_n[t], any = 1;
 		if (k->dequant[t])
-			best.dequant[t] = k->dequant[t], any = 1;
+			dst->dequant[t] = k->dequant[t], any = 1;
 		if (k->quantize[t])
-			best.quantize[t] = k->quantize[t], any = 1;
+			dst->quantize[t] = k->quantize[t], any = 1;
 	}
 	if (any)
-		best.name = k->name;
+		dst->name = k->name;
 }
 
-static void pick_best(void)
+static void resolve_levels(void)
 {
-	overlay(&quant_kernels_ref);
-	if (cpu_avx2())
-		overlay(&quant_kernels_avx2);
-	if (cpu_avx512())
-		overlay(&quant_kernels_avx512);
+	levels[n_levels++] = &quant_kernels_ref;
+	if (cpu_avx2()) {
+		lvl_avx2 = quant_kernels_ref;
+		overlay(&lvl_avx2, &quant_kernels_avx2);
+		levels[n_levels++] = &lvl_avx2;
+		if (cpu_avx512() && quant_kernels_avx512.dot[Q_Q8_0]) {
+			lvl_avx512 = lvl_avx2;
+			overlay(&lvl_avx512, &quant_kernels_avx512);
+			levels[n_levels++] = &lvl_avx512;
+		}
+	}
+	atomic_store(&current, levels[n_levels - 1]);
 }
 
 static const struct quant_kernels *kernels(void)
 {
-	if (atomic_load_explicit(&force_ref, memory_order_relaxed))
-		return &quant_kernels_ref;
-	pthread_once(&best_once, pick_best);
-	return &best;
+	pthread_once(&levels_once, resolve_levels);
+	return atomic_load_explicit(&current, memory_order_relaxed);
 }
 
 const char *quant_impl_name(void)
@@ -177,9 +193,26 @@ const char *quant_impl_name(void)
 	return kernels()->name;
 }
 
+int quant_set_impl(const char *name)
+{
+	pthread_once(&levels_once, resolve_levels);
+	for (int i = 0; i < n_levels; i++)
+		if (!name ? i == n_levels - 1 : strcmp(levels[i]->name, name) == 0) {
+			atomic_store(&current, levels[i]);
+			return 0;
+		}
+	return -1;
+}
+
+const char *quant_impl_available(int i)
+{
+	pthread_once(&levels_once, resolve_levels);
+	return i >= 0 && i < n_levels ? levels[i]->name : NULL;
+}
+
 void quant_force_ref(int on)
 {
-	atomic_store(&force_ref, on != 0);
+	quant_set_impl(on ? "ref" : NULL);
 }
 
 /* Callers pass a supported type (the model loader checks quant_supported);

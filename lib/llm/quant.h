@@ -54,9 +54,15 @@ float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x);
 void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
 		     int64_t nx, float *y, size_t y_stride);
 
-/* "ref", "avx2", "avx512": what quant_vec_dot dispatches to. Tests may force
- * the reference with quant_force_ref(1). */
+/* "ref", "avx2", "avx512": what the dispatched kernels use. */
 const char *quant_impl_name(void);
+/* Select an implementation by name ("ref", "avx2", "avx512"; NULL = the
+ * best this CPU runs) for all threads; -1 if this CPU cannot run it. For
+ * tests and benchmarks: switch only while no kernel runs. */
+int quant_set_impl(const char *name);
+/* The i-th implementation this CPU runs (0 = "ref", best last), or NULL. */
+const char *quant_impl_available(int i);
+/* quant_force_ref(1) = quant_set_impl("ref"); (0) = back to the best. */
 void quant_force_ref(int on);
 
 #endif

@@ -185,11 +185,15 @@ struct tok *tok_from_gguf(const struct gguf *g, char *err, size_t errlen)
 		goto out;
 	const void *sp = read_per_token(g, K_SCORES, GGUF_T_F32, GGUF_T_I32, toks.n, &et, err,
 	                                errlen, &rc);
-	if (rc || (sp && !(scores = scores_f32(sp, et, toks.n))))
+	if (!rc && sp && !(scores = scores_f32(sp, et, toks.n)))
+		snprintf(err, errlen, "%s: out of memory", K_SCORES);
+	if (rc || (sp && !scores))
 		goto out;
 	const void *tp = read_per_token(g, K_TYPES, GGUF_T_I32, GGUF_T_I32, toks.n, &et, err,
 	                                errlen, &rc);
-	if (rc || (tp && !(types = malloc((toks.n ? toks.n : 1) * sizeof *types))))
+	if (!rc && tp && !(types = malloc((toks.n ? toks.n : 1) * sizeof *types)))
+		snprintf(err, errlen, "%s: out of memory", K_TYPES);
+	if (rc || (tp && !types))
 		goto out;
 	if (tp)
 		memcpy(types, tp, (size_t)toks.n * sizeof *types);

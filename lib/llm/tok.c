@@ -455,12 +455,11 @@ static void mark_unused(struct tok *t)
 			t->attr[i] |= TOK_ATTR_UNUSED;
 }
 
-static const struct tok *sort_ctx;
-
-static int cmp_special(const void *a, const void *b)
+static int cmp_special(const void *a, const void *b, void *ctx)
 {
+	const struct tok *t = ctx;
 	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-	uint32_t lx = sort_ctx->len[x], ly = sort_ctx->len[y];
+	uint32_t lx = t->len[x], ly = t->len[y];
 
 	if (lx != ly)
 		return lx > ly ? -1 : 1;
@@ -477,10 +476,7 @@ static int build_special_cache(struct tok *t)
 	for (uint32_t i = 0; i < t->n; i++)
 		if (t->attr[i] & mask)
 			t->special[t->n_special++] = (int32_t)i;
-	/* qsort with a file-scope context: built once, before any sharing */
-	sort_ctx = t;
-	qsort(t->special, t->n_special, sizeof *t->special, cmp_special);
-	sort_ctx = NULL;
+	qsort_r(t->special, t->n_special, sizeof *t->special, cmp_special, t);
 	return 0;
 }
 

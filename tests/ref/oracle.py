@@ -32,6 +32,7 @@ from gguf import GGMLQuantizationType as QT
 from gguf import quants
 
 Q8_0_FROM = {QT.Q4_0, QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q8_0}
+Q8_1_FOR = {QT.Q4_1, QT.Q5_1}
 Q8_K_FROM = {QT.Q2_K, QT.Q3_K, QT.Q4_K, QT.Q5_K, QT.Q6_K}
 
 
@@ -49,6 +50,17 @@ def quantize_q8_k(x):
     d = (np.float32(1.0) / iscale).astype(np.float32)
     out[nz] = d[:, None] * q.astype(np.float32)
     return out.reshape(shape)
+
+
+def q8_1_s_error(x):
+    """Per 32-block, fp16(d * sum(q)) - d * sum(q) of x's Q8_1 quantization
+    (d already fp16, as in ggml's quantize_row_q8_1)."""
+    q = quants.quantize(np.ascontiguousarray(x, dtype=np.float32), QT.Q8_0)
+    q = q.reshape(x.shape[0], -1, 34)
+    d = q[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    sq = q[:, :, 2:].view(np.int8).astype(np.int32).sum(axis=-1).astype(np.float32)
+    s = d * sq
+    return s.astype(np.float16).astype(np.float64) - s.astype(np.float64)
 
 
 def act_round(x, wtype):
@@ -80,11 +92,28 @@ class Weight:
             self._full = self.rows_f32(0, self.rows)
         return self._full
 
+    def block_mins(self):
+        """(rows, cols/32) per-block minimum m of a Q4_1/Q5_1 matrix (f16 at
+        byte 2 of each block)."""
+        bs = gguf.GGML_QUANT_SIZES[self.type][1]
+        raw = np.asarray(self.t.data).reshape(self.rows, -1, bs)
+        return raw[:, :, 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
+
     def matmul(self, x, act_quant):
         """x (n, cols) -> (n, rows)"""
+        corr = None
+        if act_quant and self.type in Q8_1_FOR:
+            # Q8_1 carries s = fp16(d * sum(q)); the weight's block minimum m
+            # multiplies that rounded s, not the exact sum.
+            corr = q8_1_s_error(x) @ self.block_mins().T
         if act_quant:
             x = act_round(x, self.type)
         x = x.astype(np.float32)
+        if corr is not None:
+            return self._mm(x) + corr.astype(np.float32)
+        return self._mm(x)
+
+    def _mm(self, x):
         if self.rows * self.cols <= (1 << 24):
             return x @ self.full().T
         out = np.empty((x.shape[0], self.rows), np.float32)

@@ -149,3 +149,22 @@ def test_q8_k_quantize_bitexact_with_ggml_rule(impl):
         np.testing.assert_array_equal(blk[4:260].view(np.int8), q)
         sums = q.astype(np.int32).reshape(16, 16).sum(axis=1)
         np.testing.assert_array_equal(blk[260:].view(np.int16), sums)
+
+
+@pytest.mark.parametrize("impl", ["ref", "fast"])
+def test_q8_1_quantize_bitexact_with_ggml_rule(impl):
+    """Q8_1 (activations for Q4_1/Q5_1) is Q8_0 plus s = fp16(sum(q) * d),
+    d before its fp16 rounding (ggml's quantize_row_q8_1_ref)."""
+    from gguf.quants import quantize
+    rng = np.random.default_rng(400)
+    x = rng.standard_normal((8, 64)).astype(np.float32)
+    x[0, :32] = 0
+    raw = run(["quantize", "Q8_1"] + (["ref"] if impl == "ref" else []), x.tobytes())
+    blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 36)
+    q8_0 = quantize(x, T.Q8_0).reshape(-1, 34)
+    np.testing.assert_array_equal(blocks[:, :2], q8_0[:, :2])    # d
+    np.testing.assert_array_equal(blocks[:, 4:], q8_0[:, 2:])    # qs
+    d = np.abs(x.reshape(-1, 32)).max(axis=1) / np.float32(127)  # float32, unrounded
+    sums = q8_0[:, 2:].view(np.int8).astype(np.int32).sum(axis=1)
+    s = (sums.astype(np.float32) * d).astype(np.float16)
+    np.testing.assert_array_equal(blocks[:, 2:4].copy().view(np.float16).reshape(-1), s)

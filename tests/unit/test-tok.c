@@ -2,9 +2,11 @@
  * test-tok.c — the tokenizer on tiny hand-built vocabularies: BPE merge
  * order by rank, SPM merge order by score with byte fallback, special
  * tokens with parsing on and off, eot detection, the streaming detokenizer
- * never splitting a UTF-8 character, and odd vocabularies failing cleanly.
+ * never splitting a UTF-8 character, odd vocabularies failing cleanly, and
+ * tok_from_gguf naming the bad key of a GGUF file written here.
  * Real models are compared with llama.cpp in tests/ref (make check-peer).
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "plot/gguf.h"
 #include "plot/tok.h"
 
 #define MAXV 400
@@ -314,6 +317,153 @@ static void test_odd_vocabularies(void **state)
 	tok_free(t);
 }
 
+/* ---- tok_from_gguf on GGUF files written here --------------------------- */
+
+struct wbuf {
+	unsigned char p[4096];
+	size_t n;
+};
+
+static void wput(struct wbuf *w, const void *src, size_t n)
+{
+	assert_true(w->n + n <= sizeof w->p);
+	memcpy(w->p + w->n, src, n);
+	w->n += n;
+}
+
+static void wu32(struct wbuf *w, uint32_t v) { wput(w, &v, 4); }
+static void wu64(struct wbuf *w, uint64_t v) { wput(w, &v, 8); }
+
+static void wstr(struct wbuf *w, const char *s)
+{
+	wu64(w, strlen(s));
+	wput(w, s, strlen(s));
+}
+
+static void wkey_str(struct wbuf *w, const char *k, const char *v)
+{
+	wstr(w, k);
+	wu32(w, 8);
+	wstr(w, v);
+}
+
+static void wkey_strs(struct wbuf *w, const char *k, const char *const *v, uint64_t n)
+{
+	wstr(w, k);
+	wu32(w, 9);
+	wu32(w, 8);
+	wu64(w, n);
+	for (uint64_t i = 0; i < n; i++)
+		wstr(w, v[i]);
+}
+
+static void wkey_f32s(struct wbuf *w, const char *k, uint64_t n)
+{
+	wstr(w, k);
+	wu32(w, 9);
+	wu32(w, 6);
+	wu64(w, n);
+	for (uint64_t i = 0; i < n; i++) {
+		float f = -(float)i;
+		wput(w, &f, 4);
+	}
+}
+
+/* A v3 file with no tensors; bad picks the fault: 0 none, 1 no model key,
+ * 2 tokens not strings, 3 too few scores, 4 unknown model. */
+static struct tok *from_gguf(int bad, struct wbuf *w, char *err, size_t errlen)
+{
+	static const char *const toks[] = { "<unk>", "<s>", "</s>", ("\xe2\x96\x81" "a"), "a" };
+	w->n = 0;
+	wput(w, "GGUF", 4);
+	wu32(w, 3);
+	wu64(w, 0);
+	wu64(w, bad == 1 ? 2 : 3);
+	if (bad != 1)
+		wkey_str(w, "tokenizer.ggml.model", bad == 4 ? "bert" : "llama");
+	if (bad == 2)
+		wkey_f32s(w, "tokenizer.ggml.tokens", 5);
+	else
+		wkey_strs(w, "tokenizer.ggml.tokens", toks, 5);
+	wkey_f32s(w, "tokenizer.ggml.scores", bad == 3 ? 4 : 5);
+	struct gguf *g = gguf_open_mem(w->p, w->n, err, errlen);
+	assert_non_null(g);
+	struct tok *t = tok_from_gguf(g, err, errlen);
+	gguf_close(g);
+	return t;
+}
+
+static void test_from_gguf(void **state)
+{
+	static struct wbuf w;
+	char err[256];
+	struct tok *t = from_gguf(0, &w, err, sizeof err);
+	const int32_t want[] = { 1, 3 }; /* SPM defaults: bos 1, add_bos, space prefix */
+
+	assert_non_null(t);
+	expect_ids(t, "a", TOK_ADD_SPECIAL, want, 2);
+	tok_free(t);
+	static const char *const key[] = { NULL, "tokenizer.ggml.model", "tokenizer.ggml.tokens",
+	                                   "tokenizer.ggml.scores", "tokenizer.ggml.model" };
+	for (int bad = 1; bad <= 4; bad++) {
+		err[0] = 0;
+		assert_null(from_gguf(bad, &w, err, sizeof err));
+		if (!strstr(err, key[bad]))
+			fail_msg("fault %d: '%s' does not name %s", bad, err, key[bad]);
+	}
+}
+
+/* One tokenizer, several threads encoding and decoding at once: the same
+ * ids as a lone encode (TSan watches for races in make SAN=thread). */
+struct worker {
+	const struct tok *t;
+	const char *text;
+	struct tok_ids ids;
+	int rc;
+};
+
+static void *encode_many(void *arg)
+{
+	struct worker *w = arg;
+
+	for (int i = 0; i < 20 && !w->rc; i++) {
+		char *s;
+		size_t n;
+		w->ids.n = 0;
+		w->rc = tok_encode(w->t, w->text, strlen(w->text), TOK_PARSE_SPECIAL, &w->ids, NULL, 0);
+		if (!w->rc && !tok_decode(w->t, w->ids.v, w->ids.n, TOK_DECODE_SPECIAL, &s, &n)) {
+			w->rc = strcmp(s, w->text) != 0;
+			free(s);
+		}
+	}
+	return NULL;
+}
+
+static void test_threads_share_a_tokenizer(void **state)
+{
+	struct vocab v;
+	struct tok *t = bpe_tok(&v, merges_ab, 3);
+	const char *text = "abc ab<|im_end|> 123 \xc3\xa9 <tool>";
+	struct worker w[4];
+	pthread_t th[4];
+	struct tok_ids alone = { 0 };
+
+	assert_int_equal(tok_encode(t, text, strlen(text), TOK_PARSE_SPECIAL, &alone, NULL, 0), 0);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ .t = t, .text = text };
+		assert_int_equal(pthread_create(&th[i], NULL, encode_many, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(w[i].rc, 0);
+		assert_int_equal(w[i].ids.n, alone.n);
+		assert_memory_equal(w[i].ids.v, alone.v, alone.n * sizeof *alone.v);
+		tok_ids_free(&w[i].ids);
+	}
+	tok_ids_free(&alone);
+	tok_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +475,8 @@ int main(void)
 		cmocka_unit_test(test_spm_byte_fallback),
 		cmocka_unit_test(test_stream_holds_partial_utf8),
 		cmocka_unit_test(test_odd_vocabularies),
+		cmocka_unit_test(test_from_gguf),
+		cmocka_unit_test(test_threads_share_a_tokenizer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
