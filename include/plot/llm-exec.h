@@ -11,7 +11,8 @@
  * LOADING
  *   The model loads on a loader thread: open and validate the GGUF file,
  *   build tokenizer and chat template, size the KV cache (after which
- *   llm_exec_blocks_total() is known, on_sized runs, and prepare works),
+ *   llm_exec_blocks_total() is known, the pool's max_units follows it if
+ *   attached so, and prepare works),
  *   then read every tensor byte once (progress 0..1) and become READY.
  *   Until READY the executor reports max_running 0 to the pool, so tasks
  *   submitted meanwhile wait in the pool's queue; at READY it raises the
@@ -79,10 +80,6 @@ enum llm_exec_err {
 
 struct llm_exec;
 
-/* Called once on the loader thread when the KV cache is sized, before any
- * task can start: set the pool's max_units here when the config says null. */
-typedef void (*llm_exec_sized_fn)(void *ctx, uint32_t blocks_total);
-
 struct llm_exec_config {
 	const char *name;          /* for messages; may be NULL */
 	const char *path;          /* GGUF file */
@@ -92,8 +89,6 @@ struct llm_exec_config {
 	uint32_t max_num_seqs;     /* sequences running at once, 1..4096 */
 	uint32_t max_batch_tokens; /* tokens per forward pass, >= 1 */
 	uint32_t context_length;   /* 0 = the model's trained context */
-	llm_exec_sized_fn on_sized; /* optional */
-	void *on_sized_ctx;
 	int start_held;            /* tests: begin held (see llm_exec_hold) */
 };
 
@@ -103,9 +98,12 @@ struct llm_exec_config {
 int llm_exec_new(const struct llm_exec_config *c, struct pool_executor *out,
 		 struct llm_exec **handle, char *err, size_t errlen);
 
-/* Tell the executor its pool (once, after pool_new). It raises the pool's
- * running limit when the model is ready (at once if it already is). */
-void llm_exec_attach(struct llm_exec *x, struct pool *p);
+/* Tell the executor its pool (once, after pool_new). When units_are_blocks
+ * (config max_units: null), the pool's max_units becomes the KV blocks the
+ * budget holds as soon as the cache is sized, before any prepare result
+ * exists. The pool's running limit is raised when the model is READY (or
+ * FAILED). Either happens at once if that point has passed already. */
+void llm_exec_attach(struct llm_exec *x, struct pool *p, int units_are_blocks);
 
 enum llm_exec_state {
 	LLM_EXEC_LOADING = 0,

@@ -89,6 +89,7 @@ static void seq_end(struct engine *g, struct seq *s, const char *errmsg)
 		errmsg = "output could not be stored (max_output_bytes?)";
 	llm_kv_seq_free(x->kv, s->slot);
 	x->slot_used[s->slot] = 0;
+	exec_stats_kv(&x->st, llm_kv_blocks_free(x->kv));
 	pool_task_finish(s->t, errmsg == NULL, errmsg);
 	s->ended = 1;
 }

@@ -70,7 +70,8 @@ struct exec_stats_block {
 	uint64_t n_ttft, n_itl;
 	struct exec_step_rec steps[EXEC_STEP_RING];
 	uint64_t n_steps, prompt_tokens, generated_tokens;
-	uint32_t batch_seqs, batch_tokens, running, kv_free, kv_total;
+	uint32_t batch_seqs, batch_tokens, running, kv_free;
+	int kv_valid;              /* kv_free has been written */
 };
 
 struct llm_exec {
@@ -85,7 +86,10 @@ struct llm_exec {
 	char error[256];
 	int sized, held, stopping;
 	struct pool *pool;
+	int units_are_blocks;      /* attach: max_units follows blocks_total */
+	int pool_units_done;       /* pool max_units already set */
 	int pool_raised;           /* pool_set_max_running already done */
+	pthread_mutex_t sync_mu;   /* orders the pool calls of exec_pool_sync */
 	unsigned threads_want;
 	struct inbox_node *in_head, *in_tail;
 	struct prep_req *prep_head, *prep_tail;
@@ -125,6 +129,7 @@ void exec_stats_init(struct exec_stats_block *st);
 void exec_stats_destroy(struct exec_stats_block *st);
 void exec_stats_step(struct exec_stats_block *st, const struct exec_step_rec *r,
 		     uint32_t batch_seqs, uint32_t running, uint32_t kv_free);
+void exec_stats_kv(struct exec_stats_block *st, uint32_t kv_free);
 void exec_stats_ttft(struct exec_stats_block *st, uint64_t ns);
 void exec_stats_itl(struct exec_stats_block *st, uint64_t ns);
 

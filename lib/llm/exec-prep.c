@@ -194,7 +194,7 @@ static int prompt_text(struct llm_exec *x, struct prep_req *q, char **text, size
 	if (eo && el < sizeof eos)
 		memcpy(eos, eo, el), eos[el] = 0;
 	if (tmpl_render(x->tmpl, q->msgs, q->n_msgs, 1, bos, eos, text, len, e, sizeof e) < 0)
-		return fail(res, LLM_EXEC_E_INVALID, "chat template: %s", e);
+		return fail(res, LLM_EXEC_E_INVALID, "chat template: %.200s", e);
 	*flags = TOK_PARSE_SPECIAL | (tmpl_emits_bos(x->tmpl) ? 0 : TOK_ADD_SPECIAL);
 	return 0;
 }
@@ -226,7 +226,7 @@ static int tokenize(struct llm_exec *x, struct prep_req *q, struct tok_ids *ids,
 		free(text);
 	if (rc < 0)
 		return fail(res, rc == TOK_E_NOMEM ? LLM_EXEC_E_NOMEM : LLM_EXEC_E_INVALID,
-			    "tokenizer: %s", e);
+			    "tokenizer: %.200s", e);
 	if (ids->n == 0)
 		return fail(res, LLM_EXEC_E_INVALID, "%sprompt is empty", "");
 	return 0;

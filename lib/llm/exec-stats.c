@@ -41,6 +41,17 @@ void exec_stats_step(struct exec_stats_block *st, const struct exec_step_rec *r,
 	st->batch_tokens = r->n_prefill + r->n_decode;
 	st->running = running;
 	st->kv_free = kv_free;
+	st->kv_valid = 1;
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* A sequence freed its blocks (before its task is handed back, so a reader
+ * that saw the task end sees the blocks free). */
+void exec_stats_kv(struct exec_stats_block *st, uint32_t kv_free)
+{
+	pthread_mutex_lock(&st->mu);
+	st->kv_free = kv_free;
+	st->kv_valid = 1;
 	pthread_mutex_unlock(&st->mu);
 }
 
@@ -110,7 +121,7 @@ void llm_exec_stats(struct llm_exec *x, struct llm_exec_stats *s)
 	s->batch_seqs = st->batch_seqs;
 	s->batch_tokens = st->batch_tokens;
 	s->running = st->running;
-	s->kv_blocks_used = st->n_steps ? s->kv_blocks_total - st->kv_free : 0;
+	s->kv_blocks_used = st->kv_valid ? s->kv_blocks_total - st->kv_free : 0;
 	s->steps = st->n_steps;
 	s->prompt_tokens = st->prompt_tokens;
 	s->generated_tokens = st->generated_tokens;

@@ -7,15 +7,18 @@
  *   exec-prep.c) and engine (continuous batching, exec-engine.c). They meet
  *   in one mutex (mu) with two condition variables; nothing polls.
  *   The pool learns the running limit from set_workers(): 0 while loading,
- *   max_num_seqs once READY or FAILED. The loader raises it through
- *   pool_set_max_running() after publishing the state, so whichever of
- *   set_workers and the loader runs last, the pool ends with the right value
- *   (pool_set_max_running serialises with set_workers in the pool).
+ *   max_num_seqs once READY or FAILED. exec_pool_sync() brings the pool in
+ *   line with the executor: max_units = blocks once sized (if attached so),
+ *   then the running limit once READY/FAILED. Loader and attach both call
+ *   it; sync_mu makes its pool calls happen once each, units first. The
+ *   state is published before the pool call, and pool_set_max_running
+ *   serialises with set_workers in the pool, so the pool ends with the right
+ *   value whichever runs last.
  *
  * INVARIANTS
  *   - m/tok/tmpl/kv are written only by the loader, before `sized` is set.
- *   - on_sized runs before READY, so the pool's max_units is right before
- *     any admission.
+ *   - max_units is set before `sized` is published, so no prepare result
+ *     (hence no submit) sees the pool's loading-time max_units.
  *   - ops->stop is called by pool_free() with no task running; it joins all
  *     three threads, answering queued prepare requests with SHUTDOWN.
  */
@@ -94,7 +97,7 @@ static int exec_alloc(struct llm_exec *x, const struct llm_exec_config *c)
 	x->cfg.name = x->name;
 	x->held = c->start_held;
 	x->threads_want = 1;
-	if (pthread_mutex_init(&x->mu, NULL))
+	if (pthread_mutex_init(&x->mu, NULL) || pthread_mutex_init(&x->sync_mu, NULL))
 		return -1;
 	if (pthread_cond_init(&x->engine_cv, NULL) || pthread_cond_init(&x->prep_cv, NULL))
 		return -1;
@@ -181,6 +184,26 @@ int llm_exec_new(const struct llm_exec_config *c, struct pool_executor *out,
 	return 0;
 }
 
+/* ---- pool sync ---------------------------------------------------------------- */
+
+static void exec_pool_sync(struct llm_exec *x)
+{
+	pthread_mutex_lock(&x->sync_mu);
+	pthread_mutex_lock(&x->mu);
+	struct pool *p = x->pool;
+	int units = p && x->units_are_blocks && x->blocks_total && !x->pool_units_done;
+	int raise = p && x->state != LLM_EXEC_LOADING && !x->pool_raised;
+	x->pool_units_done |= units;
+	x->pool_raised |= raise;
+	uint32_t blocks = x->blocks_total;
+	pthread_mutex_unlock(&x->mu);
+	if (units)
+		pool_set_limit(p, POOL_LIMIT_MAX_UNITS, blocks);
+	if (raise)
+		pool_set_max_running(p, x->cfg.max_num_seqs);
+	pthread_mutex_unlock(&x->sync_mu);
+}
+
 /* ---- loader ----------------------------------------------------------------- */
 
 static void set_progress(struct llm_exec *x, double p)
@@ -196,12 +219,12 @@ static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 	char e[256];
 	x->m = llm_model_load(x->path, e, sizeof e);
 	if (!x->m) {
-		snprintf(err, errlen, "%s: %s", x->path, e);
+		snprintf(err, errlen, "%.60s: %.180s", x->path, e);
 		return -1;
 	}
 	x->tok = tok_from_gguf(llm_model_gguf(x->m), e, sizeof e);
 	if (!x->tok) {
-		snprintf(err, errlen, "%s: tokenizer: %s", x->path, e);
+		snprintf(err, errlen, "%.60s: tokenizer: %.180s", x->path, e);
 		return -1;
 	}
 	/* A model without a usable template still serves raw prompts. */
@@ -214,11 +237,13 @@ static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 	x->kv = llm_kv_new(x->m, (size_t)x->cfg.kvcache_mem_mb << 20, x->cfg.block_size,
 			   x->cfg.max_num_seqs, e, sizeof e);
 	if (!x->kv) {
-		snprintf(err, errlen, "KV cache (kvcache_mem_mb %llu): %s",
+		snprintf(err, errlen, "KV cache (kvcache_mem_mb %llu): %.180s",
 			 (unsigned long long)x->cfg.kvcache_mem_mb, e);
 		return -1;
 	}
+	pthread_mutex_lock(&x->mu);
 	x->blocks_total = llm_kv_blocks_total(x->kv);
+	pthread_mutex_unlock(&x->mu);
 	return 0;
 }
 
@@ -254,7 +279,6 @@ static int load_touch(struct llm_exec *x)
 /* Publish READY or FAILED, then open the pool's running limit. */
 static void load_finish(struct llm_exec *x, int state, const char *why)
 {
-	struct pool *p = NULL;
 	pthread_mutex_lock(&x->mu);
 	while (x->held && !x->stopping && state == LLM_EXEC_READY)
 		pthread_cond_wait(&x->engine_cv, &x->mu);
@@ -264,15 +288,10 @@ static void load_finish(struct llm_exec *x, int state, const char *why)
 		x->progress = 1.0;
 	if (why)
 		snprintf(x->error, sizeof x->error, "%s", why);
-	if (x->pool && !x->pool_raised) {
-		p = x->pool;
-		x->pool_raised = 1;
-	}
 	pthread_cond_broadcast(&x->engine_cv);
 	pthread_cond_broadcast(&x->prep_cv);
 	pthread_mutex_unlock(&x->mu);
-	if (p)
-		pool_set_max_running(p, x->cfg.max_num_seqs);
+	exec_pool_sync(x);
 }
 
 static void *loader_main(void *arg)
@@ -284,8 +303,7 @@ static void *loader_main(void *arg)
 		load_finish(x, LLM_EXEC_FAILED, err);
 		return NULL;
 	}
-	if (x->cfg.on_sized)
-		x->cfg.on_sized(x->cfg.on_sized_ctx, x->blocks_total);
+	exec_pool_sync(x);
 	pthread_mutex_lock(&x->mu);
 	x->sized = 1;
 	pthread_cond_broadcast(&x->prep_cv);
@@ -300,16 +318,13 @@ static void *loader_main(void *arg)
 
 /* ---- public control --------------------------------------------------------- */
 
-void llm_exec_attach(struct llm_exec *x, struct pool *p)
+void llm_exec_attach(struct llm_exec *x, struct pool *p, int units_are_blocks)
 {
-	int raise = 0;
 	pthread_mutex_lock(&x->mu);
 	x->pool = p;
-	if (x->state != LLM_EXEC_LOADING && !x->pool_raised)
-		raise = x->pool_raised = 1;
+	x->units_are_blocks = units_are_blocks;
 	pthread_mutex_unlock(&x->mu);
-	if (raise)
-		pool_set_max_running(p, x->cfg.max_num_seqs);
+	exec_pool_sync(x);
 }
 
 void llm_exec_status(struct llm_exec *x, struct llm_exec_status *st)
@@ -396,6 +411,7 @@ static void op_free(void *ctx)
 	pthread_cond_destroy(&x->engine_cv);
 	pthread_cond_destroy(&x->prep_cv);
 	pthread_mutex_destroy(&x->mu);
+	pthread_mutex_destroy(&x->sync_mu);
 	exec_release(x);
 }
 
