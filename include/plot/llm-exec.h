@@ -4,9 +4,9 @@
  *
  * LIFECYCLE
  *   llm_exec_new() returns a struct pool_executor (give it to pool_new(),
- *   which owns it from then on: pool_free() stops and frees it) and a handle
- *   for the calls below, valid until that pool_free(). Then call
- *   llm_exec_attach(handle, pool) once the pool exists.
+ *   which owns it from then on: pool_free() stops and frees it, and so does
+ *   a failing pool_new()) and a handle for the calls below, valid until
+ *   then. Call llm_exec_attach(handle, pool, ...) once the pool exists.
  *
  * LOADING
  *   The model loads on a loader thread: open and validate the GGUF file,
