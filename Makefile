@@ -162,6 +162,10 @@ deps-peer:
 check-peer: $(TOK_TOOLS)
 	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/ref/peer_tok.py
 
+.PHONY: bench-tok
+bench-tok: $(B)/tests/tok-tool
+	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
+
 # ---- benchmarks ----------------------------------------------------------
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
@@ -189,6 +193,11 @@ bench-llm: $(B)/bench/bench-llm
 .PHONY: bench-threads
 bench-threads: $(B)/bench/bench-threads
 	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
+
+# lib/llm sampler: cost of one sample on a 262144-token vocabulary (sampler helper)
+.PHONY: bench-sampler
+bench-sampler: $(B)/bench/bench-sampler
+	$(B)/bench/bench-sampler $(BENCH_SAMPLER_ARGS)
 
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 

@@ -259,7 +259,9 @@ struct pool_task_info {
 int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out);
 
 /* Queued and running tasks in queue order (running first, then queued by
- * admission order). Fills up to cap entries, returns how many exist. */
+ * admission order). Fills up to cap entries, returns how many exist: that
+ * may exceed cap (tasks arrive between a sizing call and the real one), so
+ * read only min(returned, cap) entries. */
 size_t pool_list(struct pool *p, struct pool_task_info *out, size_t cap);
 
 /* ---- results and streams ----------------------------------------------- */

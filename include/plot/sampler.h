@@ -4,8 +4,11 @@
  * Every sequence in a batch owns one struct smp with its own parameters,
  * RNG state and recent-token history, so sequences never influence each
  * other's choices and a given (seed, logits sequence) always yields the same
- * tokens. A struct smp is not thread-safe; its owner (the engine thread) is
- * the only one to call it.
+ * tokens. A struct smp is not thread-safe; one thread at a time calls it.
+ * There is no shared or global state, so different sequences' samplers may
+ * run in parallel (e.g. one per compute thread after a batched step: a
+ * sample over a 262144-token vocabulary costs about 1-4 arg-max passes,
+ * see make bench-sampler).
  *
  * smp_sample() applies, in llama.cpp's default order:
  *   1. penalties   over the last penalty_last_n accepted tokens, for each
@@ -57,6 +60,33 @@ void smp_params_default(struct smp_params *p);
 /* 0 if every field is in range; else -EINVAL and err names the field, its
  * range and the bad value, e.g. "top_p must be in (0, 1], got 2". */
 int smp_params_check(const struct smp_params *p, char *err, size_t errlen);
+
+/* The declarative table of the fields above, for the CLI's flags, the
+ * daemon's request keys, help, man page and completions: one entry per
+ * field, in struct order, ending with a NULL name. */
+enum smp_ptype { SMP_PT_FLOAT, SMP_PT_INT32, SMP_PT_UINT64 };
+
+struct smp_param_info {
+	const char *name;        /* "top_p": the field, the request key */
+	enum smp_ptype type;
+	size_t offset;           /* into struct smp_params */
+	double min, max;         /* inclusive unless min_open */
+	int min_open;            /* 1: the range is (min, max] */
+	double def;              /* default */
+	const char *range;       /* as in messages: "in (0, 1]" */
+	const char *help;        /* one line */
+};
+
+extern const struct smp_param_info smp_param_table[];
+
+const struct smp_param_info *smp_param_find(const char *name);
+
+/* Parse text as the value of field `name` and store it in *p if it is in
+ * range; else -EINVAL, *p unchanged, and err says why ("top_p must be in
+ * (0, 1], got 2", "top_k: not an integer: 'x'", "unknown sampling
+ * parameter 'foo'"). */
+int smp_param_set(struct smp_params *p, const char *name, const char *text,
+		  char *err, size_t errlen);
 
 struct smp;
 

@@ -10,8 +10,12 @@
  *           helpful AI assistant named SmolLM...", Qwen's "You are Qwen...")
  *           is extracted and used when the conversation has none.
  *   llama3  <|start_header_id|>role<|end_header_id|>\n\n...<|eot_id|>, bos
- *           first, contents trimmed (Meta-Llama-3-*-Instruct; the 3.1+
- *           templates with a date header are refused, not approximated).
+ *           first, contents trimmed (Meta-Llama-3-*-Instruct). The 3.1+
+ *           shape (Llama 3.1/3.2/3.3) always opens with a system header
+ *           "Cutting Knowledge Date: December 2023\nToday Date: D\n\n" +
+ *           system message; D is the template's own fallback date ("26 Jul
+ *           2024"), not today's date that strftime_now would give, so a
+ *           prompt renders the same every day. Tool turns are refused.
  *   gemma   <start_of_turn>user|model\n...<end_of_turn>\n, bos first,
  *           contents trimmed, a system message folded into the first user
  *           turn followed by the separator the template uses ('\n\n' in

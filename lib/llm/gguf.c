@@ -355,7 +355,9 @@ static int parse_header(struct cur *c)
 		return -1;
 	}
 	if (g->version != 2 && g->version != 3) {
-		fail(c, 4, "header.version: unsupported version %u (want 2 or 3)", g->version);
+		uint32_t sw = __builtin_bswap32(g->version);
+		fail(c, 4, "header.version: unsupported version %u (want 2 or 3)%s", g->version,
+		     sw == 2 || sw == 3 ? "; this is a big-endian GGUF, which is not supported" : "");
 		return -1;
 	}
 	if (rd_u64(c, &g->n_tensors, "header.n_tensors") < 0)

@@ -5,9 +5,11 @@
  * Invariant: every reduction runs in a fixed order over its own row only, so
  * a row's result never depends on other rows in the batch or on threads.
  * Sums of squares and softmax denominators accumulate in double; the rest is
- * float.
+ * float. The attention dot/axpy have AVX2 versions (ops-avx2.c), chosen once
+ * per process.
  */
 #include <math.h>
+#include <stdatomic.h>
 
 #include "llm/model-impl.h"
 
@@ -75,8 +77,11 @@ void llm_glu(float *gate, const float *up, uint32_t n, enum llm_act act)
 	}
 }
 
+float llm_dot_f32_avx2(const float *a, const float *b, uint32_t n);
+void llm_axpy_avx2(float *y, float a, const float *x, uint32_t n);
+
 /* Eight partial sums so the compiler can vectorise; the order is fixed. */
-float llm_dot_f32(const float *a, const float *b, uint32_t n)
+static float dot_f32_scalar(const float *a, const float *b, uint32_t n)
 {
 	float s[8] = {0};
 	uint32_t i = 0;
@@ -88,8 +93,32 @@ float llm_dot_f32(const float *a, const float *b, uint32_t n)
 	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-void llm_axpy(float *y, float a, const float *x, uint32_t n)
+static void axpy_scalar(float *y, float a, const float *x, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		y[i] += a * x[i];
+}
+
+static int have_avx2(void)
+{
+	static _Atomic int cached = -1; /* every thread computes the same value */
+	int v = atomic_load_explicit(&cached, memory_order_relaxed);
+	if (v < 0) {
+		v = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
+	}
+	return v;
+}
+
+float llm_dot_f32(const float *a, const float *b, uint32_t n)
+{
+	return have_avx2() ? llm_dot_f32_avx2(a, b, n) : dot_f32_scalar(a, b, n);
+}
+
+void llm_axpy(float *y, float a, const float *x, uint32_t n)
+{
+	if (have_avx2())
+		llm_axpy_avx2(y, a, x, n);
+	else
+		axpy_scalar(y, a, x, n);
 }

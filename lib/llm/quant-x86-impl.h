@@ -158,7 +158,13 @@ FLOAT_DOT(dot_bf16, ld_bf16)
  * operations and their order are exactly those of K = 1, so quant_vec_dot_n
  * returns bit-identical results to quant_vec_dot whatever the batch is.
  */
-#define MAXK 4
+#define MAXK 8
+/* activation rows per pass of the 32-element kernels */
+#if QX_VNNI
+#define QX_BIGK 8
+#else
+#define QX_BIGK 4
+#endif
 #define INLINE static inline __attribute__((always_inline))
 
 /* y[t * ys] = hsum(acc[t]) + add[t] */
@@ -444,8 +450,11 @@ INLINE void q6_K_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	store_k(K, acc, zero, y, ys);
 }
 
-/* The single dot is the K = 1 case; the batched one runs groups of 4. */
-#define DOT_PAIR(name, kern)                                                     \
+/* The single dot is the K = 1 case; the batched one runs groups of `big`
+ * activation rows (8 where 32 vector registers hold them, else 4), then
+ * the remainder. Each K is a separate inlined specialization. */
+#define KCALL(kern, k) kern(n, w, xb + (size_t)t * xs, xs, k, y + (size_t)t * ys, ys)
+#define DOT_PAIR(name, kern, big)                                                \
 	static float dot_##name(int64_t n, const void *w, const void *x)         \
 	{                                                                         \
 		float y;                                                          \
@@ -457,24 +466,28 @@ INLINE void q6_K_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	{                                                                         \
 		const uint8_t *xb = x;                                            \
 		int64_t t = 0;                                                    \
-		for (; t + 4 <= nx; t += 4)                                       \
-			kern(n, w, xb + (size_t)t * xs, xs, 4, y + (size_t)t * ys, ys); \
+		for (; t + (big) <= nx; t += (big))                               \
+			KCALL(kern, big);                                         \
+		if ((big) > 4 && nx - t >= 4) {                                   \
+			KCALL(kern, 4);                                           \
+			t += 4;                                                   \
+		}                                                                 \
 		switch (nx - t) {                                                 \
-		case 3: kern(n, w, xb + (size_t)t * xs, xs, 3, y + (size_t)t * ys, ys); break; \
-		case 2: kern(n, w, xb + (size_t)t * xs, xs, 2, y + (size_t)t * ys, ys); break; \
-		case 1: kern(n, w, xb + (size_t)t * xs, xs, 1, y + (size_t)t * ys, ys); break; \
+		case 3: KCALL(kern, 3); break;                                    \
+		case 2: KCALL(kern, 2); break;                                    \
+		case 1: KCALL(kern, 1); break;                                    \
 		default: break;                                                   \
 		}                                                                 \
 	}
 
-DOT_PAIR(q4_0, q4_0_k)
-DOT_PAIR(q4_1, q4_1_k)
-DOT_PAIR(q5_0, q5_0_k)
-DOT_PAIR(q5_1, q5_1_k)
-DOT_PAIR(q8_0, q8_0_k)
-DOT_PAIR(q4_K, q4_K_k)
-DOT_PAIR(q5_K, q5_K_k)
-DOT_PAIR(q6_K, q6_K_k)
+DOT_PAIR(q4_0, q4_0_k, QX_BIGK)
+DOT_PAIR(q4_1, q4_1_k, QX_BIGK)
+DOT_PAIR(q5_0, q5_0_k, QX_BIGK)
+DOT_PAIR(q5_1, q5_1_k, QX_BIGK)
+DOT_PAIR(q8_0, q8_0_k, QX_BIGK)
+DOT_PAIR(q4_K, q4_K_k, 4) /* an unpacked super-block already takes 16 registers */
+DOT_PAIR(q5_K, q5_K_k, 4)
+DOT_PAIR(q6_K, q6_K_k, 4)
 
 /* ---- activation quantizers (bit-exact with the reference) ------------------ */
 

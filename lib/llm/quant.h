@@ -13,6 +13,13 @@
  * F32/F16/BF16. Always ask quant_dot_type(); size with quant_row_bytes().
  * Q8_1 and Q8_K are activation-only: quant_supported() is 0 for them (no
  * vec_dot with them as weights), but quantize_row and dequant_row accept them.
+ * The activation quantizers (Q8_0, Q8_1, Q8_K) are bit-exact with ggml's
+ * reference ones; the weight quantizers (Q4_0..Q6_K) are for tests and tiny
+ * models: Q4_0..Q5_1 match ggml's, the K-quants use plain min/max rounding.
+ *
+ * The type table knows the block geometry of every ggml type (so the GGUF
+ * reader can size IQ*, Q2_K, ... tensors); only types with
+ * quant_supported() == 1 may be passed to the kernels (others abort).
  */
 #ifndef PLOT_LLM_QUANT_H
 #define PLOT_LLM_QUANT_H

@@ -19,7 +19,8 @@
  *     sorted. Three passes over n_vocab, whatever the distribution;
  *   - neither: min-p is a threshold on logits (p >= min_p * p_max
  *     <=> logit >= max + ln(min_p)), so the draw walks the vocabulary in id
- *     order twice (mass, then pick) without any sort.
+ *     order once, summing weights per 256-token block, and then walks
+ *     only the chosen block again; no sort.
  *   Weights are exp((logit - max) / T): never overflow, NaN-free since
  *   logits are cleaned (NaN -> -inf, +inf -> FLT_MAX) on read.
  *
@@ -41,7 +42,8 @@
 
 struct cand {
 	int32_t id;
-	float l;
+	float l;                  /* penalized logit */
+	float w;                  /* draw weight, set by draw_cands */
 };
 
 struct smp {
@@ -54,6 +56,8 @@ struct smp {
 	int32_t *tmp;             /* (penalty_last_n) sort scratch */
 	struct cand *cand;        /* (cand_cap) candidate scratch */
 	size_t cand_cap;
+	double *blk;              /* (blk_cap) per-block weight sums, draw_all */
+	size_t blk_cap;
 	double *bmass;            /* (NB) top-p buckets, allocated on first use */
 	int32_t *bcount;          /* (NB) */
 };
@@ -68,6 +72,7 @@ struct view {
 };
 
 #define NB 4096           /* logit buckets for the top-p cut */
+#define BLK 256           /* draw_all block: one block is walked twice */
 #define LOGIT_SPAN 40.0f  /* below max - 40 (p < 4e-18 p_max): last bucket */
 
 /* ---- RNG: splitmix64 seeds xoshiro256** ------------------------------- */
@@ -111,57 +116,6 @@ static void rng_seed(uint64_t s[4], uint64_t seed)
 		s[i] = splitmix64(&seed);
 }
 
-/* ---- parameters ------------------------------------------------------- */
-
-void smp_params_default(struct smp_params *p)
-{
-	*p = (struct smp_params){
-		.temperature = 0.8f, .top_k = 40, .top_p = 0.95f,
-		.min_p = 0.05f, .repetition_penalty = 1.0f,
-		.frequency_penalty = 0.0f, .presence_penalty = 0.0f,
-		.penalty_last_n = 64, .seed = 0,
-	};
-}
-
-static int bad_float(char *err, size_t errlen, const char *name,
-		     const char *range, float v)
-{
-	snprintf(err, errlen, "%s must be in %s, got %g", name, range, (double)v);
-	return -EINVAL;
-}
-
-/* Comparisons are written so that NaN fails them. */
-int smp_params_check(const struct smp_params *p, char *err, size_t errlen)
-{
-	if (!(p->temperature >= 0 && p->temperature <= SMP_MAX_TEMP))
-		return bad_float(err, errlen, "temperature", "[0, 100]",
-				 p->temperature);
-	if (p->top_k < 0) {
-		snprintf(err, errlen, "top_k must be >= 0 (0 = off), got %d",
-			 (int)p->top_k);
-		return -EINVAL;
-	}
-	if (!(p->top_p > 0 && p->top_p <= 1))
-		return bad_float(err, errlen, "top_p", "(0, 1]", p->top_p);
-	if (!(p->min_p >= 0 && p->min_p <= 1))
-		return bad_float(err, errlen, "min_p", "[0, 1]", p->min_p);
-	if (!(p->repetition_penalty > 0 && p->repetition_penalty <= 10))
-		return bad_float(err, errlen, "repetition_penalty", "(0, 10]",
-				 p->repetition_penalty);
-	if (!(p->frequency_penalty >= -2 && p->frequency_penalty <= 2))
-		return bad_float(err, errlen, "frequency_penalty", "[-2, 2]",
-				 p->frequency_penalty);
-	if (!(p->presence_penalty >= -2 && p->presence_penalty <= 2))
-		return bad_float(err, errlen, "presence_penalty", "[-2, 2]",
-				 p->presence_penalty);
-	if (p->penalty_last_n < 0 || p->penalty_last_n > SMP_MAX_LAST_N) {
-		snprintf(err, errlen, "penalty_last_n must be in [0, %d], got %d",
-			 SMP_MAX_LAST_N, (int)p->penalty_last_n);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 /* ---- lifecycle and history -------------------------------------------- */
 
 struct smp *smp_new(const struct smp_params *p, char *err, size_t errlen)
@@ -198,6 +152,7 @@ void smp_free(struct smp *s)
 	free(s->pen_val);
 	free(s->tmp);
 	free(s->cand);
+	free(s->blk);
 	free(s->bmass);
 	free(s->bcount);
 	free(s);
@@ -334,9 +289,10 @@ static int32_t select_top(const struct view *v, struct cand *h, int32_t m)
 	int32_t cnt = 0, j = 0;
 
 	for (int32_t i = 0; i < v->n; i++) {
-		struct cand c = { i, view_at(v, i, &j) };
+		struct cand c = { i, view_at(v, i, &j), 0 };
 
-		if (c.l == -INFINITY)
+		/* fast reject: most tokens rank below the heap's worst */
+		if (c.l == -INFINITY || (cnt == m && c.l < h[0].l))
 			continue;
 		if (cnt < m) {
 			h[cnt] = c;
@@ -429,46 +385,103 @@ static int32_t cut_prefix(const struct smp_params *p, const struct cand *a,
 
 /* ---- drawing ----------------------------------------------------------- */
 
-/* Draw from softmax(a[0..n).l / temp). */
-static int32_t draw_cands(struct smp *s, const struct cand *a, int32_t n,
-			  float max)
+/* Draw from softmax(a[0..n).l / temp); one exp per candidate, kept in w. */
+static int32_t draw_cands(struct smp *s, struct cand *a, int32_t n, float max)
 {
 	float t = s->p.temperature;
 	double sum = 0, u;
 
 	for (int32_t i = 0; i < n; i++)
-		sum += expf((a[i].l - max) / t);
+		sum += a[i].w = expf((a[i].l - max) / t);
 	u = rng_uniform(s->rng) * sum;
 	for (int32_t i = 0; i < n; i++) {
-		u -= expf((a[i].l - max) / t);
+		u -= a[i].w;
 		if (u < 0)
 			return a[i].id;
 	}
 	return a[n - 1].id; /* rounding left u >= 0: the last one */
 }
 
-/* Draw over the whole vocabulary in id order, min-p as a threshold. */
-static int32_t draw_all(struct smp *s, const struct view *v, float max)
+static inline float weight(float l, float max, float t, float thr)
 {
-	float t = s->p.temperature, l;
-	float thr = s->p.min_p > 0 ? max + logf(s->p.min_p) : -INFINITY;
-	double sum = 0, u;
-	int32_t j = 0, last = -1;
+	return l >= thr && l > -INFINITY ? expf((l - max) / t) : 0.0f;
+}
 
-	for (int32_t i = 0; i < v->n; i++)
-		if ((l = view_at(v, i, &j)) >= thr)
-			sum += expf((l - max) / t);
-	u = rng_uniform(s->rng) * sum;
-	j = 0;
-	for (int32_t i = 0; i < v->n; i++) {
-		if ((l = view_at(v, i, &j)) < thr || l == -INFINITY)
-			continue;
-		last = i;
-		u -= expf((l - max) / t);
-		if (u < 0)
-			return i;
+static int ensure_blocks(struct smp *s, size_t n)
+{
+	double *b;
+
+	if (n <= s->blk_cap)
+		return 0;
+	b = realloc(s->blk, n * sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	s->blk = b;
+	s->blk_cap = n;
+	return 0;
+}
+
+/* The override cursor for a walk that starts at id `from`. */
+static int32_t view_seek(const struct view *v, int32_t from)
+{
+	int32_t j = 0;
+
+	while (j < v->np && v->pid[j] < from)
+		j++;
+	return j;
+}
+
+/* Walk block b (ids [b*BLK, ...)) subtracting weights from u; the token
+ * where u goes negative, else the block's last token with weight > 0. */
+static int32_t draw_in_block(const struct view *v, int32_t b, double u,
+			     float max, float t, float thr)
+{
+	int32_t lo = b * BLK, hi = lo + BLK < v->n ? lo + BLK : v->n;
+	int32_t j = view_seek(v, lo), last = -1;
+
+	for (int32_t i = lo; i < hi; i++) {
+		float w = weight(view_at(v, i, &j), max, t, thr);
+
+		if (w > 0) {
+			last = i;
+			u -= w;
+			if (u < 0)
+				return i;
+		}
 	}
 	return last;
+}
+
+/* Draw over the whole vocabulary, min-p as a threshold: one exp per token
+ * into per-block sums, then the chosen block is walked again. */
+static int32_t draw_all(struct smp *s, const struct view *v, float max)
+{
+	float t = s->p.temperature;
+	float thr = s->p.min_p > 0 ? max + logf(s->p.min_p) : -INFINITY;
+	int32_t nblk = (int32_t)(((int64_t)v->n + BLK - 1) / BLK), j = 0;
+	int32_t pick = -1;
+	double sum = 0, u;
+
+	if (ensure_blocks(s, (size_t)nblk) < 0)
+		return -ENOMEM;
+	for (int32_t b = 0, i = 0; b < nblk; b++) {
+		double bs = 0;
+
+		for (; i < v->n && i < (b + 1) * BLK; i++)
+			bs += weight(view_at(v, i, &j), max, t, thr);
+		s->blk[b] = bs;
+		sum += bs;
+	}
+	u = rng_uniform(s->rng) * sum;
+	for (int32_t b = 0; b < nblk; b++) {
+		if (s->blk[b] <= 0)
+			continue;
+		pick = b;
+		if (u < s->blk[b])
+			break;
+		u -= s->blk[b];
+	}
+	return draw_in_block(v, pick, u, max, t, thr);
 }
 
 /* top-k set: heap-select k, then top-p/min-p within it. */
@@ -556,9 +569,9 @@ static int32_t collect(struct smp *s, const struct view *v, float max,
 			continue;
 		b = bucket_of(l, max, scale);
 		if (b < cut)
-			s->cand[k++] = (struct cand){ i, l };
+			s->cand[k++] = (struct cand){ i, l, 0 };
 		else if (b == cut)
-			s->cand[at + (*nb)++] = (struct cand){ i, l };
+			s->cand[at + (*nb)++] = (struct cand){ i, l, 0 };
 	}
 	return k;
 }

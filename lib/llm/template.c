@@ -25,6 +25,7 @@ struct tmpl {
 	char *default_system;     /* chatml: used when messages[0] is not system */
 	char *gemma_sep;          /* gemma: after the folded system message */
 	int gemma_no_system;      /* gemma 1/2: a system message is an error */
+	char *llama3_date;        /* llama 3.1+: the system header's date */
 };
 
 static const char *const family_names[] = {
@@ -139,6 +140,22 @@ static int gemma_variant(struct tmpl *t, const char *s, size_t n)
 	return t->gemma_sep ? 0 : -1;
 }
 
+/* Llama 3.1+: {%- set date_string = "26 Jul 2024" %}, the date the template
+ * writes when the caller defines neither date_string nor strftime_now. */
+static int llama3_date(struct tmpl *t, const char *s, size_t n)
+{
+	const char *key = "set date_string = ", *e = s + n, *p = s;
+
+	while (!t->llama3_date && (p = find(p, (size_t)(e - p), key))) {
+		p += strlen(key);
+		if (p < e && (*p == '"' || *p == '\''))
+			t->llama3_date = read_literal(p, e);
+	}
+	if (!t->llama3_date)
+		t->llama3_date = strdup("26 Jul 2024");
+	return t->llama3_date ? 0 : -1;
+}
+
 static int detect(struct tmpl *t, const char *s, size_t n, char *err, size_t errlen)
 {
 	if (find(s, n, "<|im_start|>")) {
@@ -146,13 +163,8 @@ static int detect(struct tmpl *t, const char *s, size_t n, char *err, size_t err
 		return chatml_default(t, s, n);
 	}
 	if (find(s, n, "<|start_header_id|>")) {
-		if (find(s, n, "Cutting Knowledge Date")) {
-			seterr(err, errlen, "chat template: Llama 3.1+ variant (date header, tools) is "
-			       "not supported; choose the llama3 family by name");
-			return -1;
-		}
 		t->family = TMPL_LLAMA3;
-		return 0;
+		return find(s, n, "Cutting Knowledge Date") ? llama3_date(t, s, n) : 0;
 	}
 	if (find(s, n, "<start_of_turn>")) {
 		t->family = TMPL_GEMMA;
@@ -242,6 +254,7 @@ void tmpl_free(struct tmpl *t)
 		return;
 	free(t->default_system);
 	free(t->gemma_sep);
+	free(t->llama3_date);
 	free(t);
 }
 
@@ -362,6 +375,36 @@ static int render_chatml(const struct tmpl *t, const struct tmpl_msg *m, size_t 
 	}
 	if (gen)
 		puts_(o, "<|im_start|>assistant\n");
+	return 0;
+}
+
+/* Llama 3.1+: bos, a system header that always exists (date lines, then
+ * the trimmed system message), then the turns as in 3.0. Tool turns and
+ * tool definitions are not rendered: such messages are refused. */
+static int render_llama31(const struct tmpl *t, const struct tmpl_msg *m, size_t n, int gen,
+                          const char *bos, struct out *o, char *err, size_t errlen)
+{
+	puts_(o, bos);
+	puts_(o, "<|start_header_id|>system<|end_header_id|>\n\n"
+	         "Cutting Knowledge Date: December 2023\nToday Date: ");
+	puts_(o, t->llama3_date);
+	puts_(o, "\n\n");
+	if (is(&m[0], "system"))
+		put_stripped(o, m[0].content), m++, n--;
+	puts_(o, "<|eot_id|>");
+	for (size_t i = 0; i < n; i++) {
+		if (is(&m[i], "tool") || is(&m[i], "ipython")) {
+			seterr(err, errlen, "message %zu (%s): tool turns are not supported", i, m[i].role);
+			return -1;
+		}
+		puts_(o, "<|start_header_id|>");
+		puts_(o, m[i].role);
+		puts_(o, "<|end_header_id|>\n\n");
+		put_stripped(o, m[i].content);
+		puts_(o, "<|eot_id|>");
+	}
+	if (gen)
+		puts_(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
 	return 0;
 }
 
@@ -506,7 +549,10 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_msg *m, size_t n, int ge
 	eos = eos ? eos : "";
 	switch (t->family) {
 	case TMPL_CHATML: rc = render_chatml(t, m, n, gen, &o); break;
-	case TMPL_LLAMA3: rc = render_llama3(m, n, gen, bos, &o); break;
+	case TMPL_LLAMA3:
+		rc = t->llama3_date ? render_llama31(t, m, n, gen, bos, &o, err, errlen) :
+		                      render_llama3(m, n, gen, bos, &o);
+		break;
 	case TMPL_GEMMA: rc = render_gemma(t, m, n, gen, bos, &o, err, errlen); break;
 	case TMPL_LLAMA2: rc = render_llama2(m, n, bos, eos, &o, err, errlen); break;
 	case TMPL_MISTRAL: rc = render_mistral(m, n, bos, eos, &o, err, errlen); break;

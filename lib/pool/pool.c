@@ -35,6 +35,9 @@
 #include "pool/pool-impl.h"
 
 #define POOL_DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
+/* Kept short so they fit struct pool_task_info. */
+#define POOL_LABEL_MAX (sizeof(((struct pool_task_info *)0)->label) - 1)
+#define POOL_ERROR_MAX (sizeof(((struct pool_task_info *)0)->error) - 1)
 #define POOL_FREE_SHUTDOWN_NS (5ull * 1000000000ull)
 /* The timer prunes the mailbox up to this late, so that under load it wakes
  * once per batch of expiries rather than once per finished task. Deadlines
@@ -152,12 +155,21 @@ static void list_remove(struct tlist *l, struct pool_task *t)
 	l->n--;
 }
 
+/* Ids are handed out in sequence, so the identity spreads the live window
+ * of ids over consecutive buckets: no collisions while the window is
+ * smaller than the table, and neighbouring ids share cache lines. */
 static size_t hash_slot(const struct pool *p, uint64_t id)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
 	return (size_t)id & (p->nbuckets - 1);
+}
+
+static void hash_link(struct pool_task **head, struct pool_task *t)
+{
+	t->hnext = *head;
+	if (*head)
+		(*head)->hpprev = &t->hnext;
+	t->hpprev = head;
+	*head = t;
 }
 
 static int hash_grow(struct pool *p)
@@ -173,9 +185,7 @@ static int hash_grow(struct pool *p)
 	for (size_t i = 0; i < oldn; i++) {
 		for (struct pool_task *t = old[i], *nx; t; t = nx) {
 			nx = t->hnext;
-			size_t s = hash_slot(p, t->id);
-			t->hnext = b[s];
-			b[s] = t;
+			hash_link(&b[hash_slot(p, t->id)], t);
 		}
 	}
 	free(old);
@@ -184,22 +194,20 @@ static int hash_grow(struct pool *p)
 
 static void hash_insert(struct pool *p, struct pool_task *t)
 {
-	size_t s = hash_slot(p, t->id);
-	t->hnext = p->buckets[s];
-	p->buckets[s] = t;
+	hash_link(&p->buckets[hash_slot(p, t->id)], t);
 	p->ntasks++;
 }
 
 static void hash_remove(struct pool *p, struct pool_task *t)
 {
-	struct pool_task **pp = &p->buckets[hash_slot(p, t->id)];
-	while (*pp && *pp != t)
-		pp = &(*pp)->hnext;
-	if (*pp) {
-		*pp = t->hnext;
-		p->ntasks--;
-	}
+	if (!t->hpprev)
+		return;
+	*t->hpprev = t->hnext;
+	if (t->hnext)
+		t->hnext->hpprev = t->hpprev;
 	t->hnext = NULL;
+	t->hpprev = NULL;
+	p->ntasks--;
 }
 
 struct pool_task *pool_lookup(struct pool *p, uint64_t id)
@@ -413,8 +421,8 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	t->heap_idx = SIZE_MAX;
 	atomic_init(&t->refs, 1);
 	atomic_init(&t->cancel, POOL_CANCEL_NONE);
-	if (s->label)
-		snprintf(t->label, sizeof t->label, "%s", s->label);
+	if (s->label && s->label[0])
+		t->label = strndup(s->label, POOL_LABEL_MAX); /* NULL on OOM: no label */
 	return t;
 }
 
@@ -423,6 +431,8 @@ static void task_destroy(struct pool_task *t)
 	if (t->payload && t->payload_free)
 		t->payload_free(t->payload);
 	pthread_cond_destroy(&t->cv);
+	free(t->error);
+	free(t->label);
 	free(t->out);
 	free(t->chunk_end);
 	free(t);
@@ -475,8 +485,8 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	t->state = state;
 	atomic_store_explicit(&t->finished, 1, memory_order_release);
 	t->ended_ns = now;
-	if (why && !t->error[0])
-		snprintf(t->error, sizeof t->error, "%s", why);
+	if (why && !t->error)
+		t->error = strndup(why, POOL_ERROR_MAX); /* NULL on OOM: no message */
 	list_push(&p->mailbox, t);
 	count_end(p, state);
 	post_free_payload(po, t);
@@ -612,6 +622,8 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->retention_ns = cfg->retention_ns;
 	p->skip_limit = cfg->skip_limit ? cfg->skip_limit : POOL_SKIP_LIMIT;
 	p->max_output = cfg->max_output_bytes ? cfg->max_output_bytes : POOL_DEFAULT_MAX_OUTPUT;
+	if (p->max_output > SIZE_MAX / 4)
+		p->max_output = SIZE_MAX / 4; /* so buffer sizes never overflow */
 	p->next_id = cfg->first_id ? cfg->first_id : 1;
 	p->manual_tick = cfg->manual_tick;
 	p->timer_target = UINT64_MAX;
@@ -871,10 +883,11 @@ int pool_task_wait_cancel(struct pool_task *t, uint64_t timeout_ns)
 
 static int grow_output(struct pool_task *t, size_t len)
 {
-	if (t->out_len + len + 1 > t->out_cap) {
+	size_t need = t->out_len + len + 1; /* len <= max_output - out_len: no overflow */
+	if (need > t->out_cap) {
 		size_t n = t->out_cap ? t->out_cap : 256;
-		while (n < t->out_len + len + 1)
-			n *= 2;
+		while (n < need)
+			n = n > SIZE_MAX / 2 ? need : n * 2;
 		char *o = realloc(t->out, n);
 		if (!o)
 			return -1;

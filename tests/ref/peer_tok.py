@@ -125,3 +125,88 @@ def test_random_texts_match_llama_cpp(name, special):
         if got != want:
             bad.append((text, got, want))
     assert not bad, f"{len(bad)} of 150 differ, first: {bad[0]}"
+
+
+def gguf_variant(src, dst, overrides):
+    """Copy src's metadata (no tensors) to dst with some keys' values
+    replaced: overrides maps key -> (type, encoded value). Byte-level, so
+    every other key keeps its exact type and bytes."""
+    import struct
+    data = open(src, "rb").read()
+    sizes = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+    pos = 24
+    n_kv = struct.unpack_from("<Q", data, 16)[0]
+
+    def skip_value(t, p):
+        if t == 8:
+            return p + 8 + struct.unpack_from("<Q", data, p)[0]
+        if t == 9:
+            et, n = struct.unpack_from("<IQ", data, p)
+            p += 12
+            if et == 8:
+                for _ in range(n):
+                    p += 8 + struct.unpack_from("<Q", data, p)[0]
+                return p
+            return p + n * sizes[et]
+        return p + sizes[t]
+
+    out = []
+    for _ in range(n_kv):
+        klen = struct.unpack_from("<Q", data, pos)[0]
+        key = data[pos + 8:pos + 8 + klen].decode()
+        t = struct.unpack_from("<I", data, pos + 8 + klen)[0]
+        end = skip_value(t, pos + 12 + klen)
+        if key in overrides:
+            nt, val = overrides[key]
+            out.append(data[pos:pos + 8 + klen] + struct.pack("<I", nt) + val)
+        else:
+            out.append(data[pos:end])
+        pos = end
+    blob = data[:8] + struct.pack("<QQ", 0, n_kv) + b"".join(out)
+    blob += b"\0" * (-len(blob) % 32)
+    open(dst, "wb").write(blob)
+
+
+def gguf_string(s):
+    import struct
+    return struct.pack("<Q", len(s)) + s.encode()
+
+
+VARIANTS = {
+    # the pre-tokenizers the shipped models do not use, on SmolLM2's vocabulary
+    "pre-llama-bpe": (SHIPPED[0], {"tokenizer.ggml.pre": (8, gguf_string("llama-bpe"))}),
+    "pre-qwen2": (SHIPPED[0], {"tokenizer.ggml.pre": (8, gguf_string("qwen2"))}),
+    "pre-gpt-2": (SHIPPED[0], {"tokenizer.ggml.pre": (8, gguf_string("gpt-2"))}),
+    "pre-default": (SHIPPED[0], {"tokenizer.ggml.pre": (8, gguf_string("default"))}),
+    # SentencePiece with the space prefix (Llama 2 style) on Gemma's vocabulary
+    "spm-space-prefix": (SHIPPED[1], {"tokenizer.ggml.add_space_prefix": (7, b"\1")}),
+}
+
+
+@pytest.fixture(scope="module")
+def variants(tmp_path_factory):
+    d = tmp_path_factory.mktemp("variants")
+    out = {}
+    for name, (src, over) in VARIANTS.items():
+        out[name] = str(d / (name + ".gguf"))
+        gguf_variant(model_path(src), out[name], over)
+    return out
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+@pytest.mark.parametrize("special", [False, True])
+def test_variant_vocabularies_match_llama_cpp(variants, variant, special):
+    path = variants[variant]
+    p = llama_cpp.Llama(path, vocab_only=True, verbose=False)
+    bad = []
+    texts = [TEXTS[k] for k in sorted(TEXTS)] + random_texts(99, 40)
+    for text in texts:
+        for add in (False, True):
+            want = p.tokenize(text.encode(), add_bos=add, special=special)
+            flags = (["special"] if special else []) + (["add"] if add else [])
+            got = [int(x) for x in subprocess.run([TOOL, "encode", path, *flags],
+                                                  input=text.encode(), capture_output=True,
+                                                  check=True).stdout.split()]
+            if got != want:
+                bad.append((text, add, got, want))
+    assert not bad, f"{len(bad)} differ, first: {bad[0]}"

@@ -27,6 +27,8 @@ TEMPLATES = {
     "qwen2.5": ("file:" + os.path.join(FIX, "qwen2.5.jinja"), "chatml", "", "<|im_end|>"),
     "llama3": ("file:" + os.path.join(FIX, "llama3.jinja"), "llama3", "<|begin_of_text|>",
                "<|eot_id|>"),
+    "llama3.2": ("file:" + os.path.join(FIX, "llama3.2.jinja"), "llama3", "<|begin_of_text|>",
+                 "<|eot_id|>"),
     "gemma3": ("file:" + os.path.join(FIX, "gemma3.jinja"), "gemma", "<bos>", "<eos>"),
     "llama2": ("file:" + os.path.join(FIX, "llama2.jinja"), "llama2", "<s>", "</s>"),
     "mistral": ("file:" + os.path.join(FIX, "mistral.jinja"), "mistral", "<s>", "</s>"),

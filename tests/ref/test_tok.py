@@ -225,7 +225,7 @@ def python_ids(name, text, parse_special):
 
 @pytest.mark.parametrize("name", [SMOL, GEMMA])
 @pytest.mark.parametrize("special", [False, True])
-@pytest.mark.parametrize("key", ["english", "cjk", "cyrillic", "arabic", "digits", "whitespace",
+@pytest.mark.parametrize("key", ["english", "contractions", "cjk", "cyrillic", "arabic", "digits", "whitespace",
                                  "emoji", "code", "accents", "specials", "mixed"])
 def test_matches_python_tokenizer(name, key, special):
     text = TEXTS[key]

@@ -5,6 +5,7 @@ strings, each alone and all joined into one text."""
 TEXTS = {
     "english": "Hello world! I'm sure you'll see they've done it, isn't it? DON'T SHOUT. "
                "She'd said we're fine; it's 'quoted' and \u2018curly\u2019 don\u2019t.",
+    "contractions": "'Tis 'twas I'LLx y'all 'Sup we'REady O'Neil rock'n'roll it'sX 'DDay 12'34",
     "cjk": "\u4f60\u597d\uff0c\u4e16\u754c\uff01\u65e5\u672c\u8a9e\u306e\u30c6\u30ad\u30b9\u30c8"
            "\u3001\u30ab\u30bf\u30ab\u30ca\u3002\ud55c\uad6d\uc5b4 \ud14d\uc2a4\ud2b8\uc785\ub2c8\ub2e4.",
     "cyrillic": "\u0421\u044a\u0435\u0448\u044c \u0436\u0435 \u0435\u0449\u0451 \u044d\u0442\u0438\u0445 "

@@ -360,6 +360,8 @@ static void test_hostile_header(void **state)
 	expect_fail(&w, "v1", 4);
 	patch32(&w, 4, 4);
 	expect_fail(&w, "header.version", 4);
+	patch32(&w, 4, 0x03000000u);
+	expect_fail(&w, "big-endian", 4);
 	build(&w, &L);
 	patch64(&w, L.n_kv, UINT64_MAX);
 	expect_fail(&w, "header.n_kv", L.n_kv);

@@ -5,6 +5,8 @@
  * a limit changer (units, queue depth, workers, timeout), subscribers, and a
  * checker that verifies pool_check_invariants() continuously.
  *
+ * The pool persists records to a memory store meanwhile.
+ *
  * At the end (after a drain shutdown) every accepted task must have reached
  * exactly one terminal state: the pool frees a task's payload when it ends,
  * so each payload must have been freed exactly once, no job ran twice, the
@@ -26,6 +28,7 @@
 #include <cmocka.h>
 
 #include "plot/pool.h"
+#include "plot/store.h"
 
 #define MAX_TASKS (1u << 20)
 #define MS 1000000ull
@@ -274,10 +277,52 @@ static void final_checks(struct pool *p)
 	assert_true(ps.completed > 0 && ps.failed > 0 && ps.cancelled > 0);
 }
 
+/* What the pool holds once pruning is stopped: the store must agree. */
+struct snap {
+	uint64_t mailbox;
+	int state[4096];  /* -1: not in the pool */
+	uint64_t bytes[4096];
+	size_t n;
+};
+
+static void snap_take(struct pool *p, struct snap *sn)
+{
+	struct pool_stats ps;
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_RETENTION_NS, UINT64_MAX / 2), 0);
+	pool_stats(p, &ps);
+	sn->mailbox = ps.mailbox;
+	sn->n = g_nids < 4096 ? g_nids : 4096;
+	for (size_t i = 0; i < sn->n; i++) {
+		struct pool_task_info ti;
+		sn->state[i] = pool_task_info(p, g_ids[i], &ti) == 0 ? ti.state : -1;
+		sn->bytes[i] = ti.output_bytes;
+	}
+}
+
+/* After pool_free (every write drained): the store saw the writes in order,
+ * so a retained task's record holds its terminal state, not an older
+ * QUEUED/RUNNING snapshot, and a pruned task has no record. */
+static void store_checks(struct store *sto, const struct snap *sn)
+{
+	assert_int_equal(sto->ops->count(sto->ctx), sn->mailbox);
+	for (size_t i = 0; i < sn->n; i++) {
+		struct store_record r;
+		int in_store = store_get(sto, g_ids[i], &r) == 0;
+		assert_int_equal(in_store, sn->state[i] >= 0);
+		if (!in_store)
+			continue;
+		assert_int_equal(r.state, sn->state[i]);
+		assert_int_equal(r.output_len, sn->bytes[i]);
+		store_record_clear(&r);
+	}
+}
+
 static void t_stress(void **st)
 {
+	struct store *sto = store_memory_new();
+	assert_non_null(sto);
 	struct pool_config c = { .name = "stress", .max_units = 16, .max_queue_depth = 64,
-				 .workers = 4, .retention_ns = 20 * MS };
+				 .workers = 4, .retention_ns = 20 * MS, .store = sto };
 	char err[256];
 	struct pool *p = pool_new(&c, pool_thread_executor_new(job, NULL, NULL), err, sizeof err);
 	assert_non_null(p);
@@ -297,6 +342,8 @@ static void t_stress(void **st)
 	assert_int_equal(pool_set_limit(p, POOL_LIMIT_MAX_UNITS, 100), 0);
 	assert_int_equal(pool_shutdown(p, POOL_SHUTDOWN_DRAIN, 30000 * MS), 0);
 	final_checks(p);
+	static struct snap sn;
+	snap_take(p, &sn);
 	/* after pool_free: executor threads may still be in their post-unlock
 	 * work (payload frees) until pool_free joins them */
 	pool_free(p);
@@ -306,6 +353,8 @@ static void t_stress(void **st)
 	for (uint32_t i = 0; i < n; i++)
 		if (atomic_load(&g_freed[i]) != 1)
 			fail_msg("task #%u: payload freed %u times", i, atomic_load(&g_freed[i]));
+	store_checks(sto, &sn);
+	store_free(sto);
 }
 
 int main(void)

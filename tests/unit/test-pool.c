@@ -851,6 +851,41 @@ static void t_stats_snapshot(void **st)
 	done(&f);
 }
 
+/* p50/p99 cover the last 4096 admissions only. */
+static void t_stats_wait_window(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.retention_ns = 0; /* pruned at each tick: the mx keeps its own refs */
+	mk(&f, &c);
+	uint64_t run = sub(f.p, 1, 1);
+	for (int i = 0; i < 100; i++) { /* 100 admissions that waited 1000 */
+		uint64_t next = sub(f.p, 1, 1);
+		fake_now += 1000;
+		fin(&f, run, 1);
+		run = next;
+	}
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.queue_wait_p99_ns, 1000);
+	assert_int_equal(ps.queue_wait_p50_ns, 1000);
+	fin(&f, run, 1);
+	for (int i = 0; i < 4096; i++) { /* then 4096 that did not wait */
+		if (f.m->nstarted == MX_MAX) { /* recycle the executor's log */
+			for (size_t k = 0; k < f.m->nstarted; k++)
+				pool_task_unref(f.m->started[k]);
+			f.m->nstarted = 0;
+		}
+		fin(&f, sub(f.p, 1, 1), 1);
+	}
+	pool_tick(f.p);
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.queue_wait_p99_ns, 0);
+	assert_int_equal(ps.completed, 4197);
+	done(&f);
+}
+
 static void t_list(void **st)
 {
 	struct fx f;
@@ -1042,6 +1077,7 @@ int main(void)
 		cmocka_unit_test(t_limit_timeout),
 		cmocka_unit_test(t_limit_retention),
 		cmocka_unit_test(t_stats_snapshot),
+		cmocka_unit_test(t_stats_wait_window),
 		cmocka_unit_test(t_list),
 		cmocka_unit_test(t_shutdown_cancel),
 		cmocka_unit_test(t_shutdown_drain_bounded),

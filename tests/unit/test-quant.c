@@ -254,7 +254,7 @@ static void check_dot_n(uint32_t t, int64_t n, int nx)
 	size_t xrb = quant_row_bytes(dt, (uint64_t)n), stride = xrb + 40;
 	void *w = random_row(t, n);
 	uint8_t *xs = malloc(stride * (size_t)nx);
-	float y[3 * 16];
+	float y[3 * 20];
 	for (int k = 0; k < nx; k++) {
 		void *xq = quantized_activations(t, n);
 		memcpy(xs + (size_t)k * stride, xq, xrb);

@@ -536,6 +536,52 @@ static void test_params_check(void **state)
 	expect_bad(q, "penalty_last_n must be in [0, 65536], got 70000");
 }
 
+static void test_param_table(void **state)
+{
+	struct smp_params p, q;
+	char err[256] = "";
+	int n = 0;
+
+	smp_params_default(&p);
+	assert_true(p.temperature == 0.8f && p.top_k == 40 && p.top_p == 0.95f &&
+		    p.min_p == 0.05f && p.repetition_penalty == 1.0f &&
+		    p.penalty_last_n == 64 && p.seed == 0);
+	for (const struct smp_param_info *e = smp_param_table; e->name; e++) {
+		assert_ptr_equal(smp_param_find(e->name), e);
+		n++;
+	}
+	assert_int_equal(n, 9);
+	assert_null(smp_param_find("top-p"));
+	assert_int_equal(smp_param_set(&p, "top_p", "0.5", err, sizeof(err)), 0);
+	assert_true(p.top_p == 0.5f);
+	assert_int_equal(smp_param_set(&p, "top_k", "7", err, sizeof(err)), 0);
+	assert_int_equal(p.top_k, 7);
+	assert_int_equal(smp_param_set(&p, "seed", "18446744073709551615", err,
+				       sizeof(err)), 0);
+	assert_true(p.seed == UINT64_MAX);
+	q = p;
+	assert_int_equal(smp_param_set(&p, "top_p", "2", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "top_p must be in (0, 1], got 2");
+	assert_int_equal(smp_param_set(&p, "temperature", "1e40", err,
+				       sizeof(err)), -EINVAL);
+	assert_string_equal(err, "temperature must be in [0, 100], got inf");
+	assert_int_equal(smp_param_set(&p, "top_k", "4x", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "top_k: not a 32-bit integer: '4x'");
+	assert_int_equal(smp_param_set(&p, "top_k", "99999999999", err,
+				       sizeof(err)), -EINVAL);
+	assert_int_equal(smp_param_set(&p, "seed", "-1", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "seed: not an unsigned 64-bit integer: '-1'");
+	assert_int_equal(smp_param_set(&p, "min_p", "", err, sizeof(err)),
+			 -EINVAL);
+	assert_int_equal(smp_param_set(&p, "topp", "1", err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "unknown sampling parameter 'topp'");
+	assert_memory_equal(&p, &q, sizeof(p)); /* failures changed nothing */
+}
+
 /* ---- stop strings ------------------------------------------------------ */
 
 /* Feed pieces, concatenating what is emitted; returns the match index. */
@@ -792,6 +838,7 @@ int main(void)
 		cmocka_unit_test(test_sequences_independent),
 		cmocka_unit_test(test_large_vocab),
 		cmocka_unit_test(test_params_check),
+		cmocka_unit_test(test_param_table),
 		cmocka_unit_test(test_stop_spans_three_pieces),
 		cmocka_unit_test(test_stop_false_prefix),
 		cmocka_unit_test(test_stop_at_start),

@@ -5,6 +5,7 @@
  *   tok-tool encode MODEL [special] [add]  < text   ids, one line, space-separated
  *   tok-tool decode MODEL [special]        < ids    the text, streamed token by token
  *   tok-tool pieces MODEL [special]                 every token's piece, hex, one a line
+ *   tok-tool bench MODEL [special]  < text          encode/decode timing (make bench-tok)
  *   tok-tool info MODEL                             "bos N eos N ... eog N,N,..."
  *
  * "special" turns on TOK_PARSE_SPECIAL (encode) or TOK_DECODE_SPECIAL
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "plot/gguf.h"
 #include "plot/tok.h"
@@ -78,6 +80,46 @@ static int do_decode(const struct tok *t, unsigned flags)
 	return 0;
 }
 
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Encode the text, then decode its ids through a stream, each for at least
+ * a second; prints per-pass seconds (the best of the passes). */
+static int do_bench(const struct tok *t, unsigned flags)
+{
+	size_t n;
+	char *text = slurp(&n), *out = malloc(tok_stream_bound(t)), err[256];
+	struct tok_ids ids = { 0 };
+	double best_enc = 1e30, best_dec = 1e30, start = now();
+
+	for (int pass = 0; text && out && (pass < 3 || now() - start < 1.0); pass++) {
+		double t0 = now();
+		ids.n = 0;
+		if (tok_encode(t, text, n, flags, &ids, err, sizeof err))
+			return 1;
+		double t1 = now();
+		struct tok_stream s;
+		size_t bytes = 0;
+		tok_stream_init(&s, TOK_DECODE_SPECIAL);
+		for (size_t i = 0; i < ids.n; i++)
+			bytes += tok_stream_push(t, &s, ids.v[i], out);
+		double t2 = now();
+		best_enc = t1 - t0 < best_enc ? t1 - t0 : best_enc;
+		best_dec = t2 - t1 < best_dec ? t2 - t1 : best_dec;
+		if (bytes + tok_stream_flush(&s, out) != n)
+			return 1;
+	}
+	printf("bytes %zu tokens %zu encode_s %.6f decode_s %.6f\n", n, ids.n, best_enc, best_dec);
+	free(text);
+	free(out);
+	tok_ids_free(&ids);
+	return 0;
+}
+
 static int do_info(const struct tok *t)
 {
 	printf("n_vocab %u bos %d eos %d eot %d unk %d add_bos %d add_eos %d eog", tok_n_vocab(t),
@@ -109,7 +151,7 @@ int main(int argc, char **argv)
 	int rc = 1;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: tok-tool encode|decode|pieces|info MODEL [special] [add]\n");
+		fprintf(stderr, "usage: tok-tool encode|decode|pieces|bench|info MODEL [special] [add]\n");
 		return 2;
 	}
 	struct gguf *g = gguf_open(argv[2], err, sizeof err);
@@ -126,6 +168,8 @@ int main(int argc, char **argv)
 		rc = do_decode(t, has(argc, argv, "special") ? TOK_DECODE_SPECIAL : 0);
 	else if (!strcmp(argv[1], "pieces"))
 		rc = do_pieces(t, has(argc, argv, "special") ? TOK_DECODE_SPECIAL : 0);
+	else if (!strcmp(argv[1], "bench"))
+		rc = do_bench(t, has(argc, argv, "special") ? TOK_PARSE_SPECIAL : 0);
 	else if (!strcmp(argv[1], "info"))
 		rc = do_info(t);
 	tok_free(t);

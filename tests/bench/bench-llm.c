@@ -1,0 +1,135 @@
+/*
+ * bench-llm — engine throughput on one model (driven by bench_llm.py, which
+ * also measures llama-cpp-python with the same model, threads and tokens).
+ *
+ *   bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] [--short S]
+ *
+ * IDS: comma-separated prompt ids (the prefill prompt, e.g. 512 of them).
+ *   prefill: one forward over all of IDS (logits of the last entry only).
+ *   decode:  prefill IDS[0..S), then G greedy steps of one token.
+ *   batchB:  B sequences, each prefilled with IDS[0..S) (rotated per
+ *            sequence so they differ), then G steps of B tokens each.
+ * Prints "engine: prefill_tps=X decode_tps=X batchB_tps=X rss_mb=X" on stdout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "plot/llm.h"
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static uint32_t argmax(const float *x, uint32_t n)
+{
+	uint32_t b = 0;
+	for (uint32_t i = 1; i < n; i++)
+		if (x[i] > x[b])
+			b = i;
+	return b;
+}
+
+static void die(const char *what, const char *err)
+{
+	fprintf(stderr, "bench-llm: %s: %s\n", what, err);
+	exit(1);
+}
+
+static void run(struct llm_model *m, struct llm_kv *kv, struct llm_batch_entry *e, uint32_t n,
+		float *lg)
+{
+	char err[256];
+	if (llm_forward(m, kv, &(struct llm_batch){ n, e }, lg, err, sizeof(err)))
+		die("forward", err);
+}
+
+/* B sequences: prefill S ids each (one batch), then G steps of B tokens. */
+static double decode(struct llm_model *m, struct llm_kv *kv, const int32_t *ids, uint32_t s,
+		     uint32_t g, uint32_t b, float *lg)
+{
+	uint32_t nv = llm_model_hparams(m)->n_vocab;
+	struct llm_batch_entry *e = calloc((size_t)b * s, sizeof(*e));
+	uint32_t n = 0;
+	for (uint32_t q = 0; q < b; q++) {
+		llm_kv_seq_free(kv, q);
+		for (uint32_t p = 0; p < s; p++)
+			e[n++] = (struct llm_batch_entry){ q, p, ids[(p + q) % s], p == s - 1 };
+	}
+	run(m, kv, e, n, lg);
+	double t0 = now();
+	for (uint32_t step = 0; step < g; step++) {
+		for (uint32_t q = 0; q < b; q++)
+			e[q] = (struct llm_batch_entry){ q, s + step,
+				(int32_t)argmax(lg + (size_t)q * nv, nv), 1 };
+		run(m, kv, e, b, lg);
+	}
+	double dt = now() - t0;
+	free(e);
+	return (double)g * b / dt;
+}
+
+static double prefill(struct llm_model *m, struct llm_kv *kv, const int32_t *ids, uint32_t n,
+		      float *lg)
+{
+	struct llm_batch_entry *e = calloc(n, sizeof(*e));
+	for (uint32_t p = 0; p < n; p++)
+		e[p] = (struct llm_batch_entry){ 0, p, ids[p], p == n - 1 };
+	llm_kv_seq_free(kv, 0);
+	double t0 = now();
+	run(m, kv, e, n, lg);
+	double dt = now() - t0;
+	free(e);
+	return n / dt;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] [--short S]\n");
+		return 2;
+	}
+	uint32_t threads = 2, gen = 128, batch = 16, shrt = 16, n = 0;
+	int32_t *ids = calloc(strlen(argv[2]) / 2 + 2, sizeof(int32_t));
+	for (char *p = argv[2]; *p; p += *p == ',')
+		ids[n++] = (int32_t)strtol(p, &p, 10);
+	for (int i = 3; i + 1 < argc; i += 2) {
+		uint32_t v = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+		if (!strcmp(argv[i], "--threads")) threads = v;
+		else if (!strcmp(argv[i], "--gen")) gen = v;
+		else if (!strcmp(argv[i], "--batch")) batch = v;
+		else if (!strcmp(argv[i], "--short")) shrt = v;
+	}
+	if (n == 0 || shrt == 0 || shrt > n || batch == 0 || threads == 0)
+		die("arguments", "need ids, 0 < short <= len(ids), batch > 0, threads > 0");
+	char err[256];
+	struct llm_model *m = llm_model_load(argv[1], err, sizeof(err));
+	if (!m)
+		die(argv[1], err);
+	if (llm_model_set_threads(m, threads))
+		die("threads", "cannot set");
+	uint32_t ctx = (n > shrt + gen ? n : shrt + gen) + 32;
+	struct llm_kv *kv = llm_kv_new(m, llm_kv_bytes_per_token(m) * ctx * batch, 32, batch,
+				       err, sizeof(err));
+	if (!kv)
+		die("kv", err);
+	float *lg = malloc((size_t)batch * llm_model_hparams(m)->n_vocab * sizeof(float));
+	decode(m, kv, ids, shrt, 4, 1, lg); /* warm up: page in the weights */
+	double pf = prefill(m, kv, ids, n, lg);
+	double d1 = decode(m, kv, ids, shrt, gen, 1, lg);
+	double db = decode(m, kv, ids, shrt, gen, batch, lg);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	printf("engine: prefill_tps=%.1f decode_tps=%.1f batch%u_tps=%.1f rss_mb=%.1f\n",
+	       pf, d1, batch, db, ru.ru_maxrss / 1024.0);
+	free(lg);
+	free(ids);
+	llm_kv_free(kv);
+	llm_model_free(m);
+	return 0;
+}
