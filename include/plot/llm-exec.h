@@ -168,6 +168,7 @@ struct llm_exec_stats {
 	uint32_t batch_seqs;             /* sequences in the last step */
 	uint32_t batch_tokens;           /* tokens in the last step */
 	uint32_t running;                /* sequences running now */
+	uint32_t threads;                /* compute threads of the last step */
 	uint32_t kv_blocks_used, kv_blocks_total;
 	/* vLLM definitions over the last 1024 requests / 4096 tokens:
 	 * TTFT = arrival (llm_exec_prepare) to first token; ITL = between

@@ -286,7 +286,8 @@ static void step(struct engine *g)
 		sample_all(g);
 	rec.t1 = exec_now_ns();
 	run_compact(x);
-	exec_stats_step(&x->st, &rec, n_seqs, x->n_run, llm_kv_blocks_free(x->kv));
+	exec_stats_step(&x->st, &rec, n_seqs, x->n_run, llm_kv_blocks_free(x->kv),
+			llm_model_threads(x->m));
 }
 
 static void reap_cancelled(struct engine *g)

@@ -70,7 +70,7 @@ struct exec_stats_block {
 	uint64_t n_ttft, n_itl;
 	struct exec_step_rec steps[EXEC_STEP_RING];
 	uint64_t n_steps, prompt_tokens, generated_tokens;
-	uint32_t batch_seqs, batch_tokens, running, kv_free;
+	uint32_t batch_seqs, batch_tokens, running, kv_free, threads;
 	int kv_valid;              /* kv_free has been written */
 };
 
@@ -128,7 +128,7 @@ void *exec_engine_main(void *arg);
 void exec_stats_init(struct exec_stats_block *st);
 void exec_stats_destroy(struct exec_stats_block *st);
 void exec_stats_step(struct exec_stats_block *st, const struct exec_step_rec *r,
-		     uint32_t batch_seqs, uint32_t running, uint32_t kv_free);
+		     uint32_t batch_seqs, uint32_t running, uint32_t kv_free, uint32_t threads);
 void exec_stats_kv(struct exec_stats_block *st, uint32_t kv_free);
 void exec_stats_ttft(struct exec_stats_block *st, uint64_t ns);
 void exec_stats_itl(struct exec_stats_block *st, uint64_t ns);

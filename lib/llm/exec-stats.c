@@ -30,7 +30,7 @@ void exec_stats_destroy(struct exec_stats_block *st)
 }
 
 void exec_stats_step(struct exec_stats_block *st, const struct exec_step_rec *r,
-		     uint32_t batch_seqs, uint32_t running, uint32_t kv_free)
+		     uint32_t batch_seqs, uint32_t running, uint32_t kv_free, uint32_t threads)
 {
 	pthread_mutex_lock(&st->mu);
 	st->steps[st->n_steps % EXEC_STEP_RING] = *r;
@@ -40,6 +40,7 @@ void exec_stats_step(struct exec_stats_block *st, const struct exec_step_rec *r,
 	st->batch_seqs = batch_seqs;
 	st->batch_tokens = r->n_prefill + r->n_decode;
 	st->running = running;
+	st->threads = threads;
 	st->kv_free = kv_free;
 	st->kv_valid = 1;
 	pthread_mutex_unlock(&st->mu);
@@ -121,6 +122,7 @@ void llm_exec_stats(struct llm_exec *x, struct llm_exec_stats *s)
 	s->batch_seqs = st->batch_seqs;
 	s->batch_tokens = st->batch_tokens;
 	s->running = st->running;
+	s->threads = st->threads;
 	s->kv_blocks_used = st->kv_valid ? s->kv_blocks_total - st->kv_free : 0;
 	s->steps = st->n_steps;
 	s->prompt_tokens = st->prompt_tokens;

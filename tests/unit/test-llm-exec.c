@@ -323,6 +323,33 @@ static void test_concurrent_solo(void **state)
 	rig_free(&r);
 }
 
+/* workers = compute threads, applied live between steps; the output does
+ * not depend on them. */
+static void test_workers_are_threads(void **state)
+{
+	struct rig r;
+	struct llm_exec_stats es;
+	rig_new(&r, &(struct llm_exec_config){ .name = "tiny", .path = TINY,
+		.kvcache_mem_mb = 1, .block_size = 16, .max_num_seqs = 3,
+		.max_batch_tokens = 64 });
+	struct llm_exec_request q = greedy_req("thin ice", 30);
+	q.ignore_eos = 1;
+	char *one = run_one(&r, &q);
+	llm_exec_stats(r.x, &es);
+	assert_int_equal(es.threads, 1);
+	assert_int_equal(pool_set_limit(r.p, POOL_LIMIT_WORKERS, 3), 0);
+	struct pool_stats ps;
+	pool_stats(r.p, &ps);
+	assert_int_equal(ps.max_running, 3); /* max_num_seqs, not workers */
+	char *three = run_one(&r, &q);
+	llm_exec_stats(r.x, &es);
+	assert_int_equal(es.threads, 3);
+	assert_string_equal(three, one);
+	free(one);
+	free(three);
+	rig_free(&r);
+}
+
 /* Wait for the first chunk of a task's stream. */
 static void first_chunk(struct rig *r, uint64_t id)
 {
@@ -676,6 +703,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_greedy_matches_direct),
 		cmocka_unit_test(test_concurrent_solo),
+		cmocka_unit_test(test_workers_are_threads),
 		cmocka_unit_test(test_cancel_frees_blocks),
 		cmocka_unit_test(test_deadline_keeps_partial),
 		cmocka_unit_test(test_max_tokens_and_stop),
