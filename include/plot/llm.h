@@ -72,6 +72,11 @@ const struct gguf *llm_model_gguf(const struct llm_model *m);
 /* Compute threads (caller included), 1..512. 0 or -LLM_EINVAL/-LLM_ENOMEM. */
 int llm_model_set_threads(struct llm_model *m, unsigned n);
 unsigned llm_model_threads(const struct llm_model *m);
+/* Test mode: multiply dequantized weight rows with float activations instead
+ * of quantizing activations to the weights' dot type. Slow; exists so the
+ * oracle tests can check the architecture and weight decoding to 1e-3
+ * without activation-rounding noise. Default off. */
+void llm_model_set_float_acts(struct llm_model *m, int on);
 
 /* ---- KV cache ---------------------------------------------------------- */
 

@@ -42,7 +42,8 @@ struct llm_scratch {
 	float *rope_g, *rope_s;  /* (cap, n_rot) cos/sin tables, global and sliding */
 	uint8_t *xq[MM_MAX];     /* (cap, dot row bytes) quantized activations */
 	size_t xq_row_max;
-	float *scores;           /* (n_threads, score_cap) attention scratch */
+	float *scores;           /* (n_threads, score_cap) per-thread row: attention
+	                          * scores, or a dequantized weight row (float_acts) */
 	size_t score_cap;
 	unsigned score_threads;
 	uint32_t *seq_next;      /* (seq_cap) next expected pos + 1 while validating */
@@ -139,6 +140,8 @@ struct mm_ctx {
 	const float *x;                     /* (n, cols) float input */
 	uint8_t *qbuf[MM_MAX];              /* where to quantize x for w[i], NULL: shared/none */
 	uint64_t rows;                      /* sum of w[i]->rows */
+	int float_acts;                     /* dequantize W rows, dot with float X */
+	struct llm_scratch *s;
 };
 
 static void quantize_rows(const struct mm_ctx *mc, int64_t lo, int64_t hi)
@@ -177,6 +180,19 @@ static void mm_rows(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1)
 	}
 }
 
+/* The float_acts variant: W row dequantized into wrow, float dot per token. */
+static void mm_rows_float(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1,
+			  float *wrow)
+{
+	const struct llm_w *w = mc->w[i];
+	for (int64_t r = r0; r < r1; r++) {
+		quant_dequant_row(w->type, (const uint8_t *)w->data + r * w->row_bytes, wrow, w->cols);
+		for (uint32_t t = 0; t < mc->n; t++)
+			mc->y[i][(size_t)t * w->rows + r] =
+				llm_dot_f32(wrow, mc->x + (size_t)t * w->cols, w->cols);
+	}
+}
+
 static void mm_fn(void *c, unsigned ith, unsigned nth)
 {
 	const struct mm_ctx *mc = c;
@@ -185,7 +201,9 @@ static void mm_fn(void *c, unsigned ith, unsigned nth)
 	for (uint32_t i = 0; i < mc->k; i++) {
 		int64_t r = mc->w[i]->rows;
 		int64_t a = lo > off ? lo - off : 0, b = hi - off < r ? hi - off : r;
-		if (a < b)
+		if (a < b && mc->float_acts)
+			mm_rows_float(mc, i, a, b, mc->s->scores + ith * mc->s->score_cap);
+		else if (a < b)
 			mm_rows(mc, i, a, b);
 		off += r;
 	}
@@ -197,7 +215,7 @@ static void matmul_n(struct llm_model *m, uint32_t k, const struct llm_w *const 
 		     float *const *y, const float *x, uint32_t n)
 {
 	struct llm_scratch *s = m->scr;
-	struct mm_ctx mc = { .k = k, .n = n, .x = x };
+	struct mm_ctx mc = { .k = k, .n = n, .x = x, .float_acts = m->float_acts, .s = s };
 	int need_q = 0;
 	for (uint32_t i = 0; i < k; i++) {
 		uint32_t dt = quant_dot_type(w[i]->type);
@@ -205,7 +223,7 @@ static void matmul_n(struct llm_model *m, uint32_t k, const struct llm_w *const 
 		mc.y[i] = y[i];
 		mc.rows += w[i]->rows;
 		mc.xrb[i] = quant_row_bytes(dt, w[i]->cols);
-		if (dt == Q_F32) {
+		if (dt == Q_F32 || mc.float_acts) {
 			mc.xq[i] = (const uint8_t *)x;
 			continue;
 		}
@@ -503,7 +521,9 @@ int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *
 	}
 	int rc;
 	if (scratch_reserve(m, b->n) ||
-	    scores_reserve(m->scr, thr_pool_threads(m->pool), max_ctx(b))) {
+	    scores_reserve(m->scr, thr_pool_threads(m->pool),
+			   max_ctx(b) > max_dot_row(m) / sizeof(float) ? max_ctx(b)
+								       : max_dot_row(m) / sizeof(float))) {
 		snprintf(err, errlen, "out of memory for a batch of %u", b->n);
 		return -LLM_ENOMEM;
 	}

@@ -64,6 +64,7 @@ struct llm_model {
 	struct llm_layer *layers;                /* (n_layer) */
 	struct thr_pool *pool;
 	struct llm_scratch *scr;
+	int float_acts;                          /* llm_model_set_float_acts */
 };
 
 /* forward.c */

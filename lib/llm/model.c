@@ -224,3 +224,8 @@ unsigned llm_model_threads(const struct llm_model *m)
 {
 	return thr_pool_threads(m->pool);
 }
+
+void llm_model_set_float_acts(struct llm_model *m, int on)
+{
+	m->float_acts = on != 0;
+}

@@ -53,17 +53,17 @@ teardown() { plot_teardown; }
 
 @test "plotd refuses to start on a bad config: exit 78, no socket" {
 	printf 'models: [\n' >"$PLOT_CONFIG"
-	run -78 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -78 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "plot.yaml:"
 	assert_not_exists "$PLOT_SOCKET"
 }
 
 @test "plotd: usage errors exit 2" {
-	run -2 "$PLOTD" --no-such-option
-	run -2 "$PLOTD" --log-level loud
+	run -2 plotd_bounded --no-such-option
+	run -2 plotd_bounded --log-level loud
 	assert_output --partial "loud"
-	run -2 "$PLOTD" --drain-timeout -1
-	run -2 "$PLOTD" extra-argument
+	run -2 plotd_bounded --drain-timeout -1
+	run -2 plotd_bounded extra-argument
 	run -0 "$PLOTD" --help
 	assert_output --partial "usage: plotd"
 	run -0 "$PLOTD" --version

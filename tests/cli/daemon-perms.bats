@@ -96,6 +96,6 @@ config_allow() {
 
 @test "an unknown user in allow_users is a config error" {
 	config_allow no-such-user-here
-	run -78 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -78 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "no user 'no-such-user-here'"
 }

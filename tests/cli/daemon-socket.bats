@@ -20,7 +20,7 @@ mode_of() { stat -c %a "$1"; }
 @test "a group-writable socket directory is refused" {
 	mkdir -m 0770 "$BATS_TEST_TMPDIR/run"
 	chmod 0770 "$BATS_TEST_TMPDIR/run"
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "group/other permission bits"
 	assert_not_exists "$PLOT_SOCKET"
 }
@@ -28,21 +28,21 @@ mode_of() { stat -c %a "$1"; }
 @test "a world-readable socket directory is refused" {
 	mkdir -m 0755 "$BATS_TEST_TMPDIR/run"
 	chmod 0755 "$BATS_TEST_TMPDIR/run"
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "mode 755"
 }
 
 @test "a socket directory owned by another user is refused" {
 	mkdir -m 0700 "$BATS_TEST_TMPDIR/run"
 	chown 65534 "$BATS_TEST_TMPDIR/run"
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "owned by uid 65534"
 }
 
 @test "a symlink in place of the socket directory is refused" {
 	mkdir -m 0700 "$BATS_TEST_TMPDIR/real"
 	ln -s "$BATS_TEST_TMPDIR/real" "$BATS_TEST_TMPDIR/run"
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "not a directory"
 }
 
@@ -59,7 +59,7 @@ mode_of() { stat -c %a "$1"; }
 @test "a second daemon on a live socket is refused and the first keeps serving" {
 	plotd_start
 	first=$PLOTD_PID
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "another plotd"
 	run -0 rawclient "$PLOT_SOCKET" call ping
 	kill -0 "$first"
@@ -68,7 +68,7 @@ mode_of() { stat -c %a "$1"; }
 @test "a live daemon is not hijacked even without its lock file" {
 	plotd_start
 	rm -f "$PLOT_SOCKET.lock"
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "another plotd is listening"
 	run -0 rawclient "$PLOT_SOCKET" call ping
 }
@@ -76,7 +76,7 @@ mode_of() { stat -c %a "$1"; }
 @test "a regular file at the socket path is not removed" {
 	mkdir -m 0700 "$BATS_TEST_TMPDIR/run"
 	echo precious >"$PLOT_SOCKET"
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
 	assert_output --partial "not a socket"
 	run -0 cat "$PLOT_SOCKET"
 	assert_output precious

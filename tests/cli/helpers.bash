@@ -219,6 +219,13 @@ wait_log() {
 	wait_until plotd_log_has "$1"
 }
 
+# plotd_bounded ARGS...: run plotd in the foreground, for tests that expect
+# it to refuse to start; should it start anyway, it is stopped after
+# $PLOT_WAIT_SECS and the status is 124, never a hang.
+plotd_bounded() {
+	timeout "$PLOT_WAIT_SECS" "$PLOTD" "$@" 3>&-
+}
+
 # rawclient ARGS...: the raw protocol test client (tests/cli/rawclient.py).
 rawclient() {
 	python3 "$PLOT_TESTS_DIR/rawclient.py" "$@"

@@ -53,14 +53,17 @@ def quantize_q8_k(x):
 
 
 def q8_1_s_error(x):
-    """Per 32-block, fp16(d * sum(q)) - d * sum(q) of x's Q8_1 quantization
-    (d already fp16, as in ggml's quantize_row_q8_1)."""
+    """Per 32-block, fp16(d * sum(q)) - fp16(d) * sum(q) of x's Q8_1
+    quantization: ggml's quantize_row_q8_1 stores s from the unrounded
+    d = amax/127, while the block's values dequantize with fp16(d)."""
+    xb = np.ascontiguousarray(x, dtype=np.float32).reshape(x.shape[0], -1, 32)
     q = quants.quantize(np.ascontiguousarray(x, dtype=np.float32), QT.Q8_0)
     q = q.reshape(x.shape[0], -1, 34)
-    d = q[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    d16 = q[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
+    d = (np.abs(xb).max(axis=-1) / np.float32(127)).astype(np.float32)
     sq = q[:, :, 2:].view(np.int8).astype(np.int32).sum(axis=-1).astype(np.float32)
-    s = d * sq
-    return s.astype(np.float16).astype(np.float64) - s.astype(np.float64)
+    s16 = (sq * d).astype(np.float32).astype(np.float16).astype(np.float64)
+    return s16 - d16.astype(np.float64) * sq
 
 
 def act_round(x, wtype):

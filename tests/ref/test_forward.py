@@ -1,27 +1,32 @@
 """The C engine against the NumPy oracle (tests/ref/oracle.py).
 
-The engine runs through $PLOT_BUILD/tests/llm-logits (tests/tools/llm-logits.c).
+The engine runs through $PLOT_BUILD/tests/llm-logits (tests/ref/tools/llm-logits.c).
 
-Tolerances (max |logit difference|, logits of the tiny models have std ~10):
-  - F32, F16, BF16 weights: 1e-3 at every position (only float summation
-    order differs).
-  - Quantized weights: the engine quantizes activations to Q8_0 / Q8_K before
-    each matmul, as llama.cpp does; the oracle emulates that rounding, so
-    positions agree to ~1e-5 as well. But the two sides' activations differ
-    by float rounding (~1e-6), and once in a while an activation sits on a
-    rounding boundary of that quantization and lands one step apart; that
-    flip shows up as logit differences up to ~0.3 at that position and every
-    later one that attends to it. So: max |diff| <= QUANT_MAX_TOL (0.5) and
-    mean |diff| <= QUANT_MEAN_TOL (0.05) over all logits. For scale: skipping
-    the activation quantization altogether moves logits by ~0.15 on average.
-  - Greedy decoding: 32 tokens identical. Checked by teacher forcing: the
-    oracle's argmax after every prefix of the engine's output is the engine's
-    next token.
-  - Real SmolLM2 (3 prompts) and Gemma 3 270M (2 prompts): top-1 identical at
-    every position, except at near-ties, where the oracle ranks the two tokens
-    less than TIE_TOL apart: on real weights (activation outliers, 18-30
-    layers) rounding flips add up to logit differences of ~0.25 mean, ~2-3
-    max; the mismatches seen were all at oracle margins below 0.17.
+Two comparisons, because the engine (like llama.cpp) quantizes activations to
+the weights' dot type (Q8_0, Q8_1 or Q8_K) before every quantized matmul:
+
+  1. Exact path. With --float-acts the engine multiplies dequantized weights
+     with float activations, and the oracle runs in float: only summation
+     order differs. Tolerance FLOAT_TOL = 1e-3 max |logit diff| at every
+     position, for every weight type, on the tiny models AND on the real
+     SmolLM2 and Gemma 3 (measured ~1e-4). This pins the architecture and the
+     weight decoding.
+  2. Production path (activations quantized). The oracle emulates the same
+     rounding (gguf's Q8_0 quantizer, NumPy Q8_K / Q8_1 from ggml's
+     reference), so most positions agree to ~1e-5. But both sides' activations
+     differ by float rounding (~1e-6), and now and then one lands on a
+     rounding boundary and ends up one step apart; such a flip moves logits
+     by up to ~0.6 there and at every later position attending to it. So the
+     tolerance is QUANT_MAX_TOL = 1.0 max, QUANT_MEAN_TOL = 0.1 mean over all
+     logits (logits of the tiny models have std ~15).
+  - Greedy decoding (production path): 32 tokens identical, checked by
+    teacher forcing: the oracle's argmax after every prefix of the engine's
+    output is the engine's next token.
+  - Real models (production path): top-1 identical at every position of 3
+    SmolLM2 prompts and 2 Gemma 3 prompts, except at near-ties, where the
+    oracle ranks the two tokens less than TIE_TOL = 0.5 apart (over 18-30
+    layers the flips add up to logit differences of ~0.25 mean, 2-3 max; the
+    mismatches seen were all at oracle margins below 0.17).
 """
 
 import os
@@ -41,8 +46,8 @@ SMOLLM = os.path.join(MODELS, "SmolLM2-135M-Instruct.Q4_1.gguf")
 GEMMA = os.path.join(MODELS, "gemma-3-270m-q4_k_m.gguf")
 
 FLOAT_TOL = 1e-3
-QUANT_MAX_TOL = 0.5
-QUANT_MEAN_TOL = 0.05
+QUANT_MAX_TOL = 1.0
+QUANT_MEAN_TOL = 0.1
 TIE_TOL = 0.5
 N_GEN = 32
 
@@ -103,7 +108,14 @@ def check_close(got, ref, wtype):
         assert d.mean() <= QUANT_MEAN_TOL, "mean abs error %g" % d.mean()
 
 
-def test_logits_match_oracle(tiny):
+def test_logits_exact_path(tiny):
+    wtype, path, m, prompt = tiny
+    got = engine_logits(path, prompt, m.n_vocab, "--float-acts", 1)
+    err = np.abs(got - m.forward(prompt, act_quant=False)).max(axis=1)
+    assert err.max() <= FLOAT_TOL, "per-position max abs error %s" % err
+
+
+def test_logits_production_path(tiny):
     wtype, path, m, prompt = tiny
     check_close(engine_logits(path, prompt, m.n_vocab), m.forward(prompt), wtype)
 
@@ -118,28 +130,16 @@ def test_greedy_matches_oracle(tiny):
 
 
 def test_batch_invariance(tiny):
-    """Same bits whether the prompt is fed whole, in chunks of 5, beside 15
-    copies of itself, or with 2 threads."""
+    """Same bits whether the prompt is fed whole, one token at a time, in
+    chunks of 5, beside 15 copies of itself, or with 2 threads."""
     wtype, path, m, prompt = tiny
     base = engine(path, prompt)
+    assert engine(path, prompt, "--chunk", 1) == base
     assert engine(path, prompt, "--chunk", 5) == base
     assert engine(path, prompt, "--copies", 16) == base
     assert engine(path, prompt, "--threads", 2, "--copies", 3, "--chunk", 4) == base
     gen = engine_greedy(path, prompt, N_GEN)
     assert engine_greedy(path, prompt, N_GEN, "--copies", 16, "--threads", 2) == gen
-
-
-def test_float_oracle_is_close_too(tiny):
-    """The activation-quantization emulation is not hiding a real error: the
-    pure float model stays within a few logits' noise of the engine."""
-    wtype, path, m, prompt = tiny
-    got = engine_logits(path, prompt, m.n_vocab)
-    ref = m.forward(prompt, act_quant=False)
-    d = np.abs(got - ref)
-    if wtype in FLOAT_TYPES:
-        assert d.max() <= FLOAT_TOL
-    else:
-        assert d.max() <= 2.0 and d.mean() <= 0.3, (d.max(), d.mean())
 
 
 # Fixed token ids (no tokenizer needed); each prompt is >= 16 tokens of
@@ -159,6 +159,13 @@ SMOL_PROMPTS = [
 ]
 
 
+def exact_check(m, path, prompts):
+    for p in prompts:
+        got = engine_logits(path, p, m.n_vocab, "--threads", 2, "--float-acts", 1)
+        err = np.abs(got - m.forward(p, act_quant=False)).max(axis=1)
+        assert err.max() <= FLOAT_TOL, "prompt %s: per-position max abs error %s" % (p[:4], err)
+
+
 def top1_check(m, path, prompts):
     for p in prompts:
         got = engine_logits(path, p, m.n_vocab, "--threads", 2)
@@ -170,8 +177,10 @@ def top1_check(m, path, prompts):
 
 
 @pytest.mark.skipif(not os.path.exists(SMOLLM), reason="SmolLM2 not installed (make models)")
-def test_smollm2_top1():
-    top1_check(oracle.Model(SMOLLM), SMOLLM, SMOL_PROMPTS)
+def test_smollm2():
+    m = oracle.Model(SMOLLM)
+    exact_check(m, SMOLLM, SMOL_PROMPTS)
+    top1_check(m, SMOLLM, SMOL_PROMPTS)
 
 
 # Gemma 3 chat turn and plain text, ids from its SentencePiece vocabulary.
@@ -183,5 +192,7 @@ GEMMA_PROMPTS = [
 
 
 @pytest.mark.skipif(not os.path.exists(GEMMA), reason="Gemma 3 not installed (make models)")
-def test_gemma3_top1():
-    top1_check(oracle.Model(GEMMA), GEMMA, GEMMA_PROMPTS)
+def test_gemma3():
+    m = oracle.Model(GEMMA)
+    exact_check(m, GEMMA, GEMMA_PROMPTS)
+    top1_check(m, GEMMA, GEMMA_PROMPTS)

@@ -2,6 +2,7 @@
  * llm-logits — drive the engine from the oracle tests (tests/ref).
  *
  *   llm-logits MODEL IDS [--threads N] [--chunk K] [--copies C] [--gen N]
+ *                        [--float-acts 1]
  *
  * IDS is a comma-separated list of token ids, fed as one sequence (in
  * chunks of K entries per forward call, default all at once). Without
@@ -9,7 +10,8 @@
  * (n_ids, n_vocab) row-major. With --gen N, greedy decoding runs N steps
  * after the prompt and the N token ids go to stdout, space-separated.
  * --copies C runs C identical sequences side by side in every batch (the
- * output is sequence 0's): the batch-invariance check.
+ * output is sequence 0's): the batch-invariance check. --float-acts 1 turns
+ * on llm_model_set_float_acts (no activation quantization).
  * Exit status 0, 1 on engine error (message on stderr), 2 on usage.
  */
 #include <errno.h>
@@ -22,13 +24,13 @@
 struct opts {
 	const char *model;
 	int32_t *ids;
-	uint32_t n_ids, threads, chunk, copies, gen;
+	uint32_t n_ids, threads, chunk, copies, gen, float_acts;
 };
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: llm-logits MODEL IDS [--threads N] [--chunk K] "
-		"[--copies C] [--gen N]\n");
+		"[--copies C] [--gen N] [--float-acts 1]\n");
 	return 2;
 }
 
@@ -67,6 +69,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		else if (!strcmp(argv[i], "--chunk")) o->chunk = (uint32_t)v;
 		else if (!strcmp(argv[i], "--copies")) o->copies = (uint32_t)v;
 		else if (!strcmp(argv[i], "--gen")) o->gen = (uint32_t)v;
+		else if (!strcmp(argv[i], "--float-acts")) o->float_acts = (uint32_t)v;
 		else return -1;
 	}
 	if (argc % 2 == 0 || o->copies == 0 || o->threads == 0)
@@ -160,6 +163,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "llm-logits: %s: %s\n", o.model, err);
 		return 1;
 	}
+	llm_model_set_float_acts(m, (int)o.float_acts);
 	size_t need = llm_kv_bytes_per_token(m) * (o.n_ids + o.gen + 16) * o.copies;
 	struct llm_kv *kv = llm_kv_new(m, need, 16, o.copies, err, sizeof(err));
 	int rc = 1;
