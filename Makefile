@@ -199,6 +199,13 @@ bench-threads: $(B)/bench/bench-threads
 bench-sampler: $(B)/bench/bench-sampler
 	$(B)/bench/bench-sampler $(BENCH_SAMPLER_ARGS)
 
+# ---- plotd benchmarks (daemon/): each starts its own plotd from BINDIR ----
+.PHONY: bench-roundtrip bench-control
+bench-roundtrip: $(B)/bench/bench-roundtrip $(BINDIR)/plotd
+	$(B)/bench/bench-roundtrip $(abspath $(BINDIR))/plotd
+bench-control: $(B)/bench/bench-control $(BINDIR)/plotd
+	$(B)/bench/bench-control $(abspath $(BINDIR))/plotd
+
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 
 FUZZ_B   := build/fuzz

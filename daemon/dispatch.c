@@ -294,29 +294,28 @@ static void do_status(struct conn *c, const struct proto_msg *req)
 	reply_ok(c, &r, req);
 }
 
-/* Send the result of a task (terminal or not). */
-static void send_result(struct conn *c, struct model *m, uint64_t task, uint64_t req_id)
+/* Send the result of a task; ti is its info, read just before (its error
+ * is final once it is terminal, and empty before). */
+static void send_result(struct conn *c, struct model *m, const struct pool_task_info *ti,
+			uint64_t req_id)
 {
 	struct proto_msg req, r;
-	struct pool_task_info ti;
 	char *out = NULL;
 	size_t len = 0;
 	int state;
 
 	proto_msg_init(&req, PROTO_T_RESULT, req_id);
-	if (pool_result(m->pool, task, &out, &len, &state) < 0 ||
-	    pool_task_info(m->pool, task, &ti) < 0) {
-		free(out);
+	if (pool_result(m->pool, ti->id, &out, &len, &state) < 0) {
 		conn_error(c, &req, PROTO_E_NOT_FOUND, "task %llu not found",
-			   (unsigned long long)task);
+			   (unsigned long long)ti->id);
 		return;
 	}
 	proto_msg_ok(&r, &req);
-	r.u.result.task = task;
+	r.u.result.task = ti->id;
 	r.u.result.state = state;
 	r.u.result.data = out;
 	r.u.result.len = len;
-	r.u.result.error = ti.error[0] ? ti.error : NULL;
+	r.u.result.error = POOL_STATE_TERMINAL(ti->state) && ti->error[0] ? ti->error : NULL;
 	conn_send(c, &r);
 	free(out);
 }
@@ -367,7 +366,7 @@ static void do_result(struct conn *c, const struct proto_msg *req)
 	if (!m)
 		return;
 	if (!req->u.task_ref.wait || POOL_STATE_TERMINAL(ti.state)) {
-		send_result(c, m, ti.id, req->id);
+		send_result(c, m, &ti, req->id);
 		return;
 	}
 	if (watch_add(c, m, WATCH_RESULT, req))
@@ -403,10 +402,9 @@ static int send_end(struct watch *w, int state, const char *error)
 	return -1;
 }
 
-static int current_state(struct watch *w)
+static int current_state(struct watch *w, struct pool_task_info *ti)
 {
-	struct pool_task_info ti;
-	return pool_task_info(w->m->pool, w->task, &ti) == 0 ? ti.state : POOL_QUEUED;
+	return pool_task_info(w->m->pool, w->task, ti) == 0 ? ti->state : POOL_QUEUED;
 }
 
 /* Coalescing buffer for one drain round. */
@@ -478,7 +476,8 @@ static int drain_sub(struct watch *w)
 			free(data);
 			alive = 0;
 		} else if (!w->follow) { /* replay only: end with the state now */
-			send_end(w, current_state(w), NULL);
+			struct pool_task_info ti;
+			send_end(w, current_state(w, &ti), NULL);
 			alive = 0;
 		}
 		break;
@@ -531,8 +530,9 @@ restart:
 				goto restart;
 			continue;
 		}
-		if (POOL_STATE_TERMINAL(current_state(w))) {
-			send_result(w->c, w->m, w->task, w->req_id);
+		struct pool_task_info ti;
+		if (POOL_STATE_TERMINAL(current_state(w, &ti))) {
+			send_result(w->c, w->m, &ti, w->req_id);
 			watch_drop(w);
 			goto restart;
 		}

@@ -5,7 +5,7 @@
  * Design
  *   - A model is read-only after llm_model_load(): weights stay in the GGUF
  *     mapping, hyper-parameters live in struct llm_hparams. Architecture
- *     differences (llama, gemma3) are one table in lib/llm/arch.c; there is
+ *     differences (llama, qwen2, gemma3) are one table in lib/llm/arch.c; there is
  *     one forward pass for all of them.
  *   - llm_forward() evaluates a batch of entries (sequence, position, token)
  *     from any number of sequences at any positions. Every projection is one
@@ -46,7 +46,7 @@ enum llm_err {
 	LLM_EKVFULL = 5,  /* not enough free KV blocks for the batch; nothing changed */
 };
 
-enum llm_arch_id { LLM_ARCH_LLAMA = 0, LLM_ARCH_GEMMA3 = 1 };
+enum llm_arch_id { LLM_ARCH_LLAMA = 0, LLM_ARCH_GEMMA3 = 1, LLM_ARCH_QWEN2 = 2 };
 
 /* Hyper-parameters as read from the file (after defaults). */
 struct llm_hparams {
@@ -121,8 +121,10 @@ struct llm_batch_entry {
  * batch order, and its first position must be <= llm_kv_seq_len() (a smaller
  * one rewinds: later cached tokens are dropped). Entries of different
  * sequences may interleave freely. */
+#define LLM_MAX_BATCH 65536 /* entries per llm_forward call */
+
 struct llm_batch {
-	uint32_t n;
+	uint32_t n;                /* 1..LLM_MAX_BATCH */
 	const struct llm_batch_entry *e;
 };
 

@@ -9,7 +9,10 @@
  *
  * Facts per architecture (checked against llama.cpp's graph builders):
  *   llama  — RMSNorm, RoPE on adjacent pairs (the converter permutes q/k),
- *            SwiGLU FFN, GQA, optional separate output matrix.
+ *            SwiGLU FFN, GQA, optional separate output matrix, optional
+ *            rope_freqs.weight (Llama 3.1 frequency factors), optional q/k/v
+ *            biases.
+ *   qwen2  — llama plus biases on q, k and v; RoPE on halves (NEOX).
  *   gemma3 — embeddings scaled by sqrt(n_embd); per-head RMSNorm of q and k
  *            before RoPE; RMSNorm on the attention and FFN outputs before each
  *            residual add; GeGLU (tanh) FFN; RoPE on halves (NEOX); layers
@@ -29,6 +32,10 @@ static const struct llm_arch_desc arch_table[] = {
 	{
 		.name = "llama", .id = LLM_ARCH_LLAMA, .rope = LLM_ROPE_NORM,
 		.act = LLM_ACT_SILU,
+	},
+	{
+		.name = "qwen2", .id = LLM_ARCH_QWEN2, .rope = LLM_ROPE_NEOX,
+		.act = LLM_ACT_SILU, .qkv_bias = 1,
 	},
 	{
 		.name = "gemma3", .id = LLM_ARCH_GEMMA3, .rope = LLM_ROPE_NEOX,

@@ -46,6 +46,7 @@ struct llm_scratch {
 	                          * scores, or a dequantized weight row (float_acts) */
 	size_t score_cap;
 	unsigned score_threads;
+	uint32_t *out_rows;      /* (cap) batch indices of the entries wanting logits */
 	uint32_t *seq_next;      /* (seq_cap) next expected pos + 1 while validating */
 	uint32_t seq_cap;
 };
@@ -58,7 +59,7 @@ void llm_scratch_free(struct llm_scratch *s)
 	free(s->gate); free(s->up); free(s->o); free(s->rope_g); free(s->rope_s);
 	for (int i = 0; i < MM_MAX; i++)
 		free(s->xq[i]);
-	free(s->scores); free(s->seq_next);
+	free(s->scores); free(s->seq_next); free(s->out_rows);
 	free(s);
 }
 
@@ -104,6 +105,10 @@ static int scratch_reserve(struct llm_model *m, uint32_t n)
 	    grow(&s->gate, n * f) || grow(&s->up, n * f) || grow(&s->o, n * e) ||
 	    grow(&s->rope_g, (size_t)n * hp->n_rot) || grow(&s->rope_s, (size_t)n * hp->n_rot))
 		return -1;
+	uint32_t *rows = realloc(s->out_rows, n * sizeof(*rows));
+	if (!rows)
+		return -1;
+	s->out_rows = rows;
 	for (int i = 0; i < MM_MAX; i++) {
 		uint8_t *xq = realloc(s->xq[i], n * s->xq_row_max);
 		if (!xq)
@@ -284,10 +289,14 @@ struct att_ctx {
 	const struct llm_batch *b;
 	const struct llm_layer *l;
 	uint32_t il;
+	const uint32_t *rows;    /* entries to attend for (NULL: all), n_rows of them */
+	uint32_t n_rows;
 };
 
-/* One (token, head): softmax(q.K^T * scale) V over positions [lo, pos]. */
-static void attend_one(const struct att_ctx *ac, uint32_t t, uint32_t h, float *sc)
+/* One (token t, head h) into output row orow: softmax(q.K^T * scale) V over
+ * positions [lo, pos]. */
+static void attend_one(const struct att_ctx *ac, uint32_t t, uint32_t orow, uint32_t h,
+		       float *sc)
 {
 	const struct llm_hparams *hp = &ac->m->hp;
 	const struct llm_scratch *s = ac->m->scr;
@@ -295,7 +304,7 @@ static void attend_one(const struct att_ctx *ac, uint32_t t, uint32_t h, float *
 	uint32_t hk = hp->head_dim_k, hv = hp->head_dim_v;
 	uint32_t kvh = h / (hp->n_head / hp->n_head_kv);
 	const float *q = s->q + ((size_t)t * hp->n_head + h) * hk;
-	float *out = s->att + ((size_t)t * hp->n_head + h) * hv;
+	float *out = s->att + ((size_t)orow * hp->n_head + h) * hv;
 	uint32_t lo = 0;
 	if (ac->l->swa && e->pos + 1 > hp->swa_window)
 		lo = e->pos + 1 - hp->swa_window;
@@ -316,9 +325,12 @@ static void attend_fn(void *c, unsigned ith, unsigned nth)
 	struct llm_scratch *s = ac->m->scr;
 	uint32_t nh = ac->m->hp.n_head;
 	int64_t lo, hi;
-	thr_split((int64_t)ac->b->n * nh, ith, nth, &lo, &hi);
-	for (int64_t i = lo; i < hi; i++)
-		attend_one(ac, (uint32_t)(i / nh), (uint32_t)(i % nh), s->scores + ith * s->score_cap);
+	thr_split((int64_t)ac->n_rows * nh, ith, nth, &lo, &hi);
+	for (int64_t i = lo; i < hi; i++) {
+		uint32_t j = (uint32_t)(i / nh);
+		attend_one(ac, ac->rows ? ac->rows[j] : j, j, (uint32_t)(i % nh),
+			   s->scores + ith * s->score_cap);
+	}
 }
 
 /* q/k norms and RoPE per head, then store K and V in the cache. */
@@ -353,8 +365,22 @@ static void add_rows(float *x, const float *y, size_t n)
 		x[i] += y[i];
 }
 
+/* y (n, dim) += bias for every row; no-op without a bias */
+static void add_bias(float *y, const float *bias, uint32_t n, uint32_t dim)
+{
+	if (!bias)
+		return;
+	for (uint32_t t = 0; t < n; t++)
+		add_rows(y + (size_t)t * dim, bias, dim);
+}
+
+/* Every entry's K/V go to the cache; the attention output and the rest of
+ * the layer are computed for rows (NULL: all entries), which are then
+ * compacted to the front of x. The last layer passes the entries that want
+ * logits, since nothing else reads the others' outputs. */
 static void attention_block(struct llm_model *m, struct llm_kv *kv,
-			    const struct llm_batch *b, uint32_t il)
+			    const struct llm_batch *b, uint32_t il,
+			    const uint32_t *rows, uint32_t n_rows)
 {
 	const struct llm_hparams *hp = &m->hp;
 	const struct llm_layer *l = &m->layers[il];
@@ -365,8 +391,21 @@ static void attention_block(struct llm_model *m, struct llm_kv *kv,
 	const struct llm_w *qkv[3] = { &l->wq, &l->wk, &l->wv };
 	float *qkv_out[3] = { s->q, s->k, s->v };
 	matmul_n(m, 3, qkv, qkv_out, s->xn, n);
+	add_bias(s->q, l->bq, n, l->wq.rows);
+	add_bias(s->k, l->bk, n, l->wk.rows);
+	add_bias(s->v, l->bv, n, l->wv.rows);
 	qk_prepare(m, kv, b, l, il);
-	struct att_ctx ac = { .m = m, .kv = kv, .b = b, .l = l, .il = il };
+	if (rows) {
+		for (uint32_t j = 0; j < n_rows; j++) /* rows ascend: rows[j] >= j */
+			if (rows[j] != j)
+				memcpy(s->x + (size_t)j * hp->n_embd,
+				       s->x + (size_t)rows[j] * hp->n_embd, hp->n_embd * sizeof(float));
+		n = n_rows;
+	}
+	if (n == 0)
+		return;
+	struct att_ctx ac = { .m = m, .kv = kv, .b = b, .l = l, .il = il, .rows = rows,
+			      .n_rows = n };
 	thr_pool_run(m->pool, attend_fn, &ac);
 	matmul(m, &l->wo, s->att, n, s->o);
 	if (l->post_attn_norm)
@@ -376,6 +415,8 @@ static void attention_block(struct llm_model *m, struct llm_kv *kv,
 
 static void ffn_block(struct llm_model *m, uint32_t n, uint32_t il)
 {
+	if (n == 0)
+		return;
 	const struct llm_hparams *hp = &m->hp;
 	const struct llm_layer *l = &m->layers[il];
 	struct llm_scratch *s = m->scr;
@@ -482,25 +523,22 @@ static void rope_tables(struct llm_model *m, const struct llm_batch *b)
 	const struct llm_hparams *hp = &m->hp;
 	float sg = hp->rope_scale, bg = hp->rope_base;
 	for (uint32_t t = 0; t < b->n; t++) {
-		llm_rope_table(m->scr->rope_g + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos, bg, sg);
+		llm_rope_table(m->scr->rope_g + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos, bg, sg,
+			       m->rope_freqs);
 		llm_rope_table(m->scr->rope_s + (size_t)t * hp->n_rot, hp->n_rot, b->e[t].pos,
-			       hp->rope_base_swa, 1.0f);
+			       hp->rope_base_swa, 1.0f, NULL);
 	}
 }
 
-/* Final norm of the flagged rows, then the output projection into logits. */
-static void output_logits(struct llm_model *m, const struct llm_batch *b, float *logits)
+/* Final norm of the n_out rows the last layer kept, then the output
+ * projection into logits. */
+static void output_logits(struct llm_model *m, uint32_t n_out, float *logits)
 {
 	const struct llm_hparams *hp = &m->hp;
 	struct llm_scratch *s = m->scr;
-	uint32_t n_out = 0;
-	for (uint32_t t = 0; t < b->n; t++)
-		if (b->e[t].want_logits)
-			llm_rmsnorm(s->xn + (size_t)n_out++ * hp->n_embd,
-				    s->x + (size_t)t * hp->n_embd, m->output_norm,
-				    hp->n_embd, hp->norm_eps);
 	if (n_out == 0)
 		return;
+	norm_rows(s->xn, s->x, m->output_norm, n_out, hp->n_embd, hp->norm_eps);
 	matmul(m, &m->output, s->xn, n_out, logits);
 }
 
@@ -515,8 +553,9 @@ static uint32_t max_ctx(const struct llm_batch *b)
 int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
 		float *logits_out, char *err, size_t errlen)
 {
-	if (!b || b->n == 0 || !b->e || llm_kv_model(kv) != m) {
-		snprintf(err, errlen, "empty batch or KV cache of another model");
+	if (!b || b->n == 0 || b->n > LLM_MAX_BATCH || !b->e || llm_kv_model(kv) != m) {
+		snprintf(err, errlen, "batch of %u entries (1..%u) or KV cache of another model",
+			 b ? b->n : 0, LLM_MAX_BATCH);
 		return -LLM_EINVAL;
 	}
 	int rc;
@@ -532,12 +571,17 @@ int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *
 		return rc;
 	embed(m, b);
 	rope_tables(m, b);
-	for (uint32_t il = 0; il < m->hp.n_layer; il++) {
-		attention_block(m, kv, b, il);
+	uint32_t n_out = 0, last = m->hp.n_layer - 1;
+	for (uint32_t t = 0; t < b->n && logits_out; t++)
+		if (b->e[t].want_logits)
+			m->scr->out_rows[n_out++] = t;
+	for (uint32_t il = 0; il < last; il++) {
+		attention_block(m, kv, b, il, NULL, b->n);
 		ffn_block(m, b->n, il);
 	}
-	if (logits_out)
-		output_logits(m, b, logits_out);
+	attention_block(m, kv, b, last, m->scr->out_rows, n_out);
+	ffn_block(m, n_out, last);
+	output_logits(m, n_out, logits_out);
 	for (uint32_t i = 0; i < b->n; i++)
 		llm_kv_set_len(kv, b->e[i].seq, m->scr->seq_next[b->e[i].seq] - 1);
 	return 0;

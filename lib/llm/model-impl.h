@@ -31,6 +31,7 @@ struct llm_arch_desc {
 	int embd_scale_sqrt;     /* embeddings are multiplied by sqrt(n_embd) */
 	int qk_norm;             /* per-head RMSNorm of q and k (attn_q_norm/attn_k_norm) */
 	int post_norms;          /* RMSNorm of attention and FFN outputs before the residual add */
+	int qkv_bias;            /* attn_q/k/v.bias required (else optional) */
 	uint32_t swa_pattern;    /* layer il slides iff il % pattern < pattern - 1; 0: none */
 	float rope_base_swa;     /* rope base of sliding layers (0: same as global) */
 };
@@ -47,6 +48,7 @@ struct llm_layer {
 	float *attn_norm, *ffn_norm;             /* (n_embd) owned copies */
 	float *q_norm, *k_norm;                  /* (head_dim_k) or NULL */
 	float *post_attn_norm, *post_ffw_norm;   /* (n_embd) or NULL */
+	float *bq, *bk, *bv;                     /* q/k/v biases (qwen2) or NULL */
 	struct llm_w wq, wk, wv, wo, gate, up, down;
 	int swa;                                 /* sliding-window layer */
 	float rope_base, rope_scale;
@@ -61,6 +63,7 @@ struct llm_model {
 	struct llm_hparams hp;
 	struct llm_w tok_embd, output;
 	float *output_norm;                      /* (n_embd) */
+	float *rope_freqs;                       /* (n_rot/2) or NULL: divides RoPE angles */
 	struct llm_layer *layers;                /* (n_layer) */
 	struct thr_pool *pool;
 	struct llm_scratch *scr;
@@ -85,7 +88,8 @@ const struct llm_model *llm_kv_model(const struct llm_kv *kv);
 
 /* ops.c — row operations, all with a fixed reduction order */
 void llm_rmsnorm(float *y, const float *x, const float *w, uint32_t n, float eps);
-void llm_rope_table(float *cs, uint32_t n_rot, uint32_t pos, float base, float scale);
+void llm_rope_table(float *cs, uint32_t n_rot, uint32_t pos, float base, float scale,
+		    const float *ff);
 void llm_rope_apply(float *x, const float *cs, uint32_t n_rot, enum llm_rope_mode mode);
 void llm_softmax(float *x, uint32_t n);
 void llm_glu(float *gate, const float *up, uint32_t n, enum llm_act act);

@@ -121,6 +121,13 @@ static int load_layer(struct llm_model *m, uint32_t il, char *err, size_t errlen
 	    (rc = load_w(g, n[11], e, hp->n_ff, &l->up, err, errlen)) ||
 	    (rc = load_w(g, n[12], hp->n_ff, e, &l->down, err, errlen)))
 		return rc;
+	uint32_t bias_len[3] = { qd, kd, vd };
+	float **bias[3] = { &l->bq, &l->bk, &l->bv };
+	for (int i = 0; i < 3; i++) {
+		snprintf(n[13], sizeof(n[13]), "blk.%u.%s.bias", il, suffix[6 + i]);
+		if ((rc = load_vec(g, n[13], bias_len[i], m->ad->qkv_bias, bias[i], err, errlen)))
+			return rc;
+	}
 	llm_layer_rope(m->ad, hp, il, l);
 	return 0;
 }
@@ -134,7 +141,7 @@ static int load_arch(struct llm_model *m, char *err, size_t errlen)
 	}
 	if (!(m->ad = llm_arch_find(a.s, a.len))) {
 		snprintf(err, errlen, "key 'general.architecture': '%.*s' not supported "
-			 "(llama, gemma3)", (int)(a.len > 64 ? 64 : a.len), a.s);
+			 "(llama, qwen2, gemma3)", (int)(a.len > 64 ? 64 : a.len), a.s);
 		return -LLM_EUNSUP;
 	}
 	return llm_hparams_read(m->g, m->ad, &m->hp, err, errlen);
@@ -148,6 +155,9 @@ static int load_globals(struct llm_model *m, char *err, size_t errlen)
 		return rc;
 	hp->n_vocab = m->tok_embd.rows;
 	if ((rc = load_vec(m->g, "output_norm.weight", hp->n_embd, 1, &m->output_norm,
+			   err, errlen)))
+		return rc;
+	if ((rc = load_vec(m->g, "rope_freqs.weight", hp->n_rot / 2, 0, &m->rope_freqs,
 			   err, errlen)))
 		return rc;
 	hp->tied_embeddings = gguf_find_tensor(m->g, "output.weight") == NULL;
@@ -198,10 +208,14 @@ void llm_model_free(struct llm_model *m)
 			free(l->k_norm);
 			free(l->post_attn_norm);
 			free(l->post_ffw_norm);
+			free(l->bq);
+			free(l->bk);
+			free(l->bv);
 		}
 	}
 	free(m->layers);
 	free(m->output_norm);
+	free(m->rope_freqs);
 	if (m->pool)
 		thr_pool_free(m->pool);
 	llm_scratch_free(m->scr);

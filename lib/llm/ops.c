@@ -24,11 +24,15 @@ void llm_rmsnorm(float *y, const float *x, const float *w, uint32_t n, float eps
 }
 
 /* cs gets (n_rot/2) pairs (cos, sin) for position pos; the angle of pair i
- * is pos * scale * base^(-2i/n_rot), computed in double. */
-void llm_rope_table(float *cs, uint32_t n_rot, uint32_t pos, float base, float scale)
+ * is pos * scale * base^(-2i/n_rot) / ff[i] (ff: rope_freqs.weight, Llama 3.1
+ * style, or NULL), computed in double. */
+void llm_rope_table(float *cs, uint32_t n_rot, uint32_t pos, float base, float scale,
+		    const float *ff)
 {
 	for (uint32_t i = 0; i < n_rot / 2; i++) {
 		double th = (double)pos * scale * pow(base, -2.0 * i / n_rot);
+		if (ff)
+			th /= ff[i];
 		cs[2 * i] = (float)cos(th);
 		cs[2 * i + 1] = (float)sin(th);
 	}

@@ -15,7 +15,9 @@ is float summation order (~1e-5). With act_quant=False it is the pure float
 model.
 
 Architecture facts (checked against llama.cpp's graph builders):
-  llama  - RMSNorm, RoPE on adjacent pairs, SwiGLU, GQA, optional output.weight.
+  llama  - RMSNorm, RoPE on adjacent pairs, SwiGLU, GQA, optional output.weight,
+           optional rope_freqs.weight (divides the RoPE angles, Llama 3.1).
+  qwen2  - llama plus q/k/v biases, RoPE on halves (NEOX).
   gemma3 - embeddings * sqrt(n_embd); RMSNorm of each q/k head before RoPE;
            RoPE on halves (NEOX); post-attention and post-FFN RMSNorm before
            the residual adds; GeGLU (tanh); layer il slides iff il % 6 < 5, with
@@ -140,7 +142,7 @@ class Model:
         r = gguf.GGUFReader(path)
         self.r = r
         a = _field(r, "general.architecture")
-        if a not in ("llama", "gemma3"):
+        if a not in ("llama", "qwen2", "gemma3"):
             raise ValueError("unsupported architecture %r" % a)
         self.arch = a
         self.t = {t.name: t for t in r.tensors}
@@ -156,6 +158,8 @@ class Model:
         self.base = float(g("rope.freq_base", 10000.0))
         self.eps = float(g("attention.layer_norm_rms_epsilon"))
         self.gemma = a == "gemma3"
+        self.neox = a in ("gemma3", "qwen2")
+        self.rope_freqs = self.vec("rope_freqs.weight").astype(np.float64) if "rope_freqs.weight" in self.t else None
         self.window = int(g("attention.sliding_window", 0)) if self.gemma else 0
         self.embd = Weight(self.t["token_embd.weight"])
         self.n_vocab = self.embd.rows
@@ -177,15 +181,18 @@ class Model:
         r = 1.0 / np.sqrt((x64 * x64).mean(axis=-1, keepdims=True) + self.eps)
         return (x64 * r * w).astype(np.float32)
 
-    def rope(self, x, pos, base):
-        """x (T, H, hd); rotate the first n_rot dims of each head."""
+    def rope(self, x, pos, base, freqs=None):
+        """x (T, H, hd); rotate the first n_rot dims of each head. freqs
+        (rope_freqs.weight, Llama 3.1) divides the angles."""
         half = self.n_rot // 2
         i = np.arange(half, dtype=np.float64)
         th = pos[:, None].astype(np.float64) * base ** (-2.0 * i / self.n_rot)
+        if freqs is not None:
+            th = th / freqs[None, :]
         c = np.cos(th)[:, None, :].astype(np.float32)
         s = np.sin(th)[:, None, :].astype(np.float32)
         x = x.copy()
-        if self.gemma:
+        if self.neox:
             a, b = x[..., :half].copy(), x[..., half:self.n_rot].copy()
             x[..., :half], x[..., half:self.n_rot] = a * c - b * s, a * s + b * c
         else:
@@ -199,14 +206,18 @@ class Model:
     def attention(self, x, il, pos, aq):
         p = "blk.%d." % il
         T = x.shape[0]
-        q = self.w(p + "attn_q.weight").matmul(x, aq).reshape(T, self.n_head, self.hdk)
-        k = self.w(p + "attn_k.weight").matmul(x, aq).reshape(T, self.n_kv, self.hdk)
-        v = self.w(p + "attn_v.weight").matmul(x, aq).reshape(T, self.n_kv, self.hdv)
+        q, k, v = (self.w(p + "attn_%s.weight" % n).matmul(x, aq) for n in "qkv")
+        if p + "attn_q.bias" in self.t:
+            q, k, v = (y + self.vec(p + "attn_%s.bias" % n) for y, n in zip((q, k, v), "qkv"))
+        q = q.reshape(T, self.n_head, self.hdk)
+        k = k.reshape(T, self.n_kv, self.hdk)
+        v = v.reshape(T, self.n_kv, self.hdv)
         if self.gemma:
             q = self.rmsnorm(q, self.vec(p + "attn_q_norm.weight"))
             k = self.rmsnorm(k, self.vec(p + "attn_k_norm.weight"))
         base = 10000.0 if self.sliding(il) else self.base
-        q, k = self.rope(q, pos, base), self.rope(k, pos, base)
+        ff = None if self.sliding(il) else self.rope_freqs
+        q, k = self.rope(q, pos, base, ff), self.rope(k, pos, base, ff)
         grp = self.n_head // self.n_kv
         k = np.repeat(k, grp, axis=1)
         v = np.repeat(v, grp, axis=1)

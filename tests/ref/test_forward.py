@@ -51,9 +51,12 @@ QUANT_MEAN_TOL = 0.1
 TIE_TOL = 0.5
 N_GEN = 32
 
-# (arch, weight type, tied, n_kv, n_layer)
+# (arch, weight type, tied, n_kv, n_layer); "llama+rf": with rope_freqs.weight
 CONFIGS = [
     ("llama", "F32", True, 2, 2),
+    ("llama+rf", "Q8_0", True, 2, 2),
+    ("qwen2", "F32", False, 2, 2),
+    ("qwen2", "Q4_0", True, 2, 2),
     ("llama", "F32", False, 4, 2),   # MHA, untied
     ("llama", "F16", False, 1, 2),   # MQA
     ("llama", "BF16", True, 2, 2),
@@ -92,7 +95,8 @@ def tiny(request, tmp_path_factory):
     arch, wtype, tied, n_kv, n_layer = request.param
     path = str(tmp_path_factory.mktemp("tiny") / ("%s-%s.gguf" % (arch, wtype)))
     seed = zlib.crc32(repr(request.param).encode()) % 1000
-    tinymodels.make_model(path, arch, wtype, n_layer=n_layer, n_kv=n_kv, tied=tied, seed=seed)
+    tinymodels.make_model(path, arch.split("+")[0], wtype, n_layer=n_layer, n_kv=n_kv, tied=tied,
+                          seed=seed, rope_freqs=arch.endswith("+rf"))
     m = oracle.Model(path)
     prompt = np.random.default_rng(7).integers(0, m.n_vocab, 12).tolist()
     return wtype, path, m, prompt

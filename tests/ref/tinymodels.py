@@ -1,4 +1,4 @@
-"""Tiny random GGUF models for the oracle tests (llama and gemma3 shapes).
+"""Tiny random GGUF models for the oracle tests (llama, qwen2, gemma3 shapes).
 
 make_model(path, arch, wtype, ...) writes a model with GGUFWriter. Weight
 matrices are stored in `wtype`: F32, F16 and the 32-element formats (Q8_0,
@@ -55,7 +55,8 @@ def _weight(rng, rows, cols, qtype, std=None):
 
 def make_model(path, arch="llama", wtype="F32", n_layer=2, n_embd=256, n_ff=512,
                n_head=4, n_kv=2, head_dim=64, n_vocab=384, tied=True, seed=0,
-               window=4, rope_base=10000.0, embd_type=None, skip=(), rows_override=None):
+               window=4, rope_base=10000.0, embd_type=None, skip=(), rows_override=None,
+               rope_freqs=False):
     """Write a tiny model; returns path. gemma3 layers il % 6 < 5 slide with
     `window` so a short prompt already crosses the window. skip names tensors
     to leave out and rows_override {name: rows} gives tensors a wrong shape
@@ -90,6 +91,8 @@ def make_model(path, arch="llama", wtype="F32", n_layer=2, n_embd=256, n_ff=512,
         w.add_tensor(name, (mean + 0.1 * rng.standard_normal(n)).astype(np.float32))
 
     add("token_embd.weight", n_vocab, n_embd, et, std=1.0)
+    if rope_freqs:
+        w.add_tensor("rope_freqs.weight", rng.uniform(1.0, 8.0, head_dim // 2).astype(np.float32))
     addvec("output_norm.weight", n_embd)
     if not tied:
         add("output.weight", n_vocab, n_embd)
@@ -104,6 +107,10 @@ def make_model(path, arch="llama", wtype="F32", n_layer=2, n_embd=256, n_ff=512,
         add(p + "ffn_gate.weight", n_ff, n_embd)
         add(p + "ffn_up.weight", n_ff, n_embd)
         add(p + "ffn_down.weight", n_embd, n_ff)
+        if arch == "qwen2":
+            addvec(p + "attn_q.bias", n_head * head_dim, 0.0)
+            addvec(p + "attn_k.bias", n_kv * head_dim, 0.0)
+            addvec(p + "attn_v.bias", n_kv * head_dim, 0.0)
         if arch == "gemma3":
             addvec(p + "attn_q_norm.weight", head_dim)
             addvec(p + "attn_k_norm.weight", head_dim)
@@ -119,7 +126,7 @@ def make_model(path, arch="llama", wtype="F32", n_layer=2, n_embd=256, n_ff=512,
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("out")
-    ap.add_argument("arch", choices=["llama", "gemma3"])
+    ap.add_argument("arch", choices=["llama", "qwen2", "gemma3"])
     ap.add_argument("wtype")
     ap.add_argument("--untied", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
