@@ -87,7 +87,7 @@ struct llm_exec_config {
 	uint64_t kvcache_mem_mb;   /* KV budget, 1..1048576 */
 	uint32_t block_size;       /* tokens per KV block, 1..4096 */
 	uint32_t max_num_seqs;     /* sequences running at once, 1..4096 */
-	uint32_t max_batch_tokens; /* tokens per forward pass, >= 1 */
+	uint32_t max_batch_tokens; /* tokens per forward pass, 1..LLM_MAX_BATCH */
 	uint32_t context_length;   /* 0 = the model's trained context */
 	int start_held;            /* tests: begin held (see llm_exec_hold) */
 };

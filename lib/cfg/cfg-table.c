@@ -95,7 +95,7 @@ static const struct cfg_setting settings[] = {
 	      "/ block_size) blocks, reserved whole when it starts (no preemption)."),
 	PARAM("max_num_seqs", CFG_T_UINT, 1, 4096, "64", max_num_seqs,
 	      "llm: sequences decoded together in one continuous batch (the running limit)."),
-	PARAM("max_batch_tokens", CFG_T_UINT, 1, 1048576, "512", max_batch_tokens,
+	PARAM("max_batch_tokens", CFG_T_UINT, 1, 65536, "512", max_batch_tokens,
 	      "llm: tokens per forward pass: one per running sequence plus prefill chunks of "
 	      "new prompts."),
 	PARAM("threads", CFG_T_UINT, 0, 1024, "0", threads,

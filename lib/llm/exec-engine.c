@@ -220,7 +220,8 @@ static void sample_all(struct engine *g)
 
 /* ---- the batch ------------------------------------------------------------------ */
 
-/* Decode entries first, then prefill chunks. Returns the entry count. */
+/* Decode entries first, then prefill chunks. Returns the entry count, at
+ * most max(max_batch_tokens, running + 1) <= LLM_MAX_BATCH (config check). */
 static uint32_t build_batch(struct engine *g, uint32_t *n_prefill, uint32_t *n_seqs)
 {
 	struct llm_exec *x = g->x;

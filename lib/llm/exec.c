@@ -76,7 +76,7 @@ static int check_config(const struct llm_exec_config *c, char *err, size_t errle
 	if (check_range("kvcache_mem_mb", c->kvcache_mem_mb, 1, 1u << 20, err, errlen) ||
 	    check_range("block_size", c->block_size, 1, 4096, err, errlen) ||
 	    check_range("max_num_seqs", c->max_num_seqs, 1, 4096, err, errlen) ||
-	    check_range("max_batch_tokens", c->max_batch_tokens, 1, 1u << 20, err, errlen) ||
+	    check_range("max_batch_tokens", c->max_batch_tokens, 1, LLM_MAX_BATCH, err, errlen) ||
 	    check_range("context_length", c->context_length, 0, 1u << 24, err, errlen))
 		return -LLM_EXEC_E_INVALID;
 	return 0;
