@@ -147,7 +147,8 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].name = ms->v[i].name;
 		v[i].executor = ms->v[i].executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm";
 		v[i].is_default = i == ms->default_index;
-		v[i].state = ms->v[i].pool ? "ready" : "failed";
+		v[i].state = ms->v[i].llm ? llm_model_state(&ms->v[i]) :
+			     ms->v[i].pool ? "ready" : "failed";
 	}
 	proto_msg_ok(&m, req);
 	m.u.models.models = v;
@@ -242,6 +243,10 @@ static void do_submit(struct conn *c, const struct proto_msg *req)
 
 	if (submit_check(c, req, &m) < 0)
 		return;
+	if (m->llm) {
+		llm_submit(c, req, m); /* answered once tokenized (llm.c) */
+		return;
+	}
 	const char *prompt = submit_prompt(s);
 	memset(&ps, 0, sizeof(ps));
 	ps.priority = s->priority;

@@ -177,6 +177,13 @@ static int model_start(struct model *m, const struct cfg_model *cm, struct plotd
 	pc.notify = models_notify;
 	pc.notify_ctx = d;
 	pc.first_id = (uint64_t)m->index * MODEL_ID_SPAN + 1;
+	if (cm->executor == CFG_EXEC_LLM) {
+		if (llm_model_start(m, cm, &pc, err, sizeof(err)) < 0) {
+			snprintf(m->error, sizeof(m->error), "%s", err);
+			return -1;
+		}
+		return 0;
+	}
 	struct pool_executor ex = make_executor(cm, err, sizeof(err));
 	if (!ex.ops) {
 		snprintf(m->error, sizeof(m->error), "%s", err);

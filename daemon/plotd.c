@@ -280,6 +280,14 @@ static int output_pending(void)
 
 /* ---- notes, reload, signals, tick ------------------------------------------- */
 
+static void on_prepared(struct loop *l, struct loop_watch *w, uint32_t ev)
+{
+	(void)l;
+	(void)ev;
+	loop_eventfd_drain(w->fd);
+	llm_on_prepared(&D);
+}
+
 /* Feed the watchers of every task the pools noted. Bounded to NOTES_BUDGET_MS
  * per loop iteration: what is left is noted again, so requests of other
  * clients are served in between however fast the streams run. */
@@ -582,11 +590,14 @@ static int setup_loop(const sigset_t *sigs)
 		return -1;
 	int nfd = loop_eventfd_new();
 	models_notes_init(nfd);
+	int pfd = loop_eventfd_new();
+	llm_prepared_init(pfd);
 	stop_efd = loop_eventfd_new();
 	reload_efd = loop_eventfd_new();
 	int tfd = loop_timerfd_new();
 	if (add_fd(&D.sig_w, signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC), on_signal) < 0 ||
 	    add_fd(&D.note_w, nfd, on_notes) < 0 ||
+	    add_fd(&D.prep_w, pfd, on_prepared) < 0 ||
 	    add_fd(&D.stop_w, stop_efd, on_stopped) < 0 ||
 	    add_fd(&D.reload_w, reload_efd, on_reloaded) < 0 ||
 	    add_fd(&D.tick_w, tfd, on_tick) < 0 ||
@@ -672,6 +683,7 @@ static void teardown(void)
 		unlink(pid_path);
 	watch_table_free();
 	models_notes_free();
+	llm_prepared_free();
 	free(note_buf);
 	if (D.loop)
 		loop_free(D.loop);

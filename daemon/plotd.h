@@ -8,6 +8,7 @@
  *   dispatch.c  one switch over the request type (dispatch_*)
  *   watch.c     task id -> subscriptions and result waiters (watch_*)
  *   models.c    one pool per configured model (models_*)
+ *   llm.c       llm models: executor start, submit via the prep thread (llm_*)
  *   log.c       one line per event (log_*)
  *
  * Everything here runs on the loop thread unless it says otherwise.
@@ -20,6 +21,7 @@
 #include <sys/types.h>
 
 #include "plot/cfg.h"
+#include "plot/llm-exec.h"
 #include "plot/pool.h"
 #include "plot/proto.h"
 
@@ -90,6 +92,7 @@ struct model {
 	char *name;
 	unsigned index;
 	struct pool *pool;          /* NULL when the executor failed to start */
+	struct llm_exec *llm;       /* executor llm: its handle (owned by pool) */
 	struct cfg_lot lot;         /* live limits (config + runtime sets) */
 	int executor;               /* enum cfg_executor */
 	double tokens_per_sec;
@@ -113,6 +116,17 @@ void models_notes_init(int eventfd);
 size_t models_take_notes(uint64_t **out, size_t *cap);
 void models_notes_free(void);
 void models_renote(uint64_t task);
+
+/* ---- llm.c --------------------------------------------------------------- */
+
+struct conn;
+int llm_model_start(struct model *m, const struct cfg_model *cm, const struct pool_config *pc,
+		    char *err, size_t errlen);
+const char *llm_model_state(struct model *m); /* "loading", "ready", "failed" */
+void llm_submit(struct conn *c, const struct proto_msg *req, struct model *m);
+void llm_prepared_init(int eventfd);
+void llm_on_prepared(struct plotd *d);
+void llm_prepared_free(void);
 
 /* ---- watch.c: task id -> watchers ---------------------------------------- */
 
@@ -196,6 +210,7 @@ struct plotd {
 	struct loop *loop;
 	struct lsn lsn;
 	struct loop_watch lsn_w, sig_w, note_w, reload_w, stop_w, tick_w;
+	struct loop_watch prep_w;   /* llm.c: prepared submits */
 	struct cfg *cfg;
 	const char *config_opt;     /* --config as given (reload reads it again) */
 	char *config_text;          /* cfg_dump of the live config */

@@ -137,7 +137,12 @@ struct cfg_lot {
 /* Executor parameters. Each applies to the executor named in its doc. */
 struct cfg_params {
 	double tokens_per_sec;     /* synthetic: pace; 0 = as fast as possible */
-	uint64_t context_len;      /* llm: 0 = the model's own */
+	uint64_t context_length;   /* llm: CFG_NULL = the model's own */
+	int device;                /* llm: 0 = cpu */
+	uint64_t kvcache_mem_mb;   /* llm: KV budget */
+	uint64_t block_size;       /* llm: tokens per KV block (the unit) */
+	uint64_t max_num_seqs;     /* llm: running sequences */
+	uint64_t max_batch_tokens; /* llm: tokens per forward pass */
 	uint64_t threads;          /* llm: compute threads; 0 = one per core */
 };
 

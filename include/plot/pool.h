@@ -146,7 +146,10 @@ struct pool_executor_ops {
 	void (*cancel)(void *ctx, struct pool_task *t);
 	/* Set the number of worker threads. The executor stores in *max_running
 	 * how many tasks may run at once from now on (the thread executor: n).
-	 * Lowering it never kills running work. Return 0 or negative pool_err. */
+	 * Lowering it never kills running work. 0 is allowed: nothing is
+	 * admitted until the executor raises it with pool_set_max_running()
+	 * (an llm executor whose model is still loading). Return 0 or negative
+	 * pool_err. */
 	int (*set_workers)(void *ctx, unsigned n, unsigned *max_running);
 	/* Stop and join every thread; called once, by pool_free(), after
 	 * shutdown, when no task is running any more. */
@@ -228,6 +231,13 @@ enum pool_limit {
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);
+
+/* For executors: the running limit changed on the executor's side (e.g. a
+ * model finished loading after set_workers reported 0). Same effect as a
+ * set_workers call that reported n: raising admits at once, lowering never
+ * kills running work. Safe from any thread except inside ops callbacks.
+ * Returns 0. */
+int pool_set_max_running(struct pool *p, unsigned n);
 
 /* ---- task inspection --------------------------------------------------- */
 

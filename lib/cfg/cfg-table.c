@@ -31,6 +31,11 @@ static const char *const executors[] = { "synthetic", "llm", NULL };
 	{ n, NULL, CFG_SCOPE_MODEL, t, fl, 0, 0, def, ch, offsetof(struct cfg_model, m), -1, 1, doc }
 #define PARAM(n, t, lo, hi, def, m, doc) \
 	{ n, NULL, CFG_SCOPE_PARAMS, t, 0, lo, hi, def, NULL, offsetof(struct cfg_params, m), -1, 1, doc }
+/* llm executor params (area: exec): flags and choices too */
+#define PARAMX(n, t, fl, lo, hi, def, ch, m, doc) \
+	{ n, NULL, CFG_SCOPE_PARAMS, t, fl, lo, hi, def, ch, offsetof(struct cfg_params, m), -1, 1, doc }
+
+static const char *const devices[] = { "cpu", NULL };
 
 static const struct cfg_setting settings[] = {
 	LOT("pool.worker_threads", "workers", CFG_T_UINT, CFG_F_RUNTIME, 1, 1024, "4", NULL,
@@ -79,8 +84,20 @@ static const struct cfg_setting settings[] = {
 	      "Model file (GGUF); required for llm."),
 	PARAM("tokens_per_sec", CFG_T_DOUBLE, 0, 1e6, "20", tokens_per_sec,
 	      "synthetic: output pace; 0 means as fast as possible."),
-	PARAM("context_len", CFG_T_UINT, 0, 1048576, "0", context_len,
-	      "llm: context length in tokens; 0 means the model's own."),
+	PARAMX("context_length", CFG_T_UINT, CFG_F_NULLABLE, 1, 16777216, "null", NULL,
+	       context_length, "llm: context length in tokens; null means the model's own."),
+	PARAMX("device", CFG_T_ENUM, 0, 0, 0, "cpu", devices, device,
+	       "llm: where the model runs."),
+	PARAM("kvcache_mem_mb", CFG_T_UINT, 1, 1048576, "256", kvcache_mem_mb,
+	      "llm: KV-cache budget in MiB; it is cut into blocks, the pool's units."),
+	PARAM("block_size", CFG_T_UINT, 1, 4096, "16", block_size,
+	      "llm: tokens per KV-cache block. A task costs ceil((prompt tokens + max_tokens) "
+	      "/ block_size) blocks, reserved whole when it starts (no preemption)."),
+	PARAM("max_num_seqs", CFG_T_UINT, 1, 4096, "64", max_num_seqs,
+	      "llm: sequences decoded together in one continuous batch (the running limit)."),
+	PARAM("max_batch_tokens", CFG_T_UINT, 1, 65536, "512", max_batch_tokens,
+	      "llm: tokens per forward pass: one per running sequence plus prefill chunks of "
+	      "new prompts."),
 	PARAM("threads", CFG_T_UINT, 0, 1024, "0", threads,
 	      "llm: compute threads; 0 means one per core."),
 };

@@ -633,9 +633,9 @@ static int pool_start_executor(struct pool *p, unsigned workers, char *err, size
 {
 	unsigned maxr = 0;
 	int rc = p->exec.ops->set_workers(p->exec.ctx, workers, &maxr);
-	if (rc < 0 || maxr == 0) {
+	if (rc < 0) {
 		snprintf(err, errlen, "pool %s: executor could not start %u workers: %s",
-			 p->name, workers, pool_err_name(rc < 0 ? rc : -POOL_E_INVALID));
+			 p->name, workers, pool_err_name(rc));
 		return -1;
 	}
 	p->workers = workers;
@@ -1083,8 +1083,6 @@ static int set_workers(struct pool *p, uint64_t value)
 		return -POOL_E_INVALID;
 	pthread_mutex_lock(&p->limits_mu);
 	int rc = p->exec.ops->set_workers(p->exec.ctx, (unsigned)value, &maxr);
-	if (rc == 0 && maxr == 0)
-		rc = -POOL_E_INVALID;
 	if (rc < 0) {
 		pthread_mutex_unlock(&p->limits_mu);
 		return rc;
@@ -1095,6 +1093,24 @@ static int set_workers(struct pool *p, uint64_t value)
 		p->running_lowered_at = p->admits;
 	p->workers = (unsigned)value;
 	p->max_running = maxr;
+	admit(p, &po, pool_now(p));
+	unlock_post(p, &po);
+	pthread_mutex_unlock(&p->limits_mu);
+	return 0;
+}
+
+/* The executor's own capacity changed (a model finished loading). Shares
+ * limits_mu with set_workers, so the value of whichever runs last stands. */
+int pool_set_max_running(struct pool *p, unsigned n)
+{
+	struct post po;
+
+	post_init(&po);
+	pthread_mutex_lock(&p->limits_mu);
+	pthread_mutex_lock(&p->mu);
+	if (n < p->max_running)
+		p->running_lowered_at = p->admits;
+	p->max_running = n;
 	admit(p, &po, pool_now(p));
 	unlock_post(p, &po);
 	pthread_mutex_unlock(&p->limits_mu);

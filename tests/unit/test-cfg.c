@@ -99,7 +99,7 @@ static const char overrides[] =
 	"  - name: b\n"
 	"    executor: llm\n"
 	"    path: /m/b.gguf\n"
-	"    params: { context_len: 4096, threads: 3 }\n"
+	"    params: { context_length: 4096, threads: 3 }\n"
 	"default_model: b\n"
 	"daemon:\n"
 	"  socket: /tmp/x.sock\n"
@@ -117,7 +117,7 @@ static void test_overrides(void **state)
 	assert_int_equal(c->models[1].lot.worker_threads, 4);
 	assert_int_equal(c->models[1].executor, CFG_EXEC_LLM);
 	assert_string_equal(c->models[1].path, "/m/b.gguf");
-	assert_int_equal(c->models[1].params.context_len, 4096);
+	assert_int_equal(c->models[1].params.context_length, 4096);
 	assert_string_equal(c->default_model, "b");
 	assert_string_equal(c->daemon.socket, "/tmp/x.sock");
 	assert_int_equal(c->daemon.log_level, CFG_LOG_DEBUG);

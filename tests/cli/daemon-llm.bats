@@ -1,0 +1,110 @@
+#!/usr/bin/env bats
+# executor: llm through plotd, on the tiny tokenized model of the unit tests
+# (tests/fixtures/llm-exec-tiny.gguf): loading state, the prepare -> submit
+# path, units = KV blocks, context and parameter errors, batch invariance.
+# The executor's outputs are checked against direct engine calls in
+# tests/unit/test-llm-exec.c; here the daemon's plumbing is the point.
+
+load helpers
+
+setup() {
+	plot_setup
+	TINY="$BATS_TEST_DIRNAME/../fixtures/llm-exec-tiny.gguf"
+	plotd_write_config <<-EOF
+	daemon: { log_level: debug }
+	models:
+	  - name: tiny
+	    executor: llm
+	    path: $TINY
+	    params: { kvcache_mem_mb: 1, block_size: 16, max_num_seqs: 8, max_batch_tokens: 32 }
+	    parking_lot: { pool: { worker_threads: 1 } }
+	  - name: small
+	    executor: llm
+	    path: $TINY
+	    params: { kvcache_mem_mb: 1, block_size: 16, context_length: 64 }
+	    parking_lot: { limits: { max_units: 2 } }
+	EOF
+}
+teardown() { plot_teardown; }
+
+field() { # field KEY: a top-level key of the JSON reply on stdin
+	python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"
+}
+
+model_state() { # model_state NAME
+	rawclient "$PLOT_SOCKET" call models |
+		python3 -c 'import json,sys; print([m["state"] for m in json.load(sys.stdin)["models"] if m["name"] == sys.argv[1]][0])' "$1"
+}
+
+is_ready() { [ "$(model_state "$1")" = ready ]; }
+
+greedy() { # greedy PROMPT N: submit, wait, print the output
+	local id
+	id=$(rawclient "$PLOT_SOCKET" submit "$1" "{\"model\": \"tiny\", \"temp\": 0, \"max_tokens\": $2}") || return 1
+	rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}" | field data
+}
+
+@test "an llm model loads, and max_units null becomes the KV blocks" {
+	plotd_start
+	wait_until is_ready tiny
+	run -0 rawclient "$PLOT_SOCKET" call stats
+	# 1 MiB / (256 bytes per token * 16 tokens per block) = 256 blocks
+	run -0 python3 -c 'import json,sys; print([m["max_units"] for m in json.loads(sys.argv[1])["models"] if m["name"] == "tiny"][0])' "$output"
+	assert_output 256
+}
+
+@test "greedy output is the same alone and among 7 concurrent tasks" {
+	plotd_start
+	wait_until is_ready tiny
+	run -0 greedy "hello there" 24
+	solo="$output"
+	[ -n "$solo" ]
+	ids=()
+	for i in 1 2 3 4 5 6 7 8; do
+		p="hello there"
+		[ $((i % 2)) = 0 ] && p="the cat sat on the mat $i"
+		ids+=("$(rawclient "$PLOT_SOCKET" submit "$p" '{"model": "tiny", "temp": 0, "max_tokens": 24, "detach": true}')")
+	done
+	for i in 0 2 4 6; do
+		run -0 sh -c "python3 '$PLOT_TESTS_DIR/rawclient.py' '$PLOT_SOCKET' call result '{\"task\": ${ids[$i]}, \"wait\": true}'"
+		run -0 field data <<<"$output"
+		assert_output "$solo"
+	done
+}
+
+@test "context and sampling parameters are checked with clear messages" {
+	plotd_start
+	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "max_tokens": 5000}'
+	assert_output --partial '"code": "CONTEXT"'
+	assert_output --regexp 'prompt of [0-9]+ tokens \+ max_tokens 5000 exceeds the context of 2048'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "top_p": 2}'
+	assert_output --partial '"code": "INVALID"'
+	assert_output --partial 'top_p must be in (0, 1], got 2'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "max_tokens": 0}'
+	assert_output --partial 'max_tokens must be >= 1'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 100}'
+	assert_output --partial 'exceeds the context of 64'
+}
+
+@test "a task costing more blocks than max_units is rejected with CAPACITY" {
+	plotd_start
+	# ceil((prompt + 40) / 16) = 3 blocks > max_units 2
+	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 40}'
+	assert_output --partial '"code": "CAPACITY"'
+	assert_output --partial 'exceeds max_units 2 of model small'
+	run -0 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 8, "temp": 0}'
+}
+
+@test "a model file that does not load is reported failed with the reason" {
+	plotd_write_config <<-EOF
+	models:
+	  - name: broken
+	    executor: llm
+	    path: $BATS_TEST_TMPDIR/missing.gguf
+	EOF
+	plotd_start
+	wait_until sh -c "python3 '$PLOT_TESTS_DIR/rawclient.py' '$PLOT_SOCKET' call models | grep -q failed"
+	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "broken"}'
+	assert_output --partial 'failed to load'
+	assert_output --partial 'missing.gguf'
+}
