@@ -193,7 +193,8 @@ int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *a
 /* The prompt from the n operands v (joined by spaces), or from stdin when
  * there are none or the one operand is "-". 0 or -1 (printed). */
 int cmd_task_prompt(struct plot_ctx *ctx, struct cmd_task *t, int n, char **v);
-/* The whole command line of run/submit (options and prompt). 0 or exit status. */
+/* The whole command line of run/submit (options and prompt). 0, an exit
+ * status, or -1 when --help was printed (exit 0). */
 int cmd_task_parse(struct plot_ctx *ctx, struct cmd_task *t, int argc, char **argv);
 /* The submit request for t (pointing into t). */
 void cmd_task_msg(const struct cmd_task *t, struct proto_msg *m);
@@ -280,7 +281,8 @@ const char *cmd_fmt_dur(char *buf, size_t len, double secs);
 /* A task as JSON (status, queue) and its deadline for people (cmd-status.c). */
 void cmd_json_task(struct cmd_json *j, const struct proto_task_info *t);
 const char *cmd_fmt_deadline(char *buf, size_t len, const struct proto_task_info *t);
-/* "CMD [--flag] ID": flag_id sets *flag. 0 or an exit status. */
+/* "CMD [--flag] ID": flag_id sets *flag. 0, an exit status, or -1 when
+ * --help was printed (exit 0). */
 int cmd_parse_id_args(struct plot_ctx *ctx, int argc, char **argv, int flag_id,
 		      int *flag, uint64_t *id);
 /* Run round() once, or every secs seconds until interrupted (cmd-queue.c). */

@@ -120,18 +120,21 @@ static void build_tables(const struct cmd_parser *p, struct option *lo, char *so
 	so[k] = '\0';
 }
 
-/* The option text the user typed for the error at optind. */
+/* The option text the user typed for the error at optind: the argument
+ * itself for a long option, else the short option character. */
 static const char *bad_opt_text(const struct cmd_parser *p, char *buf, size_t len)
 {
-	if (optopt && optopt < 256) {
+	const char *a = optind > 0 && optind <= p->argc ? p->argv[optind - 1] : NULL;
+	if (a && !strncmp(a, "--", 2)) {
+		snprintf(buf, len, "%s", a);
+		char *eq = strchr(buf, '=');
+		if (eq)
+			*eq = '\0';
+	} else if (optopt > 0 && optopt < 256) {
 		snprintf(buf, len, "-%c", optopt);
-		return buf;
+	} else {
+		snprintf(buf, len, "%s", a ? a : "?");
 	}
-	const char *a = optind > 0 && optind <= p->argc ? p->argv[optind - 1] : "?";
-	snprintf(buf, len, "%s", a);
-	char *eq = strchr(buf, '=');
-	if (eq)
-		*eq = '\0';
 	return buf;
 }
 

@@ -55,7 +55,7 @@ static int result_exec(struct plot_ctx *ctx, int argc, char **argv)
 	int wait = 0;
 	int rc = cmd_parse_id_args(ctx, argc, argv, CMD_OPT_WAIT, &wait, &id);
 	if (rc)
-		return rc;
+		return rc < 0 ? CMD_EXIT_OK : rc;
 	proto_msg_init(&req, PROTO_T_RESULT, 0);
 	req.u.task_ref.task = id;
 	req.u.task_ref.wait = wait;

@@ -24,10 +24,10 @@ static int run_exec(struct plot_ctx *ctx, int argc, char **argv)
 	int rc = cmd_task_parse(ctx, &t, argc, argv);
 	if (rc == 0)
 		rc = cmd_task_submit(ctx, &t, &id);
-	if (rc == 0 && t.detach)
-		rc = cmd_print_id(ctx, id);
-	else if (rc == 0)
-		rc = cmd_stream(ctx, id, 1, 1);
+	if (rc == 0)
+		rc = t.detach ? cmd_print_id(ctx, id) : cmd_stream(ctx, id, 1, 1);
+	else if (rc < 0)
+		rc = CMD_EXIT_OK; /* --help */
 	cmd_task_free(&t);
 	return rc;
 }

@@ -94,7 +94,7 @@ int cmd_parse_id_args(struct plot_ctx *ctx, int argc, char **argv, int flag_id,
 		if (r == flag_id && flag)
 			*flag = 1;
 	if (r < 0)
-		return CMD_PARSE_EXIT(r);
+		return r == -2 ? -1 : CMD_EXIT_USAGE;
 	int i = cmd_parser_optind(&p);
 	if (argc - i != 1)
 		return cmd_usage_error(ctx, "needs exactly one task id");
@@ -109,7 +109,7 @@ static int status_exec(struct plot_ctx *ctx, int argc, char **argv)
 	uint64_t id;
 	int rc = cmd_parse_id_args(ctx, argc, argv, 0, NULL, &id);
 	if (rc)
-		return rc;
+		return rc < 0 ? CMD_EXIT_OK : rc;
 	proto_msg_init(&req, PROTO_T_STATUS, 0);
 	req.u.task_ref.task = id;
 	memset(&reply, 0, sizeof(reply));

@@ -36,9 +36,9 @@ static int submit_exec(struct plot_ctx *ctx, int argc, char **argv)
 	cmd_task_init(&t);
 	t.detach = 1;
 	int rc = cmd_task_parse(ctx, &t, argc, argv);
-	if (rc == 0)
-		rc = cmd_task_submit(ctx, &t, &id);
-	if (rc == 0)
+	if (rc < 0)
+		rc = CMD_EXIT_OK; /* --help */
+	else if (rc == 0 && (rc = cmd_task_submit(ctx, &t, &id)) == 0)
 		rc = cmd_print_id(ctx, id);
 	cmd_task_free(&t);
 	return rc;

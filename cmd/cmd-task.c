@@ -251,7 +251,7 @@ int cmd_task_parse(struct plot_ctx *ctx, struct cmd_task *t, int argc, char **ar
 			return CMD_EXIT_USAGE;
 	}
 	if (r < 0)
-		return CMD_PARSE_EXIT(r);
+		return r == -2 ? -1 : CMD_EXIT_USAGE;
 	int i = cmd_parser_optind(&p);
 	if (cmd_task_prompt(ctx, t, argc - i, argv + i))
 		return CMD_EXIT_USAGE;
