@@ -153,6 +153,16 @@ fuzz-smoke: $(FUZZ_BIN)
 	        tests/fuzz/corpus/$${n#fuzz-} || exit 1; \
 	done
 
+# ---- cfg (lib/cfg): man/plot.yaml.5 is generated from the settings table ----
+
+$(B)/tools/gen-cfg-man: $(B)/tests/tools/gen-cfg-man.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+.PHONY: man-cfg
+man-cfg: $(B)/tools/gen-cfg-man
+	$(B)/tools/gen-cfg-man > man/plot.yaml.5
+
 # ---- setup ---------------------------------------------------------------
 
 deps:

@@ -203,7 +203,7 @@ struct proto_task_info {
 	double age_secs;              /* (age) since submit */
 	double wait_secs;             /* (wait) queued time (so far, if still queued) */
 	double run_secs;              /* (run) running time (so far, if running) */
-	int has_deadline;             /* (dl present) */
+	uint32_t has;                 /* PROTO_HAS_DEADLINE when dl is set */
 	double deadline_in_secs;      /* (dl) time left; negative once past */
 	uint64_t output_bytes;        /* (out) */
 	uint64_t chunks;              /* (chunks) */

@@ -1,0 +1,502 @@
+/*
+ * cfg-table.c — THE settings table of plot.yaml, and everything that reads
+ * one setting: lookup by name or short key, the expected-form text used in
+ * errors, parsing a scalar into a field and formatting it back, defaults.
+ *
+ * Invariants: within a scope, settings sharing a dotted prefix are
+ * contiguous (the dump and the man page group by prefix); every default
+ * parses with its own setting (checked by test-cfg); at most 32 lot
+ * settings (one bit each in cfg_model.over_mask).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* pool.h at this commit nests a comment opener (-Wcomment); drop the
+ * pragmas once the pool branch fixes it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcomment"
+#include "plot/pool.h"
+#pragma GCC diagnostic pop
+#include "cfg/cfg-impl.h"
+
+static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const backends[] = { "memory", NULL };
+static const char *const executors[] = { "synthetic", "llm", NULL };
+
+#define YEAR 31536000.0
+#define ROOT(n, t, fl, lo, hi, def, ch, m, doc) \
+	{ n, NULL, CFG_SCOPE_ROOT, t, fl, lo, hi, def, ch, offsetof(struct cfg, m), -1, 1, doc }
+#define LOT(n, k, t, fl, lo, hi, def, ch, m, lim, sc, doc) \
+	{ n, k, CFG_SCOPE_LOT, t, fl, lo, hi, def, ch, offsetof(struct cfg_lot, m), lim, sc, doc }
+#define MODEL(n, t, fl, def, ch, m, doc) \
+	{ n, NULL, CFG_SCOPE_MODEL, t, fl, 0, 0, def, ch, offsetof(struct cfg_model, m), -1, 1, doc }
+#define PARAM(n, t, lo, hi, def, m, doc) \
+	{ n, NULL, CFG_SCOPE_PARAMS, t, 0, lo, hi, def, NULL, offsetof(struct cfg_params, m), -1, 1, doc }
+
+static const struct cfg_setting settings[] = {
+	LOT("pool.worker_threads", "workers", CFG_T_UINT, CFG_F_RUNTIME, 1, 1024, "4", NULL,
+	    worker_threads, POOL_LIMIT_WORKERS, 1,
+	    "Worker threads of the pool, which is also how many tasks may run at once."),
+	LOT("limits.max_units", "max_units", CFG_T_UINT, CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12,
+	    "null", NULL, max_units, POOL_LIMIT_MAX_UNITS, 1,
+	    "Resource units (KV-cache blocks) the running tasks may hold together; null means "
+	    "no bound. A task costing more is rejected with CAPACITY."),
+	LOT("limits.max_queue_depth", "max_queue_depth", CFG_T_UINT, CFG_F_RUNTIME, 0, 1000000,
+	    "1000", NULL, max_queue_depth, POOL_LIMIT_MAX_QUEUE_DEPTH, 1,
+	    "Tasks that may wait in the queue; a submit beyond it is rejected with QUEUE_FULL."),
+	LOT("limits.timeout_secs", "timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR, "120",
+	    NULL, timeout_secs, POOL_LIMIT_TIMEOUT_NS, 1000000000ull,
+	    "Default deadline of a task without one, in seconds from submit; 0 means none."),
+	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, queue_backend, -1, 1,
+	    "Where queued tasks are kept."),
+	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, mailbox_backend,
+	    -1, 1, "Where finished tasks and their output are kept."),
+	LOT("mailbox.retention_secs", "retention_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR,
+	    "3600", NULL, retention_secs, POOL_LIMIT_RETENTION_NS, 1000000000ull,
+	    "How long a finished task stays readable, in seconds."),
+	ROOT("daemon.socket", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.socket,
+	     "Socket path; null means the usual search: $PLOT_SOCKET, "
+	     "$XDG_RUNTIME_DIR/plot/plotd.sock, /tmp/plot-$UID/plotd.sock."),
+	ROOT("daemon.log_level", CFG_T_ENUM, CFG_F_RUNTIME, 0, 0, "info", log_levels,
+	     daemon.log_level, "Least severe log level written."),
+	ROOT("daemon.log_file", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.log_file,
+	     "Log file; null means standard error."),
+	ROOT("daemon.pid_file", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.pid_file,
+	     "File the daemon writes its pid to; null means none."),
+	ROOT("daemon.allow_users", CFG_T_STRLIST, CFG_F_RUNTIME, 0, 0, "[]", NULL,
+	     daemon.allow_users,
+	     "User names (or numeric uids) besides the daemon's own user and root that may "
+	     "submit tasks and read their own."),
+	ROOT("daemon.allow_groups", CFG_T_STRLIST, CFG_F_RUNTIME, 0, 0, "[]", NULL,
+	     daemon.allow_groups, "Groups (names or gids) whose members may connect, as allow_users."),
+	ROOT("default_model", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, default_model,
+	     "Model used when a request names none; null means the first model."),
+	MODEL("name", CFG_T_STRING, CFG_F_REQUIRED, "null", NULL, name,
+	      "Model name used by requests: 1 to 64 of A-Z a-z 0-9 . _ : -"),
+	MODEL("executor", CFG_T_ENUM, 0, "synthetic", executors, executor,
+	      "What runs the model's tasks: synthetic (echoes the prompt's words, for tests) "
+	      "or llm."),
+	MODEL("path", CFG_T_STRING, CFG_F_NULLABLE, "null", NULL, path,
+	      "Model file (GGUF); required for llm."),
+	PARAM("tokens_per_sec", CFG_T_DOUBLE, 0, 1e6, "20", tokens_per_sec,
+	      "synthetic: output pace; 0 means as fast as possible."),
+	PARAM("context_len", CFG_T_UINT, 0, 1048576, "0", context_len,
+	      "llm: context length in tokens; 0 means the model's own."),
+	PARAM("threads", CFG_T_UINT, 0, 1024, "0", threads,
+	      "llm: compute threads; 0 means one per core."),
+};
+#define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+size_t cfg_setting_count(void)
+{
+	return N_SETTINGS;
+}
+
+const struct cfg_setting *cfg_setting_at(size_t i)
+{
+	return i < N_SETTINGS ? &settings[i] : NULL;
+}
+
+const char *cfg_scope_prefix(enum cfg_scope scope)
+{
+	switch (scope) {
+	case CFG_SCOPE_LOT: return "parking_lot.";
+	case CFG_SCOPE_MODEL: return "models[].";
+	case CFG_SCOPE_PARAMS: return "models[].params.";
+	default: return "";
+	}
+}
+
+int cfg_setting_fullname(const struct cfg_setting *s, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s%s", cfg_scope_prefix(s->scope), s->name);
+}
+
+const struct cfg_setting *cfg_setting_find(const char *name)
+{
+	char full[128];
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct cfg_setting *s = &settings[i];
+		cfg_setting_fullname(s, full, sizeof full);
+		if (strcmp(name, full) == 0 || (s->key && strcmp(name, s->key) == 0))
+			return s;
+		if (s->scope == CFG_SCOPE_LOT && strcmp(name, s->name) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+int cfg_lot_bit(const struct cfg_setting *s)
+{
+	int bit = 0;
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		if (&settings[i] == s)
+			return s->scope == CFG_SCOPE_LOT ? bit : -1;
+		bit += settings[i].scope == CFG_SCOPE_LOT;
+	}
+	return -1;
+}
+
+static int choices_text(const char *const *ch, char *buf, size_t len)
+{
+	size_t n = 0;
+	buf[0] = 0;
+	for (int i = 0; ch[i]; i++)
+		n += (size_t)snprintf(buf + (n < len ? n : len - 1), n < len ? len - n : 1, "%s%s",
+				     i ? "|" : "", ch[i]);
+	return (int)n;
+}
+
+int cfg_setting_expect(const struct cfg_setting *s, char *buf, size_t len)
+{
+	const char *nul = s->flags & CFG_F_NULLABLE ? "null or " : "";
+	char ch[128];
+	switch (s->type) {
+	case CFG_T_UINT:
+		return snprintf(buf, len, "%san integer %.0f..%.0f", nul, s->min, s->max);
+	case CFG_T_DOUBLE:
+		return snprintf(buf, len, "%sa number %g..%g", nul, s->min, s->max);
+	case CFG_T_BOOL:
+		return snprintf(buf, len, "true or false");
+	case CFG_T_STRING:
+		return snprintf(buf, len, "%sa string", nul);
+	case CFG_T_ENUM:
+		choices_text(s->choices, ch, sizeof ch);
+		return snprintf(buf, len, "%sone of %s", nul, ch);
+	default:
+		return snprintf(buf, len, "a list of strings");
+	}
+}
+
+void *cfg_field(void *base, const struct cfg_setting *s)
+{
+	return (char *)base + s->offset;
+}
+
+const void *cfg_cfield(const void *base, const struct cfg_setting *s)
+{
+	return (const char *)base + s->offset;
+}
+
+/* ---- one value ---------------------------------------------------------- */
+
+static int is_null(const char *t, size_t len, int plain)
+{
+	return plain && (len == 0 || (len == 1 && t[0] == '~') ||
+			 (len == 4 && (!memcmp(t, "null", 4) || !memcmp(t, "Null", 4) ||
+				       !memcmp(t, "NULL", 4))));
+}
+
+static int why_bad(const struct cfg_setting *s, const char *t, size_t len, char *why,
+		   size_t whylen, int code)
+{
+	char exp[192], q[96];
+	char shown[64];
+	snprintf(shown, sizeof shown, "%.*s%s", (int)(len > 40 ? 40 : len), t, len > 40 ? "..." : "");
+	cfg_quote(shown, q, sizeof q);
+	cfg_setting_expect(s, exp, sizeof exp);
+	snprintf(why, whylen, "expected %s, got %s", exp, q);
+	return code;
+}
+
+static int parse_uint(const struct cfg_setting *s, const char *t, size_t len, uint64_t *v,
+		      char *why, size_t whylen)
+{
+	char buf[32];
+	if (len == 0 || len >= sizeof buf)
+		return why_bad(s, t, len, why, whylen, len ? -CFG_E_RANGE : -CFG_E_TYPE);
+	for (size_t i = 0; i < len; i++)
+		if (t[i] < '0' || t[i] > '9')
+			return why_bad(s, t, len, why, whylen,
+				       (t[0] == '-' && i == 0) ? -CFG_E_RANGE : -CFG_E_TYPE);
+	memcpy(buf, t, len);
+	buf[len] = 0;
+	errno = 0;
+	unsigned long long u = strtoull(buf, NULL, 10);
+	if (errno || (double)u < s->min || (double)u > s->max)
+		return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
+	*v = u;
+	return 0;
+}
+
+static int parse_double(const struct cfg_setting *s, const char *t, size_t len, double *v,
+			char *why, size_t whylen)
+{
+	char buf[64], *end;
+	if (len == 0 || len >= sizeof buf)
+		return why_bad(s, t, len, why, whylen, -CFG_E_TYPE);
+	memcpy(buf, t, len);
+	buf[len] = 0;
+	errno = 0;
+	double d = strtod(buf, &end);
+	if (*end || end == buf || buf[0] == ' ')
+		return why_bad(s, t, len, why, whylen, -CFG_E_TYPE);
+	if (errno || !isfinite(d) || d < s->min || d > s->max)
+		return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
+	*v = d;
+	return 0;
+}
+
+static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, int *v,
+		      char *why, size_t whylen)
+{
+	for (int i = 0; s->choices[i]; i++)
+		if (strlen(s->choices[i]) == len && !memcmp(s->choices[i], t, len)) {
+			*v = i;
+			return 0;
+		}
+	return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
+}
+
+static int parse_string(const struct cfg_setting *s, const char *t, size_t len, char **v,
+			char *why, size_t whylen)
+{
+	if (len > CFG_MAX_STR) {
+		snprintf(why, whylen, "expected a string of at most %d bytes, got %zu",
+			 CFG_MAX_STR, len);
+		return -CFG_E_RANGE;
+	}
+	if (memchr(t, 0, len))
+		return why_bad(s, t, len, why, whylen, -CFG_E_TYPE);
+	char *p = malloc(len + 1);
+	if (!p)
+		return -CFG_E_NOMEM;
+	memcpy(p, t, len);
+	p[len] = 0;
+	free(*v);
+	*v = p;
+	return 0;
+}
+
+int cfg_value_parse(const struct cfg_setting *s, const char *t, size_t len, int plain,
+		    void *base, char *why, size_t whylen)
+{
+	void *f = cfg_field(base, s);
+	if (is_null(t, len, plain) && s->type != CFG_T_STRLIST) {
+		if (!(s->flags & CFG_F_NULLABLE))
+			return why_bad(s, "null", 4, why, whylen, -CFG_E_TYPE);
+		if (s->type == CFG_T_UINT)
+			*(uint64_t *)f = CFG_NULL;
+		if (s->type == CFG_T_STRING) {
+			free(*(char **)f);
+			*(char **)f = NULL;
+		}
+		return 0;
+	}
+	if (!plain && s->type != CFG_T_STRING && s->type != CFG_T_ENUM)
+		return why_bad(s, t, len, why, whylen, -CFG_E_TYPE);
+	switch (s->type) {
+	case CFG_T_UINT: return parse_uint(s, t, len, f, why, whylen);
+	case CFG_T_DOUBLE: return parse_double(s, t, len, f, why, whylen);
+	case CFG_T_ENUM: return parse_enum(s, t, len, f, why, whylen);
+	case CFG_T_STRING: return parse_string(s, t, len, f, why, whylen);
+	case CFG_T_BOOL:
+		if (len == 4 && !memcmp(t, "true", 4))
+			*(int *)f = 1;
+		else if (len == 5 && !memcmp(t, "false", 5))
+			*(int *)f = 0;
+		else
+			return why_bad(s, t, len, why, whylen, -CFG_E_TYPE);
+		return 0;
+	default: /* a list given as a scalar: only "[]" (the default text) */
+		if (len == 2 && !memcmp(t, "[]", 2))
+			return 0;
+		return why_bad(s, t, len, why, whylen, -CFG_E_TYPE);
+	}
+}
+
+void cfg_quote(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+	if (len < 3) {
+		if (len)
+			buf[0] = 0;
+		return;
+	}
+	buf[n++] = '"';
+	for (; *s && n + 6 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			n += (size_t)snprintf(buf + n, len - n, "\\x%02x", c);
+		} else {
+			buf[n++] = (char)c;
+		}
+	}
+	buf[n++] = '"';
+	buf[n] = 0;
+}
+
+static int fmt_double(double d, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%.15g", d);
+	if (strtod(buf, NULL) != d)
+		n = snprintf(buf, len, "%.17g", d);
+	return n;
+}
+
+static int fmt_list(const struct cfg_strlist *l, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "[");
+	for (size_t i = 0; i < l->n && n < len; i++) {
+		char q[CFG_MAX_STR + 8];
+		cfg_quote(l->v[i], q, sizeof q);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", q);
+	}
+	if (n < len)
+		n += (size_t)snprintf(buf + n, len - n, "]");
+	return (int)n;
+}
+
+int cfg_value_format(const struct cfg_setting *s, const void *base, int quote,
+		     char *buf, size_t len)
+{
+	const void *f = cfg_cfield(base, s);
+	switch (s->type) {
+	case CFG_T_UINT: {
+		uint64_t v = *(const uint64_t *)f;
+		if (v == CFG_NULL && (s->flags & CFG_F_NULLABLE))
+			return snprintf(buf, len, "null");
+		return snprintf(buf, len, "%llu", (unsigned long long)v);
+	}
+	case CFG_T_DOUBLE: return fmt_double(*(const double *)f, buf, len);
+	case CFG_T_BOOL: return snprintf(buf, len, "%s", *(const int *)f ? "true" : "false");
+	case CFG_T_ENUM: return snprintf(buf, len, "%s", s->choices[*(const int *)f]);
+	case CFG_T_STRING: {
+		const char *v = *(char *const *)f;
+		if (!v)
+			return snprintf(buf, len, "null");
+		if (!quote)
+			return snprintf(buf, len, "%s", v);
+		cfg_quote(v, buf, len);
+		return (int)strlen(buf);
+	}
+	default: return fmt_list(f, buf, len);
+	}
+}
+
+int cfg_strlist_push(struct cfg_strlist *l, const char *text, size_t len)
+{
+	char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+	if (!v)
+		return -CFG_E_NOMEM;
+	l->v = v;
+	v[l->n] = malloc(len + 1);
+	if (!v[l->n])
+		return -CFG_E_NOMEM;
+	memcpy(v[l->n], text, len);
+	v[l->n][len] = 0;
+	l->n++;
+	return 0;
+}
+
+int cfg_scope_defaults(enum cfg_scope scope, void *base)
+{
+	char why[256];
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct cfg_setting *s = &settings[i];
+		if (s->scope != scope)
+			continue;
+		int rc = cfg_value_parse(s, s->def, strlen(s->def), 1, base, why, sizeof why);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+void cfg_scope_free(enum cfg_scope scope, void *base)
+{
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct cfg_setting *s = &settings[i];
+		if (s->scope != scope)
+			continue;
+		void *f = cfg_field(base, s);
+		if (s->type == CFG_T_STRING) {
+			free(*(char **)f);
+			*(char **)f = NULL;
+		} else if (s->type == CFG_T_STRLIST) {
+			struct cfg_strlist *l = f;
+			for (size_t j = 0; j < l->n; j++)
+				free(l->v[j]);
+			free(l->v);
+			l->v = NULL;
+			l->n = 0;
+		}
+	}
+}
+
+/* ---- errors, built-in config, location ---------------------------------- */
+
+static const char *const err_names[] = {
+	"OK", "IO", "SYNTAX", "UNKNOWN", "TYPE", "RANGE", "DUPLICATE", "MISSING",
+	"REF", "READONLY", "NOMEM", "TOO_LARGE",
+};
+
+const char *cfg_err_name(int err)
+{
+	if (err < 0)
+		err = -err;
+	if ((size_t)err >= sizeof err_names / sizeof err_names[0])
+		return "UNKNOWN_ERROR";
+	return err_names[err];
+}
+
+const char *cfg_builtin_yaml(void)
+{
+	return "# plot built-in default configuration\n"
+	       "parking_lot:\n"
+	       "  pool: { worker_threads: 4 }\n"
+	       "  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }\n"
+	       "  queue: { backend: memory }\n"
+	       "  mailbox: { backend: memory, retention_secs: 3600 }\n"
+	       "daemon: { log_level: info, allow_users: [], allow_groups: [] }\n"
+	       "default_model: echo\n"
+	       "models:\n"
+	       "  - name: echo\n"
+	       "    executor: synthetic\n"
+	       "    params: { tokens_per_sec: 20 }\n";
+}
+
+static int put_path(char *out, size_t outlen, int n)
+{
+	if (n < 0 || (size_t)n >= outlen) {
+		out[0] = 0;
+		return -CFG_E_TOO_LARGE;
+	}
+	return 0;
+}
+
+int cfg_locate(const char *opt_path, char *out, size_t outlen, enum cfg_source *src)
+{
+	const char *env = getenv("PLOT_CONFIG");
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	const char *home = getenv("HOME");
+
+	if (opt_path) {
+		*src = CFG_SRC_OPTION;
+		return put_path(out, outlen, snprintf(out, outlen, "%s", opt_path));
+	}
+	if (env && *env) {
+		*src = CFG_SRC_ENV;
+		return put_path(out, outlen, snprintf(out, outlen, "%s", env));
+	}
+	*src = CFG_SRC_BUILTIN;
+	int n = -1;
+	if (xdg && *xdg)
+		n = snprintf(out, outlen, "%s/plot/plot.yaml", xdg);
+	else if (home && *home)
+		n = snprintf(out, outlen, "%s/.config/plot/plot.yaml", home);
+	if (n > 0 && (size_t)n < outlen && access(out, F_OK) == 0) {
+		*src = CFG_SRC_XDG;
+		return 0;
+	}
+	if (outlen)
+		out[0] = 0;
+	return 0;
+}
