@@ -253,7 +253,7 @@ struct pool_sub;
 int pool_subscribe(struct pool *p, uint64_t id, struct pool_sub **out);
 
 enum pool_sub_event {
-	POOL_SUB_CHUNK = 1, /* *data/*len hold the next chunk (malloc'd, caller frees) */
+	POOL_SUB_CHUNK = 1, /* *data and *len hold the next chunk (malloc'd, caller frees) */
 	POOL_SUB_END = 2,   /* stream over; *state is terminal, *data the error (or NULL) */
 };
 /* Next event, waiting up to timeout_ns (0 = poll, POOL_WAIT_FOREVER). Returns
@@ -279,6 +279,13 @@ struct pool_stats {
 };
 /* A consistent snapshot: every field read under one lock hold. */
 void pool_stats(struct pool *p, struct pool_stats *out);
+
+/* Check the unit and running invariants now (under the lock): used_units =
+ * sum of running costs, used_units <= max_units and running <= the running
+ * limit (a lowered limit may be exceeded only by work admitted before the
+ * lowering), every list holds tasks in the matching state. Returns 0, or -1
+ * with err saying which broke. For tests and debugging. */
+int pool_check_invariants(struct pool *p, char *err, size_t errlen);
 
 /* ---- shutdown ---------------------------------------------------------- */
 
@@ -307,10 +314,15 @@ int pool_task_wait_cancel(struct pool_task *t, uint64_t timeout_ns);
 /* Append one output chunk. Returns 0, or -POOL_E_STATE if the task already
  * ended, or -POOL_E_NOMEM/-POOL_E_INVALID past max_output_bytes. */
 int pool_task_emit(struct pool_task *t, const void *data, size_t len);
+/* Keep t alive past pool_task_finish() (e.g. to check after a job returns);
+ * every pool_task_ref needs one pool_task_unref. */
+void pool_task_ref(struct pool_task *t);
+void pool_task_unref(struct pool_task *t);
 /* Hand the task back: ok != 0 for success, else errmsg says why. Releases its
  * units, picks its terminal state (a raised cancel flag wins: CANCELLED or
  * TIMEOUT), wakes every waiter and admits more work. Exactly once per task;
- * the executor must not touch t afterwards. */
+ * the executor must not touch t afterwards (unless it holds a reference).
+ * A second call is ignored. */
 void pool_task_finish(struct pool_task *t, int ok, const char *errmsg);
 
 /* ---- the per-task thread executor -------------------------------------- */

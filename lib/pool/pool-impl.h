@@ -1,0 +1,108 @@
+/*
+ * pool-impl.h — private to lib/pool: the pool and task structures shared by
+ * pool.c (queue, admission, units, deadlines, limits, shutdown) and
+ * pool-sub.c (results, subscriptions, inspection).
+ *
+ * Ownership: every field of struct pool and every non-atomic field of a task
+ * is guarded by pool->mu. A task is on exactly one of: a priority queue list
+ * (QUEUED), the running list (RUNNING), the mailbox list (terminal, retained),
+ * or none (pruned, kept alive only by references).
+ *
+ * References: the pool holds one from submit until retention prunes the task
+ * (or pool_free); each subscription, waiter and in-flight cancel nudge holds
+ * one. The last unref frees the task; freeing touches nothing but the task.
+ */
+#ifndef PLOT_POOL_IMPL_H
+#define PLOT_POOL_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "plot/pool.h"
+
+#define POOL_WAIT_RING 4096 /* queue-wait samples kept for p50/p99 */
+
+struct tlist {
+	struct pool_task *head, *tail;
+	uint64_t n;
+};
+
+struct pool_task {
+	struct pool *pool;
+	uint64_t id;
+	int prio, state;
+	uint64_t cost;
+	uint64_t created_ns, started_ns, ended_ns, deadline_ns;
+	uint32_t owner_uid;
+	atomic_int cancel;   /* enum pool_cancel_reason; read lock-free */
+	atomic_uint refs;
+	int finished;        /* handed back (or ended by the pool) */
+	int overflow;        /* an emit went past max_output_bytes */
+	unsigned skips;      /* admissions past it while it did not fit */
+	uint64_t walk_mark;  /* admission walk bookkeeping */
+	uint64_t admit_seq;  /* pool->admits when admitted, for invariant checks */
+	struct pool_task *walk_next, *start_next;
+	void *payload;
+	pool_payload_free_fn payload_free;
+	char *out;           /* (out_len) output bytes, NUL after the last */
+	size_t out_len, out_cap;
+	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
+	size_t nchunks, chunk_cap;
+	pthread_cond_t cv;   /* output, state or cancel changed */
+	struct pool_task *prev, *next; /* queue level, running or mailbox list */
+	struct pool_task *hnext;       /* id hash chain */
+	size_t heap_idx;               /* deadline heap slot, SIZE_MAX if none */
+	char error[256];
+	char label[128];
+};
+
+struct store_op; /* pending store write, pool.c */
+
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t state_cv;   /* running/queued counts fell: shutdown */
+	pthread_cond_t timer_cv;   /* timer thread: earlier deadline, stop */
+	pthread_mutex_t limits_mu; /* serialises executor set_workers calls */
+	char name[64];
+	struct pool_clock clock;
+	struct pool_executor exec;
+	pool_notify_fn notify;
+	void *notify_ctx;
+	struct store *store;
+
+	uint64_t max_units, max_queue_depth, timeout_ns, retention_ns;
+	unsigned workers, max_running, skip_limit;
+	size_t max_output;
+
+	struct tlist queue[POOL_PRIO_COUNT], running, mailbox;
+	uint64_t used_units;
+
+	struct pool_task **buckets; /* id -> task, chained */
+	size_t nbuckets, ntasks;
+	struct pool_task **heap;    /* min-heap on deadline_ns */
+	size_t heap_n, heap_cap;
+
+	uint64_t next_id, admits;
+	uint64_t units_lowered_at, running_lowered_at; /* admits at lowering */
+	uint64_t submitted, completed, failed, cancelled, expired, timed_out;
+	uint64_t rej_queue_full, rej_capacity, rej_shutdown;
+	uint64_t waits[POOL_WAIT_RING];
+	size_t wait_n, wait_pos;
+
+	int shutting_down, no_admit;
+	int manual_tick, timer_started, timer_stop;
+	uint64_t timer_target; /* pool-clock time the timer thread sleeps to */
+	pthread_t timer;
+
+	struct store_op *sq_head, *sq_tail; /* pending store writes, in order */
+	int sq_draining;
+};
+
+/* pool.c, used by pool-sub.c */
+uint64_t pool_now(struct pool *p);
+struct pool_task *pool_lookup(struct pool *p, uint64_t id);
+void pool_abs_timeout(uint64_t timeout_ns, struct timespec *ts);
+int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *ts);
+
+#endif

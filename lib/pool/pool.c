@@ -1,0 +1,1369 @@
+/*
+ * pool.c — the parking lot: queue, admission, units, deadlines, cancel,
+ * runtime limits, stats, shutdown and the timer thread.
+ *
+ * DESIGN
+ *   One mutex (p->mu) guards the whole pool. Every public operation follows
+ *   the same shape: lock; change state; run admission; unlock; then do the
+ *   things that must not run under the lock, collected in a struct post:
+ *   executor start() calls for newly admitted tasks, cancel nudges, payload
+ *   frees, notify callbacks and store writes.
+ *
+ *   Store writes are queued under the lock in the order the state changes
+ *   happened and drained outside it by one thread at a time, so a durable
+ *   backend never sees a task's records out of order.
+ *
+ * INVARIANTS (pool_check_invariants verifies them)
+ *   - used_units == sum of costs on the running list; running list length is
+ *     the running count.
+ *   - Units are reserved only in admit_one() after the fit check, and released
+ *     only in end_task(), whatever the way out.
+ *   - used_units <= max_units and running <= max_running, except that a
+ *     lowered limit lets already-running work finish: then no task has been
+ *     admitted since the lowering.
+ *   - A task ends exactly once (end_task), moving to the mailbox.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "plot/pool.h"
+#include "plot/store.h"
+#include "pool/pool-impl.h"
+
+#define POOL_DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
+#define POOL_FREE_SHUTDOWN_NS (5ull * 1000000000ull)
+
+/* Work to do after the lock is dropped. */
+struct post {
+	struct pool_task *start, **start_tail; /* admitted, in order, for ops->start */
+	struct pool_task *nudge;   /* cancel flag raised, for ops->cancel (walk_next, ref held) */
+	uint64_t ids_inline[16];
+	uint64_t *ids;             /* notify these */
+	size_t nids, cap;
+	struct {
+		void *payload;
+		pool_payload_free_fn fn;
+	} frees_inline[8], *frees;
+	size_t nfrees, fcap;
+	int oom;                   /* a post list could not grow: notifies dropped */
+};
+
+struct store_op {
+	struct store_op *next;
+	int del;
+	struct store_record rec;
+};
+
+static void post_init(struct post *po);
+static void post_run(struct pool *p, struct post *po);
+static void post_notify(struct post *po, uint64_t id);
+static void admit(struct pool *p, struct post *po, uint64_t now);
+static void end_task(struct pool *p, struct pool_task *t, int state,
+		     const char *why, struct post *po, uint64_t now);
+static void task_unref_locked(struct pool_task *t);
+static void store_queue_put(struct pool *p, struct pool_task *t, int with_output);
+static void store_queue_del(struct pool *p, uint64_t id);
+static void store_drain(struct pool *p);
+static void *timer_main(void *arg);
+
+/* ---- names ------------------------------------------------------------ */
+
+static const char *const err_names[] = {
+	"OK", "QUEUE_FULL", "CAPACITY", "SHUTDOWN", "INVALID",
+	"NOT_FOUND", "TIMEDOUT", "NOMEM", "STATE",
+};
+static const char *const prio_names[] = { "low", "normal", "high", "critical" };
+static const char *const state_names[] = {
+	"queued", "running", "done", "failed", "cancelled", "expired", "timeout",
+};
+
+const char *pool_err_name(int err)
+{
+	if (err < 0)
+		err = -err;
+	if ((size_t)err >= sizeof err_names / sizeof err_names[0])
+		return "UNKNOWN";
+	return err_names[err];
+}
+
+const char *pool_prio_name(int prio)
+{
+	return prio >= 0 && prio < POOL_PRIO_COUNT ? prio_names[prio] : "unknown";
+}
+
+int pool_prio_parse(const char *s)
+{
+	for (int i = 0; s && i < POOL_PRIO_COUNT; i++)
+		if (strcmp(s, prio_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *pool_state_name(int state)
+{
+	return state >= 0 && state < POOL_STATE_COUNT ? state_names[state] : "unknown";
+}
+
+int pool_state_parse(const char *s)
+{
+	for (int i = 0; s && i < POOL_STATE_COUNT; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- clock and timed waits --------------------------------------------- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t pool_now(struct pool *p)
+{
+	return p->clock.now_ns ? p->clock.now_ns(p->clock.ctx) : mono_ns();
+}
+
+/* Absolute CLOCK_MONOTONIC time timeout_ns from now, saturating. */
+void pool_abs_timeout(uint64_t timeout_ns, struct timespec *ts)
+{
+	uint64_t now = mono_ns(), cap = (uint64_t)1 << 62;
+	uint64_t at = timeout_ns > cap - now ? cap : now + timeout_ns;
+	ts->tv_sec = (time_t)(at / 1000000000ull);
+	ts->tv_nsec = (long)(at % 1000000000ull);
+}
+
+/* Wait on cv until *ts (NULL: forever). Returns 0 or ETIMEDOUT. */
+int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *ts)
+{
+	if (!ts)
+		return pthread_cond_wait(cv, mu);
+	return pthread_cond_timedwait(cv, mu, ts);
+}
+
+static int cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t a;
+	int rc = pthread_condattr_init(&a);
+	if (rc)
+		return rc;
+	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+	rc = pthread_cond_init(cv, &a);
+	pthread_condattr_destroy(&a);
+	return rc;
+}
+
+/* ---- lists, hash, heap ------------------------------------------------- */
+
+static void list_push(struct tlist *l, struct pool_task *t)
+{
+	t->next = NULL;
+	t->prev = l->tail;
+	if (l->tail)
+		l->tail->next = t;
+	else
+		l->head = t;
+	l->tail = t;
+	l->n++;
+}
+
+static void list_remove(struct tlist *l, struct pool_task *t)
+{
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		l->head = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	else
+		l->tail = t->prev;
+	t->prev = t->next = NULL;
+	l->n--;
+}
+
+static size_t hash_slot(const struct pool *p, uint64_t id)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdull;
+	id ^= id >> 33;
+	return (size_t)id & (p->nbuckets - 1);
+}
+
+static int hash_grow(struct pool *p)
+{
+	size_t n = p->nbuckets ? p->nbuckets * 2 : 256;
+	struct pool_task **b = calloc(n, sizeof *b);
+	if (!b)
+		return -1;
+	struct pool_task **old = p->buckets;
+	size_t oldn = p->nbuckets;
+	p->buckets = b;
+	p->nbuckets = n;
+	for (size_t i = 0; i < oldn; i++) {
+		for (struct pool_task *t = old[i], *nx; t; t = nx) {
+			nx = t->hnext;
+			size_t s = hash_slot(p, t->id);
+			t->hnext = b[s];
+			b[s] = t;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+static void hash_insert(struct pool *p, struct pool_task *t)
+{
+	size_t s = hash_slot(p, t->id);
+	t->hnext = p->buckets[s];
+	p->buckets[s] = t;
+	p->ntasks++;
+}
+
+static void hash_remove(struct pool *p, struct pool_task *t)
+{
+	struct pool_task **pp = &p->buckets[hash_slot(p, t->id)];
+	while (*pp && *pp != t)
+		pp = &(*pp)->hnext;
+	if (*pp) {
+		*pp = t->hnext;
+		p->ntasks--;
+	}
+	t->hnext = NULL;
+}
+
+struct pool_task *pool_lookup(struct pool *p, uint64_t id)
+{
+	struct pool_task *t = p->buckets[hash_slot(p, id)];
+	while (t && t->id != id)
+		t = t->hnext;
+	return t;
+}
+
+static void heap_set(struct pool *p, size_t i, struct pool_task *t)
+{
+	p->heap[i] = t;
+	t->heap_idx = i;
+}
+
+static void heap_up(struct pool *p, size_t i)
+{
+	struct pool_task *t = p->heap[i];
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+		if (p->heap[parent]->deadline_ns <= t->deadline_ns)
+			break;
+		heap_set(p, i, p->heap[parent]);
+		i = parent;
+	}
+	heap_set(p, i, t);
+}
+
+static void heap_down(struct pool *p, size_t i)
+{
+	struct pool_task *t = p->heap[i];
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= p->heap_n)
+			break;
+		if (c + 1 < p->heap_n && p->heap[c + 1]->deadline_ns < p->heap[c]->deadline_ns)
+			c++;
+		if (p->heap[c]->deadline_ns >= t->deadline_ns)
+			break;
+		heap_set(p, i, p->heap[c]);
+		i = c;
+	}
+	heap_set(p, i, t);
+}
+
+static int heap_reserve(struct pool *p)
+{
+	if (p->heap_n < p->heap_cap)
+		return 0;
+	size_t n = p->heap_cap ? p->heap_cap * 2 : 64;
+	struct pool_task **h = realloc(p->heap, n * sizeof *h);
+	if (!h)
+		return -1;
+	p->heap = h;
+	p->heap_cap = n;
+	return 0;
+}
+
+static void heap_push(struct pool *p, struct pool_task *t)
+{
+	heap_set(p, p->heap_n++, t);
+	heap_up(p, t->heap_idx);
+}
+
+static void heap_remove(struct pool *p, struct pool_task *t)
+{
+	size_t i = t->heap_idx;
+	if (i == SIZE_MAX)
+		return;
+	t->heap_idx = SIZE_MAX;
+	struct pool_task *last = p->heap[--p->heap_n];
+	if (last == t)
+		return;
+	heap_set(p, i, last);
+	heap_up(p, i);
+	heap_down(p, last->heap_idx);
+}
+
+/* ---- post: work done after unlocking ------------------------------------ */
+
+static void post_init(struct post *po)
+{
+	memset(po, 0, offsetof(struct post, ids_inline));
+	po->start_tail = &po->start;
+	po->ids = po->ids_inline;
+	po->cap = sizeof po->ids_inline / sizeof po->ids_inline[0];
+	po->frees = po->frees_inline;
+	po->fcap = sizeof po->frees_inline / sizeof po->frees_inline[0];
+	po->nids = po->nfrees = 0;
+	po->oom = 0;
+}
+
+static void post_notify(struct post *po, uint64_t id)
+{
+	if (po->nids == po->cap) {
+		size_t n = po->cap * 2;
+		uint64_t *ids = po->ids == po->ids_inline ? malloc(n * sizeof *ids)
+							: realloc(po->ids, n * sizeof *ids);
+		if (!ids) {
+			po->oom = 1;
+			return;
+		}
+		if (po->ids == po->ids_inline)
+			memcpy(ids, po->ids_inline, sizeof po->ids_inline);
+		po->ids = ids;
+		po->cap = n;
+	}
+	po->ids[po->nids++] = id;
+}
+
+/* Detach the payload so it is freed outside the lock. */
+static void post_free_payload(struct post *po, struct pool_task *t)
+{
+	if (!t->payload || !t->payload_free) {
+		t->payload = NULL;
+		return;
+	}
+	if (po->nfrees == po->fcap) {
+		size_t n = po->fcap * 2;
+		void *f = po->frees == po->frees_inline ? malloc(n * sizeof *po->frees)
+							: realloc(po->frees, n * sizeof *po->frees);
+		if (!f)
+			return; /* keep it on the task: freed with the task */
+		if (po->frees == po->frees_inline)
+			memcpy(f, po->frees_inline, sizeof po->frees_inline);
+		po->frees = f;
+		po->fcap = n;
+	}
+	po->frees[po->nfrees].payload = t->payload;
+	po->frees[po->nfrees++].fn = t->payload_free;
+	t->payload = NULL;
+}
+
+static void post_start(struct pool *p, struct post *po)
+{
+	struct pool_task *t = po->start;
+	po->start = NULL;
+	po->start_tail = &po->start;
+	while (t) {
+		struct pool_task *nx = t->start_next;
+		t->start_next = NULL;
+		int rc = p->exec.ops->start(p->exec.ctx, t);
+		if (rc < 0) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "executor start failed: %s", pool_err_name(rc));
+			pool_task_finish(t, 0, msg);
+		}
+		t = nx;
+	}
+}
+
+static void post_nudge(struct pool *p, struct post *po)
+{
+	struct pool_task *t = po->nudge;
+	po->nudge = NULL;
+	while (t) {
+		struct pool_task *nx = t->walk_next;
+		if (p->exec.ops->cancel)
+			p->exec.ops->cancel(p->exec.ctx, t);
+		pool_task_unref(t);
+		t = nx;
+	}
+}
+
+static void post_run(struct pool *p, struct post *po)
+{
+	for (size_t i = 0; i < po->nfrees; i++)
+		po->frees[i].fn(po->frees[i].payload);
+	if (p->store)
+		store_drain(p);
+	if (p->notify)
+		for (size_t i = 0; i < po->nids; i++)
+			p->notify(p->notify_ctx, po->ids[i]);
+	post_nudge(p, po);
+	post_start(p, po);
+	if (po->ids != po->ids_inline)
+		free(po->ids);
+	if (po->frees != po->frees_inline)
+		free(po->frees);
+}
+
+/* Unlock, then do the deferred work. */
+static void unlock_post(struct pool *p, struct post *po)
+{
+	pthread_mutex_unlock(&p->mu);
+	post_run(p, po);
+}
+
+/* ---- task lifetime ----------------------------------------------------- */
+
+static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
+{
+	struct pool_task *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	if (cond_init_mono(&t->cv)) {
+		free(t);
+		return NULL;
+	}
+	t->pool = p;
+	t->prio = s->priority;
+	t->cost = s->cost;
+	t->owner_uid = s->owner_uid;
+	t->payload = s->payload;
+	t->payload_free = s->payload_free;
+	t->heap_idx = SIZE_MAX;
+	atomic_init(&t->refs, 1);
+	atomic_init(&t->cancel, POOL_CANCEL_NONE);
+	if (s->label)
+		snprintf(t->label, sizeof t->label, "%s", s->label);
+	return t;
+}
+
+static void task_destroy(struct pool_task *t)
+{
+	if (t->payload && t->payload_free)
+		t->payload_free(t->payload);
+	pthread_cond_destroy(&t->cv);
+	free(t->out);
+	free(t->chunk_end);
+	free(t);
+}
+
+void pool_task_ref(struct pool_task *t)
+{
+	atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+}
+
+void pool_task_unref(struct pool_task *t)
+{
+	if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+		task_destroy(t);
+}
+
+/* Same, for callers holding the lock: destroy touches only the task. */
+static void task_unref_locked(struct pool_task *t)
+{
+	pool_task_unref(t);
+}
+
+/* ---- ending a task: the one place units are released -------------------- */
+
+static void count_end(struct pool *p, int state)
+{
+	switch (state) {
+	case POOL_DONE: p->completed++; break;
+	case POOL_FAILED: p->failed++; break;
+	case POOL_CANCELLED: p->cancelled++; break;
+	case POOL_EXPIRED: p->expired++; break;
+	case POOL_TIMEOUT: p->timed_out++; break;
+	default: break;
+	}
+}
+
+static void end_task(struct pool *p, struct pool_task *t, int state,
+		     const char *why, struct post *po, uint64_t now)
+{
+	if (t->state == POOL_QUEUED) {
+		list_remove(&p->queue[t->prio], t);
+	} else {
+		list_remove(&p->running, t);
+		p->used_units -= t->cost;
+	}
+	heap_remove(p, t);
+	t->state = state;
+	t->finished = 1;
+	t->ended_ns = now;
+	if (why && !t->error[0])
+		snprintf(t->error, sizeof t->error, "%s", why);
+	list_push(&p->mailbox, t);
+	count_end(p, state);
+	post_free_payload(po, t);
+	post_notify(po, t->id);
+	if (p->store)
+		store_queue_put(p, t, 1);
+	pthread_cond_broadcast(&t->cv);
+	pthread_cond_broadcast(&p->state_cv);
+	if (!p->manual_tick && now + p->retention_ns < p->timer_target)
+		pthread_cond_signal(&p->timer_cv);
+}
+
+/* ---- admission ----------------------------------------------------------- */
+
+static uint64_t queued_count(const struct pool *p)
+{
+	uint64_t n = 0;
+	for (int i = 0; i < POOL_PRIO_COUNT; i++)
+		n += p->queue[i].n;
+	return n;
+}
+
+static int fits(const struct pool *p, const struct pool_task *t)
+{
+	return p->used_units < p->max_units && t->cost <= p->max_units - p->used_units;
+}
+
+static void record_wait(struct pool *p, uint64_t wait)
+{
+	p->waits[p->wait_pos] = wait;
+	p->wait_pos = (p->wait_pos + 1) % POOL_WAIT_RING;
+	if (p->wait_n < POOL_WAIT_RING)
+		p->wait_n++;
+}
+
+/* Reserve units and hand the task to the start list: the one place units are
+ * reserved, right after fits() under the same lock hold. */
+static void admit_one(struct pool *p, struct pool_task *t, struct post *po, uint64_t now)
+{
+	list_remove(&p->queue[t->prio], t);
+	p->used_units += t->cost;
+	list_push(&p->running, t);
+	t->state = POOL_RUNNING;
+	t->started_ns = now;
+	t->admit_seq = ++p->admits;
+	record_wait(p, now >= t->created_ns ? now - t->created_ns : 0);
+	t->start_next = NULL;
+	*po->start_tail = t;
+	po->start_tail = &t->start_next;
+	post_notify(po, t->id);
+	if (p->store)
+		store_queue_put(p, t, 0);
+}
+
+/* The walk documented in pool.h (ADMISSION RULE). Skips are counted lazily:
+ * a passed-over task remembers the admission count when it was passed, and
+ * stop_at is the admission count at which the first of them reaches
+ * skip_limit, after which it reserves and the walk stops. */
+static void admit(struct pool *p, struct post *po, uint64_t now)
+{
+	uint64_t adm = 0, stop_at = UINT64_MAX;
+	struct pool_task *passed = NULL;
+
+	if (p->no_admit)
+		return;
+	for (int prio = POOL_PRIO_COUNT - 1; prio >= 0; prio--) {
+		for (struct pool_task *t = p->queue[prio].head, *nx; t; t = nx) {
+			nx = t->next;
+			if (p->running.n >= p->max_running || p->used_units >= p->max_units)
+				goto out;
+			if (t->deadline_ns && t->deadline_ns <= now) {
+				end_task(p, t, POOL_EXPIRED, "deadline passed while queued", po, now);
+				continue;
+			}
+			if (fits(p, t)) {
+				admit_one(p, t, po, now);
+				if (++adm >= stop_at)
+					goto out;
+				continue;
+			}
+			if (t->cost > p->max_units)
+				continue; /* cannot fit until max_units is raised: never reserves */
+			if (t->skips >= p->skip_limit)
+				goto out; /* reserved: nothing behind it starts */
+			t->walk_mark = adm;
+			t->walk_next = passed;
+			passed = t;
+			if (adm + (p->skip_limit - t->skips) < stop_at)
+				stop_at = adm + (p->skip_limit - t->skips);
+		}
+	}
+out:
+	for (struct pool_task *t = passed; t; t = t->walk_next)
+		t->skips += (unsigned)(adm - t->walk_mark);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static int pool_init_sync(struct pool *p)
+{
+	if (pthread_mutex_init(&p->mu, NULL))
+		return -1;
+	if (pthread_mutex_init(&p->limits_mu, NULL))
+		return -1;
+	if (cond_init_mono(&p->state_cv) || cond_init_mono(&p->timer_cv))
+		return -1;
+	return hash_grow(p);
+}
+
+static int pool_check_config(const struct pool_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->max_units < 1) {
+		snprintf(err, errlen, "pool %s: max_units must be >= 1", cfg->name ? cfg->name : "?");
+		return -1;
+	}
+	if (cfg->workers < 1) {
+		snprintf(err, errlen, "pool %s: workers must be >= 1", cfg->name ? cfg->name : "?");
+		return -1;
+	}
+	return 0;
+}
+
+static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
+{
+	snprintf(p->name, sizeof p->name, "%s", cfg->name ? cfg->name : "");
+	p->clock = cfg->clock;
+	p->notify = cfg->notify;
+	p->notify_ctx = cfg->notify_ctx;
+	p->store = cfg->store;
+	p->max_units = cfg->max_units;
+	p->max_queue_depth = cfg->max_queue_depth;
+	p->timeout_ns = cfg->timeout_ns;
+	p->retention_ns = cfg->retention_ns;
+	p->skip_limit = cfg->skip_limit ? cfg->skip_limit : POOL_SKIP_LIMIT;
+	p->max_output = cfg->max_output_bytes ? cfg->max_output_bytes : POOL_DEFAULT_MAX_OUTPUT;
+	p->next_id = cfg->first_id ? cfg->first_id : 1;
+	p->manual_tick = cfg->manual_tick;
+	p->timer_target = UINT64_MAX;
+}
+
+static int pool_start_executor(struct pool *p, unsigned workers, char *err, size_t errlen)
+{
+	unsigned maxr = 0;
+	int rc = p->exec.ops->set_workers(p->exec.ctx, workers, &maxr);
+	if (rc < 0 || maxr == 0) {
+		snprintf(err, errlen, "pool %s: executor could not start %u workers: %s",
+			 p->name, workers, pool_err_name(rc < 0 ? rc : -POOL_E_INVALID));
+		return -1;
+	}
+	p->workers = workers;
+	p->max_running = maxr;
+	return 0;
+}
+
+struct pool *pool_new(const struct pool_config *cfg, struct pool_executor exec,
+		      char *err, size_t errlen)
+{
+	struct pool *p = NULL;
+	if (pool_check_config(cfg, err, errlen) < 0)
+		goto fail;
+	p = calloc(1, sizeof *p);
+	if (!p || pool_init_sync(p) < 0) {
+		snprintf(err, errlen, "pool %s: out of memory", cfg->name ? cfg->name : "?");
+		free(p);
+		p = NULL;
+		goto fail;
+	}
+	pool_copy_config(p, cfg);
+	p->exec = exec;
+	if (pool_start_executor(p, cfg->workers, err, errlen) < 0)
+		goto fail_started;
+	if (!p->manual_tick) {
+		if (pthread_create(&p->timer, NULL, timer_main, p)) {
+			snprintf(err, errlen, "pool %s: cannot start timer thread", p->name);
+			goto fail_started;
+		}
+		p->timer_started = 1;
+	}
+	return p;
+fail_started:
+	if (exec.ops->stop)
+		exec.ops->stop(exec.ctx);
+	exec.ops->free(exec.ctx);
+	free(p->buckets);
+	free(p);
+	return NULL;
+fail:
+	if (exec.ops && exec.ops->free)
+		exec.ops->free(exec.ctx);
+	return NULL;
+}
+
+static void pool_stop_timer(struct pool *p)
+{
+	if (!p->timer_started)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->timer_stop = 1;
+	pthread_cond_signal(&p->timer_cv);
+	pthread_mutex_unlock(&p->mu);
+	pthread_join(p->timer, NULL);
+	p->timer_started = 0;
+}
+
+static void free_store_queue(struct pool *p)
+{
+	for (struct store_op *op = p->sq_head, *nx; op; op = nx) {
+		nx = op->next;
+		store_record_clear(&op->rec);
+		free(op);
+	}
+	p->sq_head = p->sq_tail = NULL;
+}
+
+void pool_free(struct pool *p)
+{
+	if (!p)
+		return;
+	pool_shutdown(p, POOL_SHUTDOWN_CANCEL, POOL_FREE_SHUTDOWN_NS);
+	pool_stop_timer(p);
+	if (p->exec.ops->stop)
+		p->exec.ops->stop(p->exec.ctx);
+	p->exec.ops->free(p->exec.ctx);
+	if (p->store)
+		store_drain(p);
+	free_store_queue(p);
+	for (size_t i = 0; i < p->nbuckets; i++) {
+		for (struct pool_task *t = p->buckets[i], *nx; t; t = nx) {
+			nx = t->hnext;
+			task_unref_locked(t);
+		}
+	}
+	free(p->buckets);
+	free(p->heap);
+	pthread_cond_destroy(&p->state_cv);
+	pthread_cond_destroy(&p->timer_cv);
+	pthread_mutex_destroy(&p->limits_mu);
+	pthread_mutex_destroy(&p->mu);
+	free(p);
+}
+
+/* ---- submit ---------------------------------------------------------------- */
+
+static uint64_t task_deadline(const struct pool *p, const struct pool_submit *s, uint64_t now)
+{
+	if (s->deadline_ns)
+		return s->deadline_ns;
+	uint64_t rel = s->timeout_ns ? s->timeout_ns : p->timeout_ns;
+	if (!rel)
+		return 0;
+	return rel > UINT64_MAX - now ? UINT64_MAX : now + rel;
+}
+
+static int submit_check(struct pool *p, const struct pool_submit *s)
+{
+	if (p->shutting_down) {
+		p->rej_shutdown++;
+		return -POOL_E_SHUTDOWN;
+	}
+	if (s->cost > p->max_units) {
+		p->rej_capacity++;
+		return -POOL_E_CAPACITY;
+	}
+	if (p->max_queue_depth != POOL_UNLIMITED && queued_count(p) >= p->max_queue_depth) {
+		p->rej_queue_full++;
+		return -POOL_E_QUEUE_FULL;
+	}
+	if ((p->ntasks + 1 > p->nbuckets && hash_grow(p) < 0) || heap_reserve(p) < 0)
+		return -POOL_E_NOMEM;
+	return 0;
+}
+
+static void submit_enqueue(struct pool *p, struct pool_task *t, const struct pool_submit *s,
+			   uint64_t now)
+{
+	t->id = p->next_id++;
+	t->created_ns = now;
+	t->deadline_ns = task_deadline(p, s, now);
+	hash_insert(p, t);
+	list_push(&p->queue[t->prio], t);
+	p->submitted++;
+	if (t->deadline_ns) {
+		heap_push(p, t);
+		if (!p->manual_tick && t->deadline_ns < p->timer_target)
+			pthread_cond_signal(&p->timer_cv);
+	}
+	if (p->store)
+		store_queue_put(p, t, 0);
+}
+
+int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id)
+{
+	struct pool_task *t = NULL;
+	struct post po;
+	int rc = -POOL_E_INVALID;
+
+	if (!s || s->priority < 0 || s->priority >= POOL_PRIO_COUNT || s->cost < 1)
+		goto reject;
+	rc = -POOL_E_NOMEM;
+	if (!(t = task_new(p, s)))
+		goto reject;
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	rc = submit_check(p, s);
+	if (rc < 0) {
+		pthread_mutex_unlock(&p->mu);
+		t->payload = NULL; /* freed below, once */
+		task_destroy(t);
+		goto reject;
+	}
+	uint64_t now = pool_now(p);
+	submit_enqueue(p, t, s, now);
+	if (id)
+		*id = t->id;
+	post_notify(&po, t->id);
+	admit(p, &po, now);
+	unlock_post(p, &po);
+	return 0;
+reject:
+	if (s && s->payload && s->payload_free)
+		s->payload_free(s->payload);
+	return rc;
+}
+
+/* ---- cancel ---------------------------------------------------------------- */
+
+/* Raise a running task's cancel flag once; the executor is nudged after
+ * unlocking (a reference keeps the task alive until then). */
+static void raise_cancel(struct pool_task *t, int reason, struct post *po)
+{
+	int none = POOL_CANCEL_NONE;
+	if (!atomic_compare_exchange_strong(&t->cancel, &none, reason))
+		return;
+	pthread_cond_broadcast(&t->cv);
+	pool_task_ref(t);
+	t->walk_next = po->nudge;
+	po->nudge = t;
+	post_notify(po, t->id);
+}
+
+int pool_cancel(struct pool *p, uint64_t id)
+{
+	struct post po;
+	int rc = 0;
+
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	struct pool_task *t = pool_lookup(p, id);
+	if (!t) {
+		rc = -POOL_E_NOT_FOUND;
+	} else if (POOL_STATE_TERMINAL(t->state)) {
+		rc = -POOL_E_STATE;
+	} else if (t->state == POOL_QUEUED) {
+		uint64_t now = pool_now(p);
+		end_task(p, t, POOL_CANCELLED, "cancelled while queued", &po, now);
+		admit(p, &po, now);
+	} else {
+		raise_cancel(t, POOL_CANCEL_USER, &po);
+	}
+	unlock_post(p, &po);
+	return rc;
+}
+
+/* ---- executor side ----------------------------------------------------------- */
+
+uint64_t pool_task_id(const struct pool_task *t) { return t->id; }
+void *pool_task_payload(const struct pool_task *t) { return t->payload; }
+uint64_t pool_task_cost(const struct pool_task *t) { return t->cost; }
+struct pool *pool_task_pool(const struct pool_task *t) { return t->pool; }
+
+int pool_task_cancelled(const struct pool_task *t)
+{
+	return atomic_load_explicit(&((struct pool_task *)t)->cancel, memory_order_acquire);
+}
+
+int pool_task_wait_cancel(struct pool_task *t, uint64_t timeout_ns)
+{
+	struct pool *p = t->pool;
+	struct timespec ts;
+	int c = pool_task_cancelled(t);
+
+	if (c || timeout_ns == 0)
+		return c;
+	pool_abs_timeout(timeout_ns, &ts);
+	pthread_mutex_lock(&p->mu);
+	while (!(c = pool_task_cancelled(t)))
+		if (pool_cond_wait_until(&t->cv, &p->mu, &ts) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&p->mu);
+	return pool_task_cancelled(t);
+}
+
+static int grow_output(struct pool_task *t, size_t len)
+{
+	if (t->out_len + len + 1 > t->out_cap) {
+		size_t n = t->out_cap ? t->out_cap : 256;
+		while (n < t->out_len + len + 1)
+			n *= 2;
+		char *o = realloc(t->out, n);
+		if (!o)
+			return -1;
+		t->out = o;
+		t->out_cap = n;
+	}
+	if (t->nchunks == t->chunk_cap) {
+		size_t n = t->chunk_cap ? t->chunk_cap * 2 : 16;
+		size_t *c = realloc(t->chunk_end, n * sizeof *c);
+		if (!c)
+			return -1;
+		t->chunk_end = c;
+		t->chunk_cap = n;
+	}
+	return 0;
+}
+
+int pool_task_emit(struct pool_task *t, const void *data, size_t len)
+{
+	struct pool *p = t->pool;
+	int rc = 0;
+
+	pthread_mutex_lock(&p->mu);
+	if (t->finished) {
+		rc = -POOL_E_STATE;
+	} else if (t->overflow || len > p->max_output - t->out_len) {
+		t->overflow = 1;
+		rc = -POOL_E_INVALID;
+	} else if (grow_output(t, len) < 0) {
+		rc = -POOL_E_NOMEM;
+	} else {
+		if (len)
+			memcpy(t->out + t->out_len, data, len);
+		t->out_len += len;
+		t->out[t->out_len] = '\0';
+		t->chunk_end[t->nchunks++] = t->out_len;
+		pthread_cond_broadcast(&t->cv);
+	}
+	uint64_t id = t->id;
+	pthread_mutex_unlock(&p->mu);
+	if (rc == 0 && p->notify)
+		p->notify(p->notify_ctx, id);
+	return rc;
+}
+
+/* Terminal state of a handed-back task: a raised cancel flag wins. */
+static int finish_state(const struct pool_task *t, int ok, const char **why)
+{
+	switch (pool_task_cancelled(t)) {
+	case POOL_CANCEL_USER: *why = "cancelled"; return POOL_CANCELLED;
+	case POOL_CANCEL_SHUTDOWN: *why = "cancelled by shutdown"; return POOL_CANCELLED;
+	case POOL_CANCEL_TIMEOUT: *why = "deadline passed while running"; return POOL_TIMEOUT;
+	default: break;
+	}
+	if (t->overflow) {
+		*why = "output exceeds max_output_bytes";
+		return POOL_FAILED;
+	}
+	return ok ? POOL_DONE : POOL_FAILED;
+}
+
+void pool_task_finish(struct pool_task *t, int ok, const char *errmsg)
+{
+	struct pool *p = t->pool;
+	struct post po;
+	const char *why = NULL;
+
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	if (t->finished || t->state != POOL_RUNNING) {
+		pthread_mutex_unlock(&p->mu);
+		return; /* handed back twice: ignored */
+	}
+	int state = finish_state(t, ok, &why);
+	if (state == POOL_FAILED && !t->overflow)
+		why = errmsg && errmsg[0] ? errmsg : "executor error";
+	uint64_t now = pool_now(p);
+	end_task(p, t, state, why, &po, now);
+	admit(p, &po, now);
+	unlock_post(p, &po);
+}
+
+/* ---- deadlines, retention, timer ------------------------------------------- */
+
+static void prune(struct pool *p, uint64_t now)
+{
+	struct pool_task *t;
+	while ((t = p->mailbox.head) && now >= t->ended_ns &&
+	       now - t->ended_ns >= p->retention_ns) {
+		list_remove(&p->mailbox, t);
+		hash_remove(p, t);
+		if (p->store)
+			store_queue_del(p, t->id);
+		task_unref_locked(t);
+	}
+}
+
+static void tick_locked(struct pool *p, struct post *po, uint64_t now)
+{
+	while (p->heap_n && p->heap[0]->deadline_ns <= now) {
+		struct pool_task *t = p->heap[0];
+		heap_remove(p, t);
+		if (t->state == POOL_QUEUED)
+			end_task(p, t, POOL_EXPIRED, "deadline passed while queued", po, now);
+		else
+			raise_cancel(t, POOL_CANCEL_TIMEOUT, po);
+	}
+	prune(p, now);
+	admit(p, po, now);
+}
+
+void pool_tick(struct pool *p)
+{
+	struct post po;
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	tick_locked(p, &po, pool_now(p));
+	unlock_post(p, &po);
+}
+
+/* Pool-clock time of the next deadline or retention expiry. */
+static uint64_t next_wake(const struct pool *p)
+{
+	uint64_t at = p->heap_n ? p->heap[0]->deadline_ns : UINT64_MAX;
+	const struct pool_task *m = p->mailbox.head;
+	if (m) {
+		uint64_t r = p->retention_ns > UINT64_MAX - m->ended_ns ? UINT64_MAX
+									: m->ended_ns + p->retention_ns;
+		if (r < at)
+			at = r;
+	}
+	return at;
+}
+
+/* Sleeps on timer_cv until the next deadline or retention expiry; whoever
+ * creates an earlier one signals it (timer_target). Never polls. */
+static void *timer_main(void *arg)
+{
+	struct pool *p = arg;
+	struct post po;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->timer_stop) {
+		post_init(&po);
+		tick_locked(p, &po, pool_now(p));
+		unlock_post(p, &po);
+		pthread_mutex_lock(&p->mu);
+		if (p->timer_stop)
+			break;
+		uint64_t now = pool_now(p), at = next_wake(p);
+		p->timer_target = at;
+		if (at == UINT64_MAX) {
+			pthread_cond_wait(&p->timer_cv, &p->mu);
+		} else if (at > now) {
+			struct timespec ts;
+			pool_abs_timeout(at - now, &ts);
+			pthread_cond_timedwait(&p->timer_cv, &p->mu, &ts);
+		}
+		p->timer_target = 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/* ---- runtime limits --------------------------------------------------------- */
+
+static int set_workers(struct pool *p, uint64_t value)
+{
+	unsigned maxr = 0;
+	struct post po;
+
+	if (value < 1 || value > 4096)
+		return -POOL_E_INVALID;
+	pthread_mutex_lock(&p->limits_mu);
+	int rc = p->exec.ops->set_workers(p->exec.ctx, (unsigned)value, &maxr);
+	if (rc == 0 && maxr == 0)
+		rc = -POOL_E_INVALID;
+	if (rc < 0) {
+		pthread_mutex_unlock(&p->limits_mu);
+		return rc;
+	}
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	if (maxr < p->max_running)
+		p->running_lowered_at = p->admits;
+	p->workers = (unsigned)value;
+	p->max_running = maxr;
+	admit(p, &po, pool_now(p));
+	unlock_post(p, &po);
+	pthread_mutex_unlock(&p->limits_mu);
+	return 0;
+}
+
+static void set_locked(struct pool *p, enum pool_limit which, uint64_t value)
+{
+	switch (which) {
+	case POOL_LIMIT_MAX_UNITS:
+		if (value < p->max_units)
+			p->units_lowered_at = p->admits;
+		p->max_units = value;
+		break;
+	case POOL_LIMIT_MAX_QUEUE_DEPTH: p->max_queue_depth = value; break;
+	case POOL_LIMIT_TIMEOUT_NS: p->timeout_ns = value; break;
+	case POOL_LIMIT_RETENTION_NS:
+		p->retention_ns = value;
+		pthread_cond_signal(&p->timer_cv);
+		break;
+	default: break;
+	}
+}
+
+int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value)
+{
+	struct post po;
+
+	if (which == POOL_LIMIT_WORKERS)
+		return set_workers(p, value);
+	if ((unsigned)which > POOL_LIMIT_RETENTION_NS)
+		return -POOL_E_INVALID;
+	if (which == POOL_LIMIT_MAX_UNITS && value < 1)
+		return -POOL_E_INVALID;
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	set_locked(p, which, value);
+	admit(p, &po, pool_now(p));
+	unlock_post(p, &po);
+	return 0;
+}
+
+uint64_t pool_get_limit(struct pool *p, enum pool_limit which)
+{
+	uint64_t v = 0;
+	pthread_mutex_lock(&p->mu);
+	switch (which) {
+	case POOL_LIMIT_MAX_UNITS: v = p->max_units; break;
+	case POOL_LIMIT_MAX_QUEUE_DEPTH: v = p->max_queue_depth; break;
+	case POOL_LIMIT_WORKERS: v = p->workers; break;
+	case POOL_LIMIT_TIMEOUT_NS: v = p->timeout_ns; break;
+	case POOL_LIMIT_RETENTION_NS: v = p->retention_ns; break;
+	default: break;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return v;
+}
+
+/* ---- shutdown ------------------------------------------------------------------ */
+
+static void cancel_all(struct pool *p, struct post *po)
+{
+	uint64_t now = pool_now(p);
+	p->no_admit = 1;
+	for (int prio = POOL_PRIO_COUNT - 1; prio >= 0; prio--)
+		while (p->queue[prio].head)
+			end_task(p, p->queue[prio].head, POOL_CANCELLED, "cancelled by shutdown",
+				 po, now);
+	for (struct pool_task *t = p->running.head; t; t = t->next)
+		raise_cancel(t, POOL_CANCEL_SHUTDOWN, po);
+}
+
+int pool_shutdown(struct pool *p, enum pool_shutdown_mode mode, uint64_t timeout_ns)
+{
+	struct timespec ts;
+	struct post po;
+	int timed_out = 0;
+
+	post_init(&po);
+	pool_abs_timeout(timeout_ns, &ts);
+	pthread_mutex_lock(&p->mu);
+	p->shutting_down = 1;
+	while (mode == POOL_SHUTDOWN_DRAIN && (queued_count(p) || p->running.n) && !timed_out)
+		timed_out = pool_cond_wait_until(&p->state_cv, &p->mu, &ts) == ETIMEDOUT;
+	cancel_all(p, &po);
+	unlock_post(p, &po);
+
+	pool_abs_timeout(timeout_ns, &ts);
+	timed_out = 0;
+	pthread_mutex_lock(&p->mu);
+	while (p->running.n && !timed_out)
+		timed_out = pool_cond_wait_until(&p->state_cv, &p->mu, &ts) == ETIMEDOUT;
+	int rc = p->running.n ? -POOL_E_TIMEDOUT : 0;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+/* ---- stats and invariants ---------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of n sorted samples. */
+static uint64_t percentile(const uint64_t *v, size_t n, unsigned pct)
+{
+	if (!n)
+		return 0;
+	size_t rank = (n * pct + 99) / 100;
+	return v[rank ? rank - 1 : 0];
+}
+
+static void stats_locked(struct pool *p, struct pool_stats *o)
+{
+	memset(o, 0, sizeof *o);
+	for (int i = 0; i < POOL_PRIO_COUNT; i++) {
+		o->queued_by_prio[i] = p->queue[i].n;
+		o->queued += p->queue[i].n;
+	}
+	o->running = p->running.n;
+	o->used_units = p->used_units;
+	o->max_units = p->max_units;
+	o->max_queue_depth = p->max_queue_depth;
+	o->workers = p->workers;
+	o->max_running = p->max_running;
+	o->timeout_ns = p->timeout_ns;
+	o->retention_ns = p->retention_ns;
+	o->submitted = p->submitted;
+	o->completed = p->completed;
+	o->failed = p->failed;
+	o->cancelled = p->cancelled;
+	o->expired = p->expired;
+	o->timed_out = p->timed_out;
+	o->rejected_queue_full = p->rej_queue_full;
+	o->rejected_capacity = p->rej_capacity;
+	o->rejected = p->rej_queue_full + p->rej_capacity + p->rej_shutdown;
+	o->mailbox = p->mailbox.n;
+	o->shutting_down = p->shutting_down;
+}
+
+void pool_stats(struct pool *p, struct pool_stats *out)
+{
+	uint64_t w[POOL_WAIT_RING]; /* 32 KiB */
+	size_t n;
+
+	pthread_mutex_lock(&p->mu);
+	stats_locked(p, out);
+	n = p->wait_n;
+	memcpy(w, p->waits, n * sizeof w[0]);
+	pthread_mutex_unlock(&p->mu);
+	/* sorted outside the lock: the samples were copied in the same hold */
+	qsort(w, n, sizeof w[0], cmp_u64);
+	out->queue_wait_p50_ns = percentile(w, n, 50);
+	out->queue_wait_p99_ns = percentile(w, n, 99);
+}
+
+static const char *check_locked(struct pool *p)
+{
+	uint64_t sum = 0, n = 0;
+	for (struct pool_task *t = p->running.head; t; t = t->next, n++) {
+		if (t->state != POOL_RUNNING)
+			return "a task on the running list is not RUNNING";
+		sum += t->cost;
+	}
+	if (n != p->running.n)
+		return "running count differs from the running list";
+	if (sum != p->used_units)
+		return "used_units differs from the sum of running costs";
+	if (p->used_units > p->max_units && p->admits != p->units_lowered_at)
+		return "used_units > max_units after an admission";
+	if (p->running.n > p->max_running && p->admits != p->running_lowered_at)
+		return "running > running limit after an admission";
+	for (int i = 0; i < POOL_PRIO_COUNT; i++)
+		for (struct pool_task *t = p->queue[i].head; t; t = t->next)
+			if (t->state != POOL_QUEUED || t->prio != i)
+				return "a task on a queue list is not QUEUED at that priority";
+	for (struct pool_task *t = p->mailbox.head; t; t = t->next)
+		if (!POOL_STATE_TERMINAL(t->state))
+			return "a task in the mailbox is not terminal";
+	return NULL;
+}
+
+int pool_check_invariants(struct pool *p, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&p->mu);
+	const char *why = check_locked(p);
+	if (why)
+		snprintf(err, errlen, "pool %s: %s (used=%llu max=%llu running=%llu limit=%u)",
+			 p->name, why, (unsigned long long)p->used_units,
+			 (unsigned long long)p->max_units, (unsigned long long)p->running.n,
+			 p->max_running);
+	pthread_mutex_unlock(&p->mu);
+	return why ? -1 : 0;
+}
+
+/* ---- store writes ------------------------------------------------------------ */
+
+static char *dup_or_null(const char *s)
+{
+	return s && s[0] ? strdup(s) : NULL;
+}
+
+static void store_op_link(struct pool *p, struct store_op *op)
+{
+	if (p->sq_tail)
+		p->sq_tail->next = op;
+	else
+		p->sq_head = op;
+	p->sq_tail = op;
+}
+
+/* Snapshot the record now (under the lock); written later, in order. A
+ * snapshot that cannot be allocated is dropped: the store is best-effort and
+ * the pool's state in memory stays authoritative. */
+static void store_queue_put(struct pool *p, struct pool_task *t, int with_output)
+{
+	struct store_op *op = calloc(1, sizeof *op);
+	if (!op)
+		return;
+	struct store_record *r = &op->rec;
+	r->id = t->id;
+	r->priority = t->prio;
+	r->state = t->state;
+	r->cost = t->cost;
+	r->created_ns = t->created_ns;
+	r->started_ns = t->started_ns;
+	r->ended_ns = t->ended_ns;
+	r->deadline_ns = t->deadline_ns;
+	r->owner_uid = t->owner_uid;
+	r->model = dup_or_null(p->name);
+	r->label = dup_or_null(t->label);
+	r->error = dup_or_null(t->error);
+	if (with_output && t->out_len && (r->output = malloc(t->out_len))) {
+		memcpy(r->output, t->out, t->out_len);
+		r->output_len = t->out_len;
+	}
+	store_op_link(p, op);
+}
+
+static void store_queue_del(struct pool *p, uint64_t id)
+{
+	struct store_op *op = calloc(1, sizeof *op);
+	if (!op)
+		return;
+	op->del = 1;
+	op->rec.id = id;
+	store_op_link(p, op);
+}
+
+/* One drainer at a time keeps the writes in queue order. */
+static void store_drain(struct pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	if (p->sq_draining) {
+		pthread_mutex_unlock(&p->mu);
+		return;
+	}
+	p->sq_draining = 1;
+	while (p->sq_head) {
+		struct store_op *op = p->sq_head;
+		p->sq_head = p->sq_tail = NULL;
+		pthread_mutex_unlock(&p->mu);
+		for (struct store_op *nx; op; op = nx) {
+			nx = op->next;
+			if (op->del)
+				store_del(p->store, op->rec.id);
+			else
+				store_put(p->store, &op->rec);
+			store_record_clear(&op->rec);
+			free(op);
+		}
+		pthread_mutex_lock(&p->mu);
+	}
+	p->sq_draining = 0;
+	pthread_mutex_unlock(&p->mu);
+}

@@ -1,0 +1,996 @@
+/*
+ * test-pool.c — the pool's rules, one test each, fully deterministic.
+ *
+ * The executor here is a "manual" one: start() only records the task, and the
+ * test itself emits output and finishes tasks from the test thread, so every
+ * interleaving is chosen by the test. The clock is a fake (manual_tick), so
+ * deadlines and retention move only when the test advances it and calls
+ * pool_tick(). No threads, no sleeps.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "plot/pool.h"
+#include "plot/store.h"
+
+/* ---- manual executor and fake clock ------------------------------------ */
+
+#define MX_MAX 512
+
+struct mx {
+	struct pool_task *started[MX_MAX]; /* in start order */
+	size_t nstarted;
+	int start_rc;       /* returned by start() */
+	unsigned nudges;    /* ops->cancel calls */
+	unsigned workers;   /* last set_workers */
+	int stopped;
+};
+
+static int mx_start(void *ctx, struct pool_task *t)
+{
+	struct mx *m = ctx;
+	if (m->start_rc)
+		return m->start_rc;
+	assert_true(m->nstarted < MX_MAX);
+	pool_task_ref(t); /* so the test may look at it after pruning */
+	m->started[m->nstarted++] = t;
+	return 0;
+}
+
+static void mx_cancel(void *ctx, struct pool_task *t) { ((struct mx *)ctx)->nudges++; }
+
+static int mx_set_workers(void *ctx, unsigned n, unsigned *max_running)
+{
+	((struct mx *)ctx)->workers = n;
+	*max_running = n;
+	return 0;
+}
+
+static void mx_stop(void *ctx) { ((struct mx *)ctx)->stopped = 1; }
+static void mx_free(void *ctx)
+{
+	struct mx *m = ctx;
+	for (size_t i = 0; i < m->nstarted; i++)
+		pool_task_unref(m->started[i]);
+	free(m);
+}
+
+static const struct pool_executor_ops mx_ops = {
+	mx_start, mx_cancel, mx_set_workers, mx_stop, mx_free,
+};
+
+static uint64_t fake_now = 1000;
+static uint64_t fake_clock(void *ctx) { return *(uint64_t *)ctx; }
+
+struct fx {
+	struct pool *p;
+	struct mx *m;
+	struct pool_config cfg;
+};
+
+static void cfg_default(struct pool_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->name = "test";
+	c->max_units = 100;
+	c->max_queue_depth = 100;
+	c->workers = 1;
+	c->retention_ns = 1000000;
+	c->clock.now_ns = fake_clock;
+	c->clock.ctx = &fake_now;
+	c->manual_tick = 1;
+}
+
+static struct pool *mk(struct fx *f, const struct pool_config *c)
+{
+	char err[256] = "";
+	f->m = calloc(1, sizeof *f->m);
+	assert_non_null(f->m);
+	f->p = pool_new(c, (struct pool_executor){ &mx_ops, f->m }, err, sizeof err);
+	assert_non_null(f->p);
+	return f->p;
+}
+
+static uint64_t sub(struct pool *p, int prio, uint64_t cost)
+{
+	struct pool_submit s = { .priority = prio, .cost = cost };
+	uint64_t id = 0;
+	assert_int_equal(pool_submit(p, &s, &id), 0);
+	return id;
+}
+
+static int sub_rc(struct pool *p, int prio, uint64_t cost)
+{
+	struct pool_submit s = { .priority = prio, .cost = cost };
+	uint64_t id = 0;
+	return pool_submit(p, &s, &id);
+}
+
+static struct pool_task *mx_task(struct mx *m, uint64_t id)
+{
+	for (size_t i = 0; i < m->nstarted; i++)
+		if (pool_task_id(m->started[i]) == id)
+			return m->started[i];
+	fail_msg("task %llu was never started", (unsigned long long)id);
+	return NULL;
+}
+
+static int was_started(struct mx *m, uint64_t id)
+{
+	for (size_t i = 0; i < m->nstarted; i++)
+		if (pool_task_id(m->started[i]) == id)
+			return 1;
+	return 0;
+}
+
+static void fin(struct fx *f, uint64_t id, int ok)
+{
+	pool_task_finish(mx_task(f->m, id), ok, ok ? NULL : "boom");
+}
+
+static int state_of(struct pool *p, uint64_t id)
+{
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(p, id, &ti), 0);
+	return ti.state;
+}
+
+static void check_inv(struct pool *p)
+{
+	char err[256] = "";
+	if (pool_check_invariants(p, err, sizeof err) != 0)
+		fail_msg("%s", err);
+}
+
+static void done(struct fx *f)
+{
+	check_inv(f->p);
+	/* finish whatever still runs so pool_free's shutdown does not wait */
+	pool_shutdown(f->p, POOL_SHUTDOWN_CANCEL, 0);
+	for (size_t i = 0; i < f->m->nstarted; i++)
+		pool_task_finish(f->m->started[i], 0, "teardown"); /* no-op if finished */
+	pool_free(f->p);
+}
+
+/* ---- names ------------------------------------------------------------- */
+
+static void t_names(void **st)
+{
+	assert_string_equal(pool_err_name(-POOL_E_QUEUE_FULL), "QUEUE_FULL");
+	assert_string_equal(pool_err_name(POOL_E_CAPACITY), "CAPACITY");
+	assert_string_equal(pool_prio_name(POOL_PRIO_CRITICAL), "critical");
+	assert_int_equal(pool_prio_parse("high"), POOL_PRIO_HIGH);
+	assert_int_equal(pool_prio_parse("urgent"), -1);
+	assert_string_equal(pool_state_name(POOL_TIMEOUT), "timeout");
+	assert_int_equal(pool_state_parse("expired"), POOL_EXPIRED);
+	assert_int_equal(pool_state_parse(NULL), -1);
+}
+
+/* ---- ordering ------------------------------------------------------------ */
+
+static void t_priority_order(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t blocker = sub(f.p, POOL_PRIO_LOW, 1);
+	uint64_t lo = sub(f.p, POOL_PRIO_LOW, 1);
+	uint64_t no = sub(f.p, POOL_PRIO_NORMAL, 1);
+	uint64_t hi = sub(f.p, POOL_PRIO_HIGH, 1);
+	uint64_t cr = sub(f.p, POOL_PRIO_CRITICAL, 1);
+	assert_int_equal(f.m->nstarted, 1);
+	uint64_t want[] = { cr, hi, no, lo };
+	fin(&f, blocker, 1);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(f.m->nstarted, (size_t)i + 2);
+		assert_int_equal(pool_task_id(f.m->started[i + 1]), want[i]);
+		fin(&f, want[i], 1);
+	}
+	done(&f);
+}
+
+static void t_fifo_within_level(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t ids[6];
+	for (int i = 0; i < 6; i++)
+		ids[i] = sub(f.p, POOL_PRIO_NORMAL, 1);
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, ids[3], &ti), 0);
+	assert_int_equal(ti.position, 3); /* ids[0] runs; 1, 2, 3 queued */
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(pool_task_id(f.m->started[i]), ids[i]);
+		fin(&f, ids[i], 1);
+	}
+	done(&f);
+}
+
+/* ---- the big-task rule ------------------------------------------------------ */
+
+/* max_units 10, skip_limit 3: A (6) runs, big B (8) does not fit. */
+static void big_setup(struct fx *f, uint64_t *a, uint64_t *b, uint64_t s[5])
+{
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_units = 10;
+	c.workers = 16;
+	c.skip_limit = 3;
+	mk(f, &c);
+	*a = sub(f->p, POOL_PRIO_NORMAL, 6);
+	*b = sub(f->p, POOL_PRIO_NORMAL, 8);
+	for (int i = 0; i < 5; i++)
+		s[i] = sub(f->p, POOL_PRIO_NORMAL, 1);
+}
+
+static void t_big_small_pass(void **st)
+{
+	struct fx f;
+	uint64_t a, b, s[5];
+	big_setup(&f, &a, &b, s);
+	/* small tasks pass the blocked big one, exactly skip_limit of them */
+	assert_true(was_started(f.m, s[0]) && was_started(f.m, s[1]) && was_started(f.m, s[2]));
+	assert_false(was_started(f.m, b));
+	/* s[3] would fit (6 + 3 + 1 <= 10) but B now reserves */
+	assert_false(was_started(f.m, s[3]));
+	assert_int_equal(state_of(f.p, s[3]), POOL_QUEUED);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.used_units, 9);
+	assert_int_equal(ps.running, 4);
+	done(&f);
+}
+
+static void t_big_reserves(void **st)
+{
+	struct fx f;
+	uint64_t a, b, s[5];
+	big_setup(&f, &a, &b, s);
+	fin(&f, a, 1); /* used 3: B (8) still does not fit, and nothing passes it */
+	assert_false(was_started(f.m, b));
+	assert_false(was_started(f.m, s[3]));
+	fin(&f, s[0], 1); /* used 2: B fits and starts before the later small ones */
+	assert_int_equal(f.m->nstarted, 5);
+	assert_int_equal(pool_task_id(f.m->started[4]), b);
+	assert_false(was_started(f.m, s[3])); /* 10 of 10 used */
+	fin(&f, s[1], 1);
+	assert_int_equal(pool_task_id(f.m->started[5]), s[3]);
+	fin(&f, s[2], 1);
+	assert_int_equal(pool_task_id(f.m->started[6]), s[4]);
+	done(&f);
+}
+
+/* A higher level is ahead in the order, so it still starts past a reservation. */
+static void t_big_reservation_respects_priority(void **st)
+{
+	struct fx f;
+	uint64_t a, b, s[5];
+	big_setup(&f, &a, &b, s);
+	uint64_t h = sub(f.p, POOL_PRIO_HIGH, 1);
+	assert_true(was_started(f.m, h));
+	assert_false(was_started(f.m, s[3]));
+	done(&f);
+}
+
+/* A task bigger than a lowered max_units never reserves. */
+static void t_oversized_never_reserves(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_units = 10;
+	c.workers = 16;
+	c.skip_limit = 1;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, POOL_PRIO_NORMAL, 6);
+	uint64_t b = sub(f.p, POOL_PRIO_NORMAL, 8);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_UNITS, 7), 0);
+	uint64_t s1 = sub(f.p, POOL_PRIO_NORMAL, 1);
+	uint64_t s2 = sub(f.p, POOL_PRIO_NORMAL, 1);
+	fin(&f, a, 1);
+	assert_true(was_started(f.m, s1) && was_started(f.m, s2));
+	assert_false(was_started(f.m, b));
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_UNITS, 10), 0);
+	assert_true(was_started(f.m, b));
+	done(&f);
+}
+
+/* ---- submit rejections at exactly the configured numbers ------------------------ */
+
+static void t_capacity_exact(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_units = 4;
+	mk(&f, &c);
+	sub(f.p, POOL_PRIO_NORMAL, 4);
+	assert_int_equal(sub_rc(f.p, POOL_PRIO_NORMAL, 5), -POOL_E_CAPACITY);
+	assert_int_equal(sub_rc(f.p, POOL_PRIO_NORMAL, 0), -POOL_E_INVALID);
+	assert_int_equal(sub_rc(f.p, 4, 1), -POOL_E_INVALID);
+	assert_int_equal(sub_rc(f.p, -1, 1), -POOL_E_INVALID);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.rejected_capacity, 1);
+	assert_int_equal(ps.rejected, 1);
+	assert_int_equal(ps.submitted, 1);
+	done(&f);
+}
+
+static void t_queue_full_exact(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_queue_depth = 3;
+	mk(&f, &c);
+	sub(f.p, POOL_PRIO_NORMAL, 1); /* runs: not in the queue */
+	for (int i = 0; i < 3; i++)
+		sub(f.p, POOL_PRIO_NORMAL, 1);
+	assert_int_equal(sub_rc(f.p, POOL_PRIO_CRITICAL, 1), -POOL_E_QUEUE_FULL);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.queued, 3);
+	assert_int_equal(ps.rejected_queue_full, 1);
+	done(&f);
+}
+
+static int g_freed;
+static void count_free(void *pl) { g_freed++; free(pl); }
+
+/* A rejected submit still frees the payload (ownership always passes). */
+static void t_reject_frees_payload(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_units = 2;
+	mk(&f, &c);
+	g_freed = 0;
+	struct pool_submit s = { .priority = 1, .cost = 3, .payload = malloc(8),
+				 .payload_free = count_free };
+	uint64_t id;
+	assert_int_equal(pool_submit(f.p, &s, &id), -POOL_E_CAPACITY);
+	assert_int_equal(g_freed, 1);
+	s.cost = 1;
+	s.payload = malloc(8);
+	assert_int_equal(pool_submit(f.p, &s, &id), 0);
+	fin(&f, id, 1);
+	assert_int_equal(g_freed, 2); /* freed when the task ends */
+	done(&f);
+}
+
+static void t_ids_unique_first_id(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.first_id = 1000;
+	mk(&f, &c);
+	assert_int_equal(sub(f.p, 1, 1), 1000);
+	assert_int_equal(sub_rc(f.p, 1, 1000), -POOL_E_CAPACITY);
+	assert_int_equal(sub(f.p, 1, 1), 1001); /* a rejection uses no id */
+	done(&f);
+}
+
+/* ---- deadlines ---------------------------------------------------------------- */
+
+static void t_expiry_queued(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t run = sub(f.p, 1, 1);
+	struct pool_submit s = { .priority = 1, .cost = 1, .timeout_ns = 100 };
+	uint64_t q;
+	assert_int_equal(pool_submit(f.p, &s, &q), 0);
+	fake_now += 99;
+	pool_tick(f.p);
+	assert_int_equal(state_of(f.p, q), POOL_QUEUED);
+	fake_now += 1;
+	pool_tick(f.p);
+	assert_int_equal(state_of(f.p, q), POOL_EXPIRED);
+	fin(&f, run, 1);
+	assert_false(was_started(f.m, q)); /* never ran */
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.expired, 1);
+	done(&f);
+}
+
+/* Past its deadline a queued task never starts, even if no tick came. */
+static void t_expiry_at_admission(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t run = sub(f.p, 1, 1);
+	struct pool_submit s = { .priority = 1, .cost = 1, .deadline_ns = fake_now + 10 };
+	uint64_t q;
+	assert_int_equal(pool_submit(f.p, &s, &q), 0);
+	fake_now += 10;
+	fin(&f, run, 1);
+	assert_false(was_started(f.m, q));
+	assert_int_equal(state_of(f.p, q), POOL_EXPIRED);
+	done(&f);
+}
+
+static void t_timeout_running(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.timeout_ns = 500; /* the pool default applies */
+	mk(&f, &c);
+	uint64_t id = sub(f.p, 1, 3);
+	struct pool_task *t = mx_task(f.m, id);
+	assert_int_equal(pool_task_emit(t, "part", 4), 0);
+	fake_now += 499;
+	pool_tick(f.p);
+	assert_int_equal(pool_task_cancelled(t), 0);
+	fake_now += 1;
+	pool_tick(f.p);
+	assert_int_equal(pool_task_cancelled(t), POOL_CANCEL_TIMEOUT);
+	assert_int_equal(f.m->nudges, 1);
+	assert_int_equal(state_of(f.p, id), POOL_RUNNING); /* until handed back */
+	pool_task_finish(t, 1, NULL);
+	char *out;
+	size_t len;
+	int state;
+	assert_int_equal(pool_result(f.p, id, &out, &len, &state), 0);
+	assert_int_equal(state, POOL_TIMEOUT);
+	assert_int_equal(len, 4);
+	assert_memory_equal(out, "part", 4);
+	free(out);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.used_units, 0);
+	assert_int_equal(ps.timed_out, 1);
+	done(&f);
+}
+
+/* ---- cancel in each state ----------------------------------------------------- */
+
+static void t_cancel_states(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t r = sub(f.p, 1, 1), q = sub(f.p, 1, 1);
+	assert_int_equal(pool_cancel(f.p, q), 0);
+	assert_int_equal(state_of(f.p, q), POOL_CANCELLED);
+	assert_int_equal(pool_cancel(f.p, r), 0);
+	struct pool_task *t = mx_task(f.m, r);
+	assert_int_equal(pool_task_cancelled(t), POOL_CANCEL_USER);
+	assert_int_equal(f.m->nudges, 1);
+	assert_int_equal(state_of(f.p, r), POOL_RUNNING);
+	pool_task_finish(t, 1, NULL);
+	assert_int_equal(state_of(f.p, r), POOL_CANCELLED);
+	assert_int_equal(pool_cancel(f.p, r), -POOL_E_STATE);
+	assert_int_equal(pool_cancel(f.p, 999999), -POOL_E_NOT_FOUND);
+	assert_false(was_started(f.m, q));
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.cancelled, 2);
+	assert_int_equal(ps.used_units, 0);
+	done(&f);
+}
+
+/* Cancelling a queued task that reserved lets the tasks behind it run. */
+static void t_cancel_reserved_unblocks(void **st)
+{
+	struct fx f;
+	uint64_t a, b, s[5];
+	big_setup(&f, &a, &b, s);
+	assert_false(was_started(f.m, s[3]));
+	assert_int_equal(pool_cancel(f.p, b), 0);
+	assert_true(was_started(f.m, s[3]));
+	done(&f);
+}
+
+/* ---- executor hand-back paths ---------------------------------------------------- */
+
+static void t_failed_keeps_output(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t id = sub(f.p, 1, 2);
+	struct pool_task *t = mx_task(f.m, id);
+	assert_int_equal(pool_task_emit(t, "ab", 2), 0);
+	pool_task_finish(t, 0, "exploded");
+	assert_int_equal(pool_task_emit(t, "x", 1), -POOL_E_STATE);
+	pool_task_finish(t, 1, NULL); /* second hand-back ignored */
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, id, &ti), 0);
+	assert_int_equal(ti.state, POOL_FAILED);
+	assert_string_equal(ti.error, "exploded");
+	assert_int_equal(ti.output_bytes, 2);
+	assert_int_equal(ti.chunks, 1);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.failed, 1);
+	assert_int_equal(ps.used_units, 0);
+	assert_int_equal(ps.running, 0);
+	done(&f);
+}
+
+static void t_start_error(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	f.m->start_rc = -POOL_E_NOMEM;
+	uint64_t id = sub(f.p, 1, 5);
+	assert_int_equal(state_of(f.p, id), POOL_FAILED);
+	f.m->start_rc = 0;
+	uint64_t id2 = sub(f.p, 1, 5); /* units and slot came back */
+	assert_true(was_started(f.m, id2));
+	done(&f);
+}
+
+static void t_output_limit(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_output_bytes = 4;
+	mk(&f, &c);
+	uint64_t id = sub(f.p, 1, 1);
+	struct pool_task *t = mx_task(f.m, id);
+	assert_int_equal(pool_task_emit(t, "abcd", 4), 0);
+	assert_int_equal(pool_task_emit(t, "e", 1), -POOL_E_INVALID);
+	pool_task_finish(t, 1, NULL);
+	assert_int_equal(state_of(f.p, id), POOL_FAILED);
+	done(&f);
+}
+
+/* ---- results and subscriptions ---------------------------------------------------- */
+
+static void expect_chunk(struct pool_sub *s, const char *want)
+{
+	char *d = NULL;
+	size_t len = 0;
+	int state = -1;
+	assert_int_equal(pool_sub_next(s, &d, &len, &state, 0), POOL_SUB_CHUNK);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(d, want, len);
+	free(d);
+}
+
+static void expect_end(struct pool_sub *s, int want_state)
+{
+	char *d = NULL;
+	size_t len = 0;
+	int state = -1;
+	assert_int_equal(pool_sub_next(s, &d, &len, &state, 0), POOL_SUB_END);
+	assert_int_equal(state, want_state);
+	free(d);
+}
+
+static void expect_nothing(struct pool_sub *s)
+{
+	char *d = NULL;
+	size_t len = 0;
+	int state = -1;
+	assert_int_equal(pool_sub_next(s, &d, &len, &state, 0), -POOL_E_TIMEDOUT);
+}
+
+static void t_late_subscriber_replay(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t id = sub(f.p, 1, 1);
+	struct pool_task *t = mx_task(f.m, id);
+	pool_task_emit(t, "a", 1);
+	pool_task_emit(t, "bb", 2);
+	struct pool_sub *s1, *s2, *s3;
+	assert_int_equal(pool_subscribe(f.p, id, &s1), 0);
+	assert_int_equal(pool_sub_task_id(s1), id);
+	expect_chunk(s1, "a");
+	expect_chunk(s1, "bb");
+	expect_nothing(s1);
+	assert_int_equal(pool_subscribe(f.p, id, &s2), 0);
+	pool_task_emit(t, "ccc", 3);
+	expect_chunk(s1, "ccc"); /* live */
+	expect_chunk(s2, "a");   /* replay, independent of s1 */
+	pool_task_finish(t, 1, NULL);
+	expect_end(s1, POOL_DONE);
+	expect_end(s1, POOL_DONE); /* END repeats */
+	expect_chunk(s2, "bb");
+	expect_chunk(s2, "ccc");
+	expect_end(s2, POOL_DONE);
+	assert_int_equal(pool_subscribe(f.p, id, &s3), 0); /* after the end */
+	expect_chunk(s3, "a");
+	expect_chunk(s3, "bb");
+	expect_chunk(s3, "ccc");
+	expect_end(s3, POOL_DONE);
+	pool_sub_close(s1);
+	pool_sub_close(s2);
+	pool_sub_close(s3);
+	struct pool_sub *x;
+	assert_int_equal(pool_subscribe(f.p, 424242, &x), -POOL_E_NOT_FOUND);
+	done(&f);
+}
+
+static void t_result_many_times(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t id = sub(f.p, 1, 1);
+	struct pool_task *t = mx_task(f.m, id);
+	pool_task_emit(t, "he", 2);
+	pool_task_emit(t, "llo", 3);
+	int state;
+	assert_int_equal(pool_wait(f.p, id, 0, &state), -POOL_E_TIMEDOUT);
+	pool_task_finish(t, 1, NULL);
+	for (int i = 0; i < 3; i++) {
+		char *out;
+		size_t len;
+		assert_int_equal(pool_result(f.p, id, &out, &len, &state), 0);
+		assert_int_equal(state, POOL_DONE);
+		assert_string_equal(out, "hello");
+		free(out);
+		assert_int_equal(pool_wait(f.p, id, 0, &state), 0);
+	}
+	done(&f);
+}
+
+static void t_retention_prune(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.retention_ns = 1000;
+	mk(&f, &c);
+	uint64_t id = sub(f.p, 1, 1);
+	struct pool_task *t = mx_task(f.m, id);
+	pool_task_emit(t, "kept", 4);
+	struct pool_sub *s;
+	assert_int_equal(pool_subscribe(f.p, id, &s), 0);
+	pool_task_finish(t, 1, NULL);
+	fake_now += 999;
+	pool_tick(f.p);
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, id, &ti), 0);
+	fake_now += 1;
+	pool_tick(f.p);
+	char *out;
+	size_t len;
+	int state;
+	assert_int_equal(pool_task_info(f.p, id, &ti), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_result(f.p, id, &out, &len, &state), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_wait(f.p, id, 0, &state), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_cancel(f.p, id), -POOL_E_NOT_FOUND);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.mailbox, 0);
+	/* an open subscription still reads the whole stream */
+	expect_chunk(s, "kept");
+	expect_end(s, POOL_DONE);
+	pool_sub_close(s);
+	done(&f);
+}
+
+/* ---- runtime limits ------------------------------------------------------------ */
+
+static void t_limit_max_units(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_units = 6;
+	c.workers = 8;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 3), b = sub(f.p, 1, 3);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_UNITS, 4), 0);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_MAX_UNITS), 4);
+	assert_int_equal(state_of(f.p, a), POOL_RUNNING); /* lowering kills nothing */
+	assert_int_equal(state_of(f.p, b), POOL_RUNNING);
+	check_inv(f.p);
+	assert_int_equal(sub_rc(f.p, 1, 5), -POOL_E_CAPACITY);
+	uint64_t q = sub(f.p, 1, 1);
+	assert_false(was_started(f.m, q));
+	fin(&f, a, 1);                  /* used 3 of 4: q fits */
+	assert_true(was_started(f.m, q));
+	uint64_t q2 = sub(f.p, 1, 4);
+	assert_false(was_started(f.m, q2));
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_UNITS, 8), 0);
+	assert_true(was_started(f.m, q2)); /* raising admits at once */
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_UNITS, 0), -POOL_E_INVALID);
+	done(&f);
+}
+
+static void t_limit_queue_depth(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_queue_depth = 5;
+	mk(&f, &c);
+	sub(f.p, 1, 1);
+	uint64_t q[3];
+	for (int i = 0; i < 3; i++)
+		q[i] = sub(f.p, 1, 1);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_QUEUE_DEPTH, 1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(state_of(f.p, q[i]), POOL_QUEUED);
+	assert_int_equal(sub_rc(f.p, 1, 1), -POOL_E_QUEUE_FULL);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_QUEUE_DEPTH, 4), 0);
+	sub(f.p, 1, 1);
+	assert_int_equal(sub_rc(f.p, 1, 1), -POOL_E_QUEUE_FULL);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_QUEUE_DEPTH, 0), 0);
+	assert_int_equal(sub_rc(f.p, 1, 1), -POOL_E_QUEUE_FULL); /* 0 = reject all */
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_QUEUE_DEPTH, POOL_UNLIMITED), 0);
+	sub(f.p, 1, 1);
+	done(&f);
+}
+
+static void t_limit_workers(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.workers = 1;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1), b = sub(f.p, 1, 1), d = sub(f.p, 1, 1);
+	assert_false(was_started(f.m, b));
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_WORKERS, 2), 0);
+	assert_int_equal(f.m->workers, 2);
+	assert_true(was_started(f.m, b)); /* raising admits at once */
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_WORKERS, 1), 0);
+	assert_int_equal(state_of(f.p, a), POOL_RUNNING);
+	assert_int_equal(state_of(f.p, b), POOL_RUNNING);
+	check_inv(f.p);
+	fin(&f, a, 1);
+	assert_false(was_started(f.m, d)); /* still 1 running = the new limit */
+	fin(&f, b, 1);
+	assert_true(was_started(f.m, d));
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_WORKERS, 0), -POOL_E_INVALID);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.workers, 1);
+	assert_int_equal(ps.max_running, 1);
+	done(&f);
+}
+
+static void t_limit_timeout(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_TIMEOUT_NS, 50), 0);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_TIMEOUT_NS), 50);
+	uint64_t b = sub(f.p, 1, 1);
+	struct pool_task_info ti;
+	pool_task_info(f.p, a, &ti);
+	assert_int_equal(ti.deadline_ns, 0); /* earlier tasks keep theirs */
+	pool_task_info(f.p, b, &ti);
+	assert_int_equal(ti.deadline_ns, fake_now + 50);
+	fake_now += 50;
+	pool_tick(f.p);
+	assert_int_equal(state_of(f.p, b), POOL_EXPIRED);
+	assert_int_equal(state_of(f.p, a), POOL_RUNNING);
+	done(&f);
+}
+
+static void t_limit_retention(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.retention_ns = 1000000;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1);
+	fin(&f, a, 1);
+	fake_now += 10;
+	pool_tick(f.p);
+	assert_int_equal(state_of(f.p, a), POOL_DONE);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_RETENTION_NS, 10), 0);
+	pool_tick(f.p);
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, a, &ti), -POOL_E_NOT_FOUND);
+	done(&f);
+}
+
+/* ---- stats ---------------------------------------------------------------------- */
+
+static void t_stats_snapshot(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.workers = 2;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, POOL_PRIO_LOW, 2);
+	fake_now += 100;
+	uint64_t b = sub(f.p, POOL_PRIO_LOW, 3);
+	sub(f.p, POOL_PRIO_HIGH, 1);
+	sub(f.p, POOL_PRIO_CRITICAL, 1);
+	sub(f.p, POOL_PRIO_CRITICAL, 1);
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.running, 2);
+	assert_int_equal(ps.used_units, 5);
+	assert_int_equal(ps.queued, 3);
+	assert_int_equal(ps.queued_by_prio[POOL_PRIO_CRITICAL], 2);
+	assert_int_equal(ps.queued_by_prio[POOL_PRIO_HIGH], 1);
+	assert_int_equal(ps.queued_by_prio[POOL_PRIO_LOW], 0);
+	assert_int_equal(ps.submitted, 5);
+	assert_int_equal(ps.queue_wait_p50_ns, 0);
+	fake_now += 400;
+	fin(&f, a, 1); /* the first critical waited 400 */
+	fin(&f, b, 0);
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.completed, 1);
+	assert_int_equal(ps.failed, 1);
+	assert_int_equal(ps.mailbox, 2);
+	/* waits: 0, 0, 400, 400 -> p50 = 0 (nearest rank 2), p99 = 400 */
+	assert_int_equal(ps.queue_wait_p50_ns, 0);
+	assert_int_equal(ps.queue_wait_p99_ns, 400);
+	done(&f);
+}
+
+static void t_list(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t a = sub(f.p, POOL_PRIO_LOW, 1);
+	uint64_t b = sub(f.p, POOL_PRIO_LOW, 1);
+	uint64_t d = sub(f.p, POOL_PRIO_HIGH, 1);
+	struct pool_task_info li[8];
+	assert_int_equal(pool_list(f.p, li, 8), 3);
+	assert_int_equal(li[0].id, a);
+	assert_int_equal(li[0].state, POOL_RUNNING);
+	assert_int_equal(li[1].id, d);
+	assert_int_equal(li[1].position, 1);
+	assert_int_equal(li[2].id, b);
+	assert_int_equal(li[2].position, 2);
+	assert_int_equal(pool_list(f.p, li, 1), 3);
+	done(&f);
+}
+
+/* ---- shutdown -------------------------------------------------------------------- */
+
+static void t_shutdown_cancel(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t r = sub(f.p, 1, 1), q1 = sub(f.p, 1, 1), q2 = sub(f.p, 3, 1);
+	assert_int_equal(pool_shutdown(f.p, POOL_SHUTDOWN_CANCEL, 0), -POOL_E_TIMEDOUT);
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, q1, &ti), 0);
+	assert_int_equal(ti.state, POOL_CANCELLED);
+	assert_string_equal(ti.error, "cancelled by shutdown");
+	assert_int_equal(state_of(f.p, q2), POOL_CANCELLED);
+	struct pool_task *t = mx_task(f.m, r);
+	assert_int_equal(pool_task_cancelled(t), POOL_CANCEL_SHUTDOWN);
+	assert_int_equal(sub_rc(f.p, 1, 1), -POOL_E_SHUTDOWN);
+	pool_task_finish(t, 1, NULL);
+	assert_int_equal(state_of(f.p, r), POOL_CANCELLED);
+	assert_int_equal(pool_shutdown(f.p, POOL_SHUTDOWN_CANCEL, 0), 0);
+	assert_false(was_started(f.m, q1));
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.cancelled, 3);
+	assert_int_equal(ps.shutting_down, 1);
+	done(&f);
+}
+
+/* Drain with nobody finishing: bounded by the timeout, then cancels. */
+static void t_shutdown_drain_bounded(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	mk(&f, &c);
+	uint64_t r = sub(f.p, 1, 1), q = sub(f.p, 1, 1);
+	assert_int_equal(pool_shutdown(f.p, POOL_SHUTDOWN_DRAIN, 1000000), -POOL_E_TIMEDOUT);
+	assert_int_equal(state_of(f.p, q), POOL_CANCELLED);
+	assert_int_equal(pool_task_cancelled(mx_task(f.m, r)), POOL_CANCEL_SHUTDOWN);
+	done(&f);
+}
+
+/* ---- store ------------------------------------------------------------------------ */
+
+static void t_store_records(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.retention_ns = 100;
+	c.store = store_memory_new();
+	assert_non_null(c.store);
+	mk(&f, &c);
+	struct pool_submit s = { .priority = 2, .cost = 1, .owner_uid = 7, .label = "hi" };
+	uint64_t a, b;
+	assert_int_equal(pool_submit(f.p, &s, &a), 0);
+	assert_int_equal(pool_submit(f.p, &s, &b), 0);
+	struct store_record r;
+	assert_int_equal(store_get(c.store, b, &r), 0);
+	assert_int_equal(r.state, POOL_QUEUED);
+	assert_string_equal(r.label, "hi");
+	assert_string_equal(r.model, "test");
+	assert_int_equal(r.owner_uid, 7);
+	store_record_clear(&r);
+	struct pool_task *t = mx_task(f.m, a);
+	pool_task_emit(t, "out", 3);
+	pool_task_finish(t, 1, NULL);
+	assert_int_equal(store_get(c.store, a, &r), 0);
+	assert_int_equal(r.state, POOL_DONE);
+	assert_int_equal(r.output_len, 3);
+	assert_memory_equal(r.output, "out", 3);
+	store_record_clear(&r);
+	assert_int_equal(store_get(c.store, b, &r), 0);
+	assert_int_equal(r.state, POOL_RUNNING);
+	store_record_clear(&r);
+	fake_now += 100;
+	pool_tick(f.p);
+	assert_int_equal(store_get(c.store, a, &r), -1); /* pruned */
+	assert_int_equal(c.store->ops->count(c.store->ctx), 1);
+	done(&f);
+	store_free(c.store);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_names),
+		cmocka_unit_test(t_priority_order),
+		cmocka_unit_test(t_fifo_within_level),
+		cmocka_unit_test(t_big_small_pass),
+		cmocka_unit_test(t_big_reserves),
+		cmocka_unit_test(t_big_reservation_respects_priority),
+		cmocka_unit_test(t_oversized_never_reserves),
+		cmocka_unit_test(t_capacity_exact),
+		cmocka_unit_test(t_queue_full_exact),
+		cmocka_unit_test(t_reject_frees_payload),
+		cmocka_unit_test(t_ids_unique_first_id),
+		cmocka_unit_test(t_expiry_queued),
+		cmocka_unit_test(t_expiry_at_admission),
+		cmocka_unit_test(t_timeout_running),
+		cmocka_unit_test(t_cancel_states),
+		cmocka_unit_test(t_cancel_reserved_unblocks),
+		cmocka_unit_test(t_failed_keeps_output),
+		cmocka_unit_test(t_start_error),
+		cmocka_unit_test(t_output_limit),
+		cmocka_unit_test(t_late_subscriber_replay),
+		cmocka_unit_test(t_result_many_times),
+		cmocka_unit_test(t_retention_prune),
+		cmocka_unit_test(t_limit_max_units),
+		cmocka_unit_test(t_limit_queue_depth),
+		cmocka_unit_test(t_limit_workers),
+		cmocka_unit_test(t_limit_timeout),
+		cmocka_unit_test(t_limit_retention),
+		cmocka_unit_test(t_stats_snapshot),
+		cmocka_unit_test(t_list),
+		cmocka_unit_test(t_shutdown_cancel),
+		cmocka_unit_test(t_shutdown_drain_bounded),
+		cmocka_unit_test(t_store_records),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

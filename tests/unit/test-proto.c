@@ -1,0 +1,581 @@
+/*
+ * test-proto.c — the wire protocol: every message round-trips; truncated,
+ * oversized, malformed and wrong-type frames give the right code and a
+ * message naming the offset or field; the incremental reader works byte by
+ * byte and keeps framing errors sticky; blocking helpers over a socketpair.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <msgpack.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wcomment"
+#include "plot/pool.h"
+#pragma GCC diagnostic pop
+#include "plot/proto.h"
+
+/* ---- fixtures: one fully populated message of every kind ----------------- */
+
+static const struct proto_chat_msg chat[] = { { "system", "be brief" }, { "user", "hi" } };
+static const char *const stops[] = { "\n\n", "END" };
+static const uint64_t ids[] = { 3, 5, 18446744073709551615ull };
+static const struct proto_task_info tasks[] = {
+	{ 7, "echo", POOL_PRIO_HIGH, POOL_RUNNING, 4, 0, 1.5, 0.25, 1.25, PROTO_HAS_DEADLINE, -2.5,
+	  11, 3, 1000, NULL, "hello wor" },
+	{ 8, "echo", POOL_PRIO_LOW, POOL_QUEUED, 1, 1, 0.5, 0.5, 0, 0, 0, 0, 0, 1001, "err", NULL },
+};
+static const struct proto_model_stats mstats[] = {
+	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, 4, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
+	  0.5, 9.25, 6, 120, 3600 },
+	{ "big", 0, 0, 0, 8, UINT64_MAX, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1 },
+};
+static const struct proto_kv kvs[] = { { "max_units", "8" }, { "workers", "null" } };
+static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
+static const struct proto_model_info minfos[] = {
+	{ "echo", "synthetic", NULL, 1, "ready" }, { "l", "llm", "/m.gguf", 0, "loading" },
+};
+
+static void fill_request(struct proto_msg *m, int type)
+{
+	proto_msg_init(m, type, 42 + (uint64_t)type);
+	switch (type) {
+	case PROTO_T_HELLO:
+		m->u.hello = (struct proto_hello){ PROTO_VERSION, "plot test", 0 };
+		break;
+	case PROTO_T_SUBMIT: {
+		struct proto_submit *s = &m->u.submit;
+		s->model = "echo";
+		s->prompt = "a b c";
+		s->messages = chat;
+		s->n_messages = 2;
+		s->priority = POOL_PRIO_CRITICAL;
+		s->has = PROTO_HAS_MAX_TOKENS | PROTO_HAS_TEMPERATURE | PROTO_HAS_TOP_K |
+			 PROTO_HAS_TOP_P | PROTO_HAS_MIN_P | PROTO_HAS_SEED | PROTO_HAS_DEADLINE |
+			 PROTO_HAS_COST;
+		s->max_tokens = 64;
+		s->temperature = 0.7;
+		s->top_k = 40;
+		s->top_p = 0.9;
+		s->min_p = 0.05;
+		s->seed = 1234567890123ull;
+		s->deadline_secs = 2.5;
+		s->cost = 3;
+		s->stop = stops;
+		s->n_stop = 2;
+		s->detach = 1;
+		break;
+	}
+	case PROTO_T_STATUS: case PROTO_T_RESULT: case PROTO_T_SUBSCRIBE:
+		m->u.task_ref = (struct proto_task_ref){ 99, 1, 1 };
+		break;
+	case PROTO_T_CANCEL:
+		m->u.cancel = (struct proto_cancel){ ids, 3, 1, "echo" };
+		break;
+	case PROTO_T_STATS: case PROTO_T_QUEUE: case PROTO_T_LIMITS_GET:
+		m->u.filter = (struct proto_filter){ "echo", POOL_DONE };
+		break;
+	case PROTO_T_LIMITS_SET:
+		m->u.limits_set = (struct proto_limits_set){ "echo", kvs, 2 };
+		break;
+	case PROTO_T_DRAIN: case PROTO_T_SHUTDOWN:
+		m->u.stop.timeout_secs = 30;
+		break;
+	default:
+		break;
+	}
+}
+
+static void fill_ok(struct proto_msg *m, int op)
+{
+	static const char out[] = "bytes\0with nul";
+	struct proto_msg req;
+	proto_msg_init(&req, op, 5);
+	proto_msg_ok(m, &req);
+	switch (op) {
+	case PROTO_T_HELLO: m->u.hello = (struct proto_hello){ PROTO_VERSION, "plotd", 4242 }; break;
+	case PROTO_T_SUBMIT: m->u.submitted = (struct proto_submitted){ 77, "echo" }; break;
+	case PROTO_T_STATUS: case PROTO_T_SUBSCRIBE: m->u.task = tasks[0]; break;
+	case PROTO_T_RESULT:
+		m->u.result = (struct proto_result){ 7, POOL_TIMEOUT, out, sizeof out, "deadline" };
+		break;
+	case PROTO_T_CANCEL: m->u.cancelled = (struct proto_cancelled){ ids, 2 }; break;
+	case PROTO_T_STATS: m->u.stats = (struct proto_stats){ mstats, 2, 12.5, 3 }; break;
+	case PROTO_T_QUEUE: m->u.queue = (struct proto_queue){ tasks, 2 }; break;
+	case PROTO_T_LIMITS_GET: case PROTO_T_LIMITS_SET:
+		m->u.limits = (struct proto_limits_reply){ mlimits, 2 };
+		break;
+	case PROTO_T_MODELS: m->u.models = (struct proto_models){ minfos, 2 }; break;
+	case PROTO_T_CONFIG: m->u.config = (struct proto_config){ "a: 1\n", "<built-in>" }; break;
+	default: break;
+	}
+}
+
+/* Encode m, decode it, encode again: the bytes must be identical (every
+ * field survives), and the decoded message is returned for spot checks. */
+static void roundtrip(const struct proto_msg *m, struct proto_msg *back)
+{
+	struct proto_buf a, b;
+	char err[256] = "";
+	proto_buf_init(&a);
+	proto_buf_init(&b);
+	assert_int_equal(proto_encode(m, NULL, &a, err, sizeof err), 0);
+	assert_true(a.len > 4);
+	uint32_t n = (uint32_t)(unsigned char)a.data[0] << 24 | (uint32_t)(unsigned char)a.data[1] << 16 |
+		     (uint32_t)(unsigned char)a.data[2] << 8 | (unsigned char)a.data[3];
+	assert_int_equal(n, a.len - 4);
+	int rc = proto_decode(a.data + 4, n, NULL, back, err, sizeof err);
+	if (rc)
+		fail_msg("decode %s: %s", proto_type_name(m->type), err);
+	assert_int_equal(back->type, m->type);
+	assert_int_equal(back->id, m->id);
+	assert_int_equal(back->op, m->op);
+	assert_int_equal(proto_encode(back, NULL, &b, err, sizeof err), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	proto_buf_free(&a);
+	proto_buf_free(&b);
+}
+
+static void test_names(void **state)
+{
+	for (int i = 0; i < PROTO_CODE_COUNT; i++) {
+		assert_non_null(proto_code_name(i));
+		assert_int_equal(proto_code_parse(proto_code_name(i)), i);
+		assert_string_equal(proto_code_name(-i), proto_code_name(i));
+	}
+	assert_string_equal(proto_code_name(PROTO_E_QUEUE_FULL), "QUEUE_FULL");
+	assert_int_equal(proto_code_parse("NOPE"), -1);
+	for (int i = 1; i < PROTO_TYPE_COUNT; i++)
+		assert_int_equal(proto_type_parse(proto_type_name(i)), i);
+	assert_string_equal(proto_type_name(PROTO_T_LIMITS_SET), "limits_set");
+}
+
+static void test_pool_map(void **state)
+{
+	assert_int_equal(proto_code_from_pool(POOL_OK), PROTO_OK);
+	assert_int_equal(proto_code_from_pool(-POOL_E_QUEUE_FULL), PROTO_E_QUEUE_FULL);
+	assert_int_equal(proto_code_from_pool(POOL_E_CAPACITY), PROTO_E_CAPACITY);
+	assert_int_equal(proto_code_from_pool(-POOL_E_SHUTDOWN), PROTO_E_SHUTDOWN);
+	assert_int_equal(proto_code_from_pool(-POOL_E_INVALID), PROTO_E_INVALID);
+	assert_int_equal(proto_code_from_pool(-POOL_E_NOT_FOUND), PROTO_E_NOT_FOUND);
+	assert_int_equal(proto_code_from_pool(-POOL_E_TIMEDOUT), PROTO_E_TIMEOUT);
+	assert_int_equal(proto_code_from_pool(-POOL_E_NOMEM), PROTO_E_NOMEM);
+	assert_int_equal(proto_code_from_pool(-POOL_E_STATE), PROTO_E_STATE);
+	assert_int_equal(proto_code_from_pool(-99), PROTO_E_INTERNAL);
+}
+
+static void test_roundtrip_requests(void **state)
+{
+	for (int t = PROTO_T_HELLO; t <= PROTO_T_SHUTDOWN; t++) {
+		struct proto_msg m, back;
+		fill_request(&m, t);
+		roundtrip(&m, &back);
+		if (t == PROTO_T_SUBMIT) {
+			const struct proto_submit *s = &back.u.submit;
+			assert_string_equal(s->prompt, "a b c");
+			assert_int_equal(s->n_messages, 2);
+			assert_string_equal(s->messages[1].content, "hi");
+			assert_int_equal(s->priority, POOL_PRIO_CRITICAL);
+			assert_int_equal(s->has, m.u.submit.has);
+			assert_true(s->temperature == 0.7);
+			assert_int_equal(s->seed, 1234567890123ull);
+			assert_int_equal(s->n_stop, 2);
+			assert_string_equal(s->stop[0], "\n\n");
+			assert_int_equal(s->detach, 1);
+		}
+		if (t == PROTO_T_CANCEL)
+			assert_int_equal(back.u.cancel.tasks[2], 18446744073709551615ull);
+		if (t == PROTO_T_QUEUE)
+			assert_int_equal(back.u.filter.state, POOL_DONE);
+		proto_msg_clear(&back);
+	}
+}
+
+static void test_roundtrip_replies(void **state)
+{
+	for (int op = PROTO_T_HELLO; op <= PROTO_T_SHUTDOWN; op++) {
+		struct proto_msg m, back;
+		fill_ok(&m, op);
+		roundtrip(&m, &back);
+		if (op == PROTO_T_RESULT) {
+			assert_int_equal(back.u.result.len, 15);
+			assert_memory_equal(back.u.result.data, "bytes\0with nul", 15);
+		}
+		if (op == PROTO_T_STATS) {
+			assert_true(back.u.stats.models[0].max_units == UINT64_MAX);
+			assert_int_equal(back.u.stats.models[1].max_units, 8);
+			assert_true(back.u.stats.models[0].queue_wait_p99_ms == 9.25);
+		}
+		if (op == PROTO_T_QUEUE) {
+			assert_int_equal(back.u.queue.tasks[0].has, PROTO_HAS_DEADLINE);
+			assert_true(back.u.queue.tasks[0].deadline_in_secs == -2.5);
+			assert_int_equal(back.u.queue.tasks[1].has, 0);
+			assert_string_equal(back.u.queue.tasks[1].error, "err");
+		}
+		if (op == PROTO_T_LIMITS_GET)
+			assert_string_equal(back.u.limits.models[0].kv[1].value, "null");
+		proto_msg_clear(&back);
+	}
+	struct proto_msg m, back, req;
+	proto_msg_init(&req, PROTO_T_SUBMIT, 9);
+	assert_int_equal(proto_msg_err(&m, &req, -PROTO_E_QUEUE_FULL, "queue of %s is full (%d)",
+				       "echo", 100), 0);
+	roundtrip(&m, &back);
+	assert_int_equal(back.u.error.code, PROTO_E_QUEUE_FULL);
+	assert_string_equal(back.u.error.message, "queue of echo is full (100)");
+	assert_int_equal(back.op, PROTO_T_SUBMIT);
+	proto_msg_clear(&back);
+	proto_msg_clear(&m);
+
+	proto_msg_init(&m, PROTO_T_CHUNK, 4);
+	m.u.chunk = (struct proto_chunk){ 12, "tok ", 4 };
+	roundtrip(&m, &back);
+	assert_int_equal(back.u.chunk.len, 4);
+	proto_msg_clear(&back);
+	proto_msg_init(&m, PROTO_T_END, 4);
+	m.u.end = (struct proto_end){ 12, POOL_FAILED, "boom" };
+	roundtrip(&m, &back);
+	assert_int_equal(back.u.end.state, POOL_FAILED);
+	assert_string_equal(back.u.end.error, "boom");
+	proto_msg_clear(&back);
+}
+
+/* ---- raw frames ------------------------------------------------------------ */
+
+static int raw_write(void *data, const char *buf, size_t len)
+{
+	return proto_buf_append(data, buf, len);
+}
+
+static void pk_str(msgpack_packer *pk, const char *s)
+{
+	msgpack_pack_str(pk, strlen(s));
+	msgpack_pack_str_body(pk, s, strlen(s));
+}
+
+/* A submit frame body whose "temp" field is a string. */
+static void bad_temp(struct proto_buf *b)
+{
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, b, raw_write);
+	msgpack_pack_map(&pk, 3);
+	pk_str(&pk, "t");
+	pk_str(&pk, "submit");
+	pk_str(&pk, "id");
+	msgpack_pack_uint64(&pk, 17);
+	pk_str(&pk, "temp");
+	pk_str(&pk, "hot");
+}
+
+static void expect_decode(const void *p, size_t n, const struct proto_limits *lim, int code,
+			  const char *msg)
+{
+	struct proto_msg m;
+	char err[256] = "";
+	int rc = proto_decode(p, n, lim, &m, err, sizeof err);
+	if (rc != -code || (msg && strcmp(err, msg)))
+		fail_msg("want %s \"%s\", got %s \"%s\"", proto_code_name(code), msg ? msg : "",
+			 proto_code_name(rc), err);
+	assert_null(m.arena_);
+}
+
+static void test_wrong_type(void **state)
+{
+	struct proto_buf b;
+	struct proto_msg m;
+	char err[256];
+	proto_buf_init(&b);
+	bad_temp(&b);
+	assert_int_equal(proto_decode(b.data, b.len, NULL, &m, err, sizeof err), -PROTO_E_INVALID);
+	assert_string_equal(err, "field 'temp': expected a number, got str");
+	assert_int_equal(m.type, PROTO_T_SUBMIT);
+	assert_int_equal(m.id, 17);
+	proto_msg_clear(&m);
+	proto_buf_free(&b);
+
+	/* priority out of range, nested path in an object array */
+	struct proto_msg q;
+	fill_request(&q, PROTO_T_SUBMIT);
+	q.u.submit.priority = 9;
+	proto_buf_init(&b);
+	assert_int_equal(proto_encode(&q, NULL, &b, err, sizeof err), 0);
+	expect_decode(b.data + 4, b.len - 4, NULL, PROTO_E_INVALID,
+		      "field 'prio': 9 is out of range 0..3");
+	proto_buf_free(&b);
+	struct proto_kv bad_kv[] = { { "max_units", "8" } };
+	struct proto_model_limits ml[] = { { "a", bad_kv, 1 } };
+	fill_ok(&q, PROTO_T_LIMITS_GET);
+	q.u.limits = (struct proto_limits_reply){ ml, 1 };
+	proto_buf_init(&b);
+	assert_int_equal(proto_encode(&q, NULL, &b, err, sizeof err), 0);
+	/* corrupt the "v" value "8" (a fixstr a1 38) into the integer 8 */
+	char *p = memmem(b.data, b.len, "\xa1v\xa1\x38", 4);
+	assert_non_null(p);
+	memmove(p + 2, p + 3, (size_t)(b.data + b.len - (p + 3)));
+	p[2] = 8;
+	b.len--;
+	expect_decode(b.data + 4, b.len - 4, NULL, PROTO_E_INVALID,
+		      "field 'models[0].kv[0].v': expected a string, got int");
+	proto_buf_free(&b);
+}
+
+static void test_truncated(void **state)
+{
+	struct proto_msg m;
+	struct proto_buf b;
+	char err[256];
+	fill_ok(&m, PROTO_T_STATS);
+	proto_buf_init(&b);
+	assert_int_equal(proto_encode(&m, NULL, &b, err, sizeof err), 0);
+	for (size_t n = 0; n < b.len - 4; n++)
+		expect_decode(b.data + 4, n, NULL, PROTO_E_MALFORMED, NULL);
+	expect_decode(b.data + 4, 1, NULL, PROTO_E_MALFORMED,
+		      "offset 0: value needs 13 bytes, frame has 1 left");
+	proto_buf_free(&b);
+}
+
+static void test_malformed(void **state)
+{
+	expect_decode("", 0, NULL, PROTO_E_MALFORMED, "offset 0: empty frame");
+	expect_decode("\x93\x01\x02\x03", 4, NULL, PROTO_E_MALFORMED,
+		      "offset 0: message is a array, expected a map");
+	expect_decode("\x80\x01", 2, NULL, PROTO_E_MALFORMED,
+		      "offset 1: 1 trailing bytes after the message");
+	expect_decode("\x82\xa1t\xa1x", 5, NULL, PROTO_E_MALFORMED,
+		      "offset 5: frame ends inside a value");
+	expect_decode("\x80", 1, NULL, PROTO_E_MALFORMED, "field 't': missing or not a message type");
+	expect_decode("\x81\xa1t\xa3zap", 7, NULL, PROTO_E_MALFORMED,
+		      "field 't': unknown message type \"zap\"");
+	expect_decode("\x81\xa1t\xc1", 4, NULL, PROTO_E_MALFORMED,
+		      "offset 3: type byte 0xc1 is not used by the protocol");
+	expect_decode("\x81\xa1t\xd4\x01\x02", 6, NULL, PROTO_E_MALFORMED,
+		      "offset 3: type byte 0xd4 is not used by the protocol");
+	/* a count that the frame cannot hold: refused before any allocation */
+	struct proto_limits big = { .max_array = 0xffffffffu };
+	expect_decode("\x81\xa1t\xdd\xff\xff\xff\xff", 8, &big, PROTO_E_MALFORMED,
+		      "offset 3: value needs 4294967300 bytes, frame has 5 left");
+	expect_decode("\x81\xa1t\xdb\x7f\xff\xff\xff", 8, NULL, PROTO_E_TOO_LARGE,
+		      "offset 3: str/bin length 2147483647 exceeds max_str 1048576");
+	/* an ok reply must say what it answers */
+	expect_decode("\x82\xa1t\xa2ok\xa2id\x05", 10, NULL, PROTO_E_INVALID,
+		      "field 'op': missing in a reply");
+}
+
+static void test_bounds(void **state)
+{
+	struct proto_limits lim = { .max_frame = 64, .max_str = 8, .max_array = 2, .max_map = 3,
+				    .max_depth = 2 };
+	struct proto_msg m;
+	struct proto_buf b;
+	char err[256];
+
+	expect_decode("\x81\xa1t\xa9submitxyz", 12, &lim, PROTO_E_TOO_LARGE,
+		      "offset 3: str/bin length 9 exceeds max_str 8");
+	expect_decode("\x81\xa1t\x93\x01\x02\x03", 7, &lim, PROTO_E_TOO_LARGE,
+		      "offset 3: array of 3 exceeds max_array 2");
+	expect_decode("\x84\x01\x01\x02\x02\x03\x03\x04\x04", 9, &lim, PROTO_E_TOO_LARGE,
+		      "offset 0: map of 4 exceeds max_map 3");
+	expect_decode("\x81\xa1t\x91\x91\x01", 6, &lim, PROTO_E_TOO_LARGE,
+		      "offset 4: nesting deeper than max_depth 2");
+	char big[100] = { 0 };
+	expect_decode(big, sizeof big, &lim, PROTO_E_TOO_LARGE, "frame of 100 bytes exceeds max_frame 64");
+
+	/* the encoder refuses to produce a frame the limits forbid */
+	proto_msg_init(&m, PROTO_T_SUBMIT, 1);
+	char prompt[200];
+	memset(prompt, 'x', sizeof prompt - 1);
+	prompt[sizeof prompt - 1] = 0;
+	m.u.submit.prompt = prompt;
+	proto_buf_init(&b);
+	assert_int_equal(proto_encode(&m, &lim, &b, err, sizeof err), -PROTO_E_TOO_LARGE);
+	assert_int_equal(b.len, 0);
+	assert_non_null(strstr(err, "exceeds max_frame 64"));
+	proto_buf_free(&b);
+
+	struct proto_limits l0 = { 0 };
+	proto_limits_resolve(&l0);
+	assert_int_equal(l0.max_frame, PROTO_MAX_FRAME);
+	assert_int_equal(l0.max_str, PROTO_MAX_FRAME);
+	assert_int_equal(l0.max_array, PROTO_MAX_ARRAY);
+	struct proto_limits huge = { .max_frame = 0xffffffffu };
+	proto_limits_resolve(&huge);
+	assert_int_equal(huge.max_frame, PROTO_MAX_FRAME_HARD);
+}
+
+/* ---- reader ---------------------------------------------------------------- */
+
+static void test_reader_bytewise(void **state)
+{
+	struct proto_buf b;
+	struct proto_reader r;
+	struct proto_msg m, got;
+	char err[256];
+	proto_buf_init(&b);
+	for (int t = PROTO_T_HELLO; t <= PROTO_T_SHUTDOWN; t++) {
+		fill_request(&m, t);
+		assert_int_equal(proto_encode(&m, NULL, &b, err, sizeof err), 0);
+	}
+	proto_reader_init(&r, NULL);
+	int t = PROTO_T_HELLO;
+	for (size_t i = 0; i < b.len; i++) {
+		assert_int_equal(proto_reader_feed(&r, b.data + i, 1), 0);
+		int rc = proto_reader_next(&r, &got, err, sizeof err);
+		if (rc == 0)
+			continue;
+		assert_int_equal(rc, 1);
+		assert_int_equal(got.type, t);
+		assert_int_equal(got.id, 42 + (uint64_t)t);
+		proto_msg_clear(&got);
+		t++;
+	}
+	assert_int_equal(t, PROTO_T_SHUTDOWN + 1);
+	assert_int_equal(proto_reader_next(&r, &got, err, sizeof err), 0);
+	proto_reader_free(&r);
+
+	/* all at once */
+	proto_reader_init(&r, NULL);
+	assert_int_equal(proto_reader_feed(&r, b.data, b.len), 0);
+	int n = 0;
+	while (proto_reader_next(&r, &got, err, sizeof err) == 1) {
+		proto_msg_clear(&got);
+		n++;
+	}
+	assert_int_equal(n, PROTO_T_SHUTDOWN);
+	proto_reader_free(&r);
+	proto_buf_free(&b);
+}
+
+static void test_reader_errors(void **state)
+{
+	struct proto_reader r;
+	struct proto_msg got;
+	struct proto_buf b;
+	char err[256];
+	struct proto_limits lim = { .max_frame = 1000 };
+
+	/* oversized: refused from the prefix alone, sticky */
+	proto_reader_init(&r, &lim);
+	assert_int_equal(proto_reader_feed(&r, "\x00\x00\x03\xe9", 4), 0);
+	assert_int_equal(proto_reader_next(&r, &got, err, sizeof err), -PROTO_E_TOO_LARGE);
+	assert_string_equal(err, "frame at stream offset 0: length 1001 exceeds max_frame 1000");
+	assert_int_equal(proto_reader_next(&r, &got, err, sizeof err), -PROTO_E_TOO_LARGE);
+	proto_reader_free(&r);
+
+	/* invalid field: reported with the id, then the next frame reads fine */
+	proto_buf_init(&b);
+	proto_buf_append(&b, "\0\0\0\0", 4);
+	bad_temp(&b);
+	size_t n = b.len - 4;
+	b.data[3] = (char)n;
+	struct proto_msg ping;
+	proto_msg_init(&ping, PROTO_T_PING, 18);
+	assert_int_equal(proto_encode(&ping, NULL, &b, err, sizeof err), 0);
+	proto_reader_init(&r, &lim);
+	proto_reader_feed(&r, b.data, b.len);
+	assert_int_equal(proto_reader_next(&r, &got, err, sizeof err), -PROTO_E_INVALID);
+	assert_int_equal(got.id, 17);
+	assert_int_equal(proto_reader_next(&r, &got, err, sizeof err), 1);
+	assert_int_equal(got.type, PROTO_T_PING);
+	assert_int_equal(got.id, 18);
+	proto_msg_clear(&got);
+	proto_reader_free(&r);
+	proto_buf_free(&b);
+
+	/* malformed: sticky */
+	proto_reader_init(&r, &lim);
+	proto_reader_feed(&r, "\x00\x00\x00\x01\xc1\x00\x00\x00\x01\x80", 10);
+	assert_int_equal(proto_reader_next(&r, &got, err, sizeof err), -PROTO_E_MALFORMED);
+	assert_int_equal(proto_reader_next(&r, &got, err, sizeof err), -PROTO_E_MALFORMED);
+	proto_reader_free(&r);
+}
+
+/* ---- blocking helpers ------------------------------------------------------- */
+
+static void test_socketpair(void **state)
+{
+	int sv[2];
+	struct proto_reader r;
+	struct proto_msg m, got;
+	char err[256];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	proto_reader_init(&r, NULL);
+
+	assert_int_equal(proto_recv(sv[1], &r, &got, 0, err, sizeof err), -PROTO_E_TIMEOUT);
+	fill_request(&m, PROTO_T_SUBMIT);
+	assert_int_equal(proto_send(sv[0], &m, NULL, err, sizeof err), 0);
+	assert_int_equal(proto_recv(sv[1], &r, &got, 1000, err, sizeof err), 0);
+	assert_int_equal(got.type, PROTO_T_SUBMIT);
+	assert_string_equal(got.u.submit.model, "echo");
+	proto_msg_clear(&got);
+
+	/* partial frame then EOF */
+	assert_int_equal(write(sv[0], "\x00\x00\x00\x05\x81", 5), 5);
+	close(sv[0]);
+	assert_int_equal(proto_recv(sv[1], &r, &got, 1000, err, sizeof err), -PROTO_E_EOF);
+	proto_reader_free(&r);
+	close(sv[1]);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	close(sv[1]);
+	assert_int_equal(proto_send(sv[0], &m, NULL, err, sizeof err), -PROTO_E_EOF);
+	close(sv[0]);
+}
+
+static void test_version(void **state)
+{
+	char err[128];
+	assert_int_equal(proto_check_version(PROTO_VERSION, err, sizeof err), 0);
+	assert_int_equal(proto_check_version(PROTO_VERSION + 1, err, sizeof err), -PROTO_E_VERSION);
+	char want[128];
+	snprintf(want, sizeof want, "protocol version mismatch: client speaks %d, plotd speaks %d",
+		 PROTO_VERSION + 1, PROTO_VERSION);
+	assert_string_equal(err, want);
+}
+
+static void test_buf(void **state)
+{
+	struct proto_buf b;
+	proto_buf_init(&b);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(proto_buf_append(&b, "abcdefgh", 8), 0);
+	assert_int_equal(proto_buf_pending(&b), 8000);
+	proto_buf_consume(&b, 7999);
+	assert_int_equal(proto_buf_pending(&b), 1);
+	assert_int_equal(b.data[b.off], 'h');
+	assert_int_equal(proto_buf_append(&b, "xy", 2), 0);
+	assert_int_equal(proto_buf_pending(&b), 3);
+	assert_memory_equal(b.data + b.off, "hxy", 3);
+	proto_buf_consume(&b, 10);
+	assert_int_equal(proto_buf_pending(&b), 0);
+	assert_int_equal(b.off, 0);
+	proto_buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_pool_map),
+		cmocka_unit_test(test_roundtrip_requests),
+		cmocka_unit_test(test_roundtrip_replies),
+		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_reader_bytewise),
+		cmocka_unit_test(test_reader_errors),
+		cmocka_unit_test(test_socketpair),
+		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_buf),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
