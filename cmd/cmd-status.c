@@ -27,7 +27,7 @@ void cmd_json_task(struct cmd_json *j, const struct proto_task_info *t)
 	cmd_json_key(j, "age");
 	cmd_json_dbl(j, t->age_secs);
 	cmd_json_key(j, "deadline");
-	if (t->has_deadline)
+	if (t->has & PROTO_HAS_DEADLINE)
 		cmd_json_dbl(j, t->deadline_in_secs);
 	else
 		cmd_json_null(j);
@@ -51,7 +51,7 @@ void cmd_json_task(struct cmd_json *j, const struct proto_task_info *t)
 const char *cmd_fmt_deadline(char *buf, size_t len, const struct proto_task_info *t)
 {
 	char d[32];
-	if (!t->has_deadline)
+	if (!(t->has & PROTO_HAS_DEADLINE))
 		return "-";
 	if (t->deadline_in_secs < 0)
 		snprintf(buf, len, "passed %s ago", cmd_fmt_dur(d, sizeof(d), -t->deadline_in_secs));
