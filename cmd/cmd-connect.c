@@ -5,7 +5,8 @@
  *   - A command that needs the daemon calls cmd_connect(). When no daemon
  *     answers and autostart is allowed (no --no-autostart, no
  *     PLOT_NO_AUTOSTART=1), plot starts one, as tmux does: take an flock on
- *     "<socket>.lock", try to connect again (another client may have
+ *     "<socket>.start.lock" (plotd itself holds "<socket>.lock" while it runs, so
+ *     the client's lock is a different file), try to connect again (another client may have
  *     started it while we waited for the lock), and only then spawn plotd.
  *     The lock is held until the new daemon answers, so two clients racing
  *     start exactly one daemon; the loser finds it on its second try.
@@ -211,8 +212,12 @@ static int wait_ready(struct plot_ctx *ctx, const char *sock, const struct spawn
 		if (rc != 1)
 			return rc;
 		int status;
-		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid)
+		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid) {
+			/* Another plotd (not started by a plot) may have won. */
+			if (try_connect(ctx, sock, 1) == 0)
+				return 0;
 			return spawn_died(ctx, sp, status);
+		}
 		if (now_ms() >= deadline) {
 			cmd_err(ctx, "plotd (pid %d) did not answer on %s within %d ms; see %s",
 				(int)sp->pid, sock, timeout_ms, sp->log);
@@ -243,7 +248,7 @@ int cmd_autostart(struct plot_ctx *ctx, const char *sock, int timeout_ms, int *s
 	*started = 0;
 	if (ensure_dir(ctx, sock))
 		return CMD_EXIT_UNREACHABLE;
-	snprintf(lock, sizeof(lock), "%s.lock", sock);
+	snprintf(lock, sizeof(lock), "%s.start.lock", sock);
 	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		cmd_err(ctx, "cannot open %s: %s", lock, strerror(errno));

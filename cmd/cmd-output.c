@@ -213,13 +213,23 @@ void cmd_json_i64(struct cmd_json *j, int64_t v)
 	fprintf(j->f, "%lld", (long long)v);
 }
 
+/* The shortest of %.15g and %.17g that reads back as v. */
+static const char *shortest(char *buf, size_t len, double v)
+{
+	snprintf(buf, len, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, len, "%.17g", v);
+	return buf;
+}
+
 void cmd_json_dbl(struct cmd_json *j, double v)
 {
+	char buf[40];
 	json_sep(j);
 	if (v != v || v > 1e308 || v < -1e308)
 		fputs("null", j->f); /* JSON has no NaN or infinity */
 	else
-		fprintf(j->f, "%.17g", v);
+		fputs(shortest(buf, sizeof(buf), v), j->f);
 }
 
 void cmd_json_bool(struct cmd_json *j, int v)

@@ -35,7 +35,7 @@ daemon_pid() {
     assert_equal "$(daemon_pid)" "$pid"
     run -0 --separate-stderr "$PLOT" models
     run -0 --separate-stderr "$PLOT" daemon stop
-    ! kill -0 "$pid" 2>/dev/null
+    pid_gone "$pid"
     run -69 --separate-stderr "$PLOT" daemon status
     run -0 --separate-stderr "$PLOT" daemon stop
 }
@@ -47,7 +47,7 @@ daemon_pid() {
     submit -m slow "$(words 4000)"
     wait_until state_is "$ID" running
     run -0 --separate-stderr "$PLOT" daemon stop --now --timeout 20
-    ! kill -0 "$pid" 2>/dev/null
+    pid_gone "$pid"
 }
 
 @test "autostart: a command that needs the daemon starts it" {
@@ -153,7 +153,7 @@ EOF
     plotd_start
     "$PLOT" --json stats --watch 0.1 >"$BATS_TEST_TMPDIR/w" 2>&1 &
     pid=$!
-    wait_until [ "$(wc -l <"$BATS_TEST_TMPDIR/w")" -ge 3 ]
+    wait_until lines_ge "$BATS_TEST_TMPDIR/w" 3
     kill -INT "$pid"
     wait "$pid" || true
     jq -e '.models' <"$BATS_TEST_TMPDIR/w" >/dev/null

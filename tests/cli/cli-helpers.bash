@@ -75,6 +75,26 @@ stat_is() {
     [ "$("$PLOT" --json stats -m "$1" | jq -r ".models[0].$2")" = "$3" ]
 }
 
+# Conditions for wait_until (which re-runs its command, so a $(...) in its
+# arguments would be evaluated only once).
+chunks_ge() {
+    [ "$(task_field "$1" chunks)" -ge "$2" ]
+}
+clients_ge() {
+    [ "$("$PLOT" --json stats | jq -r .clients)" -ge "$1" ]
+}
+lines_ge() {
+    [ -f "$1" ] && [ "$(wc -l <"$1")" -ge "$2" ]
+}
+
+# pid_gone PID: no such process, or only a zombie (a daemon plot started is
+# not our child; whoever inherits it may reap it late).
+pid_gone() {
+    local st
+    st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+    [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
+}
+
 # submit ARGS...: submit and set $ID (fails the test on a nonzero exit).
 submit() {
     ID=$("$PLOT" submit "$@") || return 1

@@ -37,9 +37,9 @@ start_blocker() {
         ( "$PLOT" tail "$id" >/dev/null && echo "$id" >>"$BATS_TEST_TMPDIR/order" ) &
     done
     # All five tails must be subscribed before anything ends.
-    wait_until [ "$("$PLOT" --json stats | jq -r .clients)" -ge 6 ]
+    wait_until clients_ge 6
     run -0 "$PLOT" cancel "$BLOCKER"
-    wait_until [ "$(wc -l <"$BATS_TEST_TMPDIR/order" 2>/dev/null || echo 0)" -eq 5 ]
+    wait_until lines_ge "$BATS_TEST_TMPDIR/order" 5
     assert_equal "$(tr '\n' ' ' <"$BATS_TEST_TMPDIR/order")" "$crit $high $high2 $normal $low "
 }
 
@@ -58,7 +58,7 @@ start_blocker() {
     plot_setup; cli_config 1 8 3; plotd_start
     start_blocker
     for i in 1 2 3; do
-        run -0 --separate-stderr "$PLOT" submit -m slow "q$i"
+        run -0 --separate-stderr "$PLOT" submit -m slow "$(words 2000 q$i)"
     done
     run -75 --separate-stderr "$PLOT" submit -m slow "one too many"
     [[ "$stderr" == *QUEUE_FULL* || "$stderr" == *"queue"* ]]
