@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd-impl.h"
+#include "plot/cfg.h"
 
 static void print_opts(const struct plot_opt *o, FILE *f)
 {
@@ -105,8 +106,19 @@ static void table_opts(const char *owner, const struct plot_opt *o)
 	}
 }
 
+/* Settings `plot limits set` accepts: lib/cfg's runtime-changeable keys. */
+static void table_limit_keys(void)
+{
+	for (size_t i = 0; i < cfg_setting_count(); i++) {
+		const struct cfg_setting *s = cfg_setting_at(i);
+		if (s->key && (s->flags & CFG_F_RUNTIME))
+			printf("key limits %s\n", s->key);
+	}
+}
+
 /* One line per fact: "command NAME", "verb NAME VERB", "option NAME --LONG[=]",
- * "option - --LONG" for global options. "=" marks an option with a value. */
+ * "option - --LONG" for global options, "key limits KEY" for the settings
+ * `limits set` takes. "=" marks an option with a value. */
 static int complete_table_exec(struct plot_ctx *ctx, int argc, char **argv)
 {
 	if (argc > 1)
@@ -120,6 +132,7 @@ static int complete_table_exec(struct plot_ctx *ctx, int argc, char **argv)
 		table_opts((*c)->name, (*c)->opts);
 	}
 	table_opts("-", cmd_global_opts);
+	table_limit_keys();
 	return CMD_EXIT_OK;
 }
 

@@ -63,7 +63,7 @@ _plot() {
     fi
     case "$cmd" in
         daemon) COMPREPLY=($(compgen -W "start stop status" -- "$cur")) ;;
-        limits) COMPREPLY=($(compgen -W "get set max_units= max_queue_depth= workers= timeout_secs=" -- "$cur")) ;;
+        limits) COMPREPLY=($(compgen -W "get set max_units= max_queue_depth= workers= timeout_secs= retention_secs=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
     esac
 }

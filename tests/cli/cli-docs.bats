@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The command table is the truth: man/plot.1 and the bash, zsh and fish
 # completions must name every command, verb and option that
-# `plot __complete-table` prints (which is what the parser accepts).
+# `plot __complete-table` prints (which is what the parser accepts), and
+# every key `plot limits set` takes (lib/cfg's runtime settings).
 
 load cli-helpers
 
@@ -26,7 +27,7 @@ check_file() {
     while read -r kindword owner name; do
         case "$kindword" in
             command) name="$owner" ;;
-            verb) ;;
+            verb|key) ;;
             option) name="${name%=}" ;;
             *) continue ;;
         esac
@@ -54,6 +55,8 @@ setup() {
     assert_line "option stats --prometheus"
     assert_line "verb daemon start"
     assert_line "option - --json"
+    assert_line "key limits max_units"
+    assert_line "key limits workers"
     refute_line --partial "__complete-table"
 }
 

@@ -153,3 +153,25 @@ teardown() {
     [[ "$(words 400)" == "$output"* ]]
     [[ "$stderr" == *timeout* ]]
 }
+
+@test "tail of an unknown task is an error (1)" {
+    run -1 --separate-stderr "$PLOT" tail 999999
+    [[ "$stderr" == *999999* ]]
+}
+
+@test "colour: never off a tty unless --color always; NO_COLOR honoured" {
+    submit "x"
+    run -0 --separate-stderr "$PLOT" result --wait "$ID"
+    esc=$'\033['
+    run -0 --separate-stderr "$PLOT" status "$ID"
+    [[ "$output" != *"$esc"* ]]
+    run -0 --separate-stderr "$PLOT" --color always status "$ID"
+    [[ "$output" == *"$esc"* ]]
+    run -0 --separate-stderr env -u NO_COLOR "$PLOT" --color never status "$ID"
+    [[ "$output" != *"$esc"* ]]
+    # auto on a tty: NO_COLOR wins (script gives the command a terminal).
+    run -0 script -qec "NO_COLOR=1 $PLOT status $ID" /dev/null
+    [[ "$output" != *"$esc"* ]]
+    run -0 script -qec "env -u NO_COLOR TERM=xterm $PLOT status $ID" /dev/null
+    [[ "$output" == *"$esc"* ]]
+}
