@@ -133,6 +133,13 @@ $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 bench-pool: $(B)/bench/bench-pool
 	$(B)/bench/bench-pool
 
+# ---- plotd benchmarks (daemon/): each starts its own plotd from BINDIR ----
+.PHONY: bench-roundtrip bench-control
+bench-roundtrip: $(B)/bench/bench-roundtrip $(BINDIR)/plotd
+	$(B)/bench/bench-roundtrip $(abspath $(BINDIR))/plotd
+bench-control: $(B)/bench/bench-control $(BINDIR)/plotd
+	$(B)/bench/bench-control $(abspath $(BINDIR))/plotd
+
 # ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
 
 FUZZ_B   := build/fuzz
@@ -162,6 +169,11 @@ $(B)/tools/gen-cfg-man: $(B)/tests/tools/gen-cfg-man.o $(LIBA)
 .PHONY: man-cfg
 man-cfg: $(B)/tools/gen-cfg-man
 	$(B)/tools/gen-cfg-man > man/plot.yaml.5
+
+# proto codec cost against bare msgpack-c (lib/proto)
+.PHONY: bench-proto
+bench-proto: $(B)/bench/bench-proto
+	$(B)/bench/bench-proto
 
 # ---- setup ---------------------------------------------------------------
 

@@ -110,8 +110,8 @@ int cfg_setting_fullname(const struct cfg_setting *s, char *buf, size_t len);
 /* Find by full name, by scope-relative name ("limits.max_units") or, for lot
  * settings, by short key ("max_units", "workers"). NULL if none. */
 const struct cfg_setting *cfg_setting_find(const char *name);
-/* "an integer 0..1000000", "null or an integer 1..18446744073709551614",
- * "one of memory", "a list of strings" — the expected form for messages. */
+/* "an integer 0..1000000", "null or an integer 1..1000000000000",
+ * "one of synthetic|llm", "a list of strings": the expected form for messages. */
 int cfg_setting_expect(const struct cfg_setting *s, char *buf, size_t len);
 
 struct cfg_strlist {
@@ -184,7 +184,8 @@ enum cfg_source {
  * if set and non-empty, then the XDG file if it exists, else built-in (out
  * is then ""). The option and the variable are taken as given even if the
  * file is missing, so the loader reports it. Returns 0, or -CFG_E_TOO_LARGE
- * if the path does not fit in outlen. */
+ * if the option's or the variable's path does not fit in outlen (an XDG path
+ * that does not fit is treated as absent). */
 int cfg_locate(const char *opt_path, char *out, size_t outlen, enum cfg_source *src);
 
 /* Parse YAML text. name is used in messages ("plot.yaml"). Every error is

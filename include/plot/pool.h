@@ -49,6 +49,24 @@
  *   pool_* functions are safe to call from any thread, except that
  *   ops->start/ops->cancel are invoked without the pool lock held and must not
  *   call pool_free(). pool_task_* functions are for the executor.
+ *   ops->start, ops->cancel, notify, payload_free and store writes run on the
+ *   thread whose call caused them (a submitter, a worker handing a task back,
+ *   the timer thread), after the pool lock is dropped. ops->cancel may arrive
+ *   for a task the executor has just handed back; ignore it then.
+ *
+ * DECISIONS WHERE THE SPEC WAS SILENT
+ *   - max_queue_depth bounds tasks waiting (QUEUED), not running ones; a
+ *     submit is checked against it before admission, so depth 0 rejects all.
+ *   - stats.rejected counts QUEUE_FULL + CAPACITY + SHUTDOWN (not INVALID).
+ *   - A changed default timeout applies to tasks submitted afterwards.
+ *   - A task's payload is freed when the task ends (not at pruning).
+ *   - The timer thread prunes the mailbox up to 10 ms after retention ends
+ *     (batching wake-ups under load); pool_tick() prunes exactly on time.
+ *   - After pool_shutdown() returns, executor threads may still be running
+ *     their post-hand-back work (payload frees, notify) until pool_free()
+ *     joins them.
+ *   - A queued task whose deadline has passed is never admitted, even if no
+ *     tick has run since.
  */
 #ifndef PLOT_POOL_H
 #define PLOT_POOL_H
@@ -231,7 +249,9 @@ struct pool_task_info {
 int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out);
 
 /* Queued and running tasks in queue order (running first, then queued by
- * admission order). Fills up to cap entries, returns how many exist. */
+ * admission order). Fills up to cap entries, returns how many exist: that
+ * may exceed cap (tasks arrive between a sizing call and the real one), so
+ * read only min(returned, cap) entries. */
 size_t pool_list(struct pool *p, struct pool_task_info *out, size_t cap);
 
 /* ---- results and streams ----------------------------------------------- */

@@ -350,7 +350,8 @@ struct proto_end {
 struct proto_msg {
 	int type;                     /* enum proto_type (key: t) */
 	uint64_t id;                  /* request id (key: id); 0 is allowed */
-	int op;                       /* PROTO_T_OK / PROTO_T_ERR: the request type answered */
+	int op;                       /* PROTO_T_OK / PROTO_T_ERR: the request type answered
+	                               * (an ERR for an unreadable frame has op 0, no "op" key) */
 	union {
 		/* requests */
 		struct proto_hello hello;        /* HELLO, and OK op=HELLO */
@@ -425,6 +426,11 @@ int proto_encode(const struct proto_msg *m, const struct proto_limits *lim,
  * *out holds no storage but type/id may be set. */
 int proto_decode(const void *body, size_t len, const struct proto_limits *lim,
 		 struct proto_msg *out, char *err, size_t errlen);
+
+/* The wire keys of a message's body (besides t, id, op), nested objects'
+ * keys included, for docs and tests: fills up to cap, returns how many
+ * exist; 0 for an unknown type/op. */
+size_t proto_msg_keys(int type, int op, const char **keys, size_t cap);
 
 /* Check a hello's version. Returns 0, or -PROTO_E_VERSION with err naming
  * both ("protocol version mismatch: client speaks 2, plotd speaks 1"). */

@@ -13,12 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* pool.h at this commit nests a comment opener (-Wcomment); drop the
- * pragmas once the pool branch fixes it. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "plot/version.h"
 #include "cfg/cfg-impl.h"
 

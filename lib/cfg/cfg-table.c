@@ -15,12 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* pool.h at this commit nests a comment opener (-Wcomment); drop the
- * pragmas once the pool branch fixes it. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "cfg/cfg-impl.h"
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };

@@ -14,12 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* pool.h at this commit nests a comment opener (-Wcomment); drop the
- * pragmas once the pool branch fixes it. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "plot/client.h"
 #include "plot/version.h"
 

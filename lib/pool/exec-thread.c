@@ -69,6 +69,14 @@ static struct pool_task *ring_pop(struct texec *x)
 	return t;
 }
 
+/* The worker thread this code runs on, and whether it is handing a task
+ * back after its job returned: then the first task the pool admits from that
+ * hand-back goes straight to this same thread (tls_next), which runs it
+ * next: no ring, no executor lock, no waking an idle thread to race it. */
+static _Thread_local struct texec *tls_self;
+static _Thread_local int tls_claim;
+static _Thread_local struct pool_task *tls_next;
+
 static void run_one(struct texec *x, struct pool_task *t)
 {
 	char err[256] = "";
@@ -76,7 +84,9 @@ static void run_one(struct texec *x, struct pool_task *t)
 	int rc = x->job(x->job_ctx, t, err, sizeof err);
 	if (rc != 0 && !err[0])
 		strcpy(err, "job failed");
+	tls_claim = 1;
 	pool_task_finish(t, rc == 0, err); /* no-op if the job already did */
+	tls_claim = 0;
 	pool_task_unref(t);
 }
 
@@ -90,6 +100,7 @@ static void *worker_main(void *arg)
 	struct worker_arg wa = *(struct worker_arg *)arg;
 	struct texec *x = wa.x;
 	free(arg);
+	tls_self = x;
 
 	pthread_mutex_lock(&x->mu);
 	for (;;) {
@@ -99,7 +110,10 @@ static void *worker_main(void *arg)
 			break; /* stopping, or surplus after a lowering */
 		struct pool_task *t = ring_pop(x);
 		pthread_mutex_unlock(&x->mu);
-		run_one(x, t);
+		do {
+			tls_next = NULL;
+			run_one(x, t);
+		} while ((t = tls_next)); /* handed over by our own hand-back */
 		pthread_mutex_lock(&x->mu);
 	}
 	x->alive--;
@@ -111,6 +125,11 @@ static void *worker_main(void *arg)
 static int texec_start(void *ctx, struct pool_task *t)
 {
 	struct texec *x = ctx;
+	if (tls_self == x && tls_claim) {
+		tls_claim = 0;
+		tls_next = t; /* this worker runs it next (see run_one) */
+		return 0;
+	}
 	pthread_mutex_lock(&x->mu);
 	int rc = ring_push(x, t);
 	if (rc == 0)

@@ -28,33 +28,40 @@ struct tlist {
 	uint64_t n;
 };
 
+/* Field order: the first 64 bytes are what pruning touches (list, hash and
+ * end time), so pruning a cold task takes few cache misses under the lock. */
 struct pool_task {
-	struct pool *pool;
+	struct pool_task *prev, *next; /* queue level, running or mailbox list */
+	struct pool_task *hnext;       /* id hash chain */
+	struct pool_task **hpprev;     /* the pointer that points at us: O(1) removal */
+	uint64_t ended_ns;
+	struct pool_task *prune_next;
 	uint64_t id;
-	int prio, state;
-	uint64_t cost;
-	uint64_t created_ns, started_ns, ended_ns, deadline_ns;
-	uint32_t owner_uid;
-	atomic_int cancel;   /* enum pool_cancel_reason; read lock-free */
 	atomic_uint refs;
-	int finished;        /* handed back (or ended by the pool) */
+	int state;
+	/* -- second line onwards */
+	struct pool *pool;
+	int prio;
+	uint32_t owner_uid;
+	uint64_t cost;
+	uint64_t created_ns, started_ns, deadline_ns;
+	atomic_int cancel;   /* enum pool_cancel_reason; read lock-free */
+	atomic_int finished; /* ended (handed back, or ended by the pool); set under mu */
 	int overflow;        /* an emit went past max_output_bytes */
 	unsigned skips;      /* admissions past it while it did not fit */
 	uint64_t walk_mark;  /* admission walk bookkeeping */
 	uint64_t admit_seq;  /* pool->admits when admitted, for invariant checks */
 	struct pool_task *walk_next, *start_next;
+	size_t heap_idx;     /* deadline heap slot, SIZE_MAX if none */
 	void *payload;
 	pool_payload_free_fn payload_free;
+	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
+	char *label;         /* submitter's short text, malloc'd, or NULL */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
 	size_t nchunks, chunk_cap;
 	pthread_cond_t cv;   /* output, state or cancel changed */
-	struct pool_task *prev, *next; /* queue level, running or mailbox list */
-	struct pool_task *hnext;       /* id hash chain */
-	size_t heap_idx;               /* deadline heap slot, SIZE_MAX if none */
-	char error[256];
-	char label[128];
 };
 
 struct store_op; /* pending store write, pool.c */

@@ -15,6 +15,7 @@
  *   reference and leaves nothing behind.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -132,7 +133,7 @@ static int sub_end(struct pool_sub *s, char **data, size_t *len, int *state)
 	*state = t->state;
 	*data = NULL;
 	*len = 0;
-	if (t->error[0] && t->state != POOL_DONE) {
+	if (t->error && t->state != POOL_DONE) {
 		*len = strlen(t->error);
 		if (!(*data = copy_bytes(t->error, *len)))
 			*len = 0;
@@ -210,8 +211,8 @@ static void fill_info(const struct pool_task *t, struct pool_task_info *o)
 	o->output_bytes = t->out_len;
 	o->chunks = t->nchunks;
 	o->owner_uid = t->owner_uid;
-	memcpy(o->error, t->error, sizeof o->error);
-	memcpy(o->label, t->label, sizeof o->label);
+	snprintf(o->error, sizeof o->error, "%s", t->error ? t->error : "");
+	snprintf(o->label, sizeof o->label, "%s", t->label ? t->label : "");
 }
 
 int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out)

@@ -1,6 +1,7 @@
 /*
  * pool.c — the parking lot: queue, admission, units, deadlines, cancel,
- * runtime limits, stats, shutdown and the timer thread.
+ * executor hand-back, runtime limits, shutdown, the timer thread and the
+ * ordered store-write queue. (Reading side: pool-sub.c; stats: pool-stats.c.)
  *
  * DESIGN
  *   One mutex (p->mu) guards the whole pool. Every public operation follows
@@ -34,12 +35,20 @@
 #include "pool/pool-impl.h"
 
 #define POOL_DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
+/* Kept short so they fit struct pool_task_info. */
+#define POOL_LABEL_MAX (sizeof(((struct pool_task_info *)0)->label) - 1)
+#define POOL_ERROR_MAX (sizeof(((struct pool_task_info *)0)->error) - 1)
 #define POOL_FREE_SHUTDOWN_NS (5ull * 1000000000ull)
+/* The timer prunes the mailbox up to this late, so that under load it wakes
+ * once per batch of expiries rather than once per finished task. Deadlines
+ * get no slack. pool_tick() itself prunes exactly at retention. */
+#define POOL_PRUNE_SLACK_NS (10ull * 1000000ull)
 
 /* Work to do after the lock is dropped. */
 struct post {
 	struct pool_task *start, **start_tail; /* admitted, in order, for ops->start */
 	struct pool_task *nudge;   /* cancel flag raised, for ops->cancel (walk_next, ref held) */
+	struct pool_task *pruned;  /* out of the pool, pool ref to drop (prune_next) */
 	uint64_t ids_inline[16];
 	uint64_t *ids;             /* notify these */
 	size_t nids, cap;
@@ -63,57 +72,10 @@ static void post_notify(struct post *po, uint64_t id);
 static void admit(struct pool *p, struct post *po, uint64_t now);
 static void end_task(struct pool *p, struct pool_task *t, int state,
 		     const char *why, struct post *po, uint64_t now);
-static void task_unref_locked(struct pool_task *t);
 static void store_queue_put(struct pool *p, struct pool_task *t, int with_output);
 static void store_queue_del(struct pool *p, uint64_t id);
 static void store_drain(struct pool *p);
 static void *timer_main(void *arg);
-
-/* ---- names ------------------------------------------------------------ */
-
-static const char *const err_names[] = {
-	"OK", "QUEUE_FULL", "CAPACITY", "SHUTDOWN", "INVALID",
-	"NOT_FOUND", "TIMEDOUT", "NOMEM", "STATE",
-};
-static const char *const prio_names[] = { "low", "normal", "high", "critical" };
-static const char *const state_names[] = {
-	"queued", "running", "done", "failed", "cancelled", "expired", "timeout",
-};
-
-const char *pool_err_name(int err)
-{
-	if (err < 0)
-		err = -err;
-	if ((size_t)err >= sizeof err_names / sizeof err_names[0])
-		return "UNKNOWN";
-	return err_names[err];
-}
-
-const char *pool_prio_name(int prio)
-{
-	return prio >= 0 && prio < POOL_PRIO_COUNT ? prio_names[prio] : "unknown";
-}
-
-int pool_prio_parse(const char *s)
-{
-	for (int i = 0; s && i < POOL_PRIO_COUNT; i++)
-		if (strcmp(s, prio_names[i]) == 0)
-			return i;
-	return -1;
-}
-
-const char *pool_state_name(int state)
-{
-	return state >= 0 && state < POOL_STATE_COUNT ? state_names[state] : "unknown";
-}
-
-int pool_state_parse(const char *s)
-{
-	for (int i = 0; s && i < POOL_STATE_COUNT; i++)
-		if (strcmp(s, state_names[i]) == 0)
-			return i;
-	return -1;
-}
 
 /* ---- clock and timed waits --------------------------------------------- */
 
@@ -146,16 +108,23 @@ int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct t
 	return pthread_cond_timedwait(cv, mu, ts);
 }
 
+static pthread_condattr_t mono_attr;
+static pthread_once_t mono_once = PTHREAD_ONCE_INIT;
+static int mono_attr_rc;
+
+static void mono_attr_init(void)
+{
+	mono_attr_rc = pthread_condattr_init(&mono_attr);
+	if (!mono_attr_rc)
+		mono_attr_rc = pthread_condattr_setclock(&mono_attr, CLOCK_MONOTONIC);
+}
+
+/* Condvars time out against CLOCK_MONOTONIC (pool_abs_timeout). One shared
+ * attribute object: tasks init a condvar each, so this is on the hot path. */
 static int cond_init_mono(pthread_cond_t *cv)
 {
-	pthread_condattr_t a;
-	int rc = pthread_condattr_init(&a);
-	if (rc)
-		return rc;
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	rc = pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-	return rc;
+	pthread_once(&mono_once, mono_attr_init);
+	return mono_attr_rc ? mono_attr_rc : pthread_cond_init(cv, &mono_attr);
 }
 
 /* ---- lists, hash, heap ------------------------------------------------- */
@@ -186,12 +155,21 @@ static void list_remove(struct tlist *l, struct pool_task *t)
 	l->n--;
 }
 
+/* Ids are handed out in sequence, so the identity spreads the live window
+ * of ids over consecutive buckets: no collisions while the window is
+ * smaller than the table, and neighbouring ids share cache lines. */
 static size_t hash_slot(const struct pool *p, uint64_t id)
 {
-	id ^= id >> 33;
-	id *= 0xff51afd7ed558ccdull;
-	id ^= id >> 33;
 	return (size_t)id & (p->nbuckets - 1);
+}
+
+static void hash_link(struct pool_task **head, struct pool_task *t)
+{
+	t->hnext = *head;
+	if (*head)
+		(*head)->hpprev = &t->hnext;
+	t->hpprev = head;
+	*head = t;
 }
 
 static int hash_grow(struct pool *p)
@@ -207,9 +185,7 @@ static int hash_grow(struct pool *p)
 	for (size_t i = 0; i < oldn; i++) {
 		for (struct pool_task *t = old[i], *nx; t; t = nx) {
 			nx = t->hnext;
-			size_t s = hash_slot(p, t->id);
-			t->hnext = b[s];
-			b[s] = t;
+			hash_link(&b[hash_slot(p, t->id)], t);
 		}
 	}
 	free(old);
@@ -218,22 +194,20 @@ static int hash_grow(struct pool *p)
 
 static void hash_insert(struct pool *p, struct pool_task *t)
 {
-	size_t s = hash_slot(p, t->id);
-	t->hnext = p->buckets[s];
-	p->buckets[s] = t;
+	hash_link(&p->buckets[hash_slot(p, t->id)], t);
 	p->ntasks++;
 }
 
 static void hash_remove(struct pool *p, struct pool_task *t)
 {
-	struct pool_task **pp = &p->buckets[hash_slot(p, t->id)];
-	while (*pp && *pp != t)
-		pp = &(*pp)->hnext;
-	if (*pp) {
-		*pp = t->hnext;
-		p->ntasks--;
-	}
+	if (!t->hpprev)
+		return;
+	*t->hpprev = t->hnext;
+	if (t->hnext)
+		t->hnext->hpprev = t->hpprev;
 	t->hnext = NULL;
+	t->hpprev = NULL;
+	p->ntasks--;
 }
 
 struct pool_task *pool_lookup(struct pool *p, uint64_t id)
@@ -403,6 +377,10 @@ static void post_run(struct pool *p, struct post *po)
 {
 	for (size_t i = 0; i < po->nfrees; i++)
 		po->frees[i].fn(po->frees[i].payload);
+	for (struct pool_task *t = po->pruned, *nx; t; t = nx) {
+		nx = t->prune_next;
+		pool_task_unref(t);
+	}
 	if (p->store)
 		store_drain(p);
 	if (p->notify)
@@ -443,8 +421,8 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	t->heap_idx = SIZE_MAX;
 	atomic_init(&t->refs, 1);
 	atomic_init(&t->cancel, POOL_CANCEL_NONE);
-	if (s->label)
-		snprintf(t->label, sizeof t->label, "%s", s->label);
+	if (s->label && s->label[0])
+		t->label = strndup(s->label, POOL_LABEL_MAX); /* NULL on OOM: no label */
 	return t;
 }
 
@@ -453,6 +431,8 @@ static void task_destroy(struct pool_task *t)
 	if (t->payload && t->payload_free)
 		t->payload_free(t->payload);
 	pthread_cond_destroy(&t->cv);
+	free(t->error);
+	free(t->label);
 	free(t->out);
 	free(t->chunk_end);
 	free(t);
@@ -469,12 +449,6 @@ void pool_task_unref(struct pool_task *t)
 		task_destroy(t);
 }
 
-/* Same, for callers holding the lock: destroy touches only the task. */
-static void task_unref_locked(struct pool_task *t)
-{
-	pool_task_unref(t);
-}
-
 /* ---- ending a task: the one place units are released -------------------- */
 
 static void count_end(struct pool *p, int state)
@@ -489,6 +463,15 @@ static void count_end(struct pool *p, int state)
 	}
 }
 
+/* When the timer should prune a task that ended at `ended`. */
+static uint64_t prune_at(const struct pool *p, uint64_t ended)
+{
+	uint64_t d = p->retention_ns + POOL_PRUNE_SLACK_NS;
+	if (d < p->retention_ns || d > UINT64_MAX - ended)
+		return UINT64_MAX;
+	return ended + d;
+}
+
 static void end_task(struct pool *p, struct pool_task *t, int state,
 		     const char *why, struct post *po, uint64_t now)
 {
@@ -500,10 +483,10 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	}
 	heap_remove(p, t);
 	t->state = state;
-	t->finished = 1;
+	atomic_store_explicit(&t->finished, 1, memory_order_release);
 	t->ended_ns = now;
-	if (why && !t->error[0])
-		snprintf(t->error, sizeof t->error, "%s", why);
+	if (why && !t->error)
+		t->error = strndup(why, POOL_ERROR_MAX); /* NULL on OOM: no message */
 	list_push(&p->mailbox, t);
 	count_end(p, state);
 	post_free_payload(po, t);
@@ -512,7 +495,7 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 		store_queue_put(p, t, 1);
 	pthread_cond_broadcast(&t->cv);
 	pthread_cond_broadcast(&p->state_cv);
-	if (!p->manual_tick && now + p->retention_ns < p->timer_target)
+	if (!p->manual_tick && prune_at(p, now) < p->timer_target)
 		pthread_cond_signal(&p->timer_cv);
 }
 
@@ -639,6 +622,8 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->retention_ns = cfg->retention_ns;
 	p->skip_limit = cfg->skip_limit ? cfg->skip_limit : POOL_SKIP_LIMIT;
 	p->max_output = cfg->max_output_bytes ? cfg->max_output_bytes : POOL_DEFAULT_MAX_OUTPUT;
+	if (p->max_output > SIZE_MAX / 4)
+		p->max_output = SIZE_MAX / 4; /* so buffer sizes never overflow */
 	p->next_id = cfg->first_id ? cfg->first_id : 1;
 	p->manual_tick = cfg->manual_tick;
 	p->timer_target = UINT64_MAX;
@@ -733,7 +718,7 @@ void pool_free(struct pool *p)
 	for (size_t i = 0; i < p->nbuckets; i++) {
 		for (struct pool_task *t = p->buckets[i], *nx; t; t = nx) {
 			nx = t->hnext;
-			task_unref_locked(t);
+			pool_task_unref(t);
 		}
 	}
 	free(p->buckets);
@@ -898,10 +883,11 @@ int pool_task_wait_cancel(struct pool_task *t, uint64_t timeout_ns)
 
 static int grow_output(struct pool_task *t, size_t len)
 {
-	if (t->out_len + len + 1 > t->out_cap) {
+	size_t need = t->out_len + len + 1; /* len <= max_output - out_len: no overflow */
+	if (need > t->out_cap) {
 		size_t n = t->out_cap ? t->out_cap : 256;
-		while (n < t->out_len + len + 1)
-			n *= 2;
+		while (n < need)
+			n = n > SIZE_MAX / 2 ? need : n * 2;
 		char *o = realloc(t->out, n);
 		if (!o)
 			return -1;
@@ -925,7 +911,7 @@ int pool_task_emit(struct pool_task *t, const void *data, size_t len)
 	int rc = 0;
 
 	pthread_mutex_lock(&p->mu);
-	if (t->finished) {
+	if (atomic_load_explicit(&t->finished, memory_order_relaxed)) {
 		rc = -POOL_E_STATE;
 	} else if (t->overflow || len > p->max_output - t->out_len) {
 		t->overflow = 1;
@@ -969,9 +955,13 @@ void pool_task_finish(struct pool_task *t, int ok, const char *errmsg)
 	struct post po;
 	const char *why = NULL;
 
+	/* fast path for the thread executor's check after a job that finished
+	 * its task itself (the caller holds a reference) */
+	if (atomic_load_explicit(&t->finished, memory_order_acquire))
+		return;
 	post_init(&po);
 	pthread_mutex_lock(&p->mu);
-	if (t->finished || t->state != POOL_RUNNING) {
+	if (atomic_load_explicit(&t->finished, memory_order_relaxed) || t->state != POOL_RUNNING) {
 		pthread_mutex_unlock(&p->mu);
 		return; /* handed back twice: ignored */
 	}
@@ -986,20 +976,34 @@ void pool_task_finish(struct pool_task *t, int ok, const char *errmsg)
 
 /* ---- deadlines, retention, timer ------------------------------------------- */
 
-static void prune(struct pool *p, uint64_t now)
+#define PRUNE_BATCH 256 /* tasks pruned per lock hold */
+
+static int prune_due(const struct pool *p, const struct pool_task *t, uint64_t now)
+{
+	return t && now >= t->ended_ns && now - t->ended_ns >= p->retention_ns;
+}
+
+/* Drop up to PRUNE_BATCH expired tasks from the mailbox; their memory is
+ * released after unlocking (post->pruned). Returns 1 if more are due, so a
+ * big backlog is pruned in short lock holds. */
+static int prune(struct pool *p, struct post *po, uint64_t now)
 {
 	struct pool_task *t;
-	while ((t = p->mailbox.head) && now >= t->ended_ns &&
-	       now - t->ended_ns >= p->retention_ns) {
+	for (int n = 0; n < PRUNE_BATCH; n++) {
+		if (!prune_due(p, t = p->mailbox.head, now))
+			return 0;
 		list_remove(&p->mailbox, t);
 		hash_remove(p, t);
 		if (p->store)
 			store_queue_del(p, t->id);
-		task_unref_locked(t);
+		t->prune_next = po->pruned;
+		po->pruned = t;
 	}
+	return prune_due(p, p->mailbox.head, now);
 }
 
-static void tick_locked(struct pool *p, struct post *po, uint64_t now)
+/* Returns 1 if more mailbox entries are due (call again after unlocking). */
+static int tick_locked(struct pool *p, struct post *po, uint64_t now)
 {
 	while (p->heap_n && p->heap[0]->deadline_ns <= now) {
 		struct pool_task *t = p->heap[0];
@@ -1009,17 +1013,21 @@ static void tick_locked(struct pool *p, struct post *po, uint64_t now)
 		else
 			raise_cancel(t, POOL_CANCEL_TIMEOUT, po);
 	}
-	prune(p, now);
+	int more = prune(p, po, now);
 	admit(p, po, now);
+	return more;
 }
 
 void pool_tick(struct pool *p)
 {
 	struct post po;
-	post_init(&po);
-	pthread_mutex_lock(&p->mu);
-	tick_locked(p, &po, pool_now(p));
-	unlock_post(p, &po);
+	int more;
+	do {
+		post_init(&po);
+		pthread_mutex_lock(&p->mu);
+		more = tick_locked(p, &po, pool_now(p));
+		unlock_post(p, &po);
+	} while (more);
 }
 
 /* Pool-clock time of the next deadline or retention expiry. */
@@ -1027,12 +1035,8 @@ static uint64_t next_wake(const struct pool *p)
 {
 	uint64_t at = p->heap_n ? p->heap[0]->deadline_ns : UINT64_MAX;
 	const struct pool_task *m = p->mailbox.head;
-	if (m) {
-		uint64_t r = p->retention_ns > UINT64_MAX - m->ended_ns ? UINT64_MAX
-									: m->ended_ns + p->retention_ns;
-		if (r < at)
-			at = r;
-	}
+	if (m && prune_at(p, m->ended_ns) < at)
+		at = prune_at(p, m->ended_ns);
 	return at;
 }
 
@@ -1046,11 +1050,13 @@ static void *timer_main(void *arg)
 	pthread_mutex_lock(&p->mu);
 	while (!p->timer_stop) {
 		post_init(&po);
-		tick_locked(p, &po, pool_now(p));
+		int more = tick_locked(p, &po, pool_now(p));
 		unlock_post(p, &po);
 		pthread_mutex_lock(&p->mu);
 		if (p->timer_stop)
 			break;
+		if (more)
+			continue;
 		uint64_t now = pool_now(p), at = next_wake(p);
 		p->timer_target = at;
 		if (at == UINT64_MAX) {
@@ -1184,106 +1190,6 @@ int pool_shutdown(struct pool *p, enum pool_shutdown_mode mode, uint64_t timeout
 	int rc = p->running.n ? -POOL_E_TIMEDOUT : 0;
 	pthread_mutex_unlock(&p->mu);
 	return rc;
-}
-
-/* ---- stats and invariants ---------------------------------------------------- */
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Nearest-rank percentile of n sorted samples. */
-static uint64_t percentile(const uint64_t *v, size_t n, unsigned pct)
-{
-	if (!n)
-		return 0;
-	size_t rank = (n * pct + 99) / 100;
-	return v[rank ? rank - 1 : 0];
-}
-
-static void stats_locked(struct pool *p, struct pool_stats *o)
-{
-	memset(o, 0, sizeof *o);
-	for (int i = 0; i < POOL_PRIO_COUNT; i++) {
-		o->queued_by_prio[i] = p->queue[i].n;
-		o->queued += p->queue[i].n;
-	}
-	o->running = p->running.n;
-	o->used_units = p->used_units;
-	o->max_units = p->max_units;
-	o->max_queue_depth = p->max_queue_depth;
-	o->workers = p->workers;
-	o->max_running = p->max_running;
-	o->timeout_ns = p->timeout_ns;
-	o->retention_ns = p->retention_ns;
-	o->submitted = p->submitted;
-	o->completed = p->completed;
-	o->failed = p->failed;
-	o->cancelled = p->cancelled;
-	o->expired = p->expired;
-	o->timed_out = p->timed_out;
-	o->rejected_queue_full = p->rej_queue_full;
-	o->rejected_capacity = p->rej_capacity;
-	o->rejected = p->rej_queue_full + p->rej_capacity + p->rej_shutdown;
-	o->mailbox = p->mailbox.n;
-	o->shutting_down = p->shutting_down;
-}
-
-void pool_stats(struct pool *p, struct pool_stats *out)
-{
-	uint64_t w[POOL_WAIT_RING]; /* 32 KiB */
-	size_t n;
-
-	pthread_mutex_lock(&p->mu);
-	stats_locked(p, out);
-	n = p->wait_n;
-	memcpy(w, p->waits, n * sizeof w[0]);
-	pthread_mutex_unlock(&p->mu);
-	/* sorted outside the lock: the samples were copied in the same hold */
-	qsort(w, n, sizeof w[0], cmp_u64);
-	out->queue_wait_p50_ns = percentile(w, n, 50);
-	out->queue_wait_p99_ns = percentile(w, n, 99);
-}
-
-static const char *check_locked(struct pool *p)
-{
-	uint64_t sum = 0, n = 0;
-	for (struct pool_task *t = p->running.head; t; t = t->next, n++) {
-		if (t->state != POOL_RUNNING)
-			return "a task on the running list is not RUNNING";
-		sum += t->cost;
-	}
-	if (n != p->running.n)
-		return "running count differs from the running list";
-	if (sum != p->used_units)
-		return "used_units differs from the sum of running costs";
-	if (p->used_units > p->max_units && p->admits != p->units_lowered_at)
-		return "used_units > max_units after an admission";
-	if (p->running.n > p->max_running && p->admits != p->running_lowered_at)
-		return "running > running limit after an admission";
-	for (int i = 0; i < POOL_PRIO_COUNT; i++)
-		for (struct pool_task *t = p->queue[i].head; t; t = t->next)
-			if (t->state != POOL_QUEUED || t->prio != i)
-				return "a task on a queue list is not QUEUED at that priority";
-	for (struct pool_task *t = p->mailbox.head; t; t = t->next)
-		if (!POOL_STATE_TERMINAL(t->state))
-			return "a task in the mailbox is not terminal";
-	return NULL;
-}
-
-int pool_check_invariants(struct pool *p, char *err, size_t errlen)
-{
-	pthread_mutex_lock(&p->mu);
-	const char *why = check_locked(p);
-	if (why)
-		snprintf(err, errlen, "pool %s: %s (used=%llu max=%llu running=%llu limit=%u)",
-			 p->name, why, (unsigned long long)p->used_units,
-			 (unsigned long long)p->max_units, (unsigned long long)p->running.n,
-			 p->max_running);
-	pthread_mutex_unlock(&p->mu);
-	return why ? -1 : 0;
 }
 
 /* ---- store writes ------------------------------------------------------------ */

@@ -26,12 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* pool.h at this commit nests a comment opener (-Wcomment); drop the
- * pragmas once the pool branch fixes it. */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "plot/proto.h"
 #include "proto/proto-impl.h"
 
@@ -43,6 +38,7 @@ enum kind {
 struct schema;
 struct field {
 	const char *key;
+	size_t klen;              /* strlen(key): keys are literals, sized at compile time */
 	enum kind kind;
 	size_t off;               /* value */
 	size_t off_n;             /* K_BIN: size_t length; arrays: uint32_t count; K_U64VEC: fixed count */
@@ -61,11 +57,11 @@ struct schema {
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define U32MAX 4294967295LL
 
-#define F(k, kind, st, m) { k, kind, offsetof(st, m), 0, 0, 0, 0, NULL }
-#define FH(k, kind, st, m, bit) { k, kind, offsetof(st, m), 0, bit, 0, 0, NULL }
-#define FR(k, kind, st, m, lo, hi) { k, kind, offsetof(st, m), 0, 0, lo, hi, NULL }
-#define FN(k, kind, st, m, n) { k, kind, offsetof(st, m), offsetof(st, n), 0, 0, 0, NULL }
-#define FO(k, st, m, n, sc) { k, K_OBJARR, offsetof(st, m), offsetof(st, n), 0, 0, 0, sc }
+#define F(k, kind, st, m) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, 0, 0, 0, NULL }
+#define FH(k, kind, st, m, bit) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, bit, 0, 0, NULL }
+#define FR(k, kind, st, m, lo, hi) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, 0, lo, hi, NULL }
+#define FN(k, kind, st, m, n) { k, sizeof(k) - 1, kind, offsetof(st, m), offsetof(st, n), 0, 0, 0, NULL }
+#define FO(k, st, m, n, sc) { k, sizeof(k) - 1, K_OBJARR, offsetof(st, m), offsetof(st, n), 0, 0, 0, sc }
 #define SCHEMA(name, fields, st) \
 	static const struct schema name = { fields, N(fields), sizeof(st), NO_HAS }
 #define SCHEMA_HAS(name, fields, st, h) \
@@ -171,7 +167,7 @@ static const struct field f_mstats[] = {
 	MS("cancelled", cancelled), MS("expired", expired), MS("timed_out", timed_out),
 	MS("rejected", rejected), MS("rejected_queue_full", rejected_queue_full),
 	MS("rejected_capacity", rejected_capacity),
-	{ "qprio", K_U64VEC, offsetof(struct proto_model_stats, queued_by_prio), 4, 0, 0, 0, NULL },
+	{ "qprio", 5, K_U64VEC, offsetof(struct proto_model_stats, queued_by_prio), 4, 0, 0, 0, NULL },
 	F("wait_p50", K_DBL, struct proto_model_stats, queue_wait_p50_ms),
 	F("wait_p99", K_DBL, struct proto_model_stats, queue_wait_p99_ms),
 	MS("mailbox", mailbox), MS("timeout_secs", timeout_secs),
@@ -306,10 +302,29 @@ static int is_request(int type)
 
 static const struct schema *msg_schema(int type, int op)
 {
-	if (type == PROTO_T_OK || type == PROTO_T_ERR)
-		if (!is_request(op))
-			return NULL;
+	if (type == PROTO_T_OK && !is_request(op))
+		return NULL;
+	if (type == PROTO_T_ERR && op && !is_request(op))
+		return NULL; /* an err may answer no request: a malformed frame */
 	return type == PROTO_T_OK ? ok_schema(op) : request_schema(type);
+}
+
+static size_t schema_keys(const struct schema *s, const char **keys, size_t cap, size_t n)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		if (n < cap)
+			keys[n] = s->f[i].key;
+		n++;
+		if (s->f[i].kind == K_OBJARR)
+			n = schema_keys(s->f[i].sub, keys, cap, n);
+	}
+	return n;
+}
+
+size_t proto_msg_keys(int type, int op, const char **keys, size_t cap)
+{
+	const struct schema *s = msg_schema(type, op);
+	return s ? schema_keys(s, keys, cap, 0) : 0;
 }
 
 /* ---- encoding ----------------------------------------------------------- */
@@ -403,7 +418,8 @@ static int pack_body(msgpack_packer *pk, const struct schema *s, const void *bas
 		const struct field *f = &s->f[i];
 		if (!field_present(s, f, base))
 			continue;
-		if (pack_str(pk, f->key) || pack_value(pk, f, base))
+		if (msgpack_pack_str(pk, f->klen) || msgpack_pack_str_body(pk, f->key, f->klen) ||
+		    pack_value(pk, f, base))
 			return -1;
 	}
 	return 0;
@@ -684,11 +700,10 @@ static const struct field *find_field(const struct schema *s, const msgpack_obje
 {
 	if (key->type != MSGPACK_OBJECT_STR)
 		return NULL;
-	for (size_t i = 0; i < s->n; i++) {
-		const char *k = s->f[i].key;
-		if (strlen(k) == key->via.str.size && memcmp(k, key->via.str.ptr, key->via.str.size) == 0)
+	for (size_t i = 0; i < s->n; i++)
+		if (s->f[i].klen == key->via.str.size &&
+		    memcmp(s->f[i].key, key->via.str.ptr, key->via.str.size) == 0)
 			return &s->f[i];
-	}
 	return NULL;
 }
 
@@ -747,6 +762,8 @@ static int dec_header(struct dec *d, const msgpack_object_map *map)
 		return -PROTO_E_INVALID;
 	if (type != PROTO_T_OK && type != PROTO_T_ERR)
 		return 0;
+	if (type == PROTO_T_ERR && !op)
+		return 0;
 	if (!op || op->type != MSGPACK_OBJECT_STR || op->via.str.size > 32) {
 		snprintf(d->err, d->errlen, "field 'op': missing in a reply");
 		return -PROTO_E_INVALID;
@@ -775,7 +792,10 @@ static int decode_obj(struct dec *d, const msgpack_object *root)
 	int op = d->m->op;
 	proto_msg_init(d->m, d->m->type, d->m->id); /* the type's field defaults */
 	d->m->op = op;
-	return dec_body(d, msg_schema(d->m->type, d->m->op), &d->m->u, &root->via.map);
+	rc = dec_body(d, msg_schema(d->m->type, d->m->op), &d->m->u, &root->via.map);
+	if (!rc && d->m->type == PROTO_T_ERR && d->m->u.error.code == PROTO_OK)
+		d->m->u.error.code = PROTO_E_INTERNAL; /* an err without a code is still an error */
+	return rc;
 }
 
 int proto_decode(const void *body, size_t len, const struct proto_limits *lim,

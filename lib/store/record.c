@@ -108,7 +108,8 @@ int store_record_encode(const struct store_record *r, char **buf, size_t *len)
 	pack_str(&pk, "error", r->error);
 	pack_key(&pk, "output");
 	msgpack_pack_bin(&pk, r->output_len);
-	msgpack_pack_bin_body(&pk, r->output, r->output_len);
+	if (r->output_len)
+		msgpack_pack_bin_body(&pk, r->output, r->output_len);
 	if (!sb.data) { /* sbuffer write failed to allocate */
 		msgpack_sbuffer_destroy(&sb);
 		return -1;
@@ -224,12 +225,13 @@ static int dec_bytes(struct dec *d, const struct field *f, const msgpack_object 
 	uint32_t n = f->type == F_STR ? o->via.str.size : o->via.bin.size;
 	if (n > f->max)
 		return dec_fail(d, f->name, at, "too long");
-	if (f->type == F_STR && memchr(p, '\0', n))
+	if (f->type == F_STR && n && memchr(p, '\0', n))
 		return dec_fail(d, f->name, at, "string holds a NUL byte");
 	char *s = malloc((size_t)n + 1);
 	if (!s)
 		return dec_fail(d, f->name, at, "out of memory");
-	memcpy(s, p, n);
+	if (n)
+		memcpy(s, p, n);
 	s[n] = '\0';
 	*dst = s;
 	if (f->type == F_BIN)

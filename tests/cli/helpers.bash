@@ -60,12 +60,18 @@ plot_setup() {
 # plot_teardown: stop plotd (by pid) and anything registered with
 # plot_kill_later, then fail on any sanitizer report in plotd's stderr.
 plot_teardown() {
-	local p
-	plotd_stop || true
+	local p ok=0
+	plotd_stop || ok=1
 	for p in "${PLOT_KILL_PIDS[@]}"; do
 		kill -KILL "$p" 2>/dev/null || true
 	done
-	assert_no_sanitizer "$PLOTD_STDERR"
+	assert_no_sanitizer "$PLOTD_STDERR" || ok=1
+	if [ "${PLOTD_STATUS:-0}" -ge 128 ]; then
+		echo "# plotd died with status $PLOTD_STATUS (a crash); its stderr:" >&2
+		sed 's/^/# /' "$PLOTD_STDERR" >&2
+		ok=1
+	fi
+	return $ok
 }
 
 # plot_kill_later PID: teardown kills PID (e.g. a daemon a test autostarted).
@@ -129,33 +135,36 @@ plotd_alive() {
 	[ -n "$PLOTD_PID" ] && kill -0 "$PLOTD_PID" 2>/dev/null
 }
 
-# The socket appears only once plotd listens on it (it binds a temporary name
-# and renames it into place), so its presence means "ready".
+# plotd writes its pid file last in its startup, after the socket listens,
+# so a pid file holding our pid means "ready" (a stale socket file left at
+# the path would not).
 _plotd_ready() {
 	if ! plotd_alive; then
 		echo "# plotd exited early; its stderr:" >&2
 		sed 's/^/# /' "$PLOTD_STDERR" >&2
 		return 2
 	fi
-	[ -S "${PLOTD_SOCKET_USED:-$PLOT_SOCKET}" ]
+	[ -S "$PLOTD_SOCKET_USED" ] && [ "$(cat "$PLOTD_PID_FILE" 2>/dev/null)" = "$PLOTD_PID" ]
 }
 
 # plotd_start [ARGS...]: start plotd on $PLOT_SOCKET with $PLOT_CONFIG (ARGS
 # are added, and may override both), wait until it listens. Sets PLOTD_PID.
 plotd_start() {
 	PLOTD_SOCKET_USED="$PLOT_SOCKET"
-	local a prev=""
+	PLOTD_PID_FILE="$BATS_TEST_TMPDIR/plotd.pid"
+	local a prev="" pidarg=(--pid-file "$PLOTD_PID_FILE")
 	for a in "$@"; do
 		[ "$prev" = --socket ] && PLOTD_SOCKET_USED="$a"
+		[ "$prev" = --pid-file ] && { PLOTD_PID_FILE="$a"; pidarg=(); }
 		prev="$a"
 	done
-	"$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" "$@" \
+	"$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" "${pidarg[@]}" "$@" \
 		</dev/null >>"$BATS_TEST_TMPDIR/plotd.stdout" 2>>"$PLOTD_STDERR" 3>&- &
 	PLOTD_PID=$!
 	local tries=$((PLOT_WAIT_SECS * 50)) rc
 	while ((tries-- > 0)); do
-		_plotd_ready
-		rc=$?
+		rc=0
+		_plotd_ready || rc=$?
 		[ $rc = 0 ] && return 0
 		[ $rc = 2 ] && { PLOTD_PID=""; return 1; }
 		sleep 0.02
@@ -164,19 +173,27 @@ plotd_start() {
 	return 1
 }
 
-# plotd_stop [SIGNAL]: send SIGNAL (TERM) to plotd, wait (bounded) for it to
-# exit, SIGKILL if it does not. Sets PLOTD_STATUS to its exit status.
+# plotd_stop [SIGNAL...]: send the signals (default TERM then INT: the second
+# one cancels whatever the drain would wait for, so a teardown never waits
+# out long tasks) to plotd, wait (bounded) for it to exit, SIGKILL if it
+# does not. Sets PLOTD_STATUS to its exit status.
 plotd_stop() {
-	local sig="${1:-TERM}"
+	local sig sigs=("$@")
 	[ -n "$PLOTD_PID" ] || return 0
-	kill -"$sig" "$PLOTD_PID" 2>/dev/null || true
+	[ ${#sigs[@]} -gt 0 ] || sigs=(TERM INT)
+	for sig in "${sigs[@]}"; do
+		kill -"$sig" "$PLOTD_PID" 2>/dev/null || true
+	done
+	local hung=0
 	if ! wait_until plotd_gone; then
+		echo "# plotd (pid $PLOTD_PID) did not exit on ${sigs[*]}: SIGKILL" >&2
 		kill -KILL "$PLOTD_PID" 2>/dev/null || true
+		hung=1
 	fi
-	wait "$PLOTD_PID" 2>/dev/null
-	PLOTD_STATUS=$?
+	PLOTD_STATUS=0
+	wait "$PLOTD_PID" 2>/dev/null || PLOTD_STATUS=$?
 	PLOTD_PID=""
-	return 0
+	return $hung
 }
 
 plotd_gone() {
@@ -187,8 +204,8 @@ plotd_gone() {
 # PLOTD_STATUS. Fails if it is still running.
 plotd_wait_exit() {
 	wait_until plotd_gone || return 1
-	wait "$PLOTD_PID" 2>/dev/null
-	PLOTD_STATUS=$?
+	PLOTD_STATUS=0
+	wait "$PLOTD_PID" 2>/dev/null || PLOTD_STATUS=$?
 	PLOTD_PID=""
 }
 
@@ -200,6 +217,13 @@ plotd_log_has() {
 # wait_log REGEX: wait (bounded) until plotd logs a line matching REGEX.
 wait_log() {
 	wait_until plotd_log_has "$1"
+}
+
+# plotd_bounded ARGS...: run plotd in the foreground, for tests that expect
+# it to refuse to start; should it start anyway, it is stopped after
+# $PLOT_WAIT_SECS and the status is 124, never a hang.
+plotd_bounded() {
+	timeout "$PLOT_WAIT_SECS" "$PLOTD" "$@" 3>&-
 }
 
 # rawclient ARGS...: the raw protocol test client (tests/cli/rawclient.py).

@@ -16,10 +16,7 @@
 
 #include <cmocka.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "plot/cfg.h"
 #include "cfg/cfg-impl.h" /* cfg_lot_bit */
 

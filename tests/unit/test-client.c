@@ -18,10 +18,7 @@
 
 #include <cmocka.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "plot/client.h"
 
 static void test_exit_codes(void **state)

@@ -328,7 +328,12 @@ static void t_waiter_gives_up(void **st)
 static void t_timer_thread(void **st)
 {
 	struct pool *p = mk_thread(1, 0);
-	struct pool_submit s = { .priority = 1, .cost = 1, .timeout_ns = 20 * MS,
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now); /* the pool's default clock */
+	/* one absolute deadline for both, so q cannot slip in between r's
+	 * timeout and its own expiry */
+	uint64_t at = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec + 20 * MS;
+	struct pool_submit s = { .priority = 1, .cost = 1, .deadline_ns = at,
 				 .payload = (void *)(intptr_t)M_WAIT_CANCEL };
 	uint64_t r, q;
 	assert_int_equal(pool_submit(p, &s, &r), 0);
@@ -406,7 +411,7 @@ static void t_synthetic(void **st)
 
 static void t_synthetic_cancel(void **st)
 {
-	struct pool *p = mk_synth(1000);
+	struct pool *p = mk_synth(100); /* 5 s for all 500 words: the cancel must cut it short */
 	char prompt[4096] = "";
 	for (int i = 0; i < 500; i++)
 		strcat(prompt, "w ");

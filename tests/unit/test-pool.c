@@ -851,6 +851,41 @@ static void t_stats_snapshot(void **st)
 	done(&f);
 }
 
+/* p50/p99 cover the last 4096 admissions only. */
+static void t_stats_wait_window(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.retention_ns = 0; /* pruned at each tick: the mx keeps its own refs */
+	mk(&f, &c);
+	uint64_t run = sub(f.p, 1, 1);
+	for (int i = 0; i < 100; i++) { /* 100 admissions that waited 1000 */
+		uint64_t next = sub(f.p, 1, 1);
+		fake_now += 1000;
+		fin(&f, run, 1);
+		run = next;
+	}
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.queue_wait_p99_ns, 1000);
+	assert_int_equal(ps.queue_wait_p50_ns, 1000);
+	fin(&f, run, 1);
+	for (int i = 0; i < 4096; i++) { /* then 4096 that did not wait */
+		if (f.m->nstarted == MX_MAX) { /* recycle the executor's log */
+			for (size_t k = 0; k < f.m->nstarted; k++)
+				pool_task_unref(f.m->started[k]);
+			f.m->nstarted = 0;
+		}
+		fin(&f, sub(f.p, 1, 1), 1);
+	}
+	pool_tick(f.p);
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.queue_wait_p99_ns, 0);
+	assert_int_equal(ps.completed, 4197);
+	done(&f);
+}
+
 static void t_list(void **st)
 {
 	struct fx f;
@@ -956,6 +991,61 @@ static void t_store_records(void **st)
 	store_free(c.store);
 }
 
+/* ---- construction and notify ------------------------------------------------ */
+
+static void t_new_rejects_bad_config(void **st)
+{
+	struct pool_config c;
+	char err[256] = "";
+	cfg_default(&c);
+	c.workers = 0;
+	struct mx *m = calloc(1, sizeof *m);
+	assert_null(pool_new(&c, (struct pool_executor){ &mx_ops, m }, err, sizeof err));
+	assert_non_null(strstr(err, "workers")); /* and m was freed (ASan would tell) */
+	cfg_default(&c);
+	c.max_units = 0;
+	m = calloc(1, sizeof *m);
+	assert_null(pool_new(&c, (struct pool_executor){ &mx_ops, m }, err, sizeof err));
+	assert_non_null(strstr(err, "max_units"));
+}
+
+struct nlog {
+	uint64_t ids[64];
+	size_t n;
+};
+
+static void on_notify(void *ctx, uint64_t id)
+{
+	struct nlog *l = ctx;
+	if (l->n < 64)
+		l->ids[l->n++] = id;
+}
+
+/* The event loop learns of every change through notify. */
+static void t_notify(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	struct nlog log = { { 0 }, 0 };
+	cfg_default(&c);
+	c.notify = on_notify;
+	c.notify_ctx = &log;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1);            /* queued + running */
+	assert_int_equal(log.n, 2);
+	uint64_t b = sub(f.p, 1, 1);            /* queued */
+	assert_int_equal(log.n, 3);
+	pool_task_emit(mx_task(f.m, a), "x", 1); /* output */
+	assert_int_equal(log.n, 4);
+	assert_int_equal(pool_cancel(f.p, a), 0); /* cancel flag raised */
+	assert_int_equal(log.n, 5);
+	fin(&f, a, 1);                          /* a ended, b running */
+	assert_int_equal(log.n, 7);
+	assert_int_equal(log.ids[5], a);
+	assert_int_equal(log.ids[6], b);
+	done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -987,10 +1077,13 @@ int main(void)
 		cmocka_unit_test(t_limit_timeout),
 		cmocka_unit_test(t_limit_retention),
 		cmocka_unit_test(t_stats_snapshot),
+		cmocka_unit_test(t_stats_wait_window),
 		cmocka_unit_test(t_list),
 		cmocka_unit_test(t_shutdown_cancel),
 		cmocka_unit_test(t_shutdown_drain_bounded),
 		cmocka_unit_test(t_store_records),
+		cmocka_unit_test(t_new_rejects_bad_config),
+		cmocka_unit_test(t_notify),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

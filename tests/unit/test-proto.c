@@ -17,10 +17,7 @@
 #include <cmocka.h>
 #include <msgpack.h>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wcomment"
 #include "plot/pool.h"
-#pragma GCC diagnostic pop
 #include "plot/proto.h"
 
 /* ---- fixtures: one fully populated message of every kind ----------------- */
@@ -365,6 +362,15 @@ static void test_malformed(void **state)
 		      "offset 3: value needs 4294967300 bytes, frame has 5 left");
 	expect_decode("\x81\xa1t\xdb\x7f\xff\xff\xff", 8, NULL, PROTO_E_TOO_LARGE,
 		      "offset 3: str/bin length 2147483647 exceeds max_str 1048576");
+	/* an err without a code is still an error (found by fuzz-proto) */
+	struct proto_msg m;
+	char err[256];
+	assert_int_equal(proto_decode("\x82\xa1t\xa3" "err\xa3msg\xa1x", 13, NULL, &m, err,
+				      sizeof err), 0);
+	assert_int_equal(m.type, PROTO_T_ERR);
+	assert_int_equal(m.op, PROTO_T_NONE);
+	assert_int_equal(m.u.error.code, PROTO_E_INTERNAL);
+	proto_msg_clear(&m);
 	/* an ok reply must say what it answers */
 	expect_decode("\x82\xa1t\xa2ok\xa2id\x05", 10, NULL, PROTO_E_INVALID,
 		      "field 'op': missing in a reply");
@@ -560,6 +566,43 @@ static void test_buf(void **state)
 	proto_buf_free(&b);
 }
 
+/* man/plot-protocol.7 documents every message type, wire error code and key. */
+static void test_man_page(void **state)
+{
+	FILE *f = fopen("man/plot-protocol.7", "rb");
+	if (!f)
+		fail_msg("man/plot-protocol.7 missing (run from the repository root)");
+	static char page[1 << 16];
+	size_t n = fread(page, 1, sizeof page - 1, f);
+	fclose(f);
+	page[n] = 0;
+	char needle[64];
+	for (int t = 1; t < PROTO_TYPE_COUNT; t++) {
+		snprintf(needle, sizeof needle, "\n.B %s\n", proto_type_name(t));
+		if (!strstr(page, needle))
+			fail_msg("plot-protocol.7 does not document message type %s", proto_type_name(t));
+		for (int op = 0; op < PROTO_TYPE_COUNT; op++) {
+			const char *keys[64];
+			size_t nk = proto_msg_keys(t, op, keys, 64);
+			assert_true(nk <= 64);
+			for (size_t i = 0; i < nk; i++) {
+				snprintf(needle, sizeof needle, "\\fB%s\\fR", keys[i]);
+				if (!strstr(page, needle))
+					fail_msg("plot-protocol.7 does not document key %s of %s/%s",
+						 keys[i], proto_type_name(t), proto_type_name(op));
+			}
+		}
+	}
+	for (int c = PROTO_E_QUEUE_FULL; c < PROTO_E_IO; c++) {
+		snprintf(needle, sizeof needle, "\n.B %s\n", proto_code_name(c));
+		if (!strstr(page, needle))
+			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
+	}
+	const char *keys[64];
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 26);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -576,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_socketpair),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_buf),
+		cmocka_unit_test(test_man_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,468 @@
+/*
+ * client.c — one client connection: accepting it, reading frames, queuing
+ * replies and stream events, flushing, closing.
+ *
+ * DESIGN
+ *   Input goes through a proto_reader bounded by the daemon's input limits
+ *   (frame, string, array, map, depth). A frame that breaks them, or that is
+ *   not msgpack, gets one err reply; once it is flushed our side is
+ *   half-closed (the peer reads the error, then EOF, and a write of its own
+ *   racing our refusal does not fail), and the connection is closed when the
+ *   peer closes or after CONN_CLOSE_GRACE_MS; a well-formed request
+ *   with a bad field gets an err reply and the connection goes on. Nothing a
+ *   client sends can affect another client.
+ *
+ *   Output is appended to a per-connection buffer and written at the end of
+ *   each loop iteration (the pending-write list), or when the socket becomes
+ *   writable. Replies are always queued, but while more than the cap (--max-client-output) is
+ *   pending we stop reading requests (so a pipelining client throttles
+ *   itself). Stream events (chunk/end) that would go past the cap drop
+ *   the client instead: a subscriber that stops reading must not hold the
+ *   daemon's memory, and its task goes on.
+ *
+ *   Closing never frees at once: the connection is marked dead and freed in
+ *   the before-sleep hook (conn_reap), so an event batch or the
+ *   pending-write list never points at freed memory.
+ *
+ * INVARIANTS
+ *   A live connection is on d->conns; a dead one only on the reap list.
+ *   EPOLLOUT is in c->events iff a write hit EAGAIN (c->blocked) and has
+ *   not been completed since; c->want_out iff c is on the pending-write list.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "plotd.h"
+
+#define CONN_READS_PER_EVENT 16
+
+static struct conn *dead_list;
+
+static void conn_event(struct loop *l, struct loop_watch *w, uint32_t events);
+static void conn_update_events(struct conn *c);
+
+static void conn_link(struct plotd *d, struct conn *c)
+{
+	c->next = d->conns;
+	c->prev = NULL;
+	if (d->conns)
+		d->conns->prev = c;
+	d->conns = c;
+	d->n_conns++;
+}
+
+static void conn_unlink(struct plotd *d, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->next = c->prev = NULL;
+	d->n_conns--;
+}
+
+static struct conn *conn_new(struct plotd *d, int fd, const struct peer *pr)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->d = d;
+	c->lw.fd = fd;
+	c->lw.fn = conn_event;
+	c->peer = *pr;
+	c->num = ++d->next_conn;
+	c->role = plotd_peer_role(d, pr);
+	proto_reader_init(&c->rd, &d->in_lim);
+	proto_buf_init(&c->out);
+	c->events = EPOLLIN;
+	if (loop_add(d->loop, &c->lw, c->events) < 0) {
+		proto_reader_free(&c->rd);
+		free(c);
+		return NULL;
+	}
+	conn_link(d, c);
+	return c;
+}
+
+static void conn_accept_one(struct plotd *d, int fd, const struct peer *pr)
+{
+	struct conn *c = conn_new(d, fd, pr);
+	if (!c) {
+		log_msg(LOG_ERROR, "client: out of memory, closing a new connection");
+		close(fd);
+		return;
+	}
+	if (c->role == ROLE_NONE) {
+		log_msg(LOG_WARN, "client %llu: refused uid %u (pid %d): not the daemon's "
+			"user, not in allow_users/allow_groups",
+			(unsigned long long)c->num, (unsigned)pr->uid, (int)pr->pid);
+		struct proto_msg req;
+		proto_msg_init(&req, PROTO_T_HELLO, 0);
+		conn_error(c, &req, PROTO_E_PERMISSION,
+			   "permission denied: uid %u may not use this plotd (owner uid %u)",
+			   (unsigned)pr->uid, (unsigned)d->owner);
+		conn_close_after_flush(c);
+		return;
+	}
+	log_msg(LOG_DEBUG, "client %llu: connected (uid %u pid %d%s)",
+		(unsigned long long)c->num, (unsigned)pr->uid, (int)pr->pid,
+		c->role == ROLE_OWNER ? "" : ", allowed user");
+}
+
+void conn_accept_all(struct plotd *d)
+{
+	struct peer pr;
+
+	for (int i = 0; i < 64; i++) {
+		int fd = lsn_accept(&d->lsn, &pr);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_msg(LOG_WARN, "accept: %s", strerror(errno));
+			return;
+		}
+		conn_accept_one(d, fd, &pr);
+	}
+}
+
+static void want_write(struct conn *c)
+{
+	if (c->want_out || c->blocked || c->dead)
+		return; /* listed already, or EPOLLOUT will flush */
+	c->want_out = 1;
+	c->wnext = c->d->pending_write;
+	c->d->pending_write = c;
+}
+
+/* Move the unsent bytes to the front. proto_encode remembers where its frame
+ * starts, and proto_buf_reserve may compact a buffer with consumed bytes in
+ * the middle of an encode, which would corrupt the frame; with off == 0 it
+ * never does. One memmove per partial flush at most. */
+static void out_compact(struct proto_buf *b)
+{
+	if (!b->off)
+		return;
+	memmove(b->data, b->data + b->off, b->len - b->off);
+	b->len -= b->off;
+	b->off = 0;
+}
+
+int conn_send(struct conn *c, const struct proto_msg *m)
+{
+	char err[256];
+
+	if (c->dead)
+		return -1;
+	out_compact(&c->out);
+	int rc = proto_encode(m, &c->d->out_lim, &c->out, err, sizeof(err));
+	if (rc < 0) {
+		log_msg(LOG_ERROR, "client %llu: cannot encode %s reply: %s",
+			(unsigned long long)c->num, proto_type_name(m->type), err);
+		if (m->type == PROTO_T_ERR)
+			return rc; /* never recurse on a failing error */
+		struct proto_msg req;
+		proto_msg_init(&req, m->op ? m->op : PROTO_T_PING, m->id);
+		conn_error(c, &req, -rc == PROTO_E_TOO_LARGE ? PROTO_E_TOO_LARGE
+							     : PROTO_E_INTERNAL,
+			   "reply not sent: %s", err);
+		return rc;
+	}
+	want_write(c);
+	return 0;
+}
+
+/* Queue a stream event; a subscriber that is too far behind is dropped. */
+int conn_send_stream(struct conn *c, const struct proto_msg *m)
+{
+	if (c->dead)
+		return -1;
+	if (proto_buf_pending(&c->out) > c->d->out_cap) {
+		log_msg(LOG_WARN, "client %llu: dropped: %zu bytes of output pending "
+			"(cap %zu); it stopped reading its stream, the task goes on",
+			(unsigned long long)c->num, proto_buf_pending(&c->out), c->d->out_cap);
+		conn_close(c, NULL, 0);
+		return -1;
+	}
+	if (conn_send(c, m) < 0) { /* keep "-1 means c is closed" for callers */
+		conn_close(c, "stream event not encodable", 0);
+		return -1;
+	}
+	return 0;
+}
+
+void conn_error(struct conn *c, const struct proto_msg *req, int code,
+		const char *fmt, ...)
+{
+	struct proto_msg m;
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (proto_msg_err(&m, req, code, "%s", msg) < 0) {
+		conn_close(c, "out of memory", 0);
+		return;
+	}
+	log_msg(LOG_DEBUG, "client %llu: %s -> %s: %s", (unsigned long long)c->num,
+		proto_type_name(req->type), proto_code_name(code), msg);
+	conn_send(c, &m);
+	proto_msg_clear(&m);
+}
+
+/* Tasks this connection submitted without detach: a subscription to one of
+ * them makes this a `run` client, whose disconnect cancels the task. */
+void conn_remember_run(struct conn *c, uint64_t task)
+{
+	c->runs[c->run_pos++ % CONN_RUN_RING] = task;
+}
+
+int conn_is_run(struct conn *c, uint64_t task)
+{
+	for (unsigned i = 0; i < CONN_RUN_RING; i++)
+		if (c->runs[i] == task)
+			return 1;
+	return 0;
+}
+
+static void cancel_run(struct conn *c, struct watch *w)
+{
+	if (!w->run || !w->m || !w->m->pool)
+		return;
+	if (pool_cancel(w->m->pool, w->task) == 0)
+		log_msg(LOG_INFO, "pool %s: task %llu cancelled: its run client %llu "
+			"disconnected", w->m->name, (unsigned long long)w->task,
+			(unsigned long long)c->num);
+}
+
+/* Close now. cancel_runs: the client went away, so cancel the tasks it was
+ * running (not when we drop it for being slow). why NULL: already logged. */
+void conn_close(struct conn *c, const char *why, int cancel_runs)
+{
+	if (c->dead)
+		return;
+	if (why)
+		log_msg(LOG_DEBUG, "client %llu: closed: %s", (unsigned long long)c->num, why);
+	while (c->watches) {
+		struct watch *w = c->watches;
+		c->watches = w->conn_next;
+		if (cancel_runs)
+			cancel_run(c, w);
+		dispatch_watch_free(w);
+	}
+	loop_del(c->d->loop, &c->lw);
+	close(c->lw.fd);
+	c->lw.fd = -1;
+	c->dead = 1;
+	conn_unlink(c->d, c);
+	c->next = dead_list;
+	dead_list = c;
+}
+
+void conn_close_after_flush(struct conn *c)
+{
+	if (c->closing || c->dead)
+		return;
+	c->closing = 1;
+	c->closing_since_ms = plotd_now_ms();
+	conn_update_events(c);
+	want_write(c);
+}
+
+static void conn_update_events(struct conn *c)
+{
+	uint32_t ev = 0;
+	if (c->closing || proto_buf_pending(&c->out) <= c->d->out_cap)
+		ev |= EPOLLIN; /* closing: read to discard and to see the EOF */
+	if (c->blocked)
+		ev |= EPOLLOUT;
+	if (ev != c->events) {
+		c->events = ev;
+		loop_mod(c->d->loop, &c->lw, ev);
+	}
+}
+
+/* Write what is pending. Returns 0, or -1 when the connection was closed. */
+static int conn_flush(struct conn *c)
+{
+	while (proto_buf_pending(&c->out)) {
+		ssize_t n = send(c->lw.fd, c->out.data + c->out.off,
+				 proto_buf_pending(&c->out), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			proto_buf_consume(&c->out, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			c->blocked = 1; /* EPOLLOUT resumes */
+			conn_update_events(c);
+			return 0;
+		}
+		conn_close(c, n < 0 ? strerror(errno) : "write returned 0", 1);
+		return -1;
+	}
+	c->blocked = 0;
+	if (c->closing && !c->shut_wr) {
+		/* Half-close: the peer reads our error and EOF, and its own pending
+		 * writes (a hello racing our refusal) still succeed. We close when
+		 * it does, or after the grace period. */
+		shutdown(c->lw.fd, SHUT_WR);
+		c->shut_wr = 1;
+	}
+	conn_update_events(c);
+	return 0;
+}
+
+void conn_flush_pending(struct plotd *d)
+{
+	struct conn *c = d->pending_write;
+	d->pending_write = NULL;
+	while (c) {
+		struct conn *next = c->wnext;
+		c->wnext = NULL;
+		c->want_out = 0;
+		if (!c->dead)
+			conn_flush(c);
+		c = next;
+	}
+}
+
+/* Answer a frame the reader refused, then close (the stream cannot be
+ * resynchronised), except for INVALID: that request alone was bad. */
+static void conn_bad_frame(struct conn *c, const struct proto_msg *m, int rc,
+			   const char *err)
+{
+	struct proto_msg req;
+	int code = -rc;
+
+	proto_msg_init(&req, m->type > PROTO_T_NONE && m->type < PROTO_T_OK ? m->type
+									   : PROTO_T_HELLO,
+		       m->id);
+	if (code != PROTO_E_INVALID)
+		log_msg(LOG_WARN, "client %llu: bad frame, closing: %s: %s",
+			(unsigned long long)c->num, proto_code_name(code), err);
+	conn_error(c, &req, code, "%s", err);
+	if (code != PROTO_E_INVALID)
+		conn_close_after_flush(c);
+}
+
+static void conn_handle(struct conn *c, struct proto_msg *m)
+{
+	if (!c->hello && m->type != PROTO_T_HELLO) {
+		conn_error(c, m, PROTO_E_INVALID,
+			   "the first message must be hello, got %s", proto_type_name(m->type));
+		conn_close_after_flush(c);
+		return;
+	}
+	dispatch(c, m);
+}
+
+/* Decode and dispatch every complete frame in the reader. */
+static void conn_process(struct conn *c)
+{
+	char err[256];
+
+	while (!c->dead && !c->closing) {
+		struct proto_msg m;
+		memset(&m, 0, sizeof(m));
+		int rc = proto_reader_next(&c->rd, &m, err, sizeof(err));
+		if (rc == 0)
+			return;
+		if (rc < 0) {
+			conn_bad_frame(c, &m, rc, err);
+			proto_msg_clear(&m);
+			continue;
+		}
+		conn_handle(c, &m);
+		proto_msg_clear(&m);
+		if (proto_buf_pending(&c->out) > c->d->out_cap)
+			return; /* backpressure: resume when the client reads */
+	}
+}
+
+static void conn_read(struct conn *c)
+{
+	char err[256];
+
+	for (int i = 0; i < CONN_READS_PER_EVENT && !c->dead && !c->closing; i++) {
+		if (proto_buf_pending(&c->out) > c->d->out_cap)
+			break;
+		int rc = proto_reader_fill(&c->rd, c->lw.fd, err, sizeof(err));
+		if (rc == -PROTO_E_AGAIN || rc == -PROTO_E_INTR)
+			break;
+		if (rc == -PROTO_E_EOF) {
+			conn_process(c); /* frames that arrived before the EOF */
+			conn_close(c, "client disconnected", 1);
+			return;
+		}
+		if (rc < 0) {
+			conn_close(c, err, 1);
+			return;
+		}
+		conn_process(c);
+	}
+	if (!c->dead)
+		conn_update_events(c);
+}
+
+static void conn_event(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+	struct conn *c = (struct conn *)w; /* lw is the first member */
+
+	(void)l;
+	if (c->dead)
+		return;
+	if (events & EPOLLOUT) {
+		if (conn_flush(c) < 0)
+			return;
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		if (c->closing) { /* discard; we only wait to flush our error */
+			char sink[4096];
+			ssize_t n = read(c->lw.fd, sink, sizeof(sink));
+			if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+				conn_close(c, "closed after error", 0);
+			return;
+		}
+		conn_read(c);
+	}
+}
+
+static void conn_free(struct conn *c)
+{
+	proto_reader_free(&c->rd);
+	proto_buf_free(&c->out);
+	free(c);
+}
+
+/* Free dead connections; close those that could not flush their final error
+ * within the grace period. Called before the loop sleeps. */
+void conn_reap(struct plotd *d)
+{
+	uint64_t now = plotd_now_ms();
+	for (struct conn *c = d->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->closing && now - c->closing_since_ms > CONN_CLOSE_GRACE_MS)
+			conn_close(c, "final error not read in time", 0);
+	}
+	while (dead_list) {
+		struct conn *c = dead_list;
+		dead_list = c->next;
+		conn_free(c);
+	}
+}
+
+void conn_close_all(struct plotd *d)
+{
+	while (d->conns)
+		conn_close(d->conns, "daemon exiting", 0);
+	conn_reap(d);
+}

@@ -1,0 +1,959 @@
+/*
+ * dispatch.c — what plotd does with each request, and how task events reach
+ * subscribers: one switch over the message type (tmux server_client_dispatch).
+ *
+ * DESIGN
+ *   Every handler answers its request with exactly one ok or err reply,
+ *   without blocking: pool calls only take the pool mutex briefly. Requests
+ *   that wait (result with wait, subscribe) become watches (watch.c); the
+ *   pools' notifications (dispatch_task_event) drain them with
+ *   pool_sub_next(timeout 0). Chunks drained in one go are coalesced into
+ *   one chunk event of at most STREAM_COALESCE bytes, and one watch gets at
+ *   most STREAM_BUDGET bytes or STREAM_BUDGET_CHUNKS chunks per round before
+ *   the task is noted again, so a fast stream cannot starve other clients.
+ *
+ * PERMISSIONS (see plotd.8)
+ *   ROLE_OWNER (the daemon's uid, root) may do everything. ROLE_ALLOWED
+ *   (allow_users / allow_groups) may submit, read and cancel its own tasks,
+ *   and read stats, queue, limits, models and config; others' tasks in the
+ *   queue show without label or error. Limits set, drain and shutdown are
+ *   the owner's.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "plot/version.h"
+#include "plotd.h"
+
+#define STREAM_COALESCE (64u << 10)
+#define STREAM_BUDGET (256u << 10)
+#define STREAM_BUDGET_CHUNKS 2048
+#define DEFAULT_COST 1
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static double secs(uint64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static int is_owner(const struct conn *c)
+{
+	return c->role == ROLE_OWNER;
+}
+
+static int may_see(const struct conn *c, const struct pool_task_info *ti)
+{
+	return is_owner(c) || ti->owner_uid == c->peer.uid;
+}
+
+static void reply_ok(struct conn *c, struct proto_msg *m, const struct proto_msg *req)
+{
+	(void)req;
+	conn_send(c, m);
+}
+
+/* ---- task lookup -------------------------------------------------------- */
+
+/* Find task and check that c may see it; replies with an error if not. */
+static struct model *task_lookup(struct conn *c, const struct proto_msg *req, uint64_t task,
+				 struct pool_task_info *ti)
+{
+	struct model *m = models_for_task(&c->d->models, task);
+	if (!m || !m->pool || pool_task_info(m->pool, task, ti) < 0) {
+		conn_error(c, req, PROTO_E_NOT_FOUND, "task %llu not found",
+			   (unsigned long long)task);
+		return NULL;
+	}
+	if (!may_see(c, ti)) {
+		conn_error(c, req, PROTO_E_PERMISSION,
+			   "task %llu belongs to another user", (unsigned long long)task);
+		return NULL;
+	}
+	return m;
+}
+
+static void task_to_proto(const struct model *m, const struct pool_task_info *ti,
+			  int redact, struct proto_task_info *out)
+{
+	uint64_t now = mono_ns();
+
+	memset(out, 0, sizeof(*out));
+	out->id = ti->id;
+	out->model = m->name;
+	out->priority = ti->priority;
+	out->state = ti->state;
+	out->cost = ti->cost;
+	out->position = ti->position;
+	out->age_secs = secs(now - ti->created_ns);
+	out->wait_secs = secs((ti->started_ns ? ti->started_ns
+			       : ti->ended_ns ? ti->ended_ns : now) - ti->created_ns);
+	if (ti->started_ns)
+		out->run_secs = secs((ti->ended_ns ? ti->ended_ns : now) - ti->started_ns);
+	if (ti->deadline_ns) {
+		out->has |= PROTO_HAS_DEADLINE;
+		out->deadline_in_secs = ((double)ti->deadline_ns - (double)now) / 1e9;
+	}
+	out->output_bytes = ti->output_bytes;
+	out->chunks = ti->chunks;
+	out->owner_uid = ti->owner_uid;
+	out->error = !redact && ti->error[0] ? ti->error : NULL;
+	out->label = !redact && ti->label[0] ? ti->label : NULL;
+}
+
+/* ---- hello, ping, models, config ---------------------------------------- */
+
+static void do_hello(struct conn *c, const struct proto_msg *req)
+{
+	char err[256];
+	struct proto_msg m;
+
+	if (c->hello) {
+		conn_error(c, req, PROTO_E_INVALID, "hello was already said");
+		return;
+	}
+	if (proto_check_version(req->u.hello.version, err, sizeof(err)) < 0) {
+		conn_error(c, req, PROTO_E_VERSION, "%s", err);
+		conn_close_after_flush(c);
+		return;
+	}
+	c->hello = 1;
+	proto_msg_ok(&m, req);
+	m.u.hello.version = PROTO_VERSION;
+	m.u.hello.agent = "plotd " PLOT_VERSION;
+	m.u.hello.pid = (uint32_t)getpid();
+	reply_ok(c, &m, req);
+}
+
+static void do_models(struct conn *c, const struct proto_msg *req)
+{
+	struct models *ms = &c->d->models;
+	struct proto_model_info *v = calloc(ms->n ? ms->n : 1, sizeof(*v));
+	struct proto_msg m;
+
+	if (!v) {
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = 0; i < ms->n; i++) {
+		v[i].name = ms->v[i].name;
+		v[i].executor = ms->v[i].executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm";
+		v[i].is_default = i == ms->default_index;
+		v[i].state = ms->v[i].pool ? "ready" : "failed";
+	}
+	proto_msg_ok(&m, req);
+	m.u.models.models = v;
+	m.u.models.n_models = (uint32_t)ms->n;
+	reply_ok(c, &m, req);
+	free(v);
+}
+
+static void do_config(struct conn *c, const struct proto_msg *req)
+{
+	struct proto_msg m;
+
+	proto_msg_ok(&m, req);
+	m.u.config.yaml = c->d->config_text ? c->d->config_text : "";
+	m.u.config.source = c->d->cfg->source ? c->d->cfg->source : "<built-in>";
+	reply_ok(c, &m, req);
+}
+
+/* ---- submit ------------------------------------------------------------- */
+
+static const char *submit_prompt(const struct proto_submit *s)
+{
+	if (s->prompt)
+		return s->prompt;
+	/* A chat for a synthetic model: echo the last message. */
+	return s->n_messages ? s->messages[s->n_messages - 1].content : NULL;
+}
+
+static void submit_rejected(struct conn *c, const struct proto_msg *req,
+			    const struct model *m, uint64_t cost, int rc)
+{
+	int code = proto_code_from_pool(rc);
+
+	log_msg(LOG_INFO, "pool %s: submit from uid %u rejected: %s", m->name,
+		(unsigned)c->peer.uid, pool_err_name(rc));
+	if (-rc == POOL_E_QUEUE_FULL)
+		conn_error(c, req, code, "queue of model %s is full (max_queue_depth %llu)",
+			   m->name, (unsigned long long)pool_get_limit(m->pool,
+								   POOL_LIMIT_MAX_QUEUE_DEPTH));
+	else if (-rc == POOL_E_CAPACITY)
+		conn_error(c, req, code, "cost %llu exceeds max_units %llu of model %s",
+			   (unsigned long long)cost,
+			   (unsigned long long)pool_get_limit(m->pool, POOL_LIMIT_MAX_UNITS),
+			   m->name);
+	else if (-rc == POOL_E_SHUTDOWN)
+		conn_error(c, req, code, "plotd is shutting down");
+	else
+		conn_error(c, req, code, "submit to model %s: %s", m->name, pool_err_name(rc));
+}
+
+static int submit_check(struct conn *c, const struct proto_msg *req, struct model **mp)
+{
+	const struct proto_submit *s = &req->u.submit;
+	struct model *m = models_find(&c->d->models, s->model);
+
+	if (!plotd_can_submit(c->d)) {
+		conn_error(c, req, PROTO_E_SHUTDOWN, "plotd is draining: no new tasks");
+		return -1;
+	}
+	if (!m) {
+		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", s->model);
+		return -1;
+	}
+	if (!m->pool) {
+		conn_error(c, req, PROTO_E_INTERNAL, "model %s is not running: %s",
+			   m->name, m->error);
+		return -1;
+	}
+	if (!!s->prompt == !!s->n_messages) {
+		conn_error(c, req, PROTO_E_INVALID, "give exactly one of prompt and msgs");
+		return -1;
+	}
+	if ((s->has & PROTO_HAS_DEADLINE) && !(s->deadline_secs > 0 && s->deadline_secs <= 1e9)) {
+		conn_error(c, req, PROTO_E_INVALID, "deadline must be in (0, 1e9] seconds");
+		return -1;
+	}
+	if ((s->has & PROTO_HAS_COST) && s->cost == 0) {
+		conn_error(c, req, PROTO_E_INVALID, "cost must be at least 1");
+		return -1;
+	}
+	*mp = m;
+	return 0;
+}
+
+static void do_submit(struct conn *c, const struct proto_msg *req)
+{
+	const struct proto_submit *s = &req->u.submit;
+	struct model *m;
+	struct pool_submit ps;
+	struct proto_msg r;
+	uint64_t id;
+
+	if (submit_check(c, req, &m) < 0)
+		return;
+	const char *prompt = submit_prompt(s);
+	memset(&ps, 0, sizeof(ps));
+	ps.priority = s->priority;
+	ps.cost = (s->has & PROTO_HAS_COST) ? s->cost : DEFAULT_COST;
+	if (s->has & PROTO_HAS_DEADLINE)
+		ps.timeout_ns = (uint64_t)(s->deadline_secs * 1e9);
+	ps.payload = pool_synth_payload_new(prompt ? prompt : "",
+					    (s->has & PROTO_HAS_MAX_TOKENS) ? s->max_tokens : 0);
+	ps.payload_free = pool_synth_payload_free;
+	ps.owner_uid = (uint32_t)c->peer.uid;
+	ps.label = prompt;
+	if (!ps.payload) {
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	int rc = pool_submit(m->pool, &ps, &id);
+	if (rc < 0) {
+		submit_rejected(c, req, m, ps.cost, rc);
+		return;
+	}
+	if (log_enabled(LOG_INFO))
+		log_msg(LOG_INFO, "pool %s: task %llu submitted (uid %u, %s, cost %llu%s)",
+			m->name, (unsigned long long)id, (unsigned)c->peer.uid,
+			pool_prio_name(s->priority), (unsigned long long)ps.cost,
+			s->detach ? ", detached" : "");
+	if (!s->detach)
+		conn_remember_run(c, id);
+	proto_msg_ok(&r, req);
+	r.u.submitted.task = id;
+	r.u.submitted.model = m->name;
+	reply_ok(c, &r, req);
+}
+
+/* ---- status, result ------------------------------------------------------ */
+
+static void do_status(struct conn *c, const struct proto_msg *req)
+{
+	struct pool_task_info ti;
+	struct proto_msg r;
+	struct model *m = task_lookup(c, req, req->u.task_ref.task, &ti);
+
+	if (!m)
+		return;
+	proto_msg_ok(&r, req);
+	task_to_proto(m, &ti, 0, &r.u.task);
+	reply_ok(c, &r, req);
+}
+
+/* Send the result of a task; ti is its info, read just before (its error
+ * is final once it is terminal, and empty before). */
+static void send_result(struct conn *c, struct model *m, const struct pool_task_info *ti,
+			uint64_t req_id)
+{
+	struct proto_msg req, r;
+	char *out = NULL;
+	size_t len = 0;
+	int state;
+
+	proto_msg_init(&req, PROTO_T_RESULT, req_id);
+	if (pool_result(m->pool, ti->id, &out, &len, &state) < 0) {
+		conn_error(c, &req, PROTO_E_NOT_FOUND, "task %llu not found",
+			   (unsigned long long)ti->id);
+		return;
+	}
+	proto_msg_ok(&r, &req);
+	r.u.result.task = ti->id;
+	r.u.result.state = state;
+	r.u.result.data = out;
+	r.u.result.len = len;
+	r.u.result.error = POOL_STATE_TERMINAL(ti->state) && ti->error[0] ? ti->error : NULL;
+	conn_send(c, &r);
+	free(out);
+}
+
+static struct watch *watch_add(struct conn *c, struct model *m, int kind,
+			       const struct proto_msg *req)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+	if (!w) {
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return NULL;
+	}
+	w->kind = kind;
+	w->c = c;
+	w->m = m;
+	w->task = req->u.task_ref.task;
+	w->req_id = req->id;
+	w->conn_next = c->watches;
+	c->watches = w;
+	watch_link(w);
+	return w;
+}
+
+/* Unlink w from its connection and the table and free it. */
+static void watch_drop(struct watch *w)
+{
+	struct watch **pp = &w->c->watches;
+	while (*pp && *pp != w)
+		pp = &(*pp)->conn_next;
+	if (*pp)
+		*pp = w->conn_next;
+	dispatch_watch_free(w);
+}
+
+void dispatch_watch_free(struct watch *w)
+{
+	watch_unlink(w);
+	if (w->sub)
+		pool_sub_close(w->sub);
+	free(w);
+}
+
+static void do_result(struct conn *c, const struct proto_msg *req)
+{
+	struct pool_task_info ti;
+	struct model *m = task_lookup(c, req, req->u.task_ref.task, &ti);
+
+	if (!m)
+		return;
+	if (!req->u.task_ref.wait || POOL_STATE_TERMINAL(ti.state)) {
+		send_result(c, m, &ti, req->id);
+		return;
+	}
+	if (watch_add(c, m, WATCH_RESULT, req))
+		dispatch_task_event(c->d, ti.id); /* it may have ended meanwhile */
+}
+
+/* ---- subscribe: streams -------------------------------------------------- */
+
+static int send_chunk(struct watch *w, const char *data, size_t len)
+{
+	struct proto_msg m;
+
+	if (!len)
+		return 0;
+	proto_msg_init(&m, PROTO_T_CHUNK, w->req_id);
+	m.u.chunk.task = w->task;
+	m.u.chunk.data = data;
+	m.u.chunk.len = len;
+	return conn_send_stream(w->c, &m);
+}
+
+/* Send end and free the watch. Returns -1 (w is gone either way). */
+static int send_end(struct watch *w, int state, const char *error)
+{
+	struct proto_msg m;
+
+	proto_msg_init(&m, PROTO_T_END, w->req_id);
+	m.u.end.task = w->task;
+	m.u.end.state = state;
+	m.u.end.error = error;
+	if (conn_send_stream(w->c, &m) == 0)
+		watch_drop(w);
+	return -1;
+}
+
+static int current_state(struct watch *w, struct pool_task_info *ti)
+{
+	return pool_task_info(w->m->pool, w->task, ti) == 0 ? ti->state : POOL_QUEUED;
+}
+
+/* Coalescing buffer for one drain round. */
+struct coal {
+	char *buf;
+	size_t len, cap;
+};
+
+static int coal_add(struct coal *co, const char *data, size_t len)
+{
+	if (co->len + len > co->cap) {
+		size_t ncap = co->cap ? co->cap : 4096;
+		while (ncap < co->len + len)
+			ncap *= 2;
+		char *nb = realloc(co->buf, ncap);
+		if (!nb)
+			return -1;
+		co->buf = nb;
+		co->cap = ncap;
+	}
+	memcpy(co->buf + co->len, data, len);
+	co->len += len;
+	return 0;
+}
+
+static int coal_flush(struct watch *w, struct coal *co)
+{
+	int rc = send_chunk(w, co->buf, co->len);
+	co->len = 0;
+	return rc;
+}
+
+/* Drain what a subscription has now. Returns 1 if w is still there, 0 if
+ * it ended or its connection was dropped. */
+static int drain_sub(struct watch *w)
+{
+	struct coal co = { 0 };
+	size_t sent = 0, chunks = 0;
+	int alive = 1;
+
+	for (;;) {
+		char *data = NULL;
+		size_t len = 0;
+		int state = 0;
+		int ev = pool_sub_next(w->sub, &data, &len, &state, 0);
+		if (ev == POOL_SUB_CHUNK) {
+			sent += len;
+			int bad = coal_add(&co, data, len);
+			free(data);
+			if ((bad || co.len >= STREAM_COALESCE) && coal_flush(w, &co) < 0) {
+				alive = 0;
+				break;
+			}
+			if (sent >= STREAM_BUDGET || ++chunks >= STREAM_BUDGET_CHUNKS) {
+				/* fairness: come back later */
+				alive = coal_flush(w, &co) == 0;
+				if (alive)
+					models_renote(w->task);
+				break;
+			}
+			continue;
+		}
+		if (coal_flush(w, &co) < 0) {
+			free(data);
+			alive = 0;
+			break;
+		}
+		if (ev == POOL_SUB_END) {
+			send_end(w, state, data);
+			free(data);
+			alive = 0;
+		} else if (!w->follow) { /* replay only: end with the state now */
+			struct pool_task_info ti;
+			send_end(w, current_state(w, &ti), NULL);
+			alive = 0;
+		}
+		break;
+	}
+	free(co.buf);
+	return alive;
+}
+
+static void do_subscribe(struct conn *c, const struct proto_msg *req)
+{
+	struct pool_task_info ti;
+	struct proto_msg r;
+	struct pool_sub *sub;
+	struct model *m = task_lookup(c, req, req->u.task_ref.task, &ti);
+
+	if (!m)
+		return;
+	if (pool_subscribe(m->pool, ti.id, &sub) < 0) {
+		conn_error(c, req, PROTO_E_NOT_FOUND, "task %llu not found",
+			   (unsigned long long)ti.id);
+		return;
+	}
+	proto_msg_ok(&r, req);
+	task_to_proto(m, &ti, 0, &r.u.task);
+	conn_send(c, &r);
+	struct watch *w = watch_add(c, m, WATCH_SUB, req);
+	if (!w) {
+		pool_sub_close(sub);
+		return;
+	}
+	w->sub = sub;
+	w->follow = req->u.task_ref.follow;
+	w->run = conn_is_run(c, ti.id);
+	drain_sub(w);
+}
+
+/* A pool said task changed: feed its watchers. A watch may be freed while
+ * we walk (end, or its client dropped with all its watches), so after each
+ * free the walk restarts from the head; each restart follows a free, which
+ * bounds it. */
+void dispatch_task_event(struct plotd *d, uint64_t task)
+{
+	(void)d;
+restart:
+	for (struct watch *w = watch_first(task); w; w = w->hash_next) {
+		if (w->task != task)
+			continue;
+		if (w->kind == WATCH_SUB) {
+			if (!drain_sub(w))
+				goto restart;
+			continue;
+		}
+		struct pool_task_info ti;
+		if (POOL_STATE_TERMINAL(current_state(w, &ti))) {
+			send_result(w->c, w->m, &ti, w->req_id);
+			watch_drop(w);
+			goto restart;
+		}
+	}
+}
+
+/* ---- cancel -------------------------------------------------------------- */
+
+static int cancel_one(struct conn *c, struct model *m, uint64_t task)
+{
+	int rc = pool_cancel(m->pool, task);
+	if (rc == 0)
+		log_msg(LOG_INFO, "pool %s: task %llu cancelled by uid %u", m->name,
+			(unsigned long long)task, (unsigned)c->peer.uid);
+	return rc;
+}
+
+static size_t cancel_all(struct conn *c, const struct proto_msg *req, uint64_t **out)
+{
+	const char *only = req->u.cancel.model;
+	struct models *ms = &c->d->models;
+	size_t n = 0, cap = 0;
+
+	*out = NULL;
+	for (size_t i = 0; i < ms->n; i++) {
+		struct model *m = &ms->v[i];
+		if (!m->pool || (only && strcmp(only, m->name) != 0))
+			continue;
+		size_t cnt = pool_list(m->pool, NULL, 0);
+		struct pool_task_info *v = calloc(cnt ? cnt : 1, sizeof(*v));
+		cnt = v ? pool_list(m->pool, v, cnt) : 0;
+		for (size_t k = 0; v && k < cnt; k++) {
+			if (!may_see(c, &v[k]) || cancel_one(c, m, v[k].id) < 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 64;
+				uint64_t *nv = realloc(*out, cap * sizeof(**out));
+				if (!nv)
+					break;
+				*out = nv;
+			}
+			(*out)[n++] = v[k].id;
+		}
+		free(v);
+	}
+	return n;
+}
+
+static void do_cancel(struct conn *c, const struct proto_msg *req)
+{
+	const struct proto_cancel *cr = &req->u.cancel;
+	struct pool_task_info ti;
+	struct proto_msg r;
+	uint64_t *done = NULL;
+	size_t n = 0;
+
+	if (cr->all) {
+		if (cr->model && !models_find(&c->d->models, cr->model)) {
+			conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", cr->model);
+			return;
+		}
+		n = cancel_all(c, req, &done);
+	} else {
+		/* Check every id first: an error cancels nothing. */
+		for (uint32_t i = 0; i < cr->n_tasks; i++)
+			if (!task_lookup(c, req, cr->tasks[i], &ti))
+				return;
+		done = calloc(cr->n_tasks ? cr->n_tasks : 1, sizeof(*done));
+		for (uint32_t i = 0; done && i < cr->n_tasks; i++) {
+			struct model *m = models_for_task(&c->d->models, cr->tasks[i]);
+			int rc = cancel_one(c, m, cr->tasks[i]);
+			if (rc == 0)
+				done[n++] = cr->tasks[i];
+			else if (cr->n_tasks == 1) {
+				pool_task_info(m->pool, cr->tasks[i], &ti);
+				conn_error(c, req, proto_code_from_pool(rc),
+					   "task %llu already ended (%s)",
+					   (unsigned long long)cr->tasks[i], pool_state_name(ti.state));
+				free(done);
+				return;
+			}
+		}
+	}
+	proto_msg_ok(&r, req);
+	r.u.cancelled.tasks = done;
+	r.u.cancelled.n_tasks = (uint32_t)n;
+	conn_send(c, &r);
+	free(done);
+}
+
+/* ---- stats, queue -------------------------------------------------------- */
+
+/* Models selected by a filter; replies NOT_FOUND and returns -1 if a named
+ * model does not exist. */
+static int filter_models(struct conn *c, const struct proto_msg *req, size_t *first,
+			 size_t *end)
+{
+	struct models *ms = &c->d->models;
+	const char *name = req->u.filter.model;
+
+	*first = 0;
+	*end = ms->n;
+	if (!name)
+		return 0;
+	struct model *m = models_find(ms, name);
+	if (!m) {
+		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", name);
+		return -1;
+	}
+	*first = m->index;
+	*end = m->index + 1;
+	return 0;
+}
+
+static uint64_t ns_ms_round(uint64_t ns, uint64_t unit)
+{
+	return ns / unit;
+}
+
+static void stats_one(const struct model *m, struct proto_model_stats *o)
+{
+	struct pool_stats st;
+
+	memset(o, 0, sizeof(*o));
+	o->name = m->name;
+	if (!m->pool)
+		return;
+	pool_stats(m->pool, &st);
+	o->queued = st.queued;
+	o->running = st.running;
+	o->used_units = st.used_units;
+	o->max_units = st.max_units;
+	o->max_queue_depth = st.max_queue_depth;
+	o->workers = st.workers;
+	o->max_running = st.max_running;
+	o->submitted = st.submitted;
+	o->completed = st.completed;
+	o->failed = st.failed;
+	o->cancelled = st.cancelled;
+	o->expired = st.expired;
+	o->timed_out = st.timed_out;
+	o->rejected = st.rejected;
+	o->rejected_queue_full = st.rejected_queue_full;
+	o->rejected_capacity = st.rejected_capacity;
+	memcpy(o->queued_by_prio, st.queued_by_prio, sizeof(o->queued_by_prio));
+	o->queue_wait_p50_ms = (double)st.queue_wait_p50_ns / 1e6;
+	o->queue_wait_p99_ms = (double)st.queue_wait_p99_ns / 1e6;
+	o->mailbox = st.mailbox;
+	o->timeout_secs = ns_ms_round(st.timeout_ns, 1000000000ull);
+	o->retention_secs = ns_ms_round(st.retention_ns, 1000000000ull);
+}
+
+static void do_stats(struct conn *c, const struct proto_msg *req)
+{
+	struct models *ms = &c->d->models;
+	struct proto_model_stats *v = calloc(ms->n ? ms->n : 1, sizeof(*v));
+	struct proto_msg r;
+	size_t first, end, n = 0;
+
+	if (!v) {
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	if (filter_models(c, req, &first, &end) == 0) {
+		for (size_t i = first; i < end; i++)
+			stats_one(&ms->v[i], &v[n++]);
+		proto_msg_ok(&r, req);
+		r.u.stats.models = v;
+		r.u.stats.n_models = (uint32_t)n;
+		r.u.stats.uptime_secs = (double)(plotd_now_ms() - c->d->start_ms) / 1e3;
+		r.u.stats.clients = c->d->n_conns;
+		conn_send(c, &r);
+	}
+	free(v);
+}
+
+/* Append model m's queued/running tasks (filtered by state) to the arrays. */
+static size_t queue_collect(struct conn *c, struct model *m, int state,
+			    struct proto_task_info *out, size_t room)
+{
+	size_t cnt = pool_list(m->pool, NULL, 0), n = 0;
+	struct pool_task_info *v = calloc(cnt ? cnt : 1, sizeof(*v));
+
+	if (!v)
+		return 0;
+	cnt = pool_list(m->pool, v, cnt);
+	for (size_t k = 0; k < cnt && n < room; k++) {
+		if (state >= 0 && v[k].state != state)
+			continue;
+		task_to_proto(m, &v[k], !may_see(c, &v[k]), &out[n]);
+		/* the strings must outlive v: keep them in the label slot copies */
+		out[n].label = out[n].label ? strdup(out[n].label) : NULL;
+		out[n].error = out[n].error ? strdup(out[n].error) : NULL;
+		n++;
+	}
+	free(v);
+	return n;
+}
+
+static void do_queue(struct conn *c, const struct proto_msg *req)
+{
+	struct models *ms = &c->d->models;
+	size_t first, end, n = 0, room = PROTO_MAX_ARRAY;
+	struct proto_msg r;
+
+	if (filter_models(c, req, &first, &end) < 0)
+		return;
+	struct proto_task_info *v = calloc(room, sizeof(*v));
+	if (!v) {
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = first; i < end; i++)
+		if (ms->v[i].pool)
+			n += queue_collect(c, &ms->v[i], req->u.filter.state, v + n, room - n);
+	proto_msg_ok(&r, req);
+	r.u.queue.tasks = v;
+	r.u.queue.n_tasks = (uint32_t)n;
+	conn_send(c, &r);
+	for (size_t i = 0; i < n; i++) {
+		free((char *)v[i].label);
+		free((char *)v[i].error);
+	}
+	free(v);
+}
+
+/* ---- limits -------------------------------------------------------------- */
+
+#define LIMIT_KEYS 16
+
+struct limits_out {
+	struct proto_model_limits ml;
+	struct proto_kv kv[LIMIT_KEYS];
+	char val[LIMIT_KEYS][48];
+};
+
+static void limits_one(const struct model *m, struct limits_out *o)
+{
+	char err[128];
+
+	o->ml.name = m->name;
+	o->ml.kv = o->kv;
+	o->ml.n_kv = 0;
+	for (size_t i = 0; i < cfg_setting_count() && o->ml.n_kv < LIMIT_KEYS; i++) {
+		const struct cfg_setting *s = cfg_setting_at(i);
+		if (s->scope != CFG_SCOPE_LOT || !s->key || !(s->flags & CFG_F_RUNTIME))
+			continue;
+		uint32_t k = o->ml.n_kv;
+		if (cfg_lot_get(&m->lot, s->key, o->val[k], sizeof(o->val[k]), err,
+				sizeof(err)) < 0)
+			continue;
+		o->kv[k].key = s->key;
+		o->kv[k].value = o->val[k];
+		o->ml.n_kv++;
+	}
+}
+
+static void send_limits(struct conn *c, const struct proto_msg *req, size_t first, size_t end)
+{
+	struct models *ms = &c->d->models;
+	struct limits_out *lo = calloc(end - first ? end - first : 1, sizeof(*lo));
+	struct proto_model_limits *ml = calloc(end - first ? end - first : 1, sizeof(*ml));
+	struct proto_msg r;
+
+	if (!lo || !ml) {
+		free(lo);
+		free(ml);
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = first; i < end; i++) {
+		limits_one(&ms->v[i], &lo[i - first]);
+		ml[i - first] = lo[i - first].ml;
+	}
+	proto_msg_ok(&r, req);
+	r.u.limits.models = ml;
+	r.u.limits.n_models = (uint32_t)(end - first);
+	conn_send(c, &r);
+	free(lo);
+	free(ml);
+}
+
+static void do_limits_get(struct conn *c, const struct proto_msg *req)
+{
+	size_t first, end;
+
+	if (filter_models(c, req, &first, &end) == 0)
+		send_limits(c, req, first, end);
+}
+
+static int cfg_to_proto_code(int rc)
+{
+	return -rc == CFG_E_UNKNOWN ? PROTO_E_NOT_FOUND : PROTO_E_CONFIG;
+}
+
+static void do_limits_set(struct conn *c, const struct proto_msg *req)
+{
+	const struct proto_limits_set *ls = &req->u.limits_set;
+	struct models *ms = &c->d->models;
+	size_t first = 0, end = ms->n;
+	char err[256], why[64];
+
+	if (!is_owner(c)) {
+		conn_error(c, req, PROTO_E_PERMISSION, "only the daemon's owner may set limits");
+		return;
+	}
+	if (ls->model) {
+		struct model *m = models_find(ms, ls->model);
+		if (!m) {
+			conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", ls->model);
+			return;
+		}
+		first = m->index;
+		end = first + 1;
+	}
+	/* Validate every key on every target first: all or nothing. */
+	struct cfg_lot *want = calloc(end - first ? end - first : 1, sizeof(*want));
+	if (!want) {
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	for (size_t i = first; i < end; i++) {
+		want[i - first] = ms->v[i].lot;
+		for (uint32_t k = 0; k < ls->n_kv; k++) {
+			int rc = cfg_lot_set(&want[i - first], ls->kv[k].key, ls->kv[k].value,
+					     err, sizeof(err));
+			if (rc < 0) {
+				conn_error(c, req, cfg_to_proto_code(rc), "%s", err);
+				free(want);
+				return;
+			}
+		}
+	}
+	snprintf(why, sizeof(why), "set by uid %u", (unsigned)c->peer.uid);
+	for (size_t i = first; i < end; i++)
+		models_set_lot(&ms->v[i], &want[i - first], why);
+	free(want);
+	send_limits(c, req, first, end);
+}
+
+/* ---- drain, shutdown ------------------------------------------------------ */
+
+static void do_stop(struct conn *c, const struct proto_msg *req, int cancel)
+{
+	struct proto_msg r;
+	char why[64];
+
+	if (!is_owner(c)) {
+		conn_error(c, req, PROTO_E_PERMISSION, "only the daemon's owner may %s it",
+			   cancel ? "shut down" : "drain");
+		return;
+	}
+	if (!(req->u.stop.timeout_secs >= 0 && req->u.stop.timeout_secs <= 86400)) {
+		conn_error(c, req, PROTO_E_INVALID, "timeout must be 0..86400 seconds");
+		return;
+	}
+	proto_msg_ok(&r, req);
+	conn_send(c, &r);
+	snprintf(why, sizeof(why), "%s requested by uid %u", cancel ? "shutdown" : "drain",
+		 (unsigned)c->peer.uid);
+	plotd_start_stop(c->d, cancel, req->u.stop.timeout_secs, why);
+}
+
+/* ---- the switch ------------------------------------------------------------ */
+
+void dispatch(struct conn *c, struct proto_msg *req)
+{
+	switch (req->type) {
+	case PROTO_T_HELLO:
+		do_hello(c, req);
+		break;
+	case PROTO_T_SUBMIT:
+		do_submit(c, req);
+		break;
+	case PROTO_T_STATUS:
+		do_status(c, req);
+		break;
+	case PROTO_T_RESULT:
+		do_result(c, req);
+		break;
+	case PROTO_T_SUBSCRIBE:
+		do_subscribe(c, req);
+		break;
+	case PROTO_T_CANCEL:
+		do_cancel(c, req);
+		break;
+	case PROTO_T_STATS:
+		do_stats(c, req);
+		break;
+	case PROTO_T_QUEUE:
+		do_queue(c, req);
+		break;
+	case PROTO_T_LIMITS_GET:
+		do_limits_get(c, req);
+		break;
+	case PROTO_T_LIMITS_SET:
+		do_limits_set(c, req);
+		break;
+	case PROTO_T_MODELS:
+		do_models(c, req);
+		break;
+	case PROTO_T_CONFIG:
+		do_config(c, req);
+		break;
+	case PROTO_T_PING: {
+		struct proto_msg r;
+		proto_msg_ok(&r, req);
+		conn_send(c, &r);
+		break;
+	}
+	case PROTO_T_DRAIN:
+		do_stop(c, req, 0);
+		break;
+	case PROTO_T_SHUTDOWN:
+		do_stop(c, req, 1);
+		break;
+	default: {
+		/* A server message sent to us: answer as to a hello, the only op
+		 * every client can match. */
+		struct proto_msg as;
+		proto_msg_init(&as, PROTO_T_HELLO, req->id);
+		conn_error(c, &as, PROTO_E_INVALID, "%s is not a request",
+			   proto_type_name(req->type));
+		break;
+	}
+	}
+}
