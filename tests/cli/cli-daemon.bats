@@ -154,8 +154,10 @@ EOF
     "$PLOT" --json stats --watch 0.1 >"$BATS_TEST_TMPDIR/w" 2>&1 &
     pid=$!
     wait_until lines_ge "$BATS_TEST_TMPDIR/w" 3
-    kill -INT "$pid"
-    wait "$pid" || true
+    # SIGTERM: a background job of a script inherits SIGINT ignored.
+    kill -TERM "$pid"
+    st=0; wait "$pid" || st=$?
+    assert_equal "$st" 143
     jq -e '.models' <"$BATS_TEST_TMPDIR/w" >/dev/null
 }
 

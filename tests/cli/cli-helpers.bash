@@ -51,11 +51,14 @@ words() {
     echo "${out% }"
 }
 
-# Cancel whatever is left (so the daemon's drain is quick), then the
-# shared teardown: stop plotd by pid, scan its stderr for sanitizer reports.
+# Cancel whatever is left (so the daemon's drain is quick), or stop a
+# daemon the test had plot start, then the shared teardown: stop plotd by pid, scan its stderr for sanitizer reports.
 cli_teardown() {
     if [ -n "${PLOTD_PID:-}" ]; then
         "$PLOT" -q cancel --all >/dev/null 2>&1 || true
+    else
+        # A daemon the test had plot start (autostart, daemon start).
+        "$PLOT" -q --no-autostart daemon stop --now --timeout 10 >/dev/null 2>&1 || true
     fi
     plot_teardown
 }
