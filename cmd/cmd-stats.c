@@ -1,0 +1,265 @@
+/*
+ * cmd-stats.c — `plot stats [-m M] [--watch SECS] [--prometheus]`.
+ *
+ * Three renderings of one stats reply: a table for people, --json with the
+ * key names fixed by plot(1), and --prometheus in the text exposition
+ * format (version 0.0.4) for a node_exporter textfile collector. The
+ * counters and gauges are one table below, so the JSON keys and the metric
+ * names cannot disagree about what exists.
+ *
+ * Unlimited max_units / max_queue_depth are null in JSON, "unlimited" in
+ * the table and +Inf in Prometheus.
+ */
+#include <stddef.h>
+#include <string.h>
+
+#include "cmd-impl.h"
+#include "plot/pool.h"
+
+static const struct plot_opt stats_opts[] = {
+	{"model", 'm', 1, "M", "only model M", 'm'},
+	{"watch", 0, 1, "SECS", "repeat every SECS seconds (0.1..86400) until interrupted", CMD_OPT_WATCH},
+	{"prometheus", 0, 0, NULL, "print the Prometheus text exposition format", CMD_OPT_PROMETHEUS},
+	{NULL, 0, 0, NULL, NULL, 0},
+};
+
+#define UNLIMITED UINT64_MAX
+
+/* The uint64 fields of proto_model_stats, in JSON order. */
+static const struct field {
+	const char *key;       /* JSON key; Prometheus: plot_<key>[_total] */
+	size_t off;
+	int counter;           /* Prometheus counter (else gauge) */
+	int nullable;          /* UINT64_MAX means unlimited */
+	const char *help;
+} fields[] = {
+#define F(k, c, n, h) {#k, offsetof(struct proto_model_stats, k), c, n, h}
+	F(queued, 0, 0, "Tasks waiting in the queue."),
+	F(running, 0, 0, "Tasks running now."),
+	F(used_units, 0, 0, "Resource units reserved by running tasks."),
+	F(max_units, 0, 1, "Resource unit budget (+Inf: unlimited)."),
+	F(max_queue_depth, 0, 1, "Queue length at which submits are rejected."),
+	F(workers, 0, 0, "Worker threads."),
+	F(max_running, 0, 0, "Tasks that may run at once."),
+	F(submitted, 1, 0, "Tasks accepted into the queue."),
+	F(completed, 1, 0, "Tasks that finished successfully."),
+	F(failed, 1, 0, "Tasks that failed."),
+	F(cancelled, 1, 0, "Tasks cancelled."),
+	F(expired, 1, 0, "Tasks whose deadline passed while queued."),
+	F(timed_out, 1, 0, "Tasks whose deadline passed while running."),
+	F(rejected, 1, 0, "Submits rejected (queue full or over capacity)."),
+	F(rejected_queue_full, 1, 0, "Submits rejected because the queue was full."),
+	F(rejected_capacity, 1, 0, "Submits rejected because the cost exceeded max_units."),
+	F(mailbox, 0, 0, "Finished tasks kept for their results."),
+	F(timeout_secs, 0, 0, "Default task timeout in seconds (0: none)."),
+	F(retention_secs, 0, 0, "How long finished tasks are kept, seconds."),
+#undef F
+};
+#define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
+
+static uint64_t field_val(const struct proto_model_stats *m, const struct field *f)
+{
+	uint64_t v;
+	memcpy(&v, (const char *)m + f->off, sizeof(v));
+	return v;
+}
+
+static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
+{
+	cmd_json_obj(j);
+	cmd_json_key(j, "name");
+	cmd_json_str(j, m->name);
+	for (size_t i = 0; i < N_FIELDS; i++) {
+		uint64_t v = field_val(m, &fields[i]);
+		cmd_json_key(j, fields[i].key);
+		if (fields[i].nullable && v == UNLIMITED)
+			cmd_json_null(j);
+		else
+			cmd_json_u64(j, v);
+	}
+	cmd_json_key(j, "queued_by_priority");
+	cmd_json_obj(j);
+	for (int p = 0; p < POOL_PRIO_COUNT; p++) {
+		cmd_json_key(j, pool_prio_name(p));
+		cmd_json_u64(j, m->queued_by_prio[p]);
+	}
+	cmd_json_obj_end(j);
+	cmd_json_key(j, "queue_wait_p50_ms");
+	cmd_json_dbl(j, m->queue_wait_p50_ms);
+	cmd_json_key(j, "queue_wait_p99_ms");
+	cmd_json_dbl(j, m->queue_wait_p99_ms);
+	cmd_json_obj_end(j);
+}
+
+static void print_json(const struct proto_stats *s)
+{
+	struct cmd_json j;
+	cmd_json_init(&j, stdout);
+	cmd_json_obj(&j);
+	cmd_json_key(&j, "models");
+	cmd_json_arr(&j);
+	for (uint32_t i = 0; i < s->n_models; i++)
+		json_model(&j, &s->models[i]);
+	cmd_json_arr_end(&j);
+	cmd_json_key(&j, "uptime");
+	cmd_json_dbl(&j, s->uptime_secs);
+	cmd_json_key(&j, "clients");
+	cmd_json_u64(&j, s->clients);
+	cmd_json_obj_end(&j);
+	cmd_json_end(&j);
+}
+
+/* A label value with \, " and newline escaped, as the format requires. */
+static void prom_label(const char *s)
+{
+	for (; s && *s; s++) {
+		if (*s == '\\' || *s == '"')
+			printf("\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", stdout);
+		else
+			putchar(*s);
+	}
+}
+
+static void prom_field(const struct proto_stats *s, const struct field *f)
+{
+	const char *suffix = f->counter ? "_total" : "";
+	printf("# HELP plot_%s%s %s\n# TYPE plot_%s%s %s\n", f->key, suffix, f->help, f->key,
+	       suffix, f->counter ? "counter" : "gauge");
+	for (uint32_t i = 0; i < s->n_models; i++) {
+		uint64_t v = field_val(&s->models[i], f);
+		printf("plot_%s%s{model=\"", f->key, suffix);
+		prom_label(s->models[i].name);
+		if (f->nullable && v == UNLIMITED)
+			printf("\"} +Inf\n");
+		else
+			printf("\"} %llu\n", (unsigned long long)v);
+	}
+}
+
+static void print_prometheus(const struct proto_stats *s)
+{
+	for (size_t i = 0; i < N_FIELDS; i++)
+		prom_field(s, &fields[i]);
+	printf("# HELP plot_queued_by_priority Tasks waiting in the queue, by priority.\n"
+	       "# TYPE plot_queued_by_priority gauge\n");
+	for (uint32_t i = 0; i < s->n_models; i++)
+		for (int p = 0; p < POOL_PRIO_COUNT; p++) {
+			printf("plot_queued_by_priority{model=\"");
+			prom_label(s->models[i].name);
+			printf("\",priority=\"%s\"} %llu\n", pool_prio_name(p),
+			       (unsigned long long)s->models[i].queued_by_prio[p]);
+		}
+	printf("# HELP plot_queue_wait_seconds Queue wait of recent admissions.\n"
+	       "# TYPE plot_queue_wait_seconds gauge\n");
+	for (uint32_t i = 0; i < s->n_models; i++) {
+		const struct proto_model_stats *m = &s->models[i];
+		printf("plot_queue_wait_seconds{model=\"");
+		prom_label(m->name);
+		printf("\",quantile=\"0.5\"} %.6f\n", m->queue_wait_p50_ms / 1000);
+		printf("plot_queue_wait_seconds{model=\"");
+		prom_label(m->name);
+		printf("\",quantile=\"0.99\"} %.6f\n", m->queue_wait_p99_ms / 1000);
+	}
+	printf("# HELP plot_uptime_seconds Seconds since plotd started.\n"
+	       "# TYPE plot_uptime_seconds gauge\nplot_uptime_seconds %.3f\n", s->uptime_secs);
+}
+
+static const char *u64_or(char *buf, size_t len, uint64_t v, const char *unlimited)
+{
+	if (v == UNLIMITED)
+		return unlimited;
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+static void table_row(struct cmd_table *t, const struct proto_model_stats *m)
+{
+	char c[12][48], a[24], b[24];
+	snprintf(c[0], 48, "%llu/%s", (unsigned long long)m->queued,
+		 u64_or(a, sizeof(a), m->max_queue_depth, "unlimited"));
+	snprintf(c[1], 48, "%llu/%llu", (unsigned long long)m->running,
+		 (unsigned long long)m->max_running);
+	snprintf(c[2], 48, "%llu/%s", (unsigned long long)m->used_units,
+		 u64_or(b, sizeof(b), m->max_units, "unlimited"));
+	const uint64_t rest[] = {m->workers, m->submitted, m->completed, m->failed,
+				 m->cancelled, m->expired, m->timed_out, m->rejected};
+	for (int i = 0; i < 8; i++)
+		snprintf(c[3 + i], 48, "%llu", (unsigned long long)rest[i]);
+	const char *row[12] = {m->name};
+	for (int i = 0; i < 11; i++)
+		row[i + 1] = c[i];
+	cmd_table_add(t, row);
+}
+
+static void print_table(struct plot_ctx *ctx, const struct proto_stats *s)
+{
+	static const char *const head[] = {"MODEL", "QUEUED", "RUNNING", "UNITS", "WORKERS",
+		"SUBMITTED", "COMPLETED", "FAILED", "CANCELLED", "EXPIRED", "TIMED_OUT", "REJECTED"};
+	struct cmd_table t;
+	cmd_table_init(&t, 12, head);
+	for (uint32_t i = 0; i < s->n_models; i++)
+		table_row(&t, &s->models[i]);
+	cmd_table_print(ctx, &t, stdout, -1);
+	cmd_table_free(&t);
+}
+
+struct stats_args {
+	const char *model;
+	int prometheus;
+};
+
+static int stats_round(struct plot_ctx *ctx, void *arg)
+{
+	const struct stats_args *a = arg;
+	struct proto_msg req, reply;
+	proto_msg_init(&req, PROTO_T_STATS, 0);
+	req.u.filter.model = a->model;
+	memset(&reply, 0, sizeof(reply));
+	int rc = cmd_call(ctx, &req, &reply);
+	if (rc == 0) {
+		if (a->prometheus)
+			print_prometheus(&reply.u.stats);
+		else if (ctx->json)
+			print_json(&reply.u.stats);
+		else
+			print_table(ctx, &reply.u.stats);
+	}
+	proto_msg_clear(&reply);
+	return rc;
+}
+
+static int stats_exec(struct plot_ctx *ctx, int argc, char **argv)
+{
+	struct cmd_parser p;
+	struct stats_args a = {0};
+	const char *arg;
+	double watch = 0;
+	int r;
+	cmd_parser_init(&p, ctx, ctx->cmd, argc, argv);
+	while ((r = cmd_parser_next(&p, &arg)) > 0) {
+		if (r == 'm')
+			a.model = arg;
+		else if (r == CMD_OPT_PROMETHEUS)
+			a.prometheus = 1;
+		else if (r == CMD_OPT_WATCH && cmd_parse_watch(ctx, arg, &watch))
+			return CMD_EXIT_USAGE;
+	}
+	if (r < 0)
+		return CMD_PARSE_EXIT(r);
+	if (cmd_parser_optind(&p) != argc)
+		return cmd_usage_error(ctx, "takes no arguments");
+	if (a.prometheus && ctx->json)
+		return cmd_usage_error(ctx, "--prometheus and --json exclude each other");
+	return cmd_watch(ctx, watch, stats_round, &a);
+}
+
+const struct plot_cmd cmd_stats_entry = {
+	.name = "stats",
+	.args = "",
+	.summary = "Show each model's pool statistics.",
+	.flags = PLOT_CMD_NEEDS_DAEMON,
+	.opts = stats_opts,
+	.exec = stats_exec,
+};

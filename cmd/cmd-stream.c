@@ -1,0 +1,275 @@
+/*
+ * cmd-stream.c — following a task's output: `plot run` and `plot tail`.
+ *
+ * DESIGN
+ *   A subscribe request replays the task's output from its first chunk and
+ *   then follows it live until an "end" event carrying the final state;
+ *   the exit status is that state's (client_exit_for_state).
+ *
+ *   Signals (SIGINT, SIGTERM, SIGHUP) use the self-pipe pattern: the
+ *   handler only writes one byte to a non-blocking pipe. The read loop
+ *   polls the socket and the pipe together, so a signal can never be lost
+ *   between a check and a blocking call, and all real work (sending the
+ *   cancel, printing) happens in the loop, not in the handler. Before each
+ *   poll the loop drains frames the client has already buffered
+ *   (client_recv with a zero timeout), since poll only sees the socket.
+ *
+ *   For `plot run` the first signal sends a cancel for the task on the
+ *   same connection and waits (bounded, CANCEL_GRACE_MS) for the end event,
+ *   so the output printed is complete up to the cancel; a second signal,
+ *   or the grace running out, exits at once. The exit status is 130
+ *   either way. `plot tail` only watches: a signal ends it with 130 and
+ *   leaves the task alone.
+ *
+ * INVARIANTS
+ *   - Chunks are written to stdout as they arrive and flushed per chunk.
+ *   - The signal handlers are restored before returning.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd-impl.h"
+#include "plot/pool.h"
+
+#define CANCEL_GRACE_MS 5000
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+	unsigned char b = (unsigned char)sig;
+	if (write(sig_pipe[1], &b, 1) < 0) {
+		/* pipe full: a signal is already pending, nothing to add */
+	}
+	errno = saved;
+}
+
+static const int caught[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_CAUGHT (sizeof(caught) / sizeof(caught[0]))
+
+static int signals_install(struct sigaction *old)
+{
+	if (pipe2(sig_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask); /* no SA_RESTART: blocking calls return EINTR */
+	for (size_t i = 0; i < N_CAUGHT; i++)
+		sigaction(caught[i], &sa, &old[i]);
+	return 0;
+}
+
+static void signals_restore(const struct sigaction *old)
+{
+	for (size_t i = 0; i < N_CAUGHT; i++)
+		sigaction(caught[i], &old[i], NULL);
+	close(sig_pipe[0]);
+	close(sig_pipe[1]);
+	sig_pipe[0] = sig_pipe[1] = -1;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct stream {
+	struct plot_ctx *ctx;
+	uint64_t task;
+	uint64_t sub_id;           /* request id of the subscribe */
+	int cancel_on_signal;
+	int interrupted;           /* signals seen */
+	long long grace_end;       /* after a cancel: give up waiting at this time */
+	int done, status;          /* the exit status once done */
+	int last_nl;               /* the last byte written was a newline */
+	int wrote;
+};
+
+static int write_chunk(struct stream *s, const void *data, size_t len)
+{
+	if (len == 0)
+		return 0;
+	if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
+		cmd_err(s->ctx, "writing the output: %s", strerror(errno));
+		return -1;
+	}
+	s->wrote = 1;
+	s->last_nl = ((const char *)data)[len - 1] == '\n';
+	return 0;
+}
+
+static void report_end(struct stream *s, const struct proto_end *e)
+{
+	const char *name = pool_state_name(e->state);
+	if (s->wrote && !s->last_nl && cmd_is_tty(stdout))
+		fputc('\n', stdout); /* keep the prompt on its own line */
+	if (e->state == POOL_DONE || !POOL_STATE_TERMINAL(e->state))
+		return;
+	if (e->state == POOL_CANCELLED && s->interrupted && s->ctx->quiet)
+		return;
+	if (e->error && *e->error)
+		cmd_err(s->ctx, "task %llu %s: %s", (unsigned long long)s->task, name, e->error);
+	else
+		cmd_err(s->ctx, "task %llu %s", (unsigned long long)s->task, name);
+}
+
+/* One message from the daemon. Sets s->done when the stream is over. */
+static void on_message(struct stream *s, const struct proto_msg *m)
+{
+	switch (m->type) {
+	case PROTO_T_CHUNK:
+		if (write_chunk(s, m->u.chunk.data, m->u.chunk.len) < 0) {
+			s->done = 1;
+			s->status = CMD_EXIT_FAIL;
+		}
+		break;
+	case PROTO_T_END:
+		report_end(s, &m->u.end);
+		s->done = 1;
+		s->status = s->interrupted ? CMD_EXIT_CANCELLED
+			  : POOL_STATE_TERMINAL(m->u.end.state) ? client_exit_for_state(m->u.end.state)
+			  : CMD_EXIT_OK;
+		break;
+	case PROTO_T_ERR:
+		/* An error for the cancel (the task ended meanwhile) is no news;
+		 * one for the subscribe ends the stream. */
+		if (m->id != s->sub_id)
+			break;
+		cmd_err(s->ctx, "%s", m->u.error.message ? m->u.error.message : "error");
+		s->done = 1;
+		s->status = client_exit_for_code(m->u.error.code);
+		break;
+	default:
+		break; /* ok replies to subscribe and cancel */
+	}
+}
+
+static int send_cancel(struct stream *s)
+{
+	struct proto_msg m;
+	char err[512];
+	proto_msg_init(&m, PROTO_T_CANCEL, 0);
+	m.u.cancel.tasks = &s->task;
+	m.u.cancel.n_tasks = 1;
+	if (client_send(s->ctx->cl, &m, err, sizeof(err)) < 0) {
+		cmd_err(s->ctx, "cannot cancel task %llu: %s", (unsigned long long)s->task, err);
+		return -1;
+	}
+	cmd_info(s->ctx, "cancelling task %llu", (unsigned long long)s->task);
+	return 0;
+}
+
+/* A signal arrived: decide what it means. */
+static void on_interrupt(struct stream *s)
+{
+	unsigned char b[16];
+	while (read(sig_pipe[0], b, sizeof(b)) > 0)
+		;
+	s->interrupted++;
+	if (!s->cancel_on_signal || s->interrupted > 1 || send_cancel(s) < 0) {
+		s->done = 1;
+		s->status = CMD_EXIT_CANCELLED;
+		return;
+	}
+	s->grace_end = mono_ms() + CANCEL_GRACE_MS;
+}
+
+/* Handle every frame already buffered or readable now. 0, or an exit status
+ * on a connection error. */
+static int drain(struct stream *s)
+{
+	char err[512];
+	while (!s->done) {
+		struct proto_msg m;
+		memset(&m, 0, sizeof(m));
+		int rc = client_recv(s->ctx->cl, &m, 0, err, sizeof(err));
+		if (rc == -PROTO_E_TIMEOUT || rc == -PROTO_E_INTR || rc == -PROTO_E_AGAIN)
+			return 0;
+		if (rc < 0) {
+			proto_msg_clear(&m);
+			cmd_err(s->ctx, "%s", err);
+			return rc == -PROTO_E_EOF ? CMD_EXIT_UNREACHABLE : client_exit_for_code(rc);
+		}
+		on_message(s, &m);
+		proto_msg_clear(&m);
+	}
+	return 0;
+}
+
+static int wait_events(struct stream *s)
+{
+	struct pollfd pfd[2] = {
+		{.fd = client_fd(s->ctx->cl), .events = POLLIN},
+		{.fd = sig_pipe[0], .events = POLLIN},
+	};
+	int timeout = -1;
+	if (s->grace_end) {
+		long long left = s->grace_end - mono_ms();
+		if (left <= 0) {
+			s->done = 1;
+			s->status = CMD_EXIT_CANCELLED;
+			return 0;
+		}
+		timeout = (int)left;
+	}
+	if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
+		cmd_err(s->ctx, "poll: %s", strerror(errno));
+		return CMD_EXIT_FAIL;
+	}
+	if (pfd[1].revents & POLLIN)
+		on_interrupt(s);
+	return 0;
+}
+
+static int stream_loop(struct stream *s)
+{
+	while (!s->done) {
+		int rc = drain(s);
+		if (rc)
+			return s->interrupted ? CMD_EXIT_CANCELLED : rc;
+		if (s->done)
+			break;
+		rc = wait_events(s);
+		if (rc)
+			return rc;
+	}
+	return s->status;
+}
+
+int cmd_stream(struct plot_ctx *ctx, uint64_t task, int follow, int cancel_on_signal)
+{
+	struct stream s = {.ctx = ctx, .task = task, .cancel_on_signal = cancel_on_signal,
+			   .last_nl = 1};
+	struct sigaction old[N_CAUGHT];
+	struct proto_msg m;
+	char err[512];
+
+	int rc = cmd_connect(ctx);
+	if (rc)
+		return rc;
+	if (signals_install(old) < 0) {
+		cmd_err(ctx, "pipe: %s", strerror(errno));
+		return CMD_EXIT_FAIL;
+	}
+	proto_msg_init(&m, PROTO_T_SUBSCRIBE, 0);
+	m.u.task_ref.task = task;
+	m.u.task_ref.follow = follow;
+	if (client_send(ctx->cl, &m, err, sizeof(err)) < 0) {
+		cmd_err(ctx, "%s", err);
+		rc = CMD_EXIT_UNREACHABLE;
+	} else {
+		s.sub_id = m.id;
+		rc = stream_loop(&s);
+	}
+	signals_restore(old);
+	return rc;
+}

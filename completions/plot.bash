@@ -1,0 +1,70 @@
+# bash completion for plot(1). Install as
+#   /usr/share/bash-completion/completions/plot
+# Kept in step with the CLI's command table by tests/cli/cli-docs.bats.
+
+_plot_global_opts="--socket --config --json --color --quiet -q --verbose -v --version --help -h --no-autostart"
+
+_plot_cmd_opts() {
+    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --seed --stop --deadline --cost"
+    case "$1" in
+        run)     echo "$task --detach" ;;
+        submit)  echo "$task" ;;
+        tail)    echo "--no-follow" ;;
+        result)  echo "--wait" ;;
+        cancel)  echo "--all --model -m" ;;
+        queue)   echo "--model -m --state --watch" ;;
+        stats)   echo "--model -m --watch --prometheus" ;;
+        limits)  echo "--model -m" ;;
+        daemon)  echo "--timeout --now" ;;
+        *)       echo "" ;;
+    esac
+}
+
+_plot() {
+    local cur prev cmd i
+    COMPREPLY=()
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+    local commands="run submit tail status result cancel queue stats limits models config daemon help"
+
+    # The command is the first word that is not an option or an option's value.
+    cmd=""
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            --socket|--config|--color) ((i++)) ;;
+            -*) ;;
+            *) cmd="${COMP_WORDS[i]}"; break ;;
+        esac
+    done
+
+    case "$prev" in
+        --socket|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+        --color) COMPREPLY=($(compgen -W "auto always never" -- "$cur")); return ;;
+        --priority|-p) COMPREPLY=($(compgen -W "low normal high critical" -- "$cur")); return ;;
+        --state) COMPREPLY=($(compgen -W "queued running done failed cancelled expired timeout" -- "$cur")); return ;;
+        --model|-m)
+            COMPREPLY=($(compgen -W "$(plot --no-autostart models 2>/dev/null | cut -f1)" -- "$cur"))
+            return ;;
+        --max-tokens|-n|--temperature|--top-k|--top-p|--min-p|--seed|--stop|--deadline|--cost|--watch|--timeout)
+            return ;;
+    esac
+
+    if [[ -z "$cmd" ]]; then
+        if [[ "$cur" == -* ]]; then
+            COMPREPLY=($(compgen -W "$_plot_global_opts" -- "$cur"))
+        else
+            COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+        fi
+        return
+    fi
+    if [[ "$cur" == -* ]]; then
+        COMPREPLY=($(compgen -W "$(_plot_cmd_opts "$cmd") $_plot_global_opts" -- "$cur"))
+        return
+    fi
+    case "$cmd" in
+        daemon) COMPREPLY=($(compgen -W "start stop status" -- "$cur")) ;;
+        limits) COMPREPLY=($(compgen -W "get set max_units= max_queue_depth= workers= timeout_secs= retention_secs=" -- "$cur")) ;;
+        help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
+    esac
+}
+complete -F _plot plot

@@ -1,0 +1,70 @@
+# fish completion for plot(1). Install as
+#   ~/.config/fish/completions/plot.fish
+# Kept in step with the CLI's command table by tests/cli/cli-docs.bats.
+
+set -l commands run submit tail status result cancel queue stats limits models config daemon help
+
+function __plot_models
+    plot --no-autostart models 2>/dev/null | cut -f1
+end
+
+complete -c plot -f
+
+# global options
+complete -c plot -l socket -r -F -d 'the daemon socket'
+complete -c plot -l config -r -F -d 'config file for an autostarted plotd'
+complete -c plot -l json -d 'print data as JSON'
+complete -c plot -l color -x -a 'auto always never' -d 'use colour'
+complete -c plot -s q -l quiet -d 'print no informational messages'
+complete -c plot -s v -l verbose -d 'print more'
+complete -c plot -l version -d 'print the version'
+complete -c plot -s h -l help -d 'print help'
+complete -c plot -l no-autostart -d 'never start plotd'
+
+# commands
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a run -d 'submit a prompt and stream its output'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a submit -d 'submit a prompt and print its id'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a tail -d 'print a task output and follow it'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a status -d 'show a task'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a result -d 'print the output of a task'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a cancel -d 'cancel tasks'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a queue -d 'list queued and running tasks'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a stats -d 'show pool statistics'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a limits -d 'show or set limits'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a models -d 'list models'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a config -d 'print the effective config'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a daemon -d 'start, stop or query plotd'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a help -d 'show help'
+
+# run and submit
+for c in run submit
+    complete -c plot -n "__fish_seen_subcommand_from $c" -s m -l model -x -a '(__plot_models)' -d 'model'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -s p -l priority -x -a 'low normal high critical' -d 'priority'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -s n -l max-tokens -x -d 'stop after N tokens'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l temperature -x -d 'sampling temperature'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l top-k -x -d 'top-k'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l top-p -x -d 'top-p'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l min-p -x -d 'min-p'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l seed -x -d 'sampler seed'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l stop -x -d 'stop string (repeatable)'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l deadline -x -d 'deadline in seconds'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l cost -x -d 'resource units'
+end
+complete -c plot -n '__fish_seen_subcommand_from run' -l detach -d 'print the id and return'
+
+complete -c plot -n '__fish_seen_subcommand_from tail' -l no-follow -d 'print what there is and stop'
+complete -c plot -n '__fish_seen_subcommand_from result' -l wait -d 'wait until the task has ended'
+complete -c plot -n '__fish_seen_subcommand_from cancel' -l all -d 'cancel every task'
+for c in cancel queue stats limits
+    complete -c plot -n "__fish_seen_subcommand_from $c" -s m -l model -x -a '(__plot_models)' -d 'model'
+end
+complete -c plot -n '__fish_seen_subcommand_from queue' -l state -x -a 'queued running done failed cancelled expired timeout' -d 'only tasks in this state'
+for c in queue stats
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l watch -x -d 'repeat every SECS seconds'
+end
+complete -c plot -n '__fish_seen_subcommand_from stats' -l prometheus -d 'text exposition format'
+complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= max_queue_depth= workers= timeout_secs= retention_secs=' -d 'setting'
+complete -c plot -n '__fish_seen_subcommand_from daemon' -a 'start stop status'
+complete -c plot -n '__fish_seen_subcommand_from daemon' -l timeout -x -d 'seconds to wait'
+complete -c plot -n '__fish_seen_subcommand_from daemon' -l now -d 'stop: cancel tasks instead of draining'
+complete -c plot -n '__fish_seen_subcommand_from help' -a "$commands"

@@ -1,0 +1,140 @@
+#!/usr/bin/env bats
+# The parking lot seen through the CLI: priority order, a full queue and an
+# oversized cost (75), deadline expiry (124), limits changed live.
+
+load helpers
+load cli-helpers
+
+teardown() {
+    cli_teardown
+}
+
+# start_blocker: one long slow task occupying the only worker; sets BLOCKER.
+start_blocker() {
+    submit -m slow "$(words 2000)"
+    BLOCKER=$ID
+    wait_until state_is "$BLOCKER" running
+}
+
+@test "queue --json lists tasks in priority order; they complete in that order" {
+    plot_setup; cli_config 1; plotd_start
+    start_blocker
+    submit -m slow -p low "$(words 6 l)"; low=$ID
+    submit -m slow -p normal "$(words 6 n)"; normal=$ID
+    submit -m slow -p high "$(words 6 h)"; high=$ID
+    submit -m slow -p critical "$(words 6 c)"; crit=$ID
+    submit -m slow -p high "$(words 6 H)"; high2=$ID
+    run -0 --separate-stderr "$PLOT" --json queue -m slow
+    assert_equal "$(jq -r '[.[].id] | join(" ")' <<<"$output")" \
+        "$BLOCKER $crit $high $high2 $normal $low"
+    assert_equal "$(jq -r '[.[].position] | join(" ")' <<<"$output")" "0 1 2 3 4 5"
+    assert_equal "$(jq -r '[.[].priority] | join(" ")' <<<"$output")" \
+        "normal critical high high normal low"
+    # Every key the man page promises is there.
+    assert_equal "$(jq -r '.[0] | [has("id","model","priority","state","position","cost","age","deadline")] | all' <<<"$output")" true
+    # Completion order: each tail appends its id when its task ends.
+    for id in $low $normal $high $crit $high2; do
+        ( "$PLOT" tail "$id" >/dev/null && echo "$id" >>"$BATS_TEST_TMPDIR/order" ) &
+    done
+    # All five tails must be subscribed before anything ends.
+    wait_until clients_ge 6
+    run -0 "$PLOT" cancel "$BLOCKER"
+    wait_until lines_ge "$BATS_TEST_TMPDIR/order" 5
+    assert_equal "$(tr '\n' ' ' <"$BATS_TEST_TMPDIR/order")" "$crit $high $high2 $normal $low "
+}
+
+@test "queue: table on a pipe is tab-separated; --state filters" {
+    plot_setup; cli_config 1; plotd_start
+    start_blocker
+    submit -m slow -p high "x y"
+    run -0 --separate-stderr "$PLOT" queue
+    assert_line --index 0 --regexp "^$BLOCKER	slow	normal	running	-	1	"
+    assert_line --index 1 --regexp "^$ID	slow	high	queued	1	1	"
+    run -0 --separate-stderr "$PLOT" --json queue --state queued
+    assert_equal "$(jq -r '[.[].id] | join(" ")' <<<"$output")" "$ID"
+}
+
+@test "QUEUE_FULL exactly at max_queue_depth (75)" {
+    plot_setup; cli_config 1 8 3; plotd_start
+    start_blocker
+    for i in 1 2 3; do
+        run -0 --separate-stderr "$PLOT" submit -m slow "$(words 2000 q$i)"
+    done
+    run -75 --separate-stderr "$PLOT" submit -m slow "one too many"
+    [[ "$stderr" == *QUEUE_FULL* || "$stderr" == *"queue"* ]]
+    run -75 --separate-stderr "$PLOT" run -m slow "also too many"
+    stat_is slow rejected_queue_full 2
+    # A slot frees: the next submit fits again.
+    run -0 "$PLOT" cancel "$BLOCKER"
+    wait_until stat_is slow queued 2
+    run -0 --separate-stderr "$PLOT" submit -m slow "fits again"
+}
+
+@test "a cost above max_units is refused at once (75); at max_units it runs" {
+    plot_setup; cli_config 2 8; plotd_start
+    run -75 --separate-stderr "$PLOT" submit --cost 9 "too big"
+    run -75 --separate-stderr "$PLOT" run --cost 9 "too big"
+    run -0 --separate-stderr "$PLOT" run --cost 8 "just fits"
+    assert_output "just fits"
+    stat_is echo rejected_capacity 2
+}
+
+@test "deadline passed while queued: expired, never ran (124)" {
+    plot_setup; cli_config 1; plotd_start
+    start_blocker
+    run -124 --separate-stderr "$PLOT" run -m slow --deadline 0.3 "never runs"
+    assert_output ""
+    submit -m slow --deadline 0.3 "never runs either"
+    run -124 --separate-stderr "$PLOT" result --wait "$ID"
+    state_is "$ID" expired
+    stat_is slow expired 2
+}
+
+@test "limits set raises and lowers concurrency live" {
+    plot_setup; cli_config 1; plotd_start
+    for i in 1 2 3 4; do submit -m slow "$(words 2000)"; done
+    wait_until stat_is slow running 1
+    stat_is slow queued 3
+    run -0 --separate-stderr "$PLOT" limits set -m slow workers=3
+    wait_until stat_is slow running 3
+    stat_is slow queued 1
+    # Lowering never stops running work.
+    run -0 --separate-stderr "$PLOT" --json limits set -m slow workers=1
+    [ "$(jq -r '.models[0].workers' <<<"$output")" = 1 ]
+    stat_is slow running 3
+    stat_is slow max_running 1
+    # As the three end, only one at a time runs again.
+    run -0 "$PLOT" cancel --all -m slow
+    wait_until stat_is slow running 0
+    for i in 1 2; do submit -m slow "$(words 2000)"; done
+    wait_until stat_is slow running 1
+    stat_is slow queued 1
+}
+
+@test "every runtime limit: get, set, get again" {
+    plot_setup; cli_config 2; plotd_start
+    run -0 --separate-stderr "$PLOT" --json limits -m echo
+    [ "$(jq -r '.models[0].name' <<<"$output")" = echo ]
+    for kv in max_units=5 max_queue_depth=7 workers=3 timeout_secs=9; do
+        k=${kv%=*} v=${kv#*=}
+        [ "$(jq -r ".models[0].$k" <<<"$output")" != "$v" ]
+    done
+    run -0 --separate-stderr "$PLOT" limits set -m echo max_units=5 max_queue_depth=7 workers=3 timeout_secs=9
+    run -0 --separate-stderr "$PLOT" --json limits get -m echo
+    for kv in max_units=5 max_queue_depth=7 workers=3 timeout_secs=9; do
+        k=${kv%=*} v=${kv#*=}
+        assert_equal "$(jq -r ".models[0].$k" <<<"$output")" "$v"
+    done
+    run -0 --separate-stderr "$PLOT" limits set -m echo max_units=null
+    run -0 --separate-stderr "$PLOT" --json limits -m echo
+    assert_equal "$(jq -r '.models[0].max_units' <<<"$output")" null
+    # The other model was left alone; without -m a set applies to all.
+    run -0 --separate-stderr "$PLOT" --json limits -m slow
+    assert_equal "$(jq -r '.models[0].workers' <<<"$output")" 2
+    run -0 --separate-stderr "$PLOT" limits set workers=4
+    run -0 --separate-stderr "$PLOT" --json limits
+    assert_equal "$(jq -r '[.models[].workers] | join(" ")' <<<"$output")" "4 4"
+    run -2 --separate-stderr "$PLOT" limits set workers=0
+    run -2 --separate-stderr "$PLOT" limits set workers=lots
+    run -1 --separate-stderr "$PLOT" limits set -m nosuch workers=2
+}
