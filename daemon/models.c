@@ -167,6 +167,23 @@ static struct pool_executor make_executor(const struct cfg_model *cm, char *err,
 	return ex;
 }
 
+/* Pool threads: one log line per admission and per end (pool activity). */
+static void models_event(void *ctx, const struct pool_event *ev)
+{
+	const struct model *m = ctx;
+
+	if (!log_enabled(LOG_INFO))
+		return;
+	if (ev->state == POOL_RUNNING)
+		log_msg(LOG_INFO, "pool %s: task %llu admitted (%s, cost %llu, waited %.1f ms)",
+			m->name, (unsigned long long)ev->id, pool_prio_name(ev->priority),
+			(unsigned long long)ev->cost, (double)ev->elapsed_ns / 1e6);
+	else
+		log_msg(LOG_INFO, "pool %s: task %llu %s after %.1f ms", m->name,
+			(unsigned long long)ev->id, pool_state_name(ev->state),
+			(double)ev->elapsed_ns / 1e6);
+}
+
 static int model_start(struct model *m, const struct cfg_model *cm, struct plotd *d)
 {
 	struct pool_config pc;
@@ -176,6 +193,8 @@ static int model_start(struct model *m, const struct cfg_model *cm, struct plotd
 	cfg_lot_pool_config(&cm->lot, m->name, &pc);
 	pc.notify = models_notify;
 	pc.notify_ctx = d;
+	pc.on_event = models_event;
+	pc.on_event_ctx = m;
 	pc.first_id = (uint64_t)m->index * MODEL_ID_SPAN + 1;
 	if (cm->executor == CFG_EXEC_LLM) {
 		if (llm_model_start(m, cm, &pc, err, sizeof(err)) < 0) {

@@ -167,6 +167,19 @@ struct pool_executor {
  * state. Must be cheap and must not call back into the pool. */
 typedef void (*pool_notify_fn)(void *ctx, uint64_t task_id);
 
+/* A task was admitted (state RUNNING; elapsed_ns = its queue wait) or ended
+ * (a terminal state; elapsed_ns = time since admission, or since submit if
+ * it never ran). Delivered like notify, without the pool lock, in order per
+ * pool. For logs and metrics; must not call back into the pool. */
+struct pool_event {
+	uint64_t id;
+	int state;
+	int priority;
+	uint64_t cost;
+	uint64_t elapsed_ns;
+};
+typedef void (*pool_event_fn)(void *ctx, const struct pool_event *ev);
+
 /* Task payload: opaque to the pool, owned by the task, freed with free_fn. */
 typedef void (*pool_payload_free_fn)(void *payload);
 
@@ -183,6 +196,8 @@ struct pool_config {
 	int manual_tick;           /* 1: no timer thread; caller drives pool_tick() */
 	pool_notify_fn notify;     /* optional */
 	void *notify_ctx;
+	pool_event_fn on_event;    /* optional: admissions and ends */
+	void *on_event_ctx;
 	struct store *store;       /* optional; NULL = records are not persisted */
 	uint64_t first_id;         /* first task id (0 = 1); ids are never reused */
 };

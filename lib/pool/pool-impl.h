@@ -76,6 +76,8 @@ struct pool {
 	struct pool_executor exec;
 	pool_notify_fn notify;
 	void *notify_ctx;
+	pool_event_fn on_event;
+	void *on_event_ctx;
 	struct store *store;
 
 	uint64_t max_units, max_queue_depth, timeout_ns, retention_ns;

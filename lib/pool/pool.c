@@ -57,6 +57,8 @@ struct post {
 		pool_payload_free_fn fn;
 	} frees_inline[8], *frees;
 	size_t nfrees, fcap;
+	struct pool_event events_inline[8], *events; /* for cfg->on_event */
+	size_t nev, evcap;
 	int oom;                   /* a post list could not grow: notifies dropped */
 };
 
@@ -297,26 +299,52 @@ static void post_init(struct post *po)
 	po->cap = sizeof po->ids_inline / sizeof po->ids_inline[0];
 	po->frees = po->frees_inline;
 	po->fcap = sizeof po->frees_inline / sizeof po->frees_inline[0];
-	po->nids = po->nfrees = 0;
+	po->events = po->events_inline;
+	po->evcap = sizeof po->events_inline / sizeof po->events_inline[0];
+	po->nids = po->nfrees = po->nev = 0;
 	po->oom = 0;
+}
+
+/* Double a post list that starts in its inline array. 0, or -1 (no memory:
+ * the list keeps what it has). */
+static int post_grow(void **arr, const void *inl, size_t *cap, size_t elem)
+{
+	size_t n = *cap * 2;
+	void *a = *arr == inl ? malloc(n * elem) : realloc(*arr, n * elem);
+	if (!a)
+		return -1;
+	if (*arr == inl)
+		memcpy(a, inl, *cap * elem);
+	*arr = a;
+	*cap = n;
+	return 0;
 }
 
 static void post_notify(struct post *po, uint64_t id)
 {
-	if (po->nids == po->cap) {
-		size_t n = po->cap * 2;
-		uint64_t *ids = po->ids == po->ids_inline ? malloc(n * sizeof *ids)
-							: realloc(po->ids, n * sizeof *ids);
-		if (!ids) {
-			po->oom = 1;
-			return;
-		}
-		if (po->ids == po->ids_inline)
-			memcpy(ids, po->ids_inline, sizeof po->ids_inline);
-		po->ids = ids;
-		po->cap = n;
+	if (po->nids == po->cap &&
+	    post_grow((void **)&po->ids, po->ids_inline, &po->cap, sizeof *po->ids)) {
+		po->oom = 1;
+		return;
 	}
 	po->ids[po->nids++] = id;
+}
+
+/* A state change for cfg->on_event: an admission (RUNNING) or an end. */
+static void post_event(struct pool *p, struct post *po, const struct pool_task *t,
+		       uint64_t now)
+{
+	if (!p->on_event)
+		return;
+	if (po->nev == po->evcap &&
+	    post_grow((void **)&po->events, po->events_inline, &po->evcap, sizeof *po->events))
+		return;
+	uint64_t since = t->state == POOL_RUNNING || !t->started_ns ? t->created_ns
+								     : t->started_ns;
+	po->events[po->nev++] = (struct pool_event){
+		.id = t->id, .state = t->state, .priority = t->prio, .cost = t->cost,
+		.elapsed_ns = now >= since ? now - since : 0,
+	};
 }
 
 /* Detach the payload so it is freed outside the lock. */
@@ -326,17 +354,9 @@ static void post_free_payload(struct post *po, struct pool_task *t)
 		t->payload = NULL;
 		return;
 	}
-	if (po->nfrees == po->fcap) {
-		size_t n = po->fcap * 2;
-		void *f = po->frees == po->frees_inline ? malloc(n * sizeof *po->frees)
-							: realloc(po->frees, n * sizeof *po->frees);
-		if (!f)
-			return; /* keep it on the task: freed with the task */
-		if (po->frees == po->frees_inline)
-			memcpy(f, po->frees_inline, sizeof po->frees_inline);
-		po->frees = f;
-		po->fcap = n;
-	}
+	if (po->nfrees == po->fcap &&
+	    post_grow((void **)&po->frees, po->frees_inline, &po->fcap, sizeof *po->frees))
+		return; /* keep it on the task: freed with the task */
 	po->frees[po->nfrees].payload = t->payload;
 	po->frees[po->nfrees++].fn = t->payload_free;
 	t->payload = NULL;
@@ -386,12 +406,16 @@ static void post_run(struct pool *p, struct post *po)
 	if (p->notify)
 		for (size_t i = 0; i < po->nids; i++)
 			p->notify(p->notify_ctx, po->ids[i]);
+	for (size_t i = 0; i < po->nev; i++)
+		p->on_event(p->on_event_ctx, &po->events[i]);
 	post_nudge(p, po);
 	post_start(p, po);
 	if (po->ids != po->ids_inline)
 		free(po->ids);
 	if (po->frees != po->frees_inline)
 		free(po->frees);
+	if (po->events != po->events_inline)
+		free(po->events);
 }
 
 /* Unlock, then do the deferred work. */
@@ -491,6 +515,7 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	count_end(p, state);
 	post_free_payload(po, t);
 	post_notify(po, t->id);
+	post_event(p, po, t, now);
 	if (p->store)
 		store_queue_put(p, t, 1);
 	pthread_cond_broadcast(&t->cv);
@@ -537,6 +562,7 @@ static void admit_one(struct pool *p, struct pool_task *t, struct post *po, uint
 	*po->start_tail = t;
 	po->start_tail = &t->start_next;
 	post_notify(po, t->id);
+	post_event(p, po, t, now);
 	if (p->store)
 		store_queue_put(p, t, 0);
 }
@@ -615,6 +641,8 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->clock = cfg->clock;
 	p->notify = cfg->notify;
 	p->notify_ctx = cfg->notify_ctx;
+	p->on_event = cfg->on_event;
+	p->on_event_ctx = cfg->on_event_ctx;
 	p->store = cfg->store;
 	p->max_units = cfg->max_units;
 	p->max_queue_depth = cfg->max_queue_depth;

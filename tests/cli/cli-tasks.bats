@@ -175,3 +175,13 @@ teardown() {
     run -0 script -qec "env -u NO_COLOR TERM=xterm $PLOT status $ID" /dev/null
     [[ "$output" == *"$esc"* ]]
 }
+
+@test "the log shows each admission and each end, with the task's id" {
+    run -0 --separate-stderr "$PLOT" submit -p high --cost 2 "x y"
+    id=$output
+    run -0 --separate-stderr "$PLOT" result --wait "$id"
+    wait_log "pool [a-z]+: task $id admitted \\(high, cost 2, waited [0-9.]+ ms\\)"
+    wait_log "pool [a-z]+: task $id done after [0-9.]+ ms"
+    run -1 --separate-stderr "$PLOT" run '!fail here'
+    wait_log "pool [a-z]+: task [0-9]+ failed after"
+}

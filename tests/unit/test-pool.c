@@ -1046,6 +1046,60 @@ static void t_notify(void **st)
 	done(&f);
 }
 
+struct evlog {
+	struct pool_event ev[16];
+	size_t n;
+};
+
+static void on_ev(void *ctx, const struct pool_event *ev)
+{
+	struct evlog *l = ctx;
+	if (l->n < 16)
+		l->ev[l->n++] = *ev;
+}
+
+static void check_ev(const struct evlog *l, size_t i, uint64_t id, int state,
+		     uint64_t cost, uint64_t elapsed)
+{
+	assert_true(i < l->n);
+	assert_int_equal(l->ev[i].id, id);
+	assert_int_equal(l->ev[i].state, state);
+	assert_int_equal(l->ev[i].cost, cost);
+	assert_int_equal(l->ev[i].elapsed_ns, elapsed);
+}
+
+/* on_event reports each admission with its queue wait and each end with its
+ * run time (or its queue time when it never ran), in order. */
+static void t_events(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	struct evlog log = { .n = 0 };
+	cfg_default(&c);
+	c.on_event = on_ev;
+	c.on_event_ctx = &log;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, POOL_PRIO_NORMAL, 3);
+	struct pool_submit s = { .priority = POOL_PRIO_HIGH, .cost = 2, .timeout_ns = 50 };
+	uint64_t b, x;
+	assert_int_equal(pool_submit(f.p, &s, &b), 0);
+	x = sub(f.p, POOL_PRIO_LOW, 1);
+	assert_int_equal(log.n, 1);
+	check_ev(&log, 0, a, POOL_RUNNING, 3, 0);
+	fake_now += 50;
+	pool_tick(f.p);                      /* b expires while queued */
+	check_ev(&log, 1, b, POOL_EXPIRED, 2, 50);
+	fake_now += 10;
+	fin(&f, a, 1);                       /* a done after 60 ns, x admitted */
+	check_ev(&log, 2, a, POOL_DONE, 3, 60);
+	check_ev(&log, 3, x, POOL_RUNNING, 1, 60);
+	assert_int_equal(log.ev[3].priority, POOL_PRIO_LOW);
+	fin(&f, x, 0);
+	check_ev(&log, 4, x, POOL_FAILED, 1, 0);
+	assert_int_equal(log.n, 5);
+	done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1084,6 +1138,7 @@ int main(void)
 		cmocka_unit_test(t_store_records),
 		cmocka_unit_test(t_new_rejects_bad_config),
 		cmocka_unit_test(t_notify),
+		cmocka_unit_test(t_events),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
