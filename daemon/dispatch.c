@@ -558,18 +558,18 @@ static size_t cancel_all(struct conn *c, const struct proto_msg *req, uint64_t *
 		struct model *m = &ms->v[i];
 		if (!m->pool || (only && strcmp(only, m->name) != 0))
 			continue;
-		size_t cnt = pool_list(m->pool, NULL, 0);
-		struct pool_task_info *v = calloc(cnt ? cnt : 1, sizeof(*v));
-		cnt = v ? pool_list(m->pool, v, cnt) : 0;
-		for (size_t k = 0; v && k < cnt; k++) {
+		struct pool_task_info *v;
+		size_t cnt = models_list(m, &v);
+		for (size_t k = 0; k < cnt; k++) {
 			if (!may_see(c, &v[k]) || cancel_one(c, m, v[k].id) < 0)
 				continue;
 			if (n == cap) {
-				cap = cap ? cap * 2 : 64;
-				uint64_t *nv = realloc(*out, cap * sizeof(**out));
+				size_t ncap = cap ? cap * 2 : 64;
+				uint64_t *nv = realloc(*out, ncap * sizeof(**out));
 				if (!nv)
-					break;
+					continue; /* cancelled, just not listed */
 				*out = nv;
+				cap = ncap;
 			}
 			(*out)[n++] = v[k].id;
 		}
@@ -710,12 +710,9 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 static size_t queue_collect(struct conn *c, struct model *m, int state,
 			    struct proto_task_info *out, size_t room)
 {
-	size_t cnt = pool_list(m->pool, NULL, 0), n = 0;
-	struct pool_task_info *v = calloc(cnt ? cnt : 1, sizeof(*v));
+	struct pool_task_info *v;
+	size_t cnt = models_list(m, &v), n = 0;
 
-	if (!v)
-		return 0;
-	cnt = pool_list(m->pool, v, cnt);
 	for (size_t k = 0; k < cnt && n < room; k++) {
 		if (state >= 0 && v[k].state != state)
 			continue;

@@ -264,6 +264,19 @@ struct model *models_for_task(struct models *ms, uint64_t task)
 	return k < ms->n ? &ms->v[k] : NULL;
 }
 
+/* A malloc'd snapshot of m's queued and running tasks, in queue order.
+ * pool_list reports how many exist, which may have grown since we sized
+ * the array: only what fits is returned. NULL (0) when out of memory. */
+size_t models_list(const struct model *m, struct pool_task_info **out)
+{
+	size_t cap = m->pool ? pool_list(m->pool, NULL, 0) : 0;
+	struct pool_task_info *v = calloc(cap ? cap : 1, sizeof(*v));
+	size_t n = v && cap ? pool_list(m->pool, v, cap) : 0;
+
+	*out = v;
+	return n < cap ? n : cap;
+}
+
 static void fmt_val(const struct cfg_lot *lot, const char *key, char *buf, size_t len)
 {
 	char err[128];

@@ -203,11 +203,8 @@ static void cancel_everything(void)
 {
 	for (size_t i = 0; i < D.models.n; i++) {
 		struct pool *p = D.models.v[i].pool;
-		if (!p)
-			continue;
-		size_t n = pool_list(p, NULL, 0);
-		struct pool_task_info *v = calloc(n ? n : 1, sizeof(*v));
-		n = v ? pool_list(p, v, n) : 0;
+		struct pool_task_info *v;
+		size_t n = models_list(&D.models.v[i], &v);
 		for (size_t k = 0; k < n; k++)
 			pool_cancel(p, v[k].id);
 		free(v);
@@ -238,6 +235,22 @@ void plotd_start_stop(struct plotd *d, int cancel, double timeout_secs, const ch
 	S.running = 1;
 }
 
+/* Every task is terminal now, but the pools' last notes may not have reached
+ * us (a note is sent after the task ends): feed every open watch once, so
+ * each stream gets its end before we exit. */
+static void kick_all_watches(void)
+{
+	size_t n = 0, cap = watch_count();
+	uint64_t *ids = calloc(cap ? cap : 1, sizeof(*ids));
+
+	for (struct conn *c = D.conns; ids && c; c = c->next)
+		for (struct watch *w = c->watches; w && n < cap; w = w->conn_next)
+			ids[n++] = w->task;
+	for (size_t i = 0; i < n; i++)
+		dispatch_task_event(&D, ids[i]);
+	free(ids);
+}
+
 static void on_stopped(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
 	(void)l;
@@ -254,6 +267,7 @@ static void on_stopped(struct loop *l, struct loop_watch *w, uint32_t ev)
 	log_msg(LOG_INFO, "every pool is stopped; flushing clients");
 	D.state = PLOTD_FLUSHING;
 	flush_deadline_ms = plotd_now_ms() + FLUSH_GRACE_MS;
+	kick_all_watches();
 }
 
 static int output_pending(void)
@@ -439,7 +453,7 @@ static void before_sleep(struct loop *l, void *ctx)
 	conn_flush_pending(&D);
 	conn_reap(&D);
 	if (D.state == PLOTD_FLUSHING &&
-	    (!output_pending() || plotd_now_ms() > flush_deadline_ms))
+	    ((!output_pending() && !watch_count()) || plotd_now_ms() > flush_deadline_ms))
 		loop_stop(l);
 }
 

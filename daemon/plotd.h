@@ -107,6 +107,7 @@ int models_init(struct models *ms, const struct cfg *c, struct plotd *d,
 void models_free(struct models *ms);
 struct model *models_find(struct models *ms, const char *name); /* NULL = default */
 struct model *models_for_task(struct models *ms, uint64_t task);
+size_t models_list(const struct model *m, struct pool_task_info **out);
 int models_set_lot(struct model *m, const struct cfg_lot *want, const char *why);
 void models_notes_init(int eventfd);
 size_t models_take_notes(uint64_t **out, size_t *cap);

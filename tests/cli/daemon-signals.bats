@@ -127,3 +127,49 @@ print({kv["k"]: kv["v"] for kv in m["kv"]}[sys.argv[1]])' "$1"
 	run -0 cat "$BATS_TEST_TMPDIR/end"
 	assert_output --partial '"state": "cancelled"'
 }
+
+@test "the drain request answers ok, finishes the work, and plotd exits 0" {
+	plotd_write_config <<-'EOF'
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 20 }
+	EOF
+	plotd_start
+	text=$(printf 'w%d ' $(seq 1 40))
+	run -0 rawclient "$PLOT_SOCKET" submit "$text" '{"detach": true}'
+	task=$output
+	rawclient "$PLOT_SOCKET" stream "$task" >"$BATS_TEST_TMPDIR/out" 2>/dev/null 3>&- &
+	streamer=$!
+	wait_until test -s "$BATS_TEST_TMPDIR/out"
+	run -0 rawclient "$PLOT_SOCKET" call drain
+	assert_output --partial '"op": "drain"'
+	plotd_wait_exit
+	assert_equal "$PLOTD_STATUS" 0
+	wait "$streamer"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/out")" "$text"
+	plotd_log_has "drain requested by uid 0"
+}
+
+@test "the shutdown request cancels running work at once and plotd exits 0" {
+	plotd_write_config <<-'EOF'
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 2 }
+	EOF
+	plotd_start
+	run -0 rawclient "$PLOT_SOCKET" submit "$(printf 'w%d ' $(seq 1 100))" '{"detach": true}'
+	task=$output
+	rawclient "$PLOT_SOCKET" stream "$task" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/end" 3>&- &
+	streamer=$!
+	wait_until test -s "$BATS_TEST_TMPDIR/out"
+	run -0 rawclient "$PLOT_SOCKET" call shutdown
+	plotd_wait_exit
+	assert_equal "$PLOTD_STATUS" 0
+	rc=0
+	wait "$streamer" || rc=$?
+	assert_equal "$rc" 1
+	run -0 cat "$BATS_TEST_TMPDIR/end"
+	assert_output --partial '"state": "cancelled"'
+}
