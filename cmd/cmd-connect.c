@@ -164,9 +164,19 @@ struct spawn {
 	off_t log_off;
 };
 
+/* The config path made absolute, so a SIGHUP reload of the daemon reads
+ * the same file whatever its working directory; as given if that fails
+ * (a missing file is for plotd to report). */
+static const char *config_abs(const char *path, char *buf, size_t len)
+{
+	if (!path || len < PATH_MAX || !realpath(path, buf))
+		return path;
+	return buf;
+}
+
 static int spawn_plotd(struct plot_ctx *ctx, const char *sock, struct spawn *sp)
 {
-	char plotd[PATH_MAX];
+	char plotd[PATH_MAX], cfg[PATH_MAX];
 	find_plotd(plotd, sizeof(plotd));
 	snprintf(sp->log, sizeof(sp->log), "%s.log", sock);
 	int logfd = open(sp->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -176,7 +186,7 @@ static int spawn_plotd(struct plot_ctx *ctx, const char *sock, struct spawn *sp)
 	fflush(NULL);
 	sp->pid = fork();
 	if (sp->pid == 0)
-		exec_plotd(plotd, sock, ctx->config_opt, logfd);
+		exec_plotd(plotd, sock, config_abs(ctx->config_opt, cfg, sizeof(cfg)), logfd);
 	if (logfd >= 0)
 		close(logfd);
 	if (sp->pid < 0) {

@@ -19,11 +19,11 @@ start_blocker() {
 @test "queue --json lists tasks in priority order; they complete in that order" {
     plot_setup; cli_config 1; plotd_start
     start_blocker
-    submit -m slow -p low "$(words 6 l)"; low=$ID
-    submit -m slow -p normal "$(words 6 n)"; normal=$ID
-    submit -m slow -p high "$(words 6 h)"; high=$ID
-    submit -m slow -p critical "$(words 6 c)"; crit=$ID
-    submit -m slow -p high "$(words 6 H)"; high2=$ID
+    submit -m slow -p low "$(words 10 l)"; low=$ID
+    submit -m slow -p normal "$(words 10 n)"; normal=$ID
+    submit -m slow -p high "$(words 10 h)"; high=$ID
+    submit -m slow -p critical "$(words 10 c)"; crit=$ID
+    submit -m slow -p high "$(words 10 H)"; high2=$ID
     run -0 --separate-stderr "$PLOT" --json queue -m slow
     assert_equal "$(jq -r '[.[].id] | join(" ")' <<<"$output")" \
         "$BLOCKER $crit $high $high2 $normal $low"
