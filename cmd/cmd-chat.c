@@ -356,8 +356,8 @@ static void report_speed(const struct chat *c, const struct chat_answer *a)
 	if (!c->ctx->verbose)
 		return;
 	double tps = a->chunks > 1 && a->secs > 0 ? (double)(a->chunks - 1) / a->secs : 0;
-	fprintf(stderr, "[%llu tokens, time to first token %.3f s, %.1f tok/s%s]\n",
-		(unsigned long long)a->chunks, a->ttft, tps, a->stopped ? ", stopped" : "");
+	fprintf(stderr, "[task %llu: %llu tokens, time to first token %.3f s, %.1f tok/s%s]\n",
+		(unsigned long long)a->task, (unsigned long long)a->chunks, a->ttft, tps, a->stopped ? ", stopped" : "");
 }
 
 /* The answer ended (done, stopped or failed): keep it or drop the turn. */
@@ -402,6 +402,7 @@ static int turn(struct chat *c, const char *text)
 		chat_pop(c);
 		return c->tty && rc != CMD_EXIT_CANCELLED && rc != CMD_EXIT_UNREACHABLE ? 0 : rc;
 	}
+	a.task = id;
 	rc = chat_stream(c->ctx, id, t0, &a);
 	if (rc == 0)
 		rc = settle(c, &a);

@@ -49,6 +49,7 @@ struct chat {
 
 /* One answer being streamed. */
 struct chat_answer {
+	uint64_t task;
 	char *text;                  /* what was printed, NUL-terminated */
 	size_t len, cap;
 	uint64_t chunks;
