@@ -16,6 +16,7 @@ SMOL="$HOME/.local/share/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 
 setup() {
 	plot_setup
+	TMUX_SOCKS=()
 	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
 	TINY="$BATS_TEST_DIRNAME/../fixtures/llm-exec-tiny.gguf"
 	plotd_write_config <<-EOF
@@ -32,13 +33,21 @@ setup() {
 }
 
 teardown() {
-	[ -n "${TMUX_SOCK:-}" ] && tmux -S "$TMUX_SOCK" kill-server 2>/dev/null
+	local t
+	for t in "${TMUX_SOCKS[@]}"; do
+		tmux -S "$t" kill-server 2>/dev/null || true
+	done
 	plot_teardown
 }
 
 ready() { # ready MODEL
 	rawclient "$PLOT_SOCKET" call models |
 		python3 -c 'import json,sys; sys.exit(0 if [m for m in json.load(sys.stdin)["models"] if m["name"] == sys.argv[1] and m["state"] == "ready"] else 1)' "$1"
+}
+
+submitted() { # submitted MODEL: the daemon's count of tasks submitted to MODEL
+	rawclient "$PLOT_SOCKET" call stats |
+		python3 -c 'import json,sys; print([m["submitted"] for m in json.load(sys.stdin)["models"] if m["name"] == sys.argv[1]][0])' "$1"
 }
 
 chatref() { # chatref PARAMS_JSON ROLE:CONTENT...
@@ -115,7 +124,12 @@ chatref() { # chatref PARAMS_JSON ROLE:CONTENT...
 	assert_equal "$stderr" ""
 	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'/bye\nnever sent'
 	assert_output ""
-	run -1 rawclient "$PLOT_SOCKET" call status '{"task": 1}' # nothing was submitted
+	run -0 submitted slow
+	assert_output 0
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'hi\n/bye\nnever sent'
+	assert_output "hi"
+	run -0 submitted slow
+	assert_output 1
 }
 
 @test "a no-daemon chat exits 69" {
@@ -125,14 +139,17 @@ chatref() { # chatref PARAMS_JSON ROLE:CONTENT...
 # ---- on a terminal ---------------------------------------------------------
 
 tmux_start() { # tmux_start CMD: run CMD in a fresh tmux server of this test
-	TMUX_SOCK="$BATS_TEST_TMPDIR/tmux.sock"
+	TMUX_N=$((${TMUX_N:-0} + 1))
+	TMUX_SOCK="$BATS_TEST_TMPDIR/tmux.$TMUX_N.sock"
+	STATUS="$BATS_TEST_TMPDIR/status.$TMUX_N"
+	TMUX_SOCKS+=("$TMUX_SOCK")
 	tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
-		"env PLOT_SOCKET='$PLOT_SOCKET' XDG_STATE_HOME='$XDG_STATE_HOME' PLOT_NO_AUTOSTART=1 NO_COLOR=1 HOME='$BATS_TEST_TMPDIR' $1; echo \$? >'$BATS_TEST_TMPDIR/status'; sleep 600"
+		"env PLOT_SOCKET='$PLOT_SOCKET' XDG_STATE_HOME='$XDG_STATE_HOME' PLOT_NO_AUTOSTART=1 NO_COLOR=1 HOME='$BATS_TEST_TMPDIR' $1; echo \$? >'$STATUS'; sleep 600"
 }
 screen() { tmux -S "$TMUX_SOCK" capture-pane -p; }
 screen_has() { screen | grep -qE -- "$1"; }
 last_line_is() { [[ "$(screen | sed '/^$/d' | tail -n 1)" =~ $1 ]]; }
-exited() { [ -s "$BATS_TEST_TMPDIR/status" ]; }
+exited() { [ -s "$STATUS" ]; }
 
 @test "tty: Ctrl-C stops an answer and cancels its task; /bye exits 0; history is 0600" {
 	command -v tmux >/dev/null || skip "tmux is not installed (.ci/deps installs it)"
@@ -153,7 +170,7 @@ exited() { [ -s "$BATS_TEST_TMPDIR/status" ]; }
 	wait_until screen_has '^answers +1 \(1 stopped\)$'
 	tmux -S "$TMUX_SOCK" send-keys "/bye" Enter
 	wait_until exited
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/status")" 0
+	assert_equal "$(cat "$STATUS")" 0
 	run -0 stat -c %a "$XDG_STATE_HOME/plot/history"
 	assert_output 600
 	run -0 cat "$XDG_STATE_HOME/plot/history"
@@ -168,14 +185,12 @@ exited() { [ -s "$BATS_TEST_TMPDIR/status" ]; }
 	wait_until screen_has '^> ?$'
 	tmux -S "$TMUX_SOCK" send-keys C-c
 	wait_until exited
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/status")" 130
-	tmux -S "$TMUX_SOCK" kill-server
-	rm "$BATS_TEST_TMPDIR/status"
+	assert_equal "$(cat "$STATUS")" 130
 	tmux_start "'$PLOT' chat -m slow"
 	wait_until screen_has '^> ?$'
 	tmux -S "$TMUX_SOCK" send-keys C-d
 	wait_until exited
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/status")" 0
+	assert_equal "$(cat "$STATUS")" 0
 }
 
 # ---- the real model --------------------------------------------------------
