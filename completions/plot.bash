@@ -9,6 +9,7 @@ _plot_cmd_opts() {
     case "$1" in
         run)     echo "$task --detach" ;;
         submit)  echo "$task" ;;
+        chat)    echo "--model -m" ;;
         tail)    echo "--no-follow" ;;
         result)  echo "--wait" ;;
         cancel)  echo "--all --model -m" ;;
@@ -25,7 +26,7 @@ _plot() {
     COMPREPLY=()
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local commands="run submit tail status result cancel queue stats limits models config daemon help"
+    local commands="run chat submit tail status result cancel queue stats limits models config daemon help"
 
     # The command is the first word that is not an option or an option's value.
     cmd=""

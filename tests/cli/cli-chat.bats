@@ -1,0 +1,220 @@
+#!/usr/bin/env bats
+# plot chat: the conversation reaches the model as chat messages with the
+# whole context, slash commands are checked, EOF and /bye end it, and on a
+# terminal (tmux) Ctrl-C stops an answer, cancelling its task.
+#
+# The oracle for "the second turn sees the first" is chatref.py, which
+# submits the same message list (user, assistant = the first answer, user)
+# straight over the protocol; the same list without the first turn must
+# give a different answer, so a dropped context cannot pass.
+
+load helpers
+
+TINY_PARAMS='{"model": "tiny", "temp": 1, "top_k": 0, "top_p": 1, "seed": 7, "max_tokens": 8}'
+TINY_SET=$'/set temperature 1\n/set top_k 0\n/set top_p 1\n/set seed 7\n/set max_tokens 8'
+SMOL="$HOME/.local/share/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+setup() {
+	plot_setup
+	TMUX_SOCKS=()
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/state"
+	TINY="$BATS_TEST_DIRNAME/../fixtures/llm-exec-tiny.gguf"
+	plotd_write_config <<-EOF
+	default_model: tiny
+	models:
+	  - name: tiny
+	    executor: llm
+	    path: $TINY
+	    params: { kvcache_mem_mb: 1, block_size: 16, max_num_seqs: 8, max_batch_tokens: 32 }
+	  - name: slow
+	    executor: synthetic
+	    params: { tokens_per_sec: 5 }
+	EOF
+}
+
+teardown() {
+	local t
+	for t in "${TMUX_SOCKS[@]}"; do
+		tmux -S "$t" kill-server 2>/dev/null || true
+	done
+	plot_teardown
+}
+
+ready() { # ready MODEL
+	rawclient "$PLOT_SOCKET" call models |
+		python3 -c 'import json,sys; sys.exit(0 if [m for m in json.load(sys.stdin)["models"] if m["name"] == sys.argv[1] and m["state"] == "ready"] else 1)' "$1"
+}
+
+submitted() { # submitted MODEL: the daemon's count of tasks submitted to MODEL
+	rawclient "$PLOT_SOCKET" call stats |
+		python3 -c 'import json,sys; print([m["submitted"] for m in json.load(sys.stdin)["models"] if m["name"] == sys.argv[1]][0])' "$1"
+}
+
+chatref() { # chatref PARAMS_JSON ROLE:CONTENT...
+	python3 "$PLOT_TESTS_DIR/chatref.py" "$PLOT_SOCKET" "$@"
+}
+
+@test "two turns on stdin: two answers, the second rendered with the first turn" {
+	plotd_start
+	wait_until ready tiny
+	cd "$BATS_TEST_TMPDIR"
+	printf '%s\nhello there\n' "$TINY_SET" | "$PLOT" chat -m tiny >one
+	head -c -1 one >a1 # the answer without the newline chat adds
+	[ -s a1 ]
+	printf '%s\nhello there\nthe cat sat\n' "$TINY_SET" | "$PLOT" chat -m tiny >two
+	chatref "$TINY_PARAMS" "user:hello there" "assistant:@a1" "user:the cat sat" >a2
+	chatref "$TINY_PARAMS" "user:the cat sat" >a2-alone
+	! cmp -s a2 a2-alone # else this test could not see a dropped context
+	{ cat a1; echo; cat a2; echo; } >expect
+	cmp expect two
+}
+
+@test "/clear forgets the conversation; /set system goes first" {
+	plotd_start
+	wait_until ready tiny
+	cd "$BATS_TEST_TMPDIR"
+	printf '%s\nhello there\n/clear\nthe cat sat\n' "$TINY_SET" | "$PLOT" chat >out
+	chatref "$TINY_PARAMS" "user:hello there" >a1
+	chatref "$TINY_PARAMS" "user:the cat sat" >a2
+	{ cat a1; echo; cat a2; echo; } >expect
+	cmp expect out
+	printf '%s\n/set system be brief\nthe cat sat\n' "$TINY_SET" | "$PLOT" chat >out
+	chatref "$TINY_PARAMS" "system:be brief" "user:the cat sat" >a3
+	! cmp -s a2 a3
+	{ cat a3; echo; } >expect
+	cmp expect out
+}
+
+@test "/set values are checked with clear errors (exit 2 on stdin)" {
+	plotd_start
+	run -2 --separate-stderr "$PLOT" chat <<<"/set top_p 2"
+	assert_equal "$stderr" "plot chat: /set: top_p must be in (0, 1], got 2"
+	run -2 --separate-stderr "$PLOT" chat <<<"/set temperature -1"
+	[[ "$stderr" == *"temperature"*"-1"* ]]
+	run -2 --separate-stderr "$PLOT" chat <<<"/set top_k many"
+	[[ "$stderr" == *"top_k"*"many"* ]]
+	run -2 --separate-stderr "$PLOT" chat <<<"/set max_tokens 0"
+	assert_equal "$stderr" "plot chat: /set max_tokens: must be an integer in 1..1048576, got '0'"
+	run -2 --separate-stderr "$PLOT" chat <<<"/set seed"
+	assert_equal "$stderr" "plot chat: /set seed: a value is needed"
+	run -2 --separate-stderr "$PLOT" chat <<<"/set color blue"
+	[[ "$stderr" == *"unknown setting 'color'"* ]]
+	run -2 --separate-stderr "$PLOT" chat <<<"/frobnicate"
+	assert_equal "$stderr" "plot chat: unknown command '/frobnicate' (try /help)"
+	# a good value is taken: nothing printed, and the chat goes on to EOF
+	run -0 --separate-stderr "$PLOT" chat <<<"/set top_p 0.5"
+	assert_equal "$stderr" ""
+	assert_output ""
+}
+
+@test "/model and -m refuse an unknown model, accept a known one" {
+	plotd_start
+	run -2 --separate-stderr "$PLOT" chat <<<"/model nope"
+	assert_equal "$stderr" "plot chat: unknown model 'nope'; models: tiny slow"
+	run -2 --separate-stderr "$PLOT" chat -m nope </dev/null
+	[[ "$stderr" == *"unknown model 'nope'"* ]]
+	run -0 --separate-stderr "$PLOT" chat <<<$'/model slow\n/stats'
+	assert_line --regexp '^model +slow$'
+}
+
+@test "EOF and /bye end the chat with 0; /bye ignores what follows" {
+	plotd_start
+	run -0 --separate-stderr "$PLOT" chat </dev/null
+	assert_output ""
+	assert_equal "$stderr" ""
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'/bye\nnever sent'
+	assert_output ""
+	run -0 submitted slow
+	assert_output 0
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'hi\n/bye\nnever sent'
+	assert_output "hi"
+	run -0 submitted slow
+	assert_output 1
+}
+
+@test "a no-daemon chat exits 69" {
+	run -69 "$PLOT" chat </dev/null
+}
+
+# ---- on a terminal ---------------------------------------------------------
+
+tmux_start() { # tmux_start CMD: run CMD in a fresh tmux server of this test
+	TMUX_N=$((${TMUX_N:-0} + 1))
+	TMUX_SOCK="$BATS_TEST_TMPDIR/tmux.$TMUX_N.sock"
+	STATUS="$BATS_TEST_TMPDIR/status.$TMUX_N"
+	TMUX_SOCKS+=("$TMUX_SOCK")
+	tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 100 -y 30 \
+		"env PLOT_SOCKET='$PLOT_SOCKET' XDG_STATE_HOME='$XDG_STATE_HOME' PLOT_NO_AUTOSTART=1 NO_COLOR=1 HOME='$BATS_TEST_TMPDIR' $1; echo \$? >'$STATUS'; sleep 600"
+}
+screen() { tmux -S "$TMUX_SOCK" capture-pane -p; }
+screen_has() { screen | grep -qE -- "$1"; }
+last_line_is() { [[ "$(screen | sed '/^$/d' | tail -n 1)" =~ $1 ]]; }
+exited() { [ -s "$STATUS" ]; }
+
+@test "tty: Ctrl-C stops an answer and cancels its task; /bye exits 0; history is 0600" {
+	command -v tmux >/dev/null || skip "tmux is not installed (.ci/deps installs it)"
+	plotd_start
+	tmux_start "'$PLOT' --verbose chat -m slow"
+	wait_until screen_has '^> ?$'
+	tmux -S "$TMUX_SOCK" send-keys "one two three four five six seven eight nine ten eleven twelve" Enter
+	wait_until screen_has '^one two'
+	tmux -S "$TMUX_SOCK" send-keys C-c
+	wait_until last_line_is '^> ?$'
+	run -0 screen
+	assert_line --regexp '^\[task [0-9]+: [0-9]+ tokens, time to first token [0-9.]+ s, [0-9.]+ tok/s, stopped\]$'
+	local id
+	id=$(screen | sed -n 's/^\[task \([0-9]*\):.*/\1/p')
+	run -0 rawclient "$PLOT_SOCKET" call status "{\"task\": $id}"
+	assert_output --partial '"state": 4,' # cancelled (rawclient.STATES)
+	tmux -S "$TMUX_SOCK" send-keys "/stats" Enter
+	wait_until screen_has '^answers +1 \(1 stopped\)$'
+	tmux -S "$TMUX_SOCK" send-keys "/bye" Enter
+	wait_until exited
+	assert_equal "$(cat "$STATUS")" 0
+	run -0 stat -c %a "$XDG_STATE_HOME/plot/history"
+	assert_output 600
+	run -0 cat "$XDG_STATE_HOME/plot/history"
+	assert_line "/bye"
+	assert_line --partial "one two three"
+}
+
+@test "tty: Ctrl-C at the prompt exits 130; Ctrl-D exits 0" {
+	command -v tmux >/dev/null || skip "tmux is not installed (.ci/deps installs it)"
+	plotd_start
+	tmux_start "'$PLOT' chat -m slow"
+	wait_until screen_has '^> ?$'
+	tmux -S "$TMUX_SOCK" send-keys C-c
+	wait_until exited
+	assert_equal "$(cat "$STATUS")" 130
+	tmux_start "'$PLOT' chat -m slow"
+	wait_until screen_has '^> ?$'
+	tmux -S "$TMUX_SOCK" send-keys C-d
+	wait_until exited
+	assert_equal "$(cat "$STATUS")" 0
+}
+
+# ---- the real model --------------------------------------------------------
+
+@test "SmolLM2: the second chat turn sees the first" {
+	[ -f "$SMOL" ] || skip "SmolLM2 is not installed (make models)"
+	plotd_write_config <<-EOF
+	models:
+	  - name: smol
+	    executor: llm
+	    path: $SMOL
+	    params: { kvcache_mem_mb: 64 }
+	EOF
+	plotd_start
+	wait_until -t 60 ready smol
+	local set=$'/set temperature 0\n/set max_tokens 30'
+	# Alone, the question cannot be answered...
+	run -0 --separate-stderr "$PLOT" chat -m smol <<<"$set"$'\nWhat is the secret code?'
+	refute_output --partial 4242
+	# ...after the first turn it is (the output is answer 1, then answer 2).
+	cd "$BATS_TEST_TMPDIR"
+	"$PLOT" chat -m smol <<<"$set"$'\nThe secret code is 4242.' >one
+	"$PLOT" chat -m smol <<<"$set"$'\nThe secret code is 4242.\nWhat is the secret code?' >two
+	cmp -n "$(stat -c %s one)" one two # the same first answer
+	run -0 tail -c +"$(($(stat -c %s one) + 1))" two
+	assert_output --partial 4242
+}
