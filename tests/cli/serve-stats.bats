@@ -123,3 +123,18 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_line '# TYPE plot_itl_seconds gauge'
 	refute_line --partial 'plot_kv_blocks_total{model="echo"}'
 }
+
+@test "built-in config: smollm2 is the default when its file is installed, else echo" {
+	unset PLOT_CONFIG
+	run -0 --separate-stderr "$PLOTD" --check-config
+	assert_line 'default_model: "echo"'
+	refute_output --partial smollm2
+	mkdir -p "$XDG_DATA_HOME/plot/models"
+	: >"$XDG_DATA_HOME/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+	run -0 --separate-stderr "$PLOTD" --check-config
+	assert_line 'default_model: "smollm2"'
+	assert_line "    path: \"$XDG_DATA_HOME/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf\""
+	assert_line '      kvcache_mem_mb: 256'
+	assert_line '      max_num_seqs: 64'
+	assert_line '  - name: "echo"'
+}
