@@ -96,6 +96,8 @@ struct model {
 	struct cfg_lot lot;         /* live limits (config + runtime sets) */
 	int executor;               /* enum cfg_executor */
 	double tokens_per_sec;
+	struct cfg_params params;   /* as started (a reload compares them) */
+	char *path;                 /* model file as configured; NULL for synthetic */
 	char error[256];            /* why pool is NULL */
 };
 

@@ -138,3 +138,35 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_line '      max_num_seqs: 64'
 	assert_line '  - name: "echo"'
 }
+
+@test "limits set max_units=null on an llm model means every KV block, not unlimited" {
+	plotd_start
+	wait_until is_ready
+	run -0 --separate-stderr "$PLOT" limits set -m tiny max_units=4
+	run -0 stat_key tiny max_units
+	assert_output 4
+	run -0 --separate-stderr "$PLOT" limits set -m tiny max_units=null
+	run -0 stat_key tiny max_units
+	assert_output 256
+	# the limit itself reads back as null
+	run -0 --separate-stderr "$PLOT" --json limits -m tiny
+	assert_output --partial '"max_units":null'
+	# a synthetic model's null is unlimited
+	run -0 --separate-stderr "$PLOT" limits set -m echo max_units=null
+	run -0 stat_key echo max_units
+	assert_output None
+}
+
+@test "SIGHUP: changed llm params warn that they need a restart; limits apply" {
+	plotd_start
+	wait_until is_ready
+	sed -i 's/params: { kvcache_mem_mb: 1, block_size: 16, max_num_seqs: 8/params: { kvcache_mem_mb: 2, block_size: 16, max_num_seqs: 8/; s/parking_lot: { pool: { worker_threads: 1 } }/parking_lot: { pool: { worker_threads: 1 }, limits: { max_queue_depth: 7 } }/' "$PLOT_CONFIG"
+	kill -HUP "$PLOTD_PID"
+	wait_log "config reloaded"
+	plotd_log_has "model tiny changed; they apply only on restart"
+	! plotd_log_has "model echo changed"
+	! plotd_log_has "model broken changed"
+	plotd_log_has "pool tiny: limit max_queue_depth 1000 -> 7 \(config reload\)"
+	run -0 stat_key tiny kv_blocks_total
+	assert_output 256
+}
