@@ -150,6 +150,7 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].name = ms->v[i].name;
 		v[i].executor = ms->v[i].executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm";
 		v[i].is_default = i == ms->default_index;
+		v[i].path = ms->v[i].path;
 		v[i].state = ms->v[i].pool ? "ready" : "failed";
 		v[i].progress = 1;
 		v[i].error = ms->v[i].pool ? NULL : ms->v[i].error;

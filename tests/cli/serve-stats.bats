@@ -62,6 +62,8 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_output None
 	run -0 model_key echo kv_blocks
 	assert_output None
+	run -0 model_key tiny path
+	assert_output "$TINY"
 	run -0 --separate-stderr "$PLOT" models
 	assert_line --regexp '^tiny[[:space:]]+llm[[:space:]]+ready[[:space:]]+yes[[:space:]]+2048[[:space:]]+256[[:space:]]'
 }
