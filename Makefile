@@ -257,6 +257,18 @@ clean:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
-run: deps all
-	@echo "make run: the daemon and the default model are not wired up yet (see README.md, Status)" >&2
-	@exit 1
+# ---- make run (area: serve-stats): the README's first command -------------
+# Packages, build, default model, then a plotd (started only if none answers,
+# with the built-in config, which serves SmolLM2 once it is installed), then
+# one greedy answer streamed by `plot run`. Each step is idempotent, so a
+# second run only checks and streams. The daemon keeps running afterwards.
+RUN_PROMPT ?= Here are three tips for writing clear code:
+run:
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory -j$$(nproc 2>/dev/null || echo 2) all
+	@$(MAKE) --no-print-directory models
+	@$(BINDIR)/plot daemon start
+	@echo "make run: $(BINDIR)/plot run --temperature 0 -n 120 \"$(RUN_PROMPT)\"" >&2
+	@$(BINDIR)/plot run --temperature 0 -n 120 "$(RUN_PROMPT)"; rc=$$?; echo; \
+	    echo "make run: plotd keeps running; stop it with $(BINDIR)/plot daemon stop" >&2; \
+	    exit $$rc

@@ -9,6 +9,11 @@
  *
  * Unlimited max_units / max_queue_depth are null in JSON, "unlimited" in
  * the table and +Inf in Prometheus.
+ *
+ * Models with the llm executor add engine figures (tok/s, batch, KV blocks,
+ * TTFT / ITL percentiles): a second table (with the queue wait of every
+ * model), JSON keys that are null for other models (so every object has the
+ * same keys), and Prometheus series labelled only for llm models.
  */
 #include <stddef.h>
 #include <string.h>
@@ -64,6 +69,41 @@ static uint64_t field_val(const struct proto_model_stats *m, const struct field 
 	return v;
 }
 
+/* The llm executor's figures, in JSON order; null for other models. */
+static const struct llm_field {
+	const char *key;       /* JSON key */
+	size_t off;
+	int is_u64;            /* else double */
+} llm_fields[] = {
+#define L(k, m, u) {k, offsetof(struct proto_model_stats, m), u}
+	L("prefill_tps", prefill_tps, 0), L("decode_tps", decode_tps, 0),
+	L("batch_size", batch_size, 1), L("kv_blocks_used", kv_blocks_used, 1),
+	L("kv_blocks_total", kv_blocks_total, 1),
+	L("ttft_p50_ms", ttft_p50_ms, 0), L("ttft_p99_ms", ttft_p99_ms, 0),
+	L("itl_p50_ms", itl_p50_ms, 0), L("itl_p99_ms", itl_p99_ms, 0),
+#undef L
+};
+#define N_LLM_FIELDS (sizeof(llm_fields) / sizeof(llm_fields[0]))
+
+static void json_llm(struct cmd_json *j, const struct proto_model_stats *m)
+{
+	for (size_t i = 0; i < N_LLM_FIELDS; i++) {
+		const char *p = (const char *)m + llm_fields[i].off;
+		cmd_json_key(j, llm_fields[i].key);
+		if (!m->is_llm) {
+			cmd_json_null(j);
+		} else if (llm_fields[i].is_u64) {
+			uint64_t v;
+			memcpy(&v, p, sizeof(v));
+			cmd_json_u64(j, v);
+		} else {
+			double v;
+			memcpy(&v, p, sizeof(v));
+			cmd_json_dbl(j, v);
+		}
+	}
+}
+
 static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 {
 	cmd_json_obj(j);
@@ -88,6 +128,7 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 	cmd_json_dbl(j, m->queue_wait_p50_ms);
 	cmd_json_key(j, "queue_wait_p99_ms");
 	cmd_json_dbl(j, m->queue_wait_p99_ms);
+	json_llm(j, m);
 	cmd_json_obj_end(j);
 }
 
@@ -138,6 +179,55 @@ static void prom_field(const struct proto_stats *s, const struct field *f)
 	}
 }
 
+/* One llm gauge: its header, then a sample per llm model. */
+static void prom_llm_gauge(const struct proto_stats *s, const char *name, const char *help,
+			   size_t off, int is_u64, const char *quantile, double scale)
+{
+	if (help)
+		printf("# HELP plot_%s %s\n# TYPE plot_%s gauge\n", name, help, name);
+	for (uint32_t i = 0; i < s->n_models; i++) {
+		const struct proto_model_stats *m = &s->models[i];
+		const char *p = (const char *)m + off;
+		double v;
+		if (!m->is_llm)
+			continue;
+		if (is_u64) {
+			uint64_t u;
+			memcpy(&u, p, sizeof(u));
+			v = (double)u;
+		} else {
+			memcpy(&v, p, sizeof(v));
+		}
+		printf("plot_%s{model=\"", name);
+		prom_label(m->name);
+		if (quantile)
+			printf("\",quantile=\"%s", quantile);
+		printf("\"} %.6g\n", v * scale);
+	}
+}
+
+static void prom_llm(const struct proto_stats *s)
+{
+#define O(m) offsetof(struct proto_model_stats, m)
+	prom_llm_gauge(s, "prefill_tokens_per_second", "Prompt tokens per second, last 10 s.",
+		       O(prefill_tps), 0, NULL, 1);
+	prom_llm_gauge(s, "decode_tokens_per_second", "Generated tokens per second, last 10 s.",
+		       O(decode_tps), 0, NULL, 1);
+	prom_llm_gauge(s, "batch_size", "Sequences in the engine's last step.", O(batch_size), 1,
+		       NULL, 1);
+	prom_llm_gauge(s, "kv_blocks_used", "KV-cache blocks held by running sequences.",
+		       O(kv_blocks_used), 1, NULL, 1);
+	prom_llm_gauge(s, "kv_blocks_total", "KV-cache blocks the budget holds.",
+		       O(kv_blocks_total), 1, NULL, 1);
+	prom_llm_gauge(s, "ttft_seconds", "Time to first token of recent requests.",
+		       O(ttft_p50_ms), 0, "0.5", 1e-3);
+	prom_llm_gauge(s, "ttft_seconds", NULL, O(ttft_p99_ms), 0, "0.99", 1e-3);
+	prom_llm_gauge(s, "itl_seconds", "Inter-token latency of recent tokens.",
+		       O(itl_p50_ms), 0, "0.5", 1e-3);
+	prom_llm_gauge(s, "itl_seconds", NULL, O(itl_p99_ms), 0, "0.99", 1e-3);
+#undef O
+}
+
 static void print_prometheus(const struct proto_stats *s)
 {
 	for (size_t i = 0; i < N_FIELDS; i++)
@@ -162,6 +252,7 @@ static void print_prometheus(const struct proto_stats *s)
 		prom_label(m->name);
 		printf("\",quantile=\"0.99\"} %.6f\n", m->queue_wait_p99_ms / 1000);
 	}
+	prom_llm(s);
 	printf("# HELP plot_uptime_seconds Seconds since plotd started.\n"
 	       "# TYPE plot_uptime_seconds gauge\nplot_uptime_seconds %.3f\n", s->uptime_secs);
 }
@@ -193,6 +284,48 @@ static void table_row(struct cmd_table *t, const struct proto_model_stats *m)
 	cmd_table_add(t, row);
 }
 
+/* "a/b" of two latencies in ms, or "-" for a model without them. */
+static void ms_pair(char *buf, size_t len, int have, double a, double b)
+{
+	if (have)
+		snprintf(buf, len, "%.1f/%.1f", a, b);
+	else
+		snprintf(buf, len, "-");
+}
+
+static void llm_row(struct cmd_table *t, const struct proto_model_stats *m)
+{
+	char c[7][48];
+	int l = m->is_llm;
+	snprintf(c[0], 48, l ? "%.1f" : "-", m->prefill_tps);
+	snprintf(c[1], 48, l ? "%.1f" : "-", m->decode_tps);
+	snprintf(c[2], 48, l ? "%llu" : "-", (unsigned long long)m->batch_size);
+	if (l)
+		snprintf(c[3], 48, "%llu/%llu", (unsigned long long)m->kv_blocks_used,
+			 (unsigned long long)m->kv_blocks_total);
+	else
+		snprintf(c[3], 48, "-");
+	ms_pair(c[4], 48, l, m->ttft_p50_ms, m->ttft_p99_ms);
+	ms_pair(c[5], 48, l, m->itl_p50_ms, m->itl_p99_ms);
+	ms_pair(c[6], 48, 1, m->queue_wait_p50_ms, m->queue_wait_p99_ms);
+	const char *row[8] = {m->name, c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
+	cmd_table_add(t, row);
+}
+
+/* Engine figures and latencies (ms, p50/p99), after a blank line. */
+static void print_llm_table(struct plot_ctx *ctx, const struct proto_stats *s)
+{
+	static const char *const head[] = {"MODEL", "PREFILL_TOK/S", "DECODE_TOK/S", "BATCH",
+		"KV_BLOCKS", "TTFT_MS", "ITL_MS", "QUEUE_WAIT_MS"};
+	struct cmd_table t;
+	putchar('\n');
+	cmd_table_init(&t, 8, head);
+	for (uint32_t i = 0; i < s->n_models; i++)
+		llm_row(&t, &s->models[i]);
+	cmd_table_print(ctx, &t, stdout, -1);
+	cmd_table_free(&t);
+}
+
 static void print_table(struct plot_ctx *ctx, const struct proto_stats *s)
 {
 	static const char *const head[] = {"MODEL", "QUEUED", "RUNNING", "UNITS", "WORKERS",
@@ -203,6 +336,7 @@ static void print_table(struct plot_ctx *ctx, const struct proto_stats *s)
 		table_row(&t, &s->models[i]);
 	cmd_table_print(ctx, &t, stdout, -1);
 	cmd_table_free(&t);
+	print_llm_table(ctx, s);
 }
 
 struct stats_args {

@@ -137,9 +137,12 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 {
 	struct models *ms = &c->d->models;
 	struct proto_model_info *v = calloc(ms->n ? ms->n : 1, sizeof(*v));
+	struct llm_exec_status *st = calloc(ms->n ? ms->n : 1, sizeof(*st));
 	struct proto_msg m;
 
-	if (!v) {
+	if (!v || !st) {
+		free(v);
+		free(st);
 		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
@@ -147,14 +150,19 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].name = ms->v[i].name;
 		v[i].executor = ms->v[i].executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm";
 		v[i].is_default = i == ms->default_index;
-		v[i].state = ms->v[i].llm ? llm_model_state(&ms->v[i]) :
-			     ms->v[i].pool ? "ready" : "failed";
+		v[i].path = ms->v[i].path;
+		v[i].state = ms->v[i].pool ? "ready" : "failed";
+		v[i].progress = 1;
+		v[i].error = ms->v[i].pool ? NULL : ms->v[i].error;
+		if (ms->v[i].executor == CFG_EXEC_LLM)
+			llm_model_info(&ms->v[i], &v[i], &st[i]);
 	}
 	proto_msg_ok(&m, req);
 	m.u.models.models = v;
 	m.u.models.n_models = (uint32_t)ms->n;
 	reply_ok(c, &m, req);
 	free(v);
+	free(st);
 }
 
 static void do_config(struct conn *c, const struct proto_msg *req)
@@ -685,6 +693,7 @@ static void stats_one(const struct model *m, struct proto_model_stats *o)
 	o->mailbox = st.mailbox;
 	o->timeout_secs = ns_ms_round(st.timeout_ns, 1000000000ull);
 	o->retention_secs = ns_ms_round(st.retention_ns, 1000000000ull);
+	llm_model_stats(m, o);
 }
 
 static void do_stats(struct conn *c, const struct proto_msg *req)

@@ -97,6 +97,42 @@ const char *llm_model_state(struct model *m)
 	return llm_exec_state_name(st.state);
 }
 
+/* Fill the llm part of a models reply; o->error points into st. */
+void llm_model_info(struct model *m, struct proto_model_info *o, struct llm_exec_status *st)
+{
+	if (!m->llm) {
+		o->state = "failed";
+		o->error = m->error;
+		return;
+	}
+	llm_exec_status(m->llm, st);
+	o->state = llm_exec_state_name(st->state);
+	o->progress = st->progress;
+	o->error = st->state == LLM_EXEC_FAILED ? st->error : NULL;
+	o->context_length = st->context_length;
+	o->kv_blocks = st->blocks_total;
+}
+
+/* Fill the llm part of a stats reply: a snapshot taken under the executor's
+ * stats lock only (a memcpy while the engine computes), never its step. */
+void llm_model_stats(const struct model *m, struct proto_model_stats *o)
+{
+	struct llm_exec_stats s;
+	if (!m->llm)
+		return;
+	llm_exec_stats(m->llm, &s);
+	o->is_llm = 1;
+	o->prefill_tps = s.prefill_tps;
+	o->decode_tps = s.decode_tps;
+	o->batch_size = s.batch_seqs;
+	o->kv_blocks_used = s.kv_blocks_used;
+	o->kv_blocks_total = s.kv_blocks_total;
+	o->ttft_p50_ms = (double)s.ttft_p50_ns / 1e6;
+	o->ttft_p99_ms = (double)s.ttft_p99_ns / 1e6;
+	o->itl_p50_ms = (double)s.itl_p50_ns / 1e6;
+	o->itl_p99_ms = (double)s.itl_p99_ns / 1e6;
+}
+
 /* ---- submit ------------------------------------------------------------------ */
 
 /* Prep thread: hand the result to the loop. */

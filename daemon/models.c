@@ -14,7 +14,9 @@
  *   the loop: pool calls take the pool mutex for a short critical section.
  *
  * INVARIANTS
- *   m->lot mirrors what the pool was last told (config plus runtime sets).
+ *   m->lot mirrors what the pool was last told (config plus runtime sets),
+ *   except that for an llm model max_units null tells the pool "every KV
+ *   block the budget holds", not unlimited.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -247,7 +249,9 @@ int models_init(struct models *ms, const struct cfg *c, struct plotd *d,
 		m->lot = cm->lot;
 		m->executor = cm->executor;
 		m->tokens_per_sec = cm->params.tokens_per_sec;
-		if (!m->name) {
+		m->params = cm->params;
+		m->path = cm->path ? strdup(cm->path) : NULL;
+		if (!m->name || (cm->path && !m->path)) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
@@ -267,6 +271,7 @@ void models_free(struct models *ms)
 		if (ms->v[i].pool)
 			pool_free(ms->v[i].pool);
 		free(ms->v[i].name);
+		free(ms->v[i].path);
 	}
 	free(ms->v);
 	memset(ms, 0, sizeof(*ms));
@@ -310,6 +315,17 @@ static void fmt_val(const struct cfg_lot *lot, const char *key, char *buf, size_
 		snprintf(buf, len, "?");
 }
 
+/* The value the pool is told: an llm model's max_units null is every KV
+ * block (once the cache is sized; before that the executor sets it when it
+ * sizes the cache, if the config said null). */
+static uint64_t pool_value(const struct model *m, int which, uint64_t v)
+{
+	uint32_t blocks = m->llm ? llm_exec_blocks_total(m->llm) : 0;
+	if (which == POOL_LIMIT_MAX_UNITS && v == UINT64_MAX && blocks)
+		return blocks;
+	return v;
+}
+
 /* Apply every runtime-changeable lot setting of want that differs from the
  * live value to the pool, logging each change. Returns how many changed. */
 int models_set_lot(struct model *m, const struct cfg_lot *want, const char *why)
@@ -328,7 +344,8 @@ int models_set_lot(struct model *m, const struct cfg_lot *want, const char *why)
 		char a[64], b[64];
 		fmt_val(&m->lot, s->key, a, sizeof(a));
 		fmt_val(want, s->key, b, sizeof(b));
-		int rc = m->pool ? pool_set_limit(m->pool, (enum pool_limit)which_new, vnew) : 0;
+		int rc = m->pool ? pool_set_limit(m->pool, (enum pool_limit)which_new,
+						  pool_value(m, which_new, vnew)) : 0;
 		if (rc < 0) {
 			log_msg(LOG_ERROR, "pool %s: %s %s -> %s failed: %s", m->name,
 				s->key, a, b, pool_err_name(rc));

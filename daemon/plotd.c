@@ -345,9 +345,23 @@ static void start_reload(void)
 	R.running = 1;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* Whether the executor would start the same: what a reload cannot change. */
 static int same_model_shape(const struct cfg_model *a, const struct model *m)
 {
-	return a->executor == m->executor && a->params.tokens_per_sec == m->tokens_per_sec;
+	const struct cfg_params *p = &a->params, *q = &m->params;
+	if (a->executor != m->executor)
+		return 0;
+	if (a->executor == CFG_EXEC_SYNTHETIC)
+		return p->tokens_per_sec == q->tokens_per_sec;
+	return same_str(a->path, m->path) && p->device == q->device &&
+	       p->kvcache_mem_mb == q->kvcache_mem_mb && p->block_size == q->block_size &&
+	       p->max_num_seqs == q->max_num_seqs && p->max_batch_tokens == q->max_batch_tokens &&
+	       p->context_length == q->context_length && p->threads == q->threads;
 }
 
 static void reload_models(const struct cfg *c)
@@ -360,8 +374,8 @@ static void reload_models(const struct cfg *c)
 			continue;
 		}
 		if (!same_model_shape(cm, m))
-			log_msg(LOG_WARN, "config reload: executor or params of model %s "
-				"change only on restart", cm->name);
+			log_msg(LOG_WARN, "config reload: executor, path or params of model %s "
+				"changed; they apply only on restart", cm->name);
 		models_set_lot(m, &cm->lot, "config reload");
 	}
 	for (size_t i = 0; i < D.models.n; i++)

@@ -96,6 +96,8 @@ struct model {
 	struct cfg_lot lot;         /* live limits (config + runtime sets) */
 	int executor;               /* enum cfg_executor */
 	double tokens_per_sec;
+	struct cfg_params params;   /* as started (a reload compares them) */
+	char *path;                 /* model file as configured; NULL for synthetic */
 	char error[256];            /* why pool is NULL */
 };
 
@@ -123,6 +125,8 @@ struct conn;
 int llm_model_start(struct model *m, const struct cfg_model *cm, const struct pool_config *pc,
 		    char *err, size_t errlen);
 const char *llm_model_state(struct model *m); /* "loading", "ready", "failed" */
+void llm_model_info(struct model *m, struct proto_model_info *o, struct llm_exec_status *st);
+void llm_model_stats(const struct model *m, struct proto_model_stats *o);
 void llm_submit(struct conn *c, const struct proto_msg *req, struct model *m);
 void llm_prepared_init(int eventfd);
 void llm_on_prepared(struct plotd *d);

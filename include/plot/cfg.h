@@ -175,8 +175,23 @@ struct cfg {
 	char *source;              /* file path, or "<built-in>" */
 };
 
-/* The built-in default config: one synthetic model "echo" at 20 tokens/s. */
+/* The built-in default config without the default model: one synthetic
+ * model "echo" at 20 tokens/s, the default. */
 const char *cfg_builtin_yaml(void);
+
+/* The default model's file, looked for in $XDG_DATA_HOME/plot/models
+ * ($HOME/.local/share/plot/models when unset); `make models` installs it. */
+#define CFG_DEFAULT_MODEL_FILE "SmolLM2-135M-Instruct.Q4_1.gguf"
+/* The path of that file (whether or not it exists). Returns 0, or
+ * -CFG_E_TOO_LARGE (out is "") when it does not fit or neither variable is
+ * set. */
+int cfg_builtin_model_path(char *out, size_t outlen);
+/* The built-in default config when the default model is installed at
+ * model_path: "smollm2" (executor llm, device cpu, kvcache_mem_mb 256,
+ * block_size 16, max_num_seqs 64, max_batch_tokens 512, context_length null,
+ * max_units null = every KV block) as default_model, and "echo" beside it.
+ * malloc'd; NULL when out of memory or model_path is absurdly long. */
+char *cfg_builtin_yaml_llm(const char *model_path);
 
 /* Where the config comes from. */
 enum cfg_source {
@@ -199,7 +214,9 @@ int cfg_locate(const char *opt_path, char *out, size_t outlen, enum cfg_source *
 int cfg_load_string(const char *text, size_t len, const char *name,
 		    struct cfg **out, char *err, size_t errlen);
 int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen);
-/* cfg_locate + load (the built-in text when nothing is found). */
+/* cfg_locate + load. When nothing is found: the built-in text, with the
+ * default model if its file (cfg_builtin_model_path) is readable, else
+ * cfg_builtin_yaml(). */
 int cfg_load(const char *opt_path, struct cfg **out, char *err, size_t errlen);
 void cfg_free(struct cfg *c);
 

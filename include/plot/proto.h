@@ -256,6 +256,14 @@ struct proto_model_stats {
 	double queue_wait_p50_ms, queue_wait_p99_ms;
 	uint64_t mailbox;
 	uint64_t timeout_secs, retention_secs;
+	/* llm models only (is_llm set; key llm): the executor's figures. Keys:
+	 * prefill_tps, decode_tps (tokens/s over the last 10 s), batch
+	 * (sequences in the last step), kv_used, kv_total (KV blocks),
+	 * ttft_p50, ttft_p99, itl_p50, itl_p99 (ms, vLLM definitions). */
+	int is_llm;
+	double prefill_tps, decode_tps;
+	uint64_t batch_size, kv_blocks_used, kv_blocks_total;
+	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
 };
 
 /* ok reply to stats. Keys: models (array of maps), uptime, clients. */
@@ -301,13 +309,18 @@ struct proto_limits_set {
 };
 
 /* One configured model (ok reply to models). Keys: name, executor, path,
- * default (bool), state. */
+ * default (bool), state, progress (0..1 while loading), error (why it
+ * failed), ctx (context length, 0 = unknown or none), kv_blocks (KV blocks
+ * the budget holds, 0 = not sized or not an llm model). */
 struct proto_model_info {
 	const char *name;
 	const char *executor;         /* "synthetic" | "llm" */
 	const char *path;             /* NULL for synthetic */
 	int is_default;
 	const char *state;            /* "ready", "loading", "failed" */
+	double progress;              /* 0..1; 1 once ready */
+	const char *error;            /* NULL unless failed */
+	uint64_t context_length, kv_blocks;
 };
 
 struct proto_models {

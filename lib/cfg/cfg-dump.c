@@ -318,7 +318,21 @@ int cfg_man_page(char **out)
 		  "A list; each entry is one model with its own pool.");
 	man_scope(&b, CFG_SCOPE_PARAMS, "Executor parameters (models[].params)",
 		  "Each applies to the executor named at its start.");
-	sb_printf(&b, ".SH DEFAULT CONFIGURATION\n.nf\n");
+	char *llm = cfg_builtin_yaml_llm("~/.local/share/plot/models/" CFG_DEFAULT_MODEL_FILE);
+	if (!llm) {
+		free(b.s);
+		return -CFG_E_NOMEM;
+	}
+	sb_printf(&b, ".SH DEFAULT CONFIGURATION\n"
+		  "When no file is found and the default model\n"
+		  "\\fB$XDG_DATA_HOME/plot/models/%s\\fR\n"
+		  "(\\fB~/.local/share/plot/models\\fR when XDG_DATA_HOME is unset; \\fBmake models\\fR\n"
+		  "installs it) is readable, plotd serves it as \\fBsmollm2\\fR, the default model,\n"
+		  "beside the synthetic \\fBecho\\fR (with the file's actual path):\n.PP\n.nf\n",
+		  CFG_DEFAULT_MODEL_FILE);
+	roff(&b, llm);
+	free(llm);
+	sb_printf(&b, ".fi\n.PP\nWithout that file the default model is \\fBecho\\fR:\n.PP\n.nf\n");
 	roff(&b, cfg_builtin_yaml());
 	sb_printf(&b, ".fi\n%s", man_tail);
 	return sb_finish(&b, out, NULL);

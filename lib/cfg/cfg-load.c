@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #include "cfg/cfg-impl.h"
@@ -535,6 +536,24 @@ int cfg_load_file(const char *path, struct cfg **out, char *err, size_t errlen)
 	return rc;
 }
 
+/* The built-in config: with the default model when its file is readable. */
+static int load_builtin(struct cfg **out, char *err, size_t errlen)
+{
+	char path[4096];
+	if (cfg_builtin_model_path(path, sizeof path) == 0 && access(path, R_OK) == 0) {
+		char *t = cfg_builtin_yaml_llm(path);
+		if (!t) {
+			snprintf(err, errlen, "out of memory");
+			return -CFG_E_NOMEM;
+		}
+		int rc = cfg_load_string(t, strlen(t), "<built-in>", out, err, errlen);
+		free(t);
+		return rc;
+	}
+	const char *t = cfg_builtin_yaml();
+	return cfg_load_string(t, strlen(t), "<built-in>", out, err, errlen);
+}
+
 int cfg_load(const char *opt_path, struct cfg **out, char *err, size_t errlen)
 {
 	char path[4096];
@@ -544,10 +563,8 @@ int cfg_load(const char *opt_path, struct cfg **out, char *err, size_t errlen)
 		snprintf(err, errlen, "config path is too long");
 		return rc;
 	}
-	if (src == CFG_SRC_BUILTIN) {
-		const char *t = cfg_builtin_yaml();
-		return cfg_load_string(t, strlen(t), "<built-in>", out, err, errlen);
-	}
+	if (src == CFG_SRC_BUILTIN)
+		return load_builtin(out, err, errlen);
 	return cfg_load_file(path, out, err, errlen);
 }
 

@@ -459,20 +459,69 @@ const char *cfg_err_name(int err)
 	return err_names[err];
 }
 
+#define BUILTIN_HEAD \
+	"# plot built-in default configuration\n" \
+	"parking_lot:\n" \
+	"  pool: { worker_threads: 4 }\n" \
+	"  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }\n" \
+	"  queue: { backend: memory }\n" \
+	"  mailbox: { backend: memory, retention_secs: 3600 }\n" \
+	"daemon: { log_level: info, allow_users: [], allow_groups: [] }\n"
+#define BUILTIN_ECHO \
+	"  - name: echo\n" \
+	"    executor: synthetic\n" \
+	"    params: { tokens_per_sec: 20 }\n"
+
 const char *cfg_builtin_yaml(void)
 {
-	return "# plot built-in default configuration\n"
-	       "parking_lot:\n"
-	       "  pool: { worker_threads: 4 }\n"
-	       "  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }\n"
-	       "  queue: { backend: memory }\n"
-	       "  mailbox: { backend: memory, retention_secs: 3600 }\n"
-	       "daemon: { log_level: info, allow_users: [], allow_groups: [] }\n"
-	       "default_model: echo\n"
-	       "models:\n"
-	       "  - name: echo\n"
-	       "    executor: synthetic\n"
-	       "    params: { tokens_per_sec: 20 }\n";
+	return BUILTIN_HEAD "default_model: echo\nmodels:\n" BUILTIN_ECHO;
+}
+
+char *cfg_builtin_yaml_llm(const char *model_path)
+{
+	static const char head[] = BUILTIN_HEAD "# " CFG_DEFAULT_MODEL_FILE
+		" is installed (make models)\ndefault_model: smollm2\nmodels:\n"
+		"  - name: smollm2\n    executor: llm\n    path: \"";
+	static const char tail[] = "\"\n"
+		"    params: { device: cpu, kvcache_mem_mb: 256, block_size: 16, max_num_seqs: 64,\n"
+		"              max_batch_tokens: 512, context_length: null }\n"
+		"    parking_lot: { limits: { max_units: null } }   # null = every KV block\n"
+		BUILTIN_ECHO;
+	size_t n = strlen(model_path);
+	if (n > 65536)
+		return NULL;
+	char *t = malloc(sizeof head + 2 * n + sizeof tail), *o;
+	if (!t)
+		return NULL;
+	o = t + sizeof head - 1;
+	memcpy(t, head, sizeof head - 1);
+	for (size_t i = 0; i < n; i++) { /* a YAML double-quoted scalar */
+		if (model_path[i] == '"' || model_path[i] == '\\')
+			*o++ = '\\';
+		*o++ = model_path[i];
+	}
+	memcpy(o, tail, sizeof tail);
+	return t;
+}
+
+int cfg_builtin_model_path(char *out, size_t outlen)
+{
+	const char *data = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	int n;
+	if (data && *data)
+		n = snprintf(out, outlen, "%s/plot/models/%s", data, CFG_DEFAULT_MODEL_FILE);
+	else if (home && *home)
+		n = snprintf(out, outlen, "%s/.local/share/plot/models/%s", home,
+			     CFG_DEFAULT_MODEL_FILE);
+	else
+		n = -1;
+	if (n < 0 || (size_t)n >= outlen) {
+		if (outlen)
+			out[0] = 0;
+		return -CFG_E_TOO_LARGE;
+	}
+	return 0;
 }
 
 static int put_path(char *out, size_t outlen, int n)

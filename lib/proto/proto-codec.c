@@ -172,6 +172,14 @@ static const struct field f_mstats[] = {
 	F("wait_p99", K_DBL, struct proto_model_stats, queue_wait_p99_ms),
 	MS("mailbox", mailbox), MS("timeout_secs", timeout_secs),
 	MS("retention_secs", retention_secs),
+	F("llm", K_BOOL, struct proto_model_stats, is_llm),
+	F("prefill_tps", K_DBL, struct proto_model_stats, prefill_tps),
+	F("decode_tps", K_DBL, struct proto_model_stats, decode_tps),
+	MS("batch", batch_size), MS("kv_used", kv_blocks_used), MS("kv_total", kv_blocks_total),
+	F("ttft_p50", K_DBL, struct proto_model_stats, ttft_p50_ms),
+	F("ttft_p99", K_DBL, struct proto_model_stats, ttft_p99_ms),
+	F("itl_p50", K_DBL, struct proto_model_stats, itl_p50_ms),
+	F("itl_p99", K_DBL, struct proto_model_stats, itl_p99_ms),
 };
 SCHEMA(s_mstats, f_mstats, struct proto_model_stats);
 
@@ -216,6 +224,10 @@ static const struct field f_minfo[] = {
 	F("path", K_STR, struct proto_model_info, path),
 	F("default", K_BOOL, struct proto_model_info, is_default),
 	F("state", K_STR, struct proto_model_info, state),
+	F("progress", K_DBL, struct proto_model_info, progress),
+	F("error", K_STR, struct proto_model_info, error),
+	F("ctx", K_U64, struct proto_model_info, context_length),
+	F("kv_blocks", K_U64, struct proto_model_info, kv_blocks),
 };
 SCHEMA(s_minfo, f_minfo, struct proto_model_info);
 

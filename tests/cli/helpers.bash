@@ -49,6 +49,8 @@ plot_setup() {
 	export PLOT_CONFIG="$BATS_TEST_TMPDIR/plot.yaml"
 	export XDG_RUNTIME_DIR="$BATS_TEST_TMPDIR/xdg-run"
 	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/xdg-config"
+	# the built-in config serves the default model when it is installed here
+	export XDG_DATA_HOME="$BATS_TEST_TMPDIR/xdg-data"
 	export PLOT_NO_AUTOSTART=1
 	export NO_COLOR=1
 	PLOTD_STDERR="$BATS_TEST_TMPDIR/plotd.stderr"

@@ -323,6 +323,76 @@ static void test_pool_config(void **state)
 	cfg_free(c);
 }
 
+/* The built-in config with the default model: the issue's parameters, a
+ * path with quotes survives, echo stays available. */
+static void test_builtin_llm(void **state)
+{
+	char *t = cfg_builtin_yaml_llm("/m/\"odd\\dir\"/SmolLM2.gguf");
+	assert_non_null(t);
+	struct cfg *c = load_ok(t);
+	free(t);
+	assert_string_equal(c->default_model, "smollm2");
+	assert_int_equal(c->n_models, 2);
+	const struct cfg_model *m = cfg_model_find(c, "smollm2");
+	assert_non_null(m);
+	assert_int_equal(m->executor, CFG_EXEC_LLM);
+	assert_string_equal(m->path, "/m/\"odd\\dir\"/SmolLM2.gguf");
+	assert_int_equal(m->params.device, 0);
+	assert_int_equal(m->params.kvcache_mem_mb, 256);
+	assert_int_equal(m->params.block_size, 16);
+	assert_int_equal(m->params.max_num_seqs, 64);
+	assert_int_equal(m->params.max_batch_tokens, 512);
+	assert_true(m->params.context_length == CFG_NULL);
+	assert_true(m->lot.max_units == CFG_NULL);
+	m = cfg_model_find(c, "echo");
+	assert_non_null(m);
+	assert_int_equal(m->executor, CFG_EXEC_SYNTHETIC);
+	cfg_free(c);
+}
+
+/* cfg_load without a file: smollm2 is the default exactly when its file is
+ * in $XDG_DATA_HOME/plot/models. */
+static void test_builtin_choice(void **state)
+{
+	char dir[] = "/tmp/test-cfg-data-XXXXXX", path[700], sub[600], got[700];
+	char err[256];
+	struct cfg *c;
+	assert_non_null(mkdtemp(dir));
+	unsetenv("PLOT_CONFIG");
+	setenv("XDG_CONFIG_HOME", dir, 1); /* no plot/plot.yaml in it */
+	setenv("XDG_DATA_HOME", dir, 1);
+	snprintf(path, sizeof path, "%s/plot/models/" CFG_DEFAULT_MODEL_FILE, dir);
+	assert_int_equal(cfg_builtin_model_path(got, sizeof got), 0);
+	assert_string_equal(got, path);
+	assert_int_equal(cfg_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c->default_model, "echo");
+	assert_int_equal(c->n_models, 1);
+	cfg_free(c);
+
+	snprintf(sub, sizeof sub, "%s/plot", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(sub, sizeof sub, "%s/plot/models", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fclose(f);
+	assert_int_equal(cfg_load(NULL, &c, err, sizeof err), 0);
+	assert_string_equal(c->default_model, "smollm2");
+	assert_string_equal(cfg_model_find(c, "smollm2")->path, path);
+	cfg_free(c);
+
+	unsetenv("XDG_DATA_HOME");
+	setenv("HOME", "/home/u", 1);
+	assert_int_equal(cfg_builtin_model_path(got, sizeof got), 0);
+	assert_string_equal(got, "/home/u/.local/share/plot/models/" CFG_DEFAULT_MODEL_FILE);
+	assert_int_equal(cfg_builtin_model_path(got, 10), -CFG_E_TOO_LARGE);
+	unlink(path);
+	rmdir(sub);
+	snprintf(sub, sizeof sub, "%s/plot", dir);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 static void test_locate(void **state)
 {
 	char path[512], dir[] = "/tmp/test-cfg-XXXXXX";
@@ -419,6 +489,8 @@ int main(void)
 		cmocka_unit_test(test_runtime_walk),
 		cmocka_unit_test(test_pool_config),
 		cmocka_unit_test(test_locate),
+		cmocka_unit_test(test_builtin_llm),
+		cmocka_unit_test(test_builtin_choice),
 		cmocka_unit_test(test_man_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -32,13 +32,15 @@ static const struct proto_task_info tasks[] = {
 };
 static const struct proto_model_stats mstats[] = {
 	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, 4, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
-	  0.5, 9.25, 6, 120, 3600 },
-	{ "big", 0, 0, 0, 8, UINT64_MAX, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1 },
+	  0.5, 9.25, 6, 120, 3600, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31 },
+	{ "big", 0, 0, 0, 8, UINT64_MAX, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 };
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "workers", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
-	{ "echo", "synthetic", NULL, 1, "ready" }, { "l", "llm", "/m.gguf", 0, "loading" },
+	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0 },
+	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024 },
 };
 
 static void fill_request(struct proto_msg *m, int type)
@@ -211,6 +213,22 @@ static void test_roundtrip_replies(void **state)
 			assert_true(back.u.stats.models[0].max_units == UINT64_MAX);
 			assert_int_equal(back.u.stats.models[1].max_units, 8);
 			assert_true(back.u.stats.models[0].queue_wait_p99_ms == 9.25);
+			const struct proto_model_stats *l = &back.u.stats.models[0];
+			assert_true(l->is_llm && !back.u.stats.models[1].is_llm);
+			assert_true(l->prefill_tps == 812.5 && l->decode_tps == 95.25);
+			assert_int_equal(l->batch_size, 3);
+			assert_int_equal(l->kv_blocks_used, 17);
+			assert_int_equal(l->kv_blocks_total, 1024);
+			assert_true(l->ttft_p50_ms == 40.5 && l->ttft_p99_ms == 88);
+			assert_true(l->itl_p50_ms == 10.25 && l->itl_p99_ms == 31);
+		}
+		if (op == PROTO_T_MODELS) {
+			const struct proto_model_info *k = &back.u.models.models[1];
+			assert_true(k->progress == 0.5);
+			assert_string_equal(k->error, "no such file");
+			assert_int_equal(k->context_length, 8192);
+			assert_int_equal(k->kv_blocks, 1024);
+			assert_null(back.u.models.models[0].error);
 		}
 		if (op == PROTO_T_QUEUE) {
 			assert_int_equal(back.u.queue.tasks[0].has, PROTO_HAS_DEADLINE);
@@ -628,7 +646,7 @@ static void test_man_page(void **state)
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
 	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 26);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 36);
 	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
 }
 
