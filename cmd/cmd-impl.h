@@ -149,7 +149,7 @@ int cmd_usage_error(struct plot_ctx *ctx, const char *fmt, ...)
 /* Ids of long-only options; shared so one command's ids never collide. */
 enum {
 	CMD_OPT_TEMPERATURE = 300, CMD_OPT_TOP_K, CMD_OPT_TOP_P, CMD_OPT_MIN_P,
-	CMD_OPT_SEED, CMD_OPT_STOP, CMD_OPT_DEADLINE, CMD_OPT_COST, CMD_OPT_DETACH,
+	CMD_OPT_SEED, CMD_OPT_STOP, CMD_OPT_DEADLINE, CMD_OPT_COST, CMD_OPT_RAW, CMD_OPT_DETACH,
 	CMD_OPT_NO_FOLLOW, CMD_OPT_ALL, CMD_OPT_STATE, CMD_OPT_WATCH,
 	CMD_OPT_PROMETHEUS, CMD_OPT_TIMEOUT, CMD_OPT_WAIT, CMD_OPT_NOW,
 };
@@ -166,7 +166,8 @@ enum {
 	{"seed", 0, 1, "S", "sampler seed (0..2^64-1)", CMD_OPT_SEED}, \
 	{"stop", 0, 1, "STR", "stop at STR (repeatable, at most 16, 1..256 bytes)", CMD_OPT_STOP}, \
 	{"deadline", 0, 1, "SECS", "give up SECS seconds after submission (0.001..31536000)", CMD_OPT_DEADLINE}, \
-	{"cost", 0, 1, "UNITS", "resource units to reserve, instead of the computed cost", CMD_OPT_COST}
+	{"cost", 0, 1, "UNITS", "resource units to reserve, instead of the computed cost", CMD_OPT_COST}, \
+	{"raw", 0, 0, NULL, "send the prompt as plain text, not as a chat turn", CMD_OPT_RAW}
 
 struct cmd_task {
 	const char *model;         /* NULL: the daemon's default */
@@ -181,6 +182,7 @@ struct cmd_task {
 	double deadline_secs;      /* 0: the pool's default timeout */
 	uint64_t cost;             /* 0: computed by the daemon */
 	int detach;
+	int raw;                   /* --raw: no chat template */
 	char *prompt;              /* malloc'd, NUL-terminated */
 	size_t prompt_len;
 };

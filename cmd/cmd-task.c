@@ -97,6 +97,9 @@ int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *a
 		return cmd_parse_double(ctx, "--deadline", arg, 0.001, CMD_MAX_DEADLINE, &t->deadline_secs);
 	case CMD_OPT_COST:
 		return cmd_parse_u64(ctx, "--cost", arg, 1, CMD_MAX_COST, &t->cost);
+	case CMD_OPT_RAW:
+		t->raw = 1;
+		return 0;
 	}
 	return 1;
 }
@@ -221,6 +224,7 @@ void cmd_task_msg(const struct cmd_task *t, struct proto_msg *m)
 	s->stop = t->nstop ? t->stop : NULL;
 	s->n_stop = (uint32_t)t->nstop;
 	s->detach = t->detach;
+	s->raw = t->raw;
 }
 
 int cmd_task_submit(struct plot_ctx *ctx, const struct cmd_task *t, uint64_t *id)

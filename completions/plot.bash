@@ -5,7 +5,7 @@
 _plot_global_opts="--socket --config --json --color --quiet -q --verbose -v --version --help -h --no-autostart"
 
 _plot_cmd_opts() {
-    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --seed --stop --deadline --cost"
+    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --seed --stop --deadline --cost --raw"
     case "$1" in
         run)     echo "$task --detach" ;;
         submit)  echo "$task" ;;

@@ -50,6 +50,7 @@ for c in run submit
     complete -c plot -n "__fish_seen_subcommand_from $c" -l stop -x -d 'stop string (repeatable)'
     complete -c plot -n "__fish_seen_subcommand_from $c" -l deadline -x -d 'deadline in seconds'
     complete -c plot -n "__fish_seen_subcommand_from $c" -l cost -x -d 'resource units'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l raw -d 'send the prompt as plain text, not as a chat turn'
 end
 complete -c plot -n '__fish_seen_subcommand_from run' -l detach -d 'print the id and return'
 

@@ -199,6 +199,12 @@ void llm_submit(struct conn *c, const struct proto_msg *req, struct model *m)
 		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
 	q.messages = msgs;
 	q.n_messages = s->n_messages;
+	if (s->prompt && !s->n_messages && !s->raw) { /* one user turn */
+		msgs[0] = (struct tmpl_msg){ "user", s->prompt };
+		q.messages = msgs;
+		q.n_messages = 1;
+		q.prompt = NULL;
+	}
 	params_from(s, &q);
 	q.owner_uid = (uint32_t)c->peer.uid;
 	*pe = (struct pending){ .d = c->d, .model = m->index, .conn_num = c->num,

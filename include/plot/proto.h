@@ -174,6 +174,9 @@ struct proto_submit {
 	const char *const *stop;      /* (stop) array of strings */
 	uint32_t n_stop;
 	int detach;                   /* (detach) bool: survive the client's disconnect */
+	int raw;                      /* (raw) bool: an llm model takes the prompt as
+	                               * plain text; default: one user turn through
+	                               * the chat template */
 };
 
 /* ok reply to submit. Keys: task, model. */

@@ -218,3 +218,25 @@ exited() { [ -s "$STATUS" ]; }
 	run -0 tail -c +"$(($(stat -c %s one) + 1))" two
 	assert_output --partial 4242
 }
+
+@test "plot run sends its prompt as one user turn; --raw sends it as plain text" {
+	plotd_start
+	wait_until ready tiny
+	run -0 --separate-stderr "$PLOT" run -m tiny --temperature 1 --seed 11 -n 12 "the cat sat"
+	templated=$output
+	chatref '{"temp": 1, "seed": 11, "max_tokens": 12}' "user:the cat sat" >ref
+	assert_equal "$templated" "$(cat ref)"
+	# --raw skips the template: fewer prompt tokens, as plotd logs them.
+	run -0 --separate-stderr "$PLOT" run -m tiny --raw --temperature 1 --seed 11 -n 12 "the cat sat"
+	wait_until prompt_token_counts_ge 3
+	read -r t1 t2 raw <<<"$(prompt_token_counts | tr '\n' ' ')"
+	assert_equal "$t1" "$t2"      # plot run and the chat message: same prompt
+	[ "$raw" -lt "$t1" ]          # the raw prompt has no template around it
+}
+
+prompt_token_counts() {
+	sed -nE 's/.*task [0-9]+ submitted \(([0-9]+) prompt tokens.*/\1/p' "$PLOTD_STDERR"
+}
+prompt_token_counts_ge() {
+	[ "$(prompt_token_counts | wc -l)" -ge "$1" ]
+}

@@ -88,11 +88,11 @@ greedy() { # greedy PROMPT N: submit, wait, print the output
 
 @test "a task costing more blocks than max_units is rejected with CAPACITY" {
 	plotd_start
-	# ceil((prompt + 40) / 16) = 3 blocks > max_units 2
-	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 40}'
+	# raw prompt (no chat template): ceil((prompt + 40) / 16) = 3 blocks > max_units 2
+	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 40, "raw": true}'
 	assert_output --partial '"code": "CAPACITY"'
 	assert_output --partial 'exceeds max_units 2 of model small'
-	run -0 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 8, "temp": 0}'
+	run -0 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 8, "temp": 0, "raw": true}'
 }
 
 @test "a model file that does not load is reported failed with the reason" {
