@@ -141,6 +141,7 @@ static void params_from(const struct proto_submit *s, struct llm_exec_request *q
 	q->stop = s->stop;
 	q->n_stop = s->n_stop;
 	q->priority = s->priority;
+	q->ignore_eos = s->ignore_eos;
 	if (s->has & PROTO_HAS_DEADLINE)
 		q->timeout_ns = (uint64_t)(s->deadline_secs * 1e9);
 }

@@ -174,6 +174,8 @@ struct proto_submit {
 	const char *const *stop;      /* (stop) array of strings */
 	uint32_t n_stop;
 	int detach;                   /* (detach) bool: survive the client's disconnect */
+	int ignore_eos;               /* (ignore_eos) bool: llm models generate past
+	                               * end-of-generation tokens (benchmarks) */
 };
 
 /* ok reply to submit. Keys: task, model. */

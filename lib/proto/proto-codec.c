@@ -95,6 +95,7 @@ static const struct field f_submit[] = {
 	FH("cost", K_U64, struct proto_submit, cost, PROTO_HAS_COST),
 	FN("stop", K_STRARR, struct proto_submit, stop, n_stop),
 	F("detach", K_BOOL, struct proto_submit, detach),
+	F("ignore_eos", K_BOOL, struct proto_submit, ignore_eos),
 };
 SCHEMA_HAS(s_submit, f_submit, struct proto_submit, has);
 

@@ -25,6 +25,8 @@ P1="The capital of France is"
 P2="Once upon a time, there was a little"
 P3="def fibonacci(n):"
 P4="The three primary colors are"
+# a chat turn written out: greedy decoding ends it with <|im_end|> early
+P5=$'<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n'
 
 setup() {
 	if [ ! -f "$PLOT_SMOLLM2" ]; then
@@ -301,4 +303,17 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	assert_equal "$stderr" "plot run: error: prompt of $n tokens + max_tokens 9000 exceeds the context of 8192"
 	run -0 stat_field submitted
 	assert_output 0
+}
+
+@test "ignore_eos (protocol field) generates past the end-of-generation token" {
+	start_ready
+	short=$(oracle "$P5" 40)
+	long=$("$GEN" "$PLOT_SMOLLM2" 40 "$P5" --ignore-eos)
+	[ "${#long}" -gt "${#short}" ]
+	run -0 "$PLOT" run --temperature 0 -n 40 "$P5"
+	assert_output "$short"
+	id=$(rawclient "$PLOT_SOCKET" submit "$P5" '{"temp": 0, "max_tokens": 40, "ignore_eos": true, "detach": true}')
+	run -0 rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}"
+	run -0 python3 -c 'import json,sys; print(json.load(sys.stdin)["data"], end="")' <<<"$output"
+	assert_output "$long"
 }
