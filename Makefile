@@ -255,7 +255,13 @@ $(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-cli: $(B)/tests/llm-generate
+cli: $(B)/tests/llm-generate $(B)/tests/tok-tool
+
+# N = 1, 4, 16, 64 streaming clients on SmolLM2 (BENCH_SERVE_TOKENS=32 for a
+# quick run; see tests/bench/bench-serve.c)
+.PHONY: bench-serve
+bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
+	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
 
 # ---- setup ---------------------------------------------------------------
 
