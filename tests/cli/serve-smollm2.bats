@@ -243,7 +243,9 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	wait_until has_output "$id" 20
 	"$PLOT" tail "$id" >"$BATS_TEST_TMPDIR/tail.out" 2>"$BATS_TEST_TMPDIR/tail.err" &
 	tpid=$!
-	# the replay: everything so far arrives, then more follows live
+	# once the replay has begun, bytes the task produces after that point
+	# can only arrive by following it live
+	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" 0
 	at=$(task_field "$id" output_bytes)
 	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" "$at"
 	run -0 task_state_is "$id" running
