@@ -239,7 +239,9 @@ static void summarize(struct stream *s, uint32_t n, struct round *r)
 	free(itl);
 }
 
-static void run_round(const char *sock, uint32_t n, uint32_t tokens, struct round *r)
+/* Run n streams at once; print their figures unless quiet (the warm-up). */
+static void run_round(const char *sock, uint32_t n, uint32_t tokens, int quiet,
+		      struct round *r)
 {
 	struct stream *s = calloc(n, sizeof *s);
 	if (!s || pthread_barrier_init(&start_line, NULL, n) != 0)
@@ -262,6 +264,8 @@ static void run_round(const char *sock, uint32_t n, uint32_t tokens, struct roun
 		free(s[i].gaps);
 	free(s);
 	pthread_barrier_destroy(&start_line);
+	if (quiet)
+		return;
 	printf("n=%-3u tps=%.1f ttft_p50_ms=%.1f ttft_p99_ms=%.1f itl_p50_ms=%.1f "
 	       "itl_p99_ms=%.1f e2e_p50_ms=%.0f e2e_p99_ms=%.0f\n", n, r->tps, r->ttft_p50,
 	       r->ttft_p99, r->itl_p50, r->itl_p99, r->e2e_p50, r->e2e_p99);
@@ -357,14 +361,14 @@ int main(int argc, char **argv)
 		printf(" %u", ns[i]);
 	printf("\n");
 	struct round warm;
-	run_round(bd.sock, 1, tokens < 8 ? tokens : 8, &warm); /* waits for the load */
+	run_round(bd.sock, 1, tokens < 8 ? tokens : 8, 1, &warm); /* waits for the load */
 	for (size_t i = 0; i < nr; i++) {
 		int probing = ns[i] == max_n;
 		probe.sock = bd.sock;
 		atomic_store(&stats_stop, 0);
 		if (probing && pthread_create(&probe.th, NULL, stats_main, &probe) != 0)
 			bench_die("cannot start the stats thread");
-		run_round(bd.sock, ns[i], tokens, &r[i]);
+		run_round(bd.sock, ns[i], tokens, 0, &r[i]);
 		if (probing) {
 			atomic_store(&stats_stop, 1);
 			pthread_join(probe.th, NULL);
