@@ -116,7 +116,8 @@ check-pool: $(POOL_UNIT_BIN)
 
 cli: all
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
-	    PLOT_BINDIR=$(abspath $(BINDIR)) bats --print-output-on-failure tests/cli; \
+	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
+	    bats --print-output-on-failure tests/cli; \
 	else echo "cli: no bats tests yet"; fi
 
 ref:
@@ -246,6 +247,21 @@ man-cfg: $(B)/tools/gen-cfg-man
 .PHONY: bench-proto
 bench-proto: $(B)/bench/bench-proto
 	$(B)/bench/bench-proto
+
+# ---- serving tests and benchmark on SmolLM2 (area: serve-tests) -----------
+# llm-generate is the engine's own greedy output without plotd, the oracle of
+# tests/cli/serve-smollm2.bats (which finds it through PLOT_TESTBIN).
+$(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+cli: $(B)/tests/llm-generate $(B)/tests/tok-tool
+
+# N = 1, 4, 16, 64 streaming clients on SmolLM2 (BENCH_SERVE_TOKENS=32 for a
+# quick run; see tests/bench/bench-serve.c)
+.PHONY: bench-serve
+bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
+	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
 
 # ---- setup ---------------------------------------------------------------
 

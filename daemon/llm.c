@@ -177,6 +177,7 @@ static void params_from(const struct proto_submit *s, struct llm_exec_request *q
 	q->stop = s->stop;
 	q->n_stop = s->n_stop;
 	q->priority = s->priority;
+	q->ignore_eos = s->ignore_eos;
 	if (s->has & PROTO_HAS_DEADLINE)
 		q->timeout_ns = (uint64_t)(s->deadline_secs * 1e9);
 }
@@ -199,12 +200,7 @@ void llm_submit(struct conn *c, const struct proto_msg *req, struct model *m)
 		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
 	q.messages = msgs;
 	q.n_messages = s->n_messages;
-	if (s->prompt && !s->n_messages && !s->raw) { /* one user turn */
-		msgs[0] = (struct tmpl_msg){ "user", s->prompt };
-		q.messages = msgs;
-		q.n_messages = 1;
-		q.prompt = NULL;
-	}
+	q.prompt_as_turn = !s->raw;
 	params_from(s, &q);
 	q.owner_uid = (uint32_t)c->peer.uid;
 	*pe = (struct pending){ .d = c->d, .model = m->index, .conn_num = c->num,

@@ -127,6 +127,8 @@ uint32_t llm_exec_blocks_total(struct llm_exec *x);
 
 struct llm_exec_request {
 	const char *prompt;                /* raw text, when n_messages == 0 */
+	int prompt_as_turn;                /* render prompt as one user turn when the
+	                                    * model has a chat template */
 	const struct tmpl_msg *messages;   /* chat, rendered through the template */
 	size_t n_messages;
 	struct smp_params params;

@@ -177,6 +177,8 @@ struct proto_submit {
 	int raw;                      /* (raw) bool: an llm model takes the prompt as
 	                               * plain text; default: one user turn through
 	                               * the chat template */
+	int ignore_eos;               /* (ignore_eos) bool: llm models generate past
+	                               * end-of-generation tokens (benchmarks) */
 };
 
 /* ok reply to submit. Keys: task, model. */

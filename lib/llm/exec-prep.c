@@ -171,11 +171,18 @@ static int fail(struct llm_exec_prepared *res, int code, const char *fmt, const 
 	return -1;
 }
 
-/* The prompt text to tokenize and how (chat: template markup is special). */
+static int render(struct llm_exec *x, const struct tmpl_msg *msgs, size_t n, char **text,
+		  size_t *len, unsigned *flags, struct llm_exec_prepared *res);
+
+/* The prompt text to tokenize and how (chat: template markup is special). A
+ * plain prompt becomes one user turn when asked and the model has a
+ * template; otherwise it is tokenized as it is. */
 static int prompt_text(struct llm_exec *x, struct prep_req *q, char **text, size_t *len,
 		       unsigned *flags, struct llm_exec_prepared *res)
 {
-	char e[256];
+	struct tmpl_msg turn = { "user", q->prompt };
+	if (q->n_msgs == 0 && q->r.prompt_as_turn && x->tmpl)
+		return render(x, &turn, 1, text, len, flags, res);
 	if (q->n_msgs == 0) {
 		*text = q->prompt;
 		*len = strlen(q->prompt);
@@ -185,6 +192,14 @@ static int prompt_text(struct llm_exec *x, struct prep_req *q, char **text, size
 	if (!x->tmpl)
 		return fail(res, LLM_EXEC_E_INVALID, "chat messages need a chat template: %s",
 			    x->tmpl_err);
+	return render(x, q->msgs, q->n_msgs, text, len, flags, res);
+}
+
+/* Messages through the model's template; its markup is special text. */
+static int render(struct llm_exec *x, const struct tmpl_msg *msgs, size_t n, char **text,
+		  size_t *len, unsigned *flags, struct llm_exec_prepared *res)
+{
+	char e[256];
 	size_t bl = 0, el = 0;
 	const char *b = tok_text(x->tok, tok_bos(x->tok), &bl);
 	const char *eo = tok_text(x->tok, tok_eos(x->tok), &el);
@@ -193,7 +208,7 @@ static int prompt_text(struct llm_exec *x, struct prep_req *q, char **text, size
 		memcpy(bos, b, bl), bos[bl] = 0;
 	if (eo && el < sizeof eos)
 		memcpy(eos, eo, el), eos[el] = 0;
-	if (tmpl_render(x->tmpl, q->msgs, q->n_msgs, 1, bos, eos, text, len, e, sizeof e) < 0)
+	if (tmpl_render(x->tmpl, msgs, n, 1, bos, eos, text, len, e, sizeof e) < 0)
 		return fail(res, LLM_EXEC_E_INVALID, "chat template: %.200s", e);
 	*flags = TOK_PARSE_SPECIAL | (tmpl_emits_bos(x->tmpl) ? 0 : TOK_ADD_SPECIAL);
 	return 0;

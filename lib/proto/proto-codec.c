@@ -96,6 +96,7 @@ static const struct field f_submit[] = {
 	FN("stop", K_STRARR, struct proto_submit, stop, n_stop),
 	F("detach", K_BOOL, struct proto_submit, detach),
 	F("raw", K_BOOL, struct proto_submit, raw),
+	F("ignore_eos", K_BOOL, struct proto_submit, ignore_eos),
 };
 SCHEMA_HAS(s_submit, f_submit, struct proto_submit, has);
 

@@ -71,6 +71,7 @@ static void fill_request(struct proto_msg *m, int type)
 		s->stop = stops;
 		s->n_stop = 2;
 		s->detach = 1;
+		s->ignore_eos = 1;
 		break;
 	}
 	case PROTO_T_STATUS: case PROTO_T_RESULT: case PROTO_T_SUBSCRIBE:
@@ -190,6 +191,7 @@ static void test_roundtrip_requests(void **state)
 			assert_int_equal(s->n_stop, 2);
 			assert_string_equal(s->stop[0], "\n\n");
 			assert_int_equal(s->detach, 1);
+			assert_int_equal(s->ignore_eos, 1);
 		}
 		if (t == PROTO_T_CANCEL)
 			assert_int_equal(back.u.cancel.tasks[2], 18446744073709551615ull);

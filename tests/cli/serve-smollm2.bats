@@ -1,0 +1,323 @@
+#!/usr/bin/env bats
+# Serving a real model: SmolLM2-135M under plotd (executor: llm), driven by
+# the plot CLI. The oracle is the engine's own greedy output from
+# tests/tools/llm-generate (lib/llm directly: no pool, executor, daemon or
+# CLI), never text pasted from an earlier run. Like `plot run`, it renders a
+# prompt as one user turn through the model's chat template (--raw: as is).
+#
+# The model is installed by `make models` (CI runs it before `make check`).
+# A missing model FAILS every test with "run make models": a skip would hide
+# a missing install step. PLOT_SKIP_MODEL_TESTS=1 turns that into a skip,
+# for a machine that cannot download it (say so when you use it).
+#
+# Sizes: 16 MiB of KV cache at 46080 bytes per token is 22 blocks of 16
+# tokens (max_units null = all of them); prompts are a few dozen tokens and
+# max_tokens 8..32 except where a task must outlive a check (those are
+# cancelled, never waited out), so the file stays fast under ASan too.
+
+load helpers
+
+: "${PLOT_SMOLLM2:=${XDG_DATA_HOME:-$HOME/.local/share}/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
+: "${PLOT_TESTBIN:=$BATS_TEST_DIRNAME/../../build/cc/tests}"
+GEN="$PLOT_TESTBIN/llm-generate"
+TOKTOOL="$PLOT_TESTBIN/tok-tool"
+
+P1="The capital of France is"
+P2="Once upon a time, there was a little"
+P3="def fibonacci(n):"
+P4="The three primary colors are"
+# a chat turn written out: greedy decoding ends it with <|im_end|> early
+P5=$'<|im_start|>user\nSay hi.<|im_end|>\n<|im_start|>assistant\n'
+
+setup() {
+	if [ ! -f "$PLOT_SMOLLM2" ]; then
+		[ "${PLOT_SKIP_MODEL_TESTS:-0}" = 1 ] && skip "PLOT_SKIP_MODEL_TESTS=1 and no $PLOT_SMOLLM2"
+		echo "# SmolLM2 is not installed at $PLOT_SMOLLM2: run make models" >&2
+		return 1
+	fi
+	if [ ! -x "$GEN" ] || [ ! -x "$TOKTOOL" ]; then
+		echo "# $GEN or $TOKTOOL missing: run the tests through make cli" >&2
+		return 1
+	fi
+	plot_setup
+	smollm2_config 8 100
+}
+teardown() { plot_teardown; }
+
+# smollm2_config MAX_NUM_SEQS MAX_QUEUE_DEPTH [KV_MB]
+smollm2_config() {
+	plotd_write_config <<-EOF
+	daemon: { log_level: debug }
+	default_model: smollm2
+	models:
+	  - name: smollm2
+	    executor: llm
+	    path: $PLOT_SMOLLM2
+	    params: { kvcache_mem_mb: ${3:-16}, block_size: 16, max_num_seqs: $1, max_batch_tokens: 256 }
+	    parking_lot:
+	      pool: { worker_threads: 2 }
+	      limits: { max_units: null, max_queue_depth: $2, timeout_secs: 300 }
+	EOF
+}
+
+# ---- helpers ------------------------------------------------------------------
+
+is_ready() {
+	"$PLOT" models 2>/dev/null | grep -Eq '^smollm2[[:space:]]+llm[[:space:]]+ready'
+}
+
+start_ready() {
+	plotd_start
+	wait_until is_ready
+}
+
+oracle() { # oracle PROMPT N: the engine's greedy text
+	"$GEN" "$PLOT_SMOLLM2" "$2" "$1"
+}
+
+prompt_tokens() { # prompt tokens of PROMPT as one user turn through the template
+	"$GEN" --count "$PLOT_SMOLLM2" 1 "$1"
+}
+
+jq_py() { # jq_py EXPR: evaluate EXPR with j = the JSON on stdin
+	python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
+}
+
+task_field() { # task_field ID KEY
+	"$PLOT" status --json "$1" | jq_py "j['$2']"
+}
+
+stat_field() { # stat_field KEY: of model smollm2
+	"$PLOT" stats --json | jq_py "[m for m in j['models'] if m['name']=='smollm2'][0]['$1']"
+}
+
+task_state_is() { [ "$(task_field "$1" state)" = "$2" ]; }
+# the id of the task plotd logged last as submitted (plot run prints none)
+last_task_id() {
+	sed -n 's/.*task \([0-9][0-9]*\) submitted.*/\1/p' "$PLOTD_STDERR" | tail -n 1
+}
+has_output() { [ "$(task_field "$1" output_bytes)" -gt "${2:-0}" ]; }
+units_are() { [ "$(stat_field used_units)" = "$1" ]; }
+file_longer() { [ "$(wc -c <"$1")" -gt "$2" ]; }
+
+assert_stderr_has() { # bats-assert here has no assert_stderr
+	[[ "$stderr" == *"$1"* ]] || { echo "# stderr lacks '$1': $stderr" >&2; return 1; }
+}
+
+submit() { # submit ARGS...: a detached greedy task; prints its id
+	"$PLOT" submit --temperature 0 "$@"
+}
+
+# ---- tests --------------------------------------------------------------------
+
+@test "plot run's greedy output is the engine's own greedy output" {
+	start_ready
+	for p in "$P1" "$P3"; do
+		want=$(oracle "$p" 24)
+		[ -n "$want" ]
+		run -0 "$PLOT" run --temperature 0 -n 24 "$p"
+		assert_output "$want"
+	done
+}
+
+@test "the cost is ceil((prompt tokens + max_tokens) / block_size)" {
+	start_ready
+	n=$(prompt_tokens "$P2")
+	[ "$n" -gt 3 ]
+	id=$(submit -n 29 "$P2")
+	run -0 task_field "$id" cost
+	assert_output "$(((n + 29 + 15) / 16))"
+	wait_until task_state_is "$id" done
+}
+
+@test "8 concurrent plot runs each give exactly their solo output" {
+	start_ready
+	ps=("$P1" "$P2" "$P3" "$P4")
+	# (not $i: bats' run uses that name)
+	for k in 0 1 2 3; do
+		run -0 "$PLOT" run --temperature 0 -n 16 "${ps[$k]}"
+		[ -n "$output" ]
+		printf '%s' "$output" >"$BATS_TEST_TMPDIR/solo.$k"
+	done
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/solo.0")" "$(oracle "$P1" 16)"
+	pids=()
+	for k in 0 1 2 3 4 5 6 7; do
+		"$PLOT" run --temperature 0 -n 16 "${ps[$((k % 4))]}" \
+			>"$BATS_TEST_TMPDIR/out.$k" 2>"$BATS_TEST_TMPDIR/err.$k" &
+		pids+=($!)
+	done
+	for k in 0 1 2 3 4 5 6 7; do
+		rc=0
+		wait "${pids[$k]}" || rc=$?
+		assert_equal "$rc" 0
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/out.$k")" "$(cat "$BATS_TEST_TMPDIR/solo.$((k % 4))")"
+	done
+	assert_equal "$(stat_field used_units)" 0
+}
+
+@test "cancelling mid-stream frees its blocks: used_units returns to 0" {
+	start_ready
+	# a plot run stopped by a signal cancels its task (exit 130)
+	"$PLOT" run --temperature 0 -n 120 "$P2" >"$BATS_TEST_TMPDIR/run.out" 2>&1 &
+	rpid=$!
+	id2=$(submit -n 120 "$P4")
+	wait_until file_longer "$BATS_TEST_TMPDIR/run.out" 0
+	wait_until has_output "$id2"
+	# both tasks hold their ceil((prompt + 120) / 16) blocks while they run
+	c2=$((($(prompt_tokens "$P2") + 120 + 15) / 16))
+	c4=$((($(prompt_tokens "$P4") + 120 + 15) / 16))
+	run -0 stat_field used_units
+	assert_output $((c2 + c4))
+	kill -TERM "$rpid"
+	rc=0
+	wait "$rpid" || rc=$?
+	assert_equal "$rc" 130
+	run -0 "$PLOT" cancel "$id2"
+	wait_until task_state_is "$id2" cancelled
+	wait_until units_are 0
+	run -0 stat_field running
+	assert_output 0
+	# the partial output of the cancelled task is kept
+	run -0 has_output "$id2"
+}
+
+@test "CAPACITY with real token costs: a task bigger than max_units exits 75" {
+	start_ready
+	run -0 stat_field max_units
+	assert_output 22
+	n=$(prompt_tokens "$P1")
+	# the largest max_tokens that fits in 22 blocks, then one more block
+	fits=$((22 * 16 - n))
+	run -75 --separate-stderr "$PLOT" run --temperature 0 -n $((fits + 1)) "$P1"
+	assert_equal "$stderr" "plot run: error: cost 23 exceeds max_units 22 of model smollm2"
+	id=$(submit -n "$fits" "$P1")
+	run -0 task_field "$id" cost
+	assert_output 22
+	run -0 "$PLOT" cancel "$id"
+	wait_until units_are 0
+}
+
+@test "QUEUE_FULL with real token costs: units held, queue at max_queue_depth, exit 75" {
+	smollm2_config 8 2
+	start_ready
+	n=$(prompt_tokens "$P1")
+	# a running task holding 21 of 22 blocks; the others must queue
+	big=$(submit -n $((21 * 16 - n)) "$P1")
+	wait_until task_state_is "$big" running
+	q1=$(submit -n 16 "$P2")
+	q2=$(submit -n 16 "$P3")
+	run -0 task_field "$q1" state
+	assert_output queued
+	run -0 task_field "$q2" cost
+	assert_output "$((($(prompt_tokens "$P3") + 16 + 15) / 16))"
+	run -75 --separate-stderr "$PLOT" run --temperature 0 -n 16 "$P4"
+	assert_equal "$stderr" "plot run: error: queue of model smollm2 is full (max_queue_depth 2)"
+	run -0 stat_field rejected_queue_full
+	assert_output 1
+	run -0 "$PLOT" cancel "$big"
+	wait_until task_state_is "$q2" done
+	run -0 "$PLOT" result "$q1"
+	assert_output "$(oracle "$P2" 16)"
+}
+
+@test "a deadline expires mid-generation: exit 124, partial output kept" {
+	smollm2_config 8 100 128
+	start_ready
+	# --raw: a plain completion runs on; as a chat turn SmolLM2 stops early
+	run -124 --separate-stderr "$PLOT" run --raw --temperature 0 -n 2000 --deadline 1.5 "$P1"
+	partial="$output"
+	[ -n "$partial" ]
+	id=$(last_task_id)
+	run -0 task_field "$id" state
+	assert_output timeout
+	run -124 --separate-stderr "$PLOT" result "$id"
+	assert_equal "$output" "$partial"
+	chunks=$(task_field "$id" chunks)
+	full=$("$GEN" --raw "$PLOT_SMOLLM2" $((chunks + 4)) "$P1")
+	[ "${#full}" -gt "${#partial}" ]
+	assert_equal "${full:0:${#partial}}" "$partial"
+	wait_until units_are 0
+}
+
+@test "plot tail from a second client replays from the start, then follows" {
+	start_ready
+	id=$(submit -n 300 "$P2")
+	wait_until has_output "$id" 20
+	"$PLOT" tail "$id" >"$BATS_TEST_TMPDIR/tail.out" 2>"$BATS_TEST_TMPDIR/tail.err" &
+	tpid=$!
+	# once the replay has begun, bytes the task produces after that point
+	# can only arrive by following it live
+	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" 0
+	at=$(task_field "$id" output_bytes)
+	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" "$at"
+	run -0 task_state_is "$id" running
+	run -0 "$PLOT" cancel "$id"
+	rc=0
+	wait "$tpid" || rc=$?
+	assert_equal "$rc" 130
+	run -130 --separate-stderr "$PLOT" result "$id"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/tail.out")" "$output"
+	head=$(oracle "$P2" 8)
+	assert_equal "${output:0:${#head}}" "$head"
+}
+
+@test "priority: a critical task submitted last starts before the queued normal ones" {
+	smollm2_config 1 100
+	start_ready
+	first=$(submit -n 300 "$P1")
+	wait_until task_state_is "$first" running
+	n1=$(submit -n 8 "$P2")
+	n2=$(submit -n 8 "$P3")
+	crit=$(submit -n 8 -p critical "$P4")
+	run -0 "$PLOT" queue --json --state queued
+	run -0 jq_py "[(t['id'], t['position']) for t in j]" <<<"$output"
+	assert_output "[($crit, 1), ($n1, 2), ($n2, 3)]"
+	run -0 "$PLOT" cancel "$first"
+	wait_until task_state_is "$n2" done
+	# start = submit + wait = now - age + wait; the three calls are ms
+	# apart, the starts one whole 8-token task apart (max_num_seqs 1)
+	for id in "$crit" "$n1" "$n2"; do
+		"$PLOT" status --json "$id" | jq_py "'%d %.6f' % (j['id'], j['wait'] - j['age'])"
+	done >"$BATS_TEST_TMPDIR/starts"
+	run -0 sort -k2 -g "$BATS_TEST_TMPDIR/starts"
+	run -0 cut -d' ' -f1 <<<"$output"
+	assert_output "$(printf '%s\n' "$crit" "$n1" "$n2")"
+}
+
+@test "request parameters are validated with clear errors" {
+	start_ready
+	# the CLI refuses out-of-range values itself: exit 2, naming the option
+	run -2 --separate-stderr "$PLOT" run --top-p 2 "$P1"
+	assert_stderr_has "plot run: --top-p: 2 is out of range (0..1)"
+	run -2 --separate-stderr "$PLOT" run --max-tokens 0 "$P1"
+	assert_stderr_has "plot run: --max-tokens: 0 is out of range"
+	run -2 --separate-stderr "$PLOT" run --temperature -1 "$P1"
+	assert_stderr_has "plot run: --temperature: -1 is out of range (0..100)"
+	run -2 --separate-stderr "$PLOT" run --top-k -1 "$P1"
+	assert_stderr_has "plot run: --top-k: '-1' is not a whole number"
+	run -2 --separate-stderr "$PLOT" run --min-p 1.5 "$P1"
+	assert_stderr_has "plot run: --min-p: 1.5 is out of range (0..1)"
+	# what passes the CLI but not the model: the daemon says why, exit 1
+	run -1 --separate-stderr "$PLOT" run -m nosuch "$P1"
+	assert_equal "$stderr" "plot run: error: no model named 'nosuch'"
+	run -1 --separate-stderr "$PLOT" run --top-p 0 "$P1"
+	assert_equal "$stderr" "plot run: error: top_p must be in (0, 1], got 0"
+	n=$(prompt_tokens "$P1")
+	run -1 --separate-stderr "$PLOT" run -n 9000 "$P1"
+	assert_equal "$stderr" "plot run: error: prompt of $n tokens + max_tokens 9000 exceeds the context of 8192"
+	run -0 stat_field submitted
+	assert_output 0
+}
+
+@test "ignore_eos (protocol field) generates past the end-of-generation token" {
+	start_ready
+	short=$(oracle "$P5" 40)
+	long=$("$GEN" "$PLOT_SMOLLM2" 40 "$P5" --ignore-eos)
+	[ "${#long}" -gt "${#short}" ]
+	run -0 "$PLOT" run --temperature 0 -n 40 "$P5"
+	assert_output "$short"
+	id=$(rawclient "$PLOT_SOCKET" submit "$P5" '{"temp": 0, "max_tokens": 40, "ignore_eos": true, "detach": true}')
+	run -0 rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}"
+	run -0 python3 -c 'import json,sys; print(json.load(sys.stdin)["data"], end="")' <<<"$output"
+	assert_output "$long"
+}
