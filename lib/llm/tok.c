@@ -14,26 +14,12 @@
  * Invariants: after tok_new() every id field is TOK_NULL or < n; token texts
  * are unique and non-empty; nothing changes, so readers need no locks.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm/tok-impl.h"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "util.h"
 
 uint64_t tok_fnv(uint64_t h, const void *p, size_t n)
 {
@@ -207,12 +193,12 @@ static int arena_size(const struct tok_desc *d, uint64_t *total, char *err, size
 
 	for (uint32_t i = 0; i < d->n_tokens; i++) {
 		if (!d->tokens[i]) {
-			seterr(err, errlen, "tokenizer.ggml.tokens[%u]: missing", i);
+			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: missing", i);
 			return TOK_E_INVAL;
 		}
 		size_t n = desc_tok_len(d, i);
 		if (n > TOK_MAX_TOKEN_LEN) {
-			seterr(err, errlen, "tokenizer.ggml.tokens[%u]: %zu bytes (max %d)", i, n,
+			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: %zu bytes (max %d)", i, n,
 			       TOK_MAX_TOKEN_LEN);
 			return TOK_E_INVAL;
 		}
@@ -221,7 +207,7 @@ static int arena_size(const struct tok_desc *d, uint64_t *total, char *err, size
 	for (uint32_t i = 0; i < d->n_merges; i++) {
 		size_t n = d->merges[i] ? desc_merge_len(d, i) : 0;
 		if (n > 2 * TOK_MAX_TOKEN_LEN + 1) {
-			seterr(err, errlen, "tokenizer.ggml.merges[%u]: %zu bytes", i, n);
+			plot_seterr(err, errlen, "tokenizer.ggml.merges[%u]: %zu bytes", i, n);
 			return TOK_E_INVAL;
 		}
 		sum += n;
@@ -265,7 +251,7 @@ static int add_tokens(struct tok *t, const struct tok_desc *d, uint64_t *pos, ch
 		t->score[i] = d->scores ? d->scores[i] : 0.0f;
 		t->attr[i] = d->types ? attr_of_type(d->types[i]) : TOK_ATTR_NORMAL;
 		if (tok_lookup(t, t->arena + t->off[i], n) != TOK_NULL) {
-			seterr(err, errlen, "tokenizer.ggml.tokens[%u]: duplicate of token %d", i,
+			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: duplicate of token %d", i,
 			       tok_lookup(t, t->arena + t->off[i], n));
 			return TOK_E_INVAL;
 		}
@@ -483,21 +469,21 @@ static int build_special_cache(struct tok *t)
 static int check_desc(const struct tok_desc *d, char *err, size_t errlen)
 {
 	if (d->model != TOK_MODEL_BPE && d->model != TOK_MODEL_SPM) {
-		seterr(err, errlen, "tokenizer.ggml.model: unsupported model %d", (int)d->model);
+		plot_seterr(err, errlen, "tokenizer.ggml.model: unsupported model %d", (int)d->model);
 		return TOK_E_INVAL;
 	}
 	if (!d->n_tokens || d->n_tokens > TOK_MAX_VOCAB || !d->tokens) {
-		seterr(err, errlen, "tokenizer.ggml.tokens: %u tokens (need 1..%u)", d->n_tokens,
+		plot_seterr(err, errlen, "tokenizer.ggml.tokens: %u tokens (need 1..%u)", d->n_tokens,
 		       TOK_MAX_VOCAB);
 		return TOK_E_INVAL;
 	}
 	if (d->n_merges > TOK_MAX_VOCAB || (d->n_merges && !d->merges)) {
-		seterr(err, errlen, "tokenizer.ggml.merges: %u merges (max %u)", d->n_merges,
+		plot_seterr(err, errlen, "tokenizer.ggml.merges: %u merges (max %u)", d->n_merges,
 		       TOK_MAX_VOCAB);
 		return TOK_E_INVAL;
 	}
 	if (d->model == TOK_MODEL_BPE && !d->n_merges) {
-		seterr(err, errlen, "tokenizer.ggml.merges: missing for a gpt2 tokenizer");
+		plot_seterr(err, errlen, "tokenizer.ggml.merges: missing for a gpt2 tokenizer");
 		return TOK_E_INVAL;
 	}
 	return 0;
@@ -512,7 +498,7 @@ static int build(struct tok *t, const struct tok_desc *d, char *err, size_t errl
 		return rc;
 	t->model = d->model;
 	if ((rc = alloc_tables(t, d->n_tokens, d->n_merges, asize))) {
-		seterr(err, errlen, "tokenizer: out of memory for %u tokens", d->n_tokens);
+		plot_seterr(err, errlen, "tokenizer: out of memory for %u tokens", d->n_tokens);
 		return rc;
 	}
 	if ((rc = add_tokens(t, d, &pos, err, errlen)))
@@ -521,7 +507,7 @@ static int build(struct tok *t, const struct tok_desc *d, char *err, size_t errl
 	setup_flags(t, d);
 	if ((rc = setup_specials(t, d)) || (rc = build_special_cache(t)) ||
 	    (rc = tok_pieces_build(t))) {
-		seterr(err, errlen, "tokenizer: out of memory");
+		plot_seterr(err, errlen, "tokenizer: out of memory");
 		return rc;
 	}
 	mark_unused(t);
@@ -536,7 +522,7 @@ struct tok *tok_new(const struct tok_desc *d, char *err, size_t errlen)
 		return NULL;
 	struct tok *t = calloc(1, sizeof *t);
 	if (!t) {
-		seterr(err, errlen, "tokenizer: out of memory");
+		plot_seterr(err, errlen, "tokenizer: out of memory");
 		return NULL;
 	}
 	if (build(t, d, err, errlen)) {
@@ -771,7 +757,7 @@ int tok_encode(const struct tok *t, const char *text, size_t len, unsigned flags
 	int rc;
 
 	if (len > TOK_MAX_TEXT) {
-		seterr(err, errlen, "text: %zu bytes (max %u)", len, TOK_MAX_TEXT);
+		plot_seterr(err, errlen, "text: %zu bytes (max %u)", len, TOK_MAX_TEXT);
 		return TOK_E_TOOBIG;
 	}
 	if ((flags & TOK_ADD_SPECIAL) && t->add_bos && t->bos != TOK_NULL &&
@@ -788,7 +774,7 @@ int tok_encode(const struct tok *t, const char *text, size_t len, unsigned flags
 		goto fail;
 	return 0;
 fail:
-	seterr(err, errlen, rc == TOK_E_NOMEM ? "tokenizer: out of memory" :
+	plot_seterr(err, errlen, rc == TOK_E_NOMEM ? "tokenizer: out of memory" :
 	                                        "tokenizer: regex match failed");
 	return rc;
 }
