@@ -120,6 +120,46 @@ int tok_heap_pop(struct tok_heap *h, struct tok_cand *out)
 	return 1;
 }
 
+size_t tok_sym_split(const char *w, size_t n, struct tok_sym *sym)
+{
+	size_t nsym = 0;
+
+	for (size_t off = 0; off < n; nsym++) {
+		size_t len = tok_utf8_len((unsigned char)w[off]);
+		len = len < n - off ? len : n - off;
+		sym[nsym] = (struct tok_sym){ (int32_t)nsym - 1, off + len == n ? -1 : (int32_t)nsym + 1,
+		                              (uint32_t)off, (uint32_t)len };
+		off += len;
+	}
+	return nsym;
+}
+
+/* A popped candidate is stale when either side was merged away or grew
+ * since it was queued (size check); it is then skipped, not re-ranked. */
+int tok_sym_merge(const struct tok *t, const char *w, struct tok_sym *sym, size_t nsym,
+                  struct tok_heap *h, tok_pair_fn queue_pair)
+{
+	struct tok_cand c;
+	int rc = 0;
+
+	for (size_t i = 1; i < nsym && !rc; i++)
+		rc = queue_pair(t, w, sym, (int32_t)i - 1, (int32_t)i, h);
+	while (!rc && tok_heap_pop(h, &c)) {
+		struct tok_sym *l = &sym[c.left], *r = &sym[c.right];
+		if (!l->n || !r->n || l->n + r->n != c.size)
+			continue;
+		l->n += r->n;
+		r->n = 0;
+		l->next = r->next;
+		if (r->next >= 0)
+			sym[r->next].prev = c.left;
+		rc = queue_pair(t, w, sym, l->prev, c.left, h);
+		if (!rc)
+			rc = queue_pair(t, w, sym, c.left, l->next, h);
+	}
+	return rc;
+}
+
 /* ---- lookups ------------------------------------------------------------- */
 
 int32_t tok_lookup(const struct tok *t, const char *s, size_t n)
