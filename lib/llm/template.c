@@ -159,14 +159,14 @@ static int detect(struct tmpl *t, const char *s, size_t n, char *err, size_t err
 	if (find(s, n, "[INST]")) {
 		if (find(s, n, "[AVAILABLE_TOOLS]") || find(s, n, "[SYSTEM_PROMPT]")) {
 			plot_seterr(err, errlen, "chat template: Mistral variant with tools/system prompt "
-			       "markers is not supported; choose a family by name");
+			            "markers is not supported; choose a family by name");
 			return -1;
 		}
 		t->family = find(s, n, "<<SYS>>") ? TMPL_LLAMA2 : TMPL_MISTRAL;
 		return 0;
 	}
 	plot_seterr(err, errlen, "unknown chat template: none of the markers <|im_start|>, "
-	       "<|start_header_id|>, <start_of_turn>, [INST]; use the raw family");
+	            "<|start_header_id|>, <start_of_turn>, [INST]; use the raw family");
 	return -1;
 }
 
@@ -338,7 +338,7 @@ static int alternation_ok(const struct tmpl_msg *m, size_t i, char *err, size_t 
 	if (is(m, "user") == (i % 2 == 0))
 		return 1;
 	plot_seterr(err, errlen, "message %zu (%s): conversation roles must alternate "
-	       "user/assistant/user/assistant/...", i, m->role);
+	            "user/assistant/user/assistant/...", i, m->role);
 	return 0;
 }
 
@@ -364,6 +364,19 @@ static int render_chatml(const struct tmpl *t, const struct tmpl_msg *m, size_t 
 	return 0;
 }
 
+/* One Llama 3 turn, the same in 3.0 and 3.1+: '<|start_header_id|>' + role +
+ * '<|end_header_id|>\n\n' + content | trim + '<|eot_id|>' */
+static void put_llama3_turn(struct out *o, const struct tmpl_msg *m)
+{
+	puts_(o, "<|start_header_id|>");
+	puts_(o, m->role);
+	puts_(o, "<|end_header_id|>\n\n");
+	put_stripped(o, m->content);
+	puts_(o, "<|eot_id|>");
+}
+
+#define LLAMA3_GEN_PROMPT "<|start_header_id|>assistant<|end_header_id|>\n\n"
+
 /* Llama 3.1+: bos, a system header that always exists (date lines, then
  * the trimmed system message), then the turns as in 3.0. Tool turns and
  * tool definitions are not rendered: such messages are refused. */
@@ -383,14 +396,10 @@ static int render_llama31(const struct tmpl *t, const struct tmpl_msg *m, size_t
 			plot_seterr(err, errlen, "message %zu (%s): tool turns are not supported", i, m[i].role);
 			return -1;
 		}
-		puts_(o, "<|start_header_id|>");
-		puts_(o, m[i].role);
-		puts_(o, "<|end_header_id|>\n\n");
-		put_stripped(o, m[i].content);
-		puts_(o, "<|eot_id|>");
+		put_llama3_turn(o, &m[i]);
 	}
 	if (gen)
-		puts_(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+		puts_(o, LLAMA3_GEN_PROMPT);
 	return 0;
 }
 
@@ -398,18 +407,13 @@ static int render_llama3(const struct tmpl_msg *m, size_t n, int gen, const char
                          struct out *o)
 {
 	for (size_t i = 0; i < n; i++) {
-		/* (bos_token if index0 == 0) + '<|start_header_id|>' + role +
-		 * '<|end_header_id|>\n\n' + content | trim + '<|eot_id|>' */
+		/* (bos_token if index0 == 0) + the turn */
 		if (!i)
 			puts_(o, bos);
-		puts_(o, "<|start_header_id|>");
-		puts_(o, m[i].role);
-		puts_(o, "<|end_header_id|>\n\n");
-		put_stripped(o, m[i].content);
-		puts_(o, "<|eot_id|>");
+		put_llama3_turn(o, &m[i]);
 	}
 	if (gen)
-		puts_(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+		puts_(o, LLAMA3_GEN_PROMPT);
 	return 0;
 }
 
@@ -501,7 +505,7 @@ static int render_mistral(const struct tmpl_msg *m, size_t n, const char *bos, c
 			puts_(o, eos);
 		} else {
 			plot_seterr(err, errlen, "message %zu (%s): Only user and assistant roles are "
-			       "supported!", i, m[i].role);
+			            "supported!", i, m[i].role);
 			return -1;
 		}
 	}
@@ -552,7 +556,7 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_msg *m, size_t n, int ge
 	if (rc || o.oom) {
 		if (o.oom)
 			plot_seterr(err, errlen, "chat template: rendered text past %u bytes or out of memory",
-			       TMPL_MAX_TEXT);
+			            TMPL_MAX_TEXT);
 		free(o.p);
 		return -1;
 	}

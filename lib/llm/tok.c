@@ -239,7 +239,7 @@ static int arena_size(const struct tok_desc *d, uint64_t *total, char *err, size
 		size_t n = desc_tok_len(d, i);
 		if (n > TOK_MAX_TOKEN_LEN) {
 			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: %zu bytes (max %d)", i, n,
-			       TOK_MAX_TOKEN_LEN);
+			            TOK_MAX_TOKEN_LEN);
 			return TOK_E_INVAL;
 		}
 		sum += n ? n : 24;
@@ -292,7 +292,7 @@ static int add_tokens(struct tok *t, const struct tok_desc *d, uint64_t *pos, ch
 		t->attr[i] = d->types ? attr_of_type(d->types[i]) : TOK_ATTR_NORMAL;
 		if (tok_lookup(t, t->arena + t->off[i], n) != TOK_NULL) {
 			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: duplicate of token %d", i,
-			       tok_lookup(t, t->arena + t->off[i], n));
+			            tok_lookup(t, t->arena + t->off[i], n));
 			return TOK_E_INVAL;
 		}
 		uint64_t h = tok_fnv(TOK_FNV_INIT, t->arena + t->off[i], n) & t->tmask;
@@ -514,12 +514,12 @@ static int check_desc(const struct tok_desc *d, char *err, size_t errlen)
 	}
 	if (!d->n_tokens || d->n_tokens > TOK_MAX_VOCAB || !d->tokens) {
 		plot_seterr(err, errlen, "tokenizer.ggml.tokens: %u tokens (need 1..%u)", d->n_tokens,
-		       TOK_MAX_VOCAB);
+		            TOK_MAX_VOCAB);
 		return TOK_E_INVAL;
 	}
 	if (d->n_merges > TOK_MAX_VOCAB || (d->n_merges && !d->merges)) {
 		plot_seterr(err, errlen, "tokenizer.ggml.merges: %u merges (max %u)", d->n_merges,
-		       TOK_MAX_VOCAB);
+		            TOK_MAX_VOCAB);
 		return TOK_E_INVAL;
 	}
 	if (d->model == TOK_MODEL_BPE && !d->n_merges) {
@@ -815,6 +815,6 @@ int tok_encode(const struct tok *t, const char *text, size_t len, unsigned flags
 	return 0;
 fail:
 	plot_seterr(err, errlen, rc == TOK_E_NOMEM ? "tokenizer: out of memory" :
-	                                        "tokenizer: regex match failed");
+	                                             "tokenizer: regex match failed");
 	return rc;
 }
