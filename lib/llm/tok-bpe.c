@@ -225,12 +225,10 @@ static int span_push(struct spans *s, size_t off, size_t len)
 	if (!len)
 		return 0;
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct span *v = realloc(s->v, cap * sizeof *v);
+		struct span *v = tok_grow(s->v, &s->cap, sizeof *v, 64);
 		if (!v)
 			return TOK_E_NOMEM;
 		s->v = v;
-		s->cap = cap;
 	}
 	s->v[s->n++] = (struct span){ off, len };
 	return 0;

@@ -90,6 +90,10 @@ struct tok_heap {
 	struct tok_cand *v;
 	size_t n, cap;
 };
+/* realloc v to twice *cap elements (first when *cap is 0) and update
+ * *cap; NULL (v and *cap untouched) on overflow or out of memory. The one
+ * growth rule behind every push in the tokenizer. */
+void *tok_grow(void *v, size_t *cap, size_t elem, size_t first);
 int tok_heap_push(struct tok_heap *h, struct tok_cand c);
 int tok_heap_pop(struct tok_heap *h, struct tok_cand *out); /* 0 = empty */
 

@@ -14,6 +14,7 @@
  * Invariants: after tok_new() every id field is TOK_NULL or < n; token texts
  * are unique and non-empty; nothing changes, so readers need no locks.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,15 +51,24 @@ int tok_buf_put(struct tok_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+void *tok_grow(void *v, size_t *cap, size_t elem, size_t first)
+{
+	if (*cap > SIZE_MAX / 2 / elem)
+		return NULL;
+	size_t n = *cap ? *cap * 2 : first;
+	v = realloc(v, n * elem);
+	if (v)
+		*cap = n;
+	return v;
+}
+
 int tok_ids_push(struct tok_ids *ids, int32_t id)
 {
 	if (ids->n == ids->cap) {
-		size_t cap = ids->cap ? ids->cap * 2 : 64;
-		int32_t *v = realloc(ids->v, cap * sizeof *v);
+		int32_t *v = tok_grow(ids->v, &ids->cap, sizeof *v, 64);
 		if (!v)
 			return TOK_E_NOMEM;
 		ids->v = v;
-		ids->cap = cap;
 	}
 	ids->v[ids->n++] = id;
 	return 0;
@@ -81,12 +91,10 @@ static int cand_before(const struct tok_cand *a, const struct tok_cand *b)
 int tok_heap_push(struct tok_heap *h, struct tok_cand c)
 {
 	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct tok_cand *v = realloc(h->v, cap * sizeof *v);
+		struct tok_cand *v = tok_grow(h->v, &h->cap, sizeof *v, 64);
 		if (!v)
 			return TOK_E_NOMEM;
 		h->v = v;
-		h->cap = cap;
 	}
 	size_t i = h->n++;
 	while (i > 0 && cand_before(&c, &h->v[(i - 1) / 2])) {
@@ -649,12 +657,10 @@ struct frags {
 static int frag_push(struct frags *f, int32_t id, size_t off, size_t len)
 {
 	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 16;
-		struct frag *v = realloc(f->v, cap * sizeof *v);
+		struct frag *v = tok_grow(f->v, &f->cap, sizeof *v, 16);
 		if (!v)
 			return TOK_E_NOMEM;
 		f->v = v;
-		f->cap = cap;
 	}
 	f->v[f->n++] = (struct frag){ id, (uint32_t)off, (uint32_t)len };
 	return 0;
