@@ -731,12 +731,20 @@ static int int_in_range(uint32_t type, const uint8_t *p, int64_t lo, uint64_t hi
 	return 0;
 }
 
-int gguf_get_u32(const struct gguf *g, const char *key, uint32_t *out)
+/* The integer at key, if there is one and it lies in [lo, hi]; -1 if not. */
+static int get_int(const struct gguf *g, const char *key, int64_t lo, uint64_t hi,
+                   uint64_t *u, int64_t *s)
 {
 	const struct kv *kv = find_kv(g, key);
+
+	return kv ? int_in_range(kv->type, g->base + kv->off, lo, hi, u, s) : -1;
+}
+
+int gguf_get_u32(const struct gguf *g, const char *key, uint32_t *out)
+{
 	uint64_t u;
 	int64_t s;
-	if (!kv || int_in_range(kv->type, g->base + kv->off, 0, UINT32_MAX, &u, &s) < 0)
+	if (get_int(g, key, 0, UINT32_MAX, &u, &s) < 0)
 		return -1;
 	*out = (uint32_t)u;
 	return 0;
@@ -744,10 +752,9 @@ int gguf_get_u32(const struct gguf *g, const char *key, uint32_t *out)
 
 int gguf_get_u64(const struct gguf *g, const char *key, uint64_t *out)
 {
-	const struct kv *kv = find_kv(g, key);
 	uint64_t u;
 	int64_t s;
-	if (!kv || int_in_range(kv->type, g->base + kv->off, 0, UINT64_MAX, &u, &s) < 0)
+	if (get_int(g, key, 0, UINT64_MAX, &u, &s) < 0)
 		return -1;
 	*out = u;
 	return 0;
@@ -755,10 +762,9 @@ int gguf_get_u64(const struct gguf *g, const char *key, uint64_t *out)
 
 int gguf_get_i64(const struct gguf *g, const char *key, int64_t *out)
 {
-	const struct kv *kv = find_kv(g, key);
 	uint64_t u;
 	int64_t s;
-	if (!kv || int_in_range(kv->type, g->base + kv->off, INT64_MIN, INT64_MAX, &u, &s) < 0)
+	if (get_int(g, key, INT64_MIN, INT64_MAX, &u, &s) < 0)
 		return -1;
 	*out = s;
 	return 0;
