@@ -24,6 +24,7 @@
  */
 #include "plot/gguf.h"
 #include "llm/quant.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -571,8 +572,7 @@ struct gguf *gguf_open_mem(const void *buf, size_t len, char *err, size_t errlen
 		err[0] = 0;
 	struct gguf *g = calloc(1, sizeof *g);
 	if (!g) {
-		if (err && errlen)
-			snprintf(err, errlen, "out of memory");
+		plot_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
 	g->base = buf;

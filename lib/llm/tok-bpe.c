@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "llm/tok-impl.h"
+#include "util.h"
 
 /* llama.cpp's whitespace set, inside a character class. */
 #define WS "\\t\\n\\x{0b}\\f\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}" \
@@ -71,8 +72,7 @@ int tok_bpe_init(struct tok *t, const char *pre, char *err, size_t errlen)
 	const struct pre_family *fam = find_family(pre ? pre : "default");
 
 	if (!fam) {
-		if (err && errlen)
-			snprintf(err, errlen, "tokenizer.ggml.pre: unknown pre-tokenizer '%s'", pre);
+		plot_seterr(err, errlen, "tokenizer.ggml.pre: unknown pre-tokenizer '%s'", pre);
 		return TOK_E_INVAL;
 	}
 	for (int i = 0; i < TOK_MAX_REGEX && fam->re[i]; i++) {
@@ -82,9 +82,8 @@ int tok_bpe_init(struct tok *t, const char *pre, char *err, size_t errlen)
 		                               PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &ecode,
 		                               &eoff, NULL);
 		if (!re) {
-			if (err && errlen)
-				snprintf(err, errlen, "tokenizer.ggml.pre '%s': regex %d: error %d at %zu",
-				         pre, i, ecode, (size_t)eoff);
+			plot_seterr(err, errlen, "tokenizer.ggml.pre '%s': regex %d: error %d at %zu",
+			            pre, i, ecode, (size_t)eoff);
 			return TOK_E_REGEX;
 		}
 		pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* the interpreter is the fallback */
