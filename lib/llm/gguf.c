@@ -24,6 +24,7 @@
  */
 #include "plot/gguf.h"
 #include "llm/quant.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -377,20 +378,33 @@ static int parse_header(struct cur *c)
 	return 0;
 }
 
+/* The n-entry array of a header count found at offset at, and its name
+ * index. n is bounded first by the bytes left (each entry needs at least
+ * min_bytes), so a hostile count cannot make us allocate; NULL after fail(). */
+static void *alloc_table(struct cur *c, uint64_t n, uint64_t min_bytes, size_t elem,
+                         struct index *ix, uint64_t at, const char *field)
+{
+	if (n > remaining(c) / min_bytes) {
+		fail(c, at, "%s: %llu entries cannot fit in the %llu bytes left", field,
+		     (unsigned long long)n, (unsigned long long)remaining(c));
+		return NULL;
+	}
+	void *v = calloc(n ? n : 1, elem);
+	if (!v || index_init(ix, n) < 0) {
+		fail(c, at, "%s: out of memory for %llu entries", field, (unsigned long long)n);
+		free(v);
+		return NULL;
+	}
+	return v;
+}
+
 static int parse_kvs(struct cur *c)
 {
 	struct gguf *g = c->g;
 	/* a kv takes at least 8 (key len) + 4 (type) + 1 bytes */
-	if (g->n_kv > remaining(c) / 13) {
-		fail(c, 16, "header.n_kv: %llu entries cannot fit in the %llu bytes left",
-		     (unsigned long long)g->n_kv, (unsigned long long)remaining(c));
+	g->kv = alloc_table(c, g->n_kv, 13, sizeof *g->kv, &g->kv_idx, 16, "header.n_kv");
+	if (!g->kv)
 		return -1;
-	}
-	g->kv = calloc(g->n_kv ? g->n_kv : 1, sizeof *g->kv);
-	if (!g->kv || index_init(&g->kv_idx, g->n_kv) < 0) {
-		fail(c, 16, "header.n_kv: out of memory for %llu entries", (unsigned long long)g->n_kv);
-		return -1;
-	}
 	for (uint64_t i = 0; i < g->n_kv; i++)
 		if (parse_kv(c, i) < 0)
 			return -1;
@@ -513,17 +527,10 @@ static int parse_tensors(struct cur *c)
 {
 	struct gguf *g = c->g;
 	/* a tensor info takes at least 8+1 (name) + 4 + 8 + 4 + 8 bytes */
-	if (g->n_tensors > remaining(c) / 33) {
-		fail(c, 8, "header.n_tensors: %llu entries cannot fit in the %llu bytes left",
-		     (unsigned long long)g->n_tensors, (unsigned long long)remaining(c));
+	g->tensors = alloc_table(c, g->n_tensors, 33, sizeof *g->tensors, &g->t_idx, 8,
+	                         "header.n_tensors");
+	if (!g->tensors)
 		return -1;
-	}
-	g->tensors = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *g->tensors);
-	if (!g->tensors || index_init(&g->t_idx, g->n_tensors) < 0) {
-		fail(c, 8, "header.n_tensors: out of memory for %llu entries",
-		     (unsigned long long)g->n_tensors);
-		return -1;
-	}
 	for (uint64_t i = 0; i < g->n_tensors; i++)
 		if (parse_tensor_info(c, i) < 0)
 			return -1;
@@ -571,8 +578,7 @@ struct gguf *gguf_open_mem(const void *buf, size_t len, char *err, size_t errlen
 		err[0] = 0;
 	struct gguf *g = calloc(1, sizeof *g);
 	if (!g) {
-		if (err && errlen)
-			snprintf(err, errlen, "out of memory");
+		plot_seterr(err, errlen, "out of memory");
 		return NULL;
 	}
 	g->base = buf;
@@ -731,12 +737,20 @@ static int int_in_range(uint32_t type, const uint8_t *p, int64_t lo, uint64_t hi
 	return 0;
 }
 
-int gguf_get_u32(const struct gguf *g, const char *key, uint32_t *out)
+/* The integer at key, if there is one and it lies in [lo, hi]; -1 if not. */
+static int get_int(const struct gguf *g, const char *key, int64_t lo, uint64_t hi,
+                   uint64_t *u, int64_t *s)
 {
 	const struct kv *kv = find_kv(g, key);
+
+	return kv ? int_in_range(kv->type, g->base + kv->off, lo, hi, u, s) : -1;
+}
+
+int gguf_get_u32(const struct gguf *g, const char *key, uint32_t *out)
+{
 	uint64_t u;
 	int64_t s;
-	if (!kv || int_in_range(kv->type, g->base + kv->off, 0, UINT32_MAX, &u, &s) < 0)
+	if (get_int(g, key, 0, UINT32_MAX, &u, &s) < 0)
 		return -1;
 	*out = (uint32_t)u;
 	return 0;
@@ -744,10 +758,9 @@ int gguf_get_u32(const struct gguf *g, const char *key, uint32_t *out)
 
 int gguf_get_u64(const struct gguf *g, const char *key, uint64_t *out)
 {
-	const struct kv *kv = find_kv(g, key);
 	uint64_t u;
 	int64_t s;
-	if (!kv || int_in_range(kv->type, g->base + kv->off, 0, UINT64_MAX, &u, &s) < 0)
+	if (get_int(g, key, 0, UINT64_MAX, &u, &s) < 0)
 		return -1;
 	*out = u;
 	return 0;
@@ -755,10 +768,9 @@ int gguf_get_u64(const struct gguf *g, const char *key, uint64_t *out)
 
 int gguf_get_i64(const struct gguf *g, const char *key, int64_t *out)
 {
-	const struct kv *kv = find_kv(g, key);
 	uint64_t u;
 	int64_t s;
-	if (!kv || int_in_range(kv->type, g->base + kv->off, INT64_MIN, INT64_MAX, &u, &s) < 0)
+	if (get_int(g, key, INT64_MIN, INT64_MAX, &u, &s) < 0)
 		return -1;
 	*out = s;
 	return 0;

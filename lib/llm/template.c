@@ -12,13 +12,13 @@
  * Invariants: a struct tmpl is immutable after creation; rendered text is
  * bounded by TMPL_MAX_TEXT; lib code never prints, errors go to err.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plot/gguf.h"
 #include "plot/template.h"
+#include "util.h"
 
 struct tmpl {
 	enum tmpl_family family;
@@ -32,20 +32,6 @@ static const char *const family_names[] = {
 	[TMPL_RAW] = "raw", [TMPL_CHATML] = "chatml", [TMPL_LLAMA3] = "llama3",
 	[TMPL_GEMMA] = "gemma", [TMPL_LLAMA2] = "llama2", [TMPL_MISTRAL] = "mistral",
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *tmpl_family_name(enum tmpl_family f)
 {
@@ -172,15 +158,15 @@ static int detect(struct tmpl *t, const char *s, size_t n, char *err, size_t err
 	}
 	if (find(s, n, "[INST]")) {
 		if (find(s, n, "[AVAILABLE_TOOLS]") || find(s, n, "[SYSTEM_PROMPT]")) {
-			seterr(err, errlen, "chat template: Mistral variant with tools/system prompt "
-			       "markers is not supported; choose a family by name");
+			plot_seterr(err, errlen, "chat template: Mistral variant with tools/system prompt "
+			            "markers is not supported; choose a family by name");
 			return -1;
 		}
 		t->family = find(s, n, "<<SYS>>") ? TMPL_LLAMA2 : TMPL_MISTRAL;
 		return 0;
 	}
-	seterr(err, errlen, "unknown chat template: none of the markers <|im_start|>, "
-	       "<|start_header_id|>, <start_of_turn>, [INST]; use the raw family");
+	plot_seterr(err, errlen, "unknown chat template: none of the markers <|im_start|>, "
+	            "<|start_header_id|>, <start_of_turn>, [INST]; use the raw family");
 	return -1;
 }
 
@@ -189,15 +175,15 @@ struct tmpl *tmpl_new(const char *jinja, size_t len, char *err, size_t errlen)
 	struct tmpl *t = calloc(1, sizeof *t);
 
 	if (!t) {
-		seterr(err, errlen, "chat template: out of memory");
+		plot_seterr(err, errlen, "chat template: out of memory");
 		return NULL;
 	}
 	if (len > TMPL_MAX_TEXT) {
-		seterr(err, errlen, "chat template: %zu bytes (max %u)", len, TMPL_MAX_TEXT);
+		plot_seterr(err, errlen, "chat template: %zu bytes (max %u)", len, TMPL_MAX_TEXT);
 	} else if (!detect(t, jinja, len, err, errlen)) {
 		return t;
 	} else if (err && errlen && !*err) {
-		seterr(err, errlen, "chat template: out of memory");
+		plot_seterr(err, errlen, "chat template: out of memory");
 	}
 	tmpl_free(t);
 	return NULL;
@@ -235,16 +221,16 @@ struct tmpl *tmpl_from_gguf(const struct gguf *g, char *err, size_t errlen)
 	if (!gguf_get_str(g, "tokenizer.chat_template", &s))
 		return tmpl_new(s.s, s.len, err, errlen);
 	if (gguf_find_key(g, "tokenizer.chat_template") >= 0) {
-		seterr(err, errlen, "tokenizer.chat_template: not a string");
+		plot_seterr(err, errlen, "tokenizer.chat_template: not a string");
 		return NULL;
 	}
 	if (arch_is_gemma(g)) {
 		struct tmpl *t = tmpl_new_family(TMPL_GEMMA);
 		if (!t)
-			seterr(err, errlen, "chat template: out of memory");
+			plot_seterr(err, errlen, "chat template: out of memory");
 		return t;
 	}
-	seterr(err, errlen, "tokenizer.chat_template: missing; choose a family by name");
+	plot_seterr(err, errlen, "tokenizer.chat_template: missing; choose a family by name");
 	return NULL;
 }
 
@@ -351,8 +337,8 @@ static int alternation_ok(const struct tmpl_msg *m, size_t i, char *err, size_t 
 {
 	if (is(m, "user") == (i % 2 == 0))
 		return 1;
-	seterr(err, errlen, "message %zu (%s): conversation roles must alternate "
-	       "user/assistant/user/assistant/...", i, m->role);
+	plot_seterr(err, errlen, "message %zu (%s): conversation roles must alternate "
+	            "user/assistant/user/assistant/...", i, m->role);
 	return 0;
 }
 
@@ -378,6 +364,19 @@ static int render_chatml(const struct tmpl *t, const struct tmpl_msg *m, size_t 
 	return 0;
 }
 
+/* One Llama 3 turn, the same in 3.0 and 3.1+: '<|start_header_id|>' + role +
+ * '<|end_header_id|>\n\n' + content | trim + '<|eot_id|>' */
+static void put_llama3_turn(struct out *o, const struct tmpl_msg *m)
+{
+	puts_(o, "<|start_header_id|>");
+	puts_(o, m->role);
+	puts_(o, "<|end_header_id|>\n\n");
+	put_stripped(o, m->content);
+	puts_(o, "<|eot_id|>");
+}
+
+#define LLAMA3_GEN_PROMPT "<|start_header_id|>assistant<|end_header_id|>\n\n"
+
 /* Llama 3.1+: bos, a system header that always exists (date lines, then
  * the trimmed system message), then the turns as in 3.0. Tool turns and
  * tool definitions are not rendered: such messages are refused. */
@@ -394,17 +393,13 @@ static int render_llama31(const struct tmpl *t, const struct tmpl_msg *m, size_t
 	puts_(o, "<|eot_id|>");
 	for (size_t i = 0; i < n; i++) {
 		if (is(&m[i], "tool") || is(&m[i], "ipython")) {
-			seterr(err, errlen, "message %zu (%s): tool turns are not supported", i, m[i].role);
+			plot_seterr(err, errlen, "message %zu (%s): tool turns are not supported", i, m[i].role);
 			return -1;
 		}
-		puts_(o, "<|start_header_id|>");
-		puts_(o, m[i].role);
-		puts_(o, "<|end_header_id|>\n\n");
-		put_stripped(o, m[i].content);
-		puts_(o, "<|eot_id|>");
+		put_llama3_turn(o, &m[i]);
 	}
 	if (gen)
-		puts_(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+		puts_(o, LLAMA3_GEN_PROMPT);
 	return 0;
 }
 
@@ -412,18 +407,13 @@ static int render_llama3(const struct tmpl_msg *m, size_t n, int gen, const char
                          struct out *o)
 {
 	for (size_t i = 0; i < n; i++) {
-		/* (bos_token if index0 == 0) + '<|start_header_id|>' + role +
-		 * '<|end_header_id|>\n\n' + content | trim + '<|eot_id|>' */
+		/* (bos_token if index0 == 0) + the turn */
 		if (!i)
 			puts_(o, bos);
-		puts_(o, "<|start_header_id|>");
-		puts_(o, m[i].role);
-		puts_(o, "<|end_header_id|>\n\n");
-		put_stripped(o, m[i].content);
-		puts_(o, "<|eot_id|>");
+		put_llama3_turn(o, &m[i]);
 	}
 	if (gen)
-		puts_(o, "<|start_header_id|>assistant<|end_header_id|>\n\n");
+		puts_(o, LLAMA3_GEN_PROMPT);
 	return 0;
 }
 
@@ -435,7 +425,7 @@ static int render_gemma(const struct tmpl *t, const struct tmpl_msg *m, size_t n
 	puts_(o, bos);
 	if (is(&m[0], "system")) {
 		if (t->gemma_no_system) {
-			seterr(err, errlen, "message 0 (system): System role not supported");
+			plot_seterr(err, errlen, "message 0 (system): System role not supported");
 			return -1;
 		}
 		prefix = m[0].content; /* + sep, untrimmed, before the first turn */
@@ -514,8 +504,8 @@ static int render_mistral(const struct tmpl_msg *m, size_t n, const char *bos, c
 			puts_(o, m[i].content);
 			puts_(o, eos);
 		} else {
-			seterr(err, errlen, "message %zu (%s): Only user and assistant roles are "
-			       "supported!", i, m[i].role);
+			plot_seterr(err, errlen, "message %zu (%s): Only user and assistant roles are "
+			            "supported!", i, m[i].role);
 			return -1;
 		}
 	}
@@ -525,12 +515,12 @@ static int render_mistral(const struct tmpl_msg *m, size_t n, const char *bos, c
 static int check_msgs(const struct tmpl_msg *m, size_t n, char *err, size_t errlen)
 {
 	if (!n) {
-		seterr(err, errlen, "chat template: no messages");
+		plot_seterr(err, errlen, "chat template: no messages");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++)
 		if (!m[i].role || !m[i].content) {
-			seterr(err, errlen, "message %zu: missing %s", i, m[i].role ? "content" : "role");
+			plot_seterr(err, errlen, "message %zu: missing %s", i, m[i].role ? "content" : "role");
 			return -1;
 		}
 	return 0;
@@ -565,8 +555,8 @@ int tmpl_render(const struct tmpl *t, const struct tmpl_msg *m, size_t n, int ge
 		puts_(&o, "");
 	if (rc || o.oom) {
 		if (o.oom)
-			seterr(err, errlen, "chat template: rendered text past %u bytes or out of memory",
-			       TMPL_MAX_TEXT);
+			plot_seterr(err, errlen, "chat template: rendered text past %u bytes or out of memory",
+			            TMPL_MAX_TEXT);
 		free(o.p);
 		return -1;
 	}

@@ -22,6 +22,7 @@
 #include <stdio.h>
 
 #include "llm/tok-impl.h"
+#include "util.h"
 
 /* llama.cpp's whitespace set, inside a character class. */
 #define WS "\\t\\n\\x{0b}\\f\\r \\x{85}\\x{a0}\\x{1680}\\x{2000}-\\x{200a}\\x{2028}\\x{2029}" \
@@ -71,8 +72,7 @@ int tok_bpe_init(struct tok *t, const char *pre, char *err, size_t errlen)
 	const struct pre_family *fam = find_family(pre ? pre : "default");
 
 	if (!fam) {
-		if (err && errlen)
-			snprintf(err, errlen, "tokenizer.ggml.pre: unknown pre-tokenizer '%s'", pre);
+		plot_seterr(err, errlen, "tokenizer.ggml.pre: unknown pre-tokenizer '%s'", pre);
 		return TOK_E_INVAL;
 	}
 	for (int i = 0; i < TOK_MAX_REGEX && fam->re[i]; i++) {
@@ -82,9 +82,8 @@ int tok_bpe_init(struct tok *t, const char *pre, char *err, size_t errlen)
 		                               PCRE2_UTF | PCRE2_UCP | PCRE2_NO_UTF_CHECK, &ecode,
 		                               &eoff, NULL);
 		if (!re) {
-			if (err && errlen)
-				snprintf(err, errlen, "tokenizer.ggml.pre '%s': regex %d: error %d at %zu",
-				         pre, i, ecode, (size_t)eoff);
+			plot_seterr(err, errlen, "tokenizer.ggml.pre '%s': regex %d: error %d at %zu",
+			            pre, i, ecode, (size_t)eoff);
 			return TOK_E_REGEX;
 		}
 		pcre2_jit_compile(re, PCRE2_JIT_COMPLETE); /* the interpreter is the fallback */
@@ -225,12 +224,10 @@ static int span_push(struct spans *s, size_t off, size_t len)
 	if (!len)
 		return 0;
 	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct span *v = realloc(s->v, cap * sizeof *v);
+		struct span *v = tok_grow(s->v, &s->cap, sizeof *v, 64);
 		if (!v)
 			return TOK_E_NOMEM;
 		s->v = v;
-		s->cap = cap;
 	}
 	s->v[s->n++] = (struct span){ off, len };
 	return 0;
@@ -327,33 +324,11 @@ static int emit_symbols(const struct tok *t, const char *w, const struct tok_sym
 static int merge_word(const struct tok *t, const char *w, size_t n, struct tok_sym *sym,
                       struct tok_heap *h, struct tok_ids *out)
 {
-	size_t nsym = 0;
-	struct tok_cand c;
-	int rc = 0;
+	size_t nsym = tok_sym_split(w, n, sym);
+	int rc;
 
-	for (size_t off = 0; off < n; nsym++) {
-		size_t len = tok_utf8_len((unsigned char)w[off]);
-		len = len < n - off ? len : n - off;
-		sym[nsym] = (struct tok_sym){ (int32_t)nsym - 1, off + len == n ? -1 : (int32_t)nsym + 1,
-		                              (uint32_t)off, (uint32_t)len };
-		off += len;
-	}
 	h->n = 0;
-	for (size_t i = 1; i < nsym && !rc; i++)
-		rc = queue_pair(t, w, sym, (int32_t)i - 1, (int32_t)i, h);
-	while (!rc && tok_heap_pop(h, &c)) {
-		struct tok_sym *l = &sym[c.left], *r = &sym[c.right];
-		if (!l->n || !r->n || l->n + r->n != c.size)
-			continue;
-		l->n += r->n;
-		r->n = 0;
-		l->next = r->next;
-		if (r->next >= 0)
-			sym[r->next].prev = c.left;
-		rc = queue_pair(t, w, sym, l->prev, c.left, h);
-		if (!rc)
-			rc = queue_pair(t, w, sym, c.left, l->next, h);
-	}
+	rc = tok_sym_merge(t, w, sym, nsym, h, queue_pair);
 	return rc ? rc : emit_symbols(t, w, sym, nsym, out);
 }
 

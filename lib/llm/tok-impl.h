@@ -90,6 +90,10 @@ struct tok_heap {
 	struct tok_cand *v;
 	size_t n, cap;
 };
+/* realloc v to twice *cap elements (first when *cap is 0) and update
+ * *cap; NULL (v and *cap untouched) on overflow or out of memory. The one
+ * growth rule behind every push in the tokenizer. */
+void *tok_grow(void *v, size_t *cap, size_t elem, size_t first);
 int tok_heap_push(struct tok_heap *h, struct tok_cand c);
 int tok_heap_pop(struct tok_heap *h, struct tok_cand *out); /* 0 = empty */
 
@@ -99,6 +103,17 @@ struct tok_sym {
 	int32_t prev, next;
 	uint32_t off, n;
 };
+/* Split w[0..n) into one linked symbol per UTF-8 character (a truncated
+ * tail is one short symbol); sym holds n entries. Returns the count. */
+size_t tok_sym_split(const char *w, size_t n, struct tok_sym *sym);
+/* Queues the merge of symbols l and r on h if the vocabulary allows it
+ * (BPE: by merge rank; SPM: by token score); 0 or TOK_E_NOMEM. */
+typedef int (*tok_pair_fn)(const struct tok *t, const char *w, const struct tok_sym *sym,
+                           int32_t l, int32_t r, struct tok_heap *h);
+/* The merge loop shared by BPE and SPM: queue adjacent pairs, then merge
+ * the best candidate still valid and queue its new neighbours. */
+int tok_sym_merge(const struct tok *t, const char *w, struct tok_sym *sym, size_t nsym,
+                  struct tok_heap *h, tok_pair_fn queue_pair);
 
 /* Pre-tokenizer regexes for a tokenizer.ggml.pre name; 0 or TOK_E_*. */
 int tok_bpe_init(struct tok *t, const char *pre, char *err, size_t errlen);

@@ -61,47 +61,17 @@ static int emit(const struct tok *t, const char *w, const struct tok_sym *sym,
 	return rc;
 }
 
-static int merge(const struct tok *t, const char *w, struct tok_sym *sym, size_t nsym,
-                 struct tok_heap *h)
-{
-	struct tok_cand c;
-	int rc = 0;
-
-	for (size_t i = 1; i < nsym && !rc; i++)
-		rc = queue_pair(t, w, sym, (int32_t)i - 1, (int32_t)i, h);
-	while (!rc && tok_heap_pop(h, &c)) {
-		struct tok_sym *l = &sym[c.left], *r = &sym[c.right];
-		if (!l->n || !r->n || l->n + r->n != c.size)
-			continue;
-		l->n += r->n;
-		r->n = 0;
-		l->next = r->next;
-		if (r->next >= 0)
-			sym[r->next].prev = c.left;
-		rc = queue_pair(t, w, sym, l->prev, c.left, h);
-		if (!rc)
-			rc = queue_pair(t, w, sym, c.left, l->next, h);
-	}
-	return rc;
-}
-
 int tok_spm_encode(const struct tok *t, const char *w, size_t n, struct tok_ids *out)
 {
 	struct tok_sym *sym = malloc((n ? n : 1) * sizeof *sym);
 	struct tok_heap h = { 0 };
-	size_t nsym = 0;
+	size_t nsym;
 	int rc;
 
 	if (!sym)
 		return TOK_E_NOMEM;
-	for (size_t off = 0; off < n; nsym++) {
-		size_t len = tok_utf8_len((unsigned char)w[off]);
-		len = len < n - off ? len : n - off;
-		sym[nsym] = (struct tok_sym){ (int32_t)nsym - 1, off + len == n ? -1 : (int32_t)nsym + 1,
-		                              (uint32_t)off, (uint32_t)len };
-		off += len;
-	}
-	rc = merge(t, w, sym, nsym, &h);
+	nsym = tok_sym_split(w, n, sym);
+	rc = tok_sym_merge(t, w, sym, nsym, &h, queue_pair);
 	if (!rc && nsym)
 		rc = emit(t, w, sym, out);
 	free(sym);

@@ -14,26 +14,13 @@
  * Invariants: after tok_new() every id field is TOK_NULL or < n; token texts
  * are unique and non-empty; nothing changes, so readers need no locks.
  */
-#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "llm/tok-impl.h"
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "util.h"
 
 uint64_t tok_fnv(uint64_t h, const void *p, size_t n)
 {
@@ -64,15 +51,24 @@ int tok_buf_put(struct tok_buf *b, const void *p, size_t n)
 	return 0;
 }
 
+void *tok_grow(void *v, size_t *cap, size_t elem, size_t first)
+{
+	if (*cap > SIZE_MAX / 2 / elem)
+		return NULL;
+	size_t n = *cap ? *cap * 2 : first;
+	v = realloc(v, n * elem);
+	if (v)
+		*cap = n;
+	return v;
+}
+
 int tok_ids_push(struct tok_ids *ids, int32_t id)
 {
 	if (ids->n == ids->cap) {
-		size_t cap = ids->cap ? ids->cap * 2 : 64;
-		int32_t *v = realloc(ids->v, cap * sizeof *v);
+		int32_t *v = tok_grow(ids->v, &ids->cap, sizeof *v, 64);
 		if (!v)
 			return TOK_E_NOMEM;
 		ids->v = v;
-		ids->cap = cap;
 	}
 	ids->v[ids->n++] = id;
 	return 0;
@@ -95,12 +91,10 @@ static int cand_before(const struct tok_cand *a, const struct tok_cand *b)
 int tok_heap_push(struct tok_heap *h, struct tok_cand c)
 {
 	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct tok_cand *v = realloc(h->v, cap * sizeof *v);
+		struct tok_cand *v = tok_grow(h->v, &h->cap, sizeof *v, 64);
 		if (!v)
 			return TOK_E_NOMEM;
 		h->v = v;
-		h->cap = cap;
 	}
 	size_t i = h->n++;
 	while (i > 0 && cand_before(&c, &h->v[(i - 1) / 2])) {
@@ -132,6 +126,46 @@ int tok_heap_pop(struct tok_heap *h, struct tok_cand *out)
 	if (h->n)
 		h->v[i] = last;
 	return 1;
+}
+
+size_t tok_sym_split(const char *w, size_t n, struct tok_sym *sym)
+{
+	size_t nsym = 0;
+
+	for (size_t off = 0; off < n; nsym++) {
+		size_t len = tok_utf8_len((unsigned char)w[off]);
+		len = len < n - off ? len : n - off;
+		sym[nsym] = (struct tok_sym){ (int32_t)nsym - 1, off + len == n ? -1 : (int32_t)nsym + 1,
+		                              (uint32_t)off, (uint32_t)len };
+		off += len;
+	}
+	return nsym;
+}
+
+/* A popped candidate is stale when either side was merged away or grew
+ * since it was queued (size check); it is then skipped, not re-ranked. */
+int tok_sym_merge(const struct tok *t, const char *w, struct tok_sym *sym, size_t nsym,
+                  struct tok_heap *h, tok_pair_fn queue_pair)
+{
+	struct tok_cand c;
+	int rc = 0;
+
+	for (size_t i = 1; i < nsym && !rc; i++)
+		rc = queue_pair(t, w, sym, (int32_t)i - 1, (int32_t)i, h);
+	while (!rc && tok_heap_pop(h, &c)) {
+		struct tok_sym *l = &sym[c.left], *r = &sym[c.right];
+		if (!l->n || !r->n || l->n + r->n != c.size)
+			continue;
+		l->n += r->n;
+		r->n = 0;
+		l->next = r->next;
+		if (r->next >= 0)
+			sym[r->next].prev = c.left;
+		rc = queue_pair(t, w, sym, l->prev, c.left, h);
+		if (!rc)
+			rc = queue_pair(t, w, sym, c.left, l->next, h);
+	}
+	return rc;
 }
 
 /* ---- lookups ------------------------------------------------------------- */
@@ -207,13 +241,13 @@ static int arena_size(const struct tok_desc *d, uint64_t *total, char *err, size
 
 	for (uint32_t i = 0; i < d->n_tokens; i++) {
 		if (!d->tokens[i]) {
-			seterr(err, errlen, "tokenizer.ggml.tokens[%u]: missing", i);
+			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: missing", i);
 			return TOK_E_INVAL;
 		}
 		size_t n = desc_tok_len(d, i);
 		if (n > TOK_MAX_TOKEN_LEN) {
-			seterr(err, errlen, "tokenizer.ggml.tokens[%u]: %zu bytes (max %d)", i, n,
-			       TOK_MAX_TOKEN_LEN);
+			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: %zu bytes (max %d)", i, n,
+			            TOK_MAX_TOKEN_LEN);
 			return TOK_E_INVAL;
 		}
 		sum += n ? n : 24;
@@ -221,7 +255,7 @@ static int arena_size(const struct tok_desc *d, uint64_t *total, char *err, size
 	for (uint32_t i = 0; i < d->n_merges; i++) {
 		size_t n = d->merges[i] ? desc_merge_len(d, i) : 0;
 		if (n > 2 * TOK_MAX_TOKEN_LEN + 1) {
-			seterr(err, errlen, "tokenizer.ggml.merges[%u]: %zu bytes", i, n);
+			plot_seterr(err, errlen, "tokenizer.ggml.merges[%u]: %zu bytes", i, n);
 			return TOK_E_INVAL;
 		}
 		sum += n;
@@ -265,8 +299,8 @@ static int add_tokens(struct tok *t, const struct tok_desc *d, uint64_t *pos, ch
 		t->score[i] = d->scores ? d->scores[i] : 0.0f;
 		t->attr[i] = d->types ? attr_of_type(d->types[i]) : TOK_ATTR_NORMAL;
 		if (tok_lookup(t, t->arena + t->off[i], n) != TOK_NULL) {
-			seterr(err, errlen, "tokenizer.ggml.tokens[%u]: duplicate of token %d", i,
-			       tok_lookup(t, t->arena + t->off[i], n));
+			plot_seterr(err, errlen, "tokenizer.ggml.tokens[%u]: duplicate of token %d", i,
+			            tok_lookup(t, t->arena + t->off[i], n));
 			return TOK_E_INVAL;
 		}
 		uint64_t h = tok_fnv(TOK_FNV_INIT, t->arena + t->off[i], n) & t->tmask;
@@ -483,21 +517,21 @@ static int build_special_cache(struct tok *t)
 static int check_desc(const struct tok_desc *d, char *err, size_t errlen)
 {
 	if (d->model != TOK_MODEL_BPE && d->model != TOK_MODEL_SPM) {
-		seterr(err, errlen, "tokenizer.ggml.model: unsupported model %d", (int)d->model);
+		plot_seterr(err, errlen, "tokenizer.ggml.model: unsupported model %d", (int)d->model);
 		return TOK_E_INVAL;
 	}
 	if (!d->n_tokens || d->n_tokens > TOK_MAX_VOCAB || !d->tokens) {
-		seterr(err, errlen, "tokenizer.ggml.tokens: %u tokens (need 1..%u)", d->n_tokens,
-		       TOK_MAX_VOCAB);
+		plot_seterr(err, errlen, "tokenizer.ggml.tokens: %u tokens (need 1..%u)", d->n_tokens,
+		            TOK_MAX_VOCAB);
 		return TOK_E_INVAL;
 	}
 	if (d->n_merges > TOK_MAX_VOCAB || (d->n_merges && !d->merges)) {
-		seterr(err, errlen, "tokenizer.ggml.merges: %u merges (max %u)", d->n_merges,
-		       TOK_MAX_VOCAB);
+		plot_seterr(err, errlen, "tokenizer.ggml.merges: %u merges (max %u)", d->n_merges,
+		            TOK_MAX_VOCAB);
 		return TOK_E_INVAL;
 	}
 	if (d->model == TOK_MODEL_BPE && !d->n_merges) {
-		seterr(err, errlen, "tokenizer.ggml.merges: missing for a gpt2 tokenizer");
+		plot_seterr(err, errlen, "tokenizer.ggml.merges: missing for a gpt2 tokenizer");
 		return TOK_E_INVAL;
 	}
 	return 0;
@@ -512,7 +546,7 @@ static int build(struct tok *t, const struct tok_desc *d, char *err, size_t errl
 		return rc;
 	t->model = d->model;
 	if ((rc = alloc_tables(t, d->n_tokens, d->n_merges, asize))) {
-		seterr(err, errlen, "tokenizer: out of memory for %u tokens", d->n_tokens);
+		plot_seterr(err, errlen, "tokenizer: out of memory for %u tokens", d->n_tokens);
 		return rc;
 	}
 	if ((rc = add_tokens(t, d, &pos, err, errlen)))
@@ -521,7 +555,7 @@ static int build(struct tok *t, const struct tok_desc *d, char *err, size_t errl
 	setup_flags(t, d);
 	if ((rc = setup_specials(t, d)) || (rc = build_special_cache(t)) ||
 	    (rc = tok_pieces_build(t))) {
-		seterr(err, errlen, "tokenizer: out of memory");
+		plot_seterr(err, errlen, "tokenizer: out of memory");
 		return rc;
 	}
 	mark_unused(t);
@@ -536,7 +570,7 @@ struct tok *tok_new(const struct tok_desc *d, char *err, size_t errlen)
 		return NULL;
 	struct tok *t = calloc(1, sizeof *t);
 	if (!t) {
-		seterr(err, errlen, "tokenizer: out of memory");
+		plot_seterr(err, errlen, "tokenizer: out of memory");
 		return NULL;
 	}
 	if (build(t, d, err, errlen)) {
@@ -623,12 +657,10 @@ struct frags {
 static int frag_push(struct frags *f, int32_t id, size_t off, size_t len)
 {
 	if (f->n == f->cap) {
-		size_t cap = f->cap ? f->cap * 2 : 16;
-		struct frag *v = realloc(f->v, cap * sizeof *v);
+		struct frag *v = tok_grow(f->v, &f->cap, sizeof *v, 16);
 		if (!v)
 			return TOK_E_NOMEM;
 		f->v = v;
-		f->cap = cap;
 	}
 	f->v[f->n++] = (struct frag){ id, (uint32_t)off, (uint32_t)len };
 	return 0;
@@ -771,7 +803,7 @@ int tok_encode(const struct tok *t, const char *text, size_t len, unsigned flags
 	int rc;
 
 	if (len > TOK_MAX_TEXT) {
-		seterr(err, errlen, "text: %zu bytes (max %u)", len, TOK_MAX_TEXT);
+		plot_seterr(err, errlen, "text: %zu bytes (max %u)", len, TOK_MAX_TEXT);
 		return TOK_E_TOOBIG;
 	}
 	if ((flags & TOK_ADD_SPECIAL) && t->add_bos && t->bos != TOK_NULL &&
@@ -788,7 +820,7 @@ int tok_encode(const struct tok *t, const char *text, size_t len, unsigned flags
 		goto fail;
 	return 0;
 fail:
-	seterr(err, errlen, rc == TOK_E_NOMEM ? "tokenizer: out of memory" :
-	                                        "tokenizer: regex match failed");
+	plot_seterr(err, errlen, rc == TOK_E_NOMEM ? "tokenizer: out of memory" :
+	                                             "tokenizer: regex match failed");
 	return rc;
 }

@@ -159,6 +159,17 @@ static void build(struct wbuf *w, struct layout *L)
 	}
 }
 
+/* The valid file of build(), opened; the caller closes g and frees w->p. */
+static struct gguf *open_built(struct wbuf *w)
+{
+	struct layout L;
+
+	build(w, &L);
+	struct gguf *g = gguf_open_mem(w->p, w->n, NULL, 0);
+	assert_non_null(g);
+	return g;
+}
+
 static void test_valid(void **state)
 {
 	struct wbuf w = { 0 };
@@ -187,10 +198,7 @@ static void test_valid(void **state)
 static void test_int_getters(void **state)
 {
 	struct wbuf w = { 0 };
-	struct layout L;
-	build(&w, &L);
-	struct gguf *g = gguf_open_mem(w.p, w.n, NULL, 0);
-	assert_non_null(g);
+	struct gguf *g = open_built(&w);
 	uint32_t u;
 	uint64_t u6;
 	int64_t i6;
@@ -221,10 +229,7 @@ static void test_int_getters(void **state)
 static void test_other_getters(void **state)
 {
 	struct wbuf w = { 0 };
-	struct layout L;
-	build(&w, &L);
-	struct gguf *g = gguf_open_mem(w.p, w.n, NULL, 0);
-	assert_non_null(g);
+	struct gguf *g = open_built(&w);
 	float f;
 	int b;
 	struct gguf_str s;
@@ -246,10 +251,7 @@ static void test_other_getters(void **state)
 static void test_arrays(void **state)
 {
 	struct wbuf w = { 0 };
-	struct layout L;
-	build(&w, &L);
-	struct gguf *g = gguf_open_mem(w.p, w.n, NULL, 0);
-	assert_non_null(g);
+	struct gguf *g = open_built(&w);
 	enum gguf_vtype et;
 	uint64_t n;
 	struct gguf_str s;

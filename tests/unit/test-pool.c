@@ -97,6 +97,15 @@ static struct pool *mk(struct fx *f, const struct pool_config *c)
 	return f->p;
 }
 
+/* The common case: a pool with cfg_default()'s settings. */
+static struct pool *mk_default(struct fx *f)
+{
+	struct pool_config c;
+
+	cfg_default(&c);
+	return mk(f, &c);
+}
+
 static uint64_t sub(struct pool *p, int prio, uint64_t cost)
 {
 	struct pool_submit s = { .priority = prio, .cost = cost };
@@ -177,9 +186,7 @@ static void t_names(void **st)
 static void t_priority_order(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t blocker = sub(f.p, POOL_PRIO_LOW, 1);
 	uint64_t lo = sub(f.p, POOL_PRIO_LOW, 1);
 	uint64_t no = sub(f.p, POOL_PRIO_NORMAL, 1);
@@ -199,9 +206,7 @@ static void t_priority_order(void **st)
 static void t_fifo_within_level(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t ids[6];
 	for (int i = 0; i < 6; i++)
 		ids[i] = sub(f.p, POOL_PRIO_NORMAL, 1);
@@ -387,9 +392,7 @@ static void t_ids_unique_first_id(void **st)
 static void t_expiry_queued(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t run = sub(f.p, 1, 1);
 	struct pool_submit s = { .priority = 1, .cost = 1, .timeout_ns = 100 };
 	uint64_t q;
@@ -412,9 +415,7 @@ static void t_expiry_queued(void **st)
 static void t_expiry_at_admission(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t run = sub(f.p, 1, 1);
 	struct pool_submit s = { .priority = 1, .cost = 1, .deadline_ns = fake_now + 10 };
 	uint64_t q;
@@ -465,9 +466,7 @@ static void t_timeout_running(void **st)
 static void t_cancel_states(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t r = sub(f.p, 1, 1), q = sub(f.p, 1, 1);
 	assert_int_equal(pool_cancel(f.p, q), 0);
 	assert_int_equal(state_of(f.p, q), POOL_CANCELLED);
@@ -505,9 +504,7 @@ static void t_cancel_reserved_unblocks(void **st)
 static void t_failed_keeps_output(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t id = sub(f.p, 1, 2);
 	struct pool_task *t = mx_task(f.m, id);
 	assert_int_equal(pool_task_emit(t, "ab", 2), 0);
@@ -531,9 +528,7 @@ static void t_failed_keeps_output(void **st)
 static void t_start_error(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	f.m->start_rc = -POOL_E_NOMEM;
 	uint64_t id = sub(f.p, 1, 5);
 	assert_int_equal(state_of(f.p, id), POOL_FAILED);
@@ -593,9 +588,7 @@ static void expect_nothing(struct pool_sub *s)
 static void t_late_subscriber_replay(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t id = sub(f.p, 1, 1);
 	struct pool_task *t = mx_task(f.m, id);
 	pool_task_emit(t, "a", 1);
@@ -632,9 +625,7 @@ static void t_late_subscriber_replay(void **st)
 static void t_result_many_times(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t id = sub(f.p, 1, 1);
 	struct pool_task *t = mx_task(f.m, id);
 	pool_task_emit(t, "he", 2);
@@ -775,9 +766,7 @@ static void t_limit_workers(void **st)
 static void t_limit_timeout(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t a = sub(f.p, 1, 1);
 	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_TIMEOUT_NS, 50), 0);
 	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_TIMEOUT_NS), 50);
@@ -889,9 +878,7 @@ static void t_stats_wait_window(void **st)
 static void t_list(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t a = sub(f.p, POOL_PRIO_LOW, 1);
 	uint64_t b = sub(f.p, POOL_PRIO_LOW, 1);
 	uint64_t d = sub(f.p, POOL_PRIO_HIGH, 1);
@@ -912,9 +899,7 @@ static void t_list(void **st)
 static void t_shutdown_cancel(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t r = sub(f.p, 1, 1), q1 = sub(f.p, 1, 1), q2 = sub(f.p, 3, 1);
 	assert_int_equal(pool_shutdown(f.p, POOL_SHUTDOWN_CANCEL, 0), -POOL_E_TIMEDOUT);
 	struct pool_task_info ti;
@@ -940,9 +925,7 @@ static void t_shutdown_cancel(void **st)
 static void t_shutdown_drain_bounded(void **st)
 {
 	struct fx f;
-	struct pool_config c;
-	cfg_default(&c);
-	mk(&f, &c);
+	mk_default(&f);
 	uint64_t r = sub(f.p, 1, 1), q = sub(f.p, 1, 1);
 	assert_int_equal(pool_shutdown(f.p, POOL_SHUTDOWN_DRAIN, 1000000), -POOL_E_TIMEDOUT);
 	assert_int_equal(state_of(f.p, q), POOL_CANCELLED);

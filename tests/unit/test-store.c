@@ -91,14 +91,21 @@ static void mp_u(struct mp *m, const char *k, uint64_t v)
 	msgpack_pack_uint64(&m->pk, v);
 }
 
+/* The required keys, 5 entries, valid except key bad (if any) = bad_v. */
+static void mp_required_but(struct mp *m, const char *bad, uint64_t bad_v)
+{
+	static const struct { const char *k; uint64_t v; } req[] = {
+		{ "v", 1 }, { "id", 7 }, { "prio", 1 }, { "state", 2 }, { "cost", 1 },
+	};
+
+	for (size_t i = 0; i < sizeof req / sizeof req[0]; i++)
+		mp_u(m, req[i].k, bad && !strcmp(bad, req[i].k) ? bad_v : req[i].v);
+}
+
 /* The required keys, 5 entries. */
 static void mp_required(struct mp *m)
 {
-	mp_u(m, "v", 1);
-	mp_u(m, "id", 7);
-	mp_u(m, "prio", 1);
-	mp_u(m, "state", 2);
-	mp_u(m, "cost", 1);
+	mp_required_but(m, NULL, 0);
 }
 
 /* Decoding must fail and the message must contain each of the needles. */
@@ -134,29 +141,17 @@ static void t_out_of_range(void **st)
 {
 	struct mp m;
 	mp_init(&m, 5);
-	mp_u(&m, "v", 1);
-	mp_u(&m, "id", 7);
-	mp_u(&m, "prio", 4);
-	mp_u(&m, "state", 2);
-	mp_u(&m, "cost", 1);
+	mp_required_but(&m, "prio", 4);
 	expect_err(&m, "field \"prio\": out of range", "offset");
 	mp_init(&m, 5);
-	mp_u(&m, "v", 1);
-	mp_u(&m, "id", 7);
-	mp_u(&m, "prio", 1);
-	mp_u(&m, "state", 7);
-	mp_u(&m, "cost", 1);
+	mp_required_but(&m, "state", 7);
 	expect_err(&m, "field \"state\": out of range", NULL);
 	mp_init(&m, 6);
 	mp_required(&m);
 	mp_u(&m, "owner", (uint64_t)UINT32_MAX + 1);
 	expect_err(&m, "field \"owner\": out of range", NULL);
 	mp_init(&m, 5);
-	mp_u(&m, "v", 2);
-	mp_u(&m, "id", 7);
-	mp_u(&m, "prio", 1);
-	mp_u(&m, "state", 2);
-	mp_u(&m, "cost", 1);
+	mp_required_but(&m, "v", 2);
 	expect_err(&m, "field \"v\": unsupported version", "offset 3");
 }
 
