@@ -554,16 +554,14 @@ INLINE __m256i mn_wq(uint32_t T, const uint8_t *blk)
 	}
 }
 
-/* Activation block, its (d, s) halves as floats and -off * its lane sums. */
+/* Activation block and -off * its lane sums. */
 struct mn_x {
 	__m256i q, neg;
-	__m128 d;
 };
 
 INLINE void mn_loadx(uint32_t T, const uint8_t *b, struct mn_x *x)
 {
 	x->q = load32(b + (MN_MIN(T) ? 4 : 2));
-	x->d = h2f_pair((const uint16_t *)b);
 	if (MN_OFF(T)) {
 		__m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(),
 						_mm256_set1_epi8((char)MN_OFF(T)), x->q);
@@ -571,20 +569,44 @@ INLINE void mn_loadx(uint32_t T, const uint8_t *b, struct mn_x *x)
 	}
 }
 
+/* The (d, s) halves of K activation blocks: xd lane t = d_t, xsm lane t =
+ * s_t, so one multiply scales a weight block against all K tokens. */
+INLINE void mn_scales(int K, const uint8_t *x, size_t xs, size_t off, __m128 *xd, __m128 *xsm)
+{
+	int v[MN_K] = { 0 };
+	QX_UNROLL
+	for (int t = 0; t < K; t++)
+		memcpy(&v[t], x + (size_t)t * xs + off, 4);
+	__m256 f = _mm256_cvtph_ps(_mm_set_epi32(v[3], v[2], v[1], v[0])); /* d0 s0 d1 s1 .. */
+	f = _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+	*xd = _mm256_castps256_ps128(f);
+	*xsm = _mm256_extractf128_ps(f, 1);
+}
+
+/* lane t of v in all 8 lanes */
+INLINE __m256 mn_lane(__m128 v, int t)
+{
+	if (t == 0)
+		return _mm256_broadcastss_ps(v);
+	return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(t));
+}
+
 INLINE void mn32_k(uint32_t T, int R, int K, int64_t n, const uint8_t *w, size_t ws,
 		   const uint8_t *x, size_t xs, float *y, size_t yw, size_t ys)
 {
 	__m256 acc[MN_R][MN_K];
-	__m128 mins[MN_R][MN_K]; /* lane 1: sum of m * s (Q4_1, Q5_1) */
+	__m128 mins[MN_R]; /* lane t: sum of m * s (Q4_1, Q5_1) */
 	QX_UNROLL
-	for (int r = 0; r < R; r++)
+	for (int r = 0; r < R; r++) {
+		mins[r] = _mm_setzero_ps();
 		QX_UNROLL
-		for (int t = 0; t < K; t++) {
+		for (int t = 0; t < K; t++)
 			acc[r][t] = _mm256_setzero_ps();
-			mins[r][t] = _mm_setzero_ps();
-		}
+	}
 	for (int64_t i = 0; i < n / QK4; i++) {
 		struct mn_x xb[MN_K];
+		__m128 xd, xsm;
+		mn_scales(K, x, xs, (size_t)i * MN_XB(T), &xd, &xsm);
 		QX_UNROLL
 		for (int t = 0; t < K; t++)
 			mn_loadx(T, x + (size_t)t * xs + (size_t)i * MN_XB(T), &xb[t]);
@@ -592,26 +614,24 @@ INLINE void mn32_k(uint32_t T, int R, int K, int64_t n, const uint8_t *w, size_t
 		for (int r = 0; r < R; r++) {
 			const uint8_t *a = w + (size_t)r * ws + (size_t)i * MN_WB(T);
 			__m256i q = mn_wq(T, a);
-			__m128 dw = h2f_pair((const uint16_t *)a); /* (d, m) */
+			__m128 dm = h2f_pair((const uint16_t *)a); /* (d, m) */
+			/* lane t: d * d_t, as dot's (d, m) * (d_t, s_t) lane 0 */
+			__m128 dd = _mm_mul_ps(_mm_broadcastss_ps(dm), xd);
+			if (MN_MIN(T))
+				mins[r] = _mm_add_ps(mins[r], _mm_mul_ps(_mm_permute_ps(dm, 0x55), xsm));
 			QX_UNROLL
 			for (int t = 0; t < K; t++) {
-				__m128 prod = _mm_mul_ps(dw, xb[t].d);
-				if (MN_MIN(T))
-					mins[r][t] = _mm_add_ps(mins[r][t], prod);
 				__m256i s0 = MN_OFF(T) ? xb[t].neg : _mm256_setzero_si256();
 				__m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(s0, q, xb[t].q));
-				acc[r][t] = _mm256_fmadd_ps(_mm256_broadcastss_ps(prod), p, acc[r][t]);
+				acc[r][t] = _mm256_fmadd_ps(mn_lane(dd, t), p, acc[r][t]);
 			}
 		}
 	}
 	QX_UNROLL
 	for (int r = 0; r < R; r++) {
-		if (MN_MIN(T))
-			store_mins(K, acc[r], mins[r], y + (size_t)r * yw, ys);
-		else {
-			float zero[MN_K] = { 0 };
-			store_k(K, acc[r], zero, y + (size_t)r * yw, ys);
-		}
+		float m[4];
+		_mm_storeu_ps(m, mins[r]);
+		store_k(K, acc[r], m, y + (size_t)r * yw, ys);
 	}
 }
 
