@@ -525,6 +525,8 @@ DOT_PAIR(q6_K, q6_K_k, 4)
 #if QX_VNNI
 #define MN_R 4
 #define MN_K 4
+/* fewer tokens: dot_n per row (decode streams rows from memory; measured) */
+#define MN_NX_MIN 2
 
 /* weight block bytes / activation block bytes / offset for type T */
 #define MN_WB(T) ((T) == Q_Q4_0 ? sizeof(blk_q4_0) : (T) == Q_Q4_1 ? sizeof(blk_q4_1) : \
@@ -645,7 +647,7 @@ INLINE void mn32_k(uint32_t T, int R, int K, int64_t n, const uint8_t *w, size_t
 	{                                                                         \
 		const uint8_t *w = wv, *xb = x;                                   \
 		int64_t r = 0;                                                    \
-		for (; r + MN_R <= nw; r += MN_R) {                               \
+		for (; nx >= MN_NX_MIN && r + MN_R <= nw; r += MN_R) {            \
 			int64_t t = 0;                                            \
 			for (; t + MN_K <= nx; t += MN_K)                         \
 				MNCALL(T, MN_R, MN_K);                            \
