@@ -179,7 +179,7 @@ static void quantize_fn(void *c, unsigned ith, unsigned nth)
 
 /* Rows [r0, r1) of matrix i against every token. Tokens go in chunks of
  * MM_TB so a chunk's activations stay in cache while the rows stream by;
- * quant_vec_dot_n gives each (row, token) the bits quant_vec_dot would. */
+ * quant_vec_dot_mn gives each (row, token) the bits quant_vec_dot would. */
 static void mm_rows(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1)
 {
 	const struct llm_w *w = mc->w[i];
@@ -188,9 +188,8 @@ static void mm_rows(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1)
 		uint32_t nt = mc->n - t0 < MM_TB ? mc->n - t0 : MM_TB;
 		const uint8_t *x = mc->xq[i] + (size_t)t0 * mc->xrb[i];
 		float *y = mc->y[i] + (size_t)t0 * w->rows;
-		for (int64_t r = r0; r < r1; r++)
-			quant_vec_dot_n(w->type, w->cols, base + r * w->row_bytes, x, mc->xrb[i],
-					nt, y + r, w->rows);
+		quant_vec_dot_mn(w->type, w->cols, base + r0 * w->row_bytes, w->row_bytes, r1 - r0,
+				 x, mc->xrb[i], nt, y + r0, 1, w->rows);
 	}
 }
 

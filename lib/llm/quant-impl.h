@@ -141,10 +141,15 @@ typedef void (*quantize_fn)(const float *src, void *dst, int64_t n);
 typedef void (*vec_dot_n_fn)(int64_t n, const void *w, const void *x, size_t xs, int64_t nx,
 			     float *y, size_t ys);
 
+/* nw weight rows (ws bytes apart) x nx activation rows: y[r * yw + t * ys] */
+typedef void (*vec_dot_mn_fn)(int64_t n, const void *w, size_t ws, int64_t nw, const void *x,
+			      size_t xs, int64_t nx, float *y, size_t yw, size_t ys);
+
 struct quant_kernels {
 	const char *name;
 	vec_dot_fn dot[QT_TABLE];
 	vec_dot_n_fn dot_n[QT_TABLE];
+	vec_dot_mn_fn dot_mn[QT_TABLE]; /* optional; NULL: dot_n per row */
 	dequant_fn dequant[QT_TABLE];
 	quantize_fn quantize[QT_TABLE];
 };

@@ -7,7 +7,8 @@
  *
  * Covered: vec_dot for F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K,
  * Q5_K, Q6_K; vec_dot_n (one weight row x up to 4 activation rows per pass)
- * for the quantized ones; quantize_row for the activation types Q8_0, Q8_1,
+ * for the quantized ones; with VNNI also vec_dot_mn (4 weight rows x 4
+ * activation rows per pass) for the 32-element types; quantize_row for the activation types Q8_0, Q8_1,
  * Q8_K and for F16. Dequant stays scalar (only embedding lookups use it).
  *
  * The integer core is ggml's: unsigned 4/5/6-bit quants times signed int8
@@ -166,6 +167,9 @@ FLOAT_DOT(dot_bf16, ld_bf16)
 #define QX_BIGK 4
 #endif
 #define INLINE static inline __attribute__((always_inline))
+/* K (and R) are constants after inlining; unrolled, the accumulator arrays
+ * live in registers instead of on the stack */
+#define QX_UNROLL _Pragma("GCC unroll 8")
 
 /* y[t * ys] = hsum(acc[t]) + add[t] */
 INLINE void store_k(int K, const __m256 *acc, const float *add, float *y, size_t ys)
@@ -191,12 +195,14 @@ INLINE void q4_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	const blk_q4_0 *a = w;
 	__m256 acc[MAXK];
 	float zero[MAXK] = { 0 };
+	QX_UNROLL
 	for (int t = 0; t < K; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i q = _mm256_sub_epi8(nibbles32(a[i].qs), _mm256_set1_epi8(8));
 		__m256i aq = _mm256_sign_epi8(q, q);
 		__m128 dw = h2f_pair(&a[i].d); /* lane 0 */
+		QX_UNROLL
 		for (int t = 0; t < K; t++) {
 			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
 			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
@@ -213,6 +219,7 @@ INLINE void q4_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	const blk_q4_1 *a = w;
 	__m256 acc[MAXK];
 	__m128 mins[MAXK]; /* lane 1: sum of m * s */
+	QX_UNROLL
 	for (int t = 0; t < K; t++) {
 		acc[t] = _mm256_setzero_ps();
 		mins[t] = _mm_setzero_ps();
@@ -220,6 +227,7 @@ INLINE void q4_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i q = nibbles32(a[i].qs);
 		__m128 dm = h2f_pair(&a[i].d); /* (d, m) */
+		QX_UNROLL
 		for (int t = 0; t < K; t++) {
 			const blk_q8_1 *b = XBLK(blk_q8_1, x, xs, t, i);
 			__m128 prod = _mm_mul_ps(dm, h2f_pair(&b->d)); /* (d dy, m s) */
@@ -236,6 +244,7 @@ INLINE void q5_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	const blk_q5_0 *a = w;
 	__m256 acc[MAXK];
 	float zero[MAXK] = { 0 };
+	QX_UNROLL
 	for (int t = 0; t < K; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
@@ -244,6 +253,7 @@ INLINE void q5_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 		__m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
 		__m256i aq = _mm256_sign_epi8(q, q);
 		__m128 dw = h2f_pair(&a[i].d); /* lane 0 */
+		QX_UNROLL
 		for (int t = 0; t < K; t++) {
 			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
 			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
@@ -259,6 +269,7 @@ INLINE void q5_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	const blk_q5_1 *a = w;
 	__m256 acc[MAXK];
 	__m128 mins[MAXK]; /* lane 1: sum of m * s */
+	QX_UNROLL
 	for (int t = 0; t < K; t++) {
 		acc[t] = _mm256_setzero_ps();
 		mins[t] = _mm_setzero_ps();
@@ -267,6 +278,7 @@ INLINE void q5_1_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 		__m256i hi = _mm256_and_si256(bits32(a[i].qh), _mm256_set1_epi8(0x10));
 		__m256i q = _mm256_or_si256(nibbles32(a[i].qs), hi);
 		__m128 dm = h2f_pair(&a[i].d); /* (d, m) */
+		QX_UNROLL
 		for (int t = 0; t < K; t++) {
 			const blk_q8_1 *b = XBLK(blk_q8_1, x, xs, t, i);
 			__m128 prod = _mm_mul_ps(dm, h2f_pair(&b->d)); /* (d dy, m s) */
@@ -283,12 +295,14 @@ INLINE void q8_0_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	const blk_q8_0 *a = w;
 	__m256 acc[MAXK];
 	float zero[MAXK] = { 0 };
+	QX_UNROLL
 	for (int t = 0; t < K; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK4; i++) {
 		__m256i q = load32(a[i].qs);
 		__m256i aq = _mm256_sign_epi8(q, q);
 		__m128 dw = h2f_pair(&a[i].d); /* lane 0 */
+		QX_UNROLL
 		for (int t = 0; t < K; t++) {
 			const blk_q8_0 *b = XBLK(blk_q8_0, x, xs, t, i);
 			__m256 p = dot_u8s8(aq, _mm256_sign_epi8(load32(b->qs), q));
@@ -347,6 +361,7 @@ INLINE void unpack_k(const uint8_t *scales, const uint8_t *qs, const uint8_t *qh
 	for (int j = 0; j < 8; j++) /* broadcast i16 lane j: bytes 2j, 2j+1 */
 		k->sc[j] = _mm256_shuffle_epi8(scd, _mm256_set1_epi16((short)((2 * j + 1) << 8 | 2 * j)));
 	__m256i h = qh ? load32(qh) : _mm256_setzero_si256();
+	QX_UNROLL
 	for (int c = 0; c < 4; c++) {
 		__m256i q = load32(qs + 32 * c);
 		k->q[2 * c] = _mm256_and_si256(q, m4);
@@ -367,6 +382,7 @@ INLINE void qk_k(int64_t n, const void *w, size_t bsz, int has_qh, const void *x
 	__m256 acc[MAXK];
 	float mins[MAXK] = { 0 };
 	struct kblk k;
+	QX_UNROLL
 	for (int t = 0; t < K; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++) {
@@ -375,16 +391,19 @@ INLINE void qk_k(int64_t n, const void *w, size_t bsz, int has_qh, const void *x
 		const blk_q4_K *a4 = (const blk_q4_K *)blk;
 		unpack_k(a4->scales, has_qh ? a5->qs : a4->qs, has_qh ? a5->qh : NULL, &k);
 		float dw = h2f(a4->d), dmin = h2f(a4->dmin);
+		QX_UNROLL
 		for (int t = 0; t < K; t++) {
 			const blk_q8_K *b = XBLK(blk_q8_K, x, xs, t, i);
 			mins[t] += b->d * dmin * (float)k_mins_dot(k.m16, b->bsums);
 			__m256i sum = _mm256_setzero_si256();
+			QX_UNROLL
 			for (int c = 0; c < 4; c++)
 				sum = _mm256_add_epi32(sum, k_chunk(k.q[2 * c], k.q[2 * c + 1], b->qs + 64 * c,
 								  k.sc[2 * c], k.sc[2 * c + 1]));
 			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(b->d * dw), _mm256_cvtepi32_ps(sum), acc[t]);
 		}
 	}
+	QX_UNROLL
 	for (int t = 0; t < K; t++)
 		mins[t] = -mins[t];
 	store_k(K, acc, mins, y, ys);
@@ -431,15 +450,18 @@ INLINE void q6_K_k(int64_t n, const void *w, const void *x, size_t xs, int K, fl
 	__m256 acc[MAXK];
 	float zero[MAXK] = { 0 };
 	__m256i q[8], s16[8], scales16;
+	QX_UNROLL
 	for (int t = 0; t < K; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < n / QK_K; i++) {
 		unpack_q6(&a[i], q, s16, &scales16);
 		float dw = h2f(a[i].d);
+		QX_UNROLL
 		for (int t = 0; t < K; t++) {
 			const blk_q8_K *b = XBLK(blk_q8_K, x, xs, t, i);
 			__m256i off = _mm256_madd_epi16(scales16, load32(b->bsums));
 			__m256i sum = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+			QX_UNROLL
 			for (int k = 0; k < 8; k++) {
 				__m256i p = _mm256_maddubs_epi16(q[k], load32(b->qs + 32 * k));
 				sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s16[k]));
@@ -488,6 +510,164 @@ DOT_PAIR(q8_0, q8_0_k, QX_BIGK)
 DOT_PAIR(q4_K, q4_K_k, 4) /* an unpacked super-block already takes 16 registers */
 DOT_PAIR(q5_K, q5_K_k, 4)
 DOT_PAIR(q6_K, q6_K_k, 4)
+
+/* ---- 32-element types: R weight rows x K activation rows (VNNI) ----------
+ *
+ * dot_n reuses a weight block across K activation rows; this also reuses
+ * each activation block across R weight rows, which halves the loads and
+ * the activation-side work per (row, token) pair. Signed weights go in as
+ * u8 q + off (off = 8, 16 or 128) and the dpbusd accumulator starts at
+ * -off * (lane sums of x), computed once per activation block: the lane
+ * integers are those of the sign_epi8 form exactly, and every float
+ * operation per (row, token) is the one dot_n / dot does, in the same order,
+ * so results are bit-identical to quant_vec_dot.
+ */
+#if QX_VNNI
+#define MN_R 4
+#define MN_K 4
+/* fewer tokens: dot_n per row (decode streams rows from memory; measured) */
+#define MN_NX_MIN 2
+
+/* weight block bytes / activation block bytes / offset for type T */
+#define MN_WB(T) ((T) == Q_Q4_0 ? sizeof(blk_q4_0) : (T) == Q_Q4_1 ? sizeof(blk_q4_1) : \
+		  (T) == Q_Q5_0 ? sizeof(blk_q5_0) : (T) == Q_Q5_1 ? sizeof(blk_q5_1) : sizeof(blk_q8_0))
+#define MN_XB(T) ((T) == Q_Q4_1 || (T) == Q_Q5_1 ? sizeof(blk_q8_1) : sizeof(blk_q8_0))
+#define MN_OFF(T) ((T) == Q_Q4_0 ? 8 : (T) == Q_Q5_0 ? 16 : (T) == Q_Q8_0 ? 128 : 0)
+#define MN_MIN(T) ((T) == Q_Q4_1 || (T) == Q_Q5_1)
+
+/* The block's quants as u8 (q + MN_OFF). */
+INLINE __m256i mn_wq(uint32_t T, const uint8_t *blk)
+{
+	switch (T) {
+	case Q_Q4_0: return nibbles32(((const blk_q4_0 *)blk)->qs);
+	case Q_Q4_1: return nibbles32(((const blk_q4_1 *)blk)->qs);
+	case Q_Q5_0: {
+		const blk_q5_0 *a = (const blk_q5_0 *)blk;
+		__m256i hi = _mm256_and_si256(bits32(a->qh), _mm256_set1_epi8(0x10));
+		return _mm256_or_si256(nibbles32(a->qs), hi);
+	}
+	case Q_Q5_1: {
+		const blk_q5_1 *a = (const blk_q5_1 *)blk;
+		__m256i hi = _mm256_and_si256(bits32(a->qh), _mm256_set1_epi8(0x10));
+		return _mm256_or_si256(nibbles32(a->qs), hi);
+	}
+	default: return _mm256_xor_si256(load32(((const blk_q8_0 *)blk)->qs),
+					 _mm256_set1_epi8((char)0x80));
+	}
+}
+
+/* Activation block and -off * its lane sums. */
+struct mn_x {
+	__m256i q, neg;
+};
+
+INLINE void mn_loadx(uint32_t T, const uint8_t *b, struct mn_x *x)
+{
+	x->q = load32(b + (MN_MIN(T) ? 4 : 2));
+	if (MN_OFF(T)) {
+		__m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(),
+						_mm256_set1_epi8((char)MN_OFF(T)), x->q);
+		x->neg = _mm256_sub_epi32(_mm256_setzero_si256(), s);
+	}
+}
+
+/* The (d, s) halves of K activation blocks: xd lane t = d_t, xsm lane t =
+ * s_t, so one multiply scales a weight block against all K tokens. */
+INLINE void mn_scales(int K, const uint8_t *x, size_t xs, size_t off, __m128 *xd, __m128 *xsm)
+{
+	int v[MN_K] = { 0 };
+	QX_UNROLL
+	for (int t = 0; t < K; t++)
+		memcpy(&v[t], x + (size_t)t * xs + off, 4);
+	__m256 f = _mm256_cvtph_ps(_mm_set_epi32(v[3], v[2], v[1], v[0])); /* d0 s0 d1 s1 .. */
+	f = _mm256_permutevar8x32_ps(f, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+	*xd = _mm256_castps256_ps128(f);
+	*xsm = _mm256_extractf128_ps(f, 1);
+}
+
+/* lane t of v in all 8 lanes */
+INLINE __m256 mn_lane(__m128 v, int t)
+{
+	if (t == 0)
+		return _mm256_broadcastss_ps(v);
+	return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(t));
+}
+
+INLINE void mn32_k(uint32_t T, int R, int K, int64_t n, const uint8_t *w, size_t ws,
+		   const uint8_t *x, size_t xs, float *y, size_t yw, size_t ys)
+{
+	__m256 acc[MN_R][MN_K];
+	__m128 mins[MN_R]; /* lane t: sum of m * s (Q4_1, Q5_1) */
+	QX_UNROLL
+	for (int r = 0; r < R; r++) {
+		mins[r] = _mm_setzero_ps();
+		QX_UNROLL
+		for (int t = 0; t < K; t++)
+			acc[r][t] = _mm256_setzero_ps();
+	}
+	for (int64_t i = 0; i < n / QK4; i++) {
+		struct mn_x xb[MN_K];
+		__m128 xd, xsm;
+		mn_scales(K, x, xs, (size_t)i * MN_XB(T), &xd, &xsm);
+		QX_UNROLL
+		for (int t = 0; t < K; t++)
+			mn_loadx(T, x + (size_t)t * xs + (size_t)i * MN_XB(T), &xb[t]);
+		QX_UNROLL
+		for (int r = 0; r < R; r++) {
+			const uint8_t *a = w + (size_t)r * ws + (size_t)i * MN_WB(T);
+			__m256i q = mn_wq(T, a);
+			__m128 dm = h2f_pair((const uint16_t *)a); /* (d, m) */
+			/* lane t: d * d_t, as dot's (d, m) * (d_t, s_t) lane 0 */
+			__m128 dd = _mm_mul_ps(_mm_broadcastss_ps(dm), xd);
+			if (MN_MIN(T))
+				mins[r] = _mm_add_ps(mins[r], _mm_mul_ps(_mm_permute_ps(dm, 0x55), xsm));
+			QX_UNROLL
+			for (int t = 0; t < K; t++) {
+				__m256i s0 = MN_OFF(T) ? xb[t].neg : _mm256_setzero_si256();
+				__m256 p = _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(s0, q, xb[t].q));
+				acc[r][t] = _mm256_fmadd_ps(mn_lane(dd, t), p, acc[r][t]);
+			}
+		}
+	}
+	QX_UNROLL
+	for (int r = 0; r < R; r++) {
+		float m[4];
+		_mm_storeu_ps(m, mins[r]);
+		store_k(K, acc[r], m, y + (size_t)r * yw, ys);
+	}
+}
+
+#define MNCALL(T, R, K) mn32_k(T, R, K, n, w + (size_t)r * ws, ws, xb + (size_t)t * xs, xs, \
+			       y + (size_t)r * yw + (size_t)t * ys, yw, ys)
+/* nw weight rows ws bytes apart x nx activation rows: y[r * yw + t * ys] */
+#define DOT_MN(name, T, dotn)                                                     \
+	static void dot_mn_##name(int64_t n, const void *wv, size_t ws, int64_t nw,   \
+				  const void *x, size_t xs, int64_t nx, float *y,     \
+				  size_t yw, size_t ys)                               \
+	{                                                                         \
+		const uint8_t *w = wv, *xb = x;                                   \
+		int64_t r = 0;                                                    \
+		for (; nx >= MN_NX_MIN && r + MN_R <= nw; r += MN_R) {            \
+			int64_t t = 0;                                            \
+			for (; t + MN_K <= nx; t += MN_K)                         \
+				MNCALL(T, MN_R, MN_K);                            \
+			switch (nx - t) {                                         \
+			case 3: MNCALL(T, MN_R, 3); break;                        \
+			case 2: MNCALL(T, MN_R, 2); break;                        \
+			case 1: MNCALL(T, MN_R, 1); break;                        \
+			default: break;                                           \
+			}                                                         \
+		}                                                                 \
+		for (; r < nw; r++)                                               \
+			dotn(n, w + (size_t)r * ws, x, xs, nx, y + (size_t)r * yw, ys); \
+	}
+
+DOT_MN(q4_0, Q_Q4_0, dot_n_q4_0)
+DOT_MN(q4_1, Q_Q4_1, dot_n_q4_1)
+DOT_MN(q5_0, Q_Q5_0, dot_n_q5_0)
+DOT_MN(q5_1, Q_Q5_1, dot_n_q5_1)
+DOT_MN(q8_0, Q_Q8_0, dot_n_q8_0)
+#endif
 
 /* ---- activation quantizers (bit-exact with the reference) ------------------ */
 

@@ -156,7 +156,8 @@ static void overlay(struct quant_kernels *dst, const struct quant_kernels *k)
 	for (int t = 0; t < QT_TABLE; t++) {
 		/* dot and dot_n travel together: dot_n must match its own table's dot */
 		if (k->dot[t])
-			dst->dot[t] = k->dot[t], dst->dot_n[t] = k->dot_n[t], any = 1;
+			dst->dot[t] = k->dot[t], dst->dot_n[t] = k->dot_n[t],
+			dst->dot_mn[t] = k->dot_mn[t], any = 1;
 		if (k->dequant[t])
 			dst->dequant[t] = k->dequant[t], any = 1;
 		if (k->quantize[t])
@@ -263,4 +264,19 @@ void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, si
 	vec_dot_fn dot = KERNEL(k, dot, wtype);
 	for (int64_t t = 0; t < nx; t++)
 		y[(size_t)t * y_stride] = dot(n, w, (const uint8_t *)x + (size_t)t * x_stride);
+}
+
+void quant_vec_dot_mn(uint32_t wtype, int64_t n, const void *w, size_t w_stride, int64_t nw,
+		      const void *x, size_t x_stride, int64_t nx, float *y, size_t y_wstride,
+		      size_t y_stride)
+{
+	const struct quant_kernels *k = kernels();
+	vec_dot_mn_fn fn = wtype < QT_TABLE ? k->dot_mn[wtype] : NULL;
+	if (fn) {
+		fn(n, w, w_stride, nw, x, x_stride, nx, y, y_wstride, y_stride);
+		return;
+	}
+	for (int64_t r = 0; r < nw; r++)
+		quant_vec_dot_n(wtype, n, (const uint8_t *)w + (size_t)r * w_stride, x, x_stride, nx,
+				y + (size_t)r * y_wstride, y_stride);
 }

@@ -61,6 +61,14 @@ float quant_vec_dot(uint32_t wtype, int64_t n, const void *w, const void *x);
 void quant_vec_dot_n(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
 		     int64_t nx, float *y, size_t y_stride);
 
+/* nw weight rows, w_stride bytes apart, against nx activation rows:
+ * y[r * y_wstride + t * y_stride] = quant_vec_dot(wtype, n, w + r *
+ * w_stride, x + t * x_stride), bit for bit. Where the CPU has a blocked
+ * kernel, each activation block is also reused across weight rows. */
+void quant_vec_dot_mn(uint32_t wtype, int64_t n, const void *w, size_t w_stride, int64_t nw,
+		      const void *x, size_t x_stride, int64_t nx, float *y, size_t y_wstride,
+		      size_t y_stride);
+
 /* "ref", "avx2", "avx512": what the dispatched kernels use. */
 const char *quant_impl_name(void);
 /* Select an implementation by name ("ref", "avx2", "avx512"; NULL = the

@@ -7,7 +7,7 @@
  * single matvecs, implementations interleaved (see bench()).
  * Every implementation this CPU runs is timed in the same run (the machine
  * is shared, so only same-run figures compare). Also a batch of 16
- * activation rows through quant_vec_dot_n (ns per row per activation).
+ * activation rows through quant_vec_dot_mn (ns per row per activation).
  * Last line: "quant: <type>_<impl>_ns=.. <type>_<impl>_b16_ns=..
  * <type>_ref_ns=.. ..." (ns per row).
  */
@@ -31,7 +31,7 @@ static volatile float sink;
 #define ROUNDS 300
 
 /* Seconds for one matvec (nx = 1: quant_vec_dot per row; nx = 16:
- * quant_vec_dot_n per row over 16 activation rows). */
+ * quant_vec_dot_mn over chunks of 16 rows x 16 activation rows). */
 static double one_matvec(uint32_t t, int rows, int n, const uint8_t *w, const uint8_t *xq,
 			 size_t xrb, int nx)
 {
@@ -44,8 +44,12 @@ static double one_matvec(uint32_t t, int rows, int n, const uint8_t *w, const ui
 			s += quant_vec_dot(t, n, w + (size_t)r * rb, xq);
 		y[0] = s;
 	} else {
-		for (int r = 0; r < rows; r++)
-			quant_vec_dot_n(t, n, w + (size_t)r * rb, xq, xrb, nx, y, 1);
+		/* as forward.c: rows in chunks of 16, each through quant_vec_dot_mn */
+		static float yb[16 * 16];
+		for (int r = 0; r < rows; r += 16)
+			quant_vec_dot_mn(t, n, w + (size_t)r * rb, rb, rows - r < 16 ? rows - r : 16,
+					 xq, xrb, nx, yb, 1, 16);
+		y[0] = yb[0];
 	}
 	sink = y[0];
 	return now() - t0;

@@ -285,6 +285,54 @@ static void test_dot_n_is_batch_invariant(void **state)
 	for_each_fast(dot_n_is_batch_invariant);
 }
 
+/* vec_dot_mn over nw weight rows x nx activation rows equals vec_dot per
+ * pair, bit for bit, for every block shape and remainder on both sides
+ * (rows and tokens at odd strides, outputs interleaved). */
+static void check_dot_mn(uint32_t t, int64_t n, int nw, int nx)
+{
+	uint32_t dt = quant_dot_type(t);
+	size_t xrb = quant_row_bytes(dt, (uint64_t)n), xst = xrb + 40;
+	size_t rb = quant_row_bytes(t, (uint64_t)n), wst = rb + 24;
+	uint8_t *w = malloc(wst * (size_t)nw), *xs = malloc(xst * (size_t)nx);
+	float y[11 * 11];
+	for (int r = 0; r < nw; r++) {
+		void *row = random_row(t, n);
+		memcpy(w + (size_t)r * wst, row, rb);
+		free(row);
+	}
+	for (int k = 0; k < nx; k++) {
+		void *xq = quantized_activations(t, n);
+		memcpy(xs + (size_t)k * xst, xq, xrb);
+		free(xq);
+	}
+	quant_vec_dot_mn(t, n, w, wst, nw, xs, xst, nx, y, 1, 11);
+	for (int r = 0; r < nw; r++)
+		for (int k = 0; k < nx; k++) {
+			float one = quant_vec_dot(t, n, w + (size_t)r * wst, xs + (size_t)k * xst);
+			if (memcmp(&one, &y[11 * k + r], sizeof one) != 0)
+				fail_msg("%s nw=%d nx=%d (%d,%d) (%s): dot_mn %.9g, dot %.9g",
+					 quant_name(t), nw, nx, r, k, quant_impl_name(),
+					 y[11 * k + r], one);
+		}
+	free(w);
+	free(xs);
+}
+
+static void dot_mn_is_batch_invariant(void)
+{
+	for (size_t i = 0; i < N_WT; i++)
+		for (int nw = 1; nw <= 9; nw += 2)
+			for (int nx = 1; nx <= 9; nx++)
+				check_dot_mn(weight_types[i], 256, nw, nx);
+}
+
+static void test_dot_mn_is_batch_invariant(void **state)
+{
+	quant_force_ref(1);
+	dot_mn_is_batch_invariant();
+	for_each_fast(dot_mn_is_batch_invariant);
+}
+
 /* Every SIMD level computes the same integers and the same float operations
  * in the same order, so a result does not depend on the CPU generation. */
 static void test_simd_levels_agree(void **state)
@@ -457,6 +505,7 @@ int main(void)
 		cmocka_unit_test(test_ref_dot_is_dequant_dot),
 		cmocka_unit_test(test_fast_dot_matches_ref),
 		cmocka_unit_test(test_dot_n_is_batch_invariant),
+		cmocka_unit_test(test_dot_mn_is_batch_invariant),
 		cmocka_unit_test(test_fast_dequant_matches_ref),
 		cmocka_unit_test(test_fast_quantize_matches_ref),
 		cmocka_unit_test(test_exact_roundtrip),
