@@ -9,17 +9,10 @@
 
 static int config_exec(struct plot_ctx *ctx, int argc, char **argv)
 {
-	struct cmd_parser p;
 	struct proto_msg req, reply;
-	const char *arg;
-	int r;
-	cmd_parser_init(&p, ctx, ctx->cmd, argc, argv);
-	while ((r = cmd_parser_next(&p, &arg)) > 0)
-		;
-	if (r < 0)
-		return CMD_PARSE_EXIT(r);
-	if (cmd_parser_optind(&p) != argc)
-		return cmd_usage_error(ctx, "takes no arguments");
+	int r = cmd_parse_no_args(ctx, argc, argv);
+	if (r >= 0)
+		return r;
 	proto_msg_init(&req, PROTO_T_CONFIG, 0);
 	memset(&reply, 0, sizeof(reply));
 	int rc = cmd_call(ctx, &req, &reply);

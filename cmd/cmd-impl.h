@@ -115,6 +115,9 @@ void cmd_parser_init(struct cmd_parser *p, struct plot_ctx *ctx,
 int cmd_parser_next(struct cmd_parser *p, const char **arg);
 #define CMD_PARSE_EXIT(r) ((r) == -2 ? CMD_EXIT_OK : CMD_EXIT_USAGE)
 int cmd_parser_optind(const struct cmd_parser *p);
+/* The whole command line of a command that takes only global options:
+ * -1 to go on, else the exit status (0 after --help, usage error 2). */
+int cmd_parse_no_args(struct plot_ctx *ctx, int argc, char **argv);
 
 /* Apply one global option to ctx. Returns 0, or CMD_EXIT_USAGE. */
 int cmd_global_apply(struct plot_ctx *ctx, int id, const char *arg);

@@ -183,6 +183,21 @@ int cmd_parser_optind(const struct cmd_parser *p)
 	return optind;
 }
 
+int cmd_parse_no_args(struct plot_ctx *ctx, int argc, char **argv)
+{
+	struct cmd_parser p;
+	const char *arg;
+	int r;
+	cmd_parser_init(&p, ctx, ctx->cmd, argc, argv);
+	while ((r = cmd_parser_next(&p, &arg)) > 0)
+		;
+	if (r < 0)
+		return CMD_PARSE_EXIT(r);
+	if (cmd_parser_optind(&p) != argc)
+		return cmd_usage_error(ctx, "takes no arguments");
+	return -1;
+}
+
 int cmd_parse_u64(struct plot_ctx *ctx, const char *what, const char *s,
 		  uint64_t min, uint64_t max, uint64_t *out)
 {
