@@ -47,6 +47,10 @@ struct gguf *gguf_open(const char *path, char *err, size_t errlen);
 /* The same over a caller-owned buffer (fuzzing, tests); buf must outlive g. */
 struct gguf *gguf_open_mem(const void *buf, size_t len, char *err, size_t errlen);
 void gguf_close(struct gguf *g);
+/* A hint that [p, p + len) of g's data will rarely be read again (a weight
+ * the engine has repacked): mapped file pages are dropped from memory and
+ * come back from the file if touched. A borrowed buffer is left alone. */
+void gguf_release(const struct gguf *g, const void *p, size_t len);
 
 uint32_t gguf_version(const struct gguf *g);
 uint64_t gguf_n_kv(const struct gguf *g);

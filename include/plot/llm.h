@@ -77,6 +77,11 @@ unsigned llm_model_threads(const struct llm_model *m);
  * oracle tests can check the architecture and weight decoding to 1e-3
  * without activation-rounding noise. Default off. */
 void llm_model_set_float_acts(struct llm_model *m, int on);
+/* Matmuls use the weights repacked at load for the GEMM kernels (on, the
+ * default) or the row kernels over the GGUF layout (off). Both give the
+ * same tokens up to float rounding; for tests and benchmarks. Switch only
+ * while no forward runs. */
+void llm_model_set_packed(struct llm_model *m, int on);
 
 /* ---- KV cache ---------------------------------------------------------- */
 

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "llm/model-impl.h"
+#include "llm/pack.h"
 #include "llm/quant.h"
 #include "llm/threads.h"
 
@@ -147,14 +148,16 @@ struct mm_ctx {
 	uint32_t k, n;                      /* matrices, tokens */
 	const struct llm_w *w[MM_MAX];
 	float *y[MM_MAX];                   /* (n, w[i]->rows) each */
-	const uint8_t *xq[MM_MAX];          /* (n, xrb[i]) input in w[i]'s dot type */
+	const uint8_t *xq[MM_MAX];          /* (n, xrb[i]) input in w[i]'s activation type */
 	size_t xrb[MM_MAX];
+	uint32_t at[MM_MAX];                /* activation type of w[i] (Q_F32: none) */
+	int packed[MM_MAX];                 /* w[i] runs on pack_gemm */
 	const float *x;                     /* (n, cols) float input */
 	uint8_t *qbuf[MM_MAX];              /* where to quantize x for w[i], NULL: shared/none */
-	uint64_t rows;                      /* sum of w[i]->rows */
 	int float_acts;                     /* dequantize W rows, dot with float X */
 	struct llm_scratch *s;
-	uint64_t chunk;                     /* rows per work item */
+	uint64_t chunk;                     /* rows per work item, a multiple of PACK_ROWS */
+	uint64_t items[MM_MAX];             /* work items of matrices 0..i, cumulative */
 	_Atomic uint64_t next;              /* next work item to take */
 };
 
@@ -163,9 +166,14 @@ static void quantize_rows(const struct mm_ctx *mc, int64_t lo, int64_t hi)
 	for (uint32_t i = 0; i < mc->k; i++) {
 		if (!mc->qbuf[i])
 			continue;
-		uint32_t dt = quant_dot_type(mc->w[i]->type), cols = mc->w[i]->cols;
-		for (int64_t t = lo; t < hi; t++)
-			quant_quantize_row(dt, mc->x + t * cols, mc->qbuf[i] + t * mc->xrb[i], cols);
+		uint32_t cols = mc->w[i]->cols;
+		for (int64_t t = lo; t < hi; t++) {
+			uint8_t *dst = mc->qbuf[i] + t * mc->xrb[i];
+			if (mc->packed[i])
+				pack_quantize_act(mc->at[i], mc->x + t * cols, dst, cols);
+			else
+				quant_quantize_row(mc->at[i], mc->x + t * cols, dst, cols);
+		}
 	}
 }
 
@@ -177,9 +185,9 @@ static void quantize_fn(void *c, unsigned ith, unsigned nth)
 	quantize_rows(mc, lo, hi);
 }
 
-/* Rows [r0, r1) of matrix i against every token. Tokens go in chunks of
- * MM_TB so a chunk's activations stay in cache while the rows stream by;
- * quant_vec_dot_mn gives each (row, token) the bits quant_vec_dot would. */
+/* Rows [r0, r1) of matrix i against every token. Tokens go in tiles of
+ * MM_TB so a tile's activations stay in cache while the rows stream by;
+ * both kernels give each (row, token) the bits it would get alone. */
 static void mm_rows(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1)
 {
 	const struct llm_w *w = mc->w[i];
@@ -188,8 +196,12 @@ static void mm_rows(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64_t r1)
 		uint32_t nt = mc->n - t0 < MM_TB ? mc->n - t0 : MM_TB;
 		const uint8_t *x = mc->xq[i] + (size_t)t0 * mc->xrb[i];
 		float *y = mc->y[i] + (size_t)t0 * w->rows;
-		quant_vec_dot_mn(w->type, w->cols, base + r0 * w->row_bytes, w->row_bytes, r1 - r0,
-				 x, mc->xrb[i], nt, y + r0, 1, w->rows);
+		if (mc->packed[i])
+			pack_gemm(w->type, w->cols, w->packed, r0, r1, x, mc->xrb[i], nt, y + r0,
+				  w->rows);
+		else
+			quant_vec_dot_mn(w->type, w->cols, base + r0 * w->row_bytes, w->row_bytes,
+					 r1 - r0, x, mc->xrb[i], nt, y + r0, 1, w->rows);
 	}
 }
 
@@ -206,70 +218,79 @@ static void mm_rows_float(const struct mm_ctx *mc, uint32_t i, int64_t r0, int64
 	}
 }
 
-/* Rows [lo, hi) of the concatenation of the k matrices. */
-static void mm_range(const struct mm_ctx *mc, unsigned ith, int64_t lo, int64_t hi)
-{
-	int64_t off = 0;
-	for (uint32_t i = 0; i < mc->k; i++) {
-		int64_t r = mc->w[i]->rows;
-		int64_t a = lo > off ? lo - off : 0, b = hi - off < r ? hi - off : r;
-		if (a < b && mc->float_acts)
-			mm_rows_float(mc, i, a, b, mc->s->scores + ith * mc->s->score_cap);
-		else if (a < b)
-			mm_rows(mc, i, a, b);
-		off += r;
-	}
-}
-
-/* Threads take chunks of rows from a shared counter until none is left, so
- * a thread the OS runs late (a shared machine) delays the join by at most
- * one chunk. Which thread computes a row never changes its bits. */
+/* Threads take work items (chunk rows of one matrix) from a shared counter
+ * until none is left, so a thread the OS runs late (a shared machine)
+ * delays the join by at most one chunk. Chunks start at multiples of
+ * PACK_ROWS, as the packed kernels need. Which thread computes a row never
+ * changes its bits. */
 static void mm_fn(void *c, unsigned ith, unsigned nth)
 {
 	struct mm_ctx *mc = c;
 	for (;;) {
-		uint64_t lo = atomic_fetch_add_explicit(&mc->next, 1, memory_order_relaxed) * mc->chunk;
-		if (lo >= mc->rows)
+		uint64_t it = atomic_fetch_add_explicit(&mc->next, 1, memory_order_relaxed);
+		uint32_t i = 0;
+		while (i < mc->k && it >= mc->items[i])
+			i++;
+		if (i == mc->k)
 			return;
-		uint64_t hi = lo + mc->chunk < mc->rows ? lo + mc->chunk : mc->rows;
-		mm_range(mc, ith, (int64_t)lo, (int64_t)hi);
+		uint64_t lo = (it - (i ? mc->items[i - 1] : 0)) * mc->chunk;
+		uint64_t rows = mc->w[i]->rows, hi = lo + mc->chunk < rows ? lo + mc->chunk : rows;
+		if (mc->float_acts)
+			mm_rows_float(mc, i, (int64_t)lo, (int64_t)hi,
+				      mc->s->scores + ith * mc->s->score_cap);
+		else
+			mm_rows(mc, i, (int64_t)lo, (int64_t)hi);
 	}
 }
 
+/* Matrix i's activation type and row bytes; reuse an earlier matrix's
+ * quantized rows when the type matches, else claim buffer i. */
+static int mm_input(struct mm_ctx *mc, uint32_t i, int no_pack)
+{
+	const struct llm_w *w = mc->w[i];
+	mc->packed[i] = w->packed && !no_pack && !mc->float_acts;
+	mc->at[i] = mc->packed[i] ? pack_act_type(w->type) : quant_dot_type(w->type);
+	mc->xrb[i] = mc->packed[i] ? pack_act_row_bytes(mc->at[i], w->cols)
+				   : quant_row_bytes(mc->at[i], w->cols);
+	if (mc->at[i] == Q_F32 || mc->float_acts) {
+		mc->xq[i] = (const uint8_t *)mc->x;
+		return 0;
+	}
+	for (uint32_t j = 0; j < i && !mc->xq[i]; j++)
+		if (mc->qbuf[j] && mc->at[j] == mc->at[i] && mc->packed[j] == mc->packed[i])
+			mc->xq[i] = mc->qbuf[j];
+	if (mc->xq[i])
+		return 0;
+	mc->qbuf[i] = mc->s->xq[i];
+	mc->xq[i] = mc->s->xq[i];
+	return 1;
+}
+
 /* Y_i (n, w_i->rows) = X (n, cols) x W_i^T for k matrices sharing input X,
- * in one pool run. X is quantized once per distinct dot type. */
+ * in one pool run. X is quantized once per distinct activation type. */
 static void matmul_n(struct llm_model *m, uint32_t k, const struct llm_w *const *w,
 		     float *const *y, const float *x, uint32_t n)
 {
 	struct llm_scratch *s = m->scr;
 	struct mm_ctx mc = { .k = k, .n = n, .x = x, .float_acts = m->float_acts, .s = s };
 	int need_q = 0;
+	uint64_t rows = 0;
 	for (uint32_t i = 0; i < k; i++) {
-		uint32_t dt = quant_dot_type(w[i]->type);
 		mc.w[i] = w[i];
 		mc.y[i] = y[i];
-		mc.rows += w[i]->rows;
-		mc.xrb[i] = quant_row_bytes(dt, w[i]->cols);
-		if (dt == Q_F32 || mc.float_acts) {
-			mc.xq[i] = (const uint8_t *)x;
-			continue;
-		}
-		for (uint32_t j = 0; j < i && !mc.xq[i]; j++)
-			if (quant_dot_type(w[j]->type) == dt && mc.qbuf[j])
-				mc.xq[i] = mc.qbuf[j];
-		if (!mc.xq[i]) {
-			mc.qbuf[i] = s->xq[i];
-			mc.xq[i] = s->xq[i];
-			need_q = 1;
-		}
+		rows += w[i]->rows;
+		need_q |= mm_input(&mc, i, m->no_pack);
 	}
 	if (need_q && (uint64_t)n * w[0]->cols <= 8192)
 		quantize_rows(&mc, 0, n); /* a dispatch costs more than the work */
 	else if (need_q)
 		thr_pool_run(m->pool, quantize_fn, &mc);
 	unsigned nth = thr_pool_threads(m->pool);
-	mc.chunk = mc.rows / ((uint64_t)nth * MM_CHUNKS_PER_THREAD);
-	mc.chunk = mc.chunk < MM_MIN_CHUNK ? MM_MIN_CHUNK : mc.chunk;
+	uint64_t chunk = rows / ((uint64_t)nth * MM_CHUNKS_PER_THREAD);
+	chunk = chunk < MM_MIN_CHUNK ? MM_MIN_CHUNK : chunk;
+	mc.chunk = (chunk + PACK_ROWS - 1) / PACK_ROWS * PACK_ROWS;
+	for (uint32_t i = 0; i < k; i++)
+		mc.items[i] = (i ? mc.items[i - 1] : 0) + (w[i]->rows + mc.chunk - 1) / mc.chunk;
 	atomic_init(&mc.next, 0);
 	thr_pool_run(m->pool, mm_fn, &mc);
 }

@@ -646,6 +646,18 @@ struct gguf *gguf_open(const char *path, char *err, size_t errlen)
 	return g;
 }
 
+void gguf_release(const struct gguf *g, const void *p, size_t len)
+{
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p, b = a + len;
+	uintptr_t base = (uintptr_t)g->base;
+	if (!g->mapped || a < base || b > base + g->size || b < a)
+		return;
+	a = (a + pg - 1) / pg * pg; /* whole pages inside the range only */
+	b = b / pg * pg;
+	if (a < b)
+		madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 void gguf_close(struct gguf *g)
 {
 	if (!g)

@@ -36,12 +36,15 @@ struct llm_arch_desc {
 	float rope_base_swa;     /* rope base of sliding layers (0: same as global) */
 };
 
-/* A weight matrix (rows, cols) stored row-major in type `type`: ne[0] = cols. */
+/* A weight matrix (rows, cols) stored row-major in type `type`: ne[0] = cols.
+ * packed: the same matrix repacked for pack.h's GEMM kernels (owned), or
+ * NULL where the type or shape does not pack; data stays valid either way. */
 struct llm_w {
 	const void *data;
 	uint32_t type;
 	uint32_t rows, cols;
 	size_t row_bytes;
+	void *packed;
 };
 
 struct llm_layer {
@@ -68,10 +71,15 @@ struct llm_model {
 	struct thr_pool *pool;
 	struct llm_scratch *scr;
 	int float_acts;                          /* llm_model_set_float_acts */
+	int no_pack;                             /* llm_model_set_packed(m, 0) */
 };
 
 /* forward.c */
 void llm_scratch_free(struct llm_scratch *s);
+
+/* model-pack.c */
+int llm_pack_weights(struct llm_model *m, char *err, size_t errlen);
+void llm_pack_free(struct llm_model *m);
 
 /* arch.c */
 const struct llm_arch_desc *llm_arch_find(const char *name, size_t len);

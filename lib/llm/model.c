@@ -2,7 +2,7 @@
  * model.c — loading a GGUF model: architecture, hyper-parameters, weights.
  *
  * Design: weight matrices stay in the GGUF mapping (struct llm_w points into
- * it); only the small 1-D norm vectors are copied out as float, so a norm can
+ * it) and most are also repacked for the GEMM kernels (model-pack.c); only the small 1-D norm vectors are copied out as float, so a norm can
  * be stored in any type we can dequantize. Every tensor's shape and type is
  * checked here, once, so the forward pass (forward.c) never re-validates.
  * Errors name the tensor or key.
@@ -189,6 +189,8 @@ struct llm_model *llm_model_load(const char *path, char *err, size_t errlen)
 	for (uint32_t il = 0; il < m->hp.n_layer; il++)
 		if ((rc = load_layer(m, il, err, errlen)))
 			goto fail;
+	if ((rc = llm_pack_weights(m, err, errlen)))
+		goto fail;
 	if (!(m->pool = thr_pool_new(1, err, errlen)))
 		goto fail;
 	/* A decode step is ~150 back-to-back pool runs; without a short spin
@@ -207,6 +209,7 @@ void llm_model_free(struct llm_model *m)
 {
 	if (!m)
 		return;
+	llm_pack_free(m);
 	if (m->layers) {
 		for (uint32_t il = 0; il < m->hp.n_layer; il++) {
 			struct llm_layer *l = &m->layers[il];

@@ -12,7 +12,11 @@ weights with activations that were first quantized to the weight's "dot type"
 before each such matmul, using gguf's Q8_0 quantizer and a NumPy Q8_K
 quantizer written from ggml's reference; the remaining difference to the engine
 is float summation order (~1e-5). With act_quant=False it is the pure float
-model.
+model. The engine has two quantized paths: by default its weights are
+repacked for the GEMM kernels (lib/llm/pack.h), whose 32-element types take
+PACK_A8 activations (Q8_0 with the scale kept in float32 and no fp16 sums);
+act_quant="row" emulates the row kernels (--packed 0), which take ggml's
+Q8_0 / Q8_1. A matrix packs only when its row count is a multiple of 8.
 
 Architecture facts (checked against llama.cpp's graph builders):
   llama  - RMSNorm, RoPE on adjacent pairs, SwiGLU, GQA, optional output.weight,
@@ -68,6 +72,20 @@ def q8_1_s_error(x):
     return s16 - d16.astype(np.float64) * sq
 
 
+def quantize_a8(x):
+    """PACK_A8, dequantized back: blocks of 32, d = amax / 127 in float32,
+    q = roundf(x * (1 / d)) (half away from zero), value q * d."""
+    shape = x.shape
+    b = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 32)
+    d = (np.abs(b).max(axis=1) / np.float32(127)).astype(np.float32)
+    nz = d != 0
+    inv = np.zeros_like(d)
+    inv[nz] = np.float32(1) / d[nz]
+    v = (b * inv[:, None]).astype(np.float32)
+    q = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)
+    return (q.astype(np.float32) * d[:, None]).astype(np.float32).reshape(shape)
+
+
 def act_round(x, wtype):
     """Activations as the engine sees them for a weight of type wtype."""
     if wtype in Q8_0_FROM:
@@ -104,8 +122,15 @@ class Weight:
         raw = np.asarray(self.t.data).reshape(self.rows, -1, bs)
         return raw[:, :, 2:4].copy().view(np.float16)[..., 0].astype(np.float32)
 
+    def packs(self):
+        """Does the engine repack this matrix for its GEMM kernels?"""
+        return self.rows % 8 == 0 and (self.type in Q8_0_FROM or self.type in Q8_K_FROM)
+
     def matmul(self, x, act_quant):
-        """x (n, cols) -> (n, rows)"""
+        """x (n, cols) -> (n, rows). act_quant: False (float), "row" (the
+        row kernels' activations) or True (the engine's default path)."""
+        if act_quant is True and self.packs() and self.type in Q8_0_FROM:
+            return self._mm(quantize_a8(x))
         corr = None
         if act_quant and self.type in Q8_1_FOR:
             # Q8_1 carries s = fp16(d * sum(q)); the weight's block minimum m

@@ -19,6 +19,10 @@ the weights' dot type (Q8_0, Q8_1 or Q8_K) before every quantized matmul:
      by up to ~0.6 there and at every later position attending to it. So the
      tolerance is QUANT_MAX_TOL = 1.0 max, QUANT_MEAN_TOL = 0.1 mean over all
      logits (logits of the tiny models have std ~15).
+     The production path runs twice: with the weights repacked for the GEMM
+     kernels (the default; the oracle then rounds 32-element-type
+     activations as PACK_A8) and with the row kernels (--packed 0,
+     act_quant="row").
   - Greedy decoding (production path): 32 tokens identical, checked by
     teacher forcing: the oracle's argmax after every prefix of the engine's
     output is the engine's next token.
@@ -119,23 +123,32 @@ def test_logits_exact_path(tiny):
     assert err.max() <= FLOAT_TOL, "per-position max abs error %s" % err
 
 
-def test_logits_production_path(tiny):
-    wtype, path, m, prompt = tiny
-    check_close(engine_logits(path, prompt, m.n_vocab), m.forward(prompt), wtype)
+# (engine flag --packed, oracle act_quant) of the two production paths
+PATHS = {"packed": (1, True), "row": (0, "row")}
 
 
-def test_greedy_matches_oracle(tiny):
+@pytest.mark.parametrize("kernels", sorted(PATHS))
+def test_logits_production_path(tiny, kernels):
     wtype, path, m, prompt = tiny
-    gen = engine_greedy(path, prompt, N_GEN)
+    flag, aq = PATHS[kernels]
+    check_close(engine_logits(path, prompt, m.n_vocab, "--packed", flag), m.forward(prompt, aq), wtype)
+
+
+@pytest.mark.parametrize("kernels", sorted(PATHS))
+def test_greedy_matches_oracle(tiny, kernels):
+    wtype, path, m, prompt = tiny
+    flag, aq = PATHS[kernels]
+    gen = engine_greedy(path, prompt, N_GEN, "--packed", flag)
     assert len(gen) == N_GEN
-    ref = m.forward(prompt + gen[:-1])
+    ref = m.forward(prompt + gen[:-1], aq)
     want = ref[len(prompt) - 1:].argmax(axis=1).tolist()
     assert gen == want
 
 
 def test_batch_invariance(tiny):
     """Same bits whether the prompt is fed whole, one token at a time, in
-    chunks of 5, beside 15 copies of itself, or with 2 threads."""
+    chunks of 5, beside 15 copies of itself, or with 2 threads; on the
+    packed and on the row kernels."""
     wtype, path, m, prompt = tiny
     base = engine(path, prompt)
     assert engine(path, prompt, "--chunk", 1) == base
@@ -144,6 +157,8 @@ def test_batch_invariance(tiny):
     assert engine(path, prompt, "--threads", 2, "--copies", 3, "--chunk", 4) == base
     gen = engine_greedy(path, prompt, N_GEN)
     assert engine_greedy(path, prompt, N_GEN, "--copies", 16, "--threads", 2) == gen
+    row = engine(path, prompt, "--packed", 0)
+    assert engine(path, prompt, "--packed", 0, "--copies", 16, "--threads", 2, "--chunk", 5) == row
 
 
 # Fixed token ids (no tokenizer needed); each prompt is >= 16 tokens of

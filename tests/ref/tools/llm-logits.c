@@ -2,7 +2,7 @@
  * llm-logits — drive the engine from the oracle tests (tests/ref).
  *
  *   llm-logits MODEL IDS [--threads N] [--chunk K] [--copies C] [--gen N]
- *                        [--float-acts 1]
+ *                        [--float-acts 1] [--packed 0|1]
  *
  * IDS is a comma-separated list of token ids, fed as one sequence (in
  * chunks of K entries per forward call, default all at once). Without
@@ -11,7 +11,8 @@
  * after the prompt and the N token ids go to stdout, space-separated.
  * --copies C runs C identical sequences side by side in every batch (the
  * output is sequence 0's): the batch-invariance check. --float-acts 1 turns
- * on llm_model_set_float_acts (no activation quantization).
+ * on llm_model_set_float_acts (no activation quantization); --packed 0
+ * runs the row kernels instead of the repacked weights (llm_model_set_packed).
  * Exit status 0, 1 on engine error (message on stderr), 2 on usage.
  */
 #include <errno.h>
@@ -24,13 +25,13 @@
 struct opts {
 	const char *model;
 	int32_t *ids;
-	uint32_t n_ids, threads, chunk, copies, gen, float_acts;
+	uint32_t n_ids, threads, chunk, copies, gen, float_acts, packed;
 };
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: llm-logits MODEL IDS [--threads N] [--chunk K] "
-		"[--copies C] [--gen N] [--float-acts 1]\n");
+		"[--copies C] [--gen N] [--float-acts 1] [--packed 0|1]\n");
 	return 2;
 }
 
@@ -70,6 +71,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		else if (!strcmp(argv[i], "--copies")) o->copies = (uint32_t)v;
 		else if (!strcmp(argv[i], "--gen")) o->gen = (uint32_t)v;
 		else if (!strcmp(argv[i], "--float-acts")) o->float_acts = (uint32_t)v;
+		else if (!strcmp(argv[i], "--packed")) o->packed = (uint32_t)v;
 		else return -1;
 	}
 	if (argc % 2 == 0 || o->copies == 0 || o->threads == 0)
@@ -154,7 +156,7 @@ static int run(struct llm_model *m, struct llm_kv *kv, const struct opts *o)
 
 int main(int argc, char **argv)
 {
-	struct opts o = {0};
+	struct opts o = { .packed = 1 };
 	char err[512];
 	if (parse(argc, argv, &o))
 		return usage();
@@ -164,6 +166,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	llm_model_set_float_acts(m, (int)o.float_acts);
+	llm_model_set_packed(m, (int)o.packed);
 	size_t need = llm_kv_bytes_per_token(m) * (o.n_ids + o.gen + 16) * o.copies;
 	struct llm_kv *kv = llm_kv_new(m, need, 16, o.copies, err, sizeof(err));
 	int rc = 1;
