@@ -3,6 +3,7 @@
  * also measures llama-cpp-python with the same model, threads and tokens).
  *
  *   bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] [--short S] [--repeat R]
+ *             [--packed 0|1]
  *
  * IDS: comma-separated prompt ids (the prefill prompt, e.g. 512 of them).
  *   prefill: one forward over all of IDS (logits of the last entry only).
@@ -11,7 +12,9 @@
  *            sequence so they differ), then G steps of B tokens each.
  * prefill and decode run R times (default 3) and report the best, to damp
  * the noise of a shared machine; batchB runs once.
- * Prints "engine: prefill_tps=X decode_tps=X batchB_tps=X rss_mb=X" on stdout.
+ * --packed 0 runs the row kernels instead of the repacked weights.
+ * Prints "engine: prefill_tps=X decode_tps=X batchB_tps=X rss_mb=X load_s=X"
+ * on stdout (load_s: llm_model_load, repacking included).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,10 +96,11 @@ static double prefill(struct llm_model *m, struct llm_kv *kv, const int32_t *ids
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] [--short S]\n");
+		fprintf(stderr, "usage: bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] "
+			"[--short S] [--repeat R] [--packed 0|1]\n");
 		return 2;
 	}
-	uint32_t threads = 2, gen = 128, batch = 16, shrt = 16, n = 0, repeat = 3;
+	uint32_t threads = 2, gen = 128, batch = 16, shrt = 16, n = 0, repeat = 3, packed = 1;
 	int32_t *ids = calloc(strlen(argv[2]) / 2 + 2, sizeof(int32_t));
 	for (char *p = argv[2]; *p; p += *p == ',')
 		ids[n++] = (int32_t)strtol(p, &p, 10);
@@ -107,13 +111,17 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--batch")) batch = v;
 		else if (!strcmp(argv[i], "--short")) shrt = v;
 		else if (!strcmp(argv[i], "--repeat")) repeat = v;
+		else if (!strcmp(argv[i], "--packed")) packed = v;
 	}
 	if (n == 0 || shrt == 0 || shrt > n || batch == 0 || threads == 0 || repeat == 0)
 		die("arguments", "need ids, 0 < short <= len(ids), batch > 0, threads > 0");
 	char err[256];
+	double t_load = now();
 	struct llm_model *m = llm_model_load(argv[1], err, sizeof(err));
 	if (!m)
 		die(argv[1], err);
+	t_load = now() - t_load;
+	llm_model_set_packed(m, packed != 0);
 	if (llm_model_set_threads(m, threads))
 		die("threads", "cannot set");
 	uint32_t ctx = (n > shrt + gen ? n : shrt + gen) + 32;
@@ -132,8 +140,8 @@ int main(int argc, char **argv)
 	double db = decode(m, kv, ids, shrt, gen, batch, lg);
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	printf("engine: prefill_tps=%.1f decode_tps=%.1f batch%u_tps=%.1f rss_mb=%.1f\n",
-	       pf, d1, batch, db, ru.ru_maxrss / 1024.0);
+	printf("engine: prefill_tps=%.1f decode_tps=%.1f batch%u_tps=%.1f rss_mb=%.1f load_s=%.3f\n",
+	       pf, d1, batch, db, ru.ru_maxrss / 1024.0, t_load);
 	free(lg);
 	free(ids);
 	llm_kv_free(kv);
