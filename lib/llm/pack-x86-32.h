@@ -33,6 +33,9 @@
 #include <string.h>
 
 #define P32_INLINE static inline __attribute__((always_inline))
+/* the tiles' loops have constant trip counts: unrolled, their arrays of
+ * vectors become registers */
+#define P32_UNROLL _Pragma("GCC unroll 8")
 
 #if QX_VNNI
 #define P32_T 8
@@ -72,6 +75,7 @@ P32_INLINE size_t p32_bytes(int t)
 P32_INLINE void p32_nibbles(const uint8_t *qs, __m256i *v)
 {
 	const __m256i m = _mm256_set1_epi8(0x0F);
+	P32_UNROLL
 	for (int c = 0; c < 4; c++) {
 		__m256i b = p32_ld(qs + 32 * c);
 		v[2 * c] = _mm256_and_si256(b, m);
@@ -127,6 +131,7 @@ P32_INLINE void p32_load(int t, const uint8_t *blk, struct p32_wb *w)
 	default: {
 		const pk_q8_0 *b = (const pk_q8_0 *)blk;
 		w->dw = p32_halves(b->d);
+		P32_UNROLL
 		for (int g = 0; g < 8; g++)
 			w->v[g] = QX_VNNI ? p32_ld(b->qs + 32 * g)
 					  : _mm256_xor_si256(p32_ld(b->qs + 32 * g),
@@ -150,6 +155,7 @@ P32_INLINE __m256i p32_idot(int t, const struct p32_wb *w, const int8_t *xq, int
 {
 	int off = t == Q_Q4_0 ? 8 : t == Q_Q5_0 ? 16 : t == Q_Q8_0 ? 128 : 0;
 	__m256i a = _mm256_set1_epi32(-off * xsum), b = _mm256_setzero_si256();
+	P32_UNROLL
 	for (int g = 0; g < 8; g++) {
 		if (split && (g & 1))
 			b = _mm256_dpbusd_epi32(b, w->v[g], p32_bx(xq, g));
@@ -163,6 +169,7 @@ P32_INLINE __m256i p32_idot(int t, const struct p32_wb *w, const int8_t *xq, int
 P32_INLINE __m256i p32_sum16(const struct p32_wb *w, const int8_t *xq, int g0, int n)
 {
 	__m256i s = _mm256_maddubs_epi16(w->v[g0], p32_bx(xq, g0));
+	P32_UNROLL
 	for (int g = g0 + 1; g < g0 + n; g++)
 		s = _mm256_add_epi16(s, _mm256_maddubs_epi16(w->v[g], p32_bx(xq, g)));
 	return s;
@@ -181,6 +188,7 @@ P32_INLINE __m256i p32_idot(int t, const struct p32_wb *w, const int8_t *xq, int
 		return _mm256_add_epi32(a, _mm256_madd_epi16(p32_sum16(w, xq, 4, 4), ones));
 	}
 	/* Q8_0: |q| as the unsigned side, q's sign moved onto x */
+	P32_UNROLL
 	for (int g = 0; g < 8; g++) {
 		__m256i s = w->v[g];
 		__m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(s), _mm256_sign_epi8(p32_bx(xq, g), s));
@@ -207,18 +215,24 @@ P32_INLINE void p32_tile(int t, int G, int T, int64_t nb, const uint8_t *w, size
 {
 	__m256 acc[2][P32_T];
 	size_t bytes = p32_bytes(t);
+	P32_UNROLL
 	for (int j = 0; j < G; j++)
+		P32_UNROLL
 		for (int k = 0; k < T; k++)
 			acc[j][k] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < nb; b++)
+		P32_UNROLL
 		for (int j = 0; j < G; j++) {
 			struct p32_wb wb;
 			p32_load(t, w + (size_t)j * gs + (size_t)b * bytes, &wb);
+			P32_UNROLL
 			for (int k = 0; k < T; k++)
 				acc[j][k] = p32_fma(t, &wb, (const pk_a8 *)(x + (size_t)k * xs) + b,
 						    T == 1 && G == 1, acc[j][k]);
 		}
+	P32_UNROLL
 	for (int j = 0; j < G; j++)
+		P32_UNROLL
 		for (int k = 0; k < T; k++)
 			_mm256_storeu_ps(y + (size_t)k * ys + 8 * j, acc[j][k]);
 }
@@ -278,6 +292,7 @@ P32_INLINE float p32_absmax(const float *x)
 {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
 	__m256 m = _mm256_setzero_ps();
+	P32_UNROLL
 	for (int j = 0; j < 32; j += 8)
 		m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)), m);
 	__m128 r = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
