@@ -35,7 +35,11 @@
 #define P32_INLINE static inline __attribute__((always_inline))
 /* the tiles' loops have constant trip counts: unrolled, their arrays of
  * vectors become registers */
+#if defined(__clang__)
+#define P32_UNROLL _Pragma("clang loop unroll(full)")
+#else
 #define P32_UNROLL _Pragma("GCC unroll 8")
+#endif
 
 #if QX_VNNI
 #define P32_T 8

@@ -75,7 +75,7 @@ static void bench(uint32_t t, int rows, int n, char *line, size_t cap)
 	uint8_t *w = malloc(rb * rows), *xq = malloc(xrb * 16);
 	srand(1);
 	for (size_t i = 0; i < (size_t)rows * n; i++)
-		f[i] = (float)rand() / RAND_MAX - 0.5f;
+		f[i] = (float)rand() / (float)RAND_MAX - 0.5f;
 	for (int r = 0; r < rows; r++)
 		quant_quantize_row(t, f + (size_t)r * n, w + (size_t)r * rb, n);
 	for (int k = 0; k < 16; k++)
@@ -142,7 +142,7 @@ static void pk_case_init(struct pk_case *c, uint32_t t, int rows, int cols)
 	c->y = malloc((size_t)16 * rows * sizeof *c->y);
 	srand(2);
 	for (size_t i = 0; i < n; i++)
-		f[i] = (float)rand() / RAND_MAX - 0.5f;
+		f[i] = (float)rand() / (float)RAND_MAX - 0.5f;
 	for (int r = 0; r < rows; r++)
 		quant_quantize_row(t, f + (size_t)r * cols, c->w + (size_t)r * rb, cols);
 	pack_matrix(t, c->w, (uint64_t)cols, 0, (uint64_t)rows, c->p);
@@ -224,15 +224,17 @@ static void pk_bench(char *line, size_t cap)
 		}
 }
 
-int main(void)
+/* "bench-quant pack": the pack block only */
+int main(int argc, char **argv)
 {
+	int pack_only = argc > 1 && strcmp(argv[1], "pack") == 0;
 	static const uint32_t legacy[] = { Q_F32, Q_F16, Q_BF16, Q_Q4_0, Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q8_0 };
 	static const uint32_t kq[] = { Q_Q4_K, Q_Q5_K, Q_Q6_K };
 	static char line[16384] = "quant:";
 	printf("dispatch: %s\n", quant_impl_name());
-	for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++)
+	for (size_t i = 0; i < sizeof legacy / sizeof legacy[0] && !pack_only; i++)
 		bench(legacy[i], 1536, 576, line, sizeof line);
-	for (size_t i = 0; i < sizeof kq / sizeof kq[0]; i++)
+	for (size_t i = 0; i < sizeof kq / sizeof kq[0] && !pack_only; i++)
 		bench(kq[i], 640, 2048, line, sizeof line);
 	pk_bench(line, sizeof line);
 	printf("%s impl=%s\n", line, quant_impl_name());
