@@ -30,6 +30,7 @@
 #include "llm/quant.h"
 
 #include <immintrin.h>
+#include <stddef.h>
 #include <string.h>
 
 #define P32_INLINE static inline __attribute__((always_inline))
@@ -262,6 +263,158 @@ P32_INLINE void p32_group(int t, int64_t nb, const uint8_t *w, const uint8_t *x,
 		p32_tile(t, 1, 1, nb, w, 0, x + (size_t)k * xs, xs, y + (size_t)k * ys, ys);
 }
 
+#if QX_VNNI
+/* ---- AVX-512: two groups per zmm (lanes 0..7 group j, 8..15 group j + 1) --
+ * The same per-lane operations as above on twice the rows per instruction;
+ * vpdpbusd zmm issues on both FMA ports where ymm would use the pair. */
+
+struct p32_wz {
+	__m512i v[8];
+	__m512 dw, mw;
+};
+
+P32_INLINE size_t p32_off_qs(int t)
+{
+	switch (t) {
+	case Q_Q4_0: return offsetof(pk_q4_0, qs);
+	case Q_Q4_1: return offsetof(pk_q4_1, qs);
+	case Q_Q5_0: return offsetof(pk_q5_0, qs);
+	case Q_Q5_1: return offsetof(pk_q5_1, qs);
+	default: return offsetof(pk_q8_0, qs);
+	}
+}
+
+/* 32 bytes at a (group j) and at a + gs (group j + 1) */
+P32_INLINE __m512i p32_ld2(const uint8_t *a, size_t gs)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(p32_ld(a)), p32_ld(a + gs), 1);
+}
+
+/* 8 halves at a and at a + gs -> 16 floats */
+P32_INLINE __m512 p32_halves2(const uint8_t *a, size_t gs)
+{
+	__m128i lo = _mm_loadu_si128((const __m128i *)a), hi = _mm_loadu_si128((const __m128i *)(a + gs));
+	return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
+}
+
+P32_INLINE void p32_load2(int t, const uint8_t *blk, size_t gs, struct p32_wz *w)
+{
+	const __m512i m = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
+	const uint8_t *qs = blk + p32_off_qs(t);
+	w->dw = p32_halves2(blk, gs); /* d[8] opens every block */
+	if (p32_has_min(t))
+		w->mw = p32_halves2(blk + 16, gs); /* m[8] follows d[8] */
+	if (t == Q_Q8_0) {
+		P32_UNROLL
+		for (int g = 0; g < 8; g++)
+			w->v[g] = p32_ld2(qs + 32 * g, gs);
+		return;
+	}
+	P32_UNROLL
+	for (int c = 0; c < 4; c++) {
+		__m512i b = p32_ld2(qs + 32 * c, gs);
+		w->v[2 * c] = _mm512_and_si512(b, m);
+		w->v[2 * c + 1] = _mm512_and_si512(_mm512_srli_epi16(b, 4), m);
+	}
+	if (t == Q_Q5_0 || t == Q_Q5_1) {
+		/* qh[32] sits just before qs[128] */
+		__m512i h = p32_ld2(qs - 32, gs);
+		w->v[0] = _mm512_or_si512(w->v[0], _mm512_and_si512(_mm512_slli_epi16(h, 4), b4));
+		w->v[1] = _mm512_or_si512(w->v[1], _mm512_and_si512(_mm512_slli_epi16(h, 3), b4));
+		w->v[2] = _mm512_or_si512(w->v[2], _mm512_and_si512(_mm512_slli_epi16(h, 2), b4));
+		w->v[3] = _mm512_or_si512(w->v[3], _mm512_and_si512(_mm512_slli_epi16(h, 1), b4));
+		w->v[4] = _mm512_or_si512(w->v[4], _mm512_and_si512(h, b4));
+		w->v[5] = _mm512_or_si512(w->v[5], _mm512_and_si512(_mm512_srli_epi16(h, 1), b4));
+		w->v[6] = _mm512_or_si512(w->v[6], _mm512_and_si512(_mm512_srli_epi16(h, 2), b4));
+		w->v[7] = _mm512_or_si512(w->v[7], _mm512_and_si512(_mm512_srli_epi16(h, 3), b4));
+	}
+}
+
+P32_INLINE __m512 p32_fma2(int t, const struct p32_wz *w, const pk_a8 *a, int split, __m512 acc)
+{
+	int off = t == Q_Q4_0 ? 8 : t == Q_Q5_0 ? 16 : t == Q_Q8_0 ? 128 : 0;
+	__m512i i = _mm512_set1_epi32(-off * a->sum), i2 = _mm512_setzero_si512();
+	P32_UNROLL
+	for (int g = 0; g < 8; g++) {
+		int32_t v;
+		memcpy(&v, a->qs + 4 * g, 4);
+		if (split && (g & 1))
+			i2 = _mm512_dpbusd_epi32(i2, w->v[g], _mm512_set1_epi32(v));
+		else
+			i = _mm512_dpbusd_epi32(i, w->v[g], _mm512_set1_epi32(v));
+	}
+	if (split)
+		i = _mm512_add_epi32(i, i2);
+	__m512 dd = _mm512_mul_ps(w->dw, _mm512_set1_ps(a->d));
+	acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), dd, acc);
+	if (p32_has_min(t))
+		acc = _mm512_fmadd_ps(w->mw, _mm512_set1_ps(a->d * (float)a->sum), acc);
+	return acc;
+}
+
+/* P pairs of groups (pair j at w + 2j gs) x T tokens */
+P32_INLINE void p32_tile2(int t, int P, int T, int64_t nb, const uint8_t *w, size_t gs,
+			  const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+	__m512 acc[2][P32_T];
+	size_t bytes = p32_bytes(t);
+	P32_UNROLL
+	for (int j = 0; j < P; j++)
+		P32_UNROLL
+		for (int k = 0; k < T; k++)
+			acc[j][k] = _mm512_setzero_ps();
+	for (int64_t b = 0; b < nb; b++)
+		P32_UNROLL
+		for (int j = 0; j < P; j++) {
+			struct p32_wz wz;
+			p32_load2(t, w + (size_t)(2 * j) * gs + (size_t)b * bytes, gs, &wz);
+			P32_UNROLL
+			for (int k = 0; k < T; k++)
+				acc[j][k] = p32_fma2(t, &wz, (const pk_a8 *)(x + (size_t)k * xs) + b,
+						     T == 1, acc[j][k]);
+		}
+	P32_UNROLL
+	for (int j = 0; j < P; j++)
+		P32_UNROLL
+		for (int k = 0; k < T; k++)
+			_mm512_storeu_ps(y + (size_t)k * ys + 16 * j, acc[j][k]);
+}
+
+/* one pair of groups against every token */
+P32_INLINE void p32_pair(int t, int64_t nb, const uint8_t *w, size_t gs, const uint8_t *x,
+			 size_t xs, int64_t nx, float *y, size_t ys)
+{
+	int64_t k = 0;
+	for (; k + 8 <= nx; k += 8)
+		p32_tile2(t, 1, 8, nb, w, gs, x + (size_t)k * xs, xs, y + (size_t)k * ys, ys);
+	if (nx - k >= 4) {
+		p32_tile2(t, 1, 4, nb, w, gs, x + (size_t)k * xs, xs, y + (size_t)k * ys, ys);
+		k += 4;
+	}
+	if (nx - k >= 2) {
+		p32_tile2(t, 1, 2, nb, w, gs, x + (size_t)k * xs, xs, y + (size_t)k * ys, ys);
+		k += 2;
+	}
+	if (nx - k >= 1)
+		p32_tile2(t, 1, 1, nb, w, gs, x + (size_t)k * xs, xs, y + (size_t)k * ys, ys);
+}
+
+/* Pairs of groups in zmm (nx = 1: two pairs side by side), an odd last
+ * group in ymm. */
+P32_INLINE void p32_gemm(int t, int64_t cols, const void *w, size_t gs, int64_t ng,
+			 const void *x, size_t xs, int64_t nx, float *y, size_t ys)
+{
+	const uint8_t *wb = w, *xb = x;
+	int64_t nb = cols / 32, g = 0;
+	if (nx == 1)
+		for (; g + 4 <= ng; g += 4)
+			p32_tile2(t, 2, 1, nb, wb + (size_t)g * gs, gs, xb, xs, y + 8 * g, ys);
+	for (; g + 2 <= ng; g += 2)
+		p32_pair(t, nb, wb + (size_t)g * gs, gs, xb, xs, nx, y + 8 * g, ys);
+	if (g < ng)
+		p32_group(t, nb, wb + (size_t)g * gs, xb, xs, nx, y + 8 * g, ys);
+}
+#else
 /* Groups outermost: a group's blocks stay in L1 while all tokens pass. */
 P32_INLINE void p32_gemm(int t, int64_t cols, const void *w, size_t gs, int64_t ng,
 			 const void *x, size_t xs, int64_t nx, float *y, size_t ys)
@@ -274,6 +427,7 @@ P32_INLINE void p32_gemm(int t, int64_t cols, const void *w, size_t gs, int64_t 
 	for (; g < ng; g++)
 		p32_group(t, nb, wb + (size_t)g * gs, xb, xs, nx, y + 8 * g, ys);
 }
+#endif
 
 #define P32_GEMM(name, T)                                                                  \
 	static void p32_gemm_##name(int64_t cols, const void *w, size_t gs, int64_t ng,    \
