@@ -322,6 +322,13 @@ static void test_levels_match_ref(void **state)
 				check_levels(t, p, cols, x, xs, nxs[j], 0, rows);
 				check_levels(t, p, cols, x, xs, nxs[j], 8 * g0, 8 * g1);
 			}
+			/* every group count 1..8 (the kernels pair groups, and run
+			 * two pairs side by side at nx = 1), from group 0 and 1 */
+			for (int64_t g1 = 1; rep && g1 <= 8; g1++)
+				for (int64_t g0 = 0; g0 < 2 && g0 < g1; g0++) {
+					check_levels(t, p, cols, x, xs, 1, 8 * g0, 8 * g1);
+					check_levels(t, p, cols, x, xs, 3, 8 * g0, 8 * g1);
+				}
 			free(w), free(p), free(x);
 		}
 }
