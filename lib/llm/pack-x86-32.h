@@ -10,8 +10,11 @@
  * activation bytes (vpdpbusd with VNNI; maddubs + madd without), is
  * converted once, and enters the float accumulator with one fma on
  * dd = dw * dx (Q4_1/Q5_1: a second fma for the min). T = 8 with VNNI (32
- * registers), 4 without; decode (nx = 1) runs G = 2 groups side by side so
- * two independent chains hide the latencies.
+ * registers), 4 without; decode (nx = 1) runs several groups side by side
+ * so independent chains hide the latencies. With AVX-512 (the VNNI build)
+ * a zmm holds two groups, 16 rows per instruction; an odd last group takes
+ * the ymm path. Tile loops have constant trip counts and are unrolled
+ * (P32_UNROLL), so the arrays of vectors live in registers.
  *
  * Invariant (pack.h): per (row, token) lane the float operations are
  * exactly the reference's, in the same order: (float)i, dw * dx, fmaf, and
@@ -296,6 +299,11 @@ P32_INLINE __m512 p32_halves2(const uint8_t *a, size_t gs)
 	__m128i lo = _mm_loadu_si128((const __m128i *)a), hi = _mm_loadu_si128((const __m128i *)(a + gs));
 	return _mm512_cvtph_ps(_mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1));
 }
+
+_Static_assert(offsetof(pk_q4_1, m) == 16 && offsetof(pk_q5_1, m) == 16, "m follows d[8]");
+_Static_assert(offsetof(pk_q5_0, qs) - offsetof(pk_q5_0, qh) == 32 &&
+		       offsetof(pk_q5_1, qs) - offsetof(pk_q5_1, qh) == 32,
+	       "qh[32] just before qs");
 
 P32_INLINE void p32_load2(int t, const uint8_t *blk, size_t gs, struct p32_wz *w)
 {
