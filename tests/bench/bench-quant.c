@@ -10,7 +10,16 @@
  * activation rows through quant_vec_dot_mn (ns per row per activation).
  * Last line: "quant: <type>_<impl>_ns=.. <type>_<impl>_b16_ns=..
  * <type>_ref_ns=.. ..." (ns per row).
+ *
+ * Pack block (lib/llm/pack.h): the packed 8-row GEMM against the row
+ * kernels it replaces (quant_vec_dot_mn over all rows, as forward.c calls
+ * it), per 32-element type, for nx = 1, 4, 16 tokens on 1536 x 576 and
+ * 640 x 2048 matrices, single thread, activation quantization not timed.
+ * Keys: pack<nx>_<type>[_2048][_<level>]_gmacs and mn<nx>_..._gmacs
+ * (multiply-accumulates per second; the level suffix only for levels
+ * below the best).
  */
+#include "llm/pack.h"
 #include "llm/quant.h"
 
 #include <stdio.h>
@@ -66,7 +75,7 @@ static void bench(uint32_t t, int rows, int n, char *line, size_t cap)
 	uint8_t *w = malloc(rb * rows), *xq = malloc(xrb * 16);
 	srand(1);
 	for (size_t i = 0; i < (size_t)rows * n; i++)
-		f[i] = (float)rand() / RAND_MAX - 0.5f;
+		f[i] = (float)rand() / (float)RAND_MAX - 0.5f;
 	for (int r = 0; r < rows; r++)
 		quant_quantize_row(t, f + (size_t)r * n, w + (size_t)r * rb, n);
 	for (int k = 0; k < 16; k++)
@@ -107,16 +116,127 @@ static void bench(uint32_t t, int rows, int n, char *line, size_t cap)
 	free(xq);
 }
 
-int main(void)
+/* ---- packed GEMM vs quant_vec_dot_mn ---------------------------------------- */
+
+#define PACK_ROUNDS 40
+
+struct pk_case {
+	uint32_t t;
+	int rows, cols;
+	uint8_t *w, *p, *xq, *xa; /* ggml rows, packed, Q8_0/Q8_1 and PACK_A8 activations */
+	size_t xrb, xab;
+	float *y;                 /* (16, rows) */
+};
+
+static void pk_case_init(struct pk_case *c, uint32_t t, int rows, int cols)
 {
+	size_t rb = quant_row_bytes(t, (uint64_t)cols), n = (size_t)rows * cols;
+	uint32_t dt = quant_dot_type(t);
+	float *f = malloc((n > 16u * cols ? n : 16u * cols) * sizeof *f);
+	c->t = t, c->rows = rows, c->cols = cols;
+	c->xrb = quant_row_bytes(dt, (uint64_t)cols);
+	c->xab = pack_act_row_bytes(PACK_A8, (uint64_t)cols);
+	c->w = malloc(rb * rows);
+	c->p = malloc(pack_matrix_bytes(t, (uint64_t)rows, (uint64_t)cols));
+	c->xq = malloc(c->xrb * 16), c->xa = malloc(c->xab * 16);
+	c->y = malloc((size_t)16 * rows * sizeof *c->y);
+	srand(2);
+	for (size_t i = 0; i < n; i++)
+		f[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+	for (int r = 0; r < rows; r++)
+		quant_quantize_row(t, f + (size_t)r * cols, c->w + (size_t)r * rb, cols);
+	pack_matrix(t, c->w, (uint64_t)cols, 0, (uint64_t)rows, c->p);
+	for (int k = 0; k < 16; k++) {
+		quant_quantize_row(dt, f + (size_t)k * cols, c->xq + k * c->xrb, cols);
+		pack_quantize_act(PACK_A8, f + (size_t)k * cols, c->xa + k * c->xab, cols);
+	}
+	free(f);
+}
+
+static void pk_case_free(struct pk_case *c)
+{
+	free(c->w), free(c->p), free(c->xq), free(c->xa), free(c->y);
+}
+
+/* seconds for one product of the whole matrix with nx tokens */
+static double pk_once(const struct pk_case *c, int packed, int nx)
+{
+	double t0 = now();
+	if (packed)
+		pack_gemm(c->t, c->cols, c->p, 0, c->rows, c->xa, c->xab, nx, c->y,
+			  (size_t)c->rows);
+	else
+		quant_vec_dot_mn(c->t, c->cols, c->w, quant_row_bytes(c->t, (uint64_t)c->cols),
+				 c->rows, c->xq, c->xrb, nx, c->y, 1, (size_t)c->rows);
+	sink = c->y[0];
+	return now() - t0;
+}
+
+/* one level, one case: both paths interleaved round by round, best of each */
+static void pk_bench_level(const struct pk_case *c, const char *level, const char *suffix,
+			   char *line, size_t cap)
+{
+	static const int nxs[] = { 1, 4, 16 };
+	double macs = (double)c->rows * c->cols;
+	char tn[8];
+	snprintf(tn, sizeof tn, "%s", quant_name(c->t));
+	for (char *q = tn; *q; q++)
+		*q = (char)(*q >= 'A' && *q <= 'Z' ? *q - 'A' + 'a' : *q);
+	printf("pack  %-5s %4d x %4d %-6s", quant_name(c->t), c->rows, c->cols, level);
+	for (size_t i = 0; i < sizeof nxs / sizeof nxs[0]; i++) {
+		int nx = nxs[i];
+		double best[2] = { 1e9, 1e9 };
+		for (int round = 0; round < PACK_ROUNDS; round++)
+			for (int k = 0; k < 2; k++) {
+				double s = pk_once(c, k, nx);
+				best[k] = s < best[k] ? s : best[k];
+			}
+		double old = macs * nx / best[0] * 1e-9, new = macs * nx / best[1] * 1e-9;
+		printf(" | nx=%2d mn %6.1f pack %6.1f GMAC/s x%.2f", nx, old, new, new / old);
+		size_t len = strlen(line);
+		snprintf(line + len, cap - len, " mn%d_%s%s_gmacs=%.2f pack%d_%s%s_gmacs=%.2f", nx, tn,
+			 suffix, old, nx, tn, suffix, new);
+	}
+	printf("\n");
+}
+
+static void pk_bench(char *line, size_t cap)
+{
+	static const uint32_t pt[] = { Q_Q4_0, Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q8_0 };
+	static const int shape[2][2] = { { 1536, 576 }, { 640, 2048 } };
+	int top = 0;
+	while (quant_impl_available(top + 1))
+		top++;
+	for (size_t i = 0; i < sizeof pt / sizeof pt[0]; i++)
+		for (int s = 0; s < 2; s++) {
+			struct pk_case c;
+			pk_case_init(&c, pt[i], shape[s][0], shape[s][1]);
+			for (int l = top; l >= 1; l--) {
+				const char *level = quant_impl_available(l);
+				char suffix[32];
+				snprintf(suffix, sizeof suffix, "%s%s%s", s ? "_2048" : "",
+					 l < top ? "_" : "", l < top ? level : "");
+				quant_set_impl(level);
+				pk_bench_level(&c, level, suffix, line, cap);
+			}
+			quant_set_impl(NULL);
+			pk_case_free(&c);
+		}
+}
+
+/* "bench-quant pack": the pack block only */
+int main(int argc, char **argv)
+{
+	int pack_only = argc > 1 && strcmp(argv[1], "pack") == 0;
 	static const uint32_t legacy[] = { Q_F32, Q_F16, Q_BF16, Q_Q4_0, Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q8_0 };
 	static const uint32_t kq[] = { Q_Q4_K, Q_Q5_K, Q_Q6_K };
-	char line[4096] = "quant:";
+	static char line[16384] = "quant:";
 	printf("dispatch: %s\n", quant_impl_name());
-	for (size_t i = 0; i < sizeof legacy / sizeof legacy[0]; i++)
+	for (size_t i = 0; i < sizeof legacy / sizeof legacy[0] && !pack_only; i++)
 		bench(legacy[i], 1536, 576, line, sizeof line);
-	for (size_t i = 0; i < sizeof kq / sizeof kq[0]; i++)
+	for (size_t i = 0; i < sizeof kq / sizeof kq[0] && !pack_only; i++)
 		bench(kq[i], 640, 2048, line, sizeof line);
+	pk_bench(line, sizeof line);
 	printf("%s impl=%s\n", line, quant_impl_name());
 	return 0;
 }
