@@ -363,20 +363,15 @@ static void attend_group(const struct att_ctx *ac, uint32_t t, uint32_t orow, ui
 	size_t ks, vs;
 	for (uint32_t j = 0; j < cnt; j += n) {
 		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
-		for (uint32_t i = 0; i < n; i++)
-			for (uint32_t g = 0; g < grp; g++)
-				sc[(size_t)g * cnt + j + i] = llm_dot_f32(q + (size_t)g * hk,
-					k + i * ks + (size_t)kvh * hk, hk) * hp->attn_scale;
+		llm_attn_scores(q, grp, hk, k + (size_t)kvh * hk, ks, n, hp->attn_scale, sc + j,
+				cnt);
 	}
 	for (uint32_t g = 0; g < grp; g++)
 		llm_softmax(sc + (size_t)g * cnt, cnt);
 	memset(out, 0, (size_t)grp * hv * sizeof(float));
 	for (uint32_t j = 0; j < cnt; j += n) {
 		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
-		for (uint32_t i = 0; i < n; i++)
-			for (uint32_t g = 0; g < grp; g++)
-				llm_axpy(out + (size_t)g * hv, sc[(size_t)g * cnt + j + i],
-					 v + i * vs + (size_t)kvh * hv, hv);
+		llm_attn_mix(out, grp, hv, sc + j, cnt, v + (size_t)kvh * hv, vs, n);
 	}
 }
 

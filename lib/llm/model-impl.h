@@ -99,6 +99,13 @@ uint32_t llm_kv_span(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t p
 		     size_t *vstride);
 const struct llm_model *llm_kv_model(const struct llm_kv *kv);
 
+/* attn.c — attention over one span of cached positions (rows ks / vs floats apart):
+ * sc[g * sc_stride + i] = scale * q_g . k_i, and out[g][:] += sum_i p[g * p_stride + i] v_i */
+void llm_attn_scores(const float *q, uint32_t grp, uint32_t hk, const float *k, size_t ks,
+		     uint32_t n, float scale, float *sc, size_t sc_stride);
+void llm_attn_mix(float *out, uint32_t grp, uint32_t hv, const float *p, size_t p_stride,
+		  const float *v, size_t vs, uint32_t n);
+
 /* ops.c — row operations, all with a fixed reduction order */
 void llm_rmsnorm(float *y, const float *x, const float *w, uint32_t n, float eps);
 void llm_rope_table(float *cs, uint32_t n_rot, uint32_t pos, float base, float scale,
