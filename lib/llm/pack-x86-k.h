@@ -113,17 +113,37 @@ PKK_INLINE const void *pkk_sc(const uint8_t *blk, int planes, int j)
 	return ((const pk_q4_K *)blk)->sc[j]; /* same offset in pk_q5_K */
 }
 
+/* A chunk's high bits, prepared once for its 8 vectors. Q5_K: hb[0] is
+ * the plane. Q6_K: the two planes interleaved, so that each vector takes its
+ * two bits with one shift: hb[0] = bit g of plane 0 at g, of plane 1 at
+ * g + 1, for even g; hb[1] the same for odd g, moved down by one. */
+PKK_INLINE void pkk_hbits(const uint8_t *qh, int planes, __m256i *hb)
+{
+	if (planes == 1) {
+		hb[0] = pkk_load(qh);
+	} else if (planes == 2) {
+		const __m256i m55 = _mm256_set1_epi8(0x55), mAA = _mm256_set1_epi8((char)0xAA);
+		__m256i p0 = pkk_load(qh), p1 = pkk_load(qh + 32);
+		hb[0] = _mm256_or_si256(_mm256_and_si256(p0, m55),
+					_mm256_and_si256(_mm256_slli_epi16(p1, 1), mAA));
+		hb[1] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(p0, 1), m55),
+					_mm256_and_si256(p1, mAA));
+	}
+}
+
 /* weight vector g (0..7) of a chunk: the nibble plus bit 4 (+ bit 5) */
-PKK_INLINE __m256i pkk_wvec(const uint8_t *qs, const uint8_t *qh, int planes, int g)
+PKK_INLINE __m256i pkk_wvec(const uint8_t *qs, const __m256i *hb, int planes, int g)
 {
 	__m256i v = pkk_load(qs + 32 * (g / 2));
 	if (g & 1)
 		v = _mm256_srli_epi16(v, 4);
 	v = _mm256_and_si256(v, _mm256_set1_epi8(0x0F));
-	for (int b = 0; b < planes; b++) {
-		__m256i h = pkk_shift(pkk_load(qh + 32 * b), 4 + b - g);
-		v = _mm256_or_si256(v, _mm256_and_si256(h, _mm256_set1_epi8((char)(0x10 << b))));
-	}
+	if (planes == 1)
+		v = _mm256_or_si256(v, _mm256_and_si256(pkk_shift(hb[0], 4 - g),
+							_mm256_set1_epi8(0x10)));
+	else if (planes == 2)
+		v = _mm256_or_si256(v, _mm256_and_si256(pkk_shift(hb[g & 1], 4 - (g & ~1)),
+							_mm256_set1_epi8(0x30)));
 	return v;
 }
 
@@ -244,13 +264,16 @@ PKK_INLINE void pkk_tile(int planes, int NG, int NT, int64_t nb, const uint8_t *
 		for (int t = 0; t < NT; t++)
 			xb[t] = (const blk_q8_K *)(x + (size_t)t * xs) + b;
 		for (int c = 0; c < 8; c++) {
+			__m256i hb[2][2];
+#pragma GCC unroll 8
+			for (int g = 0; g < NG; g++)
+				if (planes)
+					pkk_hbits(pkk_qh(blk[g], planes, c), planes, hb[g]);
 #pragma GCC unroll 8
 			for (int v = 0; v < 8; v++) {
 #pragma GCC unroll 8
 				for (int g = 0; g < NG; g++) {
-					__m256i wv = pkk_wvec(pkk_qs(blk[g], planes, c),
-							      planes ? pkk_qh(blk[g], planes, c) : NULL,
-							      planes, v);
+					__m256i wv = pkk_wvec(pkk_qs(blk[g], planes, c), hb[g], planes, v);
 #pragma GCC unroll 8
 					for (int t = 0; t < NT; t++) {
 						__m256i xv = pkk_bcast4(&xb[t]->qs[32 * c + 4 * v]);
