@@ -311,6 +311,194 @@ PKK_INLINE void pkk_tile(int planes, int NG, int NT, int64_t nb, const uint8_t *
 			_mm256_storeu_ps(y + (size_t)t * ys + 8 * (size_t)g, facc[g][t]);
 }
 
+#if QX_VNNI
+/* ---- AVX-512: two groups in one zmm ----------------------------------------
+ * The same tile with 16 rows per register: lanes 0..7 are group A's rows,
+ * 8..15 group B's (gs bytes on), both halves multiplied by the same
+ * broadcast activation bytes. zmm vpdpbusd runs at ymm's instruction rate,
+ * so each instruction does twice the work. Lane for lane the operations are
+ * the ymm tile's, so the bits are too. */
+
+PKK_INLINE __m512i pkz_load2(const uint8_t *a, size_t gs)
+{
+	return _mm512_inserti64x4(_mm512_castsi256_si512(pkk_load(a)), pkk_load(a + gs), 1);
+}
+
+PKK_INLINE __m512i pkz_shift(__m512i v, int s)
+{
+	if (s > 0)
+		return _mm512_slli_epi16(v, (unsigned)s);
+	if (s < 0)
+		return _mm512_srli_epi16(v, (unsigned)-s);
+	return v;
+}
+
+PKK_INLINE __m512i pkz_pair(__m512i lo, __m512i hi)
+{
+	return _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xFFFF)),
+			       _mm512_slli_epi32(hi, 16));
+}
+
+/* 8 row bytes of each group -> 16 int32 lanes */
+PKK_INLINE __m512i pkz_row_bytes(const void *a, size_t gs, int is_signed)
+{
+	__m128i b = _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i *)a),
+				       _mm_loadl_epi64((const __m128i *)((const uint8_t *)a + gs)));
+	return is_signed ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+}
+
+PKK_INLINE __m512 pkz_h16(const uint16_t *a, size_t gs)
+{
+	__m256i h = _mm256_inserti128_si256(
+		_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)a)),
+		_mm_loadu_si128((const __m128i *)((const uint8_t *)a + gs)), 1);
+	return _mm512_cvtph_ps(h);
+}
+
+PKK_INLINE void pkz_hbits(const uint8_t *qh, size_t gs, int planes, __m512i *hb)
+{
+	if (planes == 1) {
+		hb[0] = pkz_load2(qh, gs);
+	} else if (planes == 2) {
+		const __m512i m55 = _mm512_set1_epi8(0x55), mAA = _mm512_set1_epi8((char)0xAA);
+		__m512i p0 = pkz_load2(qh, gs), p1 = pkz_load2(qh + 32, gs);
+		hb[0] = _mm512_or_si512(_mm512_and_si512(p0, m55),
+					_mm512_and_si512(_mm512_slli_epi16(p1, 1), mAA));
+		hb[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(p0, 1), m55),
+					_mm512_and_si512(p1, mAA));
+	}
+}
+
+PKK_INLINE __m512i pkz_wvec(const uint8_t *qs, size_t gs, const __m512i *hb, int planes, int g)
+{
+	__m512i v = pkz_load2(qs + 32 * (g / 2), gs);
+	if (g & 1)
+		v = _mm512_srli_epi16(v, 4);
+	v = _mm512_and_si512(v, _mm512_set1_epi8(0x0F));
+	if (planes == 1)
+		v = _mm512_or_si512(v, _mm512_and_si512(pkz_shift(hb[0], 4 - g),
+							_mm512_set1_epi8(0x10)));
+	else if (planes == 2)
+		v = _mm512_or_si512(v, _mm512_and_si512(pkz_shift(hb[g & 1], 4 - (g & ~1)),
+							_mm512_set1_epi8(0x30)));
+	return v;
+}
+
+PKK_INLINE __m512i pkz_bsum_dot(const __m512i *aux, const blk_q8_K *a)
+{
+	__m512i s = _mm512_setzero_si512();
+	for (int i = 0; i < 8; i++) {
+		int32_t v;
+		memcpy(&v, &a->bsums[2 * i], 4);
+		s = _mm512_add_epi32(s, _mm512_madd_epi16(aux[i], _mm512_set1_epi32(v)));
+	}
+	return s;
+}
+
+PKK_INLINE void pkz_aux(const uint8_t *blk, size_t gs, int planes, __m512i *aux)
+{
+	for (int i = 0; i < 8; i++) {
+		if (planes == 2) {
+			const pk_q6_K *p = (const pk_q6_K *)blk;
+			aux[i] = pkz_pair(pkz_row_bytes(p->sc[2 * i], gs, 1),
+					  pkz_row_bytes(p->sc[2 * i + 1], gs, 1));
+		} else {
+			__m512i m = pkz_row_bytes(((const pk_q4_K *)blk)->m[i], gs, 0);
+			aux[i] = pkz_pair(m, m);
+		}
+	}
+}
+
+PKK_INLINE __m512 pkz_finish(const uint8_t *blk, size_t gs, int planes, __m512i iq, __m512i bs,
+			     float dx, __m512 facc)
+{
+	__m512 vdx = _mm512_set1_ps(dx);
+	if (planes == 2) {
+		iq = _mm512_sub_epi32(iq, _mm512_slli_epi32(bs, 5));
+		__m512 d = _mm512_mul_ps(pkz_h16(((const pk_q6_K *)blk)->d, gs), vdx);
+		return _mm512_fmadd_ps(_mm512_cvtepi32_ps(iq), d, facc);
+	}
+	const pk_q4_K *p = (const pk_q4_K *)blk;
+	facc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(iq), _mm512_mul_ps(pkz_h16(p->d, gs), vdx), facc);
+	__m512 nim = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_setzero_si512(), bs));
+	return _mm512_fmadd_ps(nim, _mm512_mul_ps(pkz_h16(p->dmin, gs), vdx), facc);
+}
+
+/* groups w and w + gs x NT tokens: y[t * ys + r], r < 16 */
+PKK_INLINE void pkz_tile(int planes, int NT, int64_t nb, const uint8_t *w, size_t gs,
+			 const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+	const size_t pb = pkk_bytes(planes);
+	const int unit = planes == 2 ? 4 : 8;
+	__m512 facc[PKK_T];
+#pragma GCC unroll 8
+	for (int t = 0; t < NT; t++)
+		facc[t] = _mm512_setzero_ps();
+	for (int64_t b = 0; b < nb; b++) {
+		const uint8_t *blk = w + (size_t)b * pb;
+		const blk_q8_K *xb[PKK_T];
+		__m512i iq[PKK_T], acc[PKK_T];
+#pragma GCC unroll 8
+		for (int t = 0; t < NT; t++) {
+			iq[t] = _mm512_setzero_si512();
+			xb[t] = (const blk_q8_K *)(x + (size_t)t * xs) + b;
+		}
+		for (int c = 0; c < 8; c++) {
+			__m512i hb[2];
+			if (planes)
+				pkz_hbits(pkk_qh(blk, planes, c), gs, planes, hb);
+#pragma GCC unroll 8
+			for (int v = 0; v < 8; v++) {
+				__m512i wv = pkz_wvec(pkk_qs(blk, planes, c), gs, hb, planes, v);
+#pragma GCC unroll 8
+				for (int t = 0; t < NT; t++) {
+					int32_t x4;
+					memcpy(&x4, &xb[t]->qs[32 * c + 4 * v], 4);
+					if (v % unit == 0)
+						acc[t] = _mm512_setzero_si512();
+					acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(x4));
+				}
+				if (v % unit != unit - 1)
+					continue;
+				int j = planes == 2 ? 2 * c + v / unit : c;
+				__m512i sc = pkz_row_bytes(pkk_sc(blk, planes, j), gs, planes == 2);
+#pragma GCC unroll 8
+				for (int t = 0; t < NT; t++)
+					iq[t] = _mm512_add_epi32(iq[t], _mm512_mullo_epi32(acc[t], sc));
+			}
+		}
+		__m512i aux[8];
+		pkz_aux(blk, gs, planes, aux);
+#pragma GCC unroll 8
+		for (int t = 0; t < NT; t++)
+			facc[t] = pkz_finish(blk, gs, planes, iq[t], pkz_bsum_dot(aux, xb[t]), xb[t]->d,
+					     facc[t]);
+	}
+#pragma GCC unroll 8
+	for (int t = 0; t < NT; t++)
+		_mm512_storeu_ps(y + (size_t)t * ys, facc[t]);
+}
+
+/* group pairs g, g + 1: tokens in tiles of 8, 4, 2, 1 */
+PKK_INLINE void pkz_pair_gemm(int planes, int64_t nb, const uint8_t *wg, size_t gs,
+			      const uint8_t *x, size_t xs, int64_t nx, float *y, size_t ys)
+{
+	int64_t t = 0;
+	for (; t + 8 <= nx; t += 8)
+		pkz_tile(planes, 8, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+	if (nx - t >= 4) {
+		pkz_tile(planes, 4, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		t += 4;
+	}
+	if (nx - t >= 2) {
+		pkz_tile(planes, 2, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		t += 2;
+	}
+	if (nx - t >= 1)
+		pkz_tile(planes, 1, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+}
+#endif
+
 /* Tiles over the call: nx == 1 (decode) pairs groups for ILP; otherwise
  * each group takes its tokens in tiles of PKK_T, then 4, 2, 1. */
 PKK_INLINE void pkk_gemm(int planes, int64_t cols, const void *w, size_t gs, int64_t ng,
@@ -318,6 +506,10 @@ PKK_INLINE void pkk_gemm(int planes, int64_t cols, const void *w, size_t gs, int
 {
 	const uint8_t *wb = w, *xb = x;
 	int64_t nb = cols / QK_K, g = 0;
+#if QX_VNNI
+	for (; g + 2 <= ng; g += 2)
+		pkz_pair_gemm(planes, nb, wb + (size_t)g * gs, gs, xb, xs, nx, y + 8 * g, ys);
+#endif
 	if (nx == 1)
 		for (; g + 2 <= ng; g += 2)
 			pkk_tile(planes, 2, 1, nb, wb + (size_t)g * gs, gs, xb, xs, y + 8 * g, ys);
