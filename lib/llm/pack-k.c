@@ -7,8 +7,9 @@
  * e of the super-block) -> chunk c = e / 32, vector g = (e % 32) / 4, byte
  * p = 4r + e % 4; its low nibble sits in qs[c][32 * (g / 2) + p] (high
  * half when g is odd), its bit 4 (and Q6_K's bit 5) in bit g of the plane
- * byte p. pack writes through that mapping (put_q), unrow and gemm_ref read
- * through it (get_q), so the three cannot disagree on the layout; the ggml
+ * byte p. unrow and gemm_ref read through that mapping (get_q); pack writes
+ * whole bytes (put_chunk) in the same order, checked against it by the
+ * unrow test (every packed byte is written: no memset); the ggml
  * element order comes from the reference unpacking of quant-k.c, redone
  * here (ggml_q4k, ggml_q6k) and pinned by the unrow == quant_dequant_row_ref
  * test.
@@ -62,13 +63,30 @@ static unsigned plane_at(unsigned r, unsigned e, int planes, int b)
 	return 32 * (unsigned)planes * (e / 32) + 32 * (unsigned)b + 4 * r + e % 4;
 }
 
-/* OR quant q of (r, e) in; qs/qh start zeroed */
-static void put_q(uint8_t *qs, uint8_t *qh, int planes, unsigned r, unsigned e, int q)
+/* Row r's 32 quants q of one chunk into the chunk's nibble bytes (qs, 128)
+ * and plane bytes (qh, 32 per plane): whole bytes, no read-modify-write.
+ * Byte 4r + i of piece p holds elements 8p + i (low) and 8p + 4 + i (high)
+ * (nib_at), bit g of plane byte 4r + i element 4g + i (plane_at). */
+static void put_chunk(uint8_t *qs, uint8_t *qh, int planes, unsigned r, const int *q)
 {
-	unsigned g = (e % 32) / 4;
-	qs[nib_at(r, e)] |= (uint8_t)((q & 0xF) << (g % 2 ? 4 : 0));
+	for (unsigned p = 0; p < 4; p++)
+		for (unsigned i = 0; i < 4; i++)
+			qs[32 * p + 4 * r + i] =
+				(uint8_t)((q[8 * p + i] & 0xF) | (q[8 * p + 4 + i] & 0xF) << 4);
 	for (int b = 0; b < planes; b++)
-		qh[plane_at(r, e, planes, b)] |= (uint8_t)(((q >> (4 + b)) & 1) << g);
+		for (unsigned i = 0; i < 4; i++) {
+			unsigned h = 0;
+			for (unsigned g = 0; g < 8; g++)
+				h |= (unsigned)((q[4 * g + i] >> (4 + b)) & 1) << g;
+			qh[32 * b + 4 * r + i] = (uint8_t)h;
+		}
+}
+
+/* a row's 256 quants into a super-block's chunks */
+static void put_row(uint8_t *qs, uint8_t *qh, int planes, unsigned r, const int *q)
+{
+	for (unsigned c = 0; c < 8; c++)
+		put_chunk(qs + 128 * c, planes ? qh + 32 * planes * c : NULL, planes, r, q + 32 * c);
 }
 
 static int get_q(const struct kview *v, unsigned r, unsigned e)
@@ -124,7 +142,6 @@ static void pack_affine(const void *src, size_t rb, uint64_t cols, void *dst, in
 	size_t pb = planes ? sizeof(pk_q5_K) : sizeof(pk_q4_K);
 	for (uint64_t b = 0; b < cols / QK_K; b++) {
 		uint8_t *o = (uint8_t *)dst + b * pb;
-		memset(o, 0, pb);
 		pk_q4_K *p4 = (pk_q4_K *)o;
 		pk_q5_K *p5 = (pk_q5_K *)o;
 		uint8_t *qs = planes ? p5->qs[0] : p4->qs[0], *qh = planes ? p5->qh[0] : NULL;
@@ -138,8 +155,7 @@ static void pack_affine(const void *src, size_t rb, uint64_t cols, void *dst, in
 			for (int j = 0; j < 8; j++)
 				k4_scale_min(j, a4->scales, &p4->sc[j][r], &p4->m[j][r]);
 			ggml_q4k(planes ? a5->qs : a4->qs, planes ? a5->qh : NULL, q);
-			for (unsigned e = 0; e < QK_K; e++)
-				put_q(qs, qh, planes, r, e, q[e]);
+			put_row(qs, qh, planes, r, q);
 		}
 	}
 }
@@ -161,7 +177,6 @@ static void pack_q6_K(const void *src, size_t rb, uint64_t cols, void *dst)
 {
 	pk_q6_K *o = dst;
 	for (uint64_t b = 0; b < cols / QK_K; b++) {
-		memset(&o[b], 0, sizeof o[b]);
 		for (unsigned r = 0; r < PACK_ROWS; r++) {
 			const blk_q6_K *a = src_block(src, rb, r, b, sizeof(blk_q6_K));
 			int q[QK_K];
@@ -169,8 +184,7 @@ static void pack_q6_K(const void *src, size_t rb, uint64_t cols, void *dst)
 			for (int j = 0; j < 16; j++)
 				o[b].sc[j][r] = a->scales[j];
 			ggml_q6k(a, q);
-			for (unsigned e = 0; e < QK_K; e++)
-				put_q(o[b].qs[0], o[b].qh[0], 2, r, e, q[e]);
+			put_row(o[b].qs[0], o[b].qh[0], 2, r, q);
 		}
 	}
 }

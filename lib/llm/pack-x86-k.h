@@ -4,9 +4,12 @@
  * pack-avx512.c (QX_VNNI 1). Layouts: pack-impl.h; numbers: pack.h.
  *
  * Design: a tile is NG groups of 8 rows x NT tokens (NT = 8 with VNNI and
- * its 32 registers, 4 on AVX2's 16; nx == 1 takes 2 groups for ILP). Per
- * 32-element chunk each weight vector is unpacked once (nibble + high-bit
- * planes) and multiplied with the NT tokens' 4 broadcast activation bytes;
+ * its 32 registers, 4 on AVX2's 16; nx == 1 takes 2 groups for ILP). With
+ * AVX-512 the groups go in pairs through zmm tiles (pkz_*: 16 rows per
+ * vpdpbusd, which issues here at the ymm rate); an odd last group and the
+ * AVX2 level take the ymm tile (pkk_tile). Per 32-element chunk each
+ * weight vector is unpacked once (nibble + high-bit planes) and multiplied
+ * with the NT tokens' 4 broadcast activation bytes;
  * the 8 int32 lanes are the 8 rows. Per sub-block ("unit": 32 elements, 16
  * for Q6_K) the integer sum is scaled by its per-row scale and summed over
  * the super-block in int32:
@@ -17,7 +20,11 @@
  * offset (32 sum_j sc_j bsum_j) are 8 madd_epi16 per token of (m_j, m_j) or
  * (sc_2i, sc_2i+1) pairs with the broadcast bsum pair. Then per super-block
  * and token: cvt, d * dx, fma (and the min's fma) in pack.h's order, so the
- * bits equal gemm_ref's.
+ * bits equal gemm_ref's whatever the tile, level or register width.
+ * Cost, from uop counts that match the measured rates (zmm, 8 tokens): Q4_K
+ * is bound by vpdpbusd + the unit's mullo (2 uops) on the two 512-bit
+ * ports; Q6_K's 16-element units double the mullo share (about 30% of its
+ * time). Decode (nx = 1) is bound by unpacking, which no token amortizes.
  *
  * Bounds (all sums exact): q <= 15/31/63, |x| <= 128, 8 vectors per unit.
  *   maddubs pair sums <= 2*15*128 = 3840 (Q4_K), 7936 (Q5_K), 16128 (Q6_K):
