@@ -461,14 +461,18 @@ PKK_INLINE void pkz_tile(int planes, int NT, int64_t nb, const uint8_t *w, size_
 				for (int t = 0; t < NT; t++) {
 					int32_t x4;
 					memcpy(&x4, &xb[t]->qs[32 * c + 4 * v], 4);
-					if (v % unit == 0)
-						acc[t] = _mm512_setzero_si512();
-					acc[t] = _mm512_dpbusd_epi32(acc[t], wv, _mm512_set1_epi32(x4));
+					/* one token: two chains (even, odd v) halve the latency */
+					int k = NT == 1 ? v & 1 : t;
+					if (v % unit <= (NT == 1))
+						acc[k] = _mm512_setzero_si512();
+					acc[k] = _mm512_dpbusd_epi32(acc[k], wv, _mm512_set1_epi32(x4));
 				}
 				if (v % unit != unit - 1)
 					continue;
 				int j = planes == 2 ? 2 * c + v / unit : c;
 				__m512i sc = pkz_row_bytes(pkk_sc(blk, planes, j), gs, planes == 2);
+				if (NT == 1)
+					acc[0] = _mm512_add_epi32(acc[0], acc[1]);
 #pragma GCC unroll 8
 				for (int t = 0; t < NT; t++)
 					iq[t] = _mm512_add_epi32(iq[t], _mm512_mullo_epi32(acc[t], sc));
