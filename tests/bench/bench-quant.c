@@ -13,7 +13,7 @@
  * K-quant packed GEMM (bench_pack_k): pack_gemm against the row kernels
  * (quant_vec_dot_mn, chunks of 16 rows as forward.c) for nx = 1, 4, 16 on
  * Gemma 3's ffn_down (Q6_K, 640 x 2048) and attn_output (Q4_K, 640 x 1024),
- * single thread, in GMAC/s; keys "<type>_<impl>_mn<nx>_gmacs=.. 
+ * single thread, in GMAC/s; keys "<type>_<impl>_mn<nx>_gmacs=..
  * <type>_<impl>_pk<nx>_gmacs=..".
  */
 #include "llm/pack.h"
