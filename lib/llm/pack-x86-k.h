@@ -45,6 +45,14 @@
 
 #define PKK_INLINE static inline __attribute__((always_inline))
 
+/* the tiles' loops have constant trip counts: unrolled, their arrays of
+ * vectors live in registers (clang ignores GCC's pragma) */
+#if defined(__clang__)
+#define PKK_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define PKK_UNROLL _Pragma("GCC unroll 8")
+#endif
+
 #if QX_VNNI
 #define PKK_T 8
 #else
@@ -251,37 +259,37 @@ PKK_INLINE void pkk_tile(int planes, int NG, int NT, int64_t nb, const uint8_t *
 	const size_t pb = pkk_bytes(planes);
 	const int flush = PKK_FLUSH(planes), unit = planes == 2 ? 4 : 8;
 	__m256 facc[2][PKK_T];
-#pragma GCC unroll 8
+PKK_UNROLL
 	for (int g = 0; g < NG; g++)
-#pragma GCC unroll 8
+PKK_UNROLL
 		for (int t = 0; t < NT; t++)
 			facc[g][t] = _mm256_setzero_ps();
 	for (int64_t b = 0; b < nb; b++) {
 		const uint8_t *blk[2];
 		const blk_q8_K *xb[PKK_T];
 		__m256i iq[2][PKK_T], acc[2][PKK_T];
-#pragma GCC unroll 8
+PKK_UNROLL
 		for (int g = 0; g < NG; g++) {
 			blk[g] = w + (size_t)g * gs + (size_t)b * pb;
-#pragma GCC unroll 8
+PKK_UNROLL
 			for (int t = 0; t < NT; t++)
 				iq[g][t] = _mm256_setzero_si256();
 		}
-#pragma GCC unroll 8
+PKK_UNROLL
 		for (int t = 0; t < NT; t++)
 			xb[t] = (const blk_q8_K *)(x + (size_t)t * xs) + b;
 		for (int c = 0; c < 8; c++) {
 			__m256i hb[2][2];
-#pragma GCC unroll 8
+PKK_UNROLL
 			for (int g = 0; g < NG; g++)
 				if (planes)
 					pkk_hbits(pkk_qh(blk[g], planes, c), planes, hb[g]);
-#pragma GCC unroll 8
+PKK_UNROLL
 			for (int v = 0; v < 8; v++) {
-#pragma GCC unroll 8
+PKK_UNROLL
 				for (int g = 0; g < NG; g++) {
 					__m256i wv = pkk_wvec(pkk_qs(blk[g], planes, c), hb[g], planes, v);
-#pragma GCC unroll 8
+PKK_UNROLL
 					for (int t = 0; t < NT; t++) {
 						__m256i xv = pkk_bcast4(&xb[t]->qs[32 * c + 4 * v]);
 						if (v % flush == 0)
@@ -292,28 +300,28 @@ PKK_INLINE void pkk_tile(int planes, int NG, int NT, int64_t nb, const uint8_t *
 				if (v % flush != flush - 1)
 					continue;
 				int j = planes == 2 ? 2 * c + v / unit : c;
-#pragma GCC unroll 8
+PKK_UNROLL
 				for (int g = 0; g < NG; g++) {
 					__m256i sc = pkk_scale(pkk_sc(blk[g], planes, j), planes == 2);
-#pragma GCC unroll 8
+PKK_UNROLL
 					for (int t = 0; t < NT; t++)
 						iq[g][t] = pkk_flush(iq[g][t], acc[g][t], sc);
 				}
 			}
 		}
-#pragma GCC unroll 8
+PKK_UNROLL
 		for (int g = 0; g < NG; g++) {
 			__m256i aux[8];
 			pkk_aux(blk[g], planes, aux);
-#pragma GCC unroll 8
+PKK_UNROLL
 			for (int t = 0; t < NT; t++)
 				facc[g][t] = pkk_finish(blk[g], planes, iq[g][t], pkk_bsum_dot(aux, xb[t]),
 							xb[t]->d, facc[g][t]);
 		}
 	}
-#pragma GCC unroll 8
+PKK_UNROLL
 	for (int g = 0; g < NG; g++)
-#pragma GCC unroll 8
+PKK_UNROLL
 		for (int t = 0; t < NT; t++)
 			_mm256_storeu_ps(y + (size_t)t * ys + 8 * (size_t)g, facc[g][t]);
 }
@@ -438,14 +446,14 @@ PKK_INLINE void pkz_tile(int planes, int NT, int64_t nb, const uint8_t *w, size_
 	const size_t pb = pkk_bytes(planes);
 	const int unit = planes == 2 ? 4 : 8;
 	__m512 facc[PKK_T];
-#pragma GCC unroll 8
+PKK_UNROLL
 	for (int t = 0; t < NT; t++)
 		facc[t] = _mm512_setzero_ps();
 	for (int64_t b = 0; b < nb; b++) {
 		const uint8_t *blk = w + (size_t)b * pb;
 		const blk_q8_K *xb[PKK_T];
 		__m512i iq[PKK_T], acc[PKK_T];
-#pragma GCC unroll 8
+PKK_UNROLL
 		for (int t = 0; t < NT; t++) {
 			iq[t] = _mm512_setzero_si512();
 			xb[t] = (const blk_q8_K *)(x + (size_t)t * xs) + b;
@@ -454,10 +462,10 @@ PKK_INLINE void pkz_tile(int planes, int NT, int64_t nb, const uint8_t *w, size_
 			__m512i hb[2];
 			if (planes)
 				pkz_hbits(pkk_qh(blk, planes, c), gs, planes, hb);
-#pragma GCC unroll 8
+PKK_UNROLL
 			for (int v = 0; v < 8; v++) {
 				__m512i wv = pkz_wvec(pkk_qs(blk, planes, c), gs, hb, planes, v);
-#pragma GCC unroll 8
+PKK_UNROLL
 				for (int t = 0; t < NT; t++) {
 					int32_t x4;
 					memcpy(&x4, &xb[t]->qs[32 * c + 4 * v], 4);
@@ -473,19 +481,19 @@ PKK_INLINE void pkz_tile(int planes, int NT, int64_t nb, const uint8_t *w, size_
 				__m512i sc = pkz_row_bytes(pkk_sc(blk, planes, j), gs, planes == 2);
 				if (NT == 1)
 					acc[0] = _mm512_add_epi32(acc[0], acc[1]);
-#pragma GCC unroll 8
+PKK_UNROLL
 				for (int t = 0; t < NT; t++)
 					iq[t] = _mm512_add_epi32(iq[t], _mm512_mullo_epi32(acc[t], sc));
 			}
 		}
 		__m512i aux[8];
 		pkz_aux(blk, gs, planes, aux);
-#pragma GCC unroll 8
+PKK_UNROLL
 		for (int t = 0; t < NT; t++)
 			facc[t] = pkz_finish(blk, gs, planes, iq[t], pkz_bsum_dot(aux, xb[t]), xb[t]->d,
 					     facc[t]);
 	}
-#pragma GCC unroll 8
+PKK_UNROLL
 	for (int t = 0; t < NT; t++)
 		_mm512_storeu_ps(y + (size_t)t * ys, facc[t]);
 }

@@ -143,7 +143,7 @@ static void bench_pack_k(uint32_t t, int rows, int n, char *line, size_t cap)
 	uint8_t *w = malloc(rb * rows), *xq = malloc(xrb * 16), *pk = malloc(pb);
 	srand(2);
 	for (size_t i = 0; i < (size_t)rows * n; i++)
-		f[i] = (float)rand() / RAND_MAX - 0.5f;
+		f[i] = (float)rand() / (float)RAND_MAX - 0.5f;
 	for (int r = 0; r < rows; r++)
 		quant_quantize_row(t, f + (size_t)r * n, w + (size_t)r * rb, n);
 	for (int k = 0; k < 16; k++)
