@@ -6,8 +6,8 @@
  * Design: a tile is NG groups of 8 rows x NT tokens (NT = 8 with VNNI and
  * its 32 registers, 4 on AVX2's 16; nx == 1 takes 2 groups for ILP). With
  * AVX-512 the groups go in pairs through zmm tiles (pkz_*: 16 rows per
- * vpdpbusd, which issues here at the ymm rate); an odd last group and the
- * AVX2 level take the ymm tile (pkk_tile). Per 32-element chunk each
+ * vpdpbusd, which issues here at the ymm rate; decode takes two pairs); an
+ * odd last group and the AVX2 level take the ymm tile (pkk_tile). Per 32-element chunk each
  * weight vector is unpacked once (nibble + high-bit planes) and multiplied
  * with the NT tokens' 4 broadcast activation bytes;
  * the 8 int32 lanes are the 8 rows. Per sub-block ("unit": 32 elements, 16
@@ -439,63 +439,81 @@ PKK_INLINE __m512 pkz_finish(const uint8_t *blk, size_t gs, int planes, __m512i 
 	return _mm512_fmadd_ps(nim, _mm512_mul_ps(pkz_h16(p->dmin, gs), vdx), facc);
 }
 
-/* groups w and w + gs x NT tokens: y[t * ys + r], r < 16 */
-PKK_INLINE void pkz_tile(int planes, int NT, int64_t nb, const uint8_t *w, size_t gs,
+/* NP pairs of groups (w + 2 p gs and the next) x NT tokens: y[t * ys +
+ * 16 p + r], r < 16; lane l = p * NT + t. NP = 2 only with NT = 1
+ * (decode: two independent chains and weight streams). */
+PKK_INLINE void pkz_tile(int planes, int NP, int NT, int64_t nb, const uint8_t *w, size_t gs,
 			 const uint8_t *x, size_t xs, float *y, size_t ys)
 {
 	const size_t pb = pkk_bytes(planes);
-	const int unit = planes == 2 ? 4 : 8;
+	const int unit = planes == 2 ? 4 : 8, NL = NP * NT;
 	__m512 facc[PKK_T];
 PKK_UNROLL
-	for (int t = 0; t < NT; t++)
-		facc[t] = _mm512_setzero_ps();
+	for (int l = 0; l < NL; l++)
+		facc[l] = _mm512_setzero_ps();
 	for (int64_t b = 0; b < nb; b++) {
-		const uint8_t *blk = w + (size_t)b * pb;
+		const uint8_t *blk[2];
 		const blk_q8_K *xb[PKK_T];
 		__m512i iq[PKK_T], acc[PKK_T];
 PKK_UNROLL
-		for (int t = 0; t < NT; t++) {
-			iq[t] = _mm512_setzero_si512();
+		for (int p = 0; p < NP; p++)
+			blk[p] = w + 2 * (size_t)p * gs + (size_t)b * pb;
+PKK_UNROLL
+		for (int l = 0; l < NL; l++)
+			iq[l] = _mm512_setzero_si512();
+PKK_UNROLL
+		for (int t = 0; t < NT; t++)
 			xb[t] = (const blk_q8_K *)(x + (size_t)t * xs) + b;
-		}
 		for (int c = 0; c < 8; c++) {
-			__m512i hb[2];
-			if (planes)
-				pkz_hbits(pkk_qh(blk, planes, c), gs, planes, hb);
+			__m512i hb[2][2];
+PKK_UNROLL
+			for (int p = 0; p < NP; p++)
+				if (planes)
+					pkz_hbits(pkk_qh(blk[p], planes, c), gs, planes, hb[p]);
 PKK_UNROLL
 			for (int v = 0; v < 8; v++) {
-				__m512i wv = pkz_wvec(pkk_qs(blk, planes, c), gs, hb, planes, v);
 PKK_UNROLL
-				for (int t = 0; t < NT; t++) {
-					int32_t x4;
-					memcpy(&x4, &xb[t]->qs[32 * c + 4 * v], 4);
-					/* one token: two chains (even, odd v) halve the latency */
-					int k = NT == 1 ? v & 1 : t;
-					if (v % unit <= (NT == 1))
-						acc[k] = _mm512_setzero_si512();
-					acc[k] = _mm512_dpbusd_epi32(acc[k], wv, _mm512_set1_epi32(x4));
+				for (int p = 0; p < NP; p++) {
+					__m512i wv = pkz_wvec(pkk_qs(blk[p], planes, c), gs, hb[p], planes, v);
+PKK_UNROLL
+					for (int t = 0; t < NT; t++) {
+						int32_t x4;
+						memcpy(&x4, &xb[t]->qs[32 * c + 4 * v], 4);
+						if (v % unit == 0)
+							acc[p * NT + t] = _mm512_setzero_si512();
+						acc[p * NT + t] = _mm512_dpbusd_epi32(acc[p * NT + t], wv,
+										      _mm512_set1_epi32(x4));
+					}
 				}
 				if (v % unit != unit - 1)
 					continue;
 				int j = planes == 2 ? 2 * c + v / unit : c;
-				__m512i sc = pkz_row_bytes(pkk_sc(blk, planes, j), gs, planes == 2);
-				if (NT == 1)
-					acc[0] = _mm512_add_epi32(acc[0], acc[1]);
 PKK_UNROLL
-				for (int t = 0; t < NT; t++)
-					iq[t] = _mm512_add_epi32(iq[t], _mm512_mullo_epi32(acc[t], sc));
+				for (int p = 0; p < NP; p++) {
+					__m512i sc = pkz_row_bytes(pkk_sc(blk[p], planes, j), gs, planes == 2);
+PKK_UNROLL
+					for (int t = 0; t < NT; t++)
+						iq[p * NT + t] = _mm512_add_epi32(
+							iq[p * NT + t], _mm512_mullo_epi32(acc[p * NT + t], sc));
+				}
 			}
 		}
-		__m512i aux[8];
-		pkz_aux(blk, gs, planes, aux);
 PKK_UNROLL
-		for (int t = 0; t < NT; t++)
-			facc[t] = pkz_finish(blk, gs, planes, iq[t], pkz_bsum_dot(aux, xb[t]), xb[t]->d,
-					     facc[t]);
+		for (int p = 0; p < NP; p++) {
+			__m512i aux[8];
+			pkz_aux(blk[p], gs, planes, aux);
+PKK_UNROLL
+			for (int t = 0; t < NT; t++)
+				facc[p * NT + t] = pkz_finish(blk[p], gs, planes, iq[p * NT + t],
+							      pkz_bsum_dot(aux, xb[t]), xb[t]->d,
+							      facc[p * NT + t]);
+		}
 	}
 PKK_UNROLL
-	for (int t = 0; t < NT; t++)
-		_mm512_storeu_ps(y + (size_t)t * ys, facc[t]);
+	for (int p = 0; p < NP; p++)
+PKK_UNROLL
+		for (int t = 0; t < NT; t++)
+			_mm512_storeu_ps(y + (size_t)t * ys + 16 * (size_t)p, facc[p * NT + t]);
 }
 
 /* group pairs g, g + 1: tokens in tiles of 8, 4, 2, 1 */
@@ -504,17 +522,17 @@ PKK_INLINE void pkz_pair_gemm(int planes, int64_t nb, const uint8_t *wg, size_t 
 {
 	int64_t t = 0;
 	for (; t + 8 <= nx; t += 8)
-		pkz_tile(planes, 8, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		pkz_tile(planes, 1, 8, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 	if (nx - t >= 4) {
-		pkz_tile(planes, 4, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		pkz_tile(planes, 1, 4, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 		t += 4;
 	}
 	if (nx - t >= 2) {
-		pkz_tile(planes, 2, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		pkz_tile(planes, 1, 2, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 		t += 2;
 	}
 	if (nx - t >= 1)
-		pkz_tile(planes, 1, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
+		pkz_tile(planes, 1, 1, nb, wg, gs, x + (size_t)t * xs, xs, y + (size_t)t * ys, ys);
 }
 #endif
 
@@ -526,6 +544,9 @@ PKK_INLINE void pkk_gemm(int planes, int64_t cols, const void *w, size_t gs, int
 	const uint8_t *wb = w, *xb = x;
 	int64_t nb = cols / QK_K, g = 0;
 #if QX_VNNI
+	if (nx == 1)
+		for (; g + 4 <= ng; g += 4)
+			pkz_tile(planes, 2, 1, nb, wb + (size_t)g * gs, gs, xb, xs, y + 8 * g, ys);
 	for (; g + 2 <= ng; g += 2)
 		pkz_pair_gemm(planes, nb, wb + (size_t)g * gs, gs, xb, xs, nx, y + 8 * g, ys);
 #endif

@@ -13,7 +13,8 @@
  *   (c) pack_gemm under every implementation this CPU runs equals
  *       pack_gemm_ref bit for bit (memcmp), for many token counts and row
  *       sub-ranges, leaving y outside its rows untouched: the batch
- *       invariance pack.h promises;
+ *       invariance pack.h promises; also every group count 1..9 (the
+ *       kernels' pairing of groups and the odd one left over);
  *   (d) sizes: pack_matrix_bytes refuses rows % 8, cols % 256, overflow.
  * Weights: random bytes with random fp16 scales, zero d/dmin, all-maximum
  * quants and scales; activations: random, all-zero, one spike, and rows
@@ -365,6 +366,33 @@ static void test_impls_match_ref(void **state)
 	}
 }
 
+/* every group count 1..9 from group 0 and from group 1, at nx 1 and 3:
+ * the kernels pair groups (and pairs of pairs at nx 1), so each count
+ * takes another mix of tiles, and the odd group the ymm one */
+static void test_group_counts(void **state)
+{
+	for (size_t i = 0; i < N_KT; i++) {
+		struct mat a = make_mat(ktypes[i], 80, 512, W_RANDOM);
+		struct acts x = make_acts(512, MAX_NX);
+		float *full = malloc((size_t)(a.rows * MAX_NX) * sizeof *full);
+		pack_gemm_ref(a.t, a.cols, a.packed, 0, a.rows, x.x, x.stride, MAX_NX, full,
+			      (size_t)a.rows);
+		const char *name;
+		for (int k = 0; (name = quant_impl_available(k)) != NULL; k++) {
+			assert_int_equal(quant_set_impl(name), 0);
+			for (int64_t ng = 1; ng <= 9; ng++)
+				for (int64_t nx = 1; nx <= 3; nx += 2) {
+					check_range(&a, &x, full, 0, 8 * ng, nx);
+					check_range(&a, &x, full, 8, 8 + 8 * ng, nx);
+				}
+		}
+		assert_int_equal(quant_set_impl(NULL), 0);
+		free(full);
+		free(x.x);
+		free_mat(&a);
+	}
+}
+
 /* ---- (d) sizes -------------------------------------------------------------- */
 
 static void test_sizes(void **state)
@@ -396,6 +424,7 @@ int main(void)
 		cmocka_unit_test(test_unrow_is_dequant),
 		cmocka_unit_test(test_ref_gemm_is_dot),
 		cmocka_unit_test(test_impls_match_ref),
+		cmocka_unit_test(test_group_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
