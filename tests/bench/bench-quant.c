@@ -18,6 +18,12 @@
  * Keys: pack<nx>_<type>[_2048][_<level>]_gmacs and mn<nx>_..._gmacs
  * (multiply-accumulates per second; the level suffix only for levels
  * below the best).
+ *
+ * K-quant packed GEMM (bench_pack_k): pack_gemm against the row kernels
+ * (quant_vec_dot_mn, chunks of 16 rows as forward.c) for nx = 1, 4, 16 on
+ * Gemma 3's ffn_down (Q6_K, 640 x 2048) and attn_output (Q4_K, 640 x 1024),
+ * single thread, in GMAC/s; keys "<type>_<impl>_mn<nx>_gmacs=..
+ * <type>_<impl>_pk<nx>_gmacs=..".
  */
 #include "llm/pack.h"
 #include "llm/quant.h"
@@ -114,6 +120,70 @@ static void bench(uint32_t t, int rows, int n, char *line, size_t cap)
 	free(f);
 	free(w);
 	free(xq);
+}
+
+/* ---- K-quant packed GEMM vs the row kernels ----------------------------- */
+
+#define PK_ROUNDS 60
+
+/* seconds for y = W x over nx tokens: packed (pk) or quant_vec_dot_mn */
+static double one_gemm(uint32_t t, int rows, int n, const void *w, size_t rb, const void *pk,
+		       const uint8_t *xq, size_t xrb, int nx, int packed)
+{
+	static float y[16 * 2048];
+	double t0 = now();
+	if (packed)
+		pack_gemm(t, n, pk, 0, rows, xq, xrb, nx, y, (size_t)rows);
+	else
+		for (int r = 0; r < rows; r += 16)
+			quant_vec_dot_mn(t, n, (const uint8_t *)w + (size_t)r * rb, rb,
+					 rows - r < 16 ? rows - r : 16, xq, xrb, nx, y + r, 1,
+					 (size_t)rows);
+	sink = y[0];
+	return now() - t0;
+}
+
+static void bench_pack_k(uint32_t t, int rows, int n, char *line, size_t cap)
+{
+	static const int nxs[] = { 1, 4, 16 };
+	size_t rb = quant_row_bytes(t, (uint64_t)n), xrb = quant_row_bytes(Q_Q8_K, (uint64_t)n);
+	size_t pb = pack_matrix_bytes(t, (uint64_t)rows, (uint64_t)n);
+	float *f = malloc((size_t)rows * n * sizeof *f);
+	uint8_t *w = malloc(rb * rows), *xq = malloc(xrb * 16), *pk = malloc(pb);
+	srand(2);
+	for (size_t i = 0; i < (size_t)rows * n; i++)
+		f[i] = (float)rand() / (float)RAND_MAX - 0.5f;
+	for (int r = 0; r < rows; r++)
+		quant_quantize_row(t, f + (size_t)r * n, w + (size_t)r * rb, n);
+	for (int k = 0; k < 16; k++)
+		quant_quantize_row(Q_Q8_K, f + (size_t)k * n, xq + k * xrb, n);
+	pack_matrix(t, w, (uint64_t)n, 0, (uint64_t)rows, pk);
+	const char *impl;
+	for (int i = 1; (impl = quant_impl_available(i)) != NULL; i++) {
+		quant_set_impl(impl);
+		printf("%-5s %4d x %4d  %-6s GMAC/s", quant_name(t), rows, n, impl);
+		for (size_t k = 0; k < sizeof nxs / sizeof nxs[0]; k++) {
+			double best[2] = { 1e9, 1e9 };
+			for (int round = 0; round < PK_ROUNDS; round++)
+				for (int p = 0; p < 2; p++) {
+					double s = one_gemm(t, rows, n, w, rb, pk, xq, xrb, nxs[k], p);
+					best[p] = s < best[p] ? s : best[p];
+				}
+			double macs = (double)rows * n * nxs[k] * 1e-9;
+			printf("  nx=%-2d mn %6.1f packed %6.1f (x%.2f)", nxs[k], macs / best[0],
+			       macs / best[1], best[0] / best[1]);
+			size_t len = strlen(line);
+			snprintf(line + len, cap - len, " %s_%s_mn%d_gmacs=%.1f %s_%s_pk%d_gmacs=%.1f",
+				 quant_name(t), impl, nxs[k], macs / best[0], quant_name(t), impl,
+				 nxs[k], macs / best[1]);
+		}
+		printf("\n");
+	}
+	quant_set_impl(NULL);
+	free(f);
+	free(w);
+	free(xq);
+	free(pk);
 }
 
 /* ---- packed GEMM vs quant_vec_dot_mn ---------------------------------------- */
@@ -237,6 +307,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof kq / sizeof kq[0] && !pack_only; i++)
 		bench(kq[i], 640, 2048, line, sizeof line);
 	pk_bench(line, sizeof line);
+	bench_pack_k(Q_Q6_K, 640, 2048, line, sizeof line);
+	bench_pack_k(Q_Q4_K, 640, 1024, line, sizeof line);
 	printf("%s impl=%s\n", line, quant_impl_name());
 	return 0;
 }
