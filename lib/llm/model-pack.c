@@ -7,7 +7,7 @@
  * the same size as the original (pack-impl.h), so after each matrix is
  * packed its mapped file pages are released (gguf_release): the weights
  * still cost their size once, not twice, and the peak during loading is
- * one matrix above that. The token embedding table keeps its mapping (an
+ * one slice (PACK_SLICE) above that. The token embedding table keeps its mapping (an
  * embedding lookup reads a few rows); with tied embeddings the output
  * projection packs a copy and the lookups fault back only the rows used.
  *
@@ -21,6 +21,8 @@
 #include "llm/pack.h"
 #include "llm/quant.h"
 
+#define PACK_SLICE (4u << 20)
+
 static int pack_one(const struct gguf *g, struct llm_w *w, char *err, size_t errlen)
 {
 	size_t bytes = pack_matrix_bytes(w->type, w->rows, w->cols);
@@ -32,8 +34,16 @@ static int pack_one(const struct gguf *g, struct llm_w *w, char *err, size_t err
 			 w->cols, quant_name(w->type));
 		return -LLM_ENOMEM;
 	}
-	pack_matrix(w->type, w->data, w->cols, 0, w->rows, w->packed);
-	gguf_release(g, w->data, (size_t)w->rows * w->row_bytes);
+	/* slices of about PACK_SLICE bytes, each released once packed, so the
+	 * peak holds one slice of the original beside the packed copy */
+	uint64_t step = PACK_SLICE / w->row_bytes / PACK_ROWS * PACK_ROWS;
+	step = step ? step : PACK_ROWS;
+	for (uint64_t r = 0; r < w->rows; r += step) {
+		uint64_t e = r + step < w->rows ? r + step : w->rows;
+		pack_matrix(w->type, w->data, w->cols, r, e, w->packed);
+		gguf_release(g, (const uint8_t *)w->data + r * w->row_bytes,
+			     (size_t)(e - r) * w->row_bytes);
+	}
 	return 0;
 }
 
