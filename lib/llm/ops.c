@@ -4,21 +4,124 @@
  *
  * Invariant: every reduction runs in a fixed order over its own row only, so
  * a row's result never depends on other rows in the batch or on threads.
- * Sums of squares and softmax denominators accumulate in double; the rest is
- * float. The attention dot/axpy have AVX2 versions (ops-avx2.c), chosen once
- * per process.
+ * Sums of squares and softmax denominators accumulate in double, in eight
+ * partial sums (element i into sum i % 8) combined in a fixed tree; the rest
+ * is float. glu, rmsnorm, softmax, dot and axpy have AVX2 versions
+ * (ops-avx2.c), chosen once per process; the first three give the same bits
+ * as the reference versions here (see ops-impl.h), dot and axpy do not.
+ *
+ * Activations are g * sigmoid(z) with z = g (SiLU) or z = 2u (GELU-tanh:
+ * 0.5 (1 + tanh u) = sigmoid(2u)), sigmoid(z) = 1 / (1 + e) for z >= 0 and
+ * e / (1 + e) below, e = exp(-|z|) <= 1: nothing overflows and nothing
+ * cancels. GELU's z carries a float-float low part: the activation is
+ * ill-conditioned for g < 0 (its relative error is the absolute error of z,
+ * and |z| reaches ~100 before the result goes subnormal); with z in plain
+ * float the error reached 1.2e-5, with the low part it stays under 6e-7
+ * (tests/unit/test-ops.c). The reference costs ~25-35 ns an element (fmaf is
+ * a libm call without -mfma), the AVX2 version ~1; only CPUs without AVX2
+ * and FMA run the reference.
  */
+#include <float.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <string.h>
 
-#include "llm/model-impl.h"
+#include "llm/ops-impl.h"
 
-void llm_rmsnorm(float *y, const float *x, const float *w, uint32_t n, float eps)
+static float f_of(uint32_t u)
 {
-	double ss = 0.0;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+static uint32_t u_of(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	return u;
+}
+
+/* as _mm256_max_ps(a, b): b when either is NaN */
+static float max_ps(float a, float b)
+{
+	return a > b ? a : b;
+}
+
+/* as _mm256_min_ps(a, b): b when either is NaN */
+static float min_ps(float a, float b)
+{
+	return a < b ? a : b;
+}
+
+/* exp(xh + xl) for |xl| << 1, op for op as exp_avx2 in ops-avx2.c */
+static float exp_ff(float xh, float xl)
+{
+	float x = min_ps(max_ps(xh, OPS_EXP_LO), OPS_EXP_HI); /* NaN -> LO */
+	float nf = fmaf(x, OPS_LOG2E, OPS_MAGIC) - OPS_MAGIC;
+	float r = fmaf(nf, -OPS_LN2_HI, x);
+	r = fmaf(nf, -OPS_LN2_LO, r) + xl;
+	float p = fmaf(OPS_EXP_P5, r, OPS_EXP_P4);
+	p = fmaf(p, r, OPS_EXP_P3);
+	p = fmaf(p, r, OPS_EXP_P2);
+	p = fmaf(p, r, OPS_EXP_P1);
+	p = fmaf(p, r, OPS_EXP_P0);
+	p = fmaf(p, r * r, r) + 1.0f;
+	/* n in [-150, 128]; gcc and clang shift negative ints arithmetically */
+	int32_t n = (int32_t)nf, n1 = n >> 1, n2 = n - n1;
+	float y = p * f_of((uint32_t)(n1 + 127) << 23) * f_of((uint32_t)(n2 + 127) << 23);
+	y = xh < OPS_EXP_LO ? 0.0f : y; /* also when xl is NaN (GELU of +-inf) */
+	return xh != xh ? xh : y;
+}
+
+float llm_exp_ref(float x)
+{
+	return exp_ff(x, 0.0f);
+}
+
+/* z = g (C1 + C2 g^2) as zh + zl, exact to ~2^-46 relative */
+static void gelu_z(float g, float *zh, float *zl)
+{
+	float ph = g * g, pl = fmaf(g, g, -ph);
+	float th = OPS_GELU_C2H * ph, tl = fmaf(OPS_GELU_C2H, ph, -th);
+	float wh = OPS_GELU_C1H + th, bp = wh - OPS_GELU_C1H, ap = wh - bp;
+	float we = (OPS_GELU_C1H - ap) + (th - bp); /* TwoSum: C1H + th = wh + we */
+	float wl = we + tl + OPS_GELU_C1L + fmaf(OPS_GELU_C2L, ph, OPS_GELU_C2H * pl);
+	*zh = g * wh;
+	*zl = fmaf(g, wh, -*zh) + g * wl;
+}
+
+static float act_ref(float g, enum llm_act act)
+{
+	float zh = g, zl = 0.0f;
+	if (act == LLM_ACT_GELU_TANH)
+		gelu_z(g, &zh, &zl);
+	uint32_t flip = ~u_of(zh) & 0x80000000u; /* sign bit where z >= +0 */
+	float e = exp_ff(f_of(u_of(zh) ^ flip), f_of(u_of(zl) ^ flip)); /* e^-|z| */
+	float num = flip ? 1.0f : e;
+	/* -FLT_MAX: g = -inf gives -0, not -inf * 0 */
+	return max_ps(-FLT_MAX, g) * num / (1.0f + e);
+}
+
+/* gate[i] = act(gate[i]) * up[i] */
+void llm_glu_ref(float *gate, const float *up, uint32_t n, enum llm_act act)
+{
 	for (uint32_t i = 0; i < n; i++)
-		ss += (double)x[i] * x[i];
-	float r = (float)(1.0 / sqrt(ss / n + eps));
+		gate[i] = act_ref(gate[i], act) * up[i];
+}
+
+/* The fixed combination tree of the eight partial sums (ops-avx2.c: hsum_pd) */
+static double sum8(const double s[8])
+{
+	return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
+}
+
+void llm_rmsnorm_ref(float *y, const float *x, const float *w, uint32_t n, float eps)
+{
+	double s[8] = {0};
+	for (uint32_t i = 0; i < n; i++)
+		s[i % 8] += (double)x[i] * x[i];
+	float r = (float)(1.0 / sqrt(sum8(s) / n + eps));
 	for (uint32_t i = 0; i < n; i++)
 		y[i] = x[i] * r * w[i];
 }
@@ -52,37 +155,20 @@ void llm_rope_apply(float *x, const float *cs, uint32_t n_rot, enum llm_rope_mod
 	}
 }
 
-void llm_softmax(float *x, uint32_t n)
+void llm_softmax_ref(float *x, uint32_t n)
 {
 	float mx = -INFINITY;
 	for (uint32_t i = 0; i < n; i++)
 		mx = x[i] > mx ? x[i] : mx;
-	double sum = 0.0;
+	double s[8] = {0};
 	for (uint32_t i = 0; i < n; i++) {
-		x[i] = expf(x[i] - mx);
-		sum += x[i];
+		x[i] = exp_ff(x[i] - mx, 0.0f);
+		s[i % 8] += x[i];
 	}
-	float inv = (float)(1.0 / sum);
+	float inv = (float)(1.0 / sum8(s));
 	for (uint32_t i = 0; i < n; i++)
 		x[i] *= inv;
 }
-
-/* gate[i] = act(gate[i]) * up[i] */
-void llm_glu(float *gate, const float *up, uint32_t n, enum llm_act act)
-{
-	const float k = 0.7978845608028654f; /* sqrt(2/pi) */
-	for (uint32_t i = 0; i < n; i++) {
-		float g = gate[i];
-		if (act == LLM_ACT_SILU)
-			g = g / (1.0f + expf(-g));
-		else
-			g = 0.5f * g * (1.0f + tanhf(k * (g + 0.044715f * g * g * g)));
-		gate[i] = g * up[i];
-	}
-}
-
-float llm_dot_f32_avx2(const float *a, const float *b, uint32_t n);
-void llm_axpy_avx2(float *y, float a, const float *x, uint32_t n);
 
 /* Eight partial sums so the compiler can vectorise; the order is fixed. */
 static float dot_f32_scalar(const float *a, const float *b, uint32_t n)
@@ -103,7 +189,7 @@ static void axpy_scalar(float *y, float a, const float *x, uint32_t n)
 		y[i] += a * x[i];
 }
 
-static int have_avx2(void)
+int llm_ops_avx2(void)
 {
 	static _Atomic int cached = -1; /* every thread computes the same value */
 	int v = atomic_load_explicit(&cached, memory_order_relaxed);
@@ -116,13 +202,37 @@ static int have_avx2(void)
 
 float llm_dot_f32(const float *a, const float *b, uint32_t n)
 {
-	return have_avx2() ? llm_dot_f32_avx2(a, b, n) : dot_f32_scalar(a, b, n);
+	return llm_ops_avx2() ? llm_dot_f32_avx2(a, b, n) : dot_f32_scalar(a, b, n);
 }
 
 void llm_axpy(float *y, float a, const float *x, uint32_t n)
 {
-	if (have_avx2())
+	if (llm_ops_avx2())
 		llm_axpy_avx2(y, a, x, n);
 	else
 		axpy_scalar(y, a, x, n);
+}
+
+void llm_glu(float *gate, const float *up, uint32_t n, enum llm_act act)
+{
+	if (llm_ops_avx2())
+		llm_glu_avx2(gate, up, n, act);
+	else
+		llm_glu_ref(gate, up, n, act);
+}
+
+void llm_rmsnorm(float *y, const float *x, const float *w, uint32_t n, float eps)
+{
+	if (llm_ops_avx2())
+		llm_rmsnorm_avx2(y, x, w, n, eps);
+	else
+		llm_rmsnorm_ref(y, x, w, n, eps);
+}
+
+void llm_softmax(float *x, uint32_t n)
+{
+	if (llm_ops_avx2())
+		llm_softmax_avx2(x, n);
+	else
+		llm_softmax_ref(x, n);
 }
