@@ -4,7 +4,7 @@
  * probability-weighted sum of V rows. AVX2 versions in attn-avx2.c, chosen
  * once per process.
  *
- * Why not one llm_dot_f32 / llm_axpy call per position: with head sizes of
+ * Why not one llm_dot_f32 / axpy call per position: with head sizes of
  * 64..256 the call, the horizontal sum and the reload of the output row
  * cost more than the arithmetic; batched decode spent ~20% there.
  *
@@ -15,30 +15,18 @@
  * sum dots in another order, so they differ from the scalar ones in the
  * last bits: the choice is made once per process.
  */
-#include <stdatomic.h>
-
 #include "llm/model-impl.h"
+#include "llm/ops-impl.h"
 
 void llm_attn_scores_avx2(const float *q, uint32_t grp, uint32_t hk, const float *k, size_t ks,
 			  uint32_t n, float scale, float *sc, size_t sc_stride);
 void llm_attn_mix_avx2(float *out, uint32_t grp, uint32_t hv, const float *p, size_t p_stride,
 		       const float *v, size_t vs, uint32_t n);
 
-static int have_avx2(void)
-{
-	static _Atomic int cached = -1; /* every thread computes the same value */
-	int x = atomic_load_explicit(&cached, memory_order_relaxed);
-	if (x < 0) {
-		x = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-		atomic_store_explicit(&cached, x, memory_order_relaxed);
-	}
-	return x;
-}
-
 void llm_attn_scores(const float *q, uint32_t grp, uint32_t hk, const float *k, size_t ks,
 		     uint32_t n, float scale, float *sc, size_t sc_stride)
 {
-	if (hk % 8 == 0 && have_avx2()) {
+	if (hk % 8 == 0 && llm_ops_avx2()) {
 		llm_attn_scores_avx2(q, grp, hk, k, ks, n, scale, sc, sc_stride);
 		return;
 	}
@@ -50,7 +38,7 @@ void llm_attn_scores(const float *q, uint32_t grp, uint32_t hk, const float *k, 
 void llm_attn_mix(float *out, uint32_t grp, uint32_t hv, const float *p, size_t p_stride,
 		  const float *v, size_t vs, uint32_t n)
 {
-	if (hv % 8 == 0 && have_avx2()) {
+	if (hv % 8 == 0 && llm_ops_avx2()) {
 		llm_attn_mix_avx2(out, grp, hv, p, p_stride, v, vs, n);
 		return;
 	}

@@ -114,6 +114,5 @@ void llm_rope_apply(float *x, const float *cs, uint32_t n_rot, enum llm_rope_mod
 void llm_softmax(float *x, uint32_t n);
 void llm_glu(float *gate, const float *up, uint32_t n, enum llm_act act);
 float llm_dot_f32(const float *a, const float *b, uint32_t n);
-void llm_axpy(float *y, float a, const float *x, uint32_t n);
 
 #endif

@@ -146,17 +146,6 @@ float llm_dot_f32_avx2(const float *a, const float *b, uint32_t n)
 	return s;
 }
 
-void llm_axpy_avx2(float *y, float a, const float *x, uint32_t n)
-{
-	__m256 va = _mm256_set1_ps(a);
-	uint32_t i = 0;
-	for (; i + 8 <= n; i += 8)
-		_mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
-							_mm256_loadu_ps(y + i)));
-	for (; i < n; i++)
-		y[i] += a * x[i];
-}
-
 /* NaNs are skipped as by the reference's x > mx; +-0 ties do not matter
  * (x - (+0) and x - (-0) have the same exp). */
 static float max_avx2(const float *x, uint32_t n)

@@ -6,8 +6,8 @@
  * same IEEE operations in the same order on every element (fmaf where the
  * vector code fuses, the same lane partition for the double sums), so they
  * give identical bits and a result never depends on which CPU ran it.
- * tests/unit/test-ops.c checks this bit for bit. (The attention dot/axpy are
- * the exception: their scalar and AVX2 orders differ in the last bits.)
+ * tests/unit/test-ops.c checks this bit for bit. (The float dot is
+ * the exception: its scalar and AVX2 orders differ in the last bits.)
  *
  * exp(x) = 2^n * e^r, n = round(x / ln 2), r = x - n ln 2 (two-part ln 2),
  * e^r by the Cephes expf polynomial (1 + r + r^2 P(r), |r| <= ln2 / 2); 2^n is
@@ -54,6 +54,5 @@ void llm_glu_avx2(float *gate, const float *up, uint32_t n, enum llm_act act);
 void llm_rmsnorm_avx2(float *y, const float *x, const float *w, uint32_t n, float eps);
 void llm_softmax_avx2(float *x, uint32_t n);
 float llm_dot_f32_avx2(const float *a, const float *b, uint32_t n);
-void llm_axpy_avx2(float *y, float a, const float *x, uint32_t n);
 
 #endif

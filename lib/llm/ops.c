@@ -6,9 +6,9 @@
  * a row's result never depends on other rows in the batch or on threads.
  * Sums of squares and softmax denominators accumulate in double, in eight
  * partial sums (element i into sum i % 8) combined in a fixed tree; the rest
- * is float. glu, rmsnorm, softmax, dot and axpy have AVX2 versions
+ * is float. glu, rmsnorm, softmax and dot have AVX2 versions
  * (ops-avx2.c), chosen once per process; the first three give the same bits
- * as the reference versions here (see ops-impl.h), dot and axpy do not.
+ * as the reference versions here (see ops-impl.h), dot does not.
  *
  * Activations are g * sigmoid(z) with z = g (SiLU) or z = 2u (GELU-tanh:
  * 0.5 (1 + tanh u) = sigmoid(2u)), sigmoid(z) = 1 / (1 + e) for z >= 0 and
@@ -183,12 +183,6 @@ static float dot_f32_scalar(const float *a, const float *b, uint32_t n)
 	return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-static void axpy_scalar(float *y, float a, const float *x, uint32_t n)
-{
-	for (uint32_t i = 0; i < n; i++)
-		y[i] += a * x[i];
-}
-
 int llm_ops_avx2(void)
 {
 	static _Atomic int cached = -1; /* every thread computes the same value */
@@ -203,14 +197,6 @@ int llm_ops_avx2(void)
 float llm_dot_f32(const float *a, const float *b, uint32_t n)
 {
 	return llm_ops_avx2() ? llm_dot_f32_avx2(a, b, n) : dot_f32_scalar(a, b, n);
-}
-
-void llm_axpy(float *y, float a, const float *x, uint32_t n)
-{
-	if (llm_ops_avx2())
-		llm_axpy_avx2(y, a, x, n);
-	else
-		axpy_scalar(y, a, x, n);
 }
 
 void llm_glu(float *gate, const float *up, uint32_t n, enum llm_act act)
