@@ -6,8 +6,8 @@
  * the thread, so results stay batch-invariant. glu, rmsnorm and softmax
  * repeat ops.c's reference operation for operation (lane j of the double
  * accumulators holds the reference's partial sum j; tails are masked loads
- * whose dead lanes add +0), so they give the same bits; dot and axpy differ
- * from their scalar versions in the last bits, which is why the choice is
+ * whose dead lanes add +0), so they give the same bits; the dot differs
+ * from its scalar version in the last bits, which is why the choice is
  * made once per process.
  */
 #include <float.h>
