@@ -156,7 +156,7 @@ struct mm_ctx {
 	uint8_t *qbuf[MM_MAX];              /* where to quantize x for w[i], NULL: shared/none */
 	int float_acts;                     /* dequantize W rows, dot with float X */
 	struct llm_scratch *s;
-	uint64_t chunk;                     /* rows per work item, a multiple of PACK_ROWS */
+	uint64_t chunk;                     /* rows per work item, a multiple of 2 * PACK_ROWS */
 	uint64_t items[MM_MAX];             /* work items of matrices 0..i, cumulative */
 	_Atomic uint64_t next;              /* next work item to take */
 };
@@ -288,7 +288,9 @@ static void matmul_n(struct llm_model *m, uint32_t k, const struct llm_w *const 
 	unsigned nth = thr_pool_threads(m->pool);
 	uint64_t chunk = rows / ((uint64_t)nth * MM_CHUNKS_PER_THREAD);
 	chunk = chunk < MM_MIN_CHUNK ? MM_MIN_CHUNK : chunk;
-	mc.chunk = (chunk + PACK_ROWS - 1) / PACK_ROWS * PACK_ROWS;
+	/* whole pairs of 8-row groups: the AVX-512 kernels take two groups per
+	 * zmm and run an odd last group on a slower 8-row path */
+	mc.chunk = (chunk + 2 * PACK_ROWS - 1) / (2 * PACK_ROWS) * (2 * PACK_ROWS);
 	for (uint32_t i = 0; i < k; i++)
 		mc.items[i] = (i ? mc.items[i - 1] : 0) + (w[i]->rows + mc.chunk - 1) / mc.chunk;
 	atomic_init(&mc.next, 0);
