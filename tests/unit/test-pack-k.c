@@ -31,6 +31,8 @@
 
 #include <cmocka.h>
 
+#include "helper-rng.h"
+
 #include "llm/pack-impl.h"
 #include "llm/pack.h"
 #include "llm/quant.h"
@@ -38,24 +40,6 @@
 static const uint32_t ktypes[] = { Q_Q4_K, Q_Q5_K, Q_Q6_K };
 #define N_KT (sizeof ktypes / sizeof ktypes[0])
 #define MAX_NX 17
-
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
-
-static float gauss(void)
-{
-	float s = 0;
-	for (int i = 0; i < 4; i++)
-		s += (float)(rnd() & 0xFFFF) / 65536.0f;
-	return (s - 2.0f) * 1.7f;
-}
 
 enum wmode { W_RANDOM, W_ZERO_SCALE, W_MAX, N_WMODE };
 
@@ -80,14 +64,14 @@ static void fill_block(uint32_t t, uint8_t *blk, enum wmode m)
 	int od, om;
 	half_offsets(t, &od, &om);
 	for (uint32_t i = 0; i < bb; i++)
-		blk[i] = m == W_MAX ? 0xFF : (uint8_t)rnd();
+		blk[i] = m == W_MAX ? 0xFF : (uint8_t)test_rnd();
 	if (m == W_MAX && t == Q_Q6_K) {
 		blk_q6_K *b = (blk_q6_K *)blk;
 		for (int j = 0; j < 16; j++)
 			b->scales[j] = (int8_t)(j % 2 ? 127 : -128);
 	}
-	float d = m == W_RANDOM ? gauss() * 0.05f : m == W_MAX ? 0.5f : 0.0f;
-	float dm = m == W_RANDOM ? gauss() * 0.05f : m == W_MAX ? 0.25f : 0.0f;
+	float d = m == W_RANDOM ? test_gauss() * 0.05f : m == W_MAX ? 0.5f : 0.0f;
+	float dm = m == W_RANDOM ? test_gauss() * 0.05f : m == W_MAX ? 0.25f : 0.0f;
 	set_half(blk, od, d);
 	set_half(blk, om, dm);
 }
@@ -136,9 +120,9 @@ struct acts {
 static void extreme_row(blk_q8_K *b, int64_t nb)
 {
 	for (int64_t i = 0; i < nb; i++) {
-		b[i].d = gauss() * 0.1f;
+		b[i].d = test_gauss() * 0.1f;
 		for (int e = 0; e < QK_K; e++)
-			b[i].qs[e] = (int8_t)(rnd() % 2 ? 127 : -128);
+			b[i].qs[e] = (int8_t)(test_rnd() % 2 ? 127 : -128);
 		if (i % 2)
 			memset(b[i].qs, 0x80, 64); /* a run of -128 */
 		for (int g = 0; g < 16; g++) {
@@ -165,9 +149,9 @@ static struct acts make_acts(int64_t cols, int64_t nx)
 			continue;
 		}
 		for (int64_t i = 0; i < cols; i++)
-			f[i] = kind == 1 ? 0.0f : kind == 2 ? gauss() * 1e-3f : gauss() * 2.0f;
+			f[i] = kind == 1 ? 0.0f : kind == 2 ? test_gauss() * 1e-3f : test_gauss() * 2.0f;
 		if (kind == 2)
-			f[rnd() % cols] = -300.0f;
+			f[test_rnd() % cols] = -300.0f;
 		quant_quantize_row(Q_Q8_K, f, row, cols);
 	}
 	free(f);
@@ -204,8 +188,8 @@ static void check_unrow(const struct mat *a)
 /* random shapes: rows 8..64, cols 256..2048 */
 static void random_shape(int64_t *rows, int64_t *cols)
 {
-	*rows = 8 * (1 + rnd() % 8);
-	*cols = 256 * (1 + rnd() % 8);
+	*rows = 8 * (1 + test_rnd() % 8);
+	*cols = 256 * (1 + test_rnd() % 8);
 }
 
 static void test_unrow_is_dequant(void **state)
@@ -419,6 +403,7 @@ static void test_sizes(void **state)
 
 int main(void)
 {
+	test_rng_seed(0x2545F4914F6CDD1Dull);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_unrow_is_dequant),

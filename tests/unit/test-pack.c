@@ -28,31 +28,14 @@
 
 #include <cmocka.h>
 
+#include "helper-rng.h"
+
 #include "llm/pack-impl.h"
 #include "llm/pack.h"
 #include "llm/quant.h"
 
 static const uint32_t types[] = { Q_Q4_0, Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q8_0 };
 #define N_TYPES (sizeof types / sizeof types[0])
-
-static uint64_t rng_state = 0x2545F4914F6CDD1Dull;
-
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
-
-/* roughly N(0,1) */
-static float gauss(void)
-{
-	float s = 0;
-	for (int i = 0; i < 4; i++)
-		s += (float)(rnd() & 0xFFFF) / 65536.0f;
-	return (s - 2.0f) * 1.7f;
-}
 
 static int has_min(uint32_t t)
 {
@@ -73,8 +56,8 @@ static void random_block(uint32_t t, uint8_t *b)
 {
 	uint32_t bb = quant_block_bytes(t), hb = has_min(t) ? 4 : 2;
 	for (uint32_t i = 0; i < bb; i++)
-		b[i] = (uint8_t)rnd();
-	switch (rnd() % 8) {
+		b[i] = (uint8_t)test_rnd();
+	switch (test_rnd() % 8) {
 	case 0: /* every quant 0 (Q8_0: 0) */
 		memset(b + hb, 0, bb - hb);
 		break;
@@ -82,10 +65,10 @@ static void random_block(uint32_t t, uint8_t *b)
 		memset(b + hb, t == Q_Q8_0 ? 0x80 : 0xFF, bb - hb);
 		break;
 	}
-	uint16_t d = f32_to_fp16(rnd() % 8 == 0 ? 0.0f : gauss() * 0.05f);
-	uint16_t m = f32_to_fp16(rnd() % 8 == 0 ? 0.0f : gauss() * 0.3f);
-	if (rnd() % 16 == 0)
-		d = f32_to_fp16(rnd() % 2 ? 4000.0f : -4000.0f); /* large scale */
+	uint16_t d = f32_to_fp16(test_rnd() % 8 == 0 ? 0.0f : test_gauss() * 0.05f);
+	uint16_t m = f32_to_fp16(test_rnd() % 8 == 0 ? 0.0f : test_gauss() * 0.3f);
+	if (test_rnd() % 16 == 0)
+		d = f32_to_fp16(test_rnd() % 2 ? 4000.0f : -4000.0f); /* large scale */
 	memcpy(b, &d, 2);
 	if (has_min(t))
 		memcpy(b + 2, &m, 2);
@@ -137,22 +120,22 @@ static void random_act(float *x, int64_t n, int zero_row)
 {
 	for (int64_t b = 0; b < n / 32; b++) {
 		float *v = x + b * 32;
-		int kind = zero_row ? 4 : (int)(rnd() % 10);
+		int kind = zero_row ? 4 : (int)(test_rnd() % 10);
 		for (int j = 0; j < 32; j++) {
-			float g = gauss();
+			float g = test_gauss();
 			switch (kind) {
 			case 1: v[j] = g * 1e20f; break;
 			case 2: v[j] = g * 1e-30f; break;
 			case 3: v[j] = -fabsf(g) - 0.25f; break;
 			case 4: v[j] = 0.0f; break;
 			case 5: /* amax 127 -> d = 1, so x * id keeps the .5 */
-				v[j] = (float)((int)(rnd() % 254) - 127) + 0.5f;
+				v[j] = (float)((int)(test_rnd() % 254) - 127) + 0.5f;
 				break;
 			default: v[j] = g * 3.0f;
 			}
 		}
 		if (kind == 5)
-			v[rnd() % 32] = rnd() % 2 ? 127.0f : -127.0f;
+			v[test_rnd() % 32] = test_rnd() % 2 ? 127.0f : -127.0f;
 	}
 }
 
@@ -175,12 +158,12 @@ static uint8_t *random_a8(int64_t nx, int64_t n, size_t *xs)
 
 static int64_t random_cols(void)
 {
-	return 32 * (1 + (int64_t)(rnd() % 64));
+	return 32 * (1 + (int64_t)(test_rnd() % 64));
 }
 
 static int64_t random_rows(void)
 {
-	return 8 * (1 + (int64_t)(rnd() % 8));
+	return 8 * (1 + (int64_t)(test_rnd() % 8));
 }
 
 static uint8_t *packed(uint32_t t, const uint8_t *w, int64_t rows, int64_t cols)
@@ -317,8 +300,8 @@ static void test_levels_match_ref(void **state)
 			uint8_t *w = random_matrix(t, rows, cols), *p = packed(t, w, rows, cols);
 			uint8_t *x = random_a8(17, cols, &xs);
 			for (size_t j = 0; j < sizeof nxs / sizeof nxs[0]; j++) {
-				int64_t g = rows / 8, g0 = (int64_t)(rnd() % (uint32_t)g);
-				int64_t g1 = g0 + 1 + (int64_t)(rnd() % (uint32_t)(g - g0));
+				int64_t g = rows / 8, g0 = (int64_t)(test_rnd() % (uint32_t)g);
+				int64_t g1 = g0 + 1 + (int64_t)(test_rnd() % (uint32_t)(g - g0));
 				check_levels(t, p, cols, x, xs, nxs[j], 0, rows);
 				check_levels(t, p, cols, x, xs, nxs[j], 8 * g0, 8 * g1);
 			}
@@ -383,6 +366,7 @@ static void test_a8_levels_match_ref(void **state)
 
 int main(void)
 {
+	test_rng_seed(0x2545F4914F6CDD1Dull);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_unrow),

@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "helper-rng.h"
+
 #include "llm/quant-impl.h"
 #include "llm/quant.h"
 
@@ -31,29 +33,10 @@ static const uint32_t weight_types[] = {
 };
 #define N_WT (sizeof weight_types / sizeof weight_types[0])
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint32_t rnd(void)
-{
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return (uint32_t)(rng_state >> 16);
-}
-
-/* roughly N(0,1): sum of uniforms */
-static float gauss(void)
-{
-	float s = 0;
-	for (int i = 0; i < 4; i++)
-		s += (float)(rnd() & 0xFFFF) / 65536.0f;
-	return (s - 2.0f) * 1.7f;
-}
-
 static void fill_gauss(float *x, int64_t n, float scale)
 {
 	for (int64_t i = 0; i < n; i++)
-		x[i] = gauss() * scale;
+		x[i] = test_gauss() * scale;
 }
 
 /* Byte offsets of the fp16 scale fields of each block type (-1 ends). */
@@ -83,11 +66,11 @@ static void *random_row(uint32_t t, int64_t n)
 		return p;
 	}
 	for (size_t i = 0; i < nb; i++)
-		p[i] = (uint8_t)rnd();
+		p[i] = (uint8_t)test_rnd();
 	uint32_t bb = quant_block_bytes(t);
 	for (size_t b = 0; b < nb / bb; b++)
 		for (const int *o = half_fields(t); *o >= 0; o++) {
-			uint16_t h = f32_to_fp16(gauss() * 0.05f);
+			uint16_t h = f32_to_fp16(test_gauss() * 0.05f);
 			memcpy(p + b * bb + *o, &h, 2);
 		}
 	return p;
