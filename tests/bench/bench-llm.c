@@ -31,13 +31,28 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* Greedy pick, first index of the maximum. Two passes with eight running
+ * maxima (which the compiler vectorises) instead of one compare-and-branch
+ * per logit: on Gemma's 262144-entry vocabulary the naive loop was 11% of
+ * the batch-16 time, while the peer's side uses NumPy's vectorised argmax. */
 static uint32_t argmax(const float *x, uint32_t n)
 {
-	uint32_t b = 0;
-	for (uint32_t i = 1; i < n; i++)
-		if (x[i] > x[b])
-			b = i;
-	return b;
+	float m8[8];
+	uint32_t i = 0;
+	for (int k = 0; k < 8; k++)
+		m8[k] = x[0];
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			m8[k] = x[i + k] > m8[k] ? x[i + k] : m8[k];
+	float m = m8[0];
+	for (int k = 1; k < 8; k++)
+		m = m8[k] > m ? m8[k] : m;
+	for (; i < n; i++)
+		m = x[i] > m ? x[i] : m;
+	for (i = 0; i < n; i++)
+		if (x[i] == m)
+			return i;
+	return 0; /* only NaNs */
 }
 
 static void die(const char *what, const char *err)
