@@ -206,24 +206,14 @@ static void on_interrupt(struct cstream *s)
 	s->grace_end = chat_now() + CANCEL_GRACE_MS / 1000.0;
 }
 
+static void on_frame(void *arg, const struct proto_msg *m)
+{
+	on_message(arg, m);
+}
+
 static int drain(struct cstream *s)
 {
-	char err[512];
-	while (!s->done) {
-		struct proto_msg m;
-		memset(&m, 0, sizeof(m));
-		int rc = client_recv(s->ctx->cl, &m, 0, err, sizeof(err));
-		if (rc == -PROTO_E_TIMEOUT || rc == -PROTO_E_INTR || rc == -PROTO_E_AGAIN)
-			return 0;
-		if (rc < 0) {
-			proto_msg_clear(&m);
-			cmd_err(s->ctx, "%s", err);
-			return rc == -PROTO_E_EOF ? CMD_EXIT_UNREACHABLE : client_exit_for_code(rc);
-		}
-		on_message(s, &m);
-		proto_msg_clear(&m);
-	}
-	return 0;
+	return cmd_drain_frames(s->ctx, &s->done, on_frame, s);
 }
 
 static int wait_events(struct cstream *s)

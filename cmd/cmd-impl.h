@@ -223,6 +223,10 @@ int cmd_call(struct plot_ctx *ctx, struct proto_msg *req, struct proto_msg *repl
 /* Follow a task's stream to stdout (cmd-stream.c). cancel_on_signal: Ctrl-C
  * cancels the task (run) rather than only stopping (tail). Exit status. */
 int cmd_stream(struct plot_ctx *ctx, uint64_t task, int follow, int cancel_on_signal);
+/* Hand fn every frame already buffered or readable now, until *done (fn
+ * may set it). 0, or an exit status on a connection error (reported). */
+typedef void (*cmd_frame_fn)(void *arg, const struct proto_msg *m);
+int cmd_drain_frames(struct plot_ctx *ctx, const int *done, cmd_frame_fn fn, void *arg);
 /* Print a new task id ("N" or {"id":N}). */
 int cmd_print_id(struct plot_ctx *ctx, uint64_t id);
 

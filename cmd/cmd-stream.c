@@ -183,26 +183,34 @@ static void on_interrupt(struct stream *s)
 	s->grace_end = mono_ms() + CANCEL_GRACE_MS;
 }
 
-/* Handle every frame already buffered or readable now. 0, or an exit status
- * on a connection error. */
-static int drain(struct stream *s)
+int cmd_drain_frames(struct plot_ctx *ctx, const int *done, cmd_frame_fn fn, void *arg)
 {
 	char err[512];
-	while (!s->done) {
+	while (!*done) {
 		struct proto_msg m;
 		memset(&m, 0, sizeof(m));
-		int rc = client_recv(s->ctx->cl, &m, 0, err, sizeof(err));
+		int rc = client_recv(ctx->cl, &m, 0, err, sizeof(err));
 		if (rc == -PROTO_E_TIMEOUT || rc == -PROTO_E_INTR || rc == -PROTO_E_AGAIN)
 			return 0;
 		if (rc < 0) {
 			proto_msg_clear(&m);
-			cmd_err(s->ctx, "%s", err);
+			cmd_err(ctx, "%s", err);
 			return rc == -PROTO_E_EOF ? CMD_EXIT_UNREACHABLE : client_exit_for_code(rc);
 		}
-		on_message(s, &m);
+		fn(arg, &m);
 		proto_msg_clear(&m);
 	}
 	return 0;
+}
+
+static void on_frame(void *arg, const struct proto_msg *m)
+{
+	on_message(arg, m);
+}
+
+static int drain(struct stream *s)
+{
+	return cmd_drain_frames(s->ctx, &s->done, on_frame, s);
 }
 
 static int wait_events(struct stream *s)
