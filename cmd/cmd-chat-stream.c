@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,11 +217,7 @@ static int drain(struct cstream *s)
 
 static int wait_events(struct cstream *s)
 {
-	struct pollfd pfd[2] = {
-		{.fd = client_fd(s->ctx->cl), .events = POLLIN},
-		{.fd = sig_pipe[0], .events = POLLIN},
-	};
-	int timeout = -1;
+	int timeout = -1, sig, rc;
 	if (s->grace_end > 0) {
 		double left = s->grace_end - chat_now();
 		if (left <= 0) {
@@ -232,10 +227,8 @@ static int wait_events(struct cstream *s)
 		}
 		timeout = (int)(left * 1000) + 1;
 	}
-	if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
-		cmd_err(s->ctx, "poll: %s", strerror(errno));
-		return CMD_EXIT_FAIL;
-	}
+	if ((rc = cmd_wait_frames(s->ctx, sig_pipe[0], timeout, &sig)))
+		return rc;
 	on_interrupt(s); /* a no-op unless the pipe has bytes */
 	return 0;
 }

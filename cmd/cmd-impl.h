@@ -227,6 +227,10 @@ int cmd_stream(struct plot_ctx *ctx, uint64_t task, int follow, int cancel_on_si
  * may set it). 0, or an exit status on a connection error (reported). */
 typedef void (*cmd_frame_fn)(void *arg, const struct proto_msg *m);
 int cmd_drain_frames(struct plot_ctx *ctx, const int *done, cmd_frame_fn fn, void *arg);
+/* Wait up to timeout_ms (-1: no limit) until the connection or the signal
+ * pipe sigfd is readable; *signalled says whether sigfd is. 0, or an exit
+ * status after a poll error (reported). */
+int cmd_wait_frames(struct plot_ctx *ctx, int sigfd, int timeout_ms, int *signalled);
 /* Print a new task id ("N" or {"id":N}). */
 int cmd_print_id(struct plot_ctx *ctx, uint64_t id);
 

@@ -213,13 +213,24 @@ static int drain(struct stream *s)
 	return cmd_drain_frames(s->ctx, &s->done, on_frame, s);
 }
 
-static int wait_events(struct stream *s)
+int cmd_wait_frames(struct plot_ctx *ctx, int sigfd, int timeout_ms, int *signalled)
 {
 	struct pollfd pfd[2] = {
-		{.fd = client_fd(s->ctx->cl), .events = POLLIN},
-		{.fd = sig_pipe[0], .events = POLLIN},
+		{.fd = client_fd(ctx->cl), .events = POLLIN},
+		{.fd = sigfd, .events = POLLIN},
 	};
-	int timeout = -1;
+	*signalled = 0;
+	if (poll(pfd, 2, timeout_ms) < 0 && errno != EINTR) {
+		cmd_err(ctx, "poll: %s", strerror(errno));
+		return CMD_EXIT_FAIL;
+	}
+	*signalled = (pfd[1].revents & POLLIN) != 0;
+	return 0;
+}
+
+static int wait_events(struct stream *s)
+{
+	int timeout = -1, sig, rc;
 	if (s->grace_end) {
 		long long left = s->grace_end - mono_ms();
 		if (left <= 0) {
@@ -229,11 +240,9 @@ static int wait_events(struct stream *s)
 		}
 		timeout = (int)left;
 	}
-	if (poll(pfd, 2, timeout) < 0 && errno != EINTR) {
-		cmd_err(s->ctx, "poll: %s", strerror(errno));
-		return CMD_EXIT_FAIL;
-	}
-	if (pfd[1].revents & POLLIN)
+	if ((rc = cmd_wait_frames(s->ctx, sig_pipe[0], timeout, &sig)))
+		return rc;
+	if (sig)
 		on_interrupt(s);
 	return 0;
 }
