@@ -85,13 +85,57 @@ static int shared_sections(const char *a, const char *b)
 	return n;
 }
 
+/* Append s double-quoted, escaped as cfg_quote does but never truncated:
+ * a string of CFG_MAX_STR control bytes is four times that long quoted. */
+static void sb_quote(struct sb *b, const char *s)
+{
+	sb_printf(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			sb_printf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			sb_printf(b, "\\x%02x", c);
+		else
+			sb_printf(b, "%c", c);
+	}
+	sb_printf(b, "\"");
+}
+
+/* One setting's value as YAML. Strings and lists go straight into the
+ * buffer (a list of CFG_MAX_LIST names is far longer than any fixed one);
+ * numbers, booleans and enums are short. */
+static void emit_value(struct sb *b, const struct cfg_setting *s, const void *base)
+{
+	const void *f = cfg_cfield(base, s);
+	char val[64];
+
+	if (s->type == CFG_T_STRING) {
+		const char *v = *(char *const *)f;
+		if (v)
+			sb_quote(b, v);
+		else
+			sb_printf(b, "null");
+	} else if (s->type == CFG_T_STRLIST) {
+		const struct cfg_strlist *l = f;
+		sb_printf(b, "[");
+		for (size_t i = 0; i < l->n; i++) {
+			sb_printf(b, "%s", i ? ", " : "");
+			sb_quote(b, l->v[i]);
+		}
+		sb_printf(b, "]");
+	} else {
+		cfg_value_format(s, base, 1, val, sizeof val);
+		sb_printf(b, "%s", val);
+	}
+}
+
 /* Emit one scope's settings as nested YAML at indent; mask (lot only)
  * selects settings by lot bit when non-NULL; skip names one setting. */
 static void emit_scope(struct sb *b, enum cfg_scope scope, const void *base, int indent,
 		       const uint32_t *mask, const char *skip)
 {
 	const char *prev = NULL;
-	char val[CFG_MAX_STR * 2 + 64];
 	for (size_t i = 0; i < cfg_setting_count(); i++) {
 		const struct cfg_setting *s = cfg_setting_at(i);
 		if (s->scope != scope || (skip && !strcmp(s->name, skip)))
@@ -104,8 +148,9 @@ static void emit_scope(struct sb *b, enum cfg_scope scope, const void *base, int
 			p = strchr(p, '.') + 1;
 		for (const char *dot; (dot = strchr(p, '.')); p = dot + 1, level++)
 			sb_printf(b, "%*s%.*s:\n", indent + 2 * level, "", (int)(dot - p), p);
-		cfg_value_format(s, base, 1, val, sizeof val);
-		sb_printf(b, "%*s%s: %s\n", indent + 2 * level, "", p, val);
+		sb_printf(b, "%*s%s: ", indent + 2 * level, "", p);
+		emit_value(b, s, base);
+		sb_printf(b, "\n");
 		prev = s->name;
 	}
 }
@@ -113,18 +158,19 @@ static void emit_scope(struct sb *b, enum cfg_scope scope, const void *base, int
 int cfg_dump(const struct cfg *c, char **out, size_t *len)
 {
 	struct sb b = { 0 };
-	char q[CFG_MAX_STR * 2 + 8];
 
-	cfg_quote(c->source ? c->source : "", q, sizeof q);
-	sb_printf(&b, "# effective configuration, from %s\n", q);
+	sb_printf(&b, "# effective configuration, from ");
+	sb_quote(&b, c->source ? c->source : "");
+	sb_printf(&b, "\n");
 	sb_printf(&b, "parking_lot:\n");
 	emit_scope(&b, CFG_SCOPE_LOT, &c->lot, 2, NULL, NULL);
 	emit_scope(&b, CFG_SCOPE_ROOT, c, 0, NULL, NULL);
 	sb_printf(&b, "models:\n");
 	for (size_t i = 0; i < c->n_models; i++) {
 		const struct cfg_model *m = &c->models[i];
-		cfg_quote(m->name, q, sizeof q);
-		sb_printf(&b, "  - name: %s\n", q);
+		sb_printf(&b, "  - name: ");
+		sb_quote(&b, m->name);
+		sb_printf(&b, "\n");
 		emit_scope(&b, CFG_SCOPE_MODEL, m, 4, NULL, "name");
 		sb_printf(&b, "    params:\n");
 		emit_scope(&b, CFG_SCOPE_PARAMS, &m->params, 6, NULL, NULL);

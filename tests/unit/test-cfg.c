@@ -244,6 +244,39 @@ static void test_dump_roundtrip(void **state)
 	cfg_free(d);
 }
 
+/* The dump is not bounded by a fixed buffer: a list of 1024 long names and
+ * a socket path of CFG_MAX_STR control bytes (four times longer escaped)
+ * come back whole. libFuzzer found the list case truncated mid-entry. */
+static void test_dump_long_values(void **state)
+{
+	size_t cap = 1024 * 260 + 4 * CFG_MAX_STR * 2 + 256, n = 0;
+	char *y = malloc(cap), *text, *text2;
+	size_t len, len2;
+	n += (size_t)snprintf(y + n, cap - n, "daemon:\n  allow_users: [");
+	for (int i = 0; i < CFG_MAX_LIST; i++)
+		n += (size_t)snprintf(y + n, cap - n, "%su%04d%0200d", i ? ", " : "", i, 0);
+	n += (size_t)snprintf(y + n, cap - n, "]\n  socket: \"");
+	for (int i = 0; i < CFG_MAX_STR; i++)
+		n += (size_t)snprintf(y + n, cap - n, "\\x01");
+	snprintf(y + n, cap - n, "\"\nmodels: [{name: a}]\n");
+	struct cfg *c = load_ok(y);
+	assert_int_equal(c->daemon.allow_users.n, CFG_MAX_LIST);
+	assert_int_equal(strlen(c->daemon.socket), CFG_MAX_STR);
+	assert_int_equal(cfg_dump(c, &text, &len), 0);
+	struct cfg *d = load_ok(text);
+	assert_int_equal(cfg_dump(d, &text2, &len2), 0);
+	assert_int_equal(len, len2);
+	assert_memory_equal(text, text2, len);
+	assert_int_equal(d->daemon.allow_users.n, CFG_MAX_LIST);
+	assert_string_equal(d->daemon.allow_users.v[CFG_MAX_LIST - 1], c->daemon.allow_users.v[CFG_MAX_LIST - 1]);
+	assert_string_equal(d->daemon.socket, c->daemon.socket);
+	free(y);
+	free(text);
+	free(text2);
+	cfg_free(c);
+	cfg_free(d);
+}
+
 static void test_runtime_set(void **state)
 {
 	struct cfg *c = load_ok(cfg_builtin_yaml());
@@ -485,6 +518,7 @@ int main(void)
 		cmocka_unit_test(test_err_structure),
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_dump_roundtrip),
+		cmocka_unit_test(test_dump_long_values),
 		cmocka_unit_test(test_runtime_set),
 		cmocka_unit_test(test_runtime_walk),
 		cmocka_unit_test(test_pool_config),
