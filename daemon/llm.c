@@ -76,6 +76,7 @@ int llm_model_start(struct model *m, const struct cfg_model *cm, const struct po
 		.block_size = (uint32_t)p->block_size, .max_num_seqs = (uint32_t)p->max_num_seqs,
 		.max_batch_tokens = (uint32_t)p->max_batch_tokens,
 		.context_length = p->context_length == CFG_NULL ? 0 : (uint32_t)p->context_length,
+		.kv_type = p->kv_type,
 	};
 	if (llm_exec_new(&c, &ex, &m->llm, err, errlen) < 0)
 		return -1;

@@ -144,6 +144,8 @@ struct cfg_params {
 	uint64_t max_num_seqs;     /* llm: running sequences */
 	uint64_t max_batch_tokens; /* llm: tokens per forward pass */
 	uint64_t threads;          /* llm: compute threads; 0 = one per core */
+	int kv_type;               /* llm: KV-cache element type; 0 = f16, 1 = f32
+	                            * (enum llm_kv_type's values) */
 };
 
 struct cfg_model {

@@ -89,6 +89,7 @@ struct llm_exec_config {
 	uint32_t max_num_seqs;     /* sequences running at once, 1..4096 */
 	uint32_t max_batch_tokens; /* tokens per forward pass, 1..LLM_MAX_BATCH */
 	uint32_t context_length;   /* 0 = the model's trained context */
+	int kv_type;               /* enum llm_kv_type: 0 = f16 (the default), 1 = f32 */
 	int start_held;            /* tests: begin held (see llm_exec_hold) */
 };
 

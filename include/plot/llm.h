@@ -85,15 +85,27 @@ void llm_model_set_packed(struct llm_model *m, int on);
 
 /* ---- KV cache ---------------------------------------------------------- */
 
-/* Bytes of K+V one token occupies across all layers (F32 elements). */
-size_t llm_kv_bytes_per_token(const struct llm_model *m);
-/* A pool of floor(budget / (block_size * bytes_per_token)) blocks serving
- * sequence ids 0..max_seqs-1. NULL with err filled if that is zero blocks or
- * the arguments are out of range (block_size 1..4096, max_seqs 1..65536). */
-struct llm_kv *llm_kv_new(const struct llm_model *m, size_t budget_bytes,
-			  uint32_t block_size, uint32_t max_seqs,
+/* Element type of the cached K and V rows. F16 rounds K, V, and inside
+ * attention Q (times the attention scale where the architecture folds it
+ * into Q) and the softmax probabilities to IEEE half, nearest even, and
+ * accumulates in float: what llama.cpp's default (F16, no flash attention)
+ * CPU path does, so greedy tokens follow it. F32 keeps everything float. */
+enum llm_kv_type {
+	LLM_KV_F16 = 0, /* the default */
+	LLM_KV_F32 = 1,
+};
+
+/* Bytes of K+V one token occupies across all layers with elements of type. */
+size_t llm_kv_bytes_per_token(const struct llm_model *m, enum llm_kv_type type);
+/* A pool of floor(budget / (block_size * bytes_per_token)) blocks of type's
+ * elements serving sequence ids 0..max_seqs-1. NULL with err filled if that
+ * is zero blocks or the arguments are out of range (type not one of the
+ * enum, block_size 1..4096, max_seqs 1..65536). */
+struct llm_kv *llm_kv_new(const struct llm_model *m, enum llm_kv_type type,
+			  size_t budget_bytes, uint32_t block_size, uint32_t max_seqs,
 			  char *err, size_t errlen);
 void llm_kv_free(struct llm_kv *kv);
+enum llm_kv_type llm_kv_type(const struct llm_kv *kv);
 uint32_t llm_kv_block_size(const struct llm_kv *kv);
 uint32_t llm_kv_blocks_total(const struct llm_kv *kv);
 uint32_t llm_kv_blocks_free(const struct llm_kv *kv);

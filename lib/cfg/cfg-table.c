@@ -36,6 +36,7 @@ static const char *const executors[] = { "synthetic", "llm", NULL };
 	{ n, NULL, CFG_SCOPE_PARAMS, t, fl, lo, hi, def, ch, offsetof(struct cfg_params, m), -1, 1, doc }
 
 static const char *const devices[] = { "cpu", NULL };
+static const char *const kv_types[] = { "f16", "f32", NULL }; /* enum llm_kv_type order */
 
 static const struct cfg_setting settings[] = {
 	LOT("pool.worker_threads", "workers", CFG_T_UINT, CFG_F_RUNTIME, 1, 1024, "4", NULL,
@@ -90,6 +91,9 @@ static const struct cfg_setting settings[] = {
 	       "llm: where the model runs."),
 	PARAM("kvcache_mem_mb", CFG_T_UINT, 1, 1048576, "256", kvcache_mem_mb,
 	      "llm: KV-cache budget in MiB; it is cut into blocks, the pool's units."),
+	PARAMX("kv_type", CFG_T_ENUM, 0, 0, 0, "f16", kv_types, kv_type,
+	       "llm: element type of the KV cache: f16 (IEEE half, rounded as llama.cpp's "
+	       "default cache, and twice the tokens per MiB) or f32."),
 	PARAM("block_size", CFG_T_UINT, 1, 4096, "16", block_size,
 	      "llm: tokens per KV-cache block. A task costs ceil((prompt tokens + max_tokens) "
 	      "/ block_size) blocks, reserved whole when it starts (no preemption)."),

@@ -18,9 +18,12 @@
  *            residual add; GeGLU (tanh) FFN; RoPE on halves (NEOX); layers
  *            with il % 6 < 5 use a sliding window (attention.sliding_window)
  *            and rope base 10000, the others the file's rope base; q.k scaled
- *            by 1/sqrt(key_length); no logit softcapping. The GGUF converter
- *            already folded gemma's "1 + w" into the norm weights, so norms
- *            multiply by w as stored.
+ *            by 1/sqrt(key_length), which llama.cpp applies to Q (ggml_scale
+ *            on Qcur, kq_scale 1) where llama and qwen2 scale the scores in
+ *            softmax: with an F16 cache that decides whether q or q times
+ *            the scale is rounded to half (attn_scale_q); no logit
+ *            softcapping. The GGUF converter already folded gemma's "1 + w"
+ *            into the norm weights, so norms multiply by w as stored.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,6 +44,7 @@ static const struct llm_arch_desc arch_table[] = {
 		.name = "gemma3", .id = LLM_ARCH_GEMMA3, .rope = LLM_ROPE_NEOX,
 		.act = LLM_ACT_GELU_TANH, .embd_scale_sqrt = 1, .qk_norm = 1,
 		.post_norms = 1, .swa_pattern = 6, .rope_base_swa = 10000.0f,
+		.attn_scale_q = 1,
 	},
 };
 

@@ -77,7 +77,9 @@ static int check_config(const struct llm_exec_config *c, char *err, size_t errle
 	    check_range("block_size", c->block_size, 1, 4096, err, errlen) ||
 	    check_range("max_num_seqs", c->max_num_seqs, 1, 4096, err, errlen) ||
 	    check_range("max_batch_tokens", c->max_batch_tokens, 1, LLM_MAX_BATCH, err, errlen) ||
-	    check_range("context_length", c->context_length, 0, 1u << 24, err, errlen))
+	    check_range("context_length", c->context_length, 0, 1u << 24, err, errlen) ||
+	    check_range("kv_type", (uint64_t)(unsigned)c->kv_type, LLM_KV_F16, LLM_KV_F32, err,
+			errlen))
 		return -LLM_EXEC_E_INVALID;
 	return 0;
 }
@@ -234,7 +236,8 @@ static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 	x->n_ctx = x->cfg.context_length ? x->cfg.context_length : hp->n_ctx_train;
 	if (x->n_ctx == 0)
 		x->n_ctx = 2048;
-	x->kv = llm_kv_new(x->m, (size_t)x->cfg.kvcache_mem_mb << 20, x->cfg.block_size,
+	x->kv = llm_kv_new(x->m, (enum llm_kv_type)x->cfg.kv_type,
+			   (size_t)x->cfg.kvcache_mem_mb << 20, x->cfg.block_size,
 			   x->cfg.max_num_seqs, e, sizeof e);
 	if (!x->kv) {
 		snprintf(err, errlen, "KV cache (kvcache_mem_mb %llu): %.180s",

@@ -17,6 +17,10 @@
  *     the block table span by span, all query heads of the group at once.
  *   - The last layer finishes only the entries that want logits.
  *   - Architecture differences come from m->ad (arch.c) as flags.
+ *   - An F16 cache (llm_kv_type) rounds where llama.cpp's default path
+ *     does: K and V as stored, q (times the scale where ad->attn_scale_q)
+ *     and the softmax probabilities, all to half; scores, softmax and sums
+ *     stay float (attn.c's header).
  * Batch invariance: Y[t][r] is one quant_vec_dot over row r and token t's
  * own quantized activations; attention of (t, head) reads only t's
  * sequence; norms and activations are per row. No reduction ever spans
@@ -343,11 +347,61 @@ struct att_ctx {
 	_Atomic uint64_t next;   /* next (row, KV head) item to take */
 };
 
+/* The factor of the scores: 1 where an F16 cache folded it into q
+ * (qk_prepare), else the model's attention scale. */
+static float score_scale(const struct llm_model *m, const struct llm_kv *kv)
+{
+	return llm_kv_type(kv) == LLM_KV_F16 && m->ad->attn_scale_q ? 1.0f : m->hp.attn_scale;
+}
+
+/* sc[g * cnt + j..] for the cnt positions from lo, span by span */
+static void group_scores(const struct att_ctx *ac, const struct llm_batch_entry *e,
+			 const float *q, uint32_t kvh, uint32_t lo, uint32_t cnt, float *sc)
+{
+	const struct llm_hparams *hp = &ac->m->hp;
+	uint32_t hk = hp->head_dim_k, grp = hp->n_head / hp->n_head_kv, n;
+	int f16 = llm_kv_type(ac->kv) == LLM_KV_F16;
+	float scale = score_scale(ac->m, ac->kv);
+	const void *k, *v;
+	size_t ks, vs;
+	for (uint32_t j = 0; j < cnt; j += n) {
+		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
+		if (f16)
+			llm_attn_scores_f16(q, grp, hk, (const uint16_t *)k + (size_t)kvh * hk, ks,
+					    n, scale, sc + j, cnt);
+		else
+			llm_attn_scores(q, grp, hk, (const float *)k + (size_t)kvh * hk, ks, n,
+					scale, sc + j, cnt);
+	}
+}
+
+/* out (grp, hv) = sum over the cnt positions of sc[g * cnt + j] V_j */
+static void group_mix(const struct att_ctx *ac, const struct llm_batch_entry *e,
+		      float *out, uint32_t kvh, uint32_t lo, uint32_t cnt, const float *sc)
+{
+	const struct llm_hparams *hp = &ac->m->hp;
+	uint32_t hv = hp->head_dim_v, grp = hp->n_head / hp->n_head_kv, n;
+	int f16 = llm_kv_type(ac->kv) == LLM_KV_F16;
+	const void *k, *v;
+	size_t ks, vs;
+	memset(out, 0, (size_t)grp * hv * sizeof(float));
+	for (uint32_t j = 0; j < cnt; j += n) {
+		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
+		if (f16)
+			llm_attn_mix_f16(out, grp, hv, sc + j, cnt,
+					 (const uint16_t *)v + (size_t)kvh * hv, vs, n);
+		else
+			llm_attn_mix(out, grp, hv, sc + j, cnt, (const float *)v + (size_t)kvh * hv,
+				     vs, n);
+	}
+}
+
 /* Token t, the grp query heads sharing KV head kvh, into output row orow:
  * softmax(q.K^T * scale) V over positions [lo, pos]. Each K/V row is loaded
  * once for the group; each head's scores and sums run in position order,
  * whatever the grouping, so the bits do not depend on it. sc holds
- * (grp, cnt) scores. */
+ * (grp, cnt) scores. An F16 cache rounds the probabilities to half before
+ * they weight V, as ggml's mul_mat(V f16, kq) converts kq. */
 static void attend_group(const struct att_ctx *ac, uint32_t t, uint32_t orow, uint32_t kvh,
 			 float *sc)
 {
@@ -360,21 +414,13 @@ static void attend_group(const struct att_ctx *ac, uint32_t t, uint32_t orow, ui
 	uint32_t lo = 0;
 	if (ac->l->swa && e->pos + 1 > hp->swa_window)
 		lo = e->pos + 1 - hp->swa_window;
-	uint32_t cnt = e->pos + 1 - lo, n;
-	const float *k, *v;
-	size_t ks, vs;
-	for (uint32_t j = 0; j < cnt; j += n) {
-		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
-		llm_attn_scores(q, grp, hk, k + (size_t)kvh * hk, ks, n, hp->attn_scale, sc + j,
-				cnt);
-	}
+	uint32_t cnt = e->pos + 1 - lo;
+	group_scores(ac, e, q, kvh, lo, cnt, sc);
 	for (uint32_t g = 0; g < grp; g++)
 		llm_softmax(sc + (size_t)g * cnt, cnt);
-	memset(out, 0, (size_t)grp * hv * sizeof(float));
-	for (uint32_t j = 0; j < cnt; j += n) {
-		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
-		llm_attn_mix(out, grp, hv, sc + j, cnt, v + (size_t)kvh * hv, vs, n);
-	}
+	if (llm_kv_type(ac->kv) == LLM_KV_F16)
+		llm_f16_round(sc, (size_t)grp * cnt);
+	group_mix(ac, e, out, kvh, lo, cnt, sc);
 }
 
 /* Items taken one by one from a shared counter, as in mm_fn. */
@@ -391,13 +437,40 @@ static void attend_fn(void *c, unsigned ith, unsigned nth)
 	}
 }
 
+/* Token t's K and V rows into the cache, as floats or rounded to half. */
+static void kv_store(struct llm_model *m, struct llm_kv *kv, const struct llm_batch_entry *e,
+		     uint32_t t, uint32_t il)
+{
+	const struct llm_hparams *hp = &m->hp;
+	size_t kd = (size_t)hp->n_head_kv * hp->head_dim_k, vd = (size_t)hp->n_head_kv * hp->head_dim_v;
+	const float *k = m->scr->k + t * kd, *v = m->scr->v + t * vd;
+	if (llm_kv_type(kv) == LLM_KV_F16) {
+		llm_f16_row(llm_kv_k(kv, e->seq, il, e->pos), k, kd);
+		llm_f16_row(llm_kv_v(kv, e->seq, il, e->pos), v, vd);
+	} else {
+		memcpy(llm_kv_k(kv, e->seq, il, e->pos), k, kd * sizeof(float));
+		memcpy(llm_kv_v(kv, e->seq, il, e->pos), v, vd * sizeof(float));
+	}
+}
+
+/* F16 cache: q (n_head * hk) becomes half values, scaled first where the
+ * architecture folds the attention scale into q (score_scale is then 1). */
+static void q_round(const struct llm_model *m, float *q)
+{
+	size_t n = (size_t)m->hp.n_head * m->hp.head_dim_k;
+	if (m->ad->attn_scale_q)
+		for (size_t i = 0; i < n; i++)
+			q[i] *= m->hp.attn_scale;
+	llm_f16_round(q, n);
+}
+
 /* q/k norms and RoPE per head, then store K and V in the cache. */
 static void qk_prepare(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
 		       const struct llm_layer *l, uint32_t il)
 {
 	const struct llm_hparams *hp = &m->hp;
 	struct llm_scratch *s = m->scr;
-	uint32_t hk = hp->head_dim_k, hv = hp->head_dim_v;
+	uint32_t hk = hp->head_dim_k;
 	for (uint32_t t = 0; t < b->n; t++) {
 		const float *cs = (l->swa ? s->rope_s : s->rope_g) + (size_t)t * hp->n_rot;
 		for (uint32_t h = 0; h < hp->n_head + hp->n_head_kv; h++) {
@@ -408,10 +481,9 @@ static void qk_prepare(struct llm_model *m, struct llm_kv *kv, const struct llm_
 				llm_rmsnorm(x, x, isq ? l->q_norm : l->k_norm, hk, hp->norm_eps);
 			llm_rope_apply(x, cs, hp->n_rot, m->ad->rope);
 		}
-		const struct llm_batch_entry *e = &b->e[t];
-		size_t kd = (size_t)hp->n_head_kv * hk, vd = (size_t)hp->n_head_kv * hv;
-		memcpy(llm_kv_k(kv, e->seq, il, e->pos), s->k + t * kd, kd * sizeof(float));
-		memcpy(llm_kv_v(kv, e->seq, il, e->pos), s->v + t * vd, vd * sizeof(float));
+		if (llm_kv_type(kv) == LLM_KV_F16)
+			q_round(m, s->q + (size_t)t * hp->n_head * hk);
+		kv_store(m, kv, &b->e[t], t, il);
 	}
 }
 

@@ -33,6 +33,8 @@ struct llm_arch_desc {
 	int post_norms;          /* RMSNorm of attention and FFN outputs before the residual add */
 	int qkv_bias;            /* attn_q/k/v.bias required (else optional) */
 	uint32_t swa_pattern;    /* layer il slides iff il % pattern < pattern - 1; 0: none */
+	int attn_scale_q;        /* F16 KV: the attention scale multiplies q before it is
+	                          * rounded to half (llama.cpp scales Qcur), not the scores */
 	float rope_base_swa;     /* rope base of sliding layers (0: same as global) */
 };
 
@@ -88,14 +90,15 @@ int llm_hparams_read(const struct gguf *g, const struct llm_arch_desc *ad,
 void llm_layer_rope(const struct llm_arch_desc *ad, const struct llm_hparams *hp,
 		    uint32_t il, struct llm_layer *l);
 
-/* kv.c — internals the forward pass uses */
-float *llm_kv_k(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
-float *llm_kv_v(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
+/* kv.c — internals the forward pass uses. Rows are float or uint16_t (IEEE
+ * half) as llm_kv_type(kv) says. */
+void *llm_kv_k(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
+void *llm_kv_v(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
 void llm_kv_set_len(struct llm_kv *kv, uint32_t seq, uint32_t len);
 /* K/V of positions [pos, pos + n) of seq in layer, contiguous within pos's
- * block with row strides *kstride / *vstride floats; n <= max. */
+ * block with row strides *kstride / *vstride elements; n <= max. */
 uint32_t llm_kv_span(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos,
-		     uint32_t max, const float **k, const float **v, size_t *kstride,
+		     uint32_t max, const void **k, const void **v, size_t *kstride,
 		     size_t *vstride);
 const struct llm_model *llm_kv_model(const struct llm_kv *kv);
 
@@ -105,6 +108,16 @@ void llm_attn_scores(const float *q, uint32_t grp, uint32_t hk, const float *k, 
 		     uint32_t n, float scale, float *sc, size_t sc_stride);
 void llm_attn_mix(float *out, uint32_t grp, uint32_t hv, const float *p, size_t p_stride,
 		  const float *v, size_t vs, uint32_t n);
+/* The same over IEEE half K/V rows; q and p are floats that the caller has
+ * already rounded to half values (llm_f16_round), so each product is exact
+ * and only the float accumulation rounds, as in ggml's f16 vec_dot. */
+void llm_attn_scores_f16(const float *q, uint32_t grp, uint32_t hk, const uint16_t *k,
+			 size_t ks, uint32_t n, float scale, float *sc, size_t sc_stride);
+void llm_attn_mix_f16(float *out, uint32_t grp, uint32_t hv, const float *p, size_t p_stride,
+		      const uint16_t *v, size_t vs, uint32_t n);
+/* y[i] = half(x[i]) rounded to nearest even; x[i] = float(half(x[i])) */
+void llm_f16_row(uint16_t *y, const float *x, size_t n);
+void llm_f16_round(float *x, size_t n);
 
 /* ops.c — row operations, all with a fixed reduction order */
 void llm_rmsnorm(float *y, const float *x, const float *w, uint32_t n, float eps);

@@ -3,7 +3,7 @@
  * also measures llama-cpp-python with the same model, threads and tokens).
  *
  *   bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] [--short S] [--repeat R]
- *             [--packed 0|1]
+ *             [--packed 0|1] [--kv-type f16|f32]
  *
  * IDS: comma-separated prompt ids (the prefill prompt, e.g. 512 of them).
  *   prefill: one forward over all of IDS (logits of the last entry only).
@@ -13,6 +13,7 @@
  * prefill and decode run R times (default 3) and report the best, to damp
  * the noise of a shared machine; batchB runs once.
  * --packed 0 runs the row kernels instead of the repacked weights.
+ * --kv-type: the KV cache's element type (default f16, plotd's default).
  * Prints "engine: prefill_tps=X decode_tps=X batchB_tps=X rss_mb=X load_s=X"
  * on stdout (load_s: llm_model_load, repacking included).
  */
@@ -112,16 +113,22 @@ int main(int argc, char **argv)
 {
 	if (argc < 3) {
 		fprintf(stderr, "usage: bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] "
-			"[--short S] [--repeat R] [--packed 0|1]\n");
+			"[--short S] [--repeat R] [--packed 0|1] [--kv-type f16|f32]\n");
 		return 2;
 	}
 	uint32_t threads = 2, gen = 128, batch = 16, shrt = 16, n = 0, repeat = 3, packed = 1;
+	enum llm_kv_type kt = LLM_KV_F16;
 	int32_t *ids = calloc(strlen(argv[2]) / 2 + 2, sizeof(int32_t));
 	for (char *p = argv[2]; *p; p += *p == ',')
 		ids[n++] = (int32_t)strtol(p, &p, 10);
 	for (int i = 3; i + 1 < argc; i += 2) {
 		uint32_t v = (uint32_t)strtoul(argv[i + 1], NULL, 10);
-		if (!strcmp(argv[i], "--threads")) threads = v;
+		if (!strcmp(argv[i], "--kv-type") && strcmp(argv[i + 1], "f16") &&
+		    strcmp(argv[i + 1], "f32"))
+			die("--kv-type", "want f16 or f32");
+		if (!strcmp(argv[i], "--kv-type"))
+			kt = strcmp(argv[i + 1], "f16") ? LLM_KV_F32 : LLM_KV_F16;
+		else if (!strcmp(argv[i], "--threads")) threads = v;
 		else if (!strcmp(argv[i], "--gen")) gen = v;
 		else if (!strcmp(argv[i], "--batch")) batch = v;
 		else if (!strcmp(argv[i], "--short")) shrt = v;
@@ -140,8 +147,8 @@ int main(int argc, char **argv)
 	if (llm_model_set_threads(m, threads))
 		die("threads", "cannot set");
 	uint32_t ctx = (n > shrt + gen ? n : shrt + gen) + 32;
-	struct llm_kv *kv = llm_kv_new(m, llm_kv_bytes_per_token(m) * ctx * batch, 32, batch,
-				       err, sizeof(err));
+	struct llm_kv *kv = llm_kv_new(m, kt, llm_kv_bytes_per_token(m, kt) * ctx * batch, 32,
+				       batch, err, sizeof(err));
 	if (!kv)
 		die("kv", err);
 	float *lg = malloc((size_t)batch * llm_model_hparams(m)->n_vocab * sizeof(float));

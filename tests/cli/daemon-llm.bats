@@ -21,7 +21,7 @@ setup() {
 	  - name: small
 	    executor: llm
 	    path: $TINY
-	    params: { kvcache_mem_mb: 1, block_size: 16, context_length: 64 }
+	    params: { kvcache_mem_mb: 1, block_size: 16, context_length: 64, kv_type: f32 }
 	    parking_lot: { limits: { max_units: 2 } }
 	EOF
 }
@@ -48,8 +48,16 @@ greedy() { # greedy PROMPT N: submit, wait, print the output
 	plotd_start
 	wait_until is_ready tiny
 	run -0 rawclient "$PLOT_SOCKET" call stats
-	# 1 MiB / (256 bytes per token * 16 tokens per block) = 256 blocks
+	# 1 MiB / (128 bytes per token (F16 K+V) * 16 tokens per block) = 512 blocks
 	run -0 python3 -c 'import json,sys; print([m["max_units"] for m in json.loads(sys.argv[1])["models"] if m["name"] == "tiny"][0])' "$output"
+	assert_output 512
+}
+
+@test "params.kv_type f32 holds half the KV blocks of the default f16" {
+	plotd_start
+	wait_until is_ready small
+	run -0 rawclient "$PLOT_SOCKET" call models
+	run -0 python3 -c 'import json,sys; print([m["kv_blocks"] for m in json.loads(sys.argv[1])["models"] if m["name"] == sys.argv[2]][0])' "$output" small
 	assert_output 256
 }
 

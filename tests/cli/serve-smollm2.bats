@@ -10,7 +10,7 @@
 # a missing install step. PLOT_SKIP_MODEL_TESTS=1 turns that into a skip,
 # for a machine that cannot download it (say so when you use it).
 #
-# Sizes: 16 MiB of KV cache at 46080 bytes per token is 22 blocks of 16
+# Sizes: 8 MiB of KV cache at 23040 bytes per token (F16 K+V) is 22 blocks of 16
 # tokens (max_units null = all of them); prompts are a few dozen tokens and
 # max_tokens 8..32 except where a task must outlive a check (those are
 # cancelled, never waited out), so the file stays fast under ASan too.
@@ -53,7 +53,7 @@ smollm2_config() {
 	  - name: smollm2
 	    executor: llm
 	    path: $PLOT_SMOLLM2
-	    params: { kvcache_mem_mb: ${3:-16}, block_size: 16, max_num_seqs: $1, max_batch_tokens: 256 }
+	    params: { kvcache_mem_mb: ${3:-8}, block_size: 16, max_num_seqs: $1, max_batch_tokens: 256 }
 	    parking_lot:
 	      pool: { worker_threads: 2 }
 	      limits: { max_units: null, max_queue_depth: $2, timeout_secs: 300 }
@@ -200,9 +200,10 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 @test "QUEUE_FULL with real token costs: units held, queue at max_queue_depth, exit 75" {
 	smollm2_config 8 2
 	start_ready
-	n=$(prompt_tokens "$P1")
-	# a running task holding 21 of 22 blocks; the others must queue
-	big=$(submit -n $((21 * 16 - n)) "$P1")
+	n=$(prompt_tokens "$P4")
+	# a running task holding 21 of 22 blocks (P4: greedy, no end of turn
+	# within them); the others must queue
+	big=$(submit -n $((21 * 16 - n)) "$P4")
 	wait_until task_state_is "$big" running
 	q1=$(submit -n 16 "$P2")
 	q2=$(submit -n 16 "$P3")
@@ -210,7 +211,7 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	assert_output queued
 	run -0 task_field "$q2" cost
 	assert_output "$((($(prompt_tokens "$P3") + 16 + 15) / 16))"
-	run -75 --separate-stderr "$PLOT" run --temperature 0 -n 16 "$P4"
+	run -75 --separate-stderr "$PLOT" run --temperature 0 -n 16 "$P1"
 	assert_equal "$stderr" "plot run: error: queue of model smollm2 is full (max_queue_depth 2)"
 	run -0 stat_field rejected_queue_full
 	assert_output 1
@@ -221,10 +222,11 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 }
 
 @test "a deadline expires mid-generation: exit 124, partial output kept" {
-	smollm2_config 8 100 128
+	smollm2_config 8 100 64
 	start_ready
-	# --raw: a plain completion runs on; as a chat turn SmolLM2 stops early
-	run -124 --separate-stderr "$PLOT" run --raw --temperature 0 -n 2000 --deadline 1.5 "$P1"
+	# --raw: a plain completion of P2 runs on (no end of text in 600 greedy
+	# tokens, with either KV cache type); as a chat turn SmolLM2 stops early
+	run -124 --separate-stderr "$PLOT" run --raw --temperature 0 -n 2000 --deadline 1.5 "$P2"
 	partial="$output"
 	[ -n "$partial" ]
 	id=$(last_task_id)
@@ -233,7 +235,7 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	run -124 --separate-stderr "$PLOT" result "$id"
 	assert_equal "$output" "$partial"
 	chunks=$(task_field "$id" chunks)
-	full=$("$GEN" --raw "$PLOT_SMOLLM2" $((chunks + 4)) "$P1")
+	full=$("$GEN" --raw "$PLOT_SMOLLM2" $((chunks + 4)) "$P2")
 	[ "${#full}" -gt "${#partial}" ]
 	assert_equal "${full:0:${#partial}}" "$partial"
 	wait_until units_are 0

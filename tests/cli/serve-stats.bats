@@ -55,9 +55,9 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_output 1
 	run -0 model_key tiny context_length
 	assert_output 2048
-	# 1 MiB / (256 bytes per token * 16 tokens per block) = 256 blocks
+	# 1 MiB / (128 bytes per token (F16 K+V) * 16 tokens per block) = 512 blocks
 	run -0 model_key tiny kv_blocks
-	assert_output 256
+	assert_output 512
 	run -0 model_key tiny error
 	assert_output None
 	run -0 model_key echo kv_blocks
@@ -65,7 +65,7 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	run -0 model_key tiny path
 	assert_output "$TINY"
 	run -0 --separate-stderr "$PLOT" models
-	assert_line --regexp '^tiny[[:space:]]+llm[[:space:]]+ready[[:space:]]+yes[[:space:]]+2048[[:space:]]+256[[:space:]]'
+	assert_line --regexp '^tiny[[:space:]]+llm[[:space:]]+ready[[:space:]]+yes[[:space:]]+2048[[:space:]]+512[[:space:]]'
 }
 
 @test "plot models: a model that cannot load is failed with its reason" {
@@ -89,7 +89,7 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	run -0 --separate-stderr "$PLOT" --json stats -m tiny
 	local s="$output"
 	run -0 jq_py "d['models'][0]['kv_blocks_total']" <<<"$s"
-	assert_output 256
+	assert_output 512
 	run -0 jq_py "d['models'][0]['kv_blocks_used']" <<<"$s"
 	assert_output 0
 	run -0 jq_py "d['models'][0]['decode_tps'] > 0 and d['models'][0]['prefill_tps'] > 0" <<<"$s"
@@ -115,10 +115,10 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	run -0 --separate-stderr "$PLOT" run -m tiny --temperature 0 -n 8 "hello there"
 	wait_until kv_free
 	run -0 --separate-stderr "$PLOT" stats
-	assert_line --regexp '^tiny[[:space:]]+[0-9.]+[[:space:]]+[0-9.]+[[:space:]]+[0-9]+[[:space:]]+0/256[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+$'
+	assert_line --regexp '^tiny[[:space:]]+[0-9.]+[[:space:]]+[0-9.]+[[:space:]]+[0-9]+[[:space:]]+0/512[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+$'
 	assert_line --regexp '^echo[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+[0-9.]+/[0-9.]+$'
 	run -0 --separate-stderr "$PLOT" stats --prometheus
-	assert_line 'plot_kv_blocks_total{model="tiny"} 256'
+	assert_line 'plot_kv_blocks_total{model="tiny"} 512'
 	assert_line 'plot_kv_blocks_used{model="tiny"} 0'
 	assert_line --regexp '^plot_decode_tokens_per_second\{model="tiny"\} [0-9.e+]+$'
 	assert_line --regexp '^plot_ttft_seconds\{model="tiny",quantile="0.99"\} [0-9.e+-]+$'
@@ -149,7 +149,7 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_output 4
 	run -0 --separate-stderr "$PLOT" limits set -m tiny max_units=null
 	run -0 stat_key tiny max_units
-	assert_output 256
+	assert_output 512
 	# the limit itself reads back as null
 	run -0 --separate-stderr "$PLOT" --json limits -m tiny
 	assert_output --partial '"max_units":null'
@@ -170,5 +170,5 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	! plotd_log_has "model broken changed"
 	plotd_log_has "pool tiny: limit max_queue_depth 1000 -> 7 \(config reload\)"
 	run -0 stat_key tiny kv_blocks_total
-	assert_output 256
+	assert_output 512
 }

@@ -28,6 +28,14 @@ Architecture facts (checked against llama.cpp's graph builders):
            window attention.sliding_window and rope base 10000, other layers
            use rope.freq_base; q.k scaled by 1/sqrt(key_length); norm weights
            are used as stored (the converter already added gemma's +1).
+
+KV cache type. kv="f16" (the engine's default) emulates llama.cpp's default
+F16 KV cache without flash attention: K and V are stored as IEEE half; the
+KQ product converts Q to half first (for gemma3 Q times the attention
+scale, which llama.cpp applies to Qcur; llama and qwen2 scale the scores);
+the probabilities are converted to half before they weight V. Each rounding
+is float32 -> float16 -> float32 (round to nearest even), on float32 values
+as the engine rounds them. kv="f32" keeps all of it in float.
 """
 
 import math
@@ -228,7 +236,12 @@ class Model:
     def sliding(self, il):
         return self.gemma and il % 6 < 5
 
-    def attention(self, x, il, pos, aq):
+    @staticmethod
+    def half(x):
+        """x rounded to IEEE half (nearest even) through float32, back as float32."""
+        return np.asarray(x).astype(np.float32).astype(np.float16).astype(np.float32)
+
+    def attention(self, x, il, pos, aq, kv="f32"):
         p = "blk.%d." % il
         T = x.shape[0]
         q, k, v = (self.w(p + "attn_%s.weight" % n).matmul(x, aq) for n in "qkv")
@@ -246,8 +259,13 @@ class Model:
         grp = self.n_head // self.n_kv
         k = np.repeat(k, grp, axis=1)
         v = np.repeat(v, grp, axis=1)
+        scale = 1.0 / math.sqrt(self.hdk)
+        if kv == "f16":
+            k, v = self.half(k), self.half(v)
+            q = self.half(q * np.float32(scale)) if self.gemma else self.half(q)
+            scale = 1.0 if self.gemma else float(np.float32(scale))
         sc = np.einsum("thd,shd->hts", q.astype(np.float64), k.astype(np.float64))
-        sc /= math.sqrt(self.hdk)
+        sc *= scale
         ii, jj = pos[:, None], pos[None, :]
         allowed = jj <= ii
         if self.sliding(il):
@@ -256,6 +274,8 @@ class Model:
         sc -= sc.max(axis=-1, keepdims=True)
         pr = np.exp(sc)
         pr /= pr.sum(axis=-1, keepdims=True)
+        if kv == "f16":
+            pr = self.half(pr).astype(np.float64)
         o = np.einsum("hts,shd->thd", pr, v.astype(np.float64)).astype(np.float32)
         return self.w(p + "attn_output.weight").matmul(o.reshape(T, -1), aq)
 
@@ -271,8 +291,9 @@ class Model:
             a = g64 / (1.0 + np.exp(-g64))
         return self.w(p + "ffn_down.weight").matmul((a * u).astype(np.float32), aq)
 
-    def forward(self, tokens, act_quant=True):
-        """Logits (len(tokens), n_vocab) of one sequence starting at position 0."""
+    def forward(self, tokens, act_quant=True, kv="f16"):
+        """Logits (len(tokens), n_vocab) of one sequence starting at position 0,
+        with the engine's KV cache type kv ("f16" or "f32")."""
         tokens = np.asarray(tokens, dtype=np.int64)
         pos = np.arange(len(tokens))
         x = np.stack([self.embd.rows_f32(int(t), int(t) + 1)[0] for t in tokens])
@@ -280,7 +301,7 @@ class Model:
             x = x * np.float32(math.sqrt(self.n_embd))
         for il in range(self.n_layer):
             p = "blk.%d." % il
-            a = self.attention(self.rmsnorm(x, self.vec(p + "attn_norm.weight")), il, pos, act_quant)
+            a = self.attention(self.rmsnorm(x, self.vec(p + "attn_norm.weight")), il, pos, act_quant, kv)
             if self.gemma:
                 a = self.rmsnorm(a, self.vec(p + "post_attention_norm.weight"))
             x = x + a
@@ -291,11 +312,11 @@ class Model:
         x = self.rmsnorm(x, self.vec("output_norm.weight"))
         return self.out.matmul(x, act_quant)
 
-    def greedy(self, prompt, n, act_quant=True):
+    def greedy(self, prompt, n, act_quant=True, kv="f16"):
         toks = list(prompt)
         out = []
         for _ in range(n):
-            t = int(np.argmax(self.forward(toks, act_quant)[-1]))
+            t = int(np.argmax(self.forward(toks, act_quant, kv)[-1]))
             out.append(t)
             toks.append(t)
         return out

@@ -2,7 +2,7 @@
  * llm-generate — the engine's own greedy output, without plotd: the oracle
  * of tests/cli/serve-smollm2.bats.
  *
- *   llm-generate [--raw] [--count] MODEL N PROMPT [--ignore-eos]
+ *   llm-generate [--raw] [--count] [--kv-f32] MODEL N PROMPT [--ignore-eos]
  *
  * Loads MODEL with lib/llm directly and builds the prompt as `plot run`
  * does: one user turn rendered through the model's chat template (its
@@ -12,7 +12,8 @@
  * tokens, stopping at an end-of-generation token (not printed) unless
  * --ignore-eos. The text goes to stdout, decoded in one go with
  * tok_decode, with no newline added. --count prints only the number of
- * prompt tokens.
+ * prompt tokens. The KV cache is F16 (plotd's default, params.kv_type) or,
+ * with --kv-f32, F32.
  *
  * Nothing here goes through lib/pool, the executor, the daemon or the CLI,
  * so a test comparing `plot run --temperature 0` with this output checks
@@ -33,6 +34,7 @@
 struct gen {
 	struct llm_model *m;
 	struct llm_kv *kv;
+	enum llm_kv_type kv_type;
 	struct tok *tok;
 	struct tok_ids ids;  /* prompt, then generated tokens appended */
 	float *logits;       /* (1, n_vocab) */
@@ -123,8 +125,8 @@ static int load(struct gen *g, const char *path, const char *prompt, uint32_t n,
 	if (raw && tok_encode(g->tok, prompt, strlen(prompt), TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL,
 			      &g->ids, g->err, sizeof g->err) < 0)
 		return -1;
-	size_t need = (g->ids.n + n) * llm_kv_bytes_per_token(g->m) * 2 + (1u << 20);
-	g->kv = llm_kv_new(g->m, need, 16, 1, g->err, sizeof g->err);
+	size_t need = (g->ids.n + n) * llm_kv_bytes_per_token(g->m, g->kv_type) * 2 + (1u << 20);
+	g->kv = llm_kv_new(g->m, g->kv_type, need, 16, 1, g->err, sizeof g->err);
 	g->logits = malloc((size_t)g->n_vocab * sizeof *g->logits);
 	if (!g->kv || !g->logits)
 		return -1;
@@ -170,11 +172,13 @@ int main(int argc, char **argv)
 			raw = 1;
 		else if (strcmp(argv[1], "--count") == 0)
 			count = 1;
+		else if (strcmp(argv[1], "--kv-f32") == 0)
+			g.kv_type = LLM_KV_F32;
 		else
 			break;
 	}
 	if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "--ignore-eos") != 0)) {
-		fprintf(stderr, "usage: llm-generate [--raw] [--count] MODEL N PROMPT [--ignore-eos]\n");
+		fprintf(stderr, "usage: llm-generate [--raw] [--count] [--kv-f32] MODEL N PROMPT [--ignore-eos]\n");
 		return 2;
 	}
 	unsigned long n = strtoul(argv[2], &end, 10);

@@ -48,7 +48,7 @@ static void direct_open(struct direct *d, const char *path)
 	d->tok = tok_from_gguf(llm_model_gguf(d->m), err, sizeof err);
 	if (!d->tok)
 		fail_msg("%s", err);
-	d->kv = llm_kv_new(d->m, 64u << 20, 16, 1, err, sizeof err);
+	d->kv = llm_kv_new(d->m, LLM_KV_F16, 64u << 20, 16, 1, err, sizeof err); /* exec's default */
 	if (!d->kv)
 		fail_msg("%s", err);
 }

@@ -29,12 +29,16 @@ static struct llm_model *load(const char *path)
 	return m;
 }
 
+/* The cache type the batch tests run with (each runs with both). */
+static enum llm_kv_type kv_type = LLM_KV_F16;
+
 /* A pool of exactly n blocks of bs tokens. */
 static struct llm_kv *kv_blocks(struct llm_model *m, uint32_t n, uint32_t bs, uint32_t seqs)
 {
 	char err[256];
-	size_t budget = llm_kv_bytes_per_token(m) * bs * n + llm_kv_bytes_per_token(m) - 1;
-	struct llm_kv *kv = llm_kv_new(m, budget, bs, seqs, err, sizeof(err));
+	size_t bpt = llm_kv_bytes_per_token(m, kv_type);
+	size_t budget = bpt * bs * n + bpt - 1;
+	struct llm_kv *kv = llm_kv_new(m, kv_type, budget, bs, seqs, err, sizeof(err));
 	if (!kv)
 		fail_msg("%s", err);
 	assert_int_equal(llm_kv_blocks_total(kv), n);
@@ -75,10 +79,25 @@ static void test_kv_new_bounds(void **state)
 {
 	struct llm_model *m = load(TINY);
 	char err[256];
-	assert_null(llm_kv_new(m, llm_kv_bytes_per_token(m) * 4 - 1, 4, 1, err, sizeof(err)));
+	size_t b16 = llm_kv_bytes_per_token(m, LLM_KV_F16);
+	assert_int_equal(llm_kv_bytes_per_token(m, LLM_KV_F32), 2 * b16);
+	assert_null(llm_kv_new(m, LLM_KV_F16, b16 * 4 - 1, 4, 1, err, sizeof(err)));
 	assert_non_null(strstr(err, "budget"));
-	assert_null(llm_kv_new(m, 1 << 20, 0, 1, err, sizeof(err)));
-	assert_null(llm_kv_new(m, 1 << 20, 16, 0, err, sizeof(err)));
+	assert_null(llm_kv_new(m, LLM_KV_F16, 1 << 20, 0, 1, err, sizeof(err)));
+	assert_null(llm_kv_new(m, LLM_KV_F16, 1 << 20, 16, 0, err, sizeof(err)));
+	assert_null(llm_kv_new(m, (enum llm_kv_type)2, 1 << 20, 16, 1, err, sizeof(err)));
+	assert_non_null(strstr(err, "type"));
+	/* one budget holds twice the blocks in half precision */
+	struct llm_kv *h = llm_kv_new(m, LLM_KV_F16, b16 * 64, 16, 1, err, sizeof(err));
+	struct llm_kv *f = llm_kv_new(m, LLM_KV_F32, b16 * 64, 16, 1, err, sizeof(err));
+	assert_non_null(h);
+	assert_non_null(f);
+	assert_int_equal(llm_kv_blocks_total(h), 4);
+	assert_int_equal(llm_kv_blocks_total(f), 2);
+	assert_int_equal(llm_kv_type(h), LLM_KV_F16);
+	assert_int_equal(llm_kv_type(f), LLM_KV_F32);
+	llm_kv_free(h);
+	llm_kv_free(f);
 	llm_model_free(m);
 }
 
@@ -223,8 +242,9 @@ static float *check_invariance_path(struct llm_model *m, int packed)
 	return alone;
 }
 
-static void check_invariance(const char *path)
+static void check_invariance(const char *path, enum llm_kv_type type)
 {
+	kv_type = type;
 	struct llm_model *m = load(path);
 	/* the fixtures' matrices are Q8_0 with rows % 8 == 0: they must pack */
 	assert_non_null(m->layers[0].wq.packed);
@@ -242,10 +262,41 @@ static void check_invariance(const char *path)
 	free(packed);
 	free(row);
 	llm_model_free(m);
+	kv_type = LLM_KV_F16;
 }
 
-static void test_batch_invariance_llama(void **state) { check_invariance(TINY); }
-static void test_batch_invariance_gemma3(void **state) { check_invariance(TINY_GEMMA); }
+static void test_batch_invariance_llama(void **state) { check_invariance(TINY, LLM_KV_F16); }
+static void test_batch_invariance_gemma3(void **state) { check_invariance(TINY_GEMMA, LLM_KV_F16); }
+static void test_batch_invariance_llama_f32(void **state) { check_invariance(TINY, LLM_KV_F32); }
+static void test_batch_invariance_gemma3_f32(void **state)
+{
+	check_invariance(TINY_GEMMA, LLM_KV_F32);
+}
+
+/* The half cache really rounds: its logits are near the float cache's, not
+ * equal to them. */
+static void test_kv_f16_rounds(void **state)
+{
+	struct llm_model *m = load(TINY);
+	uint32_t nv = llm_model_hparams(m)->n_vocab;
+	float *h = malloc((size_t)GEN * nv * sizeof(float));
+	float *f = malloc((size_t)GEN * nv * sizeof(float));
+	kv_type = LLM_KV_F16;
+	run_greedy(m, 0, 5, h);
+	kv_type = LLM_KV_F32;
+	run_greedy(m, 0, 5, f);
+	kv_type = LLM_KV_F16;
+	double worst = 0;
+	for (size_t i = 0; i < (size_t)GEN * nv; i++) {
+		double d = fabs((double)h[i] - f[i]);
+		worst = d > worst ? d : worst;
+	}
+	assert_true(worst < 0.5);
+	assert_memory_not_equal(h, f, (size_t)GEN * nv * sizeof(float));
+	free(h);
+	free(f);
+	llm_model_free(m);
+}
 
 static void test_load_errors(void **state)
 {
@@ -280,6 +331,9 @@ int main(void)
 		cmocka_unit_test(test_batch_validation),
 		cmocka_unit_test(test_batch_invariance_llama),
 		cmocka_unit_test(test_batch_invariance_gemma3),
+		cmocka_unit_test(test_batch_invariance_llama_f32),
+		cmocka_unit_test(test_batch_invariance_gemma3_f32),
+		cmocka_unit_test(test_kv_f16_rounds),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_hparams),
 	};

@@ -2,7 +2,7 @@
  * llm-logits — drive the engine from the oracle tests (tests/ref).
  *
  *   llm-logits MODEL IDS [--threads N] [--chunk K] [--copies C] [--gen N]
- *                        [--float-acts 1] [--packed 0|1]
+ *                        [--float-acts 1] [--packed 0|1] [--kv-type f16|f32]
  *
  * IDS is a comma-separated list of token ids, fed as one sequence (in
  * chunks of K entries per forward call, default all at once). Without
@@ -13,6 +13,7 @@
  * output is sequence 0's): the batch-invariance check. --float-acts 1 turns
  * on llm_model_set_float_acts (no activation quantization); --packed 0
  * runs the row kernels instead of the repacked weights (llm_model_set_packed).
+ * --kv-type picks the KV cache's element type (default f16, as plotd).
  * Exit status 0, 1 on engine error (message on stderr), 2 on usage.
  */
 #include <errno.h>
@@ -26,12 +27,13 @@ struct opts {
 	const char *model;
 	int32_t *ids;
 	uint32_t n_ids, threads, chunk, copies, gen, float_acts, packed;
+	enum llm_kv_type kv_type;
 };
 
 static int usage(void)
 {
 	fprintf(stderr, "usage: llm-logits MODEL IDS [--threads N] [--chunk K] "
-		"[--copies C] [--gen N] [--float-acts 1] [--packed 0|1]\n");
+		"[--copies C] [--gen N] [--float-acts 1] [--packed 0|1] [--kv-type f16|f32]\n");
 	return 2;
 }
 
@@ -63,6 +65,12 @@ static int parse(int argc, char **argv, struct opts *o)
 	o->threads = 1;
 	o->copies = 1;
 	for (int i = 3; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--kv-type")) {
+			if (strcmp(argv[i + 1], "f16") && strcmp(argv[i + 1], "f32"))
+				return -1;
+			o->kv_type = strcmp(argv[i + 1], "f16") ? LLM_KV_F32 : LLM_KV_F16;
+			continue;
+		}
 		unsigned long v = strtoul(argv[i + 1], NULL, 10);
 		if (v > 1000000)
 			return -1;
@@ -167,8 +175,8 @@ int main(int argc, char **argv)
 	}
 	llm_model_set_float_acts(m, (int)o.float_acts);
 	llm_model_set_packed(m, (int)o.packed);
-	size_t need = llm_kv_bytes_per_token(m) * (o.n_ids + o.gen + 16) * o.copies;
-	struct llm_kv *kv = llm_kv_new(m, need, 16, o.copies, err, sizeof(err));
+	size_t need = llm_kv_bytes_per_token(m, o.kv_type) * (o.n_ids + o.gen + 16) * o.copies;
+	struct llm_kv *kv = llm_kv_new(m, o.kv_type, need, 16, o.copies, err, sizeof(err));
 	int rc = 1;
 	if (!kv)
 		fprintf(stderr, "llm-logits: %s\n", err);
