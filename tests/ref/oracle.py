@@ -14,7 +14,8 @@ quantizer written from ggml's reference; the remaining difference to the engine
 is float summation order (~1e-5). With act_quant=False it is the pure float
 model. The engine has two quantized paths: by default its weights are
 repacked for the GEMM kernels (lib/llm/pack.h), whose 32-element types take
-PACK_A8 activations (Q8_0 with the scale kept in float32 and no fp16 sums);
+PACK_A8 activations (llama.cpp's x86 Q8_0 / Q8_1: scale 127 / amax, ties to
+even, fp16 d and s);
 act_quant="row" emulates the row kernels (--packed 0), which take ggml's
 Q8_0 / Q8_1. A matrix packs only when its row count is a multiple of 8.
 
@@ -72,18 +73,34 @@ def q8_1_s_error(x):
     return s16 - d16.astype(np.float64) * sq
 
 
-def quantize_a8(x):
-    """PACK_A8, dequantized back: blocks of 32, d = amax / 127 in float32,
-    q = roundf(x * (1 / d)) (half away from zero), value q * d."""
-    shape = x.shape
+def _a8_blocks(x):
+    """PACK_A8 (lib/llm/pack.h; llama.cpp's x86 quantize_row_q8_0/q8_1) of
+    x's blocks of 32: q (float64), dx = fp16(amax / 127) and
+    sx = fp16((amax / 127) * sum(q)) (float64), rounding half to even."""
     b = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 32)
-    d = (np.abs(b).max(axis=1) / np.float32(127)).astype(np.float32)
-    nz = d != 0
-    inv = np.zeros_like(d)
-    inv[nz] = np.float32(1) / d[nz]
-    v = (b * inv[:, None]).astype(np.float32)
-    q = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)
-    return (q.astype(np.float32) * d[:, None]).astype(np.float32).reshape(shape)
+    amax = np.abs(b).max(axis=1)
+    d = (amax / np.float32(127)).astype(np.float32)
+    inv = np.zeros_like(amax)
+    np.divide(np.float32(127), amax, out=inv, where=amax != 0)
+    q = np.rint((b * inv[:, None]).astype(np.float32)).astype(np.float64)
+    dx = d.astype(np.float16).astype(np.float64)
+    sq = q.sum(axis=1)
+    sx = (d * sq.astype(np.float32)).astype(np.float32).astype(np.float16).astype(np.float64)
+    return q, dx, sx
+
+
+def quantize_a8(x):
+    """PACK_A8, dequantized back: q * dx (see _a8_blocks)."""
+    q, dx, _ = _a8_blocks(x)
+    return (q * dx[:, None]).astype(np.float32).reshape(x.shape)
+
+
+def a8_s_error(x):
+    """(n, cols/32) per block sx - dx * sum(q) of x's PACK_A8 rows: the
+    kernels multiply a Q4_1/Q5_1 block minimum by the stored sx, not by the
+    dequantized values' sum."""
+    q, dx, sx = _a8_blocks(x)
+    return (sx - dx * q.sum(axis=1)).reshape(x.shape[0], -1)
 
 
 def act_round(x, wtype):
@@ -130,7 +147,10 @@ class Weight:
         """x (n, cols) -> (n, rows). act_quant: False (float), "row" (the
         row kernels' activations) or True (the engine's default path)."""
         if act_quant is True and self.packs() and self.type in Q8_0_FROM:
-            return self._mm(quantize_a8(x))
+            y = self._mm(quantize_a8(x))
+            if self.type in Q8_1_FOR:
+                y += (a8_s_error(x) @ self.block_mins().T).astype(np.float32)
+            return y
         corr = None
         if act_quant and self.type in Q8_1_FOR:
             # Q8_1 carries s = fp16(d * sum(q)); the weight's block minimum m
