@@ -734,12 +734,13 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n)
 /* 32 floats times id, rounded half to even, -> 32 int8 */
 static inline __m256i quant32_even(const float *x, float id)
 {
-	const int mode = _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC;
+#define QX_EVEN(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
 	__m256 s = _mm256_set1_ps(id);
-	return pack32(_mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x), s), mode),
-		      _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 8), s), mode),
-		      _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 16), s), mode),
-		      _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + 24), s), mode));
+	return pack32(QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x), s)),
+		      QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x + 8), s)),
+		      QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x + 16), s)),
+		      QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x + 24), s)));
+#undef QX_EVEN
 }
 
 /* llama.cpp's x86 rule, as quant-ref.c's */
