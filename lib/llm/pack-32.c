@@ -202,7 +202,7 @@ static float ref_dot(uint32_t t, const uint8_t *w, int64_t nb, unsigned r, const
 		float dw = fp16_to_f32(v.d[r]), dx = x[b].d;
 		if (v.m) {
 			acc = fmaf((float)i, dw * dx, acc);
-			acc = fmaf(fp16_to_f32(v.m[r]), dx * (float)x[b].sum, acc);
+			acc = fmaf(fp16_to_f32(v.m[r]), x[b].s, acc);
 		} else {
 			acc = fmaf((float)(i - off * x[b].sum), dw * dx, acc);
 		}
@@ -252,8 +252,9 @@ const struct pack_type pack_types_32[QT_TABLE] = {
 	ENTRY(q5_1, Q_Q5_1), ENTRY(q8_0, Q_Q8_0),
 };
 
-/* quant-ref.c's quantize_q8_0 with d kept as float: |x| of the largest
- * magnitude (first wins), d = amax / 127, q = roundf(x / d) via 1 / d. */
+/* llama.cpp's x86 quantize_row_q8_0 / q8_1 (pack.h): id = 127 / amax,
+ * not 1 / d, and rintf (half to even under the default rounding mode); the
+ * fp16 scales are kept as floats. */
 void pack_ref_quantize_a8(const float *x, void *dst, int64_t n)
 {
 	pk_a8 *b = dst;
@@ -263,13 +264,14 @@ void pack_ref_quantize_a8(const float *x, void *dst, int64_t n)
 			if (fabsf(x[j]) > amax)
 				amax = fabsf(x[j]);
 		float d = amax / 127.0f;
-		float id = d ? 1.0f / d : 0.0f;
+		float id = amax != 0.0f ? 127.0f / amax : 0.0f;
 		int32_t sum = 0;
 		for (int j = 0; j < 32; j++) {
-			b[i].qs[j] = (int8_t)roundf(x[j] * id);
+			b[i].qs[j] = (int8_t)rintf(x[j] * id);
 			sum += b[i].qs[j];
 		}
-		b[i].d = d;
+		b[i].d = fp16_to_f32(f32_to_fp16(d));
+		b[i].s = fp16_to_f32(f32_to_fp16(d * (float)sum));
 		b[i].sum = sum;
 	}
 }

@@ -54,8 +54,14 @@ typedef struct {
 	uint8_t qs[8][128];         /* [chunk] low nibbles; q = 0..63, dot subtracts 32 */
 } pk_q6_K;
 
-/* PACK_A8 activation block: q = round(x / d), d = amax / 127, sum = sum(q) */
-typedef struct { float d; int32_t sum; int8_t qs[32]; } pk_a8;
+/*
+ * PACK_A8 activation block, llama.cpp's x86 q8_0 / q8_1 numbers with the
+ * fp16 values widened to float (pack.h): d = fp16(amax / 127), q =
+ * rint(x * (127 / amax)) (half to even), sum = sum(q) (the exact offset of
+ * Q4_0/Q5_0/Q8_0), s = fp16((amax / 127) * sum) (Q4_1/Q5_1's min term).
+ * Floats, not halves: the kernels broadcast them straight from memory.
+ */
+typedef struct { float d, s; int32_t sum; int8_t qs[32]; } pk_a8;
 
 _Static_assert(sizeof(pk_q4_0) == 8 * sizeof(blk_q4_0), "pk_q4_0 layout");
 _Static_assert(sizeof(pk_q4_1) == 8 * sizeof(blk_q4_1), "pk_q4_1 layout");
@@ -65,7 +71,7 @@ _Static_assert(sizeof(pk_q8_0) == 8 * sizeof(blk_q8_0), "pk_q8_0 layout");
 _Static_assert(sizeof(pk_q4_K) == 8 * sizeof(blk_q4_K) + 32, "pk_q4_K layout");
 _Static_assert(sizeof(pk_q5_K) == 8 * sizeof(blk_q5_K) + 32, "pk_q5_K layout");
 _Static_assert(sizeof(pk_q6_K) == 8 * sizeof(blk_q6_K), "pk_q6_K layout");
-_Static_assert(sizeof(pk_a8) == 40, "pk_a8 layout");
+_Static_assert(sizeof(pk_a8) == 44, "pk_a8 layout");
 
 /*
  * ngroups groups of 8 rows starting at w (the first group's first block),

@@ -18,7 +18,7 @@
  *
  * Invariant (pack.h): per (row, token) lane the float operations are
  * exactly the reference's, in the same order: (float)i, dw * dx, fmaf, and
- * dx * (float)xsum then fmaf for the min; integer sums are exact however
+ * a second fmaf on the block's sx for the min; integer sums are exact however
  * they are grouped (maddubs pairs never saturate: Q4 8 * 2 * 15 * 127,
  * Q5 4 * 2 * 31 * 127 < 32767 summed in i16; Q8_0 without VNNI uses the
  * signed quants, |q| <= 128, one maddubs per vector). So every tile shape
@@ -206,14 +206,14 @@ P32_INLINE __m256i p32_idot(int t, const struct p32_wb *w, const int8_t *xq, int
 }
 #endif
 
-/* acc = fmaf((float)i, dw * dx, acc) [; acc = fmaf(mw, dx * (float)xsum, acc)] */
+/* acc = fmaf((float)i, dw * dx, acc) [; acc = fmaf(mw, sx, acc)] */
 P32_INLINE __m256 p32_fma(int t, const struct p32_wb *w, const pk_a8 *a, int split, __m256 acc)
 {
 	__m256i i = p32_idot(t, w, a->qs, a->sum, split);
 	__m256 dd = _mm256_mul_ps(w->dw, _mm256_set1_ps(a->d));
 	acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), dd, acc);
 	if (p32_has_min(t))
-		acc = _mm256_fmadd_ps(w->mw, _mm256_set1_ps(a->d * (float)a->sum), acc);
+		acc = _mm256_fmadd_ps(w->mw, _mm256_set1_ps(a->s), acc);
 	return acc;
 }
 
@@ -356,7 +356,7 @@ P32_INLINE __m512 p32_fma2(int t, const struct p32_wz *w, const pk_a8 *a, int sp
 	__m512 dd = _mm512_mul_ps(w->dw, _mm512_set1_ps(a->d));
 	acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), dd, acc);
 	if (p32_has_min(t))
-		acc = _mm512_fmadd_ps(w->mw, _mm512_set1_ps(a->d * (float)a->sum), acc);
+		acc = _mm512_fmadd_ps(w->mw, _mm512_set1_ps(a->s), acc);
 	return acc;
 }
 
@@ -467,28 +467,27 @@ P32_INLINE float p32_absmax(const float *x)
 	return _mm_cvtss_f32(r);
 }
 
-/* roundf: half away from zero. trunc, then step away if the dropped part
- * is >= 0.5 (v - trunc(v) is exact). */
-P32_INLINE __m256i p32_round(__m256 v)
+/* fp16 rounding (to nearest even, as f32_to_fp16) of a and b, back as floats */
+P32_INLINE void p32_fp16x2(float *a, float *b)
 {
-	const __m256 sign = _mm256_set1_ps(-0.0f);
-	__m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-	__m256 frac = _mm256_andnot_ps(sign, _mm256_sub_ps(v, t));
-	__m256 step = _mm256_or_ps(_mm256_and_ps(v, sign), _mm256_set1_ps(1.0f));
-	__m256 ge = _mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ);
-	return _mm256_cvtps_epi32(_mm256_add_ps(t, _mm256_and_ps(ge, step)));
+	__m128 v = _mm_cvtph_ps(_mm_cvtps_ph(_mm_setr_ps(*a, *b, 0, 0), _MM_FROUND_TO_NEAREST_INT));
+	*a = _mm_cvtss_f32(v);
+	*b = _mm_cvtss_f32(_mm_movehdup_ps(v));
 }
 
+/* llama.cpp's x86 quantize_row_q8_0 / q8_1 numbers (pack.h) */
 static void p32_quantize_a8(const float *x, void *dst, int64_t n)
 {
 	pk_a8 *b = dst;
 	for (int64_t i = 0; i < n / 32; i++, x += 32) {
-		float d = p32_absmax(x) / 127.0f;
-		float id = d ? 1.0f / d : 0.0f;
+		float amax = p32_absmax(x);
+		float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
 		__m256 s = _mm256_set1_ps(id);
 		__m256i q[4];
 		for (int k = 0; k < 4; k++)
-			q[k] = p32_round(_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), s));
+			q[k] = _mm256_cvtps_epi32(_mm256_round_ps(
+				_mm256_mul_ps(_mm256_loadu_ps(x + 8 * k), s),
+				_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
 		__m256i sum = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
 		__m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
 		s4 = _mm_add_epi32(s4, _mm_unpackhi_epi64(s4, s4));
@@ -498,8 +497,10 @@ static void p32_quantize_a8(const float *x, void *dst, int64_t n)
 		/* packs work per 128-bit lane; restore element order */
 		p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 		_mm256_storeu_si256((__m256i *)b[i].qs, p);
-		b[i].d = d;
 		b[i].sum = _mm_cvtsi128_si32(s4);
+		b[i].d = d;
+		b[i].s = d * (float)b[i].sum;
+		p32_fp16x2(&b[i].d, &b[i].s);
 	}
 }
 

@@ -16,9 +16,15 @@
  * keeps the quant.h row kernels.
  *
  * Activations: the packed kernels take their own activation rows, made by
- * pack_quantize_act() for pack_act_type(wtype): PACK_A8 (int8 blocks of 32
- * with a float scale and the integer block sum) for the 32-element types,
- * Q_Q8_K for the K-quants. Weights sharing an activation type share rows.
+ * pack_quantize_act() for pack_act_type(wtype): PACK_A8 for the 32-element
+ * types, Q_Q8_K for the K-quants. Weights sharing an activation type share
+ * rows. A PACK_A8 block of 32 holds what llama.cpp's x86 quantize_row_q8_0
+ * and quantize_row_q8_1 store, so near-ties round as the peer's do:
+ *   amax = max |x|; d32 = amax / 127; id = amax != 0 ? 127 / amax : 0;
+ *   q = rint(x * id) (round half to even); xsum = sum(q);
+ *   dx = fp16(d32), sx = fp16(d32 * (float)xsum)  (kept as floats),
+ * fp16() rounding to nearest even. Q8_K is quant.h's (ggml's
+ * quantize_row_q8_K_ref, which x86 llama.cpp also runs).
  *
  * Numbers (the contract every implementation meets bit for bit): for row r
  * and token t, acc = 0.0f, then per block b in column order, with integer
@@ -26,7 +32,7 @@
  *   Q4_0/Q5_0/Q8_0: i = sum_k q[k] x[k] - off * xsum  (q unsigned as stored,
  *                   off = 8 / 16 / 128); acc = fmaf((float)i, dw * dx, acc)
  *   Q4_1/Q5_1:      i = sum_k q[k] x[k]; acc = fmaf((float)i, dw * dx, acc);
- *                   acc = fmaf(mw, dx * (float)xsum, acc)
+ *                   acc = fmaf(mw, sx, acc)
  *   Q4_K/Q5_K (per super-block of 256, sub-blocks j of 32):
  *                   iq = sum_j sc_j * sum_{k in j} q[k] x[k];
  *                   im = sum_j m_j * (bsum[2j] + bsum[2j+1]);
@@ -35,7 +41,8 @@
  *   Q6_K (sub-blocks j of 16): iq = sum_j sc_j * (sum_{k in j} q[k] x[k]
  *                   - 32 * bsum[j]); acc = fmaf((float)iq, d * dx, acc)
  * y[t][r] = acc. dw, mw, d, dmin are the weight's fp16 values as floats;
- * dx the activation block's float scale. So the result for (r, t) never
+ * dx, sx, xsum the PACK_A8 block's (above); for the K-quants dx is
+ * Q8_K's float d and bsum its group sums. So the result for (r, t) never
  * depends on the other rows or tokens of the call, on the tile sizes, on
  * threads, or on the implementation (ref, avx2, avx512): batch invariance
  * holds by construction, and tests compare implementations with memcmp.

@@ -302,8 +302,10 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n)
 	}
 }
 
-/* Q8_1: Q8_0 plus s = sum(q) * d, with d before its fp16 rounding, as
- * ggml's quantize_row_q8_1_ref does (so Q4_1/Q5_1 dots match llama.cpp's). */
+/* Q8_1 (activations only): llama.cpp's x86 quantize_row_q8_1, which
+ * differs from ggml's scalar _ref: id = 127 / amax and round half to even
+ * (rintf), as lib/llm/pack.h's PACK_A8; s = fp16(sum(q) * d) with d before
+ * its fp16 rounding (so Q4_1/Q5_1 dots match llama.cpp's). */
 static void quantize_q8_1(const float *src, void *dst, int64_t n)
 {
 	blk_q8_1 *b = dst;
@@ -311,11 +313,11 @@ static void quantize_q8_1(const float *src, void *dst, int64_t n)
 		const float *x = src + i * QK4;
 		float amax = fabsf(signed_absmax(x, QK4));
 		float d = amax / 127.0f;
-		float id = d ? 1.0f / d : 0.0f;
+		float id = amax != 0.0f ? 127.0f / amax : 0.0f;
 		int sum = 0;
 		b[i].d = f32_to_fp16(d);
 		for (int j = 0; j < QK4; j++) {
-			b[i].qs[j] = (int8_t)roundf(x[j] * id);
+			b[i].qs[j] = (int8_t)rintf(x[j] * id);
 			sum += b[i].qs[j];
 		}
 		b[i].s = f32_to_fp16((float)sum * d);

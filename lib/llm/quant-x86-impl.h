@@ -731,14 +731,27 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n)
 	}
 }
 
+/* 32 floats times id, rounded half to even, -> 32 int8 */
+static inline __m256i quant32_even(const float *x, float id)
+{
+#define QX_EVEN(v) _mm256_round_ps((v), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
+	__m256 s = _mm256_set1_ps(id);
+	return pack32(QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x), s)),
+		      QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x + 8), s)),
+		      QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x + 16), s)),
+		      QX_EVEN(_mm256_mul_ps(_mm256_loadu_ps(x + 24), s)));
+#undef QX_EVEN
+}
+
+/* llama.cpp's x86 rule, as quant-ref.c's */
 static void quantize_q8_1(const float *src, void *dst, int64_t n)
 {
 	blk_q8_1 *b = dst;
 	for (int64_t i = 0; i < n / QK4; i++) {
 		const float *x = src + i * QK4;
-		float d = absmax(x, QK4) / 127.0f;
-		float id = d ? 1.0f / d : 0.0f;
-		__m256i q = quant32_away(x, id);
+		float amax = absmax(x, QK4), d = amax / 127.0f;
+		float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+		__m256i q = quant32_even(x, id);
 		_mm256_storeu_si256((__m256i *)b[i].qs, q);
 		int sum = hsum_i32x8(dot_u8s8_i32(_mm256_set1_epi8(1), q));
 		b[i].d = f32_to_fp16(d);

@@ -13,8 +13,9 @@
  * F32/F16/BF16. Always ask quant_dot_type(); size with quant_row_bytes().
  * Q8_1 and Q8_K are activation-only: quant_supported() is 0 for them (no
  * vec_dot with them as weights), but quantize_row and dequant_row accept them.
- * The activation quantizers (Q8_0, Q8_1, Q8_K) are bit-exact with ggml's
- * reference ones; the weight quantizers (Q4_0..Q6_K) are for tests and tiny
+ * The activation quantizers are bit-exact with ggml's: Q8_0 and Q8_K with
+ * the scalar reference ones (Q8_0 doubles as a weight quantizer), Q8_1 with
+ * the x86 one llama.cpp runs here (127 / amax, ties to even); the weight quantizers (Q4_0..Q6_K) are for tests and tiny
  * models: Q4_0..Q5_1 match ggml's, the K-quants use plain min/max rounding.
  *
  * The type table knows the block geometry of every ggml type (so the GGUF

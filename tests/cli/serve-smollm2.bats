@@ -200,10 +200,11 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 @test "QUEUE_FULL with real token costs: units held, queue at max_queue_depth, exit 75" {
 	smollm2_config 8 2
 	start_ready
-	n=$(prompt_tokens "$P4")
-	# a running task holding 21 of 22 blocks (P4: greedy, no end of turn
-	# within them); the others must queue
-	big=$(submit -n $((21 * 16 - n)) "$P4")
+	n=$(prompt_tokens "$P1")
+	# a running task holding 21 of 22 blocks; the others must queue. It
+	# ignores EOS, so it holds them until cancelled whatever greedy says.
+	big=$(rawclient "$PLOT_SOCKET" submit "$P1" \
+		"{\"temp\": 0, \"max_tokens\": $((21 * 16 - n)), \"ignore_eos\": true, \"detach\": true}")
 	wait_until task_state_is "$big" running
 	q1=$(submit -n 16 "$P2")
 	q2=$(submit -n 16 "$P3")

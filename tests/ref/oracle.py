@@ -14,9 +14,10 @@ quantizer written from ggml's reference; the remaining difference to the engine
 is float summation order (~1e-5). With act_quant=False it is the pure float
 model. The engine has two quantized paths: by default its weights are
 repacked for the GEMM kernels (lib/llm/pack.h), whose 32-element types take
-PACK_A8 activations (Q8_0 with the scale kept in float32 and no fp16 sums);
+PACK_A8 activations (llama.cpp's x86 Q8_0 / Q8_1: scale 127 / amax, ties to
+even, fp16 d and s);
 act_quant="row" emulates the row kernels (--packed 0), which take ggml's
-Q8_0 / Q8_1. A matrix packs only when its row count is a multiple of 8.
+Q8_0 (scalar rule: 1 / d, ties away) and llama.cpp's x86 Q8_1 (as PACK_A8). A matrix packs only when its row count is a multiple of 8.
 
 Architecture facts (checked against llama.cpp's graph builders):
   llama  - RMSNorm, RoPE on adjacent pairs, SwiGLU, GQA, optional output.weight,
@@ -66,32 +67,34 @@ def quantize_q8_k(x):
     return out.reshape(shape)
 
 
-def q8_1_s_error(x):
-    """Per 32-block, fp16(d * sum(q)) - fp16(d) * sum(q) of x's Q8_1
-    quantization: ggml's quantize_row_q8_1 stores s from the unrounded
-    d = amax/127, while the block's values dequantize with fp16(d)."""
-    xb = np.ascontiguousarray(x, dtype=np.float32).reshape(x.shape[0], -1, 32)
-    q = quants.quantize(np.ascontiguousarray(x, dtype=np.float32), QT.Q8_0)
-    q = q.reshape(x.shape[0], -1, 34)
-    d16 = q[:, :, 0:2].copy().view(np.float16)[..., 0].astype(np.float32)
-    d = (np.abs(xb).max(axis=-1) / np.float32(127)).astype(np.float32)
-    sq = q[:, :, 2:].view(np.int8).astype(np.int32).sum(axis=-1).astype(np.float32)
-    s16 = (sq * d).astype(np.float32).astype(np.float16).astype(np.float64)
-    return s16 - d16.astype(np.float64) * sq
+def _a8_blocks(x):
+    """PACK_A8 (lib/llm/pack.h; llama.cpp's x86 quantize_row_q8_0/q8_1) of
+    x's blocks of 32: q (float64), dx = fp16(amax / 127) and
+    sx = fp16((amax / 127) * sum(q)) (float64), rounding half to even."""
+    b = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 32)
+    amax = np.abs(b).max(axis=1)
+    d = (amax / np.float32(127)).astype(np.float32)
+    inv = np.zeros_like(amax)
+    np.divide(np.float32(127), amax, out=inv, where=amax != 0)
+    q = np.rint((b * inv[:, None]).astype(np.float32)).astype(np.float64)
+    dx = d.astype(np.float16).astype(np.float64)
+    sq = q.sum(axis=1)
+    sx = (d * sq.astype(np.float32)).astype(np.float32).astype(np.float16).astype(np.float64)
+    return q, dx, sx
 
 
 def quantize_a8(x):
-    """PACK_A8, dequantized back: blocks of 32, d = amax / 127 in float32,
-    q = roundf(x * (1 / d)) (half away from zero), value q * d."""
-    shape = x.shape
-    b = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 32)
-    d = (np.abs(b).max(axis=1) / np.float32(127)).astype(np.float32)
-    nz = d != 0
-    inv = np.zeros_like(d)
-    inv[nz] = np.float32(1) / d[nz]
-    v = (b * inv[:, None]).astype(np.float32)
-    q = np.sign(v) * np.floor(np.abs(v).astype(np.float64) + 0.5)
-    return (q.astype(np.float32) * d[:, None]).astype(np.float32).reshape(shape)
+    """PACK_A8, dequantized back: q * dx (see _a8_blocks)."""
+    q, dx, _ = _a8_blocks(x)
+    return (q * dx[:, None]).astype(np.float32).reshape(x.shape)
+
+
+def a8_s_error(x):
+    """(n, cols/32) per block sx - dx * sum(q) of x's PACK_A8 rows: the
+    kernels multiply a Q4_1/Q5_1 block minimum by the stored sx, not by the
+    dequantized values' sum."""
+    q, dx, sx = _a8_blocks(x)
+    return (sx - dx * q.sum(axis=1)).reshape(x.shape[0], -1)
 
 
 def act_round(x, wtype):
@@ -137,19 +140,18 @@ class Weight:
     def matmul(self, x, act_quant):
         """x (n, cols) -> (n, rows). act_quant: False (float), "row" (the
         row kernels' activations) or True (the engine's default path)."""
-        if act_quant is True and self.packs() and self.type in Q8_0_FROM:
-            return self._mm(quantize_a8(x))
-        corr = None
-        if act_quant and self.type in Q8_1_FOR:
-            # Q8_1 carries s = fp16(d * sum(q)); the weight's block minimum m
-            # multiplies that rounded s, not the exact sum.
-            corr = q8_1_s_error(x) @ self.block_mins().T
+        packed = act_quant is True and self.packs() and self.type in Q8_0_FROM
+        if act_quant and (packed or self.type in Q8_1_FOR):
+            # PACK_A8 and the row kernels' Q8_1 round alike (pack.h); a
+            # Q4_1/Q5_1 block minimum multiplies the stored fp16 s, not the
+            # dequantized values' sum.
+            y = self._mm(quantize_a8(x))
+            if self.type in Q8_1_FOR:
+                y += (a8_s_error(x) @ self.block_mins().T).astype(np.float32)
+            return y
         if act_quant:
             x = act_round(x, self.type)
-        x = x.astype(np.float32)
-        if corr is not None:
-            return self._mm(x) + corr.astype(np.float32)
-        return self._mm(x)
+        return self._mm(x.astype(np.float32))
 
     def _mm(self, x):
         if self.rows * self.cols <= (1 << 24):

@@ -152,19 +152,24 @@ def test_q8_k_quantize_bitexact_with_ggml_rule(impl):
 
 
 @pytest.mark.parametrize("impl", ["ref", "fast"])
-def test_q8_1_quantize_bitexact_with_ggml_rule(impl):
-    """Q8_1 (activations for Q4_1/Q5_1) is Q8_0 plus s = fp16(sum(q) * d),
-    d before its fp16 rounding (ggml's quantize_row_q8_1_ref)."""
-    from gguf.quants import quantize
+def test_q8_1_quantize_bitexact_with_llama_x86_rule(impl):
+    """Q8_1 (activations for Q4_1/Q5_1) as llama.cpp's x86
+    quantize_row_q8_1: d = fp16(amax / 127), q = rint(x * (127 / amax))
+    (half to even), s = fp16(d32 * sum(q)) with d32 the unrounded d."""
     rng = np.random.default_rng(400)
     x = rng.standard_normal((8, 64)).astype(np.float32)
     x[0, :32] = 0
+    x[1, :32] = np.arange(32, dtype=np.float32) - 15.5  # halves ...
+    x[1, 31] = 127.0                                    # ... and id = 1: .5 ties
     raw = run(["quantize", "Q8_1"] + (["ref"] if impl == "ref" else []), x.tobytes())
     blocks = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 36)
-    q8_0 = quantize(x, T.Q8_0).reshape(-1, 34)
-    np.testing.assert_array_equal(blocks[:, :2], q8_0[:, :2])    # d
-    np.testing.assert_array_equal(blocks[:, 4:], q8_0[:, 2:])    # qs
-    d = np.abs(x.reshape(-1, 32)).max(axis=1) / np.float32(127)  # float32, unrounded
-    sums = q8_0[:, 2:].view(np.int8).astype(np.int32).sum(axis=1)
-    s = (sums.astype(np.float32) * d).astype(np.float16)
+    xb = x.reshape(-1, 32)
+    amax = np.abs(xb).max(axis=1)
+    d = amax / np.float32(127)                                  # float32, unrounded
+    inv = np.where(amax != 0, np.float32(127) / np.where(amax != 0, amax, 1), 0).astype(np.float32)
+    q = np.rint(xb * inv[:, None]).astype(np.int8)
+    assert np.any(np.abs((xb * inv[:, None]) % 1) == 0.5)        # ties were rounded
+    np.testing.assert_array_equal(blocks[:, :2].copy().view(np.float16).reshape(-1), d.astype(np.float16))
+    np.testing.assert_array_equal(blocks[:, 4:].view(np.int8), q)
+    s = (q.astype(np.int32).sum(axis=1).astype(np.float32) * d).astype(np.float16)
     np.testing.assert_array_equal(blocks[:, 2:4].copy().view(np.float16).reshape(-1), s)

@@ -5,15 +5,16 @@
  * PACK_A8 quantizer, and the size checks.
  *
  * Matrices are random (rows 8..64 in groups of 8, cols 32..2048) with edge
- * blocks mixed in: zero scales, extreme quants (all 0 / all max, Q8_0 all
- * -128), and activation blocks that are huge (1e20), tiny (1e-30; 1e-37
- * would make 1 / d overflow, which the Q8_0 quantizer does not handle
- * either), all negative, all zero, or exact .5 ties.
+ * -128), and activation blocks that are large (1e5; past amax ~ 8e6 the
+ * fp16 scale overflows, in llama.cpp too), small (1e-4: d an fp16
+ * subnormal), tiny (1e-30: d rounds to fp16 0 while q does not), all
+ * negative, all zero, or exact .5 ties.
  *
  * Tolerance of the reference against exact arithmetic (test_ref_is_exact):
  * the integer block sums are exact, so the only errors are float roundings:
- * dw * dx, one per fmaf, and dx * xsum for the min, each at most 2^-24
- * relative to a partial sum bounded by S = sum_k (|dw q_k| + |mw|) |dx x_k|.
+ * dw * dx and one per fmaf, each at most 2^-24 relative to a partial sum
+ * bounded by S = sum_b (sum_k |dw q_k| |dx x_k| + |mw| |sx|) (the min
+ * term multiplies the block's stored sx, pack.h).
  * So |ref - exact| <= (nb + 4) * 2^-24 * S (nb blocks), plus 1e-35 for
  * subnormal products of the tiny case.
  */
@@ -124,7 +125,8 @@ static void random_act(float *x, int64_t n, int zero_row)
 		for (int j = 0; j < 32; j++) {
 			float g = test_gauss();
 			switch (kind) {
-			case 1: v[j] = g * 1e20f; break;
+			case 1: v[j] = g * 1e5f; break;
+			case 6: v[j] = g * 1e-4f; break;
 			case 2: v[j] = g * 1e-30f; break;
 			case 3: v[j] = -fabsf(g) - 0.25f; break;
 			case 4: v[j] = 0.0f; break;
@@ -227,9 +229,11 @@ static double exact_dot(uint32_t t, const uint8_t *w, const pk_a8 *x, int64_t nb
 		decode_block(t, w + (size_t)b * quant_block_bytes(t), q, &d, &m);
 		for (int k = 0; k < 32; k++) {
 			double xv = (double)x[b].d * x[b].qs[k];
-			s += ((double)d * q[k] + m) * xv;
-			*mag += (fabs((double)d * q[k]) + fabs((double)m)) * fabs(xv);
+			s += (double)d * q[k] * xv;
+			*mag += fabs((double)d * q[k]) * fabs(xv);
 		}
+		s += (double)m * x[b].s;
+		*mag += fabs((double)m) * fabs((double)x[b].s);
 	}
 	return s;
 }
@@ -316,27 +320,59 @@ static void test_levels_match_ref(void **state)
 		}
 }
 
-/* the reference quantizer is quant.h's Q8_0 with d kept as float */
-static void test_a8_ref_is_q8_0(void **state)
+static float fp16_round(float f)
+{
+	return fp16_to_f32(f32_to_fp16(f));
+}
+
+/* v rounded half to even, written out without the FPU's rounding mode */
+static int half_even(float v, int *tie)
+{
+	float fl = floorf(v), frac = v - fl;
+	*tie = frac == 0.5f;
+	if (frac > 0.5f || (frac == 0.5f && fmodf(fl, 2.0f) != 0.0f))
+		fl += 1.0f;
+	return (int)fl;
+}
+
+/* one PACK_A8 block against llama.cpp's x86 q8_0 / q8_1 rule (pack.h);
+ * returns the number of .5 ties it rounded */
+static int check_a8_block(const float *x, const pk_a8 *a)
+{
+	float amax = 0;
+	int32_t sum = 0;
+	int ties = 0, tie;
+	for (int k = 0; k < 32; k++)
+		amax = fmaxf(amax, fabsf(x[k]));
+	float d = amax / 127.0f, id = amax != 0.0f ? 127.0f / amax : 0.0f;
+	for (int k = 0; k < 32; k++) {
+		int q = half_even(x[k] * id, &tie);
+		assert_int_equal(a->qs[k], q);
+		ties += tie;
+		sum += q;
+	}
+	assert_int_equal(a->sum, sum);
+	assert_true(a->d == fp16_round(d));
+	assert_true(a->s == fp16_round(d * (float)sum));
+	return ties;
+}
+
+/* the reference quantizer is llama.cpp's x86 q8_0 / q8_1: id = 127 / amax,
+ * ties to even, fp16 d and s (with s from the unrounded d) */
+static void test_a8_ref_is_llama_q8(void **state)
 {
 	int64_t n = 32 * 40;
 	float *f = xmalloc((size_t)n * sizeof *f);
 	pk_a8 *a = xmalloc(pack_act_row_bytes(PACK_A8, (uint64_t)n));
-	blk_q8_0 *q = xmalloc(quant_row_bytes(Q_Q8_0, (uint64_t)n));
-	for (int rep = 0; rep < 4; rep++) {
-		random_act(f, n, rep == 3);
+	int ties = 0;
+	for (int rep = 0; rep < 8; rep++) {
+		random_act(f, n, rep == 7);
 		pack_ref_quantize_a8(f, a, n);
-		quant_quantize_row_ref(Q_Q8_0, f, q, n);
-		for (int64_t b = 0; b < n / 32; b++) {
-			int32_t sum = 0;
-			assert_memory_equal(a[b].qs, q[b].qs, 32);
-			assert_int_equal(f32_to_fp16(a[b].d), q[b].d);
-			for (int k = 0; k < 32; k++)
-				sum += a[b].qs[k];
-			assert_int_equal(a[b].sum, sum);
-		}
+		for (int64_t b = 0; b < n / 32; b++)
+			ties += check_a8_block(f + 32 * b, &a[b]);
 	}
-	free(f), free(a), free(q);
+	assert_true(ties > 0); /* the tie rule was exercised */
+	free(f), free(a);
 }
 
 /* (d) every level's PACK_A8 quantizer == the reference, ties and zeros included */
@@ -372,7 +408,7 @@ int main(void)
 		cmocka_unit_test(test_unrow),
 		cmocka_unit_test(test_ref_is_exact),
 		cmocka_unit_test(test_levels_match_ref),
-		cmocka_unit_test(test_a8_ref_is_q8_0),
+		cmocka_unit_test(test_a8_ref_is_llama_q8),
 		cmocka_unit_test(test_a8_levels_match_ref),
 	};
 	printf("pack levels: %s", quant_impl_available(0));
