@@ -242,6 +242,16 @@ static float *check_invariance_path(struct llm_model *m, int packed)
 	return alone;
 }
 
+static double max_abs_diff(const float *a, const float *b, size_t n)
+{
+	double worst = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)a[i] - b[i]);
+		worst = d > worst ? d : worst;
+	}
+	return worst;
+}
+
 static void check_invariance(const char *path, enum llm_kv_type type)
 {
 	kv_type = type;
@@ -252,12 +262,7 @@ static void check_invariance(const char *path, enum llm_kv_type type)
 	uint32_t nv = llm_model_hparams(m)->n_vocab;
 	float *packed = check_invariance_path(m, 1), *row = check_invariance_path(m, 0);
 	/* the two paths round activations differently (pack.h): close, not equal */
-	double worst = 0;
-	for (size_t i = 0; i < (size_t)GEN * nv; i++) {
-		double d = fabs((double)packed[i] - row[i]);
-		worst = d > worst ? d : worst;
-	}
-	assert_true(worst < 1.0);
+	assert_true(max_abs_diff(packed, row, (size_t)GEN * nv) < 1.0);
 	assert_memory_not_equal(packed, row, (size_t)GEN * nv * sizeof(float));
 	free(packed);
 	free(row);
@@ -286,12 +291,7 @@ static void test_kv_f16_rounds(void **state)
 	kv_type = LLM_KV_F32;
 	run_greedy(m, 0, 5, f);
 	kv_type = LLM_KV_F16;
-	double worst = 0;
-	for (size_t i = 0; i < (size_t)GEN * nv; i++) {
-		double d = fabs((double)h[i] - f[i]);
-		worst = d > worst ? d : worst;
-	}
-	assert_true(worst < 0.5);
+	assert_true(max_abs_diff(h, f, (size_t)GEN * nv) < 0.5);
 	assert_memory_not_equal(h, f, (size_t)GEN * nv * sizeof(float));
 	free(h);
 	free(f);
