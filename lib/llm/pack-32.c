@@ -187,8 +187,9 @@ static void unrow(uint32_t t, const void *group, uint64_t cols, unsigned r, floa
 }
 
 /* pack.h's formula for one (row, token): offsets 8 / 16 / 128 or the min */
-static float ref_dot(uint32_t t, const uint8_t *w, int64_t nb, unsigned r, const pk_a8 *x)
+static float ref_dot(uint32_t t, const uint8_t *w, int64_t nb, unsigned r, const void *xrow)
 {
+	const pk_a8 *x = xrow;
 	size_t bytes = pack_types_32[t].bytes;
 	int off = t == Q_Q4_0 ? 8 : t == Q_Q5_0 ? 16 : t == Q_Q8_0 ? 128 : 0;
 	float acc = 0.0f;
@@ -210,17 +211,6 @@ static float ref_dot(uint32_t t, const uint8_t *w, int64_t nb, unsigned r, const
 	return acc;
 }
 
-static void gemm_ref(uint32_t t, int64_t cols, const void *w, size_t gs, int64_t ngroups,
-		     const void *x, size_t xs, int64_t nx, float *y, size_t ys)
-{
-	for (int64_t g = 0; g < ngroups; g++)
-		for (int64_t k = 0; k < nx; k++)
-			for (unsigned r = 0; r < PACK_ROWS; r++)
-				y[(size_t)k * ys + (size_t)(8 * g + r)] =
-					ref_dot(t, (const uint8_t *)w + (size_t)g * gs, cols / 32, r,
-						(const pk_a8 *)((const uint8_t *)x + (size_t)k * xs));
-}
-
 /* Thin per-type entry points for the table (the type is the table index). */
 #define TYPE_FNS(name, T)                                                                   \
 	static void pack_##name(const void *src, size_t rb, uint64_t cols, void *dst)       \
@@ -234,7 +224,7 @@ static void gemm_ref(uint32_t t, int64_t cols, const void *w, size_t gs, int64_t
 	static void gemm_ref_##name(int64_t cols, const void *w, size_t gs, int64_t ng,     \
 				    const void *x, size_t xs, int64_t nx, float *y, size_t ys) \
 	{                                                                                   \
-		gemm_ref(T, cols, w, gs, ng, x, xs, nx, y, ys);                             \
+		pack_ref_gemm(ref_dot, T, cols / 32, w, gs, ng, x, xs, nx, y, ys);          \
 	}
 
 TYPE_FNS(q4_0, Q_Q4_0)

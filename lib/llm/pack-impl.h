@@ -104,6 +104,14 @@ struct pack_type {
 	pack_gemm_fn gemm_ref; /* the scalar reference kernel */
 };
 extern const struct pack_type pack_types_32[QT_TABLE]; /* NULL pack: not a 32-type */
+
+/* The scalar reference kernels' outer loops (pack.c), shared by pack-32.c
+ * and pack-k.c: y[k * ys + 8 g + r] = dot(t, group g, nb blocks, row r,
+ * token k's activation row) for ng groups gs bytes apart, nx tokens. */
+typedef float (*pack_ref_dot_fn)(uint32_t t, const uint8_t *group, int64_t nb, unsigned r,
+				 const void *x);
+void pack_ref_gemm(pack_ref_dot_fn dot, uint32_t t, int64_t nb, const void *w, size_t gs,
+		   int64_t ng, const void *x, size_t xs, int64_t nx, float *y, size_t ys);
 extern const struct pack_type pack_types_k[QT_TABLE];
 void pack_ref_quantize_a8(const float *x, void *dst, int64_t n);
 

@@ -260,8 +260,9 @@ static float ref_q6(const struct kview *v, unsigned r, const blk_q8_K *a, float 
 
 /* One (row, token) dot of a group; type picks the view and the formula. */
 static float ref_dot(uint32_t type, const uint8_t *group, int64_t nb, unsigned r,
-		     const blk_q8_K *x)
+		     const void *xrow)
 {
+	const blk_q8_K *x = xrow;
 	float acc = 0.0f;
 	for (int64_t b = 0; b < nb; b++) {
 		struct kview v;
@@ -276,33 +277,22 @@ static float ref_dot(uint32_t type, const uint8_t *group, int64_t nb, unsigned r
 	return acc;
 }
 
-static void gemm_ref(uint32_t type, int64_t cols, const void *w, size_t gs, int64_t ng,
-		     const void *x, size_t xs, int64_t nx, float *y, size_t ys)
-{
-	for (int64_t g = 0; g < ng; g++)
-		for (int64_t t = 0; t < nx; t++)
-			for (unsigned r = 0; r < PACK_ROWS; r++)
-				y[(size_t)t * ys + 8 * (size_t)g + r] =
-					ref_dot(type, (const uint8_t *)w + (size_t)g * gs, cols / QK_K, r,
-						(const blk_q8_K *)((const uint8_t *)x + (size_t)t * xs));
-}
-
 static void gemm_ref_q4_K(int64_t cols, const void *w, size_t gs, int64_t ng, const void *x,
 			  size_t xs, int64_t nx, float *y, size_t ys)
 {
-	gemm_ref(Q_Q4_K, cols, w, gs, ng, x, xs, nx, y, ys);
+	pack_ref_gemm(ref_dot, Q_Q4_K, cols / QK_K, w, gs, ng, x, xs, nx, y, ys);
 }
 
 static void gemm_ref_q5_K(int64_t cols, const void *w, size_t gs, int64_t ng, const void *x,
 			  size_t xs, int64_t nx, float *y, size_t ys)
 {
-	gemm_ref(Q_Q5_K, cols, w, gs, ng, x, xs, nx, y, ys);
+	pack_ref_gemm(ref_dot, Q_Q5_K, cols / QK_K, w, gs, ng, x, xs, nx, y, ys);
 }
 
 static void gemm_ref_q6_K(int64_t cols, const void *w, size_t gs, int64_t ng, const void *x,
 			  size_t xs, int64_t nx, float *y, size_t ys)
 {
-	gemm_ref(Q_Q6_K, cols, w, gs, ng, x, xs, nx, y, ys);
+	pack_ref_gemm(ref_dot, Q_Q6_K, cols / QK_K, w, gs, ng, x, xs, nx, y, ys);
 }
 
 const struct pack_type pack_types_k[QT_TABLE] = {

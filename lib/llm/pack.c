@@ -113,6 +113,17 @@ static void gemm(pack_gemm_fn fn, const struct pack_type *pt, int64_t cols, cons
 	   xs, nx, y, ys);
 }
 
+void pack_ref_gemm(pack_ref_dot_fn dot, uint32_t t, int64_t nb, const void *w, size_t gs,
+		   int64_t ng, const void *x, size_t xs, int64_t nx, float *y, size_t ys)
+{
+	for (int64_t g = 0; g < ng; g++)
+		for (int64_t k = 0; k < nx; k++)
+			for (unsigned r = 0; r < PACK_ROWS; r++)
+				y[(size_t)k * ys + 8 * (size_t)g + r] =
+					dot(t, (const uint8_t *)w + (size_t)g * gs, nb, r,
+					    (const uint8_t *)x + (size_t)k * xs);
+}
+
 void pack_gemm(uint32_t wtype, int64_t cols, const void *w, int64_t r0, int64_t r1,
 	       const void *x, size_t x_stride, int64_t nx, float *y, size_t y_stride)
 {
