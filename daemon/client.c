@@ -25,7 +25,7 @@
  *   pending-write list never points at freed memory.
  *
  * INVARIANTS
- *   A live connection is on d->conns; a dead one only on the reap list.
+ *   A live connection is on s->list; a dead one only on the reap list.
  *   EPOLLOUT is in c->events iff a write hit EAGAIN (c->blocked) and has
  *   not been completed since; c->want_out iff c is on the pending-write list.
  */
@@ -38,63 +38,64 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "plotd.h"
+#include <time.h>
+
+#include "conn.h"
+#include "log.h"
 
 #define CONN_READS_PER_EVENT 16
-
-static struct conn *dead_list;
 
 static void conn_event(struct loop *l, struct loop_watch *w, uint32_t events);
 static void conn_update_events(struct conn *c);
 
-static void conn_link(struct plotd *d, struct conn *c)
+static void conn_link(struct conns *s, struct conn *c)
 {
-	c->next = d->conns;
+	c->next = s->list;
 	c->prev = NULL;
-	if (d->conns)
-		d->conns->prev = c;
-	d->conns = c;
-	d->n_conns++;
+	if (s->list)
+		s->list->prev = c;
+	s->list = c;
+	s->n++;
 }
 
-static void conn_unlink(struct plotd *d, struct conn *c)
+static void conn_unlink(struct conns *s, struct conn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
 	else
-		d->conns = c->next;
+		s->list = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
 	c->next = c->prev = NULL;
-	d->n_conns--;
+	s->n--;
 }
 
-static struct conn *conn_new(struct plotd *d, int fd, const struct peer *pr)
+static struct conn *conn_new(struct conns *s, int fd, const struct peer *pr)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->d = d;
+	c->s = s;
 	c->lw.fd = fd;
 	c->lw.fn = conn_event;
 	c->peer = *pr;
-	c->num = ++d->next_conn;
-	c->role = plotd_peer_role(d, pr);
-	proto_reader_init(&c->rd, &d->in_lim);
+	c->num = ++s->next_num;
+	c->role = s->hooks.peer_role(s->hooks.role_ctx, pr);
+	proto_reader_init(&c->rd, &s->in_lim);
 	proto_buf_init(&c->out);
 	c->events = EPOLLIN;
-	if (loop_add(d->loop, &c->lw, c->events) < 0) {
+	if (loop_add(s->loop, &c->lw, c->events) < 0) {
 		proto_reader_free(&c->rd);
 		free(c);
 		return NULL;
 	}
-	conn_link(d, c);
+	conn_link(s, c);
 	return c;
 }
 
-static void conn_accept_one(struct plotd *d, int fd, const struct peer *pr)
+static void conn_accept_one(struct conns *s, int fd, const struct peer *pr)
 {
-	struct conn *c = conn_new(d, fd, pr);
+	struct conn *c = conn_new(s, fd, pr);
 	if (!c) {
 		log_msg(LOG_ERROR, "client: out of memory, closing a new connection");
 		close(fd);
@@ -108,7 +109,7 @@ static void conn_accept_one(struct plotd *d, int fd, const struct peer *pr)
 		proto_msg_init(&req, PROTO_T_HELLO, 0);
 		conn_error(c, &req, PROTO_E_PERMISSION,
 			   "permission denied: uid %u may not use this plotd (owner uid %u)",
-			   (unsigned)pr->uid, (unsigned)d->owner);
+			   (unsigned)pr->uid, (unsigned)s->owner);
 		conn_close_after_flush(c);
 		return;
 	}
@@ -117,18 +118,18 @@ static void conn_accept_one(struct plotd *d, int fd, const struct peer *pr)
 		c->role == ROLE_OWNER ? "" : ", allowed user");
 }
 
-void conn_accept_all(struct plotd *d)
+void conn_accept_all(struct conns *s)
 {
 	struct peer pr;
 
 	for (int i = 0; i < 64; i++) {
-		int fd = lsn_accept(&d->lsn, &pr);
+		int fd = lsn_accept(s->lsn, &pr);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				log_msg(LOG_WARN, "accept: %s", strerror(errno));
 			return;
 		}
-		conn_accept_one(d, fd, &pr);
+		conn_accept_one(s, fd, &pr);
 	}
 }
 
@@ -137,8 +138,8 @@ static void want_write(struct conn *c)
 	if (c->want_out || c->blocked || c->dead)
 		return; /* listed already, or EPOLLOUT will flush */
 	c->want_out = 1;
-	c->wnext = c->d->pending_write;
-	c->d->pending_write = c;
+	c->wnext = c->s->pending_write;
+	c->s->pending_write = c;
 }
 
 int conn_send(struct conn *c, const struct proto_msg *m)
@@ -147,7 +148,7 @@ int conn_send(struct conn *c, const struct proto_msg *m)
 
 	if (c->dead)
 		return -1;
-	int rc = proto_encode(m, &c->d->out_lim, &c->out, err, sizeof(err));
+	int rc = proto_encode(m, &c->s->out_lim, &c->out, err, sizeof(err));
 	if (rc < 0) {
 		log_msg(LOG_ERROR, "client %llu: cannot encode %s reply: %s",
 			(unsigned long long)c->num, proto_type_name(m->type), err);
@@ -169,10 +170,10 @@ int conn_send_stream(struct conn *c, const struct proto_msg *m)
 {
 	if (c->dead)
 		return -1;
-	if (proto_buf_pending(&c->out) > c->d->out_cap) {
+	if (proto_buf_pending(&c->out) > c->s->out_cap) {
 		log_msg(LOG_WARN, "client %llu: dropped: %zu bytes of output pending "
 			"(cap %zu); it stopped reading its stream, the task goes on",
-			(unsigned long long)c->num, proto_buf_pending(&c->out), c->d->out_cap);
+			(unsigned long long)c->num, proto_buf_pending(&c->out), c->s->out_cap);
 		conn_close(c, NULL, 0);
 		return -1;
 	}
@@ -203,6 +204,29 @@ void conn_error(struct conn *c, const struct proto_msg *req, int code,
 	proto_msg_clear(&m);
 }
 
+uint64_t conn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+struct conn *conn_by_num(struct conns *s, uint64_t num)
+{
+	for (struct conn *c = s->list; c; c = c->next)
+		if (c->num == num && !c->dead && !c->closing)
+			return c;
+	return NULL;
+}
+
+int conn_output_pending(const struct conns *s)
+{
+	for (const struct conn *c = s->list; c; c = c->next)
+		if (proto_buf_pending(&c->out))
+			return 1;
+	return 0;
+}
+
 /* Tasks this connection submitted without detach: a subscription to one of
  * them makes this a `run` client, whose disconnect cancels the task. */
 void conn_remember_run(struct conn *c, uint64_t task)
@@ -218,16 +242,6 @@ int conn_is_run(struct conn *c, uint64_t task)
 	return 0;
 }
 
-static void cancel_run(struct conn *c, struct watch *w)
-{
-	if (!w->run || !w->m || !w->m->pool)
-		return;
-	if (pool_cancel(w->m->pool, w->task) == 0)
-		log_msg(LOG_INFO, "pool %s: task %llu cancelled: its run client %llu "
-			"disconnected", w->m->name, (unsigned long long)w->task,
-			(unsigned long long)c->num);
-}
-
 /* Close now. cancel_runs: the client went away, so cancel the tasks it was
  * running (not when we drop it for being slow). why NULL: already logged. */
 void conn_close(struct conn *c, const char *why, int cancel_runs)
@@ -236,20 +250,14 @@ void conn_close(struct conn *c, const char *why, int cancel_runs)
 		return;
 	if (why)
 		log_msg(LOG_DEBUG, "client %llu: closed: %s", (unsigned long long)c->num, why);
-	while (c->watches) {
-		struct watch *w = c->watches;
-		c->watches = w->conn_next;
-		if (cancel_runs)
-			cancel_run(c, w);
-		dispatch_watch_free(w);
-	}
-	loop_del(c->d->loop, &c->lw);
+	c->s->hooks.on_close(c->s->hooks.ctx, c, cancel_runs);
+	loop_del(c->s->loop, &c->lw);
 	close(c->lw.fd);
 	c->lw.fd = -1;
 	c->dead = 1;
-	conn_unlink(c->d, c);
-	c->next = dead_list;
-	dead_list = c;
+	conn_unlink(c->s, c);
+	c->next = c->s->dead;
+	c->s->dead = c;
 }
 
 void conn_close_after_flush(struct conn *c)
@@ -257,7 +265,7 @@ void conn_close_after_flush(struct conn *c)
 	if (c->closing || c->dead)
 		return;
 	c->closing = 1;
-	c->closing_since_ms = plotd_now_ms();
+	c->closing_since_ms = conn_now_ms();
 	conn_update_events(c);
 	want_write(c);
 }
@@ -265,13 +273,13 @@ void conn_close_after_flush(struct conn *c)
 static void conn_update_events(struct conn *c)
 {
 	uint32_t ev = 0;
-	if (c->closing || proto_buf_pending(&c->out) <= c->d->out_cap)
+	if (c->closing || proto_buf_pending(&c->out) <= c->s->out_cap)
 		ev |= EPOLLIN; /* closing: read to discard and to see the EOF */
 	if (c->blocked)
 		ev |= EPOLLOUT;
 	if (ev != c->events) {
 		c->events = ev;
-		loop_mod(c->d->loop, &c->lw, ev);
+		loop_mod(c->s->loop, &c->lw, ev);
 	}
 }
 
@@ -307,10 +315,10 @@ static int conn_flush(struct conn *c)
 	return 0;
 }
 
-void conn_flush_pending(struct plotd *d)
+void conn_flush_pending(struct conns *s)
 {
-	struct conn *c = d->pending_write;
-	d->pending_write = NULL;
+	struct conn *c = s->pending_write;
+	s->pending_write = NULL;
 	while (c) {
 		struct conn *next = c->wnext;
 		c->wnext = NULL;
@@ -348,7 +356,7 @@ static void conn_handle(struct conn *c, struct proto_msg *m)
 		conn_close_after_flush(c);
 		return;
 	}
-	dispatch(c, m);
+	c->s->hooks.on_request(c->s->hooks.ctx, c, m);
 }
 
 /* Decode and dispatch every complete frame in the reader. */
@@ -369,7 +377,7 @@ static void conn_process(struct conn *c)
 		}
 		conn_handle(c, &m);
 		proto_msg_clear(&m);
-		if (proto_buf_pending(&c->out) > c->d->out_cap)
+		if (proto_buf_pending(&c->out) > c->s->out_cap)
 			return; /* backpressure: resume when the client reads */
 	}
 }
@@ -379,7 +387,7 @@ static void conn_read(struct conn *c)
 	char err[256];
 
 	for (int i = 0; i < CONN_READS_PER_EVENT && !c->dead && !c->closing; i++) {
-		if (proto_buf_pending(&c->out) > c->d->out_cap)
+		if (proto_buf_pending(&c->out) > c->s->out_cap)
 			break;
 		int rc = proto_reader_fill(&c->rd, c->lw.fd, err, sizeof(err));
 		if (rc == -PROTO_E_AGAIN || rc == -PROTO_E_INTR)
@@ -431,24 +439,24 @@ static void conn_free(struct conn *c)
 
 /* Free dead connections; close those that could not flush their final error
  * within the grace period. Called before the loop sleeps. */
-void conn_reap(struct plotd *d)
+void conn_reap(struct conns *s)
 {
-	uint64_t now = plotd_now_ms();
-	for (struct conn *c = d->conns, *next; c; c = next) {
+	uint64_t now = conn_now_ms();
+	for (struct conn *c = s->list, *next; c; c = next) {
 		next = c->next;
 		if (c->closing && now - c->closing_since_ms > CONN_CLOSE_GRACE_MS)
 			conn_close(c, "final error not read in time", 0);
 	}
-	while (dead_list) {
-		struct conn *c = dead_list;
-		dead_list = c->next;
+	while (s->dead) {
+		struct conn *c = s->dead;
+		s->dead = c->next;
 		conn_free(c);
 	}
 }
 
-void conn_close_all(struct plotd *d)
+void conn_close_all(struct conns *s)
 {
-	while (d->conns)
-		conn_close(d->conns, "daemon exiting", 0);
-	conn_reap(d);
+	while (s->list)
+		conn_close(s->list, "daemon exiting", 0);
+	conn_reap(s);
 }

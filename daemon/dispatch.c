@@ -25,13 +25,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dispatch.h"
+#include "log.h"
 #include "plot/version.h"
-#include "plotd.h"
 
 #define STREAM_COALESCE (64u << 10)
 #define STREAM_BUDGET (256u << 10)
 #define STREAM_BUDGET_CHUNKS 2048
-#define DEFAULT_COST 1
 
 static uint64_t mono_ns(void)
 {
@@ -43,6 +43,12 @@ static uint64_t mono_ns(void)
 static double secs(uint64_t ns)
 {
 	return (double)ns / 1e9;
+}
+
+/* The dispatch a connection belongs to: its hooks' context. */
+static struct dispatch *dsp(const struct conn *c)
+{
+	return c->s->hooks.ctx;
 }
 
 static int is_owner(const struct conn *c)
@@ -67,7 +73,7 @@ static void reply_ok(struct conn *c, struct proto_msg *m, const struct proto_msg
 static struct model *task_lookup(struct conn *c, const struct proto_msg *req, uint64_t task,
 				 struct pool_task_info *ti)
 {
-	struct model *m = models_for_task(&c->d->models, task);
+	struct model *m = models_for_task(dsp(c)->models, task);
 	if (!m || !m->pool || pool_task_info(m->pool, task, ti) < 0) {
 		conn_error(c, req, PROTO_E_NOT_FOUND, "task %llu not found",
 			   (unsigned long long)task);
@@ -135,34 +141,41 @@ static void do_hello(struct conn *c, const struct proto_msg *req)
 
 static void do_models(struct conn *c, const struct proto_msg *req)
 {
-	struct models *ms = &c->d->models;
+	struct models *ms = dsp(c)->models;
 	struct proto_model_info *v = calloc(ms->n ? ms->n : 1, sizeof(*v));
-	struct llm_exec_status *st = calloc(ms->n ? ms->n : 1, sizeof(*st));
+	struct exec_info *info = calloc(ms->n ? ms->n : 1, sizeof(*info));
 	struct proto_msg m;
 
-	if (!v || !st) {
+	if (!v || !info) {
 		free(v);
-		free(st);
+		free(info);
 		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
 	for (size_t i = 0; i < ms->n; i++) {
-		v[i].name = ms->v[i].name;
-		v[i].executor = ms->v[i].executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm";
+		const struct model *mo = &ms->v[i];
+		v[i].name = mo->name;
+		v[i].executor = models_executor_name(mo);
 		v[i].is_default = i == ms->default_index;
-		v[i].path = ms->v[i].path;
-		v[i].state = ms->v[i].pool ? "ready" : "failed";
-		v[i].progress = 1;
-		v[i].error = ms->v[i].pool ? NULL : ms->v[i].error;
-		if (ms->v[i].executor == CFG_EXEC_LLM)
-			llm_model_info(&ms->v[i], &v[i], &st[i]);
+		v[i].path = mo->conf->path;
+		if (!mo->exec) {
+			v[i].state = "failed";
+			v[i].error = mo->error;
+			continue;
+		}
+		exec_describe(mo->exec, &info[i]);
+		v[i].state = info[i].state;
+		v[i].progress = info[i].progress;
+		v[i].error = info[i].error[0] ? info[i].error : NULL;
+		v[i].context_length = info[i].context_length;
+		v[i].kv_blocks = info[i].units_total;
 	}
 	proto_msg_ok(&m, req);
 	m.u.models.models = v;
 	m.u.models.n_models = (uint32_t)ms->n;
 	reply_ok(c, &m, req);
 	free(v);
-	free(st);
+	free(info);
 }
 
 static void do_config(struct conn *c, const struct proto_msg *req)
@@ -170,28 +183,34 @@ static void do_config(struct conn *c, const struct proto_msg *req)
 	struct proto_msg m;
 
 	proto_msg_ok(&m, req);
-	m.u.config.yaml = c->d->config_text ? c->d->config_text : "";
-	m.u.config.source = c->d->cfg->source ? c->d->cfg->source : "<built-in>";
+	m.u.config.yaml = dsp(c)->config_yaml ? dsp(c)->config_yaml : "";
+	m.u.config.source = dsp(c)->config_source ? dsp(c)->config_source : "<built-in>";
 	reply_ok(c, &m, req);
 }
 
 /* ---- submit ------------------------------------------------------------- */
 
-static const char *submit_prompt(const struct proto_submit *s)
-{
-	if (s->prompt)
-		return s->prompt;
-	/* A chat for a synthetic model: echo the last message. */
-	return s->n_messages ? s->messages[s->n_messages - 1].content : NULL;
-}
+/* One submit between exec_prepare and pool_submit. The client is found
+ * again by connection number: it may have gone meanwhile (a detached task
+ * is submitted anyway, any other is dropped). */
+struct pending {
+	struct dispatch *d;
+	size_t model;
+	uint64_t conn_num, req_id;
+	int detach;
+	int inline_done;            /* loop thread only: answered inside exec_prepare */
+	struct exec_prepared *res;
+};
 
 static void submit_rejected(struct conn *c, const struct proto_msg *req,
-			    const struct model *m, uint64_t cost, int rc)
+			    const struct model *m, uint32_t uid, uint64_t cost, int rc)
 {
 	int code = proto_code_from_pool(rc);
 
-	log_msg(LOG_INFO, "pool %s: submit from uid %u rejected: %s", m->name,
-		(unsigned)c->peer.uid, pool_err_name(rc));
+	log_msg(LOG_INFO, "pool %s: submit from uid %u rejected: %s%s", m->name, (unsigned)uid,
+		pool_err_name(rc), c ? "" : " (detached, its client is gone)");
+	if (!c)
+		return;
 	if (-rc == POOL_E_QUEUE_FULL)
 		conn_error(c, req, code, "queue of model %s is full (max_queue_depth %llu)",
 			   m->name, (unsigned long long)pool_get_limit(m->pool,
@@ -210,9 +229,10 @@ static void submit_rejected(struct conn *c, const struct proto_msg *req,
 static int submit_check(struct conn *c, const struct proto_msg *req, struct model **mp)
 {
 	const struct proto_submit *s = &req->u.submit;
-	struct model *m = models_find(&c->d->models, s->model);
+	struct dispatch *d = dsp(c);
+	struct model *m = models_find(d->models, s->model);
 
-	if (!plotd_can_submit(c->d)) {
+	if (!d->hooks.can_submit(d->hooks.ctx)) {
 		conn_error(c, req, PROTO_E_SHUTDOWN, "plotd is draining: no new tasks");
 		return -1;
 	}
@@ -220,7 +240,7 @@ static int submit_check(struct conn *c, const struct proto_msg *req, struct mode
 		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", s->model);
 		return -1;
 	}
-	if (!m->pool) {
+	if (!m->exec) {
 		conn_error(c, req, PROTO_E_INTERNAL, "model %s is not running: %s",
 			   m->name, m->error);
 		return -1;
@@ -241,51 +261,167 @@ static int submit_check(struct conn *c, const struct proto_msg *req, struct mode
 	return 0;
 }
 
-static void do_submit(struct conn *c, const struct proto_msg *req)
+/* The wire's optional fields, as the executor seam names them. */
+static const struct { uint32_t wire, exec; } has_map[] = {
+	{ PROTO_HAS_MAX_TOKENS, EXEC_HAS_MAX_TOKENS }, { PROTO_HAS_TEMPERATURE, EXEC_HAS_TEMPERATURE },
+	{ PROTO_HAS_TOP_K, EXEC_HAS_TOP_K },           { PROTO_HAS_TOP_P, EXEC_HAS_TOP_P },
+	{ PROTO_HAS_MIN_P, EXEC_HAS_MIN_P },           { PROTO_HAS_SEED, EXEC_HAS_SEED },
+	{ PROTO_HAS_COST, EXEC_HAS_COST },             { PROTO_HAS_DEADLINE, EXEC_HAS_TIMEOUT },
+};
+
+static void request_from(const struct conn *c, const struct proto_submit *s,
+			 const struct tmpl_msg *msgs, struct exec_request *r)
 {
-	const struct proto_submit *s = &req->u.submit;
-	struct model *m;
-	struct pool_submit ps;
-	struct proto_msg r;
+	memset(r, 0, sizeof(*r));
+	for (size_t i = 0; i < sizeof has_map / sizeof has_map[0]; i++)
+		if (s->has & has_map[i].wire)
+			r->has |= has_map[i].exec;
+	r->prompt = s->prompt;
+	r->messages = msgs;
+	r->n_messages = s->n_messages;
+	r->raw = s->raw;
+	r->max_tokens = s->max_tokens;
+	r->temperature = s->temperature;
+	r->top_k = s->top_k;
+	r->top_p = s->top_p;
+	r->min_p = s->min_p;
+	r->seed = s->seed;
+	r->stop = s->stop;
+	r->n_stop = s->n_stop;
+	r->ignore_eos = s->ignore_eos;
+	r->priority = s->priority;
+	r->timeout_ns = (s->has & PROTO_HAS_DEADLINE) ? (uint64_t)(s->deadline_secs * 1e9) : 0;
+	r->cost = s->cost;
+	r->owner_uid = (uint32_t)c->peer.uid;
+}
+
+static int code_of(int status)
+{
+	switch (-status) {
+	case EXEC_E_CONTEXT: return PROTO_E_CONTEXT;
+	case EXEC_E_NOMEM: return PROTO_E_NOMEM;
+	case EXEC_E_SHUTDOWN: return PROTO_E_SHUTDOWN;
+	case EXEC_E_LOAD: return PROTO_E_INTERNAL;
+	default: return PROTO_E_INVALID;
+	}
+}
+
+/* Loop: one prepared request -> pool_submit -> the reply. */
+static void submit_prepared(struct pending *pe)
+{
+	struct dispatch *d = pe->d;
+	struct model *m = &d->models->v[pe->model];
+	struct conn *c = conn_by_num(d->conns, pe->conn_num);
+	struct exec_prepared *r = pe->res;
+	struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = pe->req_id }, out;
 	uint64_t id;
 
-	if (submit_check(c, req, &m) < 0)
-		return;
-	if (m->llm) {
-		llm_submit(c, req, m); /* answered once tokenized (llm.c) */
-		return;
-	}
-	const char *prompt = submit_prompt(s);
-	memset(&ps, 0, sizeof(ps));
-	ps.priority = s->priority;
-	ps.cost = (s->has & PROTO_HAS_COST) ? s->cost : DEFAULT_COST;
-	if (s->has & PROTO_HAS_DEADLINE)
-		ps.timeout_ns = (uint64_t)(s->deadline_secs * 1e9);
-	ps.payload = pool_synth_payload_new(prompt ? prompt : "",
-					    (s->has & PROTO_HAS_MAX_TOKENS) ? s->max_tokens : 0);
-	ps.payload_free = pool_synth_payload_free;
-	ps.owner_uid = (uint32_t)c->peer.uid;
-	ps.label = prompt;
-	if (!ps.payload) {
-		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+	if (!r || (!c && !pe->detach)) {
+		if (c)
+			conn_error(c, &req, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
-	int rc = pool_submit(m->pool, &ps, &id);
+	if (r->status < 0) {
+		if (c)
+			conn_error(c, &req, code_of(r->status), "%s", r->error);
+		return;
+	}
+	if (!d->hooks.can_submit(d->hooks.ctx)) {
+		if (c)
+			conn_error(c, &req, PROTO_E_SHUTDOWN, "plotd is draining: no new tasks");
+		return;
+	}
+	uint64_t cost = r->sub.cost;
+	int rc = pool_submit(m->pool, &r->sub, &id);
+	r->sub.payload = NULL; /* the pool took it, in every case */
 	if (rc < 0) {
-		submit_rejected(c, req, m, ps.cost, rc);
+		submit_rejected(c, &req, m, r->sub.owner_uid, cost, rc);
 		return;
 	}
 	if (log_enabled(LOG_INFO))
-		log_msg(LOG_INFO, "pool %s: task %llu submitted (uid %u, %s, cost %llu%s)",
-			m->name, (unsigned long long)id, (unsigned)c->peer.uid,
-			pool_prio_name(s->priority), (unsigned long long)ps.cost,
-			s->detach ? ", detached" : "");
-	if (!s->detach)
+		log_msg(LOG_INFO, "pool %s: task %llu submitted (%u prompt tokens, uid %u, %s, "
+			"cost %llu%s)", m->name, (unsigned long long)id, r->prompt_tokens,
+			(unsigned)r->sub.owner_uid, pool_prio_name(r->sub.priority),
+			(unsigned long long)cost, pe->detach ? ", detached" : "");
+	if (!c)
+		return;
+	if (!pe->detach)
 		conn_remember_run(c, id);
-	proto_msg_ok(&r, req);
-	r.u.submitted.task = id;
-	r.u.submitted.model = m->name;
-	reply_ok(c, &r, req);
+	proto_msg_ok(&out, &req);
+	out.u.submitted.task = id;
+	out.u.submitted.model = m->name;
+	conn_send(c, &out);
+}
+
+static void pending_done(struct pending *pe)
+{
+	exec_prepared_free(pe->res);
+	free(pe);
+}
+
+/* post_fn: a prepared submit reaches the loop (or is discarded at exit). */
+static void on_prepared_post(void *ctx, uint64_t key, void *arg, int live)
+{
+	(void)ctx;
+	(void)key;
+	if (live)
+		submit_prepared(arg);
+	pending_done(arg);
+}
+
+/* Any thread: the executor's answer. Inline on the loop thread while
+ * exec_prepare runs (a synthetic model), the submit goes on right after it
+ * returns; from any other thread it is posted to the loop. */
+static void on_prepared(void *ctx, struct exec_prepared *r)
+{
+	struct pending *pe = ctx;
+	struct dispatch *d = pe->d;
+
+	pe->res = r;
+	if (pthread_equal(pthread_self(), d->loop_thread) && d->preparing == pe) {
+		pe->inline_done = 1;
+		return;
+	}
+	if (post_send(d->post, on_prepared_post, d, pe) < 0) {
+		log_msg(LOG_ERROR, "submit lost: out of memory posting it to the loop");
+		pending_done(pe);
+	}
+}
+
+static void do_submit(struct conn *c, const struct proto_msg *req)
+{
+	const struct proto_submit *s = &req->u.submit;
+	struct dispatch *d = dsp(c);
+	struct exec_request r;
+	struct model *m;
+	char err[256];
+
+	if (submit_check(c, req, &m) < 0)
+		return;
+	struct tmpl_msg *msgs = calloc(s->n_messages ? s->n_messages : 1, sizeof(*msgs));
+	struct pending *pe = calloc(1, sizeof(*pe));
+	if (!msgs || !pe) {
+		free(msgs);
+		free(pe);
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	for (uint32_t i = 0; i < s->n_messages; i++)
+		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
+	request_from(c, s, msgs, &r);
+	*pe = (struct pending){ .d = d, .model = m->index, .conn_num = c->num,
+				.req_id = req->id, .detach = s->detach };
+	d->preparing = pe;
+	int rc = exec_prepare(m->exec, &r, on_prepared, pe, err, sizeof(err));
+	d->preparing = NULL;
+	free(msgs);
+	if (rc < 0) {
+		free(pe);
+		conn_error(c, req, code_of(rc), "%s", err);
+	} else if (pe->inline_done) { /* else it was posted, maybe already */
+		submit_prepared(pe);
+		pending_done(pe);
+	}
 }
 
 /* ---- status, result ------------------------------------------------------ */
@@ -329,6 +465,14 @@ static void send_result(struct conn *c, struct model *m, const struct pool_task_
 	free(out);
 }
 
+static void watch_free(struct watch *w)
+{
+	watch_unlink(&dsp(w->c)->watches, w);
+	if (w->sub)
+		pool_sub_close(w->sub);
+	free(w);
+}
+
 static struct watch *watch_add(struct conn *c, struct model *m, int kind,
 			       const struct proto_msg *req)
 {
@@ -344,7 +488,7 @@ static struct watch *watch_add(struct conn *c, struct model *m, int kind,
 	w->req_id = req->id;
 	w->conn_next = c->watches;
 	c->watches = w;
-	watch_link(w);
+	watch_link(&dsp(c)->watches, w);
 	return w;
 }
 
@@ -356,15 +500,7 @@ static void watch_drop(struct watch *w)
 		pp = &(*pp)->conn_next;
 	if (*pp)
 		*pp = w->conn_next;
-	dispatch_watch_free(w);
-}
-
-void dispatch_watch_free(struct watch *w)
-{
-	watch_unlink(w);
-	if (w->sub)
-		pool_sub_close(w->sub);
-	free(w);
+	watch_free(w);
 }
 
 static void do_result(struct conn *c, const struct proto_msg *req)
@@ -379,7 +515,7 @@ static void do_result(struct conn *c, const struct proto_msg *req)
 		return;
 	}
 	if (watch_add(c, m, WATCH_RESULT, req))
-		dispatch_task_event(c->d, ti.id); /* it may have ended meanwhile */
+		dispatch_task_event(dsp(c), ti.id, NULL, 1); /* it may have ended meanwhile */
 }
 
 /* ---- subscribe: streams -------------------------------------------------- */
@@ -471,7 +607,7 @@ static int drain_sub(struct watch *w)
 				/* fairness: come back later */
 				alive = coal_flush(w, &co) == 0;
 				if (alive)
-					models_renote(w->task);
+					models_renote(dsp(w->c)->models, w->task);
 				break;
 			}
 			continue;
@@ -528,11 +664,15 @@ static void do_subscribe(struct conn *c, const struct proto_msg *req)
  * we walk (end, or its client dropped with all its watches), so after each
  * free the walk restarts from the head; each restart follows a free, which
  * bounds it. */
-void dispatch_task_event(struct plotd *d, uint64_t task)
+void dispatch_task_event(void *ctx, uint64_t task, void *arg, int live)
 {
-	(void)d;
+	struct dispatch *d = ctx;
+
+	(void)arg;
+	if (!live)
+		return;
 restart:
-	for (struct watch *w = watch_first(task); w; w = w->hash_next) {
+	for (struct watch *w = watch_first(&d->watches, task); w; w = w->hash_next) {
 		if (w->task != task)
 			continue;
 		if (w->kind == WATCH_SUB) {
@@ -563,7 +703,7 @@ static int cancel_one(struct conn *c, struct model *m, uint64_t task)
 static size_t cancel_all(struct conn *c, const struct proto_msg *req, uint64_t **out)
 {
 	const char *only = req->u.cancel.model;
-	struct models *ms = &c->d->models;
+	struct models *ms = dsp(c)->models;
 	size_t n = 0, cap = 0;
 
 	*out = NULL;
@@ -600,7 +740,7 @@ static void do_cancel(struct conn *c, const struct proto_msg *req)
 	size_t n = 0;
 
 	if (cr->all) {
-		if (cr->model && !models_find(&c->d->models, cr->model)) {
+		if (cr->model && !models_find(dsp(c)->models, cr->model)) {
 			conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", cr->model);
 			return;
 		}
@@ -612,7 +752,7 @@ static void do_cancel(struct conn *c, const struct proto_msg *req)
 				return;
 		done = calloc(cr->n_tasks ? cr->n_tasks : 1, sizeof(*done));
 		for (uint32_t i = 0; done && i < cr->n_tasks; i++) {
-			struct model *m = models_for_task(&c->d->models, cr->tasks[i]);
+			struct model *m = models_for_task(dsp(c)->models, cr->tasks[i]);
 			int rc = cancel_one(c, m, cr->tasks[i]);
 			if (rc == 0)
 				done[n++] = cr->tasks[i];
@@ -640,7 +780,7 @@ static void do_cancel(struct conn *c, const struct proto_msg *req)
 static int filter_models(struct conn *c, const struct proto_msg *req, size_t *first,
 			 size_t *end)
 {
-	struct models *ms = &c->d->models;
+	struct models *ms = dsp(c)->models;
 	const char *name = req->u.filter.model;
 
 	*first = 0;
@@ -693,12 +833,25 @@ static void stats_one(const struct model *m, struct proto_model_stats *o)
 	o->mailbox = st.mailbox;
 	o->timeout_secs = ns_ms_round(st.timeout_ns, 1000000000ull);
 	o->retention_secs = ns_ms_round(st.retention_ns, 1000000000ull);
-	llm_model_stats(m, o);
+	if (m->exec) {
+		struct exec_stats es;
+		exec_stats(m->exec, &es);
+		o->is_llm = es.has_engine;
+		o->prefill_tps = es.prefill_tps;
+		o->decode_tps = es.decode_tps;
+		o->batch_size = es.batch_size;
+		o->kv_blocks_used = es.kv_blocks_used;
+		o->kv_blocks_total = es.kv_blocks_total;
+		o->ttft_p50_ms = es.ttft_p50_ms;
+		o->ttft_p99_ms = es.ttft_p99_ms;
+		o->itl_p50_ms = es.itl_p50_ms;
+		o->itl_p99_ms = es.itl_p99_ms;
+	}
 }
 
 static void do_stats(struct conn *c, const struct proto_msg *req)
 {
-	struct models *ms = &c->d->models;
+	struct models *ms = dsp(c)->models;
 	struct proto_model_stats *v = calloc(ms->n ? ms->n : 1, sizeof(*v));
 	struct proto_msg r;
 	size_t first, end, n = 0;
@@ -713,8 +866,8 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 		proto_msg_ok(&r, req);
 		r.u.stats.models = v;
 		r.u.stats.n_models = (uint32_t)n;
-		r.u.stats.uptime_secs = (double)(plotd_now_ms() - c->d->start_ms) / 1e3;
-		r.u.stats.clients = c->d->n_conns;
+		r.u.stats.uptime_secs = (double)(conn_now_ms() - dsp(c)->start_ms) / 1e3;
+		r.u.stats.clients = dsp(c)->conns->n;
 		conn_send(c, &r);
 	}
 	free(v);
@@ -742,7 +895,7 @@ static size_t queue_collect(struct conn *c, struct model *m, int state,
 
 static void do_queue(struct conn *c, const struct proto_msg *req)
 {
-	struct models *ms = &c->d->models;
+	struct models *ms = dsp(c)->models;
 	size_t first, end, n = 0, room = PROTO_MAX_ARRAY;
 	struct proto_msg r;
 
@@ -800,7 +953,7 @@ static void limits_one(const struct model *m, struct limits_out *o)
 
 static void send_limits(struct conn *c, const struct proto_msg *req, size_t first, size_t end)
 {
-	struct models *ms = &c->d->models;
+	struct models *ms = dsp(c)->models;
 	struct limits_out *lo = calloc(end - first ? end - first : 1, sizeof(*lo));
 	struct proto_model_limits *ml = calloc(end - first ? end - first : 1, sizeof(*ml));
 	struct proto_msg r;
@@ -839,7 +992,7 @@ static int cfg_to_proto_code(int rc)
 static void do_limits_set(struct conn *c, const struct proto_msg *req)
 {
 	const struct proto_limits_set *ls = &req->u.limits_set;
-	struct models *ms = &c->d->models;
+	struct models *ms = dsp(c)->models;
 	size_t first = 0, end = ms->n;
 	char err[256], why[64];
 
@@ -901,13 +1054,14 @@ static void do_stop(struct conn *c, const struct proto_msg *req, int cancel)
 	conn_send(c, &r);
 	snprintf(why, sizeof(why), "%s requested by uid %u", cancel ? "shutdown" : "drain",
 		 (unsigned)c->peer.uid);
-	plotd_start_stop(c->d, cancel, req->u.stop.timeout_secs, why);
+	dsp(c)->hooks.stop(dsp(c)->hooks.ctx, cancel, req->u.stop.timeout_secs, why);
 }
 
 /* ---- the switch ------------------------------------------------------------ */
 
-void dispatch(struct conn *c, struct proto_msg *req)
+void dispatch_request(void *ctx, struct conn *c, struct proto_msg *req)
 {
+	(void)ctx; /* the same as dsp(c) */
 	switch (req->type) {
 	case PROTO_T_HELLO:
 		do_hello(c, req);
@@ -967,4 +1121,58 @@ void dispatch(struct conn *c, struct proto_msg *req)
 		break;
 	}
 	}
+}
+
+/* ---- connections closing, lifecycle ----------------------------------------- */
+
+/* The client went away (cancel_runs) or was dropped: free its watches, and
+ * cancel the tasks it was running in the foreground. */
+void dispatch_conn_closed(void *ctx, struct conn *c, int cancel_runs)
+{
+	while (c->watches) {
+		struct watch *w = c->watches;
+		c->watches = w->conn_next;
+		if (cancel_runs && w->run && w->m->pool && pool_cancel(w->m->pool, w->task) == 0)
+			log_msg(LOG_INFO, "pool %s: task %llu cancelled: its run client %llu "
+				"disconnected", w->m->name, (unsigned long long)w->task,
+				(unsigned long long)c->num);
+		watch_free(w);
+	}
+	(void)ctx;
+}
+
+void dispatch_kick_all(struct dispatch *d)
+{
+	size_t n = 0, cap = d->watches.count;
+	uint64_t *ids = calloc(cap ? cap : 1, sizeof(*ids));
+
+	for (struct conn *c = d->conns->list; ids && c; c = c->next)
+		for (struct watch *w = c->watches; w && n < cap; w = w->conn_next)
+			ids[n++] = w->task;
+	for (size_t i = 0; i < n; i++)
+		dispatch_task_event(d, ids[i], NULL, 1);
+	free(ids);
+}
+
+size_t dispatch_watch_count(const struct dispatch *d)
+{
+	return d->watches.count;
+}
+
+int dispatch_init(struct dispatch *d, struct conns *cs, struct models *ms,
+		  struct post *post, const struct dispatch_hooks *h)
+{
+	memset(d, 0, sizeof(*d));
+	d->conns = cs;
+	d->models = ms;
+	d->post = post;
+	d->hooks = *h;
+	d->loop_thread = pthread_self();
+	d->start_ms = conn_now_ms();
+	return watch_table_init(&d->watches, 1024);
+}
+
+void dispatch_free(struct dispatch *d)
+{
+	watch_table_free(&d->watches);
 }

@@ -35,7 +35,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "plotd.h"
+#include "listen.h"
+#include "log.h"
 
 static int dir_of(const char *path, char *dir, size_t cap)
 {

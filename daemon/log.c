@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "plotd.h"
+#include "log.h"
 
 static _Atomic int log_fd = 2;
 static _Atomic int log_level = LOG_INFO;

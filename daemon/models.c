@@ -1,172 +1,43 @@
 /*
- * models.c — one pool per configured model, its executor, its live limits,
- * and the bridge from pool threads back to the event loop.
+ * models.c — one executor and its pool per configured model, and their
+ * live limits.
  *
  * DESIGN
- *   Each model's pool gets a distinct id range (MODEL_ID_SPAN), so a task id
- *   alone names its model and ids are unique across the daemon.
+ *   Each model's executor is made through the executor table (exec_new:
+ *   plot/exec.h), which also creates its pool; nothing here knows which
+ *   executor a model has. Each pool gets a distinct id range
+ *   (MODEL_ID_SPAN), so a task id alone names its model and ids are unique
+ *   across the daemon.
  *
- *   The pools' notify callback runs on pool/executor threads. It appends the
- *   task id to a mutex-guarded list and writes the notes eventfd only when
- *   the list goes from empty to non-empty, so a burst of events costs one
- *   wakeup; an id already on the list is not added again (note_set). The loop swaps the list out (models_take_notes) and drains the
- *   watchers of each id with pool_sub_next(timeout 0). Nothing here blocks
- *   the loop: pool calls take the pool mutex for a short critical section.
+ *   The pools' notify callback runs on pool and executor threads: it posts
+ *   a note keyed by task id to the loop (post_note coalesces repeats, so a
+ *   burst of chunks costs one delivery). The loop then drains the task's
+ *   watchers. Nothing here blocks the loop: pool calls take the pool mutex
+ *   for a short critical section.
  *
  * INVARIANTS
  *   m->lot mirrors what the pool was last told (config plus runtime sets),
- *   except that for an llm model max_units null tells the pool "every KV
- *   block the budget holds", not unlimited.
+ *   except that max_units null tells the pool "every unit the executor's
+ *   budget holds" where it has one, not unlimited.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
-#include "plotd.h"
+#include "log.h"
+#include "models.h"
 
-static pthread_mutex_t notes_mu = PTHREAD_MUTEX_INITIALIZER;
-static uint64_t *notes;
-static size_t notes_len, notes_cap;
-static int notes_fd = -1;
-
-/* The ids already in notes, so a stream emitting a million chunks between
- * two loop iterations is noted once. Open addressing; a slot is in the set
- * iff its gen is the current one, so taking the notes clears it in O(1). */
-struct note_slot {
-	uint64_t id;
-	uint32_t gen;
-};
-static struct note_slot *note_set;
-static size_t note_set_cap; /* power of two, > 2 * notes_len */
-static uint32_t note_gen = 1;
-
-static size_t note_hash(uint64_t id, size_t cap)
-{
-	return (size_t)((id * 0x9e3779b97f4a7c15ull) >> 20) & (cap - 1);
-}
-
-/* Under notes_mu. 1: id was there; 0: added (or no room: treat as new). */
-static int note_set_add(uint64_t id);
-
-static void note_set_rebuild(size_t cap)
-{
-	struct note_slot *ns = calloc(cap, sizeof(*ns));
-	if (!ns)
-		return; /* keep the old set; note_set_add falls back to duplicates */
-	free(note_set);
-	note_set = ns;
-	note_set_cap = cap;
-	note_gen = 1;
-	for (size_t i = 0; i < notes_len; i++)
-		note_set_add(notes[i]);
-}
-
-static int note_set_add(uint64_t id)
-{
-	if ((notes_len + 1) * 2 > note_set_cap)
-		note_set_rebuild(note_set_cap ? note_set_cap * 2 : 1024);
-	if ((notes_len + 1) * 2 > note_set_cap)
-		return 0;
-	for (size_t i = note_hash(id, note_set_cap);; i = (i + 1) & (note_set_cap - 1)) {
-		struct note_slot *sl = &note_set[i];
-		if (sl->gen != note_gen) {
-			sl->id = id;
-			sl->gen = note_gen;
-			return 0;
-		}
-		if (sl->id == id)
-			return 1;
-	}
-}
-
-void models_notes_init(int fd)
-{
-	notes_fd = fd;
-}
-
-/* Pool threads: remember the id, wake the loop on the first one. */
+/* Pool threads: hand the task id to the loop. */
 static void models_notify(void *ctx, uint64_t task)
 {
-	int wake = 0;
-
-	(void)ctx;
-	pthread_mutex_lock(&notes_mu);
-	if (note_set_add(task)) { /* already noted since the loop last looked */
-		pthread_mutex_unlock(&notes_mu);
-		return;
-	}
-	if (notes_len == notes_cap) {
-		size_t ncap = notes_cap ? notes_cap * 2 : 1024;
-		uint64_t *nv = realloc(notes, ncap * sizeof(*nv));
-		if (!nv) { /* drop the note; wake anyway so the loop rescans */
-			pthread_mutex_unlock(&notes_mu);
-			loop_eventfd_signal(notes_fd);
-			return;
-		}
-		notes = nv;
-		notes_cap = ncap;
-	}
-	wake = notes_len == 0;
-	notes[notes_len++] = task;
-	pthread_mutex_unlock(&notes_mu);
-	if (wake)
-		loop_eventfd_signal(notes_fd);
+	struct models *ms = ctx;
+	post_note(ms->post, ms->on_task, ms->on_task_ctx, task);
 }
 
-/* Loop thread: look at task again on the next round (a stream that used up
- * its budget). */
-void models_renote(uint64_t task)
+void models_renote(struct models *ms, uint64_t task)
 {
-	models_notify(NULL, task);
-}
-
-/* Loop thread: swap the pending ids into *out (a buffer of *cap entries that
- * the caller keeps between calls). Returns how many. */
-size_t models_take_notes(uint64_t **out, size_t *cap)
-{
-	pthread_mutex_lock(&notes_mu);
-	uint64_t *v = notes;
-	size_t n = notes_len, c = notes_cap;
-	notes = *out;
-	notes_cap = *cap;
-	notes_len = 0;
-	if (++note_gen == 0) { /* wrapped: clear for real */
-		if (note_set)
-			memset(note_set, 0, note_set_cap * sizeof(*note_set));
-		note_gen = 1;
-	}
-	pthread_mutex_unlock(&notes_mu);
-	*out = v;
-	*cap = c;
-	return n;
-}
-
-void models_notes_free(void)
-{
-	free(notes);
-	free(note_set);
-	notes = NULL;
-	note_set = NULL;
-	notes_len = notes_cap = note_set_cap = 0;
-}
-
-static struct pool_executor make_executor(const struct cfg_model *cm, char *err,
-					  size_t errlen)
-{
-	struct pool_executor ex = { 0 };
-
-	switch (cm->executor) {
-	case CFG_EXEC_SYNTHETIC:
-		ex = pool_synthetic_executor_new(cm->params.tokens_per_sec);
-		if (!ex.ops)
-			snprintf(err, errlen, "synthetic executor: out of memory");
-		break;
-	default:
-		snprintf(err, errlen, "executor llm is not available in this build yet");
-		break;
-	}
-	return ex;
+	models_notify(ms, task);
 }
 
 /* Pool threads: one log line per admission and per end (pool activity). */
@@ -186,56 +57,58 @@ static void models_event(void *ctx, const struct pool_event *ev)
 			(double)ev->elapsed_ns / 1e6);
 }
 
-static int model_start(struct model *m, const struct cfg_model *cm, struct plotd *d)
+/* "~/x" -> "$HOME/x" (config files name model paths that way). */
+static const char *expand_home(const char *p, char *buf, size_t len)
 {
-	struct pool_config pc;
-	char err[256] = "";
+	const char *home = getenv("HOME");
+	if (!p || strncmp(p, "~/", 2) != 0 || !home)
+		return p;
+	snprintf(buf, len, "%s/%s", home, p + 2);
+	return buf;
+}
 
-	memset(&pc, 0, sizeof(pc));
-	cfg_lot_pool_config(&cm->lot, m->name, &pc);
-	pc.notify = models_notify;
-	pc.notify_ctx = d;
-	pc.on_event = models_event;
-	pc.on_event_ctx = m;
-	pc.first_id = (uint64_t)m->index * MODEL_ID_SPAN + 1;
-	if (cm->executor == CFG_EXEC_LLM) {
-		if (llm_model_start(m, cm, &pc, err, sizeof(err)) < 0) {
-			snprintf(m->error, sizeof(m->error), "%s", err);
-			return -1;
-		}
-		return 0;
-	}
-	struct pool_executor ex = make_executor(cm, err, sizeof(err));
-	if (!ex.ops) {
-		snprintf(m->error, sizeof(m->error), "%s", err);
-		return -1;
-	}
-	m->pool = pool_new(&pc, ex, err, sizeof(err));
-	if (!m->pool) {
-		snprintf(m->error, sizeof(m->error), "%s", err);
-		return -1;
-	}
-	return 0;
+static int model_start(struct models *ms, struct model *m, const struct cfg_model *cm)
+{
+	struct exec_config ec;
+	char path[4096];
+
+	memset(&ec, 0, sizeof(ec));
+	ec.model = cm;
+	ec.path = expand_home(cm->path, path, sizeof(path));
+	cfg_lot_pool_config(&cm->lot, m->name, &ec.pool);
+	ec.pool.notify = models_notify;
+	ec.pool.notify_ctx = ms;
+	ec.pool.on_event = models_event;
+	ec.pool.on_event_ctx = m;
+	ec.pool.first_id = (uint64_t)m->index * MODEL_ID_SPAN + 1;
+	m->exec = exec_new(&ec, m->error, sizeof(m->error));
+	m->pool = exec_pool(m->exec);
+	return m->exec ? 0 : -1;
 }
 
 static void log_model(const struct model *m)
 {
-	char mu[32] = "null";
-	if (m->lot.max_units != CFG_NULL)
-		snprintf(mu, sizeof(mu), "%llu", (unsigned long long)m->lot.max_units);
-	log_msg(LOG_INFO, "pool %s: started (executor=%s workers=%llu max_units=%s "
-		"max_queue_depth=%llu timeout_secs=%llu retention_secs=%llu)",
-		m->name, m->executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm",
-		(unsigned long long)m->lot.worker_threads, mu,
-		(unsigned long long)m->lot.max_queue_depth,
-		(unsigned long long)m->lot.timeout_secs,
-		(unsigned long long)m->lot.retention_secs);
+	char lim[512] = "";
+	size_t off = 0;
+
+	for (size_t i = 0; i < cfg_setting_count() && off < sizeof(lim); i++) {
+		const struct cfg_setting *s = cfg_setting_at(i);
+		char v[64], e[128];
+		if (s->scope != CFG_SCOPE_LOT || !s->key ||
+		    cfg_lot_get(&m->lot, s->key, v, sizeof(v), e, sizeof(e)) < 0)
+			continue;
+		off += (size_t)snprintf(lim + off, sizeof(lim) - off, " %s=%s", s->key, v);
+	}
+	log_msg(LOG_INFO, "pool %s: started (executor=%s%s)", m->name, exec_name(m->exec), lim);
 }
 
-int models_init(struct models *ms, const struct cfg *c, struct plotd *d,
-		char *err, size_t errlen)
+int models_init(struct models *ms, const struct cfg *c, struct post *post, post_fn on_task,
+		void *ctx, char *err, size_t errlen)
 {
 	memset(ms, 0, sizeof(*ms));
+	ms->post = post;
+	ms->on_task = on_task;
+	ms->on_task_ctx = ctx;
 	ms->v = calloc(c->n_models ? c->n_models : 1, sizeof(*ms->v));
 	if (!ms->v) {
 		snprintf(err, errlen, "out of memory");
@@ -245,19 +118,12 @@ int models_init(struct models *ms, const struct cfg *c, struct plotd *d,
 		const struct cfg_model *cm = &c->models[i];
 		struct model *m = &ms->v[ms->n++];
 		m->index = (unsigned)i;
-		m->name = strdup(cm->name);
+		m->name = cm->name;
+		m->conf = cm;
 		m->lot = cm->lot;
-		m->executor = cm->executor;
-		m->tokens_per_sec = cm->params.tokens_per_sec;
-		m->params = cm->params;
-		m->path = cm->path ? strdup(cm->path) : NULL;
-		if (!m->name || (cm->path && !m->path)) {
-			snprintf(err, errlen, "out of memory");
-			return -1;
-		}
 		if (strcmp(cm->name, c->default_model) == 0)
 			ms->default_index = i;
-		if (model_start(m, cm, d) < 0)
+		if (model_start(ms, m, cm) < 0)
 			log_msg(LOG_ERROR, "pool %s: not started: %s", m->name, m->error);
 		else
 			log_model(m);
@@ -267,12 +133,8 @@ int models_init(struct models *ms, const struct cfg *c, struct plotd *d,
 
 void models_free(struct models *ms)
 {
-	for (size_t i = 0; i < ms->n; i++) {
-		if (ms->v[i].pool)
-			pool_free(ms->v[i].pool);
-		free(ms->v[i].name);
-		free(ms->v[i].path);
-	}
+	for (size_t i = 0; i < ms->n; i++)
+		exec_free(ms->v[i].exec);
 	free(ms->v);
 	memset(ms, 0, sizeof(*ms));
 }
@@ -295,6 +157,11 @@ struct model *models_for_task(struct models *ms, uint64_t task)
 	return k < ms->n ? &ms->v[k] : NULL;
 }
 
+const char *models_executor_name(const struct model *m)
+{
+	return exec_config_name(m->conf);
+}
+
 /* A malloc'd snapshot of m's queued and running tasks, in queue order.
  * pool_list reports how many exist, which may have grown since we sized
  * the array: only what fits is returned. NULL (0) when out of memory. */
@@ -308,6 +175,70 @@ size_t models_list(const struct model *m, struct pool_task_info **out)
 	return n < cap ? n : cap;
 }
 
+static int same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+/* One setting of the params scope, compared by its type in the table. */
+static int same_param(const struct cfg_setting *s, const struct cfg_params *a,
+		      const struct cfg_params *b)
+{
+	const char *pa = (const char *)a + s->offset, *pb = (const char *)b + s->offset;
+	switch (s->type) {
+	case CFG_T_UINT: return *(const uint64_t *)pa == *(const uint64_t *)pb;
+	case CFG_T_DOUBLE: return *(const double *)pa == *(const double *)pb;
+	case CFG_T_BOOL:
+	case CFG_T_ENUM: return *(const int *)pa == *(const int *)pb;
+	case CFG_T_STRING: return same_str(*(char *const *)pa, *(char *const *)pb);
+	default: return 1;
+	}
+}
+
+int models_same_shape(const struct model *m, const struct cfg_model *cm)
+{
+	if (cm->executor != m->conf->executor || !same_str(cm->path, m->conf->path))
+		return 0;
+	for (size_t i = 0; i < cfg_setting_count(); i++) {
+		const struct cfg_setting *s = cfg_setting_at(i);
+		if (s->scope == CFG_SCOPE_PARAMS && !same_param(s, &cm->params, &m->conf->params))
+			return 0;
+	}
+	return 1;
+}
+
+int models_shutdown(struct models *ms, int cancel, uint64_t timeout_ns)
+{
+	struct timespec ts;
+	int rc = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	uint64_t end = now + timeout_ns;
+	for (size_t i = 0; i < ms->n; i++) {
+		if (!ms->v[i].pool)
+			continue;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		uint64_t left = end > now ? end - now : 1000000ull;
+		if (pool_shutdown(ms->v[i].pool, cancel ? POOL_SHUTDOWN_CANCEL : POOL_SHUTDOWN_DRAIN,
+				  left) < 0)
+			rc = -1;
+	}
+	return rc;
+}
+
+void models_cancel_all(struct models *ms)
+{
+	for (size_t i = 0; i < ms->n; i++) {
+		struct pool_task_info *v;
+		size_t n = models_list(&ms->v[i], &v);
+		for (size_t k = 0; k < n; k++)
+			pool_cancel(ms->v[i].pool, v[k].id);
+		free(v);
+	}
+}
+
 static void fmt_val(const struct cfg_lot *lot, const char *key, char *buf, size_t len)
 {
 	char err[128];
@@ -315,15 +246,17 @@ static void fmt_val(const struct cfg_lot *lot, const char *key, char *buf, size_
 		snprintf(buf, len, "?");
 }
 
-/* The value the pool is told: an llm model's max_units null is every KV
- * block (once the cache is sized; before that the executor sets it when it
- * sizes the cache, if the config said null). */
+/* The value the pool is told: max_units null is every unit the executor's
+ * budget holds, when it has one (an llm model's KV blocks, once the cache
+ * is sized; before that the executor sets it itself when it sizes the
+ * cache, if the config said null); otherwise no bound. */
 static uint64_t pool_value(const struct model *m, int which, uint64_t v)
 {
-	uint32_t blocks = m->llm ? llm_exec_blocks_total(m->llm) : 0;
-	if (which == POOL_LIMIT_MAX_UNITS && v == UINT64_MAX && blocks)
-		return blocks;
-	return v;
+	struct exec_info info;
+	if (which != POOL_LIMIT_MAX_UNITS || v != UINT64_MAX || !m->exec)
+		return v;
+	exec_describe(m->exec, &info);
+	return info.units_total ? info.units_total : v;
 }
 
 /* Apply every runtime-changeable lot setting of want that differs from the

@@ -7,8 +7,19 @@
  *   the loop's signalfd sees them), loads the config, opens the socket,
  *   starts one pool per model and runs the loop until a drain ends.
  *
- *   Anything that may block runs off the loop thread and reports back
- *   through an eventfd:
+ *   The daemon's files form layers, each including only those below it:
+ *     plotd.c (main) -> client.c (connections) -> dispatch.c (requests,
+ *     replies, streams) -> models.c (one executor + pool per model) ->
+ *     lib/exec (the executor table) -> lib/pool, lib/llm.
+ *   Lower layers reach upper ones only through hooks they are given
+ *   (conn_hooks, dispatch_hooks) and through the post queue: every thread
+ *   that is not the loop's comes back through post_send/post_note
+ *   (plot/loop.h), the only cross-thread path into loop state.
+ *
+ *   All state is in one struct plotd, made in main() and passed to every
+ *   callback as its context; there are no other globals but the log.
+ *
+ *   Anything that may block runs off the loop thread and posts back:
  *     - drain/shutdown: a stopper thread calls pool_shutdown() on each pool
  *       (bounded by the drain timeout) while the loop goes on streaming;
  *       then the loop flushes what clients still have pending (bounded by
@@ -38,16 +49,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "dispatch.h"
+#include "listen.h"
+#include "log.h"
+#include "models.h"
 #include "plot/client.h"
+#include "plot/loop.h"
 #include "plot/version.h"
-#include "plotd.h"
 
 #define EXIT_USAGE 2
 #define EXIT_CONFIG 78
 #define DRAIN_SECS_DEFAULT 30.0
 #define FLUSH_GRACE_MS 2000
 #define TICK_MS 250
-#define NOTES_BUDGET_US 2000
+#define POST_BUDGET_US 2000 /* per loop wake-up: other clients are served between */
+
+struct plotd;
 
 struct opts {
 	const char *config, *socket, *log_file, *log_level, *pid_file;
@@ -58,6 +76,7 @@ struct opts {
 
 /* The reload thread's result, handed to the loop. */
 struct reload_job {
+	struct plotd *d;
 	pthread_t thread;
 	int running;            /* thread started, not yet joined */
 	int again;              /* SIGHUP arrived while running */
@@ -71,6 +90,7 @@ struct reload_job {
 
 /* The stopper thread: pool_shutdown on every pool. */
 struct stop_job {
+	struct plotd *d;
 	pthread_t thread;
 	int running;
 	int mode;               /* enum pool_shutdown_mode */
@@ -78,32 +98,38 @@ struct stop_job {
 	int leftover;           /* some pool still had running work */
 };
 
-static struct plotd D;
-static struct opts O = { .drain_secs = DRAIN_SECS_DEFAULT, .out_cap = CONN_OUT_CAP };
-static struct reload_job R;
-static struct stop_job S;
-static char pid_path[4096];
-static uint64_t *note_buf;
-static size_t note_cap;
-static int stop_efd = -1, reload_efd = -1;
-static uint64_t flush_deadline_ms;
+enum { PLOTD_RUNNING = 0, PLOTD_DRAINING = 1, PLOTD_FLUSHING = 2 };
 
-static uint64_t plotd_now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
+struct plotd {
+	struct opts o;
+	struct loop *loop;
+	struct post *post;
+	struct lsn lsn;
+	struct loop_watch lsn_w, sig_w, tick_w;
+	struct conns conns;
+	struct dispatch dispatch;
+	struct models models;
+	struct cfg *first_cfg;      /* the models were started from it: kept */
+	struct cfg *cfg;            /* live (reloads replace it) */
+	char *config_text;          /* cfg_dump of the live config */
+	uid_t *allow_uids;
+	size_t n_allow_uids;
+	gid_t *allow_gids;
+	size_t n_allow_gids;
+	int state;                  /* PLOTD_* */
+	int log_level_forced;       /* --log-level given: config does not change it */
+	uint64_t flush_deadline_ms;
+	struct reload_job reload;
+	struct stop_job stop;
+	char pid_path[4096];
+	int exit_code;
+};
 
-uint64_t plotd_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
+#define CONTAINER(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-int plotd_can_submit(const struct plotd *d)
+static int can_submit(void *ctx)
 {
+	const struct plotd *d = ctx;
 	return d->state == PLOTD_RUNNING;
 }
 
@@ -117,9 +143,10 @@ static int in_gids(const struct plotd *d, gid_t g)
 	return 0;
 }
 
-int plotd_peer_role(const struct plotd *d, const struct peer *pr)
+static int peer_role(void *ctx, const struct peer *pr)
 {
-	if (pr->uid == 0 || pr->uid == d->owner)
+	const struct plotd *d = ctx;
+	if (pr->uid == 0 || pr->uid == d->conns.owner)
 		return ROLE_OWNER;
 	for (size_t i = 0; i < d->n_allow_uids; i++)
 		if (d->allow_uids[i] == pr->uid)
@@ -180,141 +207,82 @@ static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **
 
 /* ---- drain and shutdown ------------------------------------------------------ */
 
+static void on_stopped(void *ctx, uint64_t key, void *arg, int live);
+
 static void *stopper_main(void *arg)
 {
 	struct stop_job *sj = arg;
-	uint64_t end = plotd_now_ms() * 1000000ull + sj->timeout_ns;
+	struct plotd *d = sj->d;
 
-	for (size_t i = 0; i < D.models.n; i++) {
-		struct pool *p = D.models.v[i].pool;
-		if (!p)
-			continue;
-		uint64_t now = plotd_now_ms() * 1000000ull;
-		uint64_t left = end > now ? end - now : 1000000ull;
-		if (pool_shutdown(p, (enum pool_shutdown_mode)sj->mode, left) < 0)
-			sj->leftover = 1;
-	}
-	loop_eventfd_signal(stop_efd);
+	if (models_shutdown(&d->models, sj->mode == POOL_SHUTDOWN_CANCEL, sj->timeout_ns) < 0)
+		sj->leftover = 1;
+	post_note(d->post, on_stopped, d, 0);
 	return NULL;
 }
 
-/* Cancel every queued and running task now (second signal, shutdown). */
-static void cancel_everything(void)
+static void start_stop(void *ctx, int cancel, double timeout_secs, const char *why)
 {
-	for (size_t i = 0; i < D.models.n; i++) {
-		struct pool *p = D.models.v[i].pool;
-		struct pool_task_info *v;
-		size_t n = models_list(&D.models.v[i], &v);
-		for (size_t k = 0; k < n; k++)
-			pool_cancel(p, v[k].id);
-		free(v);
-	}
-}
+	struct plotd *d = ctx;
 
-void plotd_start_stop(struct plotd *d, int cancel, double timeout_secs, const char *why)
-{
 	if (d->state != PLOTD_RUNNING) {
 		log_msg(LOG_WARN, "%s while stopping: cancelling every task now", why);
-		cancel_everything();
+		models_cancel_all(&d->models);
 		return;
 	}
 	if (timeout_secs <= 0)
-		timeout_secs = O.drain_secs;
+		timeout_secs = d->o.drain_secs;
 	d->state = PLOTD_DRAINING;
 	log_msg(LOG_INFO, "%s: %s (timeout %.1fs); new submits are refused", why,
 		cancel ? "cancelling every task" : "draining queued and running tasks",
 		timeout_secs);
-	S.mode = cancel ? POOL_SHUTDOWN_CANCEL : POOL_SHUTDOWN_DRAIN;
-	S.timeout_ns = (uint64_t)(timeout_secs * 1e9);
-	if (pthread_create(&S.thread, NULL, stopper_main, &S) != 0) {
+	d->stop.d = d;
+	d->stop.mode = cancel ? POOL_SHUTDOWN_CANCEL : POOL_SHUTDOWN_DRAIN;
+	d->stop.timeout_ns = (uint64_t)(timeout_secs * 1e9);
+	if (pthread_create(&d->stop.thread, NULL, stopper_main, &d->stop) != 0) {
 		log_msg(LOG_ERROR, "cannot start the stopper thread; exiting now");
-		cancel_everything();
-		loop_eventfd_signal(stop_efd);
+		models_cancel_all(&d->models);
+		post_note(d->post, on_stopped, d, 0);
 		return;
 	}
-	S.running = 1;
+	d->stop.running = 1;
 }
 
-/* Every task is terminal now, but the pools' last notes may not have reached
- * us (a note is sent after the task ends): feed every open watch once, so
- * each stream gets its end before we exit. */
-static void kick_all_watches(void)
+/* post_fn: every pool is stopped. Every task is terminal now, but the
+ * pools' last notes may still be queued: deliver them, then feed every open
+ * watch once, so each stream gets its end before we exit. */
+static void on_stopped(void *ctx, uint64_t key, void *arg, int live)
 {
-	size_t n = 0, cap = watch_count();
-	uint64_t *ids = calloc(cap ? cap : 1, sizeof(*ids));
+	struct plotd *d = ctx;
 
-	for (struct conn *c = D.conns; ids && c; c = c->next)
-		for (struct watch *w = c->watches; w && n < cap; w = w->conn_next)
-			ids[n++] = w->task;
-	for (size_t i = 0; i < n; i++)
-		dispatch_task_event(&D, ids[i]);
-	free(ids);
-}
-
-static void on_stopped(struct loop *l, struct loop_watch *w, uint32_t ev)
-{
-	(void)l;
-	(void)ev;
-	loop_eventfd_drain(w->fd);
-	if (S.running) {
-		pthread_join(S.thread, NULL);
-		S.running = 0;
+	(void)key;
+	(void)arg;
+	if (!live)
+		return;
+	if (d->stop.running) {
+		pthread_join(d->stop.thread, NULL);
+		d->stop.running = 0;
 	}
-	if (S.leftover) {
+	if (d->stop.leftover) {
 		log_msg(LOG_ERROR, "drain: tasks still running after the timeout");
-		D.exit_code = 1;
+		d->exit_code = 1;
 	}
 	log_msg(LOG_INFO, "every pool is stopped; flushing clients");
-	D.state = PLOTD_FLUSHING;
-	flush_deadline_ms = plotd_now_ms() + FLUSH_GRACE_MS;
-	kick_all_watches();
+	d->state = PLOTD_FLUSHING;
+	d->flush_deadline_ms = conn_now_ms() + FLUSH_GRACE_MS;
+	dispatch_kick_all(&d->dispatch);
 }
 
-static int output_pending(void)
-{
-	for (struct conn *c = D.conns; c; c = c->next)
-		if (proto_buf_pending(&c->out))
-			return 1;
-	return 0;
-}
+/* ---- reload ------------------------------------------------------------------ */
 
-/* ---- notes, reload, signals, tick ------------------------------------------- */
-
-static void on_prepared(struct loop *l, struct loop_watch *w, uint32_t ev)
-{
-	(void)l;
-	(void)ev;
-	loop_eventfd_drain(w->fd);
-	llm_on_prepared(&D);
-}
-
-/* Feed the watchers of every task the pools noted. Bounded to NOTES_BUDGET_MS
- * per loop iteration: what is left is noted again, so requests of other
- * clients are served in between however fast the streams run. */
-static void on_notes(struct loop *l, struct loop_watch *w, uint32_t ev)
-{
-	(void)l;
-	(void)ev;
-	loop_eventfd_drain(w->fd);
-	size_t n = models_take_notes(&note_buf, &note_cap), i;
-	uint64_t end = plotd_now_us() + NOTES_BUDGET_US;
-	for (i = 0; i < n; i++) {
-		if (i && note_buf[i] == note_buf[i - 1])
-			continue;
-		if ((i & 15) == 15 && plotd_now_us() > end)
-			break;
-		dispatch_task_event(&D, note_buf[i]);
-	}
-	for (; i < n; i++)
-		models_renote(note_buf[i]);
-}
+static void on_reloaded(void *ctx, uint64_t key, void *arg, int live);
 
 static void *reload_main(void *arg)
 {
 	struct reload_job *rj = arg;
+	struct plotd *d = rj->d;
 	size_t len;
 
-	if (cfg_load(D.config_opt, &rj->cfg, rj->err, sizeof(rj->err)) < 0) {
+	if (cfg_load(d->o.config, &rj->cfg, rj->err, sizeof(rj->err)) < 0) {
 		rj->cfg = NULL;
 	} else if (resolve_allow(rj->cfg, &rj->uids, &rj->n_uids, &rj->gids, &rj->n_gids,
 				 rj->err, sizeof(rj->err)) < 0 ||
@@ -324,122 +292,123 @@ static void *reload_main(void *arg)
 		cfg_free(rj->cfg);
 		rj->cfg = NULL;
 	}
-	loop_eventfd_signal(reload_efd);
+	post_note(d->post, on_reloaded, d, 0);
 	return NULL;
 }
 
-static void start_reload(void)
+static void start_reload(struct plotd *d)
 {
-	if (R.running) {
-		R.again = 1;
+	struct reload_job *r = &d->reload;
+
+	if (r->running) {
+		r->again = 1;
 		return;
 	}
-	free(R.uids);
-	free(R.gids);
-	free(R.text);
-	memset(&R, 0, sizeof(R));
-	if (pthread_create(&R.thread, NULL, reload_main, &R) != 0) {
+	free(r->uids);
+	free(r->gids);
+	free(r->text);
+	memset(r, 0, sizeof(*r));
+	r->d = d;
+	if (pthread_create(&r->thread, NULL, reload_main, r) != 0) {
 		log_msg(LOG_ERROR, "config reload: cannot start a thread");
 		return;
 	}
-	R.running = 1;
+	r->running = 1;
 }
 
-static int same_str(const char *a, const char *b)
-{
-	return (!a && !b) || (a && b && !strcmp(a, b));
-}
-
-/* Whether the executor would start the same: what a reload cannot change. */
-static int same_model_shape(const struct cfg_model *a, const struct model *m)
-{
-	const struct cfg_params *p = &a->params, *q = &m->params;
-	if (a->executor != m->executor)
-		return 0;
-	if (a->executor == CFG_EXEC_SYNTHETIC)
-		return p->tokens_per_sec == q->tokens_per_sec;
-	return same_str(a->path, m->path) && p->device == q->device &&
-	       p->kvcache_mem_mb == q->kvcache_mem_mb && p->block_size == q->block_size &&
-	       p->max_num_seqs == q->max_num_seqs && p->max_batch_tokens == q->max_batch_tokens &&
-	       p->context_length == q->context_length && p->threads == q->threads &&
-	       p->kv_type == q->kv_type;
-}
-
-static void reload_models(const struct cfg *c)
+static void reload_models(struct plotd *d, const struct cfg *c)
 {
 	for (size_t i = 0; i < c->n_models; i++) {
 		const struct cfg_model *cm = &c->models[i];
-		struct model *m = models_find(&D.models, cm->name);
+		struct model *m = models_find(&d->models, cm->name);
 		if (!m) {
 			log_msg(LOG_WARN, "config reload: new model %s needs a restart", cm->name);
 			continue;
 		}
-		if (!same_model_shape(cm, m))
+		if (!models_same_shape(m, cm))
 			log_msg(LOG_WARN, "config reload: executor, path or params of model %s "
 				"changed; they apply only on restart", cm->name);
 		models_set_lot(m, &cm->lot, "config reload");
 	}
-	for (size_t i = 0; i < D.models.n; i++)
-		if (!cfg_model_find(c, D.models.v[i].name))
+	for (size_t i = 0; i < d->models.n; i++)
+		if (!cfg_model_find(c, d->models.v[i].name))
 			log_msg(LOG_WARN, "config reload: model %s is gone from the config; it "
-				"stays until a restart", D.models.v[i].name);
+				"stays until a restart", d->models.v[i].name);
 }
 
-static void reload_daemon(struct cfg *c)
+static void reload_daemon(struct plotd *d, struct cfg *c)
 {
-	if (!D.log_level_forced && c->daemon.log_level != log_get_level()) {
+	struct reload_job *r = &d->reload;
+
+	if (!d->log_level_forced && c->daemon.log_level != log_get_level()) {
 		log_msg(LOG_INFO, "config reload: log_level %s -> %s",
 			log_level_name(log_get_level()), log_level_name(c->daemon.log_level));
 		log_set_level(c->daemon.log_level);
 	}
-	if ((R.n_uids || R.n_gids) != (D.n_allow_uids || D.n_allow_gids))
+	if ((r->n_uids || r->n_gids) != (d->n_allow_uids || d->n_allow_gids))
 		log_msg(LOG_WARN, "config reload: the socket's mode follows allow_users/"
 			"allow_groups being empty or not; that changes only on restart");
-	if (R.n_uids != D.n_allow_uids || R.n_gids != D.n_allow_gids ||
-	    memcmp(R.uids, D.allow_uids, R.n_uids * sizeof(uid_t)) ||
-	    memcmp(R.gids, D.allow_gids, R.n_gids * sizeof(gid_t)))
+	if (r->n_uids != d->n_allow_uids || r->n_gids != d->n_allow_gids ||
+	    memcmp(r->uids, d->allow_uids, r->n_uids * sizeof(uid_t)) ||
+	    memcmp(r->gids, d->allow_gids, r->n_gids * sizeof(gid_t)))
 		log_msg(LOG_INFO, "config reload: allow_users/allow_groups now %zu users, "
-			"%zu groups", R.n_uids, R.n_gids);
-	free(D.allow_uids);
-	free(D.allow_gids);
-	D.allow_uids = R.uids;
-	D.allow_gids = R.gids;
-	D.n_allow_uids = R.n_uids;
-	D.n_allow_gids = R.n_gids;
-	R.uids = NULL;
-	R.gids = NULL;
+			"%zu groups", r->n_uids, r->n_gids);
+	free(d->allow_uids);
+	free(d->allow_gids);
+	d->allow_uids = r->uids;
+	d->allow_gids = r->gids;
+	d->n_allow_uids = r->n_uids;
+	d->n_allow_gids = r->n_gids;
+	r->uids = NULL;
+	r->gids = NULL;
 }
 
-static void on_reloaded(struct loop *l, struct loop_watch *w, uint32_t ev)
+/* Make c the live config (the first one stays: the models point into it). */
+static void set_live_config(struct plotd *d, struct cfg *c, char *text)
 {
+	if (d->cfg && d->cfg != d->first_cfg)
+		cfg_free(d->cfg);
+	d->cfg = c;
+	free(d->config_text);
+	d->config_text = text;
+	d->dispatch.config_yaml = text;
+	d->dispatch.config_source = c->source;
+}
+
+/* post_fn: the reload thread is done. */
+static void on_reloaded(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct plotd *d = ctx;
+	struct reload_job *r = &d->reload;
 	char err[256];
 
-	(void)l;
-	(void)ev;
-	loop_eventfd_drain(w->fd);
-	pthread_join(R.thread, NULL);
-	R.running = 0;
-	if (!R.cfg) {
-		log_msg(LOG_ERROR, "config reload failed, keeping the running config: %s", R.err);
+	(void)key;
+	(void)arg;
+	if (!live)
+		return;
+	pthread_join(r->thread, NULL);
+	r->running = 0;
+	if (!r->cfg) {
+		log_msg(LOG_ERROR, "config reload failed, keeping the running config: %s", r->err);
 	} else {
-		reload_models(R.cfg);
-		reload_daemon(R.cfg);
-		cfg_free(D.cfg);
-		D.cfg = R.cfg;
-		R.cfg = NULL;
-		free(D.config_text);
-		D.config_text = R.text;
-		R.text = NULL;
-		log_msg(LOG_INFO, "config reloaded from %s", D.cfg->source);
+		reload_models(d, r->cfg);
+		reload_daemon(d, r->cfg);
+		set_live_config(d, r->cfg, r->text);
+		r->cfg = NULL;
+		r->text = NULL;
+		log_msg(LOG_INFO, "config reloaded from %s", d->cfg->source);
 	}
 	if (log_open(NULL, err, sizeof(err)) < 0) /* reopen: log rotation */
 		log_msg(LOG_ERROR, "log file: %s", err);
-	if (R.again)
-		start_reload();
+	if (r->again)
+		start_reload(d);
 }
+
+/* ---- signals, accept, tick, before sleep -------------------------------------- */
 
 static void on_signal(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
+	struct plotd *d = CONTAINER(w, struct plotd, sig_w);
 	struct signalfd_siginfo si;
 
 	(void)l;
@@ -447,36 +416,41 @@ static void on_signal(struct loop *l, struct loop_watch *w, uint32_t ev)
 	while (read(w->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
 			log_msg(LOG_INFO, "SIGHUP: reloading the config");
-			start_reload();
+			start_reload(d);
 		} else {
-			plotd_start_stop(&D, 0, O.drain_secs,
-					 si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			start_stop(d, 0, d->o.drain_secs,
+				   si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
 		}
 	}
 }
 
 static void on_accept(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
+	struct plotd *d = CONTAINER(w, struct plotd, lsn_w);
+
 	(void)l;
-	(void)w;
 	(void)ev;
-	conn_accept_all(&D);
+	conn_accept_all(&d->conns);
 }
 
+/* The tick wakes the loop so before_sleep runs: close grace periods and
+ * the flush deadline are checked there. */
 static void on_tick(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
 	(void)l;
 	(void)ev;
-	loop_eventfd_drain(w->fd); /* a timerfd reads the same way */
+	loop_fd_drain(w->fd);
 }
 
 static void before_sleep(struct loop *l, void *ctx)
 {
-	(void)ctx;
-	conn_flush_pending(&D);
-	conn_reap(&D);
-	if (D.state == PLOTD_FLUSHING &&
-	    ((!output_pending() && !watch_count()) || plotd_now_ms() > flush_deadline_ms))
+	struct plotd *d = ctx;
+
+	conn_flush_pending(&d->conns);
+	conn_reap(&d->conns);
+	if (d->state == PLOTD_FLUSHING &&
+	    ((!conn_output_pending(&d->conns) && !dispatch_watch_count(&d->dispatch)) ||
+	     conn_now_ms() > d->flush_deadline_ms))
 		loop_stop(l);
 }
 
@@ -492,7 +466,7 @@ static void usage(FILE *f)
 		"Runs in the foreground. See plotd(8).\n");
 }
 
-static int parse_args(int argc, char **argv)
+static int parse_args(struct opts *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -512,15 +486,15 @@ static int parse_args(int argc, char **argv)
 
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (ch) {
-		case 'c': O.config = optarg; break;
-		case 's': O.socket = optarg; break;
-		case 'l': O.log_file = optarg; break;
-		case 'L': O.log_level = optarg; break;
-		case 'p': O.pid_file = optarg; break;
-		case 'C': O.check_config = 1; break;
+		case 'c': o->config = optarg; break;
+		case 's': o->socket = optarg; break;
+		case 'l': o->log_file = optarg; break;
+		case 'L': o->log_level = optarg; break;
+		case 'p': o->pid_file = optarg; break;
+		case 'C': o->check_config = 1; break;
 		case 'd':
-			O.drain_secs = strtod(optarg, &end);
-			if (*end || !(O.drain_secs > 0 && O.drain_secs <= 86400)) {
+			o->drain_secs = strtod(optarg, &end);
+			if (*end || !(o->drain_secs > 0 && o->drain_secs <= 86400)) {
 				fprintf(stderr, "plotd: --drain-timeout: expected 0 < SECS <= 86400, "
 					"got '%s'\n", optarg);
 				return EXIT_USAGE;
@@ -533,7 +507,7 @@ static int parse_args(int argc, char **argv)
 					"got '%s'\n", CONN_OUT_CAP_MIN, 1ull << 32, optarg);
 				return EXIT_USAGE;
 			}
-			O.out_cap = (size_t)v;
+			o->out_cap = (size_t)v;
 			break;
 		}
 		case 'h': usage(stdout); exit(0);
@@ -546,21 +520,21 @@ static int parse_args(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (O.log_level && log_level_parse(O.log_level) < 0) {
+	if (o->log_level && log_level_parse(o->log_level) < 0) {
 		fprintf(stderr, "plotd: --log-level: expected error|warn|info|debug, got '%s'\n",
-			O.log_level);
+			o->log_level);
 		return EXIT_USAGE;
 	}
 	return 0;
 }
 
-static int check_config(void)
+static int check_config(const struct opts *o)
 {
 	struct cfg *c;
 	char err[1024], *text;
 	size_t len;
 
-	if (cfg_load(O.config, &c, err, sizeof(err)) < 0) {
+	if (cfg_load(o->config, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "plotd: %s\n", err);
 		return EXIT_CONFIG;
 	}
@@ -575,7 +549,7 @@ static int check_config(void)
 	return 0;
 }
 
-static int write_pid_file(const char *path, char *err, size_t errlen)
+static int write_pid_file(struct plotd *d, const char *path, char *err, size_t errlen)
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
@@ -587,138 +561,176 @@ static int write_pid_file(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	close(fd);
-	snprintf(pid_path, sizeof(pid_path), "%s", path);
+	snprintf(d->pid_path, sizeof(d->pid_path), "%s", path);
 	return 0;
 }
 
-static int add_fd(struct loop_watch *w, int fd, loop_fn fn)
+static int add_fd(struct plotd *d, struct loop_watch *w, int fd, loop_fn fn)
 {
 	w->fd = fd;
 	w->fn = fn;
-	return fd < 0 ? -1 : loop_add(D.loop, w, EPOLLIN);
+	return fd < 0 ? -1 : loop_add(d->loop, w, EPOLLIN);
 }
 
-static int setup_loop(const sigset_t *sigs)
+static int setup_loop(struct plotd *d, const sigset_t *sigs)
 {
-	D.loop = loop_new();
-	if (!D.loop)
+	d->loop = loop_new();
+	if (!d->loop)
 		return -1;
-	int nfd = loop_eventfd_new();
-	models_notes_init(nfd);
-	int pfd = loop_eventfd_new();
-	llm_prepared_init(pfd);
-	stop_efd = loop_eventfd_new();
-	reload_efd = loop_eventfd_new();
+	d->post = post_new(d->loop, POST_BUDGET_US);
+	if (!d->post)
+		return -1;
 	int tfd = loop_timerfd_new();
-	if (add_fd(&D.sig_w, signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC), on_signal) < 0 ||
-	    add_fd(&D.note_w, nfd, on_notes) < 0 ||
-	    add_fd(&D.prep_w, pfd, on_prepared) < 0 ||
-	    add_fd(&D.stop_w, stop_efd, on_stopped) < 0 ||
-	    add_fd(&D.reload_w, reload_efd, on_reloaded) < 0 ||
-	    add_fd(&D.tick_w, tfd, on_tick) < 0 ||
+	if (add_fd(d, &d->sig_w, signalfd(-1, sigs, SFD_NONBLOCK | SFD_CLOEXEC), on_signal) < 0 ||
+	    add_fd(d, &d->tick_w, tfd, on_tick) < 0 ||
 	    loop_timerfd_arm(tfd, TICK_MS, TICK_MS) < 0)
 		return -1;
-	loop_set_before_sleep(D.loop, before_sleep, NULL);
+	loop_set_before_sleep(d->loop, before_sleep, d);
 	return 0;
 }
 
-static const char *socket_path(char *buf, size_t len, char *err, size_t errlen)
+static const char *socket_path(const struct plotd *d, char *buf, size_t len, char *err,
+			       size_t errlen)
 {
-	const char *opt = O.socket;
-	if (!opt && !getenv("PLOT_SOCKET") && D.cfg->daemon.socket)
-		opt = D.cfg->daemon.socket;
+	const char *opt = d->o.socket;
+	if (!opt && !getenv("PLOT_SOCKET") && d->cfg->daemon.socket)
+		opt = d->cfg->daemon.socket;
 	return client_socket_path(opt, buf, len, err, errlen) < 0 ? NULL : buf;
 }
 
-static int startup(const sigset_t *sigs, char *err, size_t errlen)
+/* Connections and dispatch wired to each other and to the daemon. */
+static int setup_layers(struct plotd *d)
+{
+	static const struct dispatch_hooks dh_proto = { .can_submit = can_submit,
+							.stop = start_stop };
+	struct dispatch_hooks dh = dh_proto;
+
+	dh.ctx = d;
+	d->conns.loop = d->loop;
+	d->conns.lsn = &d->lsn;
+	d->conns.hooks = (struct conn_hooks){ peer_role, d, dispatch_request,
+					      dispatch_conn_closed, &d->dispatch };
+	if (dispatch_init(&d->dispatch, &d->conns, &d->models, d->post, &dh) < 0)
+		return -1;
+	d->dispatch.config_yaml = d->config_text;
+	d->dispatch.config_source = d->cfg->source;
+	return 0;
+}
+
+static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errlen)
 {
 	char path[4096];
-	const char *lf = O.log_file ? O.log_file : D.cfg->daemon.log_file;
+	const char *lf = d->o.log_file ? d->o.log_file : d->cfg->daemon.log_file;
 
 	if (lf && log_open(lf, err, errlen) < 0)
 		return 1;
-	if (O.log_level) {
-		log_set_level(log_level_parse(O.log_level));
-		D.log_level_forced = 1;
+	if (d->o.log_level) {
+		log_set_level(log_level_parse(d->o.log_level));
+		d->log_level_forced = 1;
 	} else {
-		log_set_level(D.cfg->daemon.log_level);
+		log_set_level(d->cfg->daemon.log_level);
 	}
-	if (resolve_allow(D.cfg, &D.allow_uids, &D.n_allow_uids, &D.allow_gids,
-			  &D.n_allow_gids, err, errlen) < 0)
+	if (resolve_allow(d->cfg, &d->allow_uids, &d->n_allow_uids, &d->allow_gids,
+			  &d->n_allow_gids, err, errlen) < 0)
 		return EXIT_CONFIG;
-	if (!socket_path(path, sizeof(path), err, errlen))
+	if (!socket_path(d, path, sizeof(path), err, errlen))
 		return 1;
-	if (setup_loop(sigs) < 0 || watch_table_init(1024) < 0) {
+	if (setup_loop(d, sigs) < 0 || setup_layers(d) < 0) {
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		return 1;
 	}
-	if (lsn_open(&D.lsn, path, D.n_allow_uids || D.n_allow_gids, err, errlen) < 0)
+	if (lsn_open(&d->lsn, path, d->n_allow_uids || d->n_allow_gids, err, errlen) < 0)
 		return 1;
-	if (add_fd(&D.lsn_w, D.lsn.fd, on_accept) < 0) {
+	if (add_fd(d, &d->lsn_w, d->lsn.fd, on_accept) < 0) {
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		return 1;
 	}
-	if (models_init(&D.models, D.cfg, &D, err, errlen) < 0)
+	if (models_init(&d->models, d->first_cfg, d->post, dispatch_task_event, &d->dispatch,
+			err, errlen) < 0)
 		return 1;
-	if ((O.pid_file || D.cfg->daemon.pid_file) &&
-	    write_pid_file(O.pid_file ? O.pid_file : D.cfg->daemon.pid_file, err, errlen) < 0)
+	const char *pf = d->o.pid_file ? d->o.pid_file : d->cfg->daemon.pid_file;
+	if (pf && write_pid_file(d, pf, err, errlen) < 0)
 		return 1;
 	return 0;
 }
 
-static int load_config(char *err, size_t errlen)
+static int load_config(struct plotd *d, char *err, size_t errlen)
 {
 	size_t len;
 
-	D.config_opt = O.config;
-	if (cfg_load(O.config, &D.cfg, err, errlen) < 0)
+	if (cfg_load(d->o.config, &d->cfg, err, errlen) < 0)
 		return EXIT_CONFIG;
-	if (cfg_dump(D.cfg, &D.config_text, &len) < 0) {
+	d->first_cfg = d->cfg;
+	if (cfg_dump(d->cfg, &d->config_text, &len) < 0) {
 		snprintf(err, errlen, "cannot dump the config");
 		return 1;
 	}
 	return 0;
 }
 
-static void teardown(void)
+static void teardown(struct plotd *d)
 {
-	if (R.running)
-		pthread_join(R.thread, NULL);
-	if (S.running)
-		pthread_join(S.thread, NULL);
-	if (R.cfg)
-		cfg_free(R.cfg);
-	free(R.uids);
-	free(R.gids);
-	free(R.text);
-	conn_close_all(&D);
-	models_free(&D.models);
-	lsn_close(&D.lsn);
-	if (pid_path[0])
-		unlink(pid_path);
-	watch_table_free();
-	models_notes_free();
-	llm_prepared_free();
-	free(note_buf);
-	if (D.loop)
-		loop_free(D.loop);
-	free(D.allow_uids);
-	free(D.allow_gids);
-	free(D.config_text);
-	if (D.cfg)
-		cfg_free(D.cfg);
+	struct reload_job *r = &d->reload;
+
+	if (r->running)
+		pthread_join(r->thread, NULL);
+	if (d->stop.running)
+		pthread_join(d->stop.thread, NULL);
+	if (r->cfg)
+		cfg_free(r->cfg);
+	free(r->uids);
+	free(r->gids);
+	free(r->text);
+	conn_close_all(&d->conns);
+	models_free(&d->models); /* executors answer queued prepares: posted */
+	post_free(d->post);      /* ... and discarded here */
+	lsn_close(&d->lsn);
+	if (d->pid_path[0])
+		unlink(d->pid_path);
+	dispatch_free(&d->dispatch);
+	if (d->loop)
+		loop_free(d->loop);
+	free(d->allow_uids);
+	free(d->allow_gids);
+	free(d->config_text);
+	if (d->cfg && d->cfg != d->first_cfg)
+		cfg_free(d->cfg);
+	if (d->first_cfg)
+		cfg_free(d->first_cfg);
+}
+
+static struct plotd *plotd_new(void)
+{
+	struct plotd *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->o.drain_secs = DRAIN_SECS_DEFAULT;
+	d->o.out_cap = CONN_OUT_CAP;
+	d->lsn.fd = d->lsn.lock_fd = -1;
+	d->conns.owner = geteuid();
+	d->conns.out_lim.max_frame = PROTO_MAX_FRAME_CLIENT;
+	proto_limits_resolve(&d->conns.in_lim);
+	proto_limits_resolve(&d->conns.out_lim);
+	return d;
 }
 
 int main(int argc, char **argv)
 {
 	char err[1024] = "";
 	sigset_t sigs;
+	struct plotd *d = plotd_new();
 
-	int rc = parse_args(argc, argv);
-	if (rc)
+	if (!d) {
+		fprintf(stderr, "plotd: out of memory\n");
+		return 1;
+	}
+	int rc = parse_args(&d->o, argc, argv);
+	if (rc || d->o.check_config) {
+		rc = rc ? rc : check_config(&d->o);
+		free(d);
 		return rc;
-	if (O.check_config)
-		return check_config();
+	}
+	d->conns.out_cap = d->o.out_cap;
 	/* Before any thread exists: only the loop's signalfd sees these. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);
@@ -727,32 +739,29 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	D.lsn.fd = D.lsn.lock_fd = -1;
-	D.owner = geteuid();
-	D.start_ms = plotd_now_ms();
-	D.out_lim.max_frame = PROTO_MAX_FRAME_CLIENT;
-	D.out_cap = O.out_cap;
-	proto_limits_resolve(&D.in_lim);
-	proto_limits_resolve(&D.out_lim);
-	rc = load_config(err, sizeof(err));
+	rc = load_config(d, err, sizeof(err));
 	if (!rc)
-		rc = startup(&sigs, err, sizeof(err));
+		rc = startup(d, &sigs, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "plotd: %s\n", err);
 		if (log_is_file())
 			log_msg(LOG_ERROR, "not started: %s", err);
-		teardown();
+		teardown(d);
+		free(d);
 		return rc;
 	}
 	log_msg(LOG_INFO, "plotd %s listening on %s (pid %d, uid %u, config %s)",
-		PLOT_VERSION, D.lsn.path, (int)getpid(), (unsigned)D.owner, D.cfg->source);
-	rc = loop_run(D.loop);
+		PLOT_VERSION, d->lsn.path, (int)getpid(), (unsigned)d->conns.owner,
+		d->cfg->source);
+	rc = loop_run(d->loop);
 	if (rc < 0) {
 		log_msg(LOG_ERROR, "event loop: %s", strerror(-rc));
-		D.exit_code = 1;
+		d->exit_code = 1;
 	}
-	teardown();
-	log_msg(LOG_INFO, "plotd exited (status %d)", D.exit_code);
+	teardown(d);
+	log_msg(LOG_INFO, "plotd exited (status %d)", d->exit_code);
 	log_close();
-	return D.exit_code;
+	rc = d->exit_code;
+	free(d);
+	return rc;
 }

@@ -14,10 +14,7 @@
  */
 #include <stdlib.h>
 
-#include "plotd.h"
-
-static struct watch **tab;
-static size_t nbuckets, count;
+#include "watch.h"
 
 static size_t slot(uint64_t task, size_t n)
 {
@@ -25,34 +22,34 @@ static size_t slot(uint64_t task, size_t n)
 	return (size_t)(task >> 32) & (n - 1);
 }
 
-int watch_table_init(size_t buckets)
+int watch_table_init(struct watch_table *t, size_t buckets)
 {
 	size_t n = 16;
 	while (n < buckets)
 		n <<= 1;
-	tab = calloc(n, sizeof(*tab));
-	if (!tab)
+	t->tab = calloc(n, sizeof(*t->tab));
+	if (!t->tab)
 		return -1;
-	nbuckets = n;
-	count = 0;
+	t->nbuckets = n;
+	t->count = 0;
 	return 0;
 }
 
-void watch_table_free(void)
+void watch_table_free(struct watch_table *t)
 {
-	free(tab);
-	tab = NULL;
-	nbuckets = count = 0;
+	free(t->tab);
+	t->tab = NULL;
+	t->nbuckets = t->count = 0;
 }
 
-static void grow(void)
+static void grow(struct watch_table *t)
 {
-	size_t n = nbuckets * 2;
+	size_t n = t->nbuckets * 2;
 	struct watch **nt = calloc(n, sizeof(*nt));
 	if (!nt)
 		return; /* longer chains, still correct */
-	for (size_t i = 0; i < nbuckets; i++) {
-		struct watch *w = tab[i], *next;
+	for (size_t i = 0; i < t->nbuckets; i++) {
+		struct watch *w = t->tab[i], *next;
 		for (; w; w = next) {
 			next = w->hash_next;
 			size_t s = slot(w->task, n);
@@ -60,44 +57,39 @@ static void grow(void)
 			nt[s] = w;
 		}
 	}
-	free(tab);
-	tab = nt;
-	nbuckets = n;
+	free(t->tab);
+	t->tab = nt;
+	t->nbuckets = n;
 }
 
-void watch_link(struct watch *w)
+void watch_link(struct watch_table *t, struct watch *w)
 {
-	if (count + 1 > nbuckets * 2)
-		grow();
-	size_t s = slot(w->task, nbuckets);
-	w->hash_next = tab[s];
-	tab[s] = w;
-	count++;
+	if (t->count + 1 > t->nbuckets * 2)
+		grow(t);
+	size_t s = slot(w->task, t->nbuckets);
+	w->hash_next = t->tab[s];
+	t->tab[s] = w;
+	t->count++;
 }
 
-void watch_unlink(struct watch *w)
+void watch_unlink(struct watch_table *t, struct watch *w)
 {
-	struct watch **pp = &tab[slot(w->task, nbuckets)];
+	struct watch **pp = &t->tab[slot(w->task, t->nbuckets)];
 	for (; *pp; pp = &(*pp)->hash_next) {
 		if (*pp == w) {
 			*pp = w->hash_next;
 			w->hash_next = NULL;
-			count--;
+			t->count--;
 			return;
 		}
 	}
 }
 
 /* First watch of task; walk on with hash_next, skipping other tasks. */
-struct watch *watch_first(uint64_t task)
+struct watch *watch_first(const struct watch_table *t, uint64_t task)
 {
-	struct watch *w = tab[slot(task, nbuckets)];
+	struct watch *w = t->tab[slot(task, t->nbuckets)];
 	while (w && w->task != task)
 		w = w->hash_next;
 	return w;
-}
-
-size_t watch_count(void)
-{
-	return count;
 }

@@ -3,13 +3,13 @@
  *
  * DESIGN
  *   Everything the daemon waits for is a file descriptor: the listening
- *   socket, client sockets, a signalfd (SIGTERM/SIGINT/SIGHUP), the eventfd
- *   the pools' notify callback writes, the eventfd the reload thread writes,
- *   and a timerfd for deadlines of the daemon itself (drain). Each has a
- *   struct loop_watch owned by the object behind the descriptor; epoll's data
- *   pointer is that watch. A "before sleep" hook runs after every batch of
- *   events (redis beforeSleep): the daemon uses it to free closed clients and
- *   flush output, so nothing is freed while the batch may still point at it.
+ *   socket, client sockets, a signalfd, the post queue's eventfd (every
+ *   other thread reaches the loop through it: post.c) and a timerfd. Each
+ *   has a struct loop_watch owned by the object behind the descriptor;
+ *   epoll's data pointer is that watch. A "before sleep" hook runs after
+ *   every batch of events (redis beforeSleep): the daemon uses it to free
+ *   closed clients and flush output, so nothing is freed while the batch
+ *   may still point at it.
  *
  *   The loop never blocks anywhere but in epoll_wait, and only the loop
  *   thread touches loop state.
@@ -22,11 +22,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "plotd.h"
+#include "plot/loop.h"
 
 #define LOOP_BATCH 64
 
@@ -95,6 +94,7 @@ int loop_run(struct loop *l)
 {
 	struct epoll_event evs[LOOP_BATCH];
 
+	l->stop = 0; /* a loop may run again after it stopped */
 	while (!l->stop) {
 		if (l->before_sleep)
 			l->before_sleep(l, l->hook_ctx);
@@ -118,20 +118,7 @@ int loop_run(struct loop *l)
 
 /* ---- small descriptor helpers ------------------------------------------- */
 
-int loop_eventfd_new(void)
-{
-	return eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-}
-
-void loop_eventfd_signal(int fd)
-{
-	uint64_t one = 1;
-	/* EAGAIN means the counter is saturated: the loop is already woken. */
-	ssize_t w = write(fd, &one, sizeof(one));
-	(void)w;
-}
-
-void loop_eventfd_drain(int fd)
+void loop_fd_drain(int fd)
 {
 	uint64_t v;
 	ssize_t r = read(fd, &v, sizeof(v));

@@ -1,0 +1,55 @@
+/*
+ * dispatch.h — what plotd does with each request, and how task events reach
+ * the clients that wait on them (dispatch.c).
+ *
+ * Dispatch sits above the connections, the watches and the models: it is
+ * the only daemon file that turns requests into pool and executor calls
+ * and the only one that sends replies for them. What it needs of the daemon
+ * above it (drain, whether submits are open, the config text) comes through
+ * struct dispatch_hooks, so nothing here includes plotd.c's state.
+ */
+#ifndef PLOTD_DISPATCH_H
+#define PLOTD_DISPATCH_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "models.h"
+#include "plot/loop.h"
+#include "watch.h"
+
+struct dispatch_hooks {
+	int (*can_submit)(void *ctx);
+	/* drain (cancel 0) or shut down (1) within timeout_secs (0 = default) */
+	void (*stop)(void *ctx, int cancel, double timeout_secs, const char *why);
+	void *ctx;
+};
+
+struct dispatch {
+	struct conns *conns;
+	struct models *models;
+	struct post *post;
+	struct watch_table watches;
+	struct dispatch_hooks hooks;
+	const char *config_yaml;    /* the live config's dump (plotd.c updates it) */
+	const char *config_source;
+	uint64_t start_ms;
+	pthread_t loop_thread;
+	void *preparing;            /* loop thread: the submit inside exec_prepare */
+};
+
+int dispatch_init(struct dispatch *d, struct conns *cs, struct models *ms,
+		  struct post *post, const struct dispatch_hooks *h);
+void dispatch_free(struct dispatch *d);
+/* conn hooks */
+void dispatch_request(void *ctx, struct conn *c, struct proto_msg *req);
+void dispatch_conn_closed(void *ctx, struct conn *c, int cancel_runs);
+/* post_fn for task notes: feed the watchers of task `key`. */
+void dispatch_task_event(void *ctx, uint64_t key, void *arg, int live);
+/* Feed every open watch once (after the pools stopped: their last notes
+ * may still be in flight). */
+void dispatch_kick_all(struct dispatch *d);
+size_t dispatch_watch_count(const struct dispatch *d);
+
+#endif
