@@ -27,6 +27,7 @@
 
 #include "log.h"
 #include "models.h"
+#include "plot/store.h"
 
 /* Pool threads: hand the task id to the loop. */
 static void models_notify(void *ctx, uint64_t task)
@@ -67,11 +68,26 @@ static const char *expand_home(const char *p, char *buf, size_t len)
 	return buf;
 }
 
+/* The name a lot's enum setting holds, from the settings table. */
+static const char *lot_choice(const char *setting, int v)
+{
+	const struct cfg_setting *s = cfg_setting_find(setting);
+	size_t n = 0;
+
+	while (s && s->choices && s->choices[n])
+		n++;
+	return v >= 0 && (size_t)v < n ? s->choices[v] : NULL;
+}
+
 static int model_start(struct models *ms, struct model *m, const struct cfg_model *cm)
 {
 	struct exec_config ec;
 	char path[4096];
 
+	if (store_open_for(lot_choice("parking_lot.queue.backend", cm->lot.queue_backend),
+			   lot_choice("parking_lot.mailbox.backend", cm->lot.mailbox_backend),
+			   m->name, &m->store, m->error, sizeof(m->error)) < 0)
+		return -1;
 	memset(&ec, 0, sizeof(ec));
 	ec.model = cm;
 	ec.path = expand_home(cm->path, path, sizeof(path));
@@ -81,6 +97,7 @@ static int model_start(struct models *ms, struct model *m, const struct cfg_mode
 	ec.pool.on_event = models_event;
 	ec.pool.on_event_ctx = m;
 	ec.pool.first_id = (uint64_t)m->index * MODEL_ID_SPAN + 1;
+	ec.pool.store = m->store;
 	m->exec = exec_new(&ec, m->error, sizeof(m->error));
 	m->pool = exec_pool(m->exec);
 	return m->exec ? 0 : -1;
@@ -133,8 +150,11 @@ int models_init(struct models *ms, const struct cfg *c, struct post *post, post_
 
 void models_free(struct models *ms)
 {
-	for (size_t i = 0; i < ms->n; i++)
+	for (size_t i = 0; i < ms->n; i++) {
 		exec_free(ms->v[i].exec);
+		if (ms->v[i].store)
+			store_free(ms->v[i].store);
+	}
 	free(ms->v);
 	memset(ms, 0, sizeof(*ms));
 }

@@ -27,6 +27,7 @@ struct model {
 	unsigned index;
 	struct exec *exec;          /* NULL when the executor failed to start */
 	struct pool *pool;          /* exec's pool; NULL with it */
+	struct store *store;        /* the pool's records; NULL = its own memory */
 	struct cfg_lot lot;         /* live limits (config + runtime sets) */
 	const struct cfg_model *conf; /* as started: in the daemon's first config,
 	                             * kept for its life (a reload compares) */

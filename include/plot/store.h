@@ -58,6 +58,18 @@ struct store {
 };
 
 struct store *store_memory_new(void);
+
+/* The backend table (lib/store/backends.c): the config's queue.backend and
+ * mailbox.backend name a row. open() fills *out with the store one model's
+ * pool writes through, or NULL when the pool keeps its records in its own
+ * memory (`memory`). Returns 0, or -1 with err naming the setting. */
+struct store_backend {
+	const char *name;
+	int (*open)(const char *model, struct store **out, char *err, size_t errlen);
+};
+const struct store_backend *store_backend_find(const char *name);
+int store_open_for(const char *queue, const char *mailbox, const char *model,
+		   struct store **out, char *err, size_t errlen);
 void store_free(struct store *s);
 
 static inline int store_put(struct store *s, const struct store_record *r)

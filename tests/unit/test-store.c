@@ -303,9 +303,27 @@ static void t_memory_store(void **st)
 	store_free(s);
 }
 
+/* The backend table: memory is the pool's own memory (no store object);
+ * an unknown name or two different halves are refused, naming the setting. */
+static void t_backend_table(void **state)
+{
+	struct store *st = (struct store *)1;
+	char err[256] = "";
+	assert_non_null(store_backend_find("memory"));
+	assert_null(store_backend_find("sqlite-not-yet"));
+	assert_int_equal(store_open_for("memory", "memory", "m", &st, err, sizeof(err)), 0);
+	assert_null(st);
+	assert_int_equal(store_open_for("nope", "memory", "m", &st, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "queue.backend"));
+	assert_non_null(strstr(err, "nope"));
+	assert_int_equal(store_open_for("memory", "other", "m", &st, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mailbox.backend"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(t_backend_table),
 		cmocka_unit_test(t_roundtrip),
 		cmocka_unit_test(t_bad_type),
 		cmocka_unit_test(t_out_of_range),
