@@ -1,20 +1,15 @@
-# plot — build, test and benchmark entry points.
+# plot — build, test and benchmark entry points, grouped by purpose.
+# `make help` lists every target with one line each (the "#>" lines below).
 #
-#   make                  bin/plot, bin/plotd and build/<cc>/libplot.a
-#   make CC=clang         same with clang (objects kept apart in build/clang)
-#   make SAN=address,undefined   sanitized build in build/<cc>-san-address-undefined
-#   make SAN=thread       sanitized build in build/<cc>-san-thread
-#   make CUDA=1           also compile lib/cuda/*.cu with nvcc (objects in <build>/cuda)
-#   make deps             install missing Debian/PyPI packages (idempotent, fast when present)
-#   make check            every test: unit (cmocka), cli (bats), ref (NumPy oracle)
-#   make check-pool       the pool's unit tests only (what CI runs under SAN=thread)
-#   make bench-<name>     benchmarks; each ends with one "<name>: key=value ..." line
-#   make fuzz-smoke       every libFuzzer harness for FUZZ_SECS (default 60) seconds
-#   make models           fetch the default models into $XDG_DATA_HOME/plot/models
-#                         (default ~/.local/share/plot/models), sha256-checked, idempotent
-#
-# Sanitized builds put their binaries in <build>/bin; the default build also
-# copies them to bin/ so the README's commands work without a path.
+# Variables: CC=clang (objects kept apart in build/clang), SAN=address,undefined
+# or SAN=thread (sanitized build in build/<cc>-san-*, binaries in <build>/bin),
+# CUDA=1 (also compile lib/cuda/*.cu with nvcc), FUZZ_SECS (fuzz-smoke),
+# PYTHON. The default build copies its binaries to bin/ so the README's
+# commands work without a path.
+
+#>> Build
+#> all             bin/plot, bin/plotd and build/<cc>/libplot.a (the default)
+#> clean           remove build/ and bin/
 
 CC       ?= cc
 SAN      ?=
@@ -69,11 +64,13 @@ LIBA     := $(B)/libplot.a
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
-POOL_UNIT_BIN := $(filter $(B)/tests/test-pool%,$(UNIT_BIN))
+# the unit tests of threaded code, which CI also runs under TSan
+THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/tests/test-exec,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all deps check unit cli ref check-pool bench-pool bench-quant fuzz-smoke clean models run
+.PHONY: all clean help deps deps-peer models run check unit cli ref check-threads check-pool \
+	check-peer check-peer-llm fuzz-smoke man-cfg
 .DEFAULT_GOAL := all
 
 all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA)
@@ -98,7 +95,21 @@ $(BINDIR)/plotd: $(DMN_SRC:%.c=$(B)/%.o) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# ---- tests ---------------------------------------------------------------
+clean:
+	rm -rf build bin
+
+
+# ---- tests -------------------------------------------------------------------
+#>> Tests
+#> check           every test: unit, cli and ref (what CI runs under gcc)
+#> unit            the cmocka unit tests (tests/unit)
+#> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR)
+#> ref             the NumPy/jinja2/gguf oracle tests (tests/ref, pytest)
+#> check-threads   the unit tests of threaded code (pool, post queue, executor table);
+#>                 CI runs them under SAN=thread (check-pool: the same, old name)
+#> check-peer      tokens and greedy text against llama.cpp (needs make deps-peer)
+
+check: unit cli ref
 
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(UNIT_HELP_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -109,111 +120,48 @@ unit: $(UNIT_BIN)
 	    echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t || fail=1; \
 	done; exit $$fail
 
-check-pool: $(POOL_UNIT_BIN)
-	@fail=0; for t in $(POOL_UNIT_BIN); do \
+check-threads: $(THREAD_UNIT_BIN)
+	@fail=0; for t in $(THREAD_UNIT_BIN); do \
 	    echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t || fail=1; \
 	done; exit $$fail
+check-pool: check-threads
 
-cli: all
+cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
 	else echo "cli: no bats tests yet"; fi
 
-ref:
-	@if ls tests/ref/test_*.py >/dev/null 2>&1; then \
-	    PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/ref; \
-	else echo "ref: no oracle tests yet"; fi
-
-check: unit cli ref
-
-# ---- lib/llm gguf + quant (branch gguf): oracle helper tools, models -------
-# tests/ref/tools/*.c are small programs the pytest oracle tests run; `ref`
-# builds them first. `make models` fetches the default models (see .ci/models).
-REF_TOOLS := $(B)/tests/gguf-dump $(B)/tests/quant-dump
+# Small programs the tests run: tests/ref/tools/*.c for the oracle tests
+# (GGUF dump, quant dump, tokenizer, template render, logits) and
+# tests/tools/llm-generate.c, the engine's greedy output without plotd (the
+# oracle of tests/cli/serve-smollm2.bats, found through PLOT_TESTBIN).
+REF_TOOLS := $(B)/tests/gguf-dump $(B)/tests/quant-dump $(B)/tests/tok-tool \
+	     $(B)/tests/tmpl-render $(B)/tests/llm-logits
 
 $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 ref: $(REF_TOOLS)
+	@if ls tests/ref/test_*.py >/dev/null 2>&1; then \
+	    PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/ref; \
+	else echo "ref: no oracle tests yet"; fi
 
-bench-quant: $(B)/bench/bench-quant
-	$(B)/bench/bench-quant
-
-models:
-	@sh .ci/models
-
-# ---- lib/llm tokenizer + chat templates (branch tok) -----------------------
-# tok-tool / tmpl-render drive lib/llm/tok*.c and template.c from the pytest
-# tests; `make check-peer` compares with llama-cpp-python (not in make check:
-# it needs `make deps-peer`, which compiles llama.cpp for several minutes).
-TOK_TOOLS := $(B)/tests/tok-tool $(B)/tests/tmpl-render
-
-$(B)/tests/tok-tool $(B)/tests/tmpl-render: $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-ref: $(TOK_TOOLS)
-
-.PHONY: check-peer deps-peer
-deps-peer:
-	@PEER=1 sh .ci/deps
-
-check-peer: $(TOK_TOOLS)
+# check-peer is not in make check: it needs make deps-peer, which compiles
+# llama.cpp for several minutes.
+check-peer: check-peer-llm $(REF_TOOLS)
 	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q tests/ref/peer_tok.py
-
-.PHONY: bench-tok
-bench-tok: $(B)/tests/tok-tool
-	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
-
-# ---- benchmarks ----------------------------------------------------------
-
-$(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-bench-pool: $(B)/bench/bench-pool
-	$(B)/bench/bench-pool
-
-# ---- llm engine (area: model) ---------------------------------------------
-# tests/ref/tools/llm-logits.c drives the engine for the oracle tests.
-LLM_TOOLS := $(B)/tests/llm-logits
-
-$(LLM_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-ref: $(LLM_TOOLS)
-
-# greedy tokens against llama-cpp-python; joins the tokenizer's check-peer
-.PHONY: check-peer check-peer-llm
-check-peer: check-peer-llm
-check-peer-llm: $(LLM_TOOLS)
+check-peer-llm: $(REF_TOOLS)
 	PLOT_BUILD=$(abspath $(B)) $(PYTHON) -m pytest -q -s tests/ref/peer_greedy.py
 
-.PHONY: bench-llm
-bench-llm: $(B)/bench/bench-llm
-	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
-
-# lib/llm compute thread pool: dispatch latency, spin vs sleep (sampler helper)
-.PHONY: bench-threads
-bench-threads: $(B)/bench/bench-threads
-	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
-
-# lib/llm sampler: cost of one sample on a 262144-token vocabulary (sampler helper)
-.PHONY: bench-sampler
-bench-sampler: $(B)/bench/bench-sampler
-	$(B)/bench/bench-sampler $(BENCH_SAMPLER_ARGS)
-
-# ---- plotd benchmarks (daemon/): each starts its own plotd from BINDIR ----
-.PHONY: bench-roundtrip bench-control
-bench-roundtrip: $(B)/bench/bench-roundtrip $(BINDIR)/plotd
-	$(B)/bench/bench-roundtrip $(abspath $(BINDIR))/plotd
-bench-control: $(B)/bench/bench-control $(BINDIR)/plotd
-	$(B)/bench/bench-control $(abspath $(BINDIR))/plotd
-
-# ---- fuzzing (clang libFuzzer + ASan/UBSan) ------------------------------
+# ---- fuzzing (clang libFuzzer + ASan/UBSan) -----------------------------------
+#>> Fuzzing
+#> fuzz-smoke      every libFuzzer harness (tests/fuzz) for FUZZ_SECS seconds (default 60)
 
 FUZZ_B   := build/fuzz
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz-*.c))
@@ -233,47 +181,77 @@ fuzz-smoke: $(FUZZ_BIN)
 	        tests/fuzz/corpus/$${n#fuzz-} || exit 1; \
 	done
 
-# ---- cfg (lib/cfg): man/plot.yaml.5 is generated from the settings table ----
+# ---- benchmarks: each ends with one "<name>: key=value ..." line -----------------
+#>> Benchmarks (figures and the ratio to a peer or floor measured in the same run)
+#> bench-pool      lib/pool against a bare mutex+condvar floor
+#> bench-proto     the protocol codec against bare msgpack-c
+#> bench-roundtrip submit+result over the socket against a raw msgpack echo
+#> bench-control   stats latency under 256 synthetic streams at full speed
+#> bench-quant     the quantized dot/GEMM kernels (scalar reference vs SIMD)
+#> bench-threads   the engine's compute thread pool: dispatch latency
+#> bench-sampler   one sample over a 262144-token vocabulary
+#> bench-tok       the tokenizer on the shipped models
+#> bench-llm       the engine against llama.cpp: decode, prefill, batch-16, RSS
+#> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick)
+
+.PHONY: bench-pool bench-proto bench-roundtrip bench-control bench-quant bench-threads \
+	bench-sampler bench-tok bench-llm bench-serve
+
+$(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench-pool: $(B)/bench/bench-pool
+	$(B)/bench/bench-pool
+bench-proto: $(B)/bench/bench-proto
+	$(B)/bench/bench-proto
+bench-roundtrip: $(B)/bench/bench-roundtrip $(BINDIR)/plotd
+	$(B)/bench/bench-roundtrip $(abspath $(BINDIR))/plotd
+bench-control: $(B)/bench/bench-control $(BINDIR)/plotd
+	$(B)/bench/bench-control $(abspath $(BINDIR))/plotd
+bench-quant: $(B)/bench/bench-quant
+	$(B)/bench/bench-quant
+bench-threads: $(B)/bench/bench-threads
+	$(B)/bench/bench-threads $(BENCH_THREADS_ARGS)
+bench-sampler: $(B)/bench/bench-sampler
+	$(B)/bench/bench-sampler $(BENCH_SAMPLER_ARGS)
+bench-tok: $(B)/tests/tok-tool
+	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
+bench-llm: $(B)/bench/bench-llm
+	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
+bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
+	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
+
+# ---- generated documentation --------------------------------------------------
+#>> Documentation
+#> man-cfg         regenerate man/plot.yaml.5 from the settings table (a test checks it)
 
 $(B)/tools/gen-cfg-man: $(B)/tests/tools/gen-cfg-man.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-.PHONY: man-cfg
 man-cfg: $(B)/tools/gen-cfg-man
 	$(B)/tools/gen-cfg-man > man/plot.yaml.5
 
-# proto codec cost against bare msgpack-c (lib/proto)
-.PHONY: bench-proto
-bench-proto: $(B)/bench/bench-proto
-	$(B)/bench/bench-proto
-
-# ---- serving tests and benchmark on SmolLM2 (area: serve-tests) -----------
-# llm-generate is the engine's own greedy output without plotd, the oracle of
-# tests/cli/serve-smollm2.bats (which finds it through PLOT_TESTBIN).
-$(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-
-cli: $(B)/tests/llm-generate $(B)/tests/tok-tool
-
-# N = 1, 4, 16, 64 streaming clients on SmolLM2 (BENCH_SERVE_TOKENS=32 for a
-# quick run; see tests/bench/bench-serve.c)
-.PHONY: bench-serve
-bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
-	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
-
-# ---- setup ---------------------------------------------------------------
+# ---- setup and the README's first command -------------------------------------
+#>> Setup
+#> deps            install missing Debian/PyPI packages (idempotent, fast when present)
+#> deps-peer       also llama-cpp-python built from source, for check-peer
+#> models          fetch the default models into $XDG_DATA_HOME/plot/models
+#>                 (default ~/.local/share/plot/models), sha256-checked, idempotent
+#> run             deps, build, models, start plotd if none answers, stream one answer
+#> help            this list
 
 deps:
 	@sh .ci/deps
+deps-peer:
+	@PEER=1 sh .ci/deps
+models:
+	@sh .ci/models
 
-clean:
-	rm -rf build bin
+help:
+	@sed -n 's/^#>> \(.*\)/\n\1:/p; s/^#> /  /p' $(firstword $(MAKEFILE_LIST))
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
-
-# ---- make run (area: serve-stats): the README's first command -------------
 # Packages, build, default model, then a plotd (started only if none answers,
 # with the built-in config, which serves SmolLM2 once it is installed), then
 # one greedy answer streamed by `plot run`. Each step is idempotent, so a
@@ -288,3 +266,6 @@ run:
 	@$(BINDIR)/plot run --temperature 0 -n 120 "$(RUN_PROMPT)"; rc=$$?; echo; \
 	    echo "make run: plotd keeps running; stop it with $(BINDIR)/plot daemon stop" >&2; \
 	    exit $$rc
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
+
