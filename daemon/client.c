@@ -20,6 +20,12 @@
  *   the client instead: a subscriber that stops reading must not hold the
  *   daemon's memory, and its task goes on.
  *
+ *   client.c knows no request: each decoded frame goes to the on_request
+ *   hook (dispatch), who a peer is comes from the peer_role hook, and a
+ *   closing connection tells on_close, which drops what dispatch hung on it
+ *   (watches, and the cancel of a run client's task). So nothing here
+ *   includes a layer above it.
+ *
  *   Closing never frees at once: the connection is marked dead and freed in
  *   the before-sleep hook (conn_reap), so an event batch or the
  *   pending-write list never points at freed memory.

@@ -4,9 +4,16 @@
  *
  * DESIGN
  *   Every handler answers its request with exactly one ok or err reply,
- *   without blocking: pool calls only take the pool mutex briefly. Requests
- *   that wait (result with wait, subscribe) become watches (watch.c); the
- *   pools' notifications (dispatch_task_event) drain them with
+ *   without blocking: pool calls only take the pool mutex briefly.
+ *
+ *   Submit has one path for every executor: the request becomes a struct
+ *   exec_request, exec_prepare() prepares it off the loop (tokenizing for
+ *   llm; inline for synthetic), the result comes back through the post
+ *   queue, and submit_prepared() calls pool_submit and sends the reply.
+ *   Nothing here asks which executor a model has.
+ *
+ *   Requests that wait (result with wait, subscribe) become watches
+ *   (watch.c); the pools' notes (dispatch_task_event) drain them with
  *   pool_sub_next(timeout 0). Chunks drained in one go are coalesced into
  *   one chunk event of at most STREAM_COALESCE bytes, and one watch gets at
  *   most STREAM_BUDGET bytes or STREAM_BUDGET_CHUNKS chunks per round before
