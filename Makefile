@@ -145,7 +145,7 @@ models:
 	@sh .ci/models
 
 # ---- lib/llm tokenizer + chat templates (branch tok) -----------------------
-# tok-tool / tmpl-render drive lib/llm/tok*.c and template.c from the pytest
+# tok-tool / tmpl-render drive lib/llm/tok/tok*.c and template.c from the pytest
 # tests; `make check-peer` compares with llama-cpp-python (not in make check:
 # it needs `make deps-peer`, which compiles llama.cpp for several minutes).
 TOK_TOOLS := $(B)/tests/tok-tool $(B)/tests/tmpl-render

@@ -5,7 +5,7 @@
  * Design
  *   - A model is read-only after llm_model_load(): weights stay in the GGUF
  *     mapping, hyper-parameters live in struct llm_hparams. Architecture
- *     differences (llama, qwen2, gemma3) are one table in lib/llm/arch.c; there is
+ *     differences (llama, qwen2, gemma3) are one table in lib/llm/engine/arch.c; there is
  *     one forward pass for all of them.
  *   - llm_forward() evaluates a batch of entries (sequence, position, token)
  *     from any number of sequences at any positions. Every projection is one
