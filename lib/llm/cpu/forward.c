@@ -1,8 +1,9 @@
 /*
- * forward.c — the batch-first forward pass.
+ * forward.c — the CPU backend's batch-first forward pass.
  *
  * Design
- *   - One llm_forward() call evaluates n entries (seq, pos, token) from any
+ *   - The host (engine/batch.c) has validated the batch and reserved its KV
+ *     blocks; this file computes. One call evaluates n entries (seq, pos, token) from any
  *     mix of sequences. Activations are (n, dim) row-major; every projection
  *     is one matmul W (rows, cols) x X (n, cols) -> Y (n, rows): X is
  *     quantized once to the weight's dot type (shared by q/k/v and by
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm/cpu/cpu-impl.h"
 #include "llm/engine/model-impl.h"
 #include "llm/quant/pack.h"
 #include "llm/quant/quant.h"
@@ -59,8 +61,6 @@ struct llm_scratch {
 	size_t score_cap;
 	unsigned score_threads;
 	uint32_t *out_rows;      /* (cap) batch indices of the entries wanting logits */
-	uint32_t *seq_next;      /* (seq_cap) next expected pos + 1 while validating */
-	uint32_t seq_cap;
 };
 
 void llm_scratch_free(struct llm_scratch *s)
@@ -71,7 +71,7 @@ void llm_scratch_free(struct llm_scratch *s)
 	free(s->gate); free(s->up); free(s->o); free(s->rope_g); free(s->rope_s);
 	for (int i = 0; i < MM_MAX; i++)
 		free(s->xq[i]);
-	free(s->scores); free(s->seq_next); free(s->out_rows);
+	free(s->scores); free(s->out_rows);
 	free(s);
 }
 
@@ -365,7 +365,7 @@ static void group_scores(const struct att_ctx *ac, const struct llm_batch_entry 
 	const void *k, *v;
 	size_t ks, vs;
 	for (uint32_t j = 0; j < cnt; j += n) {
-		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
+		n = llm_cpu_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
 		if (f16)
 			llm_attn_scores_f16(q, grp, hk, (const uint16_t *)k + (size_t)kvh * hk, ks,
 					    n, scale, sc + j, cnt);
@@ -386,7 +386,7 @@ static void group_mix(const struct att_ctx *ac, const struct llm_batch_entry *e,
 	size_t ks, vs;
 	memset(out, 0, (size_t)grp * hv * sizeof(float));
 	for (uint32_t j = 0; j < cnt; j += n) {
-		n = llm_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
+		n = llm_cpu_kv_span(ac->kv, e->seq, ac->il, lo + j, cnt - j, &k, &v, &ks, &vs);
 		if (f16)
 			llm_attn_mix_f16(out, grp, hv, sc + j, cnt,
 					 (const uint16_t *)v + (size_t)kvh * hv, vs, n);
@@ -445,11 +445,11 @@ static void kv_store(struct llm_model *m, struct llm_kv *kv, const struct llm_ba
 	size_t kd = (size_t)hp->n_head_kv * hp->head_dim_k, vd = (size_t)hp->n_head_kv * hp->head_dim_v;
 	const float *k = m->scr->k + t * kd, *v = m->scr->v + t * vd;
 	if (llm_kv_type(kv) == LLM_KV_F16) {
-		llm_f16_row(llm_kv_k(kv, e->seq, il, e->pos), k, kd);
-		llm_f16_row(llm_kv_v(kv, e->seq, il, e->pos), v, vd);
+		llm_f16_row(llm_cpu_kv_k(kv, e->seq, il, e->pos), k, kd);
+		llm_f16_row(llm_cpu_kv_v(kv, e->seq, il, e->pos), v, vd);
 	} else {
-		memcpy(llm_kv_k(kv, e->seq, il, e->pos), k, kd * sizeof(float));
-		memcpy(llm_kv_v(kv, e->seq, il, e->pos), v, vd * sizeof(float));
+		memcpy(llm_cpu_kv_k(kv, e->seq, il, e->pos), k, kd * sizeof(float));
+		memcpy(llm_cpu_kv_v(kv, e->seq, il, e->pos), v, vd * sizeof(float));
 	}
 }
 
@@ -568,71 +568,7 @@ static void ffn_block(struct llm_model *m, uint32_t n, uint32_t il)
 	add_rows(s->x, s->o, (size_t)n * hp->n_embd);
 }
 
-/* ---- batch validation and setup ---------------------------------------- */
-
-/* Check every entry; reserve KV blocks for every sequence, all or nothing. */
-static int batch_check(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
-		       char *err, size_t errlen)
-{
-	struct llm_scratch *s = m->scr;
-	uint32_t ms = llm_kv_max_seqs(kv);
-	if (s->seq_cap < ms) {
-		uint32_t *p = realloc(s->seq_next, (size_t)ms * sizeof(*p));
-		if (!p)
-			return -LLM_ENOMEM;
-		s->seq_next = p;
-		s->seq_cap = ms;
-	}
-	for (uint32_t i = 0; i < b->n; i++)
-		if (b->e[i].seq < ms)
-			s->seq_next[b->e[i].seq] = 0; /* 0: not seen yet */
-	for (uint32_t i = 0; i < b->n; i++) {
-		const struct llm_batch_entry *e = &b->e[i];
-		if (e->seq >= ms || e->token < 0 || (uint32_t)e->token >= m->hp.n_vocab ||
-		    e->pos >= UINT32_MAX - 1) {
-			snprintf(err, errlen, "batch entry %u: seq %u (max %u) or token %d "
-				 "(n_vocab %u) or pos %u out of range", i, e->seq, ms,
-				 e->token, m->hp.n_vocab, e->pos);
-			return -LLM_EINVAL;
-		}
-		uint32_t want = s->seq_next[e->seq] ? s->seq_next[e->seq] - 1
-						    : llm_kv_seq_len(kv, e->seq);
-		if (s->seq_next[e->seq] ? e->pos != want : e->pos > want) {
-			snprintf(err, errlen, "batch entry %u: seq %u pos %u, want %s%u", i,
-				 e->seq, e->pos, s->seq_next[e->seq] ? "" : "<= ", want);
-			return -LLM_EINVAL;
-		}
-		s->seq_next[e->seq] = e->pos + 2;
-	}
-	return 0;
-}
-
-/* Reserve blocks for each sequence's final length (seq_next - 1). */
-static int batch_reserve(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
-			 char *err, size_t errlen)
-{
-	struct llm_scratch *s = m->scr;
-	uint64_t need = 0;
-	for (uint32_t i = 0; i < b->n; i++) {
-		uint32_t q = b->e[i].seq;
-		if (s->seq_next[q] - 1 == b->e[i].pos + 1) /* the sequence's last entry */
-			need += llm_kv_blocks_needed(kv, q, s->seq_next[q] - 1);
-	}
-	if (need > llm_kv_blocks_free(kv)) {
-		snprintf(err, errlen, "KV cache full: batch needs %llu blocks, %u free",
-			 (unsigned long long)need, llm_kv_blocks_free(kv));
-		return -LLM_EKVFULL;
-	}
-	for (uint32_t i = 0; i < b->n; i++) {
-		uint32_t q = b->e[i].seq;
-		int rc = llm_kv_seq_reserve(kv, q, s->seq_next[q] - 1);
-		if (rc) {
-			snprintf(err, errlen, "KV cache: cannot grow seq %u's block table", q);
-			return rc;
-		}
-	}
-	return 0;
-}
+/* ---- batch setup ------------------------------------------------------- */
 
 static void embed(struct llm_model *m, const struct llm_batch *b)
 {
@@ -689,23 +625,14 @@ static size_t score_row(const struct llm_model *m, const struct llm_batch *b)
 	return sc > w ? sc : w;
 }
 
-int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
-		float *logits_out, char *err, size_t errlen)
+int llm_cpu_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
+		    float *logits_out, char *err, size_t errlen)
 {
-	if (!b || b->n == 0 || b->n > LLM_MAX_BATCH || !b->e || llm_kv_model(kv) != m) {
-		snprintf(err, errlen, "batch of %u entries (1..%u) or KV cache of another model",
-			 b ? b->n : 0, LLM_MAX_BATCH);
-		return -LLM_EINVAL;
-	}
-	int rc;
 	if (scratch_reserve(m, b->n) ||
 	    scores_reserve(m->scr, thr_pool_threads(m->pool), score_row(m, b))) {
 		snprintf(err, errlen, "out of memory for a batch of %u", b->n);
 		return -LLM_ENOMEM;
 	}
-	if ((rc = batch_check(m, kv, b, err, errlen)) ||
-	    (rc = batch_reserve(m, kv, b, err, errlen)))
-		return rc;
 	embed(m, b);
 	rope_tables(m, b);
 	uint32_t n_out = 0, last = m->hp.n_layer - 1;
@@ -719,7 +646,5 @@ int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *
 	attention_block(m, kv, b, last, m->scr->out_rows, n_out);
 	ffn_block(m, n_out, last);
 	output_logits(m, n_out, logits_out);
-	for (uint32_t i = 0; i < b->n; i++)
-		llm_kv_set_len(kv, b->e[i].seq, m->scr->seq_next[b->e[i].seq] - 1);
 	return 0;
 }

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "llm/cpu/cpu-impl.h"
 #include "llm/engine/model-impl.h"
 #include "llm/quant/pack.h"
 #include "llm/quant/quant.h"

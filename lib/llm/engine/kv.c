@@ -1,47 +1,28 @@
 /*
- * kv.c — the paged KV cache: one pool of fixed-size blocks, a block table
- * per sequence.
+ * kv.c — the paged KV cache's bookkeeping: one pool of fixed-size blocks, a
+ * block table per sequence. Host-side and shared by every backend; the
+ * bytes are the backend's storage (struct llm_backend_ops kv_alloc/kv_free;
+ * the CPU layout is in cpu/kv-store.c).
  *
  * Design
- *   - The pool is allocated once (calloc, so untouched pages cost nothing)
- *     from a byte budget: n_blocks = budget / (block_size * bytes_per_token).
- *   - A block holds block_size token slots for every layer, laid out as
- *     (n_layer, [K (block_size, n_head_kv*head_dim_k), V (block_size,
- *     n_head_kv*head_dim_v)]), in the element type chosen at llm_kv_new:
- *     F32, or IEEE half (F16, llama.cpp's default cache type, which halves
- *     the bytes attention reads and doubles the tokens a budget holds).
- *     Position p of a sequence lives in block table[p / block_size], slot
- *     p % block_size. The forward pass writes rows through llm_kv_k/v and
- *     converts (attn.c's llm_f16_row) when the cache is F16.
+ *   - The block count comes from a byte budget: n_blocks = budget /
+ *     (block_size * bytes_per_token), bytes_per_token being K+V of one
+ *     token over all layers in the element type chosen at llm_kv_new (F32,
+ *     or IEEE half: llama.cpp's default cache type, which halves the bytes
+ *     attention reads and doubles the tokens a budget holds).
+ *   - Position p of a sequence lives in block table[p / block_size], slot
+ *     p % block_size (llm_kv_block); the backend maps (block, slot, layer)
+ *     to bytes.
  *   - Free blocks sit on a stack; a sequence's table grows by popping it and
  *     llm_kv_seq_free pushes them all back.
- * Invariants: blocks_free + sum(seq blocks) == blocks_total; a block is in
- * exactly one place (the stack or one table); seq.len <= seq.n_blocks *
- * block_size. Reserving is all-or-nothing.
+ * Invariants: in kv-impl.h.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm/engine/kv-impl.h"
 #include "llm/engine/model-impl.h"
-
-struct kv_seq {
-	uint32_t *table; /* (cap) block ids, n_blocks used */
-	uint32_t n_blocks, cap, len;
-};
-
-struct llm_kv {
-	const struct llm_model *m;
-	enum llm_kv_type type;
-	uint32_t block_size, n_blocks, max_seqs;
-	size_t es;               /* bytes per element: 4 (F32) or 2 (F16) */
-	size_t kdim, vdim;       /* elements per token per layer */
-	size_t block_elems;      /* elements per block */
-	unsigned char *pool;     /* (n_blocks, block_elems) elements of type */
-	uint32_t *free_stack;    /* (n_blocks) */
-	uint32_t n_free;
-	struct kv_seq *seqs;     /* (max_seqs) */
-};
 
 static size_t elem_bytes(enum llm_kv_type type)
 {
@@ -58,20 +39,42 @@ size_t llm_kv_bytes_per_token(const struct llm_model *m, enum llm_kv_type type)
 
 static int kv_alloc(struct llm_kv *kv, char *err, size_t errlen)
 {
-	size_t n;
-	if (__builtin_mul_overflow((size_t)kv->n_blocks, kv->block_elems, &n) ||
-	    !(kv->pool = calloc(n, kv->es)) ||
-	    !(kv->free_stack = calloc(kv->n_blocks, sizeof(uint32_t))) ||
-	    !(kv->seqs = calloc(kv->max_seqs, sizeof(struct kv_seq)))) {
-		snprintf(err, errlen, "KV cache: cannot allocate %u blocks of %zu bytes",
-			 kv->n_blocks, kv->block_elems * kv->es);
+	uint32_t n = kv->geom.n_blocks;
+	if (!(kv->free_stack = calloc(n, sizeof(uint32_t))) ||
+	    !(kv->seqs = calloc(kv->max_seqs, sizeof(struct kv_seq))) ||
+	    !(kv->seq_next = calloc(kv->max_seqs, sizeof(uint32_t)))) {
+		snprintf(err, errlen, "KV cache: cannot allocate block tables for %u blocks", n);
 		return -LLM_ENOMEM;
 	}
+	int rc = kv->be->kv_alloc(kv->dev, &kv->geom, &kv->store, err, errlen);
+	if (rc)
+		return rc;
 	/* block 0 on top: the first sequence gets blocks 0, 1, ... */
-	for (uint32_t i = 0; i < kv->n_blocks; i++)
-		kv->free_stack[i] = kv->n_blocks - 1 - i;
-	kv->n_free = kv->n_blocks;
+	for (uint32_t i = 0; i < n; i++)
+		kv->free_stack[i] = n - 1 - i;
+	kv->n_free = n;
 	return 0;
+}
+
+struct llm_kv *llm_kv_create(const struct llm_backend_ops *be, void *dev,
+			     const struct llm_model *m, const struct llm_kv_geom *g,
+			     uint32_t max_seqs, char *err, size_t errlen)
+{
+	struct llm_kv *kv = calloc(1, sizeof(*kv));
+	if (!kv) {
+		snprintf(err, errlen, "KV cache: out of memory");
+		return NULL;
+	}
+	kv->m = m;
+	kv->be = be;
+	kv->dev = dev;
+	kv->geom = *g;
+	kv->max_seqs = max_seqs;
+	if (kv_alloc(kv, err, errlen) != 0) {
+		llm_kv_free(kv);
+		return NULL;
+	}
+	return kv;
 }
 
 struct llm_kv *llm_kv_new(const struct llm_model *m, enum llm_kv_type type,
@@ -94,46 +97,35 @@ struct llm_kv *llm_kv_new(const struct llm_model *m, enum llm_kv_type type,
 			 "bytes", budget_bytes, n_blocks, per_block);
 		return NULL;
 	}
-	struct llm_kv *kv = calloc(1, sizeof(*kv));
-	if (!kv) {
-		snprintf(err, errlen, "KV cache: out of memory");
-		return NULL;
-	}
-	kv->m = m;
-	kv->type = type;
-	kv->es = elem_bytes(type);
-	kv->block_size = block_size;
-	kv->n_blocks = (uint32_t)n_blocks;
-	kv->max_seqs = max_seqs;
-	kv->kdim = (size_t)m->hp.n_head_kv * m->hp.head_dim_k;
-	kv->vdim = (size_t)m->hp.n_head_kv * m->hp.head_dim_v;
-	kv->block_elems = per_block / kv->es;
-	if (kv_alloc(kv, err, errlen) != 0) {
-		llm_kv_free(kv);
-		return NULL;
-	}
-	return kv;
+	struct llm_kv_geom g = {
+		.type = type, .elem_bytes = elem_bytes(type), .n_layer = m->hp.n_layer,
+		.kdim = (size_t)m->hp.n_head_kv * m->hp.head_dim_k,
+		.vdim = (size_t)m->hp.n_head_kv * m->hp.head_dim_v,
+		.block_size = block_size, .n_blocks = (uint32_t)n_blocks,
+	};
+	return llm_kv_create(m->be, m->dev, m, &g, max_seqs, err, errlen);
 }
 
 void llm_kv_free(struct llm_kv *kv)
 {
 	if (!kv)
 		return;
+	if (kv->store)
+		kv->be->kv_free(kv->dev, kv->store);
 	if (kv->seqs)
 		for (uint32_t i = 0; i < kv->max_seqs; i++)
 			free(kv->seqs[i].table);
 	free(kv->seqs);
+	free(kv->seq_next);
 	free(kv->free_stack);
-	free(kv->pool);
 	free(kv);
 }
 
-uint32_t llm_kv_block_size(const struct llm_kv *kv) { return kv->block_size; }
-uint32_t llm_kv_blocks_total(const struct llm_kv *kv) { return kv->n_blocks; }
+uint32_t llm_kv_block_size(const struct llm_kv *kv) { return kv->geom.block_size; }
+uint32_t llm_kv_blocks_total(const struct llm_kv *kv) { return kv->geom.n_blocks; }
 uint32_t llm_kv_blocks_free(const struct llm_kv *kv) { return kv->n_free; }
 uint32_t llm_kv_max_seqs(const struct llm_kv *kv) { return kv->max_seqs; }
-const struct llm_model *llm_kv_model(const struct llm_kv *kv) { return kv->m; }
-enum llm_kv_type llm_kv_type(const struct llm_kv *kv) { return kv->type; }
+enum llm_kv_type llm_kv_type(const struct llm_kv *kv) { return kv->geom.type; }
 
 uint32_t llm_kv_seq_len(const struct llm_kv *kv, uint32_t seq)
 {
@@ -147,7 +139,8 @@ uint32_t llm_kv_seq_blocks(const struct llm_kv *kv, uint32_t seq)
 
 uint32_t llm_kv_blocks_needed(const struct llm_kv *kv, uint32_t seq, uint32_t n_tokens)
 {
-	uint32_t want = (uint32_t)(((uint64_t)n_tokens + kv->block_size - 1) / kv->block_size);
+	uint32_t bs = kv->geom.block_size;
+	uint32_t want = (uint32_t)(((uint64_t)n_tokens + bs - 1) / bs);
 	uint32_t have = llm_kv_seq_blocks(kv, seq);
 	return want > have ? want - have : 0;
 }
@@ -197,38 +190,4 @@ void llm_kv_seq_truncate(struct llm_kv *kv, uint32_t seq, uint32_t n)
 void llm_kv_set_len(struct llm_kv *kv, uint32_t seq, uint32_t len)
 {
 	kv->seqs[seq].len = len;
-}
-
-/* Element offset of (seq, pos)'s layer `layer`; the caller reserved pos already. */
-static size_t kv_slot(const struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos)
-{
-	const struct kv_seq *s = &kv->seqs[seq];
-	uint32_t blk = s->table[pos / kv->block_size];
-	size_t layer_elems = (size_t)kv->block_size * (kv->kdim + kv->vdim);
-	return (size_t)blk * kv->block_elems + layer * layer_elems;
-}
-
-uint32_t llm_kv_span(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos,
-		     uint32_t max, const void **k, const void **v, size_t *kstride,
-		     size_t *vstride)
-{
-	uint32_t n = kv->block_size - pos % kv->block_size;
-	*k = llm_kv_k(kv, seq, layer, pos);
-	*v = llm_kv_v(kv, seq, layer, pos);
-	*kstride = kv->kdim;
-	*vstride = kv->vdim;
-	return n < max ? n : max;
-}
-
-void *llm_kv_k(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos)
-{
-	size_t e = kv_slot(kv, seq, layer, pos) + (size_t)(pos % kv->block_size) * kv->kdim;
-	return kv->pool + e * kv->es;
-}
-
-void *llm_kv_v(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos)
-{
-	size_t e = kv_slot(kv, seq, layer, pos) + (size_t)kv->block_size * kv->kdim +
-		   (size_t)(pos % kv->block_size) * kv->vdim;
-	return kv->pool + e * kv->es;
 }

@@ -1,8 +1,12 @@
 /*
- * model-impl.h — private structures of the engine (lib/llm/{engine/{arch,model,kv}.c,cpu/ops.c}).
+ * model-impl.h — private structures of the engine: the loaded model
+ * (engine/model.c, arch.c) and the CPU kernels' prototypes (cpu/attn.c,
+ * cpu/ops.c).
  *
- * struct llm_arch_desc is the ONE place where architectures differ: the
- * forward pass in model.c reads its flags and never tests an arch id.
+ * struct llm_arch_desc is the ONE place where architectures differ: a
+ * backend's forward pass reads its flags and never tests an arch id.
+ * struct llm_model is host-side and shared by every backend; be/dev say
+ * which backend (engine/backend-impl.h) holds its prepared weights.
  */
 #ifndef PLOT_LLM_MODEL_IMPL_H
 #define PLOT_LLM_MODEL_IMPL_H
@@ -61,8 +65,12 @@ struct llm_layer {
 
 struct llm_scratch;
 struct thr_pool;
+struct llm_backend_ops;
 
 struct llm_model {
+	const struct llm_backend_ops *be;        /* the device's backend */
+	void *dev;                               /* be->open's context */
+	char device[16];                         /* "cpu", "cuda:1" */
 	struct gguf *g;
 	const struct llm_arch_desc *ad;
 	struct llm_hparams hp;
@@ -70,18 +78,11 @@ struct llm_model {
 	float *output_norm;                      /* (n_embd) */
 	float *rope_freqs;                       /* (n_rot/2) or NULL: divides RoPE angles */
 	struct llm_layer *layers;                /* (n_layer) */
-	struct thr_pool *pool;
-	struct llm_scratch *scr;
+	struct thr_pool *pool;                   /* CPU backend: compute threads */
+	struct llm_scratch *scr;                 /* CPU backend: forward scratch */
 	int float_acts;                          /* llm_model_set_float_acts */
 	int no_pack;                             /* llm_model_set_packed(m, 0) */
 };
-
-/* forward.c */
-void llm_scratch_free(struct llm_scratch *s);
-
-/* model-pack.c */
-int llm_pack_weights(struct llm_model *m, char *err, size_t errlen);
-void llm_pack_free(struct llm_model *m);
 
 /* arch.c */
 const struct llm_arch_desc *llm_arch_find(const char *name, size_t len);
@@ -89,18 +90,6 @@ int llm_hparams_read(const struct gguf *g, const struct llm_arch_desc *ad,
 		     struct llm_hparams *hp, char *err, size_t errlen);
 void llm_layer_rope(const struct llm_arch_desc *ad, const struct llm_hparams *hp,
 		    uint32_t il, struct llm_layer *l);
-
-/* kv.c — internals the forward pass uses. Rows are float or uint16_t (IEEE
- * half) as llm_kv_type(kv) says. */
-void *llm_kv_k(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
-void *llm_kv_v(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos);
-void llm_kv_set_len(struct llm_kv *kv, uint32_t seq, uint32_t len);
-/* K/V of positions [pos, pos + n) of seq in layer, contiguous within pos's
- * block with row strides *kstride / *vstride elements; n <= max. */
-uint32_t llm_kv_span(struct llm_kv *kv, uint32_t seq, uint32_t layer, uint32_t pos,
-		     uint32_t max, const void **k, const void **v, size_t *kstride,
-		     size_t *vstride);
-const struct llm_model *llm_kv_model(const struct llm_kv *kv);
 
 /* attn.c — attention over one span of cached positions (rows ks / vs floats apart):
  * sc[g * sc_stride + i] = scale * q_g . k_i, and out[g][:] += sum_i p[g * p_stride + i] v_i */

@@ -1,21 +1,23 @@
 /*
- * model.c — loading a GGUF model: architecture, hyper-parameters, weights.
+ * model.c — loading a GGUF model onto a device: architecture,
+ * hyper-parameters, weights.
  *
- * Design: weight matrices stay in the GGUF mapping (struct llm_w points into
- * it) and most are also repacked for the GEMM kernels (model-pack.c); only the small 1-D norm vectors are copied out as float, so a norm can
- * be stored in any type we can dequantize. Every tensor's shape and type is
- * checked here, once, so the forward pass (forward.c) never re-validates.
- * Errors name the tensor or key.
+ * Design: the device name picks a backend (backend.c), which is probed and
+ * opened before the file is read, so a missing GPU fails fast. Weight
+ * matrices stay in the GGUF mapping (struct llm_w points into it); only the
+ * small 1-D norm vectors are copied out as float, so a norm can be stored
+ * in any type we can dequantize. Every tensor's shape and type is checked
+ * here, once, so no backend re-validates; then the backend's upload makes
+ * the weights usable on its device (CPU: repacked for the GEMM kernels,
+ * cpu/model-pack.c). Errors name the tensor, key or device.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "llm/engine/backend-impl.h"
 #include "llm/engine/model-impl.h"
 #include "llm/quant/quant.h"
-#include "llm/cpu/threads.h"
-
-#define LLM_POOL_SPIN_US 50
 
 static const struct gguf_tensor *find_tensor(const struct gguf *g, const char *name,
 					     int required, char *err, size_t errlen)
@@ -170,46 +172,70 @@ static int load_globals(struct llm_model *m, char *err, size_t errlen)
 	return load_w(m->g, "output.weight", hp->n_embd, hp->n_vocab, &m->output, err, errlen);
 }
 
-struct llm_model *llm_model_load(const char *path, char *err, size_t errlen)
+/* Backend for device, probed and opened. */
+static int open_device(struct llm_model *m, const char *device, char *err, size_t errlen)
+{
+	int index, rc;
+	if ((rc = llm_backend_find(device, &m->be, &index, err, errlen)))
+		return rc;
+	if (m->be->indexed)
+		snprintf(m->device, sizeof m->device, "%s:%d", m->be->name, index);
+	else
+		snprintf(m->device, sizeof m->device, "%s", m->be->name);
+	if ((rc = m->be->probe(index, err, errlen)) ||
+	    (rc = m->be->open(index, &m->dev, err, errlen))) {
+		m->be = NULL;
+		return rc;
+	}
+	return 0;
+}
+
+static int load_host(struct llm_model *m, const char *path, char *err, size_t errlen)
+{
+	int rc;
+	if (!(m->g = gguf_open(path, err, errlen)))
+		return -LLM_EFORMAT;
+	if ((rc = load_arch(m, err, errlen)) || (rc = load_globals(m, err, errlen)))
+		return rc;
+	if (!(m->layers = calloc(m->hp.n_layer, sizeof(*m->layers)))) {
+		snprintf(err, errlen, "out of memory");
+		return -LLM_ENOMEM;
+	}
+	for (uint32_t il = 0; il < m->hp.n_layer; il++)
+		if ((rc = load_layer(m, il, err, errlen)))
+			return rc;
+	return 0;
+}
+
+struct llm_model *llm_model_load_on(const char *path, const char *device, char *err,
+				    size_t errlen)
 {
 	struct llm_model *m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	int rc = -LLM_EFORMAT;
-	if (!(m->g = gguf_open(path, err, errlen)))
-		goto fail;
-	if ((rc = load_arch(m, err, errlen)) || (rc = load_globals(m, err, errlen)))
-		goto fail;
-	if (!(m->layers = calloc(m->hp.n_layer, sizeof(*m->layers)))) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
+	if (open_device(m, device, err, errlen) || load_host(m, path, err, errlen) ||
+	    m->be->upload(m, err, errlen)) {
+		llm_model_free(m);
+		return NULL;
 	}
-	for (uint32_t il = 0; il < m->hp.n_layer; il++)
-		if ((rc = load_layer(m, il, err, errlen)))
-			goto fail;
-	if ((rc = llm_pack_weights(m, err, errlen)))
-		goto fail;
-	if (!(m->pool = thr_pool_new(1, err, errlen)))
-		goto fail;
-	/* A decode step is ~150 back-to-back pool runs; without a short spin
-	 * every run pays a futex sleep and wake-up per worker (17% of a 2-thread
-	 * SmolLM2 decode in the kernel's scheduler). With 50 us, 2-thread decode
-	 * went from ~70 to ~85-110 tok/s; workers still sleep 50 us after the
-	 * last run of a step. */
-	thr_pool_set_spin_us(m->pool, LLM_POOL_SPIN_US);
 	return m;
-fail:
-	llm_model_free(m);
-	return NULL;
+}
+
+struct llm_model *llm_model_load(const char *path, char *err, size_t errlen)
+{
+	return llm_model_load_on(path, "cpu", err, errlen);
 }
 
 void llm_model_free(struct llm_model *m)
 {
 	if (!m)
 		return;
-	llm_pack_free(m);
+	if (m->be) {
+		m->be->release(m);
+		m->be->close(m->dev);
+	}
 	if (m->layers) {
 		for (uint32_t il = 0; il < m->hp.n_layer; il++) {
 			struct llm_layer *l = &m->layers[il];
@@ -227,9 +253,6 @@ void llm_model_free(struct llm_model *m)
 	free(m->layers);
 	free(m->output_norm);
 	free(m->rope_freqs);
-	if (m->pool)
-		thr_pool_free(m->pool);
-	llm_scratch_free(m->scr);
 	if (m->g)
 		gguf_close(m->g);
 	free(m);
@@ -238,16 +261,18 @@ void llm_model_free(struct llm_model *m)
 const struct llm_hparams *llm_model_hparams(const struct llm_model *m) { return &m->hp; }
 const struct gguf *llm_model_gguf(const struct llm_model *m) { return m->g; }
 
+const char *llm_model_device(const struct llm_model *m) { return m->device; }
+
 int llm_model_set_threads(struct llm_model *m, unsigned n)
 {
-	if (n < 1 || n > THR_MAX_THREADS)
+	if (n < 1 || n > LLM_MAX_THREADS)
 		return -LLM_EINVAL;
-	return thr_pool_set_threads(m->pool, n) == 0 ? 0 : -LLM_ENOMEM;
+	return m->be->set_threads ? m->be->set_threads(m, n) : 0;
 }
 
 unsigned llm_model_threads(const struct llm_model *m)
 {
-	return thr_pool_threads(m->pool);
+	return m->be->threads ? m->be->threads(m) : 1;
 }
 
 void llm_model_set_float_acts(struct llm_model *m, int on)

@@ -76,7 +76,7 @@ struct exec_stats_block {
 
 struct llm_exec {
 	struct llm_exec_config cfg;
-	char *path, *name;
+	char *path, *name, *device;  /* owned copies; cfg's pointers point here */
 
 	pthread_mutex_t mu;
 	pthread_cond_t engine_cv;  /* inbox, cancel, threads, hold, stop, loaded */

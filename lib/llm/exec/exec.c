@@ -69,8 +69,9 @@ static int check_config(const struct llm_exec_config *c, char *err, size_t errle
 		snprintf(err, errlen, "path: missing");
 		return -LLM_EXEC_E_INVALID;
 	}
-	if (c->device && strcmp(c->device, "cpu") != 0) {
-		snprintf(err, errlen, "params.device: '%s' is not supported (only cpu)", c->device);
+	char e[200];
+	if (llm_device_check(c->device, e, sizeof e) != 0) {
+		snprintf(err, errlen, "params.device: %s", e);
 		return -LLM_EXEC_E_INVALID;
 	}
 	if (check_range("kvcache_mem_mb", c->kvcache_mem_mb, 1, 1u << 20, err, errlen) ||
@@ -91,12 +92,14 @@ static int exec_alloc(struct llm_exec *x, const struct llm_exec_config *c)
 	x->cfg = *c;
 	x->path = strdup(c->path);
 	x->name = strdup(c->name ? c->name : c->path);
+	x->device = strdup(c->device ? c->device : "cpu");
 	x->run = calloc(c->max_num_seqs, sizeof *x->run);
 	x->slot_used = calloc(c->max_num_seqs, 1);
-	if (!x->path || !x->name || !x->run || !x->slot_used)
+	if (!x->path || !x->name || !x->device || !x->run || !x->slot_used)
 		return -1;
 	x->cfg.path = x->path;
 	x->cfg.name = x->name;
+	x->cfg.device = x->device;
 	x->held = c->start_held;
 	x->threads_want = 1;
 	if (pthread_mutex_init(&x->mu, NULL) || pthread_mutex_init(&x->sync_mu, NULL))
@@ -126,6 +129,7 @@ static void exec_release(struct llm_exec *x)
 	free(x->slot_used);
 	free(x->path);
 	free(x->name);
+	free(x->device);
 	free(x);
 }
 
@@ -219,7 +223,7 @@ static void set_progress(struct llm_exec *x, double p)
 static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 {
 	char e[256];
-	x->m = llm_model_load(x->path, e, sizeof e);
+	x->m = llm_model_load_on(x->path, x->device, e, sizeof e);
 	if (!x->m) {
 		snprintf(err, errlen, "%.60s: %.180s", x->path, e);
 		return -1;
