@@ -2,9 +2,9 @@
  * backend.c — the registry of engine backends: a device name ("cpu",
  * "cuda", "cuda:N") to the struct llm_backend_ops that serves it.
  *
- * Design: one table of the backends this build has (CPU always, CUDA with
- * make CUDA=1), and one of names we know but did not build, so "cuda" in
- * a CPU-only build says how to get it rather than "unknown". Parsing is
+ * Design: one table of every device name we know (CPU always built, CUDA
+ * with make CUDA=1). A name is checked for syntax first, then for being
+ * built, so "cuda:x" is malformed in every build. Parsing is
  * pure string work: no backend is probed here, so llm_device_check() is
  * cheap enough for a config check on the daemon's event loop; the loader
  * probes (which may initialise a GPU driver) off the loop.
@@ -16,19 +16,20 @@
 
 #define DEVICE_MAX_INDEX 255
 
-static const struct llm_backend_ops *const backends[] = {
-	&llm_backend_cpu,
+/* Every device name we know, built or not: ops NULL says why it is absent,
+ * so "cuda" in a CPU-only build says how to get it rather than "unknown". */
+static const struct {
+	const char *name;
+	int indexed;                        /* takes ":N" (as ops->indexed) */
+	const struct llm_backend_ops *ops;
+	const char *why;
+} known[] = {
+	{ "cpu", 0, &llm_backend_cpu, NULL },
 #ifdef PLOT_CUDA
-	&llm_backend_cuda,
+	{ "cuda", 1, &llm_backend_cuda, NULL },
+#else
+	{ "cuda", 1, NULL, "this build has no CUDA backend (rebuild with make CUDA=1)" },
 #endif
-};
-
-/* Backends that exist in the source but not in this build, and why. */
-static const struct { const char *name, *why; } absent[] = {
-#ifndef PLOT_CUDA
-	{ "cuda", "this build has no CUDA backend (rebuild with make CUDA=1)" },
-#endif
-	{ NULL, NULL },
 };
 
 /* ":N" after the backend name: N a decimal device index. -1 if malformed. */
@@ -71,18 +72,17 @@ int llm_backend_find(const char *device, const struct llm_backend_ops **ops, int
 	if (!device)
 		device = "cpu";
 	size_t n = prefix_len(device);
-	for (size_t i = 0; absent[i].name; i++)
-		if (name_is(device, n, absent[i].name)) {
-			snprintf(err, errlen, "%.64s: %s", device, absent[i].why);
-			return -LLM_EUNSUP;
-		}
-	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-		if (!name_is(device, n, backends[i]->name))
+	for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+		if (!name_is(device, n, known[i].name))
 			continue;
 		int ix = parse_index(device + n);
-		if (ix < 0 || (device[n] == ':' && !backends[i]->indexed))
+		if (ix < 0 || (device[n] == ':' && !known[i].indexed))
 			return unknown(device, "malformed device index", err, errlen);
-		*ops = backends[i];
+		if (!known[i].ops) {
+			snprintf(err, errlen, "%.64s: %s", device, known[i].why);
+			return -LLM_EUNSUP;
+		}
+		*ops = known[i].ops;
 		*index = ix;
 		return 0;
 	}
