@@ -32,9 +32,9 @@
  *     does not depend on the batch's composition or the thread count.
  *
  * Threading: one thread owns a model and its KV caches and calls
- * llm_forward (the executor's engine thread); llm_forward itself splits work
- * over the model's compute thread pool. llm_model_set_threads is called by
- * that owner between forward passes.
+ * llm_forward (the executor's engine thread); on the CPU backend
+ * llm_forward itself splits work over the model's compute thread pool.
+ * llm_model_set_threads is called by that owner between forward passes.
  */
 #ifndef PLOT_LLM_H
 #define PLOT_LLM_H

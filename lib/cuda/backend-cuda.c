@@ -27,7 +27,7 @@ static int cuda_probe(int index, char *err, size_t errlen)
 	int n;
 	struct cuda_dev_info info;
 	if (cuda_dev_count(&n, e, sizeof e) != 0) {
-		snprintf(err, errlen, "cuda:%d: no usable CUDA runtime: %s", index, e);
+		snprintf(err, errlen, "cuda:%d: no usable CUDA device: %s", index, e);
 		return -LLM_EUNSUP;
 	}
 	if (index >= n) {
