@@ -2,10 +2,10 @@
  * arch.c — what each architecture does differently, and its hyper-parameters.
  *
  * Design: the table arch_table[] below is the only place that knows about
- * llama vs gemma3; the forward pass (model.c) reads its flags. Hyper-
- * parameters come from "<arch>.*" GGUF keys, with the defaults llama.cpp
- * uses for absent optional keys; every value is bounded before it sizes
- * anything.
+ * llama vs gemma3; each backend's forward pass (cpu/forward.c) reads its
+ * flags. Hyper-parameters come from "<arch>.*" GGUF keys, with the defaults
+ * llama.cpp uses for absent optional keys; every value is bounded before it
+ * sizes anything.
  *
  * Facts per architecture (checked against llama.cpp's graph builders):
  *   llama  — RMSNorm, RoPE on adjacent pairs (the converter permutes q/k),
