@@ -3,7 +3,8 @@
 #
 # Variables: CC=clang (objects kept apart in build/clang), SAN=address,undefined
 # or SAN=thread (sanitized build in build/<cc>-san-*, binaries in <build>/bin),
-# CUDA=1 (also compile lib/cuda/*.cu with nvcc), FUZZ_SECS (fuzz-smoke),
+# CUDA=1 (also lib/cuda/*.cu with nvcc and the CUDA engine backend, -DPLOT_CUDA;
+# its own tree build/<cc>-cuda, binaries in build/<cc>-cuda/bin), FUZZ_SECS (fuzz-smoke),
 # PYTHON. The default build copies its binaries to bin/ so the README's
 # commands work without a path.
 
@@ -14,17 +15,21 @@
 CC       ?= cc
 SAN      ?=
 CUDA     ?= 0
-NVCC     ?= nvcc
+NVCC     ?= $(or $(shell command -v nvcc 2>/dev/null),/usr/local/cuda/bin/nvcc)
+CUDA_HOME ?= /usr/local/cuda
 PYTHON   ?= python3
 FUZZ_SECS ?= 60
 
 comma := ,
 CCNAME := $(notdir $(firstword $(CC)))
+# A CUDA build compiles the C files with -DPLOT_CUDA, so it must not share
+# objects (or bin/) with the CPU build of the same compiler.
+CUDA_TAG := $(if $(filter 1,$(CUDA)),-cuda)
 ifeq ($(SAN),)
-B       ?= build/$(CCNAME)
-BINDIR  := bin
+B       ?= build/$(CCNAME)$(CUDA_TAG)
+BINDIR  := $(if $(CUDA_TAG),$(B)/bin,bin)
 else
-B       ?= build/$(CCNAME)-san-$(subst $(comma),-,$(SAN))
+B       ?= build/$(CCNAME)$(CUDA_TAG)-san-$(subst $(comma),-,$(SAN))
 BINDIR  := $(B)/bin
 endif
 
@@ -56,7 +61,7 @@ CU_SRC   := $(sort $(wildcard lib/cuda/*.cu))
 ifeq ($(CUDA),1)
 LIB_OBJ  += $(CU_SRC:%.cu=$(B)/cuda/%.o)
 ALL_CFLAGS += -DPLOT_CUDA=1
-LDLIBS   += -L/usr/local/cuda/lib64 -lcudart -lcublas -lstdc++
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
 endif
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 DMN_SRC  := $(sort $(wildcard daemon/*.c))
@@ -81,7 +86,8 @@ $(B)/%.o: %.c
 
 $(B)/cuda/%.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) -O2 -Iinclude -Ilib -std=c++17 -arch=sm_90 -c $< -o $@
+	$(NVCC) -O2 -Iinclude -Ilib -std=c++17 -arch=sm_90 -Xcompiler -Wall,-Wextra,-Werror \
+	    -MMD -MP -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@

@@ -30,7 +30,7 @@ struct gguf_str {
 
 struct gguf_tensor {
 	char name[128];          /* NUL-terminated copy */
-	uint32_t type;           /* enum qtype (lib/llm/quant.h), same numbering as ggml; any
+	uint32_t type;           /* enum qtype (lib/llm/quant/quant.h), same numbering as ggml; any
 				  * type of known geometry opens: check quant_supported() */
 	uint32_t n_dims;
 	uint64_t ne[GGUF_MAX_DIMS]; /* ne[0] is the contiguous (row) dimension; unused dims = 1 */

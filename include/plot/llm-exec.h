@@ -1,6 +1,19 @@
 /*
  * llm-exec.h — the `llm` executor: a pool executor (pool.h) that runs a GGUF
- * model on the CPU with continuous batching and streams detokenized text.
+ * model on a device (config `device`: the CPU today) with continuous
+ * batching and streams detokenized text.
+ *
+ * DEVICE
+ *   config.device names the engine backend (llm.h, llm_device_check): "cpu"
+ *   (NULL = cpu), "cuda", "cuda:N". llm_exec_new refuses, with
+ *   -LLM_EXEC_E_INVALID and "params.device: ...", a name that is malformed
+ *   or whose backend this build lacks ("params.device: cuda: this build has
+ *   no CUDA backend (rebuild with make CUDA=1)"). The device itself is
+ *   probed by the loader, off the caller's thread: a missing GPU makes the
+ *   model FAILED with the reason ("cuda:1: no such CUDA device (found 0)"),
+ *   and its tasks fail at once with it (LOADING below). Everything above
+ *   the engine (prepare, batching, sampling, stats) is the same on every
+ *   device.
  *
  * LIFECYCLE
  *   llm_exec_new() returns a struct pool_executor (give it to pool_new(),
@@ -83,7 +96,7 @@ struct llm_exec;
 struct llm_exec_config {
 	const char *name;          /* for messages; may be NULL */
 	const char *path;          /* GGUF file */
-	const char *device;        /* "cpu" (NULL = cpu); anything else is refused */
+	const char *device;        /* "cpu" (NULL = cpu), "cuda", "cuda:N": see DEVICE */
 	uint64_t kvcache_mem_mb;   /* KV budget, 1..1048576 */
 	uint32_t block_size;       /* tokens per KV block, 1..4096 */
 	uint32_t max_num_seqs;     /* sequences running at once, 1..4096 */

@@ -1,11 +1,21 @@
 /*
- * llm.h — the CPU language-model engine: load a GGUF model, keep a paged
- * KV cache, run batch-first forward passes.
+ * llm.h — the language-model engine: load a GGUF model onto a device, keep
+ * a paged KV cache, run batch-first forward passes.
  *
  * Design
+ *   - Devices: every entry point that touches the device (loading and
+ *     preparing weights, KV storage, forward) goes through a backend, a
+ *     table of function pointers chosen by device name from a registry
+ *     (lib/llm/engine/backend-impl.h; ggml's ggml_backend_i). "cpu" is the
+ *     CPU backend (lib/llm/cpu/); "cuda" / "cuda:N" name the CUDA backend
+ *     (lib/cuda/), present only in a `make CUDA=1` build and not yet able
+ *     to run a model (issue #12). Nothing here changes with the backend:
+ *     the host keeps the file, the hyper-parameters and all KV bookkeeping;
+ *     a backend owns where the bytes live and the kernels.
  *   - A model is read-only after llm_model_load(): weights stay in the GGUF
- *     mapping, hyper-parameters live in struct llm_hparams. Architecture
- *     differences (llama, qwen2, gemma3) are one table in lib/llm/arch.c; there is
+ *     mapping (the CPU backend repacks them for its GEMM kernels),
+ *     hyper-parameters live in struct llm_hparams. Architecture
+ *     differences (llama, qwen2, gemma3) are one table in lib/llm/engine/arch.c; there is
  *     one forward pass for all of them.
  *   - llm_forward() evaluates a batch of entries (sequence, position, token)
  *     from any number of sequences at any positions. Every projection is one
@@ -22,9 +32,9 @@
  *     does not depend on the batch's composition or the thread count.
  *
  * Threading: one thread owns a model and its KV caches and calls
- * llm_forward (the executor's engine thread); llm_forward itself splits work
- * over the model's compute thread pool. llm_model_set_threads is called by
- * that owner between forward passes.
+ * llm_forward (the executor's engine thread); on the CPU backend
+ * llm_forward itself splits work over the model's compute thread pool.
+ * llm_model_set_threads is called by that owner between forward passes.
  */
 #ifndef PLOT_LLM_H
 #define PLOT_LLM_H
@@ -62,14 +72,32 @@ struct llm_hparams {
 	int tied_embeddings;     /* 1: the output projection is token_embd */
 };
 
-/* Load a GGUF model. NULL on failure with err filled, naming the key or
- * tensor ("tensor 'blk.3.attn_q.weight': shape (576, 512), want (576, 576)"). */
+/* Is device a valid device name of this build? NULL is "cpu"; otherwise
+ * "cpu", "cuda" (= "cuda:0") or "cuda:N", N 0..255. Pure string work (no
+ * hardware is touched): cheap enough for a config check. 0, or
+ * -LLM_EINVAL ("'gpu': unknown device (...)", "'cuda:x': malformed device
+ * index (...)") / -LLM_EUNSUP ("cuda: this build has no CUDA backend
+ * (rebuild with make CUDA=1)") with err naming the device. */
+int llm_device_check(const char *device, char *err, size_t errlen);
+
+/* Load a GGUF model onto device (as llm_device_check; NULL = "cpu"). The
+ * device is probed and opened before the file is read. NULL on failure with
+ * err filled, naming the device ("cuda:1: no such CUDA device (found 0)"),
+ * key or tensor ("tensor 'blk.3.attn_q.weight': shape (576, 512), want
+ * (576, 576)"). */
+struct llm_model *llm_model_load_on(const char *path, const char *device, char *err,
+				    size_t errlen);
+/* llm_model_load_on(path, "cpu", ...) */
 struct llm_model *llm_model_load(const char *path, char *err, size_t errlen);
 void llm_model_free(struct llm_model *m);
+/* The device the model is on, normalised: "cpu", "cuda:0". */
+const char *llm_model_device(const struct llm_model *m);
 const struct llm_hparams *llm_model_hparams(const struct llm_model *m);
 /* The opened file, for the tokenizer and chat template (owned by the model). */
 const struct gguf *llm_model_gguf(const struct llm_model *m);
-/* Compute threads (caller included), 1..512. 0 or -LLM_EINVAL/-LLM_ENOMEM. */
+#define LLM_MAX_THREADS 512
+/* Host compute threads (caller included), 1..LLM_MAX_THREADS. 0 or
+ * -LLM_EINVAL/-LLM_ENOMEM. A backend that computes elsewhere ignores it. */
 int llm_model_set_threads(struct llm_model *m, unsigned n);
 unsigned llm_model_threads(const struct llm_model *m);
 /* Test mode: multiply dequantized weight rows with float activations instead
@@ -83,7 +111,10 @@ void llm_model_set_float_acts(struct llm_model *m, int on);
  * while no forward runs. */
 void llm_model_set_packed(struct llm_model *m, int on);
 
-/* ---- KV cache ---------------------------------------------------------- */
+/* ---- KV cache ----------------------------------------------------------
+ * Bookkeeping (block tables, free list, lengths) is host memory shared by
+ * all backends; the K/V bytes are the model's backend's storage (host
+ * memory on the CPU, device memory on a GPU). */
 
 /* Element type of the cached K and V rows. F16 rounds K, V, and inside
  * attention Q (times the attention scale where the architecture folds it
@@ -145,11 +176,14 @@ struct llm_batch {
 	const struct llm_batch_entry *e;
 };
 
-/* Evaluate b. logits_out gets (n_out, n_vocab) floats, one row per entry with
- * want_logits, in batch order (may be NULL if none is flagged). On success
- * every sequence's cached length becomes its last position + 1. Returns 0,
- * or -LLM_EINVAL (err names the entry), -LLM_EKVFULL (KV cache unchanged),
- * -LLM_ENOMEM. */
+/* Evaluate b on the model's device. logits_out gets (n_out, n_vocab) floats
+ * (host memory), one row per entry with want_logits, in batch order (may be
+ * NULL if none is flagged). The host checks b and reserves its KV blocks,
+ * the backend computes, the host commits: on success every sequence's
+ * cached length becomes its last position + 1. Returns 0, or -LLM_EINVAL
+ * (err names the entry), -LLM_EKVFULL (KV cache unchanged), -LLM_ENOMEM
+ * (lengths unchanged; blocks reserved for the batch stay with their
+ * sequences until llm_kv_seq_free). */
 int llm_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
 		float *logits_out, char *err, size_t errlen);
 

@@ -11,7 +11,7 @@
  * Last line: "quant: <type>_<impl>_ns=.. <type>_<impl>_b16_ns=..
  * <type>_ref_ns=.. ..." (ns per row).
  *
- * Pack block (lib/llm/pack.h): the packed 8-row GEMM against the row
+ * Pack block (lib/llm/quant/pack.h): the packed 8-row GEMM against the row
  * kernels it replaces (quant_vec_dot_mn over all rows, as forward.c calls
  * it), per 32-element type, for nx = 1, 4, 16 tokens on 1536 x 576 and
  * 640 x 2048 matrices, single thread, activation quantization not timed.
@@ -25,8 +25,8 @@
  * single thread, in GMAC/s; keys "<type>_<impl>_mn<nx>_gmacs=..
  * <type>_<impl>_pk<nx>_gmacs=..".
  */
-#include "llm/pack.h"
-#include "llm/quant.h"
+#include "llm/quant/pack.h"
+#include "llm/quant/quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "llm/threads.h"
+#include "llm/cpu/threads.h"
 
 struct slot {
 	_Alignas(64) volatile uint64_t v;

@@ -13,7 +13,7 @@ before each such matmul, using gguf's Q8_0 quantizer and a NumPy Q8_K
 quantizer written from ggml's reference; the remaining difference to the engine
 is float summation order (~1e-5). With act_quant=False it is the pure float
 model. The engine has two quantized paths: by default its weights are
-repacked for the GEMM kernels (lib/llm/pack.h), whose 32-element types take
+repacked for the GEMM kernels (lib/llm/quant/pack.h), whose 32-element types take
 PACK_A8 activations (llama.cpp's x86 Q8_0 / Q8_1: scale 127 / amax, ties to
 even, fp16 d and s);
 act_quant="row" emulates the row kernels (--packed 0), which take ggml's
@@ -68,7 +68,7 @@ def quantize_q8_k(x):
 
 
 def _a8_blocks(x):
-    """PACK_A8 (lib/llm/pack.h; llama.cpp's x86 quantize_row_q8_0/q8_1) of
+    """PACK_A8 (lib/llm/quant/pack.h; llama.cpp's x86 quantize_row_q8_0/q8_1) of
     x's blocks of 32: q (float64), dx = fp16(amax / 127) and
     sx = fp16((amax / 127) * sum(q)) (float64), rounding half to even."""
     b = np.ascontiguousarray(x, dtype=np.float32).reshape(-1, 32)

@@ -1,4 +1,4 @@
-"""The GGUF reader (lib/llm/gguf.c, via $PLOT_BUILD/tests/gguf-dump) against
+"""The GGUF reader (lib/llm/gguf/gguf.c, via $PLOT_BUILD/tests/gguf-dump) against
 the gguf Python package's GGUFReader, the oracle: every key with its type and
 value (arrays: type, count, first and last element) and every tensor's type,
 shape, file offset and size. Runs on the fuzz seed corpus and on the shipped

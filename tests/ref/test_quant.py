@@ -1,4 +1,4 @@
-"""Our dequantizers (lib/llm/quant*.c via $PLOT_BUILD/tests/quant-dump)
+"""Our dequantizers (lib/llm/quant/quant*.c via $PLOT_BUILD/tests/quant-dump)
 against gguf.quants.dequantize, the oracle, on random blocks of every type we
 support; and our quantizers checked by the oracle: quantize with our code,
 dequantize with gguf's, and bound the error per type.

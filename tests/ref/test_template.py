@@ -1,4 +1,4 @@
-"""Chat templates (lib/llm/template.c via $PLOT_BUILD/tests/tmpl-render)
+"""Chat templates (lib/llm/tok/template.c via $PLOT_BUILD/tests/tmpl-render)
 against each family's own Jinja template rendered by jinja2 the way
 transformers' apply_chat_template does (trim_blocks, lstrip_blocks,
 raise_exception): a 3-turn conversation with a system message, one without,

@@ -1,5 +1,5 @@
 /*
- * test-attn.c — the attention inner loops of lib/llm/attn.c over F16 (IEEE
+ * test-attn.c — the attention inner loops of lib/llm/cpu/attn.c over F16 (IEEE
  * half) K/V rows and the half conversions of the F16 KV cache: the AVX2
  * versions against the scalar reference, and the invariants batch
  * invariance rests on.
@@ -26,8 +26,8 @@
 #include <cmocka.h>
 
 #include "helper-rng.h"
-#include "llm/attn-impl.h"
-#include "llm/model-impl.h"
+#include "llm/cpu/attn-impl.h"
+#include "llm/engine/model-impl.h"
 
 #define SCORE_REL 1e-5
 #define NPOS 11 /* positions: two full groups of four and a tail of three */

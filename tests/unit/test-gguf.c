@@ -21,7 +21,7 @@
 #include <cmocka.h>
 
 #include "plot/gguf.h"
-#include "llm/quant.h"
+#include "llm/quant/quant.h"
 
 struct wbuf {
 	uint8_t *p;

@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "llm/model-impl.h"
+#include "llm/engine/model-impl.h"
 #include "plot/llm.h"
 
 #define TINY "tests/fixtures/llm-tiny.gguf"

@@ -1,5 +1,5 @@
 /*
- * test-ops.c — the row operations of lib/llm/ops.c against double precision,
+ * test-ops.c — the row operations of lib/llm/cpu/ops.c against double precision,
  * and the AVX2 versions against the scalar reference bit for bit.
  *
  * Error measure (err_add): relative error where the double result, rounded
@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "llm/ops-impl.h"
+#include "llm/cpu/ops-impl.h"
 
 #define ACT_REL_MAX 2e-6
 #define EXP_REL_MAX 3e-7

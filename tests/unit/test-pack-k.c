@@ -33,9 +33,9 @@
 
 #include "helper-rng.h"
 
-#include "llm/pack-impl.h"
-#include "llm/pack.h"
-#include "llm/quant.h"
+#include "llm/quant/pack-impl.h"
+#include "llm/quant/pack.h"
+#include "llm/quant/quant.h"
 
 static const uint32_t ktypes[] = { Q_Q4_K, Q_Q5_K, Q_Q6_K };
 #define N_KT (sizeof ktypes / sizeof ktypes[0])

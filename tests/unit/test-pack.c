@@ -31,9 +31,9 @@
 
 #include "helper-rng.h"
 
-#include "llm/pack-impl.h"
-#include "llm/pack.h"
-#include "llm/quant.h"
+#include "llm/quant/pack-impl.h"
+#include "llm/quant/pack.h"
+#include "llm/quant/quant.h"
 
 static const uint32_t types[] = { Q_Q4_0, Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q8_0 };
 #define N_TYPES (sizeof types / sizeof types[0])

@@ -25,8 +25,8 @@
 
 #include "helper-rng.h"
 
-#include "llm/quant-impl.h"
-#include "llm/quant.h"
+#include "llm/quant/quant-impl.h"
+#include "llm/quant/quant.h"
 
 static const uint32_t weight_types[] = {
 	Q_F32, Q_F16, Q_BF16, Q_Q4_0, Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q8_0, Q_Q4_K, Q_Q5_K, Q_Q6_K,

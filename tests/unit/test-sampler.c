@@ -1,5 +1,5 @@
 /*
- * test-sampler.c — lib/llm/sampler.c and stop.c: greedy and tie-breaking,
+ * test-sampler.c — lib/llm/sample/sampler.c and stop.c: greedy and tie-breaking,
  * the support of top-k / top-p / min-p (checked against a plain reference
  * computed here with a full sort), temperature, penalties as documented,
  * seeds, per-sequence independence, parameter errors, stop strings across

@@ -1,5 +1,5 @@
 /*
- * test-threads.c — lib/llm/threads.c: every index runs exactly once per run,
+ * test-threads.c — lib/llm/cpu/threads.c: every index runs exactly once per run,
  * thread count changes (between runs and concurrently with them), results
  * are visible to the caller, an idle pool sleeps. Runs clean under
  * SAN=thread and SAN=address,undefined.
@@ -16,7 +16,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "llm/threads.h"
+#include "llm/cpu/threads.h"
 
 #define MAXT 16
 

@@ -52,7 +52,7 @@ static struct tok_desc desc_of(struct vocab *v, enum tok_model model, const char
 }
 
 /* GPT-2's byte -> printable code point map, written out independently of
- * lib/llm/tok-bpe.c: printable Latin-1 bytes map to themselves, the other
+ * lib/llm/tok/tok-bpe.c: printable Latin-1 bytes map to themselves, the other
  * 68 to U+0100.. in byte order. */
 static void byte_char(unsigned b, char *out)
 {

@@ -1,5 +1,5 @@
 /*
- * gguf-dump — print what lib/llm/gguf.c reads from a GGUF file, one fact per
+ * gguf-dump — print what lib/llm/gguf/gguf.c reads from a GGUF file, one fact per
  * line, so tests/ref/test_gguf.py can compare it with the gguf Python
  * package (the oracle). Not a user tool.
  *

@@ -1,5 +1,5 @@
 /*
- * quant-dump — expose lib/llm/quant.c to the Python oracle tests.
+ * quant-dump — expose lib/llm/quant/quant.c to the Python oracle tests.
  *
  *   quant-dump dequant TYPE [ref]   stdin: whole blocks of TYPE; stdout: float32
  *   quant-dump quantize TYPE [ref]  stdin: float32, a multiple of the block
@@ -7,7 +7,7 @@
  * TYPE is a quant_name ("Q4_K"). Without "ref" the dispatched (SIMD) kernel
  * runs. Exit 2 on bad usage or input that is not whole blocks.
  */
-#include "llm/quant.h"
+#include "llm/quant/quant.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * tmpl-render — lib/llm/template.c for tests/ref/test_template.py.
+ * tmpl-render — lib/llm/tok/template.c for tests/ref/test_template.py.
  *
  *   tmpl-render detect SPEC                       the family name
  *   tmpl-render render SPEC BOS EOS GEN < msgs    the rendered prompt

@@ -1,5 +1,5 @@
 /*
- * tok-tool — the tokenizer (lib/llm/tok*.c) on a GGUF file, for the pytest
+ * tok-tool — the tokenizer (lib/llm/tok/tok*.c) on a GGUF file, for the pytest
  * oracle and peer tests (tests/ref/test_tok.py, tests/ref/peer_tok.py).
  *
  *   tok-tool encode MODEL [special] [add]  < text   ids, one line, space-separated
