@@ -1,23 +1,51 @@
 #!/usr/bin/env python3
-"""make bench-llm: plot's engine vs llama-cpp-python on the shipped models.
+"""make bench-llm: plot's engine vs llama.cpp on the shipped models.
 
-For each model: prefill tok/s of a 512-token prompt, single-stream greedy
-decode tok/s (128 tokens after a 16-token prompt), 16 sequences decoding
-together (ours only: llama-cpp-python's high-level API has no multi-sequence
-batch), peak RSS of our process. Both engines get the same model, thread
-count (2) and token ids; prefill and decode are the best of 3 runs on both
-sides (the machine may be shared). If llama_cpp is not importable, peer
-figures are nan.
+Both sides are timed at the same level: ours is tests/bench/bench-llm.c
+calling llm_forward; the peer is llama.cpp's own llama_decode, called
+through llama-cpp-python's ctypes binding of the C API (not its high-level
+Llama.eval, which copies the whole vocabulary's logits and runs Python per
+token: timing that loop made llama.cpp look 2-3x slower than llama-bench
+finds it). Per model, on the same token ids, 2 threads on both sides:
+
+  prefill: one forward of a 512-token prompt, logits of the last token only
+           (peer: one llama_decode of a 512-token batch, n_batch = n_ubatch = 512).
+  decode:  after a 16-token prompt, 128 steps of one token each; every step
+           picks the greedy argmax of the previous logits and feeds it back
+           (peer: np.argmax over a no-copy NumPy view of
+           llama_get_logits_ith(ctx, -1), then llama_decode of a one-token
+           batch). Timed: the 128 forwards plus the 128 picks, on both sides.
+           peer_pick_us is the peer's per-step cost outside llama_decode
+           (view, argmax, batch fill, ctypes call), timed apart, to show
+           the Python around llama_decode is not what is measured.
+  batch16: 16 sequences decoding together (ours only; for the scale).
+
+llama.cpp keeps its defaults otherwise: F16 KV cache (ours too), flash
+attention "auto". The machine is shared, so ours and the peer alternate
+for --rounds rounds (default 5) in one run, the order flipping each round;
+each round gives one figure per side and one ratio from that round's pair.
+The summary prints min-max of each side, the median and every per-round
+ratio, and the 1-minute load average seen across the rounds. If llama_cpp
+is not importable (make deps-peer), peer figures are nan.
+
+A third, independent figure: llama.cpp's llama-bench built from the same
+vendored source, `llama-bench -m MODEL -t 2 -p 512 -n 128 -b 512 -ub 512`
+(its tg128 has no sampling and starts from an empty cache).
 
 Ends with one line per model:
-  llm: model=NAME decode_tps=X peer_decode_tps=X decode_ratio=X prefill_tps=X
-       peer_prefill_tps=X prefill_ratio=X batch16_tps=X batch16_scale=X rss_mb=X
+  llm: model=NAME peer=llama_decode rounds=N load=A-B decode_tps=A-B
+       peer_decode_tps=A-B decode_ratio=MEDIAN decode_ratio_rounds=R1,R2,..
+       prefill_tps=A-B peer_prefill_tps=A-B prefill_ratio=MEDIAN
+       prefill_ratio_rounds=R1,.. peer_pick_us=X batch16_tps=A-B
+       batch16_scale=MEDIAN rss_mb=X
 """
 
 import argparse
+import ctypes
 import math
 import os
 import re
+import statistics
 import subprocess
 import sys
 import time
@@ -27,7 +55,7 @@ MODELS_DIR = os.path.join(os.environ.get("XDG_DATA_HOME", os.path.expanduser("~/
 # (name, file, bos id); both vocabularies have ordinary tokens at 1000..31000
 MODELS = [("SmolLM2-135M-Q4_1", "SmolLM2-135M-Instruct.Q4_1.gguf", 1),
           ("gemma3-270M-Q4_K_M", "gemma-3-270m-q4_k_m.gguf", 2)]
-N_PREFILL, N_SHORT, N_GEN, BATCH, REPEAT = 512, 16, 128, 16, 3
+N_PREFILL, N_SHORT, N_GEN, BATCH = 512, 16, 128, 16
 
 
 def prompt_ids(bos):
@@ -36,47 +64,104 @@ def prompt_ids(bos):
 
 
 def ours(binary, path, ids, threads):
+    """One round of ours: one prefill, one decode, one batch-16 decode."""
     out = subprocess.run([binary, path, ",".join(map(str, ids)), "--threads", str(threads),
                           "--gen", str(N_GEN), "--batch", str(BATCH), "--short", str(N_SHORT),
-                          "--repeat", str(REPEAT)],
+                          "--repeat", "1"],
                          capture_output=True, text=True, check=True).stdout
     return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", out)}
 
 
-def peer(path, ids, threads):
-    try:
+class Peer:
+    """llama.cpp through its C API (llama-cpp-python's ctypes binding)."""
+
+    def __init__(self, path, threads):
         import numpy as np
-        from llama_cpp import Llama
-    except ImportError as e:
-        print("peer: llama_cpp not importable (%s): peer figures are nan" % e, file=sys.stderr)
-        return math.nan, math.nan
-    llm = Llama(model_path=path, n_threads=threads, n_threads_batch=threads, n_ctx=1024,
-                n_batch=512, n_ubatch=512, verbose=False)
-    llm.eval(ids[:N_SHORT])  # warm up
-    prefill = decode = 0.0
-    for _ in range(REPEAT):  # best of REPEAT, as ours
-        llm.reset()
+        import llama_cpp as L
+        import llama_cpp._logger
+        llama_cpp._logger.set_verbose(False)
+        self.np, self.L = np, L
+        L.llama_backend_init()
+        self.model = L.llama_model_load_from_file(path.encode(), L.llama_model_default_params())
+        if not self.model:
+            raise RuntimeError("llama.cpp cannot load " + path)
+        cp = L.llama_context_default_params()  # F16 K and V, flash attention auto
+        cp.n_ctx, cp.n_batch, cp.n_ubatch = 1024, N_PREFILL, N_PREFILL
+        cp.n_threads = cp.n_threads_batch = threads
+        self.ctx = L.llama_init_from_model(self.model, cp)
+        if not self.ctx:
+            raise RuntimeError("llama.cpp cannot make a context")
+        self.n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(self.model))
+        self.mem = L.llama_get_memory(self.ctx)
+        self.batch = L.llama_batch_init(N_PREFILL, 0, 1)
+        b = self.batch
+        for i in range(N_PREFILL):
+            b.n_seq_id[i], b.seq_id[i][0], b.logits[i] = 1, 0, 0
+        self.decode_run([1] * N_SHORT)  # warm up: page in the weights
+
+    def fill(self, toks, pos0):
+        """Batch of toks at pos0.., logits of the last one only."""
+        b = self.batch
+        b.n_tokens = len(toks)
+        for i, t in enumerate(toks):
+            b.token[i], b.pos[i], b.logits[i] = t, pos0 + i, 0
+        b.logits[len(toks) - 1] = 1
+
+    def decode_call(self):
+        if self.L.llama_decode(self.ctx, self.batch) != 0:
+            raise RuntimeError("llama_decode failed")
+
+    def pick(self):
+        """Greedy argmax over the last logits, through a view (no copy)."""
+        lg = self.np.ctypeslib.as_array(self.L.llama_get_logits_ith(self.ctx, -1),
+                                        shape=(self.n_vocab,))
+        return int(lg.argmax())
+
+    def prefill(self, ids):
+        self.L.llama_memory_clear(self.mem, True)
+        self.fill(ids, 0)
         t0 = time.perf_counter()
-        llm.eval(ids)
-        prefill = max(prefill, len(ids) / (time.perf_counter() - t0))
-        llm.reset()
-        llm.eval(ids[:N_SHORT])
+        self.decode_call()
+        self.L.llama_synchronize(self.ctx)
+        return len(ids) / (time.perf_counter() - t0)
+
+    def decode_run(self, short):
+        self.L.llama_memory_clear(self.mem, True)
+        self.fill(short, 0)
+        self.decode_call()
+        b, pos = self.batch, len(short)
+        b.n_tokens, b.logits[0] = 1, 1
         t0 = time.perf_counter()
-        for _ in range(N_GEN):
-            tok = int(np.argmax(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))))
-            llm.eval([tok])
-        decode = max(decode, N_GEN / (time.perf_counter() - t0))
-    return prefill, decode
+        for step in range(N_GEN):
+            b.token[0], b.pos[0] = self.pick(), pos + step
+            self.decode_call()
+        self.L.llama_synchronize(self.ctx)
+        return N_GEN / (time.perf_counter() - t0)
+
+    def pick_us(self):
+        """Per-step cost outside llama_decode: view + argmax + batch fill + a
+        ctypes call of the same shape (llama_synchronize, which returns at once)."""
+        b = self.batch
+        t0 = time.perf_counter()
+        for step in range(N_GEN):
+            b.token[0], b.pos[0] = self.pick(), step
+            self.L.llama_synchronize(self.ctx)
+        return (time.perf_counter() - t0) / N_GEN * 1e6
 
 
-def ratio(a, b):
-    return a / b if b and not math.isnan(b) else math.nan
+def rng(xs):
+    return "%.1f-%.1f" % (min(xs), max(xs)) if xs else "nan"
+
+
+def med(xs):
+    return statistics.median(xs) if xs else math.nan
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
     a = ap.parse_args()
     lines = []
     for name, fname, bos in MODELS:
@@ -85,15 +170,45 @@ def main():
             print("bench-llm: %s missing (make models)" % path, file=sys.stderr)
             continue
         ids = prompt_ids(bos)
-        o = ours(a.bin, path, ids, a.threads)
-        p_prefill, p_decode = peer(path, ids, a.threads)
-        print("%s: ours %s; peer prefill_tps=%.1f decode_tps=%.1f" % (name, o, p_prefill, p_decode))
-        lines.append("llm: model=%s decode_tps=%.1f peer_decode_tps=%.1f decode_ratio=%.2f "
-                     "prefill_tps=%.1f peer_prefill_tps=%.1f prefill_ratio=%.2f "
-                     "batch16_tps=%.1f batch16_scale=%.2f rss_mb=%.1f" % (
-                         name, o["decode_tps"], p_decode, ratio(o["decode_tps"], p_decode),
-                         o["prefill_tps"], p_prefill, ratio(o["prefill_tps"], p_prefill),
-                         o["batch16_tps"], ratio(o["batch16_tps"], o["decode_tps"]), o["rss_mb"]))
+        try:
+            peer = Peer(path, a.threads)
+        except ImportError as e:
+            print("peer: llama_cpp not importable (%s): peer figures are nan" % e, file=sys.stderr)
+            peer = None
+        o_pf, o_dec, o_b, p_pf, p_dec, r_pf, r_dec, scale, loads, rss = ([] for _ in range(10))
+        for r in range(a.rounds):
+            loads.append(os.getloadavg()[0])
+            o = p = None
+            for side in ("ours", "peer") if r % 2 == 0 else ("peer", "ours"):
+                if side == "ours":
+                    o = ours(a.bin, path, ids, a.threads)
+                elif peer:
+                    p = (peer.prefill(ids), peer.decode_run(ids[:N_SHORT]))
+            loads.append(os.getloadavg()[0])
+            o_pf.append(o["prefill_tps"])
+            o_dec.append(o["decode_tps"])
+            o_b.append(o["batch%d_tps" % BATCH])
+            scale.append(o["batch%d_tps" % BATCH] / o["decode_tps"])
+            rss.append(o["rss_mb"])
+            line = "%s round %d: ours prefill_tps=%.1f decode_tps=%.1f batch%d_tps=%.1f" % (
+                name, r + 1, o["prefill_tps"], o["decode_tps"], BATCH, o["batch%d_tps" % BATCH])
+            if p:
+                p_pf.append(p[0])
+                p_dec.append(p[1])
+                r_pf.append(o["prefill_tps"] / p[0])
+                r_dec.append(o["decode_tps"] / p[1])
+                line += "; peer prefill_tps=%.1f decode_tps=%.1f; ratio prefill=%.2f decode=%.2f" % (
+                    p[0], p[1], r_pf[-1], r_dec[-1])
+            print(line + "; load %.1f" % loads[-1], flush=True)
+        pick = peer.pick_us() if peer else math.nan
+        lines.append("llm: model=%s peer=llama_decode rounds=%d load=%s "
+                     "decode_tps=%s peer_decode_tps=%s decode_ratio=%.2f decode_ratio_rounds=%s "
+                     "prefill_tps=%s peer_prefill_tps=%s prefill_ratio=%.2f prefill_ratio_rounds=%s "
+                     "peer_pick_us=%.1f batch16_tps=%s batch16_scale=%.2f rss_mb=%.1f" % (
+                         name, a.rounds, rng(loads),
+                         rng(o_dec), rng(p_dec), med(r_dec), ",".join("%.2f" % x for x in r_dec),
+                         rng(o_pf), rng(p_pf), med(r_pf), ",".join("%.2f" % x for x in r_pf),
+                         pick, rng(o_b), med(scale), max(rss)))
     for l in lines:
         print(l)
 
