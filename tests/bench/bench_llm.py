@@ -63,13 +63,27 @@ def prompt_ids(bos):
     return [bos] + [1000 + (i * 7919) % 30000 for i in range(N_PREFILL - 1)]
 
 
-def ours(binary, path, ids, threads):
-    """One round of ours: one prefill, one decode, one batch-16 decode."""
-    out = subprocess.run([binary, path, ",".join(map(str, ids)), "--threads", str(threads),
-                          "--gen", str(N_GEN), "--batch", str(BATCH), "--short", str(N_SHORT),
-                          "--repeat", "1"],
-                         capture_output=True, text=True, check=True).stdout
-    return {k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", out)}
+class Ours:
+    """bench-llm --serve: our engine, loaded once, one measurement per request."""
+
+    def __init__(self, binary, path, ids, threads):
+        self.p = subprocess.Popen([binary, path, ",".join(map(str, ids)), "--threads", str(threads),
+                                   "--gen", str(N_GEN), "--batch", str(BATCH),
+                                   "--short", str(N_SHORT), "--serve", "1"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, what):
+        self.p.stdin.write(what + "\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError("bench-llm --serve ended early")
+        return float(line.split("=")[1])
+
+    def close(self):
+        """Ends it; returns its peak RSS in MB."""
+        out, _ = self.p.communicate("")
+        return float(re.search(r"rss_mb=([\d.]+)", out).group(1))
 
 
 class Peer:
@@ -157,11 +171,16 @@ def med(xs):
     return statistics.median(xs) if xs else math.nan
 
 
+def ratios(xs):
+    return ",".join("%.2f" % x for x in xs) or "nan"
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--batch-rounds", type=int, default=3, help="rounds that also run batch16")
     a = ap.parse_args()
     lines = []
     for name, fname, bos in MODELS:
@@ -175,40 +194,49 @@ def main():
         except ImportError as e:
             print("peer: llama_cpp not importable (%s): peer figures are nan" % e, file=sys.stderr)
             peer = None
-        o_pf, o_dec, o_b, p_pf, p_dec, r_pf, r_dec, scale, loads, rss = ([] for _ in range(10))
+        ours = Ours(a.bin, path, ids, a.threads)
+        f = {k: [] for k in ("pf", "dec", "ppf", "pdec", "rpf", "rdec", "b", "scale", "load")}
         for r in range(a.rounds):
-            loads.append(os.getloadavg()[0])
-            o = p = None
-            for side in ("ours", "peer") if r % 2 == 0 else ("peer", "ours"):
-                if side == "ours":
-                    o = ours(a.bin, path, ids, a.threads)
-                elif peer:
-                    p = (peer.prefill(ids), peer.decode_run(ids[:N_SHORT]))
-            loads.append(os.getloadavg()[0])
-            o_pf.append(o["prefill_tps"])
-            o_dec.append(o["decode_tps"])
-            o_b.append(o["batch%d_tps" % BATCH])
-            scale.append(o["batch%d_tps" % BATCH] / o["decode_tps"])
-            rss.append(o["rss_mb"])
-            line = "%s round %d: ours prefill_tps=%.1f decode_tps=%.1f batch%d_tps=%.1f" % (
-                name, r + 1, o["prefill_tps"], o["decode_tps"], BATCH, o["batch%d_tps" % BATCH])
-            if p:
-                p_pf.append(p[0])
-                p_dec.append(p[1])
-                r_pf.append(o["prefill_tps"] / p[0])
-                r_dec.append(o["decode_tps"] / p[1])
+            f["load"].append(os.getloadavg()[0])
+            sides = ("ours", "peer") if r % 2 == 0 else ("peer", "ours")
+            got = {}
+            for what in ("prefill", "decode"):  # each step: both sides back to back
+                for side in sides:
+                    if side == "ours":
+                        got["ours", what] = ours.run(what)
+                    elif peer:
+                        got["peer", what] = (peer.prefill(ids) if what == "prefill"
+                                             else peer.decode_run(ids[:N_SHORT]))
+            f["pf"].append(got["ours", "prefill"])
+            f["dec"].append(got["ours", "decode"])
+            line = "%s round %d: ours prefill_tps=%.1f decode_tps=%.1f" % (
+                name, r + 1, got["ours", "prefill"], got["ours", "decode"])
+            if peer:
+                f["ppf"].append(got["peer", "prefill"])
+                f["pdec"].append(got["peer", "decode"])
+                f["rpf"].append(f["pf"][-1] / f["ppf"][-1])
+                f["rdec"].append(f["dec"][-1] / f["pdec"][-1])
                 line += "; peer prefill_tps=%.1f decode_tps=%.1f; ratio prefill=%.2f decode=%.2f" % (
-                    p[0], p[1], r_pf[-1], r_dec[-1])
-            print(line + "; load %.1f" % loads[-1], flush=True)
+                    f["ppf"][-1], f["pdec"][-1], f["rpf"][-1], f["rdec"][-1])
+            if r < a.batch_rounds:
+                f["b"].append(ours.run("batch"))
+                f["scale"].append(f["b"][-1] / f["dec"][-1])
+                line += "; ours batch%d_tps=%.1f" % (BATCH, f["b"][-1])
+            f["load"].append(os.getloadavg()[0])
+            print(line + "; load %.1f" % f["load"][-1], flush=True)
+        rss = ours.close()
         pick = peer.pick_us() if peer else math.nan
-        lines.append("llm: model=%s peer=llama_decode rounds=%d load=%s "
-                     "decode_tps=%s peer_decode_tps=%s decode_ratio=%.2f decode_ratio_rounds=%s "
-                     "prefill_tps=%s peer_prefill_tps=%s prefill_ratio=%.2f prefill_ratio_rounds=%s "
-                     "peer_pick_us=%.1f batch16_tps=%s batch16_scale=%.2f rss_mb=%.1f" % (
-                         name, a.rounds, rng(loads),
-                         rng(o_dec), rng(p_dec), med(r_dec), ",".join("%.2f" % x for x in r_dec),
-                         rng(o_pf), rng(p_pf), med(r_pf), ",".join("%.2f" % x for x in r_pf),
-                         pick, rng(o_b), med(scale), max(rss)))
+        best = lambda a, b: max(a) / max(b) if a and b else math.nan
+        lines.append("llm: model=%s peer=llama_decode threads=%d rounds=%d load=%s "
+                     "decode_tps=%s peer_decode_tps=%s decode_ratio=%.2f decode_ratio_best=%.2f "
+                     "decode_ratio_rounds=%s prefill_tps=%s peer_prefill_tps=%s prefill_ratio=%.2f "
+                     "prefill_ratio_best=%.2f prefill_ratio_rounds=%s peer_pick_us=%.1f "
+                     "batch16_tps=%s batch16_scale=%.2f rss_mb=%.1f" % (
+                         name, a.threads, a.rounds, rng(f["load"]),
+                         rng(f["dec"]), rng(f["pdec"]), med(f["rdec"]), best(f["dec"], f["pdec"]),
+                         ratios(f["rdec"]),
+                         rng(f["pf"]), rng(f["ppf"]), med(f["rpf"]), best(f["pf"], f["ppf"]),
+                         ratios(f["rpf"]), pick, rng(f["b"]), med(f["scale"]), rss))
     for l in lines:
         print(l)
 
