@@ -194,7 +194,7 @@ check-peer-llm: $(LLM_TOOLS)
 
 .PHONY: bench-llm
 bench-llm: $(B)/bench/bench-llm
-	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
+	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm $(BENCH_LLM_ARGS)
 
 # lib/llm compute thread pool: dispatch latency, spin vs sleep (sampler helper)
 .PHONY: bench-threads

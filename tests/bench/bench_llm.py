@@ -175,12 +175,45 @@ def ratios(xs):
     return ",".join("%.2f" % x for x in xs) or "nan"
 
 
+def vs_llama_bench(a, name, path, ours):
+    """Rounds of llama-bench (pp512 and tg128, one repetition, llama.cpp's
+    defaults spelt out) alternating with ours' prefill and decode."""
+    import json
+    lb = {"pp": [], "tg": []}
+    o = {"pp": [], "tg": []}
+    for r in range(max(3, a.rounds // 2)):
+        for side in ("ours", "peer") if r % 2 == 0 else ("peer", "ours"):
+            if side == "ours":
+                o["pp"].append(ours.run("prefill"))
+                o["tg"].append(ours.run("decode"))
+                continue
+            out = subprocess.run([a.llama_bench, "-m", path, "-t", str(a.threads),
+                                  "-p", str(N_PREFILL), "-n", str(N_GEN), "-b", str(N_PREFILL),
+                                  "-ub", str(N_PREFILL), "-fa", "auto", "-ctk", "f16",
+                                  "-ctv", "f16", "-r", "1", "-o", "json"],
+                                 capture_output=True, text=True, check=True).stdout
+            for t in json.loads(out):
+                lb["pp" if t["n_gen"] == 0 else "tg"].append(t["avg_ts"])
+        print("%s llama-bench round %d: ours prefill_tps=%.1f decode_tps=%.1f; llama-bench "
+              "pp%d=%.1f tg%d=%.1f; load %.1f" % (name, r + 1, o["pp"][-1], o["tg"][-1], N_PREFILL,
+                                                  lb["pp"][-1], N_GEN, lb["tg"][-1],
+                                                  os.getloadavg()[0]), flush=True)
+    rd = [x / y for x, y in zip(o["tg"], lb["tg"])]
+    rp = [x / y for x, y in zip(o["pp"], lb["pp"])]
+    return ("llm: model=%s peer=llama-bench threads=%d rounds=%d decode_tps=%s peer_decode_tps=%s "
+            "decode_ratio=%.2f decode_ratio_rounds=%s prefill_tps=%s peer_prefill_tps=%s "
+            "prefill_ratio=%.2f prefill_ratio_rounds=%s" % (
+                name, a.threads, len(rd), rng(o["tg"]), rng(lb["tg"]), med(rd), ratios(rd),
+                rng(o["pp"]), rng(lb["pp"]), med(rp), ratios(rp)))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--batch-rounds", type=int, default=3, help="rounds that also run batch16")
+    ap.add_argument("--llama-bench", help="also alternate ours with this llama-bench binary")
     a = ap.parse_args()
     lines = []
     for name, fname, bos in MODELS:
@@ -224,6 +257,8 @@ def main():
                 line += "; ours batch%d_tps=%.1f" % (BATCH, f["b"][-1])
             f["load"].append(os.getloadavg()[0])
             print(line + "; load %.1f" % f["load"][-1], flush=True)
+        if a.llama_bench:
+            lines.append(vs_llama_bench(a, name, path, ours))
         rss = ours.close()
         pick = peer.pick_us() if peer else math.nan
         best = lambda a, b: max(a) / max(b) if a and b else math.nan
