@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """make bench-llm: plot's engine vs llama.cpp on the shipped models.
 
-Both sides are timed at the same level: ours is tests/bench/bench-llm.c
-calling llm_forward; the peer is llama.cpp's own llama_decode, called
-through llama-cpp-python's ctypes binding of the C API (not its high-level
-Llama.eval, which copies the whole vocabulary's logits and runs Python per
-token: timing that loop made llama.cpp look 2-3x slower than llama-bench
-finds it). Per model, on the same token ids, 2 threads on both sides:
+Both sides are timed at the same level, their own forward calls: ours is
+tests/bench/bench-llm.c (llm_forward) in --serve mode, the peer is
+llama.cpp's llama_decode called through llama-cpp-python's ctypes binding
+of the C API. Per model, same token ids, same thread count (2 by default)
+on both sides:
 
   prefill: one forward of a 512-token prompt, logits of the last token only
            (peer: one llama_decode of a 512-token batch, n_batch = n_ubatch = 512).
@@ -16,26 +15,40 @@ finds it). Per model, on the same token ids, 2 threads on both sides:
            llama_get_logits_ith(ctx, -1), then llama_decode of a one-token
            batch). Timed: the 128 forwards plus the 128 picks, on both sides.
            peer_pick_us is the peer's per-step cost outside llama_decode
-           (view, argmax, batch fill, ctypes call), timed apart, to show
-           the Python around llama_decode is not what is measured.
+           (view, argmax, batch fill, a ctypes call), timed apart: 8-32 us
+           against 10-20 ms steps.
   batch16: 16 sequences decoding together (ours only; for the scale).
 
 llama.cpp keeps its defaults otherwise: F16 KV cache (ours too), flash
-attention "auto". The machine is shared, so ours and the peer alternate
-for --rounds rounds (default 5) in one run, the order flipping each round;
-each round gives one figure per side and one ratio from that round's pair.
-The summary prints min-max of each side, the median and every per-round
-ratio, and the 1-minute load average seen across the rounds. If llama_cpp
-is not importable (make deps-peer), peer figures are nan.
+attention "auto". The first line per model prints llama.cpp's
+system_info: make deps-peer builds it with GGML_NATIVE=OFF (AVX2, no
+AVX-512) while ours uses AVX-512 where the CPU has it, so for this
+benchmark install it with CMAKE_ARGS=-DGGML_NATIVE=ON (llama.cpp's own
+default), or the peer is handicapped.
 
-A third, independent figure: llama.cpp's llama-bench built from the same
-vendored source, `llama-bench -m MODEL -t 2 -p 512 -n 128 -b 512 -ub 512`
-(its tg128 has no sampling and starts from an empty cache).
+The machine is shared: both models stay loaded, and each of --rounds
+rounds (default 10) runs ours' prefill and the peer's back to back, then
+both decodes, the order flipping every round. The summary gives min-max of
+each side, the median of the per-round ratios (decode_ratio), every
+per-round ratio, the ratio of each side's best run (decode_ratio_best)
+and the 1-minute load average seen. A contended round can still swing one
+ratio (one of ten at 11.9 where the rest were 2.7-3.5), so quote the
+median and the spread, not a single round.
 
-Ends with one line per model:
-  llm: model=NAME peer=llama_decode rounds=N load=A-B decode_tps=A-B
-       peer_decode_tps=A-B decode_ratio=MEDIAN decode_ratio_rounds=R1,R2,..
-       prefill_tps=A-B peer_prefill_tps=A-B prefill_ratio=MEDIAN
+--llama-bench PATH adds a figure with no Python on the peer's side:
+llama.cpp's own llama-bench (built from the same source) with -t 2 -p 512
+-n 128 -b 512 -ub 512 -fa auto -ctk f16 -ctv f16 -r 1, alternating with
+ours' prefill and decode; its tg128 has no sampling and starts from an
+empty cache, a slightly lighter task than ours. BENCH_LLM_ARGS passes
+options through make. If llama_cpp is not importable (make deps-peer),
+peer figures are nan.
+
+Ends with one line per model (and one more per model with --llama-bench,
+peer=llama-bench, the same ratio keys):
+  llm: model=NAME peer=llama_decode threads=T rounds=N load=A-B
+       decode_tps=A-B peer_decode_tps=A-B decode_ratio=MEDIAN
+       decode_ratio_best=X decode_ratio_rounds=R1,R2,.. prefill_tps=A-B
+       peer_prefill_tps=A-B prefill_ratio=MEDIAN prefill_ratio_best=X
        prefill_ratio_rounds=R1,.. peer_pick_us=X batch16_tps=A-B
        batch16_scale=MEDIAN rss_mb=X
 """
@@ -105,6 +118,7 @@ class Peer:
         self.ctx = L.llama_init_from_model(self.model, cp)
         if not self.ctx:
             raise RuntimeError("llama.cpp cannot make a context")
+        print("peer: llama.cpp %s" % L.llama_print_system_info().decode().strip(), flush=True)
         self.n_vocab = L.llama_vocab_n_tokens(L.llama_model_get_vocab(self.model))
         self.mem = L.llama_get_memory(self.ctx)
         self.batch = L.llama_batch_init(N_PREFILL, 0, 1)
