@@ -39,7 +39,11 @@ median and the spread, not a single round.
 llama.cpp's own llama-bench (built from the same source) with -t 2 -p 512
 -n 128 -b 512 -ub 512 -fa auto -ctk f16 -ctv f16 -r 1, alternating with
 ours' prefill and decode; its tg128 has no sampling and starts from an
-empty cache, a slightly lighter task than ours. BENCH_LLM_ARGS passes
+empty cache, a slightly lighter task than ours. One way to get both from
+one compile: install the sdist with CMAKE_ARGS="-DGGML_NATIVE=ON
+-DLLAVA_BUILD=OFF" and --config-settings=build-dir=DIR, then compile
+vendor/llama.cpp/tools/llama-bench/{llama-bench,main}.cpp against DIR/bin's
+libllama-common, libllama, libggml, libggml-base. BENCH_LLM_ARGS passes
 options through make. If llama_cpp is not importable (make deps-peer),
 peer figures are nan.
 
@@ -54,7 +58,6 @@ peer=llama-bench, the same ratio keys):
 """
 
 import argparse
-import ctypes
 import math
 import os
 import re
