@@ -197,7 +197,8 @@ fuzz-smoke: $(FUZZ_BIN)
 #> bench-threads   the engine's compute thread pool: dispatch latency
 #> bench-sampler   one sample over a 262144-token vocabulary
 #> bench-tok       the tokenizer on the shipped models
-#> bench-llm       the engine against llama.cpp: decode, prefill, batch-16, RSS
+#> bench-llm       the engine against llama.cpp (llama_decode, interleaved): decode, prefill,
+#>                 batch-16, RSS; BENCH_LLM_ARGS="--llama-bench PATH" adds llama-bench
 #> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick)
 
 .PHONY: bench-pool bench-proto bench-roundtrip bench-control bench-quant bench-threads \
@@ -224,7 +225,7 @@ bench-sampler: $(B)/bench/bench-sampler
 bench-tok: $(B)/tests/tok-tool
 	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
 bench-llm: $(B)/bench/bench-llm
-	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm
+	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm $(BENCH_LLM_ARGS)
 bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
 	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
 

@@ -3,7 +3,7 @@
  * also measures llama-cpp-python with the same model, threads and tokens).
  *
  *   bench-llm MODEL IDS [--threads N] [--gen G] [--batch B] [--short S] [--repeat R]
- *             [--packed 0|1] [--kv-type f16|f32]
+ *             [--packed 0|1] [--kv-type f16|f32] [--serve 1]
  *
  * IDS: comma-separated prompt ids (the prefill prompt, e.g. 512 of them).
  *   prefill: one forward over all of IDS (logits of the last entry only).
@@ -16,6 +16,10 @@
  * --kv-type: the KV cache's element type (default f16, plotd's default).
  * Prints "engine: prefill_tps=X decode_tps=X batchB_tps=X rss_mb=X load_s=X"
  * on stdout (load_s: llm_model_load, repacking included).
+ * --serve 1: after loading and warming up, run one measurement per line of
+ * stdin ("prefill", "decode" or "batch") and print "<what>_tps=X" for each,
+ * so that bench_llm.py can alternate ours and the peer step by step with the
+ * model loaded once; at EOF print "rss_mb=X load_s=X" and exit.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,7 +120,8 @@ int main(int argc, char **argv)
 			"[--short S] [--repeat R] [--packed 0|1] [--kv-type f16|f32]\n");
 		return 2;
 	}
-	uint32_t threads = 2, gen = 128, batch = 16, shrt = 16, n = 0, repeat = 3, packed = 1;
+	uint32_t threads = 2, gen = 128, batch = 16, shrt = 16, n = 0, repeat = 3, packed = 1,
+		 serve = 0;
 	enum llm_kv_type kt = LLM_KV_F16;
 	int32_t *ids = calloc(strlen(argv[2]) / 2 + 2, sizeof(int32_t));
 	for (char *p = argv[2]; *p; p += *p == ',')
@@ -134,6 +139,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--short")) shrt = v;
 		else if (!strcmp(argv[i], "--repeat")) repeat = v;
 		else if (!strcmp(argv[i], "--packed")) packed = v;
+		else if (!strcmp(argv[i], "--serve")) serve = v;
 	}
 	if (n == 0 || shrt == 0 || shrt > n || batch == 0 || threads == 0 || repeat == 0)
 		die("arguments", "need ids, 0 < short <= len(ids), batch > 0, threads > 0");
@@ -153,6 +159,29 @@ int main(int argc, char **argv)
 		die("kv", err);
 	float *lg = malloc((size_t)batch * llm_model_hparams(m)->n_vocab * sizeof(float));
 	decode(m, kv, ids, shrt, 4, 1, lg); /* warm up: page in the weights */
+	struct rusage ru;
+	if (serve) {
+		char cmd[32];
+		while (fgets(cmd, sizeof(cmd), stdin)) {
+			if (!strncmp(cmd, "prefill", 7))
+				printf("prefill_tps=%.1f\n", prefill(m, kv, ids, n, lg));
+			else if (!strncmp(cmd, "decode", 6))
+				printf("decode_tps=%.1f\n", decode(m, kv, ids, shrt, gen, 1, lg));
+			else if (!strncmp(cmd, "batch", 5))
+				printf("batch%u_tps=%.1f\n", batch,
+				       decode(m, kv, ids, shrt, gen, batch, lg));
+			else
+				die("--serve", "want prefill, decode or batch");
+			fflush(stdout);
+		}
+		getrusage(RUSAGE_SELF, &ru);
+		printf("rss_mb=%.1f load_s=%.3f\n", ru.ru_maxrss / 1024.0, t_load);
+		free(lg);
+		free(ids);
+		llm_kv_free(kv);
+		llm_model_free(m);
+		return 0;
+	}
 	double pf = 0, d1 = 0;
 	for (uint32_t r = 0; r < repeat; r++) {
 		double p = prefill(m, kv, ids, n, lg), d = decode(m, kv, ids, shrt, gen, 1, lg);
@@ -160,7 +189,6 @@ int main(int argc, char **argv)
 		d1 = d > d1 ? d : d1;
 	}
 	double db = decode(m, kv, ids, shrt, gen, batch, lg);
-	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	printf("engine: prefill_tps=%.1f decode_tps=%.1f batch%u_tps=%.1f rss_mb=%.1f load_s=%.3f\n",
 	       pf, d1, batch, db, ru.ru_maxrss / 1024.0, t_load);
