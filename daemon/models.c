@@ -220,13 +220,15 @@ static int model_start(struct model *m, const struct cfg_model *cm, struct plotd
 
 static void log_model(const struct model *m)
 {
-	char mu[32] = "null";
+	char mu[32] = "null", mr[32] = "null";
 	if (m->lot.max_units != CFG_NULL)
 		snprintf(mu, sizeof(mu), "%llu", (unsigned long long)m->lot.max_units);
-	log_msg(LOG_INFO, "pool %s: started (executor=%s workers=%llu max_units=%s "
-		"max_queue_depth=%llu timeout_secs=%llu retention_secs=%llu)",
-		m->name, m->executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm",
-		(unsigned long long)m->lot.worker_threads, mu,
+	if (m->lot.max_running != CFG_NULL)
+		snprintf(mr, sizeof(mr), "%llu", (unsigned long long)m->lot.max_running);
+	log_msg(LOG_INFO, "pool %s: started (executor=%s max_running=%s threads=%llu "
+		"max_units=%s max_queue_depth=%llu timeout_secs=%llu retention_secs=%llu)",
+		m->name, m->executor == CFG_EXEC_SYNTHETIC ? "synthetic" : "llm", mr,
+		(unsigned long long)m->lot.threads, mu,
 		(unsigned long long)m->lot.max_queue_depth,
 		(unsigned long long)m->lot.timeout_secs,
 		(unsigned long long)m->lot.retention_secs);

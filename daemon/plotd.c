@@ -358,10 +358,10 @@ static int same_model_shape(const struct cfg_model *a, const struct model *m)
 		return 0;
 	if (a->executor == CFG_EXEC_SYNTHETIC)
 		return p->tokens_per_sec == q->tokens_per_sec;
-	return same_str(a->path, m->path) && p->device == q->device &&
+	return same_str(a->path, m->path) && !strcmp(p->device, q->device) &&
 	       p->kvcache_mem_mb == q->kvcache_mem_mb && p->block_size == q->block_size &&
 	       p->max_num_seqs == q->max_num_seqs && p->max_batch_tokens == q->max_batch_tokens &&
-	       p->context_length == q->context_length && p->threads == q->threads &&
+	       p->context_length == q->context_length &&
 	       p->kv_type == q->kv_type;
 }
 

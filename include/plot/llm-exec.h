@@ -14,9 +14,9 @@
  *   llm_exec_blocks_total() is known, the pool's max_units follows it if
  *   attached so, and prepare works),
  *   then read every tensor byte once (progress 0..1) and become READY.
- *   Until READY the executor reports max_running 0 to the pool, so tasks
- *   submitted meanwhile wait in the pool's queue; at READY it raises the
- *   pool's running limit to max_num_seqs with pool_set_max_running(). If
+ *   Until READY the executor reports capacity 0 to the pool, so tasks
+ *   submitted meanwhile wait in the pool's queue; at READY it raises its
+ *   capacity to max_num_seqs with pool_set_capacity(). If
  *   loading fails, the limit is raised too and every task that starts then
  *   fails at once with the reason (nothing waits forever).
  *
@@ -51,8 +51,10 @@
  *   on the batch's composition.
  *
  * THREADS
- *   The pool's worker count is the model's compute thread count
- *   (set_workers applies it between steps). max_running is max_num_seqs.
+ *   The pool's threads limit is the model's compute thread count
+ *   (set_threads applies it between steps; 0 = one per online core). The
+ *   executor's capacity is max_num_seqs (0 while loading); the pool runs
+ *   at most min(max_running, that) sequences in the batch.
  *   All llm_exec_* calls are thread-safe.
  */
 #ifndef PLOT_LLM_EXEC_H
