@@ -431,6 +431,56 @@ static void t_synthetic_cancel(void **st)
 	pool_free(p);
 }
 
+/* Batch-style: many streams on few driver threads, drivers added and retired
+ * while the streams run; every stream comes out whole, nothing is cut. */
+static void t_synthetic_drivers(void **st)
+{
+	struct pool_config c = { .name = "syn", .max_units = 1000, .max_queue_depth = 1000,
+				 .max_running = POOL_NO_CAP, .threads = 2,
+				 .retention_ns = 60ull * 1000 * MS };
+	char err[256], prompt[512] = "";
+	struct pool *p = pool_new(&c, pool_synthetic_executor_new(500), err, sizeof err);
+	assert_non_null(p);
+	for (int i = 0; i < 40; i++) /* 80 ms per stream at 500 words/s */
+		snprintf(prompt + strlen(prompt), sizeof prompt - strlen(prompt), "w%d ", i);
+	uint64_t id[50];
+	for (int i = 0; i < 50; i++)
+		id[i] = sub_synth(p, prompt, 0);
+	struct pool_stats ps;
+	pool_stats(p, &ps);
+	assert_int_equal(ps.capacity, POOL_NO_CAP); /* no bound of its own */
+	assert_int_equal(ps.running_limit, POOL_NO_CAP);
+	assert_int_equal(ps.running + ps.completed, 50); /* all admitted at once */
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 5), 0);
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 1), 0); /* 4 hand over */
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 3), 0);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(wait_state(p, id[i]), POOL_DONE);
+		result_is(p, id[i], prompt);
+	}
+	check_inv(p);
+	pool_free(p);
+}
+
+/* A running stream past its deadline ends TIMEOUT with its partial output. */
+static void t_synthetic_timeout(void **st)
+{
+	struct pool *p = mk_synth(100); /* 10 ms per word, 5 s for all */
+	char prompt[4096] = "";
+	for (int i = 0; i < 500; i++)
+		strcat(prompt, "w ");
+	struct pool_submit s = { .priority = 1, .cost = 1, .timeout_ns = 50 * MS,
+				 .payload = pool_synth_payload_new(prompt, 0),
+				 .payload_free = pool_synth_payload_free };
+	uint64_t id;
+	assert_int_equal(pool_submit(p, &s, &id), 0);
+	assert_int_equal(wait_state(p, id), POOL_TIMEOUT);
+	struct pool_task_info ti;
+	pool_task_info(p, id, &ti);
+	assert_true(ti.chunks >= 1 && ti.chunks < 500);
+	pool_free(p);
+}
+
 /* ---- a batching executor: many tasks at once on ONE thread ------------------------ */
 
 struct slot {
@@ -572,6 +622,8 @@ int main(void)
 		cmocka_unit_test(t_timer_thread),
 		cmocka_unit_test(t_synthetic),
 		cmocka_unit_test(t_synthetic_cancel),
+		cmocka_unit_test(t_synthetic_drivers),
+		cmocka_unit_test(t_synthetic_timeout),
 		cmocka_unit_test(t_batching_executor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
