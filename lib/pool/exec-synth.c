@@ -22,8 +22,8 @@
  *   set_threads(n) adds drivers at once; lowering marks the surplus drivers
  *   retiring: each hands its tasks, mid-stream, to the least-loaded staying
  *   driver and exits (no work is killed or restarted). Exited drivers are
- *   joined at the next set_threads or at stop. Capacity is POOL_NO_CAP: the
- *   pool's max_running and units are the only bounds.
+ *   joined and freed at the next set_threads, or joined at stop. Capacity
+ *   is POOL_NO_CAP: the pool's max_running and units are the only bounds.
  *
  * INVARIANTS (under sx->mu)
  *   - d->load = tasks in d's inbox + tasks in d's running set.
@@ -407,6 +407,25 @@ static void join_exited(struct synth *sx, int all)
 	}
 }
 
+/* Under mu: forget joined drivers, so raising and lowering threads again and
+ * again keeps the array as long as the drivers alive. Nobody points at a
+ * joined driver: start, cancel and hand_over skip exited ones. */
+static void prune_joined(struct synth *sx)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < sx->nd; i++) {
+		struct driver *d = sx->d[i];
+		if (!d->joined) {
+			sx->d[k++] = d;
+			continue;
+		}
+		pthread_cond_destroy(&d->cv);
+		free(d->v);
+		free(d);
+	}
+	sx->nd = k;
+}
+
 static int synth_set_threads(void *ctx, unsigned n, unsigned *capacity)
 {
 	struct synth *sx = ctx;
@@ -416,6 +435,7 @@ static int synth_set_threads(void *ctx, unsigned n, unsigned *capacity)
 		n = 1;
 	join_exited(sx, 0);
 	pthread_mutex_lock(&sx->mu);
+	prune_joined(sx);
 	while (sx->alive < n && rc == 0)
 		rc = spawn(sx);
 	for (size_t i = sx->nd; i-- > 0 && sx->alive > n;) {
