@@ -409,6 +409,11 @@ static void test_pool_config(void **state)
 	assert_true(pc.max_units == POOL_UNLIMITED);
 	assert_int_equal(pc.timeout_ns, 120000000000ull);
 	cfg_free(c);
+	c = load_ok("models:\n  - name: a\n    parking_lot: { pool: { max_running: 3, threads: 2 } }\n");
+	cfg_lot_pool_config(&c->models[0].lot, c->models[0].name, &pc);
+	assert_int_equal(pc.max_running, 3);
+	assert_int_equal(pc.threads, 2);
+	cfg_free(c);
 }
 
 /* The built-in config with the default model: the issue's parameters, a
