@@ -103,7 +103,8 @@ static const struct cfg_setting settings[] = {
 	      "llm: tokens per KV-cache block. A task costs ceil((prompt tokens + max_tokens) "
 	      "/ block_size) blocks, reserved whole when it starts (no preemption)."),
 	PARAM("max_num_seqs", CFG_T_UINT, 1, 4096, "64", max_num_seqs,
-	      "llm: sequences decoded together in one continuous batch (the running limit)."),
+	      "llm: sequences decoded together in one continuous batch: the most the executor "
+	      "can run at once (parking_lot.pool.max_running may cap it lower)."),
 	PARAM("max_batch_tokens", CFG_T_UINT, 1, 65536, "512", max_batch_tokens,
 	      "llm: tokens per forward pass: one per running sequence plus prefill chunks of "
 	      "new prompts."),
