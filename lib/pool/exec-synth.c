@@ -19,6 +19,14 @@
  *   with its partial output; the pool turns it into CANCELLED or TIMEOUT.
  *   A prompt starting with "!fail" fails right after its first chunk.
  *
+ *   A driver at full speed is a CPU hog by design (it stands in for model
+ *   compute with no cost per token), so it runs at the lowest CPU priority
+ *   (nice 19, Linux nice is per thread): it still takes every idle cycle,
+ *   but the daemon's event loop, which answers clients, always comes first.
+ *   With the default priority one full-speed driver on a 2-core machine
+ *   delayed stats replies by up to 100 ms (bench-control). Paced drivers
+ *   mostly sleep and keep the default priority.
+ *
  *   set_threads(n) adds drivers at once; lowering marks the surplus drivers
  *   retiring: each hands its tasks, mid-stream, to the least-loaded staying
  *   driver and exits (no work is killed or restarted). Exited drivers are
@@ -35,7 +43,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "plot/pool.h"
 
@@ -301,6 +311,8 @@ static void *driver_main(void *arg)
 	struct synth *sx = d->sx;
 	struct run *in;
 
+	if (!sx->step_ns) /* full speed: see DESIGN; failing is harmless */
+		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	pthread_mutex_lock(&sx->mu);
 	while (driver_wait(sx, d, &in) == 0) {
 		pthread_mutex_unlock(&sx->mu);
