@@ -393,6 +393,18 @@ int pool_task_wait_cancel(struct pool_task *t, uint64_t timeout_ns);
 /* Append one output chunk. Returns 0, or -POOL_E_STATE if the task already
  * ended, or -POOL_E_NOMEM/-POOL_E_INVALID past max_output_bytes. */
 int pool_task_emit(struct pool_task *t, const void *data, size_t len);
+/* pool_task_emit for many tasks of one pool at once (a batch executor's
+ * step: one chunk per running task), under one lock hold. Each entry's rc
+ * is what pool_task_emit would have returned; id is filled for the caller's
+ * convenience. */
+struct pool_emit {
+	struct pool_task *t;
+	const void *data;
+	size_t len;
+	int rc;                    /* out */
+	uint64_t id;               /* out */
+};
+void pool_emit_batch(struct pool_emit *v, size_t n);
 /* Keep t alive past pool_task_finish() (e.g. to check after a job returns);
  * every pool_task_ref needs one pool_task_unref. */
 void pool_task_ref(struct pool_task *t);

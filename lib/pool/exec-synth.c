@@ -9,7 +9,10 @@
  *   driver never runs one task to the end while others wait. A chunk is one
  *   word plus the whitespace after it; after a chunk the task is next due
  *   1/tokens_per_sec later (0: at once, so at full speed a driver just loops
- *   over its tasks). Between rounds a driver sleeps on its own condition
+ *   over its tasks). A round's chunks go to the pool in one batch
+ *   (pool_emit_batch): one pool lock hold per round, not one per chunk, so
+ *   the event loop reading the streams is not fighting the driver for the
+ *   pool's lock at every chunk. Between rounds a driver sleeps on its own condition
  *   variable (CLOCK_MONOTONIC) until the earliest due time, new work, a
  *   cancel nudge, a lowering or stop: nothing polls or sleeps blindly.
  *
@@ -18,14 +21,6 @@
  *   cancel flag every round, due or not. A cancelled task is handed back ok
  *   with its partial output; the pool turns it into CANCELLED or TIMEOUT.
  *   A prompt starting with "!fail" fails right after its first chunk.
- *
- *   A driver at full speed is a CPU hog by design (it stands in for model
- *   compute with no cost per token), so it runs at the lowest CPU priority
- *   (nice 19, Linux nice is per thread): it still takes every idle cycle,
- *   but the daemon's event loop, which answers clients, always comes first.
- *   With the default priority one full-speed driver on a 2-core machine
- *   delayed stats replies by up to 100 ms (bench-control). Paced drivers
- *   mostly sleep and keep the default priority.
  *
  *   set_threads(n) adds drivers at once; lowering marks the surplus drivers
  *   retiring: each hands its tasks, mid-stream, to the least-loaded staying
@@ -43,9 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "plot/pool.h"
 
@@ -56,8 +49,12 @@ struct run {
 	uint32_t emitted, max_tokens;
 	int fail;            /* "!fail": fail after the first chunk */
 	uint64_t due_ns;     /* next chunk may go at this monotonic time */
+	int st;              /* enum step, this round */
+	int emit_rc;         /* the last emit's result */
 	struct run *next;    /* inbox link */
 };
+
+enum step { STEP_MORE, STEP_DONE, STEP_FAILED };
 
 struct synth;
 
@@ -71,6 +68,8 @@ struct driver {
 	int retire, exited, joined;
 	uint64_t next_due;   /* earliest due time of the set; driver thread only */
 	struct run **v;      /* (n) the running set; driver thread only */
+	struct pool_emit *e; /* (cap) a round's chunks, for pool_emit_batch */
+	struct run **er;     /* (cap) the run of each e[] entry */
 	size_t n, cap;
 };
 
@@ -133,34 +132,35 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* ---- one step of one task --------------------------------------------------- */
+/* ---- one round -------------------------------------------------------------- */
 
-enum step { STEP_MORE, STEP_DONE, STEP_FAILED };
-
-/* Emit the task's next chunk (if due). Returns STEP_MORE, or how it ended,
- * with err filled for STEP_FAILED. */
-static enum step step_one(struct synth *sx, struct run *r, uint64_t now, char *err,
-			  size_t errlen)
+static int exhausted(const struct run *r)
 {
-	if (pool_task_cancelled(r->t))
-		return STEP_DONE; /* the pool turns this into CANCELLED/TIMEOUT */
-	if (!*r->s || (r->max_tokens && r->emitted >= r->max_tokens))
+	return !*r->s || (r->max_tokens && r->emitted >= r->max_tokens);
+}
+
+/* Before the round's emits: has r ended (cancelled: the pool turns that into
+ * CANCELLED or TIMEOUT), and is its next chunk due? */
+static enum step step_before(struct run *r, uint64_t now, int *due)
+{
+	*due = 0;
+	if (pool_task_cancelled(r->t) || exhausted(r))
 		return STEP_DONE;
-	if (r->due_ns > now)
-		return STEP_MORE;
-	size_t n = next_chunk(r->s);
-	int rc = pool_task_emit(r->t, r->s, n);
-	if (rc < 0) {
-		snprintf(err, errlen, "emit failed: %s", pool_err_name(rc));
+	*due = r->due_ns <= now;
+	return STEP_MORE;
+}
+
+/* After r's chunk of n bytes went out with result rc: advance r. */
+static enum step step_after(struct synth *sx, struct run *r, int rc, size_t n, uint64_t now)
+{
+	r->emit_rc = rc;
+	if (rc < 0)
 		return STEP_FAILED;
-	}
 	r->s += n;
 	r->emitted++;
-	if (r->fail) {
-		snprintf(err, errlen, "synthetic failure after first chunk");
+	if (r->fail)
 		return STEP_FAILED;
-	}
-	if (!*r->s || (r->max_tokens && r->emitted >= r->max_tokens))
+	if (exhausted(r))
 		return STEP_DONE;
 	r->due_ns += sx->step_ns;
 	if (r->due_ns < now)
@@ -168,30 +168,55 @@ static enum step step_one(struct synth *sx, struct run *r, uint64_t now, char *e
 	return STEP_MORE;
 }
 
-/* One round over the driver's set: one chunk per due task, hand back the
- * ones that ended. Runs without sx->mu. Returns how many ended. */
-static unsigned round_robin(struct driver *d)
+/* Hand back the tasks that ended this round. Returns how many. */
+static unsigned reap(struct driver *d)
 {
-	uint64_t now = mono_ns(), next = UINT64_MAX;
+	uint64_t next = UINT64_MAX;
 	unsigned ended = 0;
 	char err[128];
 
 	for (size_t i = 0; i < d->n;) {
 		struct run *r = d->v[i];
-		enum step st = step_one(d->sx, r, now, err, sizeof err);
-		if (st == STEP_MORE) {
+		if (r->st == STEP_MORE) {
 			if (r->due_ns < next)
 				next = r->due_ns;
 			i++;
 			continue;
 		}
 		d->v[i] = d->v[--d->n]; /* order within a round does not matter */
-		pool_task_finish(r->t, st == STEP_DONE, st == STEP_DONE ? NULL : err);
+		if (r->emit_rc < 0)
+			snprintf(err, sizeof err, "emit failed: %s", pool_err_name(r->emit_rc));
+		else
+			snprintf(err, sizeof err, "synthetic failure after first chunk");
+		pool_task_finish(r->t, r->st == STEP_DONE, r->st == STEP_DONE ? NULL : err);
 		free(r);
 		ended++;
 	}
 	d->next_due = next;
 	return ended;
+}
+
+/* One round over the driver's set: one chunk per due task, all of them
+ * handed to the pool in one batch, then the ended ones handed back. Runs
+ * without sx->mu. Returns how many ended. */
+static unsigned round_robin(struct driver *d)
+{
+	uint64_t now = mono_ns();
+	size_t ne = 0;
+
+	for (size_t i = 0; i < d->n; i++) {
+		struct run *r = d->v[i];
+		int due;
+		r->st = step_before(r, now, &due);
+		if (!due)
+			continue;
+		d->e[ne] = (struct pool_emit){ .t = r->t, .data = r->s, .len = next_chunk(r->s) };
+		d->er[ne++] = r;
+	}
+	pool_emit_batch(d->e, ne);
+	for (size_t k = 0; k < ne; k++)
+		d->er[k]->st = step_after(d->sx, d->er[k], d->e[k].rc, d->e[k].len, now);
+	return reap(d);
 }
 
 /* ---- drivers ------------------------------------------------------------------ */
@@ -221,19 +246,31 @@ static void inbox_push(struct driver *d, struct run *r)
 	pthread_cond_signal(&d->cv);
 }
 
+/* Double the running set and the round's arrays. Driver thread. */
+static int grow_set(struct driver *d)
+{
+	size_t c = d->cap ? d->cap * 2 : 64;
+	struct run **v = realloc(d->v, c * sizeof *v);
+	if (v)
+		d->v = v;
+	struct pool_emit *e = v ? realloc(d->e, c * sizeof *e) : NULL;
+	if (e)
+		d->e = e;
+	struct run **er = e ? realloc(d->er, c * sizeof *er) : NULL;
+	if (!er)
+		return -1; /* what did grow stays, cap does not: still consistent */
+	d->er = er;
+	d->cap = c;
+	return 0;
+}
+
 /* Move the taken inbox list into the running set. Driver thread, no lock.
  * Returns -1 if the set cannot grow (the runs stay on the list). */
 static int take_inbox(struct driver *d, struct run **list)
 {
 	for (struct run *r = *list; r; r = *list) {
-		if (d->n == d->cap) {
-			size_t c = d->cap ? d->cap * 2 : 64;
-			struct run **v = realloc(d->v, c * sizeof *v);
-			if (!v)
-				return -1;
-			d->v = v;
-			d->cap = c;
-		}
+		if (d->n == d->cap && grow_set(d) < 0)
+			return -1;
 		*list = r->next;
 		d->v[d->n++] = r;
 		if (r->due_ns < d->next_due)
@@ -311,8 +348,6 @@ static void *driver_main(void *arg)
 	struct synth *sx = d->sx;
 	struct run *in;
 
-	if (!sx->step_ns) /* full speed: see DESIGN; failing is harmless */
-		(void)setpriority(PRIO_PROCESS, (id_t)gettid(), 19);
 	pthread_mutex_lock(&sx->mu);
 	while (driver_wait(sx, d, &in) == 0) {
 		pthread_mutex_unlock(&sx->mu);
@@ -433,6 +468,8 @@ static void prune_joined(struct synth *sx)
 		}
 		pthread_cond_destroy(&d->cv);
 		free(d->v);
+		free(d->e);
+		free(d->er);
 		free(d);
 	}
 	sx->nd = k;
@@ -483,6 +520,8 @@ static void synth_free(void *ctx)
 		struct driver *d = sx->d[i];
 		pthread_cond_destroy(&d->cv);
 		free(d->v);
+		free(d->e);
+		free(d->er);
 		free(d);
 	}
 	free(sx->d);

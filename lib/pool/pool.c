@@ -941,32 +941,56 @@ static int grow_output(struct pool_task *t, size_t len)
 	return 0;
 }
 
+/* Under mu: append one chunk to t's output. Returns 0 or -POOL_E_*. */
+static int emit_locked(struct pool *p, struct pool_task *t, const void *data, size_t len)
+{
+	if (atomic_load_explicit(&t->finished, memory_order_relaxed))
+		return -POOL_E_STATE;
+	if (t->overflow || len > p->max_output - t->out_len) {
+		t->overflow = 1;
+		return -POOL_E_INVALID;
+	}
+	if (grow_output(t, len) < 0)
+		return -POOL_E_NOMEM;
+	if (len)
+		memcpy(t->out + t->out_len, data, len);
+	t->out_len += len;
+	t->out[t->out_len] = '\0';
+	t->chunk_end[t->nchunks++] = t->out_len;
+	pthread_cond_broadcast(&t->cv);
+	return 0;
+}
+
 int pool_task_emit(struct pool_task *t, const void *data, size_t len)
 {
 	struct pool *p = t->pool;
-	int rc = 0;
 
 	pthread_mutex_lock(&p->mu);
-	if (atomic_load_explicit(&t->finished, memory_order_relaxed)) {
-		rc = -POOL_E_STATE;
-	} else if (t->overflow || len > p->max_output - t->out_len) {
-		t->overflow = 1;
-		rc = -POOL_E_INVALID;
-	} else if (grow_output(t, len) < 0) {
-		rc = -POOL_E_NOMEM;
-	} else {
-		if (len)
-			memcpy(t->out + t->out_len, data, len);
-		t->out_len += len;
-		t->out[t->out_len] = '\0';
-		t->chunk_end[t->nchunks++] = t->out_len;
-		pthread_cond_broadcast(&t->cv);
-	}
+	int rc = emit_locked(p, t, data, len);
 	uint64_t id = t->id;
 	pthread_mutex_unlock(&p->mu);
 	if (rc == 0 && p->notify)
 		p->notify(p->notify_ctx, id);
 	return rc;
+}
+
+/* One lock hold for a whole step of a batch executor: a reader of the pool
+ * (the event loop draining streams) waits for one short hold per step
+ * instead of contending for the lock once per chunk. */
+void pool_emit_batch(struct pool_emit *v, size_t n)
+{
+	if (!n)
+		return;
+	struct pool *p = v[0].t->pool;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < n; i++) {
+		v[i].rc = emit_locked(p, v[i].t, v[i].data, v[i].len);
+		v[i].id = v[i].t->id;
+	}
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < n && p->notify; i++)
+		if (v[i].rc == 0)
+			p->notify(p->notify_ctx, v[i].id);
 }
 
 /* Terminal state of a handed-back task: a raised cancel flag wins. */

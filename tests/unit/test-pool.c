@@ -561,6 +561,38 @@ static void t_output_limit(void **st)
 	done(&f);
 }
 
+/* A batch emit is pool_task_emit per entry: one chunk each, the same result
+ * for a task that already ended or would overflow. */
+static void t_emit_batch(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_running = 3;
+	c.max_output_bytes = 4;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1), b = sub(f.p, 1, 1), d = sub(f.p, 1, 1);
+	fin(&f, b, 1);
+	struct pool_emit v[] = {
+		{ .t = mx_task(f.m, a), .data = "ab", .len = 2 },
+		{ .t = mx_task(f.m, b), .data = "x", .len = 1 },
+		{ .t = mx_task(f.m, d), .data = "too long", .len = 8 },
+		{ .t = mx_task(f.m, a), .data = "c", .len = 1 },
+	};
+	pool_emit_batch(v, 4);
+	assert_int_equal(v[0].rc, 0);
+	assert_int_equal(v[1].rc, -POOL_E_STATE);
+	assert_int_equal(v[2].rc, -POOL_E_INVALID);
+	assert_int_equal(v[3].rc, 0);
+	assert_int_equal(v[0].id, a);
+	struct pool_task_info ti;
+	pool_task_info(f.p, a, &ti);
+	assert_int_equal(ti.chunks, 2);
+	assert_int_equal(ti.output_bytes, 3);
+	pool_emit_batch(v, 0); /* nothing to do */
+	done(&f);
+}
+
 /* ---- results and subscriptions ---------------------------------------------------- */
 
 static void expect_chunk(struct pool_sub *s, const char *want)
@@ -1192,6 +1224,7 @@ int main(void)
 		cmocka_unit_test(t_failed_keeps_output),
 		cmocka_unit_test(t_start_error),
 		cmocka_unit_test(t_output_limit),
+		cmocka_unit_test(t_emit_batch),
 		cmocka_unit_test(t_late_subscriber_replay),
 		cmocka_unit_test(t_result_many_times),
 		cmocka_unit_test(t_retention_prune),
