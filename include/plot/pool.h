@@ -26,7 +26,8 @@
  *     fit check) and released in exactly one place (task end), whatever the
  *     way out: done, failed, cancelled, expired, timed out, executor error.
  *   - The executor owns its threads. The pool hands it admitted tasks through
- *     ops->start(); the executor reports output with pool_task_emit() and the
+ *     ops->start(); the executor reports output with pool_task_emit() (or
+ *     pool_emit_batch(), a whole step of a batch under one lock hold) and the
  *     end with pool_task_finish(). One executor may run many tasks at once on
  *     one thread (continuous batching); pool_thread_executor_new() gives the
  *     simple one-OS-thread-per-running-task executor on top of this.
