@@ -155,7 +155,7 @@ static int limits_exec(struct plot_ctx *ctx, int argc, char **argv)
 const struct plot_cmd cmd_limits_entry = {
 	.name = "limits",
 	.args = "[get | set KEY=VALUE...]",
-	.summary = "Show limits, or change them live (max_units, max_queue_depth, workers, timeout_secs, ...).",
+	.summary = "Show limits, or change them live (max_running = tasks at once, threads = compute threads, max_units, ...).",
 	.flags = PLOT_CMD_NEEDS_DAEMON,
 	.opts = limits_opts,
 	.verbs = limits_verbs,

@@ -44,8 +44,9 @@ static const struct field {
 	F(used_units, 0, 0, "Resource units reserved by running tasks."),
 	F(max_units, 0, 1, "Resource unit budget (+Inf: unlimited)."),
 	F(max_queue_depth, 0, 1, "Queue length at which submits are rejected."),
-	F(workers, 0, 0, "Worker threads."),
-	F(max_running, 0, 0, "Tasks that may run at once."),
+	F(threads, 0, 0, "Compute threads of the executor (0: its default)."),
+	F(max_running, 0, 1, "Configured cap on tasks running at once (+Inf: none)."),
+	F(running_limit, 0, 1, "Tasks that may run at once now: min(max_running, executor capacity)."),
 	F(submitted, 1, 0, "Tasks accepted into the queue."),
 	F(completed, 1, 0, "Tasks that finished successfully."),
 	F(failed, 1, 0, "Tasks that failed."),
@@ -270,11 +271,11 @@ static void table_row(struct cmd_table *t, const struct proto_model_stats *m)
 	char c[12][48], a[24], b[24];
 	snprintf(c[0], 48, "%llu/%s", (unsigned long long)m->queued,
 		 u64_or(a, sizeof(a), m->max_queue_depth, "unlimited"));
-	snprintf(c[1], 48, "%llu/%llu", (unsigned long long)m->running,
-		 (unsigned long long)m->max_running);
+	snprintf(c[1], 48, "%llu/%s", (unsigned long long)m->running,
+		 u64_or(a, sizeof(a), m->running_limit, "unlimited"));
 	snprintf(c[2], 48, "%llu/%s", (unsigned long long)m->used_units,
 		 u64_or(b, sizeof(b), m->max_units, "unlimited"));
-	const uint64_t rest[] = {m->workers, m->submitted, m->completed, m->failed,
+	const uint64_t rest[] = {m->threads, m->submitted, m->completed, m->failed,
 				 m->cancelled, m->expired, m->timed_out, m->rejected};
 	for (int i = 0; i < 8; i++)
 		snprintf(c[3 + i], 48, "%llu", (unsigned long long)rest[i]);
@@ -328,7 +329,7 @@ static void print_llm_table(struct plot_ctx *ctx, const struct proto_stats *s)
 
 static void print_table(struct plot_ctx *ctx, const struct proto_stats *s)
 {
-	static const char *const head[] = {"MODEL", "QUEUED", "RUNNING", "UNITS", "WORKERS",
+	static const char *const head[] = {"MODEL", "QUEUED", "RUNNING", "UNITS", "THREADS",
 		"SUBMITTED", "COMPLETED", "FAILED", "CANCELLED", "EXPIRED", "TIMED_OUT", "REJECTED"};
 	struct cmd_table t;
 	cmd_table_init(&t, 12, head);

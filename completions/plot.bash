@@ -64,7 +64,8 @@ _plot() {
     fi
     case "$cmd" in
         daemon) COMPREPLY=($(compgen -W "start stop status" -- "$cur")) ;;
-        limits) COMPREPLY=($(compgen -W "get set max_units= max_queue_depth= workers= timeout_secs= retention_secs=" -- "$cur")) ;;
+        # max_running = tasks that may run at once; threads = compute threads
+        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
     esac
 }

@@ -823,8 +823,9 @@ static void stats_one(const struct model *m, struct proto_model_stats *o)
 	o->used_units = st.used_units;
 	o->max_units = st.max_units;
 	o->max_queue_depth = st.max_queue_depth;
-	o->workers = st.workers;
-	o->max_running = st.max_running;
+	o->threads = st.threads;
+	o->max_running = st.max_running == POOL_NO_CAP ? UINT64_MAX : st.max_running;
+	o->running_limit = st.running_limit == POOL_NO_CAP ? UINT64_MAX : st.running_limit;
 	o->submitted = st.submitted;
 	o->completed = st.completed;
 	o->failed = st.failed;

@@ -211,6 +211,7 @@ static int same_param(const struct cfg_setting *s, const struct cfg_params *a,
 	case CFG_T_BOOL:
 	case CFG_T_ENUM: return *(const int *)pa == *(const int *)pb;
 	case CFG_T_STRING: return same_str(*(char *const *)pa, *(char *const *)pb);
+	case CFG_T_DEVICE: return strcmp(pa, pb) == 0; /* char[CFG_DEVICE_MAX] */
 	default: return 1;
 	}
 }

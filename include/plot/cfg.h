@@ -20,7 +20,7 @@
  *
  * SCHEMA (see man/plot.yaml.5, generated from the table)
  *   parking_lot:
- *     pool:    { worker_threads: 4 }
+ *     pool:    { max_running: null, threads: 0 }
  *     limits:  { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }
  *     queue:   { backend: memory }
  *     mailbox: { backend: memory, retention_secs: 3600 }
@@ -71,7 +71,9 @@ enum cfg_type {
 	CFG_T_STRING = 3,  /* char * (malloc'd; NULL = null) */
 	CFG_T_ENUM = 4,    /* int: index into choices */
 	CFG_T_STRLIST = 5, /* struct cfg_strlist */
+	CFG_T_DEVICE = 6,  /* char[CFG_DEVICE_MAX]: "cpu", "cuda" or "cuda:N", N 0..63 */
 };
+#define CFG_DEVICE_MAX 16  /* bytes of a device name, NUL included */
 
 enum cfg_scope {
 	CFG_SCOPE_ROOT = 0,
@@ -108,7 +110,7 @@ const struct cfg_setting *cfg_setting_at(size_t i);
  * models[].parking_lot. Returns snprintf's count. */
 int cfg_setting_fullname(const struct cfg_setting *s, char *buf, size_t len);
 /* Find by full name, by scope-relative name ("limits.max_units") or, for lot
- * settings, by short key ("max_units", "workers"). NULL if none. */
+ * settings, by short key ("max_units", "max_running"). NULL if none. */
 const struct cfg_setting *cfg_setting_find(const char *name);
 /* "an integer 0..1000000", "null or an integer 1..1000000000000",
  * "one of synthetic|llm", "a list of strings": the expected form for messages. */
@@ -125,7 +127,9 @@ enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN = 1, CFG_LOG_INFO = 2, CFG_
 
 /* A parking lot (one pool's settings). */
 struct cfg_lot {
-	uint64_t worker_threads;   /* pool.worker_threads; 1..1024 */
+	uint64_t max_running;      /* pool.max_running: tasks at once; CFG_NULL = as
+	                            * many as the executor can */
+	uint64_t threads;          /* pool.threads: executor compute threads; 0 = its default */
 	uint64_t max_units;        /* limits.max_units; CFG_NULL = unlimited */
 	uint64_t max_queue_depth;  /* limits.max_queue_depth; 0..1000000 */
 	uint64_t timeout_secs;     /* limits.timeout_secs; 0 = none */
@@ -138,12 +142,12 @@ struct cfg_lot {
 struct cfg_params {
 	double tokens_per_sec;     /* synthetic: pace; 0 = as fast as possible */
 	uint64_t context_length;   /* llm: CFG_NULL = the model's own */
-	int device;                /* llm: 0 = cpu */
+	char device[CFG_DEVICE_MAX]; /* llm: "cpu", "cuda" or "cuda:N" (N 0..63); a fixed
+	                            * buffer, so the struct copies by value */
 	uint64_t kvcache_mem_mb;   /* llm: KV budget */
 	uint64_t block_size;       /* llm: tokens per KV block (the unit) */
 	uint64_t max_num_seqs;     /* llm: running sequences */
 	uint64_t max_batch_tokens; /* llm: tokens per forward pass */
-	uint64_t threads;          /* llm: compute threads; 0 = one per core */
 	int kv_type;               /* llm: KV-cache element type; 0 = f16, 1 = f32
 	                            * (enum llm_kv_type's values) */
 };
@@ -246,7 +250,7 @@ int cfg_lot_pool_limit(const struct cfg_lot *lot, const struct cfg_setting *s,
 		       int *which, uint64_t *value);
 
 /* Fill a struct pool_config's limit fields (name, max_units,
- * max_queue_depth, workers, timeout_ns, retention_ns) from a lot. The rest of
+ * max_queue_depth, max_running, threads, timeout_ns, retention_ns) from a lot. The rest of
  * *pc is left alone; name is stored as given (not copied). */
 struct pool_config;
 void cfg_lot_pool_config(const struct cfg_lot *lot, const char *name,

@@ -27,9 +27,9 @@
  *   llm_exec_blocks_total() is known, the pool's max_units follows it if
  *   attached so, and prepare works),
  *   then read every tensor byte once (progress 0..1) and become READY.
- *   Until READY the executor reports max_running 0 to the pool, so tasks
- *   submitted meanwhile wait in the pool's queue; at READY it raises the
- *   pool's running limit to max_num_seqs with pool_set_max_running(). If
+ *   Until READY the executor reports capacity 0 to the pool, so tasks
+ *   submitted meanwhile wait in the pool's queue; at READY it raises its
+ *   capacity to max_num_seqs with pool_set_capacity(). If
  *   loading fails, the limit is raised too and every task that starts then
  *   fails at once with the reason (nothing waits forever).
  *
@@ -64,8 +64,10 @@
  *   on the batch's composition.
  *
  * THREADS
- *   The pool's worker count is the model's compute thread count
- *   (set_workers applies it between steps). max_running is max_num_seqs.
+ *   The pool's threads limit is the model's compute thread count
+ *   (set_threads applies it between steps; 0 = one per online core). The
+ *   executor's capacity is max_num_seqs (0 while loading); the pool runs
+ *   at most min(max_running, that) sequences in the batch.
  *   All llm_exec_* calls are thread-safe.
  */
 #ifndef PLOT_LLM_EXEC_H
@@ -134,6 +136,8 @@ struct llm_exec_status {
 	char error[256];         /* why it failed */
 };
 void llm_exec_status(struct llm_exec *x, struct llm_exec_status *st);
+/* The device it was configured on ("cpu", "cuda:1"); valid until freed. */
+const char *llm_exec_device(const struct llm_exec *x);
 /* KV blocks the budget holds (the units of this pool); 0 until sized. */
 uint32_t llm_exec_blocks_total(struct llm_exec *x);
 

@@ -6,6 +6,17 @@
  * timeout, a mailbox of finished tasks kept for retention_ns, and an
  * executor that runs admitted tasks.
  *
+ * TWO KNOBS, ONE MEANING EACH
+ *   max_running  how many tasks may run at once. Enforced by the pool: the
+ *                running limit is min(max_running, the executor's capacity),
+ *                where capacity is how many tasks the executor can run at
+ *                once (an llm batch: max_num_seqs; 0 while a model loads;
+ *                POOL_NO_CAP when it has no bound of its own).
+ *   threads      compute threads the executor uses (0 = its default). It
+ *                is passed to the executor and nothing else; it may change
+ *                the executor's capacity (the thread executor: n threads run
+ *                n tasks), never max_running.
+ *
  * DESIGN
  *   - Every piece of pool state is guarded by one mutex. Waiters (result
  *     readers, subscribers, shutdown) block on condition variables; nothing
@@ -15,7 +26,8 @@
  *     fit check) and released in exactly one place (task end), whatever the
  *     way out: done, failed, cancelled, expired, timed out, executor error.
  *   - The executor owns its threads. The pool hands it admitted tasks through
- *     ops->start(); the executor reports output with pool_task_emit() and the
+ *     ops->start(); the executor reports output with pool_task_emit() (or
+ *     pool_emit_batch(), a whole step of a batch under one lock hold) and the
  *     end with pool_task_finish(). One executor may run many tasks at once on
  *     one thread (continuous batching); pool_thread_executor_new() gives the
  *     simple one-OS-thread-per-running-task executor on top of this.
@@ -67,11 +79,21 @@
  *     joins them.
  *   - A queued task whose deadline has passed is never admitted, even if no
  *     tick has run since.
+ *   - max_running 0 is invalid (it would be a pause switch, which nobody
+ *     asked for); no cap is POOL_NO_CAP in pool_config and POOL_UNLIMITED
+ *     through pool_set_limit, like max_units.
+ *   - threads is the value as set, 0 included; what 0 becomes is the
+ *     executor's business (llm: one per online core, synthetic: 1).
+ *   - A failing set_threads leaves threads, capacity and the executor's
+ *     old thread count as they were (pool_new fails instead).
+ *   - Whichever of set_threads and pool_set_capacity runs last sets the
+ *     capacity; they are serialised, so a stale value never wins a race.
  */
 #ifndef PLOT_POOL_H
 #define PLOT_POOL_H
 
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 
 /* Error codes returned (negated) by pool functions. Stable: the protocol and
@@ -122,7 +144,9 @@ enum pool_cancel_reason {
 	POOL_CANCEL_SHUTDOWN = 3,
 };
 
-#define POOL_UNLIMITED UINT64_MAX /* max_units / max_queue_depth: no bound */
+#define POOL_UNLIMITED UINT64_MAX /* max_units / max_queue_depth / max_running: no bound */
+#define POOL_NO_CAP UINT_MAX      /* max_running / capacity (unsigned): no bound */
+#define POOL_MAX_THREADS 4096     /* threads: the largest value accepted */
 #define POOL_SKIP_LIMIT 8         /* default skip_limit, see ADMISSION RULE */
 
 struct pool;
@@ -144,13 +168,14 @@ struct pool_executor_ops {
 	/* Optional nudge after a running task's cancel flag is raised (the flag
 	 * itself is already visible through pool_task_cancelled()). */
 	void (*cancel)(void *ctx, struct pool_task *t);
-	/* Set the number of worker threads. The executor stores in *max_running
-	 * how many tasks may run at once from now on (the thread executor: n).
-	 * Lowering it never kills running work. 0 is allowed: nothing is
-	 * admitted until the executor raises it with pool_set_max_running()
-	 * (an llm executor whose model is still loading). Return 0 or negative
-	 * pool_err. */
-	int (*set_workers)(void *ctx, unsigned n, unsigned *max_running);
+	/* Use n compute threads (0 = the executor's default). The executor
+	 * stores in *capacity how many tasks it can run at once from now on:
+	 * POOL_NO_CAP = no bound of its own, 0 = none yet (nothing is admitted
+	 * until it raises it with pool_set_capacity(): an llm executor whose
+	 * model is still loading). The thread executor: n threads, capacity n.
+	 * Lowering it never kills running work. Called once by pool_new(), then
+	 * on every change of the threads limit. Return 0 or negative pool_err. */
+	int (*set_threads)(void *ctx, unsigned n, unsigned *capacity);
 	/* Stop and join every thread; called once, by pool_free(), after
 	 * shutdown, when no task is running any more. */
 	void (*stop)(void *ctx);
@@ -187,7 +212,9 @@ struct pool_config {
 	const char *name;          /* model name, for logs and stats */
 	uint64_t max_units;        /* POOL_UNLIMITED for no bound; >= 1 */
 	uint64_t max_queue_depth;  /* POOL_UNLIMITED for no bound; 0 = reject all */
-	unsigned workers;          /* worker threads; >= 1 */
+	unsigned max_running;      /* tasks at once; >= 1, POOL_NO_CAP = as many as
+	                            * the executor can (see TWO KNOBS) */
+	unsigned threads;          /* executor compute threads; 0 = its default */
 	uint64_t timeout_ns;       /* default timeout; 0 = none */
 	uint64_t retention_ns;     /* finished tasks kept this long */
 	unsigned skip_limit;       /* 0 = POOL_SKIP_LIMIT */
@@ -236,23 +263,28 @@ int pool_cancel(struct pool *p, uint64_t id);
 void pool_tick(struct pool *p);
 
 /* Runtime limits. Lowering never kills running work; raising admits at once.
- * Lowering max_queue_depth below the queue length keeps queued tasks. */
+ * Lowering max_queue_depth below the queue length keeps queued tasks.
+ * MAX_RUNNING takes 1.. or POOL_UNLIMITED (any value >= POOL_NO_CAP: no
+ * cap) and reads back POOL_UNLIMITED when uncapped. THREADS takes
+ * 0..POOL_MAX_THREADS and goes to ops->set_threads; if the executor fails,
+ * the old value stands and its error is returned. */
 enum pool_limit {
 	POOL_LIMIT_MAX_UNITS = 0,
 	POOL_LIMIT_MAX_QUEUE_DEPTH = 1,
-	POOL_LIMIT_WORKERS = 2,
+	POOL_LIMIT_MAX_RUNNING = 2,
 	POOL_LIMIT_TIMEOUT_NS = 3,
 	POOL_LIMIT_RETENTION_NS = 4,
+	POOL_LIMIT_THREADS = 5,
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);
 
-/* For executors: the running limit changed on the executor's side (e.g. a
- * model finished loading after set_workers reported 0). Same effect as a
- * set_workers call that reported n: raising admits at once, lowering never
+/* For executors: the executor's capacity changed on its own side (e.g. a
+ * model finished loading after set_threads reported 0). Same effect as a
+ * set_threads call that reported n: raising admits at once, lowering never
  * kills running work. Safe from any thread except inside ops callbacks.
  * Returns 0. */
-int pool_set_max_running(struct pool *p, unsigned n);
+int pool_set_capacity(struct pool *p, unsigned n);
 
 /* ---- task inspection --------------------------------------------------- */
 
@@ -313,7 +345,10 @@ void pool_sub_close(struct pool_sub *s);
 
 struct pool_stats {
 	uint64_t queued, running, used_units, max_units, max_queue_depth;
-	unsigned workers, max_running;
+	unsigned threads;       /* the threads limit as set (0 = executor's default) */
+	unsigned max_running;   /* the configured cap; POOL_NO_CAP = none */
+	unsigned capacity;      /* what the executor can run; POOL_NO_CAP = no bound */
+	unsigned running_limit; /* min(max_running, capacity): what admission uses */
 	uint64_t timeout_ns, retention_ns;
 	uint64_t submitted, completed, failed, cancelled, expired, timed_out, rejected;
 	uint64_t rejected_queue_full, rejected_capacity;
@@ -327,8 +362,8 @@ void pool_stats(struct pool *p, struct pool_stats *out);
 
 /* Check the unit and running invariants now (under the lock): used_units =
  * sum of running costs, used_units <= max_units and running <= the running
- * limit (a lowered limit may be exceeded only by work admitted before the
- * lowering), every list holds tasks in the matching state. Returns 0, or -1
+ * limit min(max_running, capacity) (a lowered limit may be exceeded only
+ * by work admitted before the lowering), every list holds tasks in the matching state. Returns 0, or -1
  * with err saying which broke. For tests and debugging. */
 int pool_check_invariants(struct pool *p, char *err, size_t errlen);
 
@@ -359,6 +394,18 @@ int pool_task_wait_cancel(struct pool_task *t, uint64_t timeout_ns);
 /* Append one output chunk. Returns 0, or -POOL_E_STATE if the task already
  * ended, or -POOL_E_NOMEM/-POOL_E_INVALID past max_output_bytes. */
 int pool_task_emit(struct pool_task *t, const void *data, size_t len);
+/* pool_task_emit for many tasks of one pool at once (a batch executor's
+ * step: one chunk per running task), under one lock hold. Each entry's rc
+ * is what pool_task_emit would have returned; id is filled for the caller's
+ * convenience. */
+struct pool_emit {
+	struct pool_task *t;
+	const void *data;
+	size_t len;
+	int rc;                    /* out */
+	uint64_t id;               /* out */
+};
+void pool_emit_batch(struct pool_emit *v, size_t n);
 /* Keep t alive past pool_task_finish() (e.g. to check after a job returns);
  * every pool_task_ref needs one pool_task_unref. */
 void pool_task_ref(struct pool_task *t);
@@ -372,7 +419,8 @@ void pool_task_finish(struct pool_task *t, int ok, const char *errmsg);
 
 /* ---- the per-task thread executor -------------------------------------- */
 
-/* Runs each admitted task on one of n dedicated OS threads by calling job().
+/* Runs each admitted task on one of n dedicated OS threads by calling job()
+ * (set_threads(n): n threads, capacity n; n = 0 means 1).
  * job returns 0 for success or nonzero with errbuf filled; it should check
  * pool_task_cancelled() between steps. If job returns without the task being
  * finished, the executor finishes it (so a failing job never leaks the
@@ -386,7 +434,10 @@ struct pool_executor pool_thread_executor_new(pool_job_fn job, void *job_ctx,
 /* Payload for synthetic tasks. The prompt's whitespace-separated words come
  * back as output chunks (word plus its following separator), one per step,
  * at tokens_per_sec (0 = as fast as possible), up to max_tokens (0 = all).
- * A prompt starting with "!fail" fails after its first chunk. */
+ * A prompt starting with "!fail" fails after its first chunk. The executor
+ * is batch-style: `threads` driver threads (0 = 1) each step their own set
+ * of running tasks round-robin, one chunk per due task per round; its
+ * capacity is POOL_NO_CAP, so only max_running (and units) bound it. */
 struct pool_synth_payload {
 	char *prompt;
 	uint32_t max_tokens;

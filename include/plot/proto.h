@@ -250,11 +250,15 @@ struct proto_filter {
 
 /* One model's pool statistics (ok reply to stats). Keys are the field names,
  * except qprio (array of 4 in pool_prio order), wait_p50 / wait_p99 (ms).
- * max_units / max_queue_depth of UINT64_MAX travel as nil (unlimited). */
+ * max_units / max_queue_depth / max_running / running_limit of UINT64_MAX
+ * travel as nil (unlimited). threads: the executor's compute threads as set
+ * (0 = its default); max_running: the configured cap on tasks at once;
+ * running_limit: what admission uses, min(max_running, what the executor
+ * can run: 0 while an llm model loads). */
 struct proto_model_stats {
 	const char *name;
 	uint64_t queued, running, used_units, max_units, max_queue_depth;
-	uint64_t workers, max_running;
+	uint64_t threads, max_running, running_limit;
 	uint64_t submitted, completed, failed, cancelled, expired, timed_out, rejected;
 	uint64_t rejected_queue_full, rejected_capacity;
 	uint64_t queued_by_prio[4];

@@ -255,7 +255,10 @@ void cfg_lot_pool_config(const struct cfg_lot *lot, const char *name, struct poo
 		switch (which) {
 		case POOL_LIMIT_MAX_UNITS: pc->max_units = v; break;
 		case POOL_LIMIT_MAX_QUEUE_DEPTH: pc->max_queue_depth = v; break;
-		case POOL_LIMIT_WORKERS: pc->workers = (unsigned)v; break;
+		case POOL_LIMIT_MAX_RUNNING:
+			pc->max_running = v >= POOL_NO_CAP ? POOL_NO_CAP : (unsigned)v;
+			break;
+		case POOL_LIMIT_THREADS: pc->threads = (unsigned)v; break;
 		case POOL_LIMIT_TIMEOUT_NS: pc->timeout_ns = v; break;
 		case POOL_LIMIT_RETENTION_NS: pc->retention_ns = v; break;
 		default: break;
@@ -336,6 +339,10 @@ static const char man_head[] =
 	"\\fIfile\\fB:\\fIline\\fB:\\fIcolumn\\fR, the setting and the expected form, and\n"
 	"plotd exits with status 78. Anchors, aliases and tags are not accepted.\n"
 	"Numbers, booleans and null must be unquoted.\n"
+	"A setting that no longer exists is an error that names its replacement:\n"
+	"\\fBparking_lot.pool.worker_threads\\fR was split into \\fBpool.max_running\\fR\n"
+	"(tasks at once) and \\fBpool.threads\\fR (compute threads), and\n"
+	"\\fBmodels[].params.threads\\fR moved to \\fBparking_lot.pool.threads\\fR.\n"
 	".PP\n"
 	"\\fBparking_lot\\fR holds the defaults of every model's pool; a model's own\n"
 	"\\fBparking_lot\\fR overrides any of them for that model only.\n"

@@ -37,6 +37,10 @@ int cfg_lot_bit(const struct cfg_setting *s);
 /* Prefix of a scope's full names: "", "parking_lot.", "models[].", ... */
 const char *cfg_scope_prefix(enum cfg_scope scope);
 
+/* Why a setting that no longer exists is gone and what replaced it
+ * (name relative to the scope, as in the table), or NULL. */
+const char *cfg_retired(enum cfg_scope scope, const char *name);
+
 /* YAML double-quoted form of s (into buf, always NUL-terminated). */
 void cfg_quote(const char *s, char *buf, size_t len);
 

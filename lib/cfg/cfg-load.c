@@ -313,6 +313,9 @@ static int apply_pair(struct loader *L, const struct ctx *c, const char *prefix,
 			return apply_map(L, c, name, v);
 		name[n] = 0;
 	}
+	const char *why = cfg_retired(c->scope, name);
+	if (why)
+		return fail(L, k, -CFG_E_UNKNOWN, "%s%s: no longer exists: %s", c->path, name, why);
 	return fail(L, k, -CFG_E_UNKNOWN, "%s%s: unknown key", c->path, name);
 }
 

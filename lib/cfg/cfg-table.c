@@ -35,13 +35,18 @@ static const char *const executors[] = { "synthetic", "llm", NULL };
 #define PARAMX(n, t, fl, lo, hi, def, ch, m, doc) \
 	{ n, NULL, CFG_SCOPE_PARAMS, t, fl, lo, hi, def, ch, offsetof(struct cfg_params, m), -1, 1, doc }
 
-static const char *const devices[] = { "cpu", NULL };
 static const char *const kv_types[] = { "f16", "f32", NULL }; /* enum llm_kv_type order */
 
 static const struct cfg_setting settings[] = {
-	LOT("pool.worker_threads", "workers", CFG_T_UINT, CFG_F_RUNTIME, 1, 1024, "4", NULL,
-	    worker_threads, POOL_LIMIT_WORKERS, 1,
-	    "Worker threads of the pool, which is also how many tasks may run at once."),
+	LOT("pool.max_running", "max_running", CFG_T_UINT, CFG_F_RUNTIME | CFG_F_NULLABLE, 1,
+	    1000000, "null", NULL, max_running, POOL_LIMIT_MAX_RUNNING, 1,
+	    "How many tasks may run at once (llm: sequences in the batch). The pool runs at "
+	    "most this many and at most what the executor can (llm: max_num_seqs; synthetic: "
+	    "no bound); null means as many as the executor can."),
+	LOT("pool.threads", "threads", CFG_T_UINT, CFG_F_RUNTIME, 0, 1024, "0", NULL, threads,
+	    POOL_LIMIT_THREADS, 1,
+	    "Compute threads the executor uses; 0 means its default (llm: one per online core; "
+	    "synthetic: 1 driver thread). It does not change how many tasks run at once."),
 	LOT("limits.max_units", "max_units", CFG_T_UINT, CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12,
 	    "null", NULL, max_units, POOL_LIMIT_MAX_UNITS, 1,
 	    "Resource units (KV-cache blocks) the running tasks may hold together; null means "
@@ -87,8 +92,8 @@ static const struct cfg_setting settings[] = {
 	      "synthetic: output pace; 0 means as fast as possible."),
 	PARAMX("context_length", CFG_T_UINT, CFG_F_NULLABLE, 1, 16777216, "null", NULL,
 	       context_length, "llm: context length in tokens; null means the model's own."),
-	PARAMX("device", CFG_T_ENUM, 0, 0, 0, "cpu", devices, device,
-	       "llm: where the model runs."),
+	PARAMX("device", CFG_T_DEVICE, 0, 0, 0, "cpu", NULL, device,
+	       "llm: where the model runs: cpu, cuda (the first GPU) or cuda:N (GPU N)."),
 	PARAM("kvcache_mem_mb", CFG_T_UINT, 1, 1048576, "256", kvcache_mem_mb,
 	      "llm: KV-cache budget in MiB; it is cut into blocks, the pool's units."),
 	PARAMX("kv_type", CFG_T_ENUM, 0, 0, 0, "f16", kv_types, kv_type,
@@ -98,14 +103,35 @@ static const struct cfg_setting settings[] = {
 	      "llm: tokens per KV-cache block. A task costs ceil((prompt tokens + max_tokens) "
 	      "/ block_size) blocks, reserved whole when it starts (no preemption)."),
 	PARAM("max_num_seqs", CFG_T_UINT, 1, 4096, "64", max_num_seqs,
-	      "llm: sequences decoded together in one continuous batch (the running limit)."),
+	      "llm: sequences decoded together in one continuous batch: the most the executor "
+	      "can run at once (parking_lot.pool.max_running may cap it lower)."),
 	PARAM("max_batch_tokens", CFG_T_UINT, 1, 65536, "512", max_batch_tokens,
 	      "llm: tokens per forward pass: one per running sequence plus prefill chunks of "
 	      "new prompts."),
-	PARAM("threads", CFG_T_UINT, 0, 1024, "0", threads,
-	      "llm: compute threads; 0 means one per core."),
 };
 #define N_SETTINGS (sizeof settings / sizeof settings[0])
+
+/* Settings that no longer exist, with where they went: a config that still
+ * uses one gets this instead of a bare "unknown key". */
+static const struct {
+	enum cfg_scope scope;
+	const char *name, *why;
+} retired[] = {
+	{ CFG_SCOPE_LOT, "pool.worker_threads",
+	  "pool.worker_threads was split into pool.max_running and pool.threads "
+	  "(max_running: tasks at once; threads: compute threads)" },
+	{ CFG_SCOPE_PARAMS, "threads",
+	  "params.threads moved to parking_lot.pool.threads (per model: "
+	  "models[].parking_lot.pool.threads)" },
+};
+
+const char *cfg_retired(enum cfg_scope scope, const char *name)
+{
+	for (size_t i = 0; i < sizeof retired / sizeof retired[0]; i++)
+		if (retired[i].scope == scope && !strcmp(retired[i].name, name))
+			return retired[i].why;
+	return NULL;
+}
 
 size_t cfg_setting_count(void)
 {
@@ -183,6 +209,8 @@ int cfg_setting_expect(const struct cfg_setting *s, char *buf, size_t len)
 	case CFG_T_ENUM:
 		choices_text(s->choices, ch, sizeof ch);
 		return snprintf(buf, len, "%sone of %s", nul, ch);
+	case CFG_T_DEVICE:
+		return snprintf(buf, len, "cpu, cuda or cuda:N (N 0..63)");
 	default:
 		return snprintf(buf, len, "a list of strings");
 	}
@@ -268,6 +296,26 @@ static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, in
 	return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
 }
 
+/* "cpu", "cuda" or "cuda:N" with N 0..63 written without leading zeros. */
+static int parse_device(const struct cfg_setting *s, const char *t, size_t len, char *v,
+			char *why, size_t whylen)
+{
+	int ok = (len == 3 && !memcmp(t, "cpu", 3)) || (len == 4 && !memcmp(t, "cuda", 4));
+	if (!ok && len >= 6 && len <= 7 && !memcmp(t, "cuda:", 5)) {
+		int n = 0, digits = 1;
+		for (size_t i = 5; i < len; i++) {
+			digits &= t[i] >= '0' && t[i] <= '9';
+			n = n * 10 + (t[i] - '0');
+		}
+		ok = digits && n <= 63 && !(len == 7 && t[5] == '0');
+	}
+	if (!ok)
+		return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
+	memcpy(v, t, len);
+	v[len] = 0;
+	return 0;
+}
+
 static int parse_string(const struct cfg_setting *s, const char *t, size_t len, char **v,
 			char *why, size_t whylen)
 {
@@ -303,13 +351,14 @@ int cfg_value_parse(const struct cfg_setting *s, const char *t, size_t len, int 
 		}
 		return 0;
 	}
-	if (!plain && s->type != CFG_T_STRING && s->type != CFG_T_ENUM)
+	if (!plain && s->type != CFG_T_STRING && s->type != CFG_T_ENUM && s->type != CFG_T_DEVICE)
 		return why_bad(s, t, len, why, whylen, -CFG_E_TYPE);
 	switch (s->type) {
 	case CFG_T_UINT: return parse_uint(s, t, len, f, why, whylen);
 	case CFG_T_DOUBLE: return parse_double(s, t, len, f, why, whylen);
 	case CFG_T_ENUM: return parse_enum(s, t, len, f, why, whylen);
 	case CFG_T_STRING: return parse_string(s, t, len, f, why, whylen);
+	case CFG_T_DEVICE: return parse_device(s, t, len, f, why, whylen);
 	case CFG_T_BOOL:
 		if (len == 4 && !memcmp(t, "true", 4))
 			*(int *)f = 1;
@@ -384,6 +433,7 @@ int cfg_value_format(const struct cfg_setting *s, const void *base, int quote,
 	case CFG_T_DOUBLE: return fmt_double(*(const double *)f, buf, len);
 	case CFG_T_BOOL: return snprintf(buf, len, "%s", *(const int *)f ? "true" : "false");
 	case CFG_T_ENUM: return snprintf(buf, len, "%s", s->choices[*(const int *)f]);
+	case CFG_T_DEVICE: return snprintf(buf, len, "%s", (const char *)f);
 	case CFG_T_STRING: {
 		const char *v = *(char *const *)f;
 		if (!v)
@@ -466,7 +516,7 @@ const char *cfg_err_name(int err)
 #define BUILTIN_HEAD \
 	"# plot built-in default configuration\n" \
 	"parking_lot:\n" \
-	"  pool: { worker_threads: 4 }\n" \
+	"  pool: { max_running: null, threads: 0 }\n" \
 	"  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }\n" \
 	"  queue: { backend: memory }\n" \
 	"  mailbox: { backend: memory, retention_secs: 3600 }\n" \

@@ -33,7 +33,7 @@ static int llm_create(const struct exec_config *c, struct pool_executor *pe, voi
 		return -EXEC_E_INVALID;
 	}
 	struct llm_exec_config lc = {
-		.name = cm->name, .path = c->path, .device = "cpu",
+		.name = cm->name, .path = c->path, .device = p->device,
 		.kvcache_mem_mb = p->kvcache_mem_mb, .block_size = (uint32_t)p->block_size,
 		.max_num_seqs = (uint32_t)p->max_num_seqs,
 		.max_batch_tokens = (uint32_t)p->max_batch_tokens,
@@ -144,13 +144,13 @@ static void llm_describe(void *ctx, struct exec_info *o)
 	struct llm_exec_status st;
 
 	llm_exec_status(ctx, &st);
+	snprintf(o->device, sizeof(o->device), "%s", llm_exec_device(ctx));
 	o->state = llm_exec_state_name(st.state);
 	o->progress = st.progress;
 	if (st.state == LLM_EXEC_FAILED)
 		snprintf(o->error, sizeof(o->error), "%s", st.error);
 	o->context_length = st.context_length;
 	o->units_total = st.blocks_total;
-	snprintf(o->device, sizeof(o->device), "cpu");
 }
 
 /* A snapshot under the executor's stats lock only, never its step. */

@@ -9,10 +9,11 @@
  *   and a reference keeps the task alive across the job), so a failing job
  *   loses neither the thread nor the units.
  *
- *   set_workers(n) raises by spawning threads at once; lowering lets surplus
- *   threads exit when they are idle and nothing is pending (never killing a
- *   running job). Exited threads are joined at the next set_workers or at
- *   stop, so no thread outlives pool_free.
+ *   set_threads(n) (0 means 1) raises by spawning threads at once; lowering
+ *   lets surplus threads exit when they are idle and nothing is pending
+ *   (never killing a running job). The capacity it reports is the thread
+ *   count: one task per thread. Exited threads are joined at the next
+ *   set_threads or at stop, so no thread outlives pool_free.
  *
  * INVARIANTS (under x->mu)
  *   alive = threads started and not yet exited; a thread exits only when
@@ -182,11 +183,13 @@ static int spawn(struct texec *x)
 	return 0;
 }
 
-static int texec_set_workers(void *ctx, unsigned n, unsigned *max_running)
+static int texec_set_threads(void *ctx, unsigned n, unsigned *capacity)
 {
 	struct texec *x = ctx;
 	int rc = 0;
 
+	if (n == 0)
+		n = 1;
 	join_exited(x);
 	pthread_mutex_lock(&x->mu);
 	x->target = n;
@@ -195,7 +198,7 @@ static int texec_set_workers(void *ctx, unsigned n, unsigned *max_running)
 	if (rc < 0)
 		x->target = x->alive; /* keep what we have */
 	pthread_cond_broadcast(&x->cv); /* surplus threads re-check */
-	*max_running = x->target;
+	*capacity = x->target;
 	pthread_mutex_unlock(&x->mu);
 	return x->target ? 0 : -POOL_E_NOMEM;
 }
@@ -232,22 +235,22 @@ static void texec_free(void *ctx)
 static const struct pool_executor_ops texec_ops = {
 	.start = texec_start,
 	.cancel = NULL, /* jobs poll pool_task_cancelled() / pool_task_wait_cancel() */
-	.set_workers = texec_set_workers,
+	.set_threads = texec_set_threads,
 	.stop = texec_stop,
 	.free = texec_free,
 };
 
-/* Failure to allocate yields an executor whose set_workers fails, so
+/* Failure to allocate yields an executor whose set_threads fails, so
  * pool_new reports it; ops is never NULL. */
-static int nil_set_workers(void *ctx, unsigned n, unsigned *max_running)
+static int nil_set_threads(void *ctx, unsigned n, unsigned *capacity)
 {
-	*max_running = 0;
+	*capacity = 0;
 	return -POOL_E_NOMEM;
 }
 static int nil_start(void *ctx, struct pool_task *t) { return -POOL_E_NOMEM; }
 static void nil_free(void *ctx) {}
 static const struct pool_executor_ops nil_ops = {
-	.start = nil_start, .set_workers = nil_set_workers, .free = nil_free,
+	.start = nil_start, .set_threads = nil_set_threads, .free = nil_free,
 };
 
 struct pool_executor pool_thread_executor_new(pool_job_fn job, void *job_ctx,

@@ -70,7 +70,7 @@ struct pool {
 	pthread_mutex_t mu;
 	pthread_cond_t state_cv;   /* running/queued counts fell: shutdown */
 	pthread_cond_t timer_cv;   /* timer thread: earlier deadline, stop */
-	pthread_mutex_t limits_mu; /* serialises executor set_workers calls */
+	pthread_mutex_t limits_mu; /* serialises set_threads and pool_set_capacity */
 	char name[64];
 	struct pool_clock clock;
 	struct pool_executor exec;
@@ -81,7 +81,10 @@ struct pool {
 	struct store *store;
 
 	uint64_t max_units, max_queue_depth, timeout_ns, retention_ns;
-	unsigned workers, max_running, skip_limit;
+	unsigned threads;          /* as set; 0 = the executor's default */
+	unsigned max_running;      /* configured cap; POOL_NO_CAP = none */
+	unsigned capacity;         /* the executor's; POOL_NO_CAP = no bound */
+	unsigned skip_limit;
 	size_t max_output;
 
 	struct tlist queue[POOL_PRIO_COUNT], running, mailbox;
@@ -108,7 +111,8 @@ struct pool {
 	int sq_draining;
 };
 
-/* pool.c, used by pool-sub.c */
+/* pool.c, used by pool-sub.c and pool-stats.c */
+unsigned pool_running_limit(const struct pool *p); /* under mu: min(max_running, capacity) */
 uint64_t pool_now(struct pool *p);
 struct pool_task *pool_lookup(struct pool *p, uint64_t id);
 void pool_abs_timeout(uint64_t timeout_ns, struct timespec *ts);

@@ -89,8 +89,10 @@ static void stats_locked(struct pool *p, struct pool_stats *o)
 	o->used_units = p->used_units;
 	o->max_units = p->max_units;
 	o->max_queue_depth = p->max_queue_depth;
-	o->workers = p->workers;
+	o->threads = p->threads;
 	o->max_running = p->max_running;
+	o->capacity = p->capacity;
+	o->running_limit = pool_running_limit(p);
 	o->timeout_ns = p->timeout_ns;
 	o->retention_ns = p->retention_ns;
 	o->submitted = p->submitted;
@@ -136,7 +138,7 @@ static const char *check_locked(struct pool *p)
 		return "used_units differs from the sum of running costs";
 	if (p->used_units > p->max_units && p->admits != p->units_lowered_at)
 		return "used_units > max_units after an admission";
-	if (p->running.n > p->max_running && p->admits != p->running_lowered_at)
+	if (p->running.n > pool_running_limit(p) && p->admits != p->running_lowered_at)
 		return "running > running limit after an admission";
 	for (int i = 0; i < POOL_PRIO_COUNT; i++)
 		for (struct pool_task *t = p->queue[i].head; t; t = t->next)
@@ -156,7 +158,7 @@ int pool_check_invariants(struct pool *p, char *err, size_t errlen)
 		snprintf(err, errlen, "pool %s: %s (used=%llu max=%llu running=%llu limit=%u)",
 			 p->name, why, (unsigned long long)p->used_units,
 			 (unsigned long long)p->max_units, (unsigned long long)p->running.n,
-			 p->max_running);
+			 pool_running_limit(p));
 	pthread_mutex_unlock(&p->mu);
 	return why ? -1 : 0;
 }

@@ -27,10 +27,17 @@ struct pool_sub {
 	size_t next;         /* index of the next chunk to hand out */
 };
 
+/* timeout 0 (a poll, the event loop's case, once per chunk) needs no clock
+ * read: a deadline in the past times out at once. */
 static const struct timespec *wait_deadline(uint64_t timeout_ns, struct timespec *ts)
 {
 	if (timeout_ns == POOL_WAIT_FOREVER)
 		return NULL;
+	if (timeout_ns == 0) {
+		ts->tv_sec = 0;
+		ts->tv_nsec = 0;
+		return ts;
+	}
 	pool_abs_timeout(timeout_ns, ts);
 	return ts;
 }

@@ -19,7 +19,8 @@
  *     the running count.
  *   - Units are reserved only in admit_one() after the fit check, and released
  *     only in end_task(), whatever the way out.
- *   - used_units <= max_units and running <= max_running, except that a
+ *   - used_units <= max_units and running <= the running limit
+ *     min(max_running, capacity), except that a
  *     lowered limit lets already-running work finish: then no task has been
  *     admitted since the lowering.
  *   - A task ends exactly once (end_task), moving to the mailbox.
@@ -581,7 +582,7 @@ static void admit(struct pool *p, struct post *po, uint64_t now)
 	for (int prio = POOL_PRIO_COUNT - 1; prio >= 0; prio--) {
 		for (struct pool_task *t = p->queue[prio].head, *nx; t; t = nx) {
 			nx = t->next;
-			if (p->running.n >= p->max_running || p->used_units >= p->max_units)
+			if (p->running.n >= pool_running_limit(p) || p->used_units >= p->max_units)
 				goto out;
 			if (t->deadline_ns && t->deadline_ns <= now) {
 				end_task(p, t, POOL_EXPIRED, "deadline passed while queued", po, now);
@@ -628,8 +629,14 @@ static int pool_check_config(const struct pool_config *cfg, char *err, size_t er
 		snprintf(err, errlen, "pool %s: max_units must be >= 1", cfg->name ? cfg->name : "?");
 		return -1;
 	}
-	if (cfg->workers < 1) {
-		snprintf(err, errlen, "pool %s: workers must be >= 1", cfg->name ? cfg->name : "?");
+	if (cfg->max_running < 1) {
+		snprintf(err, errlen, "pool %s: max_running must be >= 1 (POOL_NO_CAP: no cap)",
+			 cfg->name ? cfg->name : "?");
+		return -1;
+	}
+	if (cfg->threads > POOL_MAX_THREADS) {
+		snprintf(err, errlen, "pool %s: threads must be 0..%u", cfg->name ? cfg->name : "?",
+			 POOL_MAX_THREADS);
 		return -1;
 	}
 	return 0;
@@ -646,6 +653,7 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->store = cfg->store;
 	p->max_units = cfg->max_units;
 	p->max_queue_depth = cfg->max_queue_depth;
+	p->max_running = cfg->max_running;
 	p->timeout_ns = cfg->timeout_ns;
 	p->retention_ns = cfg->retention_ns;
 	p->skip_limit = cfg->skip_limit ? cfg->skip_limit : POOL_SKIP_LIMIT;
@@ -657,17 +665,17 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->timer_target = UINT64_MAX;
 }
 
-static int pool_start_executor(struct pool *p, unsigned workers, char *err, size_t errlen)
+static int pool_start_executor(struct pool *p, unsigned threads, char *err, size_t errlen)
 {
-	unsigned maxr = 0;
-	int rc = p->exec.ops->set_workers(p->exec.ctx, workers, &maxr);
+	unsigned cap = 0;
+	int rc = p->exec.ops->set_threads(p->exec.ctx, threads, &cap);
 	if (rc < 0) {
-		snprintf(err, errlen, "pool %s: executor could not start %u workers: %s",
-			 p->name, workers, pool_err_name(rc));
+		snprintf(err, errlen, "pool %s: executor could not start %u threads: %s",
+			 p->name, threads, pool_err_name(rc));
 		return -1;
 	}
-	p->workers = workers;
-	p->max_running = maxr;
+	p->threads = threads;
+	p->capacity = cap;
 	return 0;
 }
 
@@ -686,7 +694,7 @@ struct pool *pool_new(const struct pool_config *cfg, struct pool_executor exec,
 	}
 	pool_copy_config(p, cfg);
 	p->exec = exec;
-	if (pool_start_executor(p, cfg->workers, err, errlen) < 0)
+	if (pool_start_executor(p, cfg->threads, err, errlen) < 0)
 		goto fail_started;
 	if (!p->manual_tick) {
 		if (pthread_create(&p->timer, NULL, timer_main, p)) {
@@ -933,32 +941,56 @@ static int grow_output(struct pool_task *t, size_t len)
 	return 0;
 }
 
+/* Under mu: append one chunk to t's output. Returns 0 or -POOL_E_*. */
+static int emit_locked(struct pool *p, struct pool_task *t, const void *data, size_t len)
+{
+	if (atomic_load_explicit(&t->finished, memory_order_relaxed))
+		return -POOL_E_STATE;
+	if (t->overflow || len > p->max_output - t->out_len) {
+		t->overflow = 1;
+		return -POOL_E_INVALID;
+	}
+	if (grow_output(t, len) < 0)
+		return -POOL_E_NOMEM;
+	if (len)
+		memcpy(t->out + t->out_len, data, len);
+	t->out_len += len;
+	t->out[t->out_len] = '\0';
+	t->chunk_end[t->nchunks++] = t->out_len;
+	pthread_cond_broadcast(&t->cv);
+	return 0;
+}
+
 int pool_task_emit(struct pool_task *t, const void *data, size_t len)
 {
 	struct pool *p = t->pool;
-	int rc = 0;
 
 	pthread_mutex_lock(&p->mu);
-	if (atomic_load_explicit(&t->finished, memory_order_relaxed)) {
-		rc = -POOL_E_STATE;
-	} else if (t->overflow || len > p->max_output - t->out_len) {
-		t->overflow = 1;
-		rc = -POOL_E_INVALID;
-	} else if (grow_output(t, len) < 0) {
-		rc = -POOL_E_NOMEM;
-	} else {
-		if (len)
-			memcpy(t->out + t->out_len, data, len);
-		t->out_len += len;
-		t->out[t->out_len] = '\0';
-		t->chunk_end[t->nchunks++] = t->out_len;
-		pthread_cond_broadcast(&t->cv);
-	}
+	int rc = emit_locked(p, t, data, len);
 	uint64_t id = t->id;
 	pthread_mutex_unlock(&p->mu);
 	if (rc == 0 && p->notify)
 		p->notify(p->notify_ctx, id);
 	return rc;
+}
+
+/* One lock hold for a whole step of a batch executor: a reader of the pool
+ * (the event loop draining streams) waits for one short hold per step
+ * instead of contending for the lock once per chunk. */
+void pool_emit_batch(struct pool_emit *v, size_t n)
+{
+	if (!n)
+		return;
+	struct pool *p = v[0].t->pool;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < n; i++) {
+		v[i].rc = emit_locked(p, v[i].t, v[i].data, v[i].len);
+		v[i].id = v[i].t->id;
+	}
+	pthread_mutex_unlock(&p->mu);
+	for (size_t i = 0; i < n && p->notify; i++)
+		if (v[i].rc == 0)
+			p->notify(p->notify_ctx, v[i].id);
 }
 
 /* Terminal state of a handed-back task: a raised cancel flag wins. */
@@ -1102,25 +1134,41 @@ static void *timer_main(void *arg)
 
 /* ---- runtime limits --------------------------------------------------------- */
 
-static int set_workers(struct pool *p, uint64_t value)
+unsigned pool_running_limit(const struct pool *p)
 {
-	unsigned maxr = 0;
+	return p->max_running < p->capacity ? p->max_running : p->capacity;
+}
+
+/* Under mu: the running limit is about to change; remember a lowering so
+ * the invariant check lets already-running work finish. */
+static void note_running_limit(struct pool *p, unsigned max_running, unsigned capacity)
+{
+	unsigned now = max_running < capacity ? max_running : capacity;
+	if (now < pool_running_limit(p))
+		p->running_lowered_at = p->admits;
+	p->max_running = max_running;
+	p->capacity = capacity;
+}
+
+/* The executor's capacity follows from its thread count, so both change
+ * together under limits_mu, and the executor is called without mu. */
+static int set_threads(struct pool *p, uint64_t value)
+{
+	unsigned cap = 0;
 	struct post po;
 
-	if (value < 1 || value > 4096)
+	if (value > POOL_MAX_THREADS)
 		return -POOL_E_INVALID;
 	pthread_mutex_lock(&p->limits_mu);
-	int rc = p->exec.ops->set_workers(p->exec.ctx, (unsigned)value, &maxr);
+	int rc = p->exec.ops->set_threads(p->exec.ctx, (unsigned)value, &cap);
 	if (rc < 0) {
 		pthread_mutex_unlock(&p->limits_mu);
 		return rc;
 	}
 	post_init(&po);
 	pthread_mutex_lock(&p->mu);
-	if (maxr < p->max_running)
-		p->running_lowered_at = p->admits;
-	p->workers = (unsigned)value;
-	p->max_running = maxr;
+	p->threads = (unsigned)value;
+	note_running_limit(p, p->max_running, cap);
 	admit(p, &po, pool_now(p));
 	unlock_post(p, &po);
 	pthread_mutex_unlock(&p->limits_mu);
@@ -1128,17 +1176,15 @@ static int set_workers(struct pool *p, uint64_t value)
 }
 
 /* The executor's own capacity changed (a model finished loading). Shares
- * limits_mu with set_workers, so the value of whichever runs last stands. */
-int pool_set_max_running(struct pool *p, unsigned n)
+ * limits_mu with set_threads, so the value of whichever runs last stands. */
+int pool_set_capacity(struct pool *p, unsigned n)
 {
 	struct post po;
 
 	post_init(&po);
 	pthread_mutex_lock(&p->limits_mu);
 	pthread_mutex_lock(&p->mu);
-	if (n < p->max_running)
-		p->running_lowered_at = p->admits;
-	p->max_running = n;
+	note_running_limit(p, p->max_running, n);
 	admit(p, &po, pool_now(p));
 	unlock_post(p, &po);
 	pthread_mutex_unlock(&p->limits_mu);
@@ -1154,6 +1200,10 @@ static void set_locked(struct pool *p, enum pool_limit which, uint64_t value)
 		p->max_units = value;
 		break;
 	case POOL_LIMIT_MAX_QUEUE_DEPTH: p->max_queue_depth = value; break;
+	case POOL_LIMIT_MAX_RUNNING:
+		note_running_limit(p, value >= POOL_NO_CAP ? POOL_NO_CAP : (unsigned)value,
+				   p->capacity);
+		break;
 	case POOL_LIMIT_TIMEOUT_NS: p->timeout_ns = value; break;
 	case POOL_LIMIT_RETENTION_NS:
 		p->retention_ns = value;
@@ -1167,11 +1217,11 @@ int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value)
 {
 	struct post po;
 
-	if (which == POOL_LIMIT_WORKERS)
-		return set_workers(p, value);
+	if (which == POOL_LIMIT_THREADS)
+		return set_threads(p, value);
 	if ((unsigned)which > POOL_LIMIT_RETENTION_NS)
 		return -POOL_E_INVALID;
-	if (which == POOL_LIMIT_MAX_UNITS && value < 1)
+	if ((which == POOL_LIMIT_MAX_UNITS || which == POOL_LIMIT_MAX_RUNNING) && value < 1)
 		return -POOL_E_INVALID;
 	post_init(&po);
 	pthread_mutex_lock(&p->mu);
@@ -1188,7 +1238,10 @@ uint64_t pool_get_limit(struct pool *p, enum pool_limit which)
 	switch (which) {
 	case POOL_LIMIT_MAX_UNITS: v = p->max_units; break;
 	case POOL_LIMIT_MAX_QUEUE_DEPTH: v = p->max_queue_depth; break;
-	case POOL_LIMIT_WORKERS: v = p->workers; break;
+	case POOL_LIMIT_MAX_RUNNING:
+		v = p->max_running == POOL_NO_CAP ? POOL_UNLIMITED : p->max_running;
+		break;
+	case POOL_LIMIT_THREADS: v = p->threads; break;
 	case POOL_LIMIT_TIMEOUT_NS: v = p->timeout_ns; break;
 	case POOL_LIMIT_RETENTION_NS: v = p->retention_ns; break;
 	default: break;

@@ -1,5 +1,5 @@
 /*
- * bench-control.c — does plotd keep answering while every worker streams?
+ * bench-control.c — does plotd keep answering while 256 tasks stream at once?
  *
  * 256 synthetic streams run at full speed (tokens_per_sec 0) for DURATION
  * seconds: CONNS connections each keep PER_CONN streams alive (submit, then
@@ -24,7 +24,7 @@
 
 static const char *config =
 	"parking_lot:\n"
-	"  pool:    { worker_threads: 256 }\n"
+	"  pool:    { max_running: 256 }\n"
 	"  limits:  { max_units: null, max_queue_depth: 10000, timeout_secs: 0 }\n"
 	"  mailbox: { backend: memory, retention_secs: 2 }\n"
 	"models:\n"

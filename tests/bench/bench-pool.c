@@ -98,7 +98,8 @@ static void on_notify(void *ctx, uint64_t id)
 static double run_pool(unsigned workers)
 {
 	struct pool_config c = { .name = "bench", .max_units = POOL_UNLIMITED,
-				 .max_queue_depth = POOL_UNLIMITED, .workers = workers,
+				 .max_queue_depth = POOL_UNLIMITED, .max_running = POOL_NO_CAP,
+				 .threads = workers, /* the thread executor: one task per thread */
 				 .retention_ns = 50 * 1000000ull, .notify = on_notify };
 	char err[256];
 	struct pool *p = pool_new(&c, pool_thread_executor_new(null_job, NULL, NULL), err,

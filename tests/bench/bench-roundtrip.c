@@ -25,7 +25,7 @@
 
 static const char *config =
 	"parking_lot:\n"
-	"  pool:    { worker_threads: 1 }\n"
+	"  pool:    { max_running: 1 }\n"
 	"  limits:  { max_units: null, max_queue_depth: 100000, timeout_secs: 0 }\n"
 	"  mailbox: { backend: memory, retention_secs: 1 }\n"
 	"models:\n"

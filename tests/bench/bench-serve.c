@@ -344,7 +344,7 @@ int main(int argc, char **argv)
 	uint64_t kv_mb = (uint64_t)max_n * (tokens + 192) * 46080 / (1 << 20) + 16;
 	snprintf(config, sizeof config,
 		 "parking_lot:\n"
-		 "  pool: { worker_threads: %u }\n"
+		 "  pool: { threads: %u }\n"
 		 "  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 0 }\n"
 		 "default_model: smollm2\n"
 		 "models:\n"

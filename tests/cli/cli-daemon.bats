@@ -131,7 +131,7 @@ EOF
 @test "stats --json has the documented keys; --prometheus is the text format" {
     plotd_start
     run -0 --separate-stderr "$PLOT" --json stats
-    for k in name queued running used_units max_units max_queue_depth workers submitted \
+    for k in name queued running used_units max_units max_queue_depth threads max_running running_limit submitted \
              completed failed cancelled expired timed_out rejected; do
         assert_equal "$(jq -r ".models[0] | has(\"$k\")" <<<"$output")" true
     done
@@ -142,11 +142,15 @@ EOF
     assert_line '# TYPE plot_submitted_total counter'
     assert_line 'plot_max_units{model="echo"} 8'
     assert_line 'plot_queued{model="slow"} 0'
+    assert_line 'plot_max_running{model="echo"} 2'
+    assert_line 'plot_running_limit{model="echo"} 2'
+    assert_line 'plot_threads{model="echo"} 0'
     # Every sample line is NAME{labels} VALUE.
     run -0 bash -c "grep -v '^#' <<<\"\$0\" | grep -Evc '^plot_[a-z_]+(\\{[^}]*\\})? [-+0-9.eInf]+\$' || true" "$output"
     assert_output 0
     run -0 --separate-stderr "$PLOT" stats
-    assert_line --regexp '^echo	0/100	0/2	0/8	2	0	'
+    # RUNNING is running/running_limit; then UNITS, THREADS (0: the default).
+    assert_line --regexp '^echo	0/100	0/2	0/8	0	0	'
 }
 
 @test "stats --watch repeats until interrupted" {

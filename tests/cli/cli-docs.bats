@@ -56,7 +56,8 @@ setup() {
     assert_line "verb daemon start"
     assert_line "option - --json"
     assert_line "key limits max_units"
-    assert_line "key limits workers"
+    assert_line "key limits max_running"
+    assert_line "key limits threads"
     refute_line --partial "__complete-table"
 }
 

@@ -24,13 +24,13 @@ no_daemon_socket() {
     echo "$BATS_TEST_TMPDIR/nodaemon/plotd.sock"
 }
 
-# cli_config [WORKERS] [MAX_UNITS] [MAX_QUEUE_DEPTH]: two synthetic models,
+# cli_config [MAX_RUNNING] [MAX_UNITS] [MAX_QUEUE_DEPTH]: two synthetic models,
 # "echo" (1000 tokens/s, the default) and "slow" (20 tokens/s, so a task of
 # N words runs N/20 s: long enough to be seen queued or running).
 cli_config() {
     cat >"$PLOT_CONFIG" <<EOF
 parking_lot:
-  pool:    { worker_threads: ${1:-2} }
+  pool:    { max_running: ${1:-2} }
   limits:  { max_units: ${2:-8}, max_queue_depth: ${3:-100}, timeout_secs: 120 }
 daemon:    { log_level: debug }
 default_model: echo

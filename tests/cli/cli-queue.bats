@@ -93,19 +93,19 @@ admitted_ge() {
     stat_is slow expired 2
 }
 
-@test "limits set raises and lowers concurrency live" {
+@test "limits set raises and lowers max_running live" {
     plot_setup; cli_config 1; plotd_start
     for i in 1 2 3 4; do submit -m slow "$(words 2000)"; done
     wait_until stat_is slow running 1
     stat_is slow queued 3
-    run -0 --separate-stderr "$PLOT" limits set -m slow workers=3
+    run -0 --separate-stderr "$PLOT" limits set -m slow max_running=3
     wait_until stat_is slow running 3
     stat_is slow queued 1
     # Lowering never stops running work.
-    run -0 --separate-stderr "$PLOT" --json limits set -m slow workers=1
-    [ "$(jq -r '.models[0].workers' <<<"$output")" = 1 ]
+    run -0 --separate-stderr "$PLOT" --json limits set -m slow max_running=1
+    [ "$(jq -r '.models[0].max_running' <<<"$output")" = 1 ]
     stat_is slow running 3
-    stat_is slow max_running 1
+    stat_is slow running_limit 1
     # As the three end, only one at a time runs again.
     run -0 "$PLOT" cancel --all -m slow
     wait_until stat_is slow running 0
@@ -114,17 +114,43 @@ admitted_ge() {
     stat_is slow queued 1
 }
 
+# The admin's case from issue #9: max_running=1 means one task at a time
+# (threads is a different knob), and a raise admits before the reply.
+@test "max_running=1 runs one synthetic task at a time; a raise admits at once" {
+    plot_setup; cli_config 1; plotd_start
+    run -0 --separate-stderr "$PLOT" limits set -m slow threads=4
+    for i in 1 2 3; do submit -m slow "$(words 2000)"; done
+    wait_until stat_is slow running 1
+    for i in 1 2 3 4 5; do
+        run -0 --separate-stderr "$PLOT" --json stats -m slow
+        assert_equal "$(jq -r '.models[0] | "\(.running) \(.queued) \(.running_limit) \(.threads)"' <<<"$output")" "1 2 1 4"
+    done
+    run -0 --separate-stderr "$PLOT" --json queue -m slow
+    assert_equal "$(jq -r '[.[].state] | join(" ")' <<<"$output")" "running queued queued"
+    run -0 --separate-stderr "$PLOT" limits set -m slow max_running=3
+    # No wait_until: the pool admits while it applies the limit.
+    run -0 --separate-stderr "$PLOT" --json stats -m slow
+    assert_equal "$(jq -r '.models[0] | "\(.running) \(.queued) \(.running_limit)"' <<<"$output")" "3 0 3"
+    run -0 --separate-stderr "$PLOT" limits set -m slow max_running=null
+    stat_is slow running_limit null
+    stat_is slow max_running null
+}
+
 @test "every runtime limit: get, set, get again" {
     plot_setup; cli_config 2; plotd_start
     run -0 --separate-stderr "$PLOT" --json limits -m echo
     [ "$(jq -r '.models[0].name' <<<"$output")" = echo ]
-    for kv in max_units=5 max_queue_depth=7 workers=3 timeout_secs=9; do
+    kvs="max_units=5 max_queue_depth=7 max_running=3 threads=2 timeout_secs=9 retention_secs=11"
+    for kv in $kvs; do
         k=${kv%=*} v=${kv#*=}
         [ "$(jq -r ".models[0].$k" <<<"$output")" != "$v" ]
     done
-    run -0 --separate-stderr "$PLOT" limits set -m echo max_units=5 max_queue_depth=7 workers=3 timeout_secs=9
+    # The walk covers every key plot limits knows.
+    assert_equal "$(jq -r '.models[0] | del(.name) | keys | sort | join(" ")' <<<"$output")" \
+        "$(for kv in $kvs; do echo "${kv%=*}"; done | sort | paste -sd' ')"
+    run -0 --separate-stderr "$PLOT" limits set -m echo $kvs
     run -0 --separate-stderr "$PLOT" --json limits get -m echo
-    for kv in max_units=5 max_queue_depth=7 workers=3 timeout_secs=9; do
+    for kv in $kvs; do
         k=${kv%=*} v=${kv#*=}
         assert_equal "$(jq -r ".models[0].$k" <<<"$output")" "$v"
     done
@@ -133,11 +159,14 @@ admitted_ge() {
     assert_equal "$(jq -r '.models[0].max_units' <<<"$output")" null
     # The other model was left alone; without -m a set applies to all.
     run -0 --separate-stderr "$PLOT" --json limits -m slow
-    assert_equal "$(jq -r '.models[0].workers' <<<"$output")" 2
-    run -0 --separate-stderr "$PLOT" limits set workers=4
+    assert_equal "$(jq -r '.models[0].max_running' <<<"$output")" 2
+    assert_equal "$(jq -r '.models[0].threads' <<<"$output")" 0
+    run -0 --separate-stderr "$PLOT" limits set max_running=4 threads=1
     run -0 --separate-stderr "$PLOT" --json limits
-    assert_equal "$(jq -r '[.models[].workers] | join(" ")' <<<"$output")" "4 4"
-    run -2 --separate-stderr "$PLOT" limits set workers=0
-    run -2 --separate-stderr "$PLOT" limits set workers=lots
-    run -1 --separate-stderr "$PLOT" limits set -m nosuch workers=2
+    assert_equal "$(jq -r '[.models[].max_running] | join(" ")' <<<"$output")" "4 4"
+    assert_equal "$(jq -r '[.models[].threads] | join(" ")' <<<"$output")" "1 1"
+    run -2 --separate-stderr "$PLOT" limits set max_running=0
+    run -2 --separate-stderr "$PLOT" limits set threads=lots
+    run -2 --separate-stderr "$PLOT" limits set workers=2
+    run -1 --separate-stderr "$PLOT" limits set -m nosuch max_running=2
 }

@@ -96,7 +96,7 @@ setup() {
     run -2 "$PLOT" stats --prometheus --json
     run -2 "$PLOT" limits frob
     run -2 "$PLOT" limits set
-    run -2 "$PLOT" limits set workers
+    run -2 "$PLOT" limits set max_running
     run -2 "$PLOT" limits set nosuchkey=3
     run -2 "$PLOT" daemon
     run -2 "$PLOT" daemon restart

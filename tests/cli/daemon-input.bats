@@ -82,7 +82,7 @@ teardown() { plot_teardown; }
 @test "QUEUE_FULL and CAPACITY are reported with their limits" {
 	plotd_write_config <<-'EOF'
 	parking_lot:
-	  pool:    { worker_threads: 1 }
+	  pool:    { max_running: 1 }
 	  limits:  { max_units: 2, max_queue_depth: 1 }
 	models:
 	  - name: echo

@@ -17,7 +17,7 @@ setup() {
 	    executor: llm
 	    path: $TINY
 	    params: { kvcache_mem_mb: 1, block_size: 16, max_num_seqs: 8, max_batch_tokens: 32 }
-	    parking_lot: { pool: { worker_threads: 1 } }
+	    parking_lot: { pool: { threads: 1 } }
 	  - name: small
 	    executor: llm
 	    path: $TINY

@@ -10,7 +10,7 @@ teardown() { plot_teardown; }
 config_units() {
 	plotd_write_config <<-EOF
 	parking_lot:
-	  pool:    { worker_threads: 2 }
+	  pool:    { max_running: 2 }
 	  limits:  { max_units: $1, max_queue_depth: $2, timeout_secs: 120 }
 	daemon:    { log_level: ${3:-debug} }
 	models:
@@ -68,7 +68,7 @@ print({kv["k"]: kv["v"] for kv in m["kv"]}[sys.argv[1]])' "$1"
 @test "SIGTERM drains: queued work completes, new submits are refused, exit 0" {
 	plotd_write_config <<-'EOF'
 	parking_lot:
-	  pool:    { worker_threads: 1 }
+	  pool:    { max_running: 1 }
 	  limits:  { max_units: 1, max_queue_depth: 10 }
 	daemon:    { log_level: debug }
 	models:
@@ -104,7 +104,7 @@ print({kv["k"]: kv["v"] for kv in m["kv"]}[sys.argv[1]])' "$1"
 @test "SIGTERM with a short drain timeout cancels what is left, visibly" {
 	plotd_write_config <<-'EOF'
 	parking_lot:
-	  pool:    { worker_threads: 1 }
+	  pool:    { max_running: 1 }
 	  limits:  { max_units: 1 }
 	models:
 	  - name: echo

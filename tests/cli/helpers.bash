@@ -100,7 +100,7 @@ plotd_config() {
 	local f="${1:-$PLOT_CONFIG}"
 	cat >"$f" <<-'EOF'
 	parking_lot:
-	  pool:    { worker_threads: 2 }
+	  pool:    { max_running: 2 }
 	  limits:  { max_units: 8, max_queue_depth: 100, timeout_secs: 120 }
 	  mailbox: { backend: memory, retention_secs: 3600 }
 	daemon:    { log_level: debug }

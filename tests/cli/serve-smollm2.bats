@@ -55,7 +55,7 @@ smollm2_config() {
 	    path: $PLOT_SMOLLM2
 	    params: { kvcache_mem_mb: ${3:-8}, block_size: 16, max_num_seqs: $1, max_batch_tokens: 256 }
 	    parking_lot:
-	      pool: { worker_threads: 2 }
+	      pool: { threads: 2 }
 	      limits: { max_units: null, max_queue_depth: $2, timeout_secs: 300 }
 	EOF
 }

@@ -16,7 +16,7 @@ setup() {
 	    executor: llm
 	    path: $TINY
 	    params: { kvcache_mem_mb: 1, block_size: 16, max_num_seqs: 8, max_batch_tokens: 32 }
-	    parking_lot: { pool: { worker_threads: 1 } }
+	    parking_lot: { pool: { threads: 1 } }
 	  - name: echo
 	    executor: synthetic
 	    params: { tokens_per_sec: 1000 }
@@ -162,7 +162,7 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 @test "SIGHUP: changed llm params warn that they need a restart; limits apply" {
 	plotd_start
 	wait_until is_ready
-	sed -i 's/params: { kvcache_mem_mb: 1, block_size: 16, max_num_seqs: 8/params: { kvcache_mem_mb: 2, block_size: 16, max_num_seqs: 8/; s/parking_lot: { pool: { worker_threads: 1 } }/parking_lot: { pool: { worker_threads: 1 }, limits: { max_queue_depth: 7 } }/' "$PLOT_CONFIG"
+	sed -i 's/params: { kvcache_mem_mb: 1, block_size: 16, max_num_seqs: 8/params: { kvcache_mem_mb: 2, block_size: 16, max_num_seqs: 8/; s/parking_lot: { pool: { threads: 1 } }/parking_lot: { pool: { threads: 1 }, limits: { max_queue_depth: 7 } }/' "$PLOT_CONFIG"
 	kill -HUP "$PLOTD_PID"
 	wait_log "config reloaded"
 	plotd_log_has "model tiny changed; they apply only on restart"

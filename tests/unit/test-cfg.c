@@ -49,7 +49,8 @@ static void test_builtin(void **state)
 	assert_int_equal(c->models[0].executor, CFG_EXEC_SYNTHETIC);
 	assert_true(c->models[0].params.tokens_per_sec == 20);
 	assert_string_equal(c->default_model, "echo");
-	assert_int_equal(c->lot.worker_threads, 4);
+	assert_true(c->lot.max_running == CFG_NULL);
+	assert_int_equal(c->lot.threads, 0);
 	assert_true(c->lot.max_units == CFG_NULL);
 	assert_int_equal(c->lot.max_queue_depth, 1000);
 	assert_int_equal(c->lot.timeout_secs, 120);
@@ -63,7 +64,9 @@ static void test_builtin(void **state)
 static void test_defaults_minimal(void **state)
 {
 	struct cfg *c = load_ok("models:\n  - name: m1\n");
-	assert_int_equal(c->lot.worker_threads, 4);
+	assert_true(c->lot.max_running == CFG_NULL);
+	assert_int_equal(c->lot.threads, 0);
+	assert_string_equal(c->models[0].params.device, "cpu");
 	assert_int_equal(c->models[0].lot.max_queue_depth, 1000);
 	assert_true(c->models[0].params.tokens_per_sec == 20);
 	assert_string_equal(c->default_model, "m1");
@@ -95,11 +98,11 @@ static const char overrides[] =
 	"  - name: a\n"
 	"    parking_lot:\n"
 	"      limits: { max_units: 8 }\n"
-	"      pool: { worker_threads: 2 }\n"
+	"      pool: { max_running: 2, threads: 3 }\n"
 	"  - name: b\n"
 	"    executor: llm\n"
 	"    path: /m/b.gguf\n"
-	"    params: { context_length: 4096, threads: 3 }\n"
+	"    params: { context_length: 4096, device: \"cuda:1\" }\n"
 	"default_model: b\n"
 	"daemon:\n"
 	"  socket: /tmp/x.sock\n"
@@ -111,10 +114,13 @@ static void test_overrides(void **state)
 	struct cfg *c = load_ok(overrides);
 	assert_int_equal(c->n_models, 2);
 	assert_int_equal(c->models[0].lot.max_units, 8);
-	assert_int_equal(c->models[0].lot.worker_threads, 2);
+	assert_int_equal(c->models[0].lot.max_running, 2);
+	assert_int_equal(c->models[0].lot.threads, 3);
 	assert_int_equal(c->models[0].lot.max_queue_depth, 50); /* from defaults */
 	assert_int_equal(c->models[1].lot.max_units, 16);
-	assert_int_equal(c->models[1].lot.worker_threads, 4);
+	assert_true(c->models[1].lot.max_running == CFG_NULL);
+	assert_int_equal(c->models[1].lot.threads, 0);
+	assert_string_equal(c->models[1].params.device, "cuda:1");
 	assert_int_equal(c->models[1].executor, CFG_EXEC_LLM);
 	assert_string_equal(c->models[1].path, "/m/b.gguf");
 	assert_int_equal(c->models[1].params.context_length, 4096);
@@ -148,11 +154,11 @@ static void test_err_type(void **state)
 		 CFG_E_TYPE,
 		 "plot.yaml:4:22: parking_lot.limits.max_queue_depth: expected an integer "
 		 "0..1000000, got \"5\"");
-	load_err("models: [{name: a}]\nparking_lot: { pool: { worker_threads: [1] } }\n", CFG_E_TYPE,
-		 "plot.yaml:2:40: parking_lot.pool.worker_threads: expected an integer 1..1024, "
+	load_err("models: [{name: a}]\nparking_lot: { pool: { threads: [1] } }\n", CFG_E_TYPE,
+		 "plot.yaml:2:33: parking_lot.pool.threads: expected an integer 0..1024, "
 		 "got a list");
-	load_err("models: [{name: a}]\nparking_lot: { pool: { worker_threads: null } }\n", CFG_E_TYPE,
-		 "plot.yaml:2:40: parking_lot.pool.worker_threads: expected an integer 1..1024, "
+	load_err("models: [{name: a}]\nparking_lot: { pool: { threads: null } }\n", CFG_E_TYPE,
+		 "plot.yaml:2:33: parking_lot.pool.threads: expected an integer 0..1024, "
 		 "got \"null\"");
 	load_err("models: [{name: a}]\ndaemon: 5\n", CFG_E_TYPE,
 		 "plot.yaml:2:9: daemon: expected a mapping, got a scalar");
@@ -163,9 +169,9 @@ static void test_err_type(void **state)
 
 static void test_err_range(void **state)
 {
-	load_err("models: [{name: a}]\nparking_lot:\n  pool: { worker_threads: 0 }\n", CFG_E_RANGE,
-		 "plot.yaml:3:27: parking_lot.pool.worker_threads: expected an integer 1..1024, "
-		 "got \"0\"");
+	load_err("models: [{name: a}]\nparking_lot:\n  pool: { max_running: 0 }\n", CFG_E_RANGE,
+		 "plot.yaml:3:24: parking_lot.pool.max_running: expected null or an integer "
+		 "1..1000000, got \"0\"");
 	load_err("models: [{name: a}]\nparking_lot:\n  limits: { max_queue_depth: 1000001 }\n",
 		 CFG_E_RANGE,
 		 "plot.yaml:3:30: parking_lot.limits.max_queue_depth: expected an integer "
@@ -188,6 +194,46 @@ static void test_err_unknown(void **state)
 		 "plot.yaml:3:20: models[0].parking_lot.limitz: unknown key");
 	load_err("models:\n  - name: a\n    params: { speed: 3 }\n", CFG_E_UNKNOWN,
 		 "plot.yaml:3:15: models[0].params.speed: unknown key");
+}
+
+/* A setting that was removed names what replaced it, not just "unknown". */
+static void test_err_retired(void **state)
+{
+	load_err("models: [{name: a}]\nparking_lot:\n  pool: { worker_threads: 4 }\n",
+		 CFG_E_UNKNOWN,
+		 "plot.yaml:3:11: parking_lot.pool.worker_threads: no longer exists: "
+		 "pool.worker_threads was split into pool.max_running and pool.threads "
+		 "(max_running: tasks at once; threads: compute threads)");
+	load_err("models:\n  - name: a\n    parking_lot: { pool: { worker_threads: 1 } }\n",
+		 CFG_E_UNKNOWN,
+		 "plot.yaml:3:28: models[0].parking_lot.pool.worker_threads: no longer exists: "
+		 "pool.worker_threads was split into pool.max_running and pool.threads "
+		 "(max_running: tasks at once; threads: compute threads)");
+	load_err("models:\n  - name: a\n    params: { threads: 2 }\n", CFG_E_UNKNOWN,
+		 "plot.yaml:3:15: models[0].params.threads: no longer exists: params.threads "
+		 "moved to parking_lot.pool.threads (per model: models[].parking_lot.pool.threads)");
+}
+
+/* device: exactly cpu, cuda or cuda:N with N 0..63. */
+static void test_device(void **state)
+{
+	static const char *const good[] = { "cpu", "cuda", "cuda:0", "cuda:9", "cuda:63" };
+	static const char *const bad[] = { "gpu", "cuda:", "cuda:64", "cuda:01", "cuda:x",
+					   "CPU", "cuda:100", "cuda:-1", "" };
+	char y[128];
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		snprintf(y, sizeof y, "models:\n  - name: a\n    params: { device: \"%s\" }\n", good[i]);
+		struct cfg *c = load_ok(y);
+		assert_string_equal(c->models[0].params.device, good[i]);
+		cfg_free(c);
+	}
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char want[256];
+		snprintf(y, sizeof y, "models:\n  - name: a\n    params: { device: \"%s\" }\n", bad[i]);
+		snprintf(want, sizeof want, "plot.yaml:3:23: models[0].params.device: expected cpu, "
+			 "cuda or cuda:N (N 0..63), got \"%s\"", bad[i]);
+		load_err(y, CFG_E_RANGE, want);
+	}
 }
 
 static void test_err_structure(void **state)
@@ -237,7 +283,10 @@ static void test_dump_roundtrip(void **state)
 	assert_int_equal(d->models[0].lot.max_units, 8);
 	assert_int_equal(d->models[0].over_mask, c->models[0].over_mask);
 	assert_string_equal(d->daemon.allow_users.v[1], "bob");
-	assert_non_null(strstr(text, "    parking_lot:\n      pool:\n        worker_threads: 2\n"));
+	assert_non_null(strstr(text, "    parking_lot:\n      pool:\n        max_running: 2\n"
+				     "        threads: 3\n"));
+	assert_non_null(strstr(text, "      device: cuda:1\n"));
+	assert_string_equal(d->models[1].params.device, "cuda:1");
 	free(text);
 	free(text2);
 	cfg_free(c);
@@ -291,21 +340,26 @@ static void test_runtime_set(void **state)
 	assert_true(lot->max_units == CFG_NULL);
 	assert_int_equal(cfg_lot_get(lot, "limits.max_units", buf, sizeof buf, err, sizeof err), 0);
 	assert_string_equal(buf, "null");
-	assert_int_equal(cfg_lot_set(lot, "workers", "2", err, sizeof err), 0);
-	assert_int_equal(lot->worker_threads, 2);
+	assert_int_equal(cfg_lot_set(lot, "max_running", "2", err, sizeof err), 0);
+	assert_int_equal(lot->max_running, 2);
+	assert_int_equal(cfg_lot_set(lot, "threads", "0", err, sizeof err), 0);
+	assert_int_equal(lot->threads, 0);
 
 	assert_int_equal(cfg_lot_set(lot, "max_queue_depth", "lots", err, sizeof err), -CFG_E_TYPE);
 	assert_string_equal(err, "max_queue_depth: expected an integer 0..1000000, got \"lots\"");
 	assert_int_equal(lot->max_queue_depth, 1000);
-	assert_int_equal(cfg_lot_set(lot, "workers", "0", err, sizeof err), -CFG_E_RANGE);
-	assert_int_equal(lot->worker_threads, 2);
-	assert_int_equal(cfg_lot_set(lot, "workers", "null", err, sizeof err), -CFG_E_TYPE);
+	assert_int_equal(cfg_lot_set(lot, "max_running", "0", err, sizeof err), -CFG_E_RANGE);
+	assert_int_equal(lot->max_running, 2);
+	assert_int_equal(cfg_lot_set(lot, "max_running", "null", err, sizeof err), 0);
+	assert_true(lot->max_running == CFG_NULL);
+	assert_int_equal(cfg_lot_set(lot, "threads", "null", err, sizeof err), -CFG_E_TYPE);
+	assert_int_equal(cfg_lot_set(lot, "workers", "2", err, sizeof err), -CFG_E_UNKNOWN);
 	assert_int_equal(cfg_lot_set(lot, "queue.backend", "memory", err, sizeof err),
 			 -CFG_E_READONLY);
 	assert_string_equal(err, "queue.backend: cannot be changed at runtime");
 	assert_int_equal(cfg_lot_set(lot, "speed", "1", err, sizeof err), -CFG_E_UNKNOWN);
-	assert_string_equal(err, "speed: unknown limit; known: workers max_units max_queue_depth "
-				 "timeout_secs retention_secs");
+	assert_string_equal(err, "speed: unknown limit; known: max_running threads max_units "
+				 "max_queue_depth timeout_secs retention_secs");
 	assert_int_equal(cfg_lot_set(lot, "default_model", "x", err, sizeof err), -CFG_E_UNKNOWN);
 	cfg_free(c);
 }
@@ -334,7 +388,7 @@ static void test_runtime_walk(void **state)
 		assert_int_equal(cfg_lot_pool_limit(lot, s, &which, &v), 0);
 		n++;
 	}
-	assert_int_equal(n, 5);
+	assert_int_equal(n, 6);
 	cfg_free(c);
 }
 
@@ -347,12 +401,18 @@ static void test_pool_config(void **state)
 	assert_string_equal(pc.name, "a");
 	assert_int_equal(pc.max_units, 8);
 	assert_int_equal(pc.max_queue_depth, 1000);
-	assert_int_equal(pc.workers, 4);
+	assert_int_equal(pc.max_running, POOL_NO_CAP);
+	assert_int_equal(pc.threads, 0);
 	assert_int_equal(pc.timeout_ns, 0);
 	assert_int_equal(pc.retention_ns, 2000000000ull);
 	cfg_lot_pool_config(&c->lot, "x", &pc);
 	assert_true(pc.max_units == POOL_UNLIMITED);
 	assert_int_equal(pc.timeout_ns, 120000000000ull);
+	cfg_free(c);
+	c = load_ok("models:\n  - name: a\n    parking_lot: { pool: { max_running: 3, threads: 2 } }\n");
+	cfg_lot_pool_config(&c->models[0].lot, c->models[0].name, &pc);
+	assert_int_equal(pc.max_running, 3);
+	assert_int_equal(pc.threads, 2);
 	cfg_free(c);
 }
 
@@ -370,7 +430,7 @@ static void test_builtin_llm(void **state)
 	assert_non_null(m);
 	assert_int_equal(m->executor, CFG_EXEC_LLM);
 	assert_string_equal(m->path, "/m/\"odd\\dir\"/SmolLM2.gguf");
-	assert_int_equal(m->params.device, 0);
+	assert_string_equal(m->params.device, "cpu");
 	assert_int_equal(m->params.kvcache_mem_mb, 256);
 	assert_int_equal(m->params.block_size, 16);
 	assert_int_equal(m->params.max_num_seqs, 64);
@@ -515,6 +575,8 @@ int main(void)
 		cmocka_unit_test(test_err_type),
 		cmocka_unit_test(test_err_range),
 		cmocka_unit_test(test_err_unknown),
+		cmocka_unit_test(test_err_retired),
+		cmocka_unit_test(test_device),
 		cmocka_unit_test(test_err_structure),
 		cmocka_unit_test(test_err_syntax),
 		cmocka_unit_test(test_dump_roundtrip),

@@ -138,7 +138,8 @@ static void rig_new(struct rig *r, const struct llm_exec_config *c)
 	assert_int_equal(llm_exec_new(c, &pe, &r->x, err, sizeof err), 0);
 	struct pool_config pc = {
 		.name = c->name, .max_units = POOL_UNLIMITED, .max_queue_depth = POOL_UNLIMITED,
-		.workers = 1, .retention_ns = 3600 * SEC, .manual_tick = 1,
+		.max_running = POOL_NO_CAP, .threads = 1, .retention_ns = 3600 * SEC,
+		.manual_tick = 1,
 		.clock = { rig_clock, &r->now },
 	};
 	r->p = pool_new(&pc, pe, err, sizeof err);
@@ -323,9 +324,10 @@ static void test_concurrent_solo(void **state)
 	rig_free(&r);
 }
 
-/* workers = compute threads, applied live between steps; the output does
- * not depend on them. */
-static void test_workers_are_threads(void **state)
+/* threads = compute threads, applied live between steps; the output does
+ * not depend on them, and they do not change how many sequences may run:
+ * max_running does, capped by max_num_seqs. */
+static void test_threads_and_max_running(void **state)
 {
 	struct rig r;
 	struct llm_exec_stats es;
@@ -337,10 +339,18 @@ static void test_workers_are_threads(void **state)
 	char *one = run_one(&r, &q);
 	llm_exec_stats(r.x, &es);
 	assert_int_equal(es.threads, 1);
-	assert_int_equal(pool_set_limit(r.p, POOL_LIMIT_WORKERS, 3), 0);
+	assert_int_equal(pool_set_limit(r.p, POOL_LIMIT_THREADS, 3), 0);
 	struct pool_stats ps;
 	pool_stats(r.p, &ps);
-	assert_int_equal(ps.max_running, 3); /* max_num_seqs, not workers */
+	assert_int_equal(ps.threads, 3);
+	assert_int_equal(ps.capacity, 3);      /* max_num_seqs, not threads */
+	assert_int_equal(ps.running_limit, 3);
+	assert_int_equal(pool_set_limit(r.p, POOL_LIMIT_MAX_RUNNING, 1), 0);
+	pool_stats(r.p, &ps);
+	assert_int_equal(ps.running_limit, 1); /* one sequence in the batch */
+	assert_int_equal(pool_set_limit(r.p, POOL_LIMIT_MAX_RUNNING, 8), 0);
+	pool_stats(r.p, &ps);
+	assert_int_equal(ps.running_limit, 3); /* capped by max_num_seqs */
 	char *three = run_one(&r, &q);
 	llm_exec_stats(r.x, &es);
 	assert_int_equal(es.threads, 3);
@@ -495,7 +505,8 @@ static void test_submit_while_loading(void **state)
 	assert_int_equal(ti.state, POOL_QUEUED);
 	struct pool_stats ps;
 	pool_stats(r.p, &ps);
-	assert_int_equal(ps.max_running, 0);
+	assert_int_equal(ps.capacity, 0);
+	assert_int_equal(ps.running_limit, 0);
 	llm_exec_hold(r.x, 0);
 	char *got = result(&r, id, POOL_DONE);
 	encode(&d, "in the beginning", TOK_ADD_SPECIAL | TOK_PARSE_SPECIAL, &ids);
@@ -505,7 +516,7 @@ static void test_submit_while_loading(void **state)
 	assert_int_equal(st.state, LLM_EXEC_READY);
 	assert_true(st.progress == 1.0);
 	pool_stats(r.p, &ps);
-	assert_int_equal(ps.max_running, 16);
+	assert_int_equal(ps.running_limit, 16);
 	free(got);
 	free(want);
 	tok_ids_free(&ids);
@@ -703,7 +714,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_greedy_matches_direct),
 		cmocka_unit_test(test_concurrent_solo),
-		cmocka_unit_test(test_workers_are_threads),
+		cmocka_unit_test(test_threads_and_max_running),
 		cmocka_unit_test(test_cancel_frees_blocks),
 		cmocka_unit_test(test_deadline_keeps_partial),
 		cmocka_unit_test(test_max_tokens_and_stop),

@@ -1,6 +1,6 @@
 /*
  * test-pool-exec.c — the pool with real executor threads: the per-task
- * thread executor (job errors, jobs that do not finish, workers up/down,
+ * thread executor (job errors, jobs that do not finish, threads up/down,
  * drain), the synthetic executor, a batching executor that runs many tasks
  * on one thread, live subscribers, and the timer thread.
  *
@@ -117,10 +117,12 @@ static int job(void *ctx, struct pool_task *t, char *err, size_t errlen)
 	return 1;
 }
 
-static struct pool *mk_thread(unsigned workers, uint64_t timeout_ns)
+/* The thread executor's capacity is its thread count: no cap of our own. */
+static struct pool *mk_thread(unsigned threads, uint64_t timeout_ns)
 {
 	struct pool_config c = { .name = "thr", .max_units = 100, .max_queue_depth = 1000,
-				 .workers = workers, .timeout_ns = timeout_ns,
+				 .max_running = POOL_NO_CAP, .threads = threads,
+				 .timeout_ns = timeout_ns,
 				 .retention_ns = 60ull * 1000 * MS };
 	char err[256];
 	struct pool *p = pool_new(&c, pool_thread_executor_new(job, NULL, NULL), err, sizeof err);
@@ -199,7 +201,7 @@ static void t_job_without_finish(void **st)
 	pool_free(p);
 }
 
-static void t_thread_workers_up_down(void **st)
+static void t_thread_threads_up_down(void **st)
 {
 	struct pool *p = mk_thread(1, 0);
 	uint64_t id[4];
@@ -209,19 +211,20 @@ static void t_thread_workers_up_down(void **st)
 	struct pool_stats ps;
 	pool_stats(p, &ps);
 	assert_int_equal(ps.running, 1);
-	assert_int_equal(pool_set_limit(p, POOL_LIMIT_WORKERS, 3), 0);
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 3), 0);
 	latch_wait_entered(3); /* two more threads picked up work at once */
 	pool_stats(p, &ps);
 	assert_int_equal(ps.running, 3);
-	assert_int_equal(ps.workers, 3);
-	assert_int_equal(pool_set_limit(p, POOL_LIMIT_WORKERS, 1), 0);
+	assert_int_equal(ps.threads, 3);
+	assert_int_equal(ps.running_limit, 3);
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 1), 0);
 	pool_stats(p, &ps);
 	assert_int_equal(ps.running, 3); /* nothing killed */
 	check_inv(p);
 	latch_open();
 	for (int i = 0; i < 4; i++)
 		assert_int_equal(wait_state(p, id[i]), POOL_DONE);
-	assert_int_equal(pool_set_limit(p, POOL_LIMIT_WORKERS, 2), 0);
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 2), 0);
 	uint64_t x = sub(p, M_NO_FINISH, 1);
 	assert_int_equal(wait_state(p, x), POOL_DONE);
 	pool_free(p);
@@ -352,7 +355,7 @@ static void t_timer_thread(void **st)
 static struct pool *mk_synth(double tps)
 {
 	struct pool_config c = { .name = "syn", .max_units = 10, .max_queue_depth = 10,
-				 .workers = 2, .retention_ns = 60ull * 1000 * MS };
+				 .max_running = 2, .retention_ns = 60ull * 1000 * MS };
 	char err[256];
 	struct pool *p = pool_new(&c, pool_synthetic_executor_new(tps), err, sizeof err);
 	if (!p)
@@ -425,6 +428,56 @@ static void t_synthetic_cancel(void **st)
 	pool_task_info(p, a, &ti);
 	assert_true(ti.chunks >= 1 && ti.chunks < 500);
 	pool_sub_close(s);
+	pool_free(p);
+}
+
+/* Batch-style: many streams on few driver threads, drivers added and retired
+ * while the streams run; every stream comes out whole, nothing is cut. */
+static void t_synthetic_drivers(void **st)
+{
+	struct pool_config c = { .name = "syn", .max_units = 1000, .max_queue_depth = 1000,
+				 .max_running = POOL_NO_CAP, .threads = 2,
+				 .retention_ns = 60ull * 1000 * MS };
+	char err[256], prompt[512] = "";
+	struct pool *p = pool_new(&c, pool_synthetic_executor_new(500), err, sizeof err);
+	assert_non_null(p);
+	for (int i = 0; i < 40; i++) /* 80 ms per stream at 500 words/s */
+		snprintf(prompt + strlen(prompt), sizeof prompt - strlen(prompt), "w%d ", i);
+	uint64_t id[50];
+	for (int i = 0; i < 50; i++)
+		id[i] = sub_synth(p, prompt, 0);
+	struct pool_stats ps;
+	pool_stats(p, &ps);
+	assert_int_equal(ps.capacity, POOL_NO_CAP); /* no bound of its own */
+	assert_int_equal(ps.running_limit, POOL_NO_CAP);
+	assert_int_equal(ps.running + ps.completed, 50); /* all admitted at once */
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 5), 0);
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 1), 0); /* 4 hand over */
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_THREADS, 3), 0);
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(wait_state(p, id[i]), POOL_DONE);
+		result_is(p, id[i], prompt);
+	}
+	check_inv(p);
+	pool_free(p);
+}
+
+/* A running stream past its deadline ends TIMEOUT with its partial output. */
+static void t_synthetic_timeout(void **st)
+{
+	struct pool *p = mk_synth(100); /* 10 ms per word, 5 s for all */
+	char prompt[4096] = "";
+	for (int i = 0; i < 500; i++)
+		strcat(prompt, "w ");
+	struct pool_submit s = { .priority = 1, .cost = 1, .timeout_ns = 50 * MS,
+				 .payload = pool_synth_payload_new(prompt, 0),
+				 .payload_free = pool_synth_payload_free };
+	uint64_t id;
+	assert_int_equal(pool_submit(p, &s, &id), 0);
+	assert_int_equal(wait_state(p, id), POOL_TIMEOUT);
+	struct pool_task_info ti;
+	pool_task_info(p, id, &ti);
+	assert_true(ti.chunks >= 1 && ti.chunks < 500);
 	pool_free(p);
 }
 
@@ -501,11 +554,11 @@ static int batch_start(void *ctx, struct pool_task *t)
 	return 0;
 }
 
-static int batch_set_workers(void *ctx, unsigned n, unsigned *max_running)
+static int batch_set_threads(void *ctx, unsigned n, unsigned *capacity)
 {
-	if (n > 64)
-		return -POOL_E_INVALID;
-	*max_running = n; /* n sequences in the batch, still one thread */
+	if (n > 1)
+		return -POOL_E_INVALID; /* one engine thread, whatever is asked */
+	*capacity = 8;            /* eight sequences in the batch */
 	return 0;
 }
 
@@ -522,7 +575,7 @@ static void batch_stop(void *ctx)
 static void batch_free(void *ctx) { free(ctx); }
 
 static const struct pool_executor_ops batch_ops = {
-	batch_start, NULL, batch_set_workers, batch_stop, batch_free,
+	batch_start, NULL, batch_set_threads, batch_stop, batch_free,
 };
 
 static void t_batching_executor(void **st)
@@ -532,7 +585,7 @@ static void t_batching_executor(void **st)
 	pthread_cond_init(&b->cv, NULL);
 	assert_int_equal(pthread_create(&b->th, NULL, batch_main, b), 0);
 	struct pool_config c = { .name = "batch", .max_units = 100, .max_queue_depth = 100,
-				 .workers = 8, .retention_ns = 60ull * 1000 * MS };
+				 .max_running = POOL_NO_CAP, .retention_ns = 60ull * 1000 * MS };
 	char err[256];
 	struct pool *p = pool_new(&c, (struct pool_executor){ &batch_ops, b }, err, sizeof err);
 	assert_non_null(p);
@@ -561,7 +614,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(t_job_error_midway),
 		cmocka_unit_test(t_job_without_finish),
-		cmocka_unit_test(t_thread_workers_up_down),
+		cmocka_unit_test(t_thread_threads_up_down),
 		cmocka_unit_test(t_shutdown_drain),
 		cmocka_unit_test(t_shutdown_cancel_running),
 		cmocka_unit_test(t_free_with_work),
@@ -569,6 +622,8 @@ int main(void)
 		cmocka_unit_test(t_timer_thread),
 		cmocka_unit_test(t_synthetic),
 		cmocka_unit_test(t_synthetic_cancel),
+		cmocka_unit_test(t_synthetic_drivers),
+		cmocka_unit_test(t_synthetic_timeout),
 		cmocka_unit_test(t_batching_executor),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

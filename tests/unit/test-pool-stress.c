@@ -2,7 +2,7 @@
  * test-pool-stress.c — many threads against one pool for a bounded time:
  * submitters (random priority, cost, deadline, job behaviour: ok, failing
  * mid-way, returning without finishing, slow and cancellable), a canceller,
- * a limit changer (units, queue depth, workers, timeout), subscribers, and a
+ * a limit changer (units, queue depth, max_running, threads, timeout), subscribers, and a
  * checker that verifies pool_check_invariants() continuously.
  *
  * The pool persists records to a memory store meanwhile.
@@ -185,11 +185,12 @@ static void *limiter(void *arg)
 	uint64_t seed = 0x123456789ull;
 	while (!atomic_load(&g_stop)) {
 		int rc = 0;
-		switch (rnd(&seed) % 4) {
+		switch (rnd(&seed) % 5) {
 		case 0: rc = pool_set_limit(p, POOL_LIMIT_MAX_UNITS, 4 + rnd(&seed) % 20); break;
 		case 1: rc = pool_set_limit(p, POOL_LIMIT_MAX_QUEUE_DEPTH, rnd(&seed) % 128); break;
-		case 2: rc = pool_set_limit(p, POOL_LIMIT_WORKERS, 1 + rnd(&seed) % 6); break;
+		case 2: rc = pool_set_limit(p, POOL_LIMIT_MAX_RUNNING, 1 + rnd(&seed) % 6); break;
 		case 3: rc = pool_set_limit(p, POOL_LIMIT_TIMEOUT_NS, rnd(&seed) % 2 * 3 * MS); break;
+		case 4: rc = pool_set_limit(p, POOL_LIMIT_THREADS, rnd(&seed) % 6); break;
 		}
 		if (rc != 0)
 			bad("set_limit failed");
@@ -322,7 +323,7 @@ static void t_stress(void **st)
 	struct store *sto = store_memory_new();
 	assert_non_null(sto);
 	struct pool_config c = { .name = "stress", .max_units = 16, .max_queue_depth = 64,
-				 .workers = 4, .retention_ns = 20 * MS, .store = sto };
+				 .max_running = 4, .threads = 4, .retention_ns = 20 * MS, .store = sto };
 	char err[256];
 	struct pool *p = pool_new(&c, pool_thread_executor_new(job, NULL, NULL), err, sizeof err);
 	assert_non_null(p);

@@ -28,7 +28,10 @@ struct mx {
 	size_t nstarted;
 	int start_rc;       /* returned by start() */
 	unsigned nudges;    /* ops->cancel calls */
-	unsigned workers;   /* last set_workers */
+	unsigned threads;   /* last set_threads */
+	unsigned ncalls;    /* set_threads calls */
+	unsigned cap;       /* capacity set_threads reports; 0 = POOL_NO_CAP */
+	int threads_rc;     /* returned by set_threads (after pool_new) */
 	int stopped;
 };
 
@@ -45,10 +48,14 @@ static int mx_start(void *ctx, struct pool_task *t)
 
 static void mx_cancel(void *ctx, struct pool_task *t) { ((struct mx *)ctx)->nudges++; }
 
-static int mx_set_workers(void *ctx, unsigned n, unsigned *max_running)
+static int mx_set_threads(void *ctx, unsigned n, unsigned *capacity)
 {
-	((struct mx *)ctx)->workers = n;
-	*max_running = n;
+	struct mx *m = ctx;
+	m->ncalls++;
+	if (m->threads_rc)
+		return m->threads_rc;
+	m->threads = n;
+	*capacity = m->cap ? m->cap : POOL_NO_CAP;
 	return 0;
 }
 
@@ -62,7 +69,7 @@ static void mx_free(void *ctx)
 }
 
 static const struct pool_executor_ops mx_ops = {
-	mx_start, mx_cancel, mx_set_workers, mx_stop, mx_free,
+	mx_start, mx_cancel, mx_set_threads, mx_stop, mx_free,
 };
 
 static uint64_t fake_now = 1000;
@@ -80,7 +87,7 @@ static void cfg_default(struct pool_config *c)
 	c->name = "test";
 	c->max_units = 100;
 	c->max_queue_depth = 100;
-	c->workers = 1;
+	c->max_running = 1;
 	c->retention_ns = 1000000;
 	c->clock.now_ns = fake_clock;
 	c->clock.ctx = &fake_now;
@@ -228,7 +235,7 @@ static void big_setup(struct fx *f, uint64_t *a, uint64_t *b, uint64_t s[5])
 	struct pool_config c;
 	cfg_default(&c);
 	c.max_units = 10;
-	c.workers = 16;
+	c.max_running = 16;
 	c.skip_limit = 3;
 	mk(f, &c);
 	*a = sub(f->p, POOL_PRIO_NORMAL, 6);
@@ -293,7 +300,7 @@ static void t_oversized_never_reserves(void **st)
 	struct pool_config c;
 	cfg_default(&c);
 	c.max_units = 10;
-	c.workers = 16;
+	c.max_running = 16;
 	c.skip_limit = 1;
 	mk(&f, &c);
 	uint64_t a = sub(f.p, POOL_PRIO_NORMAL, 6);
@@ -554,6 +561,38 @@ static void t_output_limit(void **st)
 	done(&f);
 }
 
+/* A batch emit is pool_task_emit per entry: one chunk each, the same result
+ * for a task that already ended or would overflow. */
+static void t_emit_batch(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_running = 3;
+	c.max_output_bytes = 4;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1), b = sub(f.p, 1, 1), d = sub(f.p, 1, 1);
+	fin(&f, b, 1);
+	struct pool_emit v[] = {
+		{ .t = mx_task(f.m, a), .data = "ab", .len = 2 },
+		{ .t = mx_task(f.m, b), .data = "x", .len = 1 },
+		{ .t = mx_task(f.m, d), .data = "too long", .len = 8 },
+		{ .t = mx_task(f.m, a), .data = "c", .len = 1 },
+	};
+	pool_emit_batch(v, 4);
+	assert_int_equal(v[0].rc, 0);
+	assert_int_equal(v[1].rc, -POOL_E_STATE);
+	assert_int_equal(v[2].rc, -POOL_E_INVALID);
+	assert_int_equal(v[3].rc, 0);
+	assert_int_equal(v[0].id, a);
+	struct pool_task_info ti;
+	pool_task_info(f.p, a, &ti);
+	assert_int_equal(ti.chunks, 2);
+	assert_int_equal(ti.output_bytes, 3);
+	pool_emit_batch(v, 0); /* nothing to do */
+	done(&f);
+}
+
 /* ---- results and subscriptions ---------------------------------------------------- */
 
 static void expect_chunk(struct pool_sub *s, const char *want)
@@ -689,7 +728,7 @@ static void t_limit_max_units(void **st)
 	struct pool_config c;
 	cfg_default(&c);
 	c.max_units = 6;
-	c.workers = 8;
+	c.max_running = 8;
 	mk(&f, &c);
 	uint64_t a = sub(f.p, 1, 3), b = sub(f.p, 1, 3);
 	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_UNITS, 4), 0);
@@ -735,31 +774,111 @@ static void t_limit_queue_depth(void **st)
 	done(&f);
 }
 
-static void t_limit_workers(void **st)
+static void t_max_running_caps_admission(void **st)
 {
 	struct fx f;
 	struct pool_config c;
 	cfg_default(&c);
-	c.workers = 1;
+	c.max_running = 2;
 	mk(&f, &c);
+	assert_int_equal(pool_set_capacity(f.p, 4), 0);
 	uint64_t a = sub(f.p, 1, 1), b = sub(f.p, 1, 1), d = sub(f.p, 1, 1);
-	assert_false(was_started(f.m, b));
-	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_WORKERS, 2), 0);
-	assert_int_equal(f.m->workers, 2);
-	assert_true(was_started(f.m, b)); /* raising admits at once */
-	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_WORKERS, 1), 0);
-	assert_int_equal(state_of(f.p, a), POOL_RUNNING);
-	assert_int_equal(state_of(f.p, b), POOL_RUNNING);
-	check_inv(f.p);
-	fin(&f, a, 1);
-	assert_false(was_started(f.m, d)); /* still 1 running = the new limit */
-	fin(&f, b, 1);
-	assert_true(was_started(f.m, d));
-	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_WORKERS, 0), -POOL_E_INVALID);
+	assert_true(was_started(f.m, a) && was_started(f.m, b));
+	assert_false(was_started(f.m, d)); /* 2 = max_running, below capacity 4 */
 	struct pool_stats ps;
 	pool_stats(f.p, &ps);
-	assert_int_equal(ps.workers, 1);
-	assert_int_equal(ps.max_running, 1);
+	assert_int_equal(ps.max_running, 2);
+	assert_int_equal(ps.capacity, 4);
+	assert_int_equal(ps.running_limit, 2);
+	done(&f);
+}
+
+static void t_capacity_caps_admission(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_running = 8;
+	mk(&f, &c);
+	assert_int_equal(pool_set_capacity(f.p, 0), 0); /* loading: nothing runs */
+	uint64_t a = sub(f.p, 1, 1), b = sub(f.p, 1, 1), d = sub(f.p, 1, 1);
+	assert_false(was_started(f.m, a));
+	assert_int_equal(pool_set_capacity(f.p, 2), 0);
+	assert_true(was_started(f.m, a) && was_started(f.m, b));
+	assert_false(was_started(f.m, d)); /* 2 = capacity, below max_running 8 */
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.running_limit, 2);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_MAX_RUNNING), 8);
+	done(&f);
+}
+
+static void t_lower_max_running_keeps_work(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.max_running = 3;
+	mk(&f, &c);
+	uint64_t a = sub(f.p, 1, 1), b = sub(f.p, 1, 1), d = sub(f.p, 1, 1);
+	uint64_t e = sub(f.p, 1, 1);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_RUNNING, 1), 0);
+	assert_int_equal(state_of(f.p, a), POOL_RUNNING);
+	assert_int_equal(state_of(f.p, b), POOL_RUNNING);
+	assert_int_equal(state_of(f.p, d), POOL_RUNNING);
+	assert_int_equal(f.m->nudges, 0); /* nothing was cancelled */
+	check_inv(f.p);
+	fin(&f, a, 1);
+	fin(&f, b, 1);
+	assert_false(was_started(f.m, e)); /* still 1 running = the new limit */
+	fin(&f, d, 1);
+	assert_true(was_started(f.m, e));
+	check_inv(f.p);
+	done(&f);
+}
+
+static void t_raise_max_running_admits(void **st)
+{
+	struct fx f;
+	mk_default(&f); /* max_running 1 */
+	uint64_t a = sub(f.p, 1, 1), b = sub(f.p, 1, 1), d = sub(f.p, 1, 1);
+	assert_false(was_started(f.m, b));
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_RUNNING, 2), 0);
+	assert_true(was_started(f.m, b)); /* raising admits at once */
+	assert_false(was_started(f.m, d));
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_RUNNING, POOL_UNLIMITED), 0);
+	assert_true(was_started(f.m, d));
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_MAX_RUNNING), POOL_UNLIMITED);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_MAX_RUNNING, 0), -POOL_E_INVALID);
+	assert_int_equal(state_of(f.p, a), POOL_RUNNING);
+	done(&f);
+}
+
+static void t_threads_reach_executor(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.threads = 3;
+	c.max_running = 4;
+	mk(&f, &c);
+	assert_int_equal(f.m->threads, 3);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_THREADS, 5), 0);
+	assert_int_equal(f.m->threads, 5);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_THREADS), 5);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_MAX_RUNNING), 4); /* untouched */
+	f.m->cap = 1;       /* the executor's capacity follows its threads */
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_THREADS, 0), 0);
+	assert_int_equal(f.m->threads, 0); /* 0 = the executor's default, passed as is */
+	struct pool_stats ps;
+	pool_stats(f.p, &ps);
+	assert_int_equal(ps.threads, 0);
+	assert_int_equal(ps.running_limit, 1);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_THREADS, POOL_MAX_THREADS + 1),
+			 -POOL_E_INVALID);
+	f.m->threads_rc = -POOL_E_NOMEM; /* a failing executor: the old value stands */
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_THREADS, 7), -POOL_E_NOMEM);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_THREADS), 0);
 	done(&f);
 }
 
@@ -809,7 +928,7 @@ static void t_stats_snapshot(void **st)
 	struct fx f;
 	struct pool_config c;
 	cfg_default(&c);
-	c.workers = 2;
+	c.max_running = 2;
 	mk(&f, &c);
 	uint64_t a = sub(f.p, POOL_PRIO_LOW, 2);
 	fake_now += 100;
@@ -981,10 +1100,10 @@ static void t_new_rejects_bad_config(void **st)
 	struct pool_config c;
 	char err[256] = "";
 	cfg_default(&c);
-	c.workers = 0;
+	c.max_running = 0;
 	struct mx *m = calloc(1, sizeof *m);
 	assert_null(pool_new(&c, (struct pool_executor){ &mx_ops, m }, err, sizeof err));
-	assert_non_null(strstr(err, "workers")); /* and m was freed (ASan would tell) */
+	assert_non_null(strstr(err, "max_running")); /* and m was freed (ASan would tell) */
 	cfg_default(&c);
 	c.max_units = 0;
 	m = calloc(1, sizeof *m);
@@ -1105,12 +1224,17 @@ int main(void)
 		cmocka_unit_test(t_failed_keeps_output),
 		cmocka_unit_test(t_start_error),
 		cmocka_unit_test(t_output_limit),
+		cmocka_unit_test(t_emit_batch),
 		cmocka_unit_test(t_late_subscriber_replay),
 		cmocka_unit_test(t_result_many_times),
 		cmocka_unit_test(t_retention_prune),
 		cmocka_unit_test(t_limit_max_units),
 		cmocka_unit_test(t_limit_queue_depth),
-		cmocka_unit_test(t_limit_workers),
+		cmocka_unit_test(t_max_running_caps_admission),
+		cmocka_unit_test(t_capacity_caps_admission),
+		cmocka_unit_test(t_lower_max_running_keeps_work),
+		cmocka_unit_test(t_raise_max_running_admits),
+		cmocka_unit_test(t_threads_reach_executor),
 		cmocka_unit_test(t_limit_timeout),
 		cmocka_unit_test(t_limit_retention),
 		cmocka_unit_test(t_stats_snapshot),

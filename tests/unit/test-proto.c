@@ -31,12 +31,12 @@ static const struct proto_task_info tasks[] = {
 	{ 8, "echo", POOL_PRIO_LOW, POOL_QUEUED, 1, 1, 0.5, 0.5, 0, 0, 0, 0, 0, 1001, "err", NULL },
 };
 static const struct proto_model_stats mstats[] = {
-	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, 4, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
+	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, UINT64_MAX, 7, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
 	  0.5, 9.25, 6, 120, 3600, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31 },
-	{ "big", 0, 0, 0, 8, UINT64_MAX, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
+	{ "big", 0, 0, 0, 8, UINT64_MAX, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
 	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 };
-static const struct proto_kv kvs[] = { { "max_units", "8" }, { "workers", "null" } };
+static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
 	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0 },
@@ -648,7 +648,7 @@ static void test_man_page(void **state)
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
 	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 36);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 37);
 	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
 }
 

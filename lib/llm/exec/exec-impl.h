@@ -88,7 +88,7 @@ struct llm_exec {
 	struct pool *pool;
 	int units_are_blocks;      /* attach: max_units follows blocks_total */
 	int pool_units_done;       /* pool max_units already set */
-	int pool_raised;           /* pool_set_max_running already done */
+	int pool_raised;           /* pool_set_capacity already done */
 	pthread_mutex_t sync_mu;   /* orders the pool calls of exec_pool_sync */
 	unsigned threads_want;
 	struct inbox_node *in_head, *in_tail;

@@ -6,13 +6,13 @@
  *   Three threads per model: loader (exits when loaded), prep (tokenizing,
  *   exec-prep.c) and engine (continuous batching, exec-engine.c). They meet
  *   in one mutex (mu) with two condition variables; nothing polls.
- *   The pool learns the running limit from set_workers(): 0 while loading,
- *   max_num_seqs once READY or FAILED. exec_pool_sync() brings the pool in
+ *   The pool learns the executor's capacity from set_threads(): 0 while
+ *   loading, max_num_seqs once READY or FAILED. exec_pool_sync() brings the pool in
  *   line with the executor: max_units = blocks once sized (if attached so),
  *   then the running limit once READY/FAILED. Loader and attach both call
  *   it; sync_mu makes its pool calls happen once each, units first. The
- *   state is published before the pool call, and pool_set_max_running
- *   serialises with set_workers in the pool, so the pool ends with the right
+ *   state is published before the pool call, and pool_set_capacity
+ *   serialises with set_threads in the pool, so the pool ends with the right
  *   value whichever runs last.
  *
  * INVARIANTS
@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "llm/exec/exec-impl.h"
 #include "plot/gguf.h"
@@ -206,7 +207,7 @@ static void exec_pool_sync(struct llm_exec *x)
 	if (units)
 		pool_set_limit(p, POOL_LIMIT_MAX_UNITS, blocks);
 	if (raise)
-		pool_set_max_running(p, x->cfg.max_num_seqs);
+		pool_set_capacity(p, x->cfg.max_num_seqs);
 	pthread_mutex_unlock(&x->sync_mu);
 }
 
@@ -334,6 +335,11 @@ void llm_exec_attach(struct llm_exec *x, struct pool *p, int units_are_blocks)
 	exec_pool_sync(x);
 }
 
+const char *llm_exec_device(const struct llm_exec *x)
+{
+	return x->device ? x->device : "cpu"; /* written once, before any thread */
+}
+
 void llm_exec_status(struct llm_exec *x, struct llm_exec_status *st)
 {
 	memset(st, 0, sizeof *st);
@@ -394,12 +400,18 @@ static void op_cancel(void *ctx, struct pool_task *t)
 	pthread_mutex_unlock(&x->mu);
 }
 
-static int op_set_workers(void *ctx, unsigned n, unsigned *max_running)
+/* n compute threads (0 = one per online core), applied between steps;
+ * the capacity is the batch, max_num_seqs, and 0 while loading. */
+static int op_set_threads(void *ctx, unsigned n, unsigned *capacity)
 {
 	struct llm_exec *x = ctx;
+	if (n == 0) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cores > 0 ? (unsigned)cores : 1;
+	}
 	pthread_mutex_lock(&x->mu);
 	x->threads_want = n;
-	*max_running = x->state == LLM_EXEC_LOADING ? 0 : x->cfg.max_num_seqs;
+	*capacity = x->state == LLM_EXEC_LOADING ? 0 : x->cfg.max_num_seqs;
 	pthread_cond_signal(&x->engine_cv);
 	pthread_mutex_unlock(&x->mu);
 	return 0;
@@ -425,7 +437,7 @@ static void op_free(void *ctx)
 static const struct pool_executor_ops exec_ops = {
 	.start = op_start,
 	.cancel = op_cancel,
-	.set_workers = op_set_workers,
+	.set_threads = op_set_threads,
 	.stop = op_stop,
 	.free = op_free,
 };
