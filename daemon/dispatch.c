@@ -559,84 +559,50 @@ static int current_state(struct watch *w, struct pool_task_info *ti)
 	return pool_task_info(w->m->pool, w->task, ti) == 0 ? ti->state : POOL_QUEUED;
 }
 
-/* Coalescing buffer for one drain round. */
-struct coal {
-	char *buf;
-	size_t len, cap;
-};
-
-static int coal_add(struct coal *co, const char *data, size_t len)
-{
-	if (co->len + len > co->cap) {
-		size_t ncap = co->cap ? co->cap : 4096;
-		while (ncap < co->len + len)
-			ncap *= 2;
-		char *nb = realloc(co->buf, ncap);
-		if (!nb)
-			return -1;
-		co->buf = nb;
-		co->cap = ncap;
-	}
-	memcpy(co->buf + co->len, data, len);
-	co->len += len;
-	return 0;
-}
-
-static int coal_flush(struct watch *w, struct coal *co)
-{
-	int rc = send_chunk(w, co->buf, co->len);
-	co->len = 0;
-	return rc;
-}
-
-/* Drain what a subscription has now. Returns 1 if w is still there, 0 if
- * it ended or its connection was dropped. */
+/* Drain what a subscription has now: chunks taken in batches of at most
+ * STREAM_COALESCE bytes (one copy and one chunk event each), up to the
+ * round's budget. Returns 1 if w is still there, 0 if it ended or its
+ * connection was dropped. */
 static int drain_sub(struct watch *w)
 {
-	struct coal co = { 0 };
 	size_t sent = 0, chunks = 0;
-	int alive = 1;
 
 	for (;;) {
 		char *data = NULL;
-		size_t len = 0;
+		size_t len = 0, n = 0;
 		int state = 0;
-		int ev = pool_sub_next(w->sub, &data, &len, &state, 0);
+		int ev = pool_sub_take(w->sub, STREAM_COALESCE, STREAM_BUDGET_CHUNKS - chunks, &data,
+				       &len, &n, &state);
 		if (ev == POOL_SUB_CHUNK) {
-			sent += len;
-			int bad = coal_add(&co, data, len);
+			int rc = send_chunk(w, data, len);
 			free(data);
-			if ((bad || co.len >= STREAM_COALESCE) && coal_flush(w, &co) < 0) {
-				alive = 0;
-				break;
-			}
-			if (sent >= STREAM_BUDGET || ++chunks >= STREAM_BUDGET_CHUNKS) {
+			if (rc < 0)
+				return 0;
+			sent += len;
+			chunks += n;
+			if (sent >= STREAM_BUDGET || chunks >= STREAM_BUDGET_CHUNKS) {
 				/* fairness: come back later */
-				alive = coal_flush(w, &co) == 0;
-				if (alive)
-					models_renote(dsp(w->c)->models, w->task);
-				break;
+				models_renote(dsp(w->c)->models, w->task);
+				return 1;
 			}
 			continue;
-		}
-		if (coal_flush(w, &co) < 0) {
-			free(data);
-			alive = 0;
-			break;
 		}
 		if (ev == POOL_SUB_END) {
 			send_end(w, state, data);
 			free(data);
-			alive = 0;
-		} else if (!w->follow) { /* replay only: end with the state now */
+			return 0;
+		}
+		if (ev == -POOL_E_NOMEM) { /* try again on the next round */
+			models_renote(dsp(w->c)->models, w->task);
+			return 1;
+		}
+		if (!w->follow) { /* replay only: end with the state now */
 			struct pool_task_info ti;
 			send_end(w, current_state(w, &ti), NULL);
-			alive = 0;
+			return 0;
 		}
-		break;
+		return 1;
 	}
-	free(co.buf);
-	return alive;
 }
 
 static void do_subscribe(struct conn *c, const struct proto_msg *req)

@@ -338,6 +338,13 @@ enum pool_sub_event {
  * calls return END again. */
 int pool_sub_next(struct pool_sub *s, char **data, size_t *len, int *state,
 		  uint64_t timeout_ns);
+/* Like pool_sub_next with timeout 0, but hands out several chunks at once,
+ * concatenated into one malloc'd buffer: at least one, then whole chunks
+ * while the total stays <= max_bytes and their count <= max_chunks (0 = 1).
+ * *nchunks says how many (0 for END or TIMEDOUT). For an event loop
+ * forwarding streams: one lock hold and one copy per batch, not per chunk. */
+int pool_sub_take(struct pool_sub *s, size_t max_bytes, size_t max_chunks, char **data,
+		  size_t *len, size_t *nchunks, int *state);
 uint64_t pool_sub_task_id(const struct pool_sub *s);
 void pool_sub_close(struct pool_sub *s);
 

@@ -175,6 +175,43 @@ int pool_sub_next(struct pool_sub *s, char **data, size_t *len, int *state,
 	return rc;
 }
 
+/* Under the lock: chunks s->next.. as one copy, at least one chunk, then
+ * whole chunks while under max_bytes and max_chunks. */
+static int sub_take(struct pool_sub *s, size_t max_bytes, size_t max_chunks, char **data,
+		    size_t *len, size_t *nchunks)
+{
+	const struct pool_task *t = s->t;
+	size_t from = s->next ? t->chunk_end[s->next - 1] : 0, last = s->next;
+	while (last + 1 < t->nchunks && last + 1 - s->next < max_chunks &&
+	       t->chunk_end[last + 1] - from <= max_bytes)
+		last++;
+	size_t n = t->chunk_end[last] - from;
+	if (!(*data = copy_bytes(t->out + from, n)))
+		return -POOL_E_NOMEM;
+	*len = n;
+	*nchunks = last + 1 - s->next;
+	s->next = last + 1;
+	return POOL_SUB_CHUNK;
+}
+
+int pool_sub_take(struct pool_sub *s, size_t max_bytes, size_t max_chunks, char **data,
+		  size_t *len, size_t *nchunks, int *state)
+{
+	struct pool *p = s->t->pool;
+	int rc;
+
+	*nchunks = 0;
+	pthread_mutex_lock(&p->mu);
+	if (s->next < s->t->nchunks)
+		rc = sub_take(s, max_bytes, max_chunks ? max_chunks : 1, data, len, nchunks);
+	else if (POOL_STATE_TERMINAL(s->t->state))
+		rc = sub_end(s, data, len, state);
+	else
+		rc = -POOL_E_TIMEDOUT;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
 uint64_t pool_sub_task_id(const struct pool_sub *s)
 {
 	return s->t->id;

@@ -30,7 +30,8 @@ rows=$("$cc" -E -P -std=c11 -D_GNU_SOURCE -Iinclude -Ilib lib/cfg/cfg-table.c |
 # Source files that may read a setting, comments stripped crudely (one-line
 # /* */ and block-comment continuation lines).
 readers=$(find lib daemon cmd -name '*.c' -o -name '*.h' | grep -v '^lib/cfg/' | sort)
-code=$(sed -e 's:/\*.*\*/::g' -e '/^[[:space:]]*\*/d' -e 's://.*$::' $readers)
+# (A continuation line is "*" then a space, "/" or the end: "*pe = x;" is code.)
+code=$(sed -E -e 's:/\*.*\*/::g' -e '/^[[:space:]]*\*([[:space:]/]|$)/d' -e 's://.*$::' $readers)
 
 unread=0
 n=0
