@@ -53,6 +53,7 @@
 
 static void conn_event(struct loop *l, struct loop_watch *w, uint32_t events);
 static void conn_update_events(struct conn *c);
+static void backlog_remove(struct conn *c);
 
 static void conn_link(struct conns *s, struct conn *c)
 {
@@ -257,6 +258,8 @@ void conn_close(struct conn *c, const char *why, int cancel_runs)
 	if (why)
 		log_msg(LOG_DEBUG, "client %llu: closed: %s", (unsigned long long)c->num, why);
 	c->s->hooks.on_close(c->s->hooks.ctx, c, cancel_runs);
+	if (c->backlog)
+		backlog_remove(c);
 	loop_del(c->s->loop, &c->lw);
 	close(c->lw.fd);
 	c->lw.fd = -1;
@@ -366,11 +369,70 @@ static void conn_handle(struct conn *c, struct proto_msg *m)
 }
 
 /* Decode and dispatch every complete frame in the reader. */
-static void conn_process(struct conn *c)
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void backlog_add(struct conn *c)
+{
+	struct conns *s = c->s;
+	if (c->backlog)
+		return;
+	c->backlog = 1;
+	c->bnext = NULL;
+	if (!s->backlog)
+		s->backlog_tail = &s->backlog;
+	*s->backlog_tail = c;
+	s->backlog_tail = &c->bnext;
+}
+
+static void backlog_remove(struct conn *c)
+{
+	struct conns *s = c->s;
+	struct conn **pp = &s->backlog, *prev = NULL;
+	while (*pp && *pp != c) {
+		prev = *pp;
+		pp = &(*pp)->bnext;
+	}
+	if (*pp)
+		*pp = c->bnext;
+	if (s->backlog_tail == &c->bnext)
+		s->backlog_tail = prev ? &prev->bnext : &s->backlog;
+	c->backlog = 0;
+	c->bnext = NULL;
+}
+
+/* Whether this iteration's request slice is spent (it starts with the
+ * first request handled after the loop last slept). */
+static int slice_spent(struct conns *s)
+{
+	uint64_t now;
+	if (!s->slice_us)
+		return 0;
+	now = now_us();
+	if (!s->slice_end_us)
+		s->slice_end_us = now + s->slice_us;
+	return now > s->slice_end_us;
+}
+
+/* Decode and dispatch the complete frames in the reader while the slice
+ * lasts (but at least min frames: a connection on the backlog gets one
+ * request per round however busy the others are); what is left waits on
+ * the backlog, also when the output is over its cap (the flush that drains
+ * it lets the backlog go on). */
+static void conn_process_min(struct conn *c, int min)
 {
 	char err[256];
 
-	while (!c->dead && !c->closing) {
+	for (int done = 0; !c->dead && !c->closing; done++) {
+		if ((done >= min && slice_spent(c->s)) ||
+		    proto_buf_pending(&c->out) > c->s->out_cap) {
+			backlog_add(c);
+			return;
+		}
 		struct proto_msg m;
 		memset(&m, 0, sizeof(m));
 		int rc = proto_reader_next(&c->rd, &m, err, sizeof(err));
@@ -383,9 +445,38 @@ static void conn_process(struct conn *c)
 		}
 		conn_handle(c, &m);
 		proto_msg_clear(&m);
-		if (proto_buf_pending(&c->out) > c->s->out_cap)
-			return; /* backpressure: resume when the client reads */
 	}
+}
+
+static void conn_process(struct conn *c)
+{
+	conn_process_min(c, 0);
+}
+
+int conn_run_backlog(struct conns *s)
+{
+	struct conn *c = s->backlog;
+	int more = 0;
+
+	s->slice_end_us = 0;
+	s->backlog = NULL;
+	s->backlog_tail = &s->backlog;
+	while (c) { /* each once: one put back goes on the new list */
+		struct conn *next = c->bnext;
+		c->backlog = 0;
+		c->bnext = NULL;
+		if (!c->dead) {
+			conn_process_min(c, 1);
+			if (!c->dead)
+				conn_update_events(c);
+		}
+		c = next;
+	}
+	for (c = s->backlog; c; c = c->bnext)
+		if (proto_buf_pending(&c->out) <= s->out_cap)
+			more = 1; /* runnable now; an over-cap one waits for its flush */
+	s->slice_end_us = 0;
+	return more;
 }
 
 static void conn_read(struct conn *c)
@@ -393,8 +484,8 @@ static void conn_read(struct conn *c)
 	char err[256];
 
 	for (int i = 0; i < CONN_READS_PER_EVENT && !c->dead && !c->closing; i++) {
-		if (proto_buf_pending(&c->out) > c->s->out_cap)
-			break;
+		if (c->backlog || proto_buf_pending(&c->out) > c->s->out_cap)
+			break; /* its buffered frames go first (conn_run_backlog) */
 		int rc = proto_reader_fill(&c->rd, c->lw.fd, err, sizeof(err));
 		if (rc == -PROTO_E_AGAIN || rc == -PROTO_E_INTR)
 			break;

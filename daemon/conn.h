@@ -26,6 +26,7 @@ enum { ROLE_NONE = 0, ROLE_ALLOWED = 1, ROLE_OWNER = 2 };
 #define CONN_OUT_CAP_MIN (16u << 10)
 #define CONN_RUN_RING 16            /* recent non-detached submits remembered */
 #define CONN_CLOSE_GRACE_MS 2000    /* time to flush a final error */
+#define CONN_SLICE_US 300           /* requests handled per loop iteration, all clients */
 
 struct watch; /* the layer above's, listed per connection */
 struct conns;
@@ -51,6 +52,8 @@ struct conn {
 	unsigned run_pos;
 	struct conn *next, *prev;   /* all connections */
 	struct conn *wnext;         /* pending-write list */
+	int backlog;                /* on the backlog list: frames wait in rd */
+	struct conn *bnext;         /* backlog list */
 };
 
 /* The hooks the layer above installs. */
@@ -76,6 +79,11 @@ struct conns {
 	struct proto_limits in_lim;  /* requests */
 	struct proto_limits out_lim; /* replies */
 	size_t out_cap;             /* --max-client-output */
+	/* Requests are handled for at most slice_us per loop iteration across
+	 * all connections; the rest wait on the backlog list, in order. */
+	uint64_t slice_us;          /* 0 = no bound */
+	uint64_t slice_end_us;      /* 0 = the slice starts with the next request */
+	struct conn *backlog, **backlog_tail;
 };
 
 uint64_t conn_now_ms(void);
@@ -89,6 +97,9 @@ void conn_close(struct conn *c, const char *why, int cancel_runs);
 void conn_close_after_flush(struct conn *c);
 void conn_flush_pending(struct conns *s);
 void conn_reap(struct conns *s);
+/* Before the loop sleeps: a new slice, spent on the backlog first. Returns
+ * 1 when work is left that needs no event (the loop must not block). */
+int conn_run_backlog(struct conns *s);
 void conn_close_all(struct conns *s);
 int conn_output_pending(const struct conns *s);
 void conn_remember_run(struct conn *c, uint64_t task);

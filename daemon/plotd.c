@@ -63,7 +63,7 @@
 #define DRAIN_SECS_DEFAULT 30.0
 #define FLUSH_GRACE_MS 2000
 #define TICK_MS 250
-#define POST_BUDGET_US 2000 /* per loop wake-up: other clients are served between */
+#define POST_BUDGET_US 300 /* per loop wake-up: other clients are served between */
 
 struct plotd;
 
@@ -442,9 +442,10 @@ static void on_tick(struct loop *l, struct loop_watch *w, uint32_t ev)
 	loop_fd_drain(w->fd);
 }
 
-static void before_sleep(struct loop *l, void *ctx)
+static int before_sleep(struct loop *l, void *ctx)
 {
 	struct plotd *d = ctx;
+	int busy = conn_run_backlog(&d->conns); /* its replies are flushed below */
 
 	conn_flush_pending(&d->conns);
 	conn_reap(&d->conns);
@@ -452,6 +453,7 @@ static void before_sleep(struct loop *l, void *ctx)
 	    ((!conn_output_pending(&d->conns) && !dispatch_watch_count(&d->dispatch)) ||
 	     conn_now_ms() > d->flush_deadline_ms))
 		loop_stop(l);
+	return busy;
 }
 
 /* ---- startup ---------------------------------------------------------------- */
@@ -709,6 +711,7 @@ static struct plotd *plotd_new(void)
 	d->lsn.fd = d->lsn.lock_fd = -1;
 	d->conns.owner = geteuid();
 	d->conns.out_lim.max_frame = PROTO_MAX_FRAME_CLIENT;
+	d->conns.slice_us = CONN_SLICE_US;
 	proto_limits_resolve(&d->conns.in_lim);
 	proto_limits_resolve(&d->conns.out_lim);
 	return d;

@@ -31,7 +31,9 @@
 struct loop;
 struct loop_watch;
 typedef void (*loop_fn)(struct loop *l, struct loop_watch *w, uint32_t events);
-typedef void (*loop_hook_fn)(struct loop *l, void *ctx);
+/* Runs before every wait; returns nonzero when it left work that no
+ * descriptor will announce: the next wait then only polls. */
+typedef int (*loop_hook_fn)(struct loop *l, void *ctx);
 struct loop_watch {
 	int fd;
 	loop_fn fn;

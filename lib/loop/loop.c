@@ -96,11 +96,10 @@ int loop_run(struct loop *l)
 
 	l->stop = 0; /* a loop may run again after it stopped */
 	while (!l->stop) {
-		if (l->before_sleep)
-			l->before_sleep(l, l->hook_ctx);
+		int busy = l->before_sleep ? l->before_sleep(l, l->hook_ctx) : 0;
 		if (l->stop)
 			break;
-		int n = epoll_wait(l->epfd, evs, LOOP_BATCH, -1);
+		int n = epoll_wait(l->epfd, evs, LOOP_BATCH, busy ? 0 : -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

@@ -661,6 +661,55 @@ static void t_late_subscriber_replay(void **st)
 	done(&f);
 }
 
+static void expect_take(struct pool_sub *s, size_t max_bytes, size_t max_chunks,
+			const char *want, size_t want_n)
+{
+	char *d = NULL;
+	size_t len = 0, n = 99;
+	int state = -1;
+	assert_int_equal(pool_sub_take(s, max_bytes, max_chunks, &d, &len, &n, &state),
+			 POOL_SUB_CHUNK);
+	assert_int_equal(n, want_n);
+	assert_int_equal(len, strlen(want));
+	assert_memory_equal(d, want, len);
+	free(d);
+}
+
+/* pool_sub_take: whole chunks in one copy within both bounds, at least one
+ * (a chunk larger than max_bytes comes alone), then END or nothing. */
+static void t_sub_take_batches(void **st)
+{
+	struct fx f;
+	mk_default(&f);
+	uint64_t id = sub(f.p, 1, 1);
+	struct pool_task *t = mx_task(f.m, id);
+	const char *parts[] = { "a", "bb", "ccc", "dddd", "eeeee" };
+	for (int i = 0; i < 5; i++)
+		pool_task_emit(t, parts[i], strlen(parts[i]));
+	struct pool_sub *s;
+	char *d;
+	size_t len, n;
+	int state;
+	assert_int_equal(pool_subscribe(f.p, id, &s), 0);
+	expect_take(s, 3, 10, "abb", 2);   /* "ccc" would pass 3 bytes */
+	expect_take(s, 1, 10, "ccc", 1);   /* bigger than max_bytes: alone */
+	expect_take(s, 100, 1, "dddd", 1); /* max_chunks */
+	assert_int_equal(pool_sub_take(s, 100, 0, &d, &len, &n, &state), POOL_SUB_CHUNK);
+	assert_int_equal(n, 1); /* max_chunks 0 means 1 */
+	free(d);
+	assert_int_equal(pool_sub_take(s, 100, 10, &d, &len, &n, &state), -POOL_E_TIMEDOUT);
+	assert_int_equal(n, 0);
+	pool_task_emit(t, "f", 1);
+	pool_task_emit(t, "g", 1);
+	pool_task_finish(t, 1, NULL);
+	expect_take(s, 100, 10, "fg", 2);
+	assert_int_equal(pool_sub_take(s, 100, 10, &d, &len, &n, &state), POOL_SUB_END);
+	assert_int_equal(state, POOL_DONE);
+	free(d);
+	pool_sub_close(s);
+	done(&f);
+}
+
 static void t_result_many_times(void **st)
 {
 	struct fx f;
@@ -1226,6 +1275,7 @@ int main(void)
 		cmocka_unit_test(t_output_limit),
 		cmocka_unit_test(t_emit_batch),
 		cmocka_unit_test(t_late_subscriber_replay),
+		cmocka_unit_test(t_sub_take_batches),
 		cmocka_unit_test(t_result_many_times),
 		cmocka_unit_test(t_retention_prune),
 		cmocka_unit_test(t_limit_max_units),
