@@ -116,3 +116,26 @@ greedy() { # greedy PROMPT N: submit, wait, print the output
 	assert_output --partial 'failed to load'
 	assert_output --partial 'missing.gguf'
 }
+
+@test "device: cuda without a CUDA build fails that model clearly; the others serve" {
+	plotd_write_config <<-EOF
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 0 }
+	  - name: gpu
+	    executor: llm
+	    path: $TINY
+	    params: { device: cuda }
+	EOF
+	plotd_start
+	[ "$(model_state gpu)" = failed ]
+	run -0 rawclient "$PLOT_SOCKET" call models
+	assert_output --partial 'params.device: cuda: this build has no CUDA backend'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
+	assert_output --partial 'model gpu is not running'
+	assert_output --partial 'no CUDA backend'
+	run -0 --separate-stderr "$PLOT" run -m echo "still serving"
+	assert_output "still serving"
+	plotd_log_has "pool gpu: not started"
+}
