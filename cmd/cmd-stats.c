@@ -91,7 +91,7 @@ static void json_llm(struct cmd_json *j, const struct proto_model_stats *m)
 	for (size_t i = 0; i < N_LLM_FIELDS; i++) {
 		const char *p = (const char *)m + llm_fields[i].off;
 		cmd_json_key(j, llm_fields[i].key);
-		if (!m->is_llm) {
+		if (!m->has_engine) {
 			cmd_json_null(j);
 		} else if (llm_fields[i].is_u64) {
 			uint64_t v;
@@ -190,7 +190,7 @@ static void prom_llm_gauge(const struct proto_stats *s, const char *name, const 
 		const struct proto_model_stats *m = &s->models[i];
 		const char *p = (const char *)m + off;
 		double v;
-		if (!m->is_llm)
+		if (!m->has_engine)
 			continue;
 		if (is_u64) {
 			uint64_t u;
@@ -297,7 +297,7 @@ static void ms_pair(char *buf, size_t len, int have, double a, double b)
 static void llm_row(struct cmd_table *t, const struct proto_model_stats *m)
 {
 	char c[7][48];
-	int l = m->is_llm;
+	int l = m->has_engine;
 	snprintf(c[0], 48, l ? "%.1f" : "-", m->prefill_tps);
 	snprintf(c[1], 48, l ? "%.1f" : "-", m->decode_tps);
 	snprintf(c[2], 48, l ? "%llu" : "-", (unsigned long long)m->batch_size);

@@ -810,7 +810,7 @@ static void stats_one(const struct model *m, struct proto_model_stats *o)
 	if (m->exec) {
 		struct exec_stats es;
 		exec_stats(m->exec, &es);
-		o->is_llm = es.has_engine;
+		o->has_engine = es.has_engine;
 		o->prefill_tps = es.prefill_tps;
 		o->decode_tps = es.decode_tps;
 		o->batch_size = es.batch_size;

@@ -68,24 +68,13 @@ static const char *expand_home(const char *p, char *buf, size_t len)
 	return buf;
 }
 
-/* The name a lot's enum setting holds, from the settings table. */
-static const char *lot_choice(const char *setting, int v)
-{
-	const struct cfg_setting *s = cfg_setting_find(setting);
-	size_t n = 0;
-
-	while (s && s->choices && s->choices[n])
-		n++;
-	return v >= 0 && (size_t)v < n ? s->choices[v] : NULL;
-}
-
 static int model_start(struct models *ms, struct model *m, const struct cfg_model *cm)
 {
 	struct exec_config ec;
 	char path[4096];
 
-	if (store_open_for(lot_choice("parking_lot.queue.backend", cm->lot.queue_backend),
-			   lot_choice("parking_lot.mailbox.backend", cm->lot.mailbox_backend),
+	if (store_open_for(cfg_choice_name("parking_lot.queue.backend", cm->lot.queue_backend),
+			   cfg_choice_name("parking_lot.mailbox.backend", cm->lot.mailbox_backend),
 			   m->name, &m->store, m->error, sizeof(m->error)) < 0)
 		return -1;
 	memset(&ec, 0, sizeof(ec));
@@ -228,19 +217,22 @@ int models_same_shape(const struct model *m, const struct cfg_model *cm)
 	return 1;
 }
 
-int models_shutdown(struct models *ms, int cancel, uint64_t timeout_ns)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int models_shutdown(struct models *ms, int cancel, uint64_t timeout_ns)
+{
+	uint64_t end = now_ns() + timeout_ns;
 	int rc = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	uint64_t end = now + timeout_ns;
 	for (size_t i = 0; i < ms->n; i++) {
 		if (!ms->v[i].pool)
 			continue;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		uint64_t now = now_ns();
 		uint64_t left = end > now ? end - now : 1000000ull;
 		if (pool_shutdown(ms->v[i].pool, cancel ? POOL_SHUTDOWN_CANCEL : POOL_SHUTDOWN_DRAIN,
 				  left) < 0)

@@ -112,6 +112,9 @@ int cfg_setting_fullname(const struct cfg_setting *s, char *buf, size_t len);
 /* Find by full name, by scope-relative name ("limits.max_units") or, for lot
  * settings, by short key ("max_units", "max_running"). NULL if none. */
 const struct cfg_setting *cfg_setting_find(const char *name);
+/* The name an enum setting's value v stands for ("parking_lot.queue.backend",
+ * 0 -> "memory"); NULL for an unknown setting or value. */
+const char *cfg_choice_name(const char *setting, int v);
 /* "an integer 0..1000000", "null or an integer 1..1000000000000",
  * "one of synthetic|llm", "a list of strings": the expected form for messages. */
 int cfg_setting_expect(const struct cfg_setting *s, char *buf, size_t len);

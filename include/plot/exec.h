@@ -156,6 +156,5 @@ int exec_prepare(struct exec *e, const struct exec_request *r, exec_prepared_fn 
 void exec_prepared_free(struct exec_prepared *r);
 void exec_describe(struct exec *e, struct exec_info *out);
 void exec_stats(struct exec *e, struct exec_stats *out);
-const char *exec_err_name(int err); /* "INVALID", ...; err may be negated */
 
 #endif

@@ -265,11 +265,12 @@ struct proto_model_stats {
 	double queue_wait_p50_ms, queue_wait_p99_ms;
 	uint64_t mailbox;
 	uint64_t timeout_secs, retention_secs;
-	/* llm models only (is_llm set; key llm): the executor's figures. Keys:
+	/* executors with an engine only (has_engine set; wire key llm, kept for
+	 * compatibility): the engine's figures. Keys:
 	 * prefill_tps, decode_tps (tokens/s over the last 10 s), batch
 	 * (sequences in the last step), kv_used, kv_total (KV blocks),
 	 * ttft_p50, ttft_p99, itl_p50, itl_p99 (ms, vLLM definitions). */
-	int is_llm;
+	int has_engine;
 	double prefill_tps, decode_tps;
 	uint64_t batch_size, kv_blocks_used, kv_blocks_total;
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;

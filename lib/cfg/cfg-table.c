@@ -143,6 +143,16 @@ const struct cfg_setting *cfg_setting_at(size_t i)
 	return i < N_SETTINGS ? &settings[i] : NULL;
 }
 
+const char *cfg_choice_name(const char *setting, int v)
+{
+	const struct cfg_setting *s = cfg_setting_find(setting);
+	size_t n = 0;
+
+	while (s && s->choices && s->choices[n])
+		n++;
+	return v >= 0 && (size_t)v < n ? s->choices[v] : NULL;
+}
+
 const char *cfg_scope_prefix(enum cfg_scope scope)
 {
 	switch (scope) {

@@ -47,12 +47,8 @@ const struct exec_ops *exec_at(size_t i)
 /* The config's executor: the name in the settings table's choices. */
 const char *exec_config_name(const struct cfg_model *cm)
 {
-	const struct cfg_setting *s = cfg_setting_find("models[].executor");
-	size_t n = 0;
-
-	while (s && s->choices && s->choices[n])
-		n++;
-	return cm->executor >= 0 && (size_t)cm->executor < n ? s->choices[cm->executor] : "?";
+	const char *name = cfg_choice_name("models[].executor", cm->executor);
+	return name ? name : "?";
 }
 
 struct exec *exec_new(const struct exec_config *c, char *err, size_t errlen)
@@ -135,15 +131,6 @@ void exec_stats(struct exec *e, struct exec_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (e->ops->stats)
 		e->ops->stats(e->ctx, out);
-}
-
-const char *exec_err_name(int err)
-{
-	static const char *const names[] = { "OK", "INVALID", "CONTEXT", "LOAD", "NOMEM",
-					     "SHUTDOWN" };
-	if (err < 0)
-		err = -err;
-	return err < (int)(sizeof names / sizeof names[0]) ? names[err] : "?";
 }
 
 struct exec_prepared *exec_prepared_new(int status)

@@ -176,7 +176,7 @@ static const struct field f_mstats[] = {
 	F("wait_p99", K_DBL, struct proto_model_stats, queue_wait_p99_ms),
 	MS("mailbox", mailbox), MS("timeout_secs", timeout_secs),
 	MS("retention_secs", retention_secs),
-	F("llm", K_BOOL, struct proto_model_stats, is_llm),
+	F("llm", K_BOOL, struct proto_model_stats, has_engine),
 	F("prefill_tps", K_DBL, struct proto_model_stats, prefill_tps),
 	F("decode_tps", K_DBL, struct proto_model_stats, decode_tps),
 	MS("batch", batch_size), MS("kv_used", kv_blocks_used), MS("kv_total", kv_blocks_total),

@@ -216,7 +216,7 @@ static void test_roundtrip_replies(void **state)
 			assert_int_equal(back.u.stats.models[1].max_units, 8);
 			assert_true(back.u.stats.models[0].queue_wait_p99_ms == 9.25);
 			const struct proto_model_stats *l = &back.u.stats.models[0];
-			assert_true(l->is_llm && !back.u.stats.models[1].is_llm);
+			assert_true(l->has_engine && !back.u.stats.models[1].has_engine);
 			assert_true(l->prefill_tps == 812.5 && l->decode_tps == 95.25);
 			assert_int_equal(l->batch_size, 3);
 			assert_int_equal(l->kv_blocks_used, 17);
