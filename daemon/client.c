@@ -44,8 +44,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <time.h>
-
 #include "conn.h"
 #include "log.h"
 
@@ -213,9 +211,7 @@ void conn_error(struct conn *c, const struct proto_msg *req, int code,
 
 uint64_t conn_now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return loop_now_ns() / 1000000;
 }
 
 struct conn *conn_by_num(struct conns *s, uint64_t num)
@@ -368,14 +364,6 @@ static void conn_handle(struct conn *c, struct proto_msg *m)
 	c->s->hooks.on_request(c->s->hooks.ctx, c, m);
 }
 
-/* Decode and dispatch every complete frame in the reader. */
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void backlog_add(struct conn *c)
 {
 	struct conns *s = c->s;
@@ -412,7 +400,7 @@ static int slice_spent(struct conns *s)
 	uint64_t now;
 	if (!s->slice_us)
 		return 0;
-	now = now_us();
+	now = loop_now_ns() / 1000;
 	if (!s->slice_end_us)
 		s->slice_end_us = now + s->slice_us;
 	return now > s->slice_end_us;

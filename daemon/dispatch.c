@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "dispatch.h"
@@ -39,13 +38,6 @@
 #define STREAM_COALESCE (64u << 10)
 #define STREAM_BUDGET (256u << 10)
 #define STREAM_BUDGET_CHUNKS 2048
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static double secs(uint64_t ns)
 {
@@ -97,7 +89,7 @@ static struct model *task_lookup(struct conn *c, const struct proto_msg *req, ui
 static void task_to_proto(const struct model *m, const struct pool_task_info *ti,
 			  int redact, struct proto_task_info *out)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = loop_now_ns();
 
 	memset(out, 0, sizeof(*out));
 	out->id = ti->id;

@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "models.h"
@@ -217,22 +216,15 @@ int models_same_shape(const struct model *m, const struct cfg_model *cm)
 	return 1;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 int models_shutdown(struct models *ms, int cancel, uint64_t timeout_ns)
 {
-	uint64_t end = now_ns() + timeout_ns;
+	uint64_t end = loop_now_ns() + timeout_ns;
 	int rc = 0;
 
 	for (size_t i = 0; i < ms->n; i++) {
 		if (!ms->v[i].pool)
 			continue;
-		uint64_t now = now_ns();
+		uint64_t now = loop_now_ns();
 		uint64_t left = end > now ? end - now : 1000000ull;
 		if (pool_shutdown(ms->v[i].pool, cancel ? POOL_SHUTDOWN_CANCEL : POOL_SHUTDOWN_DRAIN,
 				  left) < 0)

@@ -50,6 +50,7 @@ void loop_stop(struct loop *l);
 int loop_timerfd_new(void);
 int loop_timerfd_arm(int fd, uint64_t ms, uint64_t interval_ms);
 void loop_fd_drain(int fd);             /* read one counter (eventfd, timerfd) */
+uint64_t loop_now_ns(void);             /* CLOCK_MONOTONIC, the pools' clock too */
 
 /* ---- post: threads -> loop ------------------------------------------------ */
 

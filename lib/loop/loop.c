@@ -117,6 +117,13 @@ int loop_run(struct loop *l)
 
 /* ---- small descriptor helpers ------------------------------------------- */
 
+uint64_t loop_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void loop_fd_drain(int fd)
 {
 	uint64_t v;

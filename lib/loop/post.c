@@ -26,7 +26,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "plot/loop.h"
@@ -59,13 +58,6 @@ struct post {
 	struct item *run;           /* (run_cap) taken, being delivered: loop only */
 	size_t run_len, run_cap, run_pos;
 };
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void wake(struct post *p)
 {
@@ -198,7 +190,7 @@ static void take(struct post *p)
  * Returns 1 if items are left. */
 static int deliver(struct post *p, uint64_t budget_us, int live)
 {
-	uint64_t end = budget_us ? now_us() + budget_us : 0;
+	uint64_t end = budget_us ? loop_now_ns() / 1000 + budget_us : 0;
 
 	for (;;) {
 		if (p->run_pos == p->run_len) {
@@ -208,7 +200,7 @@ static int deliver(struct post *p, uint64_t budget_us, int live)
 		}
 		struct item it = p->run[p->run_pos++];
 		it.fn(it.ctx, it.key, it.arg, live);
-		if (end && (p->run_pos & 15) == 0 && now_us() > end)
+		if (end && (p->run_pos & 15) == 0 && loop_now_ns() / 1000 > end)
 			return 1; /* maybe nothing is left: one spare wake-up */
 	}
 }
