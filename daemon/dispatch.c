@@ -10,7 +10,11 @@
  *   exec_request, exec_prepare() prepares it off the loop (tokenizing for
  *   llm; inline for synthetic), the result comes back through the post
  *   queue, and submit_prepared() calls pool_submit and sends the reply.
- *   Nothing here asks which executor a model has.
+ *   Nothing here asks which executor a model has. With a durable store the
+ *   reply waits for the store writer's commit of the task's record
+ *   (submit_acked); a failed commit cancels the task and answers STORE.
+ *   A restart resumes stored tasks through the same path (dispatch_restore),
+ *   their submit frame kept in the record.
  *
  *   Requests that wait (result with wait, subscribe) become watches
  *   (watch.c); the pools' notes (dispatch_task_event) drain them with
@@ -199,6 +203,22 @@ struct pending {
 	int detach;
 	int inline_done;            /* loop thread only: answered inside exec_prepare */
 	struct exec_prepared *res;
+	struct proto_buf frame;     /* the submit as sent (durable store only) */
+	char *key;                  /* idempotency key, or NULL */
+	struct {                    /* startup: the task being resumed (id 0: none) */
+		uint64_t id, created_ns, deadline_ns;
+		uint32_t attempts;
+	} restore;
+};
+
+/* A submit (or a keyed repeat) waiting for the store's commit. */
+struct ack {
+	struct dispatch *d;
+	uint64_t conn_num, req_id, task;
+	size_t model;
+	int detach, ok;
+	uint32_t uid;
+	char *key;
 };
 
 static void submit_rejected(struct conn *c, const struct proto_msg *req,
@@ -268,7 +288,7 @@ static const struct { uint32_t wire, exec; } has_map[] = {
 	{ PROTO_HAS_COST, EXEC_HAS_COST },             { PROTO_HAS_DEADLINE, EXEC_HAS_TIMEOUT },
 };
 
-static void request_from(const struct conn *c, const struct proto_submit *s,
+static void request_from(uint32_t uid, const struct proto_submit *s,
 			 const struct tmpl_msg *msgs, struct exec_request *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -291,7 +311,7 @@ static void request_from(const struct conn *c, const struct proto_submit *s,
 	r->priority = s->priority;
 	r->timeout_ns = (s->has & PROTO_HAS_DEADLINE) ? (uint64_t)(s->deadline_secs * 1e9) : 0;
 	r->cost = s->cost;
-	r->owner_uid = (uint32_t)c->peer.uid;
+	r->owner_uid = uid;
 }
 
 static int code_of(int status)
@@ -305,6 +325,111 @@ static int code_of(int status)
 	}
 }
 
+/* Loop: the reply to a submit that was taken (id of model m). */
+static void submit_reply(struct conn *c, const struct proto_msg *req, const struct model *m,
+			 uint64_t id, int detach)
+{
+	struct proto_msg out;
+
+	if (!detach)
+		conn_remember_run(c, id);
+	proto_msg_ok(&out, req);
+	out.u.submitted.task = id;
+	out.u.submitted.model = m->name;
+	conn_send(c, &out);
+}
+
+/* post_fn: the store answered an ack (loop thread). */
+static void submit_acked(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct ack *a = arg;
+	struct dispatch *d = ctx;
+
+	(void)key;
+	if (live) {
+		struct model *m = &d->models->v[a->model];
+		struct conn *c = conn_by_num(d->conns, a->conn_num);
+		struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = a->req_id };
+		char why[512];
+		if (a->ok && c) {
+			submit_reply(c, &req, m, a->task, a->detach);
+		} else if (!a->ok) {
+			store_writer_error(d->durable->writer, why, sizeof(why));
+			log_msg(LOG_ERROR, "pool %s: task %llu refused, not stored: %s", m->name,
+				(unsigned long long)a->task, why);
+			if (m->pool)
+				pool_cancel(m->pool, a->task); /* never acknowledged: never runs */
+			durable_key_remember(d->durable, a->uid, a->key, 0);
+			if (c)
+				conn_error(c, &req, PROTO_E_STORE, "task not accepted: %s", why);
+		}
+	}
+	free(a->key);
+	free(a);
+}
+
+/* Store writer thread: the batch holding the task is committed (or not). */
+static void ack_committed(void *ctx, void *arg, int ok)
+{
+	struct ack *a = arg;
+
+	(void)ctx;
+	a->ok = ok;
+	if (post_send(a->d->post, submit_acked, a->d, a) < 0) {
+		log_msg(LOG_ERROR, "task %llu: its reply is lost: out of memory",
+			(unsigned long long)a->task);
+		free(a->key);
+		free(a);
+	}
+}
+
+/* Reply once everything the store holds so far (task's record included) is
+ * committed; without a store, now. */
+static void reply_when_stored(struct pending *pe, struct conn *c, const struct proto_msg *req,
+			      struct model *m, uint64_t id, uint32_t uid)
+{
+	struct dispatch *d = pe->d;
+	struct ack *a = d->durable->writer ? calloc(1, sizeof(*a)) : NULL;
+
+	if (!a) {
+		if (d->durable->writer)
+			log_msg(LOG_ERROR, "task %llu: acknowledged before its commit: out of "
+				"memory", (unsigned long long)id);
+		if (c)
+			submit_reply(c, req, m, id, pe->detach);
+		return;
+	}
+	*a = (struct ack){ .d = d, .conn_num = pe->conn_num, .req_id = pe->req_id, .task = id,
+			   .model = pe->model, .detach = pe->detach, .uid = uid,
+			   .key = pe->key ? strdup(pe->key) : NULL };
+	if (store_writer_sync(d->durable->writer, ack_committed, d, a) < 0) {
+		free(a->key);
+		free(a);
+		if (c)
+			submit_reply(c, req, m, id, pe->detach);
+	}
+}
+
+/* What the store needs to resume the task, and a restored task's own id,
+ * times and attempts, into the pool's submit. */
+static void submit_extras(struct pending *pe, struct pool_submit *sub)
+{
+	sub->key = pe->key;
+	if (pe->frame.len > 4) { /* the body, without the length prefix */
+		sub->request = pe->frame.data + 4;
+		sub->request_len = pe->frame.len - 4;
+	}
+	if (!pe->restore.id)
+		return;
+	sub->id = pe->restore.id;
+	sub->created_ns = pe->restore.created_ns;
+	sub->attempts = pe->restore.attempts;
+	if (pe->restore.deadline_ns) {
+		sub->deadline_ns = pe->restore.deadline_ns;
+		sub->timeout_ns = 0;
+	}
+}
+
 /* Loop: one prepared request -> pool_submit -> the reply. */
 static void submit_prepared(struct pending *pe)
 {
@@ -312,7 +437,7 @@ static void submit_prepared(struct pending *pe)
 	struct model *m = &d->models->v[pe->model];
 	struct conn *c = conn_by_num(d->conns, pe->conn_num);
 	struct exec_prepared *r = pe->res;
-	struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = pe->req_id }, out;
+	struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = pe->req_id };
 	uint64_t id;
 
 	if (!r || (!c && !pe->detach)) {
@@ -325,36 +450,36 @@ static void submit_prepared(struct pending *pe)
 			conn_error(c, &req, code_of(r->status), "%s", r->error);
 		return;
 	}
-	if (!d->hooks.can_submit(d->hooks.ctx)) {
+	if (!pe->restore.id && !d->hooks.can_submit(d->hooks.ctx)) {
 		if (c)
 			conn_error(c, &req, PROTO_E_SHUTDOWN, "plotd is draining: no new tasks");
 		return;
 	}
 	uint64_t cost = r->sub.cost;
+	uint32_t uid = r->sub.owner_uid;
+	submit_extras(pe, &r->sub);
 	int rc = pool_submit(m->pool, &r->sub, &id);
 	r->sub.payload = NULL; /* the pool took it, in every case */
 	if (rc < 0) {
-		submit_rejected(c, &req, m, r->sub.owner_uid, cost, rc);
+		submit_rejected(c, &req, m, uid, cost, rc);
 		return;
 	}
+	durable_key_remember(d->durable, uid, pe->key, id);
 	if (log_enabled(LOG_INFO))
-		log_msg(LOG_INFO, "pool %s: task %llu submitted (%u prompt tokens, uid %u, %s, "
-			"cost %llu%s)", m->name, (unsigned long long)id, r->prompt_tokens,
-			(unsigned)r->sub.owner_uid, pool_prio_name(r->sub.priority),
+		log_msg(LOG_INFO, "pool %s: task %llu %s (%u prompt tokens, uid %u, %s, "
+			"cost %llu%s)", m->name, (unsigned long long)id,
+			pe->restore.id ? "resumed" : "submitted", r->prompt_tokens,
+			(unsigned)uid, pool_prio_name(r->sub.priority),
 			(unsigned long long)cost, pe->detach ? ", detached" : "");
-	if (!c)
-		return;
-	if (!pe->detach)
-		conn_remember_run(c, id);
-	proto_msg_ok(&out, &req);
-	out.u.submitted.task = id;
-	out.u.submitted.model = m->name;
-	conn_send(c, &out);
+	if (!pe->restore.id)
+		reply_when_stored(pe, c, &req, m, id, uid);
 }
 
 static void pending_done(struct pending *pe)
 {
 	exec_prepared_free(pe->res);
+	proto_buf_free(&pe->frame);
+	free(pe->key);
 	free(pe);
 }
 
@@ -387,40 +512,131 @@ static void on_prepared(void *ctx, struct exec_prepared *r)
 	}
 }
 
-static void do_submit(struct conn *c, const struct proto_msg *req)
+/* Prepare s for m through the executor; pe is filled by the caller and
+ * is consumed (submitted now, or when the executor posts back). Returns 0,
+ * or a negative exec error with err set (pe is then freed). */
+static int prepare_submit(struct dispatch *d, struct model *m, const struct proto_submit *s,
+			  uint32_t uid, struct pending *pe, char *err, size_t errlen)
 {
-	const struct proto_submit *s = &req->u.submit;
-	struct dispatch *d = dsp(c);
 	struct exec_request r;
-	struct model *m;
-	char err[256];
-
-	if (submit_check(c, req, &m) < 0)
-		return;
 	struct tmpl_msg *msgs = calloc(s->n_messages ? s->n_messages : 1, sizeof(*msgs));
-	struct pending *pe = calloc(1, sizeof(*pe));
-	if (!msgs || !pe) {
-		free(msgs);
-		free(pe);
-		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
-		return;
+
+	if (!msgs) {
+		pending_done(pe);
+		snprintf(err, errlen, "out of memory");
+		return -EXEC_E_NOMEM;
 	}
 	for (uint32_t i = 0; i < s->n_messages; i++)
 		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
-	request_from(c, s, msgs, &r);
-	*pe = (struct pending){ .d = d, .model = m->index, .conn_num = c->num,
-				.req_id = req->id, .detach = s->detach };
+	request_from(uid, s, msgs, &r);
 	d->preparing = pe;
-	int rc = exec_prepare(m->exec, &r, on_prepared, pe, err, sizeof(err));
+	int rc = exec_prepare(m->exec, &r, on_prepared, pe, err, errlen);
 	d->preparing = NULL;
 	free(msgs);
 	if (rc < 0) {
-		free(pe);
-		conn_error(c, req, code_of(rc), "%s", err);
+		pending_done(pe);
 	} else if (pe->inline_done) { /* else it was posted, maybe already */
 		submit_prepared(pe);
 		pending_done(pe);
 	}
+	return rc;
+}
+
+/* A keyed submit seen before: the first task's id, once the store holds it. */
+static int submit_repeat(struct conn *c, const struct proto_msg *req)
+{
+	struct dispatch *d = dsp(c);
+	uint64_t id = durable_key_lookup(d->durable, (uint32_t)c->peer.uid, req->u.submit.key);
+	struct model *m = id ? models_for_task(d->models, id) : NULL;
+	if (!m)
+		return 0;
+	struct pending pe = { .d = d, .model = m->index, .conn_num = c->num, .req_id = req->id,
+			      .detach = 1 };
+	log_msg(LOG_INFO, "pool %s: submit with key of task %llu: the same task", m->name,
+		(unsigned long long)id);
+	reply_when_stored(&pe, c, req, m, id, (uint32_t)c->peer.uid);
+	return 1;
+}
+
+static void do_submit(struct conn *c, const struct proto_msg *req)
+{
+	const struct proto_submit *s = &req->u.submit;
+	struct dispatch *d = dsp(c);
+	struct model *m;
+	char err[256];
+
+	if (submit_check(c, req, &m) < 0 || submit_repeat(c, req))
+		return;
+	struct pending *pe = calloc(1, sizeof(*pe));
+	if (!pe || (s->key && !(pe->key = strdup(s->key)))) {
+		free(pe);
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+		return;
+	}
+	pe->d = d;
+	pe->model = m->index;
+	pe->conn_num = c->num;
+	pe->req_id = req->id;
+	pe->detach = s->detach;
+	if (m->store && proto_encode(req, NULL, &pe->frame, err, sizeof(err)) < 0) {
+		pending_done(pe);
+		conn_error(c, req, PROTO_E_NOMEM, "cannot keep the request: %s", err);
+		return;
+	}
+	int rc = prepare_submit(d, m, s, (uint32_t)c->peer.uid, pe, err, sizeof(err));
+	if (rc < 0)
+		conn_error(c, req, code_of(rc), "%s", err);
+}
+
+/* Startup: a stored task cannot be resumed; it ends FAILED, visibly. */
+static void restore_failed(struct dispatch *d, struct model *m, const struct store_record *r,
+			   const char *why)
+{
+	struct store_record f = *r;
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "not resumed after a restart: %s", why);
+	log_msg(LOG_ERROR, "pool %s: task %llu %s", m->name, (unsigned long long)r->id, msg);
+	f.state = POOL_FAILED;
+	f.error = msg;
+	f.output = NULL;
+	f.output_len = 0;
+	f.request = NULL;
+	f.request_len = 0;
+	f.ended_ns = loop_now_ns();
+	durable_put(d->durable, &f);
+	if (m->pool)
+		pool_restore_ended(m->pool, &f);
+}
+
+void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r)
+{
+	struct proto_msg req;
+	char err[256];
+
+	if (!m->exec) {
+		restore_failed(d, m, r, m->error);
+		return;
+	}
+	if (proto_decode(r->request, r->request_len, NULL, &req, err, sizeof(err)) < 0 ||
+	    req.type != PROTO_T_SUBMIT) {
+		if (req.type != PROTO_T_SUBMIT)
+			snprintf(err, sizeof(err), "its stored request is not a submit");
+		restore_failed(d, m, r, err);
+		return;
+	}
+	struct pending *pe = calloc(1, sizeof(*pe));
+	if (!pe || (r->key && !(pe->key = strdup(r->key)))) {
+		free(pe);
+		proto_msg_clear(&req);
+		restore_failed(d, m, r, "out of memory");
+		return;
+	}
+	*pe = (struct pending){ .d = d, .model = m->index, .detach = 1, .key = pe->key,
+				.restore = { r->id, r->created_ns, r->deadline_ns, r->attempts } };
+	if (prepare_submit(d, m, &req.u.submit, r->owner_uid, pe, err, sizeof(err)) < 0)
+		restore_failed(d, m, r, err);
+	proto_msg_clear(&req);
 }
 
 /* ---- status, result ------------------------------------------------------ */

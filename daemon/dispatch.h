@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "durable.h"
 #include "models.h"
 #include "plot/loop.h"
 #include "watch.h"
@@ -37,6 +38,8 @@ struct dispatch {
 	uint64_t start_ms;
 	pthread_t loop_thread;
 	void *preparing;            /* loop thread: the submit inside exec_prepare */
+	struct durable *durable;    /* the store: submits are acknowledged after its
+	                             * commit; idempotency keys */
 };
 
 int dispatch_init(struct dispatch *d, struct conns *cs, struct models *ms,
@@ -51,5 +54,10 @@ void dispatch_task_event(void *ctx, uint64_t key, void *arg, int live);
  * may still be in flight). */
 void dispatch_kick_all(struct dispatch *d);
 size_t dispatch_watch_count(const struct dispatch *d);
+/* Startup: resume stored task r (queued, or running at the stop and
+ * requeued) on m through the same path as a submit, keeping its id, times,
+ * priority and attempts. A task that cannot be resumed ends FAILED, with
+ * the reason, in the store and the mailbox. */
+void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r);
 
 #endif

@@ -227,6 +227,11 @@ struct pool_config {
 	void *on_event_ctx;
 	struct store *store;       /* optional; NULL = records are not persisted */
 	uint64_t first_id;         /* first task id (0 = 1); ids are never reused */
+	/* optional: where ids come from (called under the pool lock; must be
+	 * cheap, e.g. an atomic counter shared by every pool of a daemon, so
+	 * ids are unique across models). NULL: this pool's own counter. */
+	uint64_t (*next_id)(void *ctx);
+	void *next_id_ctx;
 };
 
 /* Create a pool. Takes ownership of exec (ops->free is called by pool_free,
@@ -246,12 +251,27 @@ struct pool_submit {
 	pool_payload_free_fn payload_free;
 	uint32_t owner_uid;        /* who submitted (for permission checks upstream) */
 	const char *label;         /* short text kept in the record (e.g. prompt head); may be NULL */
+	/* For a durable store (all optional): */
+	const char *key;           /* the submitter's idempotency key, kept in the record */
+	const void *request;       /* how to resume the task (the daemon: the submit frame), */
+	size_t request_len;        /*   written with the first record only */
+	/* Restoring a task after a restart (0 = a new task): */
+	uint64_t id;               /* keep this id (it must be unused); queued in id order */
+	uint64_t created_ns;       /* pool clock; 0 = now */
+	uint32_t attempts;         /* runs started before this one */
 };
 
 /* Submit a task. Never waits for work. On success returns 0 and stores the
  * new id; on error returns -POOL_E_* and the payload is freed with
  * payload_free (ownership always passes to the pool). */
 int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id);
+
+/* A finished task read back from a store after a restart: put it in the
+ * mailbox as it was (r's times are in the pool clock), output included,
+ * without writing it back. Retention counts from r->ended_ns. Returns 0 or
+ * -POOL_E_INVALID (not terminal, id in use), -POOL_E_NOMEM. */
+struct store_record;
+int pool_restore_ended(struct pool *p, const struct store_record *r);
 
 /* Cancel a task in any state. Queued: ends CANCELLED at once. Running: the
  * flag is raised, the task ends CANCELLED when the executor hands it back.

@@ -80,8 +80,10 @@ enum proto_code {
 	PROTO_E_AGAIN = 19,      /* non-blocking: no complete frame yet */
 	PROTO_E_INTR = 20,       /* a blocking call was interrupted by a signal */
 	PROTO_E_UNREACHABLE = 21,/* no daemon listens on the socket path */
+	PROTO_E_STORE = 22,      /* the durable store cannot take the task (disk full,
+	                          * read-only, ...): not accepted; reads still work */
 };
-#define PROTO_CODE_COUNT 22
+#define PROTO_CODE_COUNT 23
 const char *proto_code_name(int code);      /* "QUEUE_FULL"; code may be negated */
 int proto_code_parse(const char *name);     /* enum value, or -1 if unknown */
 /* The one table from enum pool_err (positive or negated) to proto codes;
@@ -179,6 +181,9 @@ struct proto_submit {
 	                               * the chat template */
 	int ignore_eos;               /* (ignore_eos) bool: llm models generate past
 	                               * end-of-generation tokens (benchmarks) */
+	const char *key;              /* (key) idempotency key: a second submit with the
+	                               * same key from the same user gets the first
+	                               * task's id instead of a new task */
 };
 
 /* ok reply to submit. Keys: task, model. */

@@ -19,7 +19,9 @@
 #include "cfg/cfg-impl.h"
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
-static const char *const backends[] = { "memory", NULL };
+static const char *const backends[] = { "memory", "sqlite", NULL }; /* enum cfg_backend */
+static const char *const syncs[] = { "normal", "full", NULL };
+static const char *const restarts[] = { "requeue", "fail", NULL };
 static const char *const executors[] = { "synthetic", "llm", NULL };
 
 #define YEAR 31536000.0
@@ -57,10 +59,13 @@ static const struct cfg_setting settings[] = {
 	LOT("limits.timeout_secs", "timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR, "120",
 	    NULL, timeout_secs, POOL_LIMIT_TIMEOUT_NS, 1000000000ull,
 	    "Default deadline of a task without one, in seconds from submit; 0 means none."),
-	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, queue_backend, -1, 1,
-	    "Where queued tasks are kept."),
-	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, mailbox_backend,
-	    -1, 1, "Where finished tasks and their output are kept."),
+	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, queue_backend, -1, 1,
+	    "Where queued tasks are kept: sqlite (one database file for the whole daemon, "
+	    "see store.path; they survive a restart) or memory (lost when plotd stops). "
+	    "The seeds' yaque and file are not accepted: use sqlite."),
+	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, mailbox_backend,
+	    -1, 1, "Where finished tasks and their output are kept; must be the same as "
+	    "queue.backend."),
 	LOT("mailbox.retention_secs", "retention_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR,
 	    "3600", NULL, retention_secs, POOL_LIMIT_RETENTION_NS, 1000000000ull,
 	    "How long a finished task stays readable, in seconds."),
@@ -79,6 +84,20 @@ static const struct cfg_setting settings[] = {
 	     "submit tasks and read their own."),
 	ROOT("daemon.allow_groups", CFG_T_STRLIST, CFG_F_RUNTIME, 0, 0, "[]", NULL,
 	     daemon.allow_groups, "Groups (names or gids) whose members may connect, as allow_users."),
+	ROOT("store.path", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, store.path,
+	     "The sqlite database of every model using the sqlite backend; null means "
+	     "$XDG_STATE_HOME/plot/plot.db (~/.local/state/plot/plot.db). Its directory is "
+	     "created mode 0700 and must be owned by plotd's user and not writable by others; "
+	     "a symlink is refused."),
+	ROOT("store.synchronous", CFG_T_ENUM, 0, 0, 0, "normal", syncs, store.synchronous,
+	     "What an acknowledged submit survives: normal, a crash of plotd (kill -9) but "
+	     "maybe not a power loss; full, also a power loss or OS crash (every commit "
+	     "waits for fsync)."),
+	ROOT("store.restart_policy", CFG_T_ENUM, 0, 0, 0, "requeue", restarts,
+	     store.restart_policy,
+	     "What becomes of tasks that were running when plotd stopped or died: requeue "
+	     "(queued again in their place, attempts counted, partial output discarded) or "
+	     "fail (failed, with the reason)."),
 	ROOT("default_model", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, default_model,
 	     "Model used when a request names none; null means the first model."),
 	MODEL("name", CFG_T_STRING, CFG_F_REQUIRED, "null", NULL, name,
@@ -295,6 +314,13 @@ static int parse_double(const struct cfg_setting *s, const char *t, size_t len, 
 	return 0;
 }
 
+/* The seeds' file queue: said plainly what replaces it. */
+static int is_seed_backend(const struct cfg_setting *s, const char *t, size_t len)
+{
+	return s->choices == backends && ((len == 5 && !memcmp(t, "yaque", 5)) ||
+					  (len == 4 && !memcmp(t, "file", 4)));
+}
+
 static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, int *v,
 		      char *why, size_t whylen)
 {
@@ -303,6 +329,11 @@ static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, in
 			*v = i;
 			return 0;
 		}
+	if (is_seed_backend(s, t, len)) {
+		snprintf(why, whylen, "'%.*s' (the old file queue) is not supported: use sqlite, "
+			 "the embedded durable store", (int)len, t);
+		return -CFG_E_RANGE;
+	}
 	return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
 }
 
@@ -528,8 +559,8 @@ const char *cfg_err_name(int err)
 	"parking_lot:\n" \
 	"  pool: { max_running: null, threads: 0 }\n" \
 	"  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }\n" \
-	"  queue: { backend: memory }\n" \
-	"  mailbox: { backend: memory, retention_secs: 3600 }\n" \
+	"  queue: { backend: sqlite }\n" \
+	"  mailbox: { backend: sqlite, retention_secs: 3600 }\n" \
 	"daemon: { log_level: info, allow_users: [], allow_groups: [] }\n"
 #define BUILTIN_ECHO \
 	"  - name: echo\n" \

@@ -57,6 +57,10 @@ struct pool_task {
 	pool_payload_free_fn payload_free;
 	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
 	char *label;         /* submitter's short text, malloc'd, or NULL */
+	char *key;           /* idempotency key for the store, malloc'd, or NULL */
+	char *request;       /* (request_len) how to resume it: until its first record */
+	size_t request_len;
+	uint32_t attempts;   /* runs started before this one (restored tasks) */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
@@ -108,7 +112,9 @@ struct pool {
 	pthread_t timer;
 
 	struct store_op *sq_head, *sq_tail; /* pending store writes, in order */
-	int sq_draining;
+	pthread_mutex_t sq_mu;     /* held while draining: one drainer, in order */
+	uint64_t (*next_id_fn)(void *ctx); /* cfg->next_id: ids shared with other pools */
+	void *next_id_ctx;
 };
 
 /* pool.c, used by pool-sub.c and pool-stats.c */

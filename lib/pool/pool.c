@@ -11,8 +11,11 @@
  *   frees, notify callbacks and store writes.
  *
  *   Store writes are queued under the lock in the order the state changes
- *   happened and drained outside it by one thread at a time, so a durable
- *   backend never sees a task's records out of order.
+ *   happened and drained outside it by one thread at a time (sq_mu), so a
+ *   durable backend never sees a task's records out of order. A drainer
+ *   that finds another one at work waits for it: when any pool call
+ *   returns, its records have reached the store (so a caller may then ask
+ *   the store writer for a sync that covers them).
  *
  * INVARIANTS (pool_check_invariants verifies them)
  *   - used_units == sum of costs on the running list; running list length is
@@ -448,7 +451,23 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	atomic_init(&t->cancel, POOL_CANCEL_NONE);
 	if (s->label && s->label[0])
 		t->label = strndup(s->label, POOL_LABEL_MAX); /* NULL on OOM: no label */
+	t->attempts = s->attempts;
+	if (s->key && s->key[0] && !(t->key = strdup(s->key)))
+		goto oom;
+	if (s->request_len && p->store) {
+		if (!(t->request = malloc(s->request_len)))
+			goto oom;
+		memcpy(t->request, s->request, s->request_len);
+		t->request_len = s->request_len;
+	}
 	return t;
+oom:
+	t->payload = NULL; /* the caller frees it */
+	pthread_cond_destroy(&t->cv);
+	free(t->label);
+	free(t->key);
+	free(t);
+	return NULL;
 }
 
 static void task_destroy(struct pool_task *t)
@@ -458,6 +477,8 @@ static void task_destroy(struct pool_task *t)
 	pthread_cond_destroy(&t->cv);
 	free(t->error);
 	free(t->label);
+	free(t->key);
+	free(t->request);
 	free(t->out);
 	free(t->chunk_end);
 	free(t);
@@ -616,7 +637,7 @@ static int pool_init_sync(struct pool *p)
 {
 	if (pthread_mutex_init(&p->mu, NULL))
 		return -1;
-	if (pthread_mutex_init(&p->limits_mu, NULL))
+	if (pthread_mutex_init(&p->limits_mu, NULL) || pthread_mutex_init(&p->sq_mu, NULL))
 		return -1;
 	if (cond_init_mono(&p->state_cv) || cond_init_mono(&p->timer_cv))
 		return -1;
@@ -661,6 +682,8 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	if (p->max_output > SIZE_MAX / 4)
 		p->max_output = SIZE_MAX / 4; /* so buffer sizes never overflow */
 	p->next_id = cfg->first_id ? cfg->first_id : 1;
+	p->next_id_fn = cfg->next_id;
+	p->next_id_ctx = cfg->next_id_ctx;
 	p->manual_tick = cfg->manual_tick;
 	p->timer_target = UINT64_MAX;
 }
@@ -762,6 +785,7 @@ void pool_free(struct pool *p)
 	pthread_cond_destroy(&p->state_cv);
 	pthread_cond_destroy(&p->timer_cv);
 	pthread_mutex_destroy(&p->limits_mu);
+	pthread_mutex_destroy(&p->sq_mu);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -794,17 +818,51 @@ static int submit_check(struct pool *p, const struct pool_submit *s)
 	}
 	if ((p->ntasks + 1 > p->nbuckets && hash_grow(p) < 0) || heap_reserve(p) < 0)
 		return -POOL_E_NOMEM;
+	if (s->id && pool_lookup(p, s->id))
+		return -POOL_E_INVALID; /* a restored id must be unused */
 	return 0;
+}
+
+/* A restored task goes behind the last queued task of its level with a
+ * smaller id, so a restart keeps the FIFO order whatever order it comes in. */
+static void queue_insert(struct tlist *l, struct pool_task *t)
+{
+	struct pool_task *at = l->tail;
+	while (at && at->id > t->id)
+		at = at->prev;
+	if (!at || at == l->tail) {
+		if (!at && l->head) { /* before the head */
+			t->prev = NULL;
+			t->next = l->head;
+			l->head->prev = t;
+			l->head = t;
+			l->n++;
+			return;
+		}
+		list_push(l, t);
+		return;
+	}
+	t->prev = at;
+	t->next = at->next;
+	at->next->prev = t;
+	at->next = t;
+	l->n++;
 }
 
 static void submit_enqueue(struct pool *p, struct pool_task *t, const struct pool_submit *s,
 			   uint64_t now)
 {
-	t->id = p->next_id++;
-	t->created_ns = now;
-	t->deadline_ns = task_deadline(p, s, now);
+	if (s->id)
+		t->id = s->id;
+	else
+		t->id = p->next_id_fn ? p->next_id_fn(p->next_id_ctx) : p->next_id++;
+	t->created_ns = s->created_ns ? s->created_ns : now;
+	t->deadline_ns = task_deadline(p, s, t->created_ns);
 	hash_insert(p, t);
-	list_push(&p->queue[t->prio], t);
+	if (s->id)
+		queue_insert(&p->queue[t->prio], t);
+	else
+		list_push(&p->queue[t->prio], t);
 	p->submitted++;
 	if (t->deadline_ns) {
 		heap_push(p, t);
@@ -846,6 +904,58 @@ int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id)
 reject:
 	if (s && s->payload && s->payload_free)
 		s->payload_free(s->payload);
+	return rc;
+}
+
+/* ---- restore ---------------------------------------------------------------- */
+
+/* The output as one chunk (a restored task replays it in one piece). */
+static int restore_output(struct pool_task *t, const struct store_record *r)
+{
+	if (!r->output_len)
+		return 0;
+	if (!(t->out = malloc(r->output_len + 1)) || !(t->chunk_end = malloc(sizeof(size_t))))
+		return -1;
+	memcpy(t->out, r->output, r->output_len);
+	t->out[r->output_len] = '\0';
+	t->out_len = t->out_cap = r->output_len;
+	t->chunk_end[0] = r->output_len;
+	t->nchunks = t->chunk_cap = 1;
+	return 0;
+}
+
+int pool_restore_ended(struct pool *p, const struct store_record *r)
+{
+	struct pool_submit s = { .priority = r->priority, .cost = r->cost ? r->cost : 1,
+				 .owner_uid = r->owner_uid, .label = r->label, .key = r->key };
+	if (!POOL_STATE_TERMINAL(r->state) || r->state >= POOL_STATE_COUNT ||
+	    r->priority < 0 || r->priority >= POOL_PRIO_COUNT || !r->id)
+		return -POOL_E_INVALID;
+	struct pool_task *t = task_new(p, &s);
+	if (!t || restore_output(t, r) < 0 || (r->error && !(t->error = strdup(r->error)))) {
+		if (t)
+			task_destroy(t);
+		return -POOL_E_NOMEM;
+	}
+	t->id = r->id;
+	t->attempts = r->attempts;
+	t->state = r->state;
+	t->created_ns = r->created_ns;
+	t->started_ns = r->started_ns;
+	t->ended_ns = r->ended_ns;
+	atomic_store_explicit(&t->finished, 1, memory_order_relaxed);
+	pthread_mutex_lock(&p->mu);
+	int rc = pool_lookup(p, t->id) ? -POOL_E_INVALID
+		 : p->ntasks + 1 > p->nbuckets && hash_grow(p) < 0 ? -POOL_E_NOMEM : 0;
+	if (rc == 0) {
+		hash_insert(p, t);
+		list_push(&p->mailbox, t);
+		if (!p->manual_tick)
+			pthread_cond_signal(&p->timer_cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (rc < 0)
+		task_destroy(t);
 	return rc;
 }
 
@@ -1326,6 +1436,12 @@ static void store_queue_put(struct pool *p, struct pool_task *t, int with_output
 	r->model = dup_or_null(p->name);
 	r->label = dup_or_null(t->label);
 	r->error = dup_or_null(t->error);
+	r->key = dup_or_null(t->key);
+	r->attempts = t->attempts;
+	r->request = t->request; /* written once: the first record takes it */
+	r->request_len = t->request_len;
+	t->request = NULL;
+	t->request_len = 0;
 	if (with_output && t->out_len && (r->output = malloc(t->out_len))) {
 		memcpy(r->output, t->out, t->out_len);
 		r->output_len = t->out_len;
@@ -1343,15 +1459,12 @@ static void store_queue_del(struct pool *p, uint64_t id)
 	store_op_link(p, op);
 }
 
-/* One drainer at a time keeps the writes in queue order. */
+/* One drainer at a time keeps the writes in queue order; a second one
+ * waits, so that its own writes have been handed over when it returns. */
 static void store_drain(struct pool *p)
 {
+	pthread_mutex_lock(&p->sq_mu);
 	pthread_mutex_lock(&p->mu);
-	if (p->sq_draining) {
-		pthread_mutex_unlock(&p->mu);
-		return;
-	}
-	p->sq_draining = 1;
 	while (p->sq_head) {
 		struct store_op *op = p->sq_head;
 		p->sq_head = p->sq_tail = NULL;
@@ -1367,6 +1480,6 @@ static void store_drain(struct pool *p)
 		}
 		pthread_mutex_lock(&p->mu);
 	}
-	p->sq_draining = 0;
 	pthread_mutex_unlock(&p->mu);
+	pthread_mutex_unlock(&p->sq_mu);
 }

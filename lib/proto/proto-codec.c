@@ -97,6 +97,7 @@ static const struct field f_submit[] = {
 	F("detach", K_BOOL, struct proto_submit, detach),
 	F("raw", K_BOOL, struct proto_submit, raw),
 	F("ignore_eos", K_BOOL, struct proto_submit, ignore_eos),
+	F("key", K_STR, struct proto_submit, key),
 };
 SCHEMA_HAS(s_submit, f_submit, struct proto_submit, has);
 
