@@ -1056,14 +1056,40 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 }
 
 /* Append model m's queued/running tasks (filtered by state) to the arrays. */
-static size_t queue_collect(struct conn *c, struct model *m, int state,
+/* Whether ti passes the queue/list request's filters. */
+static int list_match(const struct proto_filter *f, const struct pool_task_info *ti,
+		      uint64_t now)
+{
+	if (f->state >= 0 && ti->state != f->state)
+		return 0;
+	if ((f->has & PROTO_HAS_F_OWNER) && ti->owner_uid != f->owner)
+		return 0;
+	if ((f->has & PROTO_HAS_F_SINCE) && now > ti->created_ns &&
+	    (double)(now - ti->created_ns) / 1e9 > f->since_secs)
+		return 0;
+	return 1;
+}
+
+/* One model's tasks that pass f: queued and running in queue order, then,
+ * when f asks for all or for a finished state, the mailbox newest first. */
+static size_t queue_collect(struct conn *c, struct model *m, const struct proto_filter *f,
 			    struct proto_task_info *out, size_t room)
 {
 	struct pool_task_info *v;
 	size_t cnt = models_list(m, &v), n = 0;
+	uint64_t now = loop_now_ns();
 
-	for (size_t k = 0; k < cnt && n < room; k++) {
-		if (state >= 0 && v[k].state != state)
+	if (f->all || POOL_STATE_TERMINAL(f->state)) {
+		size_t ne = pool_list_ended(m->pool, NULL, 0);
+		struct pool_task_info *w = realloc(v, (cnt + ne + 1) * sizeof(*v));
+		if (w) {
+			v = w;
+			ne = pool_list_ended(m->pool, v + cnt, ne);
+			cnt += ne;
+		}
+	}
+	for (size_t k = 0; v && k < cnt && n < room; k++) {
+		if (!list_match(f, &v[k], now))
 			continue;
 		task_to_proto(m, &v[k], !may_see(c, &v[k]), &out[n]);
 		/* the strings must outlive v: keep them in the label slot copies */
@@ -1075,8 +1101,16 @@ static size_t queue_collect(struct conn *c, struct model *m, int state,
 	return n;
 }
 
+static int newest_first(const void *a, const void *b)
+{
+	uint64_t x = ((const struct proto_task_info *)a)->id;
+	uint64_t y = ((const struct proto_task_info *)b)->id;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static void do_queue(struct conn *c, const struct proto_msg *req)
 {
+	const struct proto_filter *f = &req->u.filter;
 	struct models *ms = dsp(c)->models;
 	size_t first, end, n = 0, room = PROTO_MAX_ARRAY;
 	struct proto_msg r;
@@ -1090,10 +1124,13 @@ static void do_queue(struct conn *c, const struct proto_msg *req)
 	}
 	for (size_t i = first; i < end; i++)
 		if (ms->v[i].pool)
-			n += queue_collect(c, &ms->v[i], req->u.filter.state, v + n, room - n);
+			n += queue_collect(c, &ms->v[i], f, v + n, room - n);
+	if (f->all) /* a listing: newest (highest id) first, the limit keeps the newest */
+		qsort(v, n, sizeof(*v), newest_first);
+	size_t shown = (f->has & PROTO_HAS_F_LIMIT) && f->limit < n ? (size_t)f->limit : n;
 	proto_msg_ok(&r, req);
 	r.u.queue.tasks = v;
-	r.u.queue.n_tasks = (uint32_t)n;
+	r.u.queue.n_tasks = (uint32_t)shown;
 	conn_send(c, &r);
 	for (size_t i = 0; i < n; i++) {
 		free((char *)v[i].label);

@@ -330,6 +330,9 @@ int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out);
  * may exceed cap (tasks arrive between a sizing call and the real one), so
  * read only min(returned, cap) entries. */
 size_t pool_list(struct pool *p, struct pool_task_info *out, size_t cap);
+/* Finished tasks still retained (the mailbox), most recently ended first;
+ * the same contract as pool_list. */
+size_t pool_list_ended(struct pool *p, struct pool_task_info *out, size_t cap);
 
 /* ---- results and streams ----------------------------------------------- */
 

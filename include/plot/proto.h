@@ -251,6 +251,17 @@ struct proto_cancelled {
 struct proto_filter {
 	const char *model;            /* NULL = all models */
 	int state;                    /* queue only: enum pool_state, -1 = any */
+	/* queue only, optional (has: PROTO_HAS_F_*): */
+	uint32_t has;
+	int all;                      /* (all) bool: finished tasks too, newest first */
+	uint64_t owner;               /* (owner) only this uid's tasks */
+	double since_secs;            /* (since) only tasks submitted this recently */
+	uint64_t limit;               /* (limit) at most this many (newest) */
+};
+enum {
+	PROTO_HAS_F_OWNER = 1u << 0,
+	PROTO_HAS_F_SINCE = 1u << 1,
+	PROTO_HAS_F_LIMIT = 1u << 2,
 };
 
 /* One model's pool statistics (ok reply to stats). Keys are the field names,
