@@ -70,11 +70,12 @@ LIBA     := $(B)/libplot.a
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # the unit tests of threaded code, which CI also runs under TSan
-THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/tests/test-exec,$(UNIT_BIN))
+THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/tests/test-exec \
+		     $(B)/tests/test-store-sqlite,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all clean help deps deps-peer models run check unit cli ref check-threads check-pool \
+.PHONY: all clean help deps deps-peer models run check unit cli cli-memory ref check-threads check-pool \
 	check-peer check-peer-llm fuzz-smoke man-cfg
 .DEFAULT_GOAL := all
 
@@ -110,12 +111,14 @@ clean:
 #> check           every test: unit, cli and ref (what CI runs under gcc)
 #> unit            the cmocka unit tests (tests/unit)
 #> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR)
+#> cli-memory      the daemon and task tests again with the memory store (the
+#>                 default is sqlite; PLOT_TEST_BACKEND picks it)
 #> ref             the NumPy/jinja2/gguf oracle tests (tests/ref, pytest)
 #> check-threads   the unit tests of threaded code (pool, post queue, executor table);
 #>                 CI runs them under SAN=thread (check-pool: the same, old name)
 #> check-peer      tokens and greedy text against llama.cpp (needs make deps-peer)
 
-check: unit cli ref
+check: unit cli cli-memory ref
 
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(UNIT_HELP_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -137,6 +140,14 @@ cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
 	else echo "cli: no bats tests yet"; fi
+
+# The store-independent daemon tests once more with the memory backend (the
+# sqlite-only ones, daemon-store*.bats, are left out): both stores must pass.
+CLI_MEMORY := $(filter-out tests/cli/daemon-store%,$(wildcard tests/cli/daemon-*.bats)) \
+	      tests/cli/cli-tasks.bats tests/cli/cli-queue.bats
+cli-memory: all
+	PLOT_TEST_BACKEND=memory PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
+	    bats --print-output-on-failure $(filter-out tests/cli/daemon-llm.bats,$(CLI_MEMORY))
 
 # Small programs the tests run: tests/ref/tools/*.c for the oracle tests
 # (GGUF dump, quant dump, tokenizer, template render, logits) and

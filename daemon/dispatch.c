@@ -351,6 +351,8 @@ static void submit_acked(void *ctx, uint64_t key, void *arg, int live)
 		struct conn *c = conn_by_num(d->conns, a->conn_num);
 		struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = a->req_id };
 		char why[512];
+		if (a->ok && m->pool)
+			pool_confirm(m->pool, a->task); /* stored: it may run now */
 		if (a->ok && c) {
 			submit_reply(c, &req, m, a->task, a->detach);
 		} else if (!a->ok) {
@@ -389,12 +391,14 @@ static void reply_when_stored(struct pending *pe, struct conn *c, const struct p
 			      struct model *m, uint64_t id, uint32_t uid)
 {
 	struct dispatch *d = pe->d;
-	struct ack *a = d->durable->writer ? calloc(1, sizeof(*a)) : NULL;
+	struct ack *a = m->store ? calloc(1, sizeof(*a)) : NULL;
 
 	if (!a) {
-		if (d->durable->writer)
+		if (m->store)
 			log_msg(LOG_ERROR, "task %llu: acknowledged before its commit: out of "
 				"memory", (unsigned long long)id);
+		if (m->pool)
+			pool_confirm(m->pool, id);
 		if (c)
 			submit_reply(c, req, m, id, pe->detach);
 		return;
@@ -405,6 +409,7 @@ static void reply_when_stored(struct pending *pe, struct conn *c, const struct p
 	if (store_writer_sync(d->durable->writer, ack_committed, d, a) < 0) {
 		free(a->key);
 		free(a);
+		pool_confirm(m->pool, id);
 		if (c)
 			submit_reply(c, req, m, id, pe->detach);
 	}
@@ -415,6 +420,7 @@ static void reply_when_stored(struct pending *pe, struct conn *c, const struct p
 static void submit_extras(struct pending *pe, struct pool_submit *sub)
 {
 	sub->key = pe->key;
+	sub->hold = pe->frame.len > 0 && !pe->restore.id; /* runs once stored */
 	if (pe->frame.len > 4) { /* the body, without the length prefix */
 		sub->request = pe->frame.data + 4;
 		sub->request_len = pe->frame.len - 4;
@@ -475,8 +481,36 @@ static void submit_prepared(struct pending *pe)
 		reply_when_stored(pe, c, &req, m, id, uid);
 }
 
+/* Every restored task is back in its pool: admission may start. */
+static void restore_check(struct dispatch *d)
+{
+	if (d->restore_open || d->restoring)
+		return;
+	for (size_t i = 0; i < d->models->n; i++)
+		if (d->models->v[i].pool)
+			pool_hold(d->models->v[i].pool, 0);
+}
+
+void dispatch_restore_begin(struct dispatch *d)
+{
+	d->restore_open = 1;
+	for (size_t i = 0; i < d->models->n; i++)
+		if (d->models->v[i].pool)
+			pool_hold(d->models->v[i].pool, 1);
+}
+
+void dispatch_restore_end(struct dispatch *d)
+{
+	d->restore_open = 0;
+	restore_check(d);
+}
+
 static void pending_done(struct pending *pe)
 {
+	if (pe->restore.id) {
+		pe->d->restoring--;
+		restore_check(pe->d);
+	}
 	exec_prepared_free(pe->res);
 	proto_buf_free(&pe->frame);
 	free(pe->key);
@@ -634,6 +668,7 @@ void dispatch_restore(struct dispatch *d, struct model *m, const struct store_re
 	}
 	*pe = (struct pending){ .d = d, .model = m->index, .detach = 1, .key = pe->key,
 				.restore = { r->id, r->created_ns, r->deadline_ns, r->attempts } };
+	d->restoring++; /* pending_done counts it back */
 	if (prepare_submit(d, m, &req.u.submit, r->owner_uid, pe, err, sizeof(err)) < 0)
 		restore_failed(d, m, r, err);
 	proto_msg_clear(&req);

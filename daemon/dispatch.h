@@ -40,6 +40,8 @@ struct dispatch {
 	void *preparing;            /* loop thread: the submit inside exec_prepare */
 	struct durable *durable;    /* the store: submits are acknowledged after its
 	                             * commit; idempotency keys */
+	size_t restoring;           /* stored tasks still being prepared */
+	int restore_open;           /* dispatch_restore calls may still come */
 };
 
 int dispatch_init(struct dispatch *d, struct conns *cs, struct models *ms,
@@ -59,5 +61,10 @@ size_t dispatch_watch_count(const struct dispatch *d);
  * priority and attempts. A task that cannot be resumed ends FAILED, with
  * the reason, in the store and the mailbox. */
 void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r);
+/* Startup: hold admission in every pool until the tasks given to
+ * dispatch_restore between begin and end are all back (the loop may have
+ * to run first, for executors that prepare on their own threads). */
+void dispatch_restore_begin(struct dispatch *d);
+void dispatch_restore_end(struct dispatch *d);
 
 #endif

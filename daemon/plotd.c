@@ -639,6 +639,7 @@ static void restore_tasks(struct plotd *d)
 {
 	struct durable *du = &d->durable;
 
+	dispatch_restore_begin(&d->dispatch);
 	for (size_t i = 0; i < du->n_loaded; i++) {
 		struct store_record r = du->loaded[i];
 		struct model *m = r.model ? models_find(&d->models, r.model) : NULL;
@@ -666,6 +667,7 @@ static void restore_tasks(struct plotd *d)
 		dispatch_restore(&d->dispatch, m, &r);
 	}
 	durable_loaded_free(du);
+	dispatch_restore_end(&d->dispatch);
 }
 
 static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errlen)

@@ -259,12 +259,25 @@ struct pool_submit {
 	uint64_t id;               /* keep this id (it must be unused); queued in id order */
 	uint64_t created_ns;       /* pool clock; 0 = now */
 	uint32_t attempts;         /* runs started before this one */
+	/* 1: the task waits in the queue, never admitted, until pool_confirm()
+	 * (the daemon: until its record is committed; a task nobody was told
+	 * about must not run). Cancel it if it is never confirmed. */
+	int hold;
 };
 
 /* Submit a task. Never waits for work. On success returns 0 and stores the
  * new id; on error returns -POOL_E_* and the payload is freed with
  * payload_free (ownership always passes to the pool). */
 int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id);
+
+/* A task submitted with hold may now be admitted. Returns 0 (also when it
+ * was not held), or -POOL_E_NOT_FOUND. */
+int pool_confirm(struct pool *p, uint64_t id);
+
+/* Hold admission (hold 1) while a restart puts the stored tasks back, so
+ * they start by priority and FIFO rather than in the order they return;
+ * hold 0 admits at once. Returns 0. */
+int pool_hold(struct pool *p, int hold);
 
 /* A finished task read back from a store after a restart: put it in the
  * mailbox as it was (r's times are in the pool clock), output included,

@@ -61,6 +61,7 @@ struct pool_task {
 	char *request;       /* (request_len) how to resume it: until its first record */
 	size_t request_len;
 	uint32_t attempts;   /* runs started before this one (restored tasks) */
+	int unconfirmed;     /* submitted with hold: not admitted before pool_confirm */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
@@ -107,6 +108,7 @@ struct pool {
 	size_t wait_n, wait_pos;
 
 	int shutting_down, no_admit;
+	int held;                  /* pool_hold: admission waits (a restart restoring) */
 	int manual_tick, timer_started, timer_stop;
 	uint64_t timer_target; /* pool-clock time the timer thread sleeps to */
 	pthread_t timer;

@@ -452,6 +452,7 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	if (s->label && s->label[0])
 		t->label = strndup(s->label, POOL_LABEL_MAX); /* NULL on OOM: no label */
 	t->attempts = s->attempts;
+	t->unconfirmed = s->hold;
 	if (s->key && s->key[0] && !(t->key = strdup(s->key)))
 		goto oom;
 	if (s->request_len && p->store) {
@@ -598,7 +599,7 @@ static void admit(struct pool *p, struct post *po, uint64_t now)
 	uint64_t adm = 0, stop_at = UINT64_MAX;
 	struct pool_task *passed = NULL;
 
-	if (p->no_admit)
+	if (p->no_admit || p->held)
 		return;
 	for (int prio = POOL_PRIO_COUNT - 1; prio >= 0; prio--) {
 		for (struct pool_task *t = p->queue[prio].head, *nx; t; t = nx) {
@@ -609,6 +610,8 @@ static void admit(struct pool *p, struct post *po, uint64_t now)
 				end_task(p, t, POOL_EXPIRED, "deadline passed while queued", po, now);
 				continue;
 			}
+			if (t->unconfirmed)
+				continue; /* not stored yet: as if it had not arrived */
 			if (fits(p, t)) {
 				admit_one(p, t, po, now);
 				if (++adm >= stop_at)
@@ -908,6 +911,37 @@ reject:
 }
 
 /* ---- restore ---------------------------------------------------------------- */
+
+int pool_confirm(struct pool *p, uint64_t id)
+{
+	struct post po;
+	int rc = 0;
+
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	struct pool_task *t = pool_lookup(p, id);
+	if (!t)
+		rc = -POOL_E_NOT_FOUND;
+	else if (t->unconfirmed) {
+		t->unconfirmed = 0;
+		admit(p, &po, pool_now(p));
+	}
+	unlock_post(p, &po);
+	return rc;
+}
+
+int pool_hold(struct pool *p, int hold)
+{
+	struct post po;
+
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	p->held = hold;
+	if (!hold)
+		admit(p, &po, pool_now(p));
+	unlock_post(p, &po);
+	return 0;
+}
 
 /* The output as one chunk (a restored task replays it in one piece). */
 static int restore_output(struct pool_task *t, const struct store_record *r)
