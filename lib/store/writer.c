@@ -12,6 +12,11 @@
  *   a failed batch) it calls the sync completions that were in the batch,
  *   in order, with the outcome; the daemon's completion posts to its loop.
  *
+ *   Within a batch only a task's last record is written: an earlier put of
+ *   the same id hands it its request and output (which a later state record
+ *   leaves out) and is skipped; a put followed by a delete is skipped.
+ *   Under load a task's submit, start and end often share a batch.
+ *
  *   The id sequence is persisted in the same transaction as the records:
  *   the backend's next id becomes max(committed ids) + 1, so no committed
  *   id is ever handed out again, across restarts and models.
@@ -30,7 +35,7 @@
 
 #include "plot/store.h"
 
-enum { OP_PUT, OP_DEL, OP_SYNC };
+enum { OP_PUT, OP_DEL, OP_SYNC, OP_SKIP };
 
 struct wop {
 	struct wop *next;
@@ -212,13 +217,64 @@ static const struct store_ops facade_ops = {
 
 /* ---- the thread ---------------------------------------------------------------- */
 
+static void take_blobs(struct store_record *to, struct store_record *from)
+{
+	if (!to->request_len && from->request_len) {
+		to->request = from->request;
+		to->request_len = from->request_len;
+		from->request = NULL;
+		from->request_len = 0;
+	}
+	if (!to->output && from->output) {
+		to->output = from->output;
+		to->output_len = from->output_len;
+		from->output = NULL;
+		from->output_len = 0;
+	}
+}
+
+/* Skip every put that a later op of the same id supersedes (see DESIGN).
+ * Walks newest first with an open-addressing table of the ids seen. */
+static void coalesce(struct wop *list)
+{
+	size_t n = 0, cap = 16;
+	for (struct wop *op = list; op; op = op->next)
+		n++;
+	while (cap < 2 * n)
+		cap *= 2;
+	struct wop **v = malloc(n * sizeof *v), **seen = calloc(cap, sizeof *seen);
+	if (!v || !seen)
+		goto out; /* no memory: write everything, which is merely slower */
+	n = 0;
+	for (struct wop *op = list; op; op = op->next)
+		v[n++] = op;
+	while (n--) {
+		struct wop *op = v[n];
+		if (op->kind != OP_PUT && op->kind != OP_DEL)
+			continue;
+		size_t i = (size_t)(op->rec.id * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+		while (seen[i] && seen[i]->rec.id != op->rec.id)
+			i = (i + 1) & (cap - 1);
+		if (!seen[i]) {
+			seen[i] = op;
+		} else if (op->kind == OP_PUT) {
+			if (seen[i]->kind == OP_PUT)
+				take_blobs(&seen[i]->rec, &op->rec);
+			op->kind = OP_SKIP;
+		}
+	}
+out:
+	free(v);
+	free(seen);
+}
+
 static int apply(struct store_writer *w, struct wop *op, uint64_t *max_id)
 {
 	struct store *b = w->backend;
-	if (op->kind == OP_PUT) {
+	if (op->kind == OP_PUT || op->kind == OP_SKIP) {
 		if (op->rec.id >= *max_id)
 			*max_id = op->rec.id + 1;
-		return b->ops->put(b->ctx, &op->rec);
+		return op->kind == OP_PUT ? b->ops->put(b->ctx, &op->rec) : 0;
 	}
 	if (op->kind == OP_DEL)
 		b->ops->del(b->ctx, op->rec.id); /* already gone is fine */
@@ -230,6 +286,7 @@ static int write_batch(struct store_writer *w, struct wop *list, uint64_t *nrec)
 {
 	struct store *b = w->backend;
 	uint64_t next = w->seq;
+	coalesce(list);
 	int rc = b->ops->begin ? b->ops->begin(b->ctx) : 0;
 	*nrec = 0;
 	for (struct wop *op = list; op && rc == 0; op = op->next, (*nrec)++)
