@@ -141,6 +141,8 @@ struct cfg_lot {
 	int queue_backend;         /* queue.backend; enum cfg_backend */
 	int mailbox_backend;       /* mailbox.backend */
 	uint64_t retention_secs;   /* mailbox.retention_secs */
+	uint64_t retention_tasks;  /* mailbox.retention_tasks; 0 = no bound */
+	uint64_t retention_bytes;  /* mailbox.retention_bytes; 0 = no bound */
 };
 
 /* Executor parameters. Each applies to the executor named in its doc. */

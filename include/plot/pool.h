@@ -216,7 +216,10 @@ struct pool_config {
 	                            * the executor can (see TWO KNOBS) */
 	unsigned threads;          /* executor compute threads; 0 = its default */
 	uint64_t timeout_ns;       /* default timeout; 0 = none */
-	uint64_t retention_ns;     /* finished tasks kept this long */
+	uint64_t retention_ns;     /* finished tasks kept this long, */
+	uint64_t retention_tasks;  /* and at most this many (0 = no bound), */
+	uint64_t retention_bytes;  /* holding at most this much output (0 = no bound):
+	                            * whichever comes first prunes the oldest */
 	unsigned skip_limit;       /* 0 = POOL_SKIP_LIMIT */
 	size_t max_output_bytes;   /* per task; 0 = 64 MiB. Emits past it fail the task */
 	struct pool_clock clock;   /* zero = real monotonic clock */
@@ -308,6 +311,8 @@ enum pool_limit {
 	POOL_LIMIT_TIMEOUT_NS = 3,
 	POOL_LIMIT_RETENTION_NS = 4,
 	POOL_LIMIT_THREADS = 5,
+	POOL_LIMIT_RETENTION_TASKS = 6, /* finished tasks kept at most; 0 = no bound */
+	POOL_LIMIT_RETENTION_BYTES = 7, /* their output bytes at most; 0 = no bound */
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);

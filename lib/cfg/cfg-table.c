@@ -69,6 +69,14 @@ static const struct cfg_setting settings[] = {
 	LOT("mailbox.retention_secs", "retention_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR,
 	    "3600", NULL, retention_secs, POOL_LIMIT_RETENTION_NS, 1000000000ull,
 	    "How long a finished task stays readable, in seconds."),
+	LOT("mailbox.retention_tasks", "retention_tasks", CFG_T_UINT, CFG_F_RUNTIME, 0, 1e9,
+	    "100000", NULL, retention_tasks, POOL_LIMIT_RETENTION_TASKS, 1,
+	    "Finished tasks kept at most; past it the oldest go first, before their "
+	    "retention_secs are up. 0 means no bound."),
+	LOT("mailbox.retention_bytes", "retention_bytes", CFG_T_UINT, CFG_F_RUNTIME, 0, 1e15,
+	    "268435456", NULL, retention_bytes, POOL_LIMIT_RETENTION_BYTES, 1,
+	    "Output bytes the finished tasks may hold together; past it the oldest go "
+	    "first. 0 means no bound."),
 	ROOT("daemon.socket", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.socket,
 	     "Socket path; null means the usual search: $PLOT_SOCKET, "
 	     "$XDG_RUNTIME_DIR/plot/plotd.sock, /tmp/plot-$UID/plotd.sock."),

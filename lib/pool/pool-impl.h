@@ -69,7 +69,7 @@ struct pool_task {
 	pthread_cond_t cv;   /* output, state or cancel changed */
 };
 
-struct store_op; /* pending store write, pool.c */
+struct store_op; /* pending store write, pool-store.c */
 
 struct pool {
 	pthread_mutex_t mu;
@@ -86,6 +86,8 @@ struct pool {
 	struct store *store;
 
 	uint64_t max_units, max_queue_depth, timeout_ns, retention_ns;
+	uint64_t retention_tasks, retention_bytes; /* 0 = no bound */
+	uint64_t mailbox_bytes;    /* output bytes of the tasks in the mailbox */
 	unsigned threads;          /* as set; 0 = the executor's default */
 	unsigned max_running;      /* configured cap; POOL_NO_CAP = none */
 	unsigned capacity;         /* the executor's; POOL_NO_CAP = no bound */
@@ -125,5 +127,12 @@ uint64_t pool_now(struct pool *p);
 struct pool_task *pool_lookup(struct pool *p, uint64_t id);
 void pool_abs_timeout(uint64_t timeout_ns, struct timespec *ts);
 int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *ts);
+
+/* pool-store.c: the ordered store-write queue. put/del under mu; drain and
+ * free without it. */
+void pool_store_put(struct pool *p, struct pool_task *t, int with_output);
+void pool_store_del(struct pool *p, uint64_t id);
+void pool_store_drain(struct pool *p);
+void pool_store_free(struct pool *p);
 
 #endif

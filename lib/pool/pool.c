@@ -1,7 +1,8 @@
 /*
  * pool.c — the parking lot: queue, admission, units, deadlines, cancel,
- * executor hand-back, runtime limits, shutdown, the timer thread and the
- * ordered store-write queue. (Reading side: pool-sub.c; stats: pool-stats.c.)
+ * executor hand-back, runtime limits, shutdown, the timer thread, and what a
+ * restart needs (restored tasks, hold/confirm). (Reading side: pool-sub.c;
+ * stats: pool-stats.c; the ordered store-write queue: pool-store.c.)
  *
  * DESIGN
  *   One mutex (p->mu) guards the whole pool. Every public operation follows
@@ -66,21 +67,12 @@ struct post {
 	int oom;                   /* a post list could not grow: notifies dropped */
 };
 
-struct store_op {
-	struct store_op *next;
-	int del;
-	struct store_record rec;
-};
-
 static void post_init(struct post *po);
 static void post_run(struct pool *p, struct post *po);
 static void post_notify(struct post *po, uint64_t id);
 static void admit(struct pool *p, struct post *po, uint64_t now);
 static void end_task(struct pool *p, struct pool_task *t, int state,
 		     const char *why, struct post *po, uint64_t now);
-static void store_queue_put(struct pool *p, struct pool_task *t, int with_output);
-static void store_queue_del(struct pool *p, uint64_t id);
-static void store_drain(struct pool *p);
 static void *timer_main(void *arg);
 
 /* ---- clock and timed waits --------------------------------------------- */
@@ -406,7 +398,7 @@ static void post_run(struct pool *p, struct post *po)
 		pool_task_unref(t);
 	}
 	if (p->store)
-		store_drain(p);
+		pool_store_drain(p);
 	if (p->notify)
 		for (size_t i = 0; i < po->nids; i++)
 			p->notify(p->notify_ctx, po->ids[i]);
@@ -511,6 +503,13 @@ static void count_end(struct pool *p, int state)
 }
 
 /* When the timer should prune a task that ended at `ended`. */
+/* The mailbox holds more tasks or output than retention allows. */
+static int over_retention(const struct pool *p)
+{
+	return (p->retention_tasks && p->mailbox.n > p->retention_tasks) ||
+	       (p->retention_bytes && p->mailbox_bytes > p->retention_bytes);
+}
+
 static uint64_t prune_at(const struct pool *p, uint64_t ended)
 {
 	uint64_t d = p->retention_ns + POOL_PRUNE_SLACK_NS;
@@ -535,15 +534,16 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	if (why && !t->error)
 		t->error = strndup(why, POOL_ERROR_MAX); /* NULL on OOM: no message */
 	list_push(&p->mailbox, t);
+	p->mailbox_bytes += t->out_len;
 	count_end(p, state);
 	post_free_payload(po, t);
 	post_notify(po, t->id);
 	post_event(p, po, t, now);
 	if (p->store)
-		store_queue_put(p, t, 1);
+		pool_store_put(p, t, 1);
 	pthread_cond_broadcast(&t->cv);
 	pthread_cond_broadcast(&p->state_cv);
-	if (!p->manual_tick && prune_at(p, now) < p->timer_target)
+	if (!p->manual_tick && (prune_at(p, now) < p->timer_target || over_retention(p)))
 		pthread_cond_signal(&p->timer_cv);
 }
 
@@ -587,7 +587,7 @@ static void admit_one(struct pool *p, struct pool_task *t, struct post *po, uint
 	post_notify(po, t->id);
 	post_event(p, po, t, now);
 	if (p->store)
-		store_queue_put(p, t, 0);
+		pool_store_put(p, t, 0);
 }
 
 /* The walk documented in pool.h (ADMISSION RULE). Skips are counted lazily:
@@ -680,6 +680,8 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->max_running = cfg->max_running;
 	p->timeout_ns = cfg->timeout_ns;
 	p->retention_ns = cfg->retention_ns;
+	p->retention_tasks = cfg->retention_tasks;
+	p->retention_bytes = cfg->retention_bytes;
 	p->skip_limit = cfg->skip_limit ? cfg->skip_limit : POOL_SKIP_LIMIT;
 	p->max_output = cfg->max_output_bytes ? cfg->max_output_bytes : POOL_DEFAULT_MAX_OUTPUT;
 	if (p->max_output > SIZE_MAX / 4)
@@ -755,16 +757,6 @@ static void pool_stop_timer(struct pool *p)
 	p->timer_started = 0;
 }
 
-static void free_store_queue(struct pool *p)
-{
-	for (struct store_op *op = p->sq_head, *nx; op; op = nx) {
-		nx = op->next;
-		store_record_clear(&op->rec);
-		free(op);
-	}
-	p->sq_head = p->sq_tail = NULL;
-}
-
 void pool_free(struct pool *p)
 {
 	if (!p)
@@ -775,8 +767,8 @@ void pool_free(struct pool *p)
 		p->exec.ops->stop(p->exec.ctx);
 	p->exec.ops->free(p->exec.ctx);
 	if (p->store)
-		store_drain(p);
-	free_store_queue(p);
+		pool_store_drain(p);
+	pool_store_free(p);
 	for (size_t i = 0; i < p->nbuckets; i++) {
 		for (struct pool_task *t = p->buckets[i], *nx; t; t = nx) {
 			nx = t->hnext;
@@ -873,7 +865,7 @@ static void submit_enqueue(struct pool *p, struct pool_task *t, const struct poo
 			pthread_cond_signal(&p->timer_cv);
 	}
 	if (p->store)
-		store_queue_put(p, t, 0);
+		pool_store_put(p, t, 0);
 }
 
 int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id)
@@ -984,6 +976,7 @@ int pool_restore_ended(struct pool *p, const struct store_record *r)
 	if (rc == 0) {
 		hash_insert(p, t);
 		list_push(&p->mailbox, t);
+		p->mailbox_bytes += t->out_len;
 		if (!p->manual_tick)
 			pthread_cond_signal(&p->timer_cv);
 	}
@@ -1182,9 +1175,12 @@ void pool_task_finish(struct pool_task *t, int ok, const char *errmsg)
 
 #define PRUNE_BATCH 256 /* tasks pruned per lock hold */
 
+/* The oldest finished task goes when its time is up, or when the mailbox
+ * holds more tasks or output than retention allows. */
 static int prune_due(const struct pool *p, const struct pool_task *t, uint64_t now)
 {
-	return t && now >= t->ended_ns && now - t->ended_ns >= p->retention_ns;
+	return t && ((now >= t->ended_ns && now - t->ended_ns >= p->retention_ns) ||
+		     over_retention(p));
 }
 
 /* Drop up to PRUNE_BATCH expired tasks from the mailbox; their memory is
@@ -1197,9 +1193,10 @@ static int prune(struct pool *p, struct post *po, uint64_t now)
 		if (!prune_due(p, t = p->mailbox.head, now))
 			return 0;
 		list_remove(&p->mailbox, t);
+		p->mailbox_bytes -= t->out_len;
 		hash_remove(p, t);
 		if (p->store)
-			store_queue_del(p, t->id);
+			pool_store_del(p, t->id);
 		t->prune_next = po->pruned;
 		po->pruned = t;
 	}
@@ -1353,6 +1350,14 @@ static void set_locked(struct pool *p, enum pool_limit which, uint64_t value)
 		p->retention_ns = value;
 		pthread_cond_signal(&p->timer_cv);
 		break;
+	case POOL_LIMIT_RETENTION_TASKS:
+		p->retention_tasks = value;
+		pthread_cond_signal(&p->timer_cv);
+		break;
+	case POOL_LIMIT_RETENTION_BYTES:
+		p->retention_bytes = value;
+		pthread_cond_signal(&p->timer_cv);
+		break;
 	default: break;
 	}
 }
@@ -1363,7 +1368,7 @@ int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value)
 
 	if (which == POOL_LIMIT_THREADS)
 		return set_threads(p, value);
-	if ((unsigned)which > POOL_LIMIT_RETENTION_NS)
+	if ((unsigned)which > POOL_LIMIT_RETENTION_BYTES)
 		return -POOL_E_INVALID;
 	if ((which == POOL_LIMIT_MAX_UNITS || which == POOL_LIMIT_MAX_RUNNING) && value < 1)
 		return -POOL_E_INVALID;
@@ -1388,6 +1393,8 @@ uint64_t pool_get_limit(struct pool *p, enum pool_limit which)
 	case POOL_LIMIT_THREADS: v = p->threads; break;
 	case POOL_LIMIT_TIMEOUT_NS: v = p->timeout_ns; break;
 	case POOL_LIMIT_RETENTION_NS: v = p->retention_ns; break;
+	case POOL_LIMIT_RETENTION_TASKS: v = p->retention_tasks; break;
+	case POOL_LIMIT_RETENTION_BYTES: v = p->retention_bytes; break;
 	default: break;
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -1433,87 +1440,3 @@ int pool_shutdown(struct pool *p, enum pool_shutdown_mode mode, uint64_t timeout
 	return rc;
 }
 
-/* ---- store writes ------------------------------------------------------------ */
-
-static char *dup_or_null(const char *s)
-{
-	return s && s[0] ? strdup(s) : NULL;
-}
-
-static void store_op_link(struct pool *p, struct store_op *op)
-{
-	if (p->sq_tail)
-		p->sq_tail->next = op;
-	else
-		p->sq_head = op;
-	p->sq_tail = op;
-}
-
-/* Snapshot the record now (under the lock); written later, in order. A
- * snapshot that cannot be allocated is dropped: the store is best-effort and
- * the pool's state in memory stays authoritative. */
-static void store_queue_put(struct pool *p, struct pool_task *t, int with_output)
-{
-	struct store_op *op = calloc(1, sizeof *op);
-	if (!op)
-		return;
-	struct store_record *r = &op->rec;
-	r->id = t->id;
-	r->priority = t->prio;
-	r->state = t->state;
-	r->cost = t->cost;
-	r->created_ns = t->created_ns;
-	r->started_ns = t->started_ns;
-	r->ended_ns = t->ended_ns;
-	r->deadline_ns = t->deadline_ns;
-	r->owner_uid = t->owner_uid;
-	r->model = dup_or_null(p->name);
-	r->label = dup_or_null(t->label);
-	r->error = dup_or_null(t->error);
-	r->key = dup_or_null(t->key);
-	r->attempts = t->attempts;
-	r->request = t->request; /* written once: the first record takes it */
-	r->request_len = t->request_len;
-	t->request = NULL;
-	t->request_len = 0;
-	if (with_output && t->out_len && (r->output = malloc(t->out_len))) {
-		memcpy(r->output, t->out, t->out_len);
-		r->output_len = t->out_len;
-	}
-	store_op_link(p, op);
-}
-
-static void store_queue_del(struct pool *p, uint64_t id)
-{
-	struct store_op *op = calloc(1, sizeof *op);
-	if (!op)
-		return;
-	op->del = 1;
-	op->rec.id = id;
-	store_op_link(p, op);
-}
-
-/* One drainer at a time keeps the writes in queue order; a second one
- * waits, so that its own writes have been handed over when it returns. */
-static void store_drain(struct pool *p)
-{
-	pthread_mutex_lock(&p->sq_mu);
-	pthread_mutex_lock(&p->mu);
-	while (p->sq_head) {
-		struct store_op *op = p->sq_head;
-		p->sq_head = p->sq_tail = NULL;
-		pthread_mutex_unlock(&p->mu);
-		for (struct store_op *nx; op; op = nx) {
-			nx = op->next;
-			if (op->del)
-				store_del(p->store, op->rec.id);
-			else
-				store_put(p->store, &op->rec);
-			store_record_clear(&op->rec);
-			free(op);
-		}
-		pthread_mutex_lock(&p->mu);
-	}
-	pthread_mutex_unlock(&p->mu);
-	pthread_mutex_unlock(&p->sq_mu);
-}

@@ -1365,6 +1365,38 @@ static void t_shared_ids(void **st)
 	done(&b);
 }
 
+/* Retention by count and by output bytes, whichever comes first, prunes the
+ * oldest finished tasks before their time is up. */
+static void t_retention_count_bytes(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.retention_ns = 1000000000000ull; /* time alone would keep them all */
+	c.retention_tasks = 2;
+	mk(&f, &c);
+	uint64_t id[4];
+	for (int i = 0; i < 4; i++) {
+		id[i] = sub(f.p, POOL_PRIO_NORMAL, 1);
+		assert_int_equal(pool_task_emit(mx_task(f.m, id[i]), "0123456789", 10), 0);
+		fin(&f, id[i], 1);
+		pool_tick(f.p);
+	}
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, id[0], &ti), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_task_info(f.p, id[1], &ti), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_task_info(f.p, id[3], &ti), 0);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_RETENTION_TASKS), 2);
+	/* bytes: 10 bytes each, a bound of 15 keeps one */
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_RETENTION_TASKS, 0), 0);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_RETENTION_BYTES, 15), 0);
+	pool_tick(f.p);
+	assert_int_equal(pool_task_info(f.p, id[2], &ti), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_task_info(f.p, id[3], &ti), 0);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_RETENTION_BYTES), 15);
+	done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1414,6 +1446,7 @@ int main(void)
 		cmocka_unit_test(t_restore_order),
 		cmocka_unit_test(t_restore_ended),
 		cmocka_unit_test(t_shared_ids),
+		cmocka_unit_test(t_retention_count_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
