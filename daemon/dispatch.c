@@ -665,7 +665,7 @@ static uint64_t ns_ms_round(uint64_t ns, uint64_t unit)
 	return ns / unit;
 }
 
-static void stats_one(const struct model *m, struct proto_model_stats *o)
+void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 {
 	struct pool_stats st;
 
@@ -726,7 +726,7 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 	}
 	if (filter_models(c, req, &first, &end) == 0) {
 		for (size_t i = first; i < end; i++)
-			stats_one(&ms->v[i], &v[n++]);
+			dispatch_model_stats(&ms->v[i], &v[n++]);
 		proto_msg_ok(&r, req);
 		r.u.stats.models = v;
 		r.u.stats.n_models = (uint32_t)n;
