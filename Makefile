@@ -33,9 +33,9 @@ B       ?= build/$(CCNAME)$(CUDA_TAG)-san-$(subst $(comma),-,$(SAN))
 BINDIR  := $(B)/bin
 endif
 
-PKGS     := yaml-0.1 msgpack libpcre2-8
+PKGS     := yaml-0.1 msgpack libpcre2-8 jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8 -ljansson -lmicrohttpd)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
