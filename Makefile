@@ -132,7 +132,7 @@ check-threads: $(THREAD_UNIT_BIN)
 	done; exit $$fail
 check-pool: check-threads
 
-cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool
+cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
@@ -150,6 +150,12 @@ $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/tools/proto-torture.c: the schema-walking protocol torture client
+# of tests/cli/daemon-validate.bats.
+$(B)/tests/proto-torture: $(B)/tests/tools/proto-torture.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
