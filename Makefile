@@ -33,9 +33,13 @@ B       ?= build/$(CCNAME)$(CUDA_TAG)-san-$(subst $(comma),-,$(SAN))
 BINDIR  := $(B)/bin
 endif
 
-PKGS     := yaml-0.1 msgpack libpcre2-8 libpq
+PKGS     := yaml-0.1 msgpack libpcre2-8
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8 -lpq)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8)
+
+# libpq (lib/store/pg-*.c, the PostgreSQL shared queue)
+PKG_CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
@@ -109,7 +113,8 @@ clean:
 # ---- tests -------------------------------------------------------------------
 #>> Tests
 #> check           every test: unit, cli and ref (what CI runs under gcc)
-#> unit            the cmocka unit tests (tests/unit)
+#> unit            the cmocka unit tests (tests/unit); test-pg runs against a private
+#>                 PostgreSQL that tests/tools/pg-cluster.sh starts (or CI's, $PLOT_PG_DIR)
 #> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR)
 #> ref             the NumPy/jinja2/gguf oracle tests (tests/ref, pytest)
 #> check-threads   the unit tests of threaded code (pool, post queue, executor table);
