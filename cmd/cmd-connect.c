@@ -249,7 +249,11 @@ static int start_locked(struct plot_ctx *ctx, const char *sock, int timeout_ms, 
 	if (rc)
 		return rc;
 	*started = 1;
-	return wait_ready(ctx, sock, &sp, timeout_ms);
+	if (cmd_waitline_wanted(ctx))
+		cmd_waitline_show("starting plotd (pid %d) on %s", (int)sp.pid, sock);
+	rc = wait_ready(ctx, sock, &sp, timeout_ms);
+	cmd_waitline_clear();
+	return rc;
 }
 
 int cmd_autostart(struct plot_ctx *ctx, const char *sock, int timeout_ms, int *started)

@@ -201,3 +201,27 @@ keys() { tmux -S "$TMUX_SOCK" send-keys "$@"; }
 	run -2 --separate-stderr "$PLOT" chat <<<"/set min_p 2"
 	[[ "$stderr" == *"min_p"*"2"* ]]
 }
+
+@test "tty: a queued answer shows its position, erased when the answer starts" {
+	plotd_write_config <<-'EOF'
+	parking_lot:
+	  pool:    { max_running: 1 }
+	default_model: slow
+	models:
+	  - name: slow
+	    executor: synthetic
+	    params: { tokens_per_sec: 20 }
+	EOF
+	plotd_start
+	local id words
+	words=$(seq -s ' ' 1 400)
+	id=$("$PLOT" submit -m slow "$words")
+	tmux_start "'$PLOT' chat"
+	wait_until screen_has '^slow> ?$'
+	keys "after the queue" Enter
+	wait_until screen_has '^task [0-9]+ queued on slow: position 1 \([0-9]+s\)$'
+	run -0 "$PLOT" cancel "$id"
+	wait_until screen_has '^after the queue$'
+	wait_until last_line_is '^slow> ?$'
+	run -1 screen_has 'queued'
+}
