@@ -33,9 +33,17 @@ B       ?= build/$(CCNAME)$(CUDA_TAG)-san-$(subst $(comma),-,$(SAN))
 BINDIR  := $(B)/bin
 endif
 
-PKGS     := yaml-0.1 msgpack libpcre2-8 sqlite3
+PKGS     := yaml-0.1 msgpack libpcre2-8 jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8 -lsqlite3)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8 -ljansson -lmicrohttpd)
+
+# libpq (lib/store/pg-*.c, the PostgreSQL shared queue)
+PKG_CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
+
+# sqlite3 (lib/store/sqlite.c, the embedded durable store)
+PKG_CFLAGS += $(shell pkg-config --cflags sqlite3 2>/dev/null)
+PKG_LIBS   += $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
@@ -71,7 +79,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # the unit tests of threaded code, which CI also runs under TSan
 THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/tests/test-exec \
-		     $(B)/tests/test-store-sqlite,$(UNIT_BIN))
+	$(B)/tests/test-pg $(B)/tests/test-store-sqlite,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
@@ -109,7 +117,8 @@ clean:
 # ---- tests -------------------------------------------------------------------
 #>> Tests
 #> check           every test: unit, cli and ref (what CI runs under gcc)
-#> unit            the cmocka unit tests (tests/unit)
+#> unit            the cmocka unit tests (tests/unit); test-pg runs against a private
+#>                 PostgreSQL that tests/tools/pg-cluster.sh starts (or CI's, $PLOT_PG_DIR)
 #> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR)
 #> cli-memory      the daemon and task tests again with the memory store (the
 #>                 default is sqlite; PLOT_TEST_BACKEND picks it)
@@ -124,18 +133,23 @@ $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(UNIT_HELP_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# test-pg* need a PostgreSQL server: pg-cluster.sh run uses the one CI
+# started ($$PLOT_PG_DIR), else starts a private one for that binary.
+PG_RUN := tests/tools/pg-cluster.sh run
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \
-	    echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t || fail=1; \
+	    echo "== $$t"; case $$t in */test-pg*) w="$(PG_RUN)";; *) w=;; esac; \
+	    CMOCKA_MESSAGE_OUTPUT=stdout $$w $$t || fail=1; \
 	done; exit $$fail
 
 check-threads: $(THREAD_UNIT_BIN)
 	@fail=0; for t in $(THREAD_UNIT_BIN); do \
-	    echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t || fail=1; \
+	    echo "== $$t"; case $$t in */test-pg*) w="$(PG_RUN)";; *) w=;; esac; \
+	    CMOCKA_MESSAGE_OUTPUT=stdout $$w $$t || fail=1; \
 	done; exit $$fail
 check-pool: check-threads
 
-cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool
+cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
@@ -161,6 +175,12 @@ $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/tools/proto-torture.c: the schema-walking protocol torture client
+# of tests/cli/daemon-validate.bats.
+$(B)/tests/proto-torture: $(B)/tests/tools/proto-torture.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

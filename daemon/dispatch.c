@@ -10,11 +10,7 @@
  *   exec_request, exec_prepare() prepares it off the loop (tokenizing for
  *   llm; inline for synthetic), the result comes back through the post
  *   queue, and submit_prepared() calls pool_submit and sends the reply.
- *   Nothing here asks which executor a model has. With a durable store the
- *   reply waits for the store writer's commit of the task's record
- *   (submit_acked); a failed commit cancels the task and answers STORE.
- *   A restart resumes stored tasks through the same path (dispatch_restore),
- *   their submit frame kept in the record.
+ *   Nothing here asks which executor a model has.
  *
  *   Requests that wait (result with wait, subscribe) become watches
  *   (watch.c); the pools' notes (dispatch_task_event) drain them with
@@ -38,6 +34,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "plot/version.h"
+#include "submit.h"
 
 #define STREAM_COALESCE (64u << 10)
 #define STREAM_BUDGET (256u << 10)
@@ -193,58 +190,6 @@ static void do_config(struct conn *c, const struct proto_msg *req)
 
 /* ---- submit ------------------------------------------------------------- */
 
-/* One submit between exec_prepare and pool_submit. The client is found
- * again by connection number: it may have gone meanwhile (a detached task
- * is submitted anyway, any other is dropped). */
-struct pending {
-	struct dispatch *d;
-	size_t model;
-	uint64_t conn_num, req_id;
-	int detach;
-	int inline_done;            /* loop thread only: answered inside exec_prepare */
-	struct exec_prepared *res;
-	struct proto_buf frame;     /* the submit as sent (durable store only) */
-	char *key;                  /* idempotency key, or NULL */
-	struct {                    /* startup: the task being resumed (id 0: none) */
-		uint64_t id, created_ns, deadline_ns;
-		uint32_t attempts;
-	} restore;
-};
-
-/* A submit (or a keyed repeat) waiting for the store's commit. */
-struct ack {
-	struct dispatch *d;
-	uint64_t conn_num, req_id, task;
-	size_t model;
-	int detach, ok;
-	uint32_t uid;
-	char *key;
-};
-
-static void submit_rejected(struct conn *c, const struct proto_msg *req,
-			    const struct model *m, uint32_t uid, uint64_t cost, int rc)
-{
-	int code = proto_code_from_pool(rc);
-
-	log_msg(LOG_INFO, "pool %s: submit from uid %u rejected: %s%s", m->name, (unsigned)uid,
-		pool_err_name(rc), c ? "" : " (detached, its client is gone)");
-	if (!c)
-		return;
-	if (-rc == POOL_E_QUEUE_FULL)
-		conn_error(c, req, code, "queue of model %s is full (max_queue_depth %llu)",
-			   m->name, (unsigned long long)pool_get_limit(m->pool,
-								   POOL_LIMIT_MAX_QUEUE_DEPTH));
-	else if (-rc == POOL_E_CAPACITY)
-		conn_error(c, req, code, "cost %llu exceeds max_units %llu of model %s",
-			   (unsigned long long)cost,
-			   (unsigned long long)pool_get_limit(m->pool, POOL_LIMIT_MAX_UNITS),
-			   m->name);
-	else if (-rc == POOL_E_SHUTDOWN)
-		conn_error(c, req, code, "plotd is shutting down");
-	else
-		conn_error(c, req, code, "submit to model %s: %s", m->name, pool_err_name(rc));
-}
-
 static int submit_check(struct conn *c, const struct proto_msg *req, struct model **mp)
 {
 	const struct proto_submit *s = &req->u.submit;
@@ -309,318 +254,101 @@ static void request_from(uint32_t uid, const struct proto_submit *s,
 	r->n_stop = s->n_stop;
 	r->ignore_eos = s->ignore_eos;
 	r->priority = s->priority;
-	r->timeout_ns = (s->has & PROTO_HAS_DEADLINE) ? (uint64_t)(s->deadline_secs * 1e9) : 0;
+	r->timeout_ns = 0;
+	if (s->has & PROTO_HAS_DEADLINE) /* a tiny positive deadline is 1 ns, not "none" */
+		r->timeout_ns = s->deadline_secs * 1e9 < 1 ? 1 : (uint64_t)(s->deadline_secs * 1e9);
 	r->cost = s->cost;
 	r->owner_uid = uid;
 }
 
-static int code_of(int status)
+/* A socket submit waiting for its outcome: the client is found again by
+ * connection number, it may have gone meanwhile (a detached task is
+ * submitted anyway, any other is dropped: submit.c). */
+struct sock_submit {
+	struct dispatch *d;
+	uint64_t conn_num, req_id;
+	const char *model;
+	int detach;
+};
+
+static int sock_wanted(void *ctx)
 {
-	switch (-status) {
-	case EXEC_E_CONTEXT: return PROTO_E_CONTEXT;
-	case EXEC_E_NOMEM: return PROTO_E_NOMEM;
-	case EXEC_E_SHUTDOWN: return PROTO_E_SHUTDOWN;
-	case EXEC_E_LOAD: return PROTO_E_INTERNAL;
-	default: return PROTO_E_INVALID;
-	}
+	struct sock_submit *ss = ctx;
+	return conn_by_num(ss->d->conns, ss->conn_num) != NULL;
 }
 
-/* Loop: the reply to a submit that was taken (id of model m). */
-static void submit_reply(struct conn *c, const struct proto_msg *req, const struct model *m,
-			 uint64_t id, int detach)
+static void sock_done(void *ctx, const struct submit_out *o)
 {
-	struct proto_msg out;
+	struct sock_submit ss = *(struct sock_submit *)ctx;
+	struct conn *c = conn_by_num(ss.d->conns, ss.conn_num);
+	struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = ss.req_id }, out;
 
-	if (!detach)
-		conn_remember_run(c, id);
-	proto_msg_ok(&out, req);
-	out.u.submitted.task = id;
-	out.u.submitted.model = m->name;
+	free(ctx);
+	if (!c || o->code == SUBMIT_DROPPED)
+		return;
+	if (o->code) {
+		conn_error(c, &req, o->code, "%s", o->msg);
+		return;
+	}
+	if (!ss.detach)
+		conn_remember_run(c, o->task);
+	proto_msg_ok(&out, &req);
+	out.u.submitted.task = o->task;
+	out.u.submitted.model = ss.model;
 	conn_send(c, &out);
 }
 
-/* post_fn: the store answered an ack (loop thread). */
-static void submit_acked(void *ctx, uint64_t key, void *arg, int live)
-{
-	struct ack *a = arg;
-	struct dispatch *d = ctx;
-
-	(void)key;
-	if (live) {
-		struct model *m = &d->models->v[a->model];
-		struct conn *c = conn_by_num(d->conns, a->conn_num);
-		struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = a->req_id };
-		char why[512];
-		if (a->ok && m->pool)
-			pool_confirm(m->pool, a->task); /* stored: it may run now */
-		if (a->ok && c) {
-			submit_reply(c, &req, m, a->task, a->detach);
-		} else if (!a->ok) {
-			store_writer_error(d->durable->writer, why, sizeof(why));
-			log_msg(LOG_ERROR, "pool %s: task %llu refused, not stored: %s", m->name,
-				(unsigned long long)a->task, why);
-			if (m->pool)
-				pool_cancel(m->pool, a->task); /* never acknowledged: never runs */
-			durable_key_remember(d->durable, a->uid, a->key, 0);
-			if (c)
-				conn_error(c, &req, PROTO_E_STORE, "task not accepted: %s", why);
-		}
-	}
-	free(a->key);
-	free(a);
-}
-
-/* Store writer thread: the batch holding the task is committed (or not). */
-static void ack_committed(void *ctx, void *arg, int ok)
-{
-	struct ack *a = arg;
-
-	(void)ctx;
-	a->ok = ok;
-	if (post_send(a->d->post, submit_acked, a->d, a) < 0) {
-		log_msg(LOG_ERROR, "task %llu: its reply is lost: out of memory",
-			(unsigned long long)a->task);
-		free(a->key);
-		free(a);
-	}
-}
-
-/* Reply once everything the store holds so far (task's record included) is
- * committed; without a store, now. */
-static void reply_when_stored(struct pending *pe, struct conn *c, const struct proto_msg *req,
-			      struct model *m, uint64_t id, uint32_t uid)
-{
-	struct dispatch *d = pe->d;
-	struct ack *a = m->store ? calloc(1, sizeof(*a)) : NULL;
-
-	if (!a) {
-		if (m->store)
-			log_msg(LOG_ERROR, "task %llu: acknowledged before its commit: out of "
-				"memory", (unsigned long long)id);
-		if (m->pool)
-			pool_confirm(m->pool, id);
-		if (c)
-			submit_reply(c, req, m, id, pe->detach);
-		return;
-	}
-	*a = (struct ack){ .d = d, .conn_num = pe->conn_num, .req_id = pe->req_id, .task = id,
-			   .model = pe->model, .detach = pe->detach, .uid = uid,
-			   .key = pe->key ? strdup(pe->key) : NULL };
-	if (store_writer_sync(d->durable->writer, ack_committed, d, a) < 0) {
-		free(a->key);
-		free(a);
-		pool_confirm(m->pool, id);
-		if (c)
-			submit_reply(c, req, m, id, pe->detach);
-	}
-}
-
-/* What the store needs to resume the task, and a restored task's own id,
- * times and attempts, into the pool's submit. */
-static void submit_extras(struct pending *pe, struct pool_submit *sub)
-{
-	sub->key = pe->key;
-	sub->hold = pe->frame.len > 0 && !pe->restore.id; /* runs once stored */
-	if (pe->frame.len > 4) { /* the body, without the length prefix */
-		sub->request = pe->frame.data + 4;
-		sub->request_len = pe->frame.len - 4;
-	}
-	if (!pe->restore.id)
-		return;
-	sub->id = pe->restore.id;
-	sub->created_ns = pe->restore.created_ns;
-	sub->attempts = pe->restore.attempts;
-	if (pe->restore.deadline_ns) {
-		sub->deadline_ns = pe->restore.deadline_ns;
-		sub->timeout_ns = 0;
-	}
-}
-
-/* Loop: one prepared request -> pool_submit -> the reply. */
-static void submit_prepared(struct pending *pe)
-{
-	struct dispatch *d = pe->d;
-	struct model *m = &d->models->v[pe->model];
-	struct conn *c = conn_by_num(d->conns, pe->conn_num);
-	struct exec_prepared *r = pe->res;
-	struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = pe->req_id };
-	uint64_t id;
-
-	if (!r || (!c && !pe->detach)) {
-		if (c)
-			conn_error(c, &req, PROTO_E_NOMEM, "out of memory");
-		return;
-	}
-	if (r->status < 0) {
-		if (c)
-			conn_error(c, &req, code_of(r->status), "%s", r->error);
-		return;
-	}
-	if (!pe->restore.id && !d->hooks.can_submit(d->hooks.ctx)) {
-		if (c)
-			conn_error(c, &req, PROTO_E_SHUTDOWN, "plotd is draining: no new tasks");
-		return;
-	}
-	uint64_t cost = r->sub.cost;
-	uint32_t uid = r->sub.owner_uid;
-	submit_extras(pe, &r->sub);
-	int rc = pool_submit(m->pool, &r->sub, &id);
-	r->sub.payload = NULL; /* the pool took it, in every case */
-	if (rc < 0) {
-		submit_rejected(c, &req, m, uid, cost, rc);
-		return;
-	}
-	durable_key_remember(d->durable, uid, pe->key, id);
-	if (log_enabled(LOG_INFO))
-		log_msg(LOG_INFO, "pool %s: task %llu %s (%u prompt tokens, uid %u, %s, "
-			"cost %llu%s)", m->name, (unsigned long long)id,
-			pe->restore.id ? "resumed" : "submitted", r->prompt_tokens,
-			(unsigned)uid, pool_prio_name(r->sub.priority),
-			(unsigned long long)cost, pe->detach ? ", detached" : "");
-	if (!pe->restore.id)
-		reply_when_stored(pe, c, &req, m, id, uid);
-}
-
-/* Every restored task is back in its pool: admission may start. */
-static void restore_check(struct dispatch *d)
-{
-	if (d->restore_open || d->restoring)
-		return;
-	for (size_t i = 0; i < d->models->n; i++)
-		if (d->models->v[i].pool)
-			pool_hold(d->models->v[i].pool, 0);
-}
-
-void dispatch_restore_begin(struct dispatch *d)
-{
-	d->restore_open = 1;
-	for (size_t i = 0; i < d->models->n; i++)
-		if (d->models->v[i].pool)
-			pool_hold(d->models->v[i].pool, 1);
-}
-
-void dispatch_restore_end(struct dispatch *d)
-{
-	d->restore_open = 0;
-	restore_check(d);
-}
-
-static void pending_done(struct pending *pe)
-{
-	if (pe->restore.id) {
-		pe->d->restoring--;
-		restore_check(pe->d);
-	}
-	exec_prepared_free(pe->res);
-	proto_buf_free(&pe->frame);
-	free(pe->key);
-	free(pe);
-}
-
-/* post_fn: a prepared submit reaches the loop (or is discarded at exit). */
-static void on_prepared_post(void *ctx, uint64_t key, void *arg, int live)
-{
-	(void)ctx;
-	(void)key;
-	if (live)
-		submit_prepared(arg);
-	pending_done(arg);
-}
-
-/* Any thread: the executor's answer. Inline on the loop thread while
- * exec_prepare runs (a synthetic model), the submit goes on right after it
- * returns; from any other thread it is posted to the loop. */
-static void on_prepared(void *ctx, struct exec_prepared *r)
-{
-	struct pending *pe = ctx;
-	struct dispatch *d = pe->d;
-
-	pe->res = r;
-	if (pthread_equal(pthread_self(), d->loop_thread) && d->preparing == pe) {
-		pe->inline_done = 1;
-		return;
-	}
-	if (post_send(d->post, on_prepared_post, d, pe) < 0) {
-		log_msg(LOG_ERROR, "submit lost: out of memory posting it to the loop");
-		pending_done(pe);
-	}
-}
-
-/* Prepare s for m through the executor; pe is filled by the caller and
- * is consumed (submitted now, or when the executor posts back). Returns 0,
- * or a negative exec error with err set (pe is then freed). */
-static int prepare_submit(struct dispatch *d, struct model *m, const struct proto_submit *s,
-			  uint32_t uid, struct pending *pe, char *err, size_t errlen)
+/* Prepare and submit s to m for uid; cb borrows frame (the submit as sent,
+ * kept in the durable store so a restart can resume the task). */
+static int submit_from(struct dispatch *d, struct model *m, const struct proto_submit *s,
+		       uint32_t uid, struct submit_cbs *cb, const struct proto_buf *frame)
 {
 	struct exec_request r;
 	struct tmpl_msg *msgs = calloc(s->n_messages ? s->n_messages : 1, sizeof(*msgs));
 
-	if (!msgs) {
-		pending_done(pe);
-		snprintf(err, errlen, "out of memory");
-		return -EXEC_E_NOMEM;
-	}
+	if (!msgs)
+		return -1;
 	for (uint32_t i = 0; i < s->n_messages; i++)
 		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
 	request_from(uid, s, msgs, &r);
-	d->preparing = pe;
-	int rc = exec_prepare(m->exec, &r, on_prepared, pe, err, errlen);
-	d->preparing = NULL;
-	free(msgs);
-	if (rc < 0) {
-		pending_done(pe);
-	} else if (pe->inline_done) { /* else it was posted, maybe already */
-		submit_prepared(pe);
-		pending_done(pe);
+	cb->key = s->key;
+	if (frame && frame->len > 4) { /* the body, without the length prefix */
+		cb->request = frame->data + 4;
+		cb->request_len = frame->len - 4;
 	}
-	return rc;
-}
-
-/* A keyed submit seen before: the first task's id, once the store holds it. */
-static int submit_repeat(struct conn *c, const struct proto_msg *req)
-{
-	struct dispatch *d = dsp(c);
-	uint64_t id = durable_key_lookup(d->durable, (uint32_t)c->peer.uid, req->u.submit.key);
-	struct model *m = id ? models_for_task(d->models, id) : NULL;
-	if (!m)
-		return 0;
-	struct pending pe = { .d = d, .model = m->index, .conn_num = c->num, .req_id = req->id,
-			      .detach = 1 };
-	log_msg(LOG_INFO, "pool %s: submit with key of task %llu: the same task", m->name,
-		(unsigned long long)id);
-	reply_when_stored(&pe, c, req, m, id, (uint32_t)c->peer.uid);
-	return 1;
+	submit_start(d, m, &r, cb);
+	free(msgs);
+	return 0;
 }
 
 static void do_submit(struct conn *c, const struct proto_msg *req)
 {
 	const struct proto_submit *s = &req->u.submit;
-	struct dispatch *d = dsp(c);
+	struct proto_buf frame;
 	struct model *m;
 	char err[256];
 
-	if (submit_check(c, req, &m) < 0 || submit_repeat(c, req))
+	if (submit_check(c, req, &m) < 0)
 		return;
-	struct pending *pe = calloc(1, sizeof(*pe));
-	if (!pe || (s->key && !(pe->key = strdup(s->key)))) {
-		free(pe);
+	struct sock_submit *ss = malloc(sizeof(*ss));
+	proto_buf_init(&frame);
+	if (!ss || (m->store && proto_encode(req, NULL, &frame, err, sizeof(err)) < 0)) {
+		free(ss);
+		proto_buf_free(&frame);
 		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
-	pe->d = d;
-	pe->model = m->index;
-	pe->conn_num = c->num;
-	pe->req_id = req->id;
-	pe->detach = s->detach;
-	if (m->store && proto_encode(req, NULL, &pe->frame, err, sizeof(err)) < 0) {
-		pending_done(pe);
-		conn_error(c, req, PROTO_E_NOMEM, "cannot keep the request: %s", err);
-		return;
+	*ss = (struct sock_submit){ dsp(c), c->num, req->id, m->name, s->detach };
+	struct submit_cbs cb = { .wanted = sock_wanted, .done = sock_done, .ctx = ss,
+				 .detach = s->detach };
+	if (submit_from(dsp(c), m, s, (uint32_t)c->peer.uid, &cb, &frame) < 0) {
+		free(ss);
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
 	}
-	int rc = prepare_submit(d, m, s, (uint32_t)c->peer.uid, pe, err, sizeof(err));
-	if (rc < 0)
-		conn_error(c, req, code_of(rc), "%s", err);
+	proto_buf_free(&frame);
 }
+
+/* ---- restart ---------------------------------------------------------------- */
 
 /* Startup: a stored task cannot be resumed; it ends FAILED, visibly. */
 static void restore_failed(struct dispatch *d, struct model *m, const struct store_record *r,
@@ -643,6 +371,28 @@ static void restore_failed(struct dispatch *d, struct model *m, const struct sto
 		pool_restore_ended(m->pool, &f);
 }
 
+/* A resumed task's outcome: nobody to tell, unless it failed. */
+struct sock_restore {
+	struct dispatch *d;
+	size_t model;
+	struct store_record rec; /* the scalar fields only */
+};
+
+static int restore_wanted(void *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+static void restore_done(void *ctx, const struct submit_out *o)
+{
+	struct sock_restore *sr = ctx;
+
+	if (o->code && o->code != SUBMIT_DROPPED)
+		restore_failed(sr->d, &sr->d->models->v[sr->model], &sr->rec, o->msg);
+	free(sr);
+}
+
 void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r)
 {
 	struct proto_msg req;
@@ -652,25 +402,31 @@ void dispatch_restore(struct dispatch *d, struct model *m, const struct store_re
 		restore_failed(d, m, r, m->error);
 		return;
 	}
+	if (!r->request_len) {
+		restore_failed(d, m, r, "its request was not stored (an HTTP submit)");
+		return;
+	}
 	if (proto_decode(r->request, r->request_len, NULL, &req, err, sizeof(err)) < 0 ||
 	    req.type != PROTO_T_SUBMIT) {
-		if (req.type != PROTO_T_SUBMIT)
-			snprintf(err, sizeof(err), "its stored request is not a submit");
-		restore_failed(d, m, r, err);
+		restore_failed(d, m, r, req.type != PROTO_T_SUBMIT ? "its stored request is not "
+			       "a submit" : err);
 		return;
 	}
-	struct pending *pe = calloc(1, sizeof(*pe));
-	if (!pe || (r->key && !(pe->key = strdup(r->key)))) {
-		free(pe);
-		proto_msg_clear(&req);
+	struct sock_restore *sr = calloc(1, sizeof(*sr));
+	struct submit_restore rs = { r->id, r->created_ns, r->deadline_ns, r->attempts };
+	struct submit_cbs cb = { .wanted = restore_wanted, .done = restore_done, .ctx = sr,
+				 .detach = 1 };
+	if (sr) {
+		*sr = (struct sock_restore){ d, m->index, *r };
+		sr->rec.model = sr->rec.label = sr->rec.error = sr->rec.key = NULL;
+		sr->rec.output = sr->rec.request = NULL;
+		sr->rec.output_len = sr->rec.request_len = 0;
+		cb.restore = &rs;
+	}
+	if (!sr || submit_from(d, m, &req.u.submit, r->owner_uid, &cb, NULL) < 0) {
+		free(sr);
 		restore_failed(d, m, r, "out of memory");
-		return;
 	}
-	*pe = (struct pending){ .d = d, .model = m->index, .detach = 1, .key = pe->key,
-				.restore = { r->id, r->created_ns, r->deadline_ns, r->attempts } };
-	d->restoring++; /* pending_done counts it back */
-	if (prepare_submit(d, m, &req.u.submit, r->owner_uid, pe, err, sizeof(err)) < 0)
-		restore_failed(d, m, r, err);
 	proto_msg_clear(&req);
 }
 
@@ -1018,7 +774,7 @@ static uint64_t ns_ms_round(uint64_t ns, uint64_t unit)
 	return ns / unit;
 }
 
-static void stats_one(const struct model *m, struct proto_model_stats *o)
+void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 {
 	struct pool_stats st;
 
@@ -1079,7 +835,7 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 	}
 	if (filter_models(c, req, &first, &end) == 0) {
 		for (size_t i = first; i < end; i++)
-			stats_one(&ms->v[i], &v[n++]);
+			dispatch_model_stats(&ms->v[i], &v[n++]);
 		proto_msg_ok(&r, req);
 		r.u.stats.models = v;
 		r.u.stats.n_models = (uint32_t)n;

@@ -41,7 +41,7 @@ struct dispatch {
 	struct durable *durable;    /* the store: submits are acknowledged after its
 	                             * commit; idempotency keys */
 	size_t restoring;           /* stored tasks still being prepared */
-	int restore_open;           /* dispatch_restore calls may still come */
+	int restore_open;           /* dispatch_restore calls may still come (submit.c) */
 };
 
 int dispatch_init(struct dispatch *d, struct conns *cs, struct models *ms,
@@ -57,14 +57,13 @@ void dispatch_task_event(void *ctx, uint64_t key, void *arg, int live);
 void dispatch_kick_all(struct dispatch *d);
 size_t dispatch_watch_count(const struct dispatch *d);
 /* Startup: resume stored task r (queued, or running at the stop and
- * requeued) on m through the same path as a submit, keeping its id, times,
- * priority and attempts. A task that cannot be resumed ends FAILED, with
- * the reason, in the store and the mailbox. */
+ * requeued) on m through the submit path (submit.c), keeping its id, times,
+ * priority and attempts, between submit_restore_begin and _end. A task that
+ * cannot be resumed ends FAILED, with the reason, in the store and the
+ * mailbox. */
 void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r);
-/* Startup: hold admission in every pool until the tasks given to
- * dispatch_restore between begin and end are all back (the loop may have
- * to run first, for executors that prepare on their own threads). */
-void dispatch_restore_begin(struct dispatch *d);
-void dispatch_restore_end(struct dispatch *d);
+/* One model's figures, as the stats reply carries them (HTTP's /metrics
+ * and /v1/queues too). */
+void dispatch_model_stats(const struct model *m, struct proto_model_stats *o);
 
 #endif
