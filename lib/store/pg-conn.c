@@ -17,8 +17,51 @@
 
 #include "store/pg-impl.h"
 
+/* ---- columns and parameters ------------------------------------------------ */
+
+void pgq_u64s(char *buf, uint64_t v)
+{
+	snprintf(buf, 24, "%llu", (unsigned long long)v);
+}
+
+uint64_t pgq_col_u64(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoull(PQgetvalue(r, row, col), NULL, 10);
+}
+
+uint64_t pgq_col_ns(const PGresult *r, int row, int col)
+{
+	return pgq_col_u64(r, row, col) * 1000u;
+}
+
+char *pgq_col_str(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+/* A bytea column (text result, hex) into a malloc'd buffer; NULL + 0 if null. */
+int pgq_col_bytea(const PGresult *r, int row, int col, void **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	if (PQgetisnull(r, row, col))
+		return 0;
+	unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), len);
+	if (!b)
+		return -PGQ_E_NOMEM;
+	*out = malloc(*len + 1); /* +1: readers may treat output as a string */
+	if (*out) {
+		memcpy(*out, b, *len);
+		((char *)*out)[*len] = 0;
+	}
+	PQfreemem(b);
+	return *out ? 0 : -PGQ_E_NOMEM;
+}
+
+
 static const char *const err_names[] = {
 	"ok", "connect", "schema", "query", "lost", "not found", "state", "invalid", "no memory",
+	"queue full",
 };
 
 const char *pgq_err_name(int e)
@@ -213,8 +256,28 @@ void pgq_free(struct pgq *q)
 
 int pgq_listen(struct pgq *q, char *err, size_t errlen)
 {
-	return pgq_exec_cmd(q, "listen", "LISTEN plot_submit", 0, NULL, err, errlen) ? -PGQ_E_QUERY :
-	       pgq_exec_cmd(q, "listen", "LISTEN plot_cancel", 0, NULL, err, errlen);
+	if (pgq_exec_cmd(q, "listen", "LISTEN plot_submit", 0, NULL, err, errlen) ||
+	    pgq_exec_cmd(q, "listen", "LISTEN plot_cancel", 0, NULL, err, errlen))
+		return -PGQ_E_QUERY;
+	q->listening = 1;
+	return 0;
+}
+
+int pgq_connected(const struct pgq *q)
+{
+	return PQstatus(q->conn) == CONNECTION_OK;
+}
+
+int pgq_reconnect(struct pgq *q, char *err, size_t errlen)
+{
+	PQreset(q->conn);
+	if (PQstatus(q->conn) != CONNECTION_OK) {
+		char line[512];
+		first_line(PQerrorMessage(q->conn), line, sizeof line);
+		snprintf(err, errlen, "postgres.url '%s': cannot reconnect: %s", q->where, line);
+		return -PGQ_E_CONNECT;
+	}
+	return q->listening ? pgq_listen(q, err, errlen) : 0;
 }
 
 int pgq_fd(const struct pgq *q)
