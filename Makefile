@@ -33,9 +33,9 @@ B       ?= build/$(CCNAME)$(CUDA_TAG)-san-$(subst $(comma),-,$(SAN))
 BINDIR  := $(B)/bin
 endif
 
-PKGS     := yaml-0.1 msgpack libpcre2-8
+PKGS     := yaml-0.1 msgpack libpcre2-8 jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8 -ljansson -lmicrohttpd)
 
 # libpq (lib/store/pg-*.c, the PostgreSQL shared queue)
 PKG_CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
@@ -143,7 +143,7 @@ check-threads: $(THREAD_UNIT_BIN)
 	done; exit $$fail
 check-pool: check-threads
 
-cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool
+cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
@@ -161,6 +161,12 @@ $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/tools/proto-torture.c: the schema-walking protocol torture client
+# of tests/cli/daemon-validate.bats.
+$(B)/tests/proto-torture: $(B)/tests/tools/proto-torture.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
