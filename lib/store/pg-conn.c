@@ -144,11 +144,35 @@ PGresult *pgq_exec(struct pgq *q, const char *what, const char *sql, int nparams
 	return pgq_exec_bin(q, what, sql, nparams, params, NULL, NULL, err, errlen);
 }
 
+/* The name of sql's prepared statement on this session, preparing it the
+ * first time; NULL when it cannot be (table full: run it unprepared). */
+static const char *prepared_name(struct pgq *q, const char *sql, int nparams, char *name)
+{
+	int i;
+	for (i = 0; i < q->nprepared && q->prepared[i] != sql; i++)
+		;
+	snprintf(name, 16, "plot%d", i);
+	if (i < q->nprepared)
+		return name;
+	if (i == PGQ_MAX_PREPARED)
+		return NULL;
+	PGresult *r = PQprepare(q->conn, name, sql, nparams, NULL);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok)
+		return NULL; /* run it unprepared: its error then says what is wrong */
+	q->prepared[q->nprepared++] = sql;
+	return name;
+}
+
 PGresult *pgq_exec_bin(struct pgq *q, const char *what, const char *sql, int nparams,
 		       const char *const *params, const int *lengths, const int *formats,
 		       char *err, size_t errlen)
 {
-	PGresult *r = PQexecParams(q->conn, sql, nparams, NULL, params, lengths, formats, 0);
+	char buf[16];
+	const char *name = prepared_name(q, sql, nparams, buf);
+	PGresult *r = name ? PQexecPrepared(q->conn, name, nparams, params, lengths, formats, 0)
+			   : PQexecParams(q->conn, sql, nparams, NULL, params, lengths, formats, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
@@ -271,6 +295,7 @@ int pgq_connected(const struct pgq *q)
 int pgq_reconnect(struct pgq *q, char *err, size_t errlen)
 {
 	PQreset(q->conn);
+	q->nprepared = 0; /* they died with the old session */
 	if (PQstatus(q->conn) != CONNECTION_OK) {
 		char line[512];
 		first_line(PQerrorMessage(q->conn), line, sizeof line);

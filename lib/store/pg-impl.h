@@ -10,14 +10,22 @@
 
 #include "plot/pgq.h"
 
+#define PGQ_MAX_PREPARED 32
+
 struct pgq {
 	PGconn *conn;
 	char name[64];     /* this daemon's name in leases and plot_daemons */
 	char where[256];   /* the URL, password redacted: what errors name */
 	int listening;     /* pgq_listen() was called: pgq_reconnect() listens again */
+	/* Statements prepared on this session, keyed by their SQL text's address
+	 * (every statement is a static string): parsed and planned once, not
+	 * per call. Emptied when the session is reset. */
+	const char *prepared[PGQ_MAX_PREPARED];
+	int nprepared;
 };
 
-/* Run sql with text parameters. Returns the result when its status is
+/* Run sql (a static string: it is prepared once per session, by address)
+ * with text parameters. Returns the result when its status is
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK; else NULL, with err naming what
  * (what) failed and the server's message. */
 PGresult *pgq_exec(struct pgq *q, const char *what, const char *sql, int nparams,
