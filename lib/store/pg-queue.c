@@ -14,6 +14,7 @@
  *   before the lease is taken away or sees it gone.
  *   Parameters go as text except bytea (binary); numbers are formatted here.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,8 @@ static int submit_check(const struct pgq_submit *s, char *err, size_t errlen)
 			  s->cost < 1 ? "cost must be >= 1" :
 			  s->max_restarts < 0 ? "max_restarts must be >= 0" :
 			  s->priority < 0 || s->priority >= POOL_PRIO_COUNT ? "priority out of range" :
-			  NULL;
+			  s->request_len > INT_MAX || (!s->request && s->request_len) ?
+			  "request must be 0 to 2 GiB bytes" : NULL;
 	if (!why)
 		return 0;
 	snprintf(err, errlen, "submit: %s", why);
@@ -151,15 +153,17 @@ struct cand {
 	int take;
 };
 
-/* lib/pool's admission rule over one model's locked candidates (pgq.h). */
-static void admit(struct cand *c, size_t n, const struct pgq_want *w)
+/* lib/pool's admission rule over one model's locked candidates (pgq.h),
+ * taking at most room tasks. */
+static void admit(struct cand *c, size_t n, const struct pgq_want *w, size_t room)
 {
 	uint64_t free_u = w->free_units;
 	unsigned limit = w->skip_limit ? w->skip_limit : POOL_SKIP_LIMIT;
-	for (size_t i = 0; i < n && free_u > 0; i++) {
+	for (size_t i = 0; i < n && free_u > 0 && room > 0; i++) {
 		if (c[i].cost <= free_u) {
 			c[i].take = 1;
 			free_u -= c[i].cost;
+			room--;
 			for (size_t j = 0; j < i; j++)
 				if (!c[j].take)
 					c[j].bump++;
@@ -244,11 +248,7 @@ static int claim_model(struct pgq *q, const struct pgq_want *w, uint64_t lease_m
 	for (size_t i = 0; i < n; i++)
 		c[i] = (struct cand){ pgq_col_u64(r, i, 0), pgq_col_u64(r, i, 1), pgq_col_u64(r, i, 2), 0, 0 };
 	PQclear(r);
-	admit(c, n, w);
-	size_t room = cap - *got;
-	for (size_t i = 0; i < n; i++) /* no room in out: leave the rest queued */
-		if (c[i].take && room-- == 0)
-			c[i].take = 0;
+	admit(c, n, w, cap - *got);
 	int rc = write_skips(q, c, n, err, errlen);
 	return rc ? rc : take(q, c, n, lease_ms, out, got, err, errlen);
 }
@@ -305,8 +305,8 @@ int pgq_renew(struct pgq *q, const struct pgq_lease *held, size_t n, uint64_t le
 	      char *err, size_t errlen)
 {
 	*nlost = 0;
-	char *ids = u64_array(&held->id, n, sizeof *held);
-	char *leases = u64_array(&held->lease, n, sizeof *held);
+	char *ids = u64_array(n ? &held->id : NULL, n, sizeof *held);
+	char *leases = u64_array(n ? &held->lease : NULL, n, sizeof *held);
 	char ms[24], un[24], rn[24];
 	pgq_u64s(ms, lease_ms);
 	pgq_u64s(un, units);
@@ -333,6 +333,11 @@ int pgq_append(struct pgq *q, uint64_t id, uint64_t lease, const void *data, siz
 	       char *err, size_t errlen)
 {
 	char is[24], ls[24];
+	if (len > INT_MAX || (!data && len)) {
+		snprintf(err, errlen, "append: task %llu: a chunk is 0 to 2 GiB bytes",
+			 (unsigned long long)id);
+		return -PGQ_E_INVAL;
+	}
 	pgq_u64s(is, id);
 	pgq_u64s(ls, lease);
 	const char *p[] = { is, ls, data ? data : "" };

@@ -298,6 +298,23 @@ static void t_claim_big_task_reserves(void **st)
 	pgq_free(a);
 }
 
+/* A claim takes no more than the caller has room for, and passes nobody. */
+static void t_claim_room(void **st)
+{
+	struct pgq *a = open_as("A");
+	uint64_t big = submit(a, "m", POOL_PRIO_HIGH, 9);
+	uint64_t first = submit(a, "m", POOL_PRIO_NORMAL, 1);
+	submit(a, "m", POOL_PRIO_NORMAL, 1);
+	struct pgq_claimed c[1];
+	assert_int_equal(claim(a, "m", 5, 10, c, 1), 1);
+	assert_int_equal(c[0].id, first);
+	assert_int_equal(sql_int("SELECT skips FROM plot_tasks WHERE id = %llu",
+				 (unsigned long long)big), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE state = 0"), 2);
+	clear_all(c, 1);
+	pgq_free(a);
+}
+
 static void t_claim_only_served_models(void **st)
 {
 	struct pgq *a = open_as("A");
@@ -987,6 +1004,7 @@ int main(void)
 		cmocka_unit_test_setup(t_claim_priority_then_fifo, empty_tables),
 		cmocka_unit_test_setup(t_claim_fits_units, empty_tables),
 		cmocka_unit_test_setup(t_claim_big_task_reserves, empty_tables),
+		cmocka_unit_test_setup(t_claim_room, empty_tables),
 		cmocka_unit_test_setup(t_claim_only_served_models, empty_tables),
 		cmocka_unit_test_setup(t_skip_locked_each_task_once, empty_tables),
 		cmocka_unit_test_setup(t_lost_lease_requeued_and_refused, empty_tables),
