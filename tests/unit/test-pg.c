@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -552,6 +554,65 @@ static void t_lease_expires_in_real_time(void **st)
 	pgq_free(b);
 }
 
+/* A daemon process killed with -9 while it holds tasks: once its 200 ms
+ * leases pass, another daemon's sweep requeues them and they complete
+ * there, each exactly once, with none of the dead one's output. */
+static void t_kill9_holder_tasks_finish_elsewhere(void **st)
+{
+	struct pgq *b = open_as("B");
+	for (int i = 0; i < 3; i++)
+		submit(b, "m", POOL_PRIO_NORMAL, 1);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* the doomed daemon: its own connection */
+		struct pgq *a;
+		struct pgq_claimed c[3];
+		struct pgq_want w = { "m", 3, 3, 0 };
+		size_t n = 0;
+		char e[512];
+		if (pgq_open(g_url, "A", &a, e, sizeof e) == 0 &&
+		    pgq_claim(a, &w, 1, 200, c, 3, &n, e, sizeof e) == 0)
+			for (size_t i = 0; i < n; i++)
+				pgq_append(a, c[i].id, c[i].lease, "dead", 4, e, sizeof e);
+		char k = (char)n;
+		if (write(fds[1], &k, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char k = 0;
+	assert_int_equal(read(fds[0], &k, 1), 1);
+	assert_int_equal(k, 3);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	struct pgq_swept sw = { 0 };
+	size_t requeued = 0;
+	for (int i = 0; i < 250 && requeued < 3; i++) {
+		assert_int_equal(pgq_sweep(b, &sw, err, sizeof err), 0);
+		requeued += sw.requeued;
+		if (requeued < 3)
+			nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+	}
+	assert_int_equal(requeued, 3);
+	struct pgq_claimed c[4];
+	assert_int_equal(claim(b, "m", 4, 4, c, 4), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(c[i].attempts, 1);
+		assert_int_equal(pgq_append(b, c[i].id, c[i].lease, "B", 1, err, sizeof err), 0);
+		assert_int_equal(pgq_finish(b, c[i].id, c[i].lease, POOL_DONE, NULL, err, sizeof err), 0);
+	}
+	clear_all(c, 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE state = %d AND attempts = 1"
+				 " AND lease_owner = 'B'", POOL_DONE), 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_output WHERE data = 'dead'"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_output WHERE data = 'B'"), 3);
+	pgq_free(b);
+}
+
 /* ---- deadlines --------------------------------------------------------------- */
 
 static void t_deadlines_by_any_daemon(void **st)
@@ -1011,6 +1072,7 @@ int main(void)
 		cmocka_unit_test_setup(t_lost_lease_fails_per_policy, empty_tables),
 		cmocka_unit_test_setup(t_renew_keeps_lease, empty_tables),
 		cmocka_unit_test_setup(t_lease_expires_in_real_time, empty_tables),
+		cmocka_unit_test_setup(t_kill9_holder_tasks_finish_elsewhere, empty_tables),
 		cmocka_unit_test_setup(t_deadlines_by_any_daemon, empty_tables),
 		cmocka_unit_test_setup(t_cancel_from_any_daemon, empty_tables),
 		cmocka_unit_test_setup(t_notify_wakes_listeners, empty_tables),
