@@ -71,6 +71,27 @@
  *   Connection failures name the URL with any password replaced by "***"
  *   (or "PG* environment" and the host/db/user libpq resolved from it).
  *
+ * HOW PLOTD IS TO USE IT (not wired yet: it waits for the store thread of
+ * the durable-store issue, #11)
+ *   The store thread owns one struct pgq and polls its eventfd (posts from
+ *   the loop) beside pgq_fd(), with a timeout of the heartbeat interval:
+ *     - a posted submit runs pgq_submit and posts the id back (the database
+ *       hands out ids, shared by every daemon); cancel, get, tail and stats
+ *       are posts answered the same way;
+ *     - a plot_submit notification, a local task ending (units freed) or
+ *       the timer runs pgq_claim with each local pool's free units; claimed
+ *       tasks are posted to the loop, which starts them in the local pool
+ *       under their database id and lease;
+ *     - output and ends of those tasks come back as posts: pgq_append,
+ *       pgq_finish; PGQ_E_LOST (or a lost lease in pgq_renew, or a
+ *       plot_cancel naming a task held here) cancels the local task and
+ *       drops its output;
+ *     - the timer runs pgq_renew (lease = 3 heartbeats) and pgq_sweep;
+ *     - PGQ_E_QUERY with !pgq_connected(): reconnect with backoff, then
+ *       sweep and claim (notifications sent meanwhile are lost).
+ *   The restart policy maps to max_restarts: fail is 0, requeue a bound
+ *   (so a task that kills every daemon that runs it ends failed).
+ *
  * DECISIONS WHERE THE ISSUE WAS SILENT
  *   - skips are counted store-wide (a column), so the big-task rule holds
  *     across daemons, not per daemon.

@@ -138,6 +138,13 @@ void pgq_redact_url(const char *url, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
 }
 
+const char *pgq_result_error(struct pgq *q, const PGresult *r)
+{
+	const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	return m ? m : r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+						      : PQerrorMessage(q->conn);
+}
+
 PGresult *pgq_exec(struct pgq *q, const char *what, const char *sql, int nparams,
 		   const char *const *params, char *err, size_t errlen)
 {
@@ -177,7 +184,7 @@ PGresult *pgq_exec_bin(struct pgq *q, const char *what, const char *sql, int npa
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
 	char line[512];
-	first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(q->conn), line, sizeof line);
+	first_line(pgq_result_error(q, r), line, sizeof line);
 	if (PQstatus(q->conn) != CONNECTION_OK)
 		snprintf(err, errlen, "%s: lost the connection to postgres '%s': %s", what,
 			 q->where, line);

@@ -37,6 +37,9 @@ PGresult *pgq_exec_bin(struct pgq *q, const char *what, const char *sql, int npa
 /* The same for a statement whose result does not matter (BEGIN, COMMIT...). */
 int pgq_exec_cmd(struct pgq *q, const char *what, const char *sql, int nparams,
 		 const char *const *params, char *err, size_t errlen);
+/* The server's message for a failed result (without libpq's "ERROR:  "
+ * prefix), else the connection's. */
+const char *pgq_result_error(struct pgq *q, const PGresult *r);
 /* ROLLBACK after a failure inside a transaction (its own error ignored). */
 void pgq_rollback(struct pgq *q);
 
