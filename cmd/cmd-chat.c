@@ -41,6 +41,7 @@
 #include <readline/readline.h>
 
 #include "cmd-chat.h"
+#include "plot/fsafe.h"
 #include "plot/pool.h"
 
 
@@ -629,7 +630,8 @@ static int history_open(char *path, size_t len)
 	if (n < 0 || (size_t)n + sizeof("/history") > len || mkdirs(path) < 0)
 		return -1;
 	strcat(path, "/history");
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	char why[256];
+	int fd = fsafe_open(path, O_WRONLY | O_CREAT | O_APPEND, 0600, why, sizeof why);
 	if (fd < 0)
 		return -1;
 	close(fd);
