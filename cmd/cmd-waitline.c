@@ -91,7 +91,8 @@ static uint64_t ask(struct cmd_waitline *w, int type)
 	struct proto_msg m;
 	char err[256];
 	proto_msg_init(&m, type, 0);
-	m.u.task_ref.task = w->task;
+	if (type == PROTO_T_STATUS)
+		m.u.task_ref.task = w->task;
 	if (client_send(w->ctx->cl, &m, err, sizeof(err)) < 0)
 		return 0; /* the stream sees the broken connection itself */
 	return m.id;
