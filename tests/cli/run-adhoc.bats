@@ -102,3 +102,9 @@ no_private_dirs() { ! compgen -G "$XDG_RUNTIME_DIR/plot-adhoc-*" >/dev/null; }
 	assert_output --regexp $'\r\e\\[Kloading SmolLM2-135M-Instruct.Q4_1: [0-9]+% \\([0-9]+s\\)'
 	no_private_dirs
 }
+
+@test "bash completion of -m: a value with a '/' completes files, else model names" {
+	cd "$BATS_TEST_TMPDIR"
+	run -0 bash -c 'source "$1"; COMP_WORDS=(plot run -m ./my); COMP_CWORD=3; _plot; printf "%s\n" "${COMPREPLY[@]}"' _ "$BATS_TEST_DIRNAME/../../completions/plot.bash"
+	assert_output "./my tiny.gguf"
+}
