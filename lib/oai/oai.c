@@ -93,19 +93,22 @@ static int get_str(json_t *o, const char *key, const char **v, char *err, size_t
 
 /* ---- sampling and plot's extras -------------------------------------------- */
 
+/* The ranges are the sampler's (smp_params_check), checked here too so
+ * that every executor refuses the same values. */
 struct num_field {
 	const char *key;
 	uint32_t has;
 	size_t off;
+	double lo, hi;
 };
 
-#define NF(k, h, m) { k, h, offsetof(struct exec_request, m) }
+#define NF(k, h, m, lo, hi) { k, h, offsetof(struct exec_request, m), lo, hi }
 static const struct num_field num_fields[] = {
-	NF("temperature", EXEC_HAS_TEMPERATURE, temperature),
-	NF("top_p", EXEC_HAS_TOP_P, top_p),
-	NF("min_p", EXEC_HAS_MIN_P, min_p),
-	NF("frequency_penalty", EXEC_HAS_FREQUENCY_PENALTY, frequency_penalty),
-	NF("presence_penalty", EXEC_HAS_PRESENCE_PENALTY, presence_penalty),
+	NF("temperature", EXEC_HAS_TEMPERATURE, temperature, 0, 100),
+	NF("top_p", EXEC_HAS_TOP_P, top_p, 0, 1),
+	NF("min_p", EXEC_HAS_MIN_P, min_p, 0, 1),
+	NF("frequency_penalty", EXEC_HAS_FREQUENCY_PENALTY, frequency_penalty, -2, 2),
+	NF("presence_penalty", EXEC_HAS_PRESENCE_PENALTY, presence_penalty, -2, 2),
 };
 #undef NF
 
@@ -115,9 +118,13 @@ static int parse_sampling(json_t *o, struct exec_request *x, char *err, size_t e
 	int rc;
 
 	for (size_t i = 0; i < sizeof num_fields / sizeof num_fields[0]; i++) {
+		const struct num_field *f = &num_fields[i];
 		double d;
-		if ((rc = get_num(o, num_fields[i].key, &d, err, errlen)) < 0)
+		if ((rc = get_num(o, f->key, &d, err, errlen)) < 0)
 			return -1;
+		if (rc && !(d >= f->lo && d <= f->hi))
+			return fail(err, errlen, "%s: expected a number in [%g, %g], got %g", f->key,
+				    f->lo, f->hi, d);
 		if (rc) {
 			memcpy((char *)x + num_fields[i].off, &d, sizeof(d));
 			x->has |= num_fields[i].has;
