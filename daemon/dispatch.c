@@ -254,7 +254,9 @@ static void request_from(const struct conn *c, const struct proto_submit *s,
 	r->n_stop = s->n_stop;
 	r->ignore_eos = s->ignore_eos;
 	r->priority = s->priority;
-	r->timeout_ns = (s->has & PROTO_HAS_DEADLINE) ? (uint64_t)(s->deadline_secs * 1e9) : 0;
+	r->timeout_ns = 0;
+	if (s->has & PROTO_HAS_DEADLINE) /* a tiny positive deadline is 1 ns, not "none" */
+		r->timeout_ns = s->deadline_secs * 1e9 < 1 ? 1 : (uint64_t)(s->deadline_secs * 1e9);
 	r->cost = s->cost;
 	r->owner_uid = (uint32_t)c->peer.uid;
 }

@@ -55,6 +55,7 @@
 #include "log.h"
 #include "models.h"
 #include "plot/client.h"
+#include "plot/fsafe.h"
 #include "plot/loop.h"
 #include "plot/version.h"
 
@@ -562,9 +563,11 @@ static int write_pid_file(struct plotd *d, const char *path, char *err, size_t e
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char why[512];
+	/* never through a symlink or into someone else's file */
+	int fd = fsafe_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, why, sizeof why);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-		snprintf(err, errlen, "pid file %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "pid file %s", fd < 0 ? why : strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
