@@ -217,9 +217,11 @@ fuzz-smoke: $(FUZZ_BIN)
 #> bench-llm       the engine against llama.cpp (llama_decode, interleaved): decode, prefill,
 #>                 batch-16, RSS; BENCH_LLM_ARGS="--llama-bench PATH" adds llama-bench
 #> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick)
+#> bench-http      the HTTP front against the socket: 16 clients' null-task round trips,
+#>                 16 SmolLM2 streams (BENCH_HTTP_TASKS, BENCH_HTTP_TOKENS)
 
 .PHONY: bench-pool bench-proto bench-roundtrip bench-control bench-quant bench-threads \
-	bench-sampler bench-tok bench-llm bench-serve
+	bench-sampler bench-tok bench-llm bench-serve bench-http
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -245,6 +247,8 @@ bench-llm: $(B)/bench/bench-llm
 	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm $(BENCH_LLM_ARGS)
 bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
 	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
+bench-http: $(B)/bench/bench-http $(BINDIR)/plotd
+	$(B)/bench/bench-http $(abspath $(BINDIR))/plotd
 
 # ---- generated documentation --------------------------------------------------
 #>> Documentation
