@@ -313,15 +313,18 @@ static void do_metrics(struct hreq *r)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = v ? open_memstream(&text, &len) : NULL;
+	int bad = !f;
 
-	if (!f || proto_stats_prometheus(&st, f) < 0 || fclose(f) != 0) {
-		if (f && text) /* closed above only on the fclose path */
-			free(text);
-		free(v);
+	if (f) {
+		bad = proto_stats_prometheus(&st, f) < 0;
+		bad |= fclose(f) != 0;
+	}
+	free(v);
+	if (bad) {
+		free(text);
 		http_fail(r, 500, "nomem", "out of memory");
 		return;
 	}
-	free(v);
 	http_ready(r, 200, text);
 	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }

@@ -254,3 +254,23 @@ task_state_is() { # task_state_is ID STATE
 	run -78 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" --http 127.0.0.1:0
 	assert_output --partial "daemon.http_token_file $BATS_TEST_TMPDIR/nope: No such file"
 }
+
+@test "a streaming client that stops reading is dropped at http_max_output, its task cancelled" {
+	slow_config 0 100 "http_max_output: 16384, http_max_body: 4194304"
+	http_start
+	python3 -c 'import json; print(json.dumps({"prompt": "w " * 400000, "stream": True}))' \
+		>"$BATS_TEST_TMPDIR/big.json"
+	# a client with a tiny receive buffer that sends the request and never reads
+	python3 - "${URL##*:}" "$BATS_TEST_TMPDIR/big.json" <<-'PY' &
+	import socket, sys, time
+	body = open(sys.argv[2], "rb").read()
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	s.connect(("127.0.0.1", int(sys.argv[1])))
+	s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+	time.sleep(60)
+	PY
+	plot_kill_later $!
+	wait_until grep -q 'daemon.http_max_output 16384): dropping it' "$PLOTD_STDERR"
+	wait_until grep -q 'cancelled: its HTTP client disconnected' "$PLOTD_STDERR"
+}
