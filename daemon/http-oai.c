@@ -150,8 +150,7 @@ static unsigned ended_badly(const struct hreq *r, const struct pool_task_info *t
 		return 504;
 	case POOL_CANCELLED:
 		*code = "cancelled";
-		snprintf(msg, len, "task %llu was cancelled%s%s", id, ti->error[0] ? ": " : "",
-			 ti->error);
+		snprintf(msg, len, "task %llu was cancelled", id);
 		return 409;
 	default:
 		*code = "failed";

@@ -274,3 +274,30 @@ task_state_is() { # task_state_is ID STATE
 	wait_until grep -q 'daemon.http_max_output 16384): dropping it' "$PLOTD_STDERR"
 	wait_until grep -q 'cancelled: its HTTP client disconnected' "$PLOTD_STDERR"
 }
+
+@test "limits: header bytes, connections beyond http_max_connections, idle connections" {
+	slow_config 1000 100 "http_max_header: 4096, http_max_connections: 2, http_idle_secs: 1"
+	http_start
+	run -0 curl -s -o /dev/null -w '%{http_code}' -H "X-Big: $(head -c 8000 /dev/zero | tr '\0' a)" "$URL/health"
+	assert_output 431
+	# two idle connections are held, a third waits unserved until they are
+	# closed after http_idle_secs, then it is served (and idles out too)
+	run -0 python3 - "${URL##*:}" <<-'PY'
+	import socket, sys, time
+	port = int(sys.argv[1])
+	def conn():
+	    s = socket.create_connection(("127.0.0.1", port))
+	    s.settimeout(10)
+	    return s
+	t = time.time()
+	a, b = conn(), conn()
+	time.sleep(0.2)
+	c = conn()
+	c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+	assert a.recv(100) == b"", "idle connection not closed"
+	print("idle closed", 0.8 < time.time() - t < 5)
+	got = c.recv(100)
+	print("third served after", got.startswith(b"HTTP/1.1 200"), 0.8 < time.time() - t < 5)
+	PY
+	assert_output $'idle closed True\nthird served after True True'
+}
