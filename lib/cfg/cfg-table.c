@@ -107,7 +107,7 @@ static const struct cfg_setting settings[] = {
 	     daemon.http_max_header, "Memory for one HTTP connection's request line and "
 	     "headers, bytes; larger requests are refused."),
 	ROOT("daemon.http_max_connections", CFG_T_UINT, 0, 1, 65536, "256", NULL,
-	     daemon.http_max_connections, "HTTP connections open at once; more are refused."),
+	     daemon.http_max_connections, "HTTP connections served at once; more wait (in the listen backlog) until one closes."),
 	ROOT("daemon.http_idle_secs", CFG_T_UINT, 0, 0, 86400, "60", NULL, daemon.http_idle_secs,
 	     "An HTTP connection without traffic for this long is closed (one waiting on its "
 	     "task is not idle); 0 means never."),
