@@ -230,10 +230,14 @@ fuzz-smoke: $(FUZZ_BIN)
 #> bench-tok       the tokenizer on the shipped models
 #> bench-llm       the engine against llama.cpp (llama_decode, interleaved): decode, prefill,
 #>                 batch-16, RSS; BENCH_LLM_ARGS="--llama-bench PATH" adds llama-bench
+#> bench-pgq       the PostgreSQL shared queue: submit and claim latency, tasks/s with 1 and 3
+#>                 claimers, against a bare round trip (a private cluster; BENCH_PGQ_TASKS)
 #> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick)
+#> bench-http      the HTTP front against the socket: 16 clients' null-task round trips,
+#>                 16 SmolLM2 streams (BENCH_HTTP_TASKS, BENCH_HTTP_TOKENS)
 
 .PHONY: bench-pool bench-proto bench-roundtrip bench-control bench-quant bench-threads \
-	bench-sampler bench-tok bench-llm bench-serve
+	bench-sampler bench-tok bench-llm bench-serve bench-pgq bench-http
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -257,8 +261,12 @@ bench-tok: $(B)/tests/tok-tool
 	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
 bench-llm: $(B)/bench/bench-llm
 	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm $(BENCH_LLM_ARGS)
+bench-pgq: $(B)/bench/bench-pgq
+	$(PG_RUN) $(B)/bench/bench-pgq
 bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
 	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
+bench-http: $(B)/bench/bench-http $(BINDIR)/plotd
+	$(B)/bench/bench-http $(abspath $(BINDIR))/plotd
 
 # ---- generated documentation --------------------------------------------------
 #>> Documentation

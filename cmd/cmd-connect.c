@@ -26,9 +26,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,8 +100,10 @@ static void find_plotd(char *out, size_t len)
 	snprintf(out, len, "plotd");
 }
 
-/* In the child: detach and exec plotd. Never returns. */
-static void exec_plotd(const char *plotd, const char *sock, const char *config, int logfd)
+/* In the child: detach and exec plotd. Never returns. A private daemon
+ * (-m PATH) gets SIGTERM when plot dies, however it dies. */
+static void exec_plotd(const char *plotd, const char *sock, const char *config, int logfd,
+		       pid_t adhoc_parent)
 {
 	const char *argv[8];
 	int i = 0;
@@ -120,6 +124,8 @@ static void exec_plotd(const char *plotd, const char *sock, const char *config, 
 		dup2(logfd, STDERR_FILENO);
 	}
 	signal(SIGPIPE, SIG_DFL);
+	if (adhoc_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != adhoc_parent))
+		_exit(1); /* plot is already gone: nobody would stop this daemon */
 	execvp(plotd, (char *const *)argv);
 	dprintf(STDERR_FILENO, "plot: cannot run %s: %s\n", plotd, strerror(errno));
 	_exit(127);
@@ -194,9 +200,11 @@ static int spawn_plotd(struct plot_ctx *ctx, const char *sock, struct spawn *sp)
 	if (ctx->verbose)
 		cmd_info(ctx, "starting %s --socket %s", plotd, sock);
 	fflush(NULL);
+	pid_t parent = getpid();
 	sp->pid = fork();
 	if (sp->pid == 0)
-		exec_plotd(plotd, sock, config_abs(ctx->config_opt, cfg, sizeof(cfg)), logfd);
+		exec_plotd(plotd, sock, config_abs(ctx->config_opt, cfg, sizeof(cfg)), logfd,
+			   ctx->adhoc ? parent : 0);
 	if (logfd >= 0)
 		close(logfd);
 	if (sp->pid < 0) {

@@ -81,6 +81,8 @@ struct plot_ctx {
 	int color;                 /* enum cmd_color */
 	int quiet, verbose;
 	int no_autostart;
+	int adhoc;                 /* the daemon is a private one for -m PATH
+	                            * (cmd-adhoc.c): it dies with this process */
 	const struct plot_cmd *cmd;
 	struct client *cl;         /* NULL until cmd_connect() */
 };
@@ -306,6 +308,18 @@ int cmd_parse_id_args(struct plot_ctx *ctx, int argc, char **argv, int flag_id,
 int cmd_watch(struct plot_ctx *ctx, double secs, int (*round)(struct plot_ctx *, void *), void *arg);
 int cmd_parse_watch(struct plot_ctx *ctx, const char *arg, double *secs);
 
+/* ---- -m PATH: a model tried by its file (cmd-adhoc.c) -------------------- */
+
+/* Whether a --model value is a file path (it has a '/'; model names never
+ * do), to be served by a private plotd. */
+int cmd_adhoc_wanted(const char *model);
+/* Start a private plotd serving the GGUF file at path alone, as a model
+ * named after the file, and connect ctx to it; *name is that model's name
+ * (static storage). 0, or an exit status (printed). */
+int cmd_adhoc_start(struct plot_ctx *ctx, const char *path, const char **name);
+/* Stop the private plotd, if one was started, and remove its directory. */
+void cmd_adhoc_end(struct plot_ctx *ctx);
+
 /* ---- the status line while waiting (cmd-waitline.c) --------------------- */
 
 /* One line on stderr, only on a terminal and without -q, erased before any
@@ -332,5 +346,9 @@ void cmd_waitline_tick(struct cmd_waitline *w);
 /* 1 when m is the reply to one of the waitline's requests (consumed). */
 int cmd_waitline_take(struct cmd_waitline *w, const struct proto_msg *m);
 void cmd_waitline_end(struct cmd_waitline *w);
+/* cmd_call, showing the load of model (NULL: the default) while the reply
+ * waits for it (a submit to a loading model). */
+int cmd_waitline_call(struct plot_ctx *ctx, struct proto_msg *req, struct proto_msg *reply,
+		      const char *model);
 
 #endif

@@ -45,7 +45,13 @@ _plot() {
         --priority|-p) COMPREPLY=($(compgen -W "low normal high critical" -- "$cur")); return ;;
         --state) COMPREPLY=($(compgen -W "queued running done failed cancelled expired timeout" -- "$cur")); return ;;
         --model|-m)
-            COMPREPLY=($(compgen -W "$(plot --no-autostart models 2>/dev/null | cut -f1)" -- "$cur"))
+            if [[ "$cur" == */* ]]; then # a GGUF file, for run and chat
+                local IFS=$'\n'
+                COMPREPLY=($(compgen -f -- "$cur"))
+                compopt -o filenames 2>/dev/null
+            else
+                COMPREPLY=($(compgen -W "$(plot --no-autostart models 2>/dev/null | cut -f1)" -- "$cur"))
+            fi
             return ;;
         --max-tokens|-n|--temperature|--top-k|--top-p|--min-p|--seed|--stop|--deadline|--cost|--watch|--timeout)
             return ;;

@@ -5,6 +5,8 @@
 set -l commands run chat submit tail status result cancel queue list stats limits models config daemon help
 
 function __plot_models
+    # a value with a '/' is a GGUF file, for run and chat
+    string match -q -- '*/*' (commandline -ct); and __fish_complete_suffix .gguf; and return
     plot --no-autostart models 2>/dev/null | cut -f1
 end
 

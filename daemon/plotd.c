@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "check.h"
 #include "dispatch.h"
 #include "durable.h"
 #include "http.h"
@@ -551,14 +552,29 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* --check-config: the file, then what it names (users, groups, model
+ * files: check.c), without loading a model. Errors exit 78 with nothing on
+ * stdout; warnings go to stderr and the effective config is printed. */
 static int check_config(const struct opts *o)
 {
 	struct cfg *c;
 	char err[1024], *text;
-	size_t len;
+	size_t len, nu, ng;
+	uid_t *uids = NULL;
+	gid_t *gids = NULL;
 
 	if (cfg_load(o->config, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "plotd: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	int bad = resolve_allow(c, &uids, &nu, &gids, &ng, err, sizeof(err)) < 0;
+	if (bad)
+		fprintf(stderr, "plotd: %s\n", err);
+	free(uids);
+	free(gids);
+	bad += check_models(c, stderr);
+	if (bad) {
+		cfg_free(c);
 		return EXIT_CONFIG;
 	}
 	if (cfg_dump(c, &text, &len) < 0) {

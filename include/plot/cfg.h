@@ -282,4 +282,10 @@ void cfg_lot_pool_config(const struct cfg_lot *lot, const char *name,
  * checks that the committed page equals this text. */
 int cfg_man_page(char **out);
 
+/* Every params setting of m given a value (other than its default) that
+ * only another executor reads: fn(ctx, "models[].params.NAME", "llm").
+ * Returns how many, or -CFG_E_NOMEM. */
+typedef void (*cfg_unused_fn)(void *ctx, const char *setting, const char *executor);
+int cfg_params_unused(const struct cfg_model *m, cfg_unused_fn fn, void *ctx);
+
 #endif

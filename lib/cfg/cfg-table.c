@@ -107,7 +107,7 @@ static const struct cfg_setting settings[] = {
 	     daemon.http_max_header, "Memory for one HTTP connection's request line and "
 	     "headers, bytes; larger requests are refused."),
 	ROOT("daemon.http_max_connections", CFG_T_UINT, 0, 1, 65536, "256", NULL,
-	     daemon.http_max_connections, "HTTP connections open at once; more are refused."),
+	     daemon.http_max_connections, "HTTP connections served at once; more wait (in the listen backlog) until one closes."),
 	ROOT("daemon.http_idle_secs", CFG_T_UINT, 0, 0, 86400, "60", NULL, daemon.http_idle_secs,
 	     "An HTTP connection without traffic for this long is closed (one waiting on its "
 	     "task is not idle); 0 means never."),
@@ -180,6 +180,89 @@ const char *cfg_retired(enum cfg_scope scope, const char *name)
 		if (retired[i].scope == scope && !strcmp(retired[i].name, name))
 			return retired[i].why;
 	return NULL;
+}
+
+/* Keys of the models.yaml of the server plot replaces, at whatever level
+ * they appear: each is refused with what plot uses instead, so that file
+ * can be ported key by key rather than guessed at. */
+static const struct {
+	const char *key, *why;
+} foreign[] = {
+	{ "max_blocking_threads",
+	  "plot has no blocking-thread pool to size: compute threads are "
+	  "parking_lot.pool.threads, tasks at once parking_lot.pool.max_running" },
+	{ "thread_stack_size",
+	  "plot sizes its threads' stacks itself; remove the key" },
+	{ "persistence",
+	  "where tasks are kept is parking_lot.queue.backend and parking_lot.mailbox.backend "
+	  "(memory), how long finished ones stay parking_lot.mailbox.retention_secs" },
+	{ "hf_id",
+	  "plot does not download models: set models[].path to a local GGUF file "
+	  "(make models fetches the default ones)" },
+	{ "dtype",
+	  "a GGUF file fixes the types of its weights; the KV cache's is "
+	  "models[].params.kv_type (f16 or f32)" },
+	{ "kvcache_mem_gpu",
+	  "the KV-cache budget is models[].params.kvcache_mem_mb (MiB), on the device "
+	  "models[].params.device names (cpu, cuda, cuda:N)" },
+	{ "idle_unload_secs",
+	  "plot keeps every configured model loaded while it runs; unloading idle "
+	  "models is not supported yet" },
+};
+
+const char *cfg_foreign(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	const char *last = dot ? dot + 1 : name;
+	for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++)
+		if (!strcmp(foreign[i].key, last))
+			return foreign[i].why;
+	return NULL;
+}
+
+int cfg_foreign_at(size_t i, const char **key, const char **why)
+{
+	if (i >= sizeof foreign / sizeof foreign[0])
+		return -1;
+	*key = foreign[i].key;
+	*why = foreign[i].why;
+	return 0;
+}
+
+/* The executor a params setting is for: its doc starts "llm:" or
+ * "synthetic:" (NULL: every executor). */
+static const char *param_executor(const struct cfg_setting *s, char *buf, size_t len)
+{
+	size_t n = strcspn(s->doc, ": ");
+	if (s->doc[n] != ':' || n + 1 > len)
+		return NULL;
+	memcpy(buf, s->doc, n);
+	buf[n] = 0;
+	return buf;
+}
+
+int cfg_params_unused(const struct cfg_model *m, cfg_unused_fn fn, void *ctx)
+{
+	struct cfg_params def;
+	char exe[32], a[160], b[160], full[128];
+	int n = 0;
+	if (cfg_scope_defaults(CFG_SCOPE_PARAMS, &def))
+		return -CFG_E_NOMEM;
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct cfg_setting *s = &settings[i];
+		const char *for_exe = s->scope == CFG_SCOPE_PARAMS ? param_executor(s, exe, sizeof exe) : NULL;
+		if (!for_exe || !strcmp(for_exe, executors[m->executor]))
+			continue;
+		cfg_value_format(s, &m->params, 0, a, sizeof a);
+		cfg_value_format(s, &def, 0, b, sizeof b);
+		if (strcmp(a, b)) {
+			cfg_setting_fullname(s, full, sizeof full);
+			fn(ctx, full, for_exe);
+			n++;
+		}
+	}
+	cfg_scope_free(CFG_SCOPE_PARAMS, &def);
+	return n;
 }
 
 size_t cfg_setting_count(void)
