@@ -7,6 +7,8 @@ load cli-helpers
 setup() {
     export PLOT_SOCKET="$(no_daemon_socket)"
     export PLOT_NO_AUTOSTART=1
+    # a daemon started by mistake must not open the user's own store
+    export XDG_STATE_HOME="$BATS_TEST_TMPDIR/xdg-state"
 }
 
 @test "no command, unknown command, unknown option: usage (2)" {
