@@ -122,7 +122,8 @@ void http_oai_start(struct hreq *r, int kind)
 	q.ex.owner_uid = (uint32_t)r->h->c.owner;
 	r->phase = H_SUBMITTING;
 	http_wait_link(r); /* task 0: notes skip it; a shutdown resumes it */
-	struct submit_cbs cb = { still_there, on_submitted, r, q.detach };
+	struct submit_cbs cb = { .wanted = still_there, .done = on_submitted, .ctx = r,
+				 .detach = q.detach };
 	submit_start(r->h->d, r->m, &q.ex, &cb);
 	oai_request_free(&q);
 }
