@@ -353,6 +353,8 @@ static void reload_daemon(struct plotd *d, struct cfg *c)
 	    memcmp(r->gids, d->allow_gids, r->n_gids * sizeof(gid_t)))
 		log_msg(LOG_INFO, "config reload: allow_users/allow_groups now %zu users, "
 			"%zu groups", r->n_uids, r->n_gids);
+	conn_set_caps(&d->conns, c->daemon.frame_timeout_secs, c->daemon.max_input_mb,
+		      c->daemon.max_output_mb);
 	free(d->allow_uids);
 	free(d->allow_gids);
 	d->allow_uids = r->uids;
@@ -448,6 +450,7 @@ static int before_sleep(struct loop *l, void *ctx)
 	int busy = conn_run_backlog(&d->conns); /* its replies are flushed below */
 
 	conn_flush_pending(&d->conns);
+	busy |= conn_backlog_runnable(&d->conns); /* the flush may have drained one */
 	conn_reap(&d->conns);
 	if (d->state == PLOTD_FLUSHING &&
 	    ((!conn_output_pending(&d->conns) && !dispatch_watch_count(&d->dispatch)) ||
@@ -612,6 +615,7 @@ static int setup_layers(struct plotd *d)
 	dh.ctx = d;
 	d->conns.loop = d->loop;
 	d->conns.lsn = &d->lsn;
+	d->conns.lsn_w = &d->lsn_w;
 	d->conns.hooks = (struct conn_hooks){ peer_role, d, dispatch_request,
 					      dispatch_conn_closed, &d->dispatch };
 	if (dispatch_init(&d->dispatch, &d->conns, &d->models, d->post, &dh) < 0)
@@ -634,6 +638,8 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 	} else {
 		log_set_level(d->cfg->daemon.log_level);
 	}
+	conn_set_caps(&d->conns, d->cfg->daemon.frame_timeout_secs, d->cfg->daemon.max_input_mb,
+		      d->cfg->daemon.max_output_mb);
 	if (resolve_allow(d->cfg, &d->allow_uids, &d->n_allow_uids, &d->allow_gids,
 			  &d->n_allow_gids, err, errlen) < 0)
 		return EXIT_CONFIG;

@@ -173,6 +173,9 @@ struct cfg_daemon {
 	char *pid_file;            /* NULL = none */
 	struct cfg_strlist allow_users;
 	struct cfg_strlist allow_groups;
+	uint64_t frame_timeout_secs; /* a partial frame older than this closes its connection; 0 = none */
+	uint64_t max_input_mb;     /* buffered request bytes of all connections together, MiB */
+	uint64_t max_output_mb;    /* pending reply/stream bytes of all connections, MiB */
 };
 
 struct cfg {

@@ -79,6 +79,18 @@ static const struct cfg_setting settings[] = {
 	     "submit tasks and read their own."),
 	ROOT("daemon.allow_groups", CFG_T_STRLIST, CFG_F_RUNTIME, 0, 0, "[]", NULL,
 	     daemon.allow_groups, "Groups (names or gids) whose members may connect, as allow_users."),
+	ROOT("daemon.frame_timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, 3600, "10", NULL,
+	     daemon.frame_timeout_secs,
+	     "Seconds a client may take to finish sending a frame it started; then it gets a "
+	     "TIMEOUT error and is closed. 0 means no bound."),
+	ROOT("daemon.max_input_mb", CFG_T_UINT, CFG_F_RUNTIME, 1, 1048576, "64", NULL,
+	     daemon.max_input_mb,
+	     "MiB of request bytes all connections together may hold while their frames "
+	     "arrive; a connection whose frame would pass it gets TOO_LARGE and is closed."),
+	ROOT("daemon.max_output_mb", CFG_T_UINT, CFG_F_RUNTIME, 1, 1048576, "256", NULL,
+	     daemon.max_output_mb,
+	     "MiB of replies and stream events all connections together may have pending; "
+	     "past it, requests wait and a stream subscriber that would add more is dropped."),
 	ROOT("default_model", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, default_model,
 	     "Model used when a request names none; null means the first model."),
 	MODEL("name", CFG_T_STRING, CFG_F_REQUIRED, "null", NULL, name,
