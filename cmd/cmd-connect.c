@@ -256,7 +256,11 @@ static int start_locked(struct plot_ctx *ctx, const char *sock, int timeout_ms, 
 	if (rc)
 		return rc;
 	*started = 1;
-	return wait_ready(ctx, sock, &sp, timeout_ms);
+	if (cmd_waitline_wanted(ctx))
+		cmd_waitline_show("starting plotd (pid %d) on %s", (int)sp.pid, sock);
+	rc = wait_ready(ctx, sock, &sp, timeout_ms);
+	cmd_waitline_clear();
+	return rc;
 }
 
 int cmd_autostart(struct plot_ctx *ctx, const char *sock, int timeout_ms, int *started)
@@ -286,6 +290,29 @@ int cmd_autostart(struct plot_ctx *ctx, const char *sock, int timeout_ms, int *s
 	return rc;
 }
 
+/* --config names one file and the daemon that answers runs with another:
+ * its settings, not the file's, apply, and the user should know. The check
+ * costs a round trip, so only with --config; a daemon this call started
+ * has the file already. */
+static void check_config(struct plot_ctx *ctx)
+{
+	struct proto_msg req, reply;
+	char err[256], want[PATH_MAX], have[PATH_MAX];
+	proto_msg_init(&req, PROTO_T_CONFIG, 0);
+	if (client_call(ctx->cl, &req, &reply, 5000, err, sizeof(err)) < 0) {
+		proto_msg_clear(&reply);
+		return; /* the command's own request will meet the problem */
+	}
+	const char *src = reply.u.config.source ? reply.u.config.source : "<built-in>";
+	const char *w = config_abs(ctx->config_opt, want, sizeof(want));
+	const char *h = *src == '/' && realpath(src, have) ? have : src;
+	if (strcmp(w, h))
+		cmd_info(ctx, "note: plotd (pid %u) already runs with the config %s, not %s; "
+			 "plot daemon restart --config %s uses it",
+			 client_server_hello(ctx->cl)->pid, src, ctx->config_opt, ctx->config_opt);
+	proto_msg_clear(&reply);
+}
+
 int cmd_connect(struct plot_ctx *ctx)
 {
 	char sock[PATH_MAX];
@@ -296,6 +323,8 @@ int cmd_connect(struct plot_ctx *ctx)
 	if (rc)
 		return rc;
 	rc = try_connect(ctx, sock, !ctx->no_autostart);
+	if (rc == 0 && ctx->config_opt)
+		check_config(ctx);
 	if (rc != 1)
 		return rc;
 	rc = cmd_autostart(ctx, sock, 0, &started);

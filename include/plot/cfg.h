@@ -176,6 +176,11 @@ struct cfg_daemon {
 	uint64_t frame_timeout_secs; /* a partial frame older than this closes its connection; 0 = none */
 	uint64_t max_input_mb;     /* buffered request bytes of all connections together, MiB */
 	uint64_t max_output_mb;    /* pending reply/stream bytes of all connections, MiB */
+	char *http;                /* "HOST:PORT" of the HTTP front; NULL = off */
+	char *http_token;          /* bearer token; NULL = none */
+	char *http_token_file;     /* file holding it; NULL = none */
+	uint64_t http_max_body, http_max_header, http_max_connections, http_idle_secs,
+		http_max_output;
 };
 
 struct cfg {

@@ -60,6 +60,8 @@ enum {
 	EXEC_HAS_SEED = 1u << 5,
 	EXEC_HAS_COST = 1u << 6,
 	EXEC_HAS_TIMEOUT = 1u << 7,
+	EXEC_HAS_FREQUENCY_PENALTY = 1u << 8,
+	EXEC_HAS_PRESENCE_PENALTY = 1u << 9,
 };
 
 /* One submit, as the daemon decoded it; executor-neutral. Pointers are
@@ -72,6 +74,7 @@ struct exec_request {
 	uint32_t has;                    /* EXEC_HAS_* */
 	uint32_t max_tokens;
 	double temperature, top_p, min_p;
+	double frequency_penalty, presence_penalty; /* [-2, 2]; the HTTP front's */
 	uint32_t top_k;
 	uint64_t seed;
 	const char *const *stop;

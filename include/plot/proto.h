@@ -44,6 +44,7 @@
 #define PLOT_PROTO_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define PROTO_VERSION 1
@@ -518,5 +519,21 @@ int proto_send(int fd, const struct proto_msg *m, const struct proto_limits *lim
  * call again), -PROTO_E_EOF, or a decode error. */
 int proto_recv(int fd, struct proto_reader *r, struct proto_msg *out,
 	       int timeout_ms, char *err, size_t errlen);
+
+/* ---- stats figures (proto-stats.c) ---------------------------------------- */
+
+/* The uint64 fields of proto_model_stats, in `plot stats --json` order. */
+struct proto_stat_field {
+	const char *key;       /* JSON key; Prometheus: plot_<key>[_total] */
+	size_t off;
+	int counter;           /* Prometheus counter (else gauge) */
+	int nullable;          /* UINT64_MAX means unlimited */
+	const char *help;
+};
+extern const struct proto_stat_field proto_stat_fields[];
+extern const size_t proto_stat_n_fields;
+uint64_t proto_stat_value(const struct proto_model_stats *m, const struct proto_stat_field *f);
+/* The Prometheus text of a stats reply to o. 0, or -1 on a write error. */
+int proto_stats_prometheus(const struct proto_stats *s, FILE *o);
 
 #endif

@@ -79,6 +79,10 @@ static void request_from(const struct exec_request *r, struct llm_exec_request *
 		q->params.top_p = (float)r->top_p;
 	if (r->has & EXEC_HAS_MIN_P)
 		q->params.min_p = (float)r->min_p;
+	if (r->has & EXEC_HAS_FREQUENCY_PENALTY)
+		q->params.frequency_penalty = (float)r->frequency_penalty;
+	if (r->has & EXEC_HAS_PRESENCE_PENALTY)
+		q->params.presence_penalty = (float)r->presence_penalty;
 	q->params.seed = (r->has & EXEC_HAS_SEED) ? r->seed : fresh_seed();
 	q->max_tokens = (r->has & EXEC_HAS_MAX_TOKENS) ? r->max_tokens : LLM_DEFAULT_MAX_TOKENS;
 	q->stop = r->stop;
