@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "models.h"
@@ -86,6 +87,7 @@ static int model_start(struct models *ms, struct model *m, const struct cfg_mode
 	ec.pool.on_event_ctx = m;
 	ec.pool.first_id = (uint64_t)m->index * MODEL_ID_SPAN + 1;
 	ec.pool.store = m->store;
+	ec.pool.owner_uid = (uint32_t)geteuid(); /* max_units_owner, not _per_user */
 	m->exec = exec_new(&ec, m->error, sizeof(m->error));
 	m->pool = exec_pool(m->exec);
 	return m->exec ? 0 : -1;

@@ -139,6 +139,8 @@ struct cfg_lot {
 	int queue_backend;         /* queue.backend; enum cfg_backend */
 	int mailbox_backend;       /* mailbox.backend */
 	uint64_t retention_secs;   /* mailbox.retention_secs */
+	uint64_t max_units_per_user; /* limits.max_units_per_user; CFG_NULL = off */
+	uint64_t max_units_owner;  /* limits.max_units_owner; CFG_NULL = off */
 };
 
 /* Executor parameters. Each applies to the executor named in its doc. */

@@ -48,6 +48,15 @@
  *   stays queued until the limit is raised again or its deadline expires.
  *   Priority is strict between levels: the skip count only concerns tasks
  *   of any level that are admitted past the blocked one in this order.
+ *   With max_units POOL_UNLIMITED units do not gate admission at all, so no
+ *   cost, however large, holds the pool (only running limits apply).
+ *
+ * FAIR UNITS
+ *   Each submitter uid may have at most max_user_units units queued and
+ *   running together (max_owner_units for owner_uid, off by default); a
+ *   submit past it is POOL_E_USER_CAP (the protocol's QUEUE_FULL: retry
+ *   later). The count rises at submit and falls at the task's end, in the
+ *   same places as the queue and the units.
  *
  * DEADLINES
  *   Every task has an absolute deadline (its own, or created + the pool's
@@ -108,6 +117,8 @@ enum pool_err {
 	POOL_E_TIMEDOUT = 6,   /* a wait gave up before the event */
 	POOL_E_NOMEM = 7,      /* allocation failed */
 	POOL_E_STATE = 8,      /* operation not valid in the task's state */
+	POOL_E_USER_CAP = 9,   /* the submitter's queued + running units would pass
+	                        * its per-user cap (max_user_units / max_owner_units) */
 };
 const char *pool_err_name(int err); /* "QUEUE_FULL", ...; err may be negated */
 
@@ -227,6 +238,11 @@ struct pool_config {
 	void *on_event_ctx;
 	struct store *store;       /* optional; NULL = records are not persisted */
 	uint64_t first_id;         /* first task id (0 = 1); ids are never reused */
+	/* Fair units (pool-user.c): a submitter's queued + running units are
+	 * capped; 0 means POOL_UNLIMITED (off). owner_uid (the daemon's user)
+	 * has its own cap, off unless configured. */
+	uint64_t max_user_units, max_owner_units;
+	uint32_t owner_uid;
 };
 
 /* Create a pool. Takes ownership of exec (ops->free is called by pool_free,
@@ -275,6 +291,9 @@ enum pool_limit {
 	POOL_LIMIT_TIMEOUT_NS = 3,
 	POOL_LIMIT_RETENTION_NS = 4,
 	POOL_LIMIT_THREADS = 5,
+	POOL_LIMIT_MAX_USER_UNITS = 6,  /* per submitter uid other than owner_uid:
+	                                 * queued + running units; POOL_UNLIMITED = off */
+	POOL_LIMIT_MAX_OWNER_UNITS = 7, /* the same for owner_uid; POOL_UNLIMITED = off */
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);

@@ -109,7 +109,24 @@ struct pool {
 
 	struct store_op *sq_head, *sq_tail; /* pending store writes, in order */
 	int sq_draining;
+
+	/* pool-user.c: queued + running units per submitter uid */
+	struct pool_user *users;
+	size_t n_users, cap_users;
+	uint64_t max_user_units, max_owner_units;
+	uint32_t owner_uid;
 };
+
+struct pool_user {
+	uint32_t uid;
+	uint64_t units;            /* costs of its queued and running tasks */
+};
+
+/* pool-user.c, under mu */
+int pool_user_check(struct pool *p, uint32_t uid, uint64_t cost); /* 0 or -POOL_E_USER_CAP/NOMEM */
+void pool_user_add(struct pool *p, uint32_t uid, uint64_t cost);  /* after a check */
+void pool_user_sub(struct pool *p, uint32_t uid, uint64_t cost);
+void pool_user_free(struct pool *p);
 
 /* pool.c, used by pool-sub.c and pool-stats.c */
 unsigned pool_running_limit(const struct pool *p); /* under mu: min(max_running, capacity) */
