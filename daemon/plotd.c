@@ -171,13 +171,25 @@ static int parse_id(const char *s, unsigned long *out)
 	return errno || *end || *out > 0xfffffffeul ? -1 : 0;
 }
 
+/* "FILE:LINE:COL" of list entry i, or just the file. */
+static const char *entry_at(const struct cfg *c, const struct cfg_strlist *l, size_t i,
+			    char *buf, size_t len)
+{
+	if (l->line && l->line[i])
+		snprintf(buf, len, "%s:%d:%d", c->source, l->line[i], l->col[i]);
+	else
+		snprintf(buf, len, "%s", c->source);
+	return buf;
+}
+
 /* Resolve allow_users / allow_groups (names or numbers). May block (NSS):
- * never on the loop thread. */
+ * never on the loop thread. --check-config runs it too. */
 static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **gids,
 			 size_t *ng, char *err, size_t errlen)
 {
 	const struct cfg_strlist *u = &c->daemon.allow_users, *g = &c->daemon.allow_groups;
 	unsigned long v;
+	char at[1024];
 
 	*uids = calloc(u->n + 1, sizeof(**uids));
 	*gids = calloc(g->n + 1, sizeof(**gids));
@@ -189,8 +201,8 @@ static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **
 	for (size_t i = 0; i < u->n; i++) {
 		struct passwd *pw = parse_id(u->v[i], &v) == 0 ? NULL : getpwnam(u->v[i]);
 		if (!pw && parse_id(u->v[i], &v) < 0) {
-			snprintf(err, errlen, "%s: daemon.allow_users: no user '%s'", c->source,
-				 u->v[i]);
+			snprintf(err, errlen, "%s: daemon.allow_users: no user '%s'",
+				 entry_at(c, u, i, at, sizeof at), u->v[i]);
 			return -1;
 		}
 		(*uids)[(*nu)++] = pw ? pw->pw_uid : (uid_t)v;
@@ -198,8 +210,8 @@ static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **
 	for (size_t i = 0; i < g->n; i++) {
 		struct group *gr = parse_id(g->v[i], &v) == 0 ? NULL : getgrnam(g->v[i]);
 		if (!gr && parse_id(g->v[i], &v) < 0) {
-			snprintf(err, errlen, "%s: daemon.allow_groups: no group '%s'", c->source,
-				 g->v[i]);
+			snprintf(err, errlen, "%s: daemon.allow_groups: no group '%s'",
+				 entry_at(c, g, i, at, sizeof at), g->v[i]);
 			return -1;
 		}
 		(*gids)[(*ng)++] = gr ? gr->gr_gid : (gid_t)v;
@@ -547,8 +559,19 @@ static int check_config(const struct opts *o)
 	char err[1024], *text;
 	size_t len;
 
+	uid_t *uids;
+	gid_t *gids;
+	size_t nu, ng;
 	if (cfg_load(o->config, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "plotd: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	int bad = resolve_allow(c, &uids, &nu, &gids, &ng, err, sizeof err) < 0;
+	free(uids);
+	free(gids);
+	if (bad) {
+		fprintf(stderr, "plotd: %s\n", err);
+		cfg_free(c);
 		return EXIT_CONFIG;
 	}
 	if (cfg_dump(c, &text, &len) < 0) {

@@ -122,6 +122,7 @@ int cfg_setting_expect(const struct cfg_setting *s, char *buf, size_t len);
 struct cfg_strlist {
 	char **v;
 	size_t n;
+	int *line, *col;           /* where entry i was in the file; 0 = unknown */
 };
 
 enum cfg_backend { CFG_BACKEND_MEMORY = 0 };

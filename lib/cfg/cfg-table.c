@@ -502,9 +502,22 @@ int cfg_value_format(const struct cfg_setting *s, const void *base, int quote,
 
 int cfg_strlist_push(struct cfg_strlist *l, const char *text, size_t len)
 {
-	char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+	return cfg_strlist_push_at(l, text, len, 0, 0);
+}
+
+int cfg_strlist_push_at(struct cfg_strlist *l, const char *text, size_t len, int line, int col)
+{
+	int *ln = realloc(l->line, (l->n + 1) * sizeof *ln);
+	if (ln)
+		l->line = ln;
+	int *cl = ln ? realloc(l->col, (l->n + 1) * sizeof *cl) : NULL;
+	if (cl)
+		l->col = cl;
+	char **v = cl ? realloc(l->v, (l->n + 1) * sizeof *v) : NULL;
 	if (!v)
 		return -CFG_E_NOMEM;
+	l->line[l->n] = line;
+	l->col[l->n] = col;
 	l->v = v;
 	v[l->n] = malloc(len + 1);
 	if (!v[l->n])
@@ -544,7 +557,10 @@ void cfg_scope_free(enum cfg_scope scope, void *base)
 			for (size_t j = 0; j < l->n; j++)
 				free(l->v[j]);
 			free(l->v);
+			free(l->line);
+			free(l->col);
 			l->v = NULL;
+			l->line = l->col = NULL;
 			l->n = 0;
 		}
 	}
