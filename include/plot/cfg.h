@@ -142,6 +142,7 @@ struct cfg_lot {
 	uint64_t retention_secs;   /* mailbox.retention_secs */
 	uint64_t max_units_per_user; /* limits.max_units_per_user; CFG_NULL = off */
 	uint64_t max_units_owner;  /* limits.max_units_owner; CFG_NULL = off */
+	uint64_t priority_aging_secs; /* limits.priority_aging_secs; 0 = off */
 };
 
 /* Executor parameters. Each applies to the executor named in its doc. */

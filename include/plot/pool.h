@@ -51,6 +51,14 @@
  *   With max_units POOL_UNLIMITED units do not gate admission at all, so no
  *   cost, however large, holds the pool (only running limits apply).
  *
+ * AGING (pool-aging.c; off unless aging_ns is set)
+ *   A task queued at low or normal priority for aging_ns at its level rises
+ *   one level (low -> normal -> high; never to critical), joining the tail
+ *   of that level, so steady normal-priority load cannot keep a low task
+ *   waiting until its deadline. The timer thread wakes for it; with
+ *   manual_tick, pool_tick() ages. A task's reported priority is its level
+ *   now.
+ *
  * FAIR UNITS
  *   Each submitter uid may have at most max_user_units units queued and
  *   running together (max_owner_units for owner_uid, off by default); a
@@ -243,6 +251,7 @@ struct pool_config {
 	 * has its own cap, off unless configured. */
 	uint64_t max_user_units, max_owner_units;
 	uint32_t owner_uid;
+	uint64_t aging_ns;         /* priority aging period; 0 = off (see AGING) */
 };
 
 /* Create a pool. Takes ownership of exec (ops->free is called by pool_free,
@@ -294,6 +303,7 @@ enum pool_limit {
 	POOL_LIMIT_MAX_USER_UNITS = 6,  /* per submitter uid other than owner_uid:
 	                                 * queued + running units; POOL_UNLIMITED = off */
 	POOL_LIMIT_MAX_OWNER_UNITS = 7, /* the same for owner_uid; POOL_UNLIMITED = off */
+	POOL_LIMIT_AGING_NS = 8,        /* priority aging period; 0 = off (see AGING) */
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);

@@ -66,6 +66,11 @@ static const struct cfg_setting settings[] = {
 	    CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12, "null", NULL, max_units_owner,
 	    POOL_LIMIT_MAX_OWNER_UNITS, 1,
 	    "The same bound for the daemon's owner; null (the default) means none."),
+	LOT("limits.priority_aging_secs", "priority_aging_secs", CFG_T_UINT, CFG_F_RUNTIME, 0,
+	    YEAR, "0", NULL, priority_aging_secs, POOL_LIMIT_AGING_NS, 1000000000ull,
+	    "A task queued at low or normal priority for this many seconds at its level rises "
+	    "one level (up to high), so steady load cannot starve it; 0 (the default) means "
+	    "no aging."),
 	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, queue_backend, -1, 1,
 	    "Where queued tasks are kept."),
 	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, mailbox_backend,

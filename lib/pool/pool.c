@@ -660,6 +660,7 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->max_user_units = cfg->max_user_units ? cfg->max_user_units : POOL_UNLIMITED;
 	p->max_owner_units = cfg->max_owner_units ? cfg->max_owner_units : POOL_UNLIMITED;
 	p->owner_uid = cfg->owner_uid;
+	p->aging_ns = cfg->aging_ns;
 	p->max_queue_depth = cfg->max_queue_depth;
 	p->max_running = cfg->max_running;
 	p->timeout_ns = cfg->timeout_ns;
@@ -816,6 +817,7 @@ static void submit_enqueue(struct pool *p, struct pool_task *t, const struct poo
 {
 	t->id = p->next_id++;
 	t->created_ns = now;
+	t->level_ns = now;
 	t->deadline_ns = task_deadline(p, s, now);
 	hash_insert(p, t);
 	list_push(&p->queue[t->prio], t);
@@ -826,6 +828,9 @@ static void submit_enqueue(struct pool *p, struct pool_task *t, const struct poo
 		if (!p->manual_tick && t->deadline_ns < p->timer_target)
 			pthread_cond_signal(&p->timer_cv);
 	}
+	if (p->aging_ns && !p->manual_tick && t->prio < POOL_PRIO_HIGH &&
+	    now + p->aging_ns < p->timer_target)
+		pthread_cond_signal(&p->timer_cv); /* it will age before the timer wakes */
 	if (p->store)
 		store_queue_put(p, t, 0);
 }
@@ -1089,8 +1094,21 @@ static int tick_locked(struct pool *p, struct post *po, uint64_t now)
 			raise_cancel(t, POOL_CANCEL_TIMEOUT, po);
 	}
 	int more = prune(p, po, now);
+	pool_age(p, now);
 	admit(p, po, now);
 	return more;
+}
+
+/* A queued task moves to the tail of level prio (aging). */
+void pool_requeue(struct pool *p, struct pool_task *t, int prio, uint64_t now)
+{
+	list_remove(&p->queue[t->prio], t);
+	t->prio = prio;
+	t->level_ns = now;
+	t->skips = 0;
+	list_push(&p->queue[prio], t);
+	if (p->store)
+		store_queue_put(p, t, 0);
 }
 
 void pool_tick(struct pool *p)
@@ -1112,7 +1130,8 @@ static uint64_t next_wake(const struct pool *p)
 	const struct pool_task *m = p->mailbox.head;
 	if (m && prune_at(p, m->ended_ns) < at)
 		at = prune_at(p, m->ended_ns);
-	return at;
+	uint64_t age = pool_age_next(p);
+	return age < at ? age : at;
 }
 
 /* Sleeps on timer_cv until the next deadline or retention expiry; whoever
@@ -1226,6 +1245,10 @@ static void set_locked(struct pool *p, enum pool_limit which, uint64_t value)
 		break;
 	case POOL_LIMIT_MAX_USER_UNITS: p->max_user_units = value; break;
 	case POOL_LIMIT_MAX_OWNER_UNITS: p->max_owner_units = value; break;
+	case POOL_LIMIT_AGING_NS:
+		p->aging_ns = value;
+		pthread_cond_signal(&p->timer_cv);
+		break;
 	default: break;
 	}
 }
@@ -1236,7 +1259,7 @@ int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value)
 
 	if (which == POOL_LIMIT_THREADS)
 		return set_threads(p, value);
-	if ((unsigned)which > POOL_LIMIT_MAX_OWNER_UNITS)
+	if ((unsigned)which > POOL_LIMIT_AGING_NS)
 		return -POOL_E_INVALID;
 	if ((which == POOL_LIMIT_MAX_UNITS || which == POOL_LIMIT_MAX_RUNNING) && value < 1)
 		return -POOL_E_INVALID;
@@ -1263,6 +1286,7 @@ uint64_t pool_get_limit(struct pool *p, enum pool_limit which)
 	case POOL_LIMIT_RETENTION_NS: v = p->retention_ns; break;
 	case POOL_LIMIT_MAX_USER_UNITS: v = p->max_user_units; break;
 	case POOL_LIMIT_MAX_OWNER_UNITS: v = p->max_owner_units; break;
+	case POOL_LIMIT_AGING_NS: v = p->aging_ns; break;
 	default: break;
 	}
 	pthread_mutex_unlock(&p->mu);

@@ -3,7 +3,8 @@
  * queued + running units, the owner's own cap off by default, and with
  * unlimited max_units a huge cost holds nothing back. The last test races
  * submitters of several uids against cancels from threads, for TSan
- * (make CC=clang SAN=thread check-threads).
+ * (make CC=clang SAN=thread check-threads). t_aging: optional priority
+ * aging on a fake clock (manual_tick).
  *
  * The executor records started tasks; the test finishes them itself.
  */
@@ -167,6 +168,86 @@ static void t_unlimited_huge_cost(void **st)
 	finish_all(p, r);
 }
 
+static uint64_t fake_now = 1000;
+static uint64_t fake_clock(void *ctx) { return *(uint64_t *)ctx; }
+
+static struct pool *mk_aging(uint64_t aging_ns, struct rec **rp)
+{
+	char err[256];
+	struct pool_config c = { .name = "aging", .max_units = 100,
+				 .max_queue_depth = POOL_UNLIMITED, .max_running = 1,
+				 .retention_ns = 1000000000ull, .aging_ns = aging_ns,
+				 .clock = { fake_clock, &fake_now }, .manual_tick = 1 };
+	struct rec *r = calloc(1, sizeof *r);
+	assert_non_null(r);
+	pthread_mutex_init(&r->mu, NULL);
+	*rp = r;
+	struct pool *p = pool_new(&c, (struct pool_executor){ &rec_ops, r }, err, sizeof err);
+	assert_non_null(p);
+	return p;
+}
+
+static uint64_t submit_prio(struct pool *p, int prio)
+{
+	struct pool_submit s = { .priority = prio, .cost = 1 };
+	uint64_t id;
+	assert_int_equal(pool_submit(p, &s, &id), 0);
+	return id;
+}
+
+static int prio_of(struct pool *p, uint64_t id)
+{
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(p, id, &ti), 0);
+	return ti.priority;
+}
+
+/* With aging a low task overtakes normal work submitted after it aged;
+ * without aging it would wait behind all of it. */
+static void t_aging(void **st)
+{
+	struct rec *r;
+	struct pool *p = mk_aging(10, &r);
+	uint64_t a = submit_prio(p, POOL_PRIO_NORMAL); /* runs */
+	uint64_t low = submit_prio(p, POOL_PRIO_LOW);
+	uint64_t n1 = submit_prio(p, POOL_PRIO_NORMAL);
+	uint64_t h = submit_prio(p, POOL_PRIO_HIGH);
+	fake_now += 9;
+	pool_tick(p);
+	assert_int_equal(prio_of(p, low), POOL_PRIO_LOW);
+	fake_now += 1;
+	pool_tick(p);
+	assert_int_equal(prio_of(p, low), POOL_PRIO_NORMAL);
+	assert_int_equal(prio_of(p, n1), POOL_PRIO_HIGH); /* waited 10 at normal too */
+	uint64_t n2 = submit_prio(p, POOL_PRIO_NORMAL);
+	fake_now += 10;
+	pool_tick(p);
+	assert_int_equal(prio_of(p, h), POOL_PRIO_HIGH); /* never to critical */
+	assert_int_equal(prio_of(p, low), POOL_PRIO_HIGH);
+	assert_int_equal(prio_of(p, n2), POOL_PRIO_HIGH);
+	/* high order: h (submitted high), n1 (aged first), low, n2 */
+	uint64_t want[] = { a, h, n1, low, n2 };
+	for (size_t i = 0; i < 5; i++) {
+		assert_int_equal(r->n, i + 1);
+		assert_int_equal(pool_task_id(r->t[i]), want[i]);
+		pool_task_finish(r->t[i], 1, NULL);
+	}
+	finish_all(p, r);
+
+	/* aging off: nothing moves however long it waits */
+	p = mk_aging(0, &r);
+	submit_prio(p, POOL_PRIO_NORMAL);
+	low = submit_prio(p, POOL_PRIO_LOW);
+	fake_now += 1000000;
+	pool_tick(p);
+	assert_int_equal(prio_of(p, low), POOL_PRIO_LOW);
+	assert_int_equal(pool_set_limit(p, POOL_LIMIT_AGING_NS, 5), 0);
+	assert_int_equal(pool_get_limit(p, POOL_LIMIT_AGING_NS), 5);
+	pool_tick(p);
+	assert_int_equal(prio_of(p, low), POOL_PRIO_NORMAL);
+	finish_all(p, r);
+}
+
 struct racer {
 	struct pool *p;
 	uint32_t uid;
@@ -219,6 +300,7 @@ int main(void)
 		cmocka_unit_test(t_user_cap),
 		cmocka_unit_test(t_owner_cap),
 		cmocka_unit_test(t_unlimited_huge_cost),
+		cmocka_unit_test(t_aging),
 		cmocka_unit_test(t_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
