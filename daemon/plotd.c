@@ -370,6 +370,8 @@ static void reload_daemon(struct plotd *d, struct cfg *c)
 			"%zu groups", r->n_uids, r->n_gids);
 	conn_set_caps(&d->conns, c->daemon.frame_timeout_secs, c->daemon.max_input_mb,
 		      c->daemon.max_output_mb);
+	if (!d->o.out_cap) /* --max-client-output wins over the config */
+		d->conns.out_cap = (size_t)c->daemon.max_client_output;
 	free(d->allow_uids);
 	free(d->allow_gids);
 	d->allow_uids = r->uids;
@@ -730,6 +732,8 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 	}
 	conn_set_caps(&d->conns, d->cfg->daemon.frame_timeout_secs, d->cfg->daemon.max_input_mb,
 		      d->cfg->daemon.max_output_mb);
+	if (!d->o.out_cap) /* --max-client-output wins over the config */
+		d->conns.out_cap = (size_t)d->cfg->daemon.max_client_output;
 	if (resolve_allow(d->cfg, &d->allow_uids, &d->n_allow_uids, &d->allow_gids,
 			  &d->n_allow_gids, err, errlen) < 0)
 		return EXIT_CONFIG;
@@ -807,7 +811,6 @@ static struct plotd *plotd_new(void)
 	if (!d)
 		return NULL;
 	d->o.drain_secs = DRAIN_SECS_DEFAULT;
-	d->o.out_cap = CONN_OUT_CAP;
 	d->lsn.fd = d->lsn.lock_fd = -1;
 	d->conns.owner = geteuid();
 	d->conns.out_lim.max_frame = PROTO_MAX_FRAME_CLIENT;
@@ -833,7 +836,7 @@ int main(int argc, char **argv)
 		free(d);
 		return rc;
 	}
-	d->conns.out_cap = d->o.out_cap;
+	d->conns.out_cap = d->o.out_cap ? d->o.out_cap : CONN_OUT_CAP; /* config may change it */
 	/* Before any thread exists: only the loop's signalfd sees these. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);

@@ -178,6 +178,7 @@ struct cfg_daemon {
 	struct cfg_strlist allow_users;
 	struct cfg_strlist allow_groups;
 	uint64_t frame_timeout_secs; /* a partial frame older than this closes its connection; 0 = none */
+	uint64_t max_client_output; /* pending output of one connection, bytes */
 	uint64_t max_input_mb;     /* buffered request bytes of all connections together, MiB */
 	uint64_t max_output_mb;    /* pending reply/stream bytes of all connections, MiB */
 	char *http;                /* "HOST:PORT" of the HTTP front; NULL = off */

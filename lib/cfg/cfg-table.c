@@ -97,6 +97,11 @@ static const struct cfg_setting settings[] = {
 	     daemon.frame_timeout_secs,
 	     "Seconds a client may take to finish sending a frame it started; then it gets a "
 	     "TIMEOUT error and is closed. 0 means no bound."),
+	ROOT("daemon.max_client_output", CFG_T_UINT, CFG_F_RUNTIME, 16384, 1073741824.0, "4194304",
+	     NULL, daemon.max_client_output,
+	     "Bytes of replies and stream events one client may have pending: past it plotd "
+	     "stops reading its requests and drops it as a stream subscriber "
+	     "(--max-client-output overrides)."),
 	ROOT("daemon.max_input_mb", CFG_T_UINT, CFG_F_RUNTIME, 1, 1048576, "64", NULL,
 	     daemon.max_input_mb,
 	     "MiB of request bytes all connections together may hold while their frames "
