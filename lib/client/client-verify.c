@@ -72,7 +72,7 @@ int client_verify_dir(const char *sock, int named, uid_t *trusted, char *err, si
 	if (fsafe_check_dir(dir, owners, 3, &owner, why, sizeof why) == 0)
 		return 0;
 	if (errno == ENOENT) {
-		snprintf(err, errlen, "no daemon at %s (%s)", sock, strerror(ENOENT));
+		snprintf(err, errlen, "no daemon at %s (%s)", sock, why);
 		return -PROTO_E_UNREACHABLE;
 	}
 	if (named && errno == EPERM &&
