@@ -51,7 +51,9 @@
  *   its partial output deleted while attempts < max_restarts (the task's
  *   restart policy, fixed at submit), else it FAILS naming the daemon that
  *   lost it. A task therefore completes at most once: only the holder of the
- *   current token can finish it.
+ *   current token can finish it. A lease past its expiry that no sweep has
+ *   taken yet is still held (a late heartbeat renews it): what ends a lease
+ *   is another daemon's sweep, never a clock read by the holder.
  *
  * DEADLINES
  *   A deadline is absolute on the database clock. Claims never take a task
