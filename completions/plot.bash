@@ -72,7 +72,7 @@ _plot() {
     case "$cmd" in
         daemon) COMPREPLY=($(compgen -W "start stop restart reload status" -- "$cur")) ;;
         # max_running = tasks that may run at once; threads = compute threads
-        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes=" -- "$cur")) ;;
+        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes= max_units_per_user= max_units_owner= priority_aging_secs=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
     esac
 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "durable.h"
 #include "log.h"
@@ -92,6 +93,7 @@ static int model_start(struct models *ms, struct model *m, const struct cfg_mode
 	ec.pool.next_id = durable_next_id;
 	ec.pool.next_id_ctx = ms->durable;
 	ec.pool.store = m->store;
+	ec.pool.owner_uid = (uint32_t)geteuid(); /* max_units_owner, not _per_user */
 	m->exec = exec_new(&ec, m->error, sizeof(m->error));
 	m->pool = exec_pool(m->exec);
 	return m->exec ? 0 : -1;

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "durable.h"
 #include "log.h"
@@ -87,6 +88,16 @@ static void rejected(const struct submit_cbs *cb, const struct model *m, uint32_
 		snprintf(o.msg, sizeof(o.msg), "cost %llu exceeds max_units %llu of model %s",
 			 (unsigned long long)cost,
 			 (unsigned long long)pool_get_limit(m->pool, POOL_LIMIT_MAX_UNITS), m->name);
+	} else if (-rc == POOL_E_USER_CAP) {
+		int own = uid == (uint32_t)geteuid();
+		snprintf(o.msg, sizeof(o.msg), "cost %llu would put uid %u over %s %llu units "
+			 "queued and running on model %s; retry when its tasks end",
+			 (unsigned long long)cost, (unsigned)uid,
+			 own ? "max_units_owner" : "max_units_per_user",
+			 (unsigned long long)pool_get_limit(m->pool, own ? POOL_LIMIT_MAX_OWNER_UNITS
+									  : POOL_LIMIT_MAX_USER_UNITS),
+			 m->name);
+		o.retry_after_secs = 1;
 	} else if (-rc == POOL_E_SHUTDOWN) {
 		snprintf(o.msg, sizeof(o.msg), "plotd is shutting down");
 	} else {
