@@ -23,6 +23,7 @@
 struct pending {
 	struct dispatch *d;
 	size_t model;
+	unsigned gen;               /* the model's gen at the start: an unload since refuses it */
 	struct submit_cbs cb;
 	int inline_done;            /* loop thread only: answered inside exec_prepare */
 	struct exec_prepared *res;
@@ -86,6 +87,11 @@ static void submit_prepared(struct pending *pe)
 	}
 	if (!r) {
 		fail(&pe->cb, PROTO_E_NOMEM, "%s", "out of memory");
+		return;
+	}
+	if (m->gen != pe->gen || !m->pool) {
+		fail(&pe->cb, PROTO_E_SHUTDOWN, "model %s was unloaded while the request was "
+		     "prepared; send it again to load it", m->name);
 		return;
 	}
 	if (r->status < 0 || !d->hooks.can_submit(d->hooks.ctx)) {
@@ -159,7 +165,7 @@ void submit_start(struct dispatch *d, struct model *m, const struct exec_request
 		fail(cb, PROTO_E_NOMEM, "%s", "out of memory");
 		return;
 	}
-	*pe = (struct pending){ .d = d, .model = m->index, .cb = *cb };
+	*pe = (struct pending){ .d = d, .model = m->index, .gen = m->gen, .cb = *cb };
 	d->preparing = pe;
 	int rc = exec_prepare(m->exec, r, on_prepared, pe, err, sizeof(err));
 	d->preparing = NULL;
