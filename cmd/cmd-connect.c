@@ -150,8 +150,11 @@ static void show_log(const char *logpath, off_t from)
 	close(fd);
 }
 
-/* Try to connect once. 0 connected, 1 nobody there, else an exit status
- * (printed). */
+/* Try to connect once. 0 connected, NOBODY nobody there, else an exit
+ * status (printed). NOBODY is not an exit status: a failure that maps to
+ * exit 1 (a daemon that died during the handshake) must not read as
+ * "nobody there", or plot would autostart a daemon it was told not to. */
+#define NOBODY (-1)
 static int try_connect(struct plot_ctx *ctx, const char *sock, int quiet_unreachable)
 {
 	char err[512];
@@ -161,7 +164,7 @@ static int try_connect(struct plot_ctx *ctx, const char *sock, int quiet_unreach
 		return 0;
 	ctx->cl = NULL;
 	if (rc == -PROTO_E_UNREACHABLE && quiet_unreachable)
-		return 1;
+		return NOBODY;
 	cmd_err(ctx, "%s", err);
 	return client_exit_for_code(rc);
 }
@@ -234,7 +237,7 @@ static int wait_ready(struct plot_ctx *ctx, const char *sock, const struct spawn
 	long delay = 1;
 	for (;;) {
 		int rc = try_connect(ctx, sock, 1);
-		if (rc != 1)
+		if (rc != NOBODY)
 			return rc;
 		int status;
 		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid) {
@@ -258,7 +261,7 @@ static int start_locked(struct plot_ctx *ctx, const char *sock, int timeout_ms, 
 {
 	struct spawn sp;
 	int rc = try_connect(ctx, sock, 1);
-	if (rc != 1)
+	if (rc != NOBODY)
 		return rc;
 	rc = spawn_plotd(ctx, sock, &sp);
 	if (rc)
@@ -333,7 +336,7 @@ int cmd_connect(struct plot_ctx *ctx)
 	rc = try_connect(ctx, sock, !ctx->no_autostart);
 	if (rc == 0 && ctx->config_opt)
 		check_config(ctx);
-	if (rc != 1)
+	if (rc != NOBODY)
 		return rc;
 	rc = cmd_autostart(ctx, sock, 0, &started);
 	if (rc == 0 && started && ctx->verbose)

@@ -150,6 +150,7 @@ int cmd_usage_error(struct plot_ctx *ctx, const char *fmt, ...)
 #define CMD_MAX_TOP_K 1000000u
 #define CMD_MAX_DEADLINE 31536000.0  /* one year, seconds */
 #define CMD_MAX_COST ((uint64_t)1 << 53)
+#define CMD_MAX_KEY 256
 
 /* Ids of long-only options; shared so one command's ids never collide. */
 enum {
@@ -157,6 +158,7 @@ enum {
 	CMD_OPT_SEED, CMD_OPT_STOP, CMD_OPT_DEADLINE, CMD_OPT_COST, CMD_OPT_RAW, CMD_OPT_DETACH,
 	CMD_OPT_NO_FOLLOW, CMD_OPT_ALL, CMD_OPT_STATE, CMD_OPT_WATCH,
 	CMD_OPT_PROMETHEUS, CMD_OPT_TIMEOUT, CMD_OPT_WAIT, CMD_OPT_NOW,
+	CMD_OPT_KEY, CMD_OPT_OWNER, CMD_OPT_SINCE, CMD_OPT_LIMIT,
 };
 
 /* The options run and submit share, as plot_opt initialisers. */
@@ -172,7 +174,8 @@ enum {
 	{"stop", 0, 1, "STR", "stop at STR (repeatable, at most 16, 1..256 bytes)", CMD_OPT_STOP}, \
 	{"deadline", 0, 1, "SECS", "give up SECS seconds after submission (0.001..31536000)", CMD_OPT_DEADLINE}, \
 	{"cost", 0, 1, "UNITS", "resource units to reserve, instead of the computed cost", CMD_OPT_COST}, \
-	{"raw", 0, 0, NULL, "send the prompt as plain text, not as a chat turn", CMD_OPT_RAW}
+	{"raw", 0, 0, NULL, "send the prompt as plain text, not as a chat turn", CMD_OPT_RAW}, \
+	{"key", 0, 1, "K", "idempotency key: a retry with the same K gets the first task's id", CMD_OPT_KEY}
 
 struct cmd_task {
 	const char *model;         /* NULL: the daemon's default */
@@ -188,6 +191,7 @@ struct cmd_task {
 	uint64_t cost;             /* 0: computed by the daemon */
 	int detach;
 	int raw;                   /* --raw: no chat template */
+	const char *key;           /* --key: idempotency key, or NULL */
 	char *prompt;              /* malloc'd, NUL-terminated */
 	size_t prompt_len;
 };

@@ -100,6 +100,11 @@ int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *a
 	case CMD_OPT_RAW:
 		t->raw = 1;
 		return 0;
+	case CMD_OPT_KEY:
+		if (!arg[0] || strlen(arg) > CMD_MAX_KEY)
+			return cmd_usage_error(ctx, "--key: give 1 to %d bytes", CMD_MAX_KEY), -1;
+		t->key = arg;
+		return 0;
 	}
 	return 1;
 }
@@ -229,6 +234,7 @@ void cmd_task_msg(const struct cmd_task *t, struct proto_msg *m)
 	s->n_stop = (uint32_t)t->nstop;
 	s->detach = t->detach;
 	s->raw = t->raw;
+	s->key = t->key;
 }
 
 int cmd_task_submit(struct plot_ctx *ctx, const struct cmd_task *t, uint64_t *id)

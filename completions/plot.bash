@@ -5,7 +5,7 @@
 _plot_global_opts="--socket --config --json --color --quiet -q --verbose -v --version --help -h --no-autostart"
 
 _plot_cmd_opts() {
-    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --seed --stop --deadline --cost --raw"
+    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --seed --stop --deadline --cost --raw --key"
     case "$1" in
         run)     echo "$task --detach" ;;
         submit)  echo "$task" ;;
@@ -14,6 +14,7 @@ _plot_cmd_opts() {
         result)  echo "--wait" ;;
         cancel)  echo "--all --model -m" ;;
         queue)   echo "--model -m --state --watch" ;;
+        list)    echo "--model -m --state --owner --since --limit" ;;
         stats)   echo "--model -m --watch --prometheus" ;;
         limits)  echo "--model -m" ;;
         daemon)  echo "--timeout --now" ;;
@@ -27,7 +28,7 @@ _plot() {
     COMPREPLY=()
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local commands="run chat submit tail status result cancel queue stats limits models config daemon help"
+    local commands="run chat submit tail status result cancel queue list stats limits models config daemon help"
 
     # The command is the first word that is not an option or an option's value.
     cmd=""
@@ -73,7 +74,7 @@ _plot() {
         daemon) COMPREPLY=($(compgen -W "start stop restart reload status" -- "$cur")) ;;
         models) COMPREPLY=($(compgen -W "list load unload" -- "$cur")) ;;
         # max_running = tasks that may run at once; threads = compute threads
-        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs=" -- "$cur")) ;;
+        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes= max_units_per_user= max_units_owner= priority_aging_secs=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
     esac
 }

@@ -2,7 +2,7 @@
 #   ~/.config/fish/completions/plot.fish
 # Kept in step with the CLI's command table by tests/cli/cli-docs.bats.
 
-set -l commands run chat submit tail status result cancel queue stats limits models config daemon help
+set -l commands run chat submit tail status result cancel queue list stats limits models config daemon help
 
 function __plot_models
     # a value with a '/' is a GGUF file, for run and chat
@@ -32,6 +32,7 @@ complete -c plot -n "not __fish_seen_subcommand_from $commands" -a status -d 'sh
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a result -d 'print the output of a task'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a cancel -d 'cancel tasks'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a queue -d 'list queued and running tasks'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a list -d 'list every task, finished ones too, newest first'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a stats -d 'show pool statistics'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a limits -d 'show or set limits'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a models -d 'list models'
@@ -53,21 +54,27 @@ for c in run submit
     complete -c plot -n "__fish_seen_subcommand_from $c" -l deadline -x -d 'deadline in seconds'
     complete -c plot -n "__fish_seen_subcommand_from $c" -l cost -x -d 'resource units'
     complete -c plot -n "__fish_seen_subcommand_from $c" -l raw -d 'send the prompt as plain text, not as a chat turn'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l key -x -d 'idempotency key'
 end
 complete -c plot -n '__fish_seen_subcommand_from run' -l detach -d 'print the id and return'
 
 complete -c plot -n '__fish_seen_subcommand_from tail' -l no-follow -d 'print what there is and stop'
 complete -c plot -n '__fish_seen_subcommand_from result' -l wait -d 'wait until the task has ended'
 complete -c plot -n '__fish_seen_subcommand_from cancel' -l all -d 'cancel every task'
-for c in chat cancel queue stats limits
+for c in chat cancel queue list stats limits
     complete -c plot -n "__fish_seen_subcommand_from $c" -s m -l model -x -a '(__plot_models)' -d 'model'
 end
-complete -c plot -n '__fish_seen_subcommand_from queue' -l state -x -a 'queued running done failed cancelled expired timeout' -d 'only tasks in this state'
+for c in queue list
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l state -x -a 'queued running done failed cancelled expired timeout' -d 'only tasks in this state'
+end
+complete -c plot -n '__fish_seen_subcommand_from list' -l owner -x -a '(__fish_complete_users)' -d 'only tasks of USER'
+complete -c plot -n '__fish_seen_subcommand_from list' -l since -x -d 'only tasks of the last SECS seconds'
+complete -c plot -n '__fish_seen_subcommand_from list' -l limit -x -d 'show the N newest'
 for c in queue stats
     complete -c plot -n "__fish_seen_subcommand_from $c" -l watch -x -d 'repeat every SECS seconds'
 end
 complete -c plot -n '__fish_seen_subcommand_from stats' -l prometheus -d 'text exposition format'
-complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= max_queue_depth= timeout_secs= retention_secs=' -d 'setting'
+complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes= max_units_per_user= max_units_owner= priority_aging_secs=' -d 'setting'
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'max_running=' -d 'tasks that may run at once'
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'threads=' -d 'compute threads of the executor'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -a 'start stop restart reload status'

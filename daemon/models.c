@@ -5,9 +5,10 @@
  * DESIGN
  *   Each model's executor is made through the executor table (exec_new:
  *   plot/exec.h), which also creates its pool; nothing here knows which
- *   executor a model has. Each pool gets a distinct id range
- *   (MODEL_ID_SPAN), so a task id alone names its model and ids are unique
- *   across the daemon.
+ *   executor a model has. Every pool takes its ids from one daemon-wide
+ *   counter (durable.c, persisted with the store), so ids are unique
+ *   across models and restarts and stay short; a task's model is the pool
+ *   that holds it.
  *
  *   The pools' notify callback runs on pool and executor threads: it posts
  *   a note keyed by task id to the loop (post_note coalesces repeats, so a
@@ -23,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "durable.h"
 #include "log.h"
 #include "models.h"
 #include "plot/store.h"
@@ -70,12 +73,15 @@ static const char *expand_home(const char *p, char *buf, size_t len)
 static int model_start(struct models *ms, struct model *m, const struct cfg_model *cm)
 {
 	struct exec_config ec;
+	const struct store_backend *b;
 	char path[4096];
 
-	if (store_open_for(cfg_choice_name("parking_lot.queue.backend", cm->lot.queue_backend),
-			   cfg_choice_name("parking_lot.mailbox.backend", cm->lot.mailbox_backend),
-			   m->name, &m->store, m->error, sizeof(m->error)) < 0)
+	if (store_backend_pick(cfg_choice_name("parking_lot.queue.backend", cm->lot.queue_backend),
+			       cfg_choice_name("parking_lot.mailbox.backend",
+					       cm->lot.mailbox_backend),
+			       &b, m->error, sizeof(m->error)) < 0)
 		return -1;
+	m->store = cm->lot.queue_backend == CFG_BACKEND_SQLITE ? durable_store(ms->durable) : NULL;
 	memset(&ec, 0, sizeof(ec));
 	ec.model = cm;
 	ec.path = expand_home(cm->path, path, sizeof(path));
@@ -84,8 +90,10 @@ static int model_start(struct models *ms, struct model *m, const struct cfg_mode
 	ec.pool.notify_ctx = ms;
 	ec.pool.on_event = models_event;
 	ec.pool.on_event_ctx = m;
-	ec.pool.first_id = m->first_id;
+	ec.pool.next_id = durable_next_id;
+	ec.pool.next_id_ctx = ms->durable;
 	ec.pool.store = m->store;
+	ec.pool.owner_uid = (uint32_t)geteuid(); /* max_units_owner, not _per_user */
 	m->exec = exec_new(&ec, m->error, sizeof(m->error));
 	m->pool = exec_pool(m->exec);
 	return m->exec ? 0 : -1;
@@ -108,13 +116,14 @@ static void log_model(const struct model *m)
 }
 
 int models_init(struct models *ms, const struct cfg *c, struct post *post, post_fn on_task,
-		void *ctx, char *err, size_t errlen)
+		void *ctx, struct durable *du, char *err, size_t errlen)
 {
 	void (*on_gone)(void *, struct model *) = ms->on_gone; /* dispatch_init may come first */
 	void *on_gone_ctx = ms->on_gone_ctx;
 	memset(ms, 0, sizeof(*ms));
 	ms->on_gone = on_gone;
 	ms->on_gone_ctx = on_gone_ctx;
+	ms->durable = du;
 	ms->post = post;
 	ms->on_task = on_task;
 	ms->on_task_ctx = ctx;
@@ -131,7 +140,6 @@ int models_init(struct models *ms, const struct cfg *c, struct post *post, post_
 		m->name = cm->name;
 		m->conf = cm;
 		m->lot = cm->lot;
-		m->first_id = (uint64_t)i * MODEL_ID_SPAN + 1;
 		m->ms = ms;
 		m->idle_ms = cm->idle_unload_secs == CFG_NULL ? 0 : cm->idle_unload_secs * 1000;
 		m->last_active_ms = loop_now_ns() / 1000000;
@@ -151,12 +159,8 @@ void models_free(struct models *ms)
 		struct model *m = &ms->v[i];
 		if (m->job_on)
 			pthread_join(m->job, NULL); /* its post back is discarded */
-		exec_free(m->exec);
+		exec_free(m->exec); /* the store is the writer's: durable_close */
 		exec_free(m->old_exec);
-		if (m->store)
-			store_free(m->store);
-		if (m->old_store)
-			store_free(m->old_store);
 		if (m->adhoc)
 			cfg_free(m->adhoc);
 	}
@@ -176,10 +180,11 @@ struct model *models_find(struct models *ms, const char *name)
 
 struct model *models_for_task(struct models *ms, uint64_t task)
 {
-	if (task == 0)
-		return NULL;
-	uint64_t k = (task - 1) / MODEL_ID_SPAN;
-	return k < ms->n ? &ms->v[k] : NULL;
+	struct pool_task_info ti;
+	for (size_t i = 0; task && i < ms->n; i++)
+		if (ms->v[i].pool && pool_task_info(ms->v[i].pool, task, &ti) == 0)
+			return &ms->v[i];
+	return NULL;
 }
 
 const char *models_executor_name(const struct model *m)
@@ -330,8 +335,9 @@ int models_set_lot(struct model *m, const struct cfg_lot *want, const char *why)
  *      sees them) and a second worker frees them (joining the executor's
  *      threads may take a while: a model still loading finishes its step);
  *      its post (on_freed) marks the model UNLOADED.
- * The next pool numbers its tasks on from the old one's (first_id), so no
- * task id is reused. A model loaded by path keeps its entry (and name)
+ * Task ids come from the daemon-wide sequence, so none is reused. The
+ * store of a durable model is the daemon's (durable.c), never freed here.
+ * A model loaded by path keeps its entry (and name)
  * once unloaded; `plot models load NAME` or a request loads it again. */
 
 static void *free_main(void *arg);
@@ -368,12 +374,8 @@ static void on_shut(void *ctx, uint64_t key, void *arg, int live)
 /* Loop: nothing holds m's stopped pool any more; hand it to a worker. */
 static void detach(struct model *m)
 {
-	struct pool_stats st;
 	m->shut = 0;
-	pool_stats(m->pool, &st);
-	m->first_id += st.submitted + st.rejected + 1;
 	m->old_exec = m->exec;
-	m->old_store = m->store;
 	m->exec = NULL;
 	m->pool = NULL;
 	m->store = NULL;
@@ -397,10 +399,7 @@ static void *free_main(void *arg)
 {
 	struct model *m = arg;
 	exec_free(m->old_exec);
-	if (m->old_store)
-		store_free(m->old_store);
 	m->old_exec = NULL;
-	m->old_store = NULL;
 	if (m->job_on && post_send(m->ms->post, on_freed, m->ms, m) < 0)
 		log_msg(LOG_ERROR, "pool %s: unload lost: out of memory posting it", m->name);
 	return NULL;
@@ -513,7 +512,6 @@ int models_add(struct models *ms, const char *name, const char *path,
 	m->lot = *lot;
 	m->ms = ms;
 	m->index = (unsigned)ms->n;
-	m->first_id = (uint64_t)ms->n * MODEL_ID_SPAN + 1;
 	m->last_active_ms = loop_now_ns() / 1000000;
 	ms->n++;
 	if (model_start(ms, m, m->conf) < 0) {

@@ -19,11 +19,8 @@
 #include "plot/loop.h"
 #include "plot/pool.h"
 
-/* Task ids are global: model k's pool numbers its tasks from
- * k * MODEL_ID_SPAN + 1, so an id names its model. A model loaded again
- * after an unload numbers on from where its last pool stopped, so an id is
- * never reused. */
-#define MODEL_ID_SPAN 1000000000000ull
+struct durable; /* durable.h: the store and the daemon-wide id sequence */
+
 /* Models loaded by path (plot models load) beside the configured ones; the
  * array is sized for them at start, so a struct model never moves. */
 #define MODELS_ADHOC_MAX 16
@@ -40,21 +37,20 @@ struct model {
 	unsigned index;
 	struct exec *exec;          /* NULL when the executor failed to start */
 	struct pool *pool;          /* exec's pool; NULL with it */
-	struct store *store;        /* the pool's records; NULL = its own memory */
+	struct store *store;        /* the pool's records (the store writer's facade);
+	                             * NULL = its own memory */
 	struct cfg_lot lot;         /* live limits (config + runtime sets) */
 	const struct cfg_model *conf; /* as started: in the daemon's first config,
 	                             * kept for its life (a reload compares) */
 	char error[256];            /* why exec is NULL */
 	int state;                  /* enum model_state */
 	unsigned gen;               /* +1 per unload: a submit prepared before is refused */
-	uint64_t first_id;          /* the current pool's first task id */
 	uint64_t last_active_ms;    /* loop clock: when it last had work (idle unload) */
 	uint64_t idle_ms;           /* idle_unload_secs * 1000; 0: never */
 	struct cfg *adhoc;          /* loaded by path: owns conf */
 	pthread_t job;              /* the unload's worker thread */
 	int job_on;
 	struct exec *old_exec;      /* unloading: what the worker frees */
-	struct store *old_store;
 	struct models *ms;          /* the set it belongs to */
 	unsigned refs;              /* HTTP requests holding its pool (http-oai.c) */
 	int shut;                   /* unloading: the pool stopped, waiting for refs 0 */
@@ -67,6 +63,7 @@ struct models {
 	struct post *post;          /* where task notes go */
 	post_fn on_task;            /* ... delivered as on_task(ctx, task id, NULL, 1) */
 	void *on_task_ctx;
+	struct durable *durable;    /* ids for every pool; the store of durable ones */
 	size_t cap;                 /* v's room: configured models + MODELS_ADHOC_MAX */
 	/* Loop thread, during an unload once m's pool has stopped: end and drop
 	 * every watch of m's tasks; nothing may touch m's pool after it. */
@@ -77,9 +74,10 @@ struct models {
 /* Start every model of c; a model that fails is kept with its error (and
  * logged), the others serve. -1 only when out of memory. */
 int models_init(struct models *ms, const struct cfg *c, struct post *post, post_fn on_task,
-		void *ctx, char *err, size_t errlen);
+		void *ctx, struct durable *du, char *err, size_t errlen);
 void models_free(struct models *ms);
 struct model *models_find(struct models *ms, const char *name); /* NULL = default */
+/* The model whose pool holds task (ids are daemon-wide), or NULL. */
 struct model *models_for_task(struct models *ms, uint64_t task);
 /* A malloc'd snapshot of m's queued and running tasks, in queue order. */
 size_t models_list(const struct model *m, struct pool_task_info **out);
@@ -104,9 +102,9 @@ void models_cancel_all(struct models *ms);
  * 0, or -1 with err (a bad or taken name, no room, out of memory). */
 int models_add(struct models *ms, const char *name, const char *path,
 	       const struct cfg_lot *lot, char *err, size_t errlen);
-/* Unload m: refuse its new submits, cancel its queued and running tasks
- * (they end cancelled, "model unloaded"), then free its executor and
- * memory off the loop. 0, or -1 with err (not loaded). */
+/* Unload m: refuse its new submits, cancel its queued and running tasks,
+ * then free its executor and memory off the loop. 0, or -1 with err (not
+ * loaded). */
 int models_unload(struct models *ms, struct model *m, char *err, size_t errlen);
 /* Load an unloaded m again (its configured settings). 0, or -1 with err
  * (unloading: try again; or the executor failed). Loaded: 0. */

@@ -29,9 +29,15 @@
  *       applies every runtime-changeable limit that differs, logs each
  *       change, and keeps the old config if the new one is bad.
  *
+ *   The durable store (durable.c) is opened before the pools start; its
+ *   stored tasks are resumed (dispatch_restore) before the loop runs. A
+ *   stop that cancels freezes the store first, so the cancellations that
+ *   shut the pools down never reach the disk: queued tasks survive it.
+ *
  * EXIT STATUS
  *   0 clean exit, 1 runtime failure (socket in use, drain left work
- *   running), 2 usage, 78 configuration error. See plotd.8.
+ *   running), 2 usage, 74 the store cannot be used (disk full, read-only,
+ *   corrupted, locked), 78 configuration error. See plotd.8.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,7 +57,9 @@
 #include "conn.h"
 #include "check.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "http.h"
+#include "submit.h"
 #include "listen.h"
 #include "log.h"
 #include "models.h"
@@ -61,6 +69,7 @@
 #include "plot/version.h"
 
 #define EXIT_USAGE 2
+#define EXIT_STORE 74
 #define EXIT_CONFIG 78
 #define DRAIN_SECS_DEFAULT 30.0
 #define FLUSH_GRACE_MS 2000
@@ -111,6 +120,7 @@ struct plotd {
 	struct conns conns;
 	struct dispatch dispatch;
 	struct models models;
+	struct durable durable;
 	struct http *http;          /* the HTTP front; NULL when off */
 	struct cfg *first_cfg;      /* the models were started from it: kept */
 	struct cfg *cfg;            /* live (reloads replace it) */
@@ -172,13 +182,25 @@ static int parse_id(const char *s, unsigned long *out)
 	return errno || *end || *out > 0xfffffffeul ? -1 : 0;
 }
 
+/* "FILE:LINE:COL" of list entry i, or just the file. */
+static const char *entry_at(const struct cfg *c, const struct cfg_strlist *l, size_t i,
+			    char *buf, size_t len)
+{
+	if (l->line && l->line[i])
+		snprintf(buf, len, "%s:%d:%d", c->source, l->line[i], l->col[i]);
+	else
+		snprintf(buf, len, "%s", c->source);
+	return buf;
+}
+
 /* Resolve allow_users / allow_groups (names or numbers). May block (NSS):
- * never on the loop thread. */
+ * never on the loop thread. --check-config runs it too. */
 static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **gids,
 			 size_t *ng, char *err, size_t errlen)
 {
 	const struct cfg_strlist *u = &c->daemon.allow_users, *g = &c->daemon.allow_groups;
 	unsigned long v;
+	char at[1024];
 
 	*uids = calloc(u->n + 1, sizeof(**uids));
 	*gids = calloc(g->n + 1, sizeof(**gids));
@@ -190,8 +212,8 @@ static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **
 	for (size_t i = 0; i < u->n; i++) {
 		struct passwd *pw = parse_id(u->v[i], &v) == 0 ? NULL : getpwnam(u->v[i]);
 		if (!pw && parse_id(u->v[i], &v) < 0) {
-			snprintf(err, errlen, "%s: daemon.allow_users: no user '%s'", c->source,
-				 u->v[i]);
+			snprintf(err, errlen, "%s: daemon.allow_users: no user '%s'",
+				 entry_at(c, u, i, at, sizeof at), u->v[i]);
 			return -1;
 		}
 		(*uids)[(*nu)++] = pw ? pw->pw_uid : (uid_t)v;
@@ -199,8 +221,8 @@ static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **
 	for (size_t i = 0; i < g->n; i++) {
 		struct group *gr = parse_id(g->v[i], &v) == 0 ? NULL : getgrnam(g->v[i]);
 		if (!gr && parse_id(g->v[i], &v) < 0) {
-			snprintf(err, errlen, "%s: daemon.allow_groups: no group '%s'", c->source,
-				 g->v[i]);
+			snprintf(err, errlen, "%s: daemon.allow_groups: no group '%s'",
+				 entry_at(c, g, i, at, sizeof at), g->v[i]);
 			return -1;
 		}
 		(*gids)[(*ng)++] = gr ? gr->gr_gid : (gid_t)v;
@@ -229,9 +251,12 @@ static void start_stop(void *ctx, int cancel, double timeout_secs, const char *w
 
 	if (d->state != PLOTD_RUNNING) {
 		log_msg(LOG_WARN, "%s while stopping: cancelling every task now", why);
+		durable_freeze(&d->durable); /* the stored tasks resume at the next start */
 		models_cancel_all(&d->models);
 		return;
 	}
+	if (cancel)
+		durable_freeze(&d->durable);
 	if (timeout_secs <= 0)
 		timeout_secs = d->o.drain_secs;
 	d->state = PLOTD_DRAINING;
@@ -357,6 +382,10 @@ static void reload_daemon(struct plotd *d, struct cfg *c)
 	    memcmp(r->gids, d->allow_gids, r->n_gids * sizeof(gid_t)))
 		log_msg(LOG_INFO, "config reload: allow_users/allow_groups now %zu users, "
 			"%zu groups", r->n_uids, r->n_gids);
+	conn_set_caps(&d->conns, c->daemon.frame_timeout_secs, c->daemon.max_input_mb,
+		      c->daemon.max_output_mb);
+	if (!d->o.out_cap) /* --max-client-output wins over the config */
+		d->conns.out_cap = (size_t)c->daemon.max_client_output;
 	free(d->allow_uids);
 	free(d->allow_gids);
 	d->allow_uids = r->uids;
@@ -457,6 +486,7 @@ static int before_sleep(struct loop *l, void *ctx)
 
 	busy |= http_before_sleep(d->http);
 	conn_flush_pending(&d->conns);
+	busy |= conn_backlog_runnable(&d->conns); /* the flush may have drained one */
 	conn_reap(&d->conns);
 	if (d->state == PLOTD_FLUSHING &&
 	    ((!conn_output_pending(&d->conns) && !dispatch_watch_count(&d->dispatch) &&
@@ -640,6 +670,7 @@ static int setup_layers(struct plotd *d)
 	dh.ctx = d;
 	d->conns.loop = d->loop;
 	d->conns.lsn = &d->lsn;
+	d->conns.lsn_w = &d->lsn_w;
 	d->conns.hooks = (struct conn_hooks){ peer_role, d, dispatch_request,
 					      dispatch_conn_closed, &d->dispatch };
 	if (dispatch_init(&d->dispatch, &d->conns, &d->models, d->post, &dh) < 0)
@@ -647,7 +678,47 @@ static int setup_layers(struct plotd *d)
 	d->dispatch.config_yaml = d->config_text;
 	d->dispatch.config_source = d->cfg->source;
 	d->dispatch.lot_defaults = &d->cfg->lot;
+	d->dispatch.durable = &d->durable;
 	return 0;
+}
+
+/* Resume what the store holds, oldest id first: finished tasks into the
+ * mailboxes; queued ones (and, by store.restart_policy, the ones that were
+ * running) through the submit path. Times come back to the loop's clock; a
+ * deadline that passed while plotd was down expires at once. */
+static void restore_tasks(struct plotd *d)
+{
+	struct durable *du = &d->durable;
+
+	submit_restore_begin(&d->dispatch);
+	for (size_t i = 0; i < du->n_loaded; i++) {
+		struct store_record r = du->loaded[i];
+		struct model *m = r.model ? models_find(&d->models, r.model) : NULL;
+		if (!m || !m->store || !m->pool)
+			continue; /* not ours now: left in the store as it is */
+		store_record_times(&r, 0);
+		if (POOL_STATE_TERMINAL(r.state)) {
+			pool_restore_ended(m->pool, &r);
+			durable_key_remember(du, r.owner_uid, r.key, r.id);
+			continue;
+		}
+		if (r.state == POOL_RUNNING && du->restart_fail) {
+			r.state = POOL_FAILED;
+			r.error = "plotd stopped while it ran (store.restart_policy: fail)";
+			r.ended_ns = loop_now_ns();
+			r.output = NULL; /* partial output is not kept */
+			r.request = NULL;
+			r.request_len = 0;
+			durable_put(du, &r);
+			pool_restore_ended(m->pool, &r);
+			continue;
+		}
+		if (r.state == POOL_RUNNING)
+			r.attempts++;
+		dispatch_restore(&d->dispatch, m, &r);
+	}
+	durable_loaded_free(du);
+	submit_restore_end(&d->dispatch);
 }
 
 /* post_fn for the pools' task notes: both fronts' waiters. */
@@ -722,6 +793,10 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 	} else {
 		log_set_level(d->cfg->daemon.log_level);
 	}
+	conn_set_caps(&d->conns, d->cfg->daemon.frame_timeout_secs, d->cfg->daemon.max_input_mb,
+		      d->cfg->daemon.max_output_mb);
+	if (!d->o.out_cap) /* --max-client-output wins over the config */
+		d->conns.out_cap = (size_t)d->cfg->daemon.max_client_output;
 	if (resolve_allow(d->cfg, &d->allow_uids, &d->n_allow_uids, &d->allow_gids,
 			  &d->n_allow_gids, err, errlen) < 0)
 		return EXIT_CONFIG;
@@ -737,8 +812,12 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		return 1;
 	}
-	if (models_init(&d->models, d->first_cfg, d->post, on_task_note, d, err, errlen) < 0)
+	if (durable_open(&d->durable, d->first_cfg, err, errlen) < 0)
+		return EXIT_STORE;
+	if (models_init(&d->models, d->first_cfg, d->post, on_task_note, d, &d->durable, err,
+			errlen) < 0)
 		return 1;
+	restore_tasks(d);
 	if ((rc = start_http(d, err, errlen)) != 0)
 		return rc;
 	const char *pf = d->o.pid_file ? d->o.pid_file : d->cfg->daemon.pid_file;
@@ -776,7 +855,9 @@ static void teardown(struct plotd *d)
 	free(r->text);
 	conn_close_all(&d->conns);
 	http_free(d->http);      /* before the pools: its subscriptions close */
+	durable_freeze(&d->durable); /* what is left is cancelled by the stop only */
 	models_free(&d->models); /* executors answer queued prepares: posted */
+	durable_close(&d->durable);
 	post_free(d->post);      /* ... and discarded here */
 	lsn_close(&d->lsn);
 	if (d->pid_path[0])
@@ -799,7 +880,6 @@ static struct plotd *plotd_new(void)
 	if (!d)
 		return NULL;
 	d->o.drain_secs = DRAIN_SECS_DEFAULT;
-	d->o.out_cap = CONN_OUT_CAP;
 	d->lsn.fd = d->lsn.lock_fd = -1;
 	d->conns.owner = geteuid();
 	d->conns.out_lim.max_frame = PROTO_MAX_FRAME_CLIENT;
@@ -825,7 +905,7 @@ int main(int argc, char **argv)
 		free(d);
 		return rc;
 	}
-	d->conns.out_cap = d->o.out_cap;
+	d->conns.out_cap = d->o.out_cap ? d->o.out_cap : CONN_OUT_CAP; /* config may change it */
 	/* Before any thread exists: only the loop's signalfd sees these. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);

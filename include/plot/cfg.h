@@ -22,8 +22,8 @@
  *   parking_lot:
  *     pool:    { max_running: null, threads: 0 }
  *     limits:  { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }
- *     queue:   { backend: memory }
- *     mailbox: { backend: memory, retention_secs: 3600 }
+ *     queue:   { backend: sqlite }
+ *     mailbox: { backend: sqlite, retention_secs: 3600 }
  *   daemon: { socket, log_level, log_file, pid_file, allow_users, allow_groups }
  *   default_model: echo
  *   models:
@@ -122,9 +122,12 @@ int cfg_setting_expect(const struct cfg_setting *s, char *buf, size_t len);
 struct cfg_strlist {
 	char **v;
 	size_t n;
+	int *line, *col;           /* where entry i was in the file; 0 = unknown */
 };
 
-enum cfg_backend { CFG_BACKEND_MEMORY = 0 };
+enum cfg_backend { CFG_BACKEND_MEMORY = 0, CFG_BACKEND_SQLITE = 1 };
+enum cfg_sync { CFG_SYNC_NORMAL = 0, CFG_SYNC_FULL = 1 };
+enum cfg_restart { CFG_RESTART_REQUEUE = 0, CFG_RESTART_FAIL = 1 };
 enum cfg_executor { CFG_EXEC_SYNTHETIC = 0, CFG_EXEC_LLM = 1 };
 enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN = 1, CFG_LOG_INFO = 2, CFG_LOG_DEBUG = 3 };
 
@@ -139,6 +142,11 @@ struct cfg_lot {
 	int queue_backend;         /* queue.backend; enum cfg_backend */
 	int mailbox_backend;       /* mailbox.backend */
 	uint64_t retention_secs;   /* mailbox.retention_secs */
+	uint64_t retention_tasks;  /* mailbox.retention_tasks; 0 = no bound */
+	uint64_t retention_bytes;  /* mailbox.retention_bytes; 0 = no bound */
+	uint64_t max_units_per_user; /* limits.max_units_per_user; CFG_NULL = off */
+	uint64_t max_units_owner;  /* limits.max_units_owner; CFG_NULL = off */
+	uint64_t priority_aging_secs; /* limits.priority_aging_secs; 0 = off */
 };
 
 /* Executor parameters. Each applies to the executor named in its doc. */
@@ -174,6 +182,10 @@ struct cfg_daemon {
 	char *pid_file;            /* NULL = none */
 	struct cfg_strlist allow_users;
 	struct cfg_strlist allow_groups;
+	uint64_t frame_timeout_secs; /* a partial frame older than this closes its connection; 0 = none */
+	uint64_t max_client_output; /* pending output of one connection, bytes */
+	uint64_t max_input_mb;     /* buffered request bytes of all connections together, MiB */
+	uint64_t max_output_mb;    /* pending reply/stream bytes of all connections, MiB */
 	char *http;                /* "HOST:PORT" of the HTTP front; NULL = off */
 	char *http_token;          /* bearer token; NULL = none */
 	char *http_token_file;     /* file holding it; NULL = none */
@@ -181,9 +193,17 @@ struct cfg_daemon {
 		http_max_output;
 };
 
+/* The durable store (store.*): one database for the whole daemon. */
+struct cfg_store {
+	char *path;                /* NULL = $XDG_STATE_HOME/plot/plot.db */
+	int synchronous;           /* enum cfg_sync */
+	int restart_policy;        /* enum cfg_restart: tasks running at a restart */
+};
+
 struct cfg {
 	struct cfg_lot lot;        /* parking_lot: defaults for every model */
 	struct cfg_daemon daemon;
+	struct cfg_store store;
 	char *default_model;       /* after load: never NULL (first model when null) */
 	struct cfg_model *models;
 	size_t n_models;

@@ -48,6 +48,23 @@
  *   stays queued until the limit is raised again or its deadline expires.
  *   Priority is strict between levels: the skip count only concerns tasks
  *   of any level that are admitted past the blocked one in this order.
+ *   With max_units POOL_UNLIMITED units do not gate admission at all, so no
+ *   cost, however large, holds the pool (only running limits apply).
+ *
+ * AGING (pool-aging.c; off unless aging_ns is set)
+ *   A task queued at low or normal priority for aging_ns at its level rises
+ *   one level (low -> normal -> high; never to critical), joining the tail
+ *   of that level, so steady normal-priority load cannot keep a low task
+ *   waiting until its deadline. The timer thread wakes for it; with
+ *   manual_tick, pool_tick() ages. A task's reported priority is its level
+ *   now.
+ *
+ * FAIR UNITS
+ *   Each submitter uid may have at most max_user_units units queued and
+ *   running together (max_owner_units for owner_uid, off by default); a
+ *   submit past it is POOL_E_USER_CAP (the protocol's QUEUE_FULL: retry
+ *   later). The count rises at submit and falls at the task's end, in the
+ *   same places as the queue and the units.
  *
  * DEADLINES
  *   Every task has an absolute deadline (its own, or created + the pool's
@@ -108,6 +125,8 @@ enum pool_err {
 	POOL_E_TIMEDOUT = 6,   /* a wait gave up before the event */
 	POOL_E_NOMEM = 7,      /* allocation failed */
 	POOL_E_STATE = 8,      /* operation not valid in the task's state */
+	POOL_E_USER_CAP = 9,   /* the submitter's queued + running units would pass
+	                        * its per-user cap (max_user_units / max_owner_units) */
 };
 const char *pool_err_name(int err); /* "QUEUE_FULL", ...; err may be negated */
 
@@ -216,7 +235,10 @@ struct pool_config {
 	                            * the executor can (see TWO KNOBS) */
 	unsigned threads;          /* executor compute threads; 0 = its default */
 	uint64_t timeout_ns;       /* default timeout; 0 = none */
-	uint64_t retention_ns;     /* finished tasks kept this long */
+	uint64_t retention_ns;     /* finished tasks kept this long, */
+	uint64_t retention_tasks;  /* and at most this many (0 = no bound), */
+	uint64_t retention_bytes;  /* holding at most this much output (0 = no bound):
+	                            * whichever comes first prunes the oldest */
 	unsigned skip_limit;       /* 0 = POOL_SKIP_LIMIT */
 	size_t max_output_bytes;   /* per task; 0 = 64 MiB. Emits past it fail the task */
 	struct pool_clock clock;   /* zero = real monotonic clock */
@@ -227,6 +249,17 @@ struct pool_config {
 	void *on_event_ctx;
 	struct store *store;       /* optional; NULL = records are not persisted */
 	uint64_t first_id;         /* first task id (0 = 1); ids are never reused */
+	/* optional: where ids come from (called under the pool lock; must be
+	 * cheap, e.g. an atomic counter shared by every pool of a daemon, so
+	 * ids are unique across models). NULL: this pool's own counter. */
+	uint64_t (*next_id)(void *ctx);
+	void *next_id_ctx;
+	/* Fair units (pool-user.c): a submitter's queued + running units are
+	 * capped; 0 means POOL_UNLIMITED (off). owner_uid (the daemon's user)
+	 * has its own cap, off unless configured. */
+	uint64_t max_user_units, max_owner_units;
+	uint32_t owner_uid;
+	uint64_t aging_ns;         /* priority aging period; 0 = off (see AGING) */
 };
 
 /* Create a pool. Takes ownership of exec (ops->free is called by pool_free,
@@ -246,12 +279,40 @@ struct pool_submit {
 	pool_payload_free_fn payload_free;
 	uint32_t owner_uid;        /* who submitted (for permission checks upstream) */
 	const char *label;         /* short text kept in the record (e.g. prompt head); may be NULL */
+	/* For a durable store (all optional): */
+	const char *key;           /* the submitter's idempotency key, kept in the record */
+	const void *request;       /* how to resume the task (the daemon: the submit frame), */
+	size_t request_len;        /*   written with the first record only */
+	/* Restoring a task after a restart (0 = a new task): */
+	uint64_t id;               /* keep this id (it must be unused); queued in id order */
+	uint64_t created_ns;       /* pool clock; 0 = now */
+	uint32_t attempts;         /* runs started before this one */
+	/* 1: the task waits in the queue, never admitted, until pool_confirm()
+	 * (the daemon: until its record is committed; a task nobody was told
+	 * about must not run). Cancel it if it is never confirmed. */
+	int hold;
 };
 
 /* Submit a task. Never waits for work. On success returns 0 and stores the
  * new id; on error returns -POOL_E_* and the payload is freed with
  * payload_free (ownership always passes to the pool). */
 int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id);
+
+/* A task submitted with hold may now be admitted. Returns 0 (also when it
+ * was not held), or -POOL_E_NOT_FOUND. */
+int pool_confirm(struct pool *p, uint64_t id);
+
+/* Hold admission (hold 1) while a restart puts the stored tasks back, so
+ * they start by priority and FIFO rather than in the order they return;
+ * hold 0 admits at once. Returns 0. */
+int pool_hold(struct pool *p, int hold);
+
+/* A finished task read back from a store after a restart: put it in the
+ * mailbox as it was (r's times are in the pool clock), output included,
+ * without writing it back. Retention counts from r->ended_ns. Returns 0 or
+ * -POOL_E_INVALID (not terminal, id in use), -POOL_E_NOMEM. */
+struct store_record;
+int pool_restore_ended(struct pool *p, const struct store_record *r);
 
 /* Cancel a task in any state. Queued: ends CANCELLED at once. Running: the
  * flag is raised, the task ends CANCELLED when the executor hands it back.
@@ -275,6 +336,12 @@ enum pool_limit {
 	POOL_LIMIT_TIMEOUT_NS = 3,
 	POOL_LIMIT_RETENTION_NS = 4,
 	POOL_LIMIT_THREADS = 5,
+	POOL_LIMIT_RETENTION_TASKS = 6, /* finished tasks kept at most; 0 = no bound */
+	POOL_LIMIT_RETENTION_BYTES = 7, /* their output bytes at most; 0 = no bound */
+	POOL_LIMIT_MAX_USER_UNITS = 8,  /* per submitter uid other than owner_uid:
+	                                 * queued + running units; POOL_UNLIMITED = off */
+	POOL_LIMIT_MAX_OWNER_UNITS = 9, /* the same for owner_uid; POOL_UNLIMITED = off */
+	POOL_LIMIT_AGING_NS = 10,       /* priority aging period; 0 = off (see AGING) */
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);
@@ -310,6 +377,9 @@ int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out);
  * may exceed cap (tasks arrive between a sizing call and the real one), so
  * read only min(returned, cap) entries. */
 size_t pool_list(struct pool *p, struct pool_task_info *out, size_t cap);
+/* Finished tasks still retained (the mailbox), most recently ended first;
+ * the same contract as pool_list. */
+size_t pool_list_ended(struct pool *p, struct pool_task_info *out, size_t cap);
 
 /* ---- results and streams ----------------------------------------------- */
 

@@ -19,7 +19,9 @@
 #include "cfg/cfg-impl.h"
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
-static const char *const backends[] = { "memory", NULL };
+static const char *const backends[] = { "memory", "sqlite", NULL }; /* enum cfg_backend */
+static const char *const syncs[] = { "normal", "full", NULL };
+static const char *const restarts[] = { "requeue", "fail", NULL };
 static const char *const executors[] = { "synthetic", "llm", NULL };
 
 #define YEAR 31536000.0
@@ -57,13 +59,38 @@ static const struct cfg_setting settings[] = {
 	LOT("limits.timeout_secs", "timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR, "120",
 	    NULL, timeout_secs, POOL_LIMIT_TIMEOUT_NS, 1000000000ull,
 	    "Default deadline of a task without one, in seconds from submit; 0 means none."),
-	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, queue_backend, -1, 1,
-	    "Where queued tasks are kept."),
-	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, mailbox_backend,
-	    -1, 1, "Where finished tasks and their output are kept."),
+	LOT("limits.max_units_per_user", "max_units_per_user", CFG_T_UINT,
+	    CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12, "null", NULL, max_units_per_user,
+	    POOL_LIMIT_MAX_USER_UNITS, 1,
+	    "Units one user (other than the daemon's owner) may have queued and running "
+	    "together; a submit past it gets QUEUE_FULL (retry later). null means no bound."),
+	LOT("limits.max_units_owner", "max_units_owner", CFG_T_UINT,
+	    CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12, "null", NULL, max_units_owner,
+	    POOL_LIMIT_MAX_OWNER_UNITS, 1,
+	    "The same bound for the daemon's owner; null (the default) means none."),
+	LOT("limits.priority_aging_secs", "priority_aging_secs", CFG_T_UINT, CFG_F_RUNTIME, 0,
+	    YEAR, "0", NULL, priority_aging_secs, POOL_LIMIT_AGING_NS, 1000000000ull,
+	    "A task queued at low or normal priority for this many seconds at its level rises "
+	    "one level (up to high), so steady load cannot starve it; 0 (the default) means "
+	    "no aging."),
+	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, queue_backend, -1, 1,
+	    "Where queued tasks are kept: sqlite (one database file for the whole daemon, "
+	    "see store.path; they survive a restart) or memory (lost when plotd stops). "
+	    "The seeds' yaque and file are not accepted: use sqlite."),
+	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, mailbox_backend,
+	    -1, 1, "Where finished tasks and their output are kept; must be the same as "
+	    "queue.backend."),
 	LOT("mailbox.retention_secs", "retention_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR,
 	    "3600", NULL, retention_secs, POOL_LIMIT_RETENTION_NS, 1000000000ull,
 	    "How long a finished task stays readable, in seconds."),
+	LOT("mailbox.retention_tasks", "retention_tasks", CFG_T_UINT, CFG_F_RUNTIME, 0, 1e9,
+	    "100000", NULL, retention_tasks, POOL_LIMIT_RETENTION_TASKS, 1,
+	    "Finished tasks kept at most; past it the oldest go first, before their "
+	    "retention_secs are up. 0 means no bound."),
+	LOT("mailbox.retention_bytes", "retention_bytes", CFG_T_UINT, CFG_F_RUNTIME, 0, 1e15,
+	    "268435456", NULL, retention_bytes, POOL_LIMIT_RETENTION_BYTES, 1,
+	    "Output bytes the finished tasks may hold together; past it the oldest go "
+	    "first. 0 means no bound."),
 	ROOT("daemon.socket", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.socket,
 	     "Socket path; null means the usual search: $PLOT_SOCKET, "
 	     "$XDG_RUNTIME_DIR/plot/plotd.sock, /tmp/plot-$UID/plotd.sock."),
@@ -79,6 +106,23 @@ static const struct cfg_setting settings[] = {
 	     "submit tasks and read their own."),
 	ROOT("daemon.allow_groups", CFG_T_STRLIST, CFG_F_RUNTIME, 0, 0, "[]", NULL,
 	     daemon.allow_groups, "Groups (names or gids) whose members may connect, as allow_users."),
+	ROOT("daemon.frame_timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, 3600, "10", NULL,
+	     daemon.frame_timeout_secs,
+	     "Seconds a client may take to finish sending a frame it started; then it gets a "
+	     "TIMEOUT error and is closed. 0 means no bound."),
+	ROOT("daemon.max_client_output", CFG_T_UINT, CFG_F_RUNTIME, 16384, 1073741824.0, "4194304",
+	     NULL, daemon.max_client_output,
+	     "Bytes of replies and stream events one client may have pending: past it plotd "
+	     "stops reading its requests and drops it as a stream subscriber "
+	     "(--max-client-output overrides)."),
+	ROOT("daemon.max_input_mb", CFG_T_UINT, CFG_F_RUNTIME, 1, 1048576, "64", NULL,
+	     daemon.max_input_mb,
+	     "MiB of request bytes all connections together may hold while their frames "
+	     "arrive; a connection whose frame would pass it gets TOO_LARGE and is closed."),
+	ROOT("daemon.max_output_mb", CFG_T_UINT, CFG_F_RUNTIME, 1, 1048576, "256", NULL,
+	     daemon.max_output_mb,
+	     "MiB of replies and stream events all connections together may have pending; "
+	     "past it, requests wait and a stream subscriber that would add more is dropped."),
 	ROOT("daemon.http", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.http,
 	     "HOST:PORT of the HTTP front (the OpenAI-compatible API, /metrics; plotd(8)); "
 	     "null means off. Use a loopback address unless a token is set; port 0 picks one."),
@@ -94,13 +138,27 @@ static const struct cfg_setting settings[] = {
 	     daemon.http_max_header, "Memory for one HTTP connection's request line and "
 	     "headers, bytes; larger requests are refused."),
 	ROOT("daemon.http_max_connections", CFG_T_UINT, 0, 1, 65536, "256", NULL,
-	     daemon.http_max_connections, "HTTP connections open at once; more are refused."),
+	     daemon.http_max_connections, "HTTP connections served at once; more wait (in the listen backlog) until one closes."),
 	ROOT("daemon.http_idle_secs", CFG_T_UINT, 0, 0, 86400, "60", NULL, daemon.http_idle_secs,
 	     "An HTTP connection without traffic for this long is closed (one waiting on its "
 	     "task is not idle); 0 means never."),
 	ROOT("daemon.http_max_output", CFG_T_UINT, 0, 16384, 4294967296.0, "4194304", NULL,
 	     daemon.http_max_output, "A stream's output not yet read by its HTTP client, bytes, "
 	     "beyond which the client is dropped (its task cancelled unless detached)."),
+	ROOT("store.path", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, store.path,
+	     "The sqlite database of every model using the sqlite backend; null means "
+	     "$XDG_STATE_HOME/plot/plot.db (~/.local/state/plot/plot.db). Its directory is "
+	     "created mode 0700 and must be owned by plotd's user and not writable by others; "
+	     "a symlink is refused."),
+	ROOT("store.synchronous", CFG_T_ENUM, 0, 0, 0, "normal", syncs, store.synchronous,
+	     "What an acknowledged submit survives: normal, a crash of plotd (kill -9) but "
+	     "maybe not a power loss; full, also a power loss or OS crash (every commit "
+	     "waits for fsync)."),
+	ROOT("store.restart_policy", CFG_T_ENUM, 0, 0, 0, "requeue", restarts,
+	     store.restart_policy,
+	     "What becomes of tasks that were running when plotd stopped or died: requeue "
+	     "(queued again in their place, attempts counted, partial output discarded) or "
+	     "fail (failed, with the reason)."),
 	ROOT("default_model", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, default_model,
 	     "Model used when a request names none; null means the first model."),
 	MODEL("name", CFG_T_STRING, CFG_F_REQUIRED, "null", NULL, name,
@@ -402,6 +460,13 @@ static int parse_double(const struct cfg_setting *s, const char *t, size_t len, 
 	return 0;
 }
 
+/* The seeds' file queue: said plainly what replaces it. */
+static int is_seed_backend(const struct cfg_setting *s, const char *t, size_t len)
+{
+	return s->choices == backends && ((len == 5 && !memcmp(t, "yaque", 5)) ||
+					  (len == 4 && !memcmp(t, "file", 4)));
+}
+
 static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, int *v,
 		      char *why, size_t whylen)
 {
@@ -410,6 +475,11 @@ static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, in
 			*v = i;
 			return 0;
 		}
+	if (is_seed_backend(s, t, len)) {
+		snprintf(why, whylen, "'%.*s' (the old file queue) is not supported: use sqlite, "
+			 "the embedded durable store", (int)len, t);
+		return -CFG_E_RANGE;
+	}
 	return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
 }
 
@@ -566,9 +636,22 @@ int cfg_value_format(const struct cfg_setting *s, const void *base, int quote,
 
 int cfg_strlist_push(struct cfg_strlist *l, const char *text, size_t len)
 {
-	char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+	return cfg_strlist_push_at(l, text, len, 0, 0);
+}
+
+int cfg_strlist_push_at(struct cfg_strlist *l, const char *text, size_t len, int line, int col)
+{
+	int *ln = realloc(l->line, (l->n + 1) * sizeof *ln);
+	if (ln)
+		l->line = ln;
+	int *cl = ln ? realloc(l->col, (l->n + 1) * sizeof *cl) : NULL;
+	if (cl)
+		l->col = cl;
+	char **v = cl ? realloc(l->v, (l->n + 1) * sizeof *v) : NULL;
 	if (!v)
 		return -CFG_E_NOMEM;
+	l->line[l->n] = line;
+	l->col[l->n] = col;
 	l->v = v;
 	v[l->n] = malloc(len + 1);
 	if (!v[l->n])
@@ -608,7 +691,10 @@ void cfg_scope_free(enum cfg_scope scope, void *base)
 			for (size_t j = 0; j < l->n; j++)
 				free(l->v[j]);
 			free(l->v);
+			free(l->line);
+			free(l->col);
 			l->v = NULL;
+			l->line = l->col = NULL;
 			l->n = 0;
 		}
 	}
@@ -635,8 +721,8 @@ const char *cfg_err_name(int err)
 	"parking_lot:\n" \
 	"  pool: { max_running: null, threads: 0 }\n" \
 	"  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }\n" \
-	"  queue: { backend: memory }\n" \
-	"  mailbox: { backend: memory, retention_secs: 3600 }\n" \
+	"  queue: { backend: sqlite }\n" \
+	"  mailbox: { backend: sqlite, retention_secs: 3600 }\n" \
 	"daemon: { log_level: info, allow_users: [], allow_groups: [] }\n"
 #define BUILTIN_ECHO \
 	"  - name: echo\n" \

@@ -45,6 +45,7 @@ struct pool_task {
 	uint32_t owner_uid;
 	uint64_t cost;
 	uint64_t created_ns, started_ns, deadline_ns;
+	uint64_t level_ns;   /* when it joined its queue level (aging) */
 	atomic_int cancel;   /* enum pool_cancel_reason; read lock-free */
 	atomic_int finished; /* ended (handed back, or ended by the pool); set under mu */
 	int overflow;        /* an emit went past max_output_bytes */
@@ -57,6 +58,11 @@ struct pool_task {
 	pool_payload_free_fn payload_free;
 	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
 	char *label;         /* submitter's short text, malloc'd, or NULL */
+	char *key;           /* idempotency key for the store, malloc'd, or NULL */
+	char *request;       /* (request_len) how to resume it: until its first record */
+	size_t request_len;
+	uint32_t attempts;   /* runs started before this one (restored tasks) */
+	int unconfirmed;     /* submitted with hold: not admitted before pool_confirm */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
@@ -64,7 +70,7 @@ struct pool_task {
 	pthread_cond_t cv;   /* output, state or cancel changed */
 };
 
-struct store_op; /* pending store write, pool.c */
+struct store_op; /* pending store write, pool-store.c */
 
 struct pool {
 	pthread_mutex_t mu;
@@ -81,6 +87,8 @@ struct pool {
 	struct store *store;
 
 	uint64_t max_units, max_queue_depth, timeout_ns, retention_ns;
+	uint64_t retention_tasks, retention_bytes; /* 0 = no bound */
+	uint64_t mailbox_bytes;    /* output bytes of the tasks in the mailbox */
 	unsigned threads;          /* as set; 0 = the executor's default */
 	unsigned max_running;      /* configured cap; POOL_NO_CAP = none */
 	unsigned capacity;         /* the executor's; POOL_NO_CAP = no bound */
@@ -103,19 +111,52 @@ struct pool {
 	size_t wait_n, wait_pos;
 
 	int shutting_down, no_admit;
+	int held;                  /* pool_hold: admission waits (a restart restoring) */
 	int manual_tick, timer_started, timer_stop;
 	uint64_t timer_target; /* pool-clock time the timer thread sleeps to */
 	pthread_t timer;
 
 	struct store_op *sq_head, *sq_tail; /* pending store writes, in order */
-	int sq_draining;
+	pthread_mutex_t sq_mu;     /* held while draining: one drainer, in order */
+	uint64_t (*next_id_fn)(void *ctx); /* cfg->next_id: ids shared with other pools */
+	void *next_id_ctx;
+
+	/* pool-user.c: queued + running units per submitter uid */
+	struct pool_user *users;
+	size_t n_users, cap_users;
+	uint64_t max_user_units, max_owner_units;
+	uint32_t owner_uid;
+	uint64_t aging_ns;         /* 0 = no priority aging */
 };
 
+struct pool_user {
+	uint32_t uid;
+	uint64_t units;            /* costs of its queued and running tasks */
+};
+
+/* pool-user.c, under mu */
+int pool_user_check(struct pool *p, uint32_t uid, uint64_t cost); /* 0 or -POOL_E_USER_CAP/NOMEM */
+void pool_user_add(struct pool *p, uint32_t uid, uint64_t cost);  /* after a check */
+void pool_user_sub(struct pool *p, uint32_t uid, uint64_t cost);
+void pool_user_free(struct pool *p);
+
+/* pool-aging.c, under mu */
+void pool_age(struct pool *p, uint64_t now);        /* raise what waited long enough */
+uint64_t pool_age_next(const struct pool *p);       /* when next to; UINT64_MAX = never */
+
 /* pool.c, used by pool-sub.c and pool-stats.c */
+void pool_requeue(struct pool *p, struct pool_task *t, int prio, uint64_t now); /* under mu */
 unsigned pool_running_limit(const struct pool *p); /* under mu: min(max_running, capacity) */
 uint64_t pool_now(struct pool *p);
 struct pool_task *pool_lookup(struct pool *p, uint64_t id);
 void pool_abs_timeout(uint64_t timeout_ns, struct timespec *ts);
 int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *ts);
+
+/* pool-store.c: the ordered store-write queue. put/del under mu; drain and
+ * free without it. */
+void pool_store_put(struct pool *p, struct pool_task *t, int with_output);
+void pool_store_del(struct pool *p, uint64_t id);
+void pool_store_drain(struct pool *p);
+void pool_store_free(struct pool *p);
 
 #endif
