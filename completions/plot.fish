@@ -78,6 +78,8 @@ complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= 
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'max_running=' -d 'tasks that may run at once'
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'threads=' -d 'compute threads of the executor'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -a 'start stop restart reload status'
+complete -c plot -n '__fish_seen_subcommand_from models' -a 'list load unload'
+complete -c plot -n '__fish_seen_subcommand_from models' -l name -x -d 'load PATH: the model name'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l timeout -x -d 'seconds to wait'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l now -d 'stop: cancel tasks instead of draining'
 complete -c plot -n '__fish_seen_subcommand_from help' -a "$commands"

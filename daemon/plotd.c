@@ -406,6 +406,7 @@ static void set_live_config(struct plotd *d, struct cfg *c, char *text)
 	d->config_text = text;
 	d->dispatch.config_yaml = text;
 	d->dispatch.config_source = c->source;
+	d->dispatch.lot_defaults = &c->lot;
 }
 
 /* post_fn: the reload thread is done. */
@@ -467,12 +468,15 @@ static void on_accept(struct loop *l, struct loop_watch *w, uint32_t ev)
 }
 
 /* The tick wakes the loop so before_sleep runs: close grace periods and
- * the flush deadline are checked there. */
+ * the flush deadline are checked there; and models idle past their
+ * idle_unload_secs are unloaded (so that is accurate to TICK_MS). */
 static void on_tick(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
+	struct plotd *d = CONTAINER(w, struct plotd, tick_w);
 	(void)l;
 	(void)ev;
 	loop_fd_drain(w->fd);
+	models_idle_check(&d->models, loop_now_ns() / 1000000); /* idle_unload_secs */
 }
 
 static int before_sleep(struct loop *l, void *ctx)
@@ -673,6 +677,7 @@ static int setup_layers(struct plotd *d)
 		return -1;
 	d->dispatch.config_yaml = d->config_text;
 	d->dispatch.config_source = d->cfg->source;
+	d->dispatch.lot_defaults = &d->cfg->lot;
 	d->dispatch.durable = &d->durable;
 	return 0;
 }

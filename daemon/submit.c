@@ -35,6 +35,7 @@
 struct pending {
 	struct dispatch *d;
 	size_t model;
+	unsigned gen;               /* the model's gen at the start: an unload since refuses it */
 	struct submit_cbs cb;
 	int inline_done;            /* loop thread only: answered inside exec_prepare */
 	struct exec_prepared *res;
@@ -212,6 +213,11 @@ static void submit_prepared(struct pending *pe)
 		fail(&pe->cb, PROTO_E_NOMEM, "%s", "out of memory");
 		return;
 	}
+	if (m->gen != pe->gen || !m->pool) {
+		fail(&pe->cb, PROTO_E_SHUTDOWN, "model %s was unloaded while the request was "
+		     "prepared; send it again to load it", m->name);
+		return;
+	}
 	if (r->status < 0 || (!pe->restore.id && !d->hooks.can_submit(d->hooks.ctx))) {
 		fail(&pe->cb, r->status < 0 ? code_of(r->status) : PROTO_E_SHUTDOWN, "%s",
 		     r->status < 0 ? r->error : "plotd is draining: no new tasks");
@@ -334,7 +340,7 @@ static struct pending *pending_new(struct dispatch *d, struct model *m,
 	struct pending *pe = calloc(1, sizeof(*pe));
 	if (!pe)
 		return NULL;
-	*pe = (struct pending){ .d = d, .model = m->index, .cb = *cb };
+	*pe = (struct pending){ .d = d, .model = m->index, .gen = m->gen, .cb = *cb };
 	pe->cb.key = NULL;
 	pe->cb.request = NULL;
 	pe->cb.restore = NULL;

@@ -167,6 +167,7 @@ struct cfg_model {
 	char *name;
 	int executor;              /* enum cfg_executor */
 	char *path;                /* model file; NULL for synthetic */
+	uint64_t idle_unload_secs; /* unload after this long without tasks; CFG_NULL: never */
 	struct cfg_params params;
 	struct cfg_lot lot;        /* effective: parking_lot defaults + overrides */
 	struct cfg_lot over;       /* the override values themselves */

@@ -168,6 +168,11 @@ static const struct cfg_setting settings[] = {
 	      "or llm."),
 	MODEL("path", CFG_T_STRING, CFG_F_NULLABLE, "null", NULL, path,
 	      "Model file (GGUF); required for llm."),
+	{ "idle_unload_secs", NULL, CFG_SCOPE_MODEL, CFG_T_UINT, CFG_F_NULLABLE, 1, YEAR, "null",
+	  NULL, offsetof(struct cfg_model, idle_unload_secs), -1, 1,
+	  "Unload the model (free its executor and memory) once it has had no queued or "
+	  "running task for this many seconds; the next request loads it again. null means "
+	  "it stays loaded." },
 	PARAM("tokens_per_sec", CFG_T_DOUBLE, 0, 1e6, "20", tokens_per_sec,
 	      "synthetic: output pace; 0 means as fast as possible."),
 	PARAMX("context_length", CFG_T_UINT, CFG_F_NULLABLE, 1, 16777216, "null", NULL,
@@ -236,9 +241,6 @@ static const struct {
 	{ "kvcache_mem_gpu",
 	  "the KV-cache budget is models[].params.kvcache_mem_mb (MiB), on the device "
 	  "models[].params.device names (cpu, cuda, cuda:N)" },
-	{ "idle_unload_secs",
-	  "plot keeps every configured model loaded while it runs; unloading idle "
-	  "models is not supported yet" },
 };
 
 const char *cfg_foreign(const char *name)
@@ -665,8 +667,8 @@ int cfg_scope_defaults(enum cfg_scope scope, void *base)
 	char why[256];
 	for (size_t i = 0; i < N_SETTINGS; i++) {
 		const struct cfg_setting *s = &settings[i];
-		if (s->scope != scope)
-			continue;
+		if (s->scope != scope || (s->flags & CFG_F_REQUIRED))
+			continue; /* a required setting has no default to set */
 		int rc = cfg_value_parse(s, s->def, strlen(s->def), 1, base, why, sizeof why);
 		if (rc)
 			return rc;

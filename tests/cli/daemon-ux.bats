@@ -118,7 +118,7 @@ $src: models[1] (b): path $BATS_TEST_TMPDIR/fake.gguf: not a GGUF file (it does 
 
 @test "the keys of the models.yaml plot replaces are refused, each with what plot uses instead" {
 	local key
-	for key in max_blocking_threads thread_stack_size persistence hf_id dtype kvcache_mem_gpu idle_unload_secs; do
+	for key in max_blocking_threads thread_stack_size persistence hf_id dtype kvcache_mem_gpu; do
 		printf 'models:\n  - name: a\n    %s: 1\n' "$key" >"$BATS_TEST_TMPDIR/m.yaml"
 		run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/m.yaml"
 		[[ "$stderr" == "plotd: $BATS_TEST_TMPDIR/m.yaml:3:5: models[0].$key: not a plot setting: "?* ]]
