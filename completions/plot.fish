@@ -74,10 +74,12 @@ for c in queue stats
     complete -c plot -n "__fish_seen_subcommand_from $c" -l watch -x -d 'repeat every SECS seconds'
 end
 complete -c plot -n '__fish_seen_subcommand_from stats' -l prometheus -d 'text exposition format'
-complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes=' -d 'setting'
+complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes= max_units_per_user= max_units_owner= priority_aging_secs=' -d 'setting'
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'max_running=' -d 'tasks that may run at once'
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'threads=' -d 'compute threads of the executor'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -a 'start stop restart reload status'
+complete -c plot -n '__fish_seen_subcommand_from models' -a 'list load unload'
+complete -c plot -n '__fish_seen_subcommand_from models' -l name -x -d 'load PATH: the model name'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l timeout -x -d 'seconds to wait'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l now -d 'stop: cancel tasks instead of draining'
 complete -c plot -n '__fish_seen_subcommand_from help' -a "$commands"

@@ -101,7 +101,7 @@ setup() {
     run -2 "$PLOT" limits set max_running
     run -2 "$PLOT" limits set nosuchkey=3
     run -2 "$PLOT" daemon
-    run -2 "$PLOT" daemon restart
+    run -2 "$PLOT" daemon frobnicate
     run -2 "$PLOT" daemon start --now
     run -2 "$PLOT" daemon stop --timeout 0
     run -2 "$PLOT" --color sometimes models
