@@ -336,3 +336,18 @@ task_state_is() { # task_state_is ID STATE
 	[ "$PLOTD_STATUS" -lt 128 ]
 	grep -q 'plotd exited' "$PLOTD_STDERR"
 }
+
+@test "cost above max_units is 400 CAPACITY; plot's extras reach the task (priority, cost)" {
+	http_start
+	run -0 code POST /v1/completions -d '{"prompt": "x", "cost": 9}'
+	assert_output 400
+	run -0 cat "$BODY"
+	assert_output --partial '"message":"cost 9 exceeds max_units 8 of model echo"'
+	assert_output --partial '"code":"capacity"'
+	run -0 curl -s -D "$BATS_TEST_TMPDIR/h" "$URL/v1/completions" \
+		-d '{"prompt": "a b", "cost": 3, "priority": "high"}'
+	id=$(sed -n 's/^X-Plot-Task: \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/h")
+	run -0 "$PLOT" status --json "$id"
+	assert_output --partial '"priority":"high"'
+	assert_output --partial '"cost":3,'
+}
