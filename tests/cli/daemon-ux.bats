@@ -113,7 +113,7 @@ $src: models[0] (a): path $BATS_TEST_TMPDIR/missing.gguf: No such file or direct
 $src: models[1] (b): path $BATS_TEST_TMPDIR/fake.gguf: not a GGUF file (it does not start with \"GGUF\")"
 	sed -i 's/allow_users: \[no-such-user-plot\], //' "$BATS_TEST_TMPDIR/bad.yaml"
 	run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/bad.yaml"
-	[[ "$stderr" == "$src:1:"*": daemon.allow_groups: no group 'no-such-group-plot'"$'\n'* ]]
+	[[ "$stderr" == "$src:1:26: daemon.allow_groups: no group 'no-such-group-plot'"$'\n'* ]]
 }
 
 @test "the keys of the models.yaml plot replaces are refused, each with what plot uses instead" {
