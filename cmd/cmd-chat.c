@@ -140,12 +140,18 @@ static int check_model(struct chat *c, const char *name)
 			proto_msg_clear(&reply);
 			return 0;
 		}
-	fprintf(stderr, "plot chat: unknown model '%s'; models:", name);
-	for (uint32_t i = 0; i < ms->n_models; i++)
-		fprintf(stderr, " %s", ms->models[i].name);
-	fputc('\n', stderr);
+	/* the words and status of the daemon's NOT_FOUND, as every command */
+	char list[512];
+	size_t len = 0;
+	list[0] = '\0';
+	for (uint32_t i = 0; i < ms->n_models && len < sizeof(list); i++) {
+		int k = snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+				 ms->models[i].name);
+		len += k > 0 ? (size_t)k : 0;
+	}
+	cmd_err(c->ctx, "no model named '%s' (models: %s)", name, list);
 	proto_msg_clear(&reply);
-	return CMD_EXIT_USAGE;
+	return CMD_EXIT_FAIL;
 }
 
 static int cmd_model(struct chat *c, const char *arg)

@@ -12,6 +12,7 @@
  *   - Tables are for people: aligned with a header on a tty; on a pipe the
  *     same rows are tab-separated without header, which scripts can cut.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -52,6 +53,16 @@ void cmd_info(struct plot_ctx *ctx, const char *fmt, ...)
 int cmd_is_tty(FILE *f)
 {
 	return isatty(fileno(f));
+}
+
+int cmd_write_out(struct plot_ctx *ctx, const void *data, size_t len)
+{
+	if ((len == 0 || fwrite(data, 1, len, stdout) == len) && fflush(stdout) == 0)
+		return 0;
+	if (errno == EPIPE)
+		return CMD_EXIT_PIPE;
+	cmd_err(ctx, "writing the output: %s", strerror(errno));
+	return CMD_EXIT_FAIL;
 }
 
 int cmd_color_on(const struct plot_ctx *ctx, FILE *f)

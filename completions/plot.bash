@@ -5,7 +5,7 @@
 _plot_global_opts="--socket --config --json --color --quiet -q --verbose -v --version --help -h --no-autostart"
 
 _plot_cmd_opts() {
-    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --seed --stop --deadline --cost --raw"
+    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --repetition-penalty --frequency-penalty --presence-penalty --penalty-last-n --seed --stop --deadline --cost --raw"
     case "$1" in
         run)     echo "$task --detach" ;;
         submit)  echo "$task" ;;
@@ -46,7 +46,7 @@ _plot() {
         --model|-m)
             COMPREPLY=($(compgen -W "$(plot --no-autostart models 2>/dev/null | cut -f1)" -- "$cur"))
             return ;;
-        --max-tokens|-n|--temperature|--top-k|--top-p|--min-p|--seed|--stop|--deadline|--cost|--watch|--timeout)
+        --max-tokens|-n|--temperature|--top-k|--top-p|--min-p|--repetition-penalty|--frequency-penalty|--presence-penalty|--penalty-last-n|--seed|--stop|--deadline|--cost|--watch|--timeout)
             return ;;
     esac
 

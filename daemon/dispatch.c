@@ -112,6 +112,9 @@ static void task_to_proto(const struct model *m, const struct pool_task_info *ti
 	out->owner_uid = ti->owner_uid;
 	out->error = !redact && ti->error[0] ? ti->error : NULL;
 	out->label = !redact && ti->label[0] ? ti->label : NULL;
+	out->finish = ti->finish ? pool_finish_name(ti->finish) : NULL;
+	out->tokens = ti->tokens;
+	out->prompt_tokens = ti->prompt_tokens;
 }
 
 /* ---- hello, ping, models, config ---------------------------------------- */
@@ -225,6 +228,22 @@ static void submit_rejected(struct conn *c, const struct proto_msg *req,
 		conn_error(c, req, code, "submit to model %s: %s", m->name, pool_err_name(rc));
 }
 
+/* The one answer to a model name that does not exist, from every request
+ * that takes one: NOT_FOUND naming it and listing the models there are. */
+static void unknown_model(struct conn *c, const struct proto_msg *req, const char *name)
+{
+	struct models *ms = dsp(c)->models;
+	char list[512];
+	size_t len = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < ms->n && len < sizeof(list); i++) {
+		int k = snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", ms->v[i].name);
+		len += k > 0 ? (size_t)k : 0;
+	}
+	conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s' (models: %s)", name, list);
+}
+
 static int submit_check(struct conn *c, const struct proto_msg *req, struct model **mp)
 {
 	const struct proto_submit *s = &req->u.submit;
@@ -236,7 +255,7 @@ static int submit_check(struct conn *c, const struct proto_msg *req, struct mode
 		return -1;
 	}
 	if (!m) {
-		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", s->model);
+		unknown_model(c, req, s->model);
 		return -1;
 	}
 	if (!m->exec) {
@@ -266,6 +285,10 @@ static const struct { uint32_t wire, exec; } has_map[] = {
 	{ PROTO_HAS_TOP_K, EXEC_HAS_TOP_K },           { PROTO_HAS_TOP_P, EXEC_HAS_TOP_P },
 	{ PROTO_HAS_MIN_P, EXEC_HAS_MIN_P },           { PROTO_HAS_SEED, EXEC_HAS_SEED },
 	{ PROTO_HAS_COST, EXEC_HAS_COST },             { PROTO_HAS_DEADLINE, EXEC_HAS_TIMEOUT },
+	{ PROTO_HAS_REPETITION_PENALTY, EXEC_HAS_REPETITION_PENALTY },
+	{ PROTO_HAS_FREQUENCY_PENALTY, EXEC_HAS_FREQUENCY_PENALTY },
+	{ PROTO_HAS_PRESENCE_PENALTY, EXEC_HAS_PRESENCE_PENALTY },
+	{ PROTO_HAS_PENALTY_LAST_N, EXEC_HAS_PENALTY_LAST_N },
 };
 
 static void request_from(const struct conn *c, const struct proto_submit *s,
@@ -285,6 +308,10 @@ static void request_from(const struct conn *c, const struct proto_submit *s,
 	r->top_p = s->top_p;
 	r->min_p = s->min_p;
 	r->seed = s->seed;
+	r->repetition_penalty = s->repetition_penalty;
+	r->frequency_penalty = s->frequency_penalty;
+	r->presence_penalty = s->presence_penalty;
+	r->penalty_last_n = s->penalty_last_n;
 	r->stop = s->stop;
 	r->n_stop = s->n_stop;
 	r->ignore_eos = s->ignore_eos;
@@ -536,11 +563,21 @@ static int send_chunk(struct watch *w, const char *data, size_t len)
 static int send_end(struct watch *w, int state, const char *error)
 {
 	struct proto_msg m;
+	struct proto_task_info pi;
+	struct pool_task_info ti;
 
 	proto_msg_init(&m, PROTO_T_END, w->req_id);
 	m.u.end.task = w->task;
 	m.u.end.state = state;
 	m.u.end.error = error;
+	if (pool_task_info(w->m->pool, w->task, &ti) == 0) {
+		task_to_proto(w->m, &ti, 0, &pi);
+		m.u.end.finish = POOL_STATE_TERMINAL(state) ? pi.finish : NULL;
+		m.u.end.tokens = pi.tokens;
+		m.u.end.prompt_tokens = pi.prompt_tokens;
+		m.u.end.wait_secs = pi.wait_secs;
+		m.u.end.run_secs = pi.run_secs;
+	}
 	if (conn_send_stream(w->c, &m) == 0)
 		watch_drop(w);
 	return -1;
@@ -706,7 +743,7 @@ static void do_cancel(struct conn *c, const struct proto_msg *req)
 
 	if (cr->all) {
 		if (cr->model && !models_find(dsp(c)->models, cr->model)) {
-			conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", cr->model);
+			unknown_model(c, req, cr->model);
 			return;
 		}
 		n = cancel_all(c, req, &done);
@@ -754,7 +791,7 @@ static int filter_models(struct conn *c, const struct proto_msg *req, size_t *fi
 		return 0;
 	struct model *m = models_find(ms, name);
 	if (!m) {
-		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", name);
+		unknown_model(c, req, name);
 		return -1;
 	}
 	*first = m->index;
@@ -969,7 +1006,7 @@ static void do_limits_set(struct conn *c, const struct proto_msg *req)
 	if (ls->model) {
 		struct model *m = models_find(ms, ls->model);
 		if (!m) {
-			conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", ls->model);
+			unknown_model(c, req, ls->model);
 			return;
 		}
 		first = m->index;

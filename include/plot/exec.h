@@ -60,6 +60,10 @@ enum {
 	EXEC_HAS_SEED = 1u << 5,
 	EXEC_HAS_COST = 1u << 6,
 	EXEC_HAS_TIMEOUT = 1u << 7,
+	EXEC_HAS_REPETITION_PENALTY = 1u << 8,
+	EXEC_HAS_FREQUENCY_PENALTY = 1u << 9,
+	EXEC_HAS_PRESENCE_PENALTY = 1u << 10,
+	EXEC_HAS_PENALTY_LAST_N = 1u << 11,
 };
 
 /* One submit, as the daemon decoded it; executor-neutral. Pointers are
@@ -74,6 +78,8 @@ struct exec_request {
 	double temperature, top_p, min_p;
 	uint32_t top_k;
 	uint64_t seed;
+	double repetition_penalty, frequency_penalty, presence_penalty;
+	uint32_t penalty_last_n;
 	const char *const *stop;
 	size_t n_stop;
 	int ignore_eos;

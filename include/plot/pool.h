@@ -136,6 +136,23 @@ const char *pool_state_name(int state);
 int pool_state_parse(const char *s); /* -1 if unknown */
 #define POOL_STATE_TERMINAL(s) ((s) >= POOL_DONE)
 
+/* Why a task stopped, as status and the end of a stream say it. The
+ * executor tells the pool EOS, MAX_TOKENS or STOP (pool_task_set_outcome);
+ * the pool derives the rest from the terminal state (cancelled: CANCEL,
+ * expired or timed out: DEADLINE, failed: ERROR). A task that ends DONE
+ * without the executor saying why stopped at the end of its text (EOS). */
+enum pool_finish {
+	POOL_FINISH_NONE = 0,       /* not ended yet */
+	POOL_FINISH_EOS = 1,        /* end of the text (end-of-generation token) */
+	POOL_FINISH_MAX_TOKENS = 2, /* max_tokens reached */
+	POOL_FINISH_STOP = 3,       /* a stop string matched */
+	POOL_FINISH_CANCEL = 4,
+	POOL_FINISH_DEADLINE = 5,
+	POOL_FINISH_ERROR = 6,
+};
+#define POOL_FINISH_COUNT 7
+const char *pool_finish_name(int finish); /* "eos", "max_tokens", ...; "" for NONE */
+
 /* Why a running task's cancel flag was raised. 0 = not cancelled. */
 enum pool_cancel_reason {
 	POOL_CANCEL_NONE = 0,
@@ -301,6 +318,9 @@ struct pool_task_info {
 	uint32_t owner_uid;
 	char error[256];           /* executor's message, or why it ended */
 	char label[128];
+	int finish;                /* enum pool_finish; NONE until terminal */
+	uint64_t tokens;           /* tokens generated (pool_task_set_outcome) */
+	uint64_t prompt_tokens;    /* tokens of the prompt; 0 = not counted */
 };
 
 int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out);
@@ -423,6 +443,12 @@ void pool_task_unref(struct pool_task *t);
  * the executor must not touch t afterwards (unless it holds a reference).
  * A second call is ignored. */
 void pool_task_finish(struct pool_task *t, int ok, const char *errmsg);
+/* What the executor knows about how the task went: why it stopped (EOS,
+ * MAX_TOKENS or STOP; anything else is ignored, the pool decides those) and
+ * the token counts so far. Any time before pool_task_finish(), any number
+ * of times; the last values stand. */
+void pool_task_set_outcome(struct pool_task *t, int finish, uint64_t tokens,
+			   uint64_t prompt_tokens);
 
 /* ---- the per-task thread executor -------------------------------------- */
 

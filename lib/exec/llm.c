@@ -79,6 +79,15 @@ static void request_from(const struct exec_request *r, struct llm_exec_request *
 		q->params.top_p = (float)r->top_p;
 	if (r->has & EXEC_HAS_MIN_P)
 		q->params.min_p = (float)r->min_p;
+	if (r->has & EXEC_HAS_REPETITION_PENALTY)
+		q->params.repetition_penalty = (float)r->repetition_penalty;
+	if (r->has & EXEC_HAS_FREQUENCY_PENALTY)
+		q->params.frequency_penalty = (float)r->frequency_penalty;
+	if (r->has & EXEC_HAS_PRESENCE_PENALTY)
+		q->params.presence_penalty = (float)r->presence_penalty;
+	if (r->has & EXEC_HAS_PENALTY_LAST_N)
+		q->params.penalty_last_n = r->penalty_last_n > INT32_MAX ? INT32_MAX
+					   : (int32_t)r->penalty_last_n;
 	q->params.seed = (r->has & EXEC_HAS_SEED) ? r->seed : fresh_seed();
 	q->max_tokens = (r->has & EXEC_HAS_MAX_TOKENS) ? r->max_tokens : LLM_DEFAULT_MAX_TOKENS;
 	q->stop = r->stop;

@@ -57,6 +57,8 @@ struct pool_task {
 	pool_payload_free_fn payload_free;
 	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
 	char *label;         /* submitter's short text, malloc'd, or NULL */
+	int finish;          /* enum pool_finish as the executor said it (under mu) */
+	uint64_t tokens, prompt_tokens; /* pool_task_set_outcome (under mu) */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */

@@ -91,6 +91,13 @@ static const struct field f_submit[] = {
 	FH("top_p", K_DBL, struct proto_submit, top_p, PROTO_HAS_TOP_P),
 	FH("min_p", K_DBL, struct proto_submit, min_p, PROTO_HAS_MIN_P),
 	FH("seed", K_U64, struct proto_submit, seed, PROTO_HAS_SEED),
+	FH("repetition_penalty", K_DBL, struct proto_submit, repetition_penalty,
+	   PROTO_HAS_REPETITION_PENALTY),
+	FH("frequency_penalty", K_DBL, struct proto_submit, frequency_penalty,
+	   PROTO_HAS_FREQUENCY_PENALTY),
+	FH("presence_penalty", K_DBL, struct proto_submit, presence_penalty,
+	   PROTO_HAS_PRESENCE_PENALTY),
+	FH("penalty_last_n", K_U32, struct proto_submit, penalty_last_n, PROTO_HAS_PENALTY_LAST_N),
 	FH("deadline", K_DBL, struct proto_submit, deadline_secs, PROTO_HAS_DEADLINE),
 	FH("cost", K_U64, struct proto_submit, cost, PROTO_HAS_COST),
 	FN("stop", K_STRARR, struct proto_submit, stop, n_stop),
@@ -129,6 +136,9 @@ static const struct field f_task[] = {
 	F("uid", K_U32, struct proto_task_info, owner_uid),
 	F("error", K_STR, struct proto_task_info, error),
 	F("label", K_STR, struct proto_task_info, label),
+	F("finish", K_STR, struct proto_task_info, finish),
+	F("tokens", K_U64, struct proto_task_info, tokens),
+	F("ptokens", K_U64, struct proto_task_info, prompt_tokens),
 };
 SCHEMA_HAS(s_task, f_task, struct proto_task_info, has);
 
@@ -267,6 +277,11 @@ static const struct field f_end[] = {
 	F("task", K_U64, struct proto_end, task),
 	FR("state", K_INT, struct proto_end, state, 0, POOL_STATE_COUNT - 1),
 	F("error", K_STR, struct proto_end, error),
+	F("finish", K_STR, struct proto_end, finish),
+	F("tokens", K_U64, struct proto_end, tokens),
+	F("ptokens", K_U64, struct proto_end, prompt_tokens),
+	F("wait", K_DBL, struct proto_end, wait_secs),
+	F("run", K_DBL, struct proto_end, run_secs),
 };
 SCHEMA(s_end, f_end, struct proto_end);
 

@@ -109,10 +109,17 @@ chatref() { # chatref PARAMS_JSON ROLE:CONTENT...
 
 @test "/model and -m refuse an unknown model, accept a known one" {
 	plotd_start
-	run -2 --separate-stderr "$PLOT" chat <<<"/model nope"
-	assert_equal "$stderr" "plot chat: unknown model 'nope'; models: tiny slow"
-	run -2 --separate-stderr "$PLOT" chat -m nope </dev/null
-	[[ "$stderr" == *"unknown model 'nope'"* ]]
+	run -1 --separate-stderr "$PLOT" chat <<<"/model nope"
+	assert_equal "$stderr" "plot chat: error: no model named 'nope' (models: tiny, slow)"
+	run -1 --separate-stderr "$PLOT" chat -m nope </dev/null
+	assert_equal "$stderr" "plot chat: error: no model named 'nope' (models: tiny, slow)"
+	# the same words and status as every other command that takes a model
+	run -1 --separate-stderr "$PLOT" run -m nope hello
+	assert_equal "$stderr" "plot run: error: no model named 'nope' (models: tiny, slow)"
+	run -1 --separate-stderr "$PLOT" queue -m nope
+	assert_equal "$stderr" "plot queue: error: no model named 'nope' (models: tiny, slow)"
+	run -1 --separate-stderr "$PLOT" cancel --all -m nope
+	assert_equal "$stderr" "plot cancel: error: no model named 'nope' (models: tiny, slow)"
 	run -0 --separate-stderr "$PLOT" chat <<<$'/model slow\n/stats'
 	assert_line --regexp '^model +slow$'
 }

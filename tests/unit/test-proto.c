@@ -27,8 +27,9 @@ static const char *const stops[] = { "\n\n", "END" };
 static const uint64_t ids[] = { 3, 5, 18446744073709551615ull };
 static const struct proto_task_info tasks[] = {
 	{ 7, "echo", POOL_PRIO_HIGH, POOL_RUNNING, 4, 0, 1.5, 0.25, 1.25, PROTO_HAS_DEADLINE, -2.5,
-	  11, 3, 1000, NULL, "hello wor" },
-	{ 8, "echo", POOL_PRIO_LOW, POOL_QUEUED, 1, 1, 0.5, 0.5, 0, 0, 0, 0, 0, 1001, "err", NULL },
+	  11, 3, 1000, NULL, "hello wor", NULL, 3, 0 },
+	{ 8, "echo", POOL_PRIO_LOW, POOL_QUEUED, 1, 1, 0.5, 0.5, 0, 0, 0, 0, 0, 1001, "err", NULL,
+	  "max_tokens", 9, 5 },
 };
 static const struct proto_model_stats mstats[] = {
 	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, UINT64_MAX, 7, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
@@ -259,10 +260,14 @@ static void test_roundtrip_replies(void **state)
 	assert_int_equal(back.u.chunk.len, 4);
 	proto_msg_clear(&back);
 	proto_msg_init(&m, PROTO_T_END, 4);
-	m.u.end = (struct proto_end){ 12, POOL_FAILED, "boom" };
+	m.u.end = (struct proto_end){ 12, POOL_FAILED, "boom", "error", 17, 5, 0.25, 1.5 };
 	roundtrip(&m, &back);
 	assert_int_equal(back.u.end.state, POOL_FAILED);
 	assert_string_equal(back.u.end.error, "boom");
+	assert_string_equal(back.u.end.finish, "error");
+	assert_int_equal(back.u.end.tokens, 17);
+	assert_int_equal(back.u.end.prompt_tokens, 5);
+	assert_true(back.u.end.wait_secs == 0.25 && back.u.end.run_secs == 1.5);
 	proto_msg_clear(&back);
 }
 

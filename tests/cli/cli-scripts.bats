@@ -1,0 +1,148 @@
+#!/usr/bin/env bats
+# plot in scripts (issue #14): a final newline on a pipe, a closed stdout
+# ends quietly, --json event streams and errors, why a task stopped and how
+# many tokens it made, owner and label in queue/status, sampling options
+# checked in the client. Synthetic models: one word = one token.
+
+load helpers
+load cli-helpers
+
+setup() {
+    plot_setup
+    cli_config 2
+    plotd_start
+}
+
+teardown() {
+    cli_teardown
+}
+
+# hex of stdin, no spaces
+hex() { od -An -tx1 | tr -d ' \n'; }
+
+@test "run, tail and result end their output with a newline on a pipe too" {
+    # "a b" is streamed as "a " and "b": no newline of its own
+    [ "$("$PLOT" run a b | hex)" = 6120620a ]
+    submit a b
+    [ "$("$PLOT" result --wait "$ID" | hex)" = 6120620a ]
+    [ "$("$PLOT" tail "$ID" | hex)" = 6120620a ]
+    # output that ends with one keeps one
+    [ "$(printf 'x y\n' | "$PLOT" run | hex)" = 7820790a ]
+    # scripts see one line
+    [ "$("$PLOT" run one two three | wc -l)" = 1 ]
+}
+
+@test "a closed stdout ends run quietly with 141 and cancels the task" {
+    local err="$BATS_TEST_TMPDIR/err"
+    run bash -c '"$0" run -m slow $1 2>"$2" | head -c 4 >/dev/null; exit "${PIPESTATUS[0]}"' \
+        "$PLOT" "$(words 200)" "$err"
+    [ "$status" = 141 ]
+    assert_equal "$(cat "$err")" ""
+    wait_until stat_is slow cancelled 1
+    # --json: the id is in the first event, and that task is cancelled
+    run bash -c '"$0" --json run -m slow $1 2>"$2" | head -n 1; exit "${PIPESTATUS[0]}"' \
+        "$PLOT" "$(words 200)" "$err"
+    [ "$status" = 141 ]
+    assert_equal "$(cat "$err")" ""
+    id=$(jq -r .id <<<"$output")
+    wait_until state_is "$id" cancelled
+    [ "$(task_field "$id" finish)" = cancel ]
+}
+
+@test "a closed stdout ends tail quietly with 141 and leaves the task alone" {
+    submit -m slow "$(words 200)"
+    run bash -c '"$0" tail "$1" 2>&1 | head -c 4 >/dev/null; exit "${PIPESTATUS[0]}"' "$PLOT" "$ID"
+    [ "$status" = 141 ]
+    assert_output ""
+    state_is "$ID" running
+    "$PLOT" -q cancel "$ID" >/dev/null
+}
+
+@test "run --json: one event per chunk, then an end event saying why it stopped" {
+    run -0 --separate-stderr "$PLOT" --json run one two three
+    [ "${#lines[@]}" = 4 ]
+    [ "$(jq -rs '[.[:3][] | .event] | join(",")' <<<"$output")" = chunk,chunk,chunk ]
+    [ "$(jq -rs '[.[:3][] | .text] | join("")' <<<"$output")" = "one two three" ]
+    end=${lines[3]}
+    assert_equal "$(jq -r '[.event, .state, .finish, .tokens, .error] | @tsv' <<<"$end")" \
+        "end	done	eos	3	"
+    id=$(jq -r .id <<<"$end")
+    [ "$(jq -r .id <<<"${lines[0]}")" = "$id" ]
+    jq -e '(.wait | type) == "number" and (.run | type) == "number" and .prompt_tokens == 0' <<<"$end"
+    # max_tokens, and the same end from tail --json afterwards
+    run -0 --separate-stderr "$PLOT" run --json -n 2 one two three
+    end=${lines[2]}
+    assert_equal "$(jq -r '[.finish, .tokens] | @tsv' <<<"$end")" "max_tokens	2"
+    id=$(jq -r .id <<<"$end")
+    # (a replay may coalesce chunks into fewer events)
+    run -0 --separate-stderr "$PLOT" tail --json "$id"
+    [ "$(jq -rs '[.[:-1][] | .text] | join("")' <<<"$output")" = "one two " ]
+    assert_equal "$(jq -r '[.event, .finish, .tokens] | @tsv' <<<"${lines[-1]}")" "end	max_tokens	2"
+}
+
+@test "status and the end event say why a task stopped: error, cancel, deadline" {
+    run -1 --separate-stderr "$PLOT" --json run '!fail now'
+    assert_equal "$(jq -r '[.state, .finish] | @tsv' <<<"${lines[-1]}")" "failed	error"
+    submit -m slow "$(words 200)"
+    wait_until state_is "$ID" running
+    "$PLOT" -q cancel "$ID" >/dev/null
+    wait_until state_is "$ID" cancelled
+    [ "$(task_field "$ID" finish)" = cancel ]
+    run -124 --separate-stderr "$PLOT" --json run -m slow --deadline 0.2 "$(words 200)"
+    assert_equal "$(jq -r '[.state, .finish] | @tsv' <<<"${lines[-1]}")" "timeout	deadline"
+    submit -n 1 a b c
+    "$PLOT" result --wait "$ID" >/dev/null
+    run -0 "$PLOT" status "$ID"
+    assert_line --regexp '^stopped +max_tokens$'
+    assert_line --regexp '^output +2 bytes, 1 chunks, 1 tokens$'
+    # a task still running has no finish yet
+    submit -m slow "$(words 200)"
+    [ "$(task_field "$ID" finish)" = null ]
+    "$PLOT" -q cancel "$ID" >/dev/null
+}
+
+@test "queue and status show the owner and the label (the prompt's start)" {
+    me=$(id -un)
+    submit -m slow "$(printf 'first\tline\nsecond line %s' "$(words 30)")"
+    run -0 "$PLOT" status "$ID"
+    assert_line --regexp "^owner +$me\$"
+    assert_line --regexp '^label +first line second line w1 w2'
+    run -0 "$PLOT" queue
+    # tab-separated on a pipe: owner and label are the last two columns
+    row=$(grep "^$ID	" <<<"$output")
+    [ "$(cut -f9 <<<"$row")" = "$me" ]
+    label=$(cut -f10 <<<"$row")
+    [[ "$label" == "first line second line w"*... ]]
+    [ "$(awk -F'\t' '{ print NF }' <<<"$row")" = 10 ]
+    "$PLOT" -q cancel "$ID" >/dev/null
+}
+
+@test "sampling options out of range are usage errors naming the option" {
+    run -2 --separate-stderr "$PLOT" run --top-p 0 x
+    assert_equal "${stderr_lines[0]}" "plot run: --top-p: 0 is out of range (must be in (0, 1])"
+    run -2 --separate-stderr "$PLOT" submit --repetition-penalty 0 x
+    assert_equal "${stderr_lines[0]}" "plot submit: --repetition-penalty: 0 is out of range (must be in (0, 10])"
+    run -2 --separate-stderr "$PLOT" run --frequency-penalty 2.5 x
+    assert_equal "${stderr_lines[0]}" "plot run: --frequency-penalty: 2.5 is out of range (-2..2)"
+    run -2 --separate-stderr "$PLOT" run --presence-penalty -3 x
+    assert_equal "${stderr_lines[0]}" "plot run: --presence-penalty: -3 is out of range (-2..2)"
+    run -2 --separate-stderr "$PLOT" run --penalty-last-n 70000 x
+    assert_equal "${stderr_lines[0]}" "plot run: --penalty-last-n: 70000 is out of range (0..65536)"
+    run -2 --separate-stderr "$PLOT" run --temperature 101 x
+    assert_equal "${stderr_lines[0]}" "plot run: --temperature: 101 is out of range (0..100)"
+    # nothing was sent
+    run -0 stat_is echo submitted 0
+    # in range: accepted and sent
+    run -0 --separate-stderr "$PLOT" run --repetition-penalty 1.1 --frequency-penalty -0.5 \
+        --presence-penalty 0.5 --penalty-last-n 32 --top-p 1 ok
+    assert_output ok
+}
+
+@test "an unknown model: the same message and status from every command" {
+    for cmd in "run -m nope x" "submit -m nope x" "queue -m nope" "stats -m nope" \
+               "limits get -m nope" "cancel --all -m nope"; do
+        run -1 --separate-stderr "$PLOT" $cmd
+        verb=${cmd%% *}
+        assert_equal "$stderr" "plot $verb: error: no model named 'nope' (models: echo, slow)"
+    done
+}
