@@ -7,6 +7,7 @@
  *   stop    asks plotd to drain (finish queued and running work, bounded
  *           by its own drain timeout) or, with --now, to cancel everything,
  *           then waits until the process is gone. Not running is success.
+ *           --json prints what happened as one object.
  *   status  says whether plotd answers: exit 0 if it does, 69 (daemon
  *           unreachable) if not, so `plot daemon status && ...` works.
  *
@@ -156,6 +157,32 @@ static int wait_gone(struct plot_ctx *ctx, pid_t pid, long long deadline)
 	return CMD_EXIT_OK;
 }
 
+/* stop --json: {"stopped":BOOL,"was_running":BOOL,"pid":N|null,"mode":S,"socket":S} */
+static void print_stopped(struct plot_ctx *ctx, const struct dargs *a, int was_running,
+			  pid_t pid, int stopped)
+{
+	struct cmd_json j;
+	if (!ctx->json)
+		return;
+	cmd_json_init(&j, stdout);
+	cmd_json_obj(&j);
+	cmd_json_key(&j, "stopped");
+	cmd_json_bool(&j, stopped);
+	cmd_json_key(&j, "was_running");
+	cmd_json_bool(&j, was_running);
+	cmd_json_key(&j, "pid");
+	if (was_running)
+		cmd_json_u64(&j, (uint64_t)pid);
+	else
+		cmd_json_null(&j);
+	cmd_json_key(&j, "mode");
+	cmd_json_str(&j, a->now ? "now" : "drain");
+	cmd_json_key(&j, "socket");
+	cmd_json_str(&j, a->sock);
+	cmd_json_obj_end(&j);
+	cmd_json_end(&j);
+}
+
 static int daemon_stop(struct plot_ctx *ctx, struct dargs *a)
 {
 	struct proto_msg req, reply;
@@ -163,6 +190,7 @@ static int daemon_stop(struct plot_ctx *ctx, struct dargs *a)
 	int rc = probe(ctx, a);
 	if (rc == 1) {
 		cmd_info(ctx, "plotd is not running (socket %s)", a->sock);
+		print_stopped(ctx, a, 0, 0, 1);
 		return CMD_EXIT_OK;
 	}
 	if (rc)
@@ -177,6 +205,7 @@ static int daemon_stop(struct plot_ctx *ctx, struct dargs *a)
 	rc = pid > 0 ? wait_gone(ctx, pid, deadline) : CMD_EXIT_OK;
 	if (rc == 0)
 		cmd_info(ctx, "stopped plotd (pid %d)", (int)pid);
+	print_stopped(ctx, a, 1, pid, rc == 0);
 	return rc;
 }
 

@@ -53,6 +53,11 @@ int cmd_usage_error(struct plot_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (ctx && ctx->json) {
+		cmd_vjson_error(ctx, fmt, ap);
+		va_end(ap);
+		return CMD_EXIT_USAGE;
+	}
 	fputs("plot", stderr);
 	if (ctx && ctx->cmd)
 		fprintf(stderr, " %s", ctx->cmd->name);

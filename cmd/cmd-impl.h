@@ -246,6 +246,12 @@ int cmd_wait_frames(struct plot_ctx *ctx, int sigfd, int timeout_ms, int *signal
  * as cmd_write_out's. */
 int cmd_event_chunk(struct plot_ctx *ctx, uint64_t task, const void *data, size_t len);
 int cmd_event_end(struct plot_ctx *ctx, const struct proto_end *e);
+/* Wait until the n tasks have ended (cmd-wait.c), up to timeout_secs (0:
+ * no limit). The first not-done task's exit status, 0, 124 after the
+ * timeout, or an error's status. quiet (cancel --wait): print nothing per
+ * task, and how a task ended does not count, only that it did. */
+int cmd_wait_tasks(struct plot_ctx *ctx, const uint64_t *ids, size_t n, double timeout_secs,
+		   int quiet);
 /* Print a new task id ("N" or {"id":N}). */
 int cmd_print_id(struct plot_ctx *ctx, uint64_t id);
 
@@ -255,6 +261,8 @@ void cmd_err(struct plot_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cmd_info(struct plot_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The --json form of an error: {"error":MSG,"command":CMD} on stderr. */
+void cmd_vjson_error(struct plot_ctx *ctx, const char *fmt, va_list ap);
 int cmd_color_on(const struct plot_ctx *ctx, FILE *f);
 int cmd_is_tty(FILE *f);
 /* Write data to stdout and flush. 0, CMD_EXIT_PIPE when the reader has

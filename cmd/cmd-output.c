@@ -3,7 +3,9 @@
  *
  * DESIGN
  *   - Diagnostics go to stderr as "plot: message" (or "plot CMD: message"),
- *     data to stdout. -q silences cmd_info, never errors.
+ *     data to stdout. -q silences cmd_info, never errors. With --json an
+ *     error (usage errors included) is one line {"error":MSG,"command":CMD}
+ *     on stderr instead; informational messages stay text.
  *   - Colour only when asked (--color always) or when the stream is a tty,
  *     NO_COLOR is unset or empty, and TERM is not "dumb" (auto).
  *   - JSON is written by a small streaming writer rather than built in
@@ -19,8 +21,34 @@
 
 #include "cmd-impl.h"
 
+/* An error under --json: one JSON object on stderr, for scripts that parse
+ * what they get (plot(1), JSON OUTPUT). */
+static void vmsg_json(struct plot_ctx *ctx, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	struct cmd_json j;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cmd_json_init(&j, stderr);
+	cmd_json_obj(&j);
+	cmd_json_key(&j, "error");
+	cmd_json_str(&j, msg);
+	cmd_json_key(&j, "command");
+	cmd_json_str(&j, ctx->cmd ? ctx->cmd->name : NULL);
+	cmd_json_obj_end(&j);
+	cmd_json_end(&j);
+}
+
+void cmd_vjson_error(struct plot_ctx *ctx, const char *fmt, va_list ap)
+{
+	vmsg_json(ctx, fmt, ap);
+}
+
 static void vmsg(struct plot_ctx *ctx, const char *kind, const char *fmt, va_list ap)
 {
+	if (kind && ctx && ctx->json) {
+		vmsg_json(ctx, fmt, ap);
+		return;
+	}
 	int color = kind && cmd_color_on(ctx, stderr);
 	fputs("plot", stderr);
 	if (ctx && ctx->cmd)

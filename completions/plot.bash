@@ -12,7 +12,8 @@ _plot_cmd_opts() {
         chat)    echo "--model -m" ;;
         tail)    echo "--no-follow" ;;
         result)  echo "--wait" ;;
-        cancel)  echo "--all --model -m" ;;
+        wait)    echo "--all --model -m --timeout" ;;
+        cancel)  echo "--all --model -m --wait" ;;
         queue)   echo "--model -m --state --watch" ;;
         stats)   echo "--model -m --watch --prometheus" ;;
         limits)  echo "--model -m" ;;
@@ -26,7 +27,7 @@ _plot() {
     COMPREPLY=()
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local commands="run chat submit tail status result cancel queue stats limits models config daemon help"
+    local commands="run chat submit tail status result wait cancel queue stats limits models config daemon help"
 
     # The command is the first word that is not an option or an option's value.
     cmd=""

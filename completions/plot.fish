@@ -2,7 +2,7 @@
 #   ~/.config/fish/completions/plot.fish
 # Kept in step with the CLI's command table by tests/cli/cli-docs.bats.
 
-set -l commands run chat submit tail status result cancel queue stats limits models config daemon help
+set -l commands run chat submit tail status result wait cancel queue stats limits models config daemon help
 
 function __plot_models
     plot --no-autostart models 2>/dev/null | cut -f1
@@ -28,6 +28,7 @@ complete -c plot -n "not __fish_seen_subcommand_from $commands" -a submit -d 'su
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a tail -d 'print a task output and follow it'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a status -d 'show a task'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a result -d 'print the output of a task'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a wait -d 'wait until tasks have ended'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a cancel -d 'cancel tasks'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a queue -d 'list queued and running tasks'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a stats -d 'show pool statistics'
@@ -61,7 +62,10 @@ complete -c plot -n '__fish_seen_subcommand_from run' -l detach -d 'print the id
 complete -c plot -n '__fish_seen_subcommand_from tail' -l no-follow -d 'print what there is and stop'
 complete -c plot -n '__fish_seen_subcommand_from result' -l wait -d 'wait until the task has ended'
 complete -c plot -n '__fish_seen_subcommand_from cancel' -l all -d 'cancel every task'
-for c in chat cancel queue stats limits
+complete -c plot -n '__fish_seen_subcommand_from cancel' -l wait -d 'return once the tasks have ended'
+complete -c plot -n '__fish_seen_subcommand_from wait' -l all -d 'wait for every queued and running task'
+complete -c plot -n '__fish_seen_subcommand_from wait' -l timeout -x -d 'give up after SECS seconds'
+for c in chat cancel wait queue stats limits
     complete -c plot -n "__fish_seen_subcommand_from $c" -s m -l model -x -a '(__plot_models)' -d 'model'
 end
 complete -c plot -n '__fish_seen_subcommand_from queue' -l state -x -a 'queued running done failed cancelled expired timeout' -d 'only tasks in this state'

@@ -452,17 +452,35 @@ static void do_submit(struct conn *c, const struct proto_msg *req)
 
 /* ---- status, result ------------------------------------------------------ */
 
+static void send_status(struct conn *c, struct model *m, const struct pool_task_info *ti,
+			uint64_t req_id)
+{
+	struct proto_msg req, r;
+
+	proto_msg_init(&req, PROTO_T_STATUS, req_id);
+	proto_msg_ok(&r, &req);
+	task_to_proto(m, ti, 0, &r.u.task);
+	reply_ok(c, &r, &req);
+}
+
+static struct watch *watch_add(struct conn *c, struct model *m, int kind,
+			       const struct proto_msg *req);
+
+/* status; with wait, the reply comes once the task has ended (plot wait,
+ * cancel --wait), without its output. */
 static void do_status(struct conn *c, const struct proto_msg *req)
 {
 	struct pool_task_info ti;
-	struct proto_msg r;
 	struct model *m = task_lookup(c, req, req->u.task_ref.task, &ti);
 
 	if (!m)
 		return;
-	proto_msg_ok(&r, req);
-	task_to_proto(m, &ti, 0, &r.u.task);
-	reply_ok(c, &r, req);
+	if (!req->u.task_ref.wait || POOL_STATE_TERMINAL(ti.state)) {
+		send_status(c, m, &ti, req->id);
+		return;
+	}
+	if (watch_add(c, m, WATCH_STATUS, req))
+		dispatch_task_event(dsp(c), ti.id, NULL, 1); /* it may have ended meanwhile */
 }
 
 /* Send the result of a task; ti is its info, read just before (its error
@@ -684,7 +702,10 @@ restart:
 		}
 		struct pool_task_info ti;
 		if (POOL_STATE_TERMINAL(current_state(w, &ti))) {
-			send_result(w->c, w->m, &ti, w->req_id);
+			if (w->kind == WATCH_STATUS)
+				send_status(w->c, w->m, &ti, w->req_id);
+			else
+				send_result(w->c, w->m, &ti, w->req_id);
 			watch_drop(w);
 			goto restart;
 		}

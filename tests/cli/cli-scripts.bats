@@ -146,3 +146,72 @@ hex() { od -An -tx1 | tr -d ' \n'; }
         assert_equal "$stderr" "plot $verb: error: no model named 'nope' (models: echo, slow)"
     done
 }
+
+@test "wait: returns once the tasks have ended, with the first failure's status" {
+    submit -m slow "$(words 6)"; a=$ID
+    submit -m slow "$(words 3)"; b=$ID
+    run -0 --separate-stderr "$PLOT" wait "$a" "$b"
+    assert_line "$a	done"
+    assert_line "$b	done"
+    # the tasks really ended: the output is whole
+    run -0 "$PLOT" result "$a"
+    assert_output "$(words 6)"
+    # the first one not done gives the status; --json prints task objects
+    submit '!fail x'; f=$ID
+    submit -m slow "$(words 200)"; c=$ID
+    "$PLOT" -q cancel "$c" >/dev/null
+    run -1 --separate-stderr "$PLOT" --json wait "$a" "$f" "$c"
+    [ "$(jq -rs 'map(.state) | sort | join(",")' <<<"$output")" = "cancelled,done,failed" ]
+    run -130 --separate-stderr "$PLOT" wait "$c" "$f"
+    run -1 --separate-stderr "$PLOT" wait 999
+    [[ "$stderr" == *"task 999 not found"* ]]
+}
+
+@test "wait --timeout gives up with 124 naming what still runs; --all waits for the queue" {
+    submit -m slow "$(words 200)"; long=$ID
+    run -124 --separate-stderr "$PLOT" wait --timeout 0.2 "$long"
+    [[ "$stderr" == *"task $long has not ended after"* ]]
+    state_is "$long" running
+    "$PLOT" -q cancel "$long" >/dev/null
+    submit -m slow "$(words 4)"; a=$ID
+    submit -m slow "$(words 5)"; b=$ID
+    submit "$(words 2)"
+    run -0 --separate-stderr "$PLOT" wait --all -m slow --timeout 20
+    assert_line "$a	done"
+    assert_line "$b	done"
+    run -2 --separate-stderr "$PLOT" wait
+    run -2 --separate-stderr "$PLOT" wait --all 3
+    run -2 --separate-stderr "$PLOT" wait -m slow 3
+}
+
+@test "cancel --wait returns once a running task has ended" {
+    submit -m slow "$(words 200)"
+    wait_until state_is "$ID" running
+    run -0 --separate-stderr "$PLOT" cancel --wait "$ID"
+    assert_output "$ID"
+    # no window: it has ended by the time cancel returns
+    [ "$(task_field "$ID" state)" = cancelled ]
+    [ "$(task_field "$ID" finish)" = cancel ]
+    run -0 stat_is slow running 0
+}
+
+@test "--json errors are one JSON object on stderr; daemon stop --json says what it did" {
+    run -2 --separate-stderr "$PLOT" --json run --top-p 0 x
+    assert_equal "$(jq -r '[.command, .error] | @tsv' <<<"$stderr")" \
+        "run	--top-p: 0 is out of range (must be in (0, 1])"
+    assert_output ""
+    run -1 --separate-stderr "$PLOT" status --json 424242
+    assert_equal "$(jq -r '[.command, .error] | @tsv' <<<"$stderr")" "status	task 424242 not found"
+    run -1 --separate-stderr "$PLOT" --json run -m nope x
+    jq -e '.error | startswith("no model named")' <<<"$stderr"
+    # a failed task is an error too
+    run -1 --separate-stderr "$PLOT" --json run '!fail x'
+    jq -e '.command == "run" and (.error | contains("failed"))' <<<"$stderr"
+    pid=$PLOTD_PID
+    run -0 --separate-stderr "$PLOT" --json daemon stop --now
+    assert_equal "$(jq -r '[.stopped, .was_running, .pid, .mode] | @tsv' <<<"$output")" \
+        "true	true	$pid	now"
+    plotd_wait_exit
+    run -0 --separate-stderr "$PLOT" --json daemon stop
+    jq -e '.stopped == true and .was_running == false and .pid == null' <<<"$output"
+}
