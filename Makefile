@@ -33,9 +33,13 @@ B       ?= build/$(CCNAME)$(CUDA_TAG)-san-$(subst $(comma),-,$(SAN))
 BINDIR  := $(B)/bin
 endif
 
-PKGS     := yaml-0.1 msgpack libpcre2-8
+PKGS     := yaml-0.1 msgpack libpcre2-8 jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsgpackc -lpcre2-8 -ljansson -lmicrohttpd)
+
+# libpq (lib/store/pg-*.c, the PostgreSQL shared queue)
+PKG_CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
+PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
@@ -70,7 +74,8 @@ LIBA     := $(B)/libplot.a
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # the unit tests of threaded code, which CI also runs under TSan
-THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/tests/test-exec,$(UNIT_BIN))
+THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/tests/test-exec \
+	$(B)/tests/test-pg,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
@@ -108,7 +113,8 @@ clean:
 # ---- tests -------------------------------------------------------------------
 #>> Tests
 #> check           every test: unit, cli and ref (what CI runs under gcc)
-#> unit            the cmocka unit tests (tests/unit)
+#> unit            the cmocka unit tests (tests/unit); test-pg runs against a private
+#>                 PostgreSQL that tests/tools/pg-cluster.sh starts (or CI's, $PLOT_PG_DIR)
 #> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR)
 #> ref             the NumPy/jinja2/gguf oracle tests (tests/ref, pytest)
 #> check-threads   the unit tests of threaded code (pool, post queue, executor table);
@@ -121,18 +127,23 @@ $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(UNIT_HELP_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
+# test-pg* need a PostgreSQL server: pg-cluster.sh run uses the one CI
+# started ($$PLOT_PG_DIR), else starts a private one for that binary.
+PG_RUN := tests/tools/pg-cluster.sh run
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do \
-	    echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t || fail=1; \
+	    echo "== $$t"; case $$t in */test-pg*) w="$(PG_RUN)";; *) w=;; esac; \
+	    CMOCKA_MESSAGE_OUTPUT=stdout $$w $$t || fail=1; \
 	done; exit $$fail
 
 check-threads: $(THREAD_UNIT_BIN)
 	@fail=0; for t in $(THREAD_UNIT_BIN); do \
-	    echo "== $$t"; CMOCKA_MESSAGE_OUTPUT=stdout $$t || fail=1; \
+	    echo "== $$t"; case $$t in */test-pg*) w="$(PG_RUN)";; *) w=;; esac; \
+	    CMOCKA_MESSAGE_OUTPUT=stdout $$w $$t || fail=1; \
 	done; exit $$fail
 check-pool: check-threads
 
-cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool
+cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
@@ -150,6 +161,12 @@ $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/tools/proto-torture.c: the schema-walking protocol torture client
+# of tests/cli/daemon-validate.bats.
+$(B)/tests/proto-torture: $(B)/tests/tools/proto-torture.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -99,6 +99,7 @@ struct cstream {
 	double t_submit, t_first;
 	double grace_end;          /* after the cancel: give up at this time */
 	int done, status;          /* status: 0, or the exit status to leave with */
+	struct cmd_waitline wl;    /* the status line until the first chunk */
 };
 
 static int keep(struct chat_answer *a, const char *data, size_t len)
@@ -123,6 +124,7 @@ static void on_chunk(struct cstream *s, const struct proto_chunk *c)
 {
 	if (c->len == 0)
 		return;
+	cmd_waitline_end(&s->wl);
 	if (s->a->chunks++ == 0) {
 		s->t_first = chat_now();
 		s->a->ttft = s->t_first - s->t_submit;
@@ -142,6 +144,7 @@ static void on_chunk(struct cstream *s, const struct proto_chunk *c)
 
 static void on_end(struct cstream *s, const struct proto_end *e)
 {
+	cmd_waitline_end(&s->wl);
 	s->done = 1;
 	s->a->state = e->state;
 	if (s->a->chunks)
@@ -158,6 +161,8 @@ static void on_end(struct cstream *s, const struct proto_end *e)
 
 static void on_message(struct cstream *s, const struct proto_msg *m)
 {
+	if (cmd_waitline_take(&s->wl, m))
+		return;
 	switch (m->type) {
 	case PROTO_T_CHUNK:
 		on_chunk(s, &m->u.chunk);
@@ -227,9 +232,13 @@ static int wait_events(struct cstream *s)
 		}
 		timeout = (int)(left * 1000) + 1;
 	}
+	int wl = cmd_waitline_timeout(&s->wl);
+	if (wl >= 0 && (timeout < 0 || wl < timeout))
+		timeout = wl;
 	if ((rc = cmd_wait_frames(s->ctx, sig_pipe[0], timeout, &sig)))
 		return rc;
 	on_interrupt(s); /* a no-op unless the pipe has bytes */
+	cmd_waitline_tick(&s->wl);
 	return 0;
 }
 
@@ -248,13 +257,14 @@ int chat_stream(struct plot_ctx *ctx, uint64_t task, double t_submit,
 		return CMD_EXIT_UNREACHABLE;
 	}
 	s.sub_id = m.id;
+	cmd_waitline_init(&s.wl, ctx, task);
 	on_interrupt(&s); /* Ctrl-C while the submit was on its way */
-	while (!s.done) {
-		int rc = drain(&s);
-		if (rc)
-			return rc;
-		if (!s.done && (rc = wait_events(&s)) != 0)
-			return rc;
+	int rc = 0;
+	while (!s.done && rc == 0) {
+		rc = drain(&s);
+		if (rc == 0 && !s.done)
+			rc = wait_events(&s);
 	}
-	return s.status;
+	cmd_waitline_end(&s.wl);
+	return rc ? rc : s.status;
 }

@@ -41,9 +41,9 @@
 #include <readline/readline.h>
 
 #include "cmd-chat.h"
+#include "plot/fsafe.h"
 #include "plot/pool.h"
 
-#define CHAT_PROMPT "> "
 
 /* ---- the conversation ---------------------------------------------------- */
 
@@ -55,7 +55,7 @@ static void chat_init(struct chat *c, struct plot_ctx *ctx)
 	c->tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 }
 
-static void chat_clear(struct chat *c)
+void chat_clear(struct chat *c)
 {
 	for (size_t i = 0; i < c->n; i++)
 		free((char *)c->msgs[i].content);
@@ -68,11 +68,14 @@ static void chat_free(struct chat *c)
 	free(c->msgs);
 	free(c->model);
 	free(c->system);
+	free(c->shown);
+	for (int i = 0; i < c->nstop; i++)
+		free(c->stop[i]);
 	memset(c, 0, sizeof(*c));
 }
 
 /* Append a turn; content is copied (len bytes). 0 or -1 (out of memory). */
-static int chat_push(struct chat *c, const char *role, const char *content, size_t len)
+int chat_push(struct chat *c, const char *role, const char *content, size_t len)
 {
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
@@ -109,11 +112,10 @@ static void chat_trim(struct chat *c)
 
 /* A slash-command error: printed; on a tty the chat goes on (0), in a
  * script it ends with a usage status. */
-static int chat_fail(struct chat *c, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int chat_fail(struct chat *c, int status, const char *fmt, ...)
+int chat_fail(struct chat *c, int status, const char *fmt, ...)
 {
 	va_list ap;
+	c->fails++;
 	fprintf(stderr, "plot chat: ");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -124,8 +126,18 @@ static int chat_fail(struct chat *c, int status, const char *fmt, ...)
 
 /* ---- slash commands ----------------------------------------------------- */
 
-/* Is name one of the daemon's models? 0 yes, else an exit status (the
- * message printed). */
+/* Keep the model's name for the prompt. */
+static void set_shown(struct chat *c, const char *name)
+{
+	char *s = strdup(name);
+	if (s) {
+		free(c->shown);
+		c->shown = s;
+	}
+}
+
+/* Is name (NULL: the default) one of the daemon's models? 0 yes, with
+ * c->shown its name, else an exit status (the message printed). */
 static int check_model(struct chat *c, const char *name)
 {
 	struct proto_msg req, reply;
@@ -136,10 +148,15 @@ static int check_model(struct chat *c, const char *name)
 		return rc;
 	const struct proto_models *ms = &reply.u.models;
 	for (uint32_t i = 0; i < ms->n_models; i++)
-		if (!strcmp(ms->models[i].name, name)) {
+		if (name ? !strcmp(ms->models[i].name, name) : ms->models[i].is_default) {
+			set_shown(c, ms->models[i].name);
 			proto_msg_clear(&reply);
 			return 0;
 		}
+	if (!name) {
+		proto_msg_clear(&reply);
+		return 0; /* no default: the first submit says so */
+	}
 	/* the words and status of the daemon's NOT_FOUND, as every command */
 	char list[512];
 	size_t len = 0;
@@ -162,7 +179,7 @@ static int cmd_model(struct chat *c, const char *arg)
 		return chat_fail(c, CMD_EXIT_USAGE, "/model: a model name has 1..%d bytes", CMD_MAX_NAME);
 	int rc = check_model(c, arg);
 	if (rc)
-		return c->tty && rc == CMD_EXIT_USAGE ? 0 : rc;
+		return c->tty && rc == CMD_EXIT_USAGE ? (c->fails++, 0) : rc;
 	char *m = strdup(arg);
 	if (!m)
 		return chat_fail(c, CMD_EXIT_FAIL, "out of memory");
@@ -179,6 +196,7 @@ static const struct {
 	{"top_p", CHAT_SET_TOP_P},
 	{"top_k", CHAT_SET_TOP_K},
 	{"seed", CHAT_SET_SEED},
+	{"min_p", CHAT_SET_MIN_P},
 };
 
 static int set_max_tokens(struct chat *c, const char *val)
@@ -204,6 +222,28 @@ static int set_system(struct chat *c, const char *val)
 	return 0;
 }
 
+/* "/set stop STR" adds STR (the rest of the line); "/set stop" alone
+ * removes them all. The bounds are --stop's. */
+static int set_stop(struct chat *c, const char *val)
+{
+	if (!*val) {
+		for (int i = 0; i < c->nstop; i++)
+			free(c->stop[i]);
+		c->nstop = 0;
+		return 0;
+	}
+	if (c->nstop == CMD_MAX_STOPS)
+		return chat_fail(c, CMD_EXIT_USAGE, "/set stop: at most %d stop strings (/set stop alone removes them)",
+				 CMD_MAX_STOPS);
+	if (strlen(val) > CMD_MAX_STOP_LEN)
+		return chat_fail(c, CMD_EXIT_USAGE, "/set stop: a stop string has 1..%d bytes",
+				 CMD_MAX_STOP_LEN);
+	if (!(c->stop[c->nstop] = strdup(val)))
+		return chat_fail(c, CMD_EXIT_FAIL, "out of memory");
+	c->nstop++;
+	return 0;
+}
+
 /* "/set KEY VALUE": val is the rest of the line after KEY. */
 static int cmd_set(struct chat *c, char *arg)
 {
@@ -213,9 +253,11 @@ static int cmd_set(struct chat *c, char *arg)
 	val += strspn(val, " \t");
 	if (!strcmp(key, "system"))
 		return set_system(c, val);
+	if (!strcmp(key, "stop"))
+		return set_stop(c, val);
 	if (!*key)
 		return chat_fail(c, CMD_EXIT_USAGE,
-				 "/set: usage: /set temperature|top_p|top_k|max_tokens|seed|system VALUE");
+				 "/set: usage: /set temperature|top_p|top_k|min_p|max_tokens|seed|stop|system VALUE");
 	if (!*val)
 		return chat_fail(c, CMD_EXIT_USAGE, "/set %s: a value is needed", key);
 	if (!strcmp(key, "max_tokens"))
@@ -230,7 +272,7 @@ static int cmd_set(struct chat *c, char *arg)
 		return 0;
 	}
 	return chat_fail(c, CMD_EXIT_USAGE,
-			 "/set: unknown setting '%s' (temperature, top_p, top_k, max_tokens, seed, system)",
+			 "/set: unknown setting '%s' (temperature, top_p, top_k, min_p, max_tokens, seed, stop, system)",
 			 key);
 }
 
@@ -260,8 +302,13 @@ static int cmd_stats(struct chat *c)
 	print_setting("temperature", c->set & CHAT_SET_TEMPERATURE, "%g", (double)c->params.temperature);
 	print_setting("top_p", c->set & CHAT_SET_TOP_P, "%g", (double)c->params.top_p);
 	print_setting("top_k", c->set & CHAT_SET_TOP_K, "%d", (int)c->params.top_k);
+	print_setting("min_p", c->set & CHAT_SET_MIN_P, "%g", (double)c->params.min_p);
 	print_setting("max_tokens", c->set & CHAT_SET_MAX_TOKENS, "%u", c->max_tokens);
 	print_setting("seed", c->set & CHAT_SET_SEED, "%llu", (unsigned long long)c->params.seed);
+	printf("%-12s", "stop");
+	for (int i = 0; i < c->nstop; i++)
+		printf(" \"%s\"", c->stop[i]);
+	printf("%s\n", c->nstop ? "" : " (none)");
 	printf("%-12s %s\n", "system", c->system ? c->system : "(none)");
 	return fflush(stdout) ? CMD_EXIT_FAIL : 0;
 }
@@ -269,19 +316,60 @@ static int cmd_stats(struct chat *c)
 static int cmd_help(void)
 {
 	fputs("/model NAME        talk to model NAME from now on\n"
-	      "/set KEY VALUE     temperature, top_p, top_k, max_tokens, seed, or system\n"
-	      "                   (/set system alone removes the system prompt)\n"
+	      "/set KEY VALUE     temperature, top_p, top_k, min_p, max_tokens, seed,\n"
+	      "                   stop (adds one) or system\n"
+	      "                   (/set system or /set stop alone removes them)\n"
 	      "/clear             forget the conversation (settings stay)\n"
+	      "/save FILE         write the conversation to FILE (JSON)\n"
+	      "/load FILE         replace the conversation by FILE's\n"
 	      "/stats             this session's model, settings and speed\n"
-	      "/help              this list\n"
-	      "/bye               leave (so does Ctrl-D)\n"
+	      "/help, /?          this list\n"
+	      "/bye, /exit, /quit leave (so does Ctrl-D)\n"
 	      "//TEXT             send /TEXT as a message\n"
-	      "Ctrl-C stops an answer; Ctrl-C at the prompt leaves with status 130.\n",
+	      "Ctrl-C stops an answer or clears the line; Ctrl-C twice at an empty\n"
+	      "prompt leaves with status 130.\n",
 	      stdout);
 	return fflush(stdout) ? CMD_EXIT_FAIL : 0;
 }
 
 #define CHAT_BYE (-1)
+
+/* On a tty, say what a successful /set did (a script's stdout is answers). */
+static void confirm_set(const struct chat *c, const char *key, const char *val)
+{
+	if (!c->tty)
+		return;
+	if (!strcmp(key, "system"))
+		printf(*val ? "system prompt set\n" : "system prompt removed\n");
+	else if (!strcmp(key, "stop") && !*val)
+		printf("stop strings removed\n");
+	else if (!strcmp(key, "stop"))
+		printf("stop string \"%s\" added (%d of %d)\n", val, c->nstop, CMD_MAX_STOPS);
+	else
+		printf("%s set to %s\n", key, val);
+	fflush(stdout);
+}
+
+static int set_confirmed(struct chat *c, char *arg)
+{
+	unsigned fails = c->fails;
+	size_t klen = strcspn(arg, " \t");
+	const char *val = arg + klen + strspn(arg + klen, " \t"); /* cmd_set cuts at klen */
+	int rc = cmd_set(c, arg);
+	if (rc == 0 && c->fails == fails)
+		confirm_set(c, arg, val);
+	return rc;
+}
+
+static int clear_confirmed(struct chat *c)
+{
+	chat_clear(c);
+	if (c->tty) {
+		printf("conversation cleared (settings kept)\n");
+		fflush(stdout);
+	}
+	return 0;
+}
 
 /* A line starting with '/'. 0, CHAT_BYE, or an exit status. */
 static int slash(struct chat *c, char *line)
@@ -290,17 +378,21 @@ static int slash(struct chat *c, char *line)
 	if (*arg)
 		*arg++ = '\0';
 	arg += strspn(arg, " \t");
-	if (!strcmp(name, "bye"))
+	if (!strcmp(name, "bye") || !strcmp(name, "exit") || !strcmp(name, "quit"))
 		return CHAT_BYE;
 	if (!strcmp(name, "model"))
 		return cmd_model(c, arg);
 	if (!strcmp(name, "set"))
-		return cmd_set(c, arg);
+		return set_confirmed(c, arg);
 	if (!strcmp(name, "clear"))
-		return chat_clear(c), 0;
+		return clear_confirmed(c);
+	if (!strcmp(name, "save"))
+		return chat_save(c, arg);
+	if (!strcmp(name, "load"))
+		return chat_load(c, arg);
 	if (!strcmp(name, "stats"))
 		return cmd_stats(c);
-	if (!strcmp(name, "help"))
+	if (!strcmp(name, "help") || !strcmp(name, "?"))
 		return cmd_help();
 	return chat_fail(c, CMD_EXIT_USAGE, "unknown command '/%s' (try /help)", name);
 }
@@ -329,6 +421,12 @@ static void submit_params(const struct chat *c, struct proto_submit *s)
 		s->has |= PROTO_HAS_MAX_TOKENS;
 		s->max_tokens = c->max_tokens;
 	}
+	if (c->set & CHAT_SET_MIN_P) {
+		s->has |= PROTO_HAS_MIN_P;
+		s->min_p = c->params.min_p;
+	}
+	s->stop = (const char *const *)c->stop;
+	s->n_stop = (uint32_t)c->nstop;
 }
 
 /* Submit the conversation (system first). 0 with *id, or an exit status. */
@@ -409,7 +507,9 @@ static int turn(struct chat *c, const char *text)
 		return c->tty && rc != CMD_EXIT_CANCELLED && rc != CMD_EXIT_UNREACHABLE ? 0 : rc;
 	}
 	a.task = id;
+	chat_echo_off();
 	rc = chat_stream(c->ctx, id, t0, &a);
+	chat_echo_restore();
 	if (rc == 0)
 		rc = settle(c, &a);
 	else
@@ -430,12 +530,32 @@ static void on_rl_line(char *line)
 	rl_callback_handler_remove();
 }
 
-/* Read a line on a tty. 0 with *out (malloc'd), 1 at EOF, or 130. */
-static int read_tty(char **out)
+/* Ctrl-C at the prompt, as a shell does: text on the line is dropped; on
+ * an empty line the first one says how to leave and a second one leaves.
+ * 1: leave (130), 0: go on with a fresh prompt. */
+static int prompt_interrupt(struct chat *c)
 {
+	int empty = rl_end == 0;
+	rl_callback_sigcleanup();
+	rl_replace_line("", 0);
+	if (empty && c->intr)
+		return 1;
+	c->intr = empty;
+	printf(empty ? "\n(Ctrl-C again, Ctrl-D or /bye to leave)\n" : "^C\n");
+	fflush(stdout);
+	rl_on_new_line();
+	rl_redisplay();
+	return 0;
+}
+
+/* Read a line on a tty. 0 with *out (malloc'd), 1 at EOF, or 130. */
+static int read_tty(struct chat *c, char **out)
+{
+	char prompt[CMD_MAX_NAME + 4];
+	snprintf(prompt, sizeof(prompt), "%s> ", c->shown ? c->shown : "");
 	rl_line = NULL;
 	rl_got = 0;
-	rl_callback_handler_install(CHAT_PROMPT, on_rl_line);
+	rl_callback_handler_install(prompt, on_rl_line);
 	while (!rl_got) {
 		struct pollfd pfd[2] = {
 			{.fd = STDIN_FILENO, .events = POLLIN},
@@ -443,14 +563,15 @@ static int read_tty(char **out)
 		};
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
 			break;
-		if (chat_signals_take() > 0) {
-			rl_callback_sigcleanup();
+		if (chat_signals_take() > 0 && prompt_interrupt(c)) {
 			rl_callback_handler_remove();
 			putchar('\n');
 			return CMD_EXIT_CANCELLED;
 		}
-		if (pfd[0].revents)
+		if (pfd[0].revents & POLLIN) {
+			c->intr = 0;
 			rl_callback_read_char();
+		}
 	}
 	if (!rl_line)
 		return 1;
@@ -515,7 +636,8 @@ static int history_open(char *path, size_t len)
 	if (n < 0 || (size_t)n + sizeof("/history") > len || mkdirs(path) < 0)
 		return -1;
 	strcat(path, "/history");
-	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	char why[256];
+	int fd = fsafe_open(path, O_WRONLY | O_CREAT | O_APPEND, 0600, why, sizeof why);
 	if (fd < 0)
 		return -1;
 	close(fd);
@@ -551,7 +673,7 @@ static int chat_loop(struct chat *c)
 	}
 	for (;;) {
 		char *line = NULL;
-		int rc = c->tty ? read_tty(&line) : read_pipe(c, &line);
+		int rc = c->tty ? read_tty(c, &line) : read_pipe(c, &line);
 		if (rc == 1) {
 			if (c->tty)
 				putchar('\n');
@@ -604,8 +726,11 @@ static int chat_exec(struct plot_ctx *ctx, int argc, char **argv)
 	int rc = chat_parse(&c, argc, argv);
 	if (rc == 0)
 		rc = cmd_connect(ctx);
-	if (rc == 0 && c.model)
+	if (rc == 0 && (c.model || c.tty))
 		rc = check_model(&c, c.model);
+	if (rc == 0 && c.tty)
+		printf("plot chat with %s: /? for help, /bye or Ctrl-D to leave\n",
+		       c.shown ? c.shown : "the default model");
 	if (rc == 0 && chat_signals_install() < 0) {
 		cmd_err(ctx, "pipe: %s", strerror(errno));
 		rc = CMD_EXIT_FAIL;

@@ -29,6 +29,7 @@ enum {
 	CHAT_SET_TOP_K = 1u << 2,
 	CHAT_SET_SEED = 1u << 3,
 	CHAT_SET_MAX_TOKENS = 1u << 4,
+	CHAT_SET_MIN_P = 1u << 5,
 };
 
 struct chat {
@@ -38,9 +39,14 @@ struct chat {
 	struct smp_params params;    /* values of the CHAT_SET_* fields */
 	unsigned set;                /* CHAT_SET_* */
 	uint32_t max_tokens;
+	char *stop[CMD_MAX_STOPS];   /* /set stop: each malloc'd */
+	int nstop;
 	struct proto_chat_msg *msgs; /* turns; content malloc'd */
 	size_t n, cap;
 	int tty;                     /* interactive: readline, history */
+	char *shown;                 /* the model's name for the prompt and banner */
+	unsigned fails;              /* slash-command errors so far (chat_fail) */
+	int intr;                    /* Ctrl-C at the empty prompt, unanswered */
 	/* statistics of the session, for /stats and --verbose */
 	unsigned answers, stopped;
 	uint64_t tokens;             /* chunks streamed, one per token */
@@ -58,6 +64,28 @@ struct chat_answer {
 	int stopped;                 /* Ctrl-C cancelled it */
 	int state;                   /* enum pool_state of the end */
 };
+
+/* The conversation (cmd-chat.c). chat_push copies len bytes of content
+ * (0 or -1: out of memory); chat_clear forgets every turn. */
+int chat_push(struct chat *c, const char *role, const char *content, size_t len);
+void chat_clear(struct chat *c);
+/* A slash-command error: printed, counted; on a tty the chat goes on (0),
+ * in a script it ends with status. */
+int chat_fail(struct chat *c, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* /save FILE and /load FILE (cmd-chat-file.c): the conversation as JSON,
+ * {"format": "plot-chat-1", "model": M, "system": S, "messages": [{"role":
+ * R, "content": C}, ...]}; /load also takes the same document in YAML.
+ * Neither follows a symbolic link. 0, or chat_fail's status. */
+int chat_save(struct chat *c, const char *path);
+int chat_load(struct chat *c, const char *path);
+
+/* The terminal during an answer (cmd-chat-tty.c): echo off, so text typed
+ * ahead waits, unseen, for the next prompt instead of landing inside the
+ * answer; restored after. No-ops when stdin is not a terminal. */
+void chat_echo_off(void);
+void chat_echo_restore(void);
 
 /* Signals for the whole chat session: SIGINT, SIGTERM and SIGHUP write a
  * byte to a self-pipe (nothing else happens in the handler). */

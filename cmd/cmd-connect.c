@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "cmd-impl.h"
+#include "plot/fsafe.h"
 
 #define START_TIMEOUT_MS 10000
 
@@ -62,18 +63,18 @@ int cmd_socket_path(struct plot_ctx *ctx, char *out, size_t len)
 	return 0;
 }
 
-/* Create the socket's directory (one level, 0700) so the lock can live in it. */
+/* Create the socket's directory (one level, 0700) so the lock can live in
+ * it; an existing one must be ours, a real directory, not writable by
+ * others (someone else's directory is never written to). Returns 0 or an
+ * exit status (printed). */
 static int ensure_dir(struct plot_ctx *ctx, const char *sock)
 {
-	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", sock);
-	char *slash = strrchr(dir, '/');
-	if (!slash || slash == dir)
+	char dir[PATH_MAX], err[512];
+	if (fsafe_dirname(sock, dir, sizeof dir) < 0 || !strcmp(dir, "/"))
 		return 0;
-	*slash = '\0';
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		cmd_err(ctx, "cannot create %s: %s", dir, strerror(errno));
-		return -1;
+	if (fsafe_mkdir(dir, 0700, err, sizeof err) < 0) {
+		cmd_err(ctx, "cannot start plotd: %s", err);
+		return errno == EPERM ? CLIENT_EXIT_PERMISSION : CMD_EXIT_UNREACHABLE;
 	}
 	return 0;
 }
@@ -148,7 +149,8 @@ static void show_log(const char *logpath, off_t from)
 static int try_connect(struct plot_ctx *ctx, const char *sock, int quiet_unreachable)
 {
 	char err[512];
-	int rc = client_connect(sock, NULL, &ctx->cl, err, sizeof(err));
+	struct client_opts o = { .named = client_socket_named(ctx->socket_opt) };
+	int rc = client_connect(sock, &o, &ctx->cl, err, sizeof(err));
 	if (rc == 0)
 		return 0;
 	ctx->cl = NULL;
@@ -179,7 +181,12 @@ static int spawn_plotd(struct plot_ctx *ctx, const char *sock, struct spawn *sp)
 	char plotd[PATH_MAX], cfg[PATH_MAX];
 	find_plotd(plotd, sizeof(plotd));
 	snprintf(sp->log, sizeof(sp->log), "%s.log", sock);
-	int logfd = open(sp->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	char err[512];
+	int logfd = fsafe_open(sp->log, O_WRONLY | O_CREAT | O_APPEND, 0600, err, sizeof err);
+	if (logfd < 0) {
+		cmd_err(ctx, "cannot start plotd: log %s", err);
+		return errno == EPERM || errno == ELOOP ? CLIENT_EXIT_PERMISSION : CMD_EXIT_UNREACHABLE;
+	}
 	sp->log_off = logfd >= 0 ? lseek(logfd, 0, SEEK_END) : 0;
 	if (ctx->verbose)
 		cmd_info(ctx, "starting %s --socket %s", plotd, sock);
@@ -249,20 +256,26 @@ static int start_locked(struct plot_ctx *ctx, const char *sock, int timeout_ms, 
 	if (rc)
 		return rc;
 	*started = 1;
-	return wait_ready(ctx, sock, &sp, timeout_ms);
+	if (cmd_waitline_wanted(ctx))
+		cmd_waitline_show("starting plotd (pid %d) on %s", (int)sp.pid, sock);
+	rc = wait_ready(ctx, sock, &sp, timeout_ms);
+	cmd_waitline_clear();
+	return rc;
 }
 
 int cmd_autostart(struct plot_ctx *ctx, const char *sock, int timeout_ms, int *started)
 {
 	char lock[PATH_MAX];
+	char err[512];
 	*started = 0;
-	if (ensure_dir(ctx, sock))
-		return CMD_EXIT_UNREACHABLE;
+	int rc = ensure_dir(ctx, sock);
+	if (rc)
+		return rc;
 	snprintf(lock, sizeof(lock), "%s.start.lock", sock);
-	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = fsafe_open(lock, O_RDWR | O_CREAT, 0600, err, sizeof err);
 	if (fd < 0) {
-		cmd_err(ctx, "cannot open %s: %s", lock, strerror(errno));
-		return CMD_EXIT_UNREACHABLE;
+		cmd_err(ctx, "cannot start plotd: lock %s", err);
+		return errno == EPERM || errno == ELOOP ? CLIENT_EXIT_PERMISSION : CMD_EXIT_UNREACHABLE;
 	}
 	/* Blocking is bounded: the holder gives up after its own timeout. */
 	while (flock(fd, LOCK_EX) < 0) {
@@ -272,9 +285,32 @@ int cmd_autostart(struct plot_ctx *ctx, const char *sock, int timeout_ms, int *s
 			return CMD_EXIT_UNREACHABLE;
 		}
 	}
-	int rc = start_locked(ctx, sock, timeout_ms > 0 ? timeout_ms : START_TIMEOUT_MS, started);
+	rc = start_locked(ctx, sock, timeout_ms > 0 ? timeout_ms : START_TIMEOUT_MS, started);
 	close(fd); /* releases the lock */
 	return rc;
+}
+
+/* --config names one file and the daemon that answers runs with another:
+ * its settings, not the file's, apply, and the user should know. The check
+ * costs a round trip, so only with --config; a daemon this call started
+ * has the file already. */
+static void check_config(struct plot_ctx *ctx)
+{
+	struct proto_msg req, reply;
+	char err[256], want[PATH_MAX], have[PATH_MAX];
+	proto_msg_init(&req, PROTO_T_CONFIG, 0);
+	if (client_call(ctx->cl, &req, &reply, 5000, err, sizeof(err)) < 0) {
+		proto_msg_clear(&reply);
+		return; /* the command's own request will meet the problem */
+	}
+	const char *src = reply.u.config.source ? reply.u.config.source : "<built-in>";
+	const char *w = config_abs(ctx->config_opt, want, sizeof(want));
+	const char *h = *src == '/' && realpath(src, have) ? have : src;
+	if (strcmp(w, h))
+		cmd_info(ctx, "note: plotd (pid %u) already runs with the config %s, not %s; "
+			 "plot daemon restart --config %s uses it",
+			 client_server_hello(ctx->cl)->pid, src, ctx->config_opt, ctx->config_opt);
+	proto_msg_clear(&reply);
 }
 
 int cmd_connect(struct plot_ctx *ctx)
@@ -287,6 +323,8 @@ int cmd_connect(struct plot_ctx *ctx)
 	if (rc)
 		return rc;
 	rc = try_connect(ctx, sock, !ctx->no_autostart);
+	if (rc == 0 && ctx->config_opt)
+		check_config(ctx);
 	if (rc != 1)
 		return rc;
 	rc = cmd_autostart(ctx, sock, 0, &started);

@@ -1,5 +1,5 @@
 /*
- * cmd-daemon.c — `plot daemon start|stop|status`.
+ * cmd-daemon.c — `plot daemon start|stop|restart|reload|status`.
  *
  *   start   starts plotd unless one answers (same lock as autostart, so it
  *           cannot race with autostarting clients) and returns once the
@@ -8,6 +8,12 @@
  *           by its own drain timeout) or, with --now, to cancel everything,
  *           then waits until the process is gone. Not running is success.
  *           --json prints what happened as one object.
+ *   restart stop (draining, or --now), then start, with this client's
+ *           --config (or $PLOT_CONFIG ...), not the old daemon's.
+ *   reload  sends SIGHUP to the daemon's pid (from its hello): it re-reads
+ *           its config file (plotd(8) says what a reload changes). Only a
+ *           process allowed to signal plotd (its user, root) may; others
+ *           get 77. Not running is 69.
  *   status  says whether plotd answers: exit 0 if it does, 69 (daemon
  *           unreachable) if not, so `plot daemon status && ...` works.
  *
@@ -26,11 +32,11 @@
 
 #define DEFAULT_TIMEOUT 30.0
 
-static const char *const daemon_verbs[] = {"start", "stop", "status", NULL};
+static const char *const daemon_verbs[] = {"start", "stop", "restart", "reload", "status", NULL};
 
 static const struct plot_opt daemon_opts[] = {
 	{"timeout", 0, 1, "SECS", "how long start/stop wait (default 30, 0.1..3600)", CMD_OPT_TIMEOUT},
-	{"now", 0, 0, NULL, "stop: cancel queued and running tasks instead of draining them", CMD_OPT_NOW},
+	{"now", 0, 0, NULL, "stop, restart: cancel queued and running tasks instead of draining them", CMD_OPT_NOW},
 	{NULL, 0, 0, NULL, NULL, 0},
 };
 
@@ -209,6 +215,45 @@ static int daemon_stop(struct plot_ctx *ctx, struct dargs *a)
 	return rc;
 }
 
+static int daemon_restart(struct plot_ctx *ctx, struct dargs *a)
+{
+	int rc = daemon_stop(ctx, a);
+	if (rc)
+		return rc;
+	if (ctx->cl) {
+		client_free(ctx->cl);
+		ctx->cl = NULL;
+	}
+	return daemon_start(ctx, a);
+}
+
+static int daemon_reload(struct plot_ctx *ctx, struct dargs *a)
+{
+	struct proto_msg req, reply;
+	int rc = probe(ctx, a);
+	if (rc == 1) {
+		cmd_err(ctx, "plotd is not running (socket %s)", a->sock);
+		return CMD_EXIT_UNREACHABLE;
+	}
+	if (rc)
+		return rc;
+	pid_t pid = (pid_t)client_server_hello(ctx->cl)->pid;
+	proto_msg_init(&req, PROTO_T_CONFIG, 0);
+	memset(&reply, 0, sizeof(reply));
+	if ((rc = cmd_call(ctx, &req, &reply)) != 0)
+		return rc;
+	if (pid <= 0 || kill(pid, SIGHUP) < 0) {
+		int e = pid <= 0 ? ESRCH : errno;
+		cmd_err(ctx, "cannot signal plotd (pid %d): %s", (int)pid, strerror(e));
+		proto_msg_clear(&reply);
+		return e == EPERM ? CMD_EXIT_PERM : CMD_EXIT_FAIL;
+	}
+	cmd_info(ctx, "plotd (pid %d) re-reads %s; its log says what changed", (int)pid,
+		 reply.u.config.source ? reply.u.config.source : "<built-in>");
+	proto_msg_clear(&reply);
+	return CMD_EXIT_OK;
+}
+
 static int daemon_exec(struct plot_ctx *ctx, int argc, char **argv)
 {
 	struct cmd_parser p;
@@ -227,24 +272,28 @@ static int daemon_exec(struct plot_ctx *ctx, int argc, char **argv)
 		return CMD_PARSE_EXIT(r);
 	int i = cmd_parser_optind(&p);
 	if (argc - i != 1)
-		return cmd_usage_error(ctx, "needs one of start, stop, status");
-	if (a.now && strcmp(argv[i], "stop") != 0)
-		return cmd_usage_error(ctx, "--now goes with stop");
+		return cmd_usage_error(ctx, "needs one of start, stop, restart, reload, status");
+	if (a.now && strcmp(argv[i], "stop") != 0 && strcmp(argv[i], "restart") != 0)
+		return cmd_usage_error(ctx, "--now goes with stop or restart");
 	if ((r = cmd_socket_path(ctx, a.sock, sizeof(a.sock))) != 0)
 		return r;
 	if (!strcmp(argv[i], "start"))
 		return daemon_start(ctx, &a);
 	if (!strcmp(argv[i], "stop"))
 		return daemon_stop(ctx, &a);
+	if (!strcmp(argv[i], "restart"))
+		return daemon_restart(ctx, &a);
+	if (!strcmp(argv[i], "reload"))
+		return daemon_reload(ctx, &a);
 	if (!strcmp(argv[i], "status"))
 		return daemon_status(ctx, &a);
-	return cmd_usage_error(ctx, "unknown verb '%s' (start, stop, status)", argv[i]);
+	return cmd_usage_error(ctx, "unknown verb '%s' (start, stop, restart, reload, status)", argv[i]);
 }
 
 const struct plot_cmd cmd_daemon_entry = {
 	.name = "daemon",
-	.args = "start | stop | status",
-	.summary = "Start, stop or query plotd.",
+	.args = "start | stop | restart | reload | status",
+	.summary = "Start, stop, restart, reload or query plotd.",
 	.opts = daemon_opts,
 	.verbs = daemon_verbs,
 	.exec = daemon_exec,

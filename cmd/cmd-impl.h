@@ -335,4 +335,31 @@ int cmd_parse_id_args(struct plot_ctx *ctx, int argc, char **argv, int flag_id,
 int cmd_watch(struct plot_ctx *ctx, double secs, int (*round)(struct plot_ctx *, void *), void *arg);
 int cmd_parse_watch(struct plot_ctx *ctx, const char *arg, double *secs);
 
+/* ---- the status line while waiting (cmd-waitline.c) --------------------- */
+
+/* One line on stderr, only on a terminal and without -q, erased before any
+ * output: plotd starting, the model loading, the task's queue position. */
+struct cmd_waitline {
+	struct plot_ctx *ctx;
+	uint64_t task;
+	int on;                    /* showing until the first chunk or the end */
+	int state;                 /* enum pool_state last heard; -1: none yet */
+	uint64_t position;
+	int loading;               /* the task's model is loading */
+	double progress;
+	char model[CMD_MAX_NAME + 1];
+	long long t0, next;        /* ms: start, next status request */
+	uint64_t status_id, models_id; /* requests in flight; 0: none */
+};
+int cmd_waitline_wanted(const struct plot_ctx *ctx);
+void cmd_waitline_show(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cmd_waitline_clear(void);
+void cmd_waitline_init(struct cmd_waitline *w, struct plot_ctx *ctx, uint64_t task);
+/* ms until cmd_waitline_tick has work (-1: never), for the stream's poll. */
+int cmd_waitline_timeout(const struct cmd_waitline *w);
+void cmd_waitline_tick(struct cmd_waitline *w);
+/* 1 when m is the reply to one of the waitline's requests (consumed). */
+int cmd_waitline_take(struct cmd_waitline *w, const struct proto_msg *m);
+void cmd_waitline_end(struct cmd_waitline *w);
+
 #endif

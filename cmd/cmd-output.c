@@ -50,6 +50,7 @@ static void vmsg(struct plot_ctx *ctx, const char *kind, const char *fmt, va_lis
 		return;
 	}
 	int color = kind && cmd_color_on(ctx, stderr);
+	cmd_waitline_clear(); /* a message replaces the status line */
 	fputs("plot", stderr);
 	if (ctx && ctx->cmd)
 		fprintf(stderr, " %s", ctx->cmd->name);

@@ -4,8 +4,10 @@
  * Three renderings of one stats reply: a table for people, --json with the
  * key names fixed by plot(1), and --prometheus in the text exposition
  * format (version 0.0.4) for a node_exporter textfile collector. The
- * counters and gauges are one table below, so the JSON keys and the metric
- * names cannot disagree about what exists.
+ * counters and gauges are one table (proto_stat_fields, lib/proto/
+ * proto-stats.c, which also writes the Prometheus text that plotd's
+ * GET /metrics serves), so the JSON keys and the metric names cannot
+ * disagree about what exists.
  *
  * Unlimited max_units / max_queue_depth are null in JSON, "unlimited" in
  * the table and +Inf in Prometheus.
@@ -29,46 +31,6 @@ static const struct plot_opt stats_opts[] = {
 };
 
 #define UNLIMITED UINT64_MAX
-
-/* The uint64 fields of proto_model_stats, in JSON order. */
-static const struct field {
-	const char *key;       /* JSON key; Prometheus: plot_<key>[_total] */
-	size_t off;
-	int counter;           /* Prometheus counter (else gauge) */
-	int nullable;          /* UINT64_MAX means unlimited */
-	const char *help;
-} fields[] = {
-#define F(k, c, n, h) {#k, offsetof(struct proto_model_stats, k), c, n, h}
-	F(queued, 0, 0, "Tasks waiting in the queue."),
-	F(running, 0, 0, "Tasks running now."),
-	F(used_units, 0, 0, "Resource units reserved by running tasks."),
-	F(max_units, 0, 1, "Resource unit budget (+Inf: unlimited)."),
-	F(max_queue_depth, 0, 1, "Queue length at which submits are rejected."),
-	F(threads, 0, 0, "Compute threads of the executor (0: its default)."),
-	F(max_running, 0, 1, "Configured cap on tasks running at once (+Inf: none)."),
-	F(running_limit, 0, 1, "Tasks that may run at once now: min(max_running, executor capacity)."),
-	F(submitted, 1, 0, "Tasks accepted into the queue."),
-	F(completed, 1, 0, "Tasks that finished successfully."),
-	F(failed, 1, 0, "Tasks that failed."),
-	F(cancelled, 1, 0, "Tasks cancelled."),
-	F(expired, 1, 0, "Tasks whose deadline passed while queued."),
-	F(timed_out, 1, 0, "Tasks whose deadline passed while running."),
-	F(rejected, 1, 0, "Submits rejected (queue full or over capacity)."),
-	F(rejected_queue_full, 1, 0, "Submits rejected because the queue was full."),
-	F(rejected_capacity, 1, 0, "Submits rejected because the cost exceeded max_units."),
-	F(mailbox, 0, 0, "Finished tasks kept for their results."),
-	F(timeout_secs, 0, 0, "Default task timeout in seconds (0: none)."),
-	F(retention_secs, 0, 0, "How long finished tasks are kept, seconds."),
-#undef F
-};
-#define N_FIELDS (sizeof(fields) / sizeof(fields[0]))
-
-static uint64_t field_val(const struct proto_model_stats *m, const struct field *f)
-{
-	uint64_t v;
-	memcpy(&v, (const char *)m + f->off, sizeof(v));
-	return v;
-}
 
 /* The llm executor's figures, in JSON order; null for other models. */
 static const struct llm_field {
@@ -110,10 +72,11 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 	cmd_json_obj(j);
 	cmd_json_key(j, "name");
 	cmd_json_str(j, m->name);
-	for (size_t i = 0; i < N_FIELDS; i++) {
-		uint64_t v = field_val(m, &fields[i]);
-		cmd_json_key(j, fields[i].key);
-		if (fields[i].nullable && v == UNLIMITED)
+	for (size_t i = 0; i < proto_stat_n_fields; i++) {
+		const struct proto_stat_field *f = &proto_stat_fields[i];
+		uint64_t v = proto_stat_value(m, f);
+		cmd_json_key(j, f->key);
+		if (f->nullable && v == UNLIMITED)
 			cmd_json_null(j);
 		else
 			cmd_json_u64(j, v);
@@ -149,113 +112,6 @@ static void print_json(const struct proto_stats *s)
 	cmd_json_u64(&j, s->clients);
 	cmd_json_obj_end(&j);
 	cmd_json_end(&j);
-}
-
-/* A label value with \, " and newline escaped, as the format requires. */
-static void prom_label(const char *s)
-{
-	for (; s && *s; s++) {
-		if (*s == '\\' || *s == '"')
-			printf("\\%c", *s);
-		else if (*s == '\n')
-			fputs("\\n", stdout);
-		else
-			putchar(*s);
-	}
-}
-
-static void prom_field(const struct proto_stats *s, const struct field *f)
-{
-	const char *suffix = f->counter ? "_total" : "";
-	printf("# HELP plot_%s%s %s\n# TYPE plot_%s%s %s\n", f->key, suffix, f->help, f->key,
-	       suffix, f->counter ? "counter" : "gauge");
-	for (uint32_t i = 0; i < s->n_models; i++) {
-		uint64_t v = field_val(&s->models[i], f);
-		printf("plot_%s%s{model=\"", f->key, suffix);
-		prom_label(s->models[i].name);
-		if (f->nullable && v == UNLIMITED)
-			printf("\"} +Inf\n");
-		else
-			printf("\"} %llu\n", (unsigned long long)v);
-	}
-}
-
-/* One llm gauge: its header, then a sample per llm model. */
-static void prom_llm_gauge(const struct proto_stats *s, const char *name, const char *help,
-			   size_t off, int is_u64, const char *quantile, double scale)
-{
-	if (help)
-		printf("# HELP plot_%s %s\n# TYPE plot_%s gauge\n", name, help, name);
-	for (uint32_t i = 0; i < s->n_models; i++) {
-		const struct proto_model_stats *m = &s->models[i];
-		const char *p = (const char *)m + off;
-		double v;
-		if (!m->has_engine)
-			continue;
-		if (is_u64) {
-			uint64_t u;
-			memcpy(&u, p, sizeof(u));
-			v = (double)u;
-		} else {
-			memcpy(&v, p, sizeof(v));
-		}
-		printf("plot_%s{model=\"", name);
-		prom_label(m->name);
-		if (quantile)
-			printf("\",quantile=\"%s", quantile);
-		printf("\"} %.6g\n", v * scale);
-	}
-}
-
-static void prom_llm(const struct proto_stats *s)
-{
-#define O(m) offsetof(struct proto_model_stats, m)
-	prom_llm_gauge(s, "prefill_tokens_per_second", "Prompt tokens per second, last 10 s.",
-		       O(prefill_tps), 0, NULL, 1);
-	prom_llm_gauge(s, "decode_tokens_per_second", "Generated tokens per second, last 10 s.",
-		       O(decode_tps), 0, NULL, 1);
-	prom_llm_gauge(s, "batch_size", "Sequences in the engine's last step.", O(batch_size), 1,
-		       NULL, 1);
-	prom_llm_gauge(s, "kv_blocks_used", "KV-cache blocks held by running sequences.",
-		       O(kv_blocks_used), 1, NULL, 1);
-	prom_llm_gauge(s, "kv_blocks_total", "KV-cache blocks the budget holds.",
-		       O(kv_blocks_total), 1, NULL, 1);
-	prom_llm_gauge(s, "ttft_seconds", "Time to first token of recent requests.",
-		       O(ttft_p50_ms), 0, "0.5", 1e-3);
-	prom_llm_gauge(s, "ttft_seconds", NULL, O(ttft_p99_ms), 0, "0.99", 1e-3);
-	prom_llm_gauge(s, "itl_seconds", "Inter-token latency of recent tokens.",
-		       O(itl_p50_ms), 0, "0.5", 1e-3);
-	prom_llm_gauge(s, "itl_seconds", NULL, O(itl_p99_ms), 0, "0.99", 1e-3);
-#undef O
-}
-
-static void print_prometheus(const struct proto_stats *s)
-{
-	for (size_t i = 0; i < N_FIELDS; i++)
-		prom_field(s, &fields[i]);
-	printf("# HELP plot_queued_by_priority Tasks waiting in the queue, by priority.\n"
-	       "# TYPE plot_queued_by_priority gauge\n");
-	for (uint32_t i = 0; i < s->n_models; i++)
-		for (int p = 0; p < POOL_PRIO_COUNT; p++) {
-			printf("plot_queued_by_priority{model=\"");
-			prom_label(s->models[i].name);
-			printf("\",priority=\"%s\"} %llu\n", pool_prio_name(p),
-			       (unsigned long long)s->models[i].queued_by_prio[p]);
-		}
-	printf("# HELP plot_queue_wait_seconds Queue wait of recent admissions.\n"
-	       "# TYPE plot_queue_wait_seconds gauge\n");
-	for (uint32_t i = 0; i < s->n_models; i++) {
-		const struct proto_model_stats *m = &s->models[i];
-		printf("plot_queue_wait_seconds{model=\"");
-		prom_label(m->name);
-		printf("\",quantile=\"0.5\"} %.6f\n", m->queue_wait_p50_ms / 1000);
-		printf("plot_queue_wait_seconds{model=\"");
-		prom_label(m->name);
-		printf("\",quantile=\"0.99\"} %.6f\n", m->queue_wait_p99_ms / 1000);
-	}
-	prom_llm(s);
-	printf("# HELP plot_uptime_seconds Seconds since plotd started.\n"
-	       "# TYPE plot_uptime_seconds gauge\nplot_uptime_seconds %.3f\n", s->uptime_secs);
 }
 
 static const char *u64_or(char *buf, size_t len, uint64_t v, const char *unlimited)
@@ -355,7 +211,7 @@ static int stats_round(struct plot_ctx *ctx, void *arg)
 	int rc = cmd_call(ctx, &req, &reply);
 	if (rc == 0) {
 		if (a->prometheus)
-			print_prometheus(&reply.u.stats);
+			proto_stats_prometheus(&reply.u.stats, stdout);
 		else if (ctx->json)
 			print_json(&reply.u.stats);
 		else

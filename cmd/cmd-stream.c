@@ -98,6 +98,9 @@ struct stream {
 	int done, status;          /* the exit status once done */
 	int last_nl;               /* the last byte written was a newline */
 	int wrote;
+	struct cmd_waitline wl;    /* run: the status line until the first chunk */
+	long long t0, t_first;     /* ms: the stream's start, its first chunk */
+	uint64_t chunks;
 };
 
 static int send_cancel(struct stream *s);
@@ -107,6 +110,9 @@ static int write_chunk(struct stream *s, const void *data, size_t len)
 {
 	if (len == 0)
 		return 0;
+	cmd_waitline_end(&s->wl);
+	if (s->chunks++ == 0)
+		s->t_first = mono_ms();
 	int rc = s->ctx->json ? cmd_event_chunk(s->ctx, s->task, data, len)
 			      : cmd_write_out(s->ctx, data, len);
 	if (rc) {
@@ -123,6 +129,7 @@ static int write_chunk(struct stream *s, const void *data, size_t len)
  * 0 or an exit status. */
 static int finish_output(struct stream *s, const struct proto_end *e)
 {
+	cmd_waitline_end(&s->wl);
 	if (s->ctx->json)
 		return cmd_event_end(s->ctx, e);
 	if (s->wrote && !s->last_nl)
@@ -130,9 +137,26 @@ static int finish_output(struct stream *s, const struct proto_end *e)
 	return 0;
 }
 
+/* run --verbose: the figures chat --verbose prints, in the same words;
+ * tokens as the daemon counted them when it did (else chunks). */
+static void report_speed(struct stream *s, const struct proto_end *e)
+{
+	if (!s->ctx->verbose || !s->cancel_on_signal)
+		return;
+	double ttft = s->chunks ? (double)(s->t_first - s->t0) / 1000.0 : 0;
+	double secs = s->chunks ? (double)(mono_ms() - s->t_first) / 1000.0 : 0;
+	double tps = s->chunks > 1 && secs > 0 ? (double)(s->chunks - 1) / secs : 0;
+	fprintf(stderr, "[task %llu: %llu tokens, time to first token %.3f s, %.1f tok/s%s]\n",
+		(unsigned long long)s->task, (unsigned long long)(e->tokens ? e->tokens : s->chunks),
+		ttft, tps,
+		s->interrupted ? ", stopped" : "");
+}
+
 static void report_end(struct stream *s, const struct proto_end *e)
 {
 	const char *name = pool_state_name(e->state);
+	cmd_waitline_end(&s->wl);
+	report_speed(s, e);
 	if (e->state == POOL_DONE || !POOL_STATE_TERMINAL(e->state))
 		return;
 	if (e->state == POOL_CANCELLED && s->interrupted && s->ctx->quiet)
@@ -147,6 +171,8 @@ static void report_end(struct stream *s, const struct proto_end *e)
 static void on_message(struct stream *s, const struct proto_msg *m)
 {
 	int rc;
+	if (cmd_waitline_take(&s->wl, m))
+		return;
 	switch (m->type) {
 	case PROTO_T_CHUNK:
 		if ((rc = write_chunk(s, m->u.chunk.data, m->u.chunk.len))) {
@@ -266,10 +292,14 @@ static int wait_events(struct stream *s)
 		}
 		timeout = (int)left;
 	}
+	int wl = cmd_waitline_timeout(&s->wl);
+	if (wl >= 0 && (timeout < 0 || wl < timeout))
+		timeout = wl;
 	if ((rc = cmd_wait_frames(s->ctx, sig_pipe[0], timeout, &sig)))
 		return rc;
 	if (sig)
 		on_interrupt(s);
+	cmd_waitline_tick(&s->wl);
 	return 0;
 }
 
@@ -299,6 +329,9 @@ int cmd_stream(struct plot_ctx *ctx, uint64_t task, int follow, int cancel_on_si
 	int rc = cmd_connect(ctx);
 	if (rc)
 		return rc;
+	cmd_waitline_init(&s.wl, ctx, task);
+	s.wl.on &= cancel_on_signal; /* tail only watches, silently */
+	s.t0 = mono_ms();
 	if (signals_install(old) < 0) {
 		cmd_err(ctx, "pipe: %s", strerror(errno));
 		return CMD_EXIT_FAIL;
@@ -313,6 +346,7 @@ int cmd_stream(struct plot_ctx *ctx, uint64_t task, int follow, int cancel_on_si
 		s.sub_id = m.id;
 		rc = stream_loop(&s);
 	}
+	cmd_waitline_end(&s.wl);
 	signals_restore(old);
 	return rc;
 }

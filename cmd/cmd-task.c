@@ -213,8 +213,12 @@ static int join_operands(struct plot_ctx *ctx, struct cmd_task *t, int n, char *
 int cmd_task_prompt(struct plot_ctx *ctx, struct cmd_task *t, int n, char **v)
 {
 	int rc;
-	if (n == 0 || (n == 1 && !strcmp(v[0], "-")))
+	if (n == 0 || (n == 1 && !strcmp(v[0], "-"))) {
+		/* a user who typed no prompt must not think plot hangs */
+		if (isatty(STDIN_FILENO) && isatty(STDERR_FILENO))
+			cmd_info(ctx, "reading the prompt from stdin; end it with Ctrl-D");
 		rc = read_stdin(ctx, t);
+	}
 	else
 		rc = join_operands(ctx, t, n, v);
 	if (rc)

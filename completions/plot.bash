@@ -64,7 +64,7 @@ _plot() {
         return
     fi
     case "$cmd" in
-        daemon) COMPREPLY=($(compgen -W "start stop status" -- "$cur")) ;;
+        daemon) COMPREPLY=($(compgen -W "start stop restart reload status" -- "$cur")) ;;
         # max_running = tasks that may run at once; threads = compute threads
         limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;

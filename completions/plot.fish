@@ -76,7 +76,7 @@ complete -c plot -n '__fish_seen_subcommand_from stats' -l prometheus -d 'text e
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= max_queue_depth= timeout_secs= retention_secs=' -d 'setting'
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'max_running=' -d 'tasks that may run at once'
 complete -c plot -n '__fish_seen_subcommand_from limits' -a 'threads=' -d 'compute threads of the executor'
-complete -c plot -n '__fish_seen_subcommand_from daemon' -a 'start stop status'
+complete -c plot -n '__fish_seen_subcommand_from daemon' -a 'start stop restart reload status'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l timeout -x -d 'seconds to wait'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l now -d 'stop: cancel tasks instead of draining'
 complete -c plot -n '__fish_seen_subcommand_from help' -a "$commands"

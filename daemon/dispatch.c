@@ -34,6 +34,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "plot/version.h"
+#include "submit.h"
 
 #define STREAM_COALESCE (64u << 10)
 #define STREAM_BUDGET (256u << 10)
@@ -192,42 +193,6 @@ static void do_config(struct conn *c, const struct proto_msg *req)
 
 /* ---- submit ------------------------------------------------------------- */
 
-/* One submit between exec_prepare and pool_submit. The client is found
- * again by connection number: it may have gone meanwhile (a detached task
- * is submitted anyway, any other is dropped). */
-struct pending {
-	struct dispatch *d;
-	size_t model;
-	uint64_t conn_num, req_id;
-	int detach;
-	int inline_done;            /* loop thread only: answered inside exec_prepare */
-	struct exec_prepared *res;
-};
-
-static void submit_rejected(struct conn *c, const struct proto_msg *req,
-			    const struct model *m, uint32_t uid, uint64_t cost, int rc)
-{
-	int code = proto_code_from_pool(rc);
-
-	log_msg(LOG_INFO, "pool %s: submit from uid %u rejected: %s%s", m->name, (unsigned)uid,
-		pool_err_name(rc), c ? "" : " (detached, its client is gone)");
-	if (!c)
-		return;
-	if (-rc == POOL_E_QUEUE_FULL)
-		conn_error(c, req, code, "queue of model %s is full (max_queue_depth %llu)",
-			   m->name, (unsigned long long)pool_get_limit(m->pool,
-								   POOL_LIMIT_MAX_QUEUE_DEPTH));
-	else if (-rc == POOL_E_CAPACITY)
-		conn_error(c, req, code, "cost %llu exceeds max_units %llu of model %s",
-			   (unsigned long long)cost,
-			   (unsigned long long)pool_get_limit(m->pool, POOL_LIMIT_MAX_UNITS),
-			   m->name);
-	else if (-rc == POOL_E_SHUTDOWN)
-		conn_error(c, req, code, "plotd is shutting down");
-	else
-		conn_error(c, req, code, "submit to model %s: %s", m->name, pool_err_name(rc));
-}
-
 /* The one answer to a model name that does not exist, from every request
  * that takes one: NOT_FOUND naming it and listing the models there are. */
 static void unknown_model(struct conn *c, const struct proto_msg *req, const char *name)
@@ -316,138 +281,73 @@ static void request_from(const struct conn *c, const struct proto_submit *s,
 	r->n_stop = s->n_stop;
 	r->ignore_eos = s->ignore_eos;
 	r->priority = s->priority;
-	r->timeout_ns = (s->has & PROTO_HAS_DEADLINE) ? (uint64_t)(s->deadline_secs * 1e9) : 0;
+	r->timeout_ns = 0;
+	if (s->has & PROTO_HAS_DEADLINE) /* a tiny positive deadline is 1 ns, not "none" */
+		r->timeout_ns = s->deadline_secs * 1e9 < 1 ? 1 : (uint64_t)(s->deadline_secs * 1e9);
 	r->cost = s->cost;
 	r->owner_uid = (uint32_t)c->peer.uid;
 }
 
-static int code_of(int status)
+/* A socket submit waiting for its outcome: the client is found again by
+ * connection number, it may have gone meanwhile (a detached task is
+ * submitted anyway, any other is dropped: submit.c). */
+struct sock_submit {
+	struct dispatch *d;
+	uint64_t conn_num, req_id;
+	const char *model;
+	int detach;
+};
+
+static int sock_wanted(void *ctx)
 {
-	switch (-status) {
-	case EXEC_E_CONTEXT: return PROTO_E_CONTEXT;
-	case EXEC_E_NOMEM: return PROTO_E_NOMEM;
-	case EXEC_E_SHUTDOWN: return PROTO_E_SHUTDOWN;
-	case EXEC_E_LOAD: return PROTO_E_INTERNAL;
-	default: return PROTO_E_INVALID;
-	}
+	struct sock_submit *ss = ctx;
+	return conn_by_num(ss->d->conns, ss->conn_num) != NULL;
 }
 
-/* Loop: one prepared request -> pool_submit -> the reply. */
-static void submit_prepared(struct pending *pe)
+static void sock_done(void *ctx, const struct submit_out *o)
 {
-	struct dispatch *d = pe->d;
-	struct model *m = &d->models->v[pe->model];
-	struct conn *c = conn_by_num(d->conns, pe->conn_num);
-	struct exec_prepared *r = pe->res;
-	struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = pe->req_id }, out;
-	uint64_t id;
+	struct sock_submit ss = *(struct sock_submit *)ctx;
+	struct conn *c = conn_by_num(ss.d->conns, ss.conn_num);
+	struct proto_msg req = { .type = PROTO_T_SUBMIT, .id = ss.req_id }, out;
 
-	if (!r || (!c && !pe->detach)) {
-		if (c)
-			conn_error(c, &req, PROTO_E_NOMEM, "out of memory");
+	free(ctx);
+	if (!c || o->code == SUBMIT_DROPPED)
+		return;
+	if (o->code) {
+		conn_error(c, &req, o->code, "%s", o->msg);
 		return;
 	}
-	if (r->status < 0) {
-		if (c)
-			conn_error(c, &req, code_of(r->status), "%s", r->error);
-		return;
-	}
-	if (!d->hooks.can_submit(d->hooks.ctx)) {
-		if (c)
-			conn_error(c, &req, PROTO_E_SHUTDOWN, "plotd is draining: no new tasks");
-		return;
-	}
-	uint64_t cost = r->sub.cost;
-	int rc = pool_submit(m->pool, &r->sub, &id);
-	r->sub.payload = NULL; /* the pool took it, in every case */
-	if (rc < 0) {
-		submit_rejected(c, &req, m, r->sub.owner_uid, cost, rc);
-		return;
-	}
-	if (log_enabled(LOG_INFO))
-		log_msg(LOG_INFO, "pool %s: task %llu submitted (%u prompt tokens, uid %u, %s, "
-			"cost %llu%s)", m->name, (unsigned long long)id, r->prompt_tokens,
-			(unsigned)r->sub.owner_uid, pool_prio_name(r->sub.priority),
-			(unsigned long long)cost, pe->detach ? ", detached" : "");
-	if (!c)
-		return;
-	if (!pe->detach)
-		conn_remember_run(c, id);
+	if (!ss.detach)
+		conn_remember_run(c, o->task);
 	proto_msg_ok(&out, &req);
-	out.u.submitted.task = id;
-	out.u.submitted.model = m->name;
+	out.u.submitted.task = o->task;
+	out.u.submitted.model = ss.model;
 	conn_send(c, &out);
-}
-
-static void pending_done(struct pending *pe)
-{
-	exec_prepared_free(pe->res);
-	free(pe);
-}
-
-/* post_fn: a prepared submit reaches the loop (or is discarded at exit). */
-static void on_prepared_post(void *ctx, uint64_t key, void *arg, int live)
-{
-	(void)ctx;
-	(void)key;
-	if (live)
-		submit_prepared(arg);
-	pending_done(arg);
-}
-
-/* Any thread: the executor's answer. Inline on the loop thread while
- * exec_prepare runs (a synthetic model), the submit goes on right after it
- * returns; from any other thread it is posted to the loop. */
-static void on_prepared(void *ctx, struct exec_prepared *r)
-{
-	struct pending *pe = ctx;
-	struct dispatch *d = pe->d;
-
-	pe->res = r;
-	if (pthread_equal(pthread_self(), d->loop_thread) && d->preparing == pe) {
-		pe->inline_done = 1;
-		return;
-	}
-	if (post_send(d->post, on_prepared_post, d, pe) < 0) {
-		log_msg(LOG_ERROR, "submit lost: out of memory posting it to the loop");
-		pending_done(pe);
-	}
 }
 
 static void do_submit(struct conn *c, const struct proto_msg *req)
 {
 	const struct proto_submit *s = &req->u.submit;
-	struct dispatch *d = dsp(c);
 	struct exec_request r;
 	struct model *m;
-	char err[256];
 
 	if (submit_check(c, req, &m) < 0)
 		return;
 	struct tmpl_msg *msgs = calloc(s->n_messages ? s->n_messages : 1, sizeof(*msgs));
-	struct pending *pe = calloc(1, sizeof(*pe));
-	if (!msgs || !pe) {
+	struct sock_submit *ss = malloc(sizeof(*ss));
+	if (!msgs || !ss) {
 		free(msgs);
-		free(pe);
+		free(ss);
 		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
 	for (uint32_t i = 0; i < s->n_messages; i++)
 		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
 	request_from(c, s, msgs, &r);
-	*pe = (struct pending){ .d = d, .model = m->index, .conn_num = c->num,
-				.req_id = req->id, .detach = s->detach };
-	d->preparing = pe;
-	int rc = exec_prepare(m->exec, &r, on_prepared, pe, err, sizeof(err));
-	d->preparing = NULL;
+	*ss = (struct sock_submit){ dsp(c), c->num, req->id, m->name, s->detach };
+	struct submit_cbs cb = { sock_wanted, sock_done, ss, s->detach };
+	submit_start(dsp(c), m, &r, &cb);
 	free(msgs);
-	if (rc < 0) {
-		free(pe);
-		conn_error(c, req, code_of(rc), "%s", err);
-	} else if (pe->inline_done) { /* else it was posted, maybe already */
-		submit_prepared(pe);
-		pending_done(pe);
-	}
 }
 
 /* ---- status, result ------------------------------------------------------ */
@@ -825,7 +725,7 @@ static uint64_t ns_ms_round(uint64_t ns, uint64_t unit)
 	return ns / unit;
 }
 
-static void stats_one(const struct model *m, struct proto_model_stats *o)
+void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 {
 	struct pool_stats st;
 
@@ -886,7 +786,7 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 	}
 	if (filter_models(c, req, &first, &end) == 0) {
 		for (size_t i = first; i < end; i++)
-			stats_one(&ms->v[i], &v[n++]);
+			dispatch_model_stats(&ms->v[i], &v[n++]);
 		proto_msg_ok(&r, req);
 		r.u.stats.models = v;
 		r.u.stats.n_models = (uint32_t)n;

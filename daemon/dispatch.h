@@ -51,5 +51,8 @@ void dispatch_task_event(void *ctx, uint64_t key, void *arg, int live);
  * may still be in flight). */
 void dispatch_kick_all(struct dispatch *d);
 size_t dispatch_watch_count(const struct dispatch *d);
+/* One model's figures, as the stats reply carries them (HTTP's /metrics
+ * and /v1/queues too). */
+void dispatch_model_stats(const struct model *m, struct proto_model_stats *o);
 
 #endif

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "plot/fsafe.h"
 
 static _Atomic int log_fd = 2;
 static _Atomic int log_level = LOG_INFO;
@@ -77,11 +78,10 @@ int log_open(const char *path, char *err, size_t errlen)
 	}
 	if (!log_path[0])
 		return 0;
-	int fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", log_path, strerror(errno));
+	/* never through a symlink or into someone else's file */
+	int fd = fsafe_open(log_path, O_WRONLY | O_APPEND | O_CREAT, 0600, err, errlen);
+	if (fd < 0)
 		return -1;
-	}
 	int old = atomic_exchange(&log_fd, fd);
 	if (old != 2)
 		close(old);

@@ -50,10 +50,12 @@
 
 #include "conn.h"
 #include "dispatch.h"
+#include "http.h"
 #include "listen.h"
 #include "log.h"
 #include "models.h"
 #include "plot/client.h"
+#include "plot/fsafe.h"
 #include "plot/loop.h"
 #include "plot/version.h"
 
@@ -67,7 +69,7 @@
 struct plotd;
 
 struct opts {
-	const char *config, *socket, *log_file, *log_level, *pid_file;
+	const char *config, *socket, *log_file, *log_level, *pid_file, *http;
 	double drain_secs;
 	size_t out_cap;
 	int check_config;
@@ -108,6 +110,7 @@ struct plotd {
 	struct conns conns;
 	struct dispatch dispatch;
 	struct models models;
+	struct http *http;          /* the HTTP front; NULL when off */
 	struct cfg *first_cfg;      /* the models were started from it: kept */
 	struct cfg *cfg;            /* live (reloads replace it) */
 	char *config_text;          /* cfg_dump of the live config */
@@ -269,6 +272,7 @@ static void on_stopped(void *ctx, uint64_t key, void *arg, int live)
 	d->state = PLOTD_FLUSHING;
 	d->flush_deadline_ms = conn_now_ms() + FLUSH_GRACE_MS;
 	dispatch_kick_all(&d->dispatch);
+	http_kick_all(d->http);
 }
 
 /* ---- reload ------------------------------------------------------------------ */
@@ -446,10 +450,12 @@ static int before_sleep(struct loop *l, void *ctx)
 	struct plotd *d = ctx;
 	int busy = conn_run_backlog(&d->conns); /* its replies are flushed below */
 
+	busy |= http_before_sleep(d->http);
 	conn_flush_pending(&d->conns);
 	conn_reap(&d->conns);
 	if (d->state == PLOTD_FLUSHING &&
-	    ((!conn_output_pending(&d->conns) && !dispatch_watch_count(&d->dispatch)) ||
+	    ((!conn_output_pending(&d->conns) && !dispatch_watch_count(&d->dispatch) &&
+	      !http_waiting(d->http)) ||
 	     conn_now_ms() > d->flush_deadline_ms))
 		loop_stop(l);
 	return busy;
@@ -462,6 +468,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: plotd [--config F] [--socket P] [--log-file F] [--log-level L]\n"
 		"             [--pid-file F] [--drain-timeout SECS] [--max-client-output BYTES]\n"
+		"             [--http HOST:PORT]\n"
 		"       plotd --check-config [--config F]\n"
 		"       plotd --help | --version\n"
 		"Runs in the foreground. See plotd(8).\n");
@@ -477,6 +484,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "drain-timeout", required_argument, NULL, 'd' },
 		{ "max-client-output", required_argument, NULL, 'o' },
+		{ "http", required_argument, NULL, 'H' },
 		{ "check-config", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -492,6 +500,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		case 'l': o->log_file = optarg; break;
 		case 'L': o->log_level = optarg; break;
 		case 'p': o->pid_file = optarg; break;
+		case 'H': o->http = optarg; break;
 		case 'C': o->check_config = 1; break;
 		case 'd':
 			o->drain_secs = strtod(optarg, &end);
@@ -554,9 +563,11 @@ static int write_pid_file(struct plotd *d, const char *path, char *err, size_t e
 {
 	char buf[32];
 	int n = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	char why[512];
+	/* never through a symlink or into someone else's file */
+	int fd = fsafe_open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644, why, sizeof why);
 	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
-		snprintf(err, errlen, "pid file %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "pid file %s", fd < 0 ? why : strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -1;
@@ -618,9 +629,68 @@ static int setup_layers(struct plotd *d)
 	return 0;
 }
 
+/* post_fn for the pools' task notes: both fronts' waiters. */
+static void on_task_note(void *ctx, uint64_t task, void *arg, int live)
+{
+	struct plotd *d = ctx;
+
+	dispatch_task_event(&d->dispatch, task, arg, live);
+	if (live)
+		http_task_event(d->http, task);
+}
+
+/* The first line of the token file (read once, at startup). */
+static int read_token(const char *path, char **out, char *err, size_t errlen)
+{
+	char buf[1024];
+	FILE *f = fopen(path, "re");
+
+	if (!f || !fgets(buf, sizeof(buf), f)) {
+		snprintf(err, errlen, "daemon.http_token_file %s: %s", path,
+			 f ? "empty" : strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = 0;
+	if (!buf[0]) {
+		snprintf(err, errlen, "daemon.http_token_file %s: the first line is empty", path);
+		return -1;
+	}
+	*out = strdup(buf);
+	return *out ? 0 : -1;
+}
+
+/* The HTTP front, when --http or daemon.http asks for it. */
+static int start_http(struct plotd *d, char *err, size_t errlen)
+{
+	const struct cfg_daemon *cd = &d->cfg->daemon;
+	const char *addr = d->o.http ? d->o.http : cd->http;
+	char *token = NULL;
+
+	if (!addr)
+		return 0;
+	if (cd->http_token_file && read_token(cd->http_token_file, &token, err, errlen) < 0)
+		return EXIT_CONFIG;
+	struct http_config hc = { addr, token ? token : cd->http_token, cd->http_max_body,
+				  cd->http_max_header, cd->http_max_connections, cd->http_idle_secs,
+				  cd->http_max_output, d->conns.owner };
+	if (hc.token && !hc.token[0])
+		hc.token = NULL;
+	d->http = http_new(d->loop, &d->dispatch, &hc, err, errlen);
+	free(token);
+	if (!d->http)
+		return 1;
+	log_msg(LOG_INFO, "http: listening on %s%s", http_address(d->http),
+		hc.token ? " (bearer token required)" : "");
+	return 0;
+}
+
 static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errlen)
 {
 	char path[4096];
+	int rc;
 	const char *lf = d->o.log_file ? d->o.log_file : d->cfg->daemon.log_file;
 
 	if (lf && log_open(lf, err, errlen) < 0)
@@ -646,9 +716,10 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		return 1;
 	}
-	if (models_init(&d->models, d->first_cfg, d->post, dispatch_task_event, &d->dispatch,
-			err, errlen) < 0)
+	if (models_init(&d->models, d->first_cfg, d->post, on_task_note, d, err, errlen) < 0)
 		return 1;
+	if ((rc = start_http(d, err, errlen)) != 0)
+		return rc;
 	const char *pf = d->o.pid_file ? d->o.pid_file : d->cfg->daemon.pid_file;
 	if (pf && write_pid_file(d, pf, err, errlen) < 0)
 		return 1;
@@ -683,6 +754,7 @@ static void teardown(struct plotd *d)
 	free(r->gids);
 	free(r->text);
 	conn_close_all(&d->conns);
+	http_free(d->http);      /* before the pools: its subscriptions close */
 	models_free(&d->models); /* executors answer queued prepares: posted */
 	post_free(d->post);      /* ... and discarded here */
 	lsn_close(&d->lsn);

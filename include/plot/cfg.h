@@ -173,6 +173,11 @@ struct cfg_daemon {
 	char *pid_file;            /* NULL = none */
 	struct cfg_strlist allow_users;
 	struct cfg_strlist allow_groups;
+	char *http;                /* "HOST:PORT" of the HTTP front; NULL = off */
+	char *http_token;          /* bearer token; NULL = none */
+	char *http_token_file;     /* file holding it; NULL = none */
+	uint64_t http_max_body, http_max_header, http_max_connections, http_idle_secs,
+		http_max_output;
 };
 
 struct cfg {

@@ -25,6 +25,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "plot/proto.h"
 
 /* The CLI's exit statuses (documented in plot.1). */
@@ -55,7 +57,26 @@ int client_exit_for_state(int pool_state);
 int client_socket_path(const char *opt, char *out, size_t outlen,
 		       char *err, size_t errlen);
 
+/* Whether the socket path is one the user named (opt, i.e. --socket, or
+ * $PLOT_SOCKET) rather than a default location. */
+int client_socket_named(const char *opt);
+
+/* Before anything is sent the client verifies the daemon (client-verify.c,
+ * modelled on tmux's socket checks):
+ *   - the socket's directory is a real directory owned by us or root, not
+ *     writable by group/other (a sticky one such as /tmp is accepted when
+ *     the socket file itself is ours or root's);
+ *   - the peer (SO_PEERCRED) runs as our uid or root.
+ * For a named path (client_opts.named) the directory may instead belong to
+ * another user U, the owner of a shared daemon (allow_users), and a peer
+ * running as U is then trusted too: naming the path is the user's choice;
+ * a default path never trusts anyone but us and root. A failure is
+ * -PROTO_E_PERMISSION naming what is wrong. */
+int client_verify_dir(const char *sock, int named, uid_t *trusted, char *err, size_t errlen);
+int client_verify_peer(int fd, uid_t trusted, char *err, size_t errlen);
+
 struct client_opts {
+	int named;                    /* the path was named: see client_verify_dir */
 	const char *agent;            /* hello agent; NULL = "plot <version>" */
 	int timeout_ms;               /* connect + hello; <= 0 = 5000 */
 	struct proto_limits lim;      /* zero = client defaults (max_frame PROTO_MAX_FRAME_CLIENT) */

@@ -87,6 +87,13 @@ int llm_device_check(const char *device, char *err, size_t errlen);
  * (576, 576)"). */
 struct llm_model *llm_model_load_on(const char *path, const char *device, char *err,
 				    size_t errlen);
+/* The same, calling progress(ctx, f) on the loading thread as the work
+ * advances, f rising from 0 to 1 (the backend's upload, which on the CPU
+ * repacks every weight matrix, is most of a load). progress may be NULL. */
+typedef void (*llm_progress_fn)(void *ctx, double f);
+struct llm_model *llm_model_load_progress(const char *path, const char *device,
+					  llm_progress_fn progress, void *ctx,
+					  char *err, size_t errlen);
 /* llm_model_load_on(path, "cpu", ...) */
 struct llm_model *llm_model_load(const char *path, char *err, size_t errlen);
 void llm_model_free(struct llm_model *m);

@@ -20,8 +20,11 @@
  *   "ok" reply depends on op. All other keys are flat in the same map; each
  *   is documented with its struct below and in man/plot-protocol.7. Keys a
  *   receiver does not know are ignored (so a field can be added without a
- *   version bump); a known key with the wrong type or out of range is
- *   -PROTO_E_INVALID naming the field.
+ *   version bump); a known key with the wrong type or out of range, a
+ *   required key missing, a string with an embedded NUL, or any key twice
+ *   in one map is -PROTO_E_INVALID naming the field. Validation is the
+ *   schema table's (lib/proto/proto-codec.c): it runs before anything acts
+ *   on a request. Arrays are sent even when empty.
  *
  *   The first message on a connection is hello (carrying PROTO_VERSION); the
  *   server answers ok (its version) or err VERSION naming both versions.
@@ -41,6 +44,7 @@
 #define PLOT_PROTO_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define PROTO_VERSION 1
@@ -472,6 +476,24 @@ int proto_decode(const void *body, size_t len, const struct proto_limits *lim,
  * exist; 0 for an unknown type/op. */
 size_t proto_msg_keys(int type, int op, const char **keys, size_t cap);
 
+/* Schema introspection, for the protocol torture test and docs. Field i
+ * (0-based) of the body of a message type/op, walked depth first: an
+ * object array's element fields follow it, with parent naming the array.
+ * Returns 1 and fills *fi, or 0 past the last field or for an unknown type. */
+struct proto_field_info {
+	const char *key;
+	const char *parent;           /* NULL at top level */
+	const char *kind;             /* "u64", "u64n", "u32", "int", "bool", "double",
+	                               * "str", "bin", "code", "str[]", "u64[]", "u64[N]",
+	                               * "obj[]" */
+	int required;                 /* absent or nil is INVALID */
+	int has_range;                /* the bounds below apply */
+	int64_t min, max;             /* int, u32 */
+	uint64_t umin, umax;          /* u64 */
+	double dmin, dmax;            /* double */
+};
+int proto_schema_field(int type, int op, size_t i, struct proto_field_info *fi);
+
 /* Check a hello's version. Returns 0, or -PROTO_E_VERSION with err naming
  * both ("protocol version mismatch: client speaks 2, plotd speaks 1"). */
 int proto_check_version(uint32_t peer, char *err, size_t errlen);
@@ -514,5 +536,21 @@ int proto_send(int fd, const struct proto_msg *m, const struct proto_limits *lim
  * call again), -PROTO_E_EOF, or a decode error. */
 int proto_recv(int fd, struct proto_reader *r, struct proto_msg *out,
 	       int timeout_ms, char *err, size_t errlen);
+
+/* ---- stats figures (proto-stats.c) ---------------------------------------- */
+
+/* The uint64 fields of proto_model_stats, in `plot stats --json` order. */
+struct proto_stat_field {
+	const char *key;       /* JSON key; Prometheus: plot_<key>[_total] */
+	size_t off;
+	int counter;           /* Prometheus counter (else gauge) */
+	int nullable;          /* UINT64_MAX means unlimited */
+	const char *help;
+};
+extern const struct proto_stat_field proto_stat_fields[];
+extern const size_t proto_stat_n_fields;
+uint64_t proto_stat_value(const struct proto_model_stats *m, const struct proto_stat_field *f);
+/* The Prometheus text of a stats reply to o. 0, or -1 on a write error. */
+int proto_stats_prometheus(const struct proto_stats *s, FILE *o);
 
 #endif

@@ -79,6 +79,28 @@ static const struct cfg_setting settings[] = {
 	     "submit tasks and read their own."),
 	ROOT("daemon.allow_groups", CFG_T_STRLIST, CFG_F_RUNTIME, 0, 0, "[]", NULL,
 	     daemon.allow_groups, "Groups (names or gids) whose members may connect, as allow_users."),
+	ROOT("daemon.http", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.http,
+	     "HOST:PORT of the HTTP front (the OpenAI-compatible API, /metrics; plotd(8)); "
+	     "null means off. Use a loopback address unless a token is set; port 0 picks one."),
+	ROOT("daemon.http_token", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL,
+	     daemon.http_token, "Bearer token every HTTP request but GET /health must carry; "
+	     "null means none."),
+	ROOT("daemon.http_token_file", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL,
+	     daemon.http_token_file, "File whose first line is the bearer token (instead of "
+	     "http_token, which it overrides); null means none."),
+	ROOT("daemon.http_max_body", CFG_T_UINT, 0, 1024, 1073741824, "1048576", NULL,
+	     daemon.http_max_body, "Largest HTTP request body, bytes; larger gets 413."),
+	ROOT("daemon.http_max_header", CFG_T_UINT, 0, 4096, 16777216, "32768", NULL,
+	     daemon.http_max_header, "Memory for one HTTP connection's request line and "
+	     "headers, bytes; larger requests are refused."),
+	ROOT("daemon.http_max_connections", CFG_T_UINT, 0, 1, 65536, "256", NULL,
+	     daemon.http_max_connections, "HTTP connections open at once; more are refused."),
+	ROOT("daemon.http_idle_secs", CFG_T_UINT, 0, 0, 86400, "60", NULL, daemon.http_idle_secs,
+	     "An HTTP connection without traffic for this long is closed (one waiting on its "
+	     "task is not idle); 0 means never."),
+	ROOT("daemon.http_max_output", CFG_T_UINT, 0, 16384, 4294967296.0, "4194304", NULL,
+	     daemon.http_max_output, "A stream's output not yet read by its HTTP client, bytes, "
+	     "beyond which the client is dropped (its task cancelled unless detached)."),
 	ROOT("default_model", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, default_model,
 	     "Model used when a request names none; null means the first model."),
 	MODEL("name", CFG_T_STRING, CFG_F_REQUIRED, "null", NULL, name,

@@ -200,9 +200,18 @@ int client_connect(const char *path, const struct client_opts *o,
 		   struct client **out, char *err, size_t errlen)
 {
 	int fd = -1;
-	int rc = open_socket(path, o ? o->timeout_ms : 0, &fd, err, errlen);
+	uid_t trusted;
+	int rc = client_verify_dir(path, o && o->named, &trusted, err, errlen);
 	if (rc)
 		return rc;
+	rc = open_socket(path, o ? o->timeout_ms : 0, &fd, err, errlen);
+	if (rc)
+		return rc;
+	rc = client_verify_peer(fd, trusted, err, errlen);
+	if (rc) {
+		close(fd); /* nothing was sent */
+		return rc;
+	}
 	struct client *c;
 	rc = client_from_fd(fd, o, &c, err, errlen);
 	if (rc)
@@ -249,6 +258,8 @@ int client_call(struct client *c, struct proto_msg *req, struct proto_msg *reply
 			return rc;
 		if (reply->id == req->id && (reply->type == PROTO_T_OK || reply->type == PROTO_T_ERR))
 			break;
+		if (reply->type == PROTO_T_ERR && reply->id == 0)
+			break; /* answers no request of ours: the daemon refused us */
 		proto_msg_clear(reply);
 	}
 	if (reply->type == PROTO_T_OK)

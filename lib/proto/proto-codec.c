@@ -20,6 +20,7 @@
  *   sent. nil is accepted for any optional field and means absent. Integer
  *   fields that mean "unlimited" at UINT64_MAX travel as nil (K_U64N).
  */
+#include <float.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -36,6 +37,11 @@ enum kind {
 };
 
 struct schema;
+/* Field flags: what validation asks of a value besides its kind. */
+enum {
+	F_REQ = 1u << 0,          /* required: absent (or nil) is INVALID */
+	F_RANGE = 1u << 1,        /* K_U64: umin..umax; K_DBL: dmin..dmax */
+};
 struct field {
 	const char *key;
 	size_t klen;              /* strlen(key): keys are literals, sized at compile time */
@@ -43,8 +49,11 @@ struct field {
 	size_t off;               /* value */
 	size_t off_n;             /* K_BIN: size_t length; arrays: uint32_t count; K_U64VEC: fixed count */
 	uint32_t has;             /* presence bit in the schema's has mask; 0 = always */
-	int64_t min, max;         /* K_INT / K_U32 bounds */
+	int64_t min, max;         /* K_INT / K_U32 bounds (K_U32: 0,0 = the whole range) */
 	const struct schema *sub; /* K_OBJARR element schema */
+	unsigned flags;           /* F_* */
+	uint64_t umin, umax;      /* K_U64 bounds with F_RANGE */
+	double dmin, dmax;        /* K_DBL bounds with F_RANGE */
 };
 
 struct schema {
@@ -57,26 +66,39 @@ struct schema {
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 #define U32MAX 4294967295LL
 
-#define F(k, kind, st, m) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, 0, 0, 0, NULL }
-#define FH(k, kind, st, m, bit) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, bit, 0, 0, NULL }
-#define FR(k, kind, st, m, lo, hi) { k, sizeof(k) - 1, kind, offsetof(st, m), 0, 0, lo, hi, NULL }
-#define FN(k, kind, st, m, n) { k, sizeof(k) - 1, kind, offsetof(st, m), offsetof(st, n), 0, 0, 0, NULL }
-#define FO(k, st, m, n, sc) { k, sizeof(k) - 1, K_OBJARR, offsetof(st, m), offsetof(st, n), 0, 0, 0, sc }
+/* One table row per field. The suffixes say what the row adds:
+ * H presence bit, R integer range, N count member, O object array,
+ * Q required, D double range, U u64 range. Adding a validated field is
+ * one row here (and its member in the struct in proto.h). */
+#define FLD(k, kd, st, m) .key = k, .klen = sizeof(k) - 1, .kind = kd, .off = offsetof(st, m)
+#define F(k, kind, st, m) { FLD(k, kind, st, m) }
+#define FQ(k, kind, st, m) { FLD(k, kind, st, m), .flags = F_REQ }
+#define FH(k, kind, st, m, bit) { FLD(k, kind, st, m), .has = bit }
+#define FR(k, kind, st, m, lo, hi) { FLD(k, kind, st, m), .min = lo, .max = hi }
+#define FN(k, kind, st, m, n) { FLD(k, kind, st, m), .off_n = offsetof(st, n) }
+#define FO(k, st, m, n, sc) { FLD(k, K_OBJARR, st, m), .off_n = offsetof(st, n), .sub = sc }
+#define FOQ(k, st, m, n, sc) \
+	{ FLD(k, K_OBJARR, st, m), .off_n = offsetof(st, n), .sub = sc, .flags = F_REQ }
+#define FHD(k, st, m, bit, lo, hi) \
+	{ FLD(k, K_DBL, st, m), .has = bit, .flags = F_RANGE, .dmin = lo, .dmax = hi }
+#define FD(k, st, m, lo, hi) { FLD(k, K_DBL, st, m), .flags = F_RANGE, .dmin = lo, .dmax = hi }
+#define FHU(k, st, m, bit, lo, hi) \
+	{ FLD(k, K_U64, st, m), .has = bit, .flags = F_RANGE, .umin = lo, .umax = hi }
 #define SCHEMA(name, fields, st) \
 	static const struct schema name = { fields, N(fields), sizeof(st), NO_HAS }
 #define SCHEMA_HAS(name, fields, st, h) \
 	static const struct schema name = { fields, N(fields), sizeof(st), offsetof(st, h) }
 
 static const struct field f_hello[] = {
-	F("v", K_U32, struct proto_hello, version),
+	FQ("v", K_U32, struct proto_hello, version),
 	F("agent", K_STR, struct proto_hello, agent),
 	F("pid", K_U32, struct proto_hello, pid),
 };
 SCHEMA(s_hello, f_hello, struct proto_hello);
 
 static const struct field f_chat[] = {
-	F("role", K_STR, struct proto_chat_msg, role),
-	F("content", K_STR, struct proto_chat_msg, content),
+	FQ("role", K_STR, struct proto_chat_msg, role),
+	FQ("content", K_STR, struct proto_chat_msg, content),
 };
 SCHEMA(s_chat, f_chat, struct proto_chat_msg);
 
@@ -86,20 +108,21 @@ static const struct field f_submit[] = {
 	FO("msgs", struct proto_submit, messages, n_messages, &s_chat),
 	FR("prio", K_INT, struct proto_submit, priority, 0, POOL_PRIO_COUNT - 1),
 	FH("max_tokens", K_U32, struct proto_submit, max_tokens, PROTO_HAS_MAX_TOKENS),
-	FH("temp", K_DBL, struct proto_submit, temperature, PROTO_HAS_TEMPERATURE),
+	FHD("temp", struct proto_submit, temperature, PROTO_HAS_TEMPERATURE, 0, 1e6),
 	FH("top_k", K_U32, struct proto_submit, top_k, PROTO_HAS_TOP_K),
-	FH("top_p", K_DBL, struct proto_submit, top_p, PROTO_HAS_TOP_P),
-	FH("min_p", K_DBL, struct proto_submit, min_p, PROTO_HAS_MIN_P),
+	FHD("top_p", struct proto_submit, top_p, PROTO_HAS_TOP_P, 0, 1),
+	FHD("min_p", struct proto_submit, min_p, PROTO_HAS_MIN_P, 0, 1),
 	FH("seed", K_U64, struct proto_submit, seed, PROTO_HAS_SEED),
-	FH("repetition_penalty", K_DBL, struct proto_submit, repetition_penalty,
-	   PROTO_HAS_REPETITION_PENALTY),
-	FH("frequency_penalty", K_DBL, struct proto_submit, frequency_penalty,
-	   PROTO_HAS_FREQUENCY_PENALTY),
-	FH("presence_penalty", K_DBL, struct proto_submit, presence_penalty,
-	   PROTO_HAS_PRESENCE_PENALTY),
+	FHD("repetition_penalty", struct proto_submit, repetition_penalty,
+	    PROTO_HAS_REPETITION_PENALTY, 0, 10),
+	FHD("frequency_penalty", struct proto_submit, frequency_penalty,
+	    PROTO_HAS_FREQUENCY_PENALTY, -2, 2),
+	FHD("presence_penalty", struct proto_submit, presence_penalty,
+	    PROTO_HAS_PRESENCE_PENALTY, -2, 2),
 	FH("penalty_last_n", K_U32, struct proto_submit, penalty_last_n, PROTO_HAS_PENALTY_LAST_N),
-	FH("deadline", K_DBL, struct proto_submit, deadline_secs, PROTO_HAS_DEADLINE),
-	FH("cost", K_U64, struct proto_submit, cost, PROTO_HAS_COST),
+	/* > 0: the smallest positive double is a deadline that expires */
+	FHD("deadline", struct proto_submit, deadline_secs, PROTO_HAS_DEADLINE, DBL_TRUE_MIN, 1e9),
+	FHU("cost", struct proto_submit, cost, PROTO_HAS_COST, 1, UINT64_MAX),
 	FN("stop", K_STRARR, struct proto_submit, stop, n_stop),
 	F("detach", K_BOOL, struct proto_submit, detach),
 	F("raw", K_BOOL, struct proto_submit, raw),
@@ -114,7 +137,7 @@ static const struct field f_submitted[] = {
 SCHEMA(s_submitted, f_submitted, struct proto_submitted);
 
 static const struct field f_task_ref[] = {
-	F("task", K_U64, struct proto_task_ref, task),
+	FQ("task", K_U64, struct proto_task_ref, task),
 	F("wait", K_BOOL, struct proto_task_ref, wait),
 	F("follow", K_BOOL, struct proto_task_ref, follow),
 };
@@ -181,7 +204,7 @@ static const struct field f_mstats[] = {
 	MS("cancelled", cancelled), MS("expired", expired), MS("timed_out", timed_out),
 	MS("rejected", rejected), MS("rejected_queue_full", rejected_queue_full),
 	MS("rejected_capacity", rejected_capacity),
-	{ "qprio", 5, K_U64VEC, offsetof(struct proto_model_stats, queued_by_prio), 4, 0, 0, 0, NULL },
+	{ FLD("qprio", K_U64VEC, struct proto_model_stats, queued_by_prio), .off_n = 4 },
 	F("wait_p50", K_DBL, struct proto_model_stats, queue_wait_p50_ms),
 	F("wait_p99", K_DBL, struct proto_model_stats, queue_wait_p99_ms),
 	MS("mailbox", mailbox), MS("timeout_secs", timeout_secs),
@@ -210,8 +233,8 @@ static const struct field f_queue[] = {
 SCHEMA(s_queue, f_queue, struct proto_queue);
 
 static const struct field f_kv[] = {
-	F("k", K_STR, struct proto_kv, key),
-	F("v", K_STR, struct proto_kv, value),
+	FQ("k", K_STR, struct proto_kv, key),
+	FQ("v", K_STR, struct proto_kv, value),
 };
 SCHEMA(s_kv, f_kv, struct proto_kv);
 
@@ -228,7 +251,7 @@ SCHEMA(s_limits, f_limits, struct proto_limits_reply);
 
 static const struct field f_limits_set[] = {
 	F("model", K_STR, struct proto_limits_set, model),
-	FO("kv", struct proto_limits_set, kv, n_kv, &s_kv),
+	FOQ("kv", struct proto_limits_set, kv, n_kv, &s_kv),
 };
 SCHEMA(s_limits_set, f_limits_set, struct proto_limits_set);
 
@@ -257,7 +280,7 @@ static const struct field f_config[] = {
 SCHEMA(s_config, f_config, struct proto_config);
 
 static const struct field f_stop[] = {
-	F("timeout", K_DBL, struct proto_stop, timeout_secs),
+	FD("timeout", struct proto_stop, timeout_secs, 0, 1e9),
 };
 SCHEMA(s_stop, f_stop, struct proto_stop);
 
@@ -358,6 +381,52 @@ size_t proto_msg_keys(int type, int op, const char **keys, size_t cap)
 	return s ? schema_keys(s, keys, cap, 0) : 0;
 }
 
+/* ---- introspection ------------------------------------------------------ */
+
+static const char *const kind_names[] = {
+	[K_U64] = "u64", [K_U32] = "u32", [K_INT] = "int", [K_BOOL] = "bool",
+	[K_DBL] = "double", [K_STR] = "str", [K_BIN] = "bin", [K_U64N] = "u64n",
+	[K_STRARR] = "str[]", [K_U64ARR] = "u64[]", [K_U64VEC] = "u64[N]",
+	[K_OBJARR] = "obj[]", [K_CODE] = "code",
+};
+
+static void field_info(const struct field *f, const char *parent, struct proto_field_info *fi)
+{
+	memset(fi, 0, sizeof *fi);
+	fi->key = f->key;
+	fi->parent = parent;
+	fi->kind = kind_names[f->kind];
+	fi->required = !!(f->flags & F_REQ);
+	fi->has_range = f->kind == K_INT || f->kind == K_U32 || (f->flags & F_RANGE);
+	fi->min = f->kind == K_U32 ? 0 : f->min;
+	fi->max = f->kind == K_U32 ? U32MAX : f->max;
+	fi->umin = f->umin;
+	fi->umax = f->umax;
+	fi->dmin = f->dmin;
+	fi->dmax = f->dmax;
+}
+
+/* Find the *i-th field (depth first) in s; counts *i down. */
+static int schema_nth(const struct schema *s, const char *parent, size_t *i,
+		      struct proto_field_info *fi)
+{
+	for (size_t k = 0; k < s->n; k++) {
+		if ((*i)-- == 0) {
+			field_info(&s->f[k], parent, fi);
+			return 1;
+		}
+		if (s->f[k].kind == K_OBJARR && schema_nth(s->f[k].sub, s->f[k].key, i, fi))
+			return 1;
+	}
+	return 0;
+}
+
+int proto_schema_field(int type, int op, size_t i, struct proto_field_info *fi)
+{
+	const struct schema *s = msg_schema(type, op);
+	return s ? schema_nth(s, NULL, &i, fi) : 0;
+}
+
 /* ---- encoding ----------------------------------------------------------- */
 
 #define AT(base, off, T) ((T *)(void *)((char *)(base) + (off)))
@@ -371,9 +440,7 @@ static int field_present(const struct schema *s, const struct field *f, const vo
 	case K_STR: return *CAT(base, f->off, const char *) != NULL;
 	case K_BOOL: return *CAT(base, f->off, int) != 0;
 	case K_BIN: return *CAT(base, f->off, const void *) != NULL;
-	case K_STRARR: case K_U64ARR: case K_OBJARR:
-		return *CAT(base, f->off_n, uint32_t) != 0;
-	default: return 1;
+	default: return 1; /* numbers, and arrays even when empty */
 	}
 }
 
@@ -592,12 +659,43 @@ static int get_str(struct dec *d, const char *key, const msgpack_object *o, cons
 {
 	if (o->type != MSGPACK_OBJECT_STR)
 		return bad_field(d, key, "a string", o);
+	const char *nul = memchr(o->via.str.ptr, 0, o->via.str.size);
+	if (nul) {
+		snprintf(d->err, d->errlen, "field '%s%s': embedded NUL at byte %zu", d->path, key,
+			 (size_t)(nul - o->via.str.ptr));
+		return -PROTO_E_INVALID;
+	}
 	*v = proto_arena_strdup(d->m, o->via.str.ptr, o->via.str.size);
 	return *v ? 0 : -PROTO_E_NOMEM;
 }
 
 static int dec_body(struct dec *d, const struct schema *s, void *base,
 		    const msgpack_object_map *map);
+
+static int check_u64(struct dec *d, const struct field *f, uint64_t v)
+{
+	if (!(f->flags & F_RANGE) || (v >= f->umin && v <= f->umax))
+		return 0;
+	snprintf(d->err, d->errlen, "field '%s%s': %llu is out of range %llu..%llu", d->path,
+		 f->key, (unsigned long long)v, (unsigned long long)f->umin,
+		 (unsigned long long)f->umax);
+	return -PROTO_E_INVALID;
+}
+
+static int check_dbl(struct dec *d, const struct field *f, double v)
+{
+	if (!isfinite(v)) {
+		snprintf(d->err, d->errlen, "field '%s%s': expected a finite number", d->path,
+			 f->key);
+		return -PROTO_E_INVALID;
+	}
+	if (!(f->flags & F_RANGE) || (v >= f->dmin && v <= f->dmax))
+		return 0;
+	snprintf(d->err, d->errlen, "field '%s%s': %g is out of range %s%g..%g", d->path,
+		 f->key, v, f->dmin > 0 && f->dmin < DBL_MIN ? "> " : "",
+		 f->dmin > 0 && f->dmin < DBL_MIN ? 0.0 : f->dmin, f->dmax);
+	return -PROTO_E_INVALID;
+}
 
 static int dec_objarr(struct dec *d, const struct field *f, void *base,
 		      const msgpack_object_array *a)
@@ -660,7 +758,9 @@ static int dec_scalar(struct dec *d, const struct field *f, void *base, const ms
 	int rc;
 	switch (f->kind) {
 	case K_U64:
-		return get_u64(d, f->key, o, AT(base, f->off, uint64_t));
+		if ((rc = get_u64(d, f->key, o, AT(base, f->off, uint64_t))))
+			return rc;
+		return check_u64(d, f, *AT(base, f->off, uint64_t));
 	case K_U64N:
 		if (o->type == MSGPACK_OBJECT_NIL) {
 			*AT(base, f->off, uint64_t) = UINT64_MAX;
@@ -691,12 +791,7 @@ static int dec_scalar(struct dec *d, const struct field *f, void *base, const ms
 			*AT(base, f->off, double) = (double)o->via.i64;
 		else
 			return bad_field(d, f->key, "a number", o);
-		if (!isfinite(*AT(base, f->off, double))) {
-			snprintf(d->err, d->errlen, "field '%s%s': expected a finite number",
-				 d->path, f->key);
-			return -PROTO_E_INVALID;
-		}
-		return 0;
+		return check_dbl(d, f, *AT(base, f->off, double));
 	default:
 		return dec_array(d, f, base, o);
 	}
@@ -741,23 +836,60 @@ static const struct field *find_field(const struct schema *s, const msgpack_obje
 	return NULL;
 }
 
+/* A key that appears twice in one map is refused: which one a receiver
+ * keeps would be a guess, and two parsers may guess differently. */
+static int dup_key(struct dec *d, const msgpack_object_map *map, uint32_t i)
+{
+	const msgpack_object *k = &map->ptr[i].key;
+	if (k->type != MSGPACK_OBJECT_STR)
+		return 0;
+	for (uint32_t j = 0; j < i; j++) {
+		const msgpack_object *o = &map->ptr[j].key;
+		if (o->type == MSGPACK_OBJECT_STR && o->via.str.size == k->via.str.size &&
+		    memcmp(o->via.str.ptr, k->via.str.ptr, k->via.str.size) == 0) {
+			snprintf(d->err, d->errlen, "field '%s%.*s': duplicate key", d->path,
+				 (int)(k->via.str.size > 40 ? 40 : k->via.str.size),
+				 k->via.str.ptr);
+			return -PROTO_E_INVALID;
+		}
+	}
+	return 0;
+}
+
+/* Every F_REQ field of s was seen (seen: bit i for field i). */
+static int check_required(struct dec *d, const struct schema *s, uint64_t seen)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if ((s->f[i].flags & F_REQ) && !(seen >> i & 1)) {
+			snprintf(d->err, d->errlen, "field '%s%s': missing", d->path, s->f[i].key);
+			return -PROTO_E_INVALID;
+		}
+	return 0;
+}
+
+/* Schemas hold at most 64 fields (the seen mask; test-proto checks). */
 static int dec_body(struct dec *d, const struct schema *s, void *base,
 		    const msgpack_object_map *map)
 {
+	uint64_t seen = 0;
 	for (uint32_t i = 0; i < map->size; i++) {
+		int rc = dup_key(d, map, i);
+		if (rc)
+			return rc;
 		const struct field *f = find_field(s, &map->ptr[i].key);
 		const msgpack_object *v = &map->ptr[i].val;
 		if (!f)
 			continue; /* unknown keys are ignored: room for additions */
 		if (v->type == MSGPACK_OBJECT_NIL && f->kind != K_U64N)
 			continue; /* nil = absent */
-		int rc = dec_value(d, f, base, v);
+		rc = dec_value(d, f, base, v);
 		if (rc)
 			return rc;
+		seen |= (uint64_t)1 << (f - s->f);
 		if (f->has && s->has_off != NO_HAS)
 			*AT(base, s->has_off, uint32_t) |= f->has;
 	}
-	return 0;
+	return check_required(d, s, seen);
 }
 
 static const msgpack_object *map_get(const msgpack_object_map *map, const char *key)

@@ -162,11 +162,11 @@ exited() { [ -s "$STATUS" ]; }
 	command -v tmux >/dev/null || skip "tmux is not installed (.ci/deps installs it)"
 	plotd_start
 	tmux_start "'$PLOT' --verbose chat -m slow"
-	wait_until screen_has '^> ?$'
+	wait_until screen_has '^slow> ?$'
 	tmux -S "$TMUX_SOCK" send-keys "one two three four five six seven eight nine ten eleven twelve" Enter
 	wait_until screen_has '^one two'
 	tmux -S "$TMUX_SOCK" send-keys C-c
-	wait_until last_line_is '^> ?$'
+	wait_until last_line_is '^slow> ?$'
 	run -0 screen
 	assert_line --regexp '^\[task [0-9]+: [0-9]+ tokens, time to first token [0-9.]+ s, [0-9.]+ tok/s, stopped\]$'
 	local id
@@ -185,16 +185,19 @@ exited() { [ -s "$STATUS" ]; }
 	assert_line --partial "one two three"
 }
 
-@test "tty: Ctrl-C at the prompt exits 130; Ctrl-D exits 0" {
+@test "tty: Ctrl-C twice at the empty prompt exits 130; Ctrl-D exits 0" {
 	command -v tmux >/dev/null || skip "tmux is not installed (.ci/deps installs it)"
 	plotd_start
 	tmux_start "'$PLOT' chat -m slow"
-	wait_until screen_has '^> ?$'
+	wait_until screen_has '^slow> ?$'
+	tmux -S "$TMUX_SOCK" send-keys C-c
+	wait_until screen_has '^\(Ctrl-C again, Ctrl-D or /bye to leave\)$'
+	! exited
 	tmux -S "$TMUX_SOCK" send-keys C-c
 	wait_until exited
 	assert_equal "$(cat "$STATUS")" 130
 	tmux_start "'$PLOT' chat -m slow"
-	wait_until screen_has '^> ?$'
+	wait_until screen_has '^slow> ?$'
 	tmux -S "$TMUX_SOCK" send-keys C-d
 	wait_until exited
 	assert_equal "$(cat "$STATUS")" 0

@@ -25,6 +25,15 @@ Usage: rawclient.py [--uid N] [--timeout S] SOCKET COMMAND [ARGS]
   nohello                a ping before hello.
   badversion             hello with protocol version 999.
   hello                  hello only; print the reply (also for refusals).
+  pipeline N TYPE        hello, then N TYPE requests written back to back
+                         while the replies are read; print "N replies in
+                         order" when every id came back once, in order.
+  streams N              submit N tasks (not detached) and subscribe to each
+                         with follow, then disconnect; print the task ids.
+  partial N BYTES        open N connections, each saying hello and then
+                         sending all but the last byte of a BYTES frame;
+                         print "ready", then wait for plotd to close them
+                         and print how many it closed.
 
 For garbage/oversize/nohello/badversion/hello it prints the reply and then
 "closed" if plotd closed the connection, or "open".
@@ -58,6 +67,7 @@ class Conn:
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.settimeout(TIMEOUT)
         self.s.connect(path)
+        self.path = path
         self.buf = b""
         self.next_id = 1
 
@@ -262,10 +272,72 @@ def cmd_hello(c, args):
     return 0
 
 
+def cmd_pipeline(c, args):
+    import threading
+    n, t = int(args[0]), args[1]
+    c.hello()
+    first = c.next_id
+    body = b"".join(frame({"t": t, "id": first + i}) for i in range(n))
+    c.next_id += n
+    w = threading.Thread(target=c.send_raw, args=(body,))
+    w.start()
+    for i in range(n):
+        m = c.recv()
+        if m.get("id") != first + i or m.get("t") != "ok":
+            print("reply %d: %s" % (i, json.dumps(m, default=str)[:200]))
+            return 1
+    w.join()
+    print("%d replies in order" % n)
+    return 0
+
+
+def cmd_streams(c, args):
+    n = int(args[0])
+    c.hello()
+    tasks = []
+    for _ in range(n):
+        r = c.call("submit", prompt="w " * 2000)
+        if r.get("t") != "ok":
+            show(r)
+            return 1
+        tasks.append(r["task"])
+    for task in tasks:
+        r = c.call("subscribe", task=task, follow=True)
+        if r.get("t") != "ok":
+            show(r)
+            return 1
+    print(" ".join(str(t) for t in tasks))
+    c.s.close()
+    return 0
+
+
+def cmd_partial(c, args):
+    n, size = int(args[0]), int(args[1])
+    conns = []
+    for _ in range(n):
+        k = Conn(c.path)
+        k.hello()
+        k.send_raw(struct.pack(">I", size) + b"\x80" * (size - 1))
+        conns.append(k)
+    print("ready", flush=True)
+    closed = 0
+    for k in conns:
+        try:
+            while True:
+                k.recv()
+        except EOFError:
+            closed += 1
+        except (socket.timeout, ConnectionResetError):
+            pass
+    print("%d closed" % closed)
+    return 0
+
+
 COMMANDS = {
     "call": cmd_call, "submit": cmd_submit, "stream": cmd_stream, "run": cmd_run,
     "noread": cmd_noread, "multi": cmd_multi, "garbage": cmd_garbage, "oversize": cmd_oversize,
     "nohello": cmd_nohello, "badversion": cmd_badversion, "hello": cmd_hello,
+    "pipeline": cmd_pipeline, "streams": cmd_streams, "partial": cmd_partial,
 }
 
 

@@ -176,6 +176,43 @@ static const struct llm_kv_geom fake_geom = {
 	.block_size = 4, .n_blocks = 5,
 };
 
+/* Loading reports real progress: from 0, rising, through values strictly
+ * between 0 and 1 (the weights being repacked), to 1, on the loading
+ * thread, and never after the load returned. */
+struct prog_log {
+	double f[4096];
+	int n;
+};
+
+static void on_prog(void *ctx, double f)
+{
+	struct prog_log *l = ctx;
+	if (l->n < 4096)
+		l->f[l->n++] = f;
+}
+
+static void test_load_progress(void **state)
+{
+	(void)state;
+	char err[256];
+	static struct prog_log log;
+	log.n = 0;
+	struct llm_model *m = llm_model_load_progress(TINY, NULL, on_prog, &log, err, sizeof err);
+	assert_non_null(m);
+	assert_true(log.n >= 3);
+	assert_true(log.f[0] == 0.0);
+	assert_true(log.f[log.n - 1] == 1.0);
+	int between = 0;
+	for (int i = 1; i < log.n; i++) {
+		assert_true(log.f[i] >= log.f[i - 1]);
+		between += log.f[i] > 0 && log.f[i] < 1;
+	}
+	assert_true(between >= 2);
+	int n = log.n;
+	llm_model_free(m);
+	assert_int_equal(log.n, n);
+}
+
 static void test_kv_fake_storage(void **state)
 {
 	char err[256];
@@ -276,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_registry_malformed),
 		cmocka_unit_test(test_exec_device),
 		cmocka_unit_test(test_load_on),
+		cmocka_unit_test(test_load_progress),
 		cmocka_unit_test(test_kv_fake_storage),
 		cmocka_unit_test(test_kv_fake_storage_fails),
 		cmocka_unit_test(test_forward_through_table),

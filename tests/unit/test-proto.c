@@ -350,6 +350,117 @@ static void test_wrong_type(void **state)
 	proto_buf_free(&b);
 }
 
+/* A raw request body: t, id 5, then n more key/value pairs packed by fn. */
+static void raw_req(struct proto_buf *b, const char *type, int n,
+		    void (*fn)(msgpack_packer *pk))
+{
+	msgpack_packer pk;
+	proto_buf_init(b);
+	msgpack_packer_init(&pk, b, raw_write);
+	msgpack_pack_map(&pk, 2 + (size_t)n);
+	pk_str(&pk, "t");
+	pk_str(&pk, type);
+	pk_str(&pk, "id");
+	msgpack_pack_uint64(&pk, 5);
+	fn(&pk);
+}
+
+static void kv_nul(msgpack_packer *pk)
+{
+	pk_str(pk, "prompt");
+	msgpack_pack_str(pk, 3);
+	msgpack_pack_str_body(pk, "a\0b", 3);
+}
+
+static void kv_dup(msgpack_packer *pk)
+{
+	pk_str(pk, "model");
+	pk_str(pk, "a");
+	pk_str(pk, "model");
+	pk_str(pk, "b");
+}
+
+static void kv_no_value(msgpack_packer *pk)
+{
+	pk_str(pk, "kv");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_map(pk, 1);
+	pk_str(pk, "k");
+	pk_str(pk, "max_units");
+}
+
+static void kv_cost0(msgpack_packer *pk)
+{
+	pk_str(pk, "cost");
+	msgpack_pack_uint64(pk, 0);
+}
+
+static void kv_tiny_deadline(msgpack_packer *pk)
+{
+	pk_str(pk, "deadline");
+	msgpack_pack_double(pk, 5e-324);
+}
+
+static void kv_none(msgpack_packer *pk)
+{
+	(void)pk;
+}
+
+static void expect_raw(const char *type, int n, void (*fn)(msgpack_packer *pk), int code,
+		       const char *msg)
+{
+	struct proto_buf b;
+	raw_req(&b, type, n, fn);
+	expect_decode(b.data, b.len, NULL, code, msg);
+	proto_buf_free(&b);
+}
+
+/* The schema's validation: NUL, duplicate keys, required fields, ranges. */
+static void test_validation(void **state)
+{
+	expect_raw("submit", 1, kv_nul, PROTO_E_INVALID, "field 'prompt': embedded NUL at byte 1");
+	expect_raw("submit", 2, kv_dup, PROTO_E_INVALID, "field 'model': duplicate key");
+	expect_raw("limits_set", 1, kv_no_value, PROTO_E_INVALID, "field 'kv[0].v': missing");
+	expect_raw("limits_set", 0, kv_none, PROTO_E_INVALID, "field 'kv': missing");
+	expect_raw("status", 0, kv_none, PROTO_E_INVALID, "field 'task': missing");
+	expect_raw("submit", 1, kv_cost0, PROTO_E_INVALID,
+		   "field 'cost': 0 is out of range 1..18446744073709551615");
+
+	struct proto_buf b;
+	struct proto_msg m;
+	char err[256];
+	raw_req(&b, "submit", 1, kv_tiny_deadline);
+	assert_int_equal(proto_decode(b.data, b.len, NULL, &m, err, sizeof err), 0);
+	assert_true(m.u.submit.has & PROTO_HAS_DEADLINE);
+	assert_true(m.u.submit.deadline_secs > 0);
+	proto_msg_clear(&m);
+	proto_buf_free(&b);
+
+	/* the seen mask: no map of any schema has more than 64 fields */
+	for (int t = 1; t < PROTO_TYPE_COUNT; t++)
+		for (int op = 0; op < PROTO_TYPE_COUNT; op++) {
+			struct proto_field_info fi;
+			size_t top = 0;
+			for (size_t i = 0; proto_schema_field(t, op, i, &fi); i++)
+				top += !fi.parent;
+			assert_true(top <= 64);
+		}
+}
+
+/* Empty arrays travel: a queue reply with no tasks has "tasks": []. */
+static void test_empty_array_sent(void **state)
+{
+	struct proto_msg q;
+	struct proto_buf b;
+	char err[256];
+	fill_ok(&q, PROTO_T_QUEUE);
+	q.u.queue = (struct proto_queue){ NULL, 0 };
+	proto_buf_init(&b);
+	assert_int_equal(proto_encode(&q, NULL, &b, err, sizeof err), 0);
+	assert_non_null(memmem(b.data, b.len, "\xa5tasks\x90", 7));
+	proto_buf_free(&b);
+}
+
 static void test_truncated(void **state)
 {
 	struct proto_msg m;
@@ -665,6 +776,8 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_requests),
 		cmocka_unit_test(test_roundtrip_replies),
 		cmocka_unit_test(test_wrong_type),
+		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_empty_array_sent),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_bounds),

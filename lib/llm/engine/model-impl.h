@@ -82,7 +82,16 @@ struct llm_model {
 	struct llm_scratch *scr;                 /* CPU backend: forward scratch */
 	int float_acts;                          /* llm_model_set_float_acts */
 	int no_pack;                             /* llm_model_set_packed(m, 0) */
+	llm_progress_fn progress;                /* while loading, or NULL */
+	void *progress_ctx;
 };
+
+/* Report loading progress f (0..1) to the loader's callback, if any. */
+static inline void llm_model_progress(const struct llm_model *m, double f)
+{
+	if (m->progress)
+		m->progress(m->progress_ctx, f);
+}
 
 /* arch.c */
 const struct llm_arch_desc *llm_arch_find(const char *name, size_t len);

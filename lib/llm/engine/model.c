@@ -207,20 +207,32 @@ static int load_host(struct llm_model *m, const char *path, char *err, size_t er
 	return 0;
 }
 
-struct llm_model *llm_model_load_on(const char *path, const char *device, char *err,
-				    size_t errlen)
+struct llm_model *llm_model_load_progress(const char *path, const char *device,
+					  llm_progress_fn progress, void *ctx,
+					  char *err, size_t errlen)
 {
 	struct llm_model *m = calloc(1, sizeof(*m));
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	m->progress = progress;
+	m->progress_ctx = ctx;
+	llm_model_progress(m, 0);
 	if (open_device(m, device, err, errlen) || load_host(m, path, err, errlen) ||
 	    m->be->upload(m, err, errlen)) {
 		llm_model_free(m);
 		return NULL;
 	}
+	llm_model_progress(m, 1);
+	m->progress = NULL; /* the callback's context may not outlive the load */
 	return m;
+}
+
+struct llm_model *llm_model_load_on(const char *path, const char *device, char *err,
+				    size_t errlen)
+{
+	return llm_model_load_progress(path, device, NULL, NULL, err, errlen);
 }
 
 struct llm_model *llm_model_load(const char *path, char *err, size_t errlen)

@@ -220,11 +220,20 @@ static void set_progress(struct llm_exec *x, double p)
 	pthread_mutex_unlock(&x->mu);
 }
 
+/* The model's load is LOAD_MODEL_SHARE of the progress; reading the
+ * weights once (load_touch) is the rest. */
+#define LOAD_MODEL_SHARE 0.9
+
+static void on_load_progress(void *ctx, double f)
+{
+	set_progress(ctx, f * LOAD_MODEL_SHARE);
+}
+
 /* Model, tokenizer, template, KV cache; then `sized` is published. */
 static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 {
 	char e[256];
-	x->m = llm_model_load_on(x->path, x->device, e, sizeof e);
+	x->m = llm_model_load_progress(x->path, x->device, on_load_progress, x, e, sizeof e);
 	if (!x->m) {
 		snprintf(err, errlen, "%.60s: %.180s", x->path, e);
 		return -1;
@@ -272,7 +281,8 @@ static int load_touch(struct llm_exec *x)
 			sink ^= p[o];
 		done += t->nbytes;
 		if ((i & 15) == 15 || i + 1 == n) {
-			set_progress(x, total ? (double)done / (double)total : 1.0);
+			set_progress(x, LOAD_MODEL_SHARE + (1 - LOAD_MODEL_SHARE) *
+					       (total ? (double)done / (double)total : 1.0));
 			pthread_mutex_lock(&x->mu);
 			int stop = x->stopping;
 			pthread_mutex_unlock(&x->mu);

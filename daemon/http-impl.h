@@ -1,0 +1,86 @@
+/*
+ * http-impl.h — what http.c (the server: listener, loop, routes, auth) and
+ * http-oai.c (completions: submit, wait, stream) share. Private to them.
+ */
+#ifndef PLOTD_HTTP_IMPL_H
+#define PLOTD_HTTP_IMPL_H
+
+#include <microhttpd.h>
+
+#include "http.h"
+#include "plot/oai.h"
+
+enum { H_READING = 0, H_SUBMITTING, H_WAITING, H_STREAMING, H_READY, H_SENT };
+
+/* One HTTP request (MHD's per-request context). Owned by http.c: freed when
+ * MHD says the request is over, or, when a submit is still preparing then,
+ * by the submit's done() (gone = 1 meanwhile). */
+struct hreq {
+	struct http *h;
+	struct MHD_Connection *conn;
+	int route;                  /* http.c's ROUTE_* */
+	char *body;
+	size_t len;
+	int too_large;
+	int phase;                  /* H_* */
+	int suspended;
+	int gone;                   /* MHD finished the request; free when the submit ends */
+	/* a whole response, ready to queue (H_READY) */
+	unsigned status;
+	char *resp;
+	const char *ctype;
+	uint64_t retry_after;
+	/* a completion's task */
+	struct model *m;
+	uint64_t task;
+	int kind, stream, include_usage, detach;
+	uint32_t max_tokens;        /* 0: not given */
+	uint32_t prompt_tokens;
+	int64_t created;
+	struct pool_sub *sub;       /* H_STREAMING */
+	char *out;                  /* SSE bytes not yet handed to MHD */
+	size_t out_len, out_off;
+	char hold[4];               /* the tail of an unfinished UTF-8 sequence */
+	size_t hold_len;
+	uint64_t delivered;         /* output bytes turned into SSE */
+	int role_sent, ended;
+	int drop;                   /* too far behind: the reader ends the stream with an error */
+	struct hreq *next, *prev;   /* http's list of requests waiting on tasks */
+};
+
+struct http {
+	struct http_config c;       /* addr and token point into addr_buf, tok */
+	char addr_buf[256];
+	char *tok;
+	struct loop *loop;
+	struct dispatch *d;
+	struct MHD_Daemon *mhd;
+	int lsn_fd;
+	struct loop_watch mhd_w, timer_w;
+	char addr[96];
+	int64_t started;            /* wall clock at start: the models' "created" */
+	int again;                  /* MHD has work ready: run it before sleeping */
+	struct hreq *waiting;       /* requests with a task: H_WAITING, H_STREAMING */
+	size_t n_waiting;
+};
+
+/* http.c */
+void http_resume(struct hreq *r);
+void http_wait_link(struct hreq *r);
+void http_wait_unlink(struct hreq *r);
+/* Make r's answer a JSON body (taken: freed by http.c), then resume it. */
+void http_ready(struct hreq *r, unsigned status, char *json);
+/* An OpenAI-shaped error as r's answer, from a PROTO_E_* code or an HTTP
+ * status. */
+void http_fail(struct hreq *r, unsigned status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void http_fail_proto(struct hreq *r, int proto_code, const char *msg, uint64_t retry_after);
+
+/* http-oai.c */
+void http_oai_start(struct hreq *r, int kind);    /* POST body read: parse, submit */
+int http_oai_queue(struct hreq *r);               /* queue a streaming response */
+void http_oai_event(struct hreq *r);              /* its task changed */
+void http_oai_cancel(struct hreq *r);             /* the client left: cancel unless detached */
+void http_oai_free(struct hreq *r);
+
+#endif

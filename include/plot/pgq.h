@@ -1,0 +1,216 @@
+/*
+ * pgq.h — the shared queue and mailbox on PostgreSQL (issue #15): many plotd,
+ * one database, one global priority order.
+ *
+ * WHAT IT IS
+ *   One struct pgq is one libpq connection of one daemon. Every call is
+ *   synchronous (a few round trips, one short transaction each) and is meant
+ *   to run on the store thread of the durable store (store.h), never on the
+ *   event loop. A struct pgq is not thread-safe: one thread owns it. To wait
+ *   for notifications without blocking anything else, that thread polls
+ *   pgq_fd() beside its own wake-up fd and calls pgq_notifications().
+ *
+ * SCHEMA (lib/store/pg-schema.c)
+ *   Versioned: plot_schema_version holds one row, the version applied. At
+ *   open, the migrations past it run in order in one transaction that first
+ *   takes a transaction-scoped advisory lock, so daemons starting together
+ *   migrate once and the others wait, then see the new version. A database
+ *   newer than this binary is refused. Tables: plot_tasks (one row per task;
+ *   ids from one bigserial shared by every daemon), plot_output (the output
+ *   chunks of a task, in order), plot_daemons (each daemon's share, written
+ *   by its heartbeat).
+ *
+ * CLOCK
+ *   Every time that matters across daemons (lease expiry, deadlines, created
+ *   /started/ended) is the database server's clock (now()): daemons on
+ *   different machines never compare their own clocks. Times handed out are
+ *   Unix epoch nanoseconds (microsecond resolution, PostgreSQL's).
+ *
+ * CLAIMING (the pool's admission rule, store-wide)
+ *   pgq_claim() takes, per model a daemon serves, its free and its total
+ *   units. In one transaction it locks up to PGQ_CLAIM_WINDOW queued, not yet
+ *   expired tasks of that model in priority then FIFO (id) order with
+ *   FOR UPDATE SKIP LOCKED (rows another daemon is claiming are passed, never
+ *   waited for), then walks them as lib/pool does: a task that fits the free
+ *   units is claimed; one that does not is passed over and counts one skip
+ *   for every task claimed behind it; a passed-over task skipped skip_limit
+ *   times (and not bigger than the daemon's total units) reserves: nothing
+ *   behind it is claimed. A claimed task becomes RUNNING with a lease: the
+ *   daemon's name, a lease token unique in the database, and an expiry
+ *   now() + lease_ms.
+ *
+ * LEASES
+ *   The lease token, not the daemon's name, is what every later write checks
+ *   (appending output, finishing): a daemon whose task was requeued and then
+ *   claimed again by itself holds a new token, so the old run's writes are
+ *   refused too. pgq_renew() (the heartbeat) pushes back the expiry of every
+ *   lease the daemon still holds and names the ones it lost, with the state
+ *   the task is now in (requeued, failed, cancelled, timed out, gone): the
+ *   daemon stops those and discards their output. pgq_sweep(), called by any
+ *   daemon, ends expired leases: the task is requeued with attempts + 1 and
+ *   its partial output deleted while attempts < max_restarts (the task's
+ *   restart policy, fixed at submit), else it FAILS naming the daemon that
+ *   lost it. A task therefore completes at most once: only the holder of the
+ *   current token can finish it.
+ *
+ * DEADLINES
+ *   A deadline is absolute on the database clock. Claims never take a task
+ *   past it; pgq_sweep() ends queued tasks past it as EXPIRED and running ones
+ *   as TIMEOUT (partial output kept; the holder learns it on its next renew),
+ *   whichever daemon sweeps first.
+ *
+ * NOTIFY
+ *   A submit (and a requeue by the sweep) notifies channel plot_submit with
+ *   the model's name; a cancel of a running task notifies plot_cancel with
+ *   the task id. pgq_listen() subscribes; idle daemons wake on a submit
+ *   instead of polling, and a periodic pgq_sweep()+pgq_claim() covers a lost
+ *   notification (LISTEN is not durable across reconnects).
+ *
+ * ERRORS
+ *   Every call returns 0 or a negative PGQ_E_* and fills err with a message.
+ *   Connection failures name the URL with any password replaced by "***"
+ *   (or "PG* environment" and the host/db/user libpq resolved from it).
+ *
+ * DECISIONS WHERE THE ISSUE WAS SILENT
+ *   - skips are counted store-wide (a column), so the big-task rule holds
+ *     across daemons, not per daemon.
+ *   - the sweep deletes a requeued task's partial output: the rerun starts
+ *     from nothing and a reader never sees two runs spliced together.
+ *   - cancelling a running task ends it at once in the database (CANCELLED,
+ *     lease cleared); the running daemon learns it by NOTIFY or its next
+ *     renew and stops; output appended before the cancel is kept.
+ */
+#ifndef PLOT_PGQ_H
+#define PLOT_PGQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plot/store.h"
+
+enum pgq_err {
+	PGQ_OK = 0,
+	PGQ_E_CONNECT = 1,  /* cannot connect (bad URL, server down, auth) */
+	PGQ_E_SCHEMA = 2,   /* cannot create/migrate the schema (permissions, newer db) */
+	PGQ_E_QUERY = 3,    /* a statement failed (connection lost, server error) */
+	PGQ_E_LOST = 4,     /* the lease is no longer held: stop, discard output */
+	PGQ_E_NOTFOUND = 5, /* no task with that id */
+	PGQ_E_STATE = 6,    /* the task is in a state that does not allow this */
+	PGQ_E_INVAL = 7,    /* bad argument (named in err) */
+	PGQ_E_NOMEM = 8,
+};
+const char *pgq_err_name(int e); /* "lost", "connect", ... */
+
+#define PGQ_SCHEMA_VERSION 1    /* what this binary migrates up to */
+#define PGQ_CLAIM_WINDOW 64     /* queued tasks looked at per model per claim */
+
+struct pgq;
+
+/* Connect (url NULL or "": the PG* environment variables), then create or
+ * migrate the schema. name is this daemon's name in leases and stats (at
+ * most 63 bytes). */
+int pgq_open(const char *url, const char *name, struct pgq **out, char *err, size_t errlen);
+void pgq_free(struct pgq *q);
+/* url with the password replaced by "***" (URI or key=value form). */
+void pgq_redact_url(const char *url, char *out, size_t outlen);
+int pgq_schema_version(struct pgq *q, int *version, char *err, size_t errlen);
+
+/* A new task, QUEUED. request is the opaque blob the running daemon needs to
+ * run it (the encoded request); timeout_ms 0 means no deadline. */
+struct pgq_submit {
+	const char *model;
+	int priority;          /* enum pool_prio */
+	uint64_t cost;         /* units, >= 1 */
+	uint64_t timeout_ms;   /* deadline = now() + timeout_ms; 0 = none */
+	uint32_t owner_uid;
+	const char *label;     /* may be NULL */
+	int max_restarts;      /* lease losses that requeue; past it the task fails */
+	const void *request;
+	size_t request_len;
+};
+int pgq_submit(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err, size_t errlen);
+
+/* One model's offer to pgq_claim(). */
+struct pgq_want {
+	const char *model;
+	uint64_t free_units;
+	uint64_t max_units;
+	unsigned skip_limit;   /* 0: POOL_SKIP_LIMIT */
+};
+
+/* A claimed task: what the daemon needs to run it. */
+struct pgq_claimed {
+	uint64_t id;
+	uint64_t lease;        /* the token every later write presents */
+	char model[64];
+	int priority;
+	uint64_t cost;
+	uint64_t deadline_ns;  /* epoch ns, 0 = none */
+	uint32_t owner_uid;
+	int attempts;          /* lease losses before this claim */
+	void *request;         /* malloc'd copy; pgq_claimed_clear() frees it */
+	size_t request_len;
+};
+void pgq_claimed_clear(struct pgq_claimed *c);
+
+/* Claim for every model in want[0..nwant). out has room for cap tasks; *n is
+ * how many were claimed (in claim order: model by model, priority then FIFO). */
+int pgq_claim(struct pgq *q, const struct pgq_want *want, size_t nwant, uint64_t lease_ms,
+	      struct pgq_claimed *out, size_t cap, size_t *n, char *err, size_t errlen);
+
+/* A lease a daemon holds: the task and the token its claim returned. */
+struct pgq_lease {
+	uint64_t id;
+	uint64_t lease;
+};
+/* A lease the heartbeat found gone, and the state its task is in now
+ * (enum pool_state; POOL_QUEUED: requeued; -1: the task no longer exists). */
+struct pgq_lost {
+	uint64_t id;
+	uint64_t lease;
+	int state;
+};
+/* Heartbeat: extend every lease in held[0..n) by lease_ms, record this
+ * daemon's share (units, running) in plot_daemons, and list in lost (room for
+ * n) the leases that are no longer held. */
+int pgq_renew(struct pgq *q, const struct pgq_lease *held, size_t n, uint64_t lease_ms,
+	      uint64_t units, uint64_t running, struct pgq_lost *lost, size_t *nlost,
+	      char *err, size_t errlen);
+
+/* Output of a running task, appended in order; refused with PGQ_E_LOST unless
+ * lease is the task's current token and the task is RUNNING. */
+int pgq_append(struct pgq *q, uint64_t id, uint64_t lease, const void *data, size_t len,
+	       char *err, size_t errlen);
+/* End a running task (state DONE, FAILED, CANCELLED or TIMEOUT; error may be
+ * NULL). PGQ_E_LOST when the lease is not held: the run does not count. */
+int pgq_finish(struct pgq *q, uint64_t id, uint64_t lease, int state, const char *error,
+	       char *err, size_t errlen);
+/* Cancel from any daemon: a queued or running task becomes CANCELLED (a
+ * running one's holder is notified). PGQ_E_STATE when already ended. */
+int pgq_cancel(struct pgq *q, uint64_t id, char *err, size_t errlen);
+
+/* What a sweep did. */
+struct pgq_swept {
+	size_t requeued, failed, expired, timed_out;
+};
+/* End expired leases and passed deadlines (see LEASES, DEADLINES). */
+int pgq_sweep(struct pgq *q, struct pgq_swept *done, char *err, size_t errlen);
+
+/* A task by id from any daemon: the record (store.h; times in epoch ns;
+ * store_record_clear() frees it) with its whole output, its attempts (lease
+ * losses) and the name of the daemon that last claimed it (runner: room for
+ * 64 bytes, "" if never claimed). attempts and runner may be NULL. */
+int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, int *attempts,
+	    char *runner, char *err, size_t errlen);
+
+/* LISTEN on plot_submit and plot_cancel. */
+int pgq_listen(struct pgq *q, char *err, size_t errlen);
+/* The connection's socket, readable when a notification (or anything) came. */
+int pgq_fd(const struct pgq *q);
+/* Read what the socket has, without blocking, and call fn for each
+ * notification: channel "plot_submit" (payload: model) or "plot_cancel"
+ * (payload: task id). Returns the number delivered or a negative PGQ_E_*. */
+typedef void (*pgq_notify_fn)(void *arg, const char *channel, const char *payload);
+int pgq_notifications(struct pgq *q, pgq_notify_fn fn, void *arg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,508 @@
+/*
+ * pg-queue.c — the shared queue's operations: submit, claim, renew, append,
+ * finish, cancel, sweep, get (the rules are in include/plot/pgq.h).
+ *
+ * DESIGN
+ *   Each operation is one statement (autocommit, so one short transaction),
+ *   except the claim, which is BEGIN, per model one locking SELECT ... FOR
+ *   UPDATE SKIP LOCKED and one UPDATE, COMMIT: the admission walk (fit,
+ *   skips, reservation) runs in C between them, on rows this transaction
+ *   holds, so no other daemon can claim them meanwhile and none waits.
+ *   Every write to a running task is guarded by "lease = $token AND
+ *   state = RUNNING"; the row lock the statement takes (UPDATE, or FOR SHARE
+ *   for an append) orders it against the sweep, so a write either lands
+ *   before the lease is taken away or sees it gone.
+ *   Parameters go as text except bytea (binary); numbers are formatted here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plot/pool.h"
+#include "store/pg-impl.h"
+
+/* a timestamptz as Unix epoch microseconds (exact: extract returns numeric) */
+#define EPOCH_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+static void u64s(char *buf, uint64_t v)
+{
+	snprintf(buf, 24, "%llu", (unsigned long long)v);
+}
+
+static uint64_t get_u64(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoull(PQgetvalue(r, row, col), NULL, 10);
+}
+
+static uint64_t get_ns(const PGresult *r, int row, int col)
+{
+	return get_u64(r, row, col) * 1000u;
+}
+
+static char *get_str(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+/* A bytea column (text result, hex) into a malloc'd buffer; NULL + 0 if null. */
+static int get_bytea(const PGresult *r, int row, int col, void **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	if (PQgetisnull(r, row, col))
+		return 0;
+	unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), len);
+	if (!b)
+		return -PGQ_E_NOMEM;
+	*out = malloc(*len + 1); /* +1: readers may treat output as a string */
+	if (*out) {
+		memcpy(*out, b, *len);
+		((char *)*out)[*len] = 0;
+	}
+	PQfreemem(b);
+	return *out ? 0 : -PGQ_E_NOMEM;
+}
+
+/* "{1,2,3}": a bigint[] parameter */
+static char *u64_array(const uint64_t *v, size_t n, size_t stride)
+{
+	char *s = malloc(n * 22 + 3), *p = s;
+	if (!s)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		const uint64_t *x = (const uint64_t *)((const char *)v + i * stride);
+		p += sprintf(p, "%s%llu", i ? "," : "", (unsigned long long)*x);
+	}
+	strcpy(p, "}");
+	return s;
+}
+
+/* ---- submit ------------------------------------------------------------------ */
+
+static const char SQL_SUBMIT[] =
+	"WITH ins AS (INSERT INTO plot_tasks (model, priority, cost, deadline, owner_uid, label,"
+	"  max_restarts, request)"
+	" VALUES ($1, $2, $3, CASE WHEN $4::bigint > 0"
+	"   THEN now() + $4::bigint * interval '1 millisecond' END, $5, $6, $7, $8)"
+	" RETURNING id, model)"
+	"SELECT id, pg_notify('plot_submit', model) FROM ins";
+
+int pgq_submit(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err, size_t errlen)
+{
+	if (!s->model || !*s->model || s->cost < 1 || s->priority < 0 ||
+	    s->priority >= POOL_PRIO_COUNT || s->max_restarts < 0) {
+		snprintf(err, errlen, "submit: %s", !s->model || !*s->model ? "no model" :
+			 s->cost < 1 ? "cost must be >= 1" : s->max_restarts < 0 ?
+			 "max_restarts must be >= 0" : "priority out of range");
+		return -PGQ_E_INVAL;
+	}
+	char prio[24], cost[24], tmo[24], uid[24], mr[24];
+	snprintf(prio, sizeof prio, "%d", s->priority);
+	u64s(cost, s->cost);
+	u64s(tmo, s->timeout_ms);
+	u64s(uid, s->owner_uid);
+	snprintf(mr, sizeof mr, "%d", s->max_restarts);
+	const char *p[] = { s->model, prio, cost, tmo, uid, s->label, mr,
+			    s->request ? s->request : "" };
+	int len[] = { 0, 0, 0, 0, 0, 0, 0, (int)s->request_len };
+	int fmt[] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+	PGresult *r = pgq_exec_bin(q, "submit", SQL_SUBMIT, 8, p, len, fmt, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	*id = get_u64(r, 0, 0);
+	PQclear(r);
+	return 0;
+}
+
+/* ---- claim ------------------------------------------------------------------- */
+
+static const char SQL_CANDIDATES[] =
+	"SELECT id, cost, skips FROM plot_tasks"
+	" WHERE state = 0 AND model = $1 AND (deadline IS NULL OR deadline > now())"
+	" ORDER BY priority DESC, id LIMIT " "64" " FOR UPDATE SKIP LOCKED";
+_Static_assert(PGQ_CLAIM_WINDOW == 64, "SQL_CANDIDATES's LIMIT");
+
+static const char SQL_TAKE[] =
+	"UPDATE plot_tasks SET state = 1, lease = nextval('plot_lease_seq'), lease_owner = $2,"
+	" lease_expires = now() + $3::bigint * interval '1 millisecond', started_at = now()"
+	" WHERE id = ANY($1::bigint[])"
+	" RETURNING id, lease, model, priority, cost, " EPOCH_US("deadline") ", owner_uid,"
+	" attempts, request";
+
+static const char SQL_SKIPS[] =
+	"UPDATE plot_tasks t SET skips = t.skips + v.n"
+	" FROM unnest($1::bigint[], $2::bigint[]) AS v(id, n) WHERE t.id = v.id";
+
+/* One candidate of the admission walk. */
+struct cand {
+	uint64_t id, cost, skips, bump;
+	int take;
+};
+
+/* lib/pool's admission rule over one model's locked candidates (pgq.h). */
+static void admit(struct cand *c, size_t n, const struct pgq_want *w)
+{
+	uint64_t free_u = w->free_units;
+	unsigned limit = w->skip_limit ? w->skip_limit : POOL_SKIP_LIMIT;
+	for (size_t i = 0; i < n && free_u > 0; i++) {
+		if (c[i].cost <= free_u) {
+			c[i].take = 1;
+			free_u -= c[i].cost;
+			for (size_t j = 0; j < i; j++)
+				if (!c[j].take)
+					c[j].bump++;
+			continue;
+		}
+		if (c[i].skips + c[i].bump >= limit && c[i].cost <= w->max_units)
+			break; /* it reserves: nothing behind it starts */
+	}
+}
+
+static int fill_claimed(const PGresult *r, int row, struct pgq_claimed *c)
+{
+	memset(c, 0, sizeof *c);
+	c->id = get_u64(r, row, 0);
+	c->lease = get_u64(r, row, 1);
+	snprintf(c->model, sizeof c->model, "%s", PQgetvalue(r, row, 2));
+	c->priority = atoi(PQgetvalue(r, row, 3));
+	c->cost = get_u64(r, row, 4);
+	c->deadline_ns = get_ns(r, row, 5);
+	c->owner_uid = (uint32_t)get_u64(r, row, 6);
+	c->attempts = atoi(PQgetvalue(r, row, 7));
+	return get_bytea(r, row, 8, &c->request, &c->request_len);
+}
+
+/* Write the skip counts of passed-over candidates. */
+static int write_skips(struct pgq *q, const struct cand *c, size_t n, char *err, size_t errlen)
+{
+	uint64_t ids[PGQ_CLAIM_WINDOW], bumps[PGQ_CLAIM_WINDOW];
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (c[i].bump) {
+			ids[m] = c[i].id;
+			bumps[m++] = c[i].bump;
+		}
+	if (!m)
+		return 0;
+	char *a = u64_array(ids, m, sizeof ids[0]), *b = u64_array(bumps, m, sizeof bumps[0]);
+	const char *p[] = { a, b };
+	int rc = a && b ? pgq_exec_cmd(q, "claim (skips)", SQL_SKIPS, 2, p, err, errlen)
+			: -PGQ_E_NOMEM;
+	free(a);
+	free(b);
+	return rc;
+}
+
+/* Take the admitted candidates; returned rows go to out in claim order. */
+static int take(struct pgq *q, const struct cand *c, size_t n, uint64_t lease_ms,
+		struct pgq_claimed *out, size_t *got, char *err, size_t errlen)
+{
+	uint64_t ids[PGQ_CLAIM_WINDOW];
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (c[i].take)
+			ids[m++] = c[i].id;
+	if (!m)
+		return 0;
+	char ms[24], *a = u64_array(ids, m, sizeof ids[0]);
+	u64s(ms, lease_ms);
+	const char *p[] = { a, q->name, ms };
+	PGresult *r = a ? pgq_exec(q, "claim", SQL_TAKE, 3, p, err, errlen) : NULL;
+	free(a);
+	if (!r)
+		return a ? -PGQ_E_QUERY : -PGQ_E_NOMEM;
+	int rc = 0;
+	for (size_t k = 0; k < m && rc == 0; k++)      /* claim order: by ids[] */
+		for (int row = 0; row < PQntuples(r); row++)
+			if (get_u64(r, row, 0) == ids[k])
+				rc = fill_claimed(r, row, &out[(*got)++]);
+	PQclear(r);
+	return rc;
+}
+
+static int claim_model(struct pgq *q, const struct pgq_want *w, uint64_t lease_ms,
+		       struct pgq_claimed *out, size_t cap, size_t *got, char *err, size_t errlen)
+{
+	const char *p[] = { w->model };
+	PGresult *r = pgq_exec(q, "claim (select)", SQL_CANDIDATES, 1, p, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	struct cand c[PGQ_CLAIM_WINDOW];
+	size_t n = (size_t)PQntuples(r);
+	for (size_t i = 0; i < n; i++)
+		c[i] = (struct cand){ get_u64(r, i, 0), get_u64(r, i, 1), get_u64(r, i, 2), 0, 0 };
+	PQclear(r);
+	admit(c, n, w);
+	size_t room = cap - *got;
+	for (size_t i = 0; i < n; i++) /* no room in out: leave the rest queued */
+		if (c[i].take && room-- == 0)
+			c[i].take = 0;
+	int rc = write_skips(q, c, n, err, errlen);
+	return rc ? rc : take(q, c, n, lease_ms, out, got, err, errlen);
+}
+
+int pgq_claim(struct pgq *q, const struct pgq_want *want, size_t nwant, uint64_t lease_ms,
+	      struct pgq_claimed *out, size_t cap, size_t *n, char *err, size_t errlen)
+{
+	*n = 0;
+	if (lease_ms == 0) {
+		snprintf(err, errlen, "claim: lease_ms must be > 0");
+		return -PGQ_E_INVAL;
+	}
+	if (pgq_exec_cmd(q, "claim (begin)", "BEGIN", 0, NULL, err, errlen))
+		return -PGQ_E_QUERY;
+	int rc = 0;
+	for (size_t i = 0; i < nwant && rc == 0 && *n < cap; i++)
+		if (want[i].free_units > 0)
+			rc = claim_model(q, &want[i], lease_ms, out, cap, n, err, errlen);
+	if (rc == 0 && pgq_exec_cmd(q, "claim (commit)", "COMMIT", 0, NULL, err, errlen))
+		rc = -PGQ_E_QUERY;
+	if (rc < 0) {
+		pgq_rollback(q);
+		for (size_t i = 0; i < *n; i++)
+			pgq_claimed_clear(&out[i]);
+		*n = 0;
+	}
+	return rc;
+}
+
+void pgq_claimed_clear(struct pgq_claimed *c)
+{
+	free(c->request);
+	c->request = NULL;
+	c->request_len = 0;
+}
+
+/* ---- renew ------------------------------------------------------------------- */
+
+static const char SQL_RENEW[] =
+	"WITH held AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS h(id, lease)),"
+	" ren AS (UPDATE plot_tasks t"
+	"  SET lease_expires = now() + $3::bigint * interval '1 millisecond'"
+	"  FROM held WHERE t.id = held.id AND t.lease = held.lease AND t.state = 1"
+	"  RETURNING t.id),"
+	" dm AS (INSERT INTO plot_daemons (name, units, running, seen) VALUES ($4, $5, $6, now())"
+	"  ON CONFLICT (name) DO UPDATE"
+	"  SET units = EXCLUDED.units, running = EXCLUDED.running, seen = now())"
+	"SELECT h.id, h.lease, coalesce(t.state, -1) FROM held h"
+	" LEFT JOIN plot_tasks t ON t.id = h.id"
+	" WHERE h.id NOT IN (SELECT id FROM ren)";
+
+int pgq_renew(struct pgq *q, const struct pgq_lease *held, size_t n, uint64_t lease_ms,
+	      uint64_t units, uint64_t running, struct pgq_lost *lost, size_t *nlost,
+	      char *err, size_t errlen)
+{
+	*nlost = 0;
+	char *ids = u64_array(&held->id, n, sizeof *held);
+	char *leases = u64_array(&held->lease, n, sizeof *held);
+	char ms[24], un[24], rn[24];
+	u64s(ms, lease_ms);
+	u64s(un, units);
+	u64s(rn, running);
+	const char *p[] = { ids, leases, ms, q->name, un, rn };
+	PGresult *r = ids && leases ? pgq_exec(q, "renew", SQL_RENEW, 6, p, err, errlen) : NULL;
+	int rc = r ? 0 : ids && leases ? -PGQ_E_QUERY : -PGQ_E_NOMEM;
+	free(ids);
+	free(leases);
+	for (int i = 0; r && i < PQntuples(r) && *nlost < n; i++)
+		lost[(*nlost)++] = (struct pgq_lost){ get_u64(r, i, 0), get_u64(r, i, 1),
+						       atoi(PQgetvalue(r, i, 2)) };
+	PQclear(r);
+	return rc;
+}
+
+/* ---- append, finish, cancel ----------------------------------------------------- */
+
+static const char SQL_APPEND[] =
+	"INSERT INTO plot_output (task_id, data)"
+	" SELECT id, $3 FROM plot_tasks WHERE id = $1 AND lease = $2 AND state = 1 FOR SHARE";
+
+int pgq_append(struct pgq *q, uint64_t id, uint64_t lease, const void *data, size_t len,
+	       char *err, size_t errlen)
+{
+	char is[24], ls[24];
+	u64s(is, id);
+	u64s(ls, lease);
+	const char *p[] = { is, ls, data ? data : "" };
+	int lens[] = { 0, 0, (int)len }, fmt[] = { 0, 0, 1 };
+	PGresult *r = pgq_exec_bin(q, "append", SQL_APPEND, 3, p, lens, fmt, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	int ok = atoi(PQcmdTuples(r)) == 1;
+	PQclear(r);
+	if (!ok) {
+		snprintf(err, errlen, "append: task %llu: lease %llu is not held any more",
+			 (unsigned long long)id, (unsigned long long)lease);
+		return -PGQ_E_LOST;
+	}
+	return 0;
+}
+
+static const char SQL_FINISH[] =
+	"UPDATE plot_tasks SET state = $3, error = $4, ended_at = now(), lease = NULL,"
+	" lease_expires = NULL WHERE id = $1 AND lease = $2 AND state = 1";
+
+int pgq_finish(struct pgq *q, uint64_t id, uint64_t lease, int state, const char *error,
+	       char *err, size_t errlen)
+{
+	if (state != POOL_DONE && state != POOL_FAILED && state != POOL_CANCELLED &&
+	    state != POOL_TIMEOUT) {
+		snprintf(err, errlen, "finish: state %d is not an end of a running task", state);
+		return -PGQ_E_INVAL;
+	}
+	char is[24], ls[24], ss[8];
+	u64s(is, id);
+	u64s(ls, lease);
+	snprintf(ss, sizeof ss, "%d", state);
+	const char *p[] = { is, ls, ss, error };
+	PGresult *r = pgq_exec(q, "finish", SQL_FINISH, 4, p, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	int ok = atoi(PQcmdTuples(r)) == 1;
+	PQclear(r);
+	if (!ok) {
+		snprintf(err, errlen, "finish: task %llu: lease %llu is not held any more",
+			 (unsigned long long)id, (unsigned long long)lease);
+		return -PGQ_E_LOST;
+	}
+	return 0;
+}
+
+static const char SQL_CANCEL[] =
+	"WITH o AS (SELECT id, state FROM plot_tasks WHERE id = $1 FOR UPDATE),"
+	" c AS (UPDATE plot_tasks t SET state = 4, ended_at = now(), lease = NULL,"
+	"  lease_expires = NULL, error = 'cancelled through daemon ' || $2"
+	"  FROM o WHERE t.id = o.id AND o.state <= 1 RETURNING o.state AS was)"
+	"SELECT (SELECT state FROM o), (SELECT was FROM c),"
+	" (SELECT count(*) FROM (SELECT pg_notify('plot_cancel', $1::text) FROM c WHERE was = 1) n)";
+
+int pgq_cancel(struct pgq *q, uint64_t id, char *err, size_t errlen)
+{
+	char is[24];
+	u64s(is, id);
+	const char *p[] = { is, q->name };
+	PGresult *r = pgq_exec(q, "cancel", SQL_CANCEL, 2, p, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	int exists = !PQgetisnull(r, 0, 0), done = !PQgetisnull(r, 0, 1);
+	int state = exists ? atoi(PQgetvalue(r, 0, 0)) : -1;
+	PQclear(r);
+	if (done)
+		return 0;
+	if (!exists) {
+		snprintf(err, errlen, "cancel: no task %llu", (unsigned long long)id);
+		return -PGQ_E_NOTFOUND;
+	}
+	snprintf(err, errlen, "cancel: task %llu already ended (%s)", (unsigned long long)id,
+		 pool_state_name(state));
+	return -PGQ_E_STATE;
+}
+
+/* ---- sweep -------------------------------------------------------------------- */
+
+static const char SQL_DEADLINES[] =
+	"WITH due AS (SELECT id, state FROM plot_tasks WHERE state <= 1 AND deadline <= now()"
+	"  FOR UPDATE SKIP LOCKED),"
+	" upd AS (UPDATE plot_tasks t SET state = CASE WHEN due.state = 0 THEN 5 ELSE 6 END,"
+	"  ended_at = now(), lease = NULL, lease_expires = NULL,"
+	"  error = CASE WHEN due.state = 0 THEN 'deadline passed while queued'"
+	"   ELSE 'deadline passed while running on daemon ' || t.lease_owner END"
+	"  FROM due WHERE t.id = due.id RETURNING t.state)"
+	"SELECT count(*) FILTER (WHERE state = 5), count(*) FILTER (WHERE state = 6) FROM upd";
+
+static const char SQL_LEASES[] =
+	"WITH lost AS (SELECT id FROM plot_tasks WHERE state = 1 AND lease_expires < now()"
+	"  FOR UPDATE SKIP LOCKED),"
+	" upd AS (UPDATE plot_tasks t"
+	"  SET state = CASE WHEN t.attempts < t.max_restarts THEN 0 ELSE 3 END,"
+	"  attempts = t.attempts + 1, lease = NULL, lease_expires = NULL,"
+	"  started_at = CASE WHEN t.attempts < t.max_restarts THEN NULL ELSE t.started_at END,"
+	"  ended_at = CASE WHEN t.attempts < t.max_restarts THEN NULL ELSE now() END,"
+	"  error = CASE WHEN t.attempts < t.max_restarts THEN NULL"
+	"   ELSE format('the lease of daemon %s expired (lost %s times, restart limit %s)',"
+	"    t.lease_owner, t.attempts + 1, t.max_restarts) END"
+	"  FROM lost WHERE t.id = lost.id RETURNING t.id, t.state, t.model),"
+	" del AS (DELETE FROM plot_output o USING upd WHERE o.task_id = upd.id AND upd.state = 0)"
+	"SELECT count(*) FILTER (WHERE state = 0), count(*) FILTER (WHERE state = 3),"
+	" (SELECT count(*) FROM (SELECT pg_notify('plot_submit', m) FROM"
+	"  (SELECT DISTINCT model AS m FROM upd WHERE state = 0) s) n) FROM upd";
+
+int pgq_sweep(struct pgq *q, struct pgq_swept *done, char *err, size_t errlen)
+{
+	memset(done, 0, sizeof *done);
+	PGresult *r = pgq_exec(q, "sweep (deadlines)", SQL_DEADLINES, 0, NULL, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	done->expired = get_u64(r, 0, 0);
+	done->timed_out = get_u64(r, 0, 1);
+	PQclear(r);
+	r = pgq_exec(q, "sweep (leases)", SQL_LEASES, 0, NULL, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	done->requeued = get_u64(r, 0, 0);
+	done->failed = get_u64(r, 0, 1);
+	PQclear(r);
+	return 0;
+}
+
+/* ---- get ---------------------------------------------------------------------- */
+
+static const char SQL_GET[] =
+	"SELECT id, model, priority, state, cost, " EPOCH_US("created_at") ","
+	" " EPOCH_US("started_at") ", " EPOCH_US("ended_at") ", " EPOCH_US("deadline") ","
+	" owner_uid, label, error, attempts, coalesce(lease_owner, ''),"
+	" (SELECT string_agg(data, ''::bytea ORDER BY seq) FROM plot_output WHERE task_id = t.id)"
+	" FROM plot_tasks t WHERE id = $1";
+
+static int fill_record(const PGresult *r, struct store_record *o)
+{
+	memset(o, 0, sizeof *o);
+	o->id = get_u64(r, 0, 0);
+	o->model = get_str(r, 0, 1);
+	o->priority = atoi(PQgetvalue(r, 0, 2));
+	o->state = atoi(PQgetvalue(r, 0, 3));
+	o->cost = get_u64(r, 0, 4);
+	o->created_ns = get_ns(r, 0, 5);
+	o->started_ns = get_ns(r, 0, 6);
+	o->ended_ns = get_ns(r, 0, 7);
+	o->deadline_ns = get_ns(r, 0, 8);
+	o->owner_uid = (uint32_t)get_u64(r, 0, 9);
+	o->label = get_str(r, 0, 10);
+	o->error = get_str(r, 0, 11);
+	void *out;
+	int rc = get_bytea(r, 0, 14, &out, &o->output_len);
+	o->output = out;
+	if (rc == 0 && (!o->model || (!o->label && !PQgetisnull(r, 0, 10)) ||
+			(!o->error && !PQgetisnull(r, 0, 11))))
+		rc = -PGQ_E_NOMEM;
+	return rc;
+}
+
+int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, int *attempts,
+	    char *runner, char *err, size_t errlen)
+{
+	char is[24];
+	u64s(is, id);
+	const char *p[] = { is };
+	memset(out, 0, sizeof *out);
+	PGresult *r = pgq_exec(q, "get", SQL_GET, 1, p, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	if (PQntuples(r) == 0) {
+		PQclear(r);
+		snprintf(err, errlen, "get: no task %llu", (unsigned long long)id);
+		return -PGQ_E_NOTFOUND;
+	}
+	int rc = fill_record(r, out);
+	if (attempts)
+		*attempts = atoi(PQgetvalue(r, 0, 12));
+	if (runner)
+		snprintf(runner, 64, "%s", PQgetvalue(r, 0, 13));
+	PQclear(r);
+	if (rc < 0) {
+		store_record_clear(out);
+		snprintf(err, errlen, "get: out of memory");
+	}
+	return rc;
+}
