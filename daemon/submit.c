@@ -94,17 +94,16 @@ static void submit_prepared(struct pending *pe)
 		return;
 	}
 	uint64_t cost = r->sub.cost;
+	r->sub.prompt_tokens = r->prompt_tokens; /* the pool logs the submission */
 	int rc = pool_submit(m->pool, &r->sub, &id);
 	r->sub.payload = NULL; /* the pool took it, in every case */
 	if (rc < 0) {
 		rejected(&pe->cb, m, r->sub.owner_uid, cost, rc, !want);
 		return;
 	}
-	if (log_enabled(LOG_INFO))
-		log_msg(LOG_INFO, "pool %s: task %llu submitted (%u prompt tokens, uid %u, %s, "
-			"cost %llu%s)", m->name, (unsigned long long)id, r->prompt_tokens,
-			(unsigned)r->sub.owner_uid, pool_prio_name(r->sub.priority),
-			(unsigned long long)cost, pe->cb.detach ? ", detached" : "");
+	if (pe->cb.detach)
+		log_msg(LOG_DEBUG, "pool %s: task %llu is detached", m->name,
+			(unsigned long long)id);
 	struct submit_out o = { .code = 0, .task = id, .prompt_tokens = r->prompt_tokens };
 	pe->cb.done(pe->cb.ctx, &o);
 }

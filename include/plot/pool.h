@@ -209,16 +209,20 @@ struct pool_executor {
  * state. Must be cheap and must not call back into the pool. */
 typedef void (*pool_notify_fn)(void *ctx, uint64_t task_id);
 
-/* A task was admitted (state RUNNING; elapsed_ns = its queue wait) or ended
- * (a terminal state; elapsed_ns = time since admission, or since submit if
- * it never ran). Delivered like notify, without the pool lock, in order per
- * pool. For logs and metrics; must not call back into the pool. */
+/* A task was submitted (state QUEUED; elapsed_ns 0), admitted (state
+ * RUNNING; elapsed_ns = its queue wait) or ended (a terminal state;
+ * elapsed_ns = time since admission, or since submit if it never ran).
+ * Delivered like notify, without the pool lock, in order per pool, so a
+ * task's submission always comes before its admission. For logs and
+ * metrics; must not call back into the pool. */
 struct pool_event {
 	uint64_t id;
 	int state;
 	int priority;
 	uint64_t cost;
 	uint64_t elapsed_ns;
+	uint32_t owner_uid;
+	uint32_t prompt_tokens;    /* as submitted; 0 = not counted */
 };
 typedef void (*pool_event_fn)(void *ctx, const struct pool_event *ev);
 
@@ -263,6 +267,7 @@ struct pool_submit {
 	pool_payload_free_fn payload_free;
 	uint32_t owner_uid;        /* who submitted (for permission checks upstream) */
 	const char *label;         /* short text kept in the record (e.g. prompt head); may be NULL */
+	uint32_t prompt_tokens;    /* the prompt's size, for status and logs; 0 = not counted */
 };
 
 /* Submit a task. Never waits for work. On success returns 0 and stores the
@@ -445,7 +450,7 @@ void pool_task_unref(struct pool_task *t);
 void pool_task_finish(struct pool_task *t, int ok, const char *errmsg);
 /* What the executor knows about how the task went: why it stopped (EOS,
  * MAX_TOKENS or STOP; anything else is ignored, the pool decides those) and
- * the token counts so far. Any time before pool_task_finish(), any number
+ * the token counts so far (prompt_tokens 0 keeps the submitted count). Any time before pool_task_finish(), any number
  * of times; the last values stand. */
 void pool_task_set_outcome(struct pool_task *t, int finish, uint64_t tokens,
 			   uint64_t prompt_tokens);

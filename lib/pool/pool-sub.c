@@ -283,7 +283,8 @@ void pool_task_set_outcome(struct pool_task *t, int finish, uint64_t tokens,
 	    finish == POOL_FINISH_STOP)
 		t->finish = finish;
 	t->tokens = tokens;
-	t->prompt_tokens = prompt_tokens;
+	if (prompt_tokens)
+		t->prompt_tokens = prompt_tokens;
 	pthread_mutex_unlock(&p->mu);
 }
 

@@ -215,3 +215,15 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     run -0 --separate-stderr "$PLOT" --json daemon stop
     jq -e '.stopped == true and .was_running == false and .pid == null' <<<"$output"
 }
+
+@test "the log says submitted (uid, priority) before admitted, for every task" {
+    submit -p high "$(words 2)"; a=$ID
+    "$PLOT" result --wait "$a" >/dev/null
+    wait_log "pool echo: task $a (done|completed)"
+    uid=$(id -u)
+    grep -nE "pool echo: task $a (submitted|admitted)" "$PLOTD_STDERR" >"$BATS_TEST_TMPDIR/lines"
+    run -0 cut -d: -f2- "$BATS_TEST_TMPDIR/lines"
+    [ "${#lines[@]}" = 2 ]
+    [[ "${lines[0]}" == *"task $a submitted (0 prompt tokens, uid $uid, high, cost 1)" ]]
+    [[ "${lines[1]}" == *"task $a admitted (high, cost 1, waited "* ]]
+}

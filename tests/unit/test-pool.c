@@ -1272,23 +1272,29 @@ static void t_events(void **st)
 	c.on_event_ctx = &log;
 	mk(&f, &c);
 	uint64_t a = sub(f.p, POOL_PRIO_NORMAL, 3);
-	struct pool_submit s = { .priority = POOL_PRIO_HIGH, .cost = 2, .timeout_ns = 50 };
+	struct pool_submit s = { .priority = POOL_PRIO_HIGH, .cost = 2, .timeout_ns = 50,
+				 .owner_uid = 42, .prompt_tokens = 17 };
 	uint64_t b, x;
 	assert_int_equal(pool_submit(f.p, &s, &b), 0);
 	x = sub(f.p, POOL_PRIO_LOW, 1);
-	assert_int_equal(log.n, 1);
-	check_ev(&log, 0, a, POOL_RUNNING, 3, 0);
+	assert_int_equal(log.n, 4);
+	check_ev(&log, 0, a, POOL_QUEUED, 3, 0);  /* submitted, then admitted */
+	check_ev(&log, 1, a, POOL_RUNNING, 3, 0);
+	check_ev(&log, 2, b, POOL_QUEUED, 2, 0);
+	assert_int_equal(log.ev[2].owner_uid, 42);
+	assert_int_equal(log.ev[2].prompt_tokens, 17);
+	check_ev(&log, 3, x, POOL_QUEUED, 1, 0);
 	fake_now += 50;
 	pool_tick(f.p);                      /* b expires while queued */
-	check_ev(&log, 1, b, POOL_EXPIRED, 2, 50);
+	check_ev(&log, 4, b, POOL_EXPIRED, 2, 50);
 	fake_now += 10;
 	fin(&f, a, 1);                       /* a done after 60 ns, x admitted */
-	check_ev(&log, 2, a, POOL_DONE, 3, 60);
-	check_ev(&log, 3, x, POOL_RUNNING, 1, 60);
-	assert_int_equal(log.ev[3].priority, POOL_PRIO_LOW);
+	check_ev(&log, 5, a, POOL_DONE, 3, 60);
+	check_ev(&log, 6, x, POOL_RUNNING, 1, 60);
+	assert_int_equal(log.ev[6].priority, POOL_PRIO_LOW);
 	fin(&f, x, 0);
-	check_ev(&log, 4, x, POOL_FAILED, 1, 0);
-	assert_int_equal(log.n, 5);
+	check_ev(&log, 7, x, POOL_FAILED, 1, 0);
+	assert_int_equal(log.n, 8);
 	done(&f);
 }
 
