@@ -22,6 +22,12 @@ _plot_cmd_opts() {
     esac
 }
 
+# Ids of the queued and running tasks this user may see, from the daemon
+# (never starting one).
+_plot_task_ids() {
+    plot --no-autostart queue 2>/dev/null | cut -f1
+}
+
 _plot() {
     local cur prev cmd i
     COMPREPLY=()
@@ -68,6 +74,12 @@ _plot() {
         # max_running = tasks that may run at once; threads = compute threads
         limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
+        tail|status|result|cancel|wait) COMPREPLY=($(compgen -W "$(_plot_task_ids)" -- "$cur")) ;;
     esac
+    # a key= completion is finished by its value: no space after the =
+    local w
+    for w in "${COMPREPLY[@]}"; do
+        [[ "$w" == *= ]] && { compopt -o nospace; break; }
+    done
 }
 complete -F _plot plot

@@ -8,6 +8,12 @@ function __plot_models
     plot --no-autostart models 2>/dev/null | cut -f1
 end
 
+# Queued and running task ids from the daemon (never starting one), with
+# their model as the description.
+function __plot_tasks
+    plot --no-autostart queue 2>/dev/null | cut -f1,2
+end
+
 complete -c plot -f
 
 # global options
@@ -73,10 +79,16 @@ for c in queue stats
     complete -c plot -n "__fish_seen_subcommand_from $c" -l watch -x -d 'repeat every SECS seconds'
 end
 complete -c plot -n '__fish_seen_subcommand_from stats' -l prometheus -d 'text exposition format'
-complete -c plot -n '__fish_seen_subcommand_from limits' -a 'get set max_units= max_queue_depth= timeout_secs= retention_secs=' -d 'setting'
-complete -c plot -n '__fish_seen_subcommand_from limits' -a 'max_running=' -d 'tasks that may run at once'
-complete -c plot -n '__fish_seen_subcommand_from limits' -a 'threads=' -d 'compute threads of the executor'
-complete -c plot -n '__fish_seen_subcommand_from daemon' -a 'start stop restart reload status'
+# a verb once: get or set, then (after set) KEY= with no space, as fish
+# does for a completion that ends in =
+complete -c plot -n '__fish_seen_subcommand_from limits; and not __fish_seen_subcommand_from get set' -a 'get set' -d 'verb'
+complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_units= max_queue_depth= timeout_secs= retention_secs=' -d 'setting'
+complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_running=' -d 'tasks that may run at once'
+complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'threads=' -d 'compute threads of the executor'
+complete -c plot -n '__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from start stop restart reload status' -a 'start stop restart reload status'
+for c in tail status result cancel wait
+    complete -c plot -n "__fish_seen_subcommand_from $c" -a '(__plot_tasks)'
+end
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l timeout -x -d 'seconds to wait'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l now -d 'stop: cancel tasks instead of draining'
 complete -c plot -n '__fish_seen_subcommand_from help' -a "$commands"
