@@ -15,7 +15,7 @@ _plot_cmd_opts() {
         wait)    echo "--all --model -m --timeout" ;;
         cancel)  echo "--all --model -m --wait" ;;
         queue)   echo "--model -m --state --watch" ;;
-        stats)   echo "--model -m --watch --prometheus" ;;
+        stats)   echo "--model -m --watch --prometheus --wide" ;;
         limits)  echo "--model -m" ;;
         daemon)  echo "--timeout --now" ;;
         *)       echo "" ;;

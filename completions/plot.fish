@@ -79,6 +79,7 @@ for c in queue stats
     complete -c plot -n "__fish_seen_subcommand_from $c" -l watch -x -d 'repeat every SECS seconds'
 end
 complete -c plot -n '__fish_seen_subcommand_from stats' -l prometheus -d 'text exposition format'
+complete -c plot -n '__fish_seen_subcommand_from stats' -l wide -d 'every counter and engine figure'
 # a verb once: get or set, then (after set) KEY= with no space, as fish
 # does for a completion that ends in =
 complete -c plot -n '__fish_seen_subcommand_from limits; and not __fish_seen_subcommand_from get set' -a 'get set' -d 'verb'

@@ -770,7 +770,27 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		o->ttft_p99_ms = es.ttft_p99_ms;
 		o->itl_p50_ms = es.itl_p50_ms;
 		o->itl_p99_ms = es.itl_p99_ms;
+		struct exec_info info;
+		exec_describe(m->exec, &info);
+		o->model_ready = info.state && !strcmp(info.state, "ready");
+		if (es.has_engine)
+			o->kv_bytes = m->conf->params.kvcache_mem_mb << 20;
 	}
+	o->prompt_tokens = st.prompt_tokens;
+	o->generated_tokens = st.tokens;
+}
+
+/* plotd's resident memory, bytes (procfs, not a disk): 0 if unknown. */
+uint64_t dispatch_rss_bytes(void)
+{
+	unsigned long long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static void do_stats(struct conn *c, const struct proto_msg *req)
@@ -792,6 +812,7 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 		r.u.stats.n_models = (uint32_t)n;
 		r.u.stats.uptime_secs = (double)(conn_now_ms() - dsp(c)->start_ms) / 1e3;
 		r.u.stats.clients = dsp(c)->conns->n;
+		r.u.stats.rss_bytes = dispatch_rss_bytes();
 		conn_send(c, &r);
 	}
 	free(v);

@@ -54,5 +54,7 @@ size_t dispatch_watch_count(const struct dispatch *d);
 /* One model's figures, as the stats reply carries them (HTTP's /metrics
  * and /v1/queues too). */
 void dispatch_model_stats(const struct model *m, struct proto_model_stats *o);
+/* plotd's resident memory in bytes, for stats and /metrics; 0 = unknown. */
+uint64_t dispatch_rss_bytes(void);
 
 #endif

@@ -383,6 +383,7 @@ struct pool_stats {
 	unsigned running_limit; /* min(max_running, capacity): what admission uses */
 	uint64_t timeout_ns, retention_ns;
 	uint64_t submitted, completed, failed, cancelled, expired, timed_out, rejected;
+	uint64_t tokens, prompt_tokens; /* generated / prompt tokens of ended tasks */
 	uint64_t rejected_queue_full, rejected_capacity;
 	uint64_t queued_by_prio[POOL_PRIO_COUNT];
 	uint64_t queue_wait_p50_ns, queue_wait_p99_ns; /* over the last 4096 admissions */

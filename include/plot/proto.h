@@ -282,6 +282,10 @@ struct proto_model_stats {
 	double queue_wait_p50_ms, queue_wait_p99_ms;
 	uint64_t mailbox;
 	uint64_t timeout_secs, retention_secs;
+	/* model_ready: 1 while the model serves (loaded), 0 loading or failed;
+	 * prompt_tokens, generated_tokens: summed over ended tasks (counters);
+	 * kv_bytes: memory of the KV cache (llm: its budget), 0 = none */
+	uint64_t model_ready, prompt_tokens, generated_tokens, kv_bytes;
 	/* executors with an engine only (has_engine set; wire key llm, kept for
 	 * compatibility): the engine's figures. Keys:
 	 * prefill_tps, decode_tps (tokens/s over the last 10 s), batch
@@ -293,12 +297,13 @@ struct proto_model_stats {
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
 };
 
-/* ok reply to stats. Keys: models (array of maps), uptime, clients. */
+/* ok reply to stats. Keys: models (array of maps), uptime, clients, rss. */
 struct proto_stats {
 	const struct proto_model_stats *models;
 	uint32_t n_models;
 	double uptime_secs;
 	uint64_t clients;             /* open connections */
+	uint64_t rss_bytes;           /* (rss) plotd's resident memory; 0 = unknown */
 };
 
 /* ok reply to queue: tasks in queue order (running first). Key: tasks. */

@@ -100,6 +100,7 @@ struct pool {
 	uint64_t next_id, admits;
 	uint64_t units_lowered_at, running_lowered_at; /* admits at lowering */
 	uint64_t submitted, completed, failed, cancelled, expired, timed_out;
+	uint64_t tokens, prompt_tokens; /* summed over ended tasks (their outcome) */
 	uint64_t rej_queue_full, rej_capacity, rej_shutdown;
 	uint64_t waits[POOL_WAIT_RING];
 	size_t wait_n, wait_pos;

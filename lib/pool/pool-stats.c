@@ -105,6 +105,8 @@ static void stats_locked(struct pool *p, struct pool_stats *o)
 	o->retention_ns = p->retention_ns;
 	o->submitted = p->submitted;
 	o->completed = p->completed;
+	o->tokens = p->tokens;
+	o->prompt_tokens = p->prompt_tokens;
 	o->failed = p->failed;
 	o->cancelled = p->cancelled;
 	o->expired = p->expired;

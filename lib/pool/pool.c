@@ -517,6 +517,8 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 		t->error = strndup(why, POOL_ERROR_MAX); /* NULL on OOM: no message */
 	list_push(&p->mailbox, t);
 	count_end(p, state);
+	p->tokens += t->tokens;
+	p->prompt_tokens += t->prompt_tokens;
 	post_free_payload(po, t);
 	post_notify(po, t->id);
 	post_event(p, po, t, now);

@@ -209,6 +209,8 @@ static const struct field f_mstats[] = {
 	F("wait_p99", K_DBL, struct proto_model_stats, queue_wait_p99_ms),
 	MS("mailbox", mailbox), MS("timeout_secs", timeout_secs),
 	MS("retention_secs", retention_secs),
+	MS("model_ready", model_ready), MS("prompt_tokens", prompt_tokens),
+	MS("generated_tokens", generated_tokens), MS("kv_bytes", kv_bytes),
 	F("llm", K_BOOL, struct proto_model_stats, has_engine),
 	F("prefill_tps", K_DBL, struct proto_model_stats, prefill_tps),
 	F("decode_tps", K_DBL, struct proto_model_stats, decode_tps),
@@ -224,6 +226,7 @@ static const struct field f_stats[] = {
 	FO("models", struct proto_stats, models, n_models, &s_mstats),
 	F("uptime", K_DBL, struct proto_stats, uptime_secs),
 	F("clients", K_U64, struct proto_stats, clients),
+	F("rss", K_U64, struct proto_stats, rss_bytes),
 };
 SCHEMA(s_stats, f_stats, struct proto_stats);
 

@@ -227,3 +227,38 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     [[ "${lines[0]}" == *"task $a submitted (0 prompt tokens, uid $uid, high, cost 1)" ]]
     [[ "${lines[1]}" == *"task $a admitted (high, cost 1, waited "* ]]
 }
+
+@test "stats fits 80 columns on a terminal, labels p50/p99, shows memory; --wide has the rest" {
+    "$PLOT" run one two three >/dev/null
+    submit -m slow "$(words 100)"
+    on_tty() { script -qec "$*" /dev/null | tr -d '\r'; }
+    run -0 on_tty "'$PLOT' stats"
+    assert_line --regexp '^MODEL +QUEUE +RUN +UNITS +DONE +FAIL +CANC +TOK/S +BATCH +WAIT_P50/P99$'
+    assert_line --regexp '^echo +0 +0/2 +0/8 +1 +0 +0 +- +- +[0-9.]+/[0-9.]+$'
+    assert_line --regexp '^memory: [0-9.]+ (KiB|MiB|GiB) resident, 0 B of KV cache$'
+    [ "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' <<<"$output")" -le 80 ]
+    run -0 on_tty "'$PLOT' stats --wide"
+    assert_output --regexp 'TTFT_MS_P50/P99 +ITL_MS_P50/P99 +QUEUE_WAIT_MS_P50/P99'
+    assert_output --regexp 'SUBMITTED +COMPLETED +FAILED +CANCELLED +EXPIRED +TIMED_OUT +REJECTED'
+    "$PLOT" -q cancel "$ID" >/dev/null
+}
+
+@test "stats --json and --prometheus: tokens, model ready, memory; summaries typed as such" {
+    "$PLOT" run one two three >/dev/null
+    "$PLOT" run -n 2 four five six >/dev/null
+    run -0 --separate-stderr "$PLOT" --json stats -m echo
+    assert_equal "$(jq -r '.models[0] | [.model_ready, .generated_tokens, .prompt_tokens, .kv_bytes] | @tsv' <<<"$output")" \
+        "1	5	0	0"
+    jq -e '.rss_bytes > 1000000' <<<"$output"
+    run -0 --separate-stderr "$PLOT" stats --prometheus
+    assert_line 'plot_generated_tokens_total{model="echo"} 5'
+    assert_line '# TYPE plot_generated_tokens_total counter'
+    assert_line '# TYPE plot_prompt_tokens_total counter'
+    assert_line 'plot_model_ready{model="echo"} 1'
+    assert_line '# TYPE plot_model_ready gauge'
+    assert_line '# TYPE plot_kv_bytes gauge'
+    assert_line '# TYPE plot_queue_wait_seconds summary'
+    assert_line '# TYPE plot_process_resident_memory_bytes gauge'
+    assert_line --regexp '^plot_process_resident_memory_bytes [1-9][0-9]{6,}$'
+    refute_line '# TYPE plot_queue_wait_seconds gauge'
+}
