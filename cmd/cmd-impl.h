@@ -59,6 +59,7 @@ struct plot_opt {
 
 #define PLOT_CMD_NEEDS_DAEMON 0x1 /* connects; autostarts plotd if allowed */
 #define PLOT_CMD_HIDDEN 0x2       /* not in help, man page or completions */
+#define PLOT_CMD_GEN_DEFAULTS 0x4 /* help lists the generate.* defaults (run, submit) */
 
 struct plot_ctx;
 

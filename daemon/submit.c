@@ -148,11 +148,44 @@ static void on_prepared(void *ctx, struct exec_prepared *r)
 	}
 }
 
-void submit_start(struct dispatch *d, struct model *m, const struct exec_request *r,
+/* What a request does not say, the model's generate.* settings do (from
+ * the config, per model over daemon-wide), for every front alike. */
+static void with_defaults(const struct model *m, const struct exec_request *in,
+			  struct exec_request *r)
+{
+	const struct cfg_lot *g = &m->lot;
+
+	*r = *in;
+	if (!(r->has & EXEC_HAS_MAX_TOKENS) && g->gen_max_tokens != CFG_NULL) {
+		r->has |= EXEC_HAS_MAX_TOKENS;
+		r->max_tokens = (uint32_t)g->gen_max_tokens;
+	}
+	if (!(r->has & EXEC_HAS_TEMPERATURE)) {
+		r->has |= EXEC_HAS_TEMPERATURE;
+		r->temperature = g->gen_temperature;
+	}
+	if (!(r->has & EXEC_HAS_TOP_K)) {
+		r->has |= EXEC_HAS_TOP_K;
+		r->top_k = (uint32_t)g->gen_top_k;
+	}
+	if (!(r->has & EXEC_HAS_TOP_P)) {
+		r->has |= EXEC_HAS_TOP_P;
+		r->top_p = g->gen_top_p;
+	}
+	if (!(r->has & EXEC_HAS_MIN_P)) {
+		r->has |= EXEC_HAS_MIN_P;
+		r->min_p = g->gen_min_p;
+	}
+}
+
+void submit_start(struct dispatch *d, struct model *m, const struct exec_request *in,
 		  const struct submit_cbs *cb)
 {
 	struct pending *pe = calloc(1, sizeof(*pe));
+	struct exec_request r0, *r = &r0;
 	char err[256];
+
+	with_defaults(m, in, &r0);
 
 	if (!pe) {
 		fail(cb, PROTO_E_NOMEM, "%s", "out of memory");

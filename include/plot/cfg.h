@@ -21,7 +21,8 @@
  * SCHEMA (see man/plot.yaml.5, generated from the table)
  *   parking_lot:
  *     pool:    { max_running: null, threads: 0 }
- *     limits:  { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }
+ *     limits:  { max_units: null, max_queue_depth: 1000, timeout_secs: 0 }
+ *     generate: { max_tokens: null, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 }
  *     queue:   { backend: memory }
  *     mailbox: { backend: memory, retention_secs: 3600 }
  *   daemon: { socket, log_level, log_file, pid_file, allow_users, allow_groups }
@@ -139,6 +140,11 @@ struct cfg_lot {
 	int queue_backend;         /* queue.backend; enum cfg_backend */
 	int mailbox_backend;       /* mailbox.backend */
 	uint64_t retention_secs;   /* mailbox.retention_secs */
+	/* generate.*: what a request that does not say gets (the daemon fills
+	 * them in before the executor sees the request) */
+	uint64_t gen_max_tokens;   /* CFG_NULL = until the end of the text or context */
+	double gen_temperature, gen_top_p, gen_min_p;
+	uint64_t gen_top_k;
 };
 
 /* Executor parameters. Each applies to the executor named in its doc. */

@@ -262,3 +262,49 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     assert_line --regexp '^plot_process_resident_memory_bytes [1-9][0-9]{6,}$'
     refute_line '# TYPE plot_queue_wait_seconds gauge'
 }
+
+@test "generate.* defaults: shown by plot config and help, daemon-wide and per model, a request wins" {
+    plotd_stop
+    plotd_write_config <<-'EOF2'
+	parking_lot:
+	  limits: { max_units: 8 }
+	  generate: { max_tokens: 3, temperature: 0.5 }
+	default_model: echo
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 1000 }
+	  - name: two
+	    executor: synthetic
+	    params: { tokens_per_sec: 1000 }
+	    parking_lot: { generate: { max_tokens: 2 } }
+	  - name: all
+	    executor: synthetic
+	    params: { tokens_per_sec: 1000 }
+	    parking_lot: { generate: { max_tokens: null } }
+	EOF2
+    plotd_start
+    run -0 "$PLOT" run a b c d e
+    assert_output "a b c "
+    run -0 "$PLOT" run -m two a b c d e
+    assert_output "a b "
+    run -0 "$PLOT" run -m all a b c d e
+    assert_output "a b c d e"
+    run -0 "$PLOT" run -n 4 a b c d e
+    assert_output "a b c d "
+    run -0 --separate-stderr "$PLOT" --json run a b c d e
+    assert_equal "$(jq -r '[.finish, .tokens] | @tsv' <<<"${lines[-1]}")" "max_tokens	3"
+    # plot config: the effective values, defaults included; no 120 s timeout
+    run -0 "$PLOT" config
+    assert_output --regexp 'generate:.*max_tokens: 3'
+    assert_output --partial 'temperature: 0.5'
+    assert_output --partial 'top_p: 0.95'
+    assert_output --partial 'top_k: 40'
+    assert_output --regexp 'timeout_secs: 0'
+    submit a b
+    [ "$(task_field "$ID" deadline)" = null ]
+    run -0 "$PLOT" help run
+    assert_line --regexp '^  generate.max_tokens +null$'
+    assert_line --regexp '^  generate.temperature +0.8$'
+    assert_line --regexp '^  limits.timeout_secs +0$'
+}
