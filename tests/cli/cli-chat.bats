@@ -250,3 +250,17 @@ prompt_token_counts() {
 prompt_token_counts_ge() {
 	[ "$(prompt_token_counts | wc -l)" -ge "$1" ]
 }
+
+@test "/set takes the penalties, in the sampler's ranges" {
+	plotd_start
+	run -2 --separate-stderr "$PLOT" chat <<<"/set repetition_penalty 0"
+	assert_equal "$stderr" "plot chat: /set: repetition_penalty must be in (0, 10], got 0"
+	run -2 --separate-stderr "$PLOT" chat <<<"/set frequency_penalty 3"
+	[[ "$stderr" == *"frequency_penalty must be in [-2, 2], got 3"* ]]
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'/set repetition_penalty 1.2\n/set frequency_penalty -0.5\n/set presence_penalty 1.5\n/set penalty_last_n 32\nhi\n/stats'
+	assert_line --regexp '^repetition_penalty +1.2$'
+	assert_line --regexp '^frequency_penalty +-0.5$'
+	assert_line --regexp '^presence_penalty +1.5$'
+	assert_line --regexp '^penalty_last_n +32$'
+	assert_line 'hi'
+}
