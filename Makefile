@@ -41,6 +41,10 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lyaml -lmsg
 PKG_CFLAGS += $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 
+# sqlite3 (lib/store/sqlite.c, the embedded durable store)
+PKG_CFLAGS += $(shell pkg-config --cflags sqlite3 2>/dev/null)
+PKG_LIBS   += $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
+
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 OPT      ?= -O2
@@ -75,11 +79,11 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # the unit tests of threaded code, which CI also runs under TSan
 THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/tests/test-exec \
-	$(B)/tests/test-pg,$(UNIT_BIN))
+	$(B)/tests/test-pg $(B)/tests/test-store-sqlite,$(UNIT_BIN))
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all clean help deps deps-peer models run check unit cli ref check-threads check-pool \
+.PHONY: all clean help deps deps-peer models run check unit cli cli-memory ref check-threads check-pool \
 	check-peer check-peer-llm fuzz-smoke man-cfg
 .DEFAULT_GOAL := all
 
@@ -116,12 +120,14 @@ clean:
 #> unit            the cmocka unit tests (tests/unit); test-pg runs against a private
 #>                 PostgreSQL that tests/tools/pg-cluster.sh starts (or CI's, $PLOT_PG_DIR)
 #> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR)
+#> cli-memory      the daemon and task tests again with the memory store (the
+#>                 default is sqlite; PLOT_TEST_BACKEND picks it)
 #> ref             the NumPy/jinja2/gguf oracle tests (tests/ref, pytest)
 #> check-threads   the unit tests of threaded code (pool, post queue, executor table);
 #>                 CI runs them under SAN=thread (check-pool: the same, old name)
 #> check-peer      tokens and greedy text against llama.cpp (needs make deps-peer)
 
-check: unit cli ref
+check: unit cli cli-memory ref
 
 $(B)/tests/test-%: $(B)/tests/unit/test-%.o $(UNIT_HELP_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
@@ -148,6 +154,14 @@ cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
 	else echo "cli: no bats tests yet"; fi
+
+# The store-independent daemon tests once more with the memory backend (the
+# sqlite-only ones, daemon-store*.bats, are left out): both stores must pass.
+CLI_MEMORY := $(filter-out tests/cli/daemon-store%,$(wildcard tests/cli/daemon-*.bats)) \
+	      tests/cli/cli-tasks.bats tests/cli/cli-queue.bats
+cli-memory: all
+	PLOT_TEST_BACKEND=memory PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
+	    bats --print-output-on-failure $(filter-out tests/cli/daemon-llm.bats,$(CLI_MEMORY))
 
 # Small programs the tests run: tests/ref/tools/*.c for the oracle tests
 # (GGUF dump, quant dump, tokenizer, template render, logits) and
@@ -216,10 +230,14 @@ fuzz-smoke: $(FUZZ_BIN)
 #> bench-tok       the tokenizer on the shipped models
 #> bench-llm       the engine against llama.cpp (llama_decode, interleaved): decode, prefill,
 #>                 batch-16, RSS; BENCH_LLM_ARGS="--llama-bench PATH" adds llama-bench
+#> bench-pgq       the PostgreSQL shared queue: submit and claim latency, tasks/s with 1 and 3
+#>                 claimers, against a bare round trip (a private cluster; BENCH_PGQ_TASKS)
 #> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick)
+#> bench-http      the HTTP front against the socket: 16 clients' null-task round trips,
+#>                 16 SmolLM2 streams (BENCH_HTTP_TASKS, BENCH_HTTP_TOKENS)
 
 .PHONY: bench-pool bench-proto bench-roundtrip bench-control bench-quant bench-threads \
-	bench-sampler bench-tok bench-llm bench-serve
+	bench-sampler bench-tok bench-llm bench-serve bench-pgq bench-http
 
 $(B)/bench/%: $(B)/tests/bench/%.o $(LIBA)
 	@mkdir -p $(dir $@)
@@ -243,8 +261,12 @@ bench-tok: $(B)/tests/tok-tool
 	@PLOT_BUILD=$(abspath $(B)) $(PYTHON) tests/bench/bench_tok.py
 bench-llm: $(B)/bench/bench-llm
 	$(PYTHON) tests/bench/bench_llm.py --bin $(B)/bench/bench-llm $(BENCH_LLM_ARGS)
+bench-pgq: $(B)/bench/bench-pgq
+	$(PG_RUN) $(B)/bench/bench-pgq
 bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
 	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
+bench-http: $(B)/bench/bench-http $(BINDIR)/plotd
+	$(B)/bench/bench-http $(abspath $(BINDIR))/plotd
 
 # ---- generated documentation --------------------------------------------------
 #>> Documentation

@@ -484,7 +484,7 @@ static int submit(struct chat *c, uint64_t *id)
 	req.u.submit.priority = POOL_PRIO_NORMAL;
 	submit_params(c, &req.u.submit);
 	memset(&reply, 0, sizeof(reply));
-	int rc = cmd_call(c->ctx, &req, &reply);
+	int rc = cmd_waitline_call(c->ctx, &req, &reply, c->model);
 	if (rc == 0)
 		*id = reply.u.submitted.task;
 	proto_msg_clear(&reply);
@@ -743,7 +743,7 @@ static int chat_parse(struct chat *c, int argc, char **argv)
 	while ((r = cmd_parser_next(&p, &arg)) > 0) {
 		if (r != 'm')
 			continue;
-		if (!*arg || strlen(arg) > CMD_MAX_NAME)
+		if (!*arg || (strlen(arg) > CMD_MAX_NAME && !cmd_adhoc_wanted(arg)))
 			return cmd_usage_error(c->ctx, "--model: a model name has 1..%d bytes", CMD_MAX_NAME);
 		free(c->model);
 		if (!(c->model = strdup(arg)))
@@ -761,6 +761,12 @@ static int chat_exec(struct plot_ctx *ctx, int argc, char **argv)
 	struct chat c;
 	chat_init(&c, ctx);
 	int rc = chat_parse(&c, argc, argv);
+	if (rc == 0 && cmd_adhoc_wanted(c.model)) {
+		const char *name;
+		rc = cmd_adhoc_start(ctx, c.model, &name);
+		free(c.model);
+		c.model = rc == 0 ? strdup(name) : NULL;
+	}
 	if (rc == 0)
 		rc = cmd_connect(ctx);
 	if (rc == 0 && (c.model || c.tty))
@@ -778,6 +784,7 @@ static int chat_exec(struct plot_ctx *ctx, int argc, char **argv)
 		chat_signals_restore();
 	}
 	chat_free(&c);
+	cmd_adhoc_end(ctx);
 	return rc < 0 ? CMD_EXIT_OK : rc;
 }
 

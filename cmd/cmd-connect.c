@@ -26,9 +26,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -98,8 +100,10 @@ static void find_plotd(char *out, size_t len)
 	snprintf(out, len, "plotd");
 }
 
-/* In the child: detach and exec plotd. Never returns. */
-static void exec_plotd(const char *plotd, const char *sock, const char *config, int logfd)
+/* In the child: detach and exec plotd. Never returns. A private daemon
+ * (-m PATH) gets SIGTERM when plot dies, however it dies. */
+static void exec_plotd(const char *plotd, const char *sock, const char *config, int logfd,
+		       pid_t adhoc_parent)
 {
 	const char *argv[8];
 	int i = 0;
@@ -120,6 +124,8 @@ static void exec_plotd(const char *plotd, const char *sock, const char *config, 
 		dup2(logfd, STDERR_FILENO);
 	}
 	signal(SIGPIPE, SIG_DFL);
+	if (adhoc_parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != adhoc_parent))
+		_exit(1); /* plot is already gone: nobody would stop this daemon */
 	execvp(plotd, (char *const *)argv);
 	dprintf(STDERR_FILENO, "plot: cannot run %s: %s\n", plotd, strerror(errno));
 	_exit(127);
@@ -144,8 +150,11 @@ static void show_log(const char *logpath, off_t from)
 	close(fd);
 }
 
-/* Try to connect once. 0 connected, 1 nobody there, else an exit status
- * (printed). */
+/* Try to connect once. 0 connected, NOBODY nobody there, else an exit
+ * status (printed). NOBODY is not an exit status: a failure that maps to
+ * exit 1 (a daemon that died during the handshake) must not read as
+ * "nobody there", or plot would autostart a daemon it was told not to. */
+#define NOBODY (-1)
 static int try_connect(struct plot_ctx *ctx, const char *sock, int quiet_unreachable)
 {
 	char err[512];
@@ -155,7 +164,7 @@ static int try_connect(struct plot_ctx *ctx, const char *sock, int quiet_unreach
 		return 0;
 	ctx->cl = NULL;
 	if (rc == -PROTO_E_UNREACHABLE && quiet_unreachable)
-		return 1;
+		return NOBODY;
 	cmd_err(ctx, "%s", err);
 	return client_exit_for_code(rc);
 }
@@ -191,9 +200,11 @@ static int spawn_plotd(struct plot_ctx *ctx, const char *sock, struct spawn *sp)
 	if (ctx->verbose)
 		cmd_info(ctx, "starting %s --socket %s", plotd, sock);
 	fflush(NULL);
+	pid_t parent = getpid();
 	sp->pid = fork();
 	if (sp->pid == 0)
-		exec_plotd(plotd, sock, config_abs(ctx->config_opt, cfg, sizeof(cfg)), logfd);
+		exec_plotd(plotd, sock, config_abs(ctx->config_opt, cfg, sizeof(cfg)), logfd,
+			   ctx->adhoc ? parent : 0);
 	if (logfd >= 0)
 		close(logfd);
 	if (sp->pid < 0) {
@@ -226,7 +237,7 @@ static int wait_ready(struct plot_ctx *ctx, const char *sock, const struct spawn
 	long delay = 1;
 	for (;;) {
 		int rc = try_connect(ctx, sock, 1);
-		if (rc != 1)
+		if (rc != NOBODY)
 			return rc;
 		int status;
 		if (waitpid(sp->pid, &status, WNOHANG) == sp->pid) {
@@ -250,7 +261,7 @@ static int start_locked(struct plot_ctx *ctx, const char *sock, int timeout_ms, 
 {
 	struct spawn sp;
 	int rc = try_connect(ctx, sock, 1);
-	if (rc != 1)
+	if (rc != NOBODY)
 		return rc;
 	rc = spawn_plotd(ctx, sock, &sp);
 	if (rc)
@@ -325,7 +336,7 @@ int cmd_connect(struct plot_ctx *ctx)
 	rc = try_connect(ctx, sock, !ctx->no_autostart);
 	if (rc == 0 && ctx->config_opt)
 		check_config(ctx);
-	if (rc != 1)
+	if (rc != NOBODY)
 		return rc;
 	rc = cmd_autostart(ctx, sock, 0, &started);
 	if (rc == 0 && started && ctx->verbose)

@@ -84,6 +84,8 @@ struct plot_ctx {
 	int color;                 /* enum cmd_color */
 	int quiet, verbose;
 	int no_autostart;
+	int adhoc;                 /* the daemon is a private one for -m PATH
+	                            * (cmd-adhoc.c): it dies with this process */
 	const struct plot_cmd *cmd;
 	struct client *cl;         /* NULL until cmd_connect() */
 };
@@ -151,6 +153,7 @@ int cmd_usage_error(struct plot_ctx *ctx, const char *fmt, ...)
 #define CMD_MAX_TOP_K 1000000u
 #define CMD_MAX_DEADLINE 31536000.0  /* one year, seconds */
 #define CMD_MAX_COST ((uint64_t)1 << 53)
+#define CMD_MAX_KEY 256
 
 /* Ids of long-only options; shared so one command's ids never collide. */
 enum {
@@ -160,6 +163,7 @@ enum {
 	CMD_OPT_PROMETHEUS, CMD_OPT_TIMEOUT, CMD_OPT_WAIT, CMD_OPT_NOW,
 	CMD_OPT_REPETITION_PENALTY, CMD_OPT_FREQUENCY_PENALTY, CMD_OPT_PRESENCE_PENALTY,
 	CMD_OPT_PENALTY_LAST_N, CMD_OPT_WIDE,
+	CMD_OPT_KEY, CMD_OPT_OWNER, CMD_OPT_SINCE, CMD_OPT_LIMIT,
 };
 
 /* The options run and submit share, as plot_opt initialisers. */
@@ -179,7 +183,8 @@ enum {
 	{"stop", 0, 1, "STR", "stop at STR (repeatable, at most 16, 1..256 bytes)", CMD_OPT_STOP}, \
 	{"deadline", 0, 1, "SECS", "give up SECS seconds after submission (0.001..31536000)", CMD_OPT_DEADLINE}, \
 	{"cost", 0, 1, "UNITS", "resource units to reserve, instead of the computed cost", CMD_OPT_COST}, \
-	{"raw", 0, 0, NULL, "send the prompt as plain text, not as a chat turn", CMD_OPT_RAW}
+	{"raw", 0, 0, NULL, "send the prompt as plain text, not as a chat turn", CMD_OPT_RAW}, \
+	{"key", 0, 1, "K", "idempotency key: a retry with the same K gets the first task's id", CMD_OPT_KEY}
 
 struct cmd_task {
 	const char *model;         /* NULL: the daemon's default */
@@ -198,6 +203,7 @@ struct cmd_task {
 	uint64_t cost;             /* 0: computed by the daemon */
 	int detach;
 	int raw;                   /* --raw: no chat template */
+	const char *key;           /* --key: idempotency key, or NULL */
 	char *prompt;              /* malloc'd, NUL-terminated */
 	size_t prompt_len;
 };
@@ -336,6 +342,18 @@ int cmd_parse_id_args(struct plot_ctx *ctx, int argc, char **argv, int flag_id,
 int cmd_watch(struct plot_ctx *ctx, double secs, int (*round)(struct plot_ctx *, void *), void *arg);
 int cmd_parse_watch(struct plot_ctx *ctx, const char *arg, double *secs);
 
+/* ---- -m PATH: a model tried by its file (cmd-adhoc.c) -------------------- */
+
+/* Whether a --model value is a file path (it has a '/'; model names never
+ * do), to be served by a private plotd. */
+int cmd_adhoc_wanted(const char *model);
+/* Start a private plotd serving the GGUF file at path alone, as a model
+ * named after the file, and connect ctx to it; *name is that model's name
+ * (static storage). 0, or an exit status (printed). */
+int cmd_adhoc_start(struct plot_ctx *ctx, const char *path, const char **name);
+/* Stop the private plotd, if one was started, and remove its directory. */
+void cmd_adhoc_end(struct plot_ctx *ctx);
+
 /* ---- the status line while waiting (cmd-waitline.c) --------------------- */
 
 /* One line on stderr, only on a terminal and without -q, erased before any
@@ -362,5 +380,9 @@ void cmd_waitline_tick(struct cmd_waitline *w);
 /* 1 when m is the reply to one of the waitline's requests (consumed). */
 int cmd_waitline_take(struct cmd_waitline *w, const struct proto_msg *m);
 void cmd_waitline_end(struct cmd_waitline *w);
+/* cmd_call, showing the load of model (NULL: the default) while the reply
+ * waits for it (a submit to a loading model). */
+int cmd_waitline_call(struct plot_ctx *ctx, struct proto_msg *req, struct proto_msg *reply,
+		      const char *model);
 
 #endif

@@ -118,7 +118,7 @@ static int queue_exec(struct plot_ctx *ctx, int argc, char **argv)
 const struct plot_cmd cmd_queue_entry = {
 	.name = "queue",
 	.args = "",
-	.summary = "List queued and running tasks in queue order.",
+	.summary = "List queued and running tasks in queue order (finished: plot list).",
 	.flags = PLOT_CMD_NEEDS_DAEMON,
 	.opts = queue_opts,
 	.exec = queue_exec,

@@ -4,7 +4,8 @@
  * The task is submitted attached (the daemon cancels it if this client
  * goes away) unless --detach, which prints the id and returns like submit
  * but leaves the task running on its own. Streaming and Ctrl-C handling
- * are cmd-stream.c's; the exit status is the task's.
+ * are cmd-stream.c's; the exit status is the task's. A --model with a '/'
+ * is a GGUF file, served by a private plotd for this run (cmd-adhoc.c).
  */
 #include <stdio.h>
 
@@ -22,6 +23,8 @@ static int run_exec(struct plot_ctx *ctx, int argc, char **argv)
 	uint64_t id;
 	cmd_task_init(&t);
 	int rc = cmd_task_parse(ctx, &t, argc, argv);
+	if (rc == 0 && cmd_adhoc_wanted(t.model))
+		rc = cmd_adhoc_start(ctx, t.model, &t.model);
 	if (rc == 0)
 		rc = cmd_task_submit(ctx, &t, &id);
 	if (rc == 0)
@@ -29,6 +32,7 @@ static int run_exec(struct plot_ctx *ctx, int argc, char **argv)
 	else if (rc < 0)
 		rc = CMD_EXIT_OK; /* --help */
 	cmd_task_free(&t);
+	cmd_adhoc_end(ctx);
 	return rc;
 }
 

@@ -50,7 +50,7 @@ static int parse_stop(struct plot_ctx *ctx, struct cmd_task *t, const char *arg)
 static int parse_model(struct plot_ctx *ctx, struct cmd_task *t, const char *arg)
 {
 	size_t n = strlen(arg);
-	if (n == 0 || n > CMD_MAX_NAME)
+	if (n == 0 || (n > CMD_MAX_NAME && !cmd_adhoc_wanted(arg)))
 		return cmd_usage_error(ctx, "--model: a model name has 1..%d bytes", CMD_MAX_NAME), -1;
 	t->model = arg;
 	return 0;
@@ -143,6 +143,11 @@ int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *a
 		return cmd_parse_u64(ctx, "--cost", arg, 1, CMD_MAX_COST, &t->cost);
 	case CMD_OPT_RAW:
 		t->raw = 1;
+		return 0;
+	case CMD_OPT_KEY:
+		if (!arg[0] || strlen(arg) > CMD_MAX_KEY)
+			return cmd_usage_error(ctx, "--key: give 1 to %d bytes", CMD_MAX_KEY), -1;
+		t->key = arg;
 		return 0;
 	}
 	return parse_penalty(ctx, t, id, arg);
@@ -278,6 +283,7 @@ void cmd_task_msg(const struct cmd_task *t, struct proto_msg *m)
 	s->n_stop = (uint32_t)t->nstop;
 	s->detach = t->detach;
 	s->raw = t->raw;
+	s->key = t->key;
 }
 
 int cmd_task_submit(struct plot_ctx *ctx, const struct cmd_task *t, uint64_t *id)
@@ -285,7 +291,7 @@ int cmd_task_submit(struct plot_ctx *ctx, const struct cmd_task *t, uint64_t *id
 	struct proto_msg req, reply;
 	cmd_task_msg(t, &req);
 	memset(&reply, 0, sizeof(reply));
-	int rc = cmd_call(ctx, &req, &reply);
+	int rc = cmd_waitline_call(ctx, &req, &reply, t->model);
 	if (rc == 0)
 		*id = reply.u.submitted.task;
 	proto_msg_clear(&reply);
@@ -309,6 +315,10 @@ int cmd_task_parse(struct plot_ctx *ctx, struct cmd_task *t, int argc, char **ar
 	}
 	if (r < 0)
 		return r == -2 ? -1 : CMD_EXIT_USAGE;
+	if (t->detach && cmd_adhoc_wanted(t->model))
+		return cmd_usage_error(ctx, "--model %s: a model file is served only while plot "
+				       "run or chat runs; add it to plot.yaml's models to submit to it",
+				       t->model);
 	int i = cmd_parser_optind(&p);
 	if (cmd_task_prompt(ctx, t, argc - i, argv + i))
 		return CMD_EXIT_USAGE;

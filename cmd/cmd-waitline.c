@@ -9,6 +9,11 @@
  *   byte of output or any message, so nothing of it stays on the screen or
  *   reaches a pipe. One line per process: the state is file-static.
  *
+ *   A submit to a model that is loading is answered only once the model
+ *   can tokenize (an llm model: once loaded), so cmd_waitline_call, which
+ *   makes such a call, asks for the models' states meanwhile and shows the
+ *   load's progress.
+ *
  *   For a task, the stream's poll wakes every WAITLINE_TICK_MS while the
  *   task is silent and asks the daemon, on the stream's own connection,
  *   for the task's status and the models' states; the replies come back
@@ -91,7 +96,8 @@ static uint64_t ask(struct cmd_waitline *w, int type)
 	struct proto_msg m;
 	char err[256];
 	proto_msg_init(&m, type, 0);
-	m.u.task_ref.task = w->task;
+	if (type == PROTO_T_STATUS)
+		m.u.task_ref.task = w->task;
 	if (client_send(w->ctx->cl, &m, err, sizeof(err)) < 0)
 		return 0; /* the stream sees the broken connection itself */
 	return m.id;
@@ -103,9 +109,9 @@ void cmd_waitline_tick(struct cmd_waitline *w)
 	if (!w->on || now < w->next)
 		return;
 	w->next = now + WAITLINE_TICK_MS;
-	if (!w->status_id)
+	if (!w->status_id && w->task)
 		w->status_id = ask(w, PROTO_T_STATUS);
-	if (!w->models_id && w->model[0])
+	if (!w->models_id && (w->model[0] || !w->task))
 		w->models_id = ask(w, PROTO_T_MODELS);
 }
 
@@ -138,6 +144,8 @@ static void take_models(struct cmd_waitline *w, const struct proto_models *ms)
 	w->loading = 0;
 	for (uint32_t i = 0; i < ms->n_models; i++) {
 		const struct proto_model_info *mi = &ms->models[i];
+		if (!w->model[0] && mi->is_default) /* a submit to the default model */
+			snprintf(w->model, sizeof(w->model), "%s", mi->name);
 		if (strcmp(mi->name, w->model) || !mi->state || strcmp(mi->state, "loading"))
 			continue;
 		w->loading = 1;
@@ -168,4 +176,56 @@ void cmd_waitline_end(struct cmd_waitline *w)
 {
 	w->on = 0;
 	cmd_waitline_clear();
+}
+
+/* The reply to req, or 0 to wait on (other frames are handed to w). */
+static int is_reply(struct cmd_waitline *w, const struct proto_msg *req, struct proto_msg *m)
+{
+	if (m->id == req->id && (m->type == PROTO_T_OK || m->type == PROTO_T_ERR))
+		return 1;
+	cmd_waitline_take(w, m);
+	proto_msg_clear(m);
+	return 0;
+}
+
+static int call_error(struct plot_ctx *ctx, int rc, const char *err)
+{
+	if (rc == -PROTO_E_INTR)
+		return CMD_EXIT_CANCELLED;
+	cmd_err(ctx, "%s", err);
+	return client_exit_for_code(rc);
+}
+
+int cmd_waitline_call(struct plot_ctx *ctx, struct proto_msg *req, struct proto_msg *reply,
+		      const char *model)
+{
+	struct cmd_waitline w;
+	char err[512];
+	int rc = cmd_connect(ctx);
+	memset(reply, 0, sizeof(*reply));
+	if (rc || !cmd_waitline_wanted(ctx))
+		return rc ? rc : cmd_call(ctx, req, reply);
+	cmd_waitline_init(&w, ctx, 0);
+	if (model)
+		snprintf(w.model, sizeof(w.model), "%s", model);
+	if ((rc = client_send(ctx->cl, req, err, sizeof(err))) < 0)
+		return call_error(ctx, rc, err);
+	for (;;) {
+		rc = client_recv(ctx->cl, reply, cmd_waitline_timeout(&w), err, sizeof(err));
+		if (rc == -PROTO_E_TIMEOUT || (rc == -PROTO_E_INVALID && reply->id != req->id)) {
+			proto_msg_clear(reply);
+			cmd_waitline_tick(&w);
+			continue;
+		}
+		if (rc < 0 || is_reply(&w, req, reply))
+			break;
+	}
+	cmd_waitline_end(&w);
+	if (rc < 0)
+		return call_error(ctx, rc, err);
+	if (reply->type == PROTO_T_OK)
+		return 0;
+	int code = reply->u.error.code ? reply->u.error.code : PROTO_E_INTERNAL;
+	return call_error(ctx, -code, reply->u.error.message ? reply->u.error.message
+							    : proto_code_name(code));
 }

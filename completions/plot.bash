@@ -5,7 +5,7 @@
 _plot_global_opts="--socket --config --json --color --quiet -q --verbose -v --version --help -h --no-autostart"
 
 _plot_cmd_opts() {
-    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --repetition-penalty --frequency-penalty --presence-penalty --penalty-last-n --seed --stop --deadline --cost --raw"
+    local task="--model -m --priority -p --max-tokens -n --temperature --top-k --top-p --min-p --repetition-penalty --frequency-penalty --presence-penalty --penalty-last-n --seed --stop --deadline --cost --raw --key"
     case "$1" in
         run)     echo "$task --detach" ;;
         submit)  echo "$task" ;;
@@ -15,6 +15,7 @@ _plot_cmd_opts() {
         wait)    echo "--all --model -m --timeout" ;;
         cancel)  echo "--all --model -m --wait" ;;
         queue)   echo "--model -m --state --watch" ;;
+        list)    echo "--model -m --state --owner --since --limit" ;;
         stats)   echo "--model -m --watch --prometheus --wide" ;;
         limits)  echo "--model -m" ;;
         daemon)  echo "--timeout --now" ;;
@@ -33,7 +34,7 @@ _plot() {
     COMPREPLY=()
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local commands="run chat submit tail status result wait cancel queue stats limits models config daemon help"
+    local commands="run chat submit tail status result wait cancel queue list stats limits models config daemon help"
 
     # The command is the first word that is not an option or an option's value.
     cmd=""
@@ -51,7 +52,13 @@ _plot() {
         --priority|-p) COMPREPLY=($(compgen -W "low normal high critical" -- "$cur")); return ;;
         --state) COMPREPLY=($(compgen -W "queued running done failed cancelled expired timeout" -- "$cur")); return ;;
         --model|-m)
-            COMPREPLY=($(compgen -W "$(plot --no-autostart models 2>/dev/null | cut -f1)" -- "$cur"))
+            if [[ "$cur" == */* ]]; then # a GGUF file, for run and chat
+                local IFS=$'\n'
+                COMPREPLY=($(compgen -f -- "$cur"))
+                compopt -o filenames 2>/dev/null
+            else
+                COMPREPLY=($(compgen -W "$(plot --no-autostart models 2>/dev/null | cut -f1)" -- "$cur"))
+            fi
             return ;;
         --max-tokens|-n|--temperature|--top-k|--top-p|--min-p|--repetition-penalty|--frequency-penalty|--presence-penalty|--penalty-last-n|--seed|--stop|--deadline|--cost|--watch|--timeout)
             return ;;
@@ -72,7 +79,7 @@ _plot() {
     case "$cmd" in
         daemon) COMPREPLY=($(compgen -W "start stop restart reload status" -- "$cur")) ;;
         # max_running = tasks that may run at once; threads = compute threads
-        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs=" -- "$cur")) ;;
+        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
         tail|status|result|cancel|wait) COMPREPLY=($(compgen -W "$(_plot_task_ids)" -- "$cur")) ;;
     esac

@@ -2,9 +2,11 @@
 #   ~/.config/fish/completions/plot.fish
 # Kept in step with the CLI's command table by tests/cli/cli-docs.bats.
 
-set -l commands run chat submit tail status result wait cancel queue stats limits models config daemon help
+set -l commands run chat submit tail status result wait cancel queue list stats limits models config daemon help
 
 function __plot_models
+    # a value with a '/' is a GGUF file, for run and chat
+    string match -q -- '*/*' (commandline -ct); and __fish_complete_suffix .gguf; and return
     plot --no-autostart models 2>/dev/null | cut -f1
 end
 
@@ -37,6 +39,7 @@ complete -c plot -n "not __fish_seen_subcommand_from $commands" -a result -d 'pr
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a wait -d 'wait until tasks have ended'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a cancel -d 'cancel tasks'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a queue -d 'list queued and running tasks'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a list -d 'list every task, finished ones too, newest first'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a stats -d 'show pool statistics'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a limits -d 'show or set limits'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a models -d 'list models'
@@ -62,6 +65,7 @@ for c in run submit
     complete -c plot -n "__fish_seen_subcommand_from $c" -l deadline -x -d 'deadline in seconds'
     complete -c plot -n "__fish_seen_subcommand_from $c" -l cost -x -d 'resource units'
     complete -c plot -n "__fish_seen_subcommand_from $c" -l raw -d 'send the prompt as plain text, not as a chat turn'
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l key -x -d 'idempotency key'
 end
 complete -c plot -n '__fish_seen_subcommand_from run' -l detach -d 'print the id and return'
 
@@ -71,10 +75,15 @@ complete -c plot -n '__fish_seen_subcommand_from cancel' -l all -d 'cancel every
 complete -c plot -n '__fish_seen_subcommand_from cancel' -l wait -d 'return once the tasks have ended'
 complete -c plot -n '__fish_seen_subcommand_from wait' -l all -d 'wait for every queued and running task'
 complete -c plot -n '__fish_seen_subcommand_from wait' -l timeout -x -d 'give up after SECS seconds'
-for c in chat cancel wait queue stats limits
+for c in chat cancel wait queue list stats limits
     complete -c plot -n "__fish_seen_subcommand_from $c" -s m -l model -x -a '(__plot_models)' -d 'model'
 end
-complete -c plot -n '__fish_seen_subcommand_from queue' -l state -x -a 'queued running done failed cancelled expired timeout' -d 'only tasks in this state'
+for c in queue list
+    complete -c plot -n "__fish_seen_subcommand_from $c" -l state -x -a 'queued running done failed cancelled expired timeout' -d 'only tasks in this state'
+end
+complete -c plot -n '__fish_seen_subcommand_from list' -l owner -x -a '(__fish_complete_users)' -d 'only tasks of USER'
+complete -c plot -n '__fish_seen_subcommand_from list' -l since -x -d 'only tasks of the last SECS seconds'
+complete -c plot -n '__fish_seen_subcommand_from list' -l limit -x -d 'show the N newest'
 for c in queue stats
     complete -c plot -n "__fish_seen_subcommand_from $c" -l watch -x -d 'repeat every SECS seconds'
 end
@@ -83,7 +92,7 @@ complete -c plot -n '__fish_seen_subcommand_from stats' -l wide -d 'every counte
 # a verb once: get or set, then (after set) KEY= with no space, as fish
 # does for a completion that ends in =
 complete -c plot -n '__fish_seen_subcommand_from limits; and not __fish_seen_subcommand_from get set' -a 'get set' -d 'verb'
-complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_units= max_queue_depth= timeout_secs= retention_secs=' -d 'setting'
+complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes=' -d 'setting'
 complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_running=' -d 'tasks that may run at once'
 complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'threads=' -d 'compute threads of the executor'
 complete -c plot -n '__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from start stop restart reload status' -a 'start stop restart reload status'

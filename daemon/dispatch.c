@@ -256,7 +256,7 @@ static const struct { uint32_t wire, exec; } has_map[] = {
 	{ PROTO_HAS_PENALTY_LAST_N, EXEC_HAS_PENALTY_LAST_N },
 };
 
-static void request_from(const struct conn *c, const struct proto_submit *s,
+static void request_from(uint32_t uid, const struct proto_submit *s,
 			 const struct tmpl_msg *msgs, struct exec_request *r)
 {
 	memset(r, 0, sizeof(*r));
@@ -285,7 +285,7 @@ static void request_from(const struct conn *c, const struct proto_submit *s,
 	if (s->has & PROTO_HAS_DEADLINE) /* a tiny positive deadline is 1 ns, not "none" */
 		r->timeout_ns = s->deadline_secs * 1e9 < 1 ? 1 : (uint64_t)(s->deadline_secs * 1e9);
 	r->cost = s->cost;
-	r->owner_uid = (uint32_t)c->peer.uid;
+	r->owner_uid = uid;
 }
 
 /* A socket submit waiting for its outcome: the client is found again by
@@ -325,29 +325,136 @@ static void sock_done(void *ctx, const struct submit_out *o)
 	conn_send(c, &out);
 }
 
+/* Prepare and submit s to m for uid; cb borrows frame (the submit as sent,
+ * kept in the durable store so a restart can resume the task). */
+static int submit_from(struct dispatch *d, struct model *m, const struct proto_submit *s,
+		       uint32_t uid, struct submit_cbs *cb, const struct proto_buf *frame)
+{
+	struct exec_request r;
+	struct tmpl_msg *msgs = calloc(s->n_messages ? s->n_messages : 1, sizeof(*msgs));
+
+	if (!msgs)
+		return -1;
+	for (uint32_t i = 0; i < s->n_messages; i++)
+		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
+	request_from(uid, s, msgs, &r);
+	cb->key = s->key;
+	if (frame && frame->len > 4) { /* the body, without the length prefix */
+		cb->request = frame->data + 4;
+		cb->request_len = frame->len - 4;
+	}
+	submit_start(d, m, &r, cb);
+	free(msgs);
+	return 0;
+}
+
 static void do_submit(struct conn *c, const struct proto_msg *req)
 {
 	const struct proto_submit *s = &req->u.submit;
-	struct exec_request r;
+	struct proto_buf frame;
 	struct model *m;
+	char err[256];
 
 	if (submit_check(c, req, &m) < 0)
 		return;
-	struct tmpl_msg *msgs = calloc(s->n_messages ? s->n_messages : 1, sizeof(*msgs));
 	struct sock_submit *ss = malloc(sizeof(*ss));
-	if (!msgs || !ss) {
-		free(msgs);
+	proto_buf_init(&frame);
+	if (!ss || (m->store && proto_encode(req, NULL, &frame, err, sizeof(err)) < 0)) {
 		free(ss);
+		proto_buf_free(&frame);
 		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
 		return;
 	}
-	for (uint32_t i = 0; i < s->n_messages; i++)
-		msgs[i] = (struct tmpl_msg){ s->messages[i].role, s->messages[i].content };
-	request_from(c, s, msgs, &r);
 	*ss = (struct sock_submit){ dsp(c), c->num, req->id, m->name, s->detach };
-	struct submit_cbs cb = { sock_wanted, sock_done, ss, s->detach };
-	submit_start(dsp(c), m, &r, &cb);
-	free(msgs);
+	struct submit_cbs cb = { .wanted = sock_wanted, .done = sock_done, .ctx = ss,
+				 .detach = s->detach };
+	if (submit_from(dsp(c), m, s, (uint32_t)c->peer.uid, &cb, &frame) < 0) {
+		free(ss);
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+	}
+	proto_buf_free(&frame);
+}
+
+/* ---- restart ---------------------------------------------------------------- */
+
+/* Startup: a stored task cannot be resumed; it ends FAILED, visibly. */
+static void restore_failed(struct dispatch *d, struct model *m, const struct store_record *r,
+			   const char *why)
+{
+	struct store_record f = *r;
+	char msg[300];
+
+	snprintf(msg, sizeof(msg), "not resumed after a restart: %s", why);
+	log_msg(LOG_ERROR, "pool %s: task %llu %s", m->name, (unsigned long long)r->id, msg);
+	f.state = POOL_FAILED;
+	f.error = msg;
+	f.output = NULL;
+	f.output_len = 0;
+	f.request = NULL;
+	f.request_len = 0;
+	f.ended_ns = loop_now_ns();
+	durable_put(d->durable, &f);
+	if (m->pool)
+		pool_restore_ended(m->pool, &f);
+}
+
+/* A resumed task's outcome: nobody to tell, unless it failed. */
+struct sock_restore {
+	struct dispatch *d;
+	size_t model;
+	struct store_record rec; /* the scalar fields only */
+};
+
+static int restore_wanted(void *ctx)
+{
+	(void)ctx;
+	return 1;
+}
+
+static void restore_done(void *ctx, const struct submit_out *o)
+{
+	struct sock_restore *sr = ctx;
+
+	if (o->code && o->code != SUBMIT_DROPPED)
+		restore_failed(sr->d, &sr->d->models->v[sr->model], &sr->rec, o->msg);
+	free(sr);
+}
+
+void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r)
+{
+	struct proto_msg req;
+	char err[256];
+
+	if (!m->exec) {
+		restore_failed(d, m, r, m->error);
+		return;
+	}
+	if (!r->request_len) {
+		restore_failed(d, m, r, "its request was not stored (an HTTP submit)");
+		return;
+	}
+	if (proto_decode(r->request, r->request_len, NULL, &req, err, sizeof(err)) < 0 ||
+	    req.type != PROTO_T_SUBMIT) {
+		restore_failed(d, m, r, req.type != PROTO_T_SUBMIT ? "its stored request is not "
+			       "a submit" : err);
+		return;
+	}
+	struct sock_restore *sr = calloc(1, sizeof(*sr));
+	struct submit_restore rs = { r->id, r->created_ns, r->deadline_ns, r->attempts };
+	struct submit_cbs cb = { .wanted = restore_wanted, .done = restore_done, .ctx = sr,
+				 .detach = 1 };
+	if (sr) {
+		*sr = (struct sock_restore){ d, m->index, *r };
+		sr->rec.model = sr->rec.label = sr->rec.error = sr->rec.key = NULL;
+		sr->rec.output = sr->rec.request = NULL;
+		sr->rec.output_len = sr->rec.request_len = 0;
+		cb.restore = &rs;
+	}
+	if (!sr || submit_from(d, m, &req.u.submit, r->owner_uid, &cb, NULL) < 0) {
+		free(sr);
+		restore_failed(d, m, r, "out of memory");
+	}
+	proto_msg_clear(&req);
 }
 
 /* ---- status, result ------------------------------------------------------ */
@@ -819,14 +926,40 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 }
 
 /* Append model m's queued/running tasks (filtered by state) to the arrays. */
-static size_t queue_collect(struct conn *c, struct model *m, int state,
+/* Whether ti passes the queue/list request's filters. */
+static int list_match(const struct proto_filter *f, const struct pool_task_info *ti,
+		      uint64_t now)
+{
+	if (f->state >= 0 && ti->state != f->state)
+		return 0;
+	if ((f->has & PROTO_HAS_F_OWNER) && ti->owner_uid != f->owner)
+		return 0;
+	if ((f->has & PROTO_HAS_F_SINCE) && now > ti->created_ns &&
+	    (double)(now - ti->created_ns) / 1e9 > f->since_secs)
+		return 0;
+	return 1;
+}
+
+/* One model's tasks that pass f: queued and running in queue order, then,
+ * when f asks for all or for a finished state, the mailbox newest first. */
+static size_t queue_collect(struct conn *c, struct model *m, const struct proto_filter *f,
 			    struct proto_task_info *out, size_t room)
 {
 	struct pool_task_info *v;
 	size_t cnt = models_list(m, &v), n = 0;
+	uint64_t now = loop_now_ns();
 
-	for (size_t k = 0; k < cnt && n < room; k++) {
-		if (state >= 0 && v[k].state != state)
+	if (f->all || POOL_STATE_TERMINAL(f->state)) {
+		size_t ne = pool_list_ended(m->pool, NULL, 0);
+		struct pool_task_info *w = realloc(v, (cnt + ne + 1) * sizeof(*v));
+		if (w) {
+			v = w;
+			ne = pool_list_ended(m->pool, v + cnt, ne);
+			cnt += ne;
+		}
+	}
+	for (size_t k = 0; v && k < cnt && n < room; k++) {
+		if (!list_match(f, &v[k], now))
 			continue;
 		task_to_proto(m, &v[k], !may_see(c, &v[k]), &out[n]);
 		/* the strings must outlive v: keep them in the label slot copies */
@@ -838,8 +971,16 @@ static size_t queue_collect(struct conn *c, struct model *m, int state,
 	return n;
 }
 
+static int newest_first(const void *a, const void *b)
+{
+	uint64_t x = ((const struct proto_task_info *)a)->id;
+	uint64_t y = ((const struct proto_task_info *)b)->id;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
 static void do_queue(struct conn *c, const struct proto_msg *req)
 {
+	const struct proto_filter *f = &req->u.filter;
 	struct models *ms = dsp(c)->models;
 	size_t first, end, n = 0, room = PROTO_MAX_ARRAY;
 	struct proto_msg r;
@@ -853,10 +994,13 @@ static void do_queue(struct conn *c, const struct proto_msg *req)
 	}
 	for (size_t i = first; i < end; i++)
 		if (ms->v[i].pool)
-			n += queue_collect(c, &ms->v[i], req->u.filter.state, v + n, room - n);
+			n += queue_collect(c, &ms->v[i], f, v + n, room - n);
+	if (f->all) /* a listing: newest (highest id) first, the limit keeps the newest */
+		qsort(v, n, sizeof(*v), newest_first);
+	size_t shown = (f->has & PROTO_HAS_F_LIMIT) && f->limit < n ? (size_t)f->limit : n;
 	proto_msg_ok(&r, req);
 	r.u.queue.tasks = v;
-	r.u.queue.n_tasks = (uint32_t)n;
+	r.u.queue.n_tasks = (uint32_t)shown;
 	conn_send(c, &r);
 	for (size_t i = 0; i < n; i++) {
 		free((char *)v[i].label);

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "conn.h"
+#include "durable.h"
 #include "models.h"
 #include "plot/loop.h"
 #include "watch.h"
@@ -37,6 +38,10 @@ struct dispatch {
 	uint64_t start_ms;
 	pthread_t loop_thread;
 	void *preparing;            /* loop thread: the submit inside exec_prepare */
+	struct durable *durable;    /* the store: submits are acknowledged after its
+	                             * commit; idempotency keys */
+	size_t restoring;           /* stored tasks still being prepared */
+	int restore_open;           /* dispatch_restore calls may still come (submit.c) */
 };
 
 int dispatch_init(struct dispatch *d, struct conns *cs, struct models *ms,
@@ -51,6 +56,12 @@ void dispatch_task_event(void *ctx, uint64_t key, void *arg, int live);
  * may still be in flight). */
 void dispatch_kick_all(struct dispatch *d);
 size_t dispatch_watch_count(const struct dispatch *d);
+/* Startup: resume stored task r (queued, or running at the stop and
+ * requeued) on m through the submit path (submit.c), keeping its id, times,
+ * priority and attempts, between submit_restore_begin and _end. A task that
+ * cannot be resumed ends FAILED, with the reason, in the store and the
+ * mailbox. */
+void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r);
 /* One model's figures, as the stats reply carries them (HTTP's /metrics
  * and /v1/queues too). */
 void dispatch_model_stats(const struct model *m, struct proto_model_stats *o);

@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "http-impl.h"
@@ -121,7 +122,8 @@ void http_oai_start(struct hreq *r, int kind)
 	q.ex.owner_uid = (uint32_t)r->h->c.owner;
 	r->phase = H_SUBMITTING;
 	http_wait_link(r); /* task 0: notes skip it; a shutdown resumes it */
-	struct submit_cbs cb = { still_there, on_submitted, r, q.detach };
+	struct submit_cbs cb = { .wanted = still_there, .done = on_submitted, .ctx = r,
+				 .detach = q.detach };
 	submit_start(r->h->d, r->m, &q.ex, &cb);
 	oai_request_free(&q);
 }
@@ -149,8 +151,7 @@ static unsigned ended_badly(const struct hreq *r, const struct pool_task_info *t
 		return 504;
 	case POOL_CANCELLED:
 		*code = "cancelled";
-		snprintf(msg, len, "task %llu was cancelled%s%s", id, ti->error[0] ? ": " : "",
-			 ti->error);
+		snprintf(msg, len, "task %llu was cancelled", id);
 		return 409;
 	default:
 		*code = "failed";
@@ -341,6 +342,13 @@ static void check_lag(struct hreq *r, const struct pool_task_info *ti)
 		(unsigned long long)(ti->output_bytes - r->delivered),
 		(unsigned long long)r->h->c.max_output);
 	r->drop = 1;
+	/* MHD asks the reader for bytes only when the socket takes them, which
+	 * a stalled client's never does: shut the socket, MHD then closes the
+	 * connection (and on_completed cancels the task unless detached). */
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci)
+		shutdown(ci->connect_fd, SHUT_RDWR);
 }
 
 void http_oai_event(struct hreq *r)

@@ -26,7 +26,7 @@
  *
  * LIMITS (plot.yaml(5) daemon.http_*)
  *   body bytes (413 beyond), header bytes (MHD's per-connection memory:
- *   431 / close beyond), connections (MHD refuses more), idle seconds (MHD
+ *   431 beyond), connections (more wait in the backlog), idle seconds (MHD
  *   closes a connection without traffic; a suspended one waits for its
  *   task, not for the client), and a stream's undelivered output (a reader
  *   that falls further behind is dropped: http-oai.c).
@@ -313,15 +313,18 @@ static void do_metrics(struct hreq *r)
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = v ? open_memstream(&text, &len) : NULL;
+	int bad = !f;
 
-	if (!f || proto_stats_prometheus(&st, f) < 0 || fclose(f) != 0) {
-		if (f && text) /* closed above only on the fclose path */
-			free(text);
-		free(v);
+	if (f) {
+		bad = proto_stats_prometheus(&st, f) < 0;
+		bad |= fclose(f) != 0;
+	}
+	free(v);
+	if (bad) {
+		free(text);
 		http_fail(r, 500, "nomem", "out of memory");
 		return;
 	}
-	free(v);
 	http_ready(r, 200, text);
 	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
@@ -590,13 +593,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
-/* Run MHD, then arm the timer for its next timeout. */
+static unsigned n_connections(struct http *h)
+{
+	const union MHD_DaemonInfo *di =
+		MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return di ? di->num_connections : 0;
+}
+
+/* Run MHD, then arm the timer for its next timeout. When connections
+ * closed, run it once more before sleeping: MHD takes its listening socket
+ * back into its epoll set (dropped at the connection limit) only at the
+ * start of a run, and no event would come to start one. */
 static void run_mhd(struct http *h)
 {
 	MHD_UNSIGNED_LONG_LONG ms = 0;
+	unsigned before = n_connections(h);
 
 	h->again = 0;
 	MHD_run(h->mhd);
+	if (n_connections(h) < before)
+		h->again = 1;
 	if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
 		if (ms == 0)
 			h->again = 1;

@@ -5,9 +5,10 @@
  * DESIGN
  *   Each model's executor is made through the executor table (exec_new:
  *   plot/exec.h), which also creates its pool; nothing here knows which
- *   executor a model has. Each pool gets a distinct id range
- *   (MODEL_ID_SPAN), so a task id alone names its model and ids are unique
- *   across the daemon.
+ *   executor a model has. Every pool takes its ids from one daemon-wide
+ *   counter (durable.c, persisted with the store), so ids are unique
+ *   across models and restarts and stay short; a task's model is the pool
+ *   that holds it.
  *
  *   The pools' notify callback runs on pool and executor threads: it posts
  *   a note keyed by task id to the loop (post_note coalesces repeats, so a
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "durable.h"
 #include "log.h"
 #include "models.h"
 #include "plot/store.h"
@@ -76,12 +78,15 @@ static const char *expand_home(const char *p, char *buf, size_t len)
 static int model_start(struct models *ms, struct model *m, const struct cfg_model *cm)
 {
 	struct exec_config ec;
+	const struct store_backend *b;
 	char path[4096];
 
-	if (store_open_for(cfg_choice_name("parking_lot.queue.backend", cm->lot.queue_backend),
-			   cfg_choice_name("parking_lot.mailbox.backend", cm->lot.mailbox_backend),
-			   m->name, &m->store, m->error, sizeof(m->error)) < 0)
+	if (store_backend_pick(cfg_choice_name("parking_lot.queue.backend", cm->lot.queue_backend),
+			       cfg_choice_name("parking_lot.mailbox.backend",
+					       cm->lot.mailbox_backend),
+			       &b, m->error, sizeof(m->error)) < 0)
 		return -1;
+	m->store = cm->lot.queue_backend == CFG_BACKEND_SQLITE ? durable_store(ms->durable) : NULL;
 	memset(&ec, 0, sizeof(ec));
 	ec.model = cm;
 	ec.path = expand_home(cm->path, path, sizeof(path));
@@ -90,7 +95,8 @@ static int model_start(struct models *ms, struct model *m, const struct cfg_mode
 	ec.pool.notify_ctx = ms;
 	ec.pool.on_event = models_event;
 	ec.pool.on_event_ctx = m;
-	ec.pool.first_id = (uint64_t)m->index * MODEL_ID_SPAN + 1;
+	ec.pool.next_id = durable_next_id;
+	ec.pool.next_id_ctx = ms->durable;
 	ec.pool.store = m->store;
 	m->exec = exec_new(&ec, m->error, sizeof(m->error));
 	m->pool = exec_pool(m->exec);
@@ -114,9 +120,10 @@ static void log_model(const struct model *m)
 }
 
 int models_init(struct models *ms, const struct cfg *c, struct post *post, post_fn on_task,
-		void *ctx, char *err, size_t errlen)
+		void *ctx, struct durable *du, char *err, size_t errlen)
 {
 	memset(ms, 0, sizeof(*ms));
+	ms->durable = du;
 	ms->post = post;
 	ms->on_task = on_task;
 	ms->on_task_ctx = ctx;
@@ -144,11 +151,8 @@ int models_init(struct models *ms, const struct cfg *c, struct post *post, post_
 
 void models_free(struct models *ms)
 {
-	for (size_t i = 0; i < ms->n; i++) {
-		exec_free(ms->v[i].exec);
-		if (ms->v[i].store)
-			store_free(ms->v[i].store);
-	}
+	for (size_t i = 0; i < ms->n; i++)
+		exec_free(ms->v[i].exec); /* the store is the writer's: durable_close */
 	free(ms->v);
 	memset(ms, 0, sizeof(*ms));
 }
@@ -165,10 +169,11 @@ struct model *models_find(struct models *ms, const char *name)
 
 struct model *models_for_task(struct models *ms, uint64_t task)
 {
-	if (task == 0)
-		return NULL;
-	uint64_t k = (task - 1) / MODEL_ID_SPAN;
-	return k < ms->n ? &ms->v[k] : NULL;
+	struct pool_task_info ti;
+	for (size_t i = 0; task && i < ms->n; i++)
+		if (ms->v[i].pool && pool_task_info(ms->v[i].pool, task, &ti) == 0)
+			return &ms->v[i];
+	return NULL;
 }
 
 const char *models_executor_name(const struct model *m)

@@ -18,16 +18,15 @@
 #include "plot/loop.h"
 #include "plot/pool.h"
 
-/* Task ids are global: model k's pool numbers its tasks from
- * k * MODEL_ID_SPAN + 1, so an id names its model. */
-#define MODEL_ID_SPAN 1000000000000ull
+struct durable; /* durable.h: the store and the daemon-wide id sequence */
 
 struct model {
 	const char *name;           /* conf->name */
 	unsigned index;
 	struct exec *exec;          /* NULL when the executor failed to start */
 	struct pool *pool;          /* exec's pool; NULL with it */
-	struct store *store;        /* the pool's records; NULL = its own memory */
+	struct store *store;        /* the pool's records (the store writer's facade);
+	                             * NULL = its own memory */
 	struct cfg_lot lot;         /* live limits (config + runtime sets) */
 	const struct cfg_model *conf; /* as started: in the daemon's first config,
 	                             * kept for its life (a reload compares) */
@@ -41,14 +40,16 @@ struct models {
 	struct post *post;          /* where task notes go */
 	post_fn on_task;            /* ... delivered as on_task(ctx, task id, NULL, 1) */
 	void *on_task_ctx;
+	struct durable *durable;    /* ids for every pool; the store of durable ones */
 };
 
 /* Start every model of c; a model that fails is kept with its error (and
  * logged), the others serve. -1 only when out of memory. */
 int models_init(struct models *ms, const struct cfg *c, struct post *post, post_fn on_task,
-		void *ctx, char *err, size_t errlen);
+		void *ctx, struct durable *du, char *err, size_t errlen);
 void models_free(struct models *ms);
 struct model *models_find(struct models *ms, const char *name); /* NULL = default */
+/* The model whose pool holds task (ids are daemon-wide), or NULL. */
 struct model *models_for_task(struct models *ms, uint64_t task);
 /* A malloc'd snapshot of m's queued and running tasks, in queue order. */
 size_t models_list(const struct model *m, struct pool_task_info **out);

@@ -29,9 +29,15 @@
  *       applies every runtime-changeable limit that differs, logs each
  *       change, and keeps the old config if the new one is bad.
  *
+ *   The durable store (durable.c) is opened before the pools start; its
+ *   stored tasks are resumed (dispatch_restore) before the loop runs. A
+ *   stop that cancels freezes the store first, so the cancellations that
+ *   shut the pools down never reach the disk: queued tasks survive it.
+ *
  * EXIT STATUS
  *   0 clean exit, 1 runtime failure (socket in use, drain left work
- *   running), 2 usage, 78 configuration error. See plotd.8.
+ *   running), 2 usage, 74 the store cannot be used (disk full, read-only,
+ *   corrupted, locked), 78 configuration error. See plotd.8.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -49,8 +55,11 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "check.h"
 #include "dispatch.h"
+#include "durable.h"
 #include "http.h"
+#include "submit.h"
 #include "listen.h"
 #include "log.h"
 #include "models.h"
@@ -60,6 +69,7 @@
 #include "plot/version.h"
 
 #define EXIT_USAGE 2
+#define EXIT_STORE 74
 #define EXIT_CONFIG 78
 #define DRAIN_SECS_DEFAULT 30.0
 #define FLUSH_GRACE_MS 2000
@@ -110,6 +120,7 @@ struct plotd {
 	struct conns conns;
 	struct dispatch dispatch;
 	struct models models;
+	struct durable durable;
 	struct http *http;          /* the HTTP front; NULL when off */
 	struct cfg *first_cfg;      /* the models were started from it: kept */
 	struct cfg *cfg;            /* live (reloads replace it) */
@@ -228,9 +239,12 @@ static void start_stop(void *ctx, int cancel, double timeout_secs, const char *w
 
 	if (d->state != PLOTD_RUNNING) {
 		log_msg(LOG_WARN, "%s while stopping: cancelling every task now", why);
+		durable_freeze(&d->durable); /* the stored tasks resume at the next start */
 		models_cancel_all(&d->models);
 		return;
 	}
+	if (cancel)
+		durable_freeze(&d->durable);
 	if (timeout_secs <= 0)
 		timeout_secs = d->o.drain_secs;
 	d->state = PLOTD_DRAINING;
@@ -538,14 +552,29 @@ static int parse_args(struct opts *o, int argc, char **argv)
 	return 0;
 }
 
+/* --check-config: the file, then what it names (users, groups, model
+ * files: check.c), without loading a model. Errors exit 78 with nothing on
+ * stdout; warnings go to stderr and the effective config is printed. */
 static int check_config(const struct opts *o)
 {
 	struct cfg *c;
 	char err[1024], *text;
-	size_t len;
+	size_t len, nu, ng;
+	uid_t *uids = NULL;
+	gid_t *gids = NULL;
 
 	if (cfg_load(o->config, &c, err, sizeof(err)) < 0) {
 		fprintf(stderr, "plotd: %s\n", err);
+		return EXIT_CONFIG;
+	}
+	int bad = resolve_allow(c, &uids, &nu, &gids, &ng, err, sizeof(err)) < 0;
+	if (bad)
+		fprintf(stderr, "plotd: %s\n", err);
+	free(uids);
+	free(gids);
+	bad += check_models(c, stderr);
+	if (bad) {
+		cfg_free(c);
 		return EXIT_CONFIG;
 	}
 	if (cfg_dump(c, &text, &len) < 0) {
@@ -626,7 +655,47 @@ static int setup_layers(struct plotd *d)
 		return -1;
 	d->dispatch.config_yaml = d->config_text;
 	d->dispatch.config_source = d->cfg->source;
+	d->dispatch.durable = &d->durable;
 	return 0;
+}
+
+/* Resume what the store holds, oldest id first: finished tasks into the
+ * mailboxes; queued ones (and, by store.restart_policy, the ones that were
+ * running) through the submit path. Times come back to the loop's clock; a
+ * deadline that passed while plotd was down expires at once. */
+static void restore_tasks(struct plotd *d)
+{
+	struct durable *du = &d->durable;
+
+	submit_restore_begin(&d->dispatch);
+	for (size_t i = 0; i < du->n_loaded; i++) {
+		struct store_record r = du->loaded[i];
+		struct model *m = r.model ? models_find(&d->models, r.model) : NULL;
+		if (!m || !m->store || !m->pool)
+			continue; /* not ours now: left in the store as it is */
+		store_record_times(&r, 0);
+		if (POOL_STATE_TERMINAL(r.state)) {
+			pool_restore_ended(m->pool, &r);
+			durable_key_remember(du, r.owner_uid, r.key, r.id);
+			continue;
+		}
+		if (r.state == POOL_RUNNING && du->restart_fail) {
+			r.state = POOL_FAILED;
+			r.error = "plotd stopped while it ran (store.restart_policy: fail)";
+			r.ended_ns = loop_now_ns();
+			r.output = NULL; /* partial output is not kept */
+			r.request = NULL;
+			r.request_len = 0;
+			durable_put(du, &r);
+			pool_restore_ended(m->pool, &r);
+			continue;
+		}
+		if (r.state == POOL_RUNNING)
+			r.attempts++;
+		dispatch_restore(&d->dispatch, m, &r);
+	}
+	durable_loaded_free(du);
+	submit_restore_end(&d->dispatch);
 }
 
 /* post_fn for the pools' task notes: both fronts' waiters. */
@@ -716,8 +785,12 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		return 1;
 	}
-	if (models_init(&d->models, d->first_cfg, d->post, on_task_note, d, err, errlen) < 0)
+	if (durable_open(&d->durable, d->first_cfg, err, errlen) < 0)
+		return EXIT_STORE;
+	if (models_init(&d->models, d->first_cfg, d->post, on_task_note, d, &d->durable, err,
+			errlen) < 0)
 		return 1;
+	restore_tasks(d);
 	if ((rc = start_http(d, err, errlen)) != 0)
 		return rc;
 	const char *pf = d->o.pid_file ? d->o.pid_file : d->cfg->daemon.pid_file;
@@ -755,7 +828,9 @@ static void teardown(struct plotd *d)
 	free(r->text);
 	conn_close_all(&d->conns);
 	http_free(d->http);      /* before the pools: its subscriptions close */
+	durable_freeze(&d->durable); /* what is left is cancelled by the stop only */
 	models_free(&d->models); /* executors answer queued prepares: posted */
+	durable_close(&d->durable);
 	post_free(d->post);      /* ... and discarded here */
 	lsn_close(&d->lsn);
 	if (d->pid_path[0])

@@ -23,8 +23,8 @@
  *     pool:    { max_running: null, threads: 0 }
  *     limits:  { max_units: null, max_queue_depth: 1000, timeout_secs: 0 }
  *     generate: { max_tokens: null, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 }
- *     queue:   { backend: memory }
- *     mailbox: { backend: memory, retention_secs: 3600 }
+ *     queue:   { backend: sqlite }
+ *     mailbox: { backend: sqlite, retention_secs: 3600 }
  *   daemon: { socket, log_level, log_file, pid_file, allow_users, allow_groups }
  *   default_model: echo
  *   models:
@@ -125,7 +125,9 @@ struct cfg_strlist {
 	size_t n;
 };
 
-enum cfg_backend { CFG_BACKEND_MEMORY = 0 };
+enum cfg_backend { CFG_BACKEND_MEMORY = 0, CFG_BACKEND_SQLITE = 1 };
+enum cfg_sync { CFG_SYNC_NORMAL = 0, CFG_SYNC_FULL = 1 };
+enum cfg_restart { CFG_RESTART_REQUEUE = 0, CFG_RESTART_FAIL = 1 };
 enum cfg_executor { CFG_EXEC_SYNTHETIC = 0, CFG_EXEC_LLM = 1 };
 enum cfg_log_level { CFG_LOG_ERROR = 0, CFG_LOG_WARN = 1, CFG_LOG_INFO = 2, CFG_LOG_DEBUG = 3 };
 
@@ -140,6 +142,8 @@ struct cfg_lot {
 	int queue_backend;         /* queue.backend; enum cfg_backend */
 	int mailbox_backend;       /* mailbox.backend */
 	uint64_t retention_secs;   /* mailbox.retention_secs */
+	uint64_t retention_tasks;  /* mailbox.retention_tasks; 0 = no bound */
+	uint64_t retention_bytes;  /* mailbox.retention_bytes; 0 = no bound */
 	/* generate.*: what a request that does not say gets (the daemon fills
 	 * them in before the executor sees the request) */
 	uint64_t gen_max_tokens;   /* CFG_NULL = until the end of the text or context */
@@ -186,9 +190,17 @@ struct cfg_daemon {
 		http_max_output;
 };
 
+/* The durable store (store.*): one database for the whole daemon. */
+struct cfg_store {
+	char *path;                /* NULL = $XDG_STATE_HOME/plot/plot.db */
+	int synchronous;           /* enum cfg_sync */
+	int restart_policy;        /* enum cfg_restart: tasks running at a restart */
+};
+
 struct cfg {
 	struct cfg_lot lot;        /* parking_lot: defaults for every model */
 	struct cfg_daemon daemon;
+	struct cfg_store store;
 	char *default_model;       /* after load: never NULL (first model when null) */
 	struct cfg_model *models;
 	size_t n_models;
@@ -275,5 +287,11 @@ void cfg_lot_pool_config(const struct cfg_lot *lot, const char *name,
 /* man/plot.yaml.5 as roff (malloc'd), generated from the table. A unit test
  * checks that the committed page equals this text. */
 int cfg_man_page(char **out);
+
+/* Every params setting of m given a value (other than its default) that
+ * only another executor reads: fn(ctx, "models[].params.NAME", "llm").
+ * Returns how many, or -CFG_E_NOMEM. */
+typedef void (*cfg_unused_fn)(void *ctx, const char *setting, const char *executor);
+int cfg_params_unused(const struct cfg_model *m, cfg_unused_fn fn, void *ctx);
 
 #endif

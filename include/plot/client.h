@@ -35,6 +35,7 @@ enum client_exit {
 	CLIENT_EXIT_FAIL = 1,         /* the task failed, or any other error */
 	CLIENT_EXIT_USAGE = 2,
 	CLIENT_EXIT_UNREACHABLE = 69, /* no daemon */
+	CLIENT_EXIT_STORE = 74,       /* STORE: the durable store refused the task */
 	CLIENT_EXIT_TEMPFAIL = 75,    /* QUEUE_FULL or CAPACITY: retry later */
 	CLIENT_EXIT_PERMISSION = 77,
 	CLIENT_EXIT_CONFIG = 78,

@@ -71,6 +71,27 @@
  *   Connection failures name the URL with any password replaced by "***"
  *   (or "PG* environment" and the host/db/user libpq resolved from it).
  *
+ * HOW PLOTD IS TO USE IT (not wired yet: it waits for the store thread of
+ * the durable-store issue, #11)
+ *   The store thread owns one struct pgq and polls its eventfd (posts from
+ *   the loop) beside pgq_fd(), with a timeout of the heartbeat interval:
+ *     - a posted submit runs pgq_submit and posts the id back (the database
+ *       hands out ids, shared by every daemon); cancel, get, tail and stats
+ *       are posts answered the same way;
+ *     - a plot_submit notification, a local task ending (units freed) or
+ *       the timer runs pgq_claim with each local pool's free units; claimed
+ *       tasks are posted to the loop, which starts them in the local pool
+ *       under their database id and lease;
+ *     - output and ends of those tasks come back as posts: pgq_append,
+ *       pgq_finish; PGQ_E_LOST (or a lost lease in pgq_renew, or a
+ *       plot_cancel naming a task held here) cancels the local task and
+ *       drops its output;
+ *     - the timer runs pgq_renew (lease = 3 heartbeats) and pgq_sweep;
+ *     - PGQ_E_QUERY with !pgq_connected(): reconnect with backoff, then
+ *       sweep and claim (notifications sent meanwhile are lost).
+ *   The restart policy maps to max_restarts: fail is 0, requeue a bound
+ *   (so a task that kills every daemon that runs it ends failed).
+ *
  * DECISIONS WHERE THE ISSUE WAS SILENT
  *   - skips are counted store-wide (a column), so the big-task rule holds
  *     across daemons, not per daemon.
@@ -98,6 +119,7 @@ enum pgq_err {
 	PGQ_E_STATE = 6,    /* the task is in a state that does not allow this */
 	PGQ_E_INVAL = 7,    /* bad argument (named in err) */
 	PGQ_E_NOMEM = 8,
+	PGQ_E_FULL = 9,     /* the model's shared queue holds max_queued tasks */
 };
 const char *pgq_err_name(int e); /* "lost", "connect", ... */
 
@@ -125,6 +147,7 @@ struct pgq_submit {
 	uint32_t owner_uid;
 	const char *label;     /* may be NULL */
 	int max_restarts;      /* lease losses that requeue; past it the task fails */
+	uint64_t max_queued;   /* the shared queue depth of this model; 0 = no limit */
 	const void *request;
 	size_t request_len;
 };
@@ -202,6 +225,39 @@ int pgq_sweep(struct pgq *q, struct pgq_swept *done, char *err, size_t errlen);
  * 64 bytes, "" if never claimed). attempts and runner may be NULL. */
 int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, int *attempts,
 	    char *runner, char *err, size_t errlen);
+
+/* Output appended after chunk after_seq (0: from the start), for a tail of a
+ * task running on any daemon: fn gets each chunk in order; *last_seq is the
+ * last chunk's number (after_seq if none: pass it back next time) and *state
+ * the task's state now (stop once it is terminal and nothing came). A tail
+ * is a short poll of this (say every 50-100 ms while the task runs): no
+ * NOTIFY per chunk, which would serialise every appending commit on the
+ * server's notify queue lock. */
+typedef void (*pgq_chunk_fn)(void *arg, uint64_t seq, const void *data, size_t len);
+int pgq_output_since(struct pgq *q, uint64_t id, uint64_t after_seq, pgq_chunk_fn fn, void *arg,
+		     uint64_t *last_seq, int *state, char *err, size_t errlen);
+
+/* The shared queue per model and each daemon's share, for `plot stats`. */
+struct pgq_model_stat {
+	char model[64];
+	uint64_t queued, running, queued_units, running_units;
+};
+struct pgq_daemon_stat {
+	char name[64];
+	uint64_t units, running;   /* as its last heartbeat said */
+	uint64_t seen_ms_ago;      /* since that heartbeat, database clock */
+	uint64_t holding;          /* tasks it holds a lease on now */
+};
+/* Fill up to mcap models (by name) and dcap daemons (by name). */
+int pgq_stats(struct pgq *q, struct pgq_model_stat *m, size_t mcap, size_t *nm,
+	      struct pgq_daemon_stat *d, size_t dcap, size_t *nd, char *err, size_t errlen);
+
+/* The connection: 1 while it is up. After a PGQ_E_QUERY the caller may
+ * reconnect (its own backoff, on its own timer): pgq_reconnect() resets the
+ * connection and, if pgq_listen() was called, listens again. Notifications
+ * sent while it was down are lost: sweep and claim after a reconnect. */
+int pgq_connected(const struct pgq *q);
+int pgq_reconnect(struct pgq *q, char *err, size_t errlen);
 
 /* LISTEN on plot_submit and plot_cancel. */
 int pgq_listen(struct pgq *q, char *err, size_t errlen);

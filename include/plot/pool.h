@@ -237,7 +237,10 @@ struct pool_config {
 	                            * the executor can (see TWO KNOBS) */
 	unsigned threads;          /* executor compute threads; 0 = its default */
 	uint64_t timeout_ns;       /* default timeout; 0 = none */
-	uint64_t retention_ns;     /* finished tasks kept this long */
+	uint64_t retention_ns;     /* finished tasks kept this long, */
+	uint64_t retention_tasks;  /* and at most this many (0 = no bound), */
+	uint64_t retention_bytes;  /* holding at most this much output (0 = no bound):
+	                            * whichever comes first prunes the oldest */
 	unsigned skip_limit;       /* 0 = POOL_SKIP_LIMIT */
 	size_t max_output_bytes;   /* per task; 0 = 64 MiB. Emits past it fail the task */
 	struct pool_clock clock;   /* zero = real monotonic clock */
@@ -248,6 +251,11 @@ struct pool_config {
 	void *on_event_ctx;
 	struct store *store;       /* optional; NULL = records are not persisted */
 	uint64_t first_id;         /* first task id (0 = 1); ids are never reused */
+	/* optional: where ids come from (called under the pool lock; must be
+	 * cheap, e.g. an atomic counter shared by every pool of a daemon, so
+	 * ids are unique across models). NULL: this pool's own counter. */
+	uint64_t (*next_id)(void *ctx);
+	void *next_id_ctx;
 };
 
 /* Create a pool. Takes ownership of exec (ops->free is called by pool_free,
@@ -268,12 +276,40 @@ struct pool_submit {
 	uint32_t owner_uid;        /* who submitted (for permission checks upstream) */
 	const char *label;         /* short text kept in the record (e.g. prompt head); may be NULL */
 	uint32_t prompt_tokens;    /* the prompt's size, for status and logs; 0 = not counted */
+	/* For a durable store (all optional): */
+	const char *key;           /* the submitter's idempotency key, kept in the record */
+	const void *request;       /* how to resume the task (the daemon: the submit frame), */
+	size_t request_len;        /*   written with the first record only */
+	/* Restoring a task after a restart (0 = a new task): */
+	uint64_t id;               /* keep this id (it must be unused); queued in id order */
+	uint64_t created_ns;       /* pool clock; 0 = now */
+	uint32_t attempts;         /* runs started before this one */
+	/* 1: the task waits in the queue, never admitted, until pool_confirm()
+	 * (the daemon: until its record is committed; a task nobody was told
+	 * about must not run). Cancel it if it is never confirmed. */
+	int hold;
 };
 
 /* Submit a task. Never waits for work. On success returns 0 and stores the
  * new id; on error returns -POOL_E_* and the payload is freed with
  * payload_free (ownership always passes to the pool). */
 int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id);
+
+/* A task submitted with hold may now be admitted. Returns 0 (also when it
+ * was not held), or -POOL_E_NOT_FOUND. */
+int pool_confirm(struct pool *p, uint64_t id);
+
+/* Hold admission (hold 1) while a restart puts the stored tasks back, so
+ * they start by priority and FIFO rather than in the order they return;
+ * hold 0 admits at once. Returns 0. */
+int pool_hold(struct pool *p, int hold);
+
+/* A finished task read back from a store after a restart: put it in the
+ * mailbox as it was (r's times are in the pool clock), output included,
+ * without writing it back. Retention counts from r->ended_ns. Returns 0 or
+ * -POOL_E_INVALID (not terminal, id in use), -POOL_E_NOMEM. */
+struct store_record;
+int pool_restore_ended(struct pool *p, const struct store_record *r);
 
 /* Cancel a task in any state. Queued: ends CANCELLED at once. Running: the
  * flag is raised, the task ends CANCELLED when the executor hands it back.
@@ -297,6 +333,8 @@ enum pool_limit {
 	POOL_LIMIT_TIMEOUT_NS = 3,
 	POOL_LIMIT_RETENTION_NS = 4,
 	POOL_LIMIT_THREADS = 5,
+	POOL_LIMIT_RETENTION_TASKS = 6, /* finished tasks kept at most; 0 = no bound */
+	POOL_LIMIT_RETENTION_BYTES = 7, /* their output bytes at most; 0 = no bound */
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);
@@ -335,6 +373,9 @@ int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out);
  * may exceed cap (tasks arrive between a sizing call and the real one), so
  * read only min(returned, cap) entries. */
 size_t pool_list(struct pool *p, struct pool_task_info *out, size_t cap);
+/* Finished tasks still retained (the mailbox), most recently ended first;
+ * the same contract as pool_list. */
+size_t pool_list_ended(struct pool *p, struct pool_task_info *out, size_t cap);
 
 /* ---- results and streams ----------------------------------------------- */
 

@@ -84,8 +84,10 @@ enum proto_code {
 	PROTO_E_AGAIN = 19,      /* non-blocking: no complete frame yet */
 	PROTO_E_INTR = 20,       /* a blocking call was interrupted by a signal */
 	PROTO_E_UNREACHABLE = 21,/* no daemon listens on the socket path */
+	PROTO_E_STORE = 22,      /* the durable store cannot take the task (disk full,
+	                          * read-only, ...): not accepted; reads still work */
 };
-#define PROTO_CODE_COUNT 22
+#define PROTO_CODE_COUNT 23
 const char *proto_code_name(int code);      /* "QUEUE_FULL"; code may be negated */
 int proto_code_parse(const char *name);     /* enum value, or -1 if unknown */
 /* The one table from enum pool_err (positive or negated) to proto codes;
@@ -191,6 +193,9 @@ struct proto_submit {
 	                               * the chat template */
 	int ignore_eos;               /* (ignore_eos) bool: llm models generate past
 	                               * end-of-generation tokens (benchmarks) */
+	const char *key;              /* (key) idempotency key: a second submit with the
+	                               * same key from the same user gets the first
+	                               * task's id instead of a new task */
 };
 
 /* ok reply to submit. Keys: task, model. */
@@ -263,6 +268,17 @@ struct proto_cancelled {
 struct proto_filter {
 	const char *model;            /* NULL = all models */
 	int state;                    /* queue only: enum pool_state, -1 = any */
+	/* queue only, optional (has: PROTO_HAS_F_*): */
+	uint32_t has;
+	int all;                      /* (all) bool: finished tasks too, newest first */
+	uint64_t owner;               /* (owner) only this uid's tasks */
+	double since_secs;            /* (since) only tasks submitted this recently */
+	uint64_t limit;               /* (limit) at most this many (newest) */
+};
+enum {
+	PROTO_HAS_F_OWNER = 1u << 0,
+	PROTO_HAS_F_SINCE = 1u << 1,
+	PROTO_HAS_F_LIMIT = 1u << 2,
 };
 
 /* One model's pool statistics (ok reply to stats). Keys are the field names,

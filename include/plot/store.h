@@ -12,8 +12,15 @@
  * backend ships now; it keeps the encoded blobs in a hash table so that the
  * encode/decode path is exercised exactly as a durable backend would.
  *
- * Backends are called with the pool lock NOT held, from any thread; each
- * backend does its own locking.
+ * Backends are called with the pool lock NOT held. A durable backend is
+ * called from one thread only: the store writer (store_writer_new, below),
+ * which owns it, batches every write it is posted into one transaction
+ * (group commit) and tells the loop when a batch is durable. The pool
+ * writes to the writer's facade, a struct store whose put/del only queue.
+ *
+ * TIMES in records the pool hands over are its monotonic clock; the writer
+ * turns them into wall-clock nanoseconds (CLOCK_REALTIME) before they reach
+ * a backend, and back at load, so they survive a reboot.
  */
 #ifndef PLOT_STORE_H
 #define PLOT_STORE_H
@@ -33,6 +40,10 @@ struct store_record {
 	char *error;
 	char *output;      /* output_len bytes, may hold NULs */
 	size_t output_len;
+	uint32_t attempts; /* runs started before this one (a requeue adds one) */
+	char *key;         /* the submitter's idempotency key, or NULL */
+	char *request;     /* request_len bytes: how to resume it (the submit frame) */
+	size_t request_len;/* 0: unchanged (a put keeps the stored request) */
 };
 
 /* Encode to msgpack into a malloc'd buffer. Returns 0 or -1 (no memory). */
@@ -43,12 +54,31 @@ int store_record_decode(const void *buf, size_t len, struct store_record *r,
 			char *err, size_t errlen);
 void store_record_clear(struct store_record *r);
 
+/* Called by scan for each record, in ascending id order; r is the callee's
+ * to keep (it must store_record_clear it). Return nonzero to stop. */
+typedef int (*store_scan_fn)(void *arg, struct store_record *r);
+
 struct store_ops {
-	int (*put)(void *ctx, const struct store_record *r);      /* insert or replace */
+	/* Insert or replace. A record without output (output NULL) keeps the
+	 * stored output; one without request keeps the stored request. */
+	int (*put)(void *ctx, const struct store_record *r);
 	int (*get)(void *ctx, uint64_t id, struct store_record *out); /* -1: not found */
 	int (*del)(void *ctx, uint64_t id);                         /* -1: not found */
 	size_t (*count)(void *ctx);
 	void (*free)(void *ctx);
+	/* Optional (NULL: every put stands alone): one transaction around a
+	 * batch. commit returns 0 once the batch is as durable as the backend
+	 * promises; -1 leaves nothing of the batch behind. */
+	int (*begin)(void *ctx);
+	int (*commit)(void *ctx);
+	void (*rollback)(void *ctx);
+	/* Every record, ascending id, output included. 0 or -1. */
+	int (*scan)(void *ctx, store_scan_fn fn, void *arg);
+	/* The id sequence: the smallest id never handed out (1 when new). */
+	int (*seq_get)(void *ctx, uint64_t *next);
+	int (*seq_put)(void *ctx, uint64_t next);
+	/* What the last failing call failed on ("disk full: /x/plot.db"). */
+	const char *(*error)(void *ctx);
 };
 
 struct store {
@@ -59,18 +89,68 @@ struct store {
 
 struct store *store_memory_new(void);
 
+/* Where and how a durable backend keeps its data (the daemon's store.*
+ * settings). path NULL: the backend's default place. */
+struct store_open_args {
+	const char *path;          /* sqlite: the database file */
+	int sync_full;             /* 1: survive power loss (slower commits) */
+};
+
 /* The backend table (lib/store/backends.c): the config's queue.backend and
- * mailbox.backend name a row. open() fills *out with the store one model's
- * pool writes through, or NULL when the pool keeps its records in its own
- * memory (`memory`). Returns 0, or -1 with err naming the setting. */
+ * mailbox.backend name a row. open() fills *out with the one store every
+ * pool of that backend writes through (the daemon opens it once), or NULL
+ * when the pools keep their records in their own memory (`memory`).
+ * Returns 0, or -1 with err naming the setting or the file. */
 struct store_backend {
 	const char *name;
-	int (*open)(const char *model, struct store **out, char *err, size_t errlen);
+	int (*open)(const struct store_open_args *a, struct store **out, char *err,
+		    size_t errlen);
 };
 const struct store_backend *store_backend_find(const char *name);
-int store_open_for(const char *queue, const char *mailbox, const char *model,
-		   struct store **out, char *err, size_t errlen);
+/* Check that queue and mailbox name the same known backend; *out = its row. */
+int store_backend_pick(const char *queue, const char *mailbox,
+		       const struct store_backend **out, char *err, size_t errlen);
 void store_free(struct store *s);
+
+/* The SQLite backend (lib/store/sqlite.c). */
+int store_sqlite_open(const struct store_open_args *a, struct store **out, char *err,
+		      size_t errlen);
+/* The default database path: $XDG_STATE_HOME/plot/plot.db, else
+ * ~/.local/state/plot/plot.db. Returns 0 or -1 (no HOME, too long). */
+int store_sqlite_default_path(char *buf, size_t len);
+
+/* ---- the store writer (lib/store/writer.c) --------------------------------
+ * One thread owns a durable store. Writers post; the thread takes everything
+ * queued, writes it in one transaction, commits, then runs the completions
+ * that were queued before the batch (store_writer_sync) with the outcome.
+ * A failed batch is rolled back: its completions see failure, its writes are
+ * lost (the error is kept for store_writer_error), and later batches try
+ * again (a disk that was full may have room now). */
+struct store_writer;
+/* Called on the writer thread once everything queued before the matching
+ * store_writer_sync is committed (ok 1) or failed (ok 0). Must be cheap: a
+ * post to the loop. */
+typedef void (*store_done_fn)(void *ctx, void *arg, int ok);
+/* Takes ownership of backend (freed by store_writer_free). NULL and err on
+ * failure (the backend is freed then too). */
+struct store_writer *store_writer_new(struct store *backend, char *err, size_t errlen);
+/* The facade the pools write through: put/del queue and return at once. */
+struct store *store_writer_store(struct store_writer *w);
+/* Queue a completion behind every write queued so far. 0 or -1 (no memory). */
+int store_writer_sync(struct store_writer *w, store_done_fn fn, void *ctx, void *arg);
+/* From now on writes are dropped (a clean stop: the cancellations that shut
+ * the pools down must not reach the disk); what was queued is still written. */
+void store_writer_freeze(struct store_writer *w);
+/* Copy the last batch failure's message; returns 1 if the last batch failed. */
+int store_writer_error(struct store_writer *w, char *buf, size_t len);
+/* Batches and records committed so far (for the log and tests). */
+void store_writer_counts(struct store_writer *w, uint64_t *batches, uint64_t *records);
+/* Write what is queued, stop the thread, free the backend and w. */
+void store_writer_free(struct store_writer *w);
+/* Convert a record's times from the pool clock (monotonic) to wall clock
+ * (to_wall 1) or back (0), all four with one offset; 0 stays 0, and a wall
+ * time from before this boot comes back as 1 (long past). */
+void store_record_times(struct store_record *r, int to_wall);
 
 static inline int store_put(struct store *s, const struct store_record *r)
 { return s->ops->put(s->ctx, r); }

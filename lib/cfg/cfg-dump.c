@@ -261,6 +261,8 @@ void cfg_lot_pool_config(const struct cfg_lot *lot, const char *name, struct poo
 		case POOL_LIMIT_THREADS: pc->threads = (unsigned)v; break;
 		case POOL_LIMIT_TIMEOUT_NS: pc->timeout_ns = v; break;
 		case POOL_LIMIT_RETENTION_NS: pc->retention_ns = v; break;
+		case POOL_LIMIT_RETENTION_TASKS: pc->retention_tasks = v; break;
+		case POOL_LIMIT_RETENTION_BYTES: pc->retention_bytes = v; break;
 		default: break;
 		}
 	}
@@ -320,6 +322,23 @@ static void man_scope(struct sb *b, enum cfg_scope scope, const char *title, con
 			man_setting(b, cfg_setting_at(i));
 }
 
+/* The keys of the format plot replaces, each with what to use instead. */
+static void man_foreign(struct sb *b)
+{
+	const char *key, *why;
+	sb_printf(b, ".SS Keys of the models.yaml plot replaces\n");
+	roff(b, "A file written for the server plot replaces may hold these keys, at any "
+	     "level. Each is refused (status 78) with what plot uses instead:");
+	sb_printf(b, "\n");
+	for (size_t i = 0; cfg_foreign_at(i, &key, &why) == 0; i++) {
+		sb_printf(b, ".TP\n.B ");
+		roff(b, key);
+		sb_printf(b, "\n");
+		roff(b, why);
+		sb_printf(b, "\n");
+	}
+}
+
 static const char man_head[] =
 	".\\\" Generated from the settings table in lib/cfg/cfg-table.c by\n"
 	".\\\" `make man-cfg`; do not edit (test-cfg fails when they differ).\n"
@@ -371,6 +390,7 @@ int cfg_man_page(char **out)
 		  "A list; each entry is one model with its own pool.");
 	man_scope(&b, CFG_SCOPE_PARAMS, "Executor parameters (models[].params)",
 		  "Each applies to the executor named at its start.");
+	man_foreign(&b);
 	char *llm = cfg_builtin_yaml_llm("~/.local/share/plot/models/" CFG_DEFAULT_MODEL_FILE);
 	if (!llm) {
 		free(b.s);

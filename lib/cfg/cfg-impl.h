@@ -40,6 +40,11 @@ const char *cfg_scope_prefix(enum cfg_scope scope);
 /* Why a setting that no longer exists is gone and what replaced it
  * (name relative to the scope, as in the table), or NULL. */
 const char *cfg_retired(enum cfg_scope scope, const char *name);
+/* A key of the config format plot replaces (matched by its last
+ * component, at any level): what plot uses instead, or NULL.
+ * cfg_foreign_at walks the list (0, or -1 past its end). */
+const char *cfg_foreign(const char *name);
+int cfg_foreign_at(size_t i, const char **key, const char **why);
 
 /* YAML double-quoted form of s (into buf, always NUL-terminated). */
 void cfg_quote(const char *s, char *buf, size_t len);

@@ -316,6 +316,8 @@ static int apply_pair(struct loader *L, const struct ctx *c, const char *prefix,
 	const char *why = cfg_retired(c->scope, name);
 	if (why)
 		return fail(L, k, -CFG_E_UNKNOWN, "%s%s: no longer exists: %s", c->path, name, why);
+	if ((why = cfg_foreign(name)))
+		return fail(L, k, -CFG_E_UNKNOWN, "%s%s: not a plot setting: %s", c->path, name, why);
 	return fail(L, k, -CFG_E_UNKNOWN, "%s%s: unknown key", c->path, name);
 }
 

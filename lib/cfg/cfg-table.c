@@ -19,7 +19,9 @@
 #include "cfg/cfg-impl.h"
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
-static const char *const backends[] = { "memory", NULL };
+static const char *const backends[] = { "memory", "sqlite", NULL }; /* enum cfg_backend */
+static const char *const syncs[] = { "normal", "full", NULL };
+static const char *const restarts[] = { "requeue", "fail", NULL };
 static const char *const executors[] = { "synthetic", "llm", NULL };
 
 #define YEAR 31536000.0
@@ -58,13 +60,24 @@ static const struct cfg_setting settings[] = {
 	    NULL, timeout_secs, POOL_LIMIT_TIMEOUT_NS, 1000000000ull,
 	    "Default deadline of a task without one, in seconds from submit; 0 means none "
 	    "(a task runs until it ends or is cancelled)."),
-	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, queue_backend, -1, 1,
-	    "Where queued tasks are kept."),
-	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "memory", backends, mailbox_backend,
-	    -1, 1, "Where finished tasks and their output are kept."),
+	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, queue_backend, -1, 1,
+	    "Where queued tasks are kept: sqlite (one database file for the whole daemon, "
+	    "see store.path; they survive a restart) or memory (lost when plotd stops). "
+	    "The seeds' yaque and file are not accepted: use sqlite."),
+	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, mailbox_backend,
+	    -1, 1, "Where finished tasks and their output are kept; must be the same as "
+	    "queue.backend."),
 	LOT("mailbox.retention_secs", "retention_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR,
 	    "3600", NULL, retention_secs, POOL_LIMIT_RETENTION_NS, 1000000000ull,
 	    "How long a finished task stays readable, in seconds."),
+	LOT("mailbox.retention_tasks", "retention_tasks", CFG_T_UINT, CFG_F_RUNTIME, 0, 1e9,
+	    "100000", NULL, retention_tasks, POOL_LIMIT_RETENTION_TASKS, 1,
+	    "Finished tasks kept at most; past it the oldest go first, before their "
+	    "retention_secs are up. 0 means no bound."),
+	LOT("mailbox.retention_bytes", "retention_bytes", CFG_T_UINT, CFG_F_RUNTIME, 0, 1e15,
+	    "268435456", NULL, retention_bytes, POOL_LIMIT_RETENTION_BYTES, 1,
+	    "Output bytes the finished tasks may hold together; past it the oldest go "
+	    "first. 0 means no bound."),
 	LOT("generate.max_tokens", NULL, CFG_T_UINT, CFG_F_NULLABLE, 1, 1048576, "null", NULL,
 	    gen_max_tokens, -1, 1,
 	    "Tokens a task generates at most when its request does not say; null means until "
@@ -111,13 +124,27 @@ static const struct cfg_setting settings[] = {
 	     daemon.http_max_header, "Memory for one HTTP connection's request line and "
 	     "headers, bytes; larger requests are refused."),
 	ROOT("daemon.http_max_connections", CFG_T_UINT, 0, 1, 65536, "256", NULL,
-	     daemon.http_max_connections, "HTTP connections open at once; more are refused."),
+	     daemon.http_max_connections, "HTTP connections served at once; more wait (in the listen backlog) until one closes."),
 	ROOT("daemon.http_idle_secs", CFG_T_UINT, 0, 0, 86400, "60", NULL, daemon.http_idle_secs,
 	     "An HTTP connection without traffic for this long is closed (one waiting on its "
 	     "task is not idle); 0 means never."),
 	ROOT("daemon.http_max_output", CFG_T_UINT, 0, 16384, 4294967296.0, "4194304", NULL,
 	     daemon.http_max_output, "A stream's output not yet read by its HTTP client, bytes, "
 	     "beyond which the client is dropped (its task cancelled unless detached)."),
+	ROOT("store.path", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, store.path,
+	     "The sqlite database of every model using the sqlite backend; null means "
+	     "$XDG_STATE_HOME/plot/plot.db (~/.local/state/plot/plot.db). Its directory is "
+	     "created mode 0700 and must be owned by plotd's user and not writable by others; "
+	     "a symlink is refused."),
+	ROOT("store.synchronous", CFG_T_ENUM, 0, 0, 0, "normal", syncs, store.synchronous,
+	     "What an acknowledged submit survives: normal, a crash of plotd (kill -9) but "
+	     "maybe not a power loss; full, also a power loss or OS crash (every commit "
+	     "waits for fsync)."),
+	ROOT("store.restart_policy", CFG_T_ENUM, 0, 0, 0, "requeue", restarts,
+	     store.restart_policy,
+	     "What becomes of tasks that were running when plotd stopped or died: requeue "
+	     "(queued again in their place, attempts counted, partial output discarded) or "
+	     "fail (failed, with the reason)."),
 	ROOT("default_model", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, default_model,
 	     "Model used when a request names none; null means the first model."),
 	MODEL("name", CFG_T_STRING, CFG_F_REQUIRED, "null", NULL, name,
@@ -170,6 +197,89 @@ const char *cfg_retired(enum cfg_scope scope, const char *name)
 		if (retired[i].scope == scope && !strcmp(retired[i].name, name))
 			return retired[i].why;
 	return NULL;
+}
+
+/* Keys of the models.yaml of the server plot replaces, at whatever level
+ * they appear: each is refused with what plot uses instead, so that file
+ * can be ported key by key rather than guessed at. */
+static const struct {
+	const char *key, *why;
+} foreign[] = {
+	{ "max_blocking_threads",
+	  "plot has no blocking-thread pool to size: compute threads are "
+	  "parking_lot.pool.threads, tasks at once parking_lot.pool.max_running" },
+	{ "thread_stack_size",
+	  "plot sizes its threads' stacks itself; remove the key" },
+	{ "persistence",
+	  "where tasks are kept is parking_lot.queue.backend and parking_lot.mailbox.backend "
+	  "(memory), how long finished ones stay parking_lot.mailbox.retention_secs" },
+	{ "hf_id",
+	  "plot does not download models: set models[].path to a local GGUF file "
+	  "(make models fetches the default ones)" },
+	{ "dtype",
+	  "a GGUF file fixes the types of its weights; the KV cache's is "
+	  "models[].params.kv_type (f16 or f32)" },
+	{ "kvcache_mem_gpu",
+	  "the KV-cache budget is models[].params.kvcache_mem_mb (MiB), on the device "
+	  "models[].params.device names (cpu, cuda, cuda:N)" },
+	{ "idle_unload_secs",
+	  "plot keeps every configured model loaded while it runs; unloading idle "
+	  "models is not supported yet" },
+};
+
+const char *cfg_foreign(const char *name)
+{
+	const char *dot = strrchr(name, '.');
+	const char *last = dot ? dot + 1 : name;
+	for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++)
+		if (!strcmp(foreign[i].key, last))
+			return foreign[i].why;
+	return NULL;
+}
+
+int cfg_foreign_at(size_t i, const char **key, const char **why)
+{
+	if (i >= sizeof foreign / sizeof foreign[0])
+		return -1;
+	*key = foreign[i].key;
+	*why = foreign[i].why;
+	return 0;
+}
+
+/* The executor a params setting is for: its doc starts "llm:" or
+ * "synthetic:" (NULL: every executor). */
+static const char *param_executor(const struct cfg_setting *s, char *buf, size_t len)
+{
+	size_t n = strcspn(s->doc, ": ");
+	if (s->doc[n] != ':' || n + 1 > len)
+		return NULL;
+	memcpy(buf, s->doc, n);
+	buf[n] = 0;
+	return buf;
+}
+
+int cfg_params_unused(const struct cfg_model *m, cfg_unused_fn fn, void *ctx)
+{
+	struct cfg_params def;
+	char exe[32], a[160], b[160], full[128];
+	int n = 0;
+	if (cfg_scope_defaults(CFG_SCOPE_PARAMS, &def))
+		return -CFG_E_NOMEM;
+	for (size_t i = 0; i < N_SETTINGS; i++) {
+		const struct cfg_setting *s = &settings[i];
+		const char *for_exe = s->scope == CFG_SCOPE_PARAMS ? param_executor(s, exe, sizeof exe) : NULL;
+		if (!for_exe || !strcmp(for_exe, executors[m->executor]))
+			continue;
+		cfg_value_format(s, &m->params, 0, a, sizeof a);
+		cfg_value_format(s, &def, 0, b, sizeof b);
+		if (strcmp(a, b)) {
+			cfg_setting_fullname(s, full, sizeof full);
+			fn(ctx, full, for_exe);
+			n++;
+		}
+	}
+	cfg_scope_free(CFG_SCOPE_PARAMS, &def);
+	return n;
 }
 
 size_t cfg_setting_count(void)
@@ -334,6 +444,13 @@ static int parse_double(const struct cfg_setting *s, const char *t, size_t len, 
 	return 0;
 }
 
+/* The seeds' file queue: said plainly what replaces it. */
+static int is_seed_backend(const struct cfg_setting *s, const char *t, size_t len)
+{
+	return s->choices == backends && ((len == 5 && !memcmp(t, "yaque", 5)) ||
+					  (len == 4 && !memcmp(t, "file", 4)));
+}
+
 static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, int *v,
 		      char *why, size_t whylen)
 {
@@ -342,6 +459,11 @@ static int parse_enum(const struct cfg_setting *s, const char *t, size_t len, in
 			*v = i;
 			return 0;
 		}
+	if (is_seed_backend(s, t, len)) {
+		snprintf(why, whylen, "'%.*s' (the old file queue) is not supported: use sqlite, "
+			 "the embedded durable store", (int)len, t);
+		return -CFG_E_RANGE;
+	}
 	return why_bad(s, t, len, why, whylen, -CFG_E_RANGE);
 }
 
@@ -567,8 +689,8 @@ const char *cfg_err_name(int err)
 	"parking_lot:\n" \
 	"  pool: { max_running: null, threads: 0 }\n" \
 	"  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 0 }\n" \
-	"  queue: { backend: memory }\n" \
-	"  mailbox: { backend: memory, retention_secs: 3600 }\n" \
+	"  queue: { backend: sqlite }\n" \
+	"  mailbox: { backend: sqlite, retention_secs: 3600 }\n" \
 	"daemon: { log_level: info, allow_users: [], allow_groups: [] }\n"
 #define BUILTIN_ECHO \
 	"  - name: echo\n" \

@@ -4,7 +4,8 @@
  * unit test and a fuzzer drive it without a daemon.
  *
  * DESIGN
- *   jansson parses the body (its own depth limit bounds nesting); each
+ *   jansson parses the body (its own depth limit bounds nesting, and it
+ *   refuses \u0000, so every string is a C string); each
  *   field is read by one small function that checks its type and range and
  *   names it in the error. Strings in the result point into the parsed
  *   document, which the request keeps until oai_request_free; only a
@@ -85,27 +86,28 @@ static int get_str(json_t *o, const char *key, const char **v, char *err, size_t
 		return 0;
 	if (!json_is_string(j))
 		return fail(err, errlen, "%s: expected a string", key);
-	*v = json_string_value(j);
-	if (strlen(*v) != json_string_length(j))
-		return fail(err, errlen, "%s: contains a NUL character", key);
+	*v = json_string_value(j); /* jansson refuses \u0000 without JSON_ALLOW_NUL */
 	return 1;
 }
 
 /* ---- sampling and plot's extras -------------------------------------------- */
 
+/* The ranges are the sampler's (smp_params_check), checked here too so
+ * that every executor refuses the same values. */
 struct num_field {
 	const char *key;
 	uint32_t has;
 	size_t off;
+	double lo, hi;
 };
 
-#define NF(k, h, m) { k, h, offsetof(struct exec_request, m) }
+#define NF(k, h, m, lo, hi) { k, h, offsetof(struct exec_request, m), lo, hi }
 static const struct num_field num_fields[] = {
-	NF("temperature", EXEC_HAS_TEMPERATURE, temperature),
-	NF("top_p", EXEC_HAS_TOP_P, top_p),
-	NF("min_p", EXEC_HAS_MIN_P, min_p),
-	NF("frequency_penalty", EXEC_HAS_FREQUENCY_PENALTY, frequency_penalty),
-	NF("presence_penalty", EXEC_HAS_PRESENCE_PENALTY, presence_penalty),
+	NF("temperature", EXEC_HAS_TEMPERATURE, temperature, 0, 100),
+	NF("top_p", EXEC_HAS_TOP_P, top_p, 0, 1),
+	NF("min_p", EXEC_HAS_MIN_P, min_p, 0, 1),
+	NF("frequency_penalty", EXEC_HAS_FREQUENCY_PENALTY, frequency_penalty, -2, 2),
+	NF("presence_penalty", EXEC_HAS_PRESENCE_PENALTY, presence_penalty, -2, 2),
 };
 #undef NF
 
@@ -115,9 +117,13 @@ static int parse_sampling(json_t *o, struct exec_request *x, char *err, size_t e
 	int rc;
 
 	for (size_t i = 0; i < sizeof num_fields / sizeof num_fields[0]; i++) {
+		const struct num_field *f = &num_fields[i];
 		double d;
-		if ((rc = get_num(o, num_fields[i].key, &d, err, errlen)) < 0)
+		if ((rc = get_num(o, f->key, &d, err, errlen)) < 0)
 			return -1;
+		if (rc && !(d >= f->lo && d <= f->hi))
+			return fail(err, errlen, "%s: expected a number in [%g, %g], got %g", f->key,
+				    f->lo, f->hi, d);
 		if (rc) {
 			memcpy((char *)x + num_fields[i].off, &d, sizeof(d));
 			x->has |= num_fields[i].has;
@@ -254,8 +260,6 @@ static int parse_prompt(json_t *o, struct oai_request *r, char *err, size_t errl
 	if (!json_is_string(p))
 		return fail(err, errlen, "prompt: expected a string (token arrays are not "
 			    "supported)");
-	if (strlen(json_string_value(p)) != json_string_length(p))
-		return fail(err, errlen, "prompt: contains a NUL character");
 	r->ex.prompt = json_string_value(p);
 	r->ex.raw = 1;
 	return 0;
@@ -286,8 +290,6 @@ static int join_parts(json_t *c, struct oai_request *r, size_t i, char *err, siz
 	}
 	*w = 0;
 	r->texts[i] = s;
-	if (strlen(s) != total - 1)
-		return fail(err, errlen, "messages[%zu].content: contains a NUL character", i);
 	return 0;
 }
 
@@ -303,8 +305,6 @@ static int parse_message(json_t *m, struct oai_request *r, size_t i, char *err,
 	r->msgs[i].role = json_string_value(role);
 	if (json_is_string(c)) {
 		r->msgs[i].content = json_string_value(c);
-		if (strlen(r->msgs[i].content) != json_string_length(c))
-			return fail(err, errlen, "messages[%zu].content: contains a NUL character", i);
 		return 0;
 	}
 	if (json_is_null(c) || !c) {
@@ -457,7 +457,7 @@ size_t oai_utf8_complete(const char *s, size_t len)
 		back++;
 	}
 	if (i == 0)
-		return back ? 0 : len;
+		return len; /* continuation bytes without a lead: invalid, not held */
 	unsigned char c = (unsigned char)s[i - 1];
 	size_t need = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
 	return need > back + 1 && need <= 4 && c >= 0xc0 ? i - 1 : len;

@@ -59,6 +59,11 @@ struct pool_task {
 	char *label;         /* submitter's short text, malloc'd, or NULL */
 	int finish;          /* enum pool_finish as the executor said it (under mu) */
 	uint64_t tokens, prompt_tokens; /* pool_task_set_outcome (under mu) */
+	char *key;           /* idempotency key for the store, malloc'd, or NULL */
+	char *request;       /* (request_len) how to resume it: until its first record */
+	size_t request_len;
+	uint32_t attempts;   /* runs started before this one (restored tasks) */
+	int unconfirmed;     /* submitted with hold: not admitted before pool_confirm */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
@@ -66,7 +71,7 @@ struct pool_task {
 	pthread_cond_t cv;   /* output, state or cancel changed */
 };
 
-struct store_op; /* pending store write, pool.c */
+struct store_op; /* pending store write, pool-store.c */
 
 struct pool {
 	pthread_mutex_t mu;
@@ -83,6 +88,8 @@ struct pool {
 	struct store *store;
 
 	uint64_t max_units, max_queue_depth, timeout_ns, retention_ns;
+	uint64_t retention_tasks, retention_bytes; /* 0 = no bound */
+	uint64_t mailbox_bytes;    /* output bytes of the tasks in the mailbox */
 	unsigned threads;          /* as set; 0 = the executor's default */
 	unsigned max_running;      /* configured cap; POOL_NO_CAP = none */
 	unsigned capacity;         /* the executor's; POOL_NO_CAP = no bound */
@@ -106,12 +113,15 @@ struct pool {
 	size_t wait_n, wait_pos;
 
 	int shutting_down, no_admit;
+	int held;                  /* pool_hold: admission waits (a restart restoring) */
 	int manual_tick, timer_started, timer_stop;
 	uint64_t timer_target; /* pool-clock time the timer thread sleeps to */
 	pthread_t timer;
 
 	struct store_op *sq_head, *sq_tail; /* pending store writes, in order */
-	int sq_draining;
+	pthread_mutex_t sq_mu;     /* held while draining: one drainer, in order */
+	uint64_t (*next_id_fn)(void *ctx); /* cfg->next_id: ids shared with other pools */
+	void *next_id_ctx;
 };
 
 /* pool.c, used by pool-sub.c and pool-stats.c */
@@ -120,5 +130,12 @@ uint64_t pool_now(struct pool *p);
 struct pool_task *pool_lookup(struct pool *p, uint64_t id);
 void pool_abs_timeout(uint64_t timeout_ns, struct timespec *ts);
 int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct timespec *ts);
+
+/* pool-store.c: the ordered store-write queue. put/del under mu; drain and
+ * free without it. */
+void pool_store_put(struct pool *p, struct pool_task *t, int with_output);
+void pool_store_del(struct pool *p, uint64_t id);
+void pool_store_drain(struct pool *p);
+void pool_store_free(struct pool *p);
 
 #endif

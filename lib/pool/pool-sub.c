@@ -301,6 +301,18 @@ int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out)
 	return t ? 0 : -POOL_E_NOT_FOUND;
 }
 
+size_t pool_list_ended(struct pool *p, struct pool_task_info *out, size_t cap)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&p->mu);
+	for (struct pool_task *t = p->mailbox.tail; t; t = t->prev, n++)
+		if (n < cap)
+			fill_info(t, &out[n]);
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
 size_t pool_list(struct pool *p, struct pool_task_info *out, size_t cap)
 {
 	size_t n = 0;

@@ -1,7 +1,8 @@
 /*
  * pool.c — the parking lot: queue, admission, units, deadlines, cancel,
- * executor hand-back, runtime limits, shutdown, the timer thread and the
- * ordered store-write queue. (Reading side: pool-sub.c; stats: pool-stats.c.)
+ * executor hand-back, runtime limits, shutdown, the timer thread, and what a
+ * restart needs (restored tasks, hold/confirm). (Reading side: pool-sub.c;
+ * stats: pool-stats.c; the ordered store-write queue: pool-store.c.)
  *
  * DESIGN
  *   One mutex (p->mu) guards the whole pool. Every public operation follows
@@ -11,8 +12,11 @@
  *   frees, notify callbacks and store writes.
  *
  *   Store writes are queued under the lock in the order the state changes
- *   happened and drained outside it by one thread at a time, so a durable
- *   backend never sees a task's records out of order.
+ *   happened and drained outside it by one thread at a time (sq_mu), so a
+ *   durable backend never sees a task's records out of order. A drainer
+ *   that finds another one at work waits for it: when any pool call
+ *   returns, its records have reached the store (so a caller may then ask
+ *   the store writer for a sync that covers them).
  *
  * INVARIANTS (pool_check_invariants verifies them)
  *   - used_units == sum of costs on the running list; running list length is
@@ -63,21 +67,12 @@ struct post {
 	int oom;                   /* a post list could not grow: notifies dropped */
 };
 
-struct store_op {
-	struct store_op *next;
-	int del;
-	struct store_record rec;
-};
-
 static void post_init(struct post *po);
 static void post_run(struct pool *p, struct post *po);
 static void post_notify(struct post *po, uint64_t id);
 static void admit(struct pool *p, struct post *po, uint64_t now);
 static void end_task(struct pool *p, struct pool_task *t, int state,
 		     const char *why, struct post *po, uint64_t now);
-static void store_queue_put(struct pool *p, struct pool_task *t, int with_output);
-static void store_queue_del(struct pool *p, uint64_t id);
-static void store_drain(struct pool *p);
 static void *timer_main(void *arg);
 
 /* ---- clock and timed waits --------------------------------------------- */
@@ -405,7 +400,7 @@ static void post_run(struct pool *p, struct post *po)
 		pool_task_unref(t);
 	}
 	if (p->store)
-		store_drain(p);
+		pool_store_drain(p);
 	if (p->notify)
 		for (size_t i = 0; i < po->nids; i++)
 			p->notify(p->notify_ctx, po->ids[i]);
@@ -451,7 +446,24 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	atomic_init(&t->cancel, POOL_CANCEL_NONE);
 	if (s->label && s->label[0])
 		t->label = strndup(s->label, POOL_LABEL_MAX); /* NULL on OOM: no label */
+	t->attempts = s->attempts;
+	t->unconfirmed = s->hold;
+	if (s->key && s->key[0] && !(t->key = strdup(s->key)))
+		goto oom;
+	if (s->request_len && p->store) {
+		if (!(t->request = malloc(s->request_len)))
+			goto oom;
+		memcpy(t->request, s->request, s->request_len);
+		t->request_len = s->request_len;
+	}
 	return t;
+oom:
+	t->payload = NULL; /* the caller frees it */
+	pthread_cond_destroy(&t->cv);
+	free(t->label);
+	free(t->key);
+	free(t);
+	return NULL;
 }
 
 static void task_destroy(struct pool_task *t)
@@ -461,6 +473,8 @@ static void task_destroy(struct pool_task *t)
 	pthread_cond_destroy(&t->cv);
 	free(t->error);
 	free(t->label);
+	free(t->key);
+	free(t->request);
 	free(t->out);
 	free(t->chunk_end);
 	free(t);
@@ -492,6 +506,13 @@ static void count_end(struct pool *p, int state)
 }
 
 /* When the timer should prune a task that ended at `ended`. */
+/* The mailbox holds more tasks or output than retention allows. */
+static int over_retention(const struct pool *p)
+{
+	return (p->retention_tasks && p->mailbox.n > p->retention_tasks) ||
+	       (p->retention_bytes && p->mailbox_bytes > p->retention_bytes);
+}
+
 static uint64_t prune_at(const struct pool *p, uint64_t ended)
 {
 	uint64_t d = p->retention_ns + POOL_PRUNE_SLACK_NS;
@@ -516,6 +537,7 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	if (why && !t->error)
 		t->error = strndup(why, POOL_ERROR_MAX); /* NULL on OOM: no message */
 	list_push(&p->mailbox, t);
+	p->mailbox_bytes += t->out_len;
 	count_end(p, state);
 	p->tokens += t->tokens;
 	p->prompt_tokens += t->prompt_tokens;
@@ -523,10 +545,10 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	post_notify(po, t->id);
 	post_event(p, po, t, now);
 	if (p->store)
-		store_queue_put(p, t, 1);
+		pool_store_put(p, t, 1);
 	pthread_cond_broadcast(&t->cv);
 	pthread_cond_broadcast(&p->state_cv);
-	if (!p->manual_tick && prune_at(p, now) < p->timer_target)
+	if (!p->manual_tick && (prune_at(p, now) < p->timer_target || over_retention(p)))
 		pthread_cond_signal(&p->timer_cv);
 }
 
@@ -570,7 +592,7 @@ static void admit_one(struct pool *p, struct pool_task *t, struct post *po, uint
 	post_notify(po, t->id);
 	post_event(p, po, t, now);
 	if (p->store)
-		store_queue_put(p, t, 0);
+		pool_store_put(p, t, 0);
 }
 
 /* The walk documented in pool.h (ADMISSION RULE). Skips are counted lazily:
@@ -582,7 +604,7 @@ static void admit(struct pool *p, struct post *po, uint64_t now)
 	uint64_t adm = 0, stop_at = UINT64_MAX;
 	struct pool_task *passed = NULL;
 
-	if (p->no_admit)
+	if (p->no_admit || p->held)
 		return;
 	for (int prio = POOL_PRIO_COUNT - 1; prio >= 0; prio--) {
 		for (struct pool_task *t = p->queue[prio].head, *nx; t; t = nx) {
@@ -593,6 +615,8 @@ static void admit(struct pool *p, struct post *po, uint64_t now)
 				end_task(p, t, POOL_EXPIRED, "deadline passed while queued", po, now);
 				continue;
 			}
+			if (t->unconfirmed)
+				continue; /* not stored yet: as if it had not arrived */
 			if (fits(p, t)) {
 				admit_one(p, t, po, now);
 				if (++adm >= stop_at)
@@ -621,7 +645,7 @@ static int pool_init_sync(struct pool *p)
 {
 	if (pthread_mutex_init(&p->mu, NULL))
 		return -1;
-	if (pthread_mutex_init(&p->limits_mu, NULL))
+	if (pthread_mutex_init(&p->limits_mu, NULL) || pthread_mutex_init(&p->sq_mu, NULL))
 		return -1;
 	if (cond_init_mono(&p->state_cv) || cond_init_mono(&p->timer_cv))
 		return -1;
@@ -661,11 +685,15 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->max_running = cfg->max_running;
 	p->timeout_ns = cfg->timeout_ns;
 	p->retention_ns = cfg->retention_ns;
+	p->retention_tasks = cfg->retention_tasks;
+	p->retention_bytes = cfg->retention_bytes;
 	p->skip_limit = cfg->skip_limit ? cfg->skip_limit : POOL_SKIP_LIMIT;
 	p->max_output = cfg->max_output_bytes ? cfg->max_output_bytes : POOL_DEFAULT_MAX_OUTPUT;
 	if (p->max_output > SIZE_MAX / 4)
 		p->max_output = SIZE_MAX / 4; /* so buffer sizes never overflow */
 	p->next_id = cfg->first_id ? cfg->first_id : 1;
+	p->next_id_fn = cfg->next_id;
+	p->next_id_ctx = cfg->next_id_ctx;
 	p->manual_tick = cfg->manual_tick;
 	p->timer_target = UINT64_MAX;
 }
@@ -734,16 +762,6 @@ static void pool_stop_timer(struct pool *p)
 	p->timer_started = 0;
 }
 
-static void free_store_queue(struct pool *p)
-{
-	for (struct store_op *op = p->sq_head, *nx; op; op = nx) {
-		nx = op->next;
-		store_record_clear(&op->rec);
-		free(op);
-	}
-	p->sq_head = p->sq_tail = NULL;
-}
-
 void pool_free(struct pool *p)
 {
 	if (!p)
@@ -754,8 +772,8 @@ void pool_free(struct pool *p)
 		p->exec.ops->stop(p->exec.ctx);
 	p->exec.ops->free(p->exec.ctx);
 	if (p->store)
-		store_drain(p);
-	free_store_queue(p);
+		pool_store_drain(p);
+	pool_store_free(p);
 	for (size_t i = 0; i < p->nbuckets; i++) {
 		for (struct pool_task *t = p->buckets[i], *nx; t; t = nx) {
 			nx = t->hnext;
@@ -767,6 +785,7 @@ void pool_free(struct pool *p)
 	pthread_cond_destroy(&p->state_cv);
 	pthread_cond_destroy(&p->timer_cv);
 	pthread_mutex_destroy(&p->limits_mu);
+	pthread_mutex_destroy(&p->sq_mu);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }
@@ -799,17 +818,51 @@ static int submit_check(struct pool *p, const struct pool_submit *s)
 	}
 	if ((p->ntasks + 1 > p->nbuckets && hash_grow(p) < 0) || heap_reserve(p) < 0)
 		return -POOL_E_NOMEM;
+	if (s->id && pool_lookup(p, s->id))
+		return -POOL_E_INVALID; /* a restored id must be unused */
 	return 0;
+}
+
+/* A restored task goes behind the last queued task of its level with a
+ * smaller id, so a restart keeps the FIFO order whatever order it comes in. */
+static void queue_insert(struct tlist *l, struct pool_task *t)
+{
+	struct pool_task *at = l->tail;
+	while (at && at->id > t->id)
+		at = at->prev;
+	if (!at || at == l->tail) {
+		if (!at && l->head) { /* before the head */
+			t->prev = NULL;
+			t->next = l->head;
+			l->head->prev = t;
+			l->head = t;
+			l->n++;
+			return;
+		}
+		list_push(l, t);
+		return;
+	}
+	t->prev = at;
+	t->next = at->next;
+	at->next->prev = t;
+	at->next = t;
+	l->n++;
 }
 
 static void submit_enqueue(struct pool *p, struct pool_task *t, const struct pool_submit *s,
 			   uint64_t now)
 {
-	t->id = p->next_id++;
-	t->created_ns = now;
-	t->deadline_ns = task_deadline(p, s, now);
+	if (s->id)
+		t->id = s->id;
+	else
+		t->id = p->next_id_fn ? p->next_id_fn(p->next_id_ctx) : p->next_id++;
+	t->created_ns = s->created_ns ? s->created_ns : now;
+	t->deadline_ns = task_deadline(p, s, t->created_ns);
 	hash_insert(p, t);
-	list_push(&p->queue[t->prio], t);
+	if (s->id)
+		queue_insert(&p->queue[t->prio], t);
+	else
+		list_push(&p->queue[t->prio], t);
 	p->submitted++;
 	if (t->deadline_ns) {
 		heap_push(p, t);
@@ -817,7 +870,7 @@ static void submit_enqueue(struct pool *p, struct pool_task *t, const struct poo
 			pthread_cond_signal(&p->timer_cv);
 	}
 	if (p->store)
-		store_queue_put(p, t, 0);
+		pool_store_put(p, t, 0);
 }
 
 int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id)
@@ -852,6 +905,90 @@ int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id)
 reject:
 	if (s && s->payload && s->payload_free)
 		s->payload_free(s->payload);
+	return rc;
+}
+
+/* ---- restore ---------------------------------------------------------------- */
+
+int pool_confirm(struct pool *p, uint64_t id)
+{
+	struct post po;
+	int rc = 0;
+
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	struct pool_task *t = pool_lookup(p, id);
+	if (!t)
+		rc = -POOL_E_NOT_FOUND;
+	else if (t->unconfirmed) {
+		t->unconfirmed = 0;
+		admit(p, &po, pool_now(p));
+	}
+	unlock_post(p, &po);
+	return rc;
+}
+
+int pool_hold(struct pool *p, int hold)
+{
+	struct post po;
+
+	post_init(&po);
+	pthread_mutex_lock(&p->mu);
+	p->held = hold;
+	if (!hold)
+		admit(p, &po, pool_now(p));
+	unlock_post(p, &po);
+	return 0;
+}
+
+/* The output as one chunk (a restored task replays it in one piece). */
+static int restore_output(struct pool_task *t, const struct store_record *r)
+{
+	if (!r->output_len)
+		return 0;
+	if (!(t->out = malloc(r->output_len + 1)) || !(t->chunk_end = malloc(sizeof(size_t))))
+		return -1;
+	memcpy(t->out, r->output, r->output_len);
+	t->out[r->output_len] = '\0';
+	t->out_len = t->out_cap = r->output_len;
+	t->chunk_end[0] = r->output_len;
+	t->nchunks = t->chunk_cap = 1;
+	return 0;
+}
+
+int pool_restore_ended(struct pool *p, const struct store_record *r)
+{
+	struct pool_submit s = { .priority = r->priority, .cost = r->cost ? r->cost : 1,
+				 .owner_uid = r->owner_uid, .label = r->label, .key = r->key };
+	if (!POOL_STATE_TERMINAL(r->state) || r->state >= POOL_STATE_COUNT ||
+	    r->priority < 0 || r->priority >= POOL_PRIO_COUNT || !r->id)
+		return -POOL_E_INVALID;
+	struct pool_task *t = task_new(p, &s);
+	if (!t || restore_output(t, r) < 0 || (r->error && !(t->error = strdup(r->error)))) {
+		if (t)
+			task_destroy(t);
+		return -POOL_E_NOMEM;
+	}
+	t->id = r->id;
+	t->attempts = r->attempts;
+	t->state = r->state;
+	t->created_ns = r->created_ns;
+	t->started_ns = r->started_ns;
+	t->ended_ns = r->ended_ns;
+	atomic_store_explicit(&t->finished, 1, memory_order_relaxed);
+	pthread_mutex_lock(&p->mu);
+	int rc = pool_lookup(p, t->id) ? -POOL_E_INVALID
+		 : p->ntasks + 1 > p->nbuckets && hash_grow(p) < 0 ? -POOL_E_NOMEM : 0;
+	if (rc == 0) {
+		hash_insert(p, t);
+		list_push(&p->mailbox, t);
+		p->mailbox_bytes += t->out_len;
+		if (!p->manual_tick)
+			pthread_cond_signal(&p->timer_cv);
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (rc < 0)
+		task_destroy(t);
 	return rc;
 }
 
@@ -1044,9 +1181,12 @@ void pool_task_finish(struct pool_task *t, int ok, const char *errmsg)
 
 #define PRUNE_BATCH 256 /* tasks pruned per lock hold */
 
+/* The oldest finished task goes when its time is up, or when the mailbox
+ * holds more tasks or output than retention allows. */
 static int prune_due(const struct pool *p, const struct pool_task *t, uint64_t now)
 {
-	return t && now >= t->ended_ns && now - t->ended_ns >= p->retention_ns;
+	return t && ((now >= t->ended_ns && now - t->ended_ns >= p->retention_ns) ||
+		     over_retention(p));
 }
 
 /* Drop up to PRUNE_BATCH expired tasks from the mailbox; their memory is
@@ -1059,9 +1199,10 @@ static int prune(struct pool *p, struct post *po, uint64_t now)
 		if (!prune_due(p, t = p->mailbox.head, now))
 			return 0;
 		list_remove(&p->mailbox, t);
+		p->mailbox_bytes -= t->out_len;
 		hash_remove(p, t);
 		if (p->store)
-			store_queue_del(p, t->id);
+			pool_store_del(p, t->id);
 		t->prune_next = po->pruned;
 		po->pruned = t;
 	}
@@ -1215,6 +1356,14 @@ static void set_locked(struct pool *p, enum pool_limit which, uint64_t value)
 		p->retention_ns = value;
 		pthread_cond_signal(&p->timer_cv);
 		break;
+	case POOL_LIMIT_RETENTION_TASKS:
+		p->retention_tasks = value;
+		pthread_cond_signal(&p->timer_cv);
+		break;
+	case POOL_LIMIT_RETENTION_BYTES:
+		p->retention_bytes = value;
+		pthread_cond_signal(&p->timer_cv);
+		break;
 	default: break;
 	}
 }
@@ -1225,7 +1374,7 @@ int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value)
 
 	if (which == POOL_LIMIT_THREADS)
 		return set_threads(p, value);
-	if ((unsigned)which > POOL_LIMIT_RETENTION_NS)
+	if ((unsigned)which > POOL_LIMIT_RETENTION_BYTES)
 		return -POOL_E_INVALID;
 	if ((which == POOL_LIMIT_MAX_UNITS || which == POOL_LIMIT_MAX_RUNNING) && value < 1)
 		return -POOL_E_INVALID;
@@ -1250,6 +1399,8 @@ uint64_t pool_get_limit(struct pool *p, enum pool_limit which)
 	case POOL_LIMIT_THREADS: v = p->threads; break;
 	case POOL_LIMIT_TIMEOUT_NS: v = p->timeout_ns; break;
 	case POOL_LIMIT_RETENTION_NS: v = p->retention_ns; break;
+	case POOL_LIMIT_RETENTION_TASKS: v = p->retention_tasks; break;
+	case POOL_LIMIT_RETENTION_BYTES: v = p->retention_bytes; break;
 	default: break;
 	}
 	pthread_mutex_unlock(&p->mu);
@@ -1295,84 +1446,3 @@ int pool_shutdown(struct pool *p, enum pool_shutdown_mode mode, uint64_t timeout
 	return rc;
 }
 
-/* ---- store writes ------------------------------------------------------------ */
-
-static char *dup_or_null(const char *s)
-{
-	return s && s[0] ? strdup(s) : NULL;
-}
-
-static void store_op_link(struct pool *p, struct store_op *op)
-{
-	if (p->sq_tail)
-		p->sq_tail->next = op;
-	else
-		p->sq_head = op;
-	p->sq_tail = op;
-}
-
-/* Snapshot the record now (under the lock); written later, in order. A
- * snapshot that cannot be allocated is dropped: the store is best-effort and
- * the pool's state in memory stays authoritative. */
-static void store_queue_put(struct pool *p, struct pool_task *t, int with_output)
-{
-	struct store_op *op = calloc(1, sizeof *op);
-	if (!op)
-		return;
-	struct store_record *r = &op->rec;
-	r->id = t->id;
-	r->priority = t->prio;
-	r->state = t->state;
-	r->cost = t->cost;
-	r->created_ns = t->created_ns;
-	r->started_ns = t->started_ns;
-	r->ended_ns = t->ended_ns;
-	r->deadline_ns = t->deadline_ns;
-	r->owner_uid = t->owner_uid;
-	r->model = dup_or_null(p->name);
-	r->label = dup_or_null(t->label);
-	r->error = dup_or_null(t->error);
-	if (with_output && t->out_len && (r->output = malloc(t->out_len))) {
-		memcpy(r->output, t->out, t->out_len);
-		r->output_len = t->out_len;
-	}
-	store_op_link(p, op);
-}
-
-static void store_queue_del(struct pool *p, uint64_t id)
-{
-	struct store_op *op = calloc(1, sizeof *op);
-	if (!op)
-		return;
-	op->del = 1;
-	op->rec.id = id;
-	store_op_link(p, op);
-}
-
-/* One drainer at a time keeps the writes in queue order. */
-static void store_drain(struct pool *p)
-{
-	pthread_mutex_lock(&p->mu);
-	if (p->sq_draining) {
-		pthread_mutex_unlock(&p->mu);
-		return;
-	}
-	p->sq_draining = 1;
-	while (p->sq_head) {
-		struct store_op *op = p->sq_head;
-		p->sq_head = p->sq_tail = NULL;
-		pthread_mutex_unlock(&p->mu);
-		for (struct store_op *nx; op; op = nx) {
-			nx = op->next;
-			if (op->del)
-				store_del(p->store, op->rec.id);
-			else
-				store_put(p->store, &op->rec);
-			store_record_clear(&op->rec);
-			free(op);
-		}
-		pthread_mutex_lock(&p->mu);
-	}
-	p->sq_draining = 0;
-	pthread_mutex_unlock(&p->mu);
-}

@@ -127,6 +127,7 @@ static const struct field f_submit[] = {
 	F("detach", K_BOOL, struct proto_submit, detach),
 	F("raw", K_BOOL, struct proto_submit, raw),
 	F("ignore_eos", K_BOOL, struct proto_submit, ignore_eos),
+	F("key", K_STR, struct proto_submit, key),
 };
 SCHEMA_HAS(s_submit, f_submit, struct proto_submit, has);
 
@@ -188,8 +189,12 @@ SCHEMA(s_cancelled, f_cancelled, struct proto_cancelled);
 static const struct field f_filter[] = {
 	F("model", K_STR, struct proto_filter, model),
 	FR("state", K_INT, struct proto_filter, state, -1, POOL_STATE_COUNT - 1),
+	F("all", K_BOOL, struct proto_filter, all),
+	FH("owner", K_U64, struct proto_filter, owner, PROTO_HAS_F_OWNER),
+	FH("since", K_DBL, struct proto_filter, since_secs, PROTO_HAS_F_SINCE),
+	FH("limit", K_U64, struct proto_filter, limit, PROTO_HAS_F_LIMIT),
 };
-SCHEMA(s_filter, f_filter, struct proto_filter);
+SCHEMA_HAS(s_filter, f_filter, struct proto_filter, has);
 
 #define MS(k, m) F(k, K_U64, struct proto_model_stats, m)
 static const struct field f_mstats[] = {

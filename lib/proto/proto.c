@@ -39,6 +39,7 @@ static const char *const code_names[PROTO_CODE_COUNT] = {
 	[PROTO_E_AGAIN] = "AGAIN",
 	[PROTO_E_INTR] = "INTR",
 	[PROTO_E_UNREACHABLE] = "UNREACHABLE",
+	[PROTO_E_STORE] = "STORE",
 };
 
 const char *proto_code_name(int code)

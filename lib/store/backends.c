@@ -6,8 +6,9 @@
  *   One row per backend name, as the executor table has one per executor.
  *   `memory` opens no store at all: the pool's own queue and mailbox, in
  *   the daemon's memory, are that backend (nothing survives a restart).
- *   A durable backend (SQLite, PostgreSQL) is one more row whose open()
- *   returns a struct store (store.h) that the pool writes through.
+ *   A durable backend (sqlite; PostgreSQL later) is one more row whose
+ *   open() returns the one struct store (store.h) the daemon opens for all
+ *   its models; the pools write to it through the store writer.
  *
  *   Until a backend can hold one half alone, the queue and the mailbox
  *   must name the same one.
@@ -17,16 +18,18 @@
 
 #include "plot/store.h"
 
-static int open_memory(const char *model, struct store **out, char *err, size_t errlen)
+static int open_memory(const struct store_open_args *a, struct store **out, char *err,
+		       size_t errlen)
 {
-	(void)model;
+	(void)a;
 	(void)err;
 	(void)errlen;
-	*out = NULL; /* the pool keeps its records itself */
+	*out = NULL; /* the pools keep their records themselves */
 	return 0;
 }
 
 static const struct store_backend table[] = {
+	{ "sqlite", store_sqlite_open },
 	{ "memory", open_memory },
 };
 #define N_BACKENDS (sizeof table / sizeof table[0])
@@ -39,8 +42,8 @@ const struct store_backend *store_backend_find(const char *name)
 	return NULL;
 }
 
-int store_open_for(const char *queue, const char *mailbox, const char *model,
-		   struct store **out, char *err, size_t errlen)
+int store_backend_pick(const char *queue, const char *mailbox,
+		       const struct store_backend **out, char *err, size_t errlen)
 {
 	const struct store_backend *b = store_backend_find(queue);
 
@@ -56,5 +59,6 @@ int store_open_for(const char *queue, const char *mailbox, const char *model,
 			 mailbox ? mailbox : "(null)", queue);
 		return -1;
 	}
-	return b->open(model, out, err, errlen);
+	*out = b;
+	return 0;
 }

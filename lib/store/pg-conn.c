@@ -17,8 +17,51 @@
 
 #include "store/pg-impl.h"
 
+/* ---- columns and parameters ------------------------------------------------ */
+
+void pgq_u64s(char *buf, uint64_t v)
+{
+	snprintf(buf, 24, "%llu", (unsigned long long)v);
+}
+
+uint64_t pgq_col_u64(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? 0 : strtoull(PQgetvalue(r, row, col), NULL, 10);
+}
+
+uint64_t pgq_col_ns(const PGresult *r, int row, int col)
+{
+	return pgq_col_u64(r, row, col) * 1000u;
+}
+
+char *pgq_col_str(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
+}
+
+/* A bytea column (text result, hex) into a malloc'd buffer; NULL + 0 if null. */
+int pgq_col_bytea(const PGresult *r, int row, int col, void **out, size_t *len)
+{
+	*out = NULL;
+	*len = 0;
+	if (PQgetisnull(r, row, col))
+		return 0;
+	unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), len);
+	if (!b)
+		return -PGQ_E_NOMEM;
+	*out = malloc(*len + 1); /* +1: readers may treat output as a string */
+	if (*out) {
+		memcpy(*out, b, *len);
+		((char *)*out)[*len] = 0;
+	}
+	PQfreemem(b);
+	return *out ? 0 : -PGQ_E_NOMEM;
+}
+
+
 static const char *const err_names[] = {
 	"ok", "connect", "schema", "query", "lost", "not found", "state", "invalid", "no memory",
+	"queue full",
 };
 
 const char *pgq_err_name(int e)
@@ -95,22 +138,53 @@ void pgq_redact_url(const char *url, char *out, size_t outlen)
 	snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
 }
 
+const char *pgq_result_error(struct pgq *q, const PGresult *r)
+{
+	const char *m = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	return m ? m : r && *PQresultErrorMessage(r) ? PQresultErrorMessage(r)
+						      : PQerrorMessage(q->conn);
+}
+
 PGresult *pgq_exec(struct pgq *q, const char *what, const char *sql, int nparams,
 		   const char *const *params, char *err, size_t errlen)
 {
 	return pgq_exec_bin(q, what, sql, nparams, params, NULL, NULL, err, errlen);
 }
 
+/* The name of sql's prepared statement on this session, preparing it the
+ * first time; NULL when it cannot be (table full: run it unprepared). */
+static const char *prepared_name(struct pgq *q, const char *sql, int nparams, char *name)
+{
+	int i;
+	for (i = 0; i < q->nprepared && q->prepared[i] != sql; i++)
+		;
+	snprintf(name, 16, "plot%d", i);
+	if (i < q->nprepared)
+		return name;
+	if (i == PGQ_MAX_PREPARED)
+		return NULL;
+	PGresult *r = PQprepare(q->conn, name, sql, nparams, NULL);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	PQclear(r);
+	if (!ok)
+		return NULL; /* run it unprepared: its error then says what is wrong */
+	q->prepared[q->nprepared++] = sql;
+	return name;
+}
+
 PGresult *pgq_exec_bin(struct pgq *q, const char *what, const char *sql, int nparams,
 		       const char *const *params, const int *lengths, const int *formats,
 		       char *err, size_t errlen)
 {
-	PGresult *r = PQexecParams(q->conn, sql, nparams, NULL, params, lengths, formats, 0);
+	char buf[16];
+	const char *name = prepared_name(q, sql, nparams, buf);
+	PGresult *r = name ? PQexecPrepared(q->conn, name, nparams, params, lengths, formats, 0)
+			   : PQexecParams(q->conn, sql, nparams, NULL, params, lengths, formats, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
 	char line[512];
-	first_line(r ? PQresultErrorMessage(r) : PQerrorMessage(q->conn), line, sizeof line);
+	first_line(pgq_result_error(q, r), line, sizeof line);
 	if (PQstatus(q->conn) != CONNECTION_OK)
 		snprintf(err, errlen, "%s: lost the connection to postgres '%s': %s", what,
 			 q->where, line);
@@ -213,8 +287,29 @@ void pgq_free(struct pgq *q)
 
 int pgq_listen(struct pgq *q, char *err, size_t errlen)
 {
-	return pgq_exec_cmd(q, "listen", "LISTEN plot_submit", 0, NULL, err, errlen) ? -PGQ_E_QUERY :
-	       pgq_exec_cmd(q, "listen", "LISTEN plot_cancel", 0, NULL, err, errlen);
+	if (pgq_exec_cmd(q, "listen", "LISTEN plot_submit", 0, NULL, err, errlen) ||
+	    pgq_exec_cmd(q, "listen", "LISTEN plot_cancel", 0, NULL, err, errlen))
+		return -PGQ_E_QUERY;
+	q->listening = 1;
+	return 0;
+}
+
+int pgq_connected(const struct pgq *q)
+{
+	return PQstatus(q->conn) == CONNECTION_OK;
+}
+
+int pgq_reconnect(struct pgq *q, char *err, size_t errlen)
+{
+	PQreset(q->conn);
+	q->nprepared = 0; /* they died with the old session */
+	if (PQstatus(q->conn) != CONNECTION_OK) {
+		char line[512];
+		first_line(PQerrorMessage(q->conn), line, sizeof line);
+		snprintf(err, errlen, "postgres.url '%s': cannot reconnect: %s", q->where, line);
+		return -PGQ_E_CONNECT;
+	}
+	return q->listening ? pgq_listen(q, err, errlen) : 0;
 }
 
 int pgq_fd(const struct pgq *q)

@@ -1,6 +1,6 @@
 /*
  * pg-queue.c — the shared queue's operations: submit, claim, renew, append,
- * finish, cancel, sweep, get (the rules are in include/plot/pgq.h).
+ * finish, cancel, sweep (the rules are in include/plot/pgq.h).
  *
  * DESIGN
  *   Each operation is one statement (autocommit, so one short transaction),
@@ -14,54 +14,13 @@
  *   before the lease is taken away or sees it gone.
  *   Parameters go as text except bytea (binary); numbers are formatted here.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plot/pool.h"
 #include "store/pg-impl.h"
-
-/* a timestamptz as Unix epoch microseconds (exact: extract returns numeric) */
-#define EPOCH_US(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-
-static void u64s(char *buf, uint64_t v)
-{
-	snprintf(buf, 24, "%llu", (unsigned long long)v);
-}
-
-static uint64_t get_u64(const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? 0 : strtoull(PQgetvalue(r, row, col), NULL, 10);
-}
-
-static uint64_t get_ns(const PGresult *r, int row, int col)
-{
-	return get_u64(r, row, col) * 1000u;
-}
-
-static char *get_str(const PGresult *r, int row, int col)
-{
-	return PQgetisnull(r, row, col) ? NULL : strdup(PQgetvalue(r, row, col));
-}
-
-/* A bytea column (text result, hex) into a malloc'd buffer; NULL + 0 if null. */
-static int get_bytea(const PGresult *r, int row, int col, void **out, size_t *len)
-{
-	*out = NULL;
-	*len = 0;
-	if (PQgetisnull(r, row, col))
-		return 0;
-	unsigned char *b = PQunescapeBytea((const unsigned char *)PQgetvalue(r, row, col), len);
-	if (!b)
-		return -PGQ_E_NOMEM;
-	*out = malloc(*len + 1); /* +1: readers may treat output as a string */
-	if (*out) {
-		memcpy(*out, b, *len);
-		((char *)*out)[*len] = 0;
-	}
-	PQfreemem(b);
-	return *out ? 0 : -PGQ_E_NOMEM;
-}
 
 /* "{1,2,3}": a bigint[] parameter */
 static char *u64_array(const uint64_t *v, size_t n, size_t stride)
@@ -88,20 +47,28 @@ static const char SQL_SUBMIT[] =
 	" RETURNING id, model)"
 	"SELECT id, pg_notify('plot_submit', model) FROM ins";
 
-int pgq_submit(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err, size_t errlen)
+static int submit_check(const struct pgq_submit *s, char *err, size_t errlen)
 {
-	if (!s->model || !*s->model || s->cost < 1 || s->priority < 0 ||
-	    s->priority >= POOL_PRIO_COUNT || s->max_restarts < 0) {
-		snprintf(err, errlen, "submit: %s", !s->model || !*s->model ? "no model" :
-			 s->cost < 1 ? "cost must be >= 1" : s->max_restarts < 0 ?
-			 "max_restarts must be >= 0" : "priority out of range");
-		return -PGQ_E_INVAL;
-	}
+	const char *why = !s->model || !*s->model ? "no model" :
+			  s->cost < 1 ? "cost must be >= 1" :
+			  s->max_restarts < 0 ? "max_restarts must be >= 0" :
+			  s->priority < 0 || s->priority >= POOL_PRIO_COUNT ? "priority out of range" :
+			  s->request_len > INT_MAX || (!s->request && s->request_len) ?
+			  "request must be 0 to 2 GiB bytes" : NULL;
+	if (!why)
+		return 0;
+	snprintf(err, errlen, "submit: %s", why);
+	return -PGQ_E_INVAL;
+}
+
+static int submit_insert(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err,
+			 size_t errlen)
+{
 	char prio[24], cost[24], tmo[24], uid[24], mr[24];
 	snprintf(prio, sizeof prio, "%d", s->priority);
-	u64s(cost, s->cost);
-	u64s(tmo, s->timeout_ms);
-	u64s(uid, s->owner_uid);
+	pgq_u64s(cost, s->cost);
+	pgq_u64s(tmo, s->timeout_ms);
+	pgq_u64s(uid, s->owner_uid);
 	snprintf(mr, sizeof mr, "%d", s->max_restarts);
 	const char *p[] = { s->model, prio, cost, tmo, uid, s->label, mr,
 			    s->request ? s->request : "" };
@@ -110,9 +77,55 @@ int pgq_submit(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *er
 	PGresult *r = pgq_exec_bin(q, "submit", SQL_SUBMIT, 8, p, len, fmt, err, errlen);
 	if (!r)
 		return -PGQ_E_QUERY;
-	*id = get_u64(r, 0, 0);
+	*id = pgq_col_u64(r, 0, 0);
 	PQclear(r);
 	return 0;
+}
+
+/* With a shared depth: count and insert under a per-model advisory lock, so
+ * two daemons submitting at once cannot both take the last place. The count
+ * is its own statement: READ COMMITTED takes a statement's snapshot when it
+ * starts, so a count in the locking statement would miss the insert of the
+ * holder it waited for. */
+static const char SQL_DEPTH_LOCK[] =
+	"SELECT pg_advisory_xact_lock(hashtext('plot_submit:' || $1))";
+static const char SQL_DEPTH[] =
+	"SELECT count(*) FROM plot_tasks WHERE model = $1 AND state = 0";
+
+static int submit_bounded(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err,
+			  size_t errlen)
+{
+	if (pgq_exec_cmd(q, "submit (begin)", "BEGIN", 0, NULL, err, errlen))
+		return -PGQ_E_QUERY;
+	const char *p[] = { s->model };
+	PGresult *r = NULL;
+	if (pgq_exec_cmd(q, "submit (lock)", SQL_DEPTH_LOCK, 1, p, err, errlen) == 0)
+		r = pgq_exec(q, "submit (depth)", SQL_DEPTH, 1, p, err, errlen);
+	int rc = r ? 0 : -PGQ_E_QUERY;
+	uint64_t depth = r ? pgq_col_u64(r, 0, 0) : 0;
+	PQclear(r);
+	if (rc == 0 && depth >= s->max_queued) {
+		snprintf(err, errlen, "submit: the shared queue of model '%s' is full (%llu queued, "
+			 "max_queued %llu)", s->model, (unsigned long long)depth,
+			 (unsigned long long)s->max_queued);
+		rc = -PGQ_E_FULL;
+	}
+	if (rc == 0)
+		rc = submit_insert(q, s, id, err, errlen);
+	if (rc == 0 && pgq_exec_cmd(q, "submit (commit)", "COMMIT", 0, NULL, err, errlen))
+		rc = -PGQ_E_QUERY;
+	if (rc < 0)
+		pgq_rollback(q);
+	return rc;
+}
+
+int pgq_submit(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err, size_t errlen)
+{
+	int rc = submit_check(s, err, errlen);
+	if (rc < 0)
+		return rc;
+	return s->max_queued ? submit_bounded(q, s, id, err, errlen)
+			     : submit_insert(q, s, id, err, errlen);
 }
 
 /* ---- claim ------------------------------------------------------------------- */
@@ -140,15 +153,17 @@ struct cand {
 	int take;
 };
 
-/* lib/pool's admission rule over one model's locked candidates (pgq.h). */
-static void admit(struct cand *c, size_t n, const struct pgq_want *w)
+/* lib/pool's admission rule over one model's locked candidates (pgq.h),
+ * taking at most room tasks. */
+static void admit(struct cand *c, size_t n, const struct pgq_want *w, size_t room)
 {
 	uint64_t free_u = w->free_units;
 	unsigned limit = w->skip_limit ? w->skip_limit : POOL_SKIP_LIMIT;
-	for (size_t i = 0; i < n && free_u > 0; i++) {
+	for (size_t i = 0; i < n && free_u > 0 && room > 0; i++) {
 		if (c[i].cost <= free_u) {
 			c[i].take = 1;
 			free_u -= c[i].cost;
+			room--;
 			for (size_t j = 0; j < i; j++)
 				if (!c[j].take)
 					c[j].bump++;
@@ -162,15 +177,15 @@ static void admit(struct cand *c, size_t n, const struct pgq_want *w)
 static int fill_claimed(const PGresult *r, int row, struct pgq_claimed *c)
 {
 	memset(c, 0, sizeof *c);
-	c->id = get_u64(r, row, 0);
-	c->lease = get_u64(r, row, 1);
+	c->id = pgq_col_u64(r, row, 0);
+	c->lease = pgq_col_u64(r, row, 1);
 	snprintf(c->model, sizeof c->model, "%s", PQgetvalue(r, row, 2));
 	c->priority = atoi(PQgetvalue(r, row, 3));
-	c->cost = get_u64(r, row, 4);
-	c->deadline_ns = get_ns(r, row, 5);
-	c->owner_uid = (uint32_t)get_u64(r, row, 6);
+	c->cost = pgq_col_u64(r, row, 4);
+	c->deadline_ns = pgq_col_ns(r, row, 5);
+	c->owner_uid = (uint32_t)pgq_col_u64(r, row, 6);
 	c->attempts = atoi(PQgetvalue(r, row, 7));
-	return get_bytea(r, row, 8, &c->request, &c->request_len);
+	return pgq_col_bytea(r, row, 8, &c->request, &c->request_len);
 }
 
 /* Write the skip counts of passed-over candidates. */
@@ -206,7 +221,7 @@ static int take(struct pgq *q, const struct cand *c, size_t n, uint64_t lease_ms
 	if (!m)
 		return 0;
 	char ms[24], *a = u64_array(ids, m, sizeof ids[0]);
-	u64s(ms, lease_ms);
+	pgq_u64s(ms, lease_ms);
 	const char *p[] = { a, q->name, ms };
 	PGresult *r = a ? pgq_exec(q, "claim", SQL_TAKE, 3, p, err, errlen) : NULL;
 	free(a);
@@ -215,7 +230,7 @@ static int take(struct pgq *q, const struct cand *c, size_t n, uint64_t lease_ms
 	int rc = 0;
 	for (size_t k = 0; k < m && rc == 0; k++)      /* claim order: by ids[] */
 		for (int row = 0; row < PQntuples(r); row++)
-			if (get_u64(r, row, 0) == ids[k])
+			if (pgq_col_u64(r, row, 0) == ids[k])
 				rc = fill_claimed(r, row, &out[(*got)++]);
 	PQclear(r);
 	return rc;
@@ -231,13 +246,9 @@ static int claim_model(struct pgq *q, const struct pgq_want *w, uint64_t lease_m
 	struct cand c[PGQ_CLAIM_WINDOW];
 	size_t n = (size_t)PQntuples(r);
 	for (size_t i = 0; i < n; i++)
-		c[i] = (struct cand){ get_u64(r, i, 0), get_u64(r, i, 1), get_u64(r, i, 2), 0, 0 };
+		c[i] = (struct cand){ pgq_col_u64(r, i, 0), pgq_col_u64(r, i, 1), pgq_col_u64(r, i, 2), 0, 0 };
 	PQclear(r);
-	admit(c, n, w);
-	size_t room = cap - *got;
-	for (size_t i = 0; i < n; i++) /* no room in out: leave the rest queued */
-		if (c[i].take && room-- == 0)
-			c[i].take = 0;
+	admit(c, n, w, cap - *got);
 	int rc = write_skips(q, c, n, err, errlen);
 	return rc ? rc : take(q, c, n, lease_ms, out, got, err, errlen);
 }
@@ -294,19 +305,19 @@ int pgq_renew(struct pgq *q, const struct pgq_lease *held, size_t n, uint64_t le
 	      char *err, size_t errlen)
 {
 	*nlost = 0;
-	char *ids = u64_array(&held->id, n, sizeof *held);
-	char *leases = u64_array(&held->lease, n, sizeof *held);
+	char *ids = u64_array(n ? &held->id : NULL, n, sizeof *held);
+	char *leases = u64_array(n ? &held->lease : NULL, n, sizeof *held);
 	char ms[24], un[24], rn[24];
-	u64s(ms, lease_ms);
-	u64s(un, units);
-	u64s(rn, running);
+	pgq_u64s(ms, lease_ms);
+	pgq_u64s(un, units);
+	pgq_u64s(rn, running);
 	const char *p[] = { ids, leases, ms, q->name, un, rn };
 	PGresult *r = ids && leases ? pgq_exec(q, "renew", SQL_RENEW, 6, p, err, errlen) : NULL;
 	int rc = r ? 0 : ids && leases ? -PGQ_E_QUERY : -PGQ_E_NOMEM;
 	free(ids);
 	free(leases);
 	for (int i = 0; r && i < PQntuples(r) && *nlost < n; i++)
-		lost[(*nlost)++] = (struct pgq_lost){ get_u64(r, i, 0), get_u64(r, i, 1),
+		lost[(*nlost)++] = (struct pgq_lost){ pgq_col_u64(r, i, 0), pgq_col_u64(r, i, 1),
 						       atoi(PQgetvalue(r, i, 2)) };
 	PQclear(r);
 	return rc;
@@ -322,8 +333,13 @@ int pgq_append(struct pgq *q, uint64_t id, uint64_t lease, const void *data, siz
 	       char *err, size_t errlen)
 {
 	char is[24], ls[24];
-	u64s(is, id);
-	u64s(ls, lease);
+	if (len > INT_MAX || (!data && len)) {
+		snprintf(err, errlen, "append: task %llu: a chunk is 0 to 2 GiB bytes",
+			 (unsigned long long)id);
+		return -PGQ_E_INVAL;
+	}
+	pgq_u64s(is, id);
+	pgq_u64s(ls, lease);
 	const char *p[] = { is, ls, data ? data : "" };
 	int lens[] = { 0, 0, (int)len }, fmt[] = { 0, 0, 1 };
 	PGresult *r = pgq_exec_bin(q, "append", SQL_APPEND, 3, p, lens, fmt, err, errlen);
@@ -352,8 +368,8 @@ int pgq_finish(struct pgq *q, uint64_t id, uint64_t lease, int state, const char
 		return -PGQ_E_INVAL;
 	}
 	char is[24], ls[24], ss[8];
-	u64s(is, id);
-	u64s(ls, lease);
+	pgq_u64s(is, id);
+	pgq_u64s(ls, lease);
 	snprintf(ss, sizeof ss, "%d", state);
 	const char *p[] = { is, ls, ss, error };
 	PGresult *r = pgq_exec(q, "finish", SQL_FINISH, 4, p, err, errlen);
@@ -380,7 +396,7 @@ static const char SQL_CANCEL[] =
 int pgq_cancel(struct pgq *q, uint64_t id, char *err, size_t errlen)
 {
 	char is[24];
-	u64s(is, id);
+	pgq_u64s(is, id);
 	const char *p[] = { is, q->name };
 	PGresult *r = pgq_exec(q, "cancel", SQL_CANCEL, 2, p, err, errlen);
 	if (!r)
@@ -434,75 +450,14 @@ int pgq_sweep(struct pgq *q, struct pgq_swept *done, char *err, size_t errlen)
 	PGresult *r = pgq_exec(q, "sweep (deadlines)", SQL_DEADLINES, 0, NULL, err, errlen);
 	if (!r)
 		return -PGQ_E_QUERY;
-	done->expired = get_u64(r, 0, 0);
-	done->timed_out = get_u64(r, 0, 1);
+	done->expired = pgq_col_u64(r, 0, 0);
+	done->timed_out = pgq_col_u64(r, 0, 1);
 	PQclear(r);
 	r = pgq_exec(q, "sweep (leases)", SQL_LEASES, 0, NULL, err, errlen);
 	if (!r)
 		return -PGQ_E_QUERY;
-	done->requeued = get_u64(r, 0, 0);
-	done->failed = get_u64(r, 0, 1);
+	done->requeued = pgq_col_u64(r, 0, 0);
+	done->failed = pgq_col_u64(r, 0, 1);
 	PQclear(r);
 	return 0;
-}
-
-/* ---- get ---------------------------------------------------------------------- */
-
-static const char SQL_GET[] =
-	"SELECT id, model, priority, state, cost, " EPOCH_US("created_at") ","
-	" " EPOCH_US("started_at") ", " EPOCH_US("ended_at") ", " EPOCH_US("deadline") ","
-	" owner_uid, label, error, attempts, coalesce(lease_owner, ''),"
-	" (SELECT string_agg(data, ''::bytea ORDER BY seq) FROM plot_output WHERE task_id = t.id)"
-	" FROM plot_tasks t WHERE id = $1";
-
-static int fill_record(const PGresult *r, struct store_record *o)
-{
-	memset(o, 0, sizeof *o);
-	o->id = get_u64(r, 0, 0);
-	o->model = get_str(r, 0, 1);
-	o->priority = atoi(PQgetvalue(r, 0, 2));
-	o->state = atoi(PQgetvalue(r, 0, 3));
-	o->cost = get_u64(r, 0, 4);
-	o->created_ns = get_ns(r, 0, 5);
-	o->started_ns = get_ns(r, 0, 6);
-	o->ended_ns = get_ns(r, 0, 7);
-	o->deadline_ns = get_ns(r, 0, 8);
-	o->owner_uid = (uint32_t)get_u64(r, 0, 9);
-	o->label = get_str(r, 0, 10);
-	o->error = get_str(r, 0, 11);
-	void *out;
-	int rc = get_bytea(r, 0, 14, &out, &o->output_len);
-	o->output = out;
-	if (rc == 0 && (!o->model || (!o->label && !PQgetisnull(r, 0, 10)) ||
-			(!o->error && !PQgetisnull(r, 0, 11))))
-		rc = -PGQ_E_NOMEM;
-	return rc;
-}
-
-int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, int *attempts,
-	    char *runner, char *err, size_t errlen)
-{
-	char is[24];
-	u64s(is, id);
-	const char *p[] = { is };
-	memset(out, 0, sizeof *out);
-	PGresult *r = pgq_exec(q, "get", SQL_GET, 1, p, err, errlen);
-	if (!r)
-		return -PGQ_E_QUERY;
-	if (PQntuples(r) == 0) {
-		PQclear(r);
-		snprintf(err, errlen, "get: no task %llu", (unsigned long long)id);
-		return -PGQ_E_NOTFOUND;
-	}
-	int rc = fill_record(r, out);
-	if (attempts)
-		*attempts = atoi(PQgetvalue(r, 0, 12));
-	if (runner)
-		snprintf(runner, 64, "%s", PQgetvalue(r, 0, 13));
-	PQclear(r);
-	if (rc < 0) {
-		store_record_clear(out);
-		snprintf(err, errlen, "get: out of memory");
-	}
-	return rc;
 }

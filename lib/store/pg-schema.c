@@ -83,7 +83,7 @@ static int apply(struct pgq *q, int i, char *err, size_t errlen)
 		PQclear(r);
 		return 0;
 	}
-	const char *msg = PQresultErrorMessage(r);
+	const char *msg = pgq_result_error(q, r);
 	snprintf(err, errlen, "postgres '%s': cannot create the schema (migration %d): %.*s%s",
 		 q->where, i + 1, (int)strcspn(msg, "\n"), msg,
 		 strstr(msg, "permission denied") ?
@@ -128,7 +128,7 @@ int pgq_migrate(struct pgq *q, char *err, size_t errlen)
 			     "INSERT INTO plot_schema_version SELECT 0"
 			     " WHERE NOT EXISTS (SELECT 1 FROM plot_schema_version)");
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		const char *msg = PQresultErrorMessage(r);
+		const char *msg = pgq_result_error(q, r);
 		snprintf(e2, sizeof e2, "%.*s", (int)strcspn(msg, "\n"), msg);
 		PQclear(r);
 		goto fail;

@@ -4,8 +4,8 @@
  * FORMAT
  *   One msgpack map with string keys: "v" (format version, 1), "id",
  *   "prio", "state", "cost", "created", "started", "ended", "deadline",
- *   "owner" (unsigned ints), "model", "label", "error" (str or nil) and
- *   "output" (bin). Keys are looked up by name, so later versions may add
+ *   "owner", "attempts" (unsigned ints), "model", "label", "error", "key"
+ *   (str or nil), "output" and "request" (bin). Keys are looked up by name, so later versions may add
  *   keys; unknown keys are skipped, duplicate keys are an error.
  *
  * DECODE
@@ -55,6 +55,9 @@ static const struct field fields[] = {
 	{ "label", F_STR, REC_MAX_STR, OFF(label), 0 },
 	{ "error", F_STR, REC_MAX_STR, OFF(error), 0 },
 	{ "output", F_BIN, REC_MAX_OUTPUT, OFF(output), 0 },
+	{ "attempts", F_U32, UINT32_MAX, OFF(attempts), 0 },
+	{ "key", F_STR, REC_MAX_STR, OFF(key), 0 },
+	{ "request", F_BIN, REC_MAX_OUTPUT, OFF(request), 0 },
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -110,6 +113,12 @@ int store_record_encode(const struct store_record *r, char **buf, size_t *len)
 	msgpack_pack_bin(&pk, r->output_len);
 	if (r->output_len)
 		msgpack_pack_bin_body(&pk, r->output, r->output_len);
+	pack_u64(&pk, "attempts", r->attempts);
+	pack_str(&pk, "key", r->key);
+	pack_key(&pk, "request");
+	msgpack_pack_bin(&pk, r->request_len);
+	if (r->request_len)
+		msgpack_pack_bin_body(&pk, r->request, r->request_len);
 	if (!sb.data) { /* sbuffer write failed to allocate */
 		msgpack_sbuffer_destroy(&sb);
 		return -1;
@@ -234,8 +243,10 @@ static int dec_bytes(struct dec *d, const struct field *f, const msgpack_object 
 		memcpy(s, p, n);
 	s[n] = '\0';
 	*dst = s;
-	if (f->type == F_BIN)
+	if (f->off == OFF(output))
 		r->output_len = n;
+	else if (f->off == OFF(request))
+		r->request_len = n;
 	return 0;
 }
 
@@ -303,5 +314,7 @@ void store_record_clear(struct store_record *r)
 	free(r->label);
 	free(r->error);
 	free(r->output);
+	free(r->key);
+	free(r->request);
 	memset(r, 0, sizeof *r);
 }

@@ -13,8 +13,14 @@
  * the server is a thread that writes every byte straight back, so it costs
  * only the socket round trips. overhead = floor_tps / tps.
  *
+ * It runs once per store backend in the same run: memory, then sqlite
+ * (synchronous=normal, group commit; a submit is answered only once its
+ * record is committed), and prints both rates, their ratio and the p50/p99
+ * submit latency (submit sent -> its reply) of each.
+ *
  * Usage: bench-roundtrip PLOTD [TASKS]. Ends with
  *   roundtrip: tps=N floor_tps=N overhead=X
+ *   store: memory_tps=N sqlite_tps=N ratio=X sqlite_submit_p99_ms=X
  */
 #include <pthread.h>
 
@@ -23,15 +29,22 @@
 #define WINDOW 256
 #define DEFAULT_TASKS 200000
 
-static const char *config =
-	"parking_lot:\n"
-	"  pool:    { max_running: 1 }\n"
-	"  limits:  { max_units: null, max_queue_depth: 100000, timeout_secs: 0 }\n"
-	"  mailbox: { backend: memory, retention_secs: 1 }\n"
-	"models:\n"
-	"  - name: nulltask\n"
-	"    executor: synthetic\n"
-	"    params: { tokens_per_sec: 0 }\n";
+#define CONFIG(backend) \
+	"parking_lot:\n" \
+	"  pool:    { max_running: 1 }\n" \
+	"  limits:  { max_units: null, max_queue_depth: 100000, timeout_secs: 0 }\n" \
+	"  queue:   { backend: " backend " }\n" \
+	"  mailbox: { backend: " backend ", retention_secs: 1 }\n" \
+	"store: { synchronous: normal }\n" \
+	"models:\n" \
+	"  - name: nulltask\n" \
+	"    executor: synthetic\n" \
+	"    params: { tokens_per_sec: 0 }\n"
+
+/* Submit latencies of one run, by request id (ids are 2, 3, ... per task:
+ * a submit and a result each take one). */
+static double *sent_at, *lat;
+static long nlat, nlat_done;
 
 static void queue_submit(struct pclient *pc, uint64_t id)
 {
@@ -59,6 +72,8 @@ static int on_msg(struct pclient *pc, const struct proto_msg *m, int *next_id)
 		bench_die(m->u.error.message ? m->u.error.message : "error reply");
 	if (m->type == PROTO_T_SUBMIT || (m->type == PROTO_T_OK && m->op == PROTO_T_SUBMIT)) {
 		uint64_t task = m->type == PROTO_T_OK ? m->u.submitted.task : 1;
+		if (sent_at && m->id < (uint64_t)(2 * nlat + 16) && nlat_done < nlat)
+			lat[nlat_done++] = bench_now() - sent_at[m->id];
 		queue_result(pc, (uint64_t)(*next_id)++, task);
 		return 0;
 	}
@@ -80,6 +95,8 @@ static double run(int fd, long n)
 	double t0 = bench_now();
 	while (done < n) {
 		while (sent - done < WINDOW && sent < n) {
+			if (sent_at)
+				sent_at[next_id] = bench_now();
 			queue_submit(&pc, (uint64_t)next_id++);
 			sent++;
 		}
@@ -151,9 +168,43 @@ static double run_floor(const char *dir, long n)
 	return tps;
 }
 
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* plotd with the given config: tasks per second, submit p50/p99 in ms. */
+static double run_daemon(const char *plotd, const char *config, long n, double *p50,
+			 double *p99, struct bench_daemon *bd)
+{
+	bench_daemon_start(bd, plotd, config);
+	run(bench_connect(bd->sock), n / 10); /* warm-up */
+	int fd = bench_connect(bd->sock);
+	if (fd < 0)
+		bench_die("connect to plotd");
+	nlat = n;
+	nlat_done = 0;
+	sent_at = calloc((size_t)(2 * n + 16), sizeof(double));
+	lat = calloc((size_t)n, sizeof(double));
+	if (!sent_at || !lat)
+		bench_die("out of memory");
+	double tps = run(fd, n);
+	long k = nlat_done ? nlat_done : 1;
+	qsort(lat, (size_t)k, sizeof(double), cmp_d);
+	*p50 = lat[k / 2] * 1e3;
+	*p99 = lat[k - 1 - k / 100] * 1e3;
+	free(sent_at);
+	free(lat);
+	sent_at = lat = NULL;
+	return tps;
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_daemon bd;
+	char state[] = "/tmp/plot-bench-state.XXXXXX", rm[64];
+	double m50, m99, s50, s99;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: bench-roundtrip PLOTD [TASKS]\n");
@@ -161,16 +212,23 @@ int main(int argc, char **argv)
 	}
 	long n = argc > 2 ? atol(argv[2]) : DEFAULT_TASKS;
 	signal(SIGPIPE, SIG_IGN);
-	bench_daemon_start(&bd, argv[1], config);
-	run(bench_connect(bd.sock), n / 10); /* warm-up */
-	int fd = bench_connect(bd.sock);
-	if (fd < 0)
-		bench_die("connect to plotd");
-	double tps = run(fd, n);
+	if (!mkdtemp(state))
+		bench_die("mkdtemp");
+	setenv("XDG_STATE_HOME", state, 1); /* the sqlite database: never the user's */
+	double tps = run_daemon(argv[1], CONFIG("memory"), n, &m50, &m99, &bd);
 	double floor_tps = run_floor(bd.dir, n);
 	bench_daemon_stop(&bd);
+	double stps = run_daemon(argv[1], CONFIG("sqlite"), n, &s50, &s99, &bd);
+	bench_daemon_stop(&bd);
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", state);
+	if (system(rm) != 0)
+		fprintf(stderr, "bench-roundtrip: could not remove %s\n", state);
 	printf("tasks=%ld window=%d (2 requests per task)\n", n, WINDOW);
 	printf("roundtrip: tps=%.0f floor_tps=%.0f overhead=%.2f\n", tps, floor_tps,
 	       floor_tps / tps);
+	printf("submit latency ms: memory p50=%.3f p99=%.3f; sqlite p50=%.3f p99=%.3f\n",
+	       m50, m99, s50, s99);
+	printf("store: memory_tps=%.0f sqlite_tps=%.0f ratio=%.2f sqlite_submit_p99_ms=%.3f\n",
+	       tps, stps, tps / stps, s99);
 	return 0;
 }

@@ -59,11 +59,12 @@ hex() { od -An -tx1 | tr -d ' \n'; }
 }
 
 @test "run --json: one event per chunk, then an end event saying why it stopped" {
+    # (chunks the daemon had before the subscribe may come coalesced)
     run -0 --separate-stderr "$PLOT" --json run one two three
-    [ "${#lines[@]}" = 4 ]
-    [ "$(jq -rs '[.[:3][] | .event] | join(",")' <<<"$output")" = chunk,chunk,chunk ]
-    [ "$(jq -rs '[.[:3][] | .text] | join("")' <<<"$output")" = "one two three" ]
-    end=${lines[3]}
+    [ "${#lines[@]}" -ge 2 ]
+    [ "$(jq -rs '[.[:-1][] | .event] | unique | join(",")' <<<"$output")" = chunk ]
+    [ "$(jq -rs '[.[:-1][] | .text] | join("")' <<<"$output")" = "one two three" ]
+    end=${lines[-1]}
     assert_equal "$(jq -r '[.event, .state, .finish, .tokens, .error] | @tsv' <<<"$end")" \
         "end	done	eos	3	"
     id=$(jq -r .id <<<"$end")
@@ -71,7 +72,7 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     jq -e '(.wait | type) == "number" and (.run | type) == "number" and .prompt_tokens == 0' <<<"$end"
     # max_tokens, and the same end from tail --json afterwards
     run -0 --separate-stderr "$PLOT" run --json -n 2 one two three
-    end=${lines[2]}
+    end=${lines[-1]}
     assert_equal "$(jq -r '[.finish, .tokens] | @tsv' <<<"$end")" "max_tokens	2"
     id=$(jq -r .id <<<"$end")
     # (a replay may coalesce chunks into fewer events)

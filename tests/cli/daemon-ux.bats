@@ -74,3 +74,58 @@ limit_is() { # limit_is KEY VALUE: the echo model's limit, for wait_until
 	run -0 --separate-stderr "$PLOT" -q --config other.yaml run hello
 	assert_equal "$stderr" ""
 }
+
+@test "plotd --check-config checks users, groups and model files, and warns without loading" {
+	local tiny="$BATS_TEST_DIRNAME/../fixtures/llm-exec-tiny.gguf" train
+	train=$(python3 -c 'import gguf,sys; r = gguf.GGUFReader(sys.argv[1]); a = bytes(r.fields["general.architecture"].parts[-1]).decode(); print(int(r.fields[a + ".context_length"].parts[-1][0]))' "$tiny")
+	cat >"$BATS_TEST_TMPDIR/ok.yaml" <<-EOF
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { kvcache_mem_mb: 64 }
+	  - name: tiny
+	    executor: llm
+	    path: $tiny
+	    params: { context_length: $((train + 1)), tokens_per_sec: 3 }
+	EOF
+	run -0 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/ok.yaml"
+	assert_line '  - name: "tiny"'
+	local src="plotd: $BATS_TEST_TMPDIR/ok.yaml"
+	assert_equal "$stderr" "$src: warning: models[0] (echo): params.kvcache_mem_mb is read by the llm executor only; this model's executor does not use it
+$src: warning: models[1] (tiny): params.tokens_per_sec is read by the synthetic executor only; this model's executor does not use it
+$src: warning: models[1] (tiny): params.context_length $((train + 1)) is above the $train tokens the model was trained on (llama.context_length); answers past that are usually poor"
+	sed -i "s/context_length: $((train + 1))/context_length: $train/; s/, tokens_per_sec: 3//; s/kvcache_mem_mb: 64/tokens_per_sec: 9/" "$BATS_TEST_TMPDIR/ok.yaml"
+	run -0 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/ok.yaml"
+	assert_equal "$stderr" ""
+	# errors: 78 and nothing on stdout
+	echo 'not a model' >"$BATS_TEST_TMPDIR/fake.gguf"
+	cat >"$BATS_TEST_TMPDIR/bad.yaml" <<-EOF
+	daemon: { allow_users: [no-such-user-plot], allow_groups: [no-such-group-plot] }
+	models:
+	  - { name: a, executor: llm, path: $BATS_TEST_TMPDIR/missing.gguf }
+	  - { name: b, executor: llm, path: $BATS_TEST_TMPDIR/fake.gguf }
+	EOF
+	run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/bad.yaml"
+	assert_output ""
+	src="plotd: $BATS_TEST_TMPDIR/bad.yaml"
+	assert_equal "$stderr" "$src: daemon.allow_users: no user 'no-such-user-plot'
+$src: models[0] (a): path $BATS_TEST_TMPDIR/missing.gguf: No such file or directory
+$src: models[1] (b): path $BATS_TEST_TMPDIR/fake.gguf: not a GGUF file (it does not start with \"GGUF\")"
+	sed -i 's/allow_users: \[no-such-user-plot\], //' "$BATS_TEST_TMPDIR/bad.yaml"
+	run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/bad.yaml"
+	[[ "$stderr" == "$src: daemon.allow_groups: no group 'no-such-group-plot'"$'\n'* ]]
+}
+
+@test "the keys of the models.yaml plot replaces are refused, each with what plot uses instead" {
+	local key
+	for key in max_blocking_threads thread_stack_size persistence hf_id dtype kvcache_mem_gpu idle_unload_secs; do
+		printf 'models:\n  - name: a\n    %s: 1\n' "$key" >"$BATS_TEST_TMPDIR/m.yaml"
+		run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/m.yaml"
+		[[ "$stderr" == "plotd: $BATS_TEST_TMPDIR/m.yaml:3:5: models[0].$key: not a plot setting: "?* ]]
+		# the man page lists it with the same text
+		grep -qF "${stderr#*not a plot setting: }" <(sed 's/\\-/-/g' "$BATS_TEST_DIRNAME/../../man/plot.yaml.5")
+	done
+	printf 'max_blocking_threads: 512\nmodels: [{name: a}]\n' >"$BATS_TEST_TMPDIR/m.yaml"
+	run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/m.yaml"
+	[[ "$stderr" == *"1:1: max_blocking_threads: not a plot setting: plot has no blocking-thread pool"* ]]
+}

@@ -51,6 +51,8 @@ plot_setup() {
 	export XDG_CONFIG_HOME="$BATS_TEST_TMPDIR/xdg-config"
 	# the built-in config serves the default model when it is installed here
 	export XDG_DATA_HOME="$BATS_TEST_TMPDIR/xdg-data"
+	# the sqlite store's default database: $XDG_STATE_HOME/plot/plot.db
+	export XDG_STATE_HOME="$BATS_TEST_TMPDIR/xdg-state"
 	export PLOT_NO_AUTOSTART=1
 	export NO_COLOR=1
 	PLOTD_STDERR="$BATS_TEST_TMPDIR/plotd.stderr"
@@ -95,14 +97,18 @@ assert_no_sanitizer() {
 }
 
 # plotd_config [FILE]: write the default config (one synthetic model "echo",
-# fast) to FILE ($PLOT_CONFIG).
+# fast) to FILE ($PLOT_CONFIG). Its store is $PLOT_TEST_BACKEND (default
+# sqlite, plotd's own default; `make cli-memory` runs the daemon tests again
+# with memory).
+: "${PLOT_TEST_BACKEND:=sqlite}"
 plotd_config() {
 	local f="${1:-$PLOT_CONFIG}"
-	cat >"$f" <<-'EOF'
+	cat >"$f" <<-EOF
 	parking_lot:
 	  pool:    { max_running: 2 }
 	  limits:  { max_units: 8, max_queue_depth: 100, timeout_secs: 120 }
-	  mailbox: { backend: memory, retention_secs: 3600 }
+	  queue:   { backend: $PLOT_TEST_BACKEND }
+	  mailbox: { backend: $PLOT_TEST_BACKEND, retention_secs: 3600 }
 	daemon:    { log_level: debug }
 	default_model: echo
 	models:

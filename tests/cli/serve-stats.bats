@@ -132,7 +132,7 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_line 'default_model: "echo"'
 	refute_output --partial smollm2
 	mkdir -p "$XDG_DATA_HOME/plot/models"
-	: >"$XDG_DATA_HOME/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+	printf GGUF >"$XDG_DATA_HOME/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf" # the magic --check-config looks for
 	run -0 --separate-stderr "$PLOTD" --check-config
 	assert_line 'default_model: "smollm2"'
 	assert_line "    path: \"$XDG_DATA_HOME/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf\""

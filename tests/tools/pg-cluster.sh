@@ -20,8 +20,10 @@
 #   home, no shell); as any other user it belongs to that user. Either way the
 #   cluster's superuser role is named after the cluster's owner and PGUSER is
 #   set to it, so a test running as root connects as that role through trust.
-#   The binaries come from PG_BINDIR, else pg_config --bindir, else the newest
-#   /usr/lib/postgresql/*/bin.
+#   The directory is made under $PLOT_PG_TMP (default /tmp). The server
+#   binaries come from PG_BINDIR, else the newest /usr/lib/postgresql/*/bin
+#   (Debian keeps them off PATH), else pg_config --bindir. The server runs
+#   with fsync off: the tests need a server, not durability.
 set -eu
 
 die() { echo "pg-cluster: $*" >&2; exit 1; }
@@ -55,7 +57,9 @@ ensure_user() {
 start() {
     bin=$(bindir)
     ensure_user
-    dir=$(mktemp -d "${TMPDIR:-/tmp}/plot-pg.XXXXXX")
+    # /tmp, not $TMPDIR: plotpg must reach it, and the socket path must stay
+    # under the 107 bytes a Unix socket name may have
+    dir=$(mktemp -d "${PLOT_PG_TMP:-/tmp}/plot-pg.XXXXXX")
     chmod 755 "$dir"
     [ "$(id -u)" -eq 0 ] && chown plotpg "$dir"
     # a port number only names the socket file; it is private to $dir

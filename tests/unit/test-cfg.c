@@ -199,6 +199,30 @@ static void test_err_unknown(void **state)
 		 "plot.yaml:3:15: models[0].params.speed: unknown key");
 }
 
+/* A key of the models.yaml plot replaces says what plot uses instead, at
+ * any level it appears. */
+static void test_err_foreign(void **state)
+{
+	load_err("max_blocking_threads: 512\nmodels: [{name: a}]\n", CFG_E_UNKNOWN,
+		 "plot.yaml:1:1: max_blocking_threads: not a plot setting: plot has no "
+		 "blocking-thread pool to size: compute threads are parking_lot.pool.threads, "
+		 "tasks at once parking_lot.pool.max_running");
+	load_err("models:\n  - name: a\n    hf_id: org/m\n", CFG_E_UNKNOWN,
+		 "plot.yaml:3:5: models[0].hf_id: not a plot setting: plot does not download "
+		 "models: set models[].path to a local GGUF file (make models fetches the "
+		 "default ones)");
+	load_err("models:\n  - name: a\n    params: { kvcache_mem_gpu: 4096 }\n", CFG_E_UNKNOWN,
+		 "plot.yaml:3:15: models[0].params.kvcache_mem_gpu: not a plot setting: the "
+		 "KV-cache budget is models[].params.kvcache_mem_mb (MiB), on the device "
+		 "models[].params.device names (cpu, cuda, cuda:N)");
+	load_err("models: [{name: a}]\nparking_lot:\n  pool: { thread_stack_size: 8 }\n",
+		 CFG_E_UNKNOWN, "plot.yaml:3:11: parking_lot.pool.thread_stack_size: not a plot "
+		 "setting: plot sizes its threads' stacks itself; remove the key");
+	/* a near miss is still a plain unknown key */
+	load_err("models: [{name: a, dtypes: f16}]\n", CFG_E_UNKNOWN,
+		 "plot.yaml:1:20: models[0].dtypes: unknown key");
+}
+
 /* A setting that was removed names what replaced it, not just "unknown". */
 static void test_err_retired(void **state)
 {
@@ -362,7 +386,8 @@ static void test_runtime_set(void **state)
 	assert_string_equal(err, "queue.backend: cannot be changed at runtime");
 	assert_int_equal(cfg_lot_set(lot, "speed", "1", err, sizeof err), -CFG_E_UNKNOWN);
 	assert_string_equal(err, "speed: unknown limit; known: max_running threads max_units "
-				 "max_queue_depth timeout_secs retention_secs");
+				 "max_queue_depth timeout_secs retention_secs retention_tasks "
+				 "retention_bytes");
 	assert_int_equal(cfg_lot_set(lot, "default_model", "x", err, sizeof err), -CFG_E_UNKNOWN);
 	cfg_free(c);
 }
@@ -391,7 +416,7 @@ static void test_runtime_walk(void **state)
 		assert_int_equal(cfg_lot_pool_limit(lot, s, &which, &v), 0);
 		n++;
 	}
-	assert_int_equal(n, 6);
+	assert_int_equal(n, 8);
 	cfg_free(c);
 }
 
@@ -579,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_err_range),
 		cmocka_unit_test(test_err_unknown),
 		cmocka_unit_test(test_err_retired),
+		cmocka_unit_test(test_err_foreign),
 		cmocka_unit_test(test_device),
 		cmocka_unit_test(test_err_structure),
 		cmocka_unit_test(test_err_syntax),

@@ -209,7 +209,7 @@ static void test_unreachable(void **state)
 	int rc = client_connect("/nonexistent-dir/plotd.sock", NULL, &c, err, sizeof err);
 	assert_int_equal(rc, -PROTO_E_UNREACHABLE);
 	assert_null(c);
-	assert_string_equal(err, "no daemon at /nonexistent-dir/plotd.sock (No such file or directory)");
+	assert_string_equal(err, "no daemon at /nonexistent-dir/plotd.sock (/nonexistent-dir: No such file or directory)");
 	assert_int_equal(client_exit_for_code(rc), 69);
 }
 

@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -298,6 +300,23 @@ static void t_claim_big_task_reserves(void **st)
 	pgq_free(a);
 }
 
+/* A claim takes no more than the caller has room for, and passes nobody. */
+static void t_claim_room(void **st)
+{
+	struct pgq *a = open_as("A");
+	uint64_t big = submit(a, "m", POOL_PRIO_HIGH, 9);
+	uint64_t first = submit(a, "m", POOL_PRIO_NORMAL, 1);
+	submit(a, "m", POOL_PRIO_NORMAL, 1);
+	struct pgq_claimed c[1];
+	assert_int_equal(claim(a, "m", 5, 10, c, 1), 1);
+	assert_int_equal(c[0].id, first);
+	assert_int_equal(sql_int("SELECT skips FROM plot_tasks WHERE id = %llu",
+				 (unsigned long long)big), 1);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE state = 0"), 2);
+	clear_all(c, 1);
+	pgq_free(a);
+}
+
 static void t_claim_only_served_models(void **st)
 {
 	struct pgq *a = open_as("A");
@@ -535,6 +554,65 @@ static void t_lease_expires_in_real_time(void **st)
 	pgq_free(b);
 }
 
+/* A daemon process killed with -9 while it holds tasks: once its 200 ms
+ * leases pass, another daemon's sweep requeues them and they complete
+ * there, each exactly once, with none of the dead one's output. */
+static void t_kill9_holder_tasks_finish_elsewhere(void **st)
+{
+	struct pgq *b = open_as("B");
+	for (int i = 0; i < 3; i++)
+		submit(b, "m", POOL_PRIO_NORMAL, 1);
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) { /* the doomed daemon: its own connection */
+		struct pgq *a;
+		struct pgq_claimed c[3];
+		struct pgq_want w = { "m", 3, 3, 0 };
+		size_t n = 0;
+		char e[512];
+		if (pgq_open(g_url, "A", &a, e, sizeof e) == 0 &&
+		    pgq_claim(a, &w, 1, 200, c, 3, &n, e, sizeof e) == 0)
+			for (size_t i = 0; i < n; i++)
+				pgq_append(a, c[i].id, c[i].lease, "dead", 4, e, sizeof e);
+		char k = (char)n;
+		if (write(fds[1], &k, 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	char k = 0;
+	assert_int_equal(read(fds[0], &k, 1), 1);
+	assert_int_equal(k, 3);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	struct pgq_swept sw = { 0 };
+	size_t requeued = 0;
+	for (int i = 0; i < 250 && requeued < 3; i++) {
+		assert_int_equal(pgq_sweep(b, &sw, err, sizeof err), 0);
+		requeued += sw.requeued;
+		if (requeued < 3)
+			nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+	}
+	assert_int_equal(requeued, 3);
+	struct pgq_claimed c[4];
+	assert_int_equal(claim(b, "m", 4, 4, c, 4), 3);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(c[i].attempts, 1);
+		assert_int_equal(pgq_append(b, c[i].id, c[i].lease, "B", 1, err, sizeof err), 0);
+		assert_int_equal(pgq_finish(b, c[i].id, c[i].lease, POOL_DONE, NULL, err, sizeof err), 0);
+	}
+	clear_all(c, 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE state = %d AND attempts = 1"
+				 " AND lease_owner = 'B'", POOL_DONE), 3);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_output WHERE data = 'dead'"), 0);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_output WHERE data = 'B'"), 3);
+	pgq_free(b);
+}
+
 /* ---- deadlines --------------------------------------------------------------- */
 
 static void t_deadlines_by_any_daemon(void **st)
@@ -722,6 +800,171 @@ static void t_result_from_other_daemon(void **st)
 	pgq_free(b);
 }
 
+/* A tail from another daemon follows the output by its chunk cursor. */
+struct chunks {
+	char buf[64];
+	size_t len;
+	int n;
+};
+
+static void on_chunk(void *arg, uint64_t seq, const void *data, size_t len)
+{
+	struct chunks *c = arg;
+	memcpy(c->buf + c->len, data, len);
+	c->len += len;
+	c->n++;
+}
+
+static void t_tail_from_other_daemon(void **st)
+{
+	struct pgq *a = open_as("A"), *b = open_as("B");
+	uint64_t id = submit(b, "m", POOL_PRIO_NORMAL, 1), seq = 0;
+	struct pgq_claimed c;
+	struct chunks got = { 0 };
+	int state;
+	assert_int_equal(claim(a, "m", 1, 1, &c, 1), 1);
+	assert_int_equal(pgq_output_since(b, id, 0, on_chunk, &got, &seq, &state, err, sizeof err), 0);
+	assert_int_equal(got.n, 0);
+	assert_int_equal(seq, 0);
+	assert_int_equal(state, POOL_RUNNING);
+	assert_int_equal(pgq_append(a, id, c.lease, "ab", 2, err, sizeof err), 0);
+	assert_int_equal(pgq_append(a, id, c.lease, "c", 1, err, sizeof err), 0);
+	assert_int_equal(pgq_output_since(b, id, seq, on_chunk, &got, &seq, &state, err, sizeof err), 0);
+	assert_int_equal(got.n, 2);
+	uint64_t mark = seq;
+	assert_int_equal(pgq_append(a, id, c.lease, "de", 2, err, sizeof err), 0);
+	assert_int_equal(pgq_finish(a, id, c.lease, POOL_DONE, NULL, err, sizeof err), 0);
+	assert_int_equal(pgq_output_since(b, id, seq, on_chunk, &got, &seq, &state, err, sizeof err), 0);
+	assert_int_equal(got.n, 3);
+	assert_true(seq > mark);
+	assert_int_equal(got.len, 5);
+	assert_memory_equal(got.buf, "abcde", 5);
+	assert_int_equal(state, POOL_DONE);
+	assert_int_equal(pgq_output_since(b, id + 7, 0, on_chunk, &got, &seq, &state, err, sizeof err),
+			 -PGQ_E_NOTFOUND);
+	pgq_claimed_clear(&c);
+	pgq_free(a);
+	pgq_free(b);
+}
+
+static void t_stats_share(void **st)
+{
+	struct pgq *a = open_as("A"), *b = open_as("B");
+	for (int i = 0; i < 3; i++)
+		submit(a, "m", POOL_PRIO_NORMAL, 2);
+	submit(a, "n", POOL_PRIO_NORMAL, 1);
+	struct pgq_claimed c[2];
+	assert_int_equal(claim(b, "m", 4, 4, c, 2), 2);
+	struct pgq_lease held[2] = { { c[0].id, c[0].lease }, { c[1].id, c[1].lease } };
+	struct pgq_lost lost[2];
+	size_t nlost, nm, nd;
+	assert_int_equal(pgq_renew(b, held, 2, 60000, 4, 2, lost, &nlost, err, sizeof err), 0);
+	assert_int_equal(pgq_renew(a, NULL, 0, 60000, 8, 0, lost, &nlost, err, sizeof err), 0);
+	struct pgq_model_stat m[4];
+	struct pgq_daemon_stat d[4];
+	assert_int_equal(pgq_stats(a, m, 4, &nm, d, 4, &nd, err, sizeof err), 0);
+	assert_int_equal(nm, 2);
+	assert_string_equal(m[0].model, "m");
+	assert_int_equal(m[0].queued, 1);
+	assert_int_equal(m[0].running, 2);
+	assert_int_equal(m[0].queued_units, 2);
+	assert_int_equal(m[0].running_units, 4);
+	assert_string_equal(m[1].model, "n");
+	assert_int_equal(m[1].queued, 1);
+	assert_int_equal(nd, 2);
+	assert_string_equal(d[0].name, "A");
+	assert_int_equal(d[0].units, 8);
+	assert_int_equal(d[0].holding, 0);
+	assert_string_equal(d[1].name, "B");
+	assert_int_equal(d[1].running, 2);
+	assert_int_equal(d[1].holding, 2);
+	assert_true(d[1].seen_ms_ago < 60000);
+	clear_all(c, 2);
+	pgq_free(a);
+	pgq_free(b);
+}
+
+/* The shared depth holds across daemons submitting at once. */
+struct filler {
+	pthread_barrier_t *bar;
+	int ok, full, rc;
+	char err[512];
+};
+
+static void *filler_thread(void *p)
+{
+	struct filler *f = p;
+	struct pgq *q = NULL;
+	f->rc = pgq_open(g_url, "filler", &q, f->err, sizeof f->err);
+	pthread_barrier_wait(f->bar);
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1, .max_queued = 10 };
+	for (int i = 0; i < 10 && f->rc == 0; i++) {
+		uint64_t id;
+		int rc = pgq_submit(q, &s, &id, f->err, sizeof f->err);
+		if (rc == -PGQ_E_FULL)
+			f->full++;
+		else if (rc == 0)
+			f->ok++;
+		else
+			f->rc = rc;
+	}
+	pgq_free(q);
+	return NULL;
+}
+
+static void t_queue_full_at_shared_depth(void **st)
+{
+	pthread_t th[2];
+	pthread_barrier_t bar;
+	struct filler f[2] = { { .bar = &bar }, { .bar = &bar } };
+	pthread_barrier_init(&bar, NULL, 2);
+	for (int i = 0; i < 2; i++)
+		pthread_create(&th[i], NULL, filler_thread, &f[i]);
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		if (f[i].rc)
+			fail_msg("filler %d: %s", i, f[i].err);
+	}
+	pthread_barrier_destroy(&bar);
+	assert_int_equal(f[0].ok + f[1].ok, 10);
+	assert_int_equal(f[0].full + f[1].full, 10);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE state = 0"), 10);
+	struct pgq *a = open_as("A");
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1, .max_queued = 10 };
+	uint64_t id;
+	assert_int_equal(pgq_submit(a, &s, &id, err, sizeof err), -PGQ_E_FULL);
+	assert_non_null(strstr(err, "shared queue of model 'm' is full (10 queued, max_queued 10)"));
+	s.model = "other"; /* the depth is per model */
+	assert_int_equal(pgq_submit(a, &s, &id, err, sizeof err), 0);
+	pgq_free(a);
+}
+
+/* The server drops the connection: calls fail naming it; a reconnect
+ * restores it, LISTEN included. */
+static void t_reconnect_after_connection_loss(void **st)
+{
+	struct pgq *a = open_as("A");
+	struct heard h;
+	assert_int_equal(pgq_listen(a, err, sizeof err), 0);
+	assert_int_equal(sql_int("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+				 " WHERE application_name = 'plotd' AND datname = current_database()"), 1);
+	uint64_t id;
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1 };
+	int rc = pgq_submit(a, &s, &id, err, sizeof err);
+	assert_int_equal(rc, -PGQ_E_QUERY);
+	assert_non_null(strstr(err, "lost the connection to postgres"));
+	assert_non_null(strstr(err, g_url));
+	assert_int_equal(pgq_connected(a), 0);
+	assert_int_equal(pgq_reconnect(a, err, sizeof err), 0);
+	assert_int_equal(pgq_connected(a), 1);
+	struct pgq *b = open_as("B");
+	submit(b, "after", POOL_PRIO_NORMAL, 1);
+	wait_notify(a, &h);
+	assert_string_equal(h.payload, "after");
+	pgq_free(a);
+	pgq_free(b);
+}
+
 static void t_bad_arguments(void **st)
 {
 	struct pgq *a = open_as("A");
@@ -790,6 +1033,8 @@ static void t_missing_permission(void **st)
 	assert_non_null(strstr(err, "cannot create the schema"));
 	assert_non_null(strstr(err, "permission denied"));
 	assert_non_null(strstr(err, "needs CREATE"));
+	assert_null(strstr(err, "ERROR:"));
+	printf("# %s\n", err);
 	drop_db("perm");
 }
 
@@ -822,16 +1067,22 @@ int main(void)
 		cmocka_unit_test_setup(t_claim_priority_then_fifo, empty_tables),
 		cmocka_unit_test_setup(t_claim_fits_units, empty_tables),
 		cmocka_unit_test_setup(t_claim_big_task_reserves, empty_tables),
+		cmocka_unit_test_setup(t_claim_room, empty_tables),
 		cmocka_unit_test_setup(t_claim_only_served_models, empty_tables),
 		cmocka_unit_test_setup(t_skip_locked_each_task_once, empty_tables),
 		cmocka_unit_test_setup(t_lost_lease_requeued_and_refused, empty_tables),
 		cmocka_unit_test_setup(t_lost_lease_fails_per_policy, empty_tables),
 		cmocka_unit_test_setup(t_renew_keeps_lease, empty_tables),
 		cmocka_unit_test_setup(t_lease_expires_in_real_time, empty_tables),
+		cmocka_unit_test_setup(t_kill9_holder_tasks_finish_elsewhere, empty_tables),
 		cmocka_unit_test_setup(t_deadlines_by_any_daemon, empty_tables),
 		cmocka_unit_test_setup(t_cancel_from_any_daemon, empty_tables),
 		cmocka_unit_test_setup(t_notify_wakes_listeners, empty_tables),
 		cmocka_unit_test_setup(t_result_from_other_daemon, empty_tables),
+		cmocka_unit_test_setup(t_tail_from_other_daemon, empty_tables),
+		cmocka_unit_test_setup(t_stats_share, empty_tables),
+		cmocka_unit_test_setup(t_queue_full_at_shared_depth, empty_tables),
+		cmocka_unit_test_setup(t_reconnect_after_connection_loss, empty_tables),
 		cmocka_unit_test_setup(t_bad_arguments, empty_tables),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1298,6 +1298,152 @@ static void t_events(void **st)
 	done(&f);
 }
 
+/* ---- restart support: hold/confirm, restored ids and order, shared ids -- */
+
+/* A held submit waits, unstarted, until confirmed; others pass it. */
+static void t_hold_confirm(void **st)
+{
+	struct fx f;
+	mk_default(&f);
+	struct pool_submit s = { .priority = POOL_PRIO_HIGH, .cost = 1, .hold = 1 };
+	uint64_t held = 0;
+	assert_int_equal(pool_submit(f.p, &s, &held), 0);
+	assert_false(was_started(f.m, held));
+	uint64_t other = sub(f.p, POOL_PRIO_LOW, 1);
+	assert_true(was_started(f.m, other)); /* the held one does not block */
+	fin(&f, other, 1);
+	assert_false(was_started(f.m, held));
+	assert_int_equal(pool_confirm(f.p, held), 0);
+	assert_true(was_started(f.m, held));
+	assert_int_equal(pool_confirm(f.p, held), 0); /* again: no effect */
+	assert_int_equal(pool_confirm(f.p, 999), -POOL_E_NOT_FOUND);
+	/* a held task that is never confirmed is cancelled, never started */
+	assert_int_equal(pool_submit(f.p, &s, &held), 0);
+	assert_int_equal(pool_cancel(f.p, held), 0);
+	assert_int_equal(state_of(f.p, held), POOL_CANCELLED);
+	assert_false(was_started(f.m, held));
+	done(&f);
+}
+
+/* Restored tasks keep their ids and go into FIFO order by id within their
+ * level whatever order they arrive in; admission waits for pool_hold(0). */
+static void t_restore_order(void **st)
+{
+	struct fx f;
+	mk_default(&f);
+	pool_hold(f.p, 1);
+	uint64_t ids[] = { 9, 4, 7, 2 }, got;
+	int prio[] = { POOL_PRIO_NORMAL, POOL_PRIO_NORMAL, POOL_PRIO_HIGH, POOL_PRIO_NORMAL };
+	for (int i = 0; i < 4; i++) {
+		struct pool_submit s = { .priority = prio[i], .cost = 1, .id = ids[i],
+					 .created_ns = 10, .attempts = 1 };
+		assert_int_equal(pool_submit(f.p, &s, &got), 0);
+		assert_int_equal(got, ids[i]);
+	}
+	struct pool_submit dup = { .priority = POOL_PRIO_NORMAL, .cost = 1, .id = 4 };
+	assert_int_equal(pool_submit(f.p, &dup, &got), -POOL_E_INVALID);
+	assert_int_equal(f.m->nstarted, 0);
+	pool_hold(f.p, 0);
+	uint64_t want[] = { 7, 2, 4, 9 };
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(f.m->nstarted, (size_t)i + 1);
+		assert_int_equal(pool_task_id(f.m->started[i]), want[i]);
+		fin(&f, want[i], 1);
+	}
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, 9, &ti), 0);
+	assert_int_equal(ti.created_ns, 10);
+	done(&f);
+}
+
+/* A finished task read back sits in the mailbox with its output, and is
+ * listed by pool_list_ended, newest first. */
+static void t_restore_ended(void **st)
+{
+	struct fx f;
+	mk_default(&f);
+	struct store_record r = { .id = 40, .state = POOL_DONE, .priority = POOL_PRIO_LOW, .cost = 2,
+				  .created_ns = 5, .started_ns = 6, .ended_ns = 7, .label = "old",
+				  .output = "hello", .output_len = 5 };
+	assert_int_equal(pool_restore_ended(f.p, &r), 0);
+	assert_int_equal(pool_restore_ended(f.p, &r), -POOL_E_INVALID); /* id in use */
+	r.state = POOL_QUEUED;
+	r.id = 41;
+	assert_int_equal(pool_restore_ended(f.p, &r), -POOL_E_INVALID); /* not finished */
+	char *out;
+	size_t len;
+	int state;
+	assert_int_equal(pool_result(f.p, 40, &out, &len, &state), 0);
+	assert_int_equal(state, POOL_DONE);
+	assert_int_equal(len, 5);
+	assert_memory_equal(out, "hello", 5);
+	free(out);
+	uint64_t id = sub(f.p, POOL_PRIO_NORMAL, 1);
+	fin(&f, id, 1);
+	struct pool_task_info v[4];
+	assert_int_equal(pool_list_ended(f.p, v, 4), 2);
+	assert_int_equal(v[0].id, id);
+	assert_int_equal(v[1].id, 40);
+	assert_string_equal(v[1].label, "old");
+	done(&f);
+}
+
+static uint64_t shared_next;
+static uint64_t next_shared(void *ctx)
+{
+	return (*(uint64_t *)ctx)++;
+}
+
+/* Two pools drawing ids from one counter never hand out the same id. */
+static void t_shared_ids(void **st)
+{
+	struct fx a, b;
+	struct pool_config c;
+	cfg_default(&c);
+	shared_next = 7;
+	c.next_id = next_shared;
+	c.next_id_ctx = &shared_next;
+	mk(&a, &c);
+	mk(&b, &c);
+	assert_int_equal(sub(a.p, POOL_PRIO_NORMAL, 1), 7);
+	assert_int_equal(sub(b.p, POOL_PRIO_NORMAL, 1), 8);
+	assert_int_equal(sub(a.p, POOL_PRIO_NORMAL, 1), 9);
+	done(&a);
+	done(&b);
+}
+
+/* Retention by count and by output bytes, whichever comes first, prunes the
+ * oldest finished tasks before their time is up. */
+static void t_retention_count_bytes(void **st)
+{
+	struct fx f;
+	struct pool_config c;
+	cfg_default(&c);
+	c.retention_ns = 1000000000000ull; /* time alone would keep them all */
+	c.retention_tasks = 2;
+	mk(&f, &c);
+	uint64_t id[4];
+	for (int i = 0; i < 4; i++) {
+		id[i] = sub(f.p, POOL_PRIO_NORMAL, 1);
+		assert_int_equal(pool_task_emit(mx_task(f.m, id[i]), "0123456789", 10), 0);
+		fin(&f, id[i], 1);
+		pool_tick(f.p);
+	}
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(f.p, id[0], &ti), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_task_info(f.p, id[1], &ti), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_task_info(f.p, id[3], &ti), 0);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_RETENTION_TASKS), 2);
+	/* bytes: 10 bytes each, a bound of 15 keeps one */
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_RETENTION_TASKS, 0), 0);
+	assert_int_equal(pool_set_limit(f.p, POOL_LIMIT_RETENTION_BYTES, 15), 0);
+	pool_tick(f.p);
+	assert_int_equal(pool_task_info(f.p, id[2], &ti), -POOL_E_NOT_FOUND);
+	assert_int_equal(pool_task_info(f.p, id[3], &ti), 0);
+	assert_int_equal(pool_get_limit(f.p, POOL_LIMIT_RETENTION_BYTES), 15);
+	done(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1344,6 +1490,11 @@ int main(void)
 		cmocka_unit_test(t_new_rejects_bad_config),
 		cmocka_unit_test(t_notify),
 		cmocka_unit_test(t_events),
+		cmocka_unit_test(t_hold_confirm),
+		cmocka_unit_test(t_restore_order),
+		cmocka_unit_test(t_restore_ended),
+		cmocka_unit_test(t_shared_ids),
+		cmocka_unit_test(t_retention_count_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

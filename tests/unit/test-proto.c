@@ -82,7 +82,10 @@ static void fill_request(struct proto_msg *m, int type)
 		m->u.cancel = (struct proto_cancel){ ids, 3, 1, "echo" };
 		break;
 	case PROTO_T_STATS: case PROTO_T_QUEUE: case PROTO_T_LIMITS_GET:
-		m->u.filter = (struct proto_filter){ "echo", POOL_DONE };
+		m->u.filter = (struct proto_filter){ .model = "echo", .state = POOL_DONE, .all = 1,
+						     .has = PROTO_HAS_F_OWNER | PROTO_HAS_F_SINCE |
+							    PROTO_HAS_F_LIMIT,
+						     .owner = 1000, .since_secs = 2.5, .limit = 10 };
 		break;
 	case PROTO_T_LIMITS_SET:
 		m->u.limits_set = (struct proto_limits_set){ "echo", kvs, 2 };
@@ -196,8 +199,15 @@ static void test_roundtrip_requests(void **state)
 		}
 		if (t == PROTO_T_CANCEL)
 			assert_int_equal(back.u.cancel.tasks[2], 18446744073709551615ull);
-		if (t == PROTO_T_QUEUE)
+		if (t == PROTO_T_QUEUE) {
 			assert_int_equal(back.u.filter.state, POOL_DONE);
+			assert_int_equal(back.u.filter.all, 1);
+			assert_int_equal(back.u.filter.owner, 1000);
+			assert_true(back.u.filter.since_secs == 2.5);
+			assert_int_equal(back.u.filter.limit, 10);
+			assert_int_equal(back.u.filter.has, PROTO_HAS_F_OWNER | PROTO_HAS_F_SINCE |
+								   PROTO_HAS_F_LIMIT);
+		}
 		proto_msg_clear(&back);
 	}
 }

@@ -303,20 +303,22 @@ static void t_memory_store(void **st)
 	store_free(s);
 }
 
-/* The backend table: memory is the pool's own memory (no store object);
- * an unknown name or two different halves are refused, naming the setting. */
+/* The backend table: sqlite and memory are rows; an unknown name or two
+ * different halves are refused, naming the setting. */
 static void t_backend_table(void **state)
 {
-	struct store *st = (struct store *)1;
+	const struct store_backend *b = (const void *)1;
 	char err[256] = "";
 	assert_non_null(store_backend_find("memory"));
-	assert_null(store_backend_find("sqlite-not-yet"));
-	assert_int_equal(store_open_for("memory", "memory", "m", &st, err, sizeof(err)), 0);
-	assert_null(st);
-	assert_int_equal(store_open_for("nope", "memory", "m", &st, err, sizeof(err)), -1);
+	assert_non_null(store_backend_find("sqlite"));
+	assert_null(store_backend_find("yaque"));
+	assert_int_equal(store_backend_pick("sqlite", "sqlite", &b, err, sizeof(err)), 0);
+	assert_string_equal(b->name, "sqlite");
+	assert_int_equal(store_backend_pick("nope", "memory", &b, err, sizeof(err)), -1);
+	assert_null(b);
 	assert_non_null(strstr(err, "queue.backend"));
 	assert_non_null(strstr(err, "nope"));
-	assert_int_equal(store_open_for("memory", "other", "m", &st, err, sizeof(err)), -1);
+	assert_int_equal(store_backend_pick("memory", "sqlite", &b, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "mailbox.backend"));
 }
 
