@@ -35,8 +35,8 @@ const char *cmd_fmt_label(char *buf, size_t len, const char *label, size_t max)
 		buf[n] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
 	}
 	if (label[n]) {
-		while (n > 0 && ((unsigned char)buf[n] & 0xc0) == 0x80)
-			n--; /* do not end inside a UTF-8 sequence */
+		while (n > 0 && ((unsigned char)label[n] & 0xc0) == 0x80)
+			n--; /* the cut falls inside a UTF-8 sequence: cut before it */
 		memcpy(buf + n, "...", 3);
 		n += 3;
 	}

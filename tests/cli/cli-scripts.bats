@@ -113,7 +113,7 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     row=$(grep "^$ID	" <<<"$output")
     [ "$(cut -f9 <<<"$row")" = "$me" ]
     label=$(cut -f10 <<<"$row")
-    [[ "$label" == "first line second line w"*... ]]
+    [[ "$label" == "first line second line w"*... ]] || { echo "# label: [$label]" >&2; false; }
     [ "$(awk -F'\t' '{ print NF }' <<<"$row")" = 10 ]
     "$PLOT" -q cancel "$ID" >/dev/null
 }
@@ -308,4 +308,13 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     assert_line --regexp '^  generate.max_tokens +null$'
     assert_line --regexp '^  generate.temperature +0.8$'
     assert_line --regexp '^  limits.timeout_secs +0$'
+}
+
+@test "a label is cut at a character boundary" {
+    # 23 bytes of ASCII, then é (2 bytes) across the 24-byte cut
+    submit -m slow "abcdefghij klmnopqrstuvé $(words 30)"
+    run -0 "$PLOT" queue
+    row=$(grep "^$ID	" <<<"$output")
+    assert_equal "$(cut -f10 <<<"$row")" "abcdefghij klmnopqrstuv..."
+    "$PLOT" -q cancel "$ID" >/dev/null
 }
