@@ -155,13 +155,14 @@ cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	    bats --print-output-on-failure tests/cli; \
 	else echo "cli: no bats tests yet"; fi
 
-# The store-independent daemon tests once more with the memory backend (the
-# sqlite-only ones, daemon-store*.bats, are left out): both stores must pass.
-CLI_MEMORY := $(filter-out tests/cli/daemon-store%,$(wildcard tests/cli/daemon-*.bats)) \
-	      tests/cli/cli-tasks.bats tests/cli/cli-queue.bats
+# The task and daemon tests whose config comes from the helpers (plotd_config,
+# cli_config) once more with the memory backend: both stores must pass. The
+# others write their own configs (the sqlite default) or test the store itself.
+CLI_MEMORY := tests/cli/cli-tasks.bats tests/cli/cli-queue.bats tests/cli/daemon-streams.bats \
+	      tests/cli/daemon-signals.bats tests/cli/daemon-perms.bats tests/cli/daemon-input.bats
 cli-memory: all
 	PLOT_TEST_BACKEND=memory PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
-	    bats --print-output-on-failure $(filter-out tests/cli/daemon-llm.bats,$(CLI_MEMORY))
+	    bats --print-output-on-failure $(CLI_MEMORY)
 
 # Small programs the tests run: tests/ref/tools/*.c for the oracle tests
 # (GGUF dump, quant dump, tokenizer, template render, logits) and

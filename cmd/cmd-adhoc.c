@@ -135,6 +135,12 @@ static int make_dir(const char *abs)
 	return write_config(abs);
 }
 
+const char *cmd_adhoc_name(const char *path)
+{
+	name_from(path);
+	return name;
+}
+
 int cmd_adhoc_start(struct plot_ctx *ctx, const char *path, const char **out)
 {
 	char abs[PATH_MAX];

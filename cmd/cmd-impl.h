@@ -351,6 +351,9 @@ int cmd_adhoc_wanted(const char *model);
  * named after the file, and connect ctx to it; *name is that model's name
  * (static storage). 0, or an exit status (printed). */
 int cmd_adhoc_start(struct plot_ctx *ctx, const char *path, const char **name);
+/* The model name a file gets: its base name without .gguf, characters
+ * outside A-Z a-z 0-9 . _ : - made '-' (static storage). */
+const char *cmd_adhoc_name(const char *path);
 /* Stop the private plotd, if one was started, and remove its directory. */
 void cmd_adhoc_end(struct plot_ctx *ctx);
 

@@ -19,6 +19,7 @@ _plot_cmd_opts() {
         stats)   echo "--model -m --watch --prometheus --wide" ;;
         limits)  echo "--model -m" ;;
         daemon)  echo "--timeout --now" ;;
+        models)  echo "--name" ;;
         *)       echo "" ;;
     esac
 }
@@ -78,8 +79,9 @@ _plot() {
     fi
     case "$cmd" in
         daemon) COMPREPLY=($(compgen -W "start stop restart reload status" -- "$cur")) ;;
+        models) COMPREPLY=($(compgen -W "list load unload" -- "$cur")) ;;
         # max_running = tasks that may run at once; threads = compute threads
-        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes=" -- "$cur")) ;;
+        limits) COMPREPLY=($(compgen -W "get set max_running= threads= max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes= max_units_per_user= max_units_owner= priority_aging_secs=" -- "$cur")) ;;
         help)   COMPREPLY=($(compgen -W "$commands" -- "$cur")) ;;
         tail|status|result|cancel|wait) COMPREPLY=($(compgen -W "$(_plot_task_ids)" -- "$cur")) ;;
     esac

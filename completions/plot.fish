@@ -92,13 +92,15 @@ complete -c plot -n '__fish_seen_subcommand_from stats' -l wide -d 'every counte
 # a verb once: get or set, then (after set) KEY= with no space, as fish
 # does for a completion that ends in =
 complete -c plot -n '__fish_seen_subcommand_from limits; and not __fish_seen_subcommand_from get set' -a 'get set' -d 'verb'
-complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes=' -d 'setting'
+complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_units= max_queue_depth= timeout_secs= retention_secs= retention_tasks= retention_bytes= max_units_per_user= max_units_owner= priority_aging_secs=' -d 'setting'
 complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'max_running=' -d 'tasks that may run at once'
 complete -c plot -n '__fish_seen_subcommand_from limits; and __fish_seen_subcommand_from set' -a 'threads=' -d 'compute threads of the executor'
 complete -c plot -n '__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from start stop restart reload status' -a 'start stop restart reload status'
 for c in tail status result cancel wait
     complete -c plot -n "__fish_seen_subcommand_from $c" -a '(__plot_tasks)'
 end
+complete -c plot -n '__fish_seen_subcommand_from models' -a 'list load unload'
+complete -c plot -n '__fish_seen_subcommand_from models' -l name -x -d 'load PATH: the model name'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l timeout -x -d 'seconds to wait'
 complete -c plot -n '__fish_seen_subcommand_from daemon' -l now -d 'stop: cancel tasks instead of draining'
 complete -c plot -n '__fish_seen_subcommand_from help' -a "$commands"

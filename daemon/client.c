@@ -26,6 +26,23 @@
  *   (watches, and the cancel of a run client's task). So nothing here
  *   includes a layer above it.
  *
+ *   Memory: besides the per-connection bounds (max_frame for a request,
+ *   --max-client-output for pending output) all connections together may
+ *   hold at most daemon.max_input_mb of request bytes (counted as what the
+ *   readers have reserved beyond BUF_KEEP each, so small requests always
+ *   get through) and daemon.max_output_mb of output buffers. A
+ *   connection whose input would pass the total gets TOO_LARGE and is
+ *   closed; past the output total requests wait (the backlog) and a
+ *   subscriber that would add more is dropped. A frame that has started
+ *   arriving must be complete within daemon.frame_timeout_secs, else
+ *   TIMEOUT and close: 200 stalled partial frames cannot pin 200 MiB.
+ *   Emptied buffers over BUF_KEEP are released at once.
+ *
+ *   At the fd limit (EMFILE/ENFILE) accept stops: the listen fd leaves the
+ *   epoll set (no spin on a level-triggered event that cannot be served),
+ *   one warning is logged, and it is watched again when a connection
+ *   closes or, for fds freed elsewhere, ACCEPT_RETRY_MS later (the tick).
+ *
  *   Closing never frees at once: the connection is marked dead and freed in
  *   the before-sleep hook (conn_reap), so an event batch or the
  *   pending-write list never points at freed memory.
@@ -48,10 +65,13 @@
 #include "log.h"
 
 #define CONN_READS_PER_EVENT 16
+#define BUF_KEEP (64u << 10)  /* an empty buffer larger than this is released */
+#define ACCEPT_RETRY_MS 1000
 
 static void conn_event(struct loop *l, struct loop_watch *w, uint32_t events);
 static void conn_update_events(struct conn *c);
 static void backlog_remove(struct conn *c);
+static void partial_mark(struct conn *c, uint64_t before);
 
 static void conn_link(struct conns *s, struct conn *c)
 {
@@ -123,6 +143,25 @@ static void conn_accept_one(struct conns *s, int fd, const struct peer *pr)
 		c->role == ROLE_OWNER ? "" : ", allowed user");
 }
 
+/* Out of fds: stop watching the listen fd until a connection closes. */
+static void accept_pause(struct conns *s, int e)
+{
+	if (!s->accept_paused && s->lsn_w && loop_mod(s->loop, s->lsn_w, 0) == 0) {
+		s->accept_paused = 1;
+		s->accept_paused_ms = conn_now_ms();
+	}
+	if (!s->accept_warned)
+		log_msg(LOG_WARN, "accept: %s with %zu clients connected: new connections wait "
+			"until one closes", strerror(e), s->n);
+	s->accept_warned = 1;
+}
+
+static void accept_resume(struct conns *s)
+{
+	if (s->accept_paused && loop_mod(s->loop, s->lsn_w, EPOLLIN) == 0)
+		s->accept_paused = 0;
+}
+
 void conn_accept_all(struct conns *s)
 {
 	struct peer pr;
@@ -130,10 +169,17 @@ void conn_accept_all(struct conns *s)
 	for (int i = 0; i < 64; i++) {
 		int fd = lsn_accept(s->lsn, &pr);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_msg(LOG_WARN, "accept: %s", strerror(errno));
+			int e = errno;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+				accept_pause(s, e);
+			else if (e != EAGAIN && e != EWOULDBLOCK && e != EINTR &&
+				 e != ECONNABORTED)
+				log_msg(LOG_WARN, "accept: %s", strerror(e));
 			return;
 		}
+		if (s->accept_warned)
+			log_msg(LOG_INFO, "accept: accepting connections again");
+		s->accept_warned = 0;
 		conn_accept_one(s, fd, &pr);
 	}
 }
@@ -145,6 +191,42 @@ static void want_write(struct conn *c)
 	c->want_out = 1;
 	c->wnext = c->s->pending_write;
 	c->s->pending_write = c;
+}
+
+/* Keep s->in_total / s->out_total equal to the sum over connections. */
+static void in_account(struct conn *c)
+{
+	if (!proto_buf_pending(&c->rd.buf) && c->rd.buf.cap > BUF_KEEP) {
+		free(c->rd.buf.data);
+		proto_buf_init(&c->rd.buf);
+	}
+	/* Each connection's first BUF_KEEP are free: small requests always get
+	 * through, only large frames compete for daemon.max_input_mb. */
+	size_t now = c->dead || c->rd.buf.cap <= BUF_KEEP ? 0 : c->rd.buf.cap;
+	c->s->in_total = c->s->in_total - c->in_acct + now;
+	c->in_acct = now;
+}
+
+static void out_account(struct conn *c)
+{
+	if (!proto_buf_pending(&c->out) && c->out.cap > BUF_KEEP)
+		proto_buf_free(&c->out);
+	size_t now = c->dead ? 0 : c->out.cap;
+	c->s->out_total = c->s->out_total - c->out_acct + now;
+	c->out_acct = now;
+}
+
+static int out_full(const struct conns *s)
+{
+	return s->out_total_cap && s->out_total > s->out_total_cap;
+}
+
+void conn_set_caps(struct conns *s, uint64_t frame_timeout_secs, uint64_t max_input_mb,
+		   uint64_t max_output_mb)
+{
+	s->frame_timeout_ms = frame_timeout_secs * 1000;
+	s->in_total_cap = (size_t)max_input_mb << 20;
+	s->out_total_cap = (size_t)max_output_mb << 20;
 }
 
 int conn_send(struct conn *c, const struct proto_msg *m)
@@ -166,6 +248,7 @@ int conn_send(struct conn *c, const struct proto_msg *m)
 			   "reply not sent: %s", err);
 		return rc;
 	}
+	out_account(c);
 	want_write(c);
 	return 0;
 }
@@ -179,6 +262,13 @@ int conn_send_stream(struct conn *c, const struct proto_msg *m)
 		log_msg(LOG_WARN, "client %llu: dropped: %zu bytes of output pending "
 			"(cap %zu); it stopped reading its stream, the task goes on",
 			(unsigned long long)c->num, proto_buf_pending(&c->out), c->s->out_cap);
+		conn_close(c, NULL, 0);
+		return -1;
+	}
+	if (out_full(c->s)) {
+		log_msg(LOG_WARN, "client %llu: dropped: plotd's pending output of all clients "
+			"is over daemon.max_output_mb (%zu MiB); the task goes on",
+			(unsigned long long)c->num, c->s->out_total_cap >> 20);
 		conn_close(c, NULL, 0);
 		return -1;
 	}
@@ -234,12 +324,25 @@ int conn_output_pending(const struct conns *s)
  * them makes this a `run` client, whose disconnect cancels the task. */
 void conn_remember_run(struct conn *c, uint64_t task)
 {
-	c->runs[c->run_pos++ % CONN_RUN_RING] = task;
+	if (c->n_runs == c->cap_runs) {
+		size_t cap = c->cap_runs ? 2 * c->cap_runs : 16;
+		uint64_t *r = realloc(c->runs, cap * sizeof *r);
+		if (!r) {
+			log_msg(LOG_ERROR, "client %llu: out of memory: task %llu will not be "
+				"cancelled when the client goes", (unsigned long long)c->num,
+				(unsigned long long)task);
+			return;
+		}
+		c->runs = r;
+		c->cap_runs = cap;
+	}
+	c->runs[c->n_runs++] = task;
 }
 
+/* Newest first: a run client subscribes right after it submits. */
 int conn_is_run(struct conn *c, uint64_t task)
 {
-	for (unsigned i = 0; i < CONN_RUN_RING; i++)
+	for (size_t i = c->n_runs; i-- > 0;)
 		if (c->runs[i] == task)
 			return 1;
 	return 0;
@@ -259,7 +362,10 @@ void conn_close(struct conn *c, const char *why, int cancel_runs)
 	loop_del(c->s->loop, &c->lw);
 	close(c->lw.fd);
 	c->lw.fd = -1;
+	accept_resume(c->s); /* an fd is free again */
 	c->dead = 1;
+	in_account(c);
+	out_account(c);
 	conn_unlink(c->s, c);
 	c->next = c->s->dead;
 	c->s->dead = c;
@@ -301,6 +407,7 @@ static int conn_flush(struct conn *c)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			out_account(c);
 			c->blocked = 1; /* EPOLLOUT resumes */
 			conn_update_events(c);
 			return 0;
@@ -309,6 +416,7 @@ static int conn_flush(struct conn *c)
 		return -1;
 	}
 	c->blocked = 0;
+	out_account(c);
 	if (c->closing && !c->shut_wr) {
 		/* Half-close: the peer reads our error and EOF, and its own pending
 		 * writes (a hello racing our refusal) still succeed. We close when
@@ -417,7 +525,7 @@ static void conn_process_min(struct conn *c, int min)
 
 	for (int done = 0; !c->dead && !c->closing; done++) {
 		if ((done >= min && slice_spent(c->s)) ||
-		    proto_buf_pending(&c->out) > c->s->out_cap) {
+		    proto_buf_pending(&c->out) > c->s->out_cap || out_full(c->s)) {
 			backlog_add(c);
 			return;
 		}
@@ -444,7 +552,6 @@ static void conn_process(struct conn *c)
 int conn_run_backlog(struct conns *s)
 {
 	struct conn *c = s->backlog;
-	int more = 0;
 
 	s->slice_end_us = 0;
 	s->backlog = NULL;
@@ -454,17 +561,62 @@ int conn_run_backlog(struct conns *s)
 		c->backlog = 0;
 		c->bnext = NULL;
 		if (!c->dead) {
+			uint64_t before = c->rd.offset;
 			conn_process_min(c, 1);
+			partial_mark(c, before);
 			if (!c->dead)
 				conn_update_events(c);
 		}
 		c = next;
 	}
-	for (c = s->backlog; c; c = c->bnext)
-		if (proto_buf_pending(&c->out) <= s->out_cap)
-			more = 1; /* runnable now; an over-cap one waits for its flush */
 	s->slice_end_us = 0;
-	return more;
+	return conn_backlog_runnable(s);
+}
+
+/* Whether a connection on the backlog can go on now: its output is under
+ * the cap (an over-cap one waits for its flush). Asked again after the
+ * pending writes: a flush that drained the output must not leave the
+ * loop asleep with frames still buffered (the pipelining stall). */
+int conn_backlog_runnable(const struct conns *s)
+{
+	if (out_full(s))
+		return 0; /* a flush or a drop brings it down */
+	for (const struct conn *c = s->backlog; c; c = c->bnext)
+		if (!c->dead && proto_buf_pending(&c->out) <= s->out_cap)
+			return 1;
+	return 0;
+}
+
+/* Input over daemon.max_input_mb: TOO_LARGE, close, and its buffer goes. */
+static int input_over_cap(struct conn *c)
+{
+	in_account(c);
+	if (!c->s->in_total_cap || c->s->in_total <= c->s->in_total_cap)
+		return 0;
+	log_msg(LOG_WARN, "client %llu: closed: its partial frame of %zu bytes would put "
+		"plotd's buffered input over daemon.max_input_mb (%zu MiB)",
+		(unsigned long long)c->num, proto_buf_pending(&c->rd.buf),
+		c->s->in_total_cap >> 20);
+	struct proto_msg req;
+	proto_msg_init(&req, PROTO_T_PING, 0);
+	conn_error(c, &req, PROTO_E_TOO_LARGE, "plotd's input memory for all clients "
+		   "(daemon.max_input_mb %zu MiB) is full: frame refused",
+		   c->s->in_total_cap >> 20);
+	conn_close_after_flush(c);
+	proto_buf_consume(&c->rd.buf, proto_buf_pending(&c->rd.buf));
+	in_account(c);
+	return 1;
+}
+
+/* When the frame now arriving started (for daemon.frame_timeout_secs):
+ * reset when a frame completed since before (a stream offset). Complete
+ * frames waiting on the backlog are plotd's delay, not the client's. */
+static void partial_mark(struct conn *c, uint64_t before)
+{
+	if (c->dead || !proto_buf_pending(&c->rd.buf) || c->backlog)
+		c->partial_since_ms = 0;
+	else if (!c->partial_since_ms || c->rd.offset != before)
+		c->partial_since_ms = conn_now_ms();
 }
 
 static void conn_read(struct conn *c)
@@ -486,7 +638,11 @@ static void conn_read(struct conn *c)
 			conn_close(c, err, 1);
 			return;
 		}
+		if (input_over_cap(c))
+			return;
+		uint64_t before = c->rd.offset;
 		conn_process(c);
+		partial_mark(c, before);
 	}
 	if (!c->dead)
 		conn_update_events(c);
@@ -519,7 +675,22 @@ static void conn_free(struct conn *c)
 {
 	proto_reader_free(&c->rd);
 	proto_buf_free(&c->out);
+	free(c->runs);
 	free(c);
+}
+
+static void frame_timed_out(struct conn *c)
+{
+	struct proto_msg req;
+	log_msg(LOG_WARN, "client %llu: closed: a frame (%zu bytes so far) was not completed "
+		"within daemon.frame_timeout_secs (%llu s)", (unsigned long long)c->num,
+		proto_buf_pending(&c->rd.buf), (unsigned long long)(c->s->frame_timeout_ms / 1000));
+	proto_msg_init(&req, PROTO_T_PING, 0);
+	conn_error(c, &req, PROTO_E_TIMEOUT, "frame not completed within %llu s: closing",
+		   (unsigned long long)(c->s->frame_timeout_ms / 1000));
+	conn_close_after_flush(c);
+	proto_buf_consume(&c->rd.buf, proto_buf_pending(&c->rd.buf));
+	in_account(c);
 }
 
 /* Free dead connections; close those that could not flush their final error
@@ -527,10 +698,15 @@ static void conn_free(struct conn *c)
 void conn_reap(struct conns *s)
 {
 	uint64_t now = conn_now_ms();
+	if (s->accept_paused && now - s->accept_paused_ms >= ACCEPT_RETRY_MS)
+		accept_resume(s); /* fds may have been freed outside our connections */
 	for (struct conn *c = s->list, *next; c; c = next) {
 		next = c->next;
 		if (c->closing && now - c->closing_since_ms > CONN_CLOSE_GRACE_MS)
 			conn_close(c, "final error not read in time", 0);
+		else if (!c->closing && !c->backlog && c->partial_since_ms && s->frame_timeout_ms &&
+			 now - c->partial_since_ms > s->frame_timeout_ms)
+			frame_timed_out(c);
 	}
 	while (s->dead) {
 		struct conn *c = s->dead;

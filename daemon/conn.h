@@ -24,7 +24,6 @@ enum { ROLE_NONE = 0, ROLE_ALLOWED = 1, ROLE_OWNER = 2 };
 /* Default bounds on a connection (documented in plotd.8). */
 #define CONN_OUT_CAP (4u << 20)     /* default pending output before a drop */
 #define CONN_OUT_CAP_MIN (16u << 10)
-#define CONN_RUN_RING 16            /* recent non-detached submits remembered */
 #define CONN_CLOSE_GRACE_MS 2000    /* time to flush a final error */
 #define CONN_SLICE_US 300           /* requests handled per loop iteration, all clients */
 
@@ -48,8 +47,10 @@ struct conn {
 	struct proto_reader rd;
 	struct proto_buf out;
 	struct watch *watches;      /* owned by the layer above (on_close frees) */
-	uint64_t runs[CONN_RUN_RING]; /* submitted here, not detached */
-	unsigned run_pos;
+	uint64_t *runs;             /* every task submitted here, not detached */
+	size_t n_runs, cap_runs;
+	size_t in_acct, out_acct;   /* what this connection adds to conns' in/out_total */
+	uint64_t partial_since_ms;  /* a frame started arriving; 0 = none pending */
 	struct conn *next, *prev;   /* all connections */
 	struct conn *wnext;         /* pending-write list */
 	int backlog;                /* on the backlog list: frames wait in rd */
@@ -69,6 +70,10 @@ struct conn_hooks {
 struct conns {
 	struct loop *loop;
 	struct lsn *lsn;
+	struct loop_watch *lsn_w;   /* the listening socket's watch (accept pauses) */
+	int accept_paused;          /* at the fd limit: the listen fd is not watched */
+	int accept_warned;          /* logged once until an accept succeeds again */
+	uint64_t accept_paused_ms;
 	struct conn_hooks hooks;
 	uid_t owner;                /* for the refusal message */
 	uint64_t next_num;
@@ -79,6 +84,10 @@ struct conns {
 	struct proto_limits in_lim;  /* requests */
 	struct proto_limits out_lim; /* replies */
 	size_t out_cap;             /* --max-client-output */
+	size_t in_total, out_total; /* buffered input / pending output of all connections */
+	size_t in_total_cap;        /* daemon.max_input_mb */
+	size_t out_total_cap;       /* daemon.max_output_mb */
+	uint64_t frame_timeout_ms;  /* daemon.frame_timeout_secs; 0 = none */
 	/* Requests are handled for at most slice_us per loop iteration across
 	 * all connections; the rest wait on the backlog list, in order. */
 	uint64_t slice_us;          /* 0 = no bound */
@@ -100,8 +109,12 @@ void conn_reap(struct conns *s);
 /* Before the loop sleeps: a new slice, spent on the backlog first. Returns
  * 1 when work is left that needs no event (the loop must not block). */
 int conn_run_backlog(struct conns *s);
+int conn_backlog_runnable(const struct conns *s);
 void conn_close_all(struct conns *s);
 int conn_output_pending(const struct conns *s);
+/* Set the daemon-wide bounds (config load and reload). */
+void conn_set_caps(struct conns *s, uint64_t frame_timeout_secs, uint64_t max_input_mb,
+		   uint64_t max_output_mb);
 void conn_remember_run(struct conn *c, uint64_t task);
 int conn_is_run(struct conn *c, uint64_t task);
 

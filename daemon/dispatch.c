@@ -142,9 +142,50 @@ static void do_hello(struct conn *c, const struct proto_msg *req)
 	reply_ok(c, &m, req);
 }
 
+static uint64_t now_ms(void)
+{
+	return loop_now_ns() / 1000000;
+}
+
+/* The load or unload a models request asks for (the daemon's user and
+ * root only). 0 to go on with the list, -1 when an error was sent. */
+static int models_change(struct conn *c, const struct proto_msg *req)
+{
+	const struct proto_models_req *q = &req->u.models_req;
+	struct models *ms = dsp(c)->models;
+	char err[512];
+	int rc = 0;
+	if (!q->load && !q->unload)
+		return 0;
+	if (!is_owner(c)) {
+		conn_error(c, req, PROTO_E_PERMISSION, "only plotd's own user may load or unload models");
+		return -1;
+	}
+	const char *target = q->unload ? q->unload : q->load;
+	struct model *m = strchr(target, '/') ? NULL : models_find(ms, target);
+	if (!strchr(target, '/') && !m) {
+		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", target);
+		return -1;
+	}
+	if (q->unload)
+		rc = models_unload(ms, m, err, sizeof(err));
+	else if (m)
+		rc = models_reload(ms, m, err, sizeof(err));
+	else if (*target != '/' || !q->name)
+		return conn_error(c, req, PROTO_E_INVALID, "load: an absolute path and a name are "
+				  "needed"), -1;
+	else
+		rc = models_add(ms, q->name, target, dsp(c)->lot_defaults, err, sizeof(err));
+	if (rc < 0)
+		conn_error(c, req, PROTO_E_STATE, "%s", err);
+	return rc;
+}
+
 static void do_models(struct conn *c, const struct proto_msg *req)
 {
 	struct models *ms = dsp(c)->models;
+	if (models_change(c, req) < 0)
+		return;
 	struct proto_model_info *v = calloc(ms->n ? ms->n : 1, sizeof(*v));
 	struct exec_info *info = calloc(ms->n ? ms->n : 1, sizeof(*info));
 	struct proto_msg m;
@@ -161,13 +202,15 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].executor = models_executor_name(mo);
 		v[i].is_default = i == ms->default_index;
 		v[i].path = mo->conf->path;
+		v[i].adhoc = mo->adhoc != NULL;
 		if (!mo->exec) {
-			v[i].state = "failed";
-			v[i].error = mo->error;
+			v[i].state = models_state_name(mo, "failed");
+			v[i].error = mo->state == MODEL_LOADED ? mo->error : NULL;
 			continue;
 		}
 		exec_describe(mo->exec, &info[i]);
-		v[i].state = info[i].state;
+		v[i].state = models_state_name(mo, info[i].state);
+		v[i].idle_in_secs = models_idle_in(mo, now_ms());
 		v[i].progress = info[i].progress;
 		v[i].error = info[i].error[0] ? info[i].error : NULL;
 		v[i].context_length = info[i].context_length;
@@ -223,6 +266,13 @@ static int submit_check(struct conn *c, const struct proto_msg *req, struct mode
 		unknown_model(c, req, s->model);
 		return -1;
 	}
+	char err[512];
+	if (m->state != MODEL_LOADED && models_reload(d->models, m, err, sizeof(err)) < 0) {
+		conn_error(c, req, m->state == MODEL_UNLOADING ? PROTO_E_SHUTDOWN : PROTO_E_INTERNAL,
+			   "%s", err);
+		return -1;
+	}
+	models_touch(m, now_ms());
 	if (!m->exec) {
 		conn_error(c, req, PROTO_E_INTERNAL, "model %s is not running: %s",
 			   m->name, m->error);
@@ -1230,6 +1280,39 @@ void dispatch_conn_closed(void *ctx, struct conn *c, int cancel_runs)
 	(void)ctx;
 }
 
+static struct watch *watch_of(struct dispatch *d, const struct model *m)
+{
+	for (struct conn *c = d->conns->list; c; c = c->next)
+		for (struct watch *w = c->watches; w; w = w->conn_next)
+			if (w->m == m)
+				return w;
+	return NULL;
+}
+
+/* models' on_gone: m's pool is stopped (every task ended) and is about to
+ * go. Feed the watches of m what their tasks still have (bounded rounds: a
+ * slow client may not take it all), then end what is left with the task's
+ * state and drop it, so no watch outlives the pool. Each end or drop may
+ * close a connection, so every search starts again from the list's head. */
+static void model_gone(void *ctx, struct model *gone)
+{
+	struct dispatch *d = ctx;
+	struct watch *w;
+	for (int round = 0; round < 64 && (w = watch_of(d, gone)); round++)
+		dispatch_task_event(d, w->task, NULL, 1);
+	while ((w = watch_of(d, gone))) {
+		struct pool_task_info ti;
+		int state = current_state(w, &ti);
+		if (w->kind == WATCH_SUB) {
+			send_end(w, state, "model unloaded"); /* w is gone either way */
+			continue;
+		}
+		if (POOL_STATE_TERMINAL(state))
+			send_result(w->c, w->m, &ti, w->req_id);
+		watch_drop(w);
+	}
+}
+
 void dispatch_kick_all(struct dispatch *d)
 {
 	size_t n = 0, cap = d->watches.count;
@@ -1258,6 +1341,8 @@ int dispatch_init(struct dispatch *d, struct conns *cs, struct models *ms,
 	d->hooks = *h;
 	d->loop_thread = pthread_self();
 	d->start_ms = conn_now_ms();
+	ms->on_gone = model_gone;
+	ms->on_gone_ctx = d;
 	return watch_table_init(&d->watches, 1024);
 }
 

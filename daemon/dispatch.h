@@ -35,6 +35,7 @@ struct dispatch {
 	struct dispatch_hooks hooks;
 	const char *config_yaml;    /* the live config's dump (plotd.c updates it) */
 	const char *config_source;
+	const struct cfg_lot *lot_defaults; /* the live config's parking_lot (models load) */
 	uint64_t start_ms;
 	pthread_t loop_thread;
 	void *preparing;            /* loop thread: the submit inside exec_prepare */

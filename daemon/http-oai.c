@@ -87,6 +87,11 @@ static int check_model(struct hreq *r, const struct oai_request *q)
 		http_fail(r, 404, "model_not_found", "no model named '%s'", q->model);
 		return -1;
 	}
+	char err[512];
+	if (m->state != MODEL_LOADED && models_reload(d->models, m, err, sizeof(err)) < 0) {
+		http_fail(r, 503, "unavailable", "%s", err);
+		return -1;
+	}
 	if (!m->exec) {
 		http_fail(r, 503, "internal", "model %s is not running: %s", m->name, m->error);
 		return -1;
@@ -96,6 +101,7 @@ static int check_model(struct hreq *r, const struct oai_request *q)
 		return -1;
 	}
 	r->m = m;
+	m->refs++; /* an unload frees m's pool only once no request holds it */
 	return 0;
 }
 
@@ -384,6 +390,8 @@ void http_oai_free(struct hreq *r)
 {
 	if (r->sub)
 		pool_sub_close(r->sub);
+	if (r->m)
+		r->m->refs--;
 	free(r->body);
 	free(r->resp);
 	free(r->out);

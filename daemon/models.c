@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "durable.h"
 #include "log.h"
@@ -98,6 +99,7 @@ static int model_start(struct models *ms, struct model *m, const struct cfg_mode
 	ec.pool.next_id = durable_next_id;
 	ec.pool.next_id_ctx = ms->durable;
 	ec.pool.store = m->store;
+	ec.pool.owner_uid = (uint32_t)geteuid(); /* max_units_owner, not _per_user */
 	m->exec = exec_new(&ec, m->error, sizeof(m->error));
 	m->pool = exec_pool(m->exec);
 	return m->exec ? 0 : -1;
@@ -122,12 +124,17 @@ static void log_model(const struct model *m)
 int models_init(struct models *ms, const struct cfg *c, struct post *post, post_fn on_task,
 		void *ctx, struct durable *du, char *err, size_t errlen)
 {
+	void (*on_gone)(void *, struct model *) = ms->on_gone; /* dispatch_init may come first */
+	void *on_gone_ctx = ms->on_gone_ctx;
 	memset(ms, 0, sizeof(*ms));
+	ms->on_gone = on_gone;
+	ms->on_gone_ctx = on_gone_ctx;
 	ms->durable = du;
 	ms->post = post;
 	ms->on_task = on_task;
 	ms->on_task_ctx = ctx;
-	ms->v = calloc(c->n_models ? c->n_models : 1, sizeof(*ms->v));
+	ms->cap = c->n_models + MODELS_ADHOC_MAX;
+	ms->v = calloc(ms->cap, sizeof(*ms->v));
 	if (!ms->v) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -139,6 +146,9 @@ int models_init(struct models *ms, const struct cfg *c, struct post *post, post_
 		m->name = cm->name;
 		m->conf = cm;
 		m->lot = cm->lot;
+		m->ms = ms;
+		m->idle_ms = cm->idle_unload_secs == CFG_NULL ? 0 : cm->idle_unload_secs * 1000;
+		m->last_active_ms = loop_now_ns() / 1000000;
 		if (strcmp(cm->name, c->default_model) == 0)
 			ms->default_index = i;
 		if (model_start(ms, m, cm) < 0)
@@ -151,8 +161,15 @@ int models_init(struct models *ms, const struct cfg *c, struct post *post, post_
 
 void models_free(struct models *ms)
 {
-	for (size_t i = 0; i < ms->n; i++)
-		exec_free(ms->v[i].exec); /* the store is the writer's: durable_close */
+	for (size_t i = 0; i < ms->n; i++) {
+		struct model *m = &ms->v[i];
+		if (m->job_on)
+			pthread_join(m->job, NULL); /* its post back is discarded */
+		exec_free(m->exec); /* the store is the writer's: durable_close */
+		exec_free(m->old_exec);
+		if (m->adhoc)
+			cfg_free(m->adhoc);
+	}
 	free(ms->v);
 	memset(ms, 0, sizeof(*ms));
 }
@@ -308,4 +325,254 @@ int models_set_lot(struct model *m, const struct cfg_lot *want, const char *why)
 		changed++;
 	}
 	return changed;
+}
+
+/* ---- loading and unloading at runtime -------------------------------------- *
+ *
+ * An unload runs in three steps, so the loop never waits and never touches
+ * a pool that is going away:
+ *   1. loop (models_unload): state UNLOADING (submits refused), gen + 1 (a
+ *      submit prepared before it is refused when it comes back), every
+ *      queued and running task cancelled; a worker thread starts.
+ *   2. worker: pool_shutdown(CANCEL) waits for the running tasks to end;
+ *      then it posts step 3.
+ *   3. loop (on_shut): on_gone ends every watch of the model's tasks, the
+ *      executor and store are detached from the model (the loop no longer
+ *      sees them) and a second worker frees them (joining the executor's
+ *      threads may take a while: a model still loading finishes its step);
+ *      its post (on_freed) marks the model UNLOADED.
+ * Task ids come from the daemon-wide sequence, so none is reused. The
+ * store of a durable model is the daemon's (durable.c), never freed here.
+ * A model loaded by path keeps its entry (and name)
+ * once unloaded; `plot models load NAME` or a request loads it again. */
+
+static void *free_main(void *arg);
+static void detach(struct model *m);
+
+static void on_freed(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct model *m = arg;
+	(void)ctx;
+	(void)key;
+	if (!live)
+		return; /* exiting: models_free joins and frees */
+	pthread_join(m->job, NULL);
+	m->job_on = 0;
+	m->state = MODEL_UNLOADED;
+	log_msg(LOG_INFO, "pool %s: unloaded", m->name);
+}
+
+static void on_shut(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct models *ms = ctx;
+	struct model *m = arg;
+	(void)key;
+	if (!live)
+		return;
+	pthread_join(m->job, NULL);
+	m->job_on = 0;
+	ms->on_gone(ms->on_gone_ctx, m);
+	m->shut = 1;
+	if (!m->refs)
+		detach(m);
+}
+
+/* Loop: nothing holds m's stopped pool any more; hand it to a worker. */
+static void detach(struct model *m)
+{
+	m->shut = 0;
+	m->old_exec = m->exec;
+	m->exec = NULL;
+	m->pool = NULL;
+	m->store = NULL;
+	m->job_on = pthread_create(&m->job, NULL, free_main, m) == 0;
+	if (!m->job_on) {
+		free_main(m); /* no thread: free here, the loop waits this once */
+		m->state = MODEL_UNLOADED;
+	}
+}
+
+static void *shut_main(void *arg)
+{
+	struct model *m = arg;
+	pool_shutdown(m->pool, POOL_SHUTDOWN_CANCEL, 60ull * 1000000000ull);
+	if (post_send(m->ms->post, on_shut, m->ms, m) < 0)
+		log_msg(LOG_ERROR, "pool %s: unload lost: out of memory posting it", m->name);
+	return NULL;
+}
+
+static void *free_main(void *arg)
+{
+	struct model *m = arg;
+	exec_free(m->old_exec);
+	m->old_exec = NULL;
+	if (m->job_on && post_send(m->ms->post, on_freed, m->ms, m) < 0)
+		log_msg(LOG_ERROR, "pool %s: unload lost: out of memory posting it", m->name);
+	return NULL;
+}
+
+int models_unload(struct models *ms, struct model *m, char *err, size_t errlen)
+{
+	if (m->state != MODEL_LOADED || !m->exec) {
+		snprintf(err, errlen, "model %s is not loaded (%s)", m->name,
+			 models_state_name(m, "failed"));
+		return -1;
+	}
+	m->state = MODEL_UNLOADING;
+	m->gen++;
+	struct pool_task_info *v;
+	size_t n = models_list(m, &v);
+	for (size_t k = 0; k < n; k++)
+		pool_cancel(m->pool, v[k].id);
+	free(v);
+	log_msg(LOG_INFO, "pool %s: unloading (%zu tasks cancelled)", m->name, n);
+	m->job_on = pthread_create(&m->job, NULL, shut_main, m) == 0;
+	if (!m->job_on) {
+		m->state = MODEL_LOADED;
+		snprintf(err, errlen, "cannot start a thread to unload %s", m->name);
+		return -1;
+	}
+	(void)ms;
+	return 0;
+}
+
+int models_reload(struct models *ms, struct model *m, char *err, size_t errlen)
+{
+	if (m->state == MODEL_LOADED)
+		return 0;
+	if (m->state == MODEL_UNLOADING) {
+		snprintf(err, errlen, "model %s is unloading; try again when it is unloaded", m->name);
+		return -1;
+	}
+	m->error[0] = '\0';
+	m->state = MODEL_LOADED;
+	m->last_active_ms = loop_now_ns() / 1000000;
+	if (model_start(ms, m, m->conf) < 0) {
+		snprintf(err, errlen, "model %s: %s", m->name, m->error);
+		log_msg(LOG_ERROR, "pool %s: not started: %s", m->name, m->error);
+		return -1;
+	}
+	struct cfg_lot live = m->lot; /* runtime sets outlive the pool */
+	m->lot = m->conf->lot;
+	models_set_lot(m, &live, "loaded again");
+	log_model(m);
+	return 0;
+}
+
+/* A model name as the config takes it: 1..64 of A-Z a-z 0-9 . _ : - */
+static int name_ok(const char *n)
+{
+	size_t len = strlen(n);
+	return len >= 1 && len <= 64 &&
+	       strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-") == len;
+}
+
+/* The one-model config of a model loaded by path, through the config
+ * loader, so its settings are exactly a configured model's defaults. */
+static struct cfg *adhoc_cfg(const char *name, const char *path, char *err, size_t errlen)
+{
+	char *yaml = NULL;
+	size_t len = 0;
+	struct cfg *c = NULL;
+	FILE *f = open_memstream(&yaml, &len);
+	if (!f) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	fprintf(f, "models:\n  - name: \"%s\"\n    executor: llm\n    path: \"", name);
+	for (const char *p = path; *p; p++)
+		fprintf(f, (unsigned char)*p < 0x20 || *p == 0x7f ? "\\x%02x"
+			   : *p == '"' || *p == '\\' ? "\\%c" : "%c", (unsigned char)*p);
+	fputs("\"\n", f);
+	if (fclose(f) == 0 && cfg_load_string(yaml, len, "plot models load", &c, err, errlen) < 0)
+		c = NULL;
+	free(yaml);
+	return c;
+}
+
+int models_add(struct models *ms, const char *name, const char *path,
+	       const struct cfg_lot *lot, char *err, size_t errlen)
+{
+	if (!name_ok(name)) {
+		snprintf(err, errlen, "a model name has 1 to 64 of A-Z a-z 0-9 . _ : -, got \"%.64s\"",
+			 name);
+		return -1;
+	}
+	if (models_find(ms, name)) {
+		snprintf(err, errlen, "there is a model named %s already", name);
+		return -1;
+	}
+	if (ms->n == ms->cap) {
+		snprintf(err, errlen, "at most %d models may be loaded by path", MODELS_ADHOC_MAX);
+		return -1;
+	}
+	struct cfg *c = adhoc_cfg(name, path, err, errlen);
+	if (!c)
+		return -1;
+	struct model *m = &ms->v[ms->n];
+	memset(m, 0, sizeof(*m));
+	c->models[0].lot = *lot;
+	m->adhoc = c;
+	m->conf = &c->models[0];
+	m->name = m->conf->name;
+	m->lot = *lot;
+	m->ms = ms;
+	m->index = (unsigned)ms->n;
+	m->last_active_ms = loop_now_ns() / 1000000;
+	ms->n++;
+	if (model_start(ms, m, m->conf) < 0) {
+		log_msg(LOG_ERROR, "pool %s: not started: %s", m->name, m->error);
+		snprintf(err, errlen, "model %s: %s", m->name, m->error);
+		return -1; /* it stays, failed, as a configured model would */
+	}
+	log_msg(LOG_INFO, "pool %s: loading %s (plot models load)", m->name, path);
+	log_model(m);
+	return 0;
+}
+
+void models_touch(struct model *m, uint64_t now_ms)
+{
+	m->last_active_ms = now_ms;
+}
+
+static int busy(const struct model *m)
+{
+	struct pool_stats st;
+	pool_stats(m->pool, &st);
+	return st.queued + st.running > 0;
+}
+
+void models_idle_check(struct models *ms, uint64_t now_ms)
+{
+	char err[256];
+	for (size_t i = 0; i < ms->n; i++) {
+		struct model *m = &ms->v[i];
+		if (m->shut && !m->refs)
+			detach(m);
+		if (!m->idle_ms || m->state != MODEL_LOADED || !m->pool)
+			continue;
+		if (busy(m))
+			m->last_active_ms = now_ms;
+		else if (now_ms - m->last_active_ms >= m->idle_ms &&
+			 models_unload(ms, m, err, sizeof(err)) == 0)
+			log_msg(LOG_INFO, "pool %s: idle for %llu s (idle_unload_secs)", m->name,
+				(unsigned long long)(m->idle_ms / 1000));
+	}
+}
+
+double models_idle_in(const struct model *m, uint64_t now_ms)
+{
+	if (!m->idle_ms || m->state != MODEL_LOADED || !m->pool || busy(m))
+		return 0;
+	uint64_t end = m->last_active_ms + m->idle_ms;
+	return end > now_ms ? (double)(end - now_ms) / 1000.0 : 0.001;
+}
+
+const char *models_state_name(const struct model *m, const char *exec_state)
+{
+	switch (m->state) {
+	case MODEL_UNLOADING: return "unloading";
+	case MODEL_UNLOADED: return "unloaded";
+	default: return exec_state;
+	}
 }

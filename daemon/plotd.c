@@ -182,13 +182,25 @@ static int parse_id(const char *s, unsigned long *out)
 	return errno || *end || *out > 0xfffffffeul ? -1 : 0;
 }
 
+/* "FILE:LINE:COL" of list entry i, or just the file. */
+static const char *entry_at(const struct cfg *c, const struct cfg_strlist *l, size_t i,
+			    char *buf, size_t len)
+{
+	if (l->line && l->line[i])
+		snprintf(buf, len, "%s:%d:%d", c->source, l->line[i], l->col[i]);
+	else
+		snprintf(buf, len, "%s", c->source);
+	return buf;
+}
+
 /* Resolve allow_users / allow_groups (names or numbers). May block (NSS):
- * never on the loop thread. */
+ * never on the loop thread. --check-config runs it too. */
 static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **gids,
 			 size_t *ng, char *err, size_t errlen)
 {
 	const struct cfg_strlist *u = &c->daemon.allow_users, *g = &c->daemon.allow_groups;
 	unsigned long v;
+	char at[1024];
 
 	*uids = calloc(u->n + 1, sizeof(**uids));
 	*gids = calloc(g->n + 1, sizeof(**gids));
@@ -200,8 +212,8 @@ static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **
 	for (size_t i = 0; i < u->n; i++) {
 		struct passwd *pw = parse_id(u->v[i], &v) == 0 ? NULL : getpwnam(u->v[i]);
 		if (!pw && parse_id(u->v[i], &v) < 0) {
-			snprintf(err, errlen, "%s: daemon.allow_users: no user '%s'", c->source,
-				 u->v[i]);
+			snprintf(err, errlen, "%s: daemon.allow_users: no user '%s'",
+				 entry_at(c, u, i, at, sizeof at), u->v[i]);
 			return -1;
 		}
 		(*uids)[(*nu)++] = pw ? pw->pw_uid : (uid_t)v;
@@ -209,8 +221,8 @@ static int resolve_allow(const struct cfg *c, uid_t **uids, size_t *nu, gid_t **
 	for (size_t i = 0; i < g->n; i++) {
 		struct group *gr = parse_id(g->v[i], &v) == 0 ? NULL : getgrnam(g->v[i]);
 		if (!gr && parse_id(g->v[i], &v) < 0) {
-			snprintf(err, errlen, "%s: daemon.allow_groups: no group '%s'", c->source,
-				 g->v[i]);
+			snprintf(err, errlen, "%s: daemon.allow_groups: no group '%s'",
+				 entry_at(c, g, i, at, sizeof at), g->v[i]);
 			return -1;
 		}
 		(*gids)[(*ng)++] = gr ? gr->gr_gid : (gid_t)v;
@@ -370,6 +382,10 @@ static void reload_daemon(struct plotd *d, struct cfg *c)
 	    memcmp(r->gids, d->allow_gids, r->n_gids * sizeof(gid_t)))
 		log_msg(LOG_INFO, "config reload: allow_users/allow_groups now %zu users, "
 			"%zu groups", r->n_uids, r->n_gids);
+	conn_set_caps(&d->conns, c->daemon.frame_timeout_secs, c->daemon.max_input_mb,
+		      c->daemon.max_output_mb);
+	if (!d->o.out_cap) /* --max-client-output wins over the config */
+		d->conns.out_cap = (size_t)c->daemon.max_client_output;
 	free(d->allow_uids);
 	free(d->allow_gids);
 	d->allow_uids = r->uids;
@@ -390,6 +406,7 @@ static void set_live_config(struct plotd *d, struct cfg *c, char *text)
 	d->config_text = text;
 	d->dispatch.config_yaml = text;
 	d->dispatch.config_source = c->source;
+	d->dispatch.lot_defaults = &c->lot;
 }
 
 /* post_fn: the reload thread is done. */
@@ -451,12 +468,15 @@ static void on_accept(struct loop *l, struct loop_watch *w, uint32_t ev)
 }
 
 /* The tick wakes the loop so before_sleep runs: close grace periods and
- * the flush deadline are checked there. */
+ * the flush deadline are checked there; and models idle past their
+ * idle_unload_secs are unloaded (so that is accurate to TICK_MS). */
 static void on_tick(struct loop *l, struct loop_watch *w, uint32_t ev)
 {
+	struct plotd *d = CONTAINER(w, struct plotd, tick_w);
 	(void)l;
 	(void)ev;
 	loop_fd_drain(w->fd);
+	models_idle_check(&d->models, loop_now_ns() / 1000000); /* idle_unload_secs */
 }
 
 static int before_sleep(struct loop *l, void *ctx)
@@ -466,6 +486,7 @@ static int before_sleep(struct loop *l, void *ctx)
 
 	busy |= http_before_sleep(d->http);
 	conn_flush_pending(&d->conns);
+	busy |= conn_backlog_runnable(&d->conns); /* the flush may have drained one */
 	conn_reap(&d->conns);
 	if (d->state == PLOTD_FLUSHING &&
 	    ((!conn_output_pending(&d->conns) && !dispatch_watch_count(&d->dispatch) &&
@@ -649,12 +670,14 @@ static int setup_layers(struct plotd *d)
 	dh.ctx = d;
 	d->conns.loop = d->loop;
 	d->conns.lsn = &d->lsn;
+	d->conns.lsn_w = &d->lsn_w;
 	d->conns.hooks = (struct conn_hooks){ peer_role, d, dispatch_request,
 					      dispatch_conn_closed, &d->dispatch };
 	if (dispatch_init(&d->dispatch, &d->conns, &d->models, d->post, &dh) < 0)
 		return -1;
 	d->dispatch.config_yaml = d->config_text;
 	d->dispatch.config_source = d->cfg->source;
+	d->dispatch.lot_defaults = &d->cfg->lot;
 	d->dispatch.durable = &d->durable;
 	return 0;
 }
@@ -770,6 +793,10 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 	} else {
 		log_set_level(d->cfg->daemon.log_level);
 	}
+	conn_set_caps(&d->conns, d->cfg->daemon.frame_timeout_secs, d->cfg->daemon.max_input_mb,
+		      d->cfg->daemon.max_output_mb);
+	if (!d->o.out_cap) /* --max-client-output wins over the config */
+		d->conns.out_cap = (size_t)d->cfg->daemon.max_client_output;
 	if (resolve_allow(d->cfg, &d->allow_uids, &d->n_allow_uids, &d->allow_gids,
 			  &d->n_allow_gids, err, errlen) < 0)
 		return EXIT_CONFIG;
@@ -853,7 +880,6 @@ static struct plotd *plotd_new(void)
 	if (!d)
 		return NULL;
 	d->o.drain_secs = DRAIN_SECS_DEFAULT;
-	d->o.out_cap = CONN_OUT_CAP;
 	d->lsn.fd = d->lsn.lock_fd = -1;
 	d->conns.owner = geteuid();
 	d->conns.out_lim.max_frame = PROTO_MAX_FRAME_CLIENT;
@@ -879,7 +905,7 @@ int main(int argc, char **argv)
 		free(d);
 		return rc;
 	}
-	d->conns.out_cap = d->o.out_cap;
+	d->conns.out_cap = d->o.out_cap ? d->o.out_cap : CONN_OUT_CAP; /* config may change it */
 	/* Before any thread exists: only the loop's signalfd sees these. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGTERM);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "durable.h"
 #include "log.h"
@@ -34,6 +35,7 @@
 struct pending {
 	struct dispatch *d;
 	size_t model;
+	unsigned gen;               /* the model's gen at the start: an unload since refuses it */
 	struct submit_cbs cb;
 	int inline_done;            /* loop thread only: answered inside exec_prepare */
 	struct exec_prepared *res;
@@ -87,6 +89,16 @@ static void rejected(const struct submit_cbs *cb, const struct model *m, uint32_
 		snprintf(o.msg, sizeof(o.msg), "cost %llu exceeds max_units %llu of model %s",
 			 (unsigned long long)cost,
 			 (unsigned long long)pool_get_limit(m->pool, POOL_LIMIT_MAX_UNITS), m->name);
+	} else if (-rc == POOL_E_USER_CAP) {
+		int own = uid == (uint32_t)geteuid();
+		snprintf(o.msg, sizeof(o.msg), "cost %llu would put uid %u over %s %llu units "
+			 "queued and running on model %s; retry when its tasks end",
+			 (unsigned long long)cost, (unsigned)uid,
+			 own ? "max_units_owner" : "max_units_per_user",
+			 (unsigned long long)pool_get_limit(m->pool, own ? POOL_LIMIT_MAX_OWNER_UNITS
+									  : POOL_LIMIT_MAX_USER_UNITS),
+			 m->name);
+		o.retry_after_secs = 1;
 	} else if (-rc == POOL_E_SHUTDOWN) {
 		snprintf(o.msg, sizeof(o.msg), "plotd is shutting down");
 	} else {
@@ -199,6 +211,11 @@ static void submit_prepared(struct pending *pe)
 	}
 	if (!r) {
 		fail(&pe->cb, PROTO_E_NOMEM, "%s", "out of memory");
+		return;
+	}
+	if (m->gen != pe->gen || !m->pool) {
+		fail(&pe->cb, PROTO_E_SHUTDOWN, "model %s was unloaded while the request was "
+		     "prepared; send it again to load it", m->name);
 		return;
 	}
 	if (r->status < 0 || (!pe->restore.id && !d->hooks.can_submit(d->hooks.ctx))) {
@@ -354,7 +371,7 @@ static struct pending *pending_new(struct dispatch *d, struct model *m,
 	struct pending *pe = calloc(1, sizeof(*pe));
 	if (!pe)
 		return NULL;
-	*pe = (struct pending){ .d = d, .model = m->index, .cb = *cb };
+	*pe = (struct pending){ .d = d, .model = m->index, .gen = m->gen, .cb = *cb };
 	pe->cb.key = NULL;
 	pe->cb.request = NULL;
 	pe->cb.restore = NULL;

@@ -123,6 +123,7 @@ int cfg_setting_expect(const struct cfg_setting *s, char *buf, size_t len);
 struct cfg_strlist {
 	char **v;
 	size_t n;
+	int *line, *col;           /* where entry i was in the file; 0 = unknown */
 };
 
 enum cfg_backend { CFG_BACKEND_MEMORY = 0, CFG_BACKEND_SQLITE = 1 };
@@ -144,6 +145,9 @@ struct cfg_lot {
 	uint64_t retention_secs;   /* mailbox.retention_secs */
 	uint64_t retention_tasks;  /* mailbox.retention_tasks; 0 = no bound */
 	uint64_t retention_bytes;  /* mailbox.retention_bytes; 0 = no bound */
+	uint64_t max_units_per_user; /* limits.max_units_per_user; CFG_NULL = off */
+	uint64_t max_units_owner;  /* limits.max_units_owner; CFG_NULL = off */
+	uint64_t priority_aging_secs; /* limits.priority_aging_secs; 0 = off */
 	/* generate.*: what a request that does not say gets (the daemon fills
 	 * them in before the executor sees the request) */
 	uint64_t gen_max_tokens;   /* CFG_NULL = until the end of the text or context */
@@ -169,6 +173,7 @@ struct cfg_model {
 	char *name;
 	int executor;              /* enum cfg_executor */
 	char *path;                /* model file; NULL for synthetic */
+	uint64_t idle_unload_secs; /* unload after this long without tasks; CFG_NULL: never */
 	struct cfg_params params;
 	struct cfg_lot lot;        /* effective: parking_lot defaults + overrides */
 	struct cfg_lot over;       /* the override values themselves */
@@ -183,6 +188,10 @@ struct cfg_daemon {
 	char *pid_file;            /* NULL = none */
 	struct cfg_strlist allow_users;
 	struct cfg_strlist allow_groups;
+	uint64_t frame_timeout_secs; /* a partial frame older than this closes its connection; 0 = none */
+	uint64_t max_client_output; /* pending output of one connection, bytes */
+	uint64_t max_input_mb;     /* buffered request bytes of all connections together, MiB */
+	uint64_t max_output_mb;    /* pending reply/stream bytes of all connections, MiB */
 	char *http;                /* "HOST:PORT" of the HTTP front; NULL = off */
 	char *http_token;          /* bearer token; NULL = none */
 	char *http_token_file;     /* file holding it; NULL = none */

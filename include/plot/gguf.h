@@ -35,7 +35,8 @@ struct gguf_tensor {
 	uint32_t n_dims;
 	uint64_t ne[GGUF_MAX_DIMS]; /* ne[0] is the contiguous (row) dimension; unused dims = 1 */
 	uint64_t offset;         /* from the start of the data section */
-	const void *data;        /* into the mapping */
+	const void *data;        /* into the mapping; an aligned copy when the file's
+	                          * general.alignment leaves it under 32 bytes */
 	uint64_t nbytes;
 };
 

@@ -51,7 +51,9 @@
  *   its partial output deleted while attempts < max_restarts (the task's
  *   restart policy, fixed at submit), else it FAILS naming the daemon that
  *   lost it. A task therefore completes at most once: only the holder of the
- *   current token can finish it.
+ *   current token can finish it. A lease past its expiry that no sweep has
+ *   taken yet is still held (a late heartbeat renews it): what ends a lease
+ *   is another daemon's sweep, never a clock read by the holder.
  *
  * DEADLINES
  *   A deadline is absolute on the database clock. Claims never take a task
@@ -123,7 +125,7 @@ enum pgq_err {
 };
 const char *pgq_err_name(int e); /* "lost", "connect", ... */
 
-#define PGQ_SCHEMA_VERSION 1    /* what this binary migrates up to */
+#define PGQ_SCHEMA_VERSION 2    /* what this binary migrates up to */
 #define PGQ_CLAIM_WINDOW 64     /* queued tasks looked at per model per claim */
 
 struct pgq;
@@ -148,9 +150,13 @@ struct pgq_submit {
 	const char *label;     /* may be NULL */
 	int max_restarts;      /* lease losses that requeue; past it the task fails */
 	uint64_t max_queued;   /* the shared queue depth of this model; 0 = no limit */
+	const char *key;       /* idempotency key, or NULL (see pgq_submit) */
 	const void *request;
 	size_t request_len;
 };
+/* Returns 0 and the new task's id, or 1 and the id of the task this owner
+ * already submitted with this key (from any daemon: a retried submit is not
+ * queued twice), or a negative PGQ_E_*. */
 int pgq_submit(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err, size_t errlen);
 
 /* One model's offer to pgq_claim(). */
@@ -220,11 +226,12 @@ struct pgq_swept {
 int pgq_sweep(struct pgq *q, struct pgq_swept *done, char *err, size_t errlen);
 
 /* A task by id from any daemon: the record (store.h; times in epoch ns;
- * store_record_clear() frees it) with its whole output, its attempts (lease
- * losses) and the name of the daemon that last claimed it (runner: room for
- * 64 bytes, "" if never claimed). attempts and runner may be NULL. */
-int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, int *attempts,
-	    char *runner, char *err, size_t errlen);
+ * attempts = lease losses; key and request as submitted;
+ * store_record_clear() frees it) with its whole output, and the name of the
+ * daemon that last claimed it (runner: room for 64 bytes, "" if never
+ * claimed; may be NULL). */
+int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, char *runner, char *err,
+	    size_t errlen);
 
 /* Output appended after chunk after_seq (0: from the start), for a tail of a
  * task running on any daemon: fn gets each chunk in order; *last_seq is the

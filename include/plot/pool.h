@@ -48,6 +48,23 @@
  *   stays queued until the limit is raised again or its deadline expires.
  *   Priority is strict between levels: the skip count only concerns tasks
  *   of any level that are admitted past the blocked one in this order.
+ *   With max_units POOL_UNLIMITED units do not gate admission at all, so no
+ *   cost, however large, holds the pool (only running limits apply).
+ *
+ * AGING (pool-aging.c; off unless aging_ns is set)
+ *   A task queued at low or normal priority for aging_ns at its level rises
+ *   one level (low -> normal -> high; never to critical), joining the tail
+ *   of that level, so steady normal-priority load cannot keep a low task
+ *   waiting until its deadline. The timer thread wakes for it; with
+ *   manual_tick, pool_tick() ages. A task's reported priority is its level
+ *   now.
+ *
+ * FAIR UNITS
+ *   Each submitter uid may have at most max_user_units units queued and
+ *   running together (max_owner_units for owner_uid, off by default); a
+ *   submit past it is POOL_E_USER_CAP (the protocol's QUEUE_FULL: retry
+ *   later). The count rises at submit and falls at the task's end, in the
+ *   same places as the queue and the units.
  *
  * DEADLINES
  *   Every task has an absolute deadline (its own, or created + the pool's
@@ -108,6 +125,8 @@ enum pool_err {
 	POOL_E_TIMEDOUT = 6,   /* a wait gave up before the event */
 	POOL_E_NOMEM = 7,      /* allocation failed */
 	POOL_E_STATE = 8,      /* operation not valid in the task's state */
+	POOL_E_USER_CAP = 9,   /* the submitter's queued + running units would pass
+	                        * its per-user cap (max_user_units / max_owner_units) */
 };
 const char *pool_err_name(int err); /* "QUEUE_FULL", ...; err may be negated */
 
@@ -256,6 +275,12 @@ struct pool_config {
 	 * ids are unique across models). NULL: this pool's own counter. */
 	uint64_t (*next_id)(void *ctx);
 	void *next_id_ctx;
+	/* Fair units (pool-user.c): a submitter's queued + running units are
+	 * capped; 0 means POOL_UNLIMITED (off). owner_uid (the daemon's user)
+	 * has its own cap, off unless configured. */
+	uint64_t max_user_units, max_owner_units;
+	uint32_t owner_uid;
+	uint64_t aging_ns;         /* priority aging period; 0 = off (see AGING) */
 };
 
 /* Create a pool. Takes ownership of exec (ops->free is called by pool_free,
@@ -335,6 +360,10 @@ enum pool_limit {
 	POOL_LIMIT_THREADS = 5,
 	POOL_LIMIT_RETENTION_TASKS = 6, /* finished tasks kept at most; 0 = no bound */
 	POOL_LIMIT_RETENTION_BYTES = 7, /* their output bytes at most; 0 = no bound */
+	POOL_LIMIT_MAX_USER_UNITS = 8,  /* per submitter uid other than owner_uid:
+	                                 * queued + running units; POOL_UNLIMITED = off */
+	POOL_LIMIT_MAX_OWNER_UNITS = 9, /* the same for owner_uid; POOL_UNLIMITED = off */
+	POOL_LIMIT_AGING_NS = 10,       /* priority aging period; 0 = off (see AGING) */
 };
 int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value);
 uint64_t pool_get_limit(struct pool *p, enum pool_limit which);

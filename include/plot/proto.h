@@ -120,7 +120,7 @@ enum proto_type {
 	PROTO_T_QUEUE = 8,      /* u.filter (model,state) -> ok u.queue          */
 	PROTO_T_LIMITS_GET = 9, /* u.filter (model)       -> ok u.limits         */
 	PROTO_T_LIMITS_SET = 10,/* u.limits_set           -> ok u.limits (new values) */
-	PROTO_T_MODELS = 11,    /* (no fields)            -> ok u.models         */
+	PROTO_T_MODELS = 11,    /* u.models_req (load/unload, optional) -> ok u.models */
 	PROTO_T_CONFIG = 12,    /* (no fields)            -> ok u.config         */
 	PROTO_T_PING = 13,      /* (no fields)            -> ok (no fields)      */
 	PROTO_T_DRAIN = 14,     /* u.stop: finish queued+running work, then exit -> ok */
@@ -369,6 +369,20 @@ struct proto_model_info {
 	double progress;              /* 0..1; 1 once ready */
 	const char *error;            /* NULL unless failed */
 	uint64_t context_length, kv_blocks;
+	double idle_in_secs;          /* (idle_in) seconds until it unloads for being
+	                               * idle; 0 = it does not (busy, or no
+	                               * idle_unload_secs, or not loaded) */
+	int adhoc;                    /* (adhoc) bool: loaded by path, not configured */
+};
+
+/* models request (every field optional). Keys: load, name, unload.
+ * load: a GGUF file's absolute path, served as a new llm model named name
+ * (or, when it names a model, that model loaded again); unload: a model to
+ * unload. Only the daemon's own user (and root) may load or unload. */
+struct proto_models_req {
+	const char *load;
+	const char *name;
+	const char *unload;
 };
 
 struct proto_models {
@@ -426,6 +440,7 @@ struct proto_msg {
 		struct proto_filter filter;      /* STATS, QUEUE, LIMITS_GET */
 		struct proto_limits_set limits_set; /* LIMITS_SET */
 		struct proto_stop stop;          /* DRAIN, SHUTDOWN */
+		struct proto_models_req models_req; /* MODELS */
 		/* OK bodies, by op */
 		struct proto_submitted submitted;/* op SUBMIT */
 		struct proto_task_info task;     /* op STATUS, op SUBSCRIBE */

@@ -263,6 +263,9 @@ void cfg_lot_pool_config(const struct cfg_lot *lot, const char *name, struct poo
 		case POOL_LIMIT_RETENTION_NS: pc->retention_ns = v; break;
 		case POOL_LIMIT_RETENTION_TASKS: pc->retention_tasks = v; break;
 		case POOL_LIMIT_RETENTION_BYTES: pc->retention_bytes = v; break;
+		case POOL_LIMIT_MAX_USER_UNITS: pc->max_user_units = v; break;
+		case POOL_LIMIT_MAX_OWNER_UNITS: pc->max_owner_units = v; break;
+		case POOL_LIMIT_AGING_NS: pc->aging_ns = v; break;
 		default: break;
 		}
 	}

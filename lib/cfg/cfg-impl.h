@@ -26,6 +26,7 @@ int cfg_value_format(const struct cfg_setting *s, const void *base, int quote,
 		     char *buf, size_t len);
 /* Append a copy of text to a string list. 0 or -CFG_E_NOMEM. */
 int cfg_strlist_push(struct cfg_strlist *l, const char *text, size_t len);
+int cfg_strlist_push_at(struct cfg_strlist *l, const char *text, size_t len, int line, int col);
 
 /* Set every setting of scope in base to its default / free what it owns. */
 int cfg_scope_defaults(enum cfg_scope scope, void *base);

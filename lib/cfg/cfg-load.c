@@ -194,8 +194,9 @@ static int apply_list(struct loader *L, const struct ctx *c, const struct cfg_se
 			rc = fail(L, e, -CFG_E_TYPE, "%s: expected a list of names, got %s", full,
 				  e->type == YAML_SCALAR_NODE ? "an empty or overlong name" : node_kind(e));
 		else
-			rc = cfg_strlist_push(&fresh, (const char *)e->data.scalar.value,
-					      e->data.scalar.length);
+			rc = cfg_strlist_push_at(&fresh, (const char *)e->data.scalar.value,
+						 e->data.scalar.length, (int)e->start_mark.line + 1,
+						 (int)e->start_mark.column + 1);
 	}
 swap:;
 	struct cfg_strlist old = *l;
@@ -204,6 +205,8 @@ swap:;
 	for (size_t i = 0; i < fresh.n; i++)
 		free(fresh.v[i]);
 	free(fresh.v);
+	free(fresh.line);
+	free(fresh.col);
 	return rc;
 }
 

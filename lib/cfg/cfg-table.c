@@ -60,6 +60,20 @@ static const struct cfg_setting settings[] = {
 	    NULL, timeout_secs, POOL_LIMIT_TIMEOUT_NS, 1000000000ull,
 	    "Default deadline of a task without one, in seconds from submit; 0 means none "
 	    "(a task runs until it ends or is cancelled)."),
+	LOT("limits.max_units_per_user", "max_units_per_user", CFG_T_UINT,
+	    CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12, "null", NULL, max_units_per_user,
+	    POOL_LIMIT_MAX_USER_UNITS, 1,
+	    "Units one user (other than the daemon's owner) may have queued and running "
+	    "together; a submit past it gets QUEUE_FULL (retry later). null means no bound."),
+	LOT("limits.max_units_owner", "max_units_owner", CFG_T_UINT,
+	    CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12, "null", NULL, max_units_owner,
+	    POOL_LIMIT_MAX_OWNER_UNITS, 1,
+	    "The same bound for the daemon's owner; null (the default) means none."),
+	LOT("limits.priority_aging_secs", "priority_aging_secs", CFG_T_UINT, CFG_F_RUNTIME, 0,
+	    YEAR, "0", NULL, priority_aging_secs, POOL_LIMIT_AGING_NS, 1000000000ull,
+	    "A task queued at low or normal priority for this many seconds at its level rises "
+	    "one level (up to high), so steady load cannot starve it; 0 (the default) means "
+	    "no aging."),
 	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, queue_backend, -1, 1,
 	    "Where queued tasks are kept: sqlite (one database file for the whole daemon, "
 	    "see store.path; they survive a restart) or memory (lost when plotd stops). "
@@ -109,6 +123,23 @@ static const struct cfg_setting settings[] = {
 	     "submit tasks and read their own."),
 	ROOT("daemon.allow_groups", CFG_T_STRLIST, CFG_F_RUNTIME, 0, 0, "[]", NULL,
 	     daemon.allow_groups, "Groups (names or gids) whose members may connect, as allow_users."),
+	ROOT("daemon.frame_timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, 3600, "10", NULL,
+	     daemon.frame_timeout_secs,
+	     "Seconds a client may take to finish sending a frame it started; then it gets a "
+	     "TIMEOUT error and is closed. 0 means no bound."),
+	ROOT("daemon.max_client_output", CFG_T_UINT, CFG_F_RUNTIME, 16384, 1073741824.0, "4194304",
+	     NULL, daemon.max_client_output,
+	     "Bytes of replies and stream events one client may have pending: past it plotd "
+	     "stops reading its requests and drops it as a stream subscriber "
+	     "(--max-client-output overrides)."),
+	ROOT("daemon.max_input_mb", CFG_T_UINT, CFG_F_RUNTIME, 1, 1048576, "64", NULL,
+	     daemon.max_input_mb,
+	     "MiB of request bytes all connections together may hold while their frames "
+	     "arrive; a connection whose frame would pass it gets TOO_LARGE and is closed."),
+	ROOT("daemon.max_output_mb", CFG_T_UINT, CFG_F_RUNTIME, 1, 1048576, "256", NULL,
+	     daemon.max_output_mb,
+	     "MiB of replies and stream events all connections together may have pending; "
+	     "past it, requests wait and a stream subscriber that would add more is dropped."),
 	ROOT("daemon.http", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.http,
 	     "HOST:PORT of the HTTP front (the OpenAI-compatible API, /metrics; plotd(8)); "
 	     "null means off. Use a loopback address unless a token is set; port 0 picks one."),
@@ -154,6 +185,11 @@ static const struct cfg_setting settings[] = {
 	      "or llm."),
 	MODEL("path", CFG_T_STRING, CFG_F_NULLABLE, "null", NULL, path,
 	      "Model file (GGUF); required for llm."),
+	{ "idle_unload_secs", NULL, CFG_SCOPE_MODEL, CFG_T_UINT, CFG_F_NULLABLE, 1, YEAR, "null",
+	  NULL, offsetof(struct cfg_model, idle_unload_secs), -1, 1,
+	  "Unload the model (free its executor and memory) once it has had no queued or "
+	  "running task for this many seconds; the next request loads it again. null means "
+	  "it stays loaded." },
 	PARAM("tokens_per_sec", CFG_T_DOUBLE, 0, 1e6, "20", tokens_per_sec,
 	      "synthetic: output pace; 0 means as fast as possible."),
 	PARAMX("context_length", CFG_T_UINT, CFG_F_NULLABLE, 1, 16777216, "null", NULL,
@@ -222,9 +258,6 @@ static const struct {
 	{ "kvcache_mem_gpu",
 	  "the KV-cache budget is models[].params.kvcache_mem_mb (MiB), on the device "
 	  "models[].params.device names (cpu, cuda, cuda:N)" },
-	{ "idle_unload_secs",
-	  "plot keeps every configured model loaded while it runs; unloading idle "
-	  "models is not supported yet" },
 };
 
 const char *cfg_foreign(const char *name)
@@ -620,9 +653,22 @@ int cfg_value_format(const struct cfg_setting *s, const void *base, int quote,
 
 int cfg_strlist_push(struct cfg_strlist *l, const char *text, size_t len)
 {
-	char **v = realloc(l->v, (l->n + 1) * sizeof *v);
+	return cfg_strlist_push_at(l, text, len, 0, 0);
+}
+
+int cfg_strlist_push_at(struct cfg_strlist *l, const char *text, size_t len, int line, int col)
+{
+	int *ln = realloc(l->line, (l->n + 1) * sizeof *ln);
+	if (ln)
+		l->line = ln;
+	int *cl = ln ? realloc(l->col, (l->n + 1) * sizeof *cl) : NULL;
+	if (cl)
+		l->col = cl;
+	char **v = cl ? realloc(l->v, (l->n + 1) * sizeof *v) : NULL;
 	if (!v)
 		return -CFG_E_NOMEM;
+	l->line[l->n] = line;
+	l->col[l->n] = col;
 	l->v = v;
 	v[l->n] = malloc(len + 1);
 	if (!v[l->n])
@@ -638,8 +684,8 @@ int cfg_scope_defaults(enum cfg_scope scope, void *base)
 	char why[256];
 	for (size_t i = 0; i < N_SETTINGS; i++) {
 		const struct cfg_setting *s = &settings[i];
-		if (s->scope != scope)
-			continue;
+		if (s->scope != scope || (s->flags & CFG_F_REQUIRED))
+			continue; /* a required setting has no default to set */
 		int rc = cfg_value_parse(s, s->def, strlen(s->def), 1, base, why, sizeof why);
 		if (rc)
 			return rc;
@@ -662,7 +708,10 @@ void cfg_scope_free(enum cfg_scope scope, void *base)
 			for (size_t j = 0; j < l->n; j++)
 				free(l->v[j]);
 			free(l->v);
+			free(l->line);
+			free(l->col);
 			l->v = NULL;
+			l->line = l->col = NULL;
 			l->n = 0;
 		}
 	}

@@ -45,6 +45,7 @@ struct pool_task {
 	uint32_t owner_uid;
 	uint64_t cost;
 	uint64_t created_ns, started_ns, deadline_ns;
+	uint64_t level_ns;   /* when it joined its queue level (aging) */
 	atomic_int cancel;   /* enum pool_cancel_reason; read lock-free */
 	atomic_int finished; /* ended (handed back, or ended by the pool); set under mu */
 	int overflow;        /* an emit went past max_output_bytes */
@@ -122,9 +123,32 @@ struct pool {
 	pthread_mutex_t sq_mu;     /* held while draining: one drainer, in order */
 	uint64_t (*next_id_fn)(void *ctx); /* cfg->next_id: ids shared with other pools */
 	void *next_id_ctx;
+
+	/* pool-user.c: queued + running units per submitter uid */
+	struct pool_user *users;
+	size_t n_users, cap_users;
+	uint64_t max_user_units, max_owner_units;
+	uint32_t owner_uid;
+	uint64_t aging_ns;         /* 0 = no priority aging */
 };
 
+struct pool_user {
+	uint32_t uid;
+	uint64_t units;            /* costs of its queued and running tasks */
+};
+
+/* pool-user.c, under mu */
+int pool_user_check(struct pool *p, uint32_t uid, uint64_t cost); /* 0 or -POOL_E_USER_CAP/NOMEM */
+void pool_user_add(struct pool *p, uint32_t uid, uint64_t cost);  /* after a check */
+void pool_user_sub(struct pool *p, uint32_t uid, uint64_t cost);
+void pool_user_free(struct pool *p);
+
+/* pool-aging.c, under mu */
+void pool_age(struct pool *p, uint64_t now);        /* raise what waited long enough */
+uint64_t pool_age_next(const struct pool *p);       /* when next to; UINT64_MAX = never */
+
 /* pool.c, used by pool-sub.c and pool-stats.c */
+void pool_requeue(struct pool *p, struct pool_task *t, int prio, uint64_t now); /* under mu */
 unsigned pool_running_limit(const struct pool *p); /* under mu: min(max_running, capacity) */
 uint64_t pool_now(struct pool *p);
 struct pool_task *pool_lookup(struct pool *p, uint64_t id);

@@ -19,7 +19,7 @@
 
 static const char *const err_names[] = {
 	"OK", "QUEUE_FULL", "CAPACITY", "SHUTDOWN", "INVALID",
-	"NOT_FOUND", "TIMEDOUT", "NOMEM", "STATE",
+	"NOT_FOUND", "TIMEDOUT", "NOMEM", "STATE", "USER_CAP",
 };
 static const char *const prio_names[] = { "low", "normal", "high", "critical" };
 static const char *const state_names[] = {

@@ -530,6 +530,7 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 		list_remove(&p->running, t);
 		p->used_units -= t->cost;
 	}
+	pool_user_sub(p, t->owner_uid, t->cost);
 	heap_remove(p, t);
 	t->state = state;
 	atomic_store_explicit(&t->finished, 1, memory_order_release);
@@ -562,8 +563,11 @@ static uint64_t queued_count(const struct pool *p)
 	return n;
 }
 
+/* Unlimited units gate nothing: a huge cost must not stop the walk. */
 static int fits(const struct pool *p, const struct pool_task *t)
 {
+	if (p->max_units == POOL_UNLIMITED)
+		return 1;
 	return p->used_units < p->max_units && t->cost <= p->max_units - p->used_units;
 }
 
@@ -609,7 +613,8 @@ static void admit(struct pool *p, struct post *po, uint64_t now)
 	for (int prio = POOL_PRIO_COUNT - 1; prio >= 0; prio--) {
 		for (struct pool_task *t = p->queue[prio].head, *nx; t; t = nx) {
 			nx = t->next;
-			if (p->running.n >= pool_running_limit(p) || p->used_units >= p->max_units)
+			if (p->running.n >= pool_running_limit(p) ||
+			    (p->max_units != POOL_UNLIMITED && p->used_units >= p->max_units))
 				goto out;
 			if (t->deadline_ns && t->deadline_ns <= now) {
 				end_task(p, t, POOL_EXPIRED, "deadline passed while queued", po, now);
@@ -681,6 +686,10 @@ static void pool_copy_config(struct pool *p, const struct pool_config *cfg)
 	p->on_event_ctx = cfg->on_event_ctx;
 	p->store = cfg->store;
 	p->max_units = cfg->max_units;
+	p->max_user_units = cfg->max_user_units ? cfg->max_user_units : POOL_UNLIMITED;
+	p->max_owner_units = cfg->max_owner_units ? cfg->max_owner_units : POOL_UNLIMITED;
+	p->owner_uid = cfg->owner_uid;
+	p->aging_ns = cfg->aging_ns;
 	p->max_queue_depth = cfg->max_queue_depth;
 	p->max_running = cfg->max_running;
 	p->timeout_ns = cfg->timeout_ns;
@@ -782,6 +791,7 @@ void pool_free(struct pool *p)
 	}
 	free(p->buckets);
 	free(p->heap);
+	pool_user_free(p);
 	pthread_cond_destroy(&p->state_cv);
 	pthread_cond_destroy(&p->timer_cv);
 	pthread_mutex_destroy(&p->limits_mu);
@@ -816,6 +826,11 @@ static int submit_check(struct pool *p, const struct pool_submit *s)
 		p->rej_queue_full++;
 		return -POOL_E_QUEUE_FULL;
 	}
+	int rc = pool_user_check(p, s->owner_uid, s->cost);
+	if (rc == -POOL_E_USER_CAP)
+		p->rej_queue_full++; /* counted with QUEUE_FULL: both mean "retry later" */
+	if (rc)
+		return rc;
 	if ((p->ntasks + 1 > p->nbuckets && hash_grow(p) < 0) || heap_reserve(p) < 0)
 		return -POOL_E_NOMEM;
 	if (s->id && pool_lookup(p, s->id))
@@ -857,18 +872,23 @@ static void submit_enqueue(struct pool *p, struct pool_task *t, const struct poo
 	else
 		t->id = p->next_id_fn ? p->next_id_fn(p->next_id_ctx) : p->next_id++;
 	t->created_ns = s->created_ns ? s->created_ns : now;
+	t->level_ns = t->created_ns;
 	t->deadline_ns = task_deadline(p, s, t->created_ns);
 	hash_insert(p, t);
 	if (s->id)
 		queue_insert(&p->queue[t->prio], t);
 	else
 		list_push(&p->queue[t->prio], t);
+	pool_user_add(p, t->owner_uid, t->cost);
 	p->submitted++;
 	if (t->deadline_ns) {
 		heap_push(p, t);
 		if (!p->manual_tick && t->deadline_ns < p->timer_target)
 			pthread_cond_signal(&p->timer_cv);
 	}
+	if (p->aging_ns && !p->manual_tick && t->prio < POOL_PRIO_HIGH &&
+	    now + p->aging_ns < p->timer_target)
+		pthread_cond_signal(&p->timer_cv); /* it will age before the timer wakes */
 	if (p->store)
 		pool_store_put(p, t, 0);
 }
@@ -1221,8 +1241,21 @@ static int tick_locked(struct pool *p, struct post *po, uint64_t now)
 			raise_cancel(t, POOL_CANCEL_TIMEOUT, po);
 	}
 	int more = prune(p, po, now);
+	pool_age(p, now);
 	admit(p, po, now);
 	return more;
+}
+
+/* A queued task moves to the tail of level prio (aging). */
+void pool_requeue(struct pool *p, struct pool_task *t, int prio, uint64_t now)
+{
+	list_remove(&p->queue[t->prio], t);
+	t->prio = prio;
+	t->level_ns = now;
+	t->skips = 0;
+	list_push(&p->queue[prio], t);
+	if (p->store)
+		pool_store_put(p, t, 0);
 }
 
 void pool_tick(struct pool *p)
@@ -1244,7 +1277,8 @@ static uint64_t next_wake(const struct pool *p)
 	const struct pool_task *m = p->mailbox.head;
 	if (m && prune_at(p, m->ended_ns) < at)
 		at = prune_at(p, m->ended_ns);
-	return at;
+	uint64_t age = pool_age_next(p);
+	return age < at ? age : at;
 }
 
 /* Sleeps on timer_cv until the next deadline or retention expiry; whoever
@@ -1364,6 +1398,12 @@ static void set_locked(struct pool *p, enum pool_limit which, uint64_t value)
 		p->retention_bytes = value;
 		pthread_cond_signal(&p->timer_cv);
 		break;
+	case POOL_LIMIT_MAX_USER_UNITS: p->max_user_units = value; break;
+	case POOL_LIMIT_MAX_OWNER_UNITS: p->max_owner_units = value; break;
+	case POOL_LIMIT_AGING_NS:
+		p->aging_ns = value;
+		pthread_cond_signal(&p->timer_cv);
+		break;
 	default: break;
 	}
 }
@@ -1374,7 +1414,7 @@ int pool_set_limit(struct pool *p, enum pool_limit which, uint64_t value)
 
 	if (which == POOL_LIMIT_THREADS)
 		return set_threads(p, value);
-	if ((unsigned)which > POOL_LIMIT_RETENTION_BYTES)
+	if ((unsigned)which > POOL_LIMIT_AGING_NS)
 		return -POOL_E_INVALID;
 	if ((which == POOL_LIMIT_MAX_UNITS || which == POOL_LIMIT_MAX_RUNNING) && value < 1)
 		return -POOL_E_INVALID;
@@ -1401,6 +1441,9 @@ uint64_t pool_get_limit(struct pool *p, enum pool_limit which)
 	case POOL_LIMIT_RETENTION_NS: v = p->retention_ns; break;
 	case POOL_LIMIT_RETENTION_TASKS: v = p->retention_tasks; break;
 	case POOL_LIMIT_RETENTION_BYTES: v = p->retention_bytes; break;
+	case POOL_LIMIT_MAX_USER_UNITS: v = p->max_user_units; break;
+	case POOL_LIMIT_MAX_OWNER_UNITS: v = p->max_owner_units; break;
+	case POOL_LIMIT_AGING_NS: v = p->aging_ns; break;
 	default: break;
 	}
 	pthread_mutex_unlock(&p->mu);

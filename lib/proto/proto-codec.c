@@ -273,6 +273,8 @@ static const struct field f_minfo[] = {
 	F("error", K_STR, struct proto_model_info, error),
 	F("ctx", K_U64, struct proto_model_info, context_length),
 	F("kv_blocks", K_U64, struct proto_model_info, kv_blocks),
+	FD("idle_in", struct proto_model_info, idle_in_secs, 0, 1e12),
+	F("adhoc", K_BOOL, struct proto_model_info, adhoc),
 };
 SCHEMA(s_minfo, f_minfo, struct proto_model_info);
 
@@ -280,6 +282,13 @@ static const struct field f_models[] = {
 	FO("models", struct proto_models, models, n_models, &s_minfo),
 };
 SCHEMA(s_models, f_models, struct proto_models);
+
+static const struct field f_models_req[] = {
+	F("load", K_STR, struct proto_models_req, load),
+	F("name", K_STR, struct proto_models_req, name),
+	F("unload", K_STR, struct proto_models_req, unload),
+};
+SCHEMA(s_models_req, f_models_req, struct proto_models_req);
 
 static const struct field f_config[] = {
 	F("yaml", K_STR, struct proto_config, yaml),
@@ -329,7 +338,8 @@ static const struct schema *request_schema(int type)
 	case PROTO_T_CANCEL: return &s_cancel;
 	case PROTO_T_STATS: case PROTO_T_QUEUE: case PROTO_T_LIMITS_GET: return &s_filter;
 	case PROTO_T_LIMITS_SET: return &s_limits_set;
-	case PROTO_T_MODELS: case PROTO_T_CONFIG: case PROTO_T_PING: return &s_none;
+	case PROTO_T_MODELS: return &s_models_req;
+	case PROTO_T_CONFIG: case PROTO_T_PING: return &s_none;
 	case PROTO_T_DRAIN: case PROTO_T_SHUTDOWN: return &s_stop;
 	case PROTO_T_ERR: return &s_error;
 	case PROTO_T_CHUNK: return &s_chunk;

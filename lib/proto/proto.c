@@ -73,6 +73,7 @@ static const struct {
 	{ POOL_E_TIMEDOUT, PROTO_E_TIMEOUT },
 	{ POOL_E_NOMEM, PROTO_E_NOMEM },
 	{ POOL_E_STATE, PROTO_E_STATE },
+	{ POOL_E_USER_CAP, PROTO_E_QUEUE_FULL }, /* retry later, as a full queue */
 };
 
 int proto_code_from_pool(int pool_err)

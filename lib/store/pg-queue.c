@@ -39,13 +39,18 @@ static char *u64_array(const uint64_t *v, size_t n, size_t stride)
 
 /* ---- submit ------------------------------------------------------------------ */
 
+/* A key already used by this owner: ON CONFLICT leaves the row alone and
+ * the second branch finds its id (existed = 1). */
 static const char SQL_SUBMIT[] =
 	"WITH ins AS (INSERT INTO plot_tasks (model, priority, cost, deadline, owner_uid, label,"
-	"  max_restarts, request)"
+	"  max_restarts, request, key)"
 	" VALUES ($1, $2, $3, CASE WHEN $4::bigint > 0"
-	"   THEN now() + $4::bigint * interval '1 millisecond' END, $5, $6, $7, $8)"
+	"   THEN now() + $4::bigint * interval '1 millisecond' END, $5, $6, $7, $8, $9)"
+	" ON CONFLICT (owner_uid, key) WHERE key IS NOT NULL DO NOTHING"
 	" RETURNING id, model)"
-	"SELECT id, pg_notify('plot_submit', model) FROM ins";
+	"SELECT id, 0, pg_notify('plot_submit', model) FROM ins"
+	" UNION ALL SELECT id, 1, NULL FROM plot_tasks"
+	"  WHERE owner_uid = $5 AND key = $9 AND NOT EXISTS (SELECT 1 FROM ins)";
 
 static int submit_check(const struct pgq_submit *s, char *err, size_t errlen)
 {
@@ -71,15 +76,21 @@ static int submit_insert(struct pgq *q, const struct pgq_submit *s, uint64_t *id
 	pgq_u64s(uid, s->owner_uid);
 	snprintf(mr, sizeof mr, "%d", s->max_restarts);
 	const char *p[] = { s->model, prio, cost, tmo, uid, s->label, mr,
-			    s->request ? s->request : "" };
-	int len[] = { 0, 0, 0, 0, 0, 0, 0, (int)s->request_len };
-	int fmt[] = { 0, 0, 0, 0, 0, 0, 0, 1 };
-	PGresult *r = pgq_exec_bin(q, "submit", SQL_SUBMIT, 8, p, len, fmt, err, errlen);
+			    s->request ? s->request : "", s->key };
+	int len[] = { 0, 0, 0, 0, 0, 0, 0, (int)s->request_len, 0 };
+	int fmt[] = { 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	PGresult *r = pgq_exec_bin(q, "submit", SQL_SUBMIT, 9, p, len, fmt, err, errlen);
 	if (!r)
 		return -PGQ_E_QUERY;
+	if (PQntuples(r) != 1) { /* the keyed row went away between the two branches */
+		PQclear(r);
+		snprintf(err, errlen, "submit: key '%s' raced with a delete: retry", s->key);
+		return -PGQ_E_QUERY;
+	}
 	*id = pgq_col_u64(r, 0, 0);
+	int existed = atoi(PQgetvalue(r, 0, 1));
 	PQclear(r);
-	return 0;
+	return existed;
 }
 
 /* With a shared depth: count and insert under a per-model advisory lock, so
@@ -91,6 +102,25 @@ static const char SQL_DEPTH_LOCK[] =
 	"SELECT pg_advisory_xact_lock(hashtext('plot_submit:' || $1))";
 static const char SQL_DEPTH[] =
 	"SELECT count(*) FROM plot_tasks WHERE model = $1 AND state = 0";
+
+static const char SQL_KEY[] = "SELECT id FROM plot_tasks WHERE owner_uid = $1 AND key = $2";
+
+/* A full queue still answers a retried submit: 1 and the key's task, else 0. */
+static int known_key(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err,
+		     size_t errlen)
+{
+	char uid[24];
+	pgq_u64s(uid, s->owner_uid);
+	const char *p[] = { uid, s->key };
+	PGresult *r = pgq_exec(q, "submit (key)", SQL_KEY, 2, p, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	int found = PQntuples(r) == 1;
+	if (found)
+		*id = pgq_col_u64(r, 0, 0);
+	PQclear(r);
+	return found;
+}
 
 static int submit_bounded(struct pgq *q, const struct pgq_submit *s, uint64_t *id, char *err,
 			  size_t errlen)
@@ -104,6 +134,8 @@ static int submit_bounded(struct pgq *q, const struct pgq_submit *s, uint64_t *i
 	int rc = r ? 0 : -PGQ_E_QUERY;
 	uint64_t depth = r ? pgq_col_u64(r, 0, 0) : 0;
 	PQclear(r);
+	if (rc == 0 && depth >= s->max_queued && s->key)
+		rc = known_key(q, s, id, err, errlen);
 	if (rc == 0 && depth >= s->max_queued) {
 		snprintf(err, errlen, "submit: the shared queue of model '%s' is full (%llu queued, "
 			 "max_queued %llu)", s->model, (unsigned long long)depth,
@@ -112,7 +144,7 @@ static int submit_bounded(struct pgq *q, const struct pgq_submit *s, uint64_t *i
 	}
 	if (rc == 0)
 		rc = submit_insert(q, s, id, err, errlen);
-	if (rc == 0 && pgq_exec_cmd(q, "submit (commit)", "COMMIT", 0, NULL, err, errlen))
+	if (rc >= 0 && pgq_exec_cmd(q, "submit (commit)", "COMMIT", 0, NULL, err, errlen))
 		rc = -PGQ_E_QUERY;
 	if (rc < 0)
 		pgq_rollback(q);

@@ -20,7 +20,8 @@ static const char SQL_GET[] =
 	"SELECT id, model, priority, state, cost, " EPOCH_US("created_at") ","
 	" " EPOCH_US("started_at") ", " EPOCH_US("ended_at") ", " EPOCH_US("deadline") ","
 	" owner_uid, label, error, attempts, coalesce(lease_owner, ''),"
-	" (SELECT string_agg(data, ''::bytea ORDER BY seq) FROM plot_output WHERE task_id = t.id)"
+	" (SELECT string_agg(data, ''::bytea ORDER BY seq) FROM plot_output WHERE task_id = t.id),"
+	" key, request"
 	" FROM plot_tasks t WHERE id = $1";
 
 static int fill_record(const PGresult *r, struct store_record *o)
@@ -38,17 +39,21 @@ static int fill_record(const PGresult *r, struct store_record *o)
 	o->owner_uid = (uint32_t)pgq_col_u64(r, 0, 9);
 	o->label = pgq_col_str(r, 0, 10);
 	o->error = pgq_col_str(r, 0, 11);
-	void *out;
+	o->attempts = (uint32_t)pgq_col_u64(r, 0, 12);
+	o->key = pgq_col_str(r, 0, 15);
+	void *out, *req;
 	int rc = pgq_col_bytea(r, 0, 14, &out, &o->output_len);
 	o->output = out;
+	if (rc == 0 && (rc = pgq_col_bytea(r, 0, 16, &req, &o->request_len)) == 0)
+		o->request = req;
 	if (rc == 0 && (!o->model || (!o->label && !PQgetisnull(r, 0, 10)) ||
-			(!o->error && !PQgetisnull(r, 0, 11))))
+			(!o->error && !PQgetisnull(r, 0, 11)) || (!o->key && !PQgetisnull(r, 0, 15))))
 		rc = -PGQ_E_NOMEM;
 	return rc;
 }
 
-int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, int *attempts,
-	    char *runner, char *err, size_t errlen)
+int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, char *runner, char *err,
+	    size_t errlen)
 {
 	char is[24];
 	pgq_u64s(is, id);
@@ -63,8 +68,6 @@ int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, int *attempts,
 		return -PGQ_E_NOTFOUND;
 	}
 	int rc = fill_record(r, out);
-	if (attempts)
-		*attempts = atoi(PQgetvalue(r, 0, 12));
 	if (runner)
 		snprintf(runner, 64, "%s", PQgetvalue(r, 0, 13));
 	PQclear(r);

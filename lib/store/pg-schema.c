@@ -60,6 +60,10 @@ static const char *const migrations[] = {
 	" units bigint NOT NULL,"
 	" running bigint NOT NULL,"
 	" seen timestamptz NOT NULL)",
+	/* 2: the submitter's idempotency key (store.h's record.key): one task
+	 * per (owner, key) across every daemon */
+	"ALTER TABLE plot_tasks ADD COLUMN key text;"
+	"CREATE UNIQUE INDEX plot_tasks_key ON plot_tasks (owner_uid, key) WHERE key IS NOT NULL",
 };
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == PGQ_SCHEMA_VERSION, "PGQ_SCHEMA_VERSION is the last migration");

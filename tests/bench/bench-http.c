@@ -2,6 +2,9 @@
  * bench-http.c — plotd's HTTP front against its Unix socket, in the same
  * run, on the same daemon (make bench-http).
  *
+ * Each half runs ROUNDS rounds per front, alternating socket and HTTP so
+ * that load changes hit both, and reports the medians.
+ *
  * Round trip: CLIENTS connections, each running null tasks (a synthetic
  * task with an empty prompt: no output, so only the control plane is
  * measured) one after another. Socket: submit (detached) then result with
@@ -36,6 +39,7 @@
 #include "plot/pool.h"
 
 #define CLIENTS 16
+#define ROUNDS 3 /* per front, alternating; the median is reported */
 
 static const char *prompt =
 	"You are a careful assistant. Read the following notes about a small town and "
@@ -249,6 +253,18 @@ static void *st_sock(void *arg)
 	return NULL;
 }
 
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double median3(double *v)
+{
+	qsort(v, ROUNDS, sizeof *v, cmp_dbl);
+	return v[ROUNDS / 2];
+}
+
 /* Run CLIENTS workers of fn; the span from the first start to the last end. */
 static double run(void *(*fn)(void *))
 {
@@ -346,10 +362,14 @@ int main(int argc, char **argv)
 	run(rt_sock);
 	run(rt_http);
 	n_tasks = want;
-	double sock_rt = CLIENTS * n_tasks / run(rt_sock);
-	double http_rt = CLIENTS * n_tasks / run(rt_http);
-	printf("round trip: %d clients x %ld null tasks: socket %.0f tasks/s, HTTP %.0f tasks/s\n",
-	       CLIENTS, n_tasks, sock_rt, http_rt);
+	double sv[ROUNDS], hv[ROUNDS];
+	for (int i = 0; i < ROUNDS; i++) { /* alternating: load drifts hit both */
+		sv[i] = CLIENTS * n_tasks / run(rt_sock);
+		hv[i] = CLIENTS * n_tasks / run(rt_http);
+	}
+	double sock_rt = median3(sv), http_rt = median3(hv);
+	printf("round trip: %d clients x %ld null tasks, median of %d: socket %.0f tasks/s, "
+	       "HTTP %.0f tasks/s\n", CLIENTS, n_tasks, ROUNDS, sock_rt, http_rt);
 	double sock_st = 0, http_st = 0;
 	if (have_model) {
 		wait_ready();
@@ -357,10 +377,14 @@ int main(int argc, char **argv)
 		n_tokens = 4; /* warm-up */
 		run(st_sock);
 		n_tokens = full;
-		sock_st = CLIENTS * n_tokens / run(st_sock);
-		http_st = CLIENTS * n_tokens / run(st_http);
-		printf("streams: %d x %u tokens: socket %.1f tok/s, HTTP %.1f tok/s\n", CLIENTS,
-		       n_tokens, sock_st, http_st);
+		for (int i = 0; i < ROUNDS; i++) {
+			sv[i] = CLIENTS * n_tokens / run(st_sock);
+			hv[i] = CLIENTS * n_tokens / run(st_http);
+		}
+		sock_st = median3(sv);
+		http_st = median3(hv);
+		printf("streams: %d x %u tokens, median of %d: socket %.1f tok/s, HTTP %.1f tok/s\n",
+		       CLIENTS, n_tokens, ROUNDS, sock_st, http_st);
 	} else {
 		printf("streams: left out: no model at %s (make models)\n", model);
 	}

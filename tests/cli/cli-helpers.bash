@@ -26,12 +26,15 @@ no_daemon_socket() {
 
 # cli_config [MAX_RUNNING] [MAX_UNITS] [MAX_QUEUE_DEPTH]: two synthetic models,
 # "echo" (1000 tokens/s, the default) and "slow" (20 tokens/s, so a task of
-# N words runs N/20 s: long enough to be seen queued or running).
+# N words runs N/20 s: long enough to be seen queued or running). The store
+# is $PLOT_TEST_BACKEND (helpers.bash: sqlite unless make cli-memory).
 cli_config() {
     cat >"$PLOT_CONFIG" <<EOF
 parking_lot:
   pool:    { max_running: ${1:-2} }
   limits:  { max_units: ${2:-8}, max_queue_depth: ${3:-100}, timeout_secs: 120 }
+  queue:   { backend: $PLOT_TEST_BACKEND }
+  mailbox: { backend: $PLOT_TEST_BACKEND }
 daemon:    { log_level: debug }
 default_model: echo
 models:

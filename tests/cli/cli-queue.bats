@@ -140,7 +140,7 @@ admitted_ge() {
     plot_setup; cli_config 2; plotd_start
     run -0 --separate-stderr "$PLOT" --json limits -m echo
     [ "$(jq -r '.models[0].name' <<<"$output")" = echo ]
-    kvs="max_units=5 max_queue_depth=7 max_running=3 threads=2 timeout_secs=9 retention_secs=11 retention_tasks=13 retention_bytes=17"
+    kvs="max_units=5 max_queue_depth=7 max_running=3 threads=2 timeout_secs=9 retention_secs=11 retention_tasks=13 retention_bytes=17 max_units_per_user=19 max_units_owner=23 priority_aging_secs=29"
     for kv in $kvs; do
         k=${kv%=*} v=${kv#*=}
         [ "$(jq -r ".models[0].$k" <<<"$output")" != "$v" ]

@@ -36,9 +36,12 @@ as() { # as UID CMD...: run CMD as UID with no groups and the victim's env
 plant() {
 	touch "$BATS_TEST_TMPDIR/got"
 	chmod 666 "$BATS_TEST_TMPDIR/got"
-	as $ATTACKER python3 "$PLOT_TESTS_DIR/plantsock.py" "$1/plotd.sock" \
-		"$BATS_TEST_TMPDIR/got" "$PUB/ready" 3>&- &
-	plot_kill_later $!
+	# started from a subshell: not a job of ours, so its kill in teardown
+	# is not reported
+	(as $ATTACKER python3 "$PLOT_TESTS_DIR/plantsock.py" "$1/plotd.sock" \
+		"$BATS_TEST_TMPDIR/got" "$PUB/ready" 3>&- >/dev/null 2>&1 &
+	 echo $! >"$BATS_TEST_TMPDIR/plant.pid")
+	plot_kill_later "$(cat "$BATS_TEST_TMPDIR/plant.pid")"
 	wait_until test -e "$PUB/ready"
 }
 

@@ -7,6 +7,8 @@ load cli-helpers
 setup() {
     export PLOT_SOCKET="$(no_daemon_socket)"
     export PLOT_NO_AUTOSTART=1
+    # a daemon started by mistake must not open the user's own store
+    export XDG_STATE_HOME="$BATS_TEST_TMPDIR/xdg-state"
 }
 
 @test "no command, unknown command, unknown option: usage (2)" {
@@ -99,7 +101,7 @@ setup() {
     run -2 "$PLOT" limits set max_running
     run -2 "$PLOT" limits set nosuchkey=3
     run -2 "$PLOT" daemon
-    run -2 "$PLOT" daemon restart
+    run -2 "$PLOT" daemon frobnicate
     run -2 "$PLOT" daemon start --now
     run -2 "$PLOT" daemon stop --timeout 0
     run -2 "$PLOT" --color sometimes models

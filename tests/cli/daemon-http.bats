@@ -244,7 +244,9 @@ task_state_is() { # task_state_is ID STATE
 	assert_output --partial "daemon.http: expected HOST:PORT, got 'nonsense'"
 	http_start
 	port=${URL##*:}
-	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$BATS_TEST_TMPDIR/run/other.sock" \
+	# a second daemon needs its own store: the first holds its database
+	XDG_STATE_HOME=$BATS_TEST_TMPDIR/other-state \
+		run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$BATS_TEST_TMPDIR/run/other.sock" \
 		--http "127.0.0.1:$port"
 	assert_output --partial "daemon.http 127.0.0.1:$port: Address already in use"
 }

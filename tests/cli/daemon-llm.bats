@@ -85,9 +85,13 @@ greedy() { # greedy PROMPT N: submit, wait, print the output
 	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "max_tokens": 5000}'
 	assert_output --partial '"code": "CONTEXT"'
 	assert_output --regexp 'prompt of [0-9]+ tokens \+ max_tokens 5000 exceeds the context of 2048'
+	# out of the protocol's range: the schema refuses it before any executor
 	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "top_p": 2}'
 	assert_output --partial '"code": "INVALID"'
-	assert_output --partial 'top_p must be in (0, 1], got 2'
+	assert_output --partial "field 'top_p': 2 is out of range 0..1"
+	# in it but not what the sampler takes: the executor's own message
+	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "top_p": 0}'
+	assert_output --partial 'top_p must be in (0, 1], got 0'
 	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "max_tokens": 0}'
 	assert_output --partial 'max_tokens must be >= 1'
 	run -1 rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "max_tokens": 100}'

@@ -94,8 +94,17 @@ config_allow() {
 	run -0 rawclient --uid 65534 "$PLOT_SOCKET" call ping
 }
 
-@test "an unknown user in allow_users is a config error" {
+@test "an unknown user in allow_users is a config error at its line:col" {
 	config_allow no-such-user-here
 	run -78 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET"
-	assert_output --partial "no user 'no-such-user-here'"
+	assert_output --partial "$PLOT_CONFIG:3:46: daemon.allow_users: no user 'no-such-user-here'"
+	# --check-config finds it too, before any daemon starts
+	run -78 "$PLOTD" --check-config --config "$PLOT_CONFIG"
+	assert_output --partial "$PLOT_CONFIG:3:46: daemon.allow_users: no user 'no-such-user-here'"
+	plotd_write_config <<-'EOF'
+	daemon: { allow_groups: [nogroup, no-such-group-here] }
+	models: [ { name: echo } ]
+	EOF
+	run -78 "$PLOTD" --check-config --config "$PLOT_CONFIG"
+	assert_output --partial "$PLOT_CONFIG:1:35: daemon.allow_groups: no group 'no-such-group-here'"
 }

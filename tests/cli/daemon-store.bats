@@ -244,11 +244,12 @@ sys.stdin.read()' "$(DB)"; }
 
 @test "full disk while running: STORE (74), the task never runs, reads work; read-only at start: 74" {
 	local script="$PLOT_TESTS_DIR/store-faults.sh"
-	if [ "$(id -u)" = 0 ]; then
-		run -0 bash "$script" "$PLOT" "$PLOTD" "$BATS_TEST_TMPDIR/faults"
-	else # a user and mount namespace lets us mount the small file system
-		run -0 unshare -rm bash "$script" "$PLOT" "$PLOTD" "$BATS_TEST_TMPDIR/faults"
+	run bash "$script" "$PLOT" "$PLOTD" "$BATS_TEST_TMPDIR/faults"
+	if [ "$status" = 3 ]; then # no right to mount: a user and mount namespace has it
+		rm -rf "$BATS_TEST_TMPDIR/faults"
+		run unshare -rm bash "$script" "$PLOT" "$PLOTD" "$BATS_TEST_TMPDIR/faults"
 	fi
 	echo "$output"
+	[ "$status" = 0 ]
 	assert_output --partial "faults: all checks passed"
 }

@@ -108,17 +108,17 @@ $src: warning: models[1] (tiny): params.context_length $((train + 1)) is above t
 	run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/bad.yaml"
 	assert_output ""
 	src="plotd: $BATS_TEST_TMPDIR/bad.yaml"
-	assert_equal "$stderr" "$src: daemon.allow_users: no user 'no-such-user-plot'
+	assert_equal "$stderr" "$src:1:25: daemon.allow_users: no user 'no-such-user-plot'
 $src: models[0] (a): path $BATS_TEST_TMPDIR/missing.gguf: No such file or directory
 $src: models[1] (b): path $BATS_TEST_TMPDIR/fake.gguf: not a GGUF file (it does not start with \"GGUF\")"
 	sed -i 's/allow_users: \[no-such-user-plot\], //' "$BATS_TEST_TMPDIR/bad.yaml"
 	run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/bad.yaml"
-	[[ "$stderr" == "$src: daemon.allow_groups: no group 'no-such-group-plot'"$'\n'* ]]
+	[[ "$stderr" == "$src:1:26: daemon.allow_groups: no group 'no-such-group-plot'"$'\n'* ]]
 }
 
 @test "the keys of the models.yaml plot replaces are refused, each with what plot uses instead" {
 	local key
-	for key in max_blocking_threads thread_stack_size persistence hf_id dtype kvcache_mem_gpu idle_unload_secs; do
+	for key in max_blocking_threads thread_stack_size persistence hf_id dtype kvcache_mem_gpu; do
 		printf 'models:\n  - name: a\n    %s: 1\n' "$key" >"$BATS_TEST_TMPDIR/m.yaml"
 		run -78 --separate-stderr "$PLOTD" --check-config --config "$BATS_TEST_TMPDIR/m.yaml"
 		[[ "$stderr" == "plotd: $BATS_TEST_TMPDIR/m.yaml:3:5: models[0].$key: not a plot setting: "?* ]]

@@ -30,6 +30,8 @@ Usage: rawclient.py [--uid N] [--timeout S] SOCKET COMMAND [ARGS]
                          order" when every id came back once, in order.
   streams N              submit N tasks (not detached) and subscribe to each
                          with follow, then disconnect; print the task ids.
+  hold N                 open N connections (no hello) and keep them until
+                         stdin closes; print "held K" once K are open.
   partial N BYTES        open N connections, each saying hello and then
                          sending all but the last byte of a BYTES frame;
                          print "ready", then wait for plotd to close them
@@ -311,6 +313,18 @@ def cmd_streams(c, args):
     return 0
 
 
+def cmd_hold(c, args):
+    conns = [c]
+    for _ in range(int(args[0]) - 1):
+        try:
+            conns.append(Conn(c.path))
+        except OSError:
+            break
+    print("held %d" % len(conns), flush=True)
+    sys.stdin.read()
+    return 0
+
+
 def cmd_partial(c, args):
     n, size = int(args[0]), int(args[1])
     conns = []
@@ -337,7 +351,7 @@ COMMANDS = {
     "call": cmd_call, "submit": cmd_submit, "stream": cmd_stream, "run": cmd_run,
     "noread": cmd_noread, "multi": cmd_multi, "garbage": cmd_garbage, "oversize": cmd_oversize,
     "nohello": cmd_nohello, "badversion": cmd_badversion, "hello": cmd_hello,
-    "pipeline": cmd_pipeline, "streams": cmd_streams, "partial": cmd_partial,
+    "pipeline": cmd_pipeline, "hold": cmd_hold, "streams": cmd_streams, "partial": cmd_partial,
 }
 
 

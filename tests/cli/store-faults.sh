@@ -5,9 +5,10 @@
 # room; then on a read-only file system: plotd refuses to start (74),
 # naming the file, and starts again once it is writable, tasks intact. (A
 # file system cannot be remounted read-only under a running plotd: it holds
-# the database open for writing.) Mounts a 2 MiB tmpfs at DIR/mnt, so it runs
-# as root or under `unshare -rm` (daemon-store.bats picks). Prints
-# "faults: all checks passed" at the end; any failed check exits 1.
+# the database open for writing.) Mounts a 2 MiB tmpfs at DIR/mnt, so it needs
+# the right to mount: exit 3 when it has none, and daemon-store.bats runs it
+# again under `unshare -rm` (a user and mount namespace). Prints "faults: all
+# checks passed" at the end; any failed check exits 1.
 set -u
 PLOT=$1 PLOTD=$2 DIR=$3
 MNT=$DIR/mnt
@@ -23,7 +24,10 @@ trap cleanup EXIT
 retry() { local i; for ((i = 0; i < 1000; i++)); do "$@" && return 0; sleep 0.02; done; return 1; }
 
 mkdir -p -m 700 "$DIR" "$DIR/run" "$MNT" || fail "mkdir"
-mount -t tmpfs -o size=2m,mode=700 plot-faults "$MNT" || fail "cannot mount a tmpfs at $MNT"
+if ! mount -t tmpfs -o size=2m,mode=700 plot-faults "$MNT"; then
+	echo "faults: cannot mount a tmpfs at $MNT"
+	exit 3 # the caller may try again in a user and mount namespace
+fi
 cat >"$DIR/plot.yaml" <<CFG
 parking_lot:
   queue:   { backend: sqlite }

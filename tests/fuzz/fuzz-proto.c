@@ -5,6 +5,11 @@
  * message that decodes must encode again, and that encoding must decode to
  * a message that encodes to the same bytes (the codec is lossless on its
  * own output). Small limits make the bounds reachable.
+ *
+ * The validation layer: a request that decodes must satisfy what the
+ * daemon relies on without checking again (check_valid): required fields
+ * present (the limits_set crash was a kv item without k), ranges held,
+ * deadline and cost positive. Any breach aborts.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,12 +43,51 @@ static void check_stable(const struct proto_msg *m)
 	proto_buf_free(&b);
 }
 
+/* What a decoded request guarantees to dispatch. */
+static void check_valid(const struct proto_msg *m)
+{
+	const struct proto_submit *s = &m->u.submit;
+	switch (m->type) {
+	case PROTO_T_LIMITS_SET:
+		for (uint32_t i = 0; i < m->u.limits_set.n_kv; i++)
+			if (!m->u.limits_set.kv[i].key || !m->u.limits_set.kv[i].value)
+				abort();
+		if (!m->u.limits_set.kv)
+			abort();
+		break;
+	case PROTO_T_SUBMIT:
+		for (uint32_t i = 0; i < s->n_messages; i++)
+			if (!s->messages[i].role || !s->messages[i].content)
+				abort();
+		for (uint32_t i = 0; i < s->n_stop; i++)
+			if (!s->stop[i])
+				abort();
+		if (s->priority < 0 || s->priority > 3)
+			abort();
+		if ((s->has & PROTO_HAS_DEADLINE) && !(s->deadline_secs > 0))
+			abort();
+		if ((s->has & PROTO_HAS_COST) && s->cost == 0)
+			abort();
+		if ((s->has & PROTO_HAS_TOP_P) && !(s->top_p >= 0 && s->top_p <= 1))
+			abort();
+		break;
+	case PROTO_T_DRAIN: case PROTO_T_SHUTDOWN:
+		if (!(m->u.stop.timeout_secs >= 0))
+			abort();
+		break;
+	default:
+		break;
+	}
+}
+
 static void decode_one(const uint8_t *data, size_t size)
 {
 	struct proto_msg m;
 	char err[256];
-	if (proto_decode(data, size, &small, &m, err, sizeof err) == 0)
+	if (proto_decode(data, size, &small, &m, err, sizeof err) == 0) {
+		check_valid(&m);
 		check_stable(&m);
+	}
 	proto_msg_clear(&m);
 }
 
@@ -61,6 +105,7 @@ static void read_stream(const uint8_t *data, size_t size)
 		pos += n;
 		int rc;
 		while ((rc = proto_reader_next(&r, &m, err, sizeof err)) == 1) {
+			check_valid(&m);
 			check_stable(&m);
 			proto_msg_clear(&m);
 		}

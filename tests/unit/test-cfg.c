@@ -386,8 +386,8 @@ static void test_runtime_set(void **state)
 	assert_string_equal(err, "queue.backend: cannot be changed at runtime");
 	assert_int_equal(cfg_lot_set(lot, "speed", "1", err, sizeof err), -CFG_E_UNKNOWN);
 	assert_string_equal(err, "speed: unknown limit; known: max_running threads max_units "
-				 "max_queue_depth timeout_secs retention_secs retention_tasks "
-				 "retention_bytes");
+				 "max_queue_depth timeout_secs max_units_per_user max_units_owner "
+				 "priority_aging_secs retention_secs retention_tasks retention_bytes");
 	assert_int_equal(cfg_lot_set(lot, "default_model", "x", err, sizeof err), -CFG_E_UNKNOWN);
 	cfg_free(c);
 }
@@ -416,7 +416,7 @@ static void test_runtime_walk(void **state)
 		assert_int_equal(cfg_lot_pool_limit(lot, s, &which, &v), 0);
 		n++;
 	}
-	assert_int_equal(n, 8);
+	assert_int_equal(n, 11);
 	cfg_free(c);
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -213,6 +214,33 @@ static void test_unreachable(void **state)
 	assert_int_equal(client_exit_for_code(rc), 69);
 }
 
+/* The socket directory rules of client_verify_dir. */
+static void test_verify_dir(void **state)
+{
+	char dir[] = "/tmp/test-client-XXXXXX", sock[64], err[256];
+	uid_t trusted;
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof sock, "%s/plotd.sock", dir);
+	assert_int_equal(client_verify_dir(sock, 0, &trusted, err, sizeof err), 0);
+	assert_int_equal(trusted, (uid_t)-1);
+	assert_int_equal(chmod(dir, 0777), 0); /* others could plant a socket */
+	assert_int_equal(client_verify_dir(sock, 1, &trusted, err, sizeof err),
+			 -PROTO_E_PERMISSION);
+	assert_non_null(strstr(err, "writable by others"));
+	assert_int_equal(chmod(dir, 0711), 0);
+	if (geteuid() != 0)
+		fail_msg("the rest needs root, to give the directory to another uid");
+	assert_int_equal(chown(dir, 65534, 65534), 0);
+	/* a default path never trusts another user's directory */
+	assert_int_equal(client_verify_dir(sock, 0, &trusted, err, sizeof err),
+			 -PROTO_E_PERMISSION);
+	assert_non_null(strstr(err, "owned by uid 65534"));
+	/* a named one does, and then that user's daemon */
+	assert_int_equal(client_verify_dir(sock, 1, &trusted, err, sizeof err), 0);
+	assert_int_equal(trusted, 65534);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_call_matching),
 		cmocka_unit_test(test_connect),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_verify_dir),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

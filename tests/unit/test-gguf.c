@@ -490,9 +490,50 @@ static void test_open_file(void **state)
 	free(w.p);
 }
 
+/* general.alignment 1: tensor data at odd offsets is copied to aligned
+ * memory, so reading floats is never a misaligned load (UBSan). */
+static void test_alignment_one(void **state)
+{
+	struct wbuf w = { 0 };
+	const uint64_t ne[1] = { 4 };
+	u32(&w, 0x46554747u);
+	u32(&w, 3);
+	u64(&w, 2);
+	u64(&w, 1);
+	key(&w, "general.alignment", GGUF_T_U32);
+	u32(&w, 1);
+	tensor_info(&w, "a", 1, ne, Q_F32, 0);
+	tensor_info(&w, "b", 1, ne, Q_F32, 17);
+	/* with alignment 1 the data section starts right where the header ends */
+	const float fa[4] = { 1, 2, 3, 4 }, fb[4] = { -1, -2, -3, -4 };
+	size_t start = w.n;
+	put(&w, fa, sizeof fa);
+	put(&w, "x", 1); /* b at offset 17: odd */
+	put(&w, fb, sizeof fb);
+	char err[256] = "";
+	struct gguf *g = gguf_open_mem(w.p, w.n, err, sizeof err);
+	if (!g)
+		fail_msg("%s", err);
+	assert_int_equal(gguf_alignment(g), 1);
+	assert_int_equal(gguf_data_offset(g), start);
+	const struct gguf_tensor *a = gguf_find_tensor(g, "a"), *b = gguf_find_tensor(g, "b");
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal((uintptr_t)a->data % 32, 0);
+	assert_int_equal((uintptr_t)b->data % 32, 0);
+	const float *pa = a->data, *pb = b->data;
+	for (int i = 0; i < 4; i++) {
+		assert_true(pa[i] == fa[i]);
+		assert_true(pb[i] == fb[i]);
+	}
+	gguf_close(g);
+	free(w.p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_alignment_one),
 		cmocka_unit_test(test_valid),
 		cmocka_unit_test(test_int_getters),
 		cmocka_unit_test(test_other_getters),

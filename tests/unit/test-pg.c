@@ -180,8 +180,36 @@ static void t_migrate_idempotent(void **st)
 	sql_on(c, "UPDATE plot_schema_version SET version = 99");
 	PQfinish(c);
 	assert_int_equal(pgq_open(url, "d", &q, err, sizeof err), -PGQ_E_SCHEMA);
-	assert_non_null(strstr(err, "version 99, newer than this plotd's 1"));
+	assert_non_null(strstr(err, "version 99, newer than this plotd's 2"));
 	drop_db("m1");
+}
+
+/* A database at version 1 (before the key column) migrates to the current
+ * version at open, keeping its tasks. */
+static void t_migrate_from_v1(void **st)
+{
+	char url[128];
+	struct pgq *q;
+	fresh_db("m3", url, sizeof url);
+	assert_int_equal(pgq_open(url, "d", &q, err, sizeof err), 0);
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1 };
+	uint64_t id;
+	assert_int_equal(pgq_submit(q, &s, &id, err, sizeof err), 0);
+	pgq_free(q);
+	PGconn *c = PQconnectdb(url);
+	sql_on(c, "DROP INDEX plot_tasks_key; ALTER TABLE plot_tasks DROP COLUMN key;"
+		  "UPDATE plot_schema_version SET version = 1");
+	assert_int_equal(pgq_open(url, "d", &q, err, sizeof err), 0);
+	int v;
+	assert_int_equal(pgq_schema_version(q, &v, err, sizeof err), 0);
+	assert_int_equal(v, 2);
+	s.key = "k";
+	uint64_t id2;
+	assert_int_equal(pgq_submit(q, &s, &id2, err, sizeof err), 0);
+	assert_int_equal(id2, id + 1);
+	pgq_free(q);
+	PQfinish(c);
+	drop_db("m3");
 }
 
 struct mig_arg {
@@ -462,7 +490,7 @@ static void t_lost_lease_requeued_and_refused(void **st)
 	assert_int_equal(pgq_finish(b, id, cb.lease, POOL_DONE, NULL, err, sizeof err), -PGQ_E_LOST);
 	struct store_record r;
 	char runner[64];
-	assert_int_equal(pgq_get(a, id, &r, NULL, runner, err, sizeof err), 0);
+	assert_int_equal(pgq_get(a, id, &r, runner, err, sizeof err), 0);
 	assert_int_equal(r.state, POOL_DONE);
 	assert_int_equal(r.output_len, 3);
 	assert_memory_equal(r.output, "new", 3);
@@ -489,10 +517,9 @@ static void t_lost_lease_fails_per_policy(void **st)
 	assert_int_equal(sw.failed, 1);
 	assert_int_equal(sw.requeued, 0);
 	struct store_record r;
-	int attempts;
-	assert_int_equal(pgq_get(b, id, &r, &attempts, NULL, err, sizeof err), 0);
+	assert_int_equal(pgq_get(b, id, &r, NULL, err, sizeof err), 0);
 	assert_int_equal(r.state, POOL_FAILED);
-	assert_int_equal(attempts, 1);
+	assert_int_equal(r.attempts, 1);
 	assert_non_null(r.error);
 	assert_non_null(strstr(r.error, "lease of daemon A expired"));
 	assert_int_not_equal(r.ended_ns, 0);
@@ -681,7 +708,7 @@ static void t_cancel_from_any_daemon(void **st)
 	assert_int_equal(pgq_finish(a, run_id, c.lease, POOL_DONE, NULL, err, sizeof err),
 			 -PGQ_E_LOST);
 	struct store_record r;
-	assert_int_equal(pgq_get(a, run_id, &r, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(pgq_get(a, run_id, &r, NULL, err, sizeof err), 0);
 	assert_int_equal(r.state, POOL_CANCELLED);
 	assert_int_equal(r.output_len, 4);
 	assert_non_null(strstr(r.error, "daemon B"));
@@ -776,8 +803,7 @@ static void t_result_from_other_daemon(void **st)
 	assert_int_equal(pgq_finish(a, id, c.lease, POOL_DONE, NULL, err, sizeof err), 0);
 	struct store_record r;
 	char runner[64];
-	int attempts = -1;
-	assert_int_equal(pgq_get(b, id, &r, &attempts, runner, err, sizeof err), 0);
+	assert_int_equal(pgq_get(b, id, &r, runner, err, sizeof err), 0);
 	assert_int_equal(r.id, id);
 	assert_string_equal(r.model, "m");
 	assert_string_equal(r.label, "hello label");
@@ -792,9 +818,11 @@ static void t_result_from_other_daemon(void **st)
 	assert_int_equal(r.deadline_ns, c.deadline_ns);
 	assert_true(r.deadline_ns >= r.created_ns + 60000ull * 1000000 - 1000);
 	assert_string_equal(runner, "A");
-	assert_int_equal(attempts, 0);
+	assert_int_equal(r.attempts, 0);
+	assert_null(r.key);
+	assert_int_equal(r.request_len, 0);
 	store_record_clear(&r);
-	assert_int_equal(pgq_get(b, id + 1, &r, NULL, NULL, err, sizeof err), -PGQ_E_NOTFOUND);
+	assert_int_equal(pgq_get(b, id + 1, &r, NULL, err, sizeof err), -PGQ_E_NOTFOUND);
 	pgq_claimed_clear(&c);
 	pgq_free(a);
 	pgq_free(b);
@@ -965,6 +993,37 @@ static void t_reconnect_after_connection_loss(void **st)
 	pgq_free(b);
 }
 
+/* A retried submit (same owner, same key) from any daemon is one task, with
+ * its key and request kept in the record; another owner's key is its own. */
+static void t_submit_key_once(void **st)
+{
+	struct pgq *a = open_as("A"), *b = open_as("B");
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1, .owner_uid = 5, .key = "job-1",
+				.request = "frame", .request_len = 5, .max_queued = 1 };
+	uint64_t id, again, other;
+	assert_int_equal(pgq_submit(a, &s, &id, err, sizeof err), 0);
+	assert_int_equal(pgq_submit(b, &s, &again, err, sizeof err), 1); /* full, but known */
+	assert_int_equal(again, id);
+	s.max_queued = 0;
+	assert_int_equal(pgq_submit(b, &s, &again, err, sizeof err), 1);
+	assert_int_equal(again, id);
+	s.owner_uid = 6;
+	assert_int_equal(pgq_submit(b, &s, &other, err, sizeof err), 0);
+	assert_int_not_equal(other, id);
+	s.key = "job-2";
+	s.max_queued = 2;
+	assert_int_equal(pgq_submit(b, &s, &other, err, sizeof err), -PGQ_E_FULL);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks"), 2);
+	struct store_record r;
+	assert_int_equal(pgq_get(b, id, &r, NULL, err, sizeof err), 0);
+	assert_string_equal(r.key, "job-1");
+	assert_int_equal(r.request_len, 5);
+	assert_memory_equal(r.request, "frame", 5);
+	store_record_clear(&r);
+	pgq_free(a);
+	pgq_free(b);
+}
+
 static void t_bad_arguments(void **st)
 {
 	struct pgq *a = open_as("A");
@@ -1061,6 +1120,7 @@ int main(void)
 		cmocka_unit_test(t_redact),
 		cmocka_unit_test(t_migrate_idempotent),
 		cmocka_unit_test(t_migrate_concurrent),
+		cmocka_unit_test(t_migrate_from_v1),
 		cmocka_unit_test(t_missing_permission),
 		cmocka_unit_test(t_bad_url_names_it_without_password),
 		cmocka_unit_test(t_env_connection),
@@ -1083,6 +1143,7 @@ int main(void)
 		cmocka_unit_test_setup(t_stats_share, empty_tables),
 		cmocka_unit_test_setup(t_queue_full_at_shared_depth, empty_tables),
 		cmocka_unit_test_setup(t_reconnect_after_connection_loss, empty_tables),
+		cmocka_unit_test_setup(t_submit_key_once, empty_tables),
 		cmocka_unit_test_setup(t_bad_arguments, empty_tables),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

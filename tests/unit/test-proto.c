@@ -40,8 +40,8 @@ static const struct proto_model_stats mstats[] = {
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
-	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0 },
-	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024 },
+	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0 },
+	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024, 12.5, 1 },
 };
 
 static void fill_request(struct proto_msg *m, int type)
@@ -92,6 +92,9 @@ static void fill_request(struct proto_msg *m, int type)
 		break;
 	case PROTO_T_DRAIN: case PROTO_T_SHUTDOWN:
 		m->u.stop.timeout_secs = 30;
+		break;
+	case PROTO_T_MODELS:
+		m->u.models_req = (struct proto_models_req){ "/m/x.gguf", "x", "old" };
 		break;
 	default:
 		break;
@@ -208,6 +211,11 @@ static void test_roundtrip_requests(void **state)
 			assert_int_equal(back.u.filter.has, PROTO_HAS_F_OWNER | PROTO_HAS_F_SINCE |
 								   PROTO_HAS_F_LIMIT);
 		}
+		if (t == PROTO_T_MODELS) {
+			assert_string_equal(back.u.models_req.load, "/m/x.gguf");
+			assert_string_equal(back.u.models_req.name, "x");
+			assert_string_equal(back.u.models_req.unload, "old");
+		}
 		proto_msg_clear(&back);
 	}
 }
@@ -245,6 +253,8 @@ static void test_roundtrip_replies(void **state)
 			assert_string_equal(k->error, "no such file");
 			assert_int_equal(k->context_length, 8192);
 			assert_int_equal(k->kv_blocks, 1024);
+			assert_true(k->idle_in_secs == 12.5 && k->adhoc == 1);
+			assert_true(back.u.models.models[0].idle_in_secs == 0);
 			assert_null(back.u.models.models[0].error);
 		}
 		if (op == PROTO_T_QUEUE) {

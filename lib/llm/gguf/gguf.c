@@ -11,6 +11,7 @@
  * Invariants after a successful open: every recorded offset + length lies
  * inside the buffer; every tensor's data range lies inside the data section,
  * is aligned to general.alignment and has ne[0] a multiple of its block size;
+ * every tensor's data pointer is 32-byte aligned in memory (align_tensors);
  * keys and tensor names are unique. The accessors therefore only check their
  * arguments, never the file.
  *
@@ -72,6 +73,7 @@ struct gguf {
 	struct kv *kv;
 	struct gguf_tensor *tensors;
 	struct index kv_idx, t_idx;
+	void *copy;         /* aligned copy of the tensor data, when the file's is not */
 };
 
 /* Bounds-checked cursor over the buffer; the first error sticks. */
@@ -563,11 +565,48 @@ static int place_data(struct cur *c)
 	return 0;
 }
 
+/* general.alignment below 32 (1 is legal) leaves tensor data where a
+ * float or a SIMD load would be misaligned. Then each tensor is copied into
+ * one 64-byte aligned buffer (its size in RAM, for such files only); the
+ * engine only ever sees aligned data. */
+static int align_tensors(struct cur *c)
+{
+	struct gguf *g = c->g;
+	uint64_t total = 0;
+	int need = 0;
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		need |= ((uintptr_t)g->tensors[i].data % DEFAULT_ALIGNMENT) != 0;
+		uint64_t n = (g->tensors[i].nbytes + 63) / 64 * 64;
+		if (n > UINT64_MAX - total || total + n > SIZE_MAX / 2) {
+			fail(c, g->data_off, "tensor data of %llu+ bytes cannot be copied aligned",
+			     (unsigned long long)total);
+			return -1;
+		}
+		total += n;
+	}
+	if (!need)
+		return 0;
+	uint8_t *buf = aligned_alloc(64, total ? (size_t)total : 64);
+	if (!buf) {
+		fail(c, g->data_off, "out of memory copying %llu bytes of misaligned tensor data",
+		     (unsigned long long)total);
+		return -1;
+	}
+	g->copy = buf;
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		struct gguf_tensor *t = &g->tensors[i];
+		memcpy(buf, t->data, (size_t)t->nbytes);
+		t->data = buf;
+		buf += (t->nbytes + 63) / 64 * 64;
+	}
+	return 0;
+}
+
 static int parse(struct gguf *g, char *err, size_t errlen)
 {
 	struct cur c = { .g = g, .pos = 0, .err = err, .errlen = errlen };
 	if (parse_header(&c) < 0 || parse_kvs(&c) < 0 || read_alignment(&c) < 0 ||
-	    parse_tensors(&c) < 0 || place_data(&c) < 0)
+	    parse_tensors(&c) < 0 || place_data(&c) < 0 || align_tensors(&c) < 0)
 		return -1;
 	return 0;
 }
@@ -669,6 +708,7 @@ void gguf_close(struct gguf *g)
 	free(g->tensors);
 	free(g->kv_idx.slot);
 	free(g->t_idx.slot);
+	free(g->copy);
 	if (g->mapped)
 		munmap((void *)g->base, g->size);
 	free(g);
