@@ -58,6 +58,8 @@ struct pool_task {
 	pool_payload_free_fn payload_free;
 	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
 	char *label;         /* submitter's short text, malloc'd, or NULL */
+	int finish;          /* enum pool_finish as the executor said it (under mu) */
+	uint64_t tokens, prompt_tokens; /* pool_task_set_outcome (under mu) */
 	char *key;           /* idempotency key for the store, malloc'd, or NULL */
 	char *request;       /* (request_len) how to resume it: until its first record */
 	size_t request_len;
@@ -108,6 +110,7 @@ struct pool {
 	uint64_t next_id, admits;
 	uint64_t units_lowered_at, running_lowered_at; /* admits at lowering */
 	uint64_t submitted, completed, failed, cancelled, expired, timed_out;
+	uint64_t tokens, prompt_tokens; /* summed over ended tasks (their outcome) */
 	uint64_t rej_queue_full, rej_capacity, rej_shutdown;
 	uint64_t waits[POOL_WAIT_RING];
 	size_t wait_n, wait_pos;

@@ -326,7 +326,8 @@ static void post_notify(struct post *po, uint64_t id)
 	po->ids[po->nids++] = id;
 }
 
-/* A state change for cfg->on_event: an admission (RUNNING) or an end. */
+/* A state change for cfg->on_event: a submission (QUEUED), an admission
+ * (RUNNING) or an end. */
 static void post_event(struct pool *p, struct post *po, const struct pool_task *t,
 		       uint64_t now)
 {
@@ -340,6 +341,7 @@ static void post_event(struct pool *p, struct post *po, const struct pool_task *
 	po->events[po->nev++] = (struct pool_event){
 		.id = t->id, .state = t->state, .priority = t->prio, .cost = t->cost,
 		.elapsed_ns = now >= since ? now - since : 0,
+		.owner_uid = t->owner_uid, .prompt_tokens = (uint32_t)t->prompt_tokens,
 	};
 }
 
@@ -436,6 +438,7 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	t->prio = s->priority;
 	t->cost = s->cost;
 	t->owner_uid = s->owner_uid;
+	t->prompt_tokens = s->prompt_tokens;
 	t->payload = s->payload;
 	t->payload_free = s->payload_free;
 	t->heap_idx = SIZE_MAX;
@@ -537,6 +540,8 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	list_push(&p->mailbox, t);
 	p->mailbox_bytes += t->out_len;
 	count_end(p, state);
+	p->tokens += t->tokens;
+	p->prompt_tokens += t->prompt_tokens;
 	post_free_payload(po, t);
 	post_notify(po, t->id);
 	post_event(p, po, t, now);
@@ -912,6 +917,7 @@ int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id)
 	submit_enqueue(p, t, s, now);
 	if (id)
 		*id = t->id;
+	post_event(p, &po, t, now); /* before its admission's, in the same post */
 	post_notify(&po, t->id);
 	admit(p, &po, now);
 	unlock_post(p, &po);
