@@ -95,8 +95,12 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	run -0 "$PLOT" run -m nap "again"
 	assert_output "again"
 	run -0 model_state_is nap ready
-	# a busy model does not unload: a task longer than idle_unload_secs
-	run -0 "$PLOT" limits set -m nap max_running=1
+	# a busy model does not unload: a task running longer than idle_unload_secs
+	submit -m nap "$(words 3000)"
+	wait_until chunks_ge "$ID" 1500 # 1.5 s at 1000 tokens/s
+	run -0 model_state_is nap ready
+	run -0 model_field nap idle_unload_in
+	assert_output null # busy: no countdown
 }
 
 @test "models load PATH: a GGUF file becomes a model; bad paths and names are refused" {
