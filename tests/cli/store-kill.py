@@ -136,11 +136,9 @@ def check():
         if t is None or t["state"] != "done":
             problems.append(f"task {i} ({key}) is {t and t['state']}, not done")
             continue
-        r = plot("result", str(i))
-        # plot result ends the output with a newline when it lacks one (plot(1))
-        want = prompts[key] if prompts[key].endswith("\n") else prompts[key] + "\n"
-        if r is None or r.returncode != 0 or r.stdout != want:
-            problems.append(f"task {i} ({key}): output {r and r.stdout!r}, want {want!r}")
+        r = plot("result", str(i))  # plot result ends the output with a newline
+        if r is None or r.returncode != 0 or r.stdout != prompts[key] + "\n":
+            problems.append(f"task {i} ({key}): output {r and r.stdout!r}, want {prompts[key]!r}")
     orphans = set(held) - set(ids)
     if orphans:
         problems.append(f"tasks no key was answered with: {sorted(orphans)[:10]}")
