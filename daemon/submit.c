@@ -238,7 +238,8 @@ static void submit_prepared(struct pending *pe)
 			pe->restore.id ? "resumed" : "submitted", r->prompt_tokens,
 			(unsigned)r->sub.owner_uid, pool_prio_name(r->sub.priority),
 			(unsigned long long)cost, pe->cb.detach ? ", detached" : "");
-	struct submit_out o = { .code = 0, .task = id, .prompt_tokens = r->prompt_tokens };
+	struct submit_out o = { .code = 0, .task = id, .prompt_tokens = r->prompt_tokens,
+				 .max_tokens = r->max_tokens };
 	if (pe->restore.id)
 		pe->cb.done(pe->cb.ctx, &o); /* on disk already */
 	else

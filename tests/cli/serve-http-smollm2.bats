@@ -90,3 +90,11 @@ health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = "$1"
 	assert_output --partial '"code":"context_length_exceeded"'
 	assert_output --partial ' 400'
 }
+
+@test "without max_tokens the llm default (256) applies, and reaching it is finish_reason length" {
+	http_start
+	wait_until health_is 200
+	run -0 curl -s "$URL/v1/completions" -d "{\"prompt\": \"$P1\", \"temperature\": 0, \"ignore_eos\": true}"
+	assert_output --partial '"finish_reason":"length"'
+	assert_output --partial '"completion_tokens":256,'
+}
