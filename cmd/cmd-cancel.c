@@ -5,6 +5,11 @@
  * {"cancelled":[...]}). Naming a task that had already ended, or that does
  * not exist, is an error (status 1) after the others are cancelled, so a
  * script learns that its cancel did nothing.
+ *
+ * A queued task ends at once; a running one ends at its next step. With
+ * --wait, cancel returns only once every task it cancelled has ended (its
+ * units released, its output final), through the same status waits as
+ * `plot wait`, and prints the ids then.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,7 @@
 static const struct plot_opt cancel_opts[] = {
 	{"all", 0, 0, NULL, "cancel every queued and running task (yours, or all as the owner)", CMD_OPT_ALL},
 	{"model", 'm', 1, "M", "with --all: only the tasks of model M", 'm'},
+	{"wait", 0, 0, NULL, "return only once the cancelled tasks have ended", CMD_OPT_WAIT},
 	{NULL, 0, 0, NULL, NULL, 0},
 };
 
@@ -56,13 +62,15 @@ static int check_all_cancelled(struct plot_ctx *ctx, const uint64_t *ids, uint32
 	return rc;
 }
 
-static int send_cancel(struct plot_ctx *ctx, struct proto_cancel *c)
+static int send_cancel(struct plot_ctx *ctx, struct proto_cancel *c, int wait)
 {
 	struct proto_msg req, reply;
 	proto_msg_init(&req, PROTO_T_CANCEL, 0);
 	req.u.cancel = *c;
 	memset(&reply, 0, sizeof(reply));
 	int rc = cmd_call(ctx, &req, &reply);
+	if (rc == 0 && wait && reply.u.cancelled.n_tasks)
+		rc = cmd_wait_tasks(ctx, reply.u.cancelled.tasks, reply.u.cancelled.n_tasks, 0, 1);
 	if (rc == 0) {
 		print_cancelled(ctx, &reply.u.cancelled);
 		rc = check_all_cancelled(ctx, c->tasks, c->n_tasks, &reply.u.cancelled);
@@ -84,10 +92,12 @@ static int cancel_exec(struct plot_ctx *ctx, int argc, char **argv)
 	struct cmd_parser p;
 	struct proto_cancel c = {0};
 	const char *arg;
-	int r;
+	int r, wait = 0;
 	cmd_parser_init(&p, ctx, ctx->cmd, argc, argv);
 	while ((r = cmd_parser_next(&p, &arg)) > 0) {
-		if (r == CMD_OPT_ALL)
+		if (r == CMD_OPT_WAIT)
+			wait = 1;
+		else if (r == CMD_OPT_ALL)
 			c.all = 1;
 		else if (r == 'm')
 			c.model = arg;
@@ -110,7 +120,7 @@ static int cancel_exec(struct plot_ctx *ctx, int argc, char **argv)
 	if (parse_ids(ctx, n, argv + i, ids) == 0) {
 		c.tasks = ids;
 		c.n_tasks = (uint32_t)n;
-		rc = send_cancel(ctx, &c);
+		rc = send_cancel(ctx, &c, wait);
 	}
 	free(ids);
 	return rc;

@@ -157,12 +157,18 @@ static int check_model(struct chat *c, const char *name)
 		proto_msg_clear(&reply);
 		return 0; /* no default: the first submit says so */
 	}
-	fprintf(stderr, "plot chat: unknown model '%s'; models:", name);
-	for (uint32_t i = 0; i < ms->n_models; i++)
-		fprintf(stderr, " %s", ms->models[i].name);
-	fputc('\n', stderr);
+	/* the words and status of the daemon's NOT_FOUND, as every command */
+	char list[512];
+	size_t len = 0;
+	list[0] = '\0';
+	for (uint32_t i = 0; i < ms->n_models && len < sizeof(list); i++) {
+		int k = snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+				 ms->models[i].name);
+		len += k > 0 ? (size_t)k : 0;
+	}
+	cmd_err(c->ctx, "no model named '%s' (models: %s)", name, list);
 	proto_msg_clear(&reply);
-	return CMD_EXIT_USAGE;
+	return CMD_EXIT_FAIL;
 }
 
 static int cmd_model(struct chat *c, const char *arg)
@@ -191,6 +197,10 @@ static const struct {
 	{"top_k", CHAT_SET_TOP_K},
 	{"seed", CHAT_SET_SEED},
 	{"min_p", CHAT_SET_MIN_P},
+	{"repetition_penalty", CHAT_SET_REPETITION_PENALTY},
+	{"frequency_penalty", CHAT_SET_FREQUENCY_PENALTY},
+	{"presence_penalty", CHAT_SET_PRESENCE_PENALTY},
+	{"penalty_last_n", CHAT_SET_PENALTY_LAST_N},
 };
 
 static int set_max_tokens(struct chat *c, const char *val)
@@ -251,7 +261,8 @@ static int cmd_set(struct chat *c, char *arg)
 		return set_stop(c, val);
 	if (!*key)
 		return chat_fail(c, CMD_EXIT_USAGE,
-				 "/set: usage: /set temperature|top_p|top_k|min_p|max_tokens|seed|stop|system VALUE");
+				 "/set: usage: /set temperature|top_p|top_k|min_p|max_tokens|seed|stop|system"
+				 "|repetition_penalty|frequency_penalty|presence_penalty|penalty_last_n VALUE");
 	if (!*val)
 		return chat_fail(c, CMD_EXIT_USAGE, "/set %s: a value is needed", key);
 	if (!strcmp(key, "max_tokens"))
@@ -266,7 +277,8 @@ static int cmd_set(struct chat *c, char *arg)
 		return 0;
 	}
 	return chat_fail(c, CMD_EXIT_USAGE,
-			 "/set: unknown setting '%s' (temperature, top_p, top_k, min_p, max_tokens, seed, stop, system)",
+			 "/set: unknown setting '%s' (temperature, top_p, top_k, min_p, max_tokens, seed, stop, "
+			 "system, repetition_penalty, frequency_penalty, presence_penalty, penalty_last_n)",
 			 key);
 }
 
@@ -299,6 +311,14 @@ static int cmd_stats(struct chat *c)
 	print_setting("min_p", c->set & CHAT_SET_MIN_P, "%g", (double)c->params.min_p);
 	print_setting("max_tokens", c->set & CHAT_SET_MAX_TOKENS, "%u", c->max_tokens);
 	print_setting("seed", c->set & CHAT_SET_SEED, "%llu", (unsigned long long)c->params.seed);
+	print_setting("repetition_penalty", c->set & CHAT_SET_REPETITION_PENALTY, "%g",
+		      (double)c->params.repetition_penalty);
+	print_setting("frequency_penalty", c->set & CHAT_SET_FREQUENCY_PENALTY, "%g",
+		      (double)c->params.frequency_penalty);
+	print_setting("presence_penalty", c->set & CHAT_SET_PRESENCE_PENALTY, "%g",
+		      (double)c->params.presence_penalty);
+	print_setting("penalty_last_n", c->set & CHAT_SET_PENALTY_LAST_N, "%d",
+		      (int)c->params.penalty_last_n);
 	printf("%-12s", "stop");
 	for (int i = 0; i < c->nstop; i++)
 		printf(" \"%s\"", c->stop[i]);
@@ -311,7 +331,8 @@ static int cmd_help(void)
 {
 	fputs("/model NAME        talk to model NAME from now on\n"
 	      "/set KEY VALUE     temperature, top_p, top_k, min_p, max_tokens, seed,\n"
-	      "                   stop (adds one) or system\n"
+	      "                   repetition_penalty, frequency_penalty, presence_penalty,\n"
+	      "                   penalty_last_n, stop (adds one) or system\n"
 	      "                   (/set system or /set stop alone removes them)\n"
 	      "/clear             forget the conversation (settings stay)\n"
 	      "/save FILE         write the conversation to FILE (JSON)\n"
@@ -393,6 +414,27 @@ static int slash(struct chat *c, char *line)
 
 /* ---- one turn ----------------------------------------------------------- */
 
+/* The penalties /set chose (the sampler's own names and ranges). */
+static void submit_penalties(const struct chat *c, struct proto_submit *s)
+{
+	if (c->set & CHAT_SET_REPETITION_PENALTY) {
+		s->has |= PROTO_HAS_REPETITION_PENALTY;
+		s->repetition_penalty = c->params.repetition_penalty;
+	}
+	if (c->set & CHAT_SET_FREQUENCY_PENALTY) {
+		s->has |= PROTO_HAS_FREQUENCY_PENALTY;
+		s->frequency_penalty = c->params.frequency_penalty;
+	}
+	if (c->set & CHAT_SET_PRESENCE_PENALTY) {
+		s->has |= PROTO_HAS_PRESENCE_PENALTY;
+		s->presence_penalty = c->params.presence_penalty;
+	}
+	if (c->set & CHAT_SET_PENALTY_LAST_N) {
+		s->has |= PROTO_HAS_PENALTY_LAST_N;
+		s->penalty_last_n = (uint32_t)c->params.penalty_last_n;
+	}
+}
+
 static void submit_params(const struct chat *c, struct proto_submit *s)
 {
 	if (c->set & CHAT_SET_TEMPERATURE) {
@@ -419,6 +461,7 @@ static void submit_params(const struct chat *c, struct proto_submit *s)
 		s->has |= PROTO_HAS_MIN_P;
 		s->min_p = c->params.min_p;
 	}
+	submit_penalties(c, s);
 	s->stop = (const char *const *)c->stop;
 	s->n_stop = (uint32_t)c->nstop;
 }

@@ -7,6 +7,7 @@
  *   stop    asks plotd to drain (finish queued and running work, bounded
  *           by its own drain timeout) or, with --now, to cancel everything,
  *           then waits until the process is gone. Not running is success.
+ *           --json prints what happened as one object.
  *   restart stop (draining, or --now), then start, with this client's
  *           --config (or $PLOT_CONFIG ...), not the old daemon's.
  *   reload  sends SIGHUP to the daemon's pid (from its hello): it re-reads
@@ -162,6 +163,32 @@ static int wait_gone(struct plot_ctx *ctx, pid_t pid, long long deadline)
 	return CMD_EXIT_OK;
 }
 
+/* stop --json: {"stopped":BOOL,"was_running":BOOL,"pid":N|null,"mode":S,"socket":S} */
+static void print_stopped(struct plot_ctx *ctx, const struct dargs *a, int was_running,
+			  pid_t pid, int stopped)
+{
+	struct cmd_json j;
+	if (!ctx->json)
+		return;
+	cmd_json_init(&j, stdout);
+	cmd_json_obj(&j);
+	cmd_json_key(&j, "stopped");
+	cmd_json_bool(&j, stopped);
+	cmd_json_key(&j, "was_running");
+	cmd_json_bool(&j, was_running);
+	cmd_json_key(&j, "pid");
+	if (was_running)
+		cmd_json_u64(&j, (uint64_t)pid);
+	else
+		cmd_json_null(&j);
+	cmd_json_key(&j, "mode");
+	cmd_json_str(&j, a->now ? "now" : "drain");
+	cmd_json_key(&j, "socket");
+	cmd_json_str(&j, a->sock);
+	cmd_json_obj_end(&j);
+	cmd_json_end(&j);
+}
+
 static int daemon_stop(struct plot_ctx *ctx, struct dargs *a)
 {
 	struct proto_msg req, reply;
@@ -169,6 +196,7 @@ static int daemon_stop(struct plot_ctx *ctx, struct dargs *a)
 	int rc = probe(ctx, a);
 	if (rc == 1) {
 		cmd_info(ctx, "plotd is not running (socket %s)", a->sock);
+		print_stopped(ctx, a, 0, 0, 1);
 		return CMD_EXIT_OK;
 	}
 	if (rc)
@@ -183,6 +211,7 @@ static int daemon_stop(struct plot_ctx *ctx, struct dargs *a)
 	rc = pid > 0 ? wait_gone(ctx, pid, deadline) : CMD_EXIT_OK;
 	if (rc == 0)
 		cmd_info(ctx, "stopped plotd (pid %d)", (int)pid);
+	print_stopped(ctx, a, 1, pid, rc == 0);
 	return rc;
 }
 

@@ -27,6 +27,26 @@ static void print_opts(const struct plot_opt *o, FILE *f)
 	}
 }
 
+/* The defaults a request gets for what it does not say: the built-in
+ * values of the settings table, which plot.yaml may change daemon-wide or
+ * per model (the daemon's own are in `plot config`). */
+static void print_gen_defaults(FILE *f)
+{
+	static const char *const names[] = {
+		"generate.max_tokens", "generate.temperature", "generate.top_k", "generate.top_p",
+		"generate.min_p", "limits.timeout_secs",
+	};
+	fputs("\ndefaults for what is not given (plot.yaml parking_lot.*, per model too;\n"
+	      "'plot config' shows the daemon's):\n", f);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const struct cfg_setting *s = cfg_setting_find(names[i]);
+		if (s)
+			fprintf(f, "  %-22s %s\n", names[i], s->def);
+	}
+	fputs("  (max_tokens null: until the end of the text or the context;\n"
+	      "   timeout_secs 0: no deadline)\n", f);
+}
+
 void cmd_usage(const struct plot_cmd *cmd, FILE *f)
 {
 	fprintf(f, "usage: plot %s%s%s%s\n\n%s\n", cmd->name, cmd->opts ? " [OPTIONS]" : "",
@@ -35,6 +55,8 @@ void cmd_usage(const struct plot_cmd *cmd, FILE *f)
 		fputs("\noptions:\n", f);
 		print_opts(cmd->opts, f);
 	}
+	if (cmd->flags & PLOT_CMD_GEN_DEFAULTS)
+		print_gen_defaults(f);
 	fputs("\nGlobal options (see 'plot help') are accepted too.\n", f);
 }
 
@@ -53,6 +75,11 @@ int cmd_usage_error(struct plot_ctx *ctx, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (ctx && ctx->json) {
+		cmd_vjson_error(ctx, fmt, ap);
+		va_end(ap);
+		return CMD_EXIT_USAGE;
+	}
 	fputs("plot", stderr);
 	if (ctx && ctx->cmd)
 		fprintf(stderr, " %s", ctx->cmd->name);

@@ -13,7 +13,8 @@
  *   - Global options (--socket, --json, ...) are accepted before the command
  *     and after it: every command parser also knows cmd_global_opts.
  *   - Exit codes come from lib/client's table (client_exit_code); the CLI
- *     only adds 2 for usage errors and 130 for an interrupted run.
+ *     only adds 2 for usage errors, 130 for an interrupted run and 141 when
+ *     stdout was closed under it (as a process killed by SIGPIPE).
  *
  * INVARIANTS
  *   - Data goes to stdout, diagnostics to stderr (cmd_err/cmd_info).
@@ -42,6 +43,7 @@ enum {
 	CMD_EXIT_CONFIG = CLIENT_EXIT_CONFIG,
 	CMD_EXIT_TIMEOUT = CLIENT_EXIT_TIMEOUT,
 	CMD_EXIT_CANCELLED = CLIENT_EXIT_CANCELLED,
+	CMD_EXIT_PIPE = 141,          /* stdout closed: 128 + SIGPIPE, quietly */
 };
 
 /* One option. id is what the parser returns: short_name when there is one,
@@ -57,6 +59,7 @@ struct plot_opt {
 
 #define PLOT_CMD_NEEDS_DAEMON 0x1 /* connects; autostarts plotd if allowed */
 #define PLOT_CMD_HIDDEN 0x2       /* not in help, man page or completions */
+#define PLOT_CMD_GEN_DEFAULTS 0x4 /* help lists the generate.* defaults (run, submit) */
 
 struct plot_ctx;
 
@@ -158,6 +161,8 @@ enum {
 	CMD_OPT_SEED, CMD_OPT_STOP, CMD_OPT_DEADLINE, CMD_OPT_COST, CMD_OPT_RAW, CMD_OPT_DETACH,
 	CMD_OPT_NO_FOLLOW, CMD_OPT_ALL, CMD_OPT_STATE, CMD_OPT_WATCH,
 	CMD_OPT_PROMETHEUS, CMD_OPT_TIMEOUT, CMD_OPT_WAIT, CMD_OPT_NOW,
+	CMD_OPT_REPETITION_PENALTY, CMD_OPT_FREQUENCY_PENALTY, CMD_OPT_PRESENCE_PENALTY,
+	CMD_OPT_PENALTY_LAST_N, CMD_OPT_WIDE,
 	CMD_OPT_KEY, CMD_OPT_OWNER, CMD_OPT_SINCE, CMD_OPT_LIMIT,
 };
 
@@ -168,8 +173,12 @@ enum {
 	{"max-tokens", 'n', 1, "N", "stop after N tokens (1..1048576)", 'n'}, \
 	{"temperature", 0, 1, "T", "sampling temperature (0..100; 0 = greedy)", CMD_OPT_TEMPERATURE}, \
 	{"top-k", 0, 1, "K", "keep the K most likely tokens (0..1000000; 0 = off)", CMD_OPT_TOP_K}, \
-	{"top-p", 0, 1, "P", "nucleus sampling mass (0..1)", CMD_OPT_TOP_P}, \
+	{"top-p", 0, 1, "P", "nucleus sampling mass (above 0, up to 1)", CMD_OPT_TOP_P}, \
 	{"min-p", 0, 1, "P", "drop tokens below P times the best one (0..1)", CMD_OPT_MIN_P}, \
+	{"repetition-penalty", 0, 1, "R", "penalise recent tokens' logits (above 0, up to 10; 1 = off)", CMD_OPT_REPETITION_PENALTY}, \
+	{"frequency-penalty", 0, 1, "F", "subtract F times a recent token's count (-2..2)", CMD_OPT_FREQUENCY_PENALTY}, \
+	{"presence-penalty", 0, 1, "F", "subtract F from every recent token (-2..2)", CMD_OPT_PRESENCE_PENALTY}, \
+	{"penalty-last-n", 0, 1, "N", "how many recent tokens the penalties see (0..65536)", CMD_OPT_PENALTY_LAST_N}, \
 	{"seed", 0, 1, "S", "sampler seed (0..2^64-1)", CMD_OPT_SEED}, \
 	{"stop", 0, 1, "STR", "stop at STR (repeatable, at most 16, 1..256 bytes)", CMD_OPT_STOP}, \
 	{"deadline", 0, 1, "SECS", "give up SECS seconds after submission (0.001..31536000)", CMD_OPT_DEADLINE}, \
@@ -183,6 +192,9 @@ struct cmd_task {
 	uint32_t max_tokens;       /* 0: unset */
 	int has_temperature, has_top_k, has_top_p, has_min_p, has_seed;
 	double temperature, top_p, min_p;
+	uint32_t has_pen;          /* PROTO_HAS_*_PENALTY / PENALTY_LAST_N bits */
+	double repetition_penalty, frequency_penalty, presence_penalty;
+	uint32_t penalty_last_n;
 	uint32_t top_k;
 	uint64_t seed;
 	const char *stop[CMD_MAX_STOPS];
@@ -237,6 +249,16 @@ int cmd_drain_frames(struct plot_ctx *ctx, const int *done, cmd_frame_fn fn, voi
  * pipe sigfd is readable; *signalled says whether sigfd is. 0, or an exit
  * status after a poll error (reported). */
 int cmd_wait_frames(struct plot_ctx *ctx, int sigfd, int timeout_ms, int *signalled);
+/* --json stream events of run/tail (cmd-events.c): 0 or an exit status
+ * as cmd_write_out's. */
+int cmd_event_chunk(struct plot_ctx *ctx, uint64_t task, const void *data, size_t len);
+int cmd_event_end(struct plot_ctx *ctx, const struct proto_end *e);
+/* Wait until the n tasks have ended (cmd-wait.c), up to timeout_secs (0:
+ * no limit). The first not-done task's exit status, 0, 124 after the
+ * timeout, or an error's status. quiet (cancel --wait): print nothing per
+ * task, and how a task ended does not count, only that it did. */
+int cmd_wait_tasks(struct plot_ctx *ctx, const uint64_t *ids, size_t n, double timeout_secs,
+		   int quiet);
 /* Print a new task id ("N" or {"id":N}). */
 int cmd_print_id(struct plot_ctx *ctx, uint64_t id);
 
@@ -246,8 +268,14 @@ void cmd_err(struct plot_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cmd_info(struct plot_ctx *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* The --json form of an error: {"error":MSG,"command":CMD} on stderr. */
+void cmd_vjson_error(struct plot_ctx *ctx, const char *fmt, va_list ap);
 int cmd_color_on(const struct plot_ctx *ctx, FILE *f);
 int cmd_is_tty(FILE *f);
+/* Write data to stdout and flush. 0, CMD_EXIT_PIPE when the reader has
+ * gone (EPIPE: nothing printed, as `yes | head`), or CMD_EXIT_FAIL after
+ * another error (reported). */
+int cmd_write_out(struct plot_ctx *ctx, const void *data, size_t len);
 const char *cmd_state_color(const char *state);
 
 /* A tiny streaming JSON writer: commas and nesting handled, strings
@@ -291,6 +319,12 @@ void cmd_table_add(struct cmd_table *t, const char *const *row);
 void cmd_table_print(struct plot_ctx *ctx, struct cmd_table *t, FILE *f,
 		     int state_col);
 void cmd_table_free(struct cmd_table *t);
+
+/* A task's owner: the user name of uid, or the number (cmd-fmt.c). */
+const char *cmd_fmt_owner(char *buf, size_t len, uint32_t uid);
+/* A task's label on one line: control bytes as spaces, at most max bytes
+ * (and len - 4) cut at a character boundary, "..." after a cut. */
+const char *cmd_fmt_label(char *buf, size_t len, const char *label, size_t max);
 
 /* Human durations ("3.2s", "4m05s") into buf. */
 const char *cmd_fmt_dur(char *buf, size_t len, double secs);

@@ -3,7 +3,9 @@
  *
  * DESIGN
  *   - Diagnostics go to stderr as "plot: message" (or "plot CMD: message"),
- *     data to stdout. -q silences cmd_info, never errors.
+ *     data to stdout. -q silences cmd_info, never errors. With --json an
+ *     error (usage errors included) is one line {"error":MSG,"command":CMD}
+ *     on stderr instead; informational messages stay text.
  *   - Colour only when asked (--color always) or when the stream is a tty,
  *     NO_COLOR is unset or empty, and TERM is not "dumb" (auto).
  *   - JSON is written by a small streaming writer rather than built in
@@ -12,14 +14,41 @@
  *   - Tables are for people: aligned with a header on a tty; on a pipe the
  *     same rows are tab-separated without header, which scripts can cut.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cmd-impl.h"
 
+/* An error under --json: one JSON object on stderr, for scripts that parse
+ * what they get (plot(1), JSON OUTPUT). */
+static void vmsg_json(struct plot_ctx *ctx, const char *fmt, va_list ap)
+{
+	char msg[4096];
+	struct cmd_json j;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cmd_json_init(&j, stderr);
+	cmd_json_obj(&j);
+	cmd_json_key(&j, "error");
+	cmd_json_str(&j, msg);
+	cmd_json_key(&j, "command");
+	cmd_json_str(&j, ctx->cmd ? ctx->cmd->name : NULL);
+	cmd_json_obj_end(&j);
+	cmd_json_end(&j);
+}
+
+void cmd_vjson_error(struct plot_ctx *ctx, const char *fmt, va_list ap)
+{
+	vmsg_json(ctx, fmt, ap);
+}
+
 static void vmsg(struct plot_ctx *ctx, const char *kind, const char *fmt, va_list ap)
 {
+	if (kind && ctx && ctx->json) {
+		vmsg_json(ctx, fmt, ap);
+		return;
+	}
 	int color = kind && cmd_color_on(ctx, stderr);
 	cmd_waitline_clear(); /* a message replaces the status line */
 	fputs("plot", stderr);
@@ -53,6 +82,16 @@ void cmd_info(struct plot_ctx *ctx, const char *fmt, ...)
 int cmd_is_tty(FILE *f)
 {
 	return isatty(fileno(f));
+}
+
+int cmd_write_out(struct plot_ctx *ctx, const void *data, size_t len)
+{
+	if ((len == 0 || fwrite(data, 1, len, stdout) == len) && fflush(stdout) == 0)
+		return 0;
+	if (errno == EPIPE)
+		return CMD_EXIT_PIPE;
+	cmd_err(ctx, "writing the output: %s", strerror(errno));
+	return CMD_EXIT_FAIL;
 }
 
 int cmd_color_on(const struct plot_ctx *ctx, FILE *f)

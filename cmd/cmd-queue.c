@@ -1,8 +1,8 @@
 /*
  * cmd-queue.c — `plot queue [-m M] [--state S] [--watch SECS]`: tasks in
  * queue order (running first, then queued in the order they will be
- * admitted), with id, model, priority, state, position, cost, age and
- * deadline. --json prints an array of task objects (plot(1)).
+ * admitted), with id, model, priority, state, position, cost, age,
+ * deadline, owner and label (the prompt's start). --json prints an array of task objects (plot(1)).
  *
  * Also owns the --watch loop that stats shares: redraw every SECS seconds
  * until interrupted; on a tty the screen is cleared first, elsewhere each
@@ -39,19 +39,22 @@ int cmd_watch(struct plot_ctx *ctx, double secs, int (*round)(struct plot_ctx *,
 
 static void print_table(struct plot_ctx *ctx, const struct proto_queue *q)
 {
-	static const char *const head[] = {"ID", "MODEL", "PRIO", "STATE", "POS", "COST", "AGE", "DEADLINE"};
+	static const char *const head[] = {"ID", "MODEL", "PRIO", "STATE", "POS", "COST", "AGE",
+					   "DEADLINE", "OWNER", "LABEL"};
 	struct cmd_table t;
-	cmd_table_init(&t, 8, head);
+	cmd_table_init(&t, 10, head);
 	for (uint32_t i = 0; i < q->n_tasks; i++) {
 		const struct proto_task_info *k = &q->tasks[i];
-		char id[24], pos[24], cost[24], age[32], dl[64];
+		char id[24], pos[24], cost[24], age[32], dl[64], own[64], lab[64];
 		snprintf(id, sizeof(id), "%llu", (unsigned long long)k->id);
 		snprintf(pos, sizeof(pos), "%llu", (unsigned long long)k->position);
 		snprintf(cost, sizeof(cost), "%llu", (unsigned long long)k->cost);
 		const char *row[] = {id, k->model ? k->model : "-", pool_prio_name(k->priority),
 				     pool_state_name(k->state), k->position ? pos : "-", cost,
 				     cmd_fmt_dur(age, sizeof(age), k->age_secs),
-				     cmd_fmt_deadline(dl, sizeof(dl), k)};
+				     cmd_fmt_deadline(dl, sizeof(dl), k),
+				     cmd_fmt_owner(own, sizeof(own), k->owner_uid),
+				     cmd_fmt_label(lab, sizeof(lab), k->label, 24)};
 		cmd_table_add(&t, row);
 	}
 	cmd_table_print(ctx, &t, stdout, 3);

@@ -3,7 +3,8 @@
  *
  * Without --wait the output so far is printed; for a task that has not
  * ended that is a partial result, said on stderr, and the status is 1.
- * With --wait the daemon answers once the task has ended. A finished
+ * With --wait the daemon answers once the task has ended. Output that
+ * lacks a final newline gets one, as run's does. A finished
  * task's status is its state's (0 done, 1 failed, 124 expired/timeout,
  * 130 cancelled), so scripts can `plot result --wait $(plot submit ...)`.
  */
@@ -33,6 +34,15 @@ static void print_json(const struct proto_result *r)
 	cmd_json_str(&j, r->error);
 	cmd_json_obj_end(&j);
 	cmd_json_end(&j);
+}
+
+/* The output, with a newline at the end if it lacks one (as run's). */
+static int write_output(struct plot_ctx *ctx, const struct proto_result *r)
+{
+	int rc = cmd_write_out(ctx, r->data, r->len);
+	if (rc == 0 && r->len && ((const char *)r->data)[r->len - 1] != '\n')
+		rc = cmd_write_out(ctx, "\n", 1);
+	return rc;
 }
 
 static int report(struct plot_ctx *ctx, const struct proto_result *r)
@@ -65,9 +75,10 @@ static int result_exec(struct plot_ctx *ctx, int argc, char **argv)
 		const struct proto_result *r = &reply.u.result;
 		if (ctx->json)
 			print_json(r);
-		else if (r->len && fwrite(r->data, 1, r->len, stdout) != r->len)
-			cmd_err(ctx, "writing the output failed");
-		rc = report(ctx, r);
+		else
+			rc = write_output(ctx, r);
+		if (rc == 0)
+			rc = report(ctx, r);
 	}
 	proto_msg_clear(&reply);
 	return rc;

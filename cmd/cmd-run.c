@@ -40,7 +40,7 @@ const struct plot_cmd cmd_run_entry = {
 	.name = "run",
 	.args = "[PROMPT... | -]",
 	.summary = "Submit a prompt, stream its output, exit with the task's status.",
-	.flags = PLOT_CMD_NEEDS_DAEMON,
+	.flags = PLOT_CMD_NEEDS_DAEMON | PLOT_CMD_GEN_DEFAULTS,
 	.opts = run_opts,
 	.exec = run_exec,
 };

@@ -1,7 +1,8 @@
 /*
  * cmd-stats.c — `plot stats [-m M] [--watch SECS] [--prometheus]`.
  *
- * Three renderings of one stats reply: a table for people, --json with the
+ * Three renderings of one stats reply: a table for people (compact, fitting
+ * 80 columns, or with --wide every counter and figure), --json with the
  * key names fixed by plot(1), and --prometheus in the text exposition
  * format (version 0.0.4) for a node_exporter textfile collector. The
  * counters and gauges are one table (proto_stat_fields, lib/proto/
@@ -27,6 +28,7 @@ static const struct plot_opt stats_opts[] = {
 	{"model", 'm', 1, "M", "only model M", 'm'},
 	{"watch", 0, 1, "SECS", "repeat every SECS seconds (0.1..86400) until interrupted", CMD_OPT_WATCH},
 	{"prometheus", 0, 0, NULL, "print the Prometheus text exposition format", CMD_OPT_PROMETHEUS},
+	{"wide", 0, 0, NULL, "every counter and engine figure (wider than 80 columns)", CMD_OPT_WIDE},
 	{NULL, 0, 0, NULL, NULL, 0},
 };
 
@@ -110,6 +112,8 @@ static void print_json(const struct proto_stats *s)
 	cmd_json_dbl(&j, s->uptime_secs);
 	cmd_json_key(&j, "clients");
 	cmd_json_u64(&j, s->clients);
+	cmd_json_key(&j, "rss_bytes");
+	cmd_json_u64(&j, s->rss_bytes);
 	cmd_json_obj_end(&j);
 	cmd_json_end(&j);
 }
@@ -173,7 +177,7 @@ static void llm_row(struct cmd_table *t, const struct proto_model_stats *m)
 static void print_llm_table(struct plot_ctx *ctx, const struct proto_stats *s)
 {
 	static const char *const head[] = {"MODEL", "PREFILL_TOK/S", "DECODE_TOK/S", "BATCH",
-		"KV_BLOCKS", "TTFT_MS", "ITL_MS", "QUEUE_WAIT_MS"};
+		"KV_BLOCKS", "TTFT_MS_P50/P99", "ITL_MS_P50/P99", "QUEUE_WAIT_MS_P50/P99"};
 	struct cmd_table t;
 	putchar('\n');
 	cmd_table_init(&t, 8, head);
@@ -181,6 +185,74 @@ static void print_llm_table(struct plot_ctx *ctx, const struct proto_stats *s)
 		llm_row(&t, &s->models[i]);
 	cmd_table_print(ctx, &t, stdout, -1);
 	cmd_table_free(&t);
+}
+
+/* "12.3 MiB" */
+static const char *fmt_bytes(char *buf, size_t len, uint64_t b)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return buf;
+}
+
+/* "n" or "n/limit" (no limit: just n). */
+static const char *of(char *buf, size_t len, uint64_t n, uint64_t limit)
+{
+	if (limit == UNLIMITED)
+		snprintf(buf, len, "%llu", (unsigned long long)n);
+	else
+		snprintf(buf, len, "%llu/%llu", (unsigned long long)n, (unsigned long long)limit);
+	return buf;
+}
+
+static void compact_row(struct cmd_table *t, const struct proto_model_stats *m)
+{
+	char c[9][32];
+	int l = m->has_engine;
+	snprintf(c[0], 32, "%llu", (unsigned long long)m->queued);
+	of(c[1], 32, m->running, m->running_limit);
+	of(c[2], 32, m->used_units, m->max_units);
+	snprintf(c[3], 32, "%llu", (unsigned long long)m->completed);
+	snprintf(c[4], 32, "%llu", (unsigned long long)(m->failed + m->expired + m->timed_out));
+	snprintf(c[5], 32, "%llu", (unsigned long long)m->cancelled);
+	snprintf(c[6], 32, l ? "%.1f" : "-", m->decode_tps);
+	snprintf(c[7], 32, l ? "%llu" : "-", (unsigned long long)m->batch_size);
+	ms_pair(c[8], 32, 1, m->queue_wait_p50_ms, m->queue_wait_p99_ms);
+	const char *row[10] = {m->name, c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]};
+	cmd_table_add(t, row);
+}
+
+/* plotd's memory: resident, and each model's KV cache. */
+static void print_memory(const struct proto_stats *s)
+{
+	char a[32], b[32];
+	uint64_t kv = 0;
+	for (uint32_t i = 0; i < s->n_models; i++)
+		kv += s->models[i].kv_bytes;
+	printf("\nmemory: %s resident, %s of KV cache\n",
+	       s->rss_bytes ? fmt_bytes(a, sizeof(a), s->rss_bytes) : "?", fmt_bytes(b, sizeof(b), kv));
+}
+
+/* The default: what fits 80 columns (model names up to 14 characters).
+ * FAIL counts failed, expired and timed out; TOK/S is decoding; WAIT is the
+ * queue wait, ms p50/p99. */
+static void print_compact(struct plot_ctx *ctx, const struct proto_stats *s)
+{
+	static const char *const head[] = {"MODEL", "QUEUE", "RUN", "UNITS", "DONE", "FAIL",
+		"CANC", "TOK/S", "BATCH", "WAIT_P50/P99"};
+	struct cmd_table t;
+	cmd_table_init(&t, 10, head);
+	for (uint32_t i = 0; i < s->n_models; i++)
+		compact_row(&t, &s->models[i]);
+	cmd_table_print(ctx, &t, stdout, -1);
+	cmd_table_free(&t);
+	print_memory(s);
 }
 
 static void print_table(struct plot_ctx *ctx, const struct proto_stats *s)
@@ -194,11 +266,12 @@ static void print_table(struct plot_ctx *ctx, const struct proto_stats *s)
 	cmd_table_print(ctx, &t, stdout, -1);
 	cmd_table_free(&t);
 	print_llm_table(ctx, s);
+	print_memory(s);
 }
 
 struct stats_args {
 	const char *model;
-	int prometheus;
+	int prometheus, wide;
 };
 
 static int stats_round(struct plot_ctx *ctx, void *arg)
@@ -214,8 +287,10 @@ static int stats_round(struct plot_ctx *ctx, void *arg)
 			proto_stats_prometheus(&reply.u.stats, stdout);
 		else if (ctx->json)
 			print_json(&reply.u.stats);
-		else
+		else if (a->wide)
 			print_table(ctx, &reply.u.stats);
+		else
+			print_compact(ctx, &reply.u.stats);
 	}
 	proto_msg_clear(&reply);
 	return rc;
@@ -234,6 +309,8 @@ static int stats_exec(struct plot_ctx *ctx, int argc, char **argv)
 			a.model = arg;
 		else if (r == CMD_OPT_PROMETHEUS)
 			a.prometheus = 1;
+		else if (r == CMD_OPT_WIDE)
+			a.wide = 1;
 		else if (r == CMD_OPT_WATCH && cmd_parse_watch(ctx, arg, &watch))
 			return CMD_EXIT_USAGE;
 	}

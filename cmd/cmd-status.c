@@ -45,6 +45,12 @@ void cmd_json_task(struct cmd_json *j, const struct proto_task_info *t)
 	cmd_json_str(j, t->error);
 	cmd_json_key(j, "label");
 	cmd_json_str(j, t->label);
+	cmd_json_key(j, "finish");
+	cmd_json_str(j, t->finish);
+	cmd_json_key(j, "tokens");
+	cmd_json_u64(j, t->tokens);
+	cmd_json_key(j, "prompt_tokens");
+	cmd_json_u64(j, t->prompt_tokens);
 	cmd_json_obj_end(j);
 }
 
@@ -67,6 +73,9 @@ static void print_human(struct plot_ctx *ctx, const struct proto_task_info *t)
 	int color = cmd_color_on(ctx, stdout);
 	printf("task      %llu\n", (unsigned long long)t->id);
 	printf("model     %s\n", t->model ? t->model : "-");
+	printf("owner     %s\n", cmd_fmt_owner(b, sizeof(b), t->owner_uid));
+	if (t->label && *t->label)
+		printf("label     %s\n", cmd_fmt_label(b, sizeof(b), t->label, 60));
 	printf("state     %s%s%s\n", color ? cmd_state_color(state) : "", state, color ? "\033[0m" : "");
 	printf("priority  %s\n", pool_prio_name(t->priority));
 	printf("cost      %llu\n", (unsigned long long)t->cost);
@@ -76,8 +85,11 @@ static void print_human(struct plot_ctx *ctx, const struct proto_task_info *t)
 	printf("waited    %s\n", cmd_fmt_dur(a, sizeof(a), t->wait_secs));
 	printf("ran       %s\n", cmd_fmt_dur(a, sizeof(a), t->run_secs));
 	printf("deadline  %s\n", cmd_fmt_deadline(b, sizeof(b), t));
-	printf("output    %llu bytes, %llu chunks\n", (unsigned long long)t->output_bytes,
-	       (unsigned long long)t->chunks);
+	printf("output    %llu bytes, %llu chunks, %llu tokens\n",
+	       (unsigned long long)t->output_bytes, (unsigned long long)t->chunks,
+	       (unsigned long long)t->tokens);
+	if (t->finish && *t->finish)
+		printf("stopped   %s\n", t->finish);
 	if (t->error && *t->error)
 		printf("error     %s\n", t->error);
 }

@@ -21,6 +21,12 @@
  *   either way. `plot tail` only watches: a signal ends it with 130 and
  *   leaves the task alone.
  *
+ *   Output that does not end with a newline gets one, on a tty or not
+ *   (wc -l, `while read` and $(...) expect it). With --json the stream is
+ *   JSON lines instead (cmd-events.c). When stdout is closed under us
+ *   (`plot run ... | head -c 10`) the stream ends quietly with 141, as a
+ *   process killed by SIGPIPE would; run cancels its task first.
+ *
  * INVARIANTS
  *   - Chunks are written to stdout as they arrive and flushed per chunk.
  *   - The signal handlers are restored before returning.
@@ -97,6 +103,9 @@ struct stream {
 	uint64_t chunks;
 };
 
+static int send_cancel(struct stream *s);
+
+/* 0, or the exit status once writing failed (stdout closed: 141). */
 static int write_chunk(struct stream *s, const void *data, size_t len)
 {
 	if (len == 0)
@@ -104,17 +113,33 @@ static int write_chunk(struct stream *s, const void *data, size_t len)
 	cmd_waitline_end(&s->wl);
 	if (s->chunks++ == 0)
 		s->t_first = mono_ms();
-	if (fwrite(data, 1, len, stdout) != len || fflush(stdout) != 0) {
-		cmd_err(s->ctx, "writing the output: %s", strerror(errno));
-		return -1;
+	int rc = s->ctx->json ? cmd_event_chunk(s->ctx, s->task, data, len)
+			      : cmd_write_out(s->ctx, data, len);
+	if (rc) {
+		if (s->cancel_on_signal)
+			send_cancel(s); /* run: nobody reads the rest */
+		return rc;
 	}
 	s->wrote = 1;
 	s->last_nl = ((const char *)data)[len - 1] == '\n';
 	return 0;
 }
 
-/* run --verbose: the figures chat --verbose prints, in the same words. */
-static void report_speed(struct stream *s)
+/* The end of the output: a newline if it lacks one, or the JSON end event.
+ * 0 or an exit status. */
+static int finish_output(struct stream *s, const struct proto_end *e)
+{
+	cmd_waitline_end(&s->wl);
+	if (s->ctx->json)
+		return cmd_event_end(s->ctx, e);
+	if (s->wrote && !s->last_nl)
+		return cmd_write_out(s->ctx, "\n", 1);
+	return 0;
+}
+
+/* run --verbose: the figures chat --verbose prints, in the same words;
+ * tokens as the daemon counted them when it did (else chunks). */
+static void report_speed(struct stream *s, const struct proto_end *e)
 {
 	if (!s->ctx->verbose || !s->cancel_on_signal)
 		return;
@@ -122,7 +147,8 @@ static void report_speed(struct stream *s)
 	double secs = s->chunks ? (double)(mono_ms() - s->t_first) / 1000.0 : 0;
 	double tps = s->chunks > 1 && secs > 0 ? (double)(s->chunks - 1) / secs : 0;
 	fprintf(stderr, "[task %llu: %llu tokens, time to first token %.3f s, %.1f tok/s%s]\n",
-		(unsigned long long)s->task, (unsigned long long)s->chunks, ttft, tps,
+		(unsigned long long)s->task, (unsigned long long)(e->tokens ? e->tokens : s->chunks),
+		ttft, tps,
 		s->interrupted ? ", stopped" : "");
 }
 
@@ -130,10 +156,7 @@ static void report_end(struct stream *s, const struct proto_end *e)
 {
 	const char *name = pool_state_name(e->state);
 	cmd_waitline_end(&s->wl);
-	if (s->wrote && !s->last_nl && cmd_is_tty(stdout))
-		fputc('\n', stdout); /* keep the prompt on its own line */
-	fflush(stdout);
-	report_speed(s);
+	report_speed(s, e);
 	if (e->state == POOL_DONE || !POOL_STATE_TERMINAL(e->state))
 		return;
 	if (e->state == POOL_CANCELLED && s->interrupted && s->ctx->quiet)
@@ -147,19 +170,23 @@ static void report_end(struct stream *s, const struct proto_end *e)
 /* One message from the daemon. Sets s->done when the stream is over. */
 static void on_message(struct stream *s, const struct proto_msg *m)
 {
+	int rc;
 	if (cmd_waitline_take(&s->wl, m))
 		return;
 	switch (m->type) {
 	case PROTO_T_CHUNK:
-		if (write_chunk(s, m->u.chunk.data, m->u.chunk.len) < 0) {
+		if ((rc = write_chunk(s, m->u.chunk.data, m->u.chunk.len))) {
 			s->done = 1;
-			s->status = CMD_EXIT_FAIL;
+			s->status = rc;
 		}
 		break;
 	case PROTO_T_END:
-		report_end(s, &m->u.end);
+		rc = finish_output(s, &m->u.end);
+		if (rc != CMD_EXIT_PIPE)
+			report_end(s, &m->u.end);
 		s->done = 1;
-		s->status = s->interrupted ? CMD_EXIT_CANCELLED
+		s->status = rc ? rc
+			  : s->interrupted ? CMD_EXIT_CANCELLED
 			  : POOL_STATE_TERMINAL(m->u.end.state) ? client_exit_for_state(m->u.end.state)
 			  : CMD_EXIT_OK;
 		break;
@@ -188,7 +215,8 @@ static int send_cancel(struct stream *s)
 		cmd_err(s->ctx, "cannot cancel task %llu: %s", (unsigned long long)s->task, err);
 		return -1;
 	}
-	cmd_info(s->ctx, "cancelling task %llu", (unsigned long long)s->task);
+	if (s->interrupted)
+		cmd_info(s->ctx, "cancelling task %llu", (unsigned long long)s->task);
 	return 0;
 }
 

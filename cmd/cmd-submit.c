@@ -48,7 +48,7 @@ const struct plot_cmd cmd_submit_entry = {
 	.name = "submit",
 	.args = "[PROMPT... | -]",
 	.summary = "Submit a prompt and print its task id at once.",
-	.flags = PLOT_CMD_NEEDS_DAEMON,
+	.flags = PLOT_CMD_NEEDS_DAEMON | PLOT_CMD_GEN_DEFAULTS,
 	.opts = submit_opts,
 	.exec = submit_exec,
 };

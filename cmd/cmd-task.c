@@ -5,7 +5,11 @@
  * DESIGN
  *   Options are validated here, before anything is sent, each against the
  *   bounds documented in plot(1); a bad value is a usage error (exit 2)
- *   naming the option. The daemon checks again (it trusts no client).
+ *   naming the option. The sampling options are checked against the
+ *   engine's own table of ranges (smp_param_table), so the CLI refuses
+ *   exactly what the daemon would. The daemon checks again (it trusts no
+ *   client). Every option maps to a key of the submit schema (proto-codec.c);
+ *   the CLI has no way to send a key the protocol does not define.
  *
  * INVARIANTS
  *   - The prompt is at most CMD_MAX_PROMPT bytes, from operands or stdin.
@@ -18,6 +22,7 @@
 
 #include "cmd-impl.h"
 #include "plot/pool.h"
+#include "plot/sampler.h"
 
 void cmd_task_init(struct cmd_task *t)
 {
@@ -60,6 +65,45 @@ static int parse_priority(struct plot_ctx *ctx, struct cmd_task *t, const char *
 	return 0;
 }
 
+/* A sampling value, in the range the engine's table gives it. */
+static int parse_smp(struct plot_ctx *ctx, const char *opt, const char *name, const char *arg,
+		     double *out)
+{
+	const struct smp_param_info *e = smp_param_find(name);
+	if (cmd_parse_double(ctx, opt, arg, e->min, e->max, out))
+		return -1;
+	if (e->min_open && *out <= e->min)
+		return cmd_usage_error(ctx, "%s: %s is out of range (must be %s)", opt, arg,
+				       e->range), -1;
+	return 0;
+}
+
+static int parse_penalty(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *arg)
+{
+	uint64_t u;
+	switch (id) {
+	case CMD_OPT_REPETITION_PENALTY:
+		t->has_pen |= PROTO_HAS_REPETITION_PENALTY;
+		return parse_smp(ctx, "--repetition-penalty", "repetition_penalty", arg,
+				 &t->repetition_penalty);
+	case CMD_OPT_FREQUENCY_PENALTY:
+		t->has_pen |= PROTO_HAS_FREQUENCY_PENALTY;
+		return parse_smp(ctx, "--frequency-penalty", "frequency_penalty", arg,
+				 &t->frequency_penalty);
+	case CMD_OPT_PRESENCE_PENALTY:
+		t->has_pen |= PROTO_HAS_PRESENCE_PENALTY;
+		return parse_smp(ctx, "--presence-penalty", "presence_penalty", arg,
+				 &t->presence_penalty);
+	case CMD_OPT_PENALTY_LAST_N:
+		if (cmd_parse_u64(ctx, "--penalty-last-n", arg, 0, SMP_MAX_LAST_N, &u))
+			return -1;
+		t->has_pen |= PROTO_HAS_PENALTY_LAST_N;
+		t->penalty_last_n = (uint32_t)u;
+		return 0;
+	}
+	return 1;
+}
+
 int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *arg)
 {
 	uint64_t u;
@@ -75,7 +119,7 @@ int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *a
 		return 0;
 	case CMD_OPT_TEMPERATURE:
 		t->has_temperature = 1;
-		return cmd_parse_double(ctx, "--temperature", arg, 0, 100, &t->temperature);
+		return parse_smp(ctx, "--temperature", "temperature", arg, &t->temperature);
 	case CMD_OPT_TOP_K:
 		if (cmd_parse_u64(ctx, "--top-k", arg, 0, CMD_MAX_TOP_K, &u))
 			return -1;
@@ -84,10 +128,10 @@ int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *a
 		return 0;
 	case CMD_OPT_TOP_P:
 		t->has_top_p = 1;
-		return cmd_parse_double(ctx, "--top-p", arg, 0, 1, &t->top_p);
+		return parse_smp(ctx, "--top-p", "top_p", arg, &t->top_p);
 	case CMD_OPT_MIN_P:
 		t->has_min_p = 1;
-		return cmd_parse_double(ctx, "--min-p", arg, 0, 1, &t->min_p);
+		return parse_smp(ctx, "--min-p", "min_p", arg, &t->min_p);
 	case CMD_OPT_SEED:
 		t->has_seed = 1;
 		return cmd_parse_u64(ctx, "--seed", arg, 0, UINT64_MAX, &t->seed);
@@ -106,7 +150,7 @@ int cmd_task_opt(struct plot_ctx *ctx, struct cmd_task *t, int id, const char *a
 		t->key = arg;
 		return 0;
 	}
-	return 1;
+	return parse_penalty(ctx, t, id, arg);
 }
 
 /* Read all of stdin, bounded. */
@@ -222,6 +266,11 @@ void cmd_task_msg(const struct cmd_task *t, struct proto_msg *m)
 		s->has |= PROTO_HAS_SEED;
 		s->seed = t->seed;
 	}
+	s->has |= t->has_pen;
+	s->repetition_penalty = t->repetition_penalty;
+	s->frequency_penalty = t->frequency_penalty;
+	s->presence_penalty = t->presence_penalty;
+	s->penalty_last_n = t->penalty_last_n;
 	if (t->deadline_secs > 0) {
 		s->has |= PROTO_HAS_DEADLINE;
 		s->deadline_secs = t->deadline_secs;

@@ -10,9 +10,12 @@
  *
  * INVARIANTS
  *   - SIGPIPE is ignored: a dead daemon or a closed stdout is an error the
- *     code sees (EPIPE), never a silent death with status 141.
+ *     code sees (EPIPE). A closed stdout ends the command quietly with 141,
+ *     the status of `yes | head`, after what must be done (run cancels its
+ *     task); a dead daemon is reported.
  *   - The connection, if any, is closed here, once.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +56,6 @@ int main(int argc, char **argv)
 	if (ctx.cl)
 		client_free(ctx.cl);
 	if (fflush(stdout) != 0 && rc == CMD_EXIT_OK)
-		rc = CMD_EXIT_FAIL;
+		rc = errno == EPIPE ? CMD_EXIT_PIPE : CMD_EXIT_FAIL;
 	return rc;
 }

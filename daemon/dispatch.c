@@ -113,6 +113,9 @@ static void task_to_proto(const struct model *m, const struct pool_task_info *ti
 	out->owner_uid = ti->owner_uid;
 	out->error = !redact && ti->error[0] ? ti->error : NULL;
 	out->label = !redact && ti->label[0] ? ti->label : NULL;
+	out->finish = ti->finish ? pool_finish_name(ti->finish) : NULL;
+	out->tokens = ti->tokens;
+	out->prompt_tokens = ti->prompt_tokens;
 }
 
 /* ---- hello, ping, models, config ---------------------------------------- */
@@ -233,6 +236,22 @@ static void do_config(struct conn *c, const struct proto_msg *req)
 
 /* ---- submit ------------------------------------------------------------- */
 
+/* The one answer to a model name that does not exist, from every request
+ * that takes one: NOT_FOUND naming it and listing the models there are. */
+static void unknown_model(struct conn *c, const struct proto_msg *req, const char *name)
+{
+	struct models *ms = dsp(c)->models;
+	char list[512];
+	size_t len = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < ms->n && len < sizeof(list); i++) {
+		int k = snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "", ms->v[i].name);
+		len += k > 0 ? (size_t)k : 0;
+	}
+	conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s' (models: %s)", name, list);
+}
+
 static int submit_check(struct conn *c, const struct proto_msg *req, struct model **mp)
 {
 	const struct proto_submit *s = &req->u.submit;
@@ -244,7 +263,7 @@ static int submit_check(struct conn *c, const struct proto_msg *req, struct mode
 		return -1;
 	}
 	if (!m) {
-		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", s->model);
+		unknown_model(c, req, s->model);
 		return -1;
 	}
 	char err[512];
@@ -281,6 +300,10 @@ static const struct { uint32_t wire, exec; } has_map[] = {
 	{ PROTO_HAS_TOP_K, EXEC_HAS_TOP_K },           { PROTO_HAS_TOP_P, EXEC_HAS_TOP_P },
 	{ PROTO_HAS_MIN_P, EXEC_HAS_MIN_P },           { PROTO_HAS_SEED, EXEC_HAS_SEED },
 	{ PROTO_HAS_COST, EXEC_HAS_COST },             { PROTO_HAS_DEADLINE, EXEC_HAS_TIMEOUT },
+	{ PROTO_HAS_REPETITION_PENALTY, EXEC_HAS_REPETITION_PENALTY },
+	{ PROTO_HAS_FREQUENCY_PENALTY, EXEC_HAS_FREQUENCY_PENALTY },
+	{ PROTO_HAS_PRESENCE_PENALTY, EXEC_HAS_PRESENCE_PENALTY },
+	{ PROTO_HAS_PENALTY_LAST_N, EXEC_HAS_PENALTY_LAST_N },
 };
 
 static void request_from(uint32_t uid, const struct proto_submit *s,
@@ -300,6 +323,10 @@ static void request_from(uint32_t uid, const struct proto_submit *s,
 	r->top_p = s->top_p;
 	r->min_p = s->min_p;
 	r->seed = s->seed;
+	r->repetition_penalty = s->repetition_penalty;
+	r->frequency_penalty = s->frequency_penalty;
+	r->presence_penalty = s->presence_penalty;
+	r->penalty_last_n = s->penalty_last_n;
 	r->stop = s->stop;
 	r->n_stop = s->n_stop;
 	r->ignore_eos = s->ignore_eos;
@@ -411,7 +438,7 @@ static void restore_failed(struct dispatch *d, struct model *m, const struct sto
 	log_msg(LOG_ERROR, "pool %s: task %llu %s", m->name, (unsigned long long)r->id, msg);
 	f.state = POOL_FAILED;
 	f.error = msg;
-	f.output = NULL;
+	f.output = ""; /* no partial output: cleared */
 	f.output_len = 0;
 	f.request = NULL;
 	f.request_len = 0;
@@ -482,17 +509,35 @@ void dispatch_restore(struct dispatch *d, struct model *m, const struct store_re
 
 /* ---- status, result ------------------------------------------------------ */
 
+static void send_status(struct conn *c, struct model *m, const struct pool_task_info *ti,
+			uint64_t req_id)
+{
+	struct proto_msg req, r;
+
+	proto_msg_init(&req, PROTO_T_STATUS, req_id);
+	proto_msg_ok(&r, &req);
+	task_to_proto(m, ti, 0, &r.u.task);
+	reply_ok(c, &r, &req);
+}
+
+static struct watch *watch_add(struct conn *c, struct model *m, int kind,
+			       const struct proto_msg *req);
+
+/* status; with wait, the reply comes once the task has ended (plot wait,
+ * cancel --wait), without its output. */
 static void do_status(struct conn *c, const struct proto_msg *req)
 {
 	struct pool_task_info ti;
-	struct proto_msg r;
 	struct model *m = task_lookup(c, req, req->u.task_ref.task, &ti);
 
 	if (!m)
 		return;
-	proto_msg_ok(&r, req);
-	task_to_proto(m, &ti, 0, &r.u.task);
-	reply_ok(c, &r, req);
+	if (!req->u.task_ref.wait || POOL_STATE_TERMINAL(ti.state)) {
+		send_status(c, m, &ti, req->id);
+		return;
+	}
+	if (watch_add(c, m, WATCH_STATUS, req))
+		dispatch_task_event(dsp(c), ti.id, NULL, 1); /* it may have ended meanwhile */
 }
 
 /* Send the result of a task; ti is its info, read just before (its error
@@ -593,11 +638,21 @@ static int send_chunk(struct watch *w, const char *data, size_t len)
 static int send_end(struct watch *w, int state, const char *error)
 {
 	struct proto_msg m;
+	struct proto_task_info pi;
+	struct pool_task_info ti;
 
 	proto_msg_init(&m, PROTO_T_END, w->req_id);
 	m.u.end.task = w->task;
 	m.u.end.state = state;
 	m.u.end.error = error;
+	if (pool_task_info(w->m->pool, w->task, &ti) == 0) {
+		task_to_proto(w->m, &ti, 0, &pi);
+		m.u.end.finish = POOL_STATE_TERMINAL(state) ? pi.finish : NULL;
+		m.u.end.tokens = pi.tokens;
+		m.u.end.prompt_tokens = pi.prompt_tokens;
+		m.u.end.wait_secs = pi.wait_secs;
+		m.u.end.run_secs = pi.run_secs;
+	}
 	if (conn_send_stream(w->c, &m) == 0)
 		watch_drop(w);
 	return -1;
@@ -704,7 +759,10 @@ restart:
 		}
 		struct pool_task_info ti;
 		if (POOL_STATE_TERMINAL(current_state(w, &ti))) {
-			send_result(w->c, w->m, &ti, w->req_id);
+			if (w->kind == WATCH_STATUS)
+				send_status(w->c, w->m, &ti, w->req_id);
+			else
+				send_result(w->c, w->m, &ti, w->req_id);
 			watch_drop(w);
 			goto restart;
 		}
@@ -763,7 +821,7 @@ static void do_cancel(struct conn *c, const struct proto_msg *req)
 
 	if (cr->all) {
 		if (cr->model && !models_find(dsp(c)->models, cr->model)) {
-			conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", cr->model);
+			unknown_model(c, req, cr->model);
 			return;
 		}
 		n = cancel_all(c, req, &done);
@@ -811,7 +869,7 @@ static int filter_models(struct conn *c, const struct proto_msg *req, size_t *fi
 		return 0;
 	struct model *m = models_find(ms, name);
 	if (!m) {
-		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", name);
+		unknown_model(c, req, name);
 		return -1;
 	}
 	*first = m->index;
@@ -869,7 +927,27 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		o->ttft_p99_ms = es.ttft_p99_ms;
 		o->itl_p50_ms = es.itl_p50_ms;
 		o->itl_p99_ms = es.itl_p99_ms;
+		struct exec_info info;
+		exec_describe(m->exec, &info);
+		o->model_ready = info.state && !strcmp(info.state, "ready");
+		if (es.has_engine)
+			o->kv_bytes = m->conf->params.kvcache_mem_mb << 20;
 	}
+	o->prompt_tokens = st.prompt_tokens;
+	o->generated_tokens = st.tokens;
+}
+
+/* plotd's resident memory, bytes (procfs, not a disk): 0 if unknown. */
+uint64_t dispatch_rss_bytes(void)
+{
+	unsigned long long size = 0, res = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu %llu", &size, &res) != 2)
+		res = 0;
+	fclose(f);
+	return (uint64_t)res * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static void do_stats(struct conn *c, const struct proto_msg *req)
@@ -891,6 +969,7 @@ static void do_stats(struct conn *c, const struct proto_msg *req)
 		r.u.stats.n_models = (uint32_t)n;
 		r.u.stats.uptime_secs = (double)(conn_now_ms() - dsp(c)->start_ms) / 1e3;
 		r.u.stats.clients = dsp(c)->conns->n;
+		r.u.stats.rss_bytes = dispatch_rss_bytes();
 		conn_send(c, &r);
 	}
 	free(v);
@@ -1063,7 +1142,7 @@ static void do_limits_set(struct conn *c, const struct proto_msg *req)
 	if (ls->model) {
 		struct model *m = models_find(ms, ls->model);
 		if (!m) {
-			conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", ls->model);
+			unknown_model(c, req, ls->model);
 			return;
 		}
 		first = m->index;

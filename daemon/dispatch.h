@@ -66,5 +66,7 @@ void dispatch_restore(struct dispatch *d, struct model *m, const struct store_re
 /* One model's figures, as the stats reply carries them (HTTP's /metrics
  * and /v1/queues too). */
 void dispatch_model_stats(const struct model *m, struct proto_model_stats *o);
+/* plotd's resident memory in bytes, for stats and /metrics; 0 = unknown. */
+uint64_t dispatch_rss_bytes(void);
 
 #endif

@@ -302,7 +302,7 @@ static struct proto_model_stats *all_stats(struct http *h, struct proto_stats *s
 		dispatch_model_stats(&ms->v[i], &v[i]);
 	*st = (struct proto_stats){ v, (uint32_t)ms->n,
 				    (double)(conn_now_ms() - h->d->start_ms) / 1e3,
-				    h->d->conns->n };
+				    h->d->conns->n, dispatch_rss_bytes() };
 	return v;
 }
 

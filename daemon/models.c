@@ -43,14 +43,20 @@ void models_renote(struct models *ms, uint64_t task)
 	models_notify(ms, task);
 }
 
-/* Pool threads: one log line per admission and per end (pool activity). */
+/* Pool threads: one log line per submission, admission and end, in that
+ * order (the pool delivers a task's events in order). */
 static void models_event(void *ctx, const struct pool_event *ev)
 {
 	const struct model *m = ctx;
 
 	if (!log_enabled(LOG_INFO))
 		return;
-	if (ev->state == POOL_RUNNING)
+	if (ev->state == POOL_QUEUED)
+		log_msg(LOG_INFO, "pool %s: task %llu submitted (%u prompt tokens, uid %u, %s, "
+			"cost %llu)", m->name, (unsigned long long)ev->id, ev->prompt_tokens,
+			(unsigned)ev->owner_uid, pool_prio_name(ev->priority),
+			(unsigned long long)ev->cost);
+	else if (ev->state == POOL_RUNNING)
 		log_msg(LOG_INFO, "pool %s: task %llu admitted (%s, cost %llu, waited %.1f ms)",
 			m->name, (unsigned long long)ev->id, pool_prio_name(ev->priority),
 			(unsigned long long)ev->cost, (double)ev->elapsed_ns / 1e6);

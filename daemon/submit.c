@@ -225,6 +225,7 @@ static void submit_prepared(struct pending *pe)
 	}
 	uint64_t cost = r->sub.cost;
 	submit_extras(pe, m, &r->sub);
+	r->sub.prompt_tokens = r->prompt_tokens; /* the pool logs the submission */
 	int rc = pool_submit(m->pool, &r->sub, &id);
 	r->sub.payload = NULL; /* the pool took it, in every case */
 	if (rc < 0) {
@@ -232,12 +233,12 @@ static void submit_prepared(struct pending *pe)
 		return;
 	}
 	durable_key_remember(d->durable, r->sub.owner_uid, pe->key, id);
-	if (log_enabled(LOG_INFO))
-		log_msg(LOG_INFO, "pool %s: task %llu %s (%u prompt tokens, uid %u, %s, "
-			"cost %llu%s)", m->name, (unsigned long long)id,
-			pe->restore.id ? "resumed" : "submitted", r->prompt_tokens,
-			(unsigned)r->sub.owner_uid, pool_prio_name(r->sub.priority),
-			(unsigned long long)cost, pe->cb.detach ? ", detached" : "");
+	/* "submitted" is the pool's line (before "admitted"); say what it cannot */
+	if (pe->restore.id)
+		log_msg(LOG_INFO, "pool %s: task %llu resumed", m->name, (unsigned long long)id);
+	if (pe->cb.detach)
+		log_msg(LOG_DEBUG, "pool %s: task %llu is detached", m->name,
+			(unsigned long long)id);
 	struct submit_out o = { .code = 0, .task = id, .prompt_tokens = r->prompt_tokens,
 				 .max_tokens = r->max_tokens };
 	if (pe->restore.id)
@@ -318,6 +319,36 @@ static void on_prepared(void *ctx, struct exec_prepared *r)
 	}
 }
 
+/* What a request does not say, the model's generate.* settings do (from
+ * the config, per model over daemon-wide), for every front alike. */
+static void with_defaults(const struct model *m, const struct exec_request *in,
+			  struct exec_request *r)
+{
+	const struct cfg_lot *g = &m->lot;
+
+	*r = *in;
+	if (!(r->has & EXEC_HAS_MAX_TOKENS) && g->gen_max_tokens != CFG_NULL) {
+		r->has |= EXEC_HAS_MAX_TOKENS;
+		r->max_tokens = (uint32_t)g->gen_max_tokens;
+	}
+	if (!(r->has & EXEC_HAS_TEMPERATURE)) {
+		r->has |= EXEC_HAS_TEMPERATURE;
+		r->temperature = g->gen_temperature;
+	}
+	if (!(r->has & EXEC_HAS_TOP_K)) {
+		r->has |= EXEC_HAS_TOP_K;
+		r->top_k = (uint32_t)g->gen_top_k;
+	}
+	if (!(r->has & EXEC_HAS_TOP_P)) {
+		r->has |= EXEC_HAS_TOP_P;
+		r->top_p = g->gen_top_p;
+	}
+	if (!(r->has & EXEC_HAS_MIN_P)) {
+		r->has |= EXEC_HAS_MIN_P;
+		r->min_p = g->gen_min_p;
+	}
+}
+
 /* A key this user gave before names a task still held: done() with it. */
 static int repeat(struct dispatch *d, struct model *m, const struct exec_request *r,
 		  const struct submit_cbs *cb)
@@ -362,11 +393,14 @@ static struct pending *pending_new(struct dispatch *d, struct model *m,
 	return pe;
 }
 
-void submit_start(struct dispatch *d, struct model *m, const struct exec_request *r,
+void submit_start(struct dispatch *d, struct model *m, const struct exec_request *in,
 		  const struct submit_cbs *cb)
 {
+	struct exec_request r0;
+	const struct exec_request *r = &r0;
 	char err[256];
 
+	with_defaults(m, in, &r0);
 	if (!cb->restore && repeat(d, m, r, cb))
 		return;
 	struct pending *pe = pending_new(d, m, cb);

@@ -1,6 +1,7 @@
 /*
  * watch.h — the index from task id to the connections waiting on it
- * (watch.c): stream subscriptions and result waiters. Used by dispatch.
+ * (watch.c): stream subscriptions, result and status waiters. Used by
+ * dispatch.
  */
 #ifndef PLOTD_WATCH_H
 #define PLOTD_WATCH_H
@@ -11,7 +12,7 @@
 #include "conn.h"
 #include "models.h"
 
-enum { WATCH_SUB = 1, WATCH_RESULT = 2 };
+enum { WATCH_SUB = 1, WATCH_RESULT = 2, WATCH_STATUS = 3 /* status with wait */ };
 struct watch {
 	int kind;
 	struct conn *c;

@@ -21,7 +21,8 @@
  * SCHEMA (see man/plot.yaml.5, generated from the table)
  *   parking_lot:
  *     pool:    { max_running: null, threads: 0 }
- *     limits:  { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }
+ *     limits:  { max_units: null, max_queue_depth: 1000, timeout_secs: 0 }
+ *     generate: { max_tokens: null, temperature: 0.8, top_k: 40, top_p: 0.95, min_p: 0.05 }
  *     queue:   { backend: sqlite }
  *     mailbox: { backend: sqlite, retention_secs: 3600 }
  *   daemon: { socket, log_level, log_file, pid_file, allow_users, allow_groups }
@@ -147,6 +148,11 @@ struct cfg_lot {
 	uint64_t max_units_per_user; /* limits.max_units_per_user; CFG_NULL = off */
 	uint64_t max_units_owner;  /* limits.max_units_owner; CFG_NULL = off */
 	uint64_t priority_aging_secs; /* limits.priority_aging_secs; 0 = off */
+	/* generate.*: what a request that does not say gets (the daemon fills
+	 * them in before the executor sees the request) */
+	uint64_t gen_max_tokens;   /* CFG_NULL = until the end of the text or context */
+	double gen_temperature, gen_top_p, gen_min_p;
+	uint64_t gen_top_k;
 };
 
 /* Executor parameters. Each applies to the executor named in its doc. */

@@ -62,6 +62,8 @@ enum {
 	EXEC_HAS_TIMEOUT = 1u << 7,
 	EXEC_HAS_FREQUENCY_PENALTY = 1u << 8,
 	EXEC_HAS_PRESENCE_PENALTY = 1u << 9,
+	EXEC_HAS_REPETITION_PENALTY = 1u << 10,
+	EXEC_HAS_PENALTY_LAST_N = 1u << 11,
 };
 
 /* One submit, as the daemon decoded it; executor-neutral. Pointers are
@@ -74,9 +76,11 @@ struct exec_request {
 	uint32_t has;                    /* EXEC_HAS_* */
 	uint32_t max_tokens;
 	double temperature, top_p, min_p;
-	double frequency_penalty, presence_penalty; /* [-2, 2]; the HTTP front's */
+	double frequency_penalty, presence_penalty; /* [-2, 2]: the HTTP front, plot run */
 	uint32_t top_k;
 	uint64_t seed;
+	double repetition_penalty;       /* (0, 10] */
+	uint32_t penalty_last_n;
 	const char *const *stop;
 	size_t n_stop;
 	int ignore_eos;

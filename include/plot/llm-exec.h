@@ -150,7 +150,9 @@ struct llm_exec_request {
 	const struct tmpl_msg *messages;   /* chat, rendered through the template */
 	size_t n_messages;
 	struct smp_params params;
-	uint32_t max_tokens;               /* >= 1 */
+	uint32_t max_tokens;               /* 0: until the end of the text, the context
+	                                    * or what the KV cache holds, whichever is
+	                                    * first (all of it is reserved) */
 	const char *const *stop;           /* up to SMP_MAX_STOPS strings */
 	size_t n_stop;
 	int ignore_eos;                    /* keep going past end-of-generation tokens */

@@ -155,6 +155,23 @@ const char *pool_state_name(int state);
 int pool_state_parse(const char *s); /* -1 if unknown */
 #define POOL_STATE_TERMINAL(s) ((s) >= POOL_DONE)
 
+/* Why a task stopped, as status and the end of a stream say it. The
+ * executor tells the pool EOS, MAX_TOKENS or STOP (pool_task_set_outcome);
+ * the pool derives the rest from the terminal state (cancelled: CANCEL,
+ * expired or timed out: DEADLINE, failed: ERROR). A task that ends DONE
+ * without the executor saying why stopped at the end of its text (EOS). */
+enum pool_finish {
+	POOL_FINISH_NONE = 0,       /* not ended yet */
+	POOL_FINISH_EOS = 1,        /* end of the text (end-of-generation token) */
+	POOL_FINISH_MAX_TOKENS = 2, /* max_tokens reached */
+	POOL_FINISH_STOP = 3,       /* a stop string matched */
+	POOL_FINISH_CANCEL = 4,
+	POOL_FINISH_DEADLINE = 5,
+	POOL_FINISH_ERROR = 6,
+};
+#define POOL_FINISH_COUNT 7
+const char *pool_finish_name(int finish); /* "eos", "max_tokens", ...; "" for NONE */
+
 /* Why a running task's cancel flag was raised. 0 = not cancelled. */
 enum pool_cancel_reason {
 	POOL_CANCEL_NONE = 0,
@@ -211,16 +228,20 @@ struct pool_executor {
  * state. Must be cheap and must not call back into the pool. */
 typedef void (*pool_notify_fn)(void *ctx, uint64_t task_id);
 
-/* A task was admitted (state RUNNING; elapsed_ns = its queue wait) or ended
- * (a terminal state; elapsed_ns = time since admission, or since submit if
- * it never ran). Delivered like notify, without the pool lock, in order per
- * pool. For logs and metrics; must not call back into the pool. */
+/* A task was submitted (state QUEUED; elapsed_ns 0), admitted (state
+ * RUNNING; elapsed_ns = its queue wait) or ended (a terminal state;
+ * elapsed_ns = time since admission, or since submit if it never ran).
+ * Delivered like notify, without the pool lock, in order per pool, so a
+ * task's submission always comes before its admission. For logs and
+ * metrics; must not call back into the pool. */
 struct pool_event {
 	uint64_t id;
 	int state;
 	int priority;
 	uint64_t cost;
 	uint64_t elapsed_ns;
+	uint32_t owner_uid;
+	uint32_t prompt_tokens;    /* as submitted; 0 = not counted */
 };
 typedef void (*pool_event_fn)(void *ctx, const struct pool_event *ev);
 
@@ -279,6 +300,7 @@ struct pool_submit {
 	pool_payload_free_fn payload_free;
 	uint32_t owner_uid;        /* who submitted (for permission checks upstream) */
 	const char *label;         /* short text kept in the record (e.g. prompt head); may be NULL */
+	uint32_t prompt_tokens;    /* the prompt's size, for status and logs; 0 = not counted */
 	/* For a durable store (all optional): */
 	const char *key;           /* the submitter's idempotency key, kept in the record */
 	const void *request;       /* how to resume the task (the daemon: the submit frame), */
@@ -368,6 +390,9 @@ struct pool_task_info {
 	uint32_t owner_uid;
 	char error[256];           /* executor's message, or why it ended */
 	char label[128];
+	int finish;                /* enum pool_finish; NONE until terminal */
+	uint64_t tokens;           /* tokens generated (pool_task_set_outcome) */
+	uint64_t prompt_tokens;    /* tokens of the prompt; 0 = not counted */
 };
 
 int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out);
@@ -428,6 +453,7 @@ struct pool_stats {
 	unsigned running_limit; /* min(max_running, capacity): what admission uses */
 	uint64_t timeout_ns, retention_ns;
 	uint64_t submitted, completed, failed, cancelled, expired, timed_out, rejected;
+	uint64_t tokens, prompt_tokens; /* generated / prompt tokens of ended tasks */
 	uint64_t rejected_queue_full, rejected_capacity;
 	uint64_t queued_by_prio[POOL_PRIO_COUNT];
 	uint64_t queue_wait_p50_ns, queue_wait_p99_ns; /* over the last 4096 admissions */
@@ -493,6 +519,12 @@ void pool_task_unref(struct pool_task *t);
  * the executor must not touch t afterwards (unless it holds a reference).
  * A second call is ignored. */
 void pool_task_finish(struct pool_task *t, int ok, const char *errmsg);
+/* What the executor knows about how the task went: why it stopped (EOS,
+ * MAX_TOKENS or STOP; anything else is ignored, the pool decides those) and
+ * the token counts so far (prompt_tokens 0 keeps the submitted count). Any time before pool_task_finish(), any number
+ * of times; the last values stand. */
+void pool_task_set_outcome(struct pool_task *t, int finish, uint64_t tokens,
+			   uint64_t prompt_tokens);
 
 /* ---- the per-task thread executor -------------------------------------- */
 

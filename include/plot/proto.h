@@ -158,6 +158,10 @@ enum {
 	PROTO_HAS_SEED = 1u << 5,
 	PROTO_HAS_DEADLINE = 1u << 6,
 	PROTO_HAS_COST = 1u << 7,
+	PROTO_HAS_REPETITION_PENALTY = 1u << 8,
+	PROTO_HAS_FREQUENCY_PENALTY = 1u << 9,
+	PROTO_HAS_PRESENCE_PENALTY = 1u << 10,
+	PROTO_HAS_PENALTY_LAST_N = 1u << 11,
 };
 
 /* submit. Exactly one of prompt / messages should be given (the daemon
@@ -175,6 +179,10 @@ struct proto_submit {
 	double top_p;                 /* (top_p) */
 	double min_p;                 /* (min_p) */
 	uint64_t seed;                /* (seed) */
+	double repetition_penalty;    /* (repetition_penalty) */
+	double frequency_penalty;     /* (frequency_penalty) */
+	double presence_penalty;      /* (presence_penalty) */
+	uint32_t penalty_last_n;      /* (penalty_last_n) */
 	double deadline_secs;         /* (deadline) relative to arrival, > 0 */
 	uint64_t cost;                /* (cost) units; overrides the computed cost */
 	const char *const *stop;      /* (stop) array of strings */
@@ -224,6 +232,11 @@ struct proto_task_info {
 	uint32_t owner_uid;           /* (uid) */
 	const char *error;            /* (error) why it failed/ended; NULL = none */
 	const char *label;            /* (label) prompt head; NULL = none */
+	const char *finish;           /* (finish) why it stopped: pool_finish_name
+	                               * ("eos", "max_tokens", "stop", "cancel",
+	                               * "deadline", "error"); NULL until it ended */
+	uint64_t tokens;              /* (tokens) tokens generated */
+	uint64_t prompt_tokens;       /* (ptokens) prompt tokens; 0 = not counted */
 };
 
 /* ok reply to result. Keys: task, state, data (bin), error. */
@@ -285,6 +298,10 @@ struct proto_model_stats {
 	double queue_wait_p50_ms, queue_wait_p99_ms;
 	uint64_t mailbox;
 	uint64_t timeout_secs, retention_secs;
+	/* model_ready: 1 while the model serves (loaded), 0 loading or failed;
+	 * prompt_tokens, generated_tokens: summed over ended tasks (counters);
+	 * kv_bytes: memory of the KV cache (llm: its budget), 0 = none */
+	uint64_t model_ready, prompt_tokens, generated_tokens, kv_bytes;
 	/* executors with an engine only (has_engine set; wire key llm, kept for
 	 * compatibility): the engine's figures. Keys:
 	 * prefill_tps, decode_tps (tokens/s over the last 10 s), batch
@@ -296,12 +313,13 @@ struct proto_model_stats {
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
 };
 
-/* ok reply to stats. Keys: models (array of maps), uptime, clients. */
+/* ok reply to stats. Keys: models (array of maps), uptime, clients, rss. */
 struct proto_stats {
 	const struct proto_model_stats *models;
 	uint32_t n_models;
 	double uptime_secs;
 	uint64_t clients;             /* open connections */
+	uint64_t rss_bytes;           /* (rss) plotd's resident memory; 0 = unknown */
 };
 
 /* ok reply to queue: tasks in queue order (running first). Key: tasks. */
@@ -397,11 +415,15 @@ struct proto_chunk {
 	size_t len;
 };
 
-/* end event: the stream is over. Keys: task, state, error. */
+/* end event: the stream is over. Keys: task, state, error, finish,
+ * tokens, ptokens, wait, run (as in proto_task_info). */
 struct proto_end {
 	uint64_t task;
 	int state;                    /* enum pool_state (terminal when follow) */
 	const char *error;            /* NULL = none */
+	const char *finish;           /* why it stopped; NULL = not ended */
+	uint64_t tokens, prompt_tokens;
+	double wait_secs, run_secs;   /* queued and running time */
 };
 
 struct proto_msg {

@@ -56,9 +56,10 @@ static const struct cfg_setting settings[] = {
 	LOT("limits.max_queue_depth", "max_queue_depth", CFG_T_UINT, CFG_F_RUNTIME, 0, 1000000,
 	    "1000", NULL, max_queue_depth, POOL_LIMIT_MAX_QUEUE_DEPTH, 1,
 	    "Tasks that may wait in the queue; a submit beyond it is rejected with QUEUE_FULL."),
-	LOT("limits.timeout_secs", "timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR, "120",
+	LOT("limits.timeout_secs", "timeout_secs", CFG_T_UINT, CFG_F_RUNTIME, 0, YEAR, "0",
 	    NULL, timeout_secs, POOL_LIMIT_TIMEOUT_NS, 1000000000ull,
-	    "Default deadline of a task without one, in seconds from submit; 0 means none."),
+	    "Default deadline of a task without one, in seconds from submit; 0 means none "
+	    "(a task runs until it ends or is cancelled)."),
 	LOT("limits.max_units_per_user", "max_units_per_user", CFG_T_UINT,
 	    CFG_F_RUNTIME | CFG_F_NULLABLE, 1, 1e12, "null", NULL, max_units_per_user,
 	    POOL_LIMIT_MAX_USER_UNITS, 1,
@@ -91,6 +92,22 @@ static const struct cfg_setting settings[] = {
 	    "268435456", NULL, retention_bytes, POOL_LIMIT_RETENTION_BYTES, 1,
 	    "Output bytes the finished tasks may hold together; past it the oldest go "
 	    "first. 0 means no bound."),
+	LOT("generate.max_tokens", NULL, CFG_T_UINT, CFG_F_NULLABLE, 1, 1048576, "null", NULL,
+	    gen_max_tokens, -1, 1,
+	    "Tokens a task generates at most when its request does not say; null means until "
+	    "the end of the text or of the context (llm: or of the KV cache). An llm task "
+	    "reserves KV blocks for its prompt plus this many tokens when it starts, so "
+	    "null lets one task hold up to the whole context: set a number to run more "
+	    "tasks at once."),
+	LOT("generate.temperature", NULL, CFG_T_DOUBLE, 0, 0, 100, "0.8", NULL, gen_temperature,
+	    -1, 1, "Sampling temperature when a request does not say; 0 means greedy."),
+	LOT("generate.top_k", NULL, CFG_T_UINT, 0, 0, 1000000, "40", NULL, gen_top_k, -1, 1,
+	    "Keep the k most likely tokens when a request does not say; 0 means off."),
+	LOT("generate.top_p", NULL, CFG_T_DOUBLE, 0, 0.000001, 1, "0.95", NULL, gen_top_p, -1, 1,
+	    "Nucleus sampling mass when a request does not say; 1 means off."),
+	LOT("generate.min_p", NULL, CFG_T_DOUBLE, 0, 0, 1, "0.05", NULL, gen_min_p, -1, 1,
+	    "Drop tokens less likely than min_p times the best when a request does not say; "
+	    "0 means off."),
 	ROOT("daemon.socket", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, daemon.socket,
 	     "Socket path; null means the usual search: $PLOT_SOCKET, "
 	     "$XDG_RUNTIME_DIR/plot/plotd.sock, /tmp/plot-$UID/plotd.sock."),
@@ -721,7 +738,7 @@ const char *cfg_err_name(int err)
 	"# plot built-in default configuration\n" \
 	"parking_lot:\n" \
 	"  pool: { max_running: null, threads: 0 }\n" \
-	"  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 120 }\n" \
+	"  limits: { max_units: null, max_queue_depth: 1000, timeout_secs: 0 }\n" \
 	"  queue: { backend: sqlite }\n" \
 	"  mailbox: { backend: sqlite, retention_secs: 3600 }\n" \
 	"daemon: { log_level: info, allow_users: [], allow_groups: [] }\n"

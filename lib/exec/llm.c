@@ -5,7 +5,9 @@
  * DESIGN
  *   A thin translation: the config's params become a struct
  *   llm_exec_config, a struct exec_request an llm_exec_request (sampling
- *   fields over llama.cpp's defaults; max_tokens 256 when not given; a fresh
+ *   fields over llama.cpp's defaults, which the daemon has already replaced
+ *   by the model's generate.* settings; without max_tokens, until the end of
+ *   the text or the context (0); a fresh
  *   seed from getrandom when none is), and an llm_exec_prepared the common
  *   struct exec_prepared. The prep thread tokenizes; its callback is
  *   forwarded as is, so the daemon sees one kind of result.
@@ -18,8 +20,6 @@
 
 #include "exec/exec-impl.h"
 #include "plot/llm-exec.h"
-
-#define LLM_DEFAULT_MAX_TOKENS 256
 
 static int llm_create(const struct exec_config *c, struct pool_executor *pe, void **ctx,
 		      char *err, size_t errlen)
@@ -79,12 +79,17 @@ static void request_from(const struct exec_request *r, struct llm_exec_request *
 		q->params.top_p = (float)r->top_p;
 	if (r->has & EXEC_HAS_MIN_P)
 		q->params.min_p = (float)r->min_p;
+	if (r->has & EXEC_HAS_REPETITION_PENALTY)
+		q->params.repetition_penalty = (float)r->repetition_penalty;
 	if (r->has & EXEC_HAS_FREQUENCY_PENALTY)
 		q->params.frequency_penalty = (float)r->frequency_penalty;
 	if (r->has & EXEC_HAS_PRESENCE_PENALTY)
 		q->params.presence_penalty = (float)r->presence_penalty;
+	if (r->has & EXEC_HAS_PENALTY_LAST_N)
+		q->params.penalty_last_n = r->penalty_last_n > INT32_MAX ? INT32_MAX
+					   : (int32_t)r->penalty_last_n;
 	q->params.seed = (r->has & EXEC_HAS_SEED) ? r->seed : fresh_seed();
-	q->max_tokens = (r->has & EXEC_HAS_MAX_TOKENS) ? r->max_tokens : LLM_DEFAULT_MAX_TOKENS;
+	q->max_tokens = (r->has & EXEC_HAS_MAX_TOKENS) ? r->max_tokens : 0;
 	q->stop = r->stop;
 	q->n_stop = r->n_stop;
 	q->ignore_eos = r->ignore_eos;
@@ -136,6 +141,11 @@ static int llm_prepare(void *ctx, const struct exec_request *r, exec_prepared_fn
 	if (!rl) {
 		snprintf(err, errlen, "out of memory");
 		return -EXEC_E_NOMEM;
+	}
+	if ((r->has & EXEC_HAS_MAX_TOKENS) && r->max_tokens == 0) {
+		free(rl); /* absent means "to the end"; an explicit 0 is a mistake */
+		snprintf(err, errlen, "max_tokens must be >= 1, got 0");
+		return -EXEC_E_INVALID;
 	}
 	request_from(r, &q);
 	*rl = (struct relay){ cb, cb_ctx, !!(r->has & EXEC_HAS_COST), r->cost, q.max_tokens };

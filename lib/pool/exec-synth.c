@@ -188,6 +188,8 @@ static unsigned reap(struct driver *d)
 			snprintf(err, sizeof err, "emit failed: %s", pool_err_name(r->emit_rc));
 		else
 			snprintf(err, sizeof err, "synthetic failure after first chunk");
+		pool_task_set_outcome(r->t, *r->s ? POOL_FINISH_MAX_TOKENS : POOL_FINISH_EOS,
+				      r->emitted, 0);
 		pool_task_finish(r->t, r->st == STEP_DONE, r->st == STEP_DONE ? NULL : err);
 		free(r);
 		ended++;

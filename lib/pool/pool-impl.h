@@ -58,11 +58,15 @@ struct pool_task {
 	pool_payload_free_fn payload_free;
 	char *error;         /* why it ended (not DONE), malloc'd, or NULL */
 	char *label;         /* submitter's short text, malloc'd, or NULL */
+	int finish;          /* enum pool_finish as the executor said it (under mu) */
+	uint64_t tokens, prompt_tokens; /* pool_task_set_outcome (under mu) */
 	char *key;           /* idempotency key for the store, malloc'd, or NULL */
 	char *request;       /* (request_len) how to resume it: until its first record */
 	size_t request_len;
 	uint32_t attempts;   /* runs started before this one (restored tasks) */
 	int unconfirmed;     /* submitted with hold: not admitted before pool_confirm */
+	int store_gap;       /* an output piece was not queued for the store: the end
+	                      * record carries the whole output */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
@@ -106,6 +110,7 @@ struct pool {
 	uint64_t next_id, admits;
 	uint64_t units_lowered_at, running_lowered_at; /* admits at lowering */
 	uint64_t submitted, completed, failed, cancelled, expired, timed_out;
+	uint64_t tokens, prompt_tokens; /* summed over ended tasks (their outcome) */
 	uint64_t rej_queue_full, rej_capacity, rej_shutdown;
 	uint64_t waits[POOL_WAIT_RING];
 	size_t wait_n, wait_pos;
@@ -155,6 +160,9 @@ int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct t
 /* pool-store.c: the ordered store-write queue. put/del under mu; drain and
  * free without it. */
 void pool_store_put(struct pool *p, struct pool_task *t, int with_output);
+/* len bytes emitted at byte off of t's output; -1: not queued (no memory). */
+int pool_store_append(struct pool *p, struct pool_task *t, uint64_t off, const void *data,
+		      size_t len);
 void pool_store_del(struct pool *p, uint64_t id);
 void pool_store_drain(struct pool *p);
 void pool_store_free(struct pool *p);

@@ -53,6 +53,14 @@ const char *pool_state_name(int state)
 	return state >= 0 && state < POOL_STATE_COUNT ? state_names[state] : "unknown";
 }
 
+const char *pool_finish_name(int finish)
+{
+	static const char *const names[POOL_FINISH_COUNT] = {
+		"", "eos", "max_tokens", "stop", "cancel", "deadline", "error",
+	};
+	return finish >= 0 && finish < POOL_FINISH_COUNT ? names[finish] : "";
+}
+
 int pool_state_parse(const char *s)
 {
 	for (int i = 0; s && i < POOL_STATE_COUNT; i++)
@@ -97,6 +105,8 @@ static void stats_locked(struct pool *p, struct pool_stats *o)
 	o->retention_ns = p->retention_ns;
 	o->submitted = p->submitted;
 	o->completed = p->completed;
+	o->tokens = p->tokens;
+	o->prompt_tokens = p->prompt_tokens;
 	o->failed = p->failed;
 	o->cancelled = p->cancelled;
 	o->expired = p->expired;

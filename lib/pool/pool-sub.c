@@ -241,6 +241,18 @@ static uint64_t queue_position(struct pool *p, const struct pool_task *t)
 	return pos;
 }
 
+/* Why a task in this state stopped; the executor's word counts for DONE. */
+static int finish_of(const struct pool_task *t)
+{
+	switch (t->state) {
+	case POOL_DONE: return t->finish ? t->finish : POOL_FINISH_EOS;
+	case POOL_FAILED: return POOL_FINISH_ERROR;
+	case POOL_CANCELLED: return POOL_FINISH_CANCEL;
+	case POOL_EXPIRED: case POOL_TIMEOUT: return POOL_FINISH_DEADLINE;
+	default: return POOL_FINISH_NONE;
+	}
+}
+
 static void fill_info(const struct pool_task *t, struct pool_task_info *o)
 {
 	memset(o, 0, sizeof *o);
@@ -257,6 +269,23 @@ static void fill_info(const struct pool_task *t, struct pool_task_info *o)
 	o->owner_uid = t->owner_uid;
 	snprintf(o->error, sizeof o->error, "%s", t->error ? t->error : "");
 	snprintf(o->label, sizeof o->label, "%s", t->label ? t->label : "");
+	o->finish = finish_of(t);
+	o->tokens = t->tokens;
+	o->prompt_tokens = t->prompt_tokens;
+}
+
+void pool_task_set_outcome(struct pool_task *t, int finish, uint64_t tokens,
+			   uint64_t prompt_tokens)
+{
+	struct pool *p = t->pool;
+	pthread_mutex_lock(&p->mu);
+	if (finish == POOL_FINISH_EOS || finish == POOL_FINISH_MAX_TOKENS ||
+	    finish == POOL_FINISH_STOP)
+		t->finish = finish;
+	t->tokens = tokens;
+	if (prompt_tokens)
+		t->prompt_tokens = prompt_tokens;
+	pthread_mutex_unlock(&p->mu);
 }
 
 int pool_task_info(struct pool *p, uint64_t id, struct pool_task_info *out)

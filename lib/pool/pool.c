@@ -326,7 +326,8 @@ static void post_notify(struct post *po, uint64_t id)
 	po->ids[po->nids++] = id;
 }
 
-/* A state change for cfg->on_event: an admission (RUNNING) or an end. */
+/* A state change for cfg->on_event: a submission (QUEUED), an admission
+ * (RUNNING) or an end. */
 static void post_event(struct pool *p, struct post *po, const struct pool_task *t,
 		       uint64_t now)
 {
@@ -340,6 +341,7 @@ static void post_event(struct pool *p, struct post *po, const struct pool_task *
 	po->events[po->nev++] = (struct pool_event){
 		.id = t->id, .state = t->state, .priority = t->prio, .cost = t->cost,
 		.elapsed_ns = now >= since ? now - since : 0,
+		.owner_uid = t->owner_uid, .prompt_tokens = (uint32_t)t->prompt_tokens,
 	};
 }
 
@@ -436,6 +438,7 @@ static struct pool_task *task_new(struct pool *p, const struct pool_submit *s)
 	t->prio = s->priority;
 	t->cost = s->cost;
 	t->owner_uid = s->owner_uid;
+	t->prompt_tokens = s->prompt_tokens;
 	t->payload = s->payload;
 	t->payload_free = s->payload_free;
 	t->heap_idx = SIZE_MAX;
@@ -537,11 +540,13 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	list_push(&p->mailbox, t);
 	p->mailbox_bytes += t->out_len;
 	count_end(p, state);
+	p->tokens += t->tokens;
+	p->prompt_tokens += t->prompt_tokens;
 	post_free_payload(po, t);
 	post_notify(po, t->id);
 	post_event(p, po, t, now);
 	if (p->store)
-		pool_store_put(p, t, 1);
+		pool_store_put(p, t, t->store_gap); /* the output went as it grew */
 	pthread_cond_broadcast(&t->cv);
 	pthread_cond_broadcast(&p->state_cv);
 	if (!p->manual_tick && (prune_at(p, now) < p->timer_target || over_retention(p)))
@@ -912,6 +917,7 @@ int pool_submit(struct pool *p, const struct pool_submit *s, uint64_t *id)
 	submit_enqueue(p, t, s, now);
 	if (id)
 		*id = t->id;
+	post_event(p, &po, t, now); /* before its admission's, in the same post */
 	post_notify(&po, t->id);
 	admit(p, &po, now);
 	unlock_post(p, &po);
@@ -1111,6 +1117,8 @@ static int emit_locked(struct pool *p, struct pool_task *t, const void *data, si
 		return -POOL_E_NOMEM;
 	if (len)
 		memcpy(t->out + t->out_len, data, len);
+	if (p->store && len && pool_store_append(p, t, t->out_len, data, len) < 0)
+		t->store_gap = 1;
 	t->out_len += len;
 	t->out[t->out_len] = '\0';
 	t->chunk_end[t->nchunks++] = t->out_len;
@@ -1126,6 +1134,8 @@ int pool_task_emit(struct pool_task *t, const void *data, size_t len)
 	int rc = emit_locked(p, t, data, len);
 	uint64_t id = t->id;
 	pthread_mutex_unlock(&p->mu);
+	if (p->store)
+		pool_store_drain(p);
 	if (rc == 0 && p->notify)
 		p->notify(p->notify_ctx, id);
 	return rc;
@@ -1145,6 +1155,8 @@ void pool_emit_batch(struct pool_emit *v, size_t n)
 		v[i].id = v[i].t->id;
 	}
 	pthread_mutex_unlock(&p->mu);
+	if (p->store)
+		pool_store_drain(p);
 	for (size_t i = 0; i < n && p->notify; i++)
 		if (v[i].rc == 0)
 			p->notify(p->notify_ctx, v[i].id);

@@ -113,6 +113,13 @@ static const struct field f_submit[] = {
 	FHD("top_p", struct proto_submit, top_p, PROTO_HAS_TOP_P, 0, 1),
 	FHD("min_p", struct proto_submit, min_p, PROTO_HAS_MIN_P, 0, 1),
 	FH("seed", K_U64, struct proto_submit, seed, PROTO_HAS_SEED),
+	FHD("repetition_penalty", struct proto_submit, repetition_penalty,
+	    PROTO_HAS_REPETITION_PENALTY, 0, 10),
+	FHD("frequency_penalty", struct proto_submit, frequency_penalty,
+	    PROTO_HAS_FREQUENCY_PENALTY, -2, 2),
+	FHD("presence_penalty", struct proto_submit, presence_penalty,
+	    PROTO_HAS_PRESENCE_PENALTY, -2, 2),
+	FH("penalty_last_n", K_U32, struct proto_submit, penalty_last_n, PROTO_HAS_PENALTY_LAST_N),
 	/* > 0: the smallest positive double is a deadline that expires */
 	FHD("deadline", struct proto_submit, deadline_secs, PROTO_HAS_DEADLINE, DBL_TRUE_MIN, 1e9),
 	FHU("cost", struct proto_submit, cost, PROTO_HAS_COST, 1, UINT64_MAX),
@@ -153,6 +160,9 @@ static const struct field f_task[] = {
 	F("uid", K_U32, struct proto_task_info, owner_uid),
 	F("error", K_STR, struct proto_task_info, error),
 	F("label", K_STR, struct proto_task_info, label),
+	F("finish", K_STR, struct proto_task_info, finish),
+	F("tokens", K_U64, struct proto_task_info, tokens),
+	F("ptokens", K_U64, struct proto_task_info, prompt_tokens),
 };
 SCHEMA_HAS(s_task, f_task, struct proto_task_info, has);
 
@@ -204,6 +214,8 @@ static const struct field f_mstats[] = {
 	F("wait_p99", K_DBL, struct proto_model_stats, queue_wait_p99_ms),
 	MS("mailbox", mailbox), MS("timeout_secs", timeout_secs),
 	MS("retention_secs", retention_secs),
+	MS("model_ready", model_ready), MS("prompt_tokens", prompt_tokens),
+	MS("generated_tokens", generated_tokens), MS("kv_bytes", kv_bytes),
 	F("llm", K_BOOL, struct proto_model_stats, has_engine),
 	F("prefill_tps", K_DBL, struct proto_model_stats, prefill_tps),
 	F("decode_tps", K_DBL, struct proto_model_stats, decode_tps),
@@ -219,6 +231,7 @@ static const struct field f_stats[] = {
 	FO("models", struct proto_stats, models, n_models, &s_mstats),
 	F("uptime", K_DBL, struct proto_stats, uptime_secs),
 	F("clients", K_U64, struct proto_stats, clients),
+	F("rss", K_U64, struct proto_stats, rss_bytes),
 };
 SCHEMA(s_stats, f_stats, struct proto_stats);
 
@@ -304,6 +317,11 @@ static const struct field f_end[] = {
 	F("task", K_U64, struct proto_end, task),
 	FR("state", K_INT, struct proto_end, state, 0, POOL_STATE_COUNT - 1),
 	F("error", K_STR, struct proto_end, error),
+	F("finish", K_STR, struct proto_end, finish),
+	F("tokens", K_U64, struct proto_end, tokens),
+	F("ptokens", K_U64, struct proto_end, prompt_tokens),
+	F("wait", K_DBL, struct proto_end, wait_secs),
+	F("run", K_DBL, struct proto_end, run_secs),
 };
 SCHEMA(s_end, f_end, struct proto_end);
 

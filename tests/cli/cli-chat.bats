@@ -109,10 +109,17 @@ chatref() { # chatref PARAMS_JSON ROLE:CONTENT...
 
 @test "/model and -m refuse an unknown model, accept a known one" {
 	plotd_start
-	run -2 --separate-stderr "$PLOT" chat <<<"/model nope"
-	assert_equal "$stderr" "plot chat: unknown model 'nope'; models: tiny slow"
-	run -2 --separate-stderr "$PLOT" chat -m nope </dev/null
-	[[ "$stderr" == *"unknown model 'nope'"* ]]
+	run -1 --separate-stderr "$PLOT" chat <<<"/model nope"
+	assert_equal "$stderr" "plot chat: error: no model named 'nope' (models: tiny, slow)"
+	run -1 --separate-stderr "$PLOT" chat -m nope </dev/null
+	assert_equal "$stderr" "plot chat: error: no model named 'nope' (models: tiny, slow)"
+	# the same words and status as every other command that takes a model
+	run -1 --separate-stderr "$PLOT" run -m nope hello
+	assert_equal "$stderr" "plot run: error: no model named 'nope' (models: tiny, slow)"
+	run -1 --separate-stderr "$PLOT" queue -m nope
+	assert_equal "$stderr" "plot queue: error: no model named 'nope' (models: tiny, slow)"
+	run -1 --separate-stderr "$PLOT" cancel --all -m nope
+	assert_equal "$stderr" "plot cancel: error: no model named 'nope' (models: tiny, slow)"
 	run -0 --separate-stderr "$PLOT" chat <<<$'/model slow\n/stats'
 	assert_line --regexp '^model +slow$'
 }
@@ -242,4 +249,18 @@ prompt_token_counts() {
 }
 prompt_token_counts_ge() {
 	[ "$(prompt_token_counts | wc -l)" -ge "$1" ]
+}
+
+@test "/set takes the penalties, in the sampler's ranges" {
+	plotd_start
+	run -2 --separate-stderr "$PLOT" chat <<<"/set repetition_penalty 0"
+	assert_equal "$stderr" "plot chat: /set: repetition_penalty must be in (0, 10], got 0"
+	run -2 --separate-stderr "$PLOT" chat <<<"/set frequency_penalty 3"
+	[[ "$stderr" == *"frequency_penalty must be in [-2, 2], got 3"* ]]
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'/set repetition_penalty 1.2\n/set frequency_penalty -0.5\n/set presence_penalty 1.5\n/set penalty_last_n 32\nhi\n/stats'
+	assert_line --regexp '^repetition_penalty +1.2$'
+	assert_line --regexp '^frequency_penalty +-0.5$'
+	assert_line --regexp '^presence_penalty +1.5$'
+	assert_line --regexp '^penalty_last_n +32$'
+	assert_line 'hi'
 }

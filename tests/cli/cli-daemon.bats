@@ -148,7 +148,7 @@ EOF
     # Every sample line is NAME{labels} VALUE.
     run -0 bash -c "grep -v '^#' <<<\"\$0\" | grep -Evc '^plot_[a-z_]+(\\{[^}]*\\})? [-+0-9.eInf]+\$' || true" "$output"
     assert_output 0
-    run -0 --separate-stderr "$PLOT" stats
+    run -0 --separate-stderr "$PLOT" stats --wide
     # RUNNING is running/running_limit; then UNITS, THREADS (0: the default).
     assert_line --regexp '^echo	0/100	0/2	0/8	0	0	'
 }

@@ -143,3 +143,24 @@ greedy() { # greedy PROMPT N: submit, wait, print the output
 	assert_output "still serving"
 	plotd_log_has "pool gpu: not started"
 }
+
+@test "without max_tokens a task runs to the end of the context, not 256 tokens, with no timeout" {
+	plotd_start
+	wait_until is_ready tiny
+	# ignore_eos: only the context (2048) or the KV cache can stop it
+	id=$(rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "temp": 0, "ignore_eos": true, "raw": true}')
+	rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}" >/dev/null
+	run -0 "$PLOT" --json status "$id"
+	local tokens ptokens
+	tokens=$(jq -r .tokens <<<"$output")
+	ptokens=$(jq -r .prompt_tokens <<<"$output")
+	[ "$(jq -r .finish <<<"$output")" = max_tokens ]
+	[ "$ptokens" -gt 0 ]
+	[ "$((tokens + ptokens))" = 2048 ]
+	[ "$(jq -r .deadline <<<"$output")" = null ]
+	# the small model's context (64) and max_units (2 blocks: 32 tokens) bound it
+	id=$(rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "small", "temp": 0, "ignore_eos": true, "raw": true}')
+	rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}" >/dev/null
+	run -0 "$PLOT" --json status "$id"
+	[ "$(jq -r '.tokens + .prompt_tokens' <<<"$output")" = 32 ]
+}

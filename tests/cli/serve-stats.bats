@@ -114,7 +114,7 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	wait_until is_ready
 	run -0 --separate-stderr "$PLOT" run -m tiny --temperature 0 -n 8 "hello there"
 	wait_until kv_free
-	run -0 --separate-stderr "$PLOT" stats
+	run -0 --separate-stderr "$PLOT" stats --wide
 	assert_line --regexp '^tiny[[:space:]]+[0-9.]+[[:space:]]+[0-9.]+[[:space:]]+[0-9]+[[:space:]]+0/512[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+$'
 	assert_line --regexp '^echo[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+[0-9.]+/[0-9.]+$'
 	run -0 --separate-stderr "$PLOT" stats --prometheus
@@ -122,7 +122,7 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_line 'plot_kv_blocks_used{model="tiny"} 0'
 	assert_line --regexp '^plot_decode_tokens_per_second\{model="tiny"\} [0-9.e+]+$'
 	assert_line --regexp '^plot_ttft_seconds\{model="tiny",quantile="0.99"\} [0-9.e+-]+$'
-	assert_line '# TYPE plot_itl_seconds gauge'
+	assert_line '# TYPE plot_itl_seconds summary'
 	refute_line --partial 'plot_kv_blocks_total{model="echo"}'
 }
 

@@ -53,8 +53,11 @@ static void test_builtin(void **state)
 	assert_int_equal(c->lot.threads, 0);
 	assert_true(c->lot.max_units == CFG_NULL);
 	assert_int_equal(c->lot.max_queue_depth, 1000);
-	assert_int_equal(c->lot.timeout_secs, 120);
+	assert_int_equal(c->lot.timeout_secs, 0); /* no deadline unless configured */
 	assert_int_equal(c->lot.retention_secs, 3600);
+	assert_true(c->lot.gen_max_tokens == CFG_NULL); /* to the end of the text */
+	assert_true(c->lot.gen_temperature == 0.8 && c->lot.gen_top_p == 0.95);
+	assert_int_equal(c->lot.gen_top_k, 40);
 	assert_int_equal(c->daemon.log_level, CFG_LOG_INFO);
 	assert_null(c->daemon.socket);
 	assert_int_equal(c->daemon.allow_users.n, 0);
@@ -432,7 +435,7 @@ static void test_pool_config(void **state)
 	assert_int_equal(pc.retention_ns, 2000000000ull);
 	cfg_lot_pool_config(&c->lot, "x", &pc);
 	assert_true(pc.max_units == POOL_UNLIMITED);
-	assert_int_equal(pc.timeout_ns, 120000000000ull);
+	assert_int_equal(pc.timeout_ns, 0);
 	cfg_free(c);
 	c = load_ok("models:\n  - name: a\n    parking_lot: { pool: { max_running: 3, threads: 2 } }\n");
 	cfg_lot_pool_config(&c->models[0].lot, c->models[0].name, &pc);

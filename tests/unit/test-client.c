@@ -118,7 +118,7 @@ static void test_call_matching(void **state)
 
 	/* stream events after the first reply are read with client_recv */
 	proto_msg_init(&ev, PROTO_T_END, 3);
-	ev.u.end = (struct proto_end){ 12, POOL_DONE, NULL };
+	ev.u.end = (struct proto_end){ .task = 12, .state = POOL_DONE };
 	server_send(sv[1], &ev);
 	assert_int_equal(client_recv(c, &ev, 1000, err, sizeof err), 0);
 	assert_int_equal(ev.type, PROTO_T_END);

@@ -554,8 +554,11 @@ static void test_prepare_rejects(void **state)
 	struct llm_exec_prepared *pr = prepare(&r, &q);
 	assert_int_equal(pr->status, 0);
 	llm_exec_prepared_free(pr);
-	q.max_tokens = 0;
-	expect_reject(&r, &q, LLM_EXEC_E_INVALID, "max_tokens");
+	q.max_tokens = 0; /* to the end of the context: the whole 64 tokens reserved */
+	pr = prepare(&r, &q);
+	assert_int_equal(pr->status, 0);
+	assert_int_equal(pr->sub.cost, (64 + c.block_size - 1) / c.block_size);
+	llm_exec_prepared_free(pr);
 	q.max_tokens = 4;
 	q.params.top_p = 2;
 	expect_reject(&r, &q, LLM_EXEC_E_INVALID, "top_p");

@@ -532,6 +532,47 @@ static void t_failed_keeps_output(void **st)
 	done(&f);
 }
 
+static int finish_of(struct pool *p, uint64_t id)
+{
+	struct pool_task_info ti;
+	assert_int_equal(pool_task_info(p, id, &ti), 0);
+	return ti.finish;
+}
+
+/* Why a task stopped: the executor's word for DONE (EOS when it says
+ * nothing), the state's for every other end; NONE while not ended. */
+static void t_finish_reason(void **st)
+{
+	struct fx f;
+	mk_default(&f);
+	struct pool_task_info ti;
+	uint64_t a = sub(f.p, 1, 1);
+	assert_int_equal(finish_of(f.p, a), POOL_FINISH_NONE);
+	pool_task_set_outcome(mx_task(f.m, a), POOL_FINISH_MAX_TOKENS, 7, 3);
+	assert_int_equal(finish_of(f.p, a), POOL_FINISH_NONE);
+	pool_task_finish(mx_task(f.m, a), 1, NULL);
+	assert_int_equal(pool_task_info(f.p, a, &ti), 0);
+	assert_int_equal(ti.finish, POOL_FINISH_MAX_TOKENS);
+	assert_int_equal(ti.tokens, 7);
+	assert_int_equal(ti.prompt_tokens, 3);
+	uint64_t b = sub(f.p, 1, 1);
+	pool_task_set_outcome(mx_task(f.m, b), POOL_FINISH_CANCEL, 2, 0); /* not the executor's */
+	pool_task_finish(mx_task(f.m, b), 1, NULL);
+	assert_int_equal(finish_of(f.p, b), POOL_FINISH_EOS);
+	uint64_t c = sub(f.p, 1, 1);
+	pool_task_set_outcome(mx_task(f.m, c), POOL_FINISH_STOP, 1, 0);
+	assert_int_equal(pool_cancel(f.p, c), 0);
+	pool_task_finish(mx_task(f.m, c), 1, NULL);
+	assert_int_equal(finish_of(f.p, c), POOL_FINISH_CANCEL); /* a cancel wins */
+	uint64_t d = sub(f.p, 1, 1);
+	pool_task_finish(mx_task(f.m, d), 0, "boom");
+	assert_int_equal(finish_of(f.p, d), POOL_FINISH_ERROR);
+	assert_string_equal(pool_finish_name(POOL_FINISH_MAX_TOKENS), "max_tokens");
+	assert_string_equal(pool_finish_name(POOL_FINISH_DEADLINE), "deadline");
+	assert_string_equal(pool_finish_name(POOL_FINISH_NONE), "");
+	done(&f);
+}
+
 static void t_start_error(void **st)
 {
 	struct fx f;
@@ -1231,23 +1272,29 @@ static void t_events(void **st)
 	c.on_event_ctx = &log;
 	mk(&f, &c);
 	uint64_t a = sub(f.p, POOL_PRIO_NORMAL, 3);
-	struct pool_submit s = { .priority = POOL_PRIO_HIGH, .cost = 2, .timeout_ns = 50 };
+	struct pool_submit s = { .priority = POOL_PRIO_HIGH, .cost = 2, .timeout_ns = 50,
+				 .owner_uid = 42, .prompt_tokens = 17 };
 	uint64_t b, x;
 	assert_int_equal(pool_submit(f.p, &s, &b), 0);
 	x = sub(f.p, POOL_PRIO_LOW, 1);
-	assert_int_equal(log.n, 1);
-	check_ev(&log, 0, a, POOL_RUNNING, 3, 0);
+	assert_int_equal(log.n, 4);
+	check_ev(&log, 0, a, POOL_QUEUED, 3, 0);  /* submitted, then admitted */
+	check_ev(&log, 1, a, POOL_RUNNING, 3, 0);
+	check_ev(&log, 2, b, POOL_QUEUED, 2, 0);
+	assert_int_equal(log.ev[2].owner_uid, 42);
+	assert_int_equal(log.ev[2].prompt_tokens, 17);
+	check_ev(&log, 3, x, POOL_QUEUED, 1, 0);
 	fake_now += 50;
 	pool_tick(f.p);                      /* b expires while queued */
-	check_ev(&log, 1, b, POOL_EXPIRED, 2, 50);
+	check_ev(&log, 4, b, POOL_EXPIRED, 2, 50);
 	fake_now += 10;
 	fin(&f, a, 1);                       /* a done after 60 ns, x admitted */
-	check_ev(&log, 2, a, POOL_DONE, 3, 60);
-	check_ev(&log, 3, x, POOL_RUNNING, 1, 60);
-	assert_int_equal(log.ev[3].priority, POOL_PRIO_LOW);
+	check_ev(&log, 5, a, POOL_DONE, 3, 60);
+	check_ev(&log, 6, x, POOL_RUNNING, 1, 60);
+	assert_int_equal(log.ev[6].priority, POOL_PRIO_LOW);
 	fin(&f, x, 0);
-	check_ev(&log, 4, x, POOL_FAILED, 1, 0);
-	assert_int_equal(log.n, 5);
+	check_ev(&log, 7, x, POOL_FAILED, 1, 0);
+	assert_int_equal(log.n, 8);
 	done(&f);
 }
 
@@ -1417,6 +1464,7 @@ int main(void)
 		cmocka_unit_test(t_cancel_states),
 		cmocka_unit_test(t_cancel_reserved_unblocks),
 		cmocka_unit_test(t_failed_keeps_output),
+		cmocka_unit_test(t_finish_reason),
 		cmocka_unit_test(t_start_error),
 		cmocka_unit_test(t_output_limit),
 		cmocka_unit_test(t_emit_batch),

@@ -27,14 +27,15 @@ static const char *const stops[] = { "\n\n", "END" };
 static const uint64_t ids[] = { 3, 5, 18446744073709551615ull };
 static const struct proto_task_info tasks[] = {
 	{ 7, "echo", POOL_PRIO_HIGH, POOL_RUNNING, 4, 0, 1.5, 0.25, 1.25, PROTO_HAS_DEADLINE, -2.5,
-	  11, 3, 1000, NULL, "hello wor" },
-	{ 8, "echo", POOL_PRIO_LOW, POOL_QUEUED, 1, 1, 0.5, 0.5, 0, 0, 0, 0, 0, 1001, "err", NULL },
+	  11, 3, 1000, NULL, "hello wor", NULL, 3, 0 },
+	{ 8, "echo", POOL_PRIO_LOW, POOL_QUEUED, 1, 1, 0.5, 0.5, 0, 0, 0, 0, 0, 1001, "err", NULL,
+	  "max_tokens", 9, 5 },
 };
 static const struct proto_model_stats mstats[] = {
 	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, UINT64_MAX, 7, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
-	  0.5, 9.25, 6, 120, 3600, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31 },
+	  0.5, 9.25, 6, 120, 3600, 1, 70, 99, 8388608, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31 },
 	{ "big", 0, 0, 0, 8, UINT64_MAX, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
-	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 };
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
@@ -114,7 +115,7 @@ static void fill_ok(struct proto_msg *m, int op)
 		m->u.result = (struct proto_result){ 7, POOL_TIMEOUT, out, sizeof out, "deadline" };
 		break;
 	case PROTO_T_CANCEL: m->u.cancelled = (struct proto_cancelled){ ids, 2 }; break;
-	case PROTO_T_STATS: m->u.stats = (struct proto_stats){ mstats, 2, 12.5, 3 }; break;
+	case PROTO_T_STATS: m->u.stats = (struct proto_stats){ mstats, 2, 12.5, 3, 123456 }; break;
 	case PROTO_T_QUEUE: m->u.queue = (struct proto_queue){ tasks, 2 }; break;
 	case PROTO_T_LIMITS_GET: case PROTO_T_LIMITS_SET:
 		m->u.limits = (struct proto_limits_reply){ mlimits, 2 };
@@ -233,6 +234,10 @@ static void test_roundtrip_replies(void **state)
 			assert_true(back.u.stats.models[0].max_units == UINT64_MAX);
 			assert_int_equal(back.u.stats.models[1].max_units, 8);
 			assert_true(back.u.stats.models[0].queue_wait_p99_ms == 9.25);
+			assert_int_equal(back.u.stats.models[0].model_ready, 1);
+			assert_int_equal(back.u.stats.models[0].generated_tokens, 99);
+			assert_int_equal(back.u.stats.models[0].kv_bytes, 8388608);
+			assert_int_equal(back.u.stats.rss_bytes, 123456);
 			const struct proto_model_stats *l = &back.u.stats.models[0];
 			assert_true(l->has_engine && !back.u.stats.models[1].has_engine);
 			assert_true(l->prefill_tps == 812.5 && l->decode_tps == 95.25);
@@ -279,10 +284,14 @@ static void test_roundtrip_replies(void **state)
 	assert_int_equal(back.u.chunk.len, 4);
 	proto_msg_clear(&back);
 	proto_msg_init(&m, PROTO_T_END, 4);
-	m.u.end = (struct proto_end){ 12, POOL_FAILED, "boom" };
+	m.u.end = (struct proto_end){ 12, POOL_FAILED, "boom", "error", 17, 5, 0.25, 1.5 };
 	roundtrip(&m, &back);
 	assert_int_equal(back.u.end.state, POOL_FAILED);
 	assert_string_equal(back.u.end.error, "boom");
+	assert_string_equal(back.u.end.finish, "error");
+	assert_int_equal(back.u.end.tokens, 17);
+	assert_int_equal(back.u.end.prompt_tokens, 5);
+	assert_true(back.u.end.wait_secs == 0.25 && back.u.end.run_secs == 1.5);
 	proto_msg_clear(&back);
 }
 
@@ -487,7 +496,7 @@ static void test_truncated(void **state)
 	for (size_t n = 0; n < b.len - 4; n++)
 		expect_decode(b.data + 4, n, NULL, PROTO_E_MALFORMED, NULL);
 	expect_decode(b.data + 4, 1, NULL, PROTO_E_MALFORMED,
-		      "offset 0: value needs 13 bytes, frame has 1 left");
+		      "offset 0: value needs 15 bytes, frame has 1 left");
 	proto_buf_free(&b);
 }
 
@@ -779,7 +788,7 @@ static void test_man_page(void **state)
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
 	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 37);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 42);
 	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
 }
 

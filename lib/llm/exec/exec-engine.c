@@ -35,6 +35,7 @@ struct seq {
 	int32_t chunk;         /* prompt tokens in this step's batch */
 	int32_t row;           /* logits row in this step, -1 = none */
 	int ended;
+	int finish;            /* enum pool_finish once known */
 	uint64_t t_last;       /* time of the last sampled token */
 	struct smp *smp;
 	struct smp_stop *stop;
@@ -90,6 +91,7 @@ static void seq_end(struct engine *g, struct seq *s, const char *errmsg)
 	llm_kv_seq_free(x->kv, s->slot);
 	x->slot_used[s->slot] = 0;
 	exec_stats_kv(&x->st, llm_kv_blocks_free(x->kv));
+	pool_task_set_outcome(s->t, s->finish, s->n_gen, s->pl ? s->pl->n_prompt : 0);
 	pool_task_finish(s->t, errmsg == NULL, errmsg);
 	s->ended = 1;
 }
@@ -183,6 +185,8 @@ static void seq_token(struct engine *g, struct seq *s, int32_t tok, uint64_t now
 	s->t_last = now;
 	s->n_gen++;
 	if (!pl->ignore_eos && tok_is_eog(x->tok, tok)) {
+		s->n_gen--; /* the end-of-generation token is not output */
+		s->finish = POOL_FINISH_EOS;
 		seq_end(g, s, NULL);
 		return;
 	}
@@ -193,6 +197,7 @@ static void seq_token(struct engine *g, struct seq *s, int32_t tok, uint64_t now
 		return;
 	}
 	if (which >= 0 || s->n_gen >= pl->max_tokens) {
+		s->finish = which >= 0 ? POOL_FINISH_STOP : POOL_FINISH_MAX_TOKENS;
 		seq_end(g, s, NULL);
 		return;
 	}

@@ -247,9 +247,29 @@ static int tokenize(struct llm_exec *x, struct prep_req *q, struct tok_ids *ids,
 	return 0;
 }
 
+/* max_tokens 0: as many as the context, the KV cache and the model's
+ * max_units leave after the prompt (a task's blocks are reserved whole, so
+ * this is its reservation; it never costs more than the model can hold). */
+static void fill_max_tokens(struct llm_exec *x, struct prep_req *q, size_t n_prompt)
+{
+	uint64_t room = x->n_ctx, bs = x->cfg.block_size;
+	uint64_t kv = (uint64_t)llm_exec_blocks_total(x) * bs;
+	uint64_t units = x->pool ? pool_get_limit(x->pool, POOL_LIMIT_MAX_UNITS) : POOL_UNLIMITED;
+	if (q->r.max_tokens || n_prompt >= room)
+		return;
+	if (units != POOL_UNLIMITED && units < kv / bs)
+		kv = units * bs;
+	if (kv && kv < room)
+		room = kv;
+	q->r.max_tokens = n_prompt < room ? (uint32_t)(room - n_prompt) : 1;
+}
+
 static int check_fit(struct llm_exec *x, struct prep_req *q, size_t n_prompt,
 		     struct llm_exec_prepared *res)
 {
+	fill_max_tokens(x, q, n_prompt);
+	if (q->r.max_tokens == 0)
+		q->r.max_tokens = 1; /* the prompt fills the context: refused below */
 	uint64_t need = (uint64_t)n_prompt + q->r.max_tokens;
 	if (need <= x->n_ctx)
 		return 0;
@@ -263,8 +283,6 @@ static int check_fit(struct llm_exec *x, struct prep_req *q, size_t n_prompt,
 static int check_params(struct prep_req *q, struct llm_exec_prepared *res)
 {
 	char e[200];
-	if (q->r.max_tokens < 1)
-		return fail(res, LLM_EXEC_E_INVALID, "max_tokens must be >= 1, got %s", "0");
 	if (smp_params_check(&q->r.params, e, sizeof e) < 0)
 		return fail(res, LLM_EXEC_E_INVALID, "%s", e);
 	return 0;

@@ -1,0 +1,46 @@
+/*
+ * cmd-fmt.c — small formatters for people: a task's owner and label as
+ * `plot queue` and `plot status` show them.
+ *
+ * A label is the head of a prompt, so it may hold newlines, tabs or other
+ * control bytes; they become spaces so that a table row stays one line and
+ * a tab-separated row keeps its columns. It is cut at a UTF-8 character
+ * boundary and "..." marks the cut.
+ */
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd-impl.h"
+
+const char *cmd_fmt_owner(char *buf, size_t len, uint32_t uid)
+{
+	struct passwd *pw = getpwuid((uid_t)uid);
+	if (pw && pw->pw_name)
+		snprintf(buf, len, "%s", pw->pw_name);
+	else
+		snprintf(buf, len, "%u", uid);
+	return buf;
+}
+
+const char *cmd_fmt_label(char *buf, size_t len, const char *label, size_t max)
+{
+	size_t n = 0, room = len > 4 ? len - 4 : 0;
+	if (max > room)
+		max = room;
+	if (!label)
+		label = "";
+	for (; label[n] && n < max; n++) {
+		unsigned char c = (unsigned char)label[n];
+		buf[n] = c < 0x20 || c == 0x7f ? ' ' : (char)c;
+	}
+	if (label[n]) {
+		while (n > 0 && ((unsigned char)label[n] & 0xc0) == 0x80)
+			n--; /* the cut falls inside a UTF-8 sequence: cut before it */
+		memcpy(buf + n, "...", 3);
+		n += 3;
+	}
+	if (len)
+		buf[n < len ? n : len - 1] = '\0';
+	return buf;
+}
