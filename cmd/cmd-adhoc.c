@@ -8,7 +8,9 @@
  *   starts a private plotd for it alone: a fresh directory (mode 0700, under
  *   $XDG_RUNTIME_DIR, else /tmp) holds a generated plot.yaml with one llm
  *   model named after the file (its base name without ".gguf", characters
- *   outside A-Z a-z 0-9 . _ : - replaced by '-') and the daemon's socket.
+ *   outside A-Z a-z 0-9 . _ : - replaced by '-') and the daemon's socket;
+ *   its tasks are kept in memory (and any store file in that directory), so
+ *   the shared daemon's store is never opened.
  *   It is started through the autostart code (so the status line shows it
  *   starting and the model loading) and stopped when the command ends:
  *   SIGTERM, which finds nothing left to drain, then SIGKILL if it lingers
@@ -113,6 +115,13 @@ static int write_config(const char *abs)
 		return -1;
 	}
 	fprintf(f, "# written by plot for -m %s; removed when plot ends\n", abs);
+	/* its own tasks only, in memory: the shared daemon's store stays its own */
+	fprintf(f, "parking_lot:\n  queue: { backend: memory }\n  mailbox: { backend: memory }\n");
+	char db[PATH_MAX];
+	snprintf(db, sizeof(db), "%s/store.db", dir);
+	fputs("store: { path: ", f);
+	put_quoted(f, db);
+	fputs(" }\n", f);
 	fprintf(f, "default_model: \"%s\"\nmodels:\n  - name: \"%s\"\n    executor: llm\n"
 		"    path: ", name, name);
 	put_quoted(f, abs);

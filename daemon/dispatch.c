@@ -438,7 +438,7 @@ static void restore_failed(struct dispatch *d, struct model *m, const struct sto
 	log_msg(LOG_ERROR, "pool %s: task %llu %s", m->name, (unsigned long long)r->id, msg);
 	f.state = POOL_FAILED;
 	f.error = msg;
-	f.output = NULL;
+	f.output = ""; /* no partial output: cleared */
 	f.output_len = 0;
 	f.request = NULL;
 	f.request_len = 0;

@@ -13,8 +13,8 @@
 enum { H_READING = 0, H_SUBMITTING, H_WAITING, H_STREAMING, H_READY, H_SENT };
 
 /* One HTTP request (MHD's per-request context). Owned by http.c: freed when
- * MHD says the request is over, or, when a submit is still preparing then,
- * by the submit's done() (gone = 1 meanwhile). */
+ * MHD says the request is over, or, when a submit is still preparing then
+ * (in_submit), by the submit's done() (gone = 1 meanwhile). */
 struct hreq {
 	struct http *h;
 	struct MHD_Connection *conn;
@@ -24,7 +24,8 @@ struct hreq {
 	int too_large;
 	int phase;                  /* H_* */
 	int suspended;
-	int gone;                   /* MHD finished the request; free when the submit ends */
+	int in_submit;              /* submit.c holds r until its done() */
+	int gone;                   /* MHD finished the request meanwhile: done() frees r */
 	/* a whole response, ready to queue (H_READY) */
 	unsigned status;
 	char *resp;

@@ -52,6 +52,7 @@ static void on_submitted(void *ctx, const struct submit_out *o)
 {
 	struct hreq *r = ctx;
 
+	r->in_submit = 0;
 	if (r->gone) { /* the client left while the task was prepared */
 		if (o->code == 0 && !r->detach) {
 			r->task = o->task;
@@ -61,6 +62,8 @@ static void on_submitted(void *ctx, const struct submit_out *o)
 		return;
 	}
 	http_wait_unlink(r);
+	if (r->phase != H_SUBMITTING) /* answered meanwhile (plotd is stopping) */
+		return;
 	if (o->code) {
 		http_fail_proto(r, o->code == SUBMIT_DROPPED ? PROTO_E_SHUTDOWN : o->code, o->msg,
 				o->retry_after_secs);
@@ -127,6 +130,7 @@ void http_oai_start(struct hreq *r, int kind)
 	r->created = (int64_t)time(NULL);
 	q.ex.owner_uid = (uint32_t)r->h->c.owner;
 	r->phase = H_SUBMITTING;
+	r->in_submit = 1;
 	http_wait_link(r); /* task 0: notes skip it; a shutdown resumes it */
 	struct submit_cbs cb = { .wanted = still_there, .done = on_submitted, .ctx = r,
 				 .detach = q.detach };

@@ -584,7 +584,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		http_oai_cancel(r);
 	http_wait_unlink(r);
-	if (r->phase == H_SUBMITTING) { /* submit.c still holds r: done() frees it */
+	if (r->in_submit) { /* submit.c still holds r: done() frees it */
 		r->gone = 1;
 		return;
 	}
@@ -776,6 +776,25 @@ const char *http_address(const struct http *h)
 	return h->addr;
 }
 
+/* Exit with requests still waiting (the flush grace ran out): streams end
+ * with an error, the rest get 503, so no connection stays suspended (MHD
+ * cannot stop with one). */
+static void stop_waiting(struct http *h)
+{
+	struct hreq *r, *next;
+
+	for (r = h->waiting; r; r = next) {
+		next = r->next;
+		if (r->phase == H_STREAMING && r->sub) {
+			r->drop = 1;
+			http_resume(r);
+			continue;
+		}
+		http_wait_unlink(r);
+		http_fail(r, 503, "shutdown", "plotd is shutting down");
+	}
+}
+
 void http_free(struct http *h)
 {
 	if (!h)
@@ -786,8 +805,7 @@ void http_free(struct http *h)
 		loop_del(h->loop, &h->timer_w);
 		close(h->timer_w.fd);
 	}
-	for (struct hreq *r = h->waiting; r; r = r->next)
-		http_resume(r); /* MHD closes resumed connections on stop */
+	stop_waiting(h);
 	if (h->mhd) {
 		MHD_run(h->mhd);
 		MHD_stop_daemon(h->mhd);

@@ -706,15 +706,24 @@ static void restore_tasks(struct plotd *d)
 			r.state = POOL_FAILED;
 			r.error = "plotd stopped while it ran (store.restart_policy: fail)";
 			r.ended_ns = loop_now_ns();
-			r.output = NULL; /* partial output is not kept */
+			r.output = ""; /* partial output is not kept: cleared */
+			r.output_len = 0;
 			r.request = NULL;
 			r.request_len = 0;
 			durable_put(du, &r);
 			pool_restore_ended(m->pool, &r);
 			continue;
 		}
-		if (r.state == POOL_RUNNING)
+		if (r.state == POOL_RUNNING) { /* requeued: from the start, partial output gone */
 			r.attempts++;
+			r.output = "";
+			r.output_len = 0;
+			r.request = NULL;
+			r.request_len = 0;
+			durable_put(du, &r);
+			r.request = du->loaded[i].request;
+			r.request_len = du->loaded[i].request_len;
+		}
 		dispatch_restore(&d->dispatch, m, &r);
 	}
 	durable_loaded_free(du);

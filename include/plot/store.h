@@ -59,8 +59,10 @@ void store_record_clear(struct store_record *r);
 typedef int (*store_scan_fn)(void *arg, struct store_record *r);
 
 struct store_ops {
-	/* Insert or replace. A record without output (output NULL) keeps the
-	 * stored output; one without request keeps the stored request. */
+	/* Insert or replace. A record with output replaces the stored output
+	 * (an empty one clears it); without (output NULL) it keeps what put or
+	 * append stored, and output_len, when not 0, says how long that is.
+	 * One without request keeps the stored request. */
 	int (*put)(void *ctx, const struct store_record *r);
 	int (*get)(void *ctx, uint64_t id, struct store_record *out); /* -1: not found */
 	int (*del)(void *ctx, uint64_t id);                         /* -1: not found */
@@ -79,6 +81,9 @@ struct store_ops {
 	int (*seq_put)(void *ctx, uint64_t next);
 	/* What the last failing call failed on ("disk full: /x/plot.db"). */
 	const char *(*error)(void *ctx);
+	/* Optional: output as it grows, len bytes at byte offset off of task id's
+	 * output (replacing what was there). 0 or -1. */
+	int (*append)(void *ctx, uint64_t id, uint64_t off, const void *data, size_t len);
 };
 
 struct store {
@@ -158,5 +163,8 @@ static inline int store_get(struct store *s, uint64_t id, struct store_record *o
 { return s->ops->get(s->ctx, id, out); }
 static inline int store_del(struct store *s, uint64_t id)
 { return s->ops->del(s->ctx, id); }
+static inline int store_append(struct store *s, uint64_t id, uint64_t off, const void *data,
+			       size_t len)
+{ return s->ops->append ? s->ops->append(s->ctx, id, off, data, len) : 0; }
 
 #endif

@@ -145,7 +145,8 @@ static const struct cfg_setting settings[] = {
 	     "null means off. Use a loopback address unless a token is set; port 0 picks one."),
 	ROOT("daemon.http_token", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL,
 	     daemon.http_token, "Bearer token every HTTP request but GET /health must carry; "
-	     "null means none."),
+	     "null means none. plot config shows it to every user of the socket: prefer "
+	     "http_token_file."),
 	ROOT("daemon.http_token_file", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL,
 	     daemon.http_token_file, "File whose first line is the bearer token (instead of "
 	     "http_token, which it overrides); null means none."),

@@ -65,6 +65,8 @@ struct pool_task {
 	size_t request_len;
 	uint32_t attempts;   /* runs started before this one (restored tasks) */
 	int unconfirmed;     /* submitted with hold: not admitted before pool_confirm */
+	int store_gap;       /* an output piece was not queued for the store: the end
+	                      * record carries the whole output */
 	char *out;           /* (out_len) output bytes, NUL after the last */
 	size_t out_len, out_cap;
 	size_t *chunk_end;   /* (nchunks) end offset of each chunk in out */
@@ -158,6 +160,9 @@ int pool_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, const struct t
 /* pool-store.c: the ordered store-write queue. put/del under mu; drain and
  * free without it. */
 void pool_store_put(struct pool *p, struct pool_task *t, int with_output);
+/* len bytes emitted at byte off of t's output; -1: not queued (no memory). */
+int pool_store_append(struct pool *p, struct pool_task *t, uint64_t off, const void *data,
+		      size_t len);
 void pool_store_del(struct pool *p, uint64_t id);
 void pool_store_drain(struct pool *p);
 void pool_store_free(struct pool *p);

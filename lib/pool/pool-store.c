@@ -10,7 +10,10 @@
  *   drainers take turns: a second one waits rather than returning, so when
  *   any pool call returns its records have reached the store and a caller
  *   may then ask the store writer for a sync that covers them. A record's
- *   request (how to resume it) goes with its first snapshot only.
+ *   request (how to resume it) goes with its first snapshot only. Output
+ *   goes as it is emitted (pool_store_append, one piece per emit), so the
+ *   end record carries none, unless a piece could not be queued (no
+ *   memory): then the end record carries the whole output.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,9 +21,12 @@
 #include "plot/store.h"
 #include "pool/pool-impl.h"
 
+enum { SOP_PUT, SOP_DEL, SOP_APPEND };
+
 struct store_op {
 	struct store_op *next;
-	int del;
+	int kind;
+	uint64_t off;              /* SOP_APPEND: where rec.output goes */
 	struct store_record rec;
 };
 
@@ -65,11 +71,27 @@ void pool_store_put(struct pool *p, struct pool_task *t, int with_output)
 	r->request_len = t->request_len;
 	t->request = NULL;
 	t->request_len = 0;
-	if (with_output && t->out_len && (r->output = malloc(t->out_len))) {
+	r->output_len = t->out_len; /* stored by the appends */
+	if (with_output && t->out_len && (r->output = malloc(t->out_len)))
 		memcpy(r->output, t->out, t->out_len);
-		r->output_len = t->out_len;
-	}
 	store_op_link(p, op);
+}
+
+int pool_store_append(struct pool *p, struct pool_task *t, uint64_t off, const void *data,
+		      size_t len)
+{
+	struct store_op *op = calloc(1, sizeof *op);
+	if (!op || !(op->rec.output = malloc(len ? len : 1))) {
+		free(op);
+		return -1;
+	}
+	op->kind = SOP_APPEND;
+	op->off = off;
+	op->rec.id = t->id;
+	memcpy(op->rec.output, data, len);
+	op->rec.output_len = len;
+	store_op_link(p, op);
+	return 0;
 }
 
 void pool_store_del(struct pool *p, uint64_t id)
@@ -77,7 +99,7 @@ void pool_store_del(struct pool *p, uint64_t id)
 	struct store_op *op = calloc(1, sizeof *op);
 	if (!op)
 		return;
-	op->del = 1;
+	op->kind = SOP_DEL;
 	op->rec.id = id;
 	store_op_link(p, op);
 }
@@ -94,8 +116,11 @@ void pool_store_drain(struct pool *p)
 		pthread_mutex_unlock(&p->mu);
 		for (struct store_op *nx; op; op = nx) {
 			nx = op->next;
-			if (op->del)
+			if (op->kind == SOP_DEL)
 				store_del(p->store, op->rec.id);
+			else if (op->kind == SOP_APPEND)
+				store_append(p->store, op->rec.id, op->off, op->rec.output,
+					     op->rec.output_len);
 			else
 				store_put(p->store, &op->rec);
 			store_record_clear(&op->rec);

@@ -546,7 +546,7 @@ static void end_task(struct pool *p, struct pool_task *t, int state,
 	post_notify(po, t->id);
 	post_event(p, po, t, now);
 	if (p->store)
-		pool_store_put(p, t, 1);
+		pool_store_put(p, t, t->store_gap); /* the output went as it grew */
 	pthread_cond_broadcast(&t->cv);
 	pthread_cond_broadcast(&p->state_cv);
 	if (!p->manual_tick && (prune_at(p, now) < p->timer_target || over_retention(p)))
@@ -1117,6 +1117,8 @@ static int emit_locked(struct pool *p, struct pool_task *t, const void *data, si
 		return -POOL_E_NOMEM;
 	if (len)
 		memcpy(t->out + t->out_len, data, len);
+	if (p->store && len && pool_store_append(p, t, t->out_len, data, len) < 0)
+		t->store_gap = 1;
 	t->out_len += len;
 	t->out[t->out_len] = '\0';
 	t->chunk_end[t->nchunks++] = t->out_len;
@@ -1132,6 +1134,8 @@ int pool_task_emit(struct pool_task *t, const void *data, size_t len)
 	int rc = emit_locked(p, t, data, len);
 	uint64_t id = t->id;
 	pthread_mutex_unlock(&p->mu);
+	if (p->store)
+		pool_store_drain(p);
 	if (rc == 0 && p->notify)
 		p->notify(p->notify_ctx, id);
 	return rc;
@@ -1151,6 +1155,8 @@ void pool_emit_batch(struct pool_emit *v, size_t n)
 		v[i].id = v[i].t->id;
 	}
 	pthread_mutex_unlock(&p->mu);
+	if (p->store)
+		pool_store_drain(p);
 	for (size_t i = 0; i < n && p->notify; i++)
 		if (v[i].rc == 0)
 			p->notify(p->notify_ctx, v[i].id);

@@ -4,7 +4,9 @@
  * Records are kept as msgpack blobs, not structs, so every put and get goes
  * through store_record_encode/decode exactly as a durable backend's would;
  * a codec bug shows up here first. One mutex guards the table; callers (the
- * pool) call in without their own locks held.
+ * pool) call in without their own locks held. It keeps store.h's put and
+ * append rules as the sqlite backend does (a put without output or request
+ * keeps the stored ones), decoding the old record to do so.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -62,14 +64,40 @@ static int mgrow(struct mstore *m)
 	return 0;
 }
 
+/* Under mu: r as it will be stored, with what a put keeps from the old
+ * record (output, request) filled in from it; encoded into *blob. */
+static int merged_blob(struct mstore *m, const struct store_record *r, char **blob,
+		       size_t *len)
+{
+	struct mentry *e = *mfind(m, r->id);
+	struct store_record old, rec = *r;
+	char err[128];
+	int have = e && (!r->output || !r->request_len) &&
+		   store_record_decode(e->blob, e->len, &old, err, sizeof err) == 0;
+	if (have && !r->output) {
+		rec.output = old.output;
+		rec.output_len = old.output_len;
+	}
+	if (have && !r->request_len) {
+		rec.request = old.request;
+		rec.request_len = old.request_len;
+	}
+	int rc = store_record_encode(&rec, blob, len);
+	if (have)
+		store_record_clear(&old);
+	return rc;
+}
+
 static int mput(void *ctx, const struct store_record *r)
 {
 	struct mstore *m = ctx;
 	char *blob;
 	size_t len;
-	if (store_record_encode(r, &blob, &len) < 0)
-		return -1;
 	pthread_mutex_lock(&m->mu);
+	if (merged_blob(m, r, &blob, &len) < 0) {
+		pthread_mutex_unlock(&m->mu);
+		return -1;
+	}
 	struct mentry **pp = mfind(m, r->id);
 	if (*pp) {
 		free((*pp)->blob);
@@ -91,6 +119,35 @@ static int mput(void *ctx, const struct store_record *r)
 	m->n++;
 	pthread_mutex_unlock(&m->mu);
 	return 0;
+}
+
+/* The output from off on becomes data (what was past it is gone). */
+static int mappend(void *ctx, uint64_t id, uint64_t off, const void *data, size_t len)
+{
+	struct mstore *m = ctx;
+	struct store_record r;
+	char err[128], *blob, *o;
+	size_t blen;
+	int rc = -1;
+	pthread_mutex_lock(&m->mu);
+	struct mentry *e = *mfind(m, id);
+	if (!e || store_record_decode(e->blob, e->len, &r, err, sizeof err) < 0)
+		goto out;
+	if (off <= r.output_len && (o = realloc(r.output, (size_t)off + len + 1))) {
+		memcpy(o + off, data, len);
+		r.output = o;
+		r.output_len = (size_t)off + len;
+		if (store_record_encode(&r, &blob, &blen) == 0) {
+			free(e->blob);
+			e->blob = blob;
+			e->len = blen;
+			rc = 0;
+		}
+	}
+	store_record_clear(&r);
+out:
+	pthread_mutex_unlock(&m->mu);
+	return rc;
 }
 
 static int mget(void *ctx, uint64_t id, struct store_record *out)
@@ -149,6 +206,7 @@ static void mfree(void *ctx)
 
 static const struct store_ops memory_ops = {
 	.put = mput, .get = mget, .del = mdel, .count = mcount, .free = mfree,
+	.append = mappend,
 };
 
 struct store *store_memory_new(void)

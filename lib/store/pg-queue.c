@@ -253,12 +253,14 @@ static int take(struct pgq *q, const struct cand *c, size_t n, uint64_t lease_ms
 	if (!m)
 		return 0;
 	char ms[24], *a = u64_array(ids, m, sizeof ids[0]);
+	if (!a)
+		return -PGQ_E_NOMEM;
 	pgq_u64s(ms, lease_ms);
 	const char *p[] = { a, q->name, ms };
-	PGresult *r = a ? pgq_exec(q, "claim", SQL_TAKE, 3, p, err, errlen) : NULL;
+	PGresult *r = pgq_exec(q, "claim", SQL_TAKE, 3, p, err, errlen);
 	free(a);
 	if (!r)
-		return a ? -PGQ_E_QUERY : -PGQ_E_NOMEM;
+		return -PGQ_E_QUERY;
 	int rc = 0;
 	for (size_t k = 0; k < m && rc == 0; k++)      /* claim order: by ids[] */
 		for (int row = 0; row < PQntuples(r); row++)

@@ -109,9 +109,9 @@ int store_record_encode(const struct store_record *r, char **buf, size_t *len)
 	pack_str(&pk, "model", r->model);
 	pack_str(&pk, "label", r->label);
 	pack_str(&pk, "error", r->error);
-	pack_key(&pk, "output");
-	msgpack_pack_bin(&pk, r->output_len);
-	if (r->output_len)
+	pack_key(&pk, "output"); /* output NULL: none here (output_len says how long) */
+	msgpack_pack_bin(&pk, r->output ? r->output_len : 0);
+	if (r->output && r->output_len)
 		msgpack_pack_bin_body(&pk, r->output, r->output_len);
 	pack_u64(&pk, "attempts", r->attempts);
 	pack_str(&pk, "key", r->key);

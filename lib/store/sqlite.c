@@ -5,8 +5,9 @@
  * DESIGN
  *   Columns, not blobs: tasks(id, model, state, prio, cost, created, started,
  *   ended, deadline, owner, label, error, attempts, key, request,
- *   output_len), the output in chunks(task, seq, data) of at most
- *   CHUNK_BYTES each, and meta(k, v) for the id sequence and the schema
+ *   output_len), the output in chunks(task, seq, data) keyed by byte
+ *   offset (appended as the task runs, or written whole in pieces of at
+ *   most CHUNK_BYTES), and meta(k, v) for the id sequence and the schema
  *   version. A put is an UPSERT that keeps the stored request and output
  *   when the record brings none, so the pool's state-change records stay
  *   small. uint64 values are stored as their int64 bit pattern.
@@ -42,7 +43,7 @@
 #define SCHEMA_VERSION 1
 #define CHUNK_BYTES (64u << 10)
 
-enum { S_PUT, S_CHUNK_DEL, S_CHUNK_ADD, S_DEL, S_GET, S_CHUNKS, S_SCAN, S_SEQ_GET,
+enum { S_PUT, S_CHUNK_DEL, S_CHUNK_ADD, S_APPEND, S_DEL, S_GET, S_CHUNKS, S_SCAN, S_SEQ_GET,
        S_SEQ_PUT, S_COUNT, S_BEGIN, S_COMMIT, S_ROLLBACK, S_N };
 
 static const char *const sql_text[S_N] = {
@@ -58,10 +59,11 @@ static const char *const sql_text[S_N] = {
 		  "output_len=COALESCE(?16, tasks.output_len)",
 	[S_CHUNK_DEL] = "DELETE FROM chunks WHERE task=?1",
 	[S_CHUNK_ADD] = "INSERT INTO chunks(task,seq,data) VALUES(?1,?2,?3)",
+	[S_APPEND] = "INSERT OR REPLACE INTO chunks(task,seq,data) VALUES(?1,?2,?3)",
 	[S_DEL] = "DELETE FROM tasks WHERE id=?1",
 	[S_GET] = "SELECT id,model,state,prio,cost,created,started,ended,deadline,owner,label,"
 		  "error,attempts,key,request,output_len FROM tasks WHERE id=?1",
-	[S_CHUNKS] = "SELECT data FROM chunks WHERE task=?1 ORDER BY seq",
+	[S_CHUNKS] = "SELECT seq, data FROM chunks WHERE task=?1 ORDER BY seq",
 	[S_SCAN] = "SELECT id,model,state,prio,cost,created,started,ended,deadline,owner,label,"
 		   "error,attempts,key,request,output_len FROM tasks ORDER BY id",
 	[S_SEQ_GET] = "SELECT v FROM meta WHERE k='next_id'",
@@ -164,7 +166,7 @@ static void bind_record(sqlite3_stmt *s, const struct store_record *r)
 		sqlite3_bind_blob(s, 15, r->request, (int)r->request_len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(s, 15);
-	if (r->output)
+	if (r->output || r->output_len)
 		bind_u64(s, 16, r->output_len);
 	else
 		sqlite3_bind_null(s, 16);
@@ -177,10 +179,10 @@ static int put_output(struct sq *q, const struct store_record *r)
 	bind_u64(del, 1, r->id);
 	if (step_done(q, del, "clearing output") < 0)
 		return -1;
-	for (size_t off = 0, seq = 0; off < r->output_len; off += CHUNK_BYTES, seq++) {
+	for (size_t off = 0; off < r->output_len; off += CHUNK_BYTES) {
 		size_t n = r->output_len - off < CHUNK_BYTES ? r->output_len - off : CHUNK_BYTES;
 		bind_u64(add, 1, r->id);
-		bind_u64(add, 2, seq);
+		bind_u64(add, 2, off);
 		sqlite3_bind_blob(add, 3, r->output + off, (int)n, SQLITE_STATIC);
 		if (step_done(q, add, "writing output") < 0)
 			return -1;
@@ -197,6 +199,18 @@ static int sq_put(void *ctx, const struct store_record *r)
 	if (step_done(q, q->st[S_PUT], "writing a task") < 0)
 		return -1;
 	return r->output ? put_output(q, r) : 0;
+}
+
+static int sq_append(void *ctx, uint64_t id, uint64_t off, const void *data, size_t len)
+{
+	struct sq *q = ctx;
+	sqlite3_stmt *s = q->st[S_APPEND];
+	if (len > INT_MAX)
+		return sq_fail(q, SQLITE_TOOBIG, "output chunk too large");
+	bind_u64(s, 1, id);
+	bind_u64(s, 2, off);
+	sqlite3_bind_blob(s, 3, len ? data : "", (int)len, SQLITE_STATIC);
+	return step_done(q, s, "appending output");
 }
 
 static char *col_text(sqlite3_stmt *s, int i)
@@ -236,22 +250,32 @@ static void row_to_record(sqlite3_stmt *s, struct store_record *r)
 	r->request = col_blob(s, 14, &r->request_len);
 }
 
-/* Append the task's chunks into r->output. */
-static int load_output(struct sq *q, struct store_record *r, uint64_t want)
+/* The task's chunks, in offset order, into r->output (at most
+ * REC_OUTPUT_MAX bytes; a gap or overlap ends it: what is whole is kept). */
+#define REC_OUTPUT_MAX ((size_t)256 << 20)
+static int load_output(struct sq *q, struct store_record *r)
 {
 	sqlite3_stmt *s = q->st[S_CHUNKS];
-	size_t cap = want ? (size_t)want : 0;
+	size_t cap = 256;
 	int rc;
-	r->output = malloc(cap + 1);
-	if (!r->output)
+	if (!(r->output = malloc(cap)))
 		return sq_fail(q, SQLITE_NOMEM, "reading output");
 	r->output_len = 0;
 	bind_u64(s, 1, r->id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		size_t n = (size_t)sqlite3_column_bytes(s, 0);
-		if (n > cap - r->output_len)
-			break; /* more chunks than output_len says: keep what fits */
-		memcpy(r->output + r->output_len, sqlite3_column_blob(s, 0), n);
+		size_t n = (size_t)sqlite3_column_bytes(s, 1);
+		uint64_t off = (uint64_t)sqlite3_column_int64(s, 0);
+		if (off != r->output_len || n > REC_OUTPUT_MAX - r->output_len)
+			break;
+		while (r->output_len + n + 1 > cap)
+			cap *= 2;
+		char *o = realloc(r->output, cap);
+		if (!o) {
+			sqlite3_reset(s);
+			return sq_fail(q, SQLITE_NOMEM, "reading output");
+		}
+		r->output = o;
+		memcpy(r->output + r->output_len, sqlite3_column_blob(s, 1), n);
 		r->output_len += n;
 	}
 	sqlite3_reset(s);
@@ -264,11 +288,8 @@ static int load_output(struct sq *q, struct store_record *r, uint64_t want)
 /* The row s is on, with its output, into r. */
 static int read_row(struct sq *q, sqlite3_stmt *s, struct store_record *r)
 {
-	uint64_t out_len = (uint64_t)sqlite3_column_int64(s, 15);
 	row_to_record(s, r);
-	if (out_len > ((uint64_t)256 << 20))
-		out_len = (uint64_t)256 << 20;
-	if (load_output(q, r, out_len) < 0) {
+	if (load_output(q, r) < 0) {
 		store_record_clear(r);
 		return -1;
 	}
@@ -396,7 +417,7 @@ static void sq_free(void *ctx)
 static const struct store_ops sqlite_ops = {
 	.put = sq_put, .get = sq_get, .del = sq_del, .count = sq_count, .free = sq_free,
 	.begin = sq_begin, .commit = sq_commit, .rollback = sq_rollback, .scan = sq_scan,
-	.seq_get = sq_seq_get, .seq_put = sq_seq_put, .error = sq_error,
+	.seq_get = sq_seq_get, .seq_put = sq_seq_put, .error = sq_error, .append = sq_append,
 };
 
 /* ---- open ---------------------------------------------------------------------- */

@@ -13,9 +13,12 @@
  *   in order, with the outcome; the daemon's completion posts to its loop.
  *
  *   Within a batch only a task's last record is written: an earlier put of
- *   the same id hands it its request and output (which a later state record
- *   leaves out) and is skipped; a put followed by a delete is skipped.
- *   Under load a task's submit, start and end often share a batch.
+ *   the same id hands it its request (which a later state record leaves
+ *   out) and is skipped; a put followed by a delete is skipped. A put that
+ *   carries output (which replaces the stored output) stays in its place.
+ *   Under load a task's submit, start and end often share a batch. Output
+ *   appended in pieces (one per token) is joined per task and batch into
+ *   one chunk.
  *
  *   The id sequence is persisted in the same transaction as the records:
  *   the backend's next id becomes max(committed ids) + 1, so no committed
@@ -35,11 +38,12 @@
 
 #include "plot/store.h"
 
-enum { OP_PUT, OP_DEL, OP_SYNC, OP_SKIP };
+enum { OP_PUT, OP_DEL, OP_SYNC, OP_SKIP, OP_APPEND };
 
 struct wop {
 	struct wop *next;
 	int kind;
+	uint64_t off;          /* OP_APPEND: where rec.output goes in the task's output */
 	struct store_record rec;
 	store_done_fn fn;
 	void *ctx, *arg;
@@ -180,6 +184,21 @@ static int facade_del(void *ctx, uint64_t id)
 	return enqueue(w, op);
 }
 
+static int facade_append(void *ctx, uint64_t id, uint64_t off, const void *data, size_t len)
+{
+	struct store_writer *w = ctx;
+	struct wop *op = calloc(1, sizeof *op);
+	if (!op || !(op->rec.output = dup_bytes(data, len))) {
+		free(op);
+		return lost(w, id);
+	}
+	op->kind = OP_APPEND;
+	op->off = off;
+	op->rec.id = id;
+	op->rec.output_len = len;
+	return enqueue(w, op);
+}
+
 int store_writer_sync(struct store_writer *w, store_done_fn fn, void *ctx, void *arg)
 {
 	struct wop *op = calloc(1, sizeof *op);
@@ -212,12 +231,12 @@ static void facade_free(void *ctx)
 
 static const struct store_ops facade_ops = {
 	.put = facade_put, .get = facade_get, .del = facade_del, .count = facade_count,
-	.free = facade_free,
+	.free = facade_free, .append = facade_append,
 };
 
 /* ---- the thread ---------------------------------------------------------------- */
 
-static void take_blobs(struct store_record *to, struct store_record *from)
+static void take_request(struct store_record *to, struct store_record *from)
 {
 	if (!to->request_len && from->request_len) {
 		to->request = from->request;
@@ -225,16 +244,35 @@ static void take_blobs(struct store_record *to, struct store_record *from)
 		from->request = NULL;
 		from->request_len = 0;
 	}
-	if (!to->output && from->output) {
-		to->output = from->output;
-		to->output_len = from->output_len;
-		from->output = NULL;
-		from->output_len = 0;
-	}
 }
 
-/* Skip every put that a later op of the same id supersedes (see DESIGN).
- * Walks newest first with an open-addressing table of the ids seen. */
+/* Join an append to the one before it of the same task when it continues
+ * it: one chunk per task and batch. 0 joined, -1 not (or no memory). */
+static int join(struct wop *to, struct wop *op)
+{
+	if (to->off + to->rec.output_len != op->off)
+		return -1;
+	char *o = realloc(to->rec.output, to->rec.output_len + op->rec.output_len + 1);
+	if (!o)
+		return -1;
+	memcpy(o + to->rec.output_len, op->rec.output, op->rec.output_len);
+	to->rec.output = o;
+	to->rec.output_len += op->rec.output_len;
+	op->kind = OP_SKIP;
+	return 0;
+}
+
+/* Slot of id in an open-addressing table of cap (a power of two) entries. */
+static size_t slot_of(struct wop **tab, size_t cap, uint64_t id)
+{
+	size_t i = (size_t)(id * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
+	while (tab[i] && tab[i]->rec.id != id)
+		i = (i + 1) & (cap - 1);
+	return i;
+}
+
+/* Appends first (oldest first: each joins the previous one of its task),
+ * then puts (newest first: a later op of the same id supersedes a put). */
 static void coalesce(struct wop *list)
 {
 	size_t n = 0, cap = 16;
@@ -246,22 +284,27 @@ static void coalesce(struct wop *list)
 	if (!v || !seen)
 		goto out; /* no memory: write everything, which is merely slower */
 	n = 0;
-	for (struct wop *op = list; op; op = op->next)
+	for (struct wop *op = list; op; op = op->next) {
 		v[n++] = op;
+		if (op->kind != OP_APPEND)
+			continue;
+		size_t i = slot_of(seen, cap, op->rec.id);
+		if (!seen[i] || join(seen[i], op) < 0)
+			seen[i] = op;
+	}
+	memset(seen, 0, cap * sizeof *seen);
 	while (n--) {
 		struct wop *op = v[n];
 		if (op->kind != OP_PUT && op->kind != OP_DEL)
 			continue;
-		size_t i = (size_t)(op->rec.id * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
-		while (seen[i] && seen[i]->rec.id != op->rec.id)
-			i = (i + 1) & (cap - 1);
+		size_t i = slot_of(seen, cap, op->rec.id);
 		if (!seen[i]) {
 			seen[i] = op;
-		} else if (op->kind == OP_PUT) {
+		} else if (op->kind == OP_PUT && !op->rec.output) {
 			if (seen[i]->kind == OP_PUT)
-				take_blobs(&seen[i]->rec, &op->rec);
+				take_request(&seen[i]->rec, &op->rec);
 			op->kind = OP_SKIP;
-		}
+		} /* a put with output stays where it is: appends may follow it */
 	}
 out:
 	free(v);
@@ -276,6 +319,8 @@ static int apply(struct store_writer *w, struct wop *op, uint64_t *max_id)
 			*max_id = op->rec.id + 1;
 		return op->kind == OP_PUT ? b->ops->put(b->ctx, &op->rec) : 0;
 	}
+	if (op->kind == OP_APPEND)
+		return store_append(b, op->rec.id, op->off, op->rec.output, op->rec.output_len);
 	if (op->kind == OP_DEL)
 		b->ops->del(b->ctx, op->rec.id); /* already gone is fine */
 	return 0;

@@ -303,3 +303,51 @@ task_state_is() { # task_state_is ID STATE
 	PY
 	assert_output $'idle closed True\nthird served after True True'
 }
+
+@test "plotd exits cleanly with HTTP requests still waiting (a stalled stream, a queued task)" {
+	plotd_write_config <<-'EOF2'
+	daemon: { log_level: debug, http_max_output: 1073741824, http_max_body: 4194304 }
+	parking_lot:
+	  pool: { max_running: 1 }
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 0 }
+	EOF2
+	http_start
+	python3 -c 'import json; print(json.dumps({"prompt": "w " * 400000, "stream": True}))' \
+		>"$BATS_TEST_TMPDIR/big.json"
+	python3 - "${URL##*:}" "$BATS_TEST_TMPDIR/big.json" <<-'PY' &
+	import socket, sys, time
+	body = open(sys.argv[2], "rb").read()
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	s.connect(("127.0.0.1", int(sys.argv[1])))
+	s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+	time.sleep(60)
+	PY
+	plot_kill_later $!
+	wait_until grep -q 'task 1 admitted' "$PLOTD_STDERR"
+	# a second request waits behind it (max_running 1)
+	curl -s --max-time 20 "$URL/v1/completions" -d '{"prompt": "queued"}' >"$BATS_TEST_TMPDIR/second" &
+	plot_kill_later $!
+	wait_until grep -q 'task 2 submitted' "$PLOTD_STDERR"
+	plotd_stop TERM INT
+	[ "$PLOTD_STATUS" -lt 128 ]
+	grep -q 'plotd exited' "$PLOTD_STDERR"
+}
+
+@test "cost above max_units is 400 CAPACITY; plot's extras reach the task (priority, cost)" {
+	http_start
+	run -0 code POST /v1/completions -d '{"prompt": "x", "cost": 9}'
+	assert_output 400
+	run -0 cat "$BODY"
+	assert_output --partial '"message":"cost 9 exceeds max_units 8 of model echo"'
+	assert_output --partial '"code":"capacity"'
+	run -0 curl -s -D "$BATS_TEST_TMPDIR/h" "$URL/v1/completions" \
+		-d '{"prompt": "a b", "cost": 3, "priority": "high"}'
+	id=$(sed -n 's/^X-Plot-Task: \([0-9]*\).*/\1/p' "$BATS_TEST_TMPDIR/h")
+	run -0 "$PLOT" status --json "$id"
+	assert_output --partial '"priority":"high"'
+	assert_output --partial '"cost":3,'
+}

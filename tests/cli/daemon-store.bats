@@ -167,6 +167,32 @@ kill9() {
 	assert_output "second task"
 }
 
+@test "output is stored as it grows: a running task's words are in the database before it ends" {
+	store_config 5
+	plotd_start
+	"$PLOT" submit "one two three four five six seven eight nine ten" >/dev/null
+	has_words() {
+		python3 -c 'import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+print(b"".join(r[0] for r in c.execute("select data from chunks where task=1 order by seq")).decode())' "$(DB)" 2>/dev/null
+	}
+	# plotd holds the database exclusively: look once it is gone (kill -9)
+	wait_until is_state 1 running
+	run_two() { [ "$("$PLOT" --json status 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["output_bytes"])')" -ge 8 ]; }
+	wait_until run_two
+	kill9
+	run -0 has_words
+	[[ "$output" == "one two "* ]]
+	[[ "$output" != *ten ]]
+	# at the restart the task is requeued: its partial output is gone, and it
+	# ends whole, once
+	store_config 1000
+	plotd_start
+	wait_until is_state 1 done
+	run -0 "$PLOT" result 1
+	assert_output "one two three four five six seven eight nine ten"
+}
+
 @test "--key: a repeated submit gets the first task's id, also after a restart" {
 	store_config 1000
 	plotd_start

@@ -20,6 +20,7 @@ setup() {
 	    params: { tokens_per_sec: 1000 }
 	  - name: slow
 	    executor: synthetic
+	    parking_lot: { pool: { max_running: 1 } }
 	    params: { tokens_per_sec: 20 }
 	  - name: nap
 	    executor: synthetic
@@ -70,9 +71,10 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	plotd_start
 	"$PLOT" run -m slow "$(words 400)" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" &
 	local pid=$!
+	wait_until stat_is slow running 1
 	submit -m slow "$(words 400)"
-	local queued=$ID
-	wait_until chunks_ge "$((queued - 1))" 2
+	wait_until state_is "$ID" queued
+	wait_until test -s "$BATS_TEST_TMPDIR/out"
 	run -0 "$PLOT" models unload slow
 	local st=0
 	wait "$pid" || st=$?

@@ -36,8 +36,9 @@ no_private_dirs() { ! compgen -G "$XDG_RUNTIME_DIR/plot-adhoc-*" >/dev/null; }
 	cd "$BATS_TEST_TMPDIR"
 	run -0 rawclient "$PLOT_SOCKET" call models
 	"$PLOT" run -m tiny --temperature 0 -n 12 "hello there" >expect
-	plotd_stop
 	[ -s expect ]
+	# the shared plotd keeps running (and holding its store): the private one
+	# has its own
 	run -0 --separate-stderr "$PLOT" -v run -m "./my tiny.gguf" --temperature 0 -n 12 "hello there"
 	assert_equal "$output" "$(cat expect)"
 	echo "$stderr" >err

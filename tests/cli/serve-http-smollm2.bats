@@ -83,3 +83,10 @@ health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = "$1"
 	run -0 python3 "$CLIENT" "$URL" completestream "$P1" 12
 	assert_output "$want"
 }
+
+@test "a prompt plus max_tokens beyond the context is 400 context_length_exceeded" {
+	http_start
+	run -0 curl -s -w ' %{http_code}' "$URL/v1/completions" -d '{"prompt": "hi", "max_tokens": 10000000}'
+	assert_output --partial '"code":"context_length_exceeded"'
+	assert_output --partial ' 400'
+}

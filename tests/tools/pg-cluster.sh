@@ -6,6 +6,8 @@
 #                              directory), PGPORT, PGUSER, PGDATABASE, PLOT_PG_DIR
 #   pg-cluster.sh stop [DIR]   stop it and delete its directory (DIR defaults
 #                              to $PLOT_PG_DIR)
+#   pg-cluster.sh restart [DIR]  crash and restart its server (immediate stop:
+#                              no checkpoint, recovery from WAL), same options
 #   pg-cluster.sh run CMD...   run CMD against the cluster named by
 #                              $PLOT_PG_DIR when one is running (CI starts one
 #                              for the whole `make check`), else against a new
@@ -84,6 +86,13 @@ stop() {
     rm -rf "$dir"
 }
 
+restart() {
+    dir=${1:-${PLOT_PG_DIR:-}}
+    [ -n "$dir" ] && [ -d "$dir/data" ] || die "restart: no cluster (argument or PLOT_PG_DIR)"
+    as_owner "$(bindir)/pg_ctl" -D "$dir/data" -m immediate -w -t 30 restart >/dev/null 2>&1 ||
+        die "restart: pg_ctl restart failed (see $dir/server.log)"
+}
+
 run() {
     if [ -n "${PLOT_PG_DIR:-}" ] && [ -S "$PLOT_PG_DIR/.s.PGSQL.${PGPORT:-}" ]; then
         exec "$@"
@@ -102,6 +111,7 @@ cmd=${1:-}
 case "$cmd" in
     start) start ;;
     stop) stop "$@" ;;
+    restart) restart "$@" ;;
     run) [ $# -gt 0 ] || die "run: no command"; run "$@" ;;
-    *) die "usage: pg-cluster.sh start | stop [DIR] | run CMD..." ;;
+    *) die "usage: pg-cluster.sh start | stop [DIR] | restart [DIR] | run CMD..." ;;
 esac

@@ -7,6 +7,8 @@
  * The file gets its own database (plot_test_<pid>, dropped at the end);
  * tests of migrations get fresh ones. Each queue test starts from empty
  * tables. Several "daemons" are several struct pgq, each its own connection.
+ * One test restarts the server (tests/tools/pg-cluster.sh restart, run
+ * from the repository root as make does).
  * Time passing for leases and deadlines is done by moving the row's
  * timestamps into the past with SQL (the database clock is the only clock
  * the queue reads), except one test that lets a 50 ms lease really expire.
@@ -14,6 +16,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1024,6 +1027,92 @@ static void t_submit_key_once(void **st)
 	pgq_free(b);
 }
 
+/* The server restarts under a stream of submits: the submitter reconnects
+ * with backoff and retries with the same idempotency key, so every submit
+ * that was acknowledged is there afterwards, and none is there twice (a
+ * submit whose commit landed but whose answer was lost is not queued again). */
+struct restart_run {
+	atomic_int acked, stop, reconnects, done; /* shared with the main thread */
+	uint64_t ids[4096];                       /* read after the join */
+	int rc;
+	char err[512];
+};
+
+static int submit_retrying(struct pgq *q, struct restart_run *rr, int i)
+{
+	char key[32];
+	snprintf(key, sizeof key, "restart-%d", i);
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1, .key = key };
+	long backoff_ms = 5;
+	for (int tries = 0; tries < 200; tries++) {
+		int rc = pgq_submit(q, &s, &rr->ids[i], rr->err, sizeof rr->err);
+		if (rc >= 0)
+			return 0;
+		if (pgq_connected(q))
+			return rc;
+		nanosleep(&(struct timespec){ 0, backoff_ms * 1000 * 1000 }, NULL);
+		backoff_ms = backoff_ms < 200 ? backoff_ms * 2 : 200;
+		if (pgq_reconnect(q, rr->err, sizeof rr->err) == 0)
+			atomic_fetch_add(&rr->reconnects, 1);
+	}
+	return -PGQ_E_CONNECT;
+}
+
+static void *restart_submitter(void *p)
+{
+	struct restart_run *rr = p;
+	struct pgq *q = NULL;
+	rr->rc = pgq_open(g_url, "submitter", &q, rr->err, sizeof rr->err);
+	for (int i = 0; rr->rc == 0 && i < 4096 && !atomic_load(&rr->stop); i++) {
+		rr->rc = submit_retrying(q, rr, i);
+		if (rr->rc == 0)
+			atomic_fetch_add(&rr->acked, 1);
+	}
+	pgq_free(q);
+	atomic_store(&rr->done, 1);
+	return NULL;
+}
+
+/* Bounded wait for n acknowledged submits; on failure stop the submitter and
+ * report its error (read only after the join). */
+static void wait_acked(struct restart_run *rr, pthread_t th, int n)
+{
+	for (int i = 0; i < 1000 && atomic_load(&rr->acked) < n && !atomic_load(&rr->done); i++)
+		nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+	if (atomic_load(&rr->acked) >= n)
+		return;
+	atomic_store(&rr->stop, 1);
+	pthread_join(th, NULL);
+	fail_msg("only %d of %d submits acknowledged: %s", atomic_load(&rr->acked), n, rr->err);
+}
+
+static void t_server_restart_loses_nothing_acknowledged(void **st)
+{
+	static struct restart_run rr;
+	memset(&rr, 0, sizeof rr);
+	if (!getenv("PLOT_PG_DIR"))
+		fail_msg("PLOT_PG_DIR unset: run me through tests/tools/pg-cluster.sh run");
+	pthread_t th;
+	pthread_create(&th, NULL, restart_submitter, &rr);
+	wait_acked(&rr, th, 50);
+	assert_int_equal(system("tests/tools/pg-cluster.sh restart"), 0);
+	int before = atomic_load(&rr.acked);
+	wait_acked(&rr, th, before + 50);
+	atomic_store(&rr.stop, 1);
+	pthread_join(th, NULL);
+	if (rr.rc)
+		fail_msg("submitter: %s", rr.err);
+	assert_true(atomic_load(&rr.reconnects) >= 1);
+	PQreset(g_db);
+	PQreset(g_admin);
+	int acked = atomic_load(&rr.acked);
+	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks"), acked);
+	for (int i = 0; i < acked; i++)
+		assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE id = %llu AND key ="
+					 " 'restart-%d'", (unsigned long long)rr.ids[i], i), 1);
+	printf("# %d submits acknowledged, %d reconnects\n", acked, atomic_load(&rr.reconnects));
+}
+
 static void t_bad_arguments(void **st)
 {
 	struct pgq *a = open_as("A");
@@ -1144,6 +1233,7 @@ int main(void)
 		cmocka_unit_test_setup(t_queue_full_at_shared_depth, empty_tables),
 		cmocka_unit_test_setup(t_reconnect_after_connection_loss, empty_tables),
 		cmocka_unit_test_setup(t_submit_key_once, empty_tables),
+		cmocka_unit_test_setup(t_server_restart_loses_nothing_acknowledged, empty_tables),
 		cmocka_unit_test_setup(t_bad_arguments, empty_tables),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

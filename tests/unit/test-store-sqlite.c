@@ -146,6 +146,37 @@ static void t_roundtrip(void **state)
 	store_free(s);
 }
 
+/* Output appended as it grows comes back whole, in order; a put without
+ * output keeps it; a put with empty output clears it. */
+static void t_append(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f->path);
+	struct store_record r, out;
+	record(&r, 3, POOL_RUNNING);
+	assert_int_equal(store_put(s, &r), 0);
+	assert_int_equal(store_append(s, 3, 0, "hello ", 6), 0);
+	assert_int_equal(store_append(s, 3, 6, "brave ", 6), 0);
+	assert_int_equal(store_append(s, 3, 12, "world", 5), 0);
+	record(&r, 3, POOL_DONE);
+	r.output_len = 17; /* the end record: no output, its length */
+	assert_int_equal(store_put(s, &r), 0);
+	store_free(s);
+	s = open_ok(f->path);
+	assert_int_equal(store_get(s, 3, &out), 0);
+	assert_int_equal(out.state, POOL_DONE);
+	assert_int_equal(out.output_len, 17);
+	assert_memory_equal(out.output, "hello brave world", 17);
+	store_record_clear(&out);
+	record(&r, 3, POOL_QUEUED);
+	r.output = "";
+	assert_int_equal(store_put(s, &r), 0); /* a requeue: the partial output goes */
+	assert_int_equal(store_get(s, 3, &out), 0);
+	assert_int_equal(out.output_len, 0);
+	store_record_clear(&out);
+	store_free(s);
+}
+
 /* Records survive a close; scan is in id order; the sequence only grows. */
 static void t_reopen_scan_seq(void **state)
 {
@@ -352,6 +383,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(t_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_reopen_scan_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_corrupted, setup, teardown),
