@@ -136,7 +136,8 @@ def check():
         if t is None or t["state"] != "done":
             problems.append(f"task {i} ({key}) is {t and t['state']}, not done")
             continue
-        r = plot("result", str(i))  # plot result ends the output with a newline
+        r = plot("result", str(i))
+        # plot result ends an output that lacks one with a newline (plot(1))
         if r is None or r.returncode != 0 or r.stdout != prompts[key] + "\n":
             problems.append(f"task {i} ({key}): output {r and r.stdout!r}, want {prompts[key]!r}")
     orphans = set(held) - set(ids)
