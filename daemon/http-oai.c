@@ -21,7 +21,8 @@
  *   emits one chunk per token, except that text held back for a stop
  *   string or an unfinished UTF-8 sequence goes out as one chunk, so it
  *   can undercount there. finish_reason is "length" when that count
- *   reached the request's max_tokens, else "stop".
+ *   reached the task's limit (its max_tokens, or without one the room its
+ *   prompt left in the context), else "stop".
  *
  *   A client that disconnects cancels its task unless it asked to detach
  *   ("detach": true). A suspended connection's socket is not watched, so a
@@ -48,6 +49,17 @@ static int still_there(void *ctx)
 	return !((struct hreq *)ctx)->gone;
 }
 
+/* Without a max_tokens an llm task runs to the end of its context: that
+ * is its limit then (0 = no limit known). */
+static uint32_t room_left(const struct hreq *r)
+{
+	struct exec_info info = { .state = "" };
+
+	exec_describe(r->m->exec, &info);
+	return info.context_length > r->prompt_tokens
+		? (uint32_t)(info.context_length - r->prompt_tokens) : 0;
+}
+
 static void on_submitted(void *ctx, const struct submit_out *o)
 {
 	struct hreq *r = ctx;
@@ -71,6 +83,7 @@ static void on_submitted(void *ctx, const struct submit_out *o)
 	}
 	r->task = o->task;
 	r->prompt_tokens = o->prompt_tokens;
+	r->max_tokens = o->max_tokens ? o->max_tokens : room_left(r);
 	http_wait_link(r);
 	if (r->stream) {
 		r->phase = H_STREAMING; /* http.c's step() queues the SSE response */
@@ -126,7 +139,6 @@ void http_oai_start(struct hreq *r, int kind)
 	r->stream = q.stream;
 	r->include_usage = q.include_usage;
 	r->detach = q.detach;
-	r->max_tokens = (q.ex.has & EXEC_HAS_MAX_TOKENS) ? q.ex.max_tokens : 0;
 	r->created = (int64_t)time(NULL);
 	q.ex.owner_uid = (uint32_t)r->h->c.owner;
 	r->phase = H_SUBMITTING;

@@ -385,8 +385,9 @@ static void detach(struct model *m)
 	m->exec = NULL;
 	m->pool = NULL;
 	m->store = NULL;
-	m->job_on = pthread_create(&m->job, NULL, free_main, m) == 0;
-	if (!m->job_on) {
+	m->job_on = 1; /* before the thread starts: free_main reads it */
+	if (pthread_create(&m->job, NULL, free_main, m) != 0) {
+		m->job_on = 0;
 		free_main(m); /* no thread: free here, the loop waits this once */
 		m->state = MODEL_UNLOADED;
 	}
@@ -426,8 +427,9 @@ int models_unload(struct models *ms, struct model *m, char *err, size_t errlen)
 		pool_cancel(m->pool, v[k].id);
 	free(v);
 	log_msg(LOG_INFO, "pool %s: unloading (%zu tasks cancelled)", m->name, n);
-	m->job_on = pthread_create(&m->job, NULL, shut_main, m) == 0;
-	if (!m->job_on) {
+	m->job_on = 1;
+	if (pthread_create(&m->job, NULL, shut_main, m) != 0) {
+		m->job_on = 0;
 		m->state = MODEL_LOADED;
 		snprintf(err, errlen, "cannot start a thread to unload %s", m->name);
 		return -1;

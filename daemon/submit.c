@@ -239,7 +239,8 @@ static void submit_prepared(struct pending *pe)
 	if (pe->cb.detach)
 		log_msg(LOG_DEBUG, "pool %s: task %llu is detached", m->name,
 			(unsigned long long)id);
-	struct submit_out o = { .code = 0, .task = id, .prompt_tokens = r->prompt_tokens };
+	struct submit_out o = { .code = 0, .task = id, .prompt_tokens = r->prompt_tokens,
+				 .max_tokens = r->max_tokens };
 	if (pe->restore.id)
 		pe->cb.done(pe->cb.ctx, &o); /* on disk already */
 	else

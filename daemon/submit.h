@@ -24,6 +24,7 @@ struct submit_out {
 	char msg[256];              /* the error, naming the model and the limit */
 	uint64_t task;              /* code 0 */
 	uint32_t prompt_tokens;     /* code 0; 0 without a tokenizer */
+	uint32_t max_tokens;        /* code 0: the limit the task runs to; 0 = none */
 	uint64_t retry_after_secs;  /* PROTO_E_QUEUE_FULL: a hint for HTTP's Retry-After */
 };
 

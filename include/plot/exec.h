@@ -96,6 +96,8 @@ struct exec_prepared {
 	int status;              /* 0 or -EXEC_E_* */
 	char error[256];         /* set when status < 0 */
 	uint32_t prompt_tokens;  /* 0 for an executor without a tokenizer */
+	uint32_t max_tokens;     /* the limit it will run to (the request's, or the
+	                          * executor's default); 0 = none */
 	struct pool_submit sub;  /* ready for pool_submit(); set sub.payload to NULL
 	                          * once pool_submit took it (it does, in every case) */
 	char label[128];         /* sub.label points here */

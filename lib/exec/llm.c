@@ -105,6 +105,7 @@ struct relay {
 	void *cb_ctx;
 	int has_cost;
 	uint64_t cost;
+	uint32_t max_tokens;
 };
 
 /* Prep thread: llm result -> common result, then the caller's callback. */
@@ -117,6 +118,7 @@ static void on_prepared(void *ctx, struct llm_exec_prepared *lr)
 	if (p && lr) {
 		memcpy(p->error, lr->error, sizeof(p->error));
 		p->prompt_tokens = lr->prompt_tokens;
+		p->max_tokens = rl.max_tokens;
 		p->sub = lr->sub;
 		memcpy(p->label, lr->label, sizeof(p->label));
 		p->sub.label = p->label;
@@ -145,8 +147,8 @@ static int llm_prepare(void *ctx, const struct exec_request *r, exec_prepared_fn
 		snprintf(err, errlen, "max_tokens must be >= 1, got 0");
 		return -EXEC_E_INVALID;
 	}
-	*rl = (struct relay){ cb, cb_ctx, !!(r->has & EXEC_HAS_COST), r->cost };
 	request_from(r, &q);
+	*rl = (struct relay){ cb, cb_ctx, !!(r->has & EXEC_HAS_COST), r->cost, q.max_tokens };
 	int rc = llm_exec_prepare(ctx, &q, on_prepared, rl, err, errlen);
 	if (rc < 0)
 		free(rl);

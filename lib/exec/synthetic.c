@@ -45,6 +45,7 @@ static int synth_prepare(void *ctx, const struct exec_request *r, exec_prepared_
 		return -EXEC_E_NOMEM;
 	}
 	p->sub.payload_free = pool_synth_payload_free;
+	p->max_tokens = max;
 	p->sub.priority = r->priority;
 	p->sub.cost = (r->has & EXEC_HAS_COST) ? r->cost : 1;
 	p->sub.timeout_ns = (r->has & EXEC_HAS_TIMEOUT) ? r->timeout_ns : 0;

@@ -32,6 +32,7 @@
  */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -44,6 +45,7 @@ struct wop {
 	struct wop *next;
 	int kind;
 	uint64_t off;          /* OP_APPEND: where rec.output goes in the task's output */
+	size_t ocap;           /* OP_APPEND after a join: bytes allocated at rec.output */
 	struct store_record rec;
 	store_done_fn fn;
 	void *ctx, *arg;
@@ -252,11 +254,18 @@ static int join(struct wop *to, struct wop *op)
 {
 	if (to->off + to->rec.output_len != op->off)
 		return -1;
-	char *o = realloc(to->rec.output, to->rec.output_len + op->rec.output_len + 1);
-	if (!o)
-		return -1;
-	memcpy(o + to->rec.output_len, op->rec.output, op->rec.output_len);
-	to->rec.output = o;
+	size_t need = to->rec.output_len + op->rec.output_len + 1;
+	if (need > to->ocap) { /* grow geometrically: a batch may join thousands of tokens */
+		size_t cap = need < 64 ? 64 : need;
+		if (cap <= SIZE_MAX / 2)
+			cap *= 2;
+		char *o = realloc(to->rec.output, cap);
+		if (!o)
+			return -1;
+		to->rec.output = o;
+		to->ocap = cap;
+	}
+	memcpy(to->rec.output + to->rec.output_len, op->rec.output, op->rec.output_len);
 	to->rec.output_len += op->rec.output_len;
 	op->kind = OP_SKIP;
 	return 0;

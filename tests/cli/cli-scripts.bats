@@ -174,9 +174,9 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     [[ "$stderr" == *"task $long has not ended after"* ]]
     state_is "$long" running
     "$PLOT" -q cancel "$long" >/dev/null
-    # (1 s each: still running when wait --all lists the queue)
-    submit -m slow "$(words 20)"; a=$ID
-    submit -m slow "$(words 21)"; b=$ID
+    # 2 s each at 20 tokens/s: both still queued or running when wait starts, even under a sanitizer
+    submit -m slow "$(words 40)"; a=$ID
+    submit -m slow "$(words 40)"; b=$ID
     submit "$(words 2)"
     run -0 --separate-stderr "$PLOT" wait --all -m slow --timeout 20
     assert_line "$a	done"

@@ -95,8 +95,12 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	run -0 "$PLOT" run -m nap "again"
 	assert_output "again"
 	run -0 model_state_is nap ready
-	# a busy model does not unload: a task longer than idle_unload_secs
-	run -0 "$PLOT" limits set -m nap max_running=1
+	# a busy model does not unload: a task running longer than idle_unload_secs
+	submit -m nap "$(words 3000)"
+	wait_until chunks_ge "$ID" 1500 # 1.5 s at 1000 tokens/s
+	run -0 model_state_is nap ready
+	run -0 model_field nap idle_unload_in
+	assert_output null # busy: no countdown
 }
 
 @test "models load PATH: a GGUF file becomes a model; bad paths and names are refused" {
@@ -143,4 +147,23 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	assert_output --partial '"code": "PERMISSION"'
 	run -0 model_state_is echo ready
 	[ -z "$(model_field x name)" ]
+}
+
+@test "HTTP: a stream open during an unload ends, the model unloads after it, and the next request loads it" {
+	plotd_start --http 127.0.0.1:0
+	wait_until grep -q 'http: listening on' "$PLOTD_STDERR"
+	local url
+	url="http://$(sed -n 's/.*http: listening on \([0-9.:]*\).*/\1/p' "$PLOTD_STDERR" | head -n 1)"
+	curl -sN -X POST "$url/v1/chat/completions" -H 'Content-Type: application/json' \
+		-d "{\"model\": \"slow\", \"stream\": true, \"messages\": [{\"role\": \"user\", \"content\": \"$(words 400)\"}]}" \
+		>"$BATS_TEST_TMPDIR/sse" &
+	local curl=$!
+	wait_until grep -q 'w2' "$BATS_TEST_TMPDIR/sse"
+	run -0 "$PLOT" models unload slow
+	wait "$curl" # the stream ended
+	wait_until model_state_is slow unloaded
+	! grep -q 'w400' "$BATS_TEST_TMPDIR/sse"
+	PLOT_HTTP_MODEL=slow run -0 python3 "$BATS_TEST_DIRNAME/httpclient.py" "$url" chat "back again"
+	assert_output "back again"
+	run -0 model_state_is slow ready
 }

@@ -90,3 +90,14 @@ health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = "$1"
 	assert_output --partial '"code":"context_length_exceeded"'
 	assert_output --partial ' 400'
 }
+
+@test "without max_tokens a task runs to the end of the context: finish_reason length" {
+	sed -i 's/max_batch_tokens: 256 }/max_batch_tokens: 256, context_length: 48 }/' "$PLOT_CONFIG"
+	grep -q 'context_length: 48' "$PLOT_CONFIG"
+	http_start
+	wait_until health_is 200
+	n=$("$GEN" --count "$PLOT_SMOLLM2" 1 "$P1")
+	run -0 curl -s "$URL/v1/chat/completions" -d "{\"messages\": [{\"role\": \"user\", \"content\": \"$P1\"}], \"temperature\": 0, \"ignore_eos\": true}"
+	assert_output --partial '"finish_reason":"length"'
+	assert_output --partial "\"prompt_tokens\":$n,\"completion_tokens\":$((48 - n)),"
+}
