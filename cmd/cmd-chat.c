@@ -298,6 +298,66 @@ static void print_setting(const char *name, int set, const char *fmt, ...)
 	putchar('\n');
 }
 
+/* The model's generate.* values (what a turn gets for what /set did not
+ * set), from the daemon's models reply; NULL when it cannot be asked. */
+static const struct proto_model_info *model_defaults(struct chat *c, struct proto_msg *reply)
+{
+	struct proto_msg req;
+	proto_msg_init(&req, PROTO_T_MODELS, 0);
+	memset(reply, 0, sizeof(*reply));
+	if (cmd_call(c->ctx, &req, reply) != 0)
+		return NULL;
+	for (uint32_t i = 0; i < reply->u.models.n_models; i++) {
+		const struct proto_model_info *m = &reply->u.models.models[i];
+		if (c->model ? !strcmp(m->name, c->model) : m->is_default)
+			return m;
+	}
+	return NULL;
+}
+
+/* A setting /set did not touch: the model's default, with its value when
+ * the daemon said it. */
+static void print_default(const char *name, int set, const struct proto_model_info *d,
+			  double v, int is_int)
+{
+	if (set)
+		return;
+	if (!d)
+		printf("%-12s (daemon default)\n", name);
+	else if (is_int)
+		printf("%-12s %.0f (model default)\n", name, v);
+	else
+		printf("%-12s %g (model default)\n", name, v);
+}
+
+static void print_sampling(struct chat *c)
+{
+	struct proto_msg reply;
+	const struct proto_model_info *d = model_defaults(c, &reply);
+	unsigned s = c->set;
+	print_default("temperature", s & CHAT_SET_TEMPERATURE, d, d ? d->gen_temperature : 0, 0);
+	if (s & CHAT_SET_TEMPERATURE)
+		print_setting("temperature", 1, "%g", (double)c->params.temperature);
+	print_default("top_p", s & CHAT_SET_TOP_P, d, d ? d->gen_top_p : 0, 0);
+	if (s & CHAT_SET_TOP_P)
+		print_setting("top_p", 1, "%g", (double)c->params.top_p);
+	print_default("top_k", s & CHAT_SET_TOP_K, d, d ? (double)d->gen_top_k : 0, 1);
+	if (s & CHAT_SET_TOP_K)
+		print_setting("top_k", 1, "%d", (int)c->params.top_k);
+	print_default("min_p", s & CHAT_SET_MIN_P, d, d ? d->gen_min_p : 0, 0);
+	if (s & CHAT_SET_MIN_P)
+		print_setting("min_p", 1, "%g", (double)c->params.min_p);
+	if (s & CHAT_SET_MAX_TOKENS)
+		print_setting("max_tokens", 1, "%u", c->max_tokens);
+	else if (d && d->gen_max_tokens)
+		printf("%-12s %llu (model default)\n", "max_tokens",
+		       (unsigned long long)d->gen_max_tokens);
+	else
+		printf("%-12s %s\n", "max_tokens",
+		       d ? "until the end of the text or context (model default)" : "(daemon default)");
+	proto_msg_clear(&reply);
+}
+
 static int cmd_stats(struct chat *c)
 {
 	printf("%-12s %s\n", "model", c->model ? c->model : "(default)");
@@ -305,11 +365,7 @@ static int cmd_stats(struct chat *c)
 	printf("%-12s %u (%u stopped)\n", "answers", c->answers, c->stopped);
 	printf("%-12s %llu\n", "tokens", (unsigned long long)c->tokens);
 	printf("%-12s %.1f\n", "tok/s", c->gen_secs > 0 ? (double)c->tokens / c->gen_secs : 0.0);
-	print_setting("temperature", c->set & CHAT_SET_TEMPERATURE, "%g", (double)c->params.temperature);
-	print_setting("top_p", c->set & CHAT_SET_TOP_P, "%g", (double)c->params.top_p);
-	print_setting("top_k", c->set & CHAT_SET_TOP_K, "%d", (int)c->params.top_k);
-	print_setting("min_p", c->set & CHAT_SET_MIN_P, "%g", (double)c->params.min_p);
-	print_setting("max_tokens", c->set & CHAT_SET_MAX_TOKENS, "%u", c->max_tokens);
+	print_sampling(c);
 	print_setting("seed", c->set & CHAT_SET_SEED, "%llu", (unsigned long long)c->params.seed);
 	print_setting("repetition_penalty", c->set & CHAT_SET_REPETITION_PENALTY, "%g",
 		      (double)c->params.repetition_penalty);

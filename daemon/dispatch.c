@@ -203,6 +203,11 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].is_default = i == ms->default_index;
 		v[i].path = mo->conf->path;
 		v[i].adhoc = mo->adhoc != NULL;
+		v[i].gen_max_tokens = mo->lot.gen_max_tokens == CFG_NULL ? 0 : mo->lot.gen_max_tokens;
+		v[i].gen_top_k = mo->lot.gen_top_k;
+		v[i].gen_temperature = mo->lot.gen_temperature;
+		v[i].gen_top_p = mo->lot.gen_top_p;
+		v[i].gen_min_p = mo->lot.gen_min_p;
 		if (!mo->exec) {
 			v[i].state = models_state_name(mo, "failed");
 			v[i].error = mo->state == MODEL_LOADED ? mo->error : NULL;

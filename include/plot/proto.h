@@ -373,6 +373,10 @@ struct proto_model_info {
 	                               * idle; 0 = it does not (busy, or no
 	                               * idle_unload_secs, or not loaded) */
 	int adhoc;                    /* (adhoc) bool: loaded by path, not configured */
+	/* the model's generate.* settings: what a request that does not say
+	 * gets (gen_max_tokens 0 = until the end of the text or context) */
+	uint64_t gen_max_tokens, gen_top_k;            /* (gen_max_tokens, gen_top_k) */
+	double gen_temperature, gen_top_p, gen_min_p;  /* (gen_temp, gen_top_p, gen_min_p) */
 };
 
 /* models request (every field optional). Keys: load, name, unload.

@@ -275,6 +275,11 @@ static const struct field f_minfo[] = {
 	F("kv_blocks", K_U64, struct proto_model_info, kv_blocks),
 	FD("idle_in", struct proto_model_info, idle_in_secs, 0, 1e12),
 	F("adhoc", K_BOOL, struct proto_model_info, adhoc),
+	F("gen_max_tokens", K_U64, struct proto_model_info, gen_max_tokens),
+	F("gen_top_k", K_U64, struct proto_model_info, gen_top_k),
+	F("gen_temp", K_DBL, struct proto_model_info, gen_temperature),
+	F("gen_top_p", K_DBL, struct proto_model_info, gen_top_p),
+	F("gen_min_p", K_DBL, struct proto_model_info, gen_min_p),
 };
 SCHEMA(s_minfo, f_minfo, struct proto_model_info);
 

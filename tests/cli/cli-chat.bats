@@ -263,4 +263,10 @@ prompt_token_counts_ge() {
 	assert_line --regexp '^presence_penalty +1.5$'
 	assert_line --regexp '^penalty_last_n +32$'
 	assert_line 'hi'
+	# what /set did not set shows the model's generate.* value
+	assert_line --regexp '^temperature +0.8 \(model default\)$'
+	assert_line --regexp '^top_k +40 \(model default\)$'
+	assert_line --regexp '^max_tokens +until the end of the text or context \(model default\)$'
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'/set temperature 0.3\n/stats'
+	assert_line --regexp '^temperature +0.3$'
 }

@@ -104,7 +104,7 @@ hex() { od -An -tx1 | tr -d ' \n'; }
 
 @test "queue and status show the owner and the label (the prompt's start)" {
     me=$(id -un)
-    submit -m slow "$(printf 'first\tline\nsecond line %s' "$(words 30)")"
+    submit -m slow "$(printf 'first\tline\nsecond line %s' "$(words 200)")"
     run -0 "$PLOT" status "$ID"
     assert_line --regexp "^owner +$me\$"
     assert_line --regexp '^label +first line second line w1 w2'
@@ -313,7 +313,7 @@ hex() { od -An -tx1 | tr -d ' \n'; }
 
 @test "a label is cut at a character boundary" {
     # 23 bytes of ASCII, then é (2 bytes) across the 24-byte cut
-    submit -m slow "abcdefghij klmnopqrstuvé $(words 30)"
+    submit -m slow "abcdefghij klmnopqrstuvé $(words 200)"
     run -0 "$PLOT" queue
     row=$(grep "^$ID	" <<<"$output")
     assert_equal "$(cut -f10 <<<"$row")" "abcdefghij klmnopqrstuv..."

@@ -40,8 +40,9 @@ static const struct proto_model_stats mstats[] = {
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
-	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0 },
-	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024, 12.5, 1 },
+	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0, 0, 40, 0.8, 0.95, 0.05 },
+	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024, 12.5, 1, 512, 0,
+	  0, 1, 0 },
 };
 
 static void fill_request(struct proto_msg *m, int type)
@@ -254,6 +255,9 @@ static void test_roundtrip_replies(void **state)
 			assert_int_equal(k->context_length, 8192);
 			assert_int_equal(k->kv_blocks, 1024);
 			assert_true(k->idle_in_secs == 12.5 && k->adhoc == 1);
+			assert_int_equal(k->gen_max_tokens, 512);
+			assert_true(back.u.models.models[0].gen_temperature == 0.8 &&
+				    back.u.models.models[0].gen_top_k == 40);
 			assert_true(back.u.models.models[0].idle_in_secs == 0);
 			assert_null(back.u.models.models[0].error);
 		}
