@@ -334,6 +334,10 @@ const char *cmd_fmt_dur(char *buf, size_t len, double secs);
 /* A task as JSON (status, queue) and its deadline for people (cmd-status.c). */
 void cmd_json_task(struct cmd_json *j, const struct proto_task_info *t);
 const char *cmd_fmt_deadline(char *buf, size_t len, const struct proto_task_info *t);
+/* A QUEUE request for filter f, printed as JSON (--json) or by print. 0 or
+ * an exit status (queue, list). */
+int cmd_query_tasks(struct plot_ctx *ctx, const struct proto_filter *f,
+		    void (*print)(struct plot_ctx *, const struct proto_queue *));
 /* "CMD [--flag] ID": flag_id sets *flag. 0, an exit status, or -1 when
  * --help was printed (exit 0). */
 int cmd_parse_id_args(struct plot_ctx *ctx, int argc, char **argv, int flag_id,

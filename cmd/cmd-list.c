@@ -87,7 +87,6 @@ static int list_exec(struct plot_ctx *ctx, int argc, char **argv)
 	struct cmd_parser p;
 	struct proto_filter f = {.state = -1, .all = 1, .limit = LIST_DEFAULT_LIMIT,
 				 .has = PROTO_HAS_F_LIMIT};
-	struct proto_msg req, reply;
 	const char *arg;
 	int r;
 
@@ -99,23 +98,7 @@ static int list_exec(struct plot_ctx *ctx, int argc, char **argv)
 		return CMD_PARSE_EXIT(r);
 	if (cmd_parser_optind(&p) != argc)
 		return cmd_usage_error(ctx, "takes no arguments");
-	proto_msg_init(&req, PROTO_T_QUEUE, 0);
-	req.u.filter = f;
-	memset(&reply, 0, sizeof(reply));
-	int rc = cmd_call(ctx, &req, &reply);
-	if (rc == 0 && ctx->json) {
-		struct cmd_json j;
-		cmd_json_init(&j, stdout);
-		cmd_json_arr(&j);
-		for (uint32_t i = 0; i < reply.u.queue.n_tasks; i++)
-			cmd_json_task(&j, &reply.u.queue.tasks[i]);
-		cmd_json_arr_end(&j);
-		cmd_json_end(&j);
-	} else if (rc == 0) {
-		print_list(ctx, &reply.u.queue);
-	}
-	proto_msg_clear(&reply);
-	return rc;
+	return cmd_query_tasks(ctx, &f, print_list);
 }
 
 const struct plot_cmd cmd_list_entry = {

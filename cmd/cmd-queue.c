@@ -63,25 +63,7 @@ static void print_table(struct plot_ctx *ctx, const struct proto_queue *q)
 
 static int queue_round(struct plot_ctx *ctx, void *arg)
 {
-	const struct proto_filter *f = arg;
-	struct proto_msg req, reply;
-	proto_msg_init(&req, PROTO_T_QUEUE, 0);
-	req.u.filter = *f;
-	memset(&reply, 0, sizeof(reply));
-	int rc = cmd_call(ctx, &req, &reply);
-	if (rc == 0 && ctx->json) {
-		struct cmd_json j;
-		cmd_json_init(&j, stdout);
-		cmd_json_arr(&j);
-		for (uint32_t i = 0; i < reply.u.queue.n_tasks; i++)
-			cmd_json_task(&j, &reply.u.queue.tasks[i]);
-		cmd_json_arr_end(&j);
-		cmd_json_end(&j);
-	} else if (rc == 0) {
-		print_table(ctx, &reply.u.queue);
-	}
-	proto_msg_clear(&reply);
-	return rc;
+	return cmd_query_tasks(ctx, arg, print_table);
 }
 
 int cmd_parse_watch(struct plot_ctx *ctx, const char *arg, double *secs)

@@ -54,6 +54,31 @@ void cmd_json_task(struct cmd_json *j, const struct proto_task_info *t)
 	cmd_json_obj_end(j);
 }
 
+/* Ask plotd for the tasks filter f selects and print them: a JSON array
+ * with --json, else through print (queue's and list's tables). */
+int cmd_query_tasks(struct plot_ctx *ctx, const struct proto_filter *f,
+		    void (*print)(struct plot_ctx *, const struct proto_queue *))
+{
+	struct proto_msg req, reply;
+	proto_msg_init(&req, PROTO_T_QUEUE, 0);
+	req.u.filter = *f;
+	memset(&reply, 0, sizeof(reply));
+	int rc = cmd_call(ctx, &req, &reply);
+	if (rc == 0 && ctx->json) {
+		struct cmd_json j;
+		cmd_json_init(&j, stdout);
+		cmd_json_arr(&j);
+		for (uint32_t i = 0; i < reply.u.queue.n_tasks; i++)
+			cmd_json_task(&j, &reply.u.queue.tasks[i]);
+		cmd_json_arr_end(&j);
+		cmd_json_end(&j);
+	} else if (rc == 0) {
+		print(ctx, &reply.u.queue);
+	}
+	proto_msg_clear(&reply);
+	return rc;
+}
+
 const char *cmd_fmt_deadline(char *buf, size_t len, const struct proto_task_info *t)
 {
 	char d[32];
