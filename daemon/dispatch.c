@@ -343,6 +343,40 @@ static void request_from(uint32_t uid, const struct proto_submit *s,
 	r->owner_uid = uid;
 }
 
+/* The reverse of request_from: r as the submit a socket client would have
+ * sent to model, encoded into frame, so the store can resume an HTTP task
+ * after a restart exactly as a socket one. 0, or -1 with err. */
+int dispatch_request_frame(const char *model, const struct exec_request *r,
+			   struct proto_buf *frame, char *err, size_t errlen)
+{
+	struct proto_msg msg;
+	struct proto_chat_msg *msgs = calloc(r->n_messages ? r->n_messages : 1, sizeof(*msgs));
+
+	if (!msgs) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	uint32_t has = 0;
+	for (size_t i = 0; i < sizeof has_map / sizeof has_map[0]; i++)
+		if (r->has & has_map[i].exec)
+			has |= has_map[i].wire;
+	for (size_t i = 0; i < r->n_messages; i++)
+		msgs[i] = (struct proto_chat_msg){ r->messages[i].role, r->messages[i].content };
+	proto_msg_init(&msg, PROTO_T_SUBMIT, 0);
+	msg.u.submit = (struct proto_submit){ .model = model, .prompt = r->prompt, .messages = msgs,
+		.n_messages = (uint32_t)r->n_messages, .priority = r->priority, .has = has,
+		.max_tokens = r->max_tokens, .temperature = r->temperature, .top_k = r->top_k,
+		.top_p = r->top_p, .min_p = r->min_p, .seed = r->seed,
+		.repetition_penalty = r->repetition_penalty,
+		.frequency_penalty = r->frequency_penalty, .presence_penalty = r->presence_penalty,
+		.penalty_last_n = r->penalty_last_n, .deadline_secs = (double)r->timeout_ns / 1e9,
+		.cost = r->cost, .stop = r->stop, .n_stop = (uint32_t)r->n_stop, .detach = 1,
+		.raw = r->raw, .ignore_eos = r->ignore_eos };
+	int rc = proto_encode(&msg, NULL, frame, err, errlen);
+	free(msgs);
+	return rc < 0 ? -1 : 0;
+}
+
 /* A socket submit waiting for its outcome: the client is found again by
  * connection number, it may have gone meanwhile (a detached task is
  * submitted anyway, any other is dropped: submit.c). */
@@ -485,7 +519,7 @@ void dispatch_restore(struct dispatch *d, struct model *m, const struct store_re
 		return;
 	}
 	if (!r->request_len) {
-		restore_failed(d, m, r, "its request was not stored (an HTTP submit)");
+		restore_failed(d, m, r, "its request was not stored");
 		return;
 	}
 	if (proto_decode(r->request, r->request_len, NULL, &req, err, sizeof(err)) < 0 ||

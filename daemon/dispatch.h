@@ -63,6 +63,10 @@ size_t dispatch_watch_count(const struct dispatch *d);
  * cannot be resumed ends FAILED, with the reason, in the store and the
  * mailbox. */
 void dispatch_restore(struct dispatch *d, struct model *m, const struct store_record *r);
+/* r as a socket submit to model, encoded into frame (what the store keeps
+ * to resume a task; the HTTP front's requests). 0, or -1 with err. */
+int dispatch_request_frame(const char *model, const struct exec_request *r,
+			   struct proto_buf *frame, char *err, size_t errlen);
 /* One model's figures, as the stats reply carries them (HTTP's /metrics
  * and /v1/queues too). */
 void dispatch_model_stats(const struct model *m, struct proto_model_stats *o);

@@ -146,7 +146,15 @@ void http_oai_start(struct hreq *r, int kind)
 	http_wait_link(r); /* task 0: notes skip it; a shutdown resumes it */
 	struct submit_cbs cb = { .wanted = still_there, .done = on_submitted, .ctx = r,
 				 .detach = q.detach };
+	struct proto_buf frame; /* kept by a durable store, to resume the task after a restart */
+	proto_buf_init(&frame);
+	if (r->m->store && dispatch_request_frame(r->m->name, &q.ex, &frame, err, sizeof(err)) == 0
+	    && frame.len > 4) {
+		cb.request = frame.data + 4; /* the body, without the length prefix */
+		cb.request_len = frame.len - 4;
+	}
 	submit_start(r->h->d, r->m, &q.ex, &cb);
+	proto_buf_free(&frame);
 	oai_request_free(&q);
 }
 

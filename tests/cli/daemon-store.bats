@@ -89,6 +89,31 @@ kill9() {
 	assert_output "high one"
 }
 
+@test "a task submitted over HTTP is resumed after kill -9 like a socket one" {
+	store_config 2
+	plotd_start --http 127.0.0.1:0
+	wait_until grep -q 'http: listening on' "$PLOTD_STDERR"
+	url="http://$(sed -n 's/.*http: listening on \([0-9.:]*\).*/\1/p' "$PLOTD_STDERR" | head -n 1)"
+	"$PLOT" submit "a b c d e f g h i j" >/dev/null      # 1: runs
+	wait_until is_state 1 running
+	curl -s -X POST "$url/v1/completions" -H 'Content-Type: application/json' \
+		-d '{"model": "echo", "prompt": "from http", "priority": "high", "detach": true}' \
+		>/dev/null 2>&1 &
+	local curl_pid=$!
+	wait_until is_state 2 queued
+	kill9
+	kill "$curl_pid" 2>/dev/null || true
+	wait "$curl_pid" 2>/dev/null || true
+	store_config 1000
+	plotd_start
+	wait_until is_state 2 done
+	plotd_log_has "task 2 resumed"
+	run -0 "$PLOT" result 2
+	assert_output "from http"
+	run -0 --separate-stderr "$PLOT" --json status 2
+	[ "$(jq -r '.model + " " + .priority' <<<"$output")" = "echo high" ]
+}
+
 @test "a clean stop keeps queued tasks; they run after the next start" {
 	store_config 2
 	plotd_start
