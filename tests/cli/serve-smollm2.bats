@@ -156,16 +156,22 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 }
 
 @test "cancelling mid-stream frees its blocks: used_units returns to 0" {
+	# 64 MiB of KV: room for two long tasks. Greedy SmolLM2 runs 120 tokens
+	# in well under a second, so each asks for 1000 (seconds of work; the
+	# second ignores EOS, P2's story does not end sooner): both still run
+	# when the blocks are counted. Their costs are computed first, for the same reason.
+	smollm2_config 8 100 64
+	c2=$((($(prompt_tokens "$P2") + 1000 + 15) / 16))
+	c4=$((($(prompt_tokens "$P4") + 1000 + 15) / 16))
 	start_ready
 	# a plot run stopped by a signal cancels its task (exit 130)
-	"$PLOT" run --temperature 0 -n 120 "$P2" >"$BATS_TEST_TMPDIR/run.out" 2>&1 &
+	"$PLOT" run --temperature 0 -n 1000 "$P2" >"$BATS_TEST_TMPDIR/run.out" 2>&1 &
 	rpid=$!
-	id2=$(submit -n 120 "$P4")
+	id2=$(rawclient "$PLOT_SOCKET" submit "$P4" \
+		'{"temp": 0, "max_tokens": 1000, "ignore_eos": true, "detach": true}')
 	wait_until file_longer "$BATS_TEST_TMPDIR/run.out" 0
 	wait_until has_output "$id2"
-	# both tasks hold their ceil((prompt + 120) / 16) blocks while they run
-	c2=$((($(prompt_tokens "$P2") + 120 + 15) / 16))
-	c4=$((($(prompt_tokens "$P4") + 120 + 15) / 16))
+	# both tasks hold their ceil((prompt + max_tokens) / 16) blocks while they run
 	run -0 stat_field used_units
 	assert_output $((c2 + c4))
 	kill -TERM "$rpid"
@@ -265,9 +271,12 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 }
 
 @test "priority: a critical task submitted last starts before the queued normal ones" {
-	smollm2_config 1 100
+	smollm2_config 1 100 64
 	start_ready
-	first=$(submit -n 300 "$P1")
+	# it ignores EOS (greedy ends P1 after ~40 tokens, a fraction of a
+	# second), so it runs until cancelled while the others queue
+	first=$(rawclient "$PLOT_SOCKET" submit "$P1" \
+		'{"temp": 0, "max_tokens": 2000, "ignore_eos": true, "detach": true}')
 	wait_until task_state_is "$first" running
 	n1=$(submit -n 8 "$P2")
 	n2=$(submit -n 8 "$P3")
