@@ -33,6 +33,23 @@ slow_config() {
 	EOF
 }
 
+# stalled_stream: POST a 400,000-word streaming completion from a client with
+# a tiny receive buffer that never reads (killed at teardown)
+stalled_stream() {
+	python3 -c 'import json; print(json.dumps({"prompt": "w " * 400000, "stream": True}))' \
+		>"$BATS_TEST_TMPDIR/big.json"
+	python3 - "${URL##*:}" "$BATS_TEST_TMPDIR/big.json" <<-'PY' &
+	import socket, sys, time
+	body = open(sys.argv[2], "rb").read()
+	s = socket.socket()
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+	s.connect(("127.0.0.1", int(sys.argv[1])))
+	s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+	time.sleep(60)
+	PY
+	plot_kill_later $!
+}
+
 # code METHOD PATH [CURL ARGS...]: prints the HTTP status; the body goes to $BODY
 code() {
 	local m="$1" p="$2"
@@ -260,19 +277,8 @@ task_state_is() { # task_state_is ID STATE
 @test "a streaming client that stops reading is dropped at http_max_output, its task cancelled" {
 	slow_config 0 100 "http_max_output: 16384, http_max_body: 4194304"
 	http_start
-	python3 -c 'import json; print(json.dumps({"prompt": "w " * 400000, "stream": True}))' \
-		>"$BATS_TEST_TMPDIR/big.json"
 	# a client with a tiny receive buffer that sends the request and never reads
-	python3 - "${URL##*:}" "$BATS_TEST_TMPDIR/big.json" <<-'PY' &
-	import socket, sys, time
-	body = open(sys.argv[2], "rb").read()
-	s = socket.socket()
-	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-	s.connect(("127.0.0.1", int(sys.argv[1])))
-	s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-	time.sleep(60)
-	PY
-	plot_kill_later $!
+	stalled_stream
 	wait_until grep -q 'daemon.http_max_output 16384): dropping it' "$PLOTD_STDERR"
 	wait_until grep -q 'cancelled: its HTTP client disconnected' "$PLOTD_STDERR"
 }
@@ -315,18 +321,7 @@ task_state_is() { # task_state_is ID STATE
 	    params: { tokens_per_sec: 0 }
 	EOF2
 	http_start
-	python3 -c 'import json; print(json.dumps({"prompt": "w " * 400000, "stream": True}))' \
-		>"$BATS_TEST_TMPDIR/big.json"
-	python3 - "${URL##*:}" "$BATS_TEST_TMPDIR/big.json" <<-'PY' &
-	import socket, sys, time
-	body = open(sys.argv[2], "rb").read()
-	s = socket.socket()
-	s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-	s.connect(("127.0.0.1", int(sys.argv[1])))
-	s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-	time.sleep(60)
-	PY
-	plot_kill_later $!
+	stalled_stream
 	wait_until grep -q 'task 1 admitted' "$PLOTD_STDERR"
 	# a second request waits behind it (max_running 1)
 	curl -s --max-time 20 "$URL/v1/completions" -d '{"prompt": "queued"}' >"$BATS_TEST_TMPDIR/second" &
