@@ -27,6 +27,7 @@
  */
 #include <cpuid.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "llm/cpu/attn-impl.h"
@@ -35,11 +36,13 @@
 
 int llm_attn_avx2(void)
 {
-	static int v = -1;
+	static _Atomic int cached = -1; /* every thread computes the same value */
+	int v = atomic_load_explicit(&cached, memory_order_relaxed);
 	if (v < 0) {
 		unsigned a, b, c, d;
 		int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
 		v = llm_ops_avx2() && f16c;
+		atomic_store_explicit(&cached, v, memory_order_relaxed);
 	}
 	return v;
 }
