@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "dispatch.h"
+#include "pgshare.h"
 #include "log.h"
 #include "plot/version.h"
 #include "submit.h"
@@ -1248,13 +1249,16 @@ void dispatch_request(void *ctx, struct conn *c, struct proto_msg *req)
 		do_submit(c, req);
 		break;
 	case PROTO_T_STATUS:
-		do_status(c, req);
+		if (!pgshare_request(dsp(c)->durable->pg, c, req))
+			do_status(c, req);
 		break;
 	case PROTO_T_RESULT:
-		do_result(c, req);
+		if (!pgshare_request(dsp(c)->durable->pg, c, req))
+			do_result(c, req);
 		break;
 	case PROTO_T_SUBSCRIBE:
-		do_subscribe(c, req);
+		if (!pgshare_request(dsp(c)->durable->pg, c, req))
+			do_subscribe(c, req);
 		break;
 	case PROTO_T_CANCEL:
 		do_cancel(c, req);

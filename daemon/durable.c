@@ -21,8 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "durable.h"
 #include "log.h"
+#include "pgshare.h"
+#include "plot/pgq.h"
 
 struct durable_key {
 	struct durable_key *next;
@@ -84,14 +88,74 @@ static int load_all(struct durable *du, struct store *s, char *err, size_t errle
 	return 0;
 }
 
+static int any_pg(const struct cfg *c)
+{
+	for (size_t i = 0; i < c->n_models; i++)
+		if (c->models[i].lot.queue_backend == CFG_BACKEND_POSTGRES)
+			return 1;
+	return 0;
+}
+
+void durable_pg_name(const struct cfg *c, char *buf, size_t len)
+{
+	char host[64] = "localhost";
+
+	if (c->postgres.name) {
+		snprintf(buf, len, "%s", c->postgres.name);
+		return;
+	}
+	gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = 0;
+	snprintf(buf, len, "%.40s:%ld", host, (long)getpid());
+}
+
+/* The shared queue: the store (writer thread) and the claimer, two
+ * connections; either failing is a configuration error naming the URL. */
+static int open_pg(struct durable *du, const struct cfg *c, char *err, size_t errlen)
+{
+	char name[64];
+	struct store_open_args a = { .url = c->postgres.url, .name = name };
+	struct store *s;
+
+	durable_pg_name(c, name, sizeof name);
+	if (c->postgres.url)
+		pgq_redact_url(c->postgres.url, du->pg_where, sizeof du->pg_where);
+	else
+		snprintf(du->pg_where, sizeof du->pg_where, "PG* environment");
+	if (store_pg_open(&a, &s, err, errlen) < 0)
+		return DURABLE_E_PG;
+	if (pgshare_open(&du->pg, c, s, err, errlen) < 0) {
+		store_free(s);
+		return DURABLE_E_PG;
+	}
+	if (!(du->pg_writer = store_writer_new(s, err, errlen)))
+		return DURABLE_E_PG;
+	log_msg(LOG_INFO, "postgres %s: shared queue open as daemon %s", du->pg_where, name);
+	return 0;
+}
+
+int durable_pg_start(struct durable *du, struct dispatch *d, char *err, size_t errlen)
+{
+	return du->pg ? pgshare_start(du->pg, d, err, errlen) : 0;
+}
+
+struct store *durable_pg_store(struct durable *du)
+{
+	return du->pg_writer ? store_writer_store(du->pg_writer) : NULL;
+}
+
 int durable_open(struct durable *du, const struct cfg *c, char *err, size_t errlen)
 {
-	struct store_open_args a = { c->store.path, c->store.synchronous == CFG_SYNC_FULL };
+	struct store_open_args a = { c->store.path, c->store.synchronous == CFG_SYNC_FULL,
+				     NULL, NULL };
 	struct store *s;
+	int rc;
 
 	memset(du, 0, sizeof *du);
 	atomic_init(&du->next_id, 1);
 	du->restart_fail = c->store.restart_policy == CFG_RESTART_FAIL;
+	if (any_pg(c) && (rc = open_pg(du, c, err, errlen)) < 0)
+		return rc;
 	if (!any_durable(c))
 		return 0;
 	if (c->store.path)
@@ -125,7 +189,8 @@ struct store *durable_store(struct durable *du)
 
 void durable_put(struct durable *du, const struct store_record *r)
 {
-	struct store *s = durable_store(du);
+	struct store *s = du->pg && pgshare_holds(du->pg, r->id) ? durable_pg_store(du)
+			  : durable_store(du);
 	if (s && store_put(s, r) < 0)
 		log_msg(LOG_ERROR, "store: task %llu not written: out of memory",
 			(unsigned long long)r->id);
@@ -144,11 +209,19 @@ void durable_freeze(struct durable *du)
 {
 	if (du->writer)
 		store_writer_freeze(du->writer);
+	if (du->pg_writer)
+		store_writer_freeze(du->pg_writer);
 }
 
 void durable_close(struct durable *du)
 {
 	durable_loaded_free(du);
+	pgshare_free(du->pg); /* before the store: the claimer uses its lease table */
+	du->pg = NULL;
+	if (du->pg_writer) {
+		store_writer_free(du->pg_writer);
+		du->pg_writer = NULL;
+	}
 	if (du->writer) {
 		uint64_t b, n;
 		store_writer_counts(du->writer, &b, &n);

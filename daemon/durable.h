@@ -18,6 +18,7 @@
 #include "plot/store.h"
 
 struct durable_key; /* durable.c */
+struct pgshare;     /* pgshare.c */
 
 struct durable {
 	struct store_writer *writer; /* NULL: no model uses a durable backend */
@@ -28,11 +29,25 @@ struct durable {
 	char path[4096];             /* the database, for messages */
 	struct durable_key **keys;   /* (owner, key) -> task id; loop thread only */
 	size_t nkeys, nbuckets;
+	/* postgres (any model with queue.backend postgres): */
+	struct store_writer *pg_writer; /* the pools' writes about claimed tasks */
+	struct pgshare *pg;          /* the claimer: submits, claims, leases, reads */
+	char pg_where[256];          /* the database, password redacted */
 };
 
 /* Open the database if any model of c uses a durable backend and read every
  * record. Returns 0, or -1 with err naming the file and what is wrong. */
 int durable_open(struct durable *du, const struct cfg *c, char *err, size_t errlen);
+/* durable_open's return when the shared queue's database cannot be used
+ * (a configuration error: exit 78) rather than the local store. */
+#define DURABLE_E_PG (-2)
+/* The facade a postgres model's pool writes through, or NULL. */
+struct store *durable_pg_store(struct durable *du);
+/* This daemon's name in the shared queue: postgres.name, else HOST:PID. */
+void durable_pg_name(const struct cfg *c, char *buf, size_t len);
+/* Start claiming (the loop and dispatch exist now). 0 or -1 with err. */
+struct dispatch;
+int durable_pg_start(struct durable *du, struct dispatch *d, char *err, size_t errlen);
 /* pool_config.next_id: the next daemon-wide id (any thread). */
 uint64_t durable_next_id(void *ctx);
 /* The facade a durable model's pool writes through, or NULL. */

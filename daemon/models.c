@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "durable.h"
+#include "pgshare.h"
 #include "log.h"
 #include "models.h"
 #include "plot/store.h"
@@ -49,6 +50,8 @@ static void models_event(void *ctx, const struct pool_event *ev)
 {
 	const struct model *m = ctx;
 
+	if (POOL_STATE_TERMINAL(ev->state) && m->ms->durable->pg)
+		pgshare_kick(m->ms->durable->pg); /* units freed: claim again */
 	if (!log_enabled(LOG_INFO))
 		return;
 	if (ev->state == POOL_QUEUED)
@@ -87,7 +90,9 @@ static int model_start(struct models *ms, struct model *m, const struct cfg_mode
 					       cm->lot.mailbox_backend),
 			       &b, m->error, sizeof(m->error)) < 0)
 		return -1;
-	m->store = cm->lot.queue_backend == CFG_BACKEND_SQLITE ? durable_store(ms->durable) : NULL;
+	m->store = cm->lot.queue_backend == CFG_BACKEND_SQLITE ? durable_store(ms->durable)
+		   : cm->lot.queue_backend == CFG_BACKEND_POSTGRES ? durable_pg_store(ms->durable)
+		   : NULL;
 	memset(&ec, 0, sizeof(ec));
 	ec.model = cm;
 	ec.path = expand_home(cm->path, path, sizeof(path));

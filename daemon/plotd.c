@@ -821,12 +821,14 @@ static int startup(struct plotd *d, const sigset_t *sigs, char *err, size_t errl
 		snprintf(err, errlen, "event loop: %s", strerror(errno));
 		return 1;
 	}
-	if (durable_open(&d->durable, d->first_cfg, err, errlen) < 0)
-		return EXIT_STORE;
+	if ((rc = durable_open(&d->durable, d->first_cfg, err, errlen)) < 0)
+		return rc == DURABLE_E_PG ? EXIT_CONFIG : EXIT_STORE;
 	if (models_init(&d->models, d->first_cfg, d->post, on_task_note, d, &d->durable, err,
 			errlen) < 0)
 		return 1;
 	restore_tasks(d);
+	if (durable_pg_start(&d->durable, &d->dispatch, err, errlen) < 0)
+		return 1;
 	if ((rc = start_http(d, err, errlen)) != 0)
 		return rc;
 	const char *pf = d->o.pid_file ? d->o.pid_file : d->cfg->daemon.pid_file;

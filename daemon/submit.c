@@ -28,6 +28,7 @@
 
 #include "durable.h"
 #include "log.h"
+#include "pgshare.h"
 #include "submit.h"
 
 /* One submit between exec_prepare and pool_submit. cb's borrowed key and
@@ -224,6 +225,17 @@ static void submit_prepared(struct pending *pe)
 		return;
 	}
 	uint64_t cost = r->sub.cost;
+	if (!pe->restore.id && m->store && m->store == durable_pg_store(d->durable)) {
+		if (cost > pool_get_limit(m->pool, POOL_LIMIT_MAX_UNITS)) {
+			r->sub.payload_free(r->sub.payload);
+			r->sub.payload = NULL;
+			rejected(&pe->cb, m, r->sub.owner_uid, cost, -POOL_E_CAPACITY, !want);
+			return;
+		}
+		pgshare_submit(d->durable->pg, m, &r->sub, pe->key, pe->request,
+			       pe->request_len, &pe->cb, r->prompt_tokens, r->max_tokens);
+		return; /* into the shared queue: a claim brings it to a pool */
+	}
 	submit_extras(pe, m, &r->sub);
 	r->sub.prompt_tokens = r->prompt_tokens; /* the pool logs the submission */
 	int rc = pool_submit(m->pool, &r->sub, &id);

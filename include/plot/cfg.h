@@ -126,7 +126,7 @@ struct cfg_strlist {
 	int *line, *col;           /* where entry i was in the file; 0 = unknown */
 };
 
-enum cfg_backend { CFG_BACKEND_MEMORY = 0, CFG_BACKEND_SQLITE = 1 };
+enum cfg_backend { CFG_BACKEND_MEMORY = 0, CFG_BACKEND_SQLITE = 1, CFG_BACKEND_POSTGRES = 2 };
 enum cfg_sync { CFG_SYNC_NORMAL = 0, CFG_SYNC_FULL = 1 };
 enum cfg_restart { CFG_RESTART_REQUEUE = 0, CFG_RESTART_FAIL = 1 };
 enum cfg_executor { CFG_EXEC_SYNTHETIC = 0, CFG_EXEC_LLM = 1 };
@@ -206,10 +206,18 @@ struct cfg_store {
 	int restart_policy;        /* enum cfg_restart: tasks running at a restart */
 };
 
+/* The shared queue (postgres.*): one database, many daemons. */
+struct cfg_postgres {
+	char *url;                 /* NULL = the PG* environment */
+	char *name;                /* NULL = HOST:PID */
+	uint64_t lease_ms;         /* a claim's lease; the heartbeat runs every third */
+};
+
 struct cfg {
 	struct cfg_lot lot;        /* parking_lot: defaults for every model */
 	struct cfg_daemon daemon;
 	struct cfg_store store;
+	struct cfg_postgres postgres;
 	char *default_model;       /* after load: never NULL (first model when null) */
 	struct cfg_model *models;
 	size_t n_models;

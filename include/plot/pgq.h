@@ -276,4 +276,14 @@ int pgq_fd(const struct pgq *q);
 typedef void (*pgq_notify_fn)(void *arg, const char *channel, const char *payload);
 int pgq_notifications(struct pgq *q, pgq_notify_fn fn, void *arg, char *err, size_t errlen);
 
+/* ---- the postgres store's lease table (lib/store/pg-store.c) ----------------
+ * s is the struct store store_pg_open returned (not the writer's facade).
+ * hold: the claimer took task id with token lease; the store's writes for id
+ * present it. drop: forget id's lease (lease 0: whichever), so the task's
+ * later writes are discarded; -1 when not held. leases: a malloc'd snapshot
+ * for the heartbeat, returns the count. Any thread. */
+int store_pg_hold(struct store *s, uint64_t id, uint64_t lease);
+int store_pg_drop(struct store *s, uint64_t id, uint64_t lease);
+size_t store_pg_leases(struct store *s, struct pgq_lease **out);
+
 #endif

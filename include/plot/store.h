@@ -99,6 +99,8 @@ struct store *store_memory_new(void);
 struct store_open_args {
 	const char *path;          /* sqlite: the database file */
 	int sync_full;             /* 1: survive power loss (slower commits) */
+	const char *url;           /* postgres: libpq URL; NULL = the PG* environment */
+	const char *name;          /* postgres: this daemon's name in leases */
 };
 
 /* The backend table (lib/store/backends.c): the config's queue.backend and
@@ -120,6 +122,10 @@ void store_free(struct store *s);
 /* The SQLite backend (lib/store/sqlite.c). */
 int store_sqlite_open(const struct store_open_args *a, struct store **out, char *err,
 		      size_t errlen);
+/* The PostgreSQL backend (lib/store/pg-store.c; the lease table is in pgq.h):
+ * connects and migrates the schema, or fails naming the URL. */
+int store_pg_open(const struct store_open_args *a, struct store **out, char *err,
+		  size_t errlen);
 /* The default database path: $XDG_STATE_HOME/plot/plot.db, else
  * ~/.local/state/plot/plot.db. Returns 0 or -1 (no HOME, too long). */
 int store_sqlite_default_path(char *buf, size_t len);

@@ -19,7 +19,7 @@
 #include "cfg/cfg-impl.h"
 
 static const char *const log_levels[] = { "error", "warn", "info", "debug", NULL };
-static const char *const backends[] = { "memory", "sqlite", NULL }; /* enum cfg_backend */
+static const char *const backends[] = { "memory", "sqlite", "postgres", NULL }; /* enum cfg_backend */
 static const char *const syncs[] = { "normal", "full", NULL };
 static const char *const restarts[] = { "requeue", "fail", NULL };
 static const char *const executors[] = { "synthetic", "llm", NULL };
@@ -76,7 +76,9 @@ static const struct cfg_setting settings[] = {
 	    "no aging."),
 	LOT("queue.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, queue_backend, -1, 1,
 	    "Where queued tasks are kept: sqlite (one database file for the whole daemon, "
-	    "see store.path; they survive a restart) or memory (lost when plotd stops). "
+	    "see store.path; they survive a restart), memory (lost when plotd stops) or "
+	    "postgres (one queue shared by every plotd on the database of postgres.url: "
+	    "each claims what fits its own units). "
 	    "The seeds' yaque and file are not accepted: use sqlite."),
 	LOT("mailbox.backend", NULL, CFG_T_ENUM, 0, 0, 0, "sqlite", backends, mailbox_backend,
 	    -1, 1, "Where finished tasks and their output are kept; must be the same as "
@@ -177,6 +179,21 @@ static const struct cfg_setting settings[] = {
 	     "What becomes of tasks that were running when plotd stopped or died: requeue "
 	     "(queued again in their place, attempts counted, partial output discarded) or "
 	     "fail (failed, with the reason)."),
+	ROOT("postgres.url", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, postgres.url,
+	     "The PostgreSQL database of every model using the postgres backend, a libpq "
+	     "connection string (postgresql://user@host/db or key=value); null means the "
+	     "PG* environment variables (PGHOST, PGDATABASE, ...). The schema is created or "
+	     "migrated at start; a database that cannot be reached or used stops plotd "
+	     "(exit 78), naming the URL without its password."),
+	ROOT("postgres.name", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, postgres.name,
+	     "This daemon's name in the shared queue's leases and in plot stats (at most 63 "
+	     "bytes); null means HOST:PID."),
+	ROOT("postgres.lease_ms", CFG_T_UINT, 0, 300, 86400000, "15000", NULL,
+	     postgres.lease_ms,
+	     "How long a claimed task stays this daemon's without a heartbeat, in "
+	     "milliseconds; the heartbeat (renew, sweep, claim) runs every third of it. A "
+	     "daemon that dies loses its tasks to the others this long after its last "
+	     "heartbeat (store.restart_policy: requeued, at most 3 times, or failed)."),
 	ROOT("default_model", CFG_T_STRING, CFG_F_NULLABLE, 0, 0, "null", NULL, default_model,
 	     "Model used when a request names none; null means the first model."),
 	MODEL("name", CFG_T_STRING, CFG_F_REQUIRED, "null", NULL, name,

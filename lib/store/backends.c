@@ -6,7 +6,7 @@
  *   One row per backend name, as the executor table has one per executor.
  *   `memory` opens no store at all: the pool's own queue and mailbox, in
  *   the daemon's memory, are that backend (nothing survives a restart).
- *   A durable backend (sqlite; PostgreSQL later) is one more row whose
+ *   A durable backend (sqlite, postgres) is one more row whose
  *   open() returns the one struct store (store.h) the daemon opens for all
  *   its models; the pools write to it through the store writer.
  *
@@ -30,6 +30,7 @@ static int open_memory(const struct store_open_args *a, struct store **out, char
 
 static const struct store_backend table[] = {
 	{ "sqlite", store_sqlite_open },
+	{ "postgres", store_pg_open },
 	{ "memory", open_memory },
 };
 #define N_BACKENDS (sizeof table / sizeof table[0])

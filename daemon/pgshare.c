@@ -1,0 +1,932 @@
+/*
+ * pgshare.c — the shared queue on PostgreSQL, plotd's side: submits go to
+ * the database, claims bring tasks into the local pools, reads of tasks
+ * held elsewhere go to the database (issue #15; the rules of the queue
+ * itself are in include/plot/pgq.h).
+ *
+ * DESIGN
+ *   Two connections per daemon. The store's (lib/store/pg-store.c) belongs
+ *   to the store writer thread and carries what the pools write about the
+ *   tasks they run: output appends and the end, under the task's lease, in
+ *   group commits. The claimer's (here) belongs to one thread that the
+ *   loop and the pools post to (a list under a mutex, an eventfd to wake
+ *   it); it waits in poll() on that eventfd and the connection's socket
+ *   (LISTEN plot_submit, plot_cancel), with a timeout of the heartbeat.
+ *   The event loop never touches the network: every answer comes back
+ *   through the post queue.
+ *
+ *   submit   loop: the prepared task goes to the thread (its payload is
+ *            freed: the claimer prepares again from the stored request);
+ *            pgq_submit there; the id the database gave comes back and the
+ *            client is answered. QUEUE_FULL is the database's count of the
+ *            model's queued tasks against the pool's max_queue_depth.
+ *   claim    a plot_submit notification, a local task's end (units freed)
+ *            or the heartbeat asks the loop for an offer (post_note: one
+ *            at a time); the loop reads each postgres pool's free units
+ *            and running slots (a pool with tasks waiting locally offers
+ *            nothing) and posts the offer; the thread runs pgq_claim per
+ *            model, records each lease in the store's table, and posts the
+ *            claimed tasks; the loop starts each in its pool under its
+ *            database id through dispatch_restore (the restart path: the
+ *            request is decoded and prepared again). One offer is in
+ *            flight at a time; one that claimed something is followed by
+ *            another, until a claim comes back empty.
+ *   beat     every lease_ms/3: pgq_sweep (expired leases and deadlines,
+ *            whoever sees them first), pgq_renew of every lease held here;
+ *            a lost lease is dropped from the table (its later writes are
+ *            discarded) and its local task cancelled. A plot_cancel naming
+ *            a task held here does the same.
+ *   reads    status/result of a task not in a local pool: pgq_get on the
+ *            thread; with wait, asked again every 100 ms until it ends.
+ *   down     a failed statement with the connection gone: the beat
+ *            reconnects with backoff (up to 5 s), then sweeps and claims
+ *            (notifications sent meanwhile are lost; the beat covers them).
+ *            Submits meanwhile fail with STORE.
+ *
+ * THREADS
+ *   ps->ops/stop: mu. claiming/again: loop only. Everything else after
+ *   start: the claimer thread only (q, waiters, beat).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dispatch.h"
+#include "log.h"
+#include "pgshare.h"
+#include "plot/pgq.h"
+#include "submit.h"
+
+#define PGSHARE_MAX_OFFER 32  /* models per offer */
+#define PGSHARE_CLAIM_CAP 64  /* tasks per model per claim */
+#define PGSHARE_WAIT_POLL_MS 100
+#define PGSHARE_TAIL_POLL_MS 50   /* a tail of a task running elsewhere */
+#define PGSHARE_BACKOFF_MAX_MS 5000
+
+enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL };
+/* What a tail posts to the loop, in order. */
+enum { TAIL_HEAD, TAIL_CHUNK, TAIL_END, TAIL_ERR };
+
+/* Shared by a tail on the thread and its messages in the post queue: the
+ * loop sets gone when the client left (or may not see the task). */
+struct tail_share {
+	int refs, gone; /* atomics */
+};
+
+struct offer {
+	char model[64];
+	uint64_t free_units, max_units;
+	unsigned skip_limit;
+	size_t slots;
+};
+
+struct op {
+	struct op *next;
+	int kind;
+	int rc;                     /* answer: 0 or a negative PGQ_E_* */
+	char err[256];
+	/* OP_SUBMIT */
+	struct pgq_submit s;
+	char *model, *label, *key;
+	void *request;
+	struct submit_cbs cb;
+	uint32_t prompt_tokens, max_tokens;
+	uint64_t id;
+	/* OP_CLAIM */
+	struct offer offers[PGSHARE_MAX_OFFER];
+	size_t noffers;
+	uint64_t units, running;
+	struct pgq_claimed *claimed;
+	size_t nclaimed;
+	/* OP_GET */
+	uint64_t conn_num, req_id, task;
+	int type, wait;
+	uint64_t next_ms;
+	struct store_record rec;
+	/* OP_TAIL, and its messages (msg: TAIL_*) */
+	struct tail_share *sh;
+	int follow, started, msg, state;
+	uint64_t seq;
+	char *data;
+	size_t len, cap;
+};
+
+struct pgshare {
+	struct pgq *q;
+	struct store *backend;      /* the store's lease table */
+	struct dispatch *d;
+	struct post *post;
+	pthread_t thread;
+	int started;
+	pthread_mutex_t mu;
+	struct op *head, *tail;
+	int stop;
+	int wake_fd;
+	uint64_t lease_ms, beat_ms, next_beat, backoff_ms;
+	int max_restarts;
+	uint64_t units, running;    /* the last offer's totals, for the heartbeat */
+	struct op *waiters;         /* OP_GET with wait, thread only */
+	int claiming, again;        /* loop only */
+	char name[64];
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t wall_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void share_unref(struct tail_share *sh)
+{
+	if (sh && __atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(sh);
+}
+
+static void op_free(struct op *o)
+{
+	share_unref(o->sh);
+	free(o->data);
+	free(o->model);
+	free(o->label);
+	free(o->key);
+	free(o->request);
+	for (size_t i = 0; i < o->nclaimed; i++)
+		pgq_claimed_clear(&o->claimed[i]);
+	free(o->claimed);
+	store_record_clear(&o->rec);
+	free(o);
+}
+
+/* Any thread: queue o for the claimer. */
+static void push(struct pgshare *ps, struct op *o)
+{
+	uint64_t one = 1;
+	pthread_mutex_lock(&ps->mu);
+	if (ps->tail)
+		ps->tail->next = o;
+	else
+		ps->head = o;
+	ps->tail = o;
+	pthread_mutex_unlock(&ps->mu);
+	if (write(ps->wake_fd, &one, sizeof one) < 0)
+		log_msg(LOG_ERROR, "postgres: cannot wake the claimer: %s", strerror(errno));
+}
+
+/* ---- the loop's half ------------------------------------------------------ */
+
+static void on_offer(void *ctx, uint64_t key, void *arg, int live);
+
+void pgshare_kick(struct pgshare *ps)
+{
+	if (ps && __atomic_load_n(&ps->started, __ATOMIC_ACQUIRE))
+		post_note(ps->post, on_offer, ps, 0);
+}
+
+int pgshare_holds(struct pgshare *ps, uint64_t id)
+{
+	struct pgq_lease *v;
+	size_t n = ps ? store_pg_leases(ps->backend, &v) : 0;
+	int found = 0;
+	for (size_t i = 0; i < n && !found; i++)
+		found = v[i].id == id;
+	if (n)
+		free(v);
+	return found;
+}
+
+static int is_pg_model(const struct pgshare *ps, const struct model *m)
+{
+	return m->pool && m->store && m->store == durable_pg_store(ps->d->durable);
+}
+
+/* What one pool can take now; 0 slots when it has tasks waiting locally. */
+static int offer_of(struct model *m, struct offer *o)
+{
+	struct pool_stats st;
+	pool_stats(m->pool, &st);
+	if (st.queued || st.shutting_down || st.running >= st.running_limit)
+		return 0;
+	memset(o, 0, sizeof *o);
+	snprintf(o->model, sizeof o->model, "%s", m->name);
+	o->max_units = st.max_units;
+	o->free_units = st.max_units > st.used_units ? st.max_units - st.used_units : 0;
+	o->slots = st.running_limit == POOL_NO_CAP ? PGSHARE_CLAIM_CAP
+		   : st.running_limit - st.running;
+	if (o->slots > PGSHARE_CLAIM_CAP)
+		o->slots = PGSHARE_CLAIM_CAP;
+	return o->free_units > 0 && o->slots > 0;
+}
+
+/* post_note: build an offer from every postgres pool, send it to the thread. */
+static void on_offer(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct models *ms = ps->d->models;
+	(void)key;
+	(void)arg;
+	if (!live)
+		return;
+	if (ps->claiming || ps->d->restoring) {
+		ps->again = 1;
+		return;
+	}
+	struct op *o = calloc(1, sizeof *o);
+	if (!o)
+		return;
+	o->kind = OP_CLAIM;
+	for (size_t i = 0; i < ms->n; i++) {
+		struct model *m = &ms->v[i];
+		struct pool_stats st;
+		if (!is_pg_model(ps, m))
+			continue;
+		pool_stats(m->pool, &st);
+		o->units += st.max_units == POOL_UNLIMITED ? 0 : st.max_units;
+		o->running += st.running;
+		if (o->noffers < PGSHARE_MAX_OFFER && offer_of(m, &o->offers[o->noffers]))
+			o->noffers++;
+	}
+	ps->again = 0;
+	ps->claiming = 1;
+	push(ps, o);
+}
+
+/* Loop: start claimed task c in its pool, under its id and lease. */
+static void start_claimed(struct pgshare *ps, struct pgq_claimed *c)
+{
+	struct model *m = models_find(ps->d->models, c->model);
+	struct store_record r = { .id = c->id, .priority = c->priority, .state = POOL_QUEUED,
+				  .cost = c->cost, .deadline_ns = c->deadline_ns,
+				  .owner_uid = c->owner_uid, .model = c->model,
+				  .attempts = (uint32_t)c->attempts, .request = c->request,
+				  .request_len = c->request_len };
+
+	if (!m || strcmp(m->name, c->model) != 0 || !m->pool) {
+		log_msg(LOG_ERROR, "postgres: claimed task %llu of model %s, not served here now: "
+			"it returns to the queue when its lease expires",
+			(unsigned long long)c->id, c->model);
+		return;
+	}
+	store_record_times(&r, 0); /* epoch -> the pool's clock */
+	log_msg(LOG_DEBUG, "pool %s: task %llu claimed (attempt %d)", m->name,
+		(unsigned long long)c->id, c->attempts + 1);
+	dispatch_restore(ps->d, m, &r);
+}
+
+/* post_send: the claim's answer. */
+static void on_claimed(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct op *o = arg;
+	(void)key;
+	if (live) {
+		ps->claiming = 0;
+		if (o->rc < 0)
+			log_msg(LOG_WARN, "postgres: claim: %s", o->err);
+		for (size_t i = 0; i < o->nclaimed; i++)
+			start_claimed(ps, &o->claimed[i]);
+		if (o->nclaimed || ps->again)
+			on_offer(ps, 0, NULL, 1);
+	}
+	op_free(o);
+}
+
+/* post_send: a lease was lost (requeued, failed, cancelled elsewhere). */
+static void on_lost(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	uint64_t id = (uintptr_t)arg;
+	(void)key;
+	if (!live)
+		return;
+	struct model *m = models_for_task(ps->d->models, id);
+	if (m && m->pool && pool_cancel(m->pool, id) == 0)
+		log_msg(LOG_WARN, "pool %s: task %llu stopped: its lease is gone (its output "
+			"is discarded)", m->name, (unsigned long long)id);
+}
+
+/* post_send: the submit's answer. */
+static void on_submitted(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct op *o = arg;
+	struct submit_out out = { .code = 0, .task = o->id, .prompt_tokens = o->prompt_tokens,
+				  .max_tokens = o->max_tokens };
+	(void)ctx;
+	(void)key;
+	if (!live) {
+		out.code = SUBMIT_DROPPED;
+	} else if (o->rc == -PGQ_E_FULL) {
+		out.code = PROTO_E_QUEUE_FULL;
+		snprintf(out.msg, sizeof out.msg, "shared queue of model %s is full "
+			 "(max_queue_depth %llu, counted in the database)", o->model,
+			 (unsigned long long)o->s.max_queued);
+		out.retry_after_secs = 1;
+	} else if (o->rc < 0) {
+		out.code = PROTO_E_STORE;
+		snprintf(out.msg, sizeof out.msg, "task not accepted: %.200s", o->err);
+	}
+	if (o->rc >= 0 && live)
+		log_msg(LOG_INFO, "pool %s: task %llu submitted to the shared queue%s", o->model,
+			(unsigned long long)o->id, o->rc == 1 ? " (a repeated key)" : "");
+	o->cb.done(o->cb.ctx, &out);
+	op_free(o);
+}
+
+static uint64_t timeout_ms_of(struct model *m, const struct pool_submit *sub)
+{
+	uint64_t now = loop_now_ns(), t = sub->timeout_ns;
+	if (sub->deadline_ns)
+		t = sub->deadline_ns > now ? sub->deadline_ns - now : 1000000;
+	else if (!t)
+		t = pool_get_limit(m->pool, POOL_LIMIT_TIMEOUT_NS);
+	return t ? (t + 999999) / 1000000 : 0;
+}
+
+void pgshare_submit(struct pgshare *ps, struct model *m, struct pool_submit *sub,
+		    const char *key, const void *request, size_t request_len,
+		    const struct submit_cbs *cb, uint32_t prompt_tokens, uint32_t max_tokens)
+{
+	struct op *o = calloc(1, sizeof *o);
+	uint64_t depth = pool_get_limit(m->pool, POOL_LIMIT_MAX_QUEUE_DEPTH);
+
+	if (sub->payload && sub->payload_free)
+		sub->payload_free(sub->payload);
+	sub->payload = NULL;
+	if (!o || !(o->model = strdup(m->name)) || (sub->label && !(o->label = strdup(sub->label))) ||
+	    (key && !(o->key = strdup(key))) ||
+	    (request_len && !(o->request = malloc(request_len)))) {
+		struct submit_out out = { .code = PROTO_E_NOMEM };
+		snprintf(out.msg, sizeof out.msg, "out of memory");
+		if (o)
+			op_free(o);
+		cb->done(cb->ctx, &out);
+		return;
+	}
+	if (request_len)
+		memcpy(o->request, request, request_len);
+	o->kind = OP_SUBMIT;
+	o->cb = *cb;
+	o->prompt_tokens = prompt_tokens;
+	o->max_tokens = max_tokens;
+	o->s = (struct pgq_submit){ .model = o->model, .priority = sub->priority,
+				    .cost = sub->cost, .timeout_ms = timeout_ms_of(m, sub),
+				    .owner_uid = sub->owner_uid, .label = o->label,
+				    .max_restarts = ps->max_restarts,
+				    .max_queued = depth == POOL_UNLIMITED ? 0 : depth,
+				    .key = o->key, .request = o->request,
+				    .request_len = request_len };
+	if (depth == 0) { /* 0 rejects all, as the pool does */
+		o->rc = -PGQ_E_FULL;
+		on_submitted(ps, 0, o, 1);
+		return;
+	}
+	push(ps, o);
+}
+
+/* ---- reads of tasks held elsewhere ----------------------------------------- */
+
+static void record_to_proto(const struct store_record *r, struct proto_task_info *out)
+{
+	uint64_t now = wall_ns();
+	uint64_t end = r->ended_ns ? r->ended_ns : now;
+
+	memset(out, 0, sizeof *out);
+	out->id = r->id;
+	out->model = r->model;
+	out->priority = r->priority;
+	out->state = r->state;
+	out->cost = r->cost;
+	out->age_secs = r->created_ns && now > r->created_ns ? (double)(now - r->created_ns) / 1e9 : 0;
+	out->wait_secs = (double)((r->started_ns ? r->started_ns : end) - r->created_ns) / 1e9;
+	if (r->started_ns && end > r->started_ns)
+		out->run_secs = (double)(end - r->started_ns) / 1e9;
+	if (r->deadline_ns) {
+		out->has |= PROTO_HAS_DEADLINE;
+		out->deadline_in_secs = ((double)r->deadline_ns - (double)now) / 1e9;
+	}
+	out->output_bytes = r->output_len;
+	out->owner_uid = r->owner_uid;
+	out->error = r->error;
+	out->label = r->label;
+}
+
+/* post_send: the database's answer to a status or result. */
+static void on_got(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct op *o = arg;
+	struct conn *c = live ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
+	struct proto_msg req, r;
+
+	(void)key;
+	proto_msg_init(&req, o->type, o->req_id);
+	if (!c) {
+		/* the client left */
+	} else if (o->rc == -PGQ_E_NOTFOUND) {
+		conn_error(c, &req, PROTO_E_NOT_FOUND, "task %llu not found",
+			   (unsigned long long)o->task);
+	} else if (o->rc < 0) {
+		conn_error(c, &req, PROTO_E_STORE, "task %llu: %s", (unsigned long long)o->task,
+			   o->err);
+	} else if (c->role != ROLE_OWNER && o->rec.owner_uid != c->peer.uid) {
+		conn_error(c, &req, PROTO_E_PERMISSION, "task %llu belongs to another user",
+			   (unsigned long long)o->task);
+	} else if (o->type == PROTO_T_STATUS) {
+		proto_msg_ok(&r, &req);
+		record_to_proto(&o->rec, &r.u.task);
+		conn_send(c, &r);
+	} else {
+		proto_msg_ok(&r, &req);
+		r.u.result.task = o->task;
+		r.u.result.state = o->rec.state;
+		r.u.result.data = o->rec.output ? o->rec.output : "";
+		r.u.result.len = o->rec.output_len;
+		r.u.result.error = POOL_STATE_TERMINAL(o->rec.state) ? o->rec.error : NULL;
+		conn_send(c, &r);
+	}
+	op_free(o);
+}
+
+static void send_stream(struct conn *c, struct op *o)
+{
+	struct proto_msg m;
+
+	if (o->msg == TAIL_CHUNK) {
+		proto_msg_init(&m, PROTO_T_CHUNK, o->req_id);
+		m.u.chunk.task = o->task;
+		m.u.chunk.data = o->data;
+		m.u.chunk.len = o->len;
+	} else {
+		struct proto_task_info pi;
+		record_to_proto(&o->rec, &pi);
+		proto_msg_init(&m, PROTO_T_END, o->req_id);
+		m.u.end.task = o->task;
+		m.u.end.state = o->rec.state;
+		m.u.end.error = o->rec.error;
+		m.u.end.wait_secs = pi.wait_secs;
+		m.u.end.run_secs = pi.run_secs;
+	}
+	if (conn_send_stream(c, &m) < 0)
+		__atomic_store_n(&o->sh->gone, 1, __ATOMIC_RELEASE);
+}
+
+/* post_send: one message of a tail, in order. */
+static void on_tail(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct op *o = arg;
+	struct conn *c = live && !__atomic_load_n(&o->sh->gone, __ATOMIC_ACQUIRE)
+			 ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
+	struct proto_msg req, r;
+
+	(void)key;
+	proto_msg_init(&req, PROTO_T_SUBSCRIBE, o->req_id);
+	if (!c) {
+		__atomic_store_n(&o->sh->gone, 1, __ATOMIC_RELEASE);
+	} else if (o->msg == TAIL_ERR) {
+		conn_error(c, &req, o->rc == -PGQ_E_NOTFOUND ? PROTO_E_NOT_FOUND : PROTO_E_STORE,
+			   "task %llu %s", (unsigned long long)o->task,
+			   o->rc == -PGQ_E_NOTFOUND ? "not found" : o->err);
+	} else if (o->msg == TAIL_HEAD && c->role != ROLE_OWNER &&
+		   o->rec.owner_uid != c->peer.uid) {
+		__atomic_store_n(&o->sh->gone, 1, __ATOMIC_RELEASE);
+		conn_error(c, &req, PROTO_E_PERMISSION, "task %llu belongs to another user",
+			   (unsigned long long)o->task);
+	} else if (o->msg == TAIL_HEAD) {
+		proto_msg_ok(&r, &req);
+		record_to_proto(&o->rec, &r.u.task);
+		conn_send(c, &r);
+	} else {
+		send_stream(c, o);
+	}
+	op_free(o);
+}
+
+static int local_task(struct pgshare *ps, uint64_t task)
+{
+	struct pool_task_info ti;
+	struct model *m = models_for_task(ps->d->models, task);
+	return m && m->pool && pool_task_info(m->pool, task, &ti) == 0;
+}
+
+/* A subscribe to a task held elsewhere: a tail that polls the database. */
+static int tail_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req)
+{
+	struct op *o = calloc(1, sizeof *o);
+	struct tail_share *sh = calloc(1, sizeof *sh);
+	if (!o || !sh) {
+		free(o);
+		free(sh);
+		return 0;
+	}
+	sh->refs = 1;
+	*o = (struct op){ .kind = OP_TAIL, .conn_num = c->num, .req_id = req->id,
+			  .task = req->u.task_ref.task, .follow = req->u.task_ref.follow,
+			  .sh = sh };
+	push(ps, o);
+	return 1;
+}
+
+int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req)
+{
+	struct pool_task_info ti;
+	uint64_t task = req->u.task_ref.task;
+	struct model *m;
+
+	if (ps && req->type == PROTO_T_SUBSCRIBE)
+		return !local_task(ps, task) && tail_request(ps, c, req);
+	if (!ps || (req->type != PROTO_T_STATUS && req->type != PROTO_T_RESULT))
+		return 0;
+	m = models_for_task(ps->d->models, task);
+	if (m && m->pool && pool_task_info(m->pool, task, &ti) == 0)
+		return 0; /* here: the local pool answers (and follows it live) */
+	struct op *o = calloc(1, sizeof *o);
+	if (!o)
+		return 0;
+	*o = (struct op){ .kind = OP_GET, .conn_num = c->num, .req_id = req->id, .task = task,
+			  .type = req->type, .wait = req->u.task_ref.wait };
+	push(ps, o);
+	return 1;
+}
+
+/* ---- the claimer thread ------------------------------------------------------ */
+
+static void thread_submit(struct pgshare *ps, struct op *o)
+{
+	o->rc = pgq_submit(ps->q, &o->s, &o->id, o->err, sizeof o->err);
+	if (post_send(ps->post, on_submitted, ps, o) < 0)
+		log_msg(LOG_ERROR, "postgres: task %llu: its reply is lost: out of memory",
+			(unsigned long long)o->id);
+}
+
+static void thread_claim(struct pgshare *ps, struct op *o)
+{
+	ps->units = o->units;
+	ps->running = o->running;
+	for (size_t i = 0; i < o->noffers && o->rc == 0; i++) {
+		const struct offer *f = &o->offers[i];
+		struct pgq_want w = { f->model, f->free_units, f->max_units, f->skip_limit };
+		struct pgq_claimed *v = realloc(o->claimed, (o->nclaimed + f->slots) * sizeof *v);
+		size_t n = 0;
+		if (!v)
+			break;
+		o->claimed = v;
+		memset(v + o->nclaimed, 0, f->slots * sizeof *v);
+		o->rc = pgq_claim(ps->q, &w, 1, ps->lease_ms, v + o->nclaimed, f->slots, &n,
+				  o->err, sizeof o->err);
+		for (size_t k = 0; k < n; k++)
+			if (store_pg_hold(ps->backend, v[o->nclaimed + k].id,
+					  v[o->nclaimed + k].lease) < 0)
+				log_msg(LOG_ERROR, "postgres: task %llu: lease not recorded: out "
+					"of memory", (unsigned long long)v[o->nclaimed + k].id);
+		o->nclaimed += n;
+	}
+	if (post_send(ps->post, on_claimed, ps, o) < 0)
+		log_msg(LOG_ERROR, "postgres: claimed tasks lost: out of memory (their leases "
+			"expire)");
+}
+
+/* Answer a read now, or keep it while it waits for the task's end. */
+static void thread_get(struct pgshare *ps, struct op *o)
+{
+	store_record_clear(&o->rec);
+	o->rc = pgq_get(ps->q, o->task, &o->rec, NULL, o->err, sizeof o->err);
+	if (o->rc == 0 && o->wait && !POOL_STATE_TERMINAL(o->rec.state)) {
+		o->next_ms = mono_ms() + PGSHARE_WAIT_POLL_MS;
+		o->next = ps->waiters;
+		ps->waiters = o;
+		return;
+	}
+	if (post_send(ps->post, on_got, ps, o) < 0)
+		op_free(o);
+}
+
+/* A message of tail t for the loop; its data and record move into it. */
+static void tail_post(struct pgshare *ps, struct op *t, int msg)
+{
+	struct op *m = calloc(1, sizeof *m);
+	if (!m)
+		return;
+	*m = (struct op){ .kind = OP_TAIL, .msg = msg, .conn_num = t->conn_num,
+			  .req_id = t->req_id, .task = t->task, .rc = t->rc, .sh = t->sh,
+			  .data = t->data, .len = t->len };
+	__atomic_add_fetch(&t->sh->refs, 1, __ATOMIC_ACQ_REL);
+	memcpy(m->err, t->err, sizeof m->err);
+	if (msg != TAIL_CHUNK) {
+		m->rec = t->rec;
+		memset(&t->rec, 0, sizeof t->rec);
+	}
+	t->data = NULL;
+	t->len = t->cap = 0;
+	if (post_send(ps->post, on_tail, ps, m) < 0)
+		op_free(m);
+}
+
+static void tail_collect(void *arg, uint64_t seq, const void *data, size_t len)
+{
+	struct op *t = arg;
+	(void)seq;
+	if (t->len + len > t->cap) {
+		size_t n = (t->len + len) * 2;
+		char *d = realloc(t->data, n);
+		if (!d)
+			return; /* the chunk is lost to this reader only */
+		t->data = d;
+		t->cap = n;
+	}
+	memcpy(t->data + t->len, data, len);
+	t->len += len;
+}
+
+/* One round of a tail: its header first, then the chunks appended since the
+ * last round, then its end. Returns 1 while it goes on. */
+static int tail_step(struct pgshare *ps, struct op *t)
+{
+	if (__atomic_load_n(&t->sh->gone, __ATOMIC_ACQUIRE))
+		return 0;
+	if (!t->started) {
+		t->rc = pgq_get(ps->q, t->task, &t->rec, NULL, t->err, sizeof t->err);
+		if (t->rc < 0) {
+			tail_post(ps, t, TAIL_ERR);
+			return 0;
+		}
+		free(t->rec.output); /* the output comes as chunks */
+		t->rec.output = NULL;
+		t->rec.output_len = 0;
+		tail_post(ps, t, TAIL_HEAD);
+		t->started = 1;
+	}
+	t->rc = pgq_output_since(ps->q, t->task, t->seq, tail_collect, t, &t->seq, &t->state,
+				 t->err, sizeof t->err);
+	if (t->len)
+		tail_post(ps, t, TAIL_CHUNK);
+	if (t->rc < 0 && t->rc != -PGQ_E_QUERY)
+		return 0;
+	if (t->rc == 0 && (POOL_STATE_TERMINAL(t->state) || !t->follow)) {
+		if (pgq_get(ps->q, t->task, &t->rec, NULL, t->err, sizeof t->err) == 0)
+			tail_post(ps, t, TAIL_END);
+		return 0;
+	}
+	t->next_ms = mono_ms() + PGSHARE_TAIL_POLL_MS;
+	return 1;
+}
+
+static void thread_tail(struct pgshare *ps, struct op *o)
+{
+	if (!tail_step(ps, o)) {
+		op_free(o);
+		return;
+	}
+	o->next = ps->waiters;
+	ps->waiters = o;
+}
+
+static void run_op(struct pgshare *ps, struct op *o)
+{
+	o->next = NULL;
+	if (o->kind == OP_SUBMIT)
+		thread_submit(ps, o);
+	else if (o->kind == OP_CLAIM)
+		thread_claim(ps, o);
+	else if (o->kind == OP_TAIL)
+		thread_tail(ps, o);
+	else
+		thread_get(ps, o);
+}
+
+static void run_waiters(struct pgshare *ps)
+{
+	uint64_t now = mono_ms();
+	struct op *due = NULL, **pp = &ps->waiters;
+	while (*pp) {
+		struct op *o = *pp;
+		if (o->next_ms <= now) {
+			*pp = o->next;
+			o->next = due;
+			due = o;
+		} else {
+			pp = &o->next;
+		}
+	}
+	for (struct op *nx; due; due = nx) {
+		nx = due->next;
+		run_op(ps, due);
+	}
+}
+
+/* A lease this daemon held is gone: forget it, stop the local task. */
+static void lost(struct pgshare *ps, uint64_t id, uint64_t lease, const char *why)
+{
+	if (store_pg_drop(ps->backend, id, lease) < 0)
+		return;
+	log_msg(LOG_WARN, "postgres: task %llu: lease lost (%s)", (unsigned long long)id, why);
+	if (post_send(ps->post, on_lost, ps, (void *)(uintptr_t)id) < 0)
+		log_msg(LOG_ERROR, "postgres: task %llu keeps running here: out of memory",
+			(unsigned long long)id);
+}
+
+static void renew(struct pgshare *ps)
+{
+	struct pgq_lease *held;
+	size_t n = store_pg_leases(ps->backend, &held), nlost = 0;
+	struct pgq_lost *v = n ? calloc(n, sizeof *v) : NULL;
+	char err[256];
+
+	if (n && !v) {
+		free(held);
+		return;
+	}
+	if (pgq_renew(ps->q, held, n, ps->lease_ms, ps->units, ps->running, v, &nlost, err,
+		      sizeof err) < 0)
+		log_msg(LOG_WARN, "postgres: heartbeat: %s", err);
+	for (size_t i = 0; i < nlost; i++)
+		lost(ps, v[i].id, v[i].lease, v[i].state < 0 ? "the task is gone"
+		     : pool_state_name(v[i].state));
+	free(held);
+	free(v);
+}
+
+/* The heartbeat: reconnect if down, sweep, renew, then ask for an offer. */
+static void beat(struct pgshare *ps)
+{
+	struct pgq_swept sw = { 0 };
+	char err[256];
+
+	if (!pgq_connected(ps->q)) {
+		if (pgq_reconnect(ps->q, err, sizeof err) < 0) {
+			ps->backoff_ms = ps->backoff_ms ? ps->backoff_ms * 2 : ps->beat_ms;
+			if (ps->backoff_ms > PGSHARE_BACKOFF_MAX_MS)
+				ps->backoff_ms = PGSHARE_BACKOFF_MAX_MS;
+			log_msg(LOG_WARN, "postgres: reconnect failed (next try in %llu ms): %s",
+				(unsigned long long)ps->backoff_ms, err);
+			ps->next_beat = mono_ms() + ps->backoff_ms;
+			return;
+		}
+		log_msg(LOG_INFO, "postgres: reconnected");
+		ps->backoff_ms = 0;
+	}
+	if (pgq_sweep(ps->q, &sw, err, sizeof err) < 0)
+		log_msg(LOG_WARN, "postgres: sweep: %s", err);
+	else if (sw.requeued || sw.failed || sw.expired || sw.timed_out)
+		log_msg(LOG_INFO, "postgres: sweep: %zu requeued, %zu failed, %zu expired, "
+			"%zu timed out", sw.requeued, sw.failed, sw.expired, sw.timed_out);
+	renew(ps);
+	ps->next_beat = mono_ms() + ps->beat_ms;
+	post_note(ps->post, on_offer, ps, 0);
+}
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+	struct pgshare *ps = arg;
+	if (!strcmp(channel, "plot_submit")) {
+		post_note(ps->post, on_offer, ps, 0);
+	} else if (!strcmp(channel, "plot_cancel")) {
+		uint64_t id = strtoull(payload, NULL, 10);
+		if (id && pgshare_holds(ps, id))
+			lost(ps, id, 0, "cancelled");
+	}
+}
+
+static struct op *take_ops(struct pgshare *ps, int *stop)
+{
+	pthread_mutex_lock(&ps->mu);
+	struct op *o = ps->head;
+	ps->head = ps->tail = NULL;
+	*stop = ps->stop;
+	pthread_mutex_unlock(&ps->mu);
+	return o;
+}
+
+static int poll_timeout(struct pgshare *ps)
+{
+	uint64_t now = mono_ms(), until = ps->next_beat;
+	for (struct op *o = ps->waiters; o; o = o->next)
+		if (o->next_ms < until)
+			until = o->next_ms;
+	return until > now ? (int)(until - now) : 0;
+}
+
+static void wait_events(struct pgshare *ps)
+{
+	char err[256];
+	struct pollfd fds[2] = { { ps->wake_fd, POLLIN, 0 }, { pgq_fd(ps->q), POLLIN, 0 } };
+	int nfds = fds[1].fd >= 0 && pgq_connected(ps->q) ? 2 : 1;
+
+	if (poll(fds, (nfds_t)nfds, poll_timeout(ps)) <= 0)
+		return;
+	if (fds[0].revents)
+		loop_fd_drain(ps->wake_fd);
+	if (nfds == 2 && fds[1].revents &&
+	    pgq_notifications(ps->q, on_notify, ps, err, sizeof err) < 0)
+		log_msg(LOG_WARN, "postgres: notifications: %s", err);
+}
+
+static void *thread_main(void *arg)
+{
+	struct pgshare *ps = arg;
+	int stop = 0;
+
+	while (!stop) {
+		for (struct op *o = take_ops(ps, &stop), *nx; o; o = nx) {
+			nx = o->next;
+			run_op(ps, o);
+		}
+		if (stop)
+			break;
+		if (mono_ms() >= ps->next_beat)
+			beat(ps);
+		run_waiters(ps);
+		wait_events(ps);
+	}
+	return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+int pgshare_open(struct pgshare **out, const struct cfg *c, struct store *backend, char *err,
+		 size_t errlen)
+{
+	struct pgshare *ps = calloc(1, sizeof *ps);
+	*out = NULL;
+	if (!ps) {
+		snprintf(err, errlen, "postgres: out of memory");
+		return -1;
+	}
+	durable_pg_name(c, ps->name, sizeof ps->name);
+	ps->backend = backend;
+	ps->lease_ms = c->postgres.lease_ms;
+	ps->beat_ms = ps->lease_ms / 3 ? ps->lease_ms / 3 : 1;
+	ps->max_restarts = c->store.restart_policy == CFG_RESTART_FAIL ? 0 : 3;
+	ps->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&ps->mu, NULL);
+	if (ps->wake_fd < 0 || pgq_open(c->postgres.url, ps->name, &ps->q, err, errlen) < 0 ||
+	    pgq_listen(ps->q, err, errlen) < 0) {
+		if (ps->wake_fd < 0)
+			snprintf(err, errlen, "postgres: eventfd: %s", strerror(errno));
+		pgshare_free(ps);
+		return -1;
+	}
+	*out = ps;
+	return 0;
+}
+
+int pgshare_start(struct pgshare *ps, struct dispatch *d, char *err, size_t errlen)
+{
+	ps->d = d;
+	ps->post = d->post;
+	ps->next_beat = 0; /* sweep and claim at once */
+	if (pthread_create(&ps->thread, NULL, thread_main, ps) != 0) {
+		snprintf(err, errlen, "postgres: cannot start the claimer thread");
+		return -1;
+	}
+	__atomic_store_n(&ps->started, 1, __ATOMIC_RELEASE);
+	log_msg(LOG_INFO, "postgres: daemon %s claims from the shared queue (lease %llu ms, "
+		"heartbeat %llu ms)", ps->name, (unsigned long long)ps->lease_ms,
+		(unsigned long long)ps->beat_ms);
+	return 0;
+}
+
+void pgshare_free(struct pgshare *ps)
+{
+	if (!ps)
+		return;
+	if (__atomic_load_n(&ps->started, __ATOMIC_ACQUIRE)) {
+		uint64_t one = 1;
+		pthread_mutex_lock(&ps->mu);
+		ps->stop = 1;
+		pthread_mutex_unlock(&ps->mu);
+		if (write(ps->wake_fd, &one, sizeof one) < 0)
+			log_msg(LOG_ERROR, "postgres: cannot wake the claimer: %s", strerror(errno));
+		pthread_join(ps->thread, NULL);
+	}
+	for (struct op *o = ps->head, *nx; o; o = nx) {
+		nx = o->next;
+		if (o->kind == OP_SUBMIT)
+			on_submitted(ps, 0, o, 0); /* the loop stopped: dropped */
+		else
+			op_free(o);
+	}
+	for (struct op *o = ps->waiters, *nx; o; o = nx) {
+		nx = o->next;
+		op_free(o);
+	}
+	pgq_free(ps->q);
+	if (ps->wake_fd >= 0)
+		close(ps->wake_fd);
+	pthread_mutex_destroy(&ps->mu);
+	free(ps);
+}

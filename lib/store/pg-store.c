@@ -1,0 +1,261 @@
+/*
+ * pg-store.c — the postgres row of the store table: the struct store the
+ * pools of a postgres model write through (by way of the store writer), and
+ * the table of leases this daemon holds.
+ *
+ * DESIGN
+ *   With PostgreSQL the database is the queue: tasks are inserted by
+ *   pgq_submit and enter a daemon's pool only when that daemon claims them
+ *   (daemon/pgshare.c). What a pool then writes about a claimed task comes
+ *   here on the store writer's thread: output appends become pgq_append,
+ *   the terminal record becomes pgq_finish, both presenting the task's
+ *   lease token; the other records (queued, running) say nothing the
+ *   database does not know already and are dropped, as are deletes
+ *   (retention of the local copy is local). A batch of the writer is one
+ *   transaction (BEGIN ... COMMIT): one commit for many appends.
+ *
+ *   The lease table maps a task id to the token its claim returned. The
+ *   claimer adds to it (store_pg_hold) and removes lost leases; the writer
+ *   takes a task's lease out at its finish. A write for a task without a
+ *   lease here (lost, or never claimed here) is dropped: a daemon that lost
+ *   its lease discards the output. One mutex guards the table; the pgq
+ *   connection is the writer thread's alone.
+ *
+ *   Nothing is read back at start (scan finds nothing): a restarted daemon
+ *   claims again; the tasks it held come back through the sweep.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "plot/pool.h"
+#include "store/pg-impl.h"
+
+struct pg_lease {
+	uint64_t id, lease;
+};
+
+struct pgstore {
+	struct pgq *q;           /* the writer thread's connection */
+	pthread_mutex_t mu;      /* guards held */
+	struct pg_lease *held;
+	size_t n, cap;
+	char err[512];
+	struct store s;
+};
+
+static ssize_t find(struct pgstore *p, uint64_t id)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->held[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* The lease of id (0: none); take 1 also removes it. */
+static uint64_t lease_of(struct pgstore *p, uint64_t id, int take)
+{
+	uint64_t l = 0;
+	pthread_mutex_lock(&p->mu);
+	ssize_t i = find(p, id);
+	if (i >= 0) {
+		l = p->held[i].lease;
+		if (take)
+			p->held[i] = p->held[--p->n];
+	}
+	pthread_mutex_unlock(&p->mu);
+	return l;
+}
+
+static int pg_put(void *ctx, const struct store_record *r)
+{
+	struct pgstore *p = ctx;
+	if (!POOL_STATE_TERMINAL(r->state))
+		return 0;
+	uint64_t lease = lease_of(p, r->id, 1);
+	if (!lease)
+		return 0; /* lost, or not ours: the run does not count */
+	int rc = pgq_finish(p->q, r->id, lease, r->state, r->error, p->err, sizeof p->err);
+	return rc == -PGQ_E_QUERY ? -1 : 0;
+}
+
+static int pg_append(void *ctx, uint64_t id, uint64_t off, const void *data, size_t len)
+{
+	struct pgstore *p = ctx;
+	uint64_t lease = lease_of(p, id, 0);
+	(void)off; /* chunks are appended in order; the offset is implied */
+	if (!lease || !len)
+		return 0;
+	int rc = pgq_append(p->q, id, lease, data, len, p->err, sizeof p->err);
+	if (rc == -PGQ_E_LOST)
+		lease_of(p, id, 1);
+	return rc == -PGQ_E_QUERY ? -1 : 0;
+}
+
+static int pg_get(void *ctx, uint64_t id, struct store_record *out)
+{
+	struct pgstore *p = ctx;
+	return pgq_get(p->q, id, out, NULL, p->err, sizeof p->err) < 0 ? -1 : 0;
+}
+
+static int pg_del(void *ctx, uint64_t id)
+{
+	(void)ctx;
+	(void)id;
+	return 0; /* the local copy's retention; the database keeps the task */
+}
+
+static size_t pg_count(void *ctx)
+{
+	struct pgstore *p = ctx;
+	pthread_mutex_lock(&p->mu);
+	size_t n = p->n;
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
+
+static void pg_free(void *ctx)
+{
+	struct pgstore *p = ctx;
+	pgq_free(p->q);
+	pthread_mutex_destroy(&p->mu);
+	free(p->held);
+	free(p);
+}
+
+static int pg_begin(void *ctx)
+{
+	struct pgstore *p = ctx;
+	return pgq_exec_cmd(p->q, "store (begin)", "BEGIN", 0, NULL, p->err, sizeof p->err)
+		? -1 : 0;
+}
+
+static int pg_commit(void *ctx)
+{
+	struct pgstore *p = ctx;
+	return pgq_exec_cmd(p->q, "store (commit)", "COMMIT", 0, NULL, p->err, sizeof p->err)
+		? -1 : 0;
+}
+
+static void pg_rollback(void *ctx)
+{
+	struct pgstore *p = ctx;
+	pgq_rollback(p->q);
+}
+
+static int pg_scan(void *ctx, store_scan_fn fn, void *arg)
+{
+	(void)ctx;
+	(void)fn;
+	(void)arg;
+	return 0; /* claims bring tasks in, not a read at start */
+}
+
+static int pg_seq_get(void *ctx, uint64_t *next)
+{
+	(void)ctx;
+	*next = 1; /* ids come from the database's sequence */
+	return 0;
+}
+
+static int pg_seq_put(void *ctx, uint64_t next)
+{
+	(void)ctx;
+	(void)next;
+	return 0;
+}
+
+static const char *pg_error(void *ctx)
+{
+	struct pgstore *p = ctx;
+	return p->err;
+}
+
+static const struct store_ops pg_ops = {
+	.put = pg_put, .get = pg_get, .del = pg_del, .count = pg_count, .free = pg_free,
+	.begin = pg_begin, .commit = pg_commit, .rollback = pg_rollback, .scan = pg_scan,
+	.seq_get = pg_seq_get, .seq_put = pg_seq_put, .error = pg_error, .append = pg_append,
+};
+
+int store_pg_open(const struct store_open_args *a, struct store **out, char *err,
+		  size_t errlen)
+{
+	struct pgstore *p = calloc(1, sizeof *p);
+	*out = NULL;
+	if (!p) {
+		snprintf(err, errlen, "postgres: out of memory");
+		return -1;
+	}
+	if (pgq_open(a->url, a->name, &p->q, err, errlen) < 0) {
+		free(p);
+		return -1;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	p->s = (struct store){ .ops = &pg_ops, .ctx = p };
+	snprintf(p->s.name, sizeof p->s.name, "postgres");
+	*out = &p->s;
+	return 0;
+}
+
+static struct pgstore *of(struct store *s)
+{
+	return s && s->ops == &pg_ops ? s->ctx : NULL;
+}
+
+int store_pg_hold(struct store *s, uint64_t id, uint64_t lease)
+{
+	struct pgstore *p = of(s);
+	int rc = 0;
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&p->mu);
+	if (p->n == p->cap) {
+		size_t n = p->cap ? p->cap * 2 : 64;
+		struct pg_lease *v = realloc(p->held, n * sizeof *v);
+		if (v) {
+			p->held = v;
+			p->cap = n;
+		}
+	}
+	if (p->n < p->cap)
+		p->held[p->n++] = (struct pg_lease){ id, lease };
+	else
+		rc = -1;
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+int store_pg_drop(struct store *s, uint64_t id, uint64_t lease)
+{
+	struct pgstore *p = of(s);
+	int rc = -1;
+	if (!p)
+		return -1;
+	pthread_mutex_lock(&p->mu);
+	ssize_t i = find(p, id);
+	if (i >= 0 && (!lease || p->held[i].lease == lease)) {
+		p->held[i] = p->held[--p->n];
+		rc = 0;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return rc;
+}
+
+size_t store_pg_leases(struct store *s, struct pgq_lease **out)
+{
+	struct pgstore *p = of(s);
+	size_t n = 0;
+	*out = NULL;
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->mu);
+	if (p->n && (*out = malloc(p->n * sizeof **out))) {
+		for (size_t i = 0; i < p->n; i++)
+			(*out)[i] = (struct pgq_lease){ p->held[i].id, p->held[i].lease };
+		n = p->n;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return n;
+}
