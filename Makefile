@@ -119,7 +119,8 @@ clean:
 #> check           every test: unit, cli and ref (what CI runs under gcc)
 #> unit            the cmocka unit tests (tests/unit); test-pg runs against a private
 #>                 PostgreSQL that tests/tools/pg-cluster.sh starts (or CI's, $PLOT_PG_DIR)
-#> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR)
+#> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR); under
+#>                 pg-cluster.sh run, so daemon-pg.bats has its PostgreSQL server
 #> cli-memory      the daemon and task tests again with the memory store (the
 #>                 default is sqlite; PLOT_TEST_BACKEND picks it)
 #> ref             the NumPy/jinja2/gguf oracle tests (tests/ref, pytest)
@@ -152,7 +153,7 @@ check-pool: check-threads
 cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
-	    bats --print-output-on-failure tests/cli; \
+	    $(PG_RUN) bats --print-output-on-failure tests/cli; \
 	else echo "cli: no bats tests yet"; fi
 
 # The task and daemon tests whose config comes from the helpers (plotd_config,

@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 #include "durable.h"
-#include "pgshare.h"
 #include "log.h"
 #include "models.h"
 #include "plot/store.h"
@@ -50,8 +49,6 @@ static void models_event(void *ctx, const struct pool_event *ev)
 {
 	const struct model *m = ctx;
 
-	if (POOL_STATE_TERMINAL(ev->state) && m->ms->durable->pg)
-		pgshare_kick(m->ms->durable->pg); /* units freed: claim again */
 	if (!log_enabled(LOG_INFO))
 		return;
 	if (ev->state == POOL_QUEUED)

@@ -20,11 +20,13 @@
  *            pgq_submit there; the id the database gave comes back and the
  *            client is answered. QUEUE_FULL is the database's count of the
  *            model's queued tasks against the pool's max_queue_depth.
- *   claim    a plot_submit notification, a local task's end (units freed)
+ *   claim    a plot_submit notification, a finish committed (units freed)
  *            or the heartbeat asks the loop for an offer (post_note: one
- *            at a time); the loop reads each postgres pool's free units
- *            and running slots (a pool with tasks waiting locally offers
- *            nothing) and posts the offer; the thread runs pgq_claim per
+ *            at a time); the loop offers each postgres pool's max_units and
+ *            running limit less what this daemon holds leases on (the
+ *            store's lease table: claimed, running, or ending until the
+ *            finish is committed), so the database never counts more
+ *            against a daemon than its units; it posts the offer; the thread runs pgq_claim per
  *            model, records each lease in the store's table, and posts the
  *            claimed tasks; the loop starts each in its pool under its
  *            database id through dispatch_restore (the restart path: the
@@ -214,19 +216,23 @@ static int is_pg_model(const struct pgshare *ps, const struct model *m)
 	return m->pool && m->store && m->store == durable_pg_store(ps->d->durable);
 }
 
-/* What one pool can take now; 0 slots when it has tasks waiting locally. */
-static int offer_of(struct model *m, struct offer *o)
+/* What one pool can take now: its limits less what this daemon holds
+ * leases on (claimed, running, or ending but not yet committed), so the
+ * database never counts more against a daemon than its units. */
+static int offer_of(struct pgshare *ps, struct model *m, struct offer *o)
 {
 	struct pool_stats st;
+	uint64_t units, count;
 	pool_stats(m->pool, &st);
-	if (st.queued || st.shutting_down || st.running >= st.running_limit)
+	store_pg_held(ps->backend, m->name, &units, &count);
+	if (st.shutting_down || (st.running_limit != POOL_NO_CAP && count >= st.running_limit))
 		return 0;
 	memset(o, 0, sizeof *o);
 	snprintf(o->model, sizeof o->model, "%s", m->name);
 	o->max_units = st.max_units;
-	o->free_units = st.max_units > st.used_units ? st.max_units - st.used_units : 0;
+	o->free_units = st.max_units > units ? st.max_units - units : 0;
 	o->slots = st.running_limit == POOL_NO_CAP ? PGSHARE_CLAIM_CAP
-		   : st.running_limit - st.running;
+		   : st.running_limit - count;
 	if (o->slots > PGSHARE_CLAIM_CAP)
 		o->slots = PGSHARE_CLAIM_CAP;
 	return o->free_units > 0 && o->slots > 0;
@@ -241,7 +247,7 @@ static void on_offer(void *ctx, uint64_t key, void *arg, int live)
 	(void)arg;
 	if (!live)
 		return;
-	if (ps->claiming || ps->d->restoring) {
+	if (ps->claiming) {
 		ps->again = 1;
 		return;
 	}
@@ -257,7 +263,7 @@ static void on_offer(void *ctx, uint64_t key, void *arg, int live)
 		pool_stats(m->pool, &st);
 		o->units += st.max_units == POOL_UNLIMITED ? 0 : st.max_units;
 		o->running += st.running;
-		if (o->noffers < PGSHARE_MAX_OFFER && offer_of(m, &o->offers[o->noffers]))
+		if (o->noffers < PGSHARE_MAX_OFFER && offer_of(ps, m, &o->offers[o->noffers]))
 			o->noffers++;
 	}
 	ps->again = 0;
@@ -565,9 +571,27 @@ int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *
 
 /* ---- the claimer thread ------------------------------------------------------ */
 
+/* Before a client's statement: a connection found broken is reset once now
+ * (the beat's backoff is for the background work; a client would rather
+ * not be refused for a server that is back). */
+static void ensure_connected(struct pgshare *ps)
+{
+	char err[256];
+	if (!pgq_connected(ps->q) && pgq_reconnect(ps->q, err, sizeof err) == 0) {
+		log_msg(LOG_INFO, "postgres: reconnected");
+		ps->backoff_ms = 0;
+		ps->next_beat = 0; /* sweep and claim: notifications were lost */
+	}
+}
+
 static void thread_submit(struct pgshare *ps, struct op *o)
 {
+	ensure_connected(ps);
 	o->rc = pgq_submit(ps->q, &o->s, &o->id, o->err, sizeof o->err);
+	if (o->rc == -PGQ_E_QUERY && !pgq_connected(ps->q)) {
+		ensure_connected(ps); /* the server restarted since the last statement */
+		o->rc = pgq_submit(ps->q, &o->s, &o->id, o->err, sizeof o->err);
+	}
 	if (post_send(ps->post, on_submitted, ps, o) < 0)
 		log_msg(LOG_ERROR, "postgres: task %llu: its reply is lost: out of memory",
 			(unsigned long long)o->id);
@@ -590,7 +614,8 @@ static void thread_claim(struct pgshare *ps, struct op *o)
 				  o->err, sizeof o->err);
 		for (size_t k = 0; k < n; k++)
 			if (store_pg_hold(ps->backend, v[o->nclaimed + k].id,
-					  v[o->nclaimed + k].lease) < 0)
+					  v[o->nclaimed + k].lease, v[o->nclaimed + k].model,
+					  v[o->nclaimed + k].cost) < 0)
 				log_msg(LOG_ERROR, "postgres: task %llu: lease not recorded: out "
 					"of memory", (unsigned long long)v[o->nclaimed + k].id);
 		o->nclaimed += n;
@@ -884,10 +909,17 @@ int pgshare_open(struct pgshare **out, const struct cfg *c, struct store *backen
 	return 0;
 }
 
+/* Store writer thread: a batch ended leases. */
+static void released(void *ctx)
+{
+	pgshare_kick(ctx);
+}
+
 int pgshare_start(struct pgshare *ps, struct dispatch *d, char *err, size_t errlen)
 {
 	ps->d = d;
 	ps->post = d->post;
+	store_pg_on_release(ps->backend, released, ps);
 	ps->next_beat = 0; /* sweep and claim at once */
 	if (pthread_create(&ps->thread, NULL, thread_main, ps) != 0) {
 		snprintf(err, errlen, "postgres: cannot start the claimer thread");

@@ -278,11 +278,19 @@ int pgq_notifications(struct pgq *q, pgq_notify_fn fn, void *arg, char *err, siz
 
 /* ---- the postgres store's lease table (lib/store/pg-store.c) ----------------
  * s is the struct store store_pg_open returned (not the writer's facade).
- * hold: the claimer took task id with token lease; the store's writes for id
- * present it. drop: forget id's lease (lease 0: whichever), so the task's
+ * hold: the claimer took task id (of model, cost units) with token lease; the
+ * store's writes for id present it; its finish ends it once the batch holding
+ * the finish is committed (or rolled back). drop: forget id's lease (lease 0: whichever), so the task's
  * later writes are discarded; -1 when not held. leases: a malloc'd snapshot
  * for the heartbeat, returns the count. Any thread. */
-int store_pg_hold(struct store *s, uint64_t id, uint64_t lease);
+int store_pg_hold(struct store *s, uint64_t id, uint64_t lease, const char *model,
+		  uint64_t cost);
+/* The units and tasks of model whose leases are held here, ending ones too
+ * (a finish not yet committed): what the database counts as this daemon's. */
+void store_pg_held(struct store *s, const char *model, uint64_t *units, uint64_t *count);
+/* fn(ctx) runs on the store writer's thread after a batch that ended leases
+ * (their units are free in the database too): claim again. */
+void store_pg_on_release(struct store *s, void (*fn)(void *ctx), void *ctx);
 int store_pg_drop(struct store *s, uint64_t id, uint64_t lease);
 size_t store_pg_leases(struct store *s, struct pgq_lease **out);
 

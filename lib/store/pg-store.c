@@ -34,7 +34,9 @@
 #include "store/pg-impl.h"
 
 struct pg_lease {
-	uint64_t id, lease;
+	uint64_t id, lease, cost;
+	char model[64];
+	int ending;  /* its finish is in the writer's open batch */
 };
 
 struct pgstore {
@@ -43,7 +45,8 @@ struct pgstore {
 	struct pg_lease *held;
 	size_t n, cap;
 	char err[512];
-	struct store s;
+	void (*on_release)(void *ctx); /* leases ended by a batch: units are free */
+	void *on_release_ctx;
 };
 
 static ssize_t find(struct pgstore *p, uint64_t id)
@@ -69,12 +72,46 @@ static uint64_t lease_of(struct pgstore *p, uint64_t id, int take)
 	return l;
 }
 
+/* Mark id's lease as ending (the batch's commit or rollback removes it);
+ * returns its token, 0 when not held or already ending. */
+static uint64_t lease_end(struct pgstore *p, uint64_t id)
+{
+	uint64_t l = 0;
+	pthread_mutex_lock(&p->mu);
+	ssize_t i = find(p, id);
+	if (i >= 0 && !p->held[i].ending) {
+		l = p->held[i].lease;
+		p->held[i].ending = 1;
+	}
+	pthread_mutex_unlock(&p->mu);
+	return l;
+}
+
+/* After a batch: the leases it ended are gone (committed, or the finish was
+ * lost and the lease expires); tell the claimer their units are free. */
+static void release_ended(struct pgstore *p)
+{
+	size_t gone = 0;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n;) {
+		if (p->held[i].ending) {
+			p->held[i] = p->held[--p->n];
+			gone++;
+		} else {
+			i++;
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	if (gone && p->on_release)
+		p->on_release(p->on_release_ctx);
+}
+
 static int pg_put(void *ctx, const struct store_record *r)
 {
 	struct pgstore *p = ctx;
 	if (!POOL_STATE_TERMINAL(r->state))
 		return 0;
-	uint64_t lease = lease_of(p, r->id, 1);
+	uint64_t lease = lease_end(p, r->id);
 	if (!lease)
 		return 0; /* lost, or not ours: the run does not count */
 	int rc = pgq_finish(p->q, r->id, lease, r->state, r->error, p->err, sizeof p->err);
@@ -84,7 +121,7 @@ static int pg_put(void *ctx, const struct store_record *r)
 static int pg_append(void *ctx, uint64_t id, uint64_t off, const void *data, size_t len)
 {
 	struct pgstore *p = ctx;
-	uint64_t lease = lease_of(p, id, 0);
+	uint64_t lease = lease_of(p, id, 0); /* an ending one: its finish is queued after */
 	(void)off; /* chunks are appended in order; the offset is implied */
 	if (!lease || !len)
 		return 0;
@@ -128,6 +165,8 @@ static void pg_free(void *ctx)
 static int pg_begin(void *ctx)
 {
 	struct pgstore *p = ctx;
+	if (!pgq_connected(p->q) && pgq_reconnect(p->q, p->err, sizeof p->err) < 0)
+		return -1; /* the batch fails; the next one tries again */
 	return pgq_exec_cmd(p->q, "store (begin)", "BEGIN", 0, NULL, p->err, sizeof p->err)
 		? -1 : 0;
 }
@@ -135,14 +174,18 @@ static int pg_begin(void *ctx)
 static int pg_commit(void *ctx)
 {
 	struct pgstore *p = ctx;
-	return pgq_exec_cmd(p->q, "store (commit)", "COMMIT", 0, NULL, p->err, sizeof p->err)
-		? -1 : 0;
+	int rc = pgq_exec_cmd(p->q, "store (commit)", "COMMIT", 0, NULL, p->err,
+			      sizeof p->err) ? -1 : 0;
+	if (rc == 0)
+		release_ended(p);
+	return rc;
 }
 
 static void pg_rollback(void *ctx)
 {
 	struct pgstore *p = ctx;
 	pgq_rollback(p->q);
+	release_ended(p);
 }
 
 static int pg_scan(void *ctx, store_scan_fn fn, void *arg)
@@ -183,19 +226,23 @@ int store_pg_open(const struct store_open_args *a, struct store **out, char *err
 		  size_t errlen)
 {
 	struct pgstore *p = calloc(1, sizeof *p);
+	struct store *s = calloc(1, sizeof *s); /* store_free frees it */
 	*out = NULL;
-	if (!p) {
+	if (!p || !s) {
+		free(p);
+		free(s);
 		snprintf(err, errlen, "postgres: out of memory");
 		return -1;
 	}
 	if (pgq_open(a->url, a->name, &p->q, err, errlen) < 0) {
 		free(p);
+		free(s);
 		return -1;
 	}
 	pthread_mutex_init(&p->mu, NULL);
-	p->s = (struct store){ .ops = &pg_ops, .ctx = p };
-	snprintf(p->s.name, sizeof p->s.name, "postgres");
-	*out = &p->s;
+	*s = (struct store){ .ops = &pg_ops, .ctx = p };
+	snprintf(s->name, sizeof s->name, "postgres");
+	*out = s;
 	return 0;
 }
 
@@ -204,7 +251,32 @@ static struct pgstore *of(struct store *s)
 	return s && s->ops == &pg_ops ? s->ctx : NULL;
 }
 
-int store_pg_hold(struct store *s, uint64_t id, uint64_t lease)
+void store_pg_on_release(struct store *s, void (*fn)(void *ctx), void *ctx)
+{
+	struct pgstore *p = of(s);
+	if (p) {
+		p->on_release = fn;
+		p->on_release_ctx = ctx;
+	}
+}
+
+void store_pg_held(struct store *s, const char *model, uint64_t *units, uint64_t *count)
+{
+	struct pgstore *p = of(s);
+	*units = *count = 0;
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	for (size_t i = 0; i < p->n; i++)
+		if (!strcmp(p->held[i].model, model)) {
+			*units += p->held[i].cost;
+			(*count)++;
+		}
+	pthread_mutex_unlock(&p->mu);
+}
+
+int store_pg_hold(struct store *s, uint64_t id, uint64_t lease, const char *model,
+		  uint64_t cost)
 {
 	struct pgstore *p = of(s);
 	int rc = 0;
@@ -220,7 +292,11 @@ int store_pg_hold(struct store *s, uint64_t id, uint64_t lease)
 		}
 	}
 	if (p->n < p->cap)
-		p->held[p->n++] = (struct pg_lease){ id, lease };
+	{
+		struct pg_lease *l = &p->held[p->n++];
+		*l = (struct pg_lease){ .id = id, .lease = lease, .cost = cost };
+		snprintf(l->model, sizeof l->model, "%s", model);
+	}
 	else
 		rc = -1;
 	pthread_mutex_unlock(&p->mu);
@@ -253,8 +329,12 @@ size_t store_pg_leases(struct store *s, struct pgq_lease **out)
 	pthread_mutex_lock(&p->mu);
 	if (p->n && (*out = malloc(p->n * sizeof **out))) {
 		for (size_t i = 0; i < p->n; i++)
-			(*out)[i] = (struct pgq_lease){ p->held[i].id, p->held[i].lease };
-		n = p->n;
+			if (!p->held[i].ending)
+				(*out)[n++] = (struct pgq_lease){ p->held[i].id, p->held[i].lease };
+		if (!n) {
+			free(*out);
+			*out = NULL;
+		}
 	}
 	pthread_mutex_unlock(&p->mu);
 	return n;

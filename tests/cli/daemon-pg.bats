@@ -1,0 +1,279 @@
+#!/usr/bin/env bats
+# daemon-pg.bats — three plotd on one PostgreSQL database (issue #15): one
+# shared queue in global priority order, QUEUE_FULL at the shared depth, no
+# task run twice, each daemon admitting what fits its own units, tasks of a
+# daemon killed with -9 finishing on another once its lease expires, a
+# database restart under load, and reads (result, tail, status) from a daemon
+# other than the one that ran the task.
+#
+# Needs a server: make cli runs the bats files under tests/tools/pg-cluster.sh
+# run (CI's cluster, or one started for the run), which exports PGHOST,
+# PGPORT, PGUSER and PLOT_PG_DIR. Without them these tests FAIL, never skip.
+# Each test gets its own database (createdb), each daemon its own socket,
+# config and XDG_STATE_HOME. Leases are short (lease_ms 600: a heartbeat
+# every 200 ms), so a dead daemon's tasks move within about a second.
+
+load helpers
+
+setup_file() {
+	[ -n "${PGHOST:-}" ] && [ -n "${PLOT_PG_DIR:-}" ] || {
+		echo "# no PostgreSQL cluster: run under tests/tools/pg-cluster.sh run" >&2
+		return 1
+	}
+}
+
+setup() {
+	plot_setup
+	PGDB="plot_t${BATS_SUITE_TEST_NUMBER}_$$"
+	createdb "$PGDB"
+	PGD_PIDS=()
+}
+
+teardown() {
+	local i ok=0
+	for i in "${!PGD_PIDS[@]}"; do
+		[ -n "${PGD_PIDS[$i]}" ] || continue
+		kill -INT "${PGD_PIDS[$i]}" 2>/dev/null || true
+		kill -INT "${PGD_PIDS[$i]}" 2>/dev/null || true
+	done
+	for i in "${!PGD_PIDS[@]}"; do
+		[ -n "${PGD_PIDS[$i]}" ] || continue
+		PLOTD_PID=${PGD_PIDS[$i]}
+		wait_until plotd_gone || { kill -KILL "$PLOTD_PID"; ok=1; }
+		wait "$PLOTD_PID" 2>/dev/null || { [ $? -lt 128 ] || ok=1; }
+		assert_no_sanitizer "$BATS_TEST_TMPDIR/d$i/err" || ok=1
+	done
+	PLOTD_PID=""
+	plot_teardown || ok=1
+	dropdb --if-exists "$PGDB" 2>/dev/null || true
+	return $ok
+}
+
+# pgd_config N UNITS [TOKENS_PER_SEC] [DEPTH]: daemon N's config.
+pgd_config() {
+	local n=$1 units=$2 tps=${3:-1000} depth=${4:-100} d="$BATS_TEST_TMPDIR/d$1"
+	mkdir -p -m 700 "$d"
+	cat >"$d/plot.yaml" <<-EOF
+	parking_lot:
+	  pool:    { max_running: 8 }
+	  limits:  { max_units: $units, max_queue_depth: $depth, timeout_secs: 120 }
+	  queue:   { backend: postgres }
+	  mailbox: { backend: postgres }
+	daemon:    { log_level: debug }
+	postgres:
+	  url: "postgresql:///$PGDB?host=$PGHOST&port=$PGPORT&user=$PGUSER"
+	  name: d$n
+	  lease_ms: 600
+	default_model: echo
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: $tps }
+	EOF
+}
+
+# pgd_start N UNITS [TPS] [DEPTH]: start daemon N; wait until it listens.
+pgd_start() {
+	local n=$1 d="$BATS_TEST_TMPDIR/d$1"
+	pgd_config "$@"
+	XDG_STATE_HOME="$d/state" "$PLOTD" --config "$d/plot.yaml" --socket "$d/s" \
+		--pid-file "$d/pid" </dev/null >/dev/null 2>>"$d/err" 3>&- &
+	PGD_PIDS[$n]=$!
+	wait_until pgd_ready "$n"
+}
+
+pgd_ready() {
+	kill -0 "${PGD_PIDS[$1]}" 2>/dev/null || { sed 's/^/# /' "$BATS_TEST_TMPDIR/d$1/err" >&2; return 2; }
+	[ "$(cat "$BATS_TEST_TMPDIR/d$1/pid" 2>/dev/null)" = "${PGD_PIDS[$1]}" ]
+}
+
+# p N ARGS...: plot against daemon N.
+p() {
+	local n=$1
+	shift
+	"$PLOT" --socket "$BATS_TEST_TMPDIR/d$n/s" "$@"
+}
+
+sql() {
+	psql -X -A -t -q -d "$PGDB" -c "$1"
+}
+
+# sql_is QUERY VALUE: the query answers VALUE now (for wait_until)
+sql_is() {
+	[ "$(sql "$1")" = "$2" ]
+}
+
+# every task of the database is done (state 2, enum pool_state)
+all_done() {
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state <> 2")" = 0 ]
+}
+
+# sample_units FILE: append "daemon units" lines, the running units the
+# database counts against each daemon, every 20 ms until killed.
+sample_units() {
+	while :; do
+		sql "SELECT lease_owner, sum(cost) FROM plot_tasks WHERE state = 1
+		     GROUP BY lease_owner" | tr '|' ' ' >>"$1"
+		sleep 0.02
+	done
+}
+
+# admissions of task ID across every daemon's log
+admissions() {
+	cat "$BATS_TEST_TMPDIR"/d*/err | grep -Ec "pool echo: task $1 admitted" || true
+}
+
+@test "a task submitted to one daemon runs on any and is read from any (result, tail, status, wait)" {
+	pgd_start 1 4
+	pgd_start 2 4
+	run -0 p 1 submit "alpha beta gamma"
+	id=$output
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE id = $id")" = 1 ]
+	run -0 p 2 wait "$id"
+	run -0 p 2 result "$id"
+	[ "$output" = "alpha beta gamma" ]
+	run -0 p 1 result "$id"
+	[ "$output" = "alpha beta gamma" ]
+	run -0 p 2 tail "$id"
+	[ "$output" = "alpha beta gamma" ]
+	run -0 p 2 --json status "$id"
+	[[ "$output" == *'"state":"done"'* ]]
+	run -0 p 1 run "one two three"
+	[ "$output" = "one two three" ]
+	run -1 p 2 result 999999
+	[[ "$output" == *"task 999999 not found"* ]]
+}
+
+@test "tail from another daemon follows output appended while the task runs" {
+	pgd_start 1 1 40   # the runner: 40 tokens/s
+	pgd_start 2 1 40
+	words=$(seq -s ' ' 1 40)
+	run -0 p 1 submit "$words"
+	id=$output
+	wait_until sql_is "SELECT state FROM plot_tasks WHERE id = $id" 1
+	runner=$(sql "SELECT lease_owner FROM plot_tasks WHERE id = $id")
+	other=1
+	[ "$runner" = d1 ] && other=2
+	# the reader is not the runner; it starts before the end and sees it all
+	run -0 p "$other" tail "$id"
+	[ "$output" = "$words" ]
+	[ "$(sql "SELECT state FROM plot_tasks WHERE id = $id")" = 2 ]
+}
+
+@test "global priority order: queued high tasks start before low ones on any daemon" {
+	for n in 1 2 3; do pgd_start "$n" 1 100; done
+	# one 1 s task holds each daemon's only unit
+	for n in 1 2 3; do p "$n" submit "$(seq -s ' ' 1 100)" >/dev/null; done
+	wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 1" 3
+	for n in 1 2 3; do p "$n" submit --priority low "low $n" >/dev/null; done
+	for n in 3 2 1; do p "$n" submit --priority high "high $n" >/dev/null; done
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state = 0")" = 6 ]
+	wait_until -t 30 all_done
+	run -0 sql "SELECT (SELECT max(started_at) FROM plot_tasks WHERE priority = 2) <=
+			   (SELECT min(started_at) FROM plot_tasks WHERE priority = 0)"
+	[ "$output" = t ]
+}
+
+@test "QUEUE_FULL at the shared depth, counted in the database across daemons" {
+	for n in 1 2 3; do pgd_start "$n" 1 100 3; done
+	for n in 1 2 3; do p "$n" submit "$(seq -s ' ' 1 200)" >/dev/null; done
+	wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 1" 3
+	run -0 p 1 submit q1
+	run -0 p 2 submit q2
+	run -0 p 3 submit q3
+	run -75 p 2 submit q4
+	[[ "$output" == *"QUEUE_FULL"* || "$output" == *"full"* ]]
+	[[ "$output" == *"max_queue_depth 3"* ]]
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state = 0")" = 3 ]
+}
+
+@test "no task runs twice, and each daemon admits only what fits its own units" {
+	pgd_start 1 2 300
+	pgd_start 2 3 300
+	pgd_start 3 4 300
+	ids=()
+	sample_units "$BATS_TEST_TMPDIR/samples" &
+	sampler=$!
+	for i in $(seq 1 24); do
+		n=$(( i % 3 + 1 ))
+		cost=$(( i % 2 + 1 ))
+		ids+=("$(p "$n" submit --cost "$cost" "task $i a b c d e f g h i j")")
+	done
+	wait_until -t 40 all_done
+	kill "$sampler"
+	wait "$sampler" || true
+	for id in "${ids[@]}"; do
+		[ "$(admissions "$id")" = 1 ] || { echo "# task $id admitted $(admissions "$id") times"; false; }
+		run -0 p 1 result "$id"
+		[[ "$output" == "task "*" a b c d e f g h i j" ]]
+	done
+	# the database never counted more running units against a daemon than
+	# its max_units (sampled all along the run by the loop below)
+	while read -r owner units; do
+		max=$(( ${owner#d} + 1 ))
+		[ "$units" -le "$max" ] || { echo "# $owner held $units units (max $max)"; false; }
+	done <"$BATS_TEST_TMPDIR/samples"
+	[ -s "$BATS_TEST_TMPDIR/samples" ]
+}
+
+@test "kill -9 a daemon while it runs tasks: they finish on another, each exactly once" {
+	pgd_start 1 4 20      # 20 tokens/s: 40 words take 2 s
+	words=$(seq -s ' ' 1 40)
+	a=$(p 1 submit "$words")
+	b=$(p 1 submit "$words")
+	wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 1 AND lease_owner = 'd1'" 2
+	pgd_start 2 4 1000
+	kill -KILL "${PGD_PIDS[1]}"
+	wait "${PGD_PIDS[1]}" 2>/dev/null || true
+	PGD_PIDS[1]=""
+	run -0 p 2 wait "$a" "$b"
+	for id in "$a" "$b"; do
+		run -0 p 2 result "$id"
+		[ "$output" = "$words" ]   # the rerun's output alone, not spliced
+		[ "$(sql "SELECT attempts || ' ' || lease_owner FROM plot_tasks WHERE id = $id")" = "1 d2" ]
+		grep -Eq "pool echo: task $id admitted" "$BATS_TEST_TMPDIR/d2/err"
+		[ "$(grep -Ec "pool echo: task $id admitted" "$BATS_TEST_TMPDIR/d2/err")" = 1 ]
+	done
+}
+
+@test "a database restart under load loses no acknowledged task" {
+	pgd_start 1 4 2000
+	pgd_start 2 4 2000
+	acked="$BATS_TEST_TMPDIR/acked"
+	: >"$acked"
+	for i in $(seq 1 40); do
+		n=$(( i % 2 + 1 ))
+		id=$(p "$n" submit "load $i a b c d e f g h" 2>/dev/null) && echo "$id" >>"$acked"
+		# the server's own fds: not bats' (its output would never close)
+		[ "$i" = 15 ] && "$PLOT_TESTS_DIR/../tools/pg-cluster.sh" restart \
+			</dev/null >/dev/null 2>&1 3>&-
+	done
+	# refused while the server was down is fine (STORE, exit 74), but both
+	# daemons take submits again after it
+	wait_until p 1 submit "load after 1" >>"$acked"
+	wait_until p 2 submit "load after 2" >>"$acked"
+	[ "$(wc -l <"$acked")" -ge 17 ]
+	while read -r id; do
+		wait_until -t 30 sql_is "SELECT state FROM plot_tasks WHERE id = $id" 2
+	done <"$acked"
+	while read -r id; do
+		run -0 p 1 result "$id"
+		[[ "$output" == "load "* ]]
+	done <"$acked"
+}
+
+@test "a database that cannot be used stops plotd at start: exit 78, the URL without its password" {
+	d="$BATS_TEST_TMPDIR/bad"
+	mkdir -p -m 700 "$d"
+	cat >"$d/plot.yaml" <<-EOF
+	parking_lot:
+	  queue:   { backend: postgres }
+	  mailbox: { backend: postgres }
+	postgres:  { url: "postgresql://nobody:s3cret@/no_such_db?host=$PGHOST&port=$PGPORT" }
+	models:
+	  - { name: echo, executor: synthetic }
+	EOF
+	run -78 plotd_bounded --config "$d/plot.yaml" --socket "$d/s"
+	[[ "$output" == *"postgresql://nobody:***@/no_such_db"* ]]
+	[[ "$output" != *s3cret* ]]
+}
