@@ -224,7 +224,8 @@ fuzz-smoke: $(FUZZ_BIN)
 #>> Benchmarks (figures and the ratio to a peer or floor measured in the same run)
 #> bench-pool      lib/pool against a bare mutex+condvar floor
 #> bench-proto     the protocol codec against bare msgpack-c
-#> bench-roundtrip submit+result over the socket against a raw msgpack echo
+#> bench-roundtrip submit+result over the socket against a raw msgpack echo; memory,
+#>                 sqlite and postgres (1 and 3 daemons, claim p50/p99) in one run
 #> bench-control   stats latency under 256 synthetic streams at full speed
 #> bench-quant     the quantized dot/GEMM kernels (scalar reference vs SIMD)
 #> bench-threads   the engine's compute thread pool: dispatch latency
@@ -250,7 +251,7 @@ bench-pool: $(B)/bench/bench-pool
 bench-proto: $(B)/bench/bench-proto
 	$(B)/bench/bench-proto
 bench-roundtrip: $(B)/bench/bench-roundtrip $(BINDIR)/plotd
-	$(B)/bench/bench-roundtrip $(abspath $(BINDIR))/plotd
+	$(PG_RUN) $(B)/bench/bench-roundtrip $(abspath $(BINDIR))/plotd
 bench-control: $(B)/bench/bench-control $(BINDIR)/plotd
 	$(B)/bench/bench-control $(abspath $(BINDIR))/plotd
 bench-quant: $(B)/bench/bench-quant

@@ -245,8 +245,8 @@ static void on_offer(void *ctx, uint64_t key, void *arg, int live)
 	struct models *ms = ps->d->models;
 	(void)key;
 	(void)arg;
-	if (!live)
-		return;
+	if (!live || !ps->d->hooks.can_submit(ps->d->hooks.ctx))
+		return; /* draining or stopping: claim nothing more */
 	if (ps->claiming) {
 		ps->again = 1;
 		return;
@@ -733,6 +733,48 @@ static void run_op(struct pgshare *ps, struct op *o)
 		thread_get(ps, o);
 }
 
+static void fill_ids(struct op *due, uint64_t *ids)
+{
+	size_t i = 0;
+	for (struct op *o = due; o; o = o->next)
+		if (o->kind == OP_GET)
+			ids[i++] = o->task;
+}
+
+/* Due reads waiting for their task's end: one statement for all their
+ * states; those ended (or gone) are answered, the others wait again. */
+static struct op *reads_ended(struct pgshare *ps, struct op *due)
+{
+	size_t n = 0, i = 0;
+	for (struct op *o = due; o; o = o->next)
+		n += o->kind == OP_GET;
+	uint64_t *ids = n ? malloc(n * sizeof *ids) : NULL;
+	int *st = n ? malloc(n * sizeof *st) : NULL;
+	char err[256];
+	if (ids)
+		fill_ids(due, ids);
+	if (!n || !ids || !st || pgq_states(ps->q, ids, n, st, err, sizeof err) < 0) {
+		free(ids);
+		free(st);
+		return due; /* read each on its own */
+	}
+	struct op *run = NULL;
+	for (struct op *o = due, *nx; o; o = nx) {
+		nx = o->next;
+		if (o->kind == OP_GET && st[i++] >= 0 && !POOL_STATE_TERMINAL(st[i - 1])) {
+			o->next_ms = mono_ms() + PGSHARE_WAIT_POLL_MS;
+			o->next = ps->waiters;
+			ps->waiters = o;
+		} else {
+			o->next = run;
+			run = o;
+		}
+	}
+	free(ids);
+	free(st);
+	return run;
+}
+
 static void run_waiters(struct pgshare *ps)
 {
 	uint64_t now = mono_ms();
@@ -747,6 +789,7 @@ static void run_waiters(struct pgshare *ps)
 			pp = &o->next;
 		}
 	}
+	due = reads_ended(ps, due);
 	for (struct op *nx; due; due = nx) {
 		nx = due->next;
 		run_op(ps, due);
@@ -845,19 +888,28 @@ static int poll_timeout(struct pgshare *ps)
 	return until > now ? (int)(until - now) : 0;
 }
 
-static void wait_events(struct pgshare *ps)
+/* Notifications that arrived while a statement ran were read by libpq with
+ * its result: they wait in its queue, not on the socket, so they are taken
+ * after every round of work, not only when poll() says readable. */
+static void take_notifications(struct pgshare *ps)
 {
 	char err[256];
+	if (pgq_connected(ps->q) && pgq_notifications(ps->q, on_notify, ps, err, sizeof err) < 0)
+		log_msg(LOG_WARN, "postgres: notifications: %s", err);
+}
+
+static void wait_events(struct pgshare *ps)
+{
 	struct pollfd fds[2] = { { ps->wake_fd, POLLIN, 0 }, { pgq_fd(ps->q), POLLIN, 0 } };
 	int nfds = fds[1].fd >= 0 && pgq_connected(ps->q) ? 2 : 1;
 
+	take_notifications(ps);
 	if (poll(fds, (nfds_t)nfds, poll_timeout(ps)) <= 0)
 		return;
 	if (fds[0].revents)
 		loop_fd_drain(ps->wake_fd);
-	if (nfds == 2 && fds[1].revents &&
-	    pgq_notifications(ps->q, on_notify, ps, err, sizeof err) < 0)
-		log_msg(LOG_WARN, "postgres: notifications: %s", err);
+	if (nfds == 2 && fds[1].revents)
+		take_notifications(ps);
 }
 
 static void *thread_main(void *arg)

@@ -244,6 +244,11 @@ typedef void (*pgq_chunk_fn)(void *arg, uint64_t seq, const void *data, size_t l
 int pgq_output_since(struct pgq *q, uint64_t id, uint64_t after_seq, pgq_chunk_fn fn, void *arg,
 		     uint64_t *last_seq, int *state, char *err, size_t errlen);
 
+/* The state now (enum pool_state; -1: no such task) of each of ids[0..n), in
+ * one statement: what a reader waiting for many tasks' ends polls. */
+int pgq_states(struct pgq *q, const uint64_t *ids, size_t n, int *states, char *err,
+	       size_t errlen);
+
 /* The shared queue per model and each daemon's share, for `plot stats`. */
 struct pgq_model_stat {
 	char model[64];

@@ -168,3 +168,35 @@ int pgq_stats(struct pgq *q, struct pgq_model_stat *m, size_t mcap, size_t *nm,
 	int rc = stats_models(q, m, mcap, nm, err, errlen);
 	return rc ? rc : stats_daemons(q, d, dcap, nd, err, errlen);
 }
+
+static const char SQL_STATES[] =
+	"SELECT id, state FROM plot_tasks WHERE id = ANY($1::bigint[])";
+
+int pgq_states(struct pgq *q, const uint64_t *ids, size_t n, int *states, char *err,
+	       size_t errlen)
+{
+	char *a = malloc(n * 22 + 3), *p = a;
+	if (!a) {
+		snprintf(err, errlen, "states: out of memory");
+		return -PGQ_E_NOMEM;
+	}
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		p += sprintf(p, "%s%llu", i ? "," : "", (unsigned long long)ids[i]);
+		states[i] = -1;
+	}
+	strcpy(p, "}");
+	const char *params[] = { a };
+	PGresult *r = pgq_exec(q, "states", SQL_STATES, 1, params, err, errlen);
+	free(a);
+	if (!r)
+		return -PGQ_E_QUERY;
+	for (int row = 0; row < PQntuples(r); row++) {
+		uint64_t id = pgq_col_u64(r, row, 0);
+		for (size_t i = 0; i < n; i++)
+			if (ids[i] == id)
+				states[i] = atoi(PQgetvalue(r, row, 1));
+	}
+	PQclear(r);
+	return 0;
+}

@@ -103,7 +103,7 @@ static inline void bench_daemon_start(struct bench_daemon *bd, const char *plotd
 
 static inline void bench_daemon_stop(struct bench_daemon *bd)
 {
-	char cmd[160];
+	char cmd[600];
 
 	kill(bd->pid, SIGTERM);
 	kill(bd->pid, SIGINT); /* second signal: cancel whatever is left */

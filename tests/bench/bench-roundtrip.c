@@ -18,9 +18,20 @@
  * record is committed), and prints both rates, their ratio and the p50/p99
  * submit latency (submit sent -> its reply) of each.
  *
+ * With PGHOST set (make bench-roundtrip runs it under pg-cluster.sh run), the
+ * postgres backend too, on a database of its own: through one daemon, then
+ * through three on the same database (one client connection per daemon,
+ * the tasks split evenly; max_running 64, the most a daemon claims at once),
+ * BENCH_PG_TASKS tasks (default 5000) each; and
+ * the claim latency (created -> started, the database's clock) p50/p99 of
+ * the three-daemon run. A result with wait for a task the daemon does not
+ * hold (yet) is answered by polling the database every 100 ms, so these
+ * rates include that poll.
+ *
  * Usage: bench-roundtrip PLOTD [TASKS]. Ends with
  *   roundtrip: tps=N floor_tps=N overhead=X
  *   store: memory_tps=N sqlite_tps=N ratio=X sqlite_submit_p99_ms=X
+ *   postgres: pg1_tps=N pg3_tps=N claim_p50_ms=X claim_p99_ms=X (with PGHOST)
  */
 #include <pthread.h>
 
@@ -29,9 +40,9 @@
 #define WINDOW 256
 #define DEFAULT_TASKS 200000
 
-#define CONFIG(backend) \
+#define CONFIG_RUNNING(backend, running) \
 	"parking_lot:\n" \
-	"  pool:    { max_running: 1 }\n" \
+	"  pool:    { max_running: " running " }\n" \
 	"  limits:  { max_units: null, max_queue_depth: 100000, timeout_secs: 0 }\n" \
 	"  queue:   { backend: " backend " }\n" \
 	"  mailbox: { backend: " backend ", retention_secs: 1 }\n" \
@@ -40,6 +51,10 @@
 	"  - name: nulltask\n" \
 	"    executor: synthetic\n" \
 	"    params: { tokens_per_sec: 0 }\n"
+#define CONFIG(backend) CONFIG_RUNNING(backend, "1")
+/* A postgres daemon claims at most max_running tasks per claim (its running
+ * slots): with 1, every task costs a claim round trip of its own. */
+#define CONFIG_PG CONFIG_RUNNING("postgres", "64")
 
 /* Submit latencies of one run, by request id (ids are 2, 3, ... per task:
  * a submit and a result each take one). */
@@ -200,6 +215,88 @@ static double run_daemon(const char *plotd, const char *config, long n, double *
 	return tps;
 }
 
+/* ---- postgres: one daemon, then three on one database ------------------ */
+
+struct pg_client {
+	const char *sock;
+	long n;
+};
+
+static void *pg_client_main(void *arg)
+{
+	struct pg_client *c = arg;
+	int fd = bench_connect(c->sock);
+	if (fd < 0)
+		bench_die("connect to plotd");
+	run(fd, c->n);
+	return NULL;
+}
+
+/* k daemons on database db, n tasks split over them: tasks per second. */
+static double run_pg(const char *plotd, int k, long n)
+{
+	struct bench_daemon bd[3];
+	struct pg_client cl[3];
+	pthread_t th[3];
+
+	for (int i = 0; i < k; i++)
+		bench_daemon_start(&bd[i], plotd, CONFIG_PG);
+	run(bench_connect(bd[0].sock), n / 10 > 0 ? n / 10 : 1); /* warm-up */
+	double t0 = bench_now();
+	for (int i = 0; i < k; i++) {
+		cl[i] = (struct pg_client){ bd[i].sock, n / k };
+		pthread_create(&th[i], NULL, pg_client_main, &cl[i]);
+	}
+	for (int i = 0; i < k; i++)
+		pthread_join(th[i], NULL);
+	double dt = bench_now() - t0;
+	for (int i = 0; i < k; i++)
+		bench_daemon_stop(&bd[i]);
+	return (double)(n / k * k) / dt;
+}
+
+/* p50 and p99 of claim latency (started - created) in ms, from psql. */
+static void claim_latency(const char *db, double *p50, double *p99)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "psql -X -A -t -q -d '%s' -c \"SELECT "
+		 "1000 * extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY "
+		 "started_at - created_at)), 1000 * extract(epoch FROM percentile_cont(0.99) "
+		 "WITHIN GROUP (ORDER BY started_at - created_at)) FROM plot_tasks "
+		 "WHERE started_at IS NOT NULL\"", db);
+	FILE *f = popen(cmd, "r");
+	*p50 = *p99 = -1;
+	if (!f || fscanf(f, "%lf|%lf", p50, p99) != 2)
+		fprintf(stderr, "bench-roundtrip: claim latency: psql gave nothing\n");
+	if (f)
+		pclose(f);
+}
+
+static void bench_pg(const char *plotd)
+{
+	const char *e = getenv("BENCH_PG_TASKS");
+	long n = e ? atol(e) : 5000;
+	char db[64], cmd[160];
+	double p50, p99;
+
+	snprintf(db, sizeof db, "plot_bench_%ld", (long)getpid());
+	snprintf(cmd, sizeof cmd, "createdb '%s'", db);
+	if (system(cmd) != 0)
+		bench_die("createdb (is the cluster of pg-cluster.sh running?)");
+	setenv("PGDATABASE", db, 1); /* postgres.url null: the PG* environment */
+	double t1 = run_pg(plotd, 1, n);
+	snprintf(cmd, sizeof cmd, "psql -X -q -d '%s' -c 'TRUNCATE plot_tasks, plot_output'", db);
+	if (system(cmd) != 0)
+		bench_die("truncate");
+	double t3 = run_pg(plotd, 3, n);
+	claim_latency(db, &p50, &p99);
+	snprintf(cmd, sizeof cmd, "dropdb '%s'", db);
+	if (system(cmd) != 0)
+		fprintf(stderr, "bench-roundtrip: could not drop %s\n", db);
+	printf("postgres: pg1_tps=%.0f pg3_tps=%.0f claim_p50_ms=%.2f claim_p99_ms=%.2f "
+	       "(tasks=%ld)\n", t1, t3, p50, p99, n);
+}
+
 int main(int argc, char **argv)
 {
 	struct bench_daemon bd;
@@ -230,5 +327,7 @@ int main(int argc, char **argv)
 	       m50, m99, s50, s99);
 	printf("store: memory_tps=%.0f sqlite_tps=%.0f ratio=%.2f sqlite_submit_p99_ms=%.3f\n",
 	       tps, stps, tps / stps, s99);
+	if (getenv("PGHOST"))
+		bench_pg(argv[1]);
 	return 0;
 }
