@@ -73,8 +73,8 @@
  *   Connection failures name the URL with any password replaced by "***"
  *   (or "PG* environment" and the host/db/user libpq resolved from it).
  *
- * HOW PLOTD IS TO USE IT (not wired yet: it waits for the store thread of
- * the durable-store issue, #11)
+ * HOW PLOTD USES IT (daemon/pgshare.c, lib/store/pg-store.c; the store
+ * writer thread owns a second connection for appends and finishes)
  *   The store thread owns one struct pgq and polls its eventfd (posts from
  *   the loop) beside pgq_fd(), with a timeout of the heartbeat interval:
  *     - a posted submit runs pgq_submit and posts the id back (the database
