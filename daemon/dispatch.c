@@ -1261,7 +1261,8 @@ void dispatch_request(void *ctx, struct conn *c, struct proto_msg *req)
 			do_subscribe(c, req);
 		break;
 	case PROTO_T_CANCEL:
-		do_cancel(c, req);
+		if (!pgshare_request(dsp(c)->durable->pg, c, req))
+			do_cancel(c, req);
 		break;
 	case PROTO_T_STATS:
 		do_stats(c, req);

@@ -72,7 +72,7 @@
 #define PGSHARE_TAIL_POLL_MS 50   /* a tail of a task running elsewhere */
 #define PGSHARE_BACKOFF_MAX_MS 5000
 
-enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL };
+enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL };
 /* What a tail posts to the loop, in order. */
 enum { TAIL_HEAD, TAIL_CHUNK, TAIL_END, TAIL_ERR };
 
@@ -107,9 +107,11 @@ struct op {
 	uint64_t units, running;
 	struct pgq_claimed *claimed;
 	size_t nclaimed;
-	/* OP_GET */
+	/* OP_GET, OP_CANCEL */
 	uint64_t conn_num, req_id, task;
 	int type, wait;
+	uint32_t uid;               /* OP_CANCEL: the requester, and */
+	int owner;                  /* whether it is the daemon's owner */
 	uint64_t next_ms;
 	struct store_record rec;
 	/* OP_TAIL, and its messages (msg: TAIL_*) */
@@ -522,6 +524,42 @@ static void on_tail(void *ctx, uint64_t key, void *arg, int live)
 	op_free(o);
 }
 
+/* post_send: the database's answer to a cancel. */
+static void on_cancelled(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct op *o = arg;
+	struct conn *c = live ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
+	struct proto_msg req, r;
+
+	(void)key;
+	proto_msg_init(&req, PROTO_T_CANCEL, o->req_id);
+	if (!c) {
+		/* the client left */
+	} else if (o->rc == -PGQ_E_NOTFOUND) {
+		conn_error(c, &req, PROTO_E_NOT_FOUND, "task %llu not found",
+			   (unsigned long long)o->task);
+	} else if (o->rc == -PGQ_E_INVAL) {
+		conn_error(c, &req, PROTO_E_PERMISSION, "task %llu belongs to another user",
+			   (unsigned long long)o->task);
+	} else if (o->rc == -PGQ_E_STATE) {
+		conn_error(c, &req, PROTO_E_STATE, "task %llu already ended (%s)",
+			   (unsigned long long)o->task, pool_state_name(o->rec.state));
+	} else if (o->rc < 0) {
+		conn_error(c, &req, PROTO_E_STORE, "task %llu: %s", (unsigned long long)o->task,
+			   o->err);
+	} else {
+		log_msg(LOG_INFO, "pool %s: task %llu cancelled in the shared queue by uid %u",
+			o->rec.model ? o->rec.model : "?", (unsigned long long)o->task,
+			(unsigned)o->uid);
+		proto_msg_ok(&r, &req);
+		r.u.cancelled.tasks = &o->task;
+		r.u.cancelled.n_tasks = 1;
+		conn_send(c, &r);
+	}
+	op_free(o);
+}
+
 static int local_task(struct pgshare *ps, uint64_t task)
 {
 	struct pool_task_info ti;
@@ -555,6 +593,18 @@ int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *
 
 	if (ps && req->type == PROTO_T_SUBSCRIBE)
 		return !local_task(ps, task) && tail_request(ps, c, req);
+	if (ps && req->type == PROTO_T_CANCEL) {
+		const struct proto_cancel *cr = &req->u.cancel;
+		struct op *o;
+		if (cr->all || cr->n_tasks != 1 || local_task(ps, cr->tasks[0]) ||
+		    !(o = calloc(1, sizeof *o)))
+			return 0;
+		*o = (struct op){ .kind = OP_CANCEL, .conn_num = c->num, .req_id = req->id,
+				  .task = cr->tasks[0], .uid = (uint32_t)c->peer.uid,
+				  .owner = c->role == ROLE_OWNER };
+		push(ps, o);
+		return 1;
+	}
 	if (!ps || (req->type != PROTO_T_STATUS && req->type != PROTO_T_RESULT))
 		return 0;
 	m = models_for_task(ps->d->models, task);
@@ -720,10 +770,29 @@ static void thread_tail(struct pgshare *ps, struct op *o)
 	ps->waiters = o;
 }
 
+/* Cancel a task held elsewhere (or queued): its owner or the daemon's. */
+static void thread_cancel(struct pgshare *ps, struct op *o)
+{
+	o->rc = pgq_get(ps->q, o->task, &o->rec, NULL, o->err, sizeof o->err);
+	if (o->rc == 0 && !o->owner && o->rec.owner_uid != o->uid)
+		o->rc = -PGQ_E_INVAL;
+	else if (o->rc == 0)
+		o->rc = pgq_cancel(ps->q, o->task, o->err, sizeof o->err);
+	if (o->rc == -PGQ_E_STATE) { /* ended meanwhile: say how */
+		store_record_clear(&o->rec);
+		pgq_get(ps->q, o->task, &o->rec, NULL, o->err, sizeof o->err);
+		o->rc = -PGQ_E_STATE;
+	}
+	if (post_send(ps->post, on_cancelled, ps, o) < 0)
+		op_free(o);
+}
+
 static void run_op(struct pgshare *ps, struct op *o)
 {
 	o->next = NULL;
-	if (o->kind == OP_SUBMIT)
+	if (o->kind == OP_CANCEL)
+		thread_cancel(ps, o);
+	else if (o->kind == OP_SUBMIT)
 		thread_submit(ps, o);
 	else if (o->kind == OP_CLAIM)
 		thread_claim(ps, o);

@@ -41,8 +41,8 @@ void pgshare_submit(struct pgshare *ps, struct model *m, struct pool_submit *sub
 void pgshare_kick(struct pgshare *ps);
 /* Whether this daemon holds a lease on task id (any thread). */
 int pgshare_holds(struct pgshare *ps, uint64_t id);
-/* Loop: status, result or cancel of a task this daemon does not hold: the
- * database answers. Returns 1 when it took the request (a reply follows),
+/* Loop: status, result, subscribe (a tail) or the cancel of one task, when
+ * this daemon does not hold the task: the database answers. Returns 1 when it took the request (a reply follows),
  * 0 when the local pools should answer. */
 int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req);
 

@@ -277,3 +277,21 @@ admissions() {
 	[[ "$output" == *"postgresql://nobody:***@/no_such_db"* ]]
 	[[ "$output" != *s3cret* ]]
 }
+
+@test "cancel from another daemon stops a task running elsewhere, and its runner drops it" {
+	pgd_start 1 1 20
+	pgd_start 2 1 20
+	words=$(seq -s ' ' 1 200)
+	id=$(p 1 submit "$words")
+	wait_until sql_is "SELECT state FROM plot_tasks WHERE id = $id" 1
+	runner=$(sql "SELECT lease_owner FROM plot_tasks WHERE id = $id")
+	other=1
+	[ "$runner" = d1 ] && other=2
+	run -0 p "$other" cancel "$id"
+	[ "$(sql "SELECT state FROM plot_tasks WHERE id = $id")" = 4 ]
+	run -130 p "$other" wait "$id"
+	wait_until grep -q "task $id: lease lost (cancelled)" "$BATS_TEST_TMPDIR/${runner}/err"
+	run -1 p "$other" cancel "$id"
+	[[ "$output" == *"already ended"* ]]
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state = 1")" = 0 ]
+}
