@@ -98,6 +98,50 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 	cmd_json_obj_end(j);
 }
 
+/* The shared queue (postgres models): JSON arrays "shared" and "daemons",
+ * present only when plotd sent them. */
+static void json_shared(struct cmd_json *j, const struct proto_stats *s)
+{
+	if (!s->n_shared && !s->n_daemons)
+		return;
+	cmd_json_key(j, "shared");
+	cmd_json_arr(j);
+	for (uint32_t i = 0; i < s->n_shared; i++) {
+		const struct proto_shared_stats *m = &s->shared[i];
+		cmd_json_obj(j);
+		cmd_json_key(j, "model");
+		cmd_json_str(j, m->model ? m->model : "");
+		cmd_json_key(j, "queued");
+		cmd_json_u64(j, m->queued);
+		cmd_json_key(j, "running");
+		cmd_json_u64(j, m->running);
+		cmd_json_key(j, "queued_units");
+		cmd_json_u64(j, m->queued_units);
+		cmd_json_key(j, "running_units");
+		cmd_json_u64(j, m->running_units);
+		cmd_json_obj_end(j);
+	}
+	cmd_json_arr_end(j);
+	cmd_json_key(j, "daemons");
+	cmd_json_arr(j);
+	for (uint32_t i = 0; i < s->n_daemons; i++) {
+		const struct proto_daemon_share *d = &s->daemons[i];
+		cmd_json_obj(j);
+		cmd_json_key(j, "name");
+		cmd_json_str(j, d->name ? d->name : "");
+		cmd_json_key(j, "units");
+		cmd_json_u64(j, d->units);
+		cmd_json_key(j, "running");
+		cmd_json_u64(j, d->running);
+		cmd_json_key(j, "holding");
+		cmd_json_u64(j, d->holding);
+		cmd_json_key(j, "seen_ms");
+		cmd_json_u64(j, d->seen_ms);
+		cmd_json_obj_end(j);
+	}
+	cmd_json_arr_end(j);
+}
+
 static void print_json(const struct proto_stats *s)
 {
 	struct cmd_json j;
@@ -114,6 +158,7 @@ static void print_json(const struct proto_stats *s)
 	cmd_json_u64(&j, s->clients);
 	cmd_json_key(&j, "rss_bytes");
 	cmd_json_u64(&j, s->rss_bytes);
+	json_shared(&j, s);
 	cmd_json_obj_end(&j);
 	cmd_json_end(&j);
 }
@@ -239,6 +284,44 @@ static void print_memory(const struct proto_stats *s)
 	       s->rss_bytes ? fmt_bytes(a, sizeof(a), s->rss_bytes) : "?", fmt_bytes(b, sizeof(b), kv));
 }
 
+/* The shared queue of postgres models (the whole database) and each
+ * daemon's share, after the local tables. */
+static void print_shared(struct plot_ctx *ctx, const struct proto_stats *s)
+{
+	static const char *const mh[] = {"SHARED", "QUEUED", "RUNNING", "QUEUED_UNITS",
+		"RUNNING_UNITS"};
+	static const char *const dh[] = {"DAEMON", "UNITS", "RUNNING", "HOLDING", "SEEN_MS"};
+	struct cmd_table t;
+	char c[4][32];
+
+	if (!s->n_shared && !s->n_daemons)
+		return;
+	printf("\n");
+	cmd_table_init(&t, 5, mh);
+	for (uint32_t i = 0; i < s->n_shared; i++) {
+		const struct proto_shared_stats *m = &s->shared[i];
+		snprintf(c[0], 32, "%llu", (unsigned long long)m->queued);
+		snprintf(c[1], 32, "%llu", (unsigned long long)m->running);
+		snprintf(c[2], 32, "%llu", (unsigned long long)m->queued_units);
+		snprintf(c[3], 32, "%llu", (unsigned long long)m->running_units);
+		cmd_table_add(&t, (const char *[]){ m->model ? m->model : "", c[0], c[1], c[2], c[3] });
+	}
+	cmd_table_print(ctx, &t, stdout, -1);
+	cmd_table_free(&t);
+	printf("\n");
+	cmd_table_init(&t, 5, dh);
+	for (uint32_t i = 0; i < s->n_daemons; i++) {
+		const struct proto_daemon_share *d = &s->daemons[i];
+		snprintf(c[0], 32, "%llu", (unsigned long long)d->units);
+		snprintf(c[1], 32, "%llu", (unsigned long long)d->running);
+		snprintf(c[2], 32, "%llu", (unsigned long long)d->holding);
+		snprintf(c[3], 32, "%llu", (unsigned long long)d->seen_ms);
+		cmd_table_add(&t, (const char *[]){ d->name ? d->name : "", c[0], c[1], c[2], c[3] });
+	}
+	cmd_table_print(ctx, &t, stdout, -1);
+	cmd_table_free(&t);
+}
+
 /* The default: what fits 80 columns (model names up to 14 characters).
  * FAIL counts failed, expired and timed out; TOK/S is decoding; WAIT is the
  * queue wait, ms p50/p99. */
@@ -252,6 +335,7 @@ static void print_compact(struct plot_ctx *ctx, const struct proto_stats *s)
 		compact_row(&t, &s->models[i]);
 	cmd_table_print(ctx, &t, stdout, -1);
 	cmd_table_free(&t);
+	print_shared(ctx, s);
 	print_memory(s);
 }
 
@@ -266,6 +350,7 @@ static void print_table(struct plot_ctx *ctx, const struct proto_stats *s)
 	cmd_table_print(ctx, &t, stdout, -1);
 	cmd_table_free(&t);
 	print_llm_table(ctx, s);
+	print_shared(ctx, s);
 	print_memory(s);
 }
 

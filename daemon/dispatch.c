@@ -1265,7 +1265,8 @@ void dispatch_request(void *ctx, struct conn *c, struct proto_msg *req)
 			do_cancel(c, req);
 		break;
 	case PROTO_T_STATS:
-		do_stats(c, req);
+		if (!pgshare_request(dsp(c)->durable->pg, c, req))
+			do_stats(c, req);
 		break;
 	case PROTO_T_QUEUE:
 		do_queue(c, req);

@@ -300,9 +300,9 @@ static struct proto_model_stats *all_stats(struct http *h, struct proto_stats *s
 		return NULL;
 	for (size_t i = 0; i < ms->n; i++)
 		dispatch_model_stats(&ms->v[i], &v[i]);
-	*st = (struct proto_stats){ v, (uint32_t)ms->n,
-				    (double)(conn_now_ms() - h->d->start_ms) / 1e3,
-				    h->d->conns->n, dispatch_rss_bytes() };
+	*st = (struct proto_stats){ .models = v, .n_models = (uint32_t)ms->n,
+				    .uptime_secs = (double)(conn_now_ms() - h->d->start_ms) / 1e3,
+				    .clients = h->d->conns->n, .rss_bytes = dispatch_rss_bytes() };
 	return v;
 }
 

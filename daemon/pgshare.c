@@ -72,7 +72,8 @@
 #define PGSHARE_TAIL_POLL_MS 50   /* a tail of a task running elsewhere */
 #define PGSHARE_BACKOFF_MAX_MS 5000
 
-enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL };
+enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL, OP_STATS };
+#define PGSHARE_STATS_MAX 64 /* models and daemons in one stats reply */
 /* What a tail posts to the loop, in order. */
 enum { TAIL_HEAD, TAIL_CHUNK, TAIL_END, TAIL_ERR };
 
@@ -114,6 +115,10 @@ struct op {
 	int owner;                  /* whether it is the daemon's owner */
 	uint64_t next_ms;
 	struct store_record rec;
+	/* OP_STATS (model: the filter, or NULL) */
+	struct pgq_model_stat *mstat;
+	struct pgq_daemon_stat *dstat;
+	size_t nm, nd;
 	/* OP_TAIL, and its messages (msg: TAIL_*) */
 	struct tail_share *sh;
 	int follow, started, msg, state;
@@ -165,6 +170,8 @@ static void op_free(struct op *o)
 {
 	share_unref(o->sh);
 	free(o->data);
+	free(o->mstat);
+	free(o->dstat);
 	free(o->model);
 	free(o->label);
 	free(o->key);
@@ -560,6 +567,81 @@ static void on_cancelled(void *ctx, uint64_t key, void *arg, int live)
 	op_free(o);
 }
 
+/* Loop: the stats reply: the local pools, then the shared queue's models
+ * (those the filter selects) and every daemon's share. */
+static void send_stats(struct pgshare *ps, struct conn *c, struct op *o,
+		       const struct proto_msg *req)
+{
+	struct models *ms = ps->d->models;
+	struct proto_model_stats *v = calloc(ms->n ? ms->n : 1, sizeof *v);
+	struct proto_shared_stats *sh = calloc(o->nm ? o->nm : 1, sizeof *sh);
+	struct proto_daemon_share *ds = calloc(o->nd ? o->nd : 1, sizeof *ds);
+	struct proto_msg r;
+	size_t n = 0, k = 0;
+
+	if (v && sh && ds) {
+		for (size_t i = 0; i < ms->n; i++)
+			if (!o->model || !strcmp(o->model, ms->v[i].name))
+				dispatch_model_stats(&ms->v[i], &v[n++]);
+		for (size_t i = 0; i < o->nm; i++)
+			if (!o->model || !strcmp(o->model, o->mstat[i].model))
+				sh[k++] = (struct proto_shared_stats){
+					o->mstat[i].model, o->mstat[i].queued, o->mstat[i].running,
+					o->mstat[i].queued_units, o->mstat[i].running_units };
+		for (size_t i = 0; i < o->nd; i++)
+			ds[i] = (struct proto_daemon_share){ o->dstat[i].name, o->dstat[i].units,
+							     o->dstat[i].running, o->dstat[i].holding,
+							     o->dstat[i].seen_ms_ago };
+		proto_msg_ok(&r, req);
+		r.u.stats = (struct proto_stats){
+			.models = v, .n_models = (uint32_t)n,
+			.uptime_secs = (double)(conn_now_ms() - ps->d->start_ms) / 1e3,
+			.clients = ps->d->conns->n, .rss_bytes = dispatch_rss_bytes(),
+			.shared = sh, .n_shared = (uint32_t)k, .daemons = ds,
+			.n_daemons = (uint32_t)o->nd };
+		conn_send(c, &r);
+	} else {
+		conn_error(c, req, PROTO_E_NOMEM, "out of memory");
+	}
+	free(v);
+	free(sh);
+	free(ds);
+}
+
+/* post_send: the database's figures for a stats request. */
+static void on_stats(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct op *o = arg;
+	struct conn *c = live ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
+	struct proto_msg req;
+
+	(void)key;
+	proto_msg_init(&req, PROTO_T_STATS, o->req_id);
+	if (c && o->rc < 0)
+		conn_error(c, &req, PROTO_E_STORE, "stats of the shared queue: %s", o->err);
+	else if (c)
+		send_stats(ps, c, o, &req);
+	op_free(o);
+}
+
+static int stats_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req)
+{
+	const char *name = req->u.filter.model;
+	struct op *o;
+	if (name && !models_find(ps->d->models, name))
+		return 0; /* the local path says NOT_FOUND */
+	if (!(o = calloc(1, sizeof *o)) || (name && !(o->model = strdup(name)))) {
+		free(o);
+		return 0;
+	}
+	o->kind = OP_STATS;
+	o->conn_num = c->num;
+	o->req_id = req->id;
+	push(ps, o);
+	return 1;
+}
+
 static int local_task(struct pgshare *ps, uint64_t task)
 {
 	struct pool_task_info ti;
@@ -591,6 +673,8 @@ int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *
 	uint64_t task = req->u.task_ref.task;
 	struct model *m;
 
+	if (ps && req->type == PROTO_T_STATS)
+		return stats_request(ps, c, req);
 	if (ps && req->type == PROTO_T_SUBSCRIBE)
 		return !local_task(ps, task) && tail_request(ps, c, req);
 	if (ps && req->type == PROTO_T_CANCEL) {
@@ -787,10 +871,27 @@ static void thread_cancel(struct pgshare *ps, struct op *o)
 		op_free(o);
 }
 
+static void thread_stats(struct pgshare *ps, struct op *o)
+{
+	o->mstat = calloc(PGSHARE_STATS_MAX, sizeof *o->mstat);
+	o->dstat = calloc(PGSHARE_STATS_MAX, sizeof *o->dstat);
+	if (!o->mstat || !o->dstat) {
+		o->rc = -PGQ_E_NOMEM;
+		snprintf(o->err, sizeof o->err, "out of memory");
+	} else {
+		o->rc = pgq_stats(ps->q, o->mstat, PGSHARE_STATS_MAX, &o->nm, o->dstat,
+				  PGSHARE_STATS_MAX, &o->nd, o->err, sizeof o->err);
+	}
+	if (post_send(ps->post, on_stats, ps, o) < 0)
+		op_free(o);
+}
+
 static void run_op(struct pgshare *ps, struct op *o)
 {
 	o->next = NULL;
-	if (o->kind == OP_CANCEL)
+	if (o->kind == OP_STATS)
+		thread_stats(ps, o);
+	else if (o->kind == OP_CANCEL)
 		thread_cancel(ps, o);
 	else if (o->kind == OP_SUBMIT)
 		thread_submit(ps, o);

@@ -313,13 +313,34 @@ struct proto_model_stats {
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
 };
 
-/* ok reply to stats. Keys: models (array of maps), uptime, clients, rss. */
+/* The shared queue of one postgres model, as the database counts it (every
+ * daemon's tasks). Keys: model, queued, running, queued_units, running_units. */
+struct proto_shared_stats {
+	const char *model;
+	uint64_t queued, running, queued_units, running_units;
+};
+
+/* One daemon's share of the shared queue, from its last heartbeat. Keys:
+ * name, units, running, holding (leases held now), seen_ms (since the
+ * heartbeat, database clock). */
+struct proto_daemon_share {
+	const char *name;
+	uint64_t units, running, holding, seen_ms;
+};
+
+/* ok reply to stats. Keys: models (array of maps), uptime, clients, rss;
+ * with a postgres model (optional, absent otherwise): shared (array), daemons
+ * (array). */
 struct proto_stats {
 	const struct proto_model_stats *models;
 	uint32_t n_models;
 	double uptime_secs;
 	uint64_t clients;             /* open connections */
 	uint64_t rss_bytes;           /* (rss) plotd's resident memory; 0 = unknown */
+	const struct proto_shared_stats *shared; /* (shared) */
+	uint32_t n_shared;
+	const struct proto_daemon_share *daemons; /* (daemons) */
+	uint32_t n_daemons;
 };
 
 /* ok reply to queue: tasks in queue order (running first). Key: tasks. */

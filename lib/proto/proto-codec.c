@@ -227,11 +227,31 @@ static const struct field f_mstats[] = {
 };
 SCHEMA(s_mstats, f_mstats, struct proto_model_stats);
 
+static const struct field f_shared[] = {
+	F("model", K_STR, struct proto_shared_stats, model),
+	F("queued", K_U64, struct proto_shared_stats, queued),
+	F("running", K_U64, struct proto_shared_stats, running),
+	F("queued_units", K_U64, struct proto_shared_stats, queued_units),
+	F("running_units", K_U64, struct proto_shared_stats, running_units),
+};
+SCHEMA(s_shared, f_shared, struct proto_shared_stats);
+
+static const struct field f_dshare[] = {
+	F("name", K_STR, struct proto_daemon_share, name),
+	F("units", K_U64, struct proto_daemon_share, units),
+	F("running", K_U64, struct proto_daemon_share, running),
+	F("holding", K_U64, struct proto_daemon_share, holding),
+	F("seen_ms", K_U64, struct proto_daemon_share, seen_ms),
+};
+SCHEMA(s_dshare, f_dshare, struct proto_daemon_share);
+
 static const struct field f_stats[] = {
 	FO("models", struct proto_stats, models, n_models, &s_mstats),
 	F("uptime", K_DBL, struct proto_stats, uptime_secs),
 	F("clients", K_U64, struct proto_stats, clients),
 	F("rss", K_U64, struct proto_stats, rss_bytes),
+	FO("shared", struct proto_stats, shared, n_shared, &s_shared),
+	FO("daemons", struct proto_stats, daemons, n_daemons, &s_dshare),
 };
 SCHEMA(s_stats, f_stats, struct proto_stats);
 

@@ -295,3 +295,19 @@ admissions() {
 	[[ "$output" == *"already ended"* ]]
 	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state = 1")" = 0 ]
 }
+
+@test "plot stats on any daemon shows the shared queue and each daemon's share" {
+	pgd_start 1 1 50
+	pgd_start 2 2 50
+	for i in 1 2 3 4 5; do p 1 submit "$(seq -s ' ' 1 100)" >/dev/null; done
+	wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 1" 3
+	wait_until sql_is "SELECT count(*) FROM plot_daemons WHERE running > 0" 2
+	run -0 p 1 --json stats
+	[[ "$output" == *'"shared":[{"model":"echo","queued":2,"running":3,"queued_units":2,"running_units":3}]'* ]]
+	[[ "$output" == *'{"name":"d1","units":1,'* ]]
+	[[ "$output" == *'{"name":"d2","units":2,'* ]]
+	# without a terminal: tab-separated rows, no header
+	run -0 p 2 stats
+	assert_line --regexp $'^echo\t2\t3\t2\t3$'
+	assert_line --regexp $'^d2\t2\t2\t2\t[0-9]+$'
+}
