@@ -251,10 +251,12 @@ static int offer_of(struct pgshare *ps, struct model *m, struct offer *o)
 static void on_offer(void *ctx, uint64_t key, void *arg, int live)
 {
 	struct pgshare *ps = ctx;
-	struct models *ms = ps->d->models;
 	(void)key;
 	(void)arg;
-	if (!live || !ps->d->hooks.can_submit(ps->d->hooks.ctx))
+	if (!live) /* discarded at exit: ps may be freed already */
+		return;
+	struct models *ms = ps->d->models;
+	if (!ps->d->hooks.can_submit(ps->d->hooks.ctx))
 		return; /* draining or stopping: claim nothing more */
 	if (ps->claiming) {
 		ps->again = 1;
@@ -1158,6 +1160,7 @@ void pgshare_free(struct pgshare *ps)
 {
 	if (!ps)
 		return;
+	store_pg_on_release(ps->backend, NULL, NULL); /* the writer outlives ps */
 	if (__atomic_load_n(&ps->started, __ATOMIC_ACQUIRE)) {
 		uint64_t one = 1;
 		pthread_mutex_lock(&ps->mu);

@@ -294,7 +294,9 @@ int store_pg_hold(struct store *s, uint64_t id, uint64_t lease, const char *mode
  * (a finish not yet committed): what the database counts as this daemon's. */
 void store_pg_held(struct store *s, const char *model, uint64_t *units, uint64_t *count);
 /* fn(ctx) runs on the store writer's thread after a batch that ended leases
- * (their units are free in the database too): claim again. */
+ * (their units are free in the database too): claim again. It runs under the
+ * table's lock: cheap, and never calling back into the table. fn NULL stops
+ * the calls (once it returns, none is running). */
 void store_pg_on_release(struct store *s, void (*fn)(void *ctx), void *ctx);
 int store_pg_drop(struct store *s, uint64_t id, uint64_t lease);
 size_t store_pg_leases(struct store *s, struct pgq_lease **out);

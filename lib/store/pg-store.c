@@ -101,9 +101,11 @@ static void release_ended(struct pgstore *p)
 			i++;
 		}
 	}
-	pthread_mutex_unlock(&p->mu);
+	/* under the lock: store_pg_on_release(NULL) returns only once no call
+	 * is running (it must be cheap and must not call back here) */
 	if (gone && p->on_release)
 		p->on_release(p->on_release_ctx);
+	pthread_mutex_unlock(&p->mu);
 }
 
 static int pg_put(void *ctx, const struct store_record *r)
@@ -255,8 +257,10 @@ void store_pg_on_release(struct store *s, void (*fn)(void *ctx), void *ctx)
 {
 	struct pgstore *p = of(s);
 	if (p) {
+		pthread_mutex_lock(&p->mu);
 		p->on_release = fn;
 		p->on_release_ctx = ctx;
+		pthread_mutex_unlock(&p->mu);
 	}
 }
 
