@@ -43,7 +43,9 @@
  *   down     a failed statement with the connection gone: the beat
  *            reconnects with backoff (up to 5 s), then sweeps and claims
  *            (notifications sent meanwhile are lost; the beat covers them).
- *            Submits meanwhile fail with STORE.
+ *            Submits meanwhile fail with STORE. The store keeps the appends
+ *            and finishes that failed (bounded, pg-store.c); each beat
+ *            after a reconnect makes the writer replay them.
  *
  * THREADS
  *   ps->ops/stop: mu. claiming/again: loop only. Everything else after
@@ -141,6 +143,7 @@ struct pgshare {
 	uint64_t lease_ms, beat_ms, next_beat, backoff_ms;
 	int max_restarts;
 	uint64_t units, running;    /* the last offer's totals, for the heartbeat */
+	uint64_t dropped, replayed; /* the store's counts, logged so far */
 	struct op *waiters;         /* OP_GET with wait, thread only */
 	int claiming, again;        /* loop only */
 	char name[64];
@@ -1000,6 +1003,36 @@ static void renew(struct pgshare *ps)
 	free(v);
 }
 
+static void replay_done(void *ctx, void *arg, int ok)
+{
+	(void)ctx;
+	(void)arg;
+	(void)ok;
+}
+
+/* Writes that failed with the connection wait in the store: a batch of the
+ * writer (an empty one will do) replays them; say when some were dropped. */
+static void flush_pending(struct pgshare *ps)
+{
+	size_t n;
+	uint64_t dropped, replayed;
+
+	store_pg_pending(ps->backend, &n, &dropped, &replayed);
+	if (replayed > ps->replayed) {
+		log_msg(LOG_INFO, "postgres: %llu write(s) kept while the database was away are "
+			"committed now", (unsigned long long)(replayed - ps->replayed));
+		ps->replayed = replayed;
+	}
+	if (dropped > ps->dropped) {
+		log_msg(LOG_ERROR, "postgres: the writes of %llu task(s) were dropped while the "
+			"database was away (past the 64 MiB buffer): they run again once their "
+			"leases expire", (unsigned long long)(dropped - ps->dropped));
+		ps->dropped = dropped;
+	}
+	if (n && store_writer_sync(ps->d->durable->pg_writer, replay_done, ps, NULL) == 0)
+		log_msg(LOG_INFO, "postgres: %zu write(s) waiting for the database: retrying", n);
+}
+
 /* The heartbeat: reconnect if down, sweep, renew, then ask for an offer. */
 static void beat(struct pgshare *ps)
 {
@@ -1019,12 +1052,13 @@ static void beat(struct pgshare *ps)
 		log_msg(LOG_INFO, "postgres: reconnected");
 		ps->backoff_ms = 0;
 	}
+	renew(ps); /* first: our own sweep must not take leases we still hold */
 	if (pgq_sweep(ps->q, &sw, err, sizeof err) < 0)
 		log_msg(LOG_WARN, "postgres: sweep: %s", err);
 	else if (sw.requeued || sw.failed || sw.expired || sw.timed_out)
 		log_msg(LOG_INFO, "postgres: sweep: %zu requeued, %zu failed, %zu expired, "
 			"%zu timed out", sw.requeued, sw.failed, sw.expired, sw.timed_out);
-	renew(ps);
+	flush_pending(ps);
 	ps->next_beat = mono_ms() + ps->beat_ms;
 	post_note(ps->post, on_offer, ps, 0);
 }

@@ -300,5 +300,10 @@ void store_pg_held(struct store *s, const char *model, uint64_t *units, uint64_t
 void store_pg_on_release(struct store *s, void (*fn)(void *ctx), void *ctx);
 int store_pg_drop(struct store *s, uint64_t id, uint64_t lease);
 size_t store_pg_leases(struct store *s, struct pgq_lease **out);
+/* Writes (appends, finishes) waiting for the database to come back, how
+ * many tasks' writes were dropped past the bound so far, and how many waiting
+ * writes were committed later (see pg-store.c). A batch of the store writer
+ * replays the waiting ones. */
+void store_pg_pending(struct store *s, size_t *writes, uint64_t *dropped, uint64_t *replayed);
 
 #endif

@@ -23,6 +23,20 @@
  *
  *   Nothing is read back at start (scan finds nothing): a restarted daemon
  *   claims again; the tasks it held come back through the sweep.
+ *
+ * THE DATABASE GOING AWAY
+ *   Every write of a batch is also kept in the batch's log until its commit.
+ *   When a statement fails (the connection is gone), the rest of the batch
+ *   is not sent but logged, the transaction rolled back, and the log moved
+ *   to the retry list; the next batch (the claimer forces one each
+ *   heartbeat while writes wait: store_pg_pending) replays the retry list
+ *   first, in order, inside its transaction. Leases whose finish waits stay
+ *   held (renewed, counted against the daemon's units) until it commits.
+ *   The retry list is bounded (PG_RETRY_MAX bytes of output): past it the
+ *   oldest task's waiting writes are dropped with its lease; its run does not
+ *   count, and the sweep requeues it once its lease expires (it runs again).
+ *   A finish the server refuses as LOST (another daemon's sweep was first)
+ *   is discarded like any write of a lost lease.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -32,6 +46,20 @@
 
 #include "plot/pool.h"
 #include "store/pg-impl.h"
+
+#define PG_RETRY_MAX (64u << 20) /* bytes of output waiting for the database */
+
+enum { PEND_APPEND, PEND_FINISH };
+
+/* A write the database has not committed yet (writer thread only). */
+struct pend {
+	struct pend *next;
+	int kind, state;
+	uint64_t id, lease;
+	char *error;       /* PEND_FINISH: may be NULL */
+	void *data;        /* PEND_APPEND */
+	size_t len;
+};
 
 struct pg_lease {
 	uint64_t id, lease, cost;
@@ -47,6 +75,15 @@ struct pgstore {
 	char err[512];
 	void (*on_release)(void *ctx); /* leases ended by a batch: units are free */
 	void *on_release_ctx;
+	/* writer thread only: */
+	struct pend *log, **log_tail;     /* this batch's writes, until its commit */
+	struct pend *retry, **retry_tail; /* failed batches' writes, in order */
+	size_t retry_bytes;
+	int broken;                       /* this batch lost the connection */
+	size_t replaying;                 /* retried writes in this batch */
+	/* mu: what store_pg_pending reports */
+	size_t pending;
+	uint64_t dropped, replayed;
 };
 
 static ssize_t find(struct pgstore *p, uint64_t id)
@@ -108,6 +145,37 @@ static void release_ended(struct pgstore *p)
 	pthread_mutex_unlock(&p->mu);
 }
 
+static void pend_free(struct pend *w)
+{
+	free(w->error);
+	free(w->data);
+	free(w);
+}
+
+/* Send one write, unless the batch already lost the connection. */
+static void pend_send(struct pgstore *p, struct pend *w)
+{
+	int rc = 0;
+	if (!p->broken && w->kind == PEND_APPEND)
+		rc = pgq_append(p->q, w->id, w->lease, w->data, w->len, p->err, sizeof p->err);
+	else if (!p->broken)
+		rc = pgq_finish(p->q, w->id, w->lease, w->state, w->error, p->err,
+				sizeof p->err);
+	if (rc == -PGQ_E_LOST && w->kind == PEND_APPEND)
+		lease_of(p, w->id, 1); /* later writes of that run are dropped */
+	if (rc == -PGQ_E_QUERY)
+		p->broken = 1;
+}
+
+/* Log w in this batch and send it. 0, or -1 when out of memory. */
+static int pend_add(struct pgstore *p, struct pend *w)
+{
+	*p->log_tail = w;
+	p->log_tail = &w->next;
+	pend_send(p, w);
+	return 0;
+}
+
 static int pg_put(void *ctx, const struct store_record *r)
 {
 	struct pgstore *p = ctx;
@@ -116,8 +184,14 @@ static int pg_put(void *ctx, const struct store_record *r)
 	uint64_t lease = lease_end(p, r->id);
 	if (!lease)
 		return 0; /* lost, or not ours: the run does not count */
-	int rc = pgq_finish(p->q, r->id, lease, r->state, r->error, p->err, sizeof p->err);
-	return rc == -PGQ_E_QUERY ? -1 : 0;
+	struct pend *w = calloc(1, sizeof *w);
+	if (!w || (r->error && !(w->error = strdup(r->error)))) {
+		free(w);
+		return -1;
+	}
+	*w = (struct pend){ .kind = PEND_FINISH, .state = r->state, .id = r->id,
+			    .lease = lease, .error = w->error };
+	return pend_add(p, w);
 }
 
 static int pg_append(void *ctx, uint64_t id, uint64_t off, const void *data, size_t len)
@@ -127,10 +201,79 @@ static int pg_append(void *ctx, uint64_t id, uint64_t off, const void *data, siz
 	(void)off; /* chunks are appended in order; the offset is implied */
 	if (!lease || !len)
 		return 0;
-	int rc = pgq_append(p->q, id, lease, data, len, p->err, sizeof p->err);
-	if (rc == -PGQ_E_LOST)
-		lease_of(p, id, 1);
-	return rc == -PGQ_E_QUERY ? -1 : 0;
+	struct pend *w = calloc(1, sizeof *w);
+	if (!w || !(w->data = malloc(len))) {
+		free(w);
+		return -1;
+	}
+	memcpy(w->data, data, len);
+	*w = (struct pend){ .kind = PEND_APPEND, .id = id, .lease = lease, .data = w->data,
+			    .len = len };
+	return pend_add(p, w);
+}
+
+/* The retry list is over its bound: drop the oldest task's writes and its
+ * lease (the sweep requeues it). */
+static void retry_trim(struct pgstore *p)
+{
+	while (p->retry_bytes > PG_RETRY_MAX && p->retry) {
+		uint64_t id = p->retry->id;
+		struct pend **pp = &p->retry;
+		while (*pp) {
+			struct pend *w = *pp;
+			if (w->id == id) {
+				*pp = w->next;
+				p->retry_bytes -= w->len;
+				pend_free(w);
+			} else {
+				pp = &w->next;
+			}
+		}
+		p->retry_tail = &p->retry;
+		while (*p->retry_tail)
+			p->retry_tail = &(*p->retry_tail)->next;
+		pthread_mutex_lock(&p->mu);
+		ssize_t i = find(p, id);
+		if (i >= 0)
+			p->held[i] = p->held[--p->n];
+		p->dropped++;
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+/* A batch that lost the connection: its log waits for the next one. */
+static void log_to_retry(struct pgstore *p)
+{
+	size_t n = 0;
+	for (struct pend *w = p->log; w; w = w->next) {
+		p->retry_bytes += w->len;
+		n++;
+	}
+	*p->retry_tail = p->log;
+	if (p->log)
+		p->retry_tail = p->log_tail;
+	p->log = NULL;
+	p->log_tail = &p->log;
+	retry_trim(p);
+	n = 0;
+	for (struct pend *w = p->retry; w; w = w->next)
+		n++;
+	pthread_mutex_lock(&p->mu);
+	p->pending = n;
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void log_clear(struct pgstore *p)
+{
+	for (struct pend *w = p->log, *nx; w; w = nx) {
+		nx = w->next;
+		pend_free(w);
+	}
+	p->log = NULL;
+	p->log_tail = &p->log;
+	pthread_mutex_lock(&p->mu);
+	p->pending = 0;
+	pthread_mutex_unlock(&p->mu);
 }
 
 static int pg_get(void *ctx, uint64_t id, struct store_record *out)
@@ -158,36 +301,62 @@ static size_t pg_count(void *ctx)
 static void pg_free(void *ctx)
 {
 	struct pgstore *p = ctx;
+	log_clear(p);
+	for (struct pend *w = p->retry, *nx; w; w = nx) {
+		nx = w->next;
+		pend_free(w);
+	}
 	pgq_free(p->q);
 	pthread_mutex_destroy(&p->mu);
 	free(p->held);
 	free(p);
 }
 
+/* A batch begins: reconnect if the connection broke, then replay what
+ * failed batches left, in order, in this transaction. Never fails: without
+ * a connection the batch's writes are logged for the next one. */
 static int pg_begin(void *ctx)
 {
 	struct pgstore *p = ctx;
-	if (!pgq_connected(p->q) && pgq_reconnect(p->q, p->err, sizeof p->err) < 0)
-		return -1; /* the batch fails; the next one tries again */
-	return pgq_exec_cmd(p->q, "store (begin)", "BEGIN", 0, NULL, p->err, sizeof p->err)
-		? -1 : 0;
+	p->broken = (!pgq_connected(p->q) &&
+		     pgq_reconnect(p->q, p->err, sizeof p->err) < 0) ||
+		    pgq_exec_cmd(p->q, "store (begin)", "BEGIN", 0, NULL, p->err, sizeof p->err);
+	struct pend *r = p->retry;
+	p->retry = NULL;
+	p->retry_tail = &p->retry;
+	p->retry_bytes = 0;
+	p->replaying = 0;
+	for (struct pend *nx; r; r = nx) {
+		nx = r->next;
+		r->next = NULL;
+		pend_add(p, r);
+		p->replaying++;
+	}
+	return 0;
 }
 
 static int pg_commit(void *ctx)
 {
 	struct pgstore *p = ctx;
-	int rc = pgq_exec_cmd(p->q, "store (commit)", "COMMIT", 0, NULL, p->err,
-			      sizeof p->err) ? -1 : 0;
-	if (rc == 0)
+	if (!p->broken &&
+	    pgq_exec_cmd(p->q, "store (commit)", "COMMIT", 0, NULL, p->err, sizeof p->err) == 0) {
+		log_clear(p);
 		release_ended(p);
-	return rc;
+		pthread_mutex_lock(&p->mu);
+		p->replayed += p->replaying;
+		pthread_mutex_unlock(&p->mu);
+		return 0;
+	}
+	pgq_rollback(p->q);
+	log_to_retry(p); /* kept: the writer need not know */
+	return 0;
 }
 
 static void pg_rollback(void *ctx)
 {
 	struct pgstore *p = ctx;
-	pgq_rollback(p->q);
-	release_ended(p);
+	pgq_rollback(p->q); /* (not reached: commit never fails) */
+	log_to_retry(p);
 }
 
 static int pg_scan(void *ctx, store_scan_fn fn, void *arg)
@@ -242,6 +411,8 @@ int store_pg_open(const struct store_open_args *a, struct store **out, char *err
 		return -1;
 	}
 	pthread_mutex_init(&p->mu, NULL);
+	p->log_tail = &p->log;
+	p->retry_tail = &p->retry;
 	*s = (struct store){ .ops = &pg_ops, .ctx = p };
 	snprintf(s->name, sizeof s->name, "postgres");
 	*out = s;
@@ -332,9 +503,8 @@ size_t store_pg_leases(struct store *s, struct pgq_lease **out)
 		return 0;
 	pthread_mutex_lock(&p->mu);
 	if (p->n && (*out = malloc(p->n * sizeof **out))) {
-		for (size_t i = 0; i < p->n; i++)
-			if (!p->held[i].ending)
-				(*out)[n++] = (struct pgq_lease){ p->held[i].id, p->held[i].lease };
+		for (size_t i = 0; i < p->n; i++) /* ending ones too: a finish may wait */
+			(*out)[n++] = (struct pgq_lease){ p->held[i].id, p->held[i].lease };
 		if (!n) {
 			free(*out);
 			*out = NULL;
@@ -342,4 +512,18 @@ size_t store_pg_leases(struct store *s, struct pgq_lease **out)
 	}
 	pthread_mutex_unlock(&p->mu);
 	return n;
+}
+
+void store_pg_pending(struct store *s, size_t *writes, uint64_t *dropped, uint64_t *replayed)
+{
+	struct pgstore *p = of(s);
+	*writes = 0;
+	*dropped = *replayed = 0;
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	*writes = p->pending;
+	*dropped = p->dropped;
+	*replayed = p->replayed;
+	pthread_mutex_unlock(&p->mu);
 }

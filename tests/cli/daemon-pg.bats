@@ -49,7 +49,8 @@ teardown() {
 	return $ok
 }
 
-# pgd_config N UNITS [TOKENS_PER_SEC] [DEPTH]: daemon N's config.
+# pgd_config N UNITS [TOKENS_PER_SEC] [DEPTH]: daemon N's config ($PGD_LEASE_MS
+# overrides the lease).
 pgd_config() {
 	local n=$1 units=$2 tps=${3:-1000} depth=${4:-100} d="$BATS_TEST_TMPDIR/d$1"
 	mkdir -p -m 700 "$d"
@@ -63,7 +64,7 @@ pgd_config() {
 	postgres:
 	  url: "postgresql:///$PGDB?host=$PGHOST&port=$PGPORT&user=$PGUSER"
 	  name: d$n
-	  lease_ms: 600
+	  lease_ms: ${PGD_LEASE_MS:-600}
 	default_model: echo
 	models:
 	  - name: echo
@@ -310,4 +311,22 @@ admissions() {
 	run -0 p 2 stats
 	assert_line --regexp $'^echo\t2\t3\t2\t3$'
 	assert_line --regexp $'^d2\t2\t2\t2\t[0-9]+$'
+}
+
+@test "tasks running through a database restart finish once, their output written when it returns" {
+	PGD_LEASE_MS=6000 pgd_start 1 4 20   # a 2 s heartbeat: the leases outlive the restart
+	words=$(seq -s ' ' 1 40)             # 2 s of output
+	a=$(p 1 submit "$words")
+	b=$(p 1 submit "$words")
+	wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 1" 2
+	"$PLOT_TESTS_DIR/../tools/pg-cluster.sh" restart </dev/null >/dev/null 2>&1 3>&-
+	wait_until -t 30 sql_is "SELECT count(*) FROM plot_tasks WHERE state = 2" 2
+	for id in "$a" "$b"; do
+		[ "$(sql "SELECT attempts FROM plot_tasks WHERE id = $id")" = 0 ]  # ran once
+		[ "$(sql "SELECT convert_from(string_agg(data, ''::bytea ORDER BY seq), 'UTF8')
+			  FROM plot_output WHERE task_id = $id")" = "$words" ]
+	done
+	# some writes failed with the server and were kept, then committed
+	wait_until grep -Eq "write\(s\) kept while the database was away are committed" \
+		"$BATS_TEST_TMPDIR/d1/err"
 }

@@ -37,6 +37,9 @@ static const struct proto_model_stats mstats[] = {
 	{ "big", 0, 0, 0, 8, UINT64_MAX, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
 	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 };
+static const struct proto_shared_stats shared[] = { { "echo", 3, 2, 5, 4 } };
+static const struct proto_daemon_share dshares[] = { { "d1", 8, 2, 2, 150 },
+						     { "d2", 4, 0, 0, 9 } };
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
@@ -116,7 +119,9 @@ static void fill_ok(struct proto_msg *m, int op)
 		m->u.result = (struct proto_result){ 7, POOL_TIMEOUT, out, sizeof out, "deadline" };
 		break;
 	case PROTO_T_CANCEL: m->u.cancelled = (struct proto_cancelled){ ids, 2 }; break;
-	case PROTO_T_STATS: m->u.stats = (struct proto_stats){ mstats, 2, 12.5, 3, 123456 }; break;
+	case PROTO_T_STATS:
+		m->u.stats = (struct proto_stats){ mstats, 2, 12.5, 3, 123456, shared, 1, dshares, 2 };
+		break;
 	case PROTO_T_QUEUE: m->u.queue = (struct proto_queue){ tasks, 2 }; break;
 	case PROTO_T_LIMITS_GET: case PROTO_T_LIMITS_SET:
 		m->u.limits = (struct proto_limits_reply){ mlimits, 2 };
@@ -239,6 +244,12 @@ static void test_roundtrip_replies(void **state)
 			assert_int_equal(back.u.stats.models[0].generated_tokens, 99);
 			assert_int_equal(back.u.stats.models[0].kv_bytes, 8388608);
 			assert_int_equal(back.u.stats.rss_bytes, 123456);
+			assert_int_equal(back.u.stats.n_shared, 1);
+			assert_string_equal(back.u.stats.shared[0].model, "echo");
+			assert_int_equal(back.u.stats.shared[0].running_units, 4);
+			assert_int_equal(back.u.stats.n_daemons, 2);
+			assert_string_equal(back.u.stats.daemons[1].name, "d2");
+			assert_int_equal(back.u.stats.daemons[0].seen_ms, 150);
 			const struct proto_model_stats *l = &back.u.stats.models[0];
 			assert_true(l->has_engine && !back.u.stats.models[1].has_engine);
 			assert_true(l->prefill_tps == 812.5 && l->decode_tps == 95.25);
@@ -500,7 +511,7 @@ static void test_truncated(void **state)
 	for (size_t n = 0; n < b.len - 4; n++)
 		expect_decode(b.data + 4, n, NULL, PROTO_E_MALFORMED, NULL);
 	expect_decode(b.data + 4, 1, NULL, PROTO_E_MALFORMED,
-		      "offset 0: value needs 15 bytes, frame has 1 left");
+		      "offset 0: value needs 19 bytes, frame has 1 left");
 	proto_buf_free(&b);
 }
 
@@ -792,7 +803,7 @@ static void test_man_page(void **state)
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
 	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 42);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 54);
 	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
 }
 
