@@ -116,6 +116,11 @@ static int check_model(struct hreq *r, const struct oai_request *q)
 		http_fail(r, 503, "shutdown", "plotd is draining: no new tasks");
 		return -1;
 	}
+	if (m->store && m->store == durable_pg_store(d->durable)) { /* plotd.8 SHARED QUEUE */
+		http_fail(r, 501, "not_implemented", "model %s is on the shared queue (postgres), "
+			  "which the HTTP front does not serve yet: use the socket", m->name);
+		return -1;
+	}
 	r->m = m;
 	m->refs++; /* an unload frees m's pool only once no request holds it */
 	return 0;

@@ -57,7 +57,7 @@ static int teardown(void **state)
 
 static struct store *open_ok(const char *path)
 {
-	struct store_open_args a = { path, 0 };
+	struct store_open_args a = { .path = path };
 	struct store *s = NULL;
 	char err[512];
 	int rc = store_sqlite_open(&a, &s, err, sizeof err);
@@ -69,7 +69,7 @@ static struct store *open_ok(const char *path)
 
 static int open_err(const char *path, char *err, size_t len)
 {
-	struct store_open_args a = { path, 0 };
+	struct store_open_args a = { .path = path };
 	struct store *s = NULL;
 	int rc = store_sqlite_open(&a, &s, err, len);
 	if (rc == 0)
