@@ -284,18 +284,28 @@ static int cmd_set(struct chat *c, char *arg)
 
 static void print_setting(const char *name, int set, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A value /set gave; nothing when it did not (the caller prints the default). */
 static void print_setting(const char *name, int set, const char *fmt, ...)
 {
 	va_list ap;
-	printf("%-12s ", name);
-	if (!set) {
-		printf("(daemon default)\n");
+	if (!set)
 		return;
-	}
+	printf("%-12s ", name);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
+}
+
+/* A penalty as it is in effect: what /set gave, or the sampler's default,
+ * which is what plotd applies to a request that does not send it (the
+ * daemon has no setting for these): "1 (off)" when it changes nothing. */
+static void print_penalty(const char *name, int set, double v, double off)
+{
+	if (set)
+		printf("%-12s %g\n", name, v);
+	else
+		printf("%-12s %g (%s)\n", name, v, v == off ? "off" : "default");
 }
 
 /* The model's generate.* values (what a turn gets for what /set did not
@@ -323,7 +333,7 @@ static void print_default(const char *name, int set, const struct proto_model_in
 	if (set)
 		return;
 	if (!d)
-		printf("%-12s (daemon default)\n", name);
+		printf("%-12s ? (plotd did not say)\n", name);
 	else if (is_int)
 		printf("%-12s %.0f (model default)\n", name, v);
 	else
@@ -354,7 +364,8 @@ static void print_sampling(struct chat *c)
 		       (unsigned long long)d->gen_max_tokens);
 	else
 		printf("%-12s %s\n", "max_tokens",
-		       d ? "until the end of the text or context (model default)" : "(daemon default)");
+		       d ? "until the end of the text or context (model default)"
+			 : "? (plotd did not say)");
 	proto_msg_clear(&reply);
 }
 
@@ -366,15 +377,20 @@ static int cmd_stats(struct chat *c)
 	printf("%-12s %llu\n", "tokens", (unsigned long long)c->tokens);
 	printf("%-12s %.1f\n", "tok/s", c->gen_secs > 0 ? (double)c->tokens / c->gen_secs : 0.0);
 	print_sampling(c);
-	print_setting("seed", c->set & CHAT_SET_SEED, "%llu", (unsigned long long)c->params.seed);
-	print_setting("repetition_penalty", c->set & CHAT_SET_REPETITION_PENALTY, "%g",
-		      (double)c->params.repetition_penalty);
-	print_setting("frequency_penalty", c->set & CHAT_SET_FREQUENCY_PENALTY, "%g",
-		      (double)c->params.frequency_penalty);
-	print_setting("presence_penalty", c->set & CHAT_SET_PRESENCE_PENALTY, "%g",
-		      (double)c->params.presence_penalty);
-	print_setting("penalty_last_n", c->set & CHAT_SET_PENALTY_LAST_N, "%d",
-		      (int)c->params.penalty_last_n);
+	if (c->set & CHAT_SET_SEED)
+		printf("%-12s %llu\n", "seed", (unsigned long long)c->params.seed);
+	else
+		printf("%-12s random (a new one each answer)\n", "seed");
+	print_penalty("repetition_penalty", c->set & CHAT_SET_REPETITION_PENALTY,
+		      c->params.repetition_penalty, 1);
+	print_penalty("frequency_penalty", c->set & CHAT_SET_FREQUENCY_PENALTY,
+		      c->params.frequency_penalty, 0);
+	print_penalty("presence_penalty", c->set & CHAT_SET_PRESENCE_PENALTY,
+		      c->params.presence_penalty, 0);
+	if (c->set & CHAT_SET_PENALTY_LAST_N)
+		printf("%-12s %d\n", "penalty_last_n", (int)c->params.penalty_last_n);
+	else
+		printf("%-12s %d (default)\n", "penalty_last_n", (int)c->params.penalty_last_n);
 	printf("%-12s", "stop");
 	for (int i = 0; i < c->nstop; i++)
 		printf(" \"%s\"", c->stop[i]);

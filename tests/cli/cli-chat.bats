@@ -223,4 +223,11 @@ prompt_token_counts_ge() {
 	assert_line --regexp '^max_tokens +until the end of the text or context \(model default\)$'
 	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'/set temperature 0.3\n/stats'
 	assert_line --regexp '^temperature +0.3$'
+	# what nothing set is shown as it is in effect, never "daemon default"
+	assert_line --regexp '^seed +random \(a new one each answer\)$'
+	assert_line --regexp '^repetition_penalty +1 \(off\)$'
+	assert_line --regexp '^frequency_penalty +0 \(off\)$'
+	assert_line --regexp '^presence_penalty +0 \(off\)$'
+	assert_line --regexp '^penalty_last_n +64 \(default\)$'
+	refute_output --partial 'daemon default'
 }

@@ -149,6 +149,25 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	[ -z "$(model_field x name)" ]
 }
 
+@test "plot models load/unload as another user: exit 77 naming the rule; listing still works" {
+	[ "$(id -u)" = 0 ] || fail "needs root to run plot as nobody (setpriv)"
+	chmod o+x "$BATS_RUN_TMPDIR"
+	plotd_start
+	as_nobody() {
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env HOME="$BATS_TEST_TMPDIR" PLOT_SOCKET="$PLOT_SOCKET" PLOT_NO_AUTOSTART=1 "$PLOT" "$@"
+	}
+	run -0 --separate-stderr as_nobody models
+	assert_line --regexp $'^echo\tsynthetic\tready\tyes\t'
+	run -77 --separate-stderr as_nobody models unload echo
+	assert_equal "$stderr" "plot models: error: only plotd's own user may load or unload models"
+	run -77 --separate-stderr as_nobody models load echo
+	run -77 --separate-stderr as_nobody models load "$TINY"
+	assert_equal "$stderr" "plot models: error: only plotd's own user may load or unload models"
+	run -0 model_state_is echo ready
+	[ -z "$(model_field llm-exec-tiny name)" ]
+}
+
 @test "HTTP: a stream open during an unload ends, the model unloads after it, and the next request loads it" {
 	plotd_start --http 127.0.0.1:0
 	wait_until grep -q 'http: listening on' "$PLOTD_STDERR"
