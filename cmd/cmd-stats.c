@@ -187,20 +187,6 @@ static void print_llm_table(struct plot_ctx *ctx, const struct proto_stats *s)
 	cmd_table_free(&t);
 }
 
-/* "12.3 MiB" */
-static const char *fmt_bytes(char *buf, size_t len, uint64_t b)
-{
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)b;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-	return buf;
-}
-
 /* "n" or "n/limit" (no limit: just n). */
 static const char *of(char *buf, size_t len, uint64_t n, uint64_t limit)
 {
@@ -236,7 +222,7 @@ static void print_memory(const struct proto_stats *s)
 	for (uint32_t i = 0; i < s->n_models; i++)
 		kv += s->models[i].kv_bytes;
 	printf("\nmemory: %s resident, %s of KV cache\n",
-	       s->rss_bytes ? fmt_bytes(a, sizeof(a), s->rss_bytes) : "?", fmt_bytes(b, sizeof(b), kv));
+	       s->rss_bytes ? cmd_fmt_bytes(a, sizeof(a), s->rss_bytes) : "?", cmd_fmt_bytes(b, sizeof(b), kv));
 }
 
 /* The default: what fits 80 columns (model names up to 14 characters).

@@ -220,6 +220,7 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].error = info[i].error[0] ? info[i].error : NULL;
 		v[i].context_length = info[i].context_length;
 		v[i].kv_blocks = info[i].units_total;
+		v[i].mem_bytes = info[i].mem_bytes;
 	}
 	proto_msg_ok(&m, req);
 	m.u.models.models = v;
@@ -969,8 +970,7 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		struct exec_info info;
 		exec_describe(m->exec, &info);
 		o->model_ready = info.state && !strcmp(info.state, "ready");
-		if (es.has_engine)
-			o->kv_bytes = m->conf->params.kvcache_mem_mb << 20;
+		o->kv_bytes = info.kv_bytes;
 	}
 	o->prompt_tokens = st.prompt_tokens;
 	o->generated_tokens = st.tokens;

@@ -300,7 +300,8 @@ struct proto_model_stats {
 	uint64_t timeout_secs, retention_secs;
 	/* model_ready: 1 while the model serves (loaded), 0 loading or failed;
 	 * prompt_tokens, generated_tokens: summed over ended tasks (counters);
-	 * kv_bytes: memory of the KV cache (llm: its budget), 0 = none */
+	 * kv_bytes: memory of the KV cache (llm: its blocks, at most
+	 * kvcache_mem_mb; 0 until sized), 0 = none */
 	uint64_t model_ready, prompt_tokens, generated_tokens, kv_bytes;
 	/* executors with an engine only (has_engine set; wire key llm, kept for
 	 * compatibility): the engine's figures. Keys:
@@ -373,6 +374,8 @@ struct proto_model_info {
 	                               * idle; 0 = it does not (busy, or no
 	                               * idle_unload_secs, or not loaded) */
 	int adhoc;                    /* (adhoc) bool: loaded by path, not configured */
+	uint64_t mem_bytes;           /* (mem) weights + KV cache the model holds;
+	                               * 0 = none (synthetic) or not loaded yet */
 	/* the model's generate.* settings: what a request that does not say
 	 * gets (gen_max_tokens 0 = until the end of the text or context) */
 	uint64_t gen_max_tokens, gen_top_k;            /* (gen_max_tokens, gen_top_k) */

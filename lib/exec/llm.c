@@ -167,6 +167,8 @@ static void llm_describe(void *ctx, struct exec_info *o)
 		snprintf(o->error, sizeof(o->error), "%s", st.error);
 	o->context_length = st.context_length;
 	o->units_total = st.blocks_total;
+	o->kv_bytes = st.kv_bytes;
+	o->mem_bytes = st.weights_bytes + st.kv_bytes;
 }
 
 /* A snapshot under the executor's stats lock only, never its step. */

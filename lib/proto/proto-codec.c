@@ -275,6 +275,7 @@ static const struct field f_minfo[] = {
 	F("kv_blocks", K_U64, struct proto_model_info, kv_blocks),
 	FD("idle_in", struct proto_model_info, idle_in_secs, 0, 1e12),
 	F("adhoc", K_BOOL, struct proto_model_info, adhoc),
+	F("mem", K_U64, struct proto_model_info, mem_bytes),
 	F("gen_max_tokens", K_U64, struct proto_model_info, gen_max_tokens),
 	F("gen_top_k", K_U64, struct proto_model_info, gen_top_k),
 	F("gen_temp", K_DBL, struct proto_model_info, gen_temperature),

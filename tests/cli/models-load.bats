@@ -47,7 +47,7 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	run -0 --separate-stderr "$PLOT" models unload echo
 	wait_until model_state_is echo unloaded
 	run -0 --separate-stderr "$PLOT" models
-	assert_line --regexp $'^echo\tsynthetic\tunloaded\tyes\t-\t-\t-\t-$'
+	assert_line --regexp $'^echo\tsynthetic\tunloaded\tyes\t-\t-\t-\t-\t-$'
 	# its tasks went with it
 	run -1 --separate-stderr "$PLOT" status "$before"
 	# a request loads it again
@@ -88,8 +88,8 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	plotd_start
 	run -0 "$PLOT" run -m nap "wake up"
 	run -0 --separate-stderr "$PLOT" models
-	assert_line --regexp $'^nap\tsynthetic\tready\tno\t-\t-\tin [0-9.]+s\t-$'
-	assert_line --regexp $'^echo\tsynthetic\tready\tyes\t-\t-\t-\t-$' # no idle_unload_secs
+	assert_line --regexp $'^nap\tsynthetic\tready\tno\t-\t-\t-\tin [0-9.]+s\t-$'
+	assert_line --regexp $'^echo\tsynthetic\tready\tyes\t-\t-\t-\t-\t-$' # no idle_unload_secs
 	wait_until model_state_is nap unloaded
 	grep -q "pool nap: idle for 1 s (idle_unload_secs)" "$PLOTD_STDERR"
 	run -0 "$PLOT" run -m nap "again"

@@ -101,6 +101,7 @@ struct llm_exec {
 	char tmpl_err[200];
 	struct llm_kv *kv;
 	uint32_t n_ctx, n_vocab, blocks_total;
+	uint64_t weights_bytes, kv_bytes; /* the GGUF's tensors; the KV cache's blocks */
 
 	pthread_t loader, prep, engine;
 	int loader_on, prep_on, engine_on;
