@@ -46,6 +46,8 @@ static const struct llm_field {
 	L("kv_blocks_total", kv_blocks_total, 1),
 	L("ttft_p50_ms", ttft_p50_ms, 0), L("ttft_p99_ms", ttft_p99_ms, 0),
 	L("itl_p50_ms", itl_p50_ms, 0), L("itl_p99_ms", itl_p99_ms, 0),
+	L("ttft_count", ttft_count, 1), L("ttft_sum_secs", ttft_sum_secs, 0),
+	L("itl_count", itl_count, 1), L("itl_sum_secs", itl_sum_secs, 0),
 #undef L
 };
 #define N_LLM_FIELDS (sizeof(llm_fields) / sizeof(llm_fields[0]))
@@ -94,6 +96,10 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 	cmd_json_dbl(j, m->queue_wait_p50_ms);
 	cmd_json_key(j, "queue_wait_p99_ms");
 	cmd_json_dbl(j, m->queue_wait_p99_ms);
+	cmd_json_key(j, "queue_wait_count");
+	cmd_json_u64(j, m->queue_wait_count);
+	cmd_json_key(j, "queue_wait_sum_secs");
+	cmd_json_dbl(j, m->queue_wait_sum_secs);
 	json_llm(j, m);
 	cmd_json_obj_end(j);
 }

@@ -951,6 +951,8 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 	memcpy(o->queued_by_prio, st.queued_by_prio, sizeof(o->queued_by_prio));
 	o->queue_wait_p50_ms = (double)st.queue_wait_p50_ns / 1e6;
 	o->queue_wait_p99_ms = (double)st.queue_wait_p99_ns / 1e6;
+	o->queue_wait_count = st.queue_wait_count;
+	o->queue_wait_sum_secs = (double)st.queue_wait_sum_ns / 1e9;
 	o->mailbox = st.mailbox;
 	o->timeout_secs = ns_ms_round(st.timeout_ns, 1000000000ull);
 	o->retention_secs = ns_ms_round(st.retention_ns, 1000000000ull);
@@ -967,6 +969,10 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		o->ttft_p99_ms = es.ttft_p99_ms;
 		o->itl_p50_ms = es.itl_p50_ms;
 		o->itl_p99_ms = es.itl_p99_ms;
+		o->ttft_count = es.ttft_count;
+		o->ttft_sum_secs = es.ttft_sum_secs;
+		o->itl_count = es.itl_count;
+		o->itl_sum_secs = es.itl_sum_secs;
 		struct exec_info info;
 		exec_describe(m->exec, &info);
 		o->model_ready = info.state && !strcmp(info.state, "ready");

@@ -126,6 +126,8 @@ struct exec_stats {
 	uint64_t batch_size;               /* sequences in the last step */
 	uint64_t kv_blocks_used, kv_blocks_total;
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
+	uint64_t ttft_count, itl_count;    /* samples so far (TTFT: requests, ITL: tokens) */
+	double ttft_sum_secs, itl_sum_secs; /* their sum */
 };
 
 /* How a model's executor is made. Filled by the daemon from the config. */

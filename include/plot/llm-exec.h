@@ -199,6 +199,7 @@ struct llm_exec_stats {
 	 * consecutive tokens of one sequence. */
 	uint64_t ttft_p50_ns, ttft_p99_ns, itl_p50_ns, itl_p99_ns;
 	uint64_t steps, prompt_tokens, generated_tokens; /* totals */
+	uint64_t ttft_count, ttft_sum_ns, itl_count, itl_sum_ns; /* every sample so far */
 };
 /* A consistent snapshot, under the executor's stats lock (never the engine's
  * step: cheap while the engine computes). */

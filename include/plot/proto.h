@@ -312,6 +312,11 @@ struct proto_model_stats {
 	double prefill_tps, decode_tps;
 	uint64_t batch_size, kv_blocks_used, kv_blocks_total;
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
+	/* the summaries' _count and _sum over every sample since the pool
+	 * (queue wait) or the model (TTFT, ITL) started. Keys: wait_n,
+	 * wait_sum, ttft_n, ttft_sum, itl_n, itl_sum (seconds) */
+	uint64_t queue_wait_count, ttft_count, itl_count;
+	double queue_wait_sum_secs, ttft_sum_secs, itl_sum_secs;
 };
 
 /* ok reply to stats. Keys: models (array of maps), uptime, clients, rss. */
@@ -374,12 +379,12 @@ struct proto_model_info {
 	                               * idle; 0 = it does not (busy, or no
 	                               * idle_unload_secs, or not loaded) */
 	int adhoc;                    /* (adhoc) bool: loaded by path, not configured */
-	uint64_t mem_bytes;           /* (mem) weights + KV cache the model holds;
-	                               * 0 = none (synthetic) or not loaded yet */
 	/* the model's generate.* settings: what a request that does not say
 	 * gets (gen_max_tokens 0 = until the end of the text or context) */
 	uint64_t gen_max_tokens, gen_top_k;            /* (gen_max_tokens, gen_top_k) */
 	double gen_temperature, gen_top_p, gen_min_p;  /* (gen_temp, gen_top_p, gen_min_p) */
+	uint64_t mem_bytes;           /* (mem) weights + KV cache the model holds;
+	                               * 0 = none (synthetic) or not loaded yet */
 };
 
 /* models request (every field optional). Keys: load, name, unload.

@@ -187,6 +187,10 @@ static void llm_stats(void *ctx, struct exec_stats *o)
 	o->ttft_p99_ms = (double)s.ttft_p99_ns / 1e6;
 	o->itl_p50_ms = (double)s.itl_p50_ns / 1e6;
 	o->itl_p99_ms = (double)s.itl_p99_ns / 1e6;
+	o->ttft_count = s.ttft_count;
+	o->ttft_sum_secs = (double)s.ttft_sum_ns / 1e9;
+	o->itl_count = s.itl_count;
+	o->itl_sum_secs = (double)s.itl_sum_ns / 1e9;
 }
 
 const struct exec_ops exec_llm_ops = {

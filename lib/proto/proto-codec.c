@@ -224,6 +224,12 @@ static const struct field f_mstats[] = {
 	F("ttft_p99", K_DBL, struct proto_model_stats, ttft_p99_ms),
 	F("itl_p50", K_DBL, struct proto_model_stats, itl_p50_ms),
 	F("itl_p99", K_DBL, struct proto_model_stats, itl_p99_ms),
+	F("wait_n", K_U64, struct proto_model_stats, queue_wait_count),
+	F("wait_sum", K_DBL, struct proto_model_stats, queue_wait_sum_secs),
+	F("ttft_n", K_U64, struct proto_model_stats, ttft_count),
+	F("ttft_sum", K_DBL, struct proto_model_stats, ttft_sum_secs),
+	F("itl_n", K_U64, struct proto_model_stats, itl_count),
+	F("itl_sum", K_DBL, struct proto_model_stats, itl_sum_secs),
 };
 SCHEMA(s_mstats, f_mstats, struct proto_model_stats);
 

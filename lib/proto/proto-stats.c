@@ -3,7 +3,9 @@
  * Prometheus text exposition (format 0.0.4). `plot stats --prometheus`
  * (cmd-stats.c) and plotd's GET /metrics (daemon/http.c) both write it
  * from here, so the two cannot differ. Writes to a caller's FILE (stdout,
- * or an open_memstream buffer); never prints on its own.
+ * or an open_memstream buffer); never prints on its own. A summary is its
+ * quantiles over recent samples, then _sum and _count over every sample
+ * since the pool or model started, as the format expects.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -110,6 +112,34 @@ static void prom_llm_gauge(FILE *o, const struct proto_stats *s, const char *nam
 	}
 }
 
+/* A summary's _sum and _count samples of model m (the exposition format
+ * wants both beside the quantiles): every observation so far. */
+static void prom_sum_count(FILE *o, const char *name, const char *model, double sum,
+			   uint64_t count)
+{
+	fprintf(o, "plot_%s_sum{model=\"", name);
+	prom_label(o, model);
+	fprintf(o, "\"} %.6f\nplot_%s_count{model=\"", sum, name);
+	prom_label(o, model);
+	fprintf(o, "\"} %llu\n", (unsigned long long)count);
+}
+
+/* The _sum and _count of an engine summary, for each llm model. */
+static void prom_llm_sum_count(FILE *o, const struct proto_stats *s, const char *name,
+			       size_t off_sum, size_t off_count)
+{
+	for (uint32_t i = 0; i < s->n_models; i++) {
+		const struct proto_model_stats *m = &s->models[i];
+		double sum;
+		uint64_t count;
+		if (!m->has_engine)
+			continue;
+		memcpy(&sum, (const char *)m + off_sum, sizeof(sum));
+		memcpy(&count, (const char *)m + off_count, sizeof(count));
+		prom_sum_count(o, name, m->name, sum, count);
+	}
+}
+
 static void prom_llm(FILE *o, const struct proto_stats *s)
 {
 #define O(m) offsetof(struct proto_model_stats, m)
@@ -126,9 +156,11 @@ static void prom_llm(FILE *o, const struct proto_stats *s)
 	prom_llm_gauge(o, s, "ttft_seconds", "Time to first token of recent requests.",
 		       O(ttft_p50_ms), 0, "0.5", 1e-3);
 	prom_llm_gauge(o, s, "ttft_seconds", NULL, O(ttft_p99_ms), 0, "0.99", 1e-3);
+	prom_llm_sum_count(o, s, "ttft_seconds", O(ttft_sum_secs), O(ttft_count));
 	prom_llm_gauge(o, s, "itl_seconds", "Inter-token latency of recent tokens.",
 		       O(itl_p50_ms), 0, "0.5", 1e-3);
 	prom_llm_gauge(o, s, "itl_seconds", NULL, O(itl_p99_ms), 0, "0.99", 1e-3);
+	prom_llm_sum_count(o, s, "itl_seconds", O(itl_sum_secs), O(itl_count));
 #undef O
 }
 
@@ -156,6 +188,9 @@ int proto_stats_prometheus(const struct proto_stats *s, FILE *o)
 		prom_label(o, m->name);
 		fprintf(o, "\",quantile=\"0.99\"} %.6f\n", m->queue_wait_p99_ms / 1000);
 	}
+	for (uint32_t i = 0; i < s->n_models; i++)
+		prom_sum_count(o, "queue_wait_seconds", s->models[i].name,
+			       s->models[i].queue_wait_sum_secs, s->models[i].queue_wait_count);
 	prom_llm(o, s);
 	fprintf(o, "# HELP plot_uptime_seconds Seconds since plotd started.\n"
 	       "# TYPE plot_uptime_seconds gauge\nplot_uptime_seconds %.3f\n", s->uptime_secs);

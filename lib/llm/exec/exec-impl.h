@@ -68,6 +68,7 @@ struct exec_stats_block {
 	pthread_mutex_t mu;
 	uint64_t ttft[EXEC_TTFT_RING], itl[EXEC_ITL_RING];
 	uint64_t n_ttft, n_itl;
+	uint64_t ttft_sum_ns, itl_sum_ns; /* of every sample, not only the ring's */
 	struct exec_step_rec steps[EXEC_STEP_RING];
 	uint64_t n_steps, prompt_tokens, generated_tokens;
 	uint32_t batch_seqs, batch_tokens, running, kv_free, threads;
