@@ -469,6 +469,10 @@ struct proto_msg {
 		struct proto_chunk chunk;        /* CHUNK */
 		struct proto_end end;            /* END */
 	} u;
+	/* decoded: keys no schema row names, which are ignored (a newer
+	 * peer's additions); the first one as "key" or "msgs[1].key" */
+	uint32_t n_unknown;
+	char unknown[64];
 	void *arena_;                 /* decoded storage; private */
 };
 

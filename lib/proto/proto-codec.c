@@ -866,6 +866,28 @@ static const struct field *find_field(const struct schema *s, const msgpack_obje
 	return NULL;
 }
 
+/* A key no schema row names: ignored (room for additions from a newer
+ * peer), but counted and the first one named in the message, so a receiver
+ * can say so (plotd logs it at debug level). t, id and op are the header. */
+static void note_unknown(struct dec *d, const msgpack_object *k)
+{
+	struct proto_msg *m = d->m;
+	int top = !d->path[0];
+	if (k->type != MSGPACK_OBJECT_STR) {
+		if (!m->n_unknown++)
+			snprintf(m->unknown, sizeof m->unknown, "%.20s(a %s key)", d->path,
+				 obj_type_name(k));
+		return;
+	}
+	const char *s = k->via.str.ptr;
+	uint32_t n = k->via.str.size;
+	if (top && ((n == 1 && *s == 't') || (n == 2 && !memcmp(s, "id", 2)) ||
+		    (n == 2 && !memcmp(s, "op", 2))))
+		return;
+	if (!m->n_unknown++)
+		snprintf(m->unknown, sizeof m->unknown, "%.20s%.*s", d->path, (int)(n > 40 ? 40 : n), s);
+}
+
 /* A key that appears twice in one map is refused: which one a receiver
  * keeps would be a guess, and two parsers may guess differently. */
 static int dup_key(struct dec *d, const msgpack_object_map *map, uint32_t i)
@@ -908,8 +930,10 @@ static int dec_body(struct dec *d, const struct schema *s, void *base,
 			return rc;
 		const struct field *f = find_field(s, &map->ptr[i].key);
 		const msgpack_object *v = &map->ptr[i].val;
-		if (!f)
-			continue; /* unknown keys are ignored: room for additions */
+		if (!f) {
+			note_unknown(d, &map->ptr[i].key);
+			continue;
+		}
 		if (v->type == MSGPACK_OBJECT_NIL && f->kind != K_U64N)
 			continue; /* nil = absent */
 		rc = dec_value(d, f, base, v);
