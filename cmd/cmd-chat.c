@@ -290,7 +290,7 @@ static void print_setting(const char *name, int set, const char *fmt, ...)
 	va_list ap;
 	if (!set)
 		return;
-	printf("%-12s ", name);
+	printf("%-18s ", name);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -303,9 +303,9 @@ static void print_setting(const char *name, int set, const char *fmt, ...)
 static void print_penalty(const char *name, int set, double v, double off)
 {
 	if (set)
-		printf("%-12s %g\n", name, v);
+		printf("%-18s %g\n", name, v);
 	else
-		printf("%-12s %g (%s)\n", name, v, v == off ? "off" : "default");
+		printf("%-18s %g (%s)\n", name, v, v == off ? "off" : "default");
 }
 
 /* The model's generate.* values (what a turn gets for what /set did not
@@ -333,17 +333,15 @@ static void print_default(const char *name, int set, const struct proto_model_in
 	if (set)
 		return;
 	if (!d)
-		printf("%-12s ? (plotd did not say)\n", name);
+		printf("%-18s ? (plotd did not say)\n", name);
 	else if (is_int)
-		printf("%-12s %.0f (model default)\n", name, v);
+		printf("%-18s %.0f (model default)\n", name, v);
 	else
-		printf("%-12s %g (model default)\n", name, v);
+		printf("%-18s %g (model default)\n", name, v);
 }
 
-static void print_sampling(struct chat *c)
+static void print_sampling(struct chat *c, const struct proto_model_info *d)
 {
-	struct proto_msg reply;
-	const struct proto_model_info *d = model_defaults(c, &reply);
 	unsigned s = c->set;
 	print_default("temperature", s & CHAT_SET_TEMPERATURE, d, d ? d->gen_temperature : 0, 0);
 	if (s & CHAT_SET_TEMPERATURE)
@@ -360,27 +358,32 @@ static void print_sampling(struct chat *c)
 	if (s & CHAT_SET_MAX_TOKENS)
 		print_setting("max_tokens", 1, "%u", c->max_tokens);
 	else if (d && d->gen_max_tokens)
-		printf("%-12s %llu (model default)\n", "max_tokens",
+		printf("%-18s %llu (model default)\n", "max_tokens",
 		       (unsigned long long)d->gen_max_tokens);
 	else
-		printf("%-12s %s\n", "max_tokens",
+		printf("%-18s %s\n", "max_tokens",
 		       d ? "until the end of the text or context (model default)"
 			 : "? (plotd did not say)");
-	proto_msg_clear(&reply);
 }
 
 static int cmd_stats(struct chat *c)
 {
-	printf("%-12s %s\n", "model", c->model ? c->model : "(default)");
-	printf("%-12s %zu\n", "messages", c->n + (c->system ? 1 : 0));
-	printf("%-12s %u (%u stopped)\n", "answers", c->answers, c->stopped);
-	printf("%-12s %llu\n", "tokens", (unsigned long long)c->tokens);
-	printf("%-12s %.1f\n", "tok/s", c->gen_secs > 0 ? (double)c->tokens / c->gen_secs : 0.0);
-	print_sampling(c);
-	if (c->set & CHAT_SET_SEED)
-		printf("%-12s %llu\n", "seed", (unsigned long long)c->params.seed);
+	struct proto_msg reply;
+	const struct proto_model_info *d = model_defaults(c, &reply);
+	if (c->model || !d)
+		printf("%-18s %s\n", "model", c->model ? c->model : "(the default)");
 	else
-		printf("%-12s random (a new one each answer)\n", "seed");
+		printf("%-18s %s (the default)\n", "model", d->name);
+	printf("%-18s %zu\n", "messages", c->n + (c->system ? 1 : 0));
+	printf("%-18s %u (%u stopped)\n", "answers", c->answers, c->stopped);
+	printf("%-18s %llu\n", "tokens", (unsigned long long)c->tokens);
+	printf("%-18s %.1f\n", "tok/s", c->gen_secs > 0 ? (double)c->tokens / c->gen_secs : 0.0);
+	print_sampling(c, d);
+	proto_msg_clear(&reply);
+	if (c->set & CHAT_SET_SEED)
+		printf("%-18s %llu\n", "seed", (unsigned long long)c->params.seed);
+	else
+		printf("%-18s random (a new one each answer)\n", "seed");
 	print_penalty("repetition_penalty", c->set & CHAT_SET_REPETITION_PENALTY,
 		      c->params.repetition_penalty, 1);
 	print_penalty("frequency_penalty", c->set & CHAT_SET_FREQUENCY_PENALTY,
@@ -388,14 +391,14 @@ static int cmd_stats(struct chat *c)
 	print_penalty("presence_penalty", c->set & CHAT_SET_PRESENCE_PENALTY,
 		      c->params.presence_penalty, 0);
 	if (c->set & CHAT_SET_PENALTY_LAST_N)
-		printf("%-12s %d\n", "penalty_last_n", (int)c->params.penalty_last_n);
+		printf("%-18s %d\n", "penalty_last_n", (int)c->params.penalty_last_n);
 	else
-		printf("%-12s %d (default)\n", "penalty_last_n", (int)c->params.penalty_last_n);
-	printf("%-12s", "stop");
+		printf("%-18s %d (default)\n", "penalty_last_n", (int)c->params.penalty_last_n);
+	printf("%-18s", "stop");
 	for (int i = 0; i < c->nstop; i++)
 		printf(" \"%s\"", c->stop[i]);
 	printf("%s\n", c->nstop ? "" : " (none)");
-	printf("%-12s %s\n", "system", c->system ? c->system : "(none)");
+	printf("%-18s %s\n", "system", c->system ? c->system : "(none)");
 	return fflush(stdout) ? CMD_EXIT_FAIL : 0;
 }
 

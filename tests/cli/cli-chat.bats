@@ -230,4 +230,7 @@ prompt_token_counts_ge() {
 	assert_line --regexp '^presence_penalty +0 \(off\)$'
 	assert_line --regexp '^penalty_last_n +64 \(default\)$'
 	refute_output --partial 'daemon default'
+	# without -m, /stats names the default model
+	run -0 --separate-stderr "$PLOT" chat <<<'/stats'
+	assert_line --regexp '^model +tiny \(the default\)$'
 }
