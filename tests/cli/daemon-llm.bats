@@ -212,3 +212,16 @@ gguf_mem() {
 	run -0 "$PLOT" --json status "$id"
 	[ "$(jq -r '.tokens + .prompt_tokens' <<<"$output")" = 32 ]
 }
+
+@test "the llm submit line says the prompt tokens, uid and priority, logged before admitted" {
+	plotd_start
+	wait_until is_ready tiny
+	local id uid
+	id=$(rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "temp": 0, "max_tokens": 2, "prio": 2, "raw": true}')
+	rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}" >/dev/null
+	uid=$(id -u)
+	run -0 grep -E "pool tiny: task $id (submitted|admitted)" "$PLOTD_STDERR"
+	[ "${#lines[@]}" = 2 ]
+	[[ "${lines[0]}" =~ "task $id submitted ("[1-9][0-9]*" prompt tokens, uid $uid, high, cost 1)"$ ]]
+	[[ "${lines[1]}" == *"task $id admitted (high, cost 1, waited "* ]]
+}
