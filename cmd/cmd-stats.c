@@ -220,15 +220,19 @@ static void compact_row(struct cmd_table *t, const struct proto_model_stats *m)
 	cmd_table_add(t, row);
 }
 
-/* plotd's memory: resident, and each model's KV cache. */
+/* plotd's memory: resident; what its models hold (weights and KV cache),
+ * and of that the KV cache. */
 static void print_memory(const struct proto_stats *s)
 {
-	char a[32], b[32];
-	uint64_t kv = 0;
-	for (uint32_t i = 0; i < s->n_models; i++)
+	char a[32], b[32], c[32];
+	uint64_t kv = 0, mem = 0;
+	for (uint32_t i = 0; i < s->n_models; i++) {
 		kv += s->models[i].kv_bytes;
-	printf("\nmemory: %s resident, %s of KV cache\n",
-	       s->rss_bytes ? cmd_fmt_bytes(a, sizeof(a), s->rss_bytes) : "?", cmd_fmt_bytes(b, sizeof(b), kv));
+		mem += s->models[i].mem_bytes;
+	}
+	printf("\nmemory: %s resident, models hold %s (%s of KV cache)\n",
+	       s->rss_bytes ? cmd_fmt_bytes(a, sizeof(a), s->rss_bytes) : "?",
+	       cmd_fmt_bytes(b, sizeof(b), mem), cmd_fmt_bytes(c, sizeof(c), kv));
 }
 
 /* The default: what fits 80 columns (model names up to 14 characters).

@@ -977,6 +977,7 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		exec_describe(m->exec, &info);
 		o->model_ready = info.state && !strcmp(info.state, "ready");
 		o->kv_bytes = info.kv_bytes;
+		o->mem_bytes = info.mem_bytes;
 	}
 	o->prompt_tokens = st.prompt_tokens;
 	o->generated_tokens = st.tokens;

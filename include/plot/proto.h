@@ -317,6 +317,8 @@ struct proto_model_stats {
 	 * wait_sum, ttft_n, ttft_sum, itl_n, itl_sum (seconds) */
 	uint64_t queue_wait_count, ttft_count, itl_count;
 	double queue_wait_sum_secs, ttft_sum_secs, itl_sum_secs;
+	uint64_t mem_bytes;           /* (mem_bytes) weights + KV cache the model
+	                               * holds, as plot models says; 0 = none */
 };
 
 /* ok reply to stats. Keys: models (array of maps), uptime, clients, rss. */

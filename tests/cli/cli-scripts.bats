@@ -237,7 +237,7 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     run -0 on_tty "'$PLOT' stats"
     assert_line --regexp '^MODEL +QUEUE +RUN +UNITS +DONE +FAIL +CANC +TOK/S +BATCH +WAIT_P50/P99$'
     assert_line --regexp '^echo +0 +0/2 +0/8 +1 +0 +0 +- +- +[0-9.]+/[0-9.]+$'
-    assert_line --regexp '^memory: [0-9.]+ (KiB|MiB|GiB) resident, 0 B of KV cache$'
+    assert_line --regexp '^memory: [0-9.]+ (KiB|MiB|GiB) resident, models hold 0 B \(0 B of KV cache\)$'
     [ "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' <<<"$output")" -le 80 ]
     run -0 on_tty "'$PLOT' stats --wide"
     assert_output --regexp 'TTFT_MS_P50/P99 +ITL_MS_P50/P99 +QUEUE_WAIT_MS_P50/P99'

@@ -89,10 +89,13 @@ gguf_mem() {
 		mem=$(jq -r --arg n "$1" '.models[] | select(.name == $n) | .mem_bytes' <<<"$output")
 		[ "$blocks" -gt 0 ]
 		assert_equal "$mem" "$((weights + blocks * 16 * per_token))"
-		# plot stats reports the same KV cache
+		# plot stats reports the same KV cache and memory, also to Prometheus
 		run -0 --separate-stderr "$PLOT" --json stats
 		assert_equal "$(jq -r --arg n "$1" '.models[] | select(.name == $n) | .kv_bytes' <<<"$output")" \
 			"$((blocks * 16 * per_token))"
+		assert_equal "$(jq -r --arg n "$1" '.models[] | select(.name == $n) | .mem_bytes' <<<"$output")" "$mem"
+		run -0 --separate-stderr "$PLOT" stats --prometheus
+		assert_line "plot_mem_bytes{model=\"$1\"} $mem"
 		# the table shows it in binary units
 		local human
 		human=$(python3 -c 'import sys; print("%.1f MiB" % (int(sys.argv[1]) / 2**20))' "$mem")
