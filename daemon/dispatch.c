@@ -147,6 +147,8 @@ static uint64_t now_ms(void)
 	return loop_now_ns() / 1000000;
 }
 
+static void unknown_model(struct conn *c, const struct proto_msg *req, const char *name);
+
 /* The load or unload a models request asks for (the daemon's user and
  * root only). 0 to go on with the list, -1 when an error was sent. */
 static int models_change(struct conn *c, const struct proto_msg *req)
@@ -164,7 +166,7 @@ static int models_change(struct conn *c, const struct proto_msg *req)
 	const char *target = q->unload ? q->unload : q->load;
 	struct model *m = strchr(target, '/') ? NULL : models_find(ms, target);
 	if (!strchr(target, '/') && !m) {
-		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", target);
+		unknown_model(c, req, target);
 		return -1;
 	}
 	if (q->unload)

@@ -141,7 +141,9 @@ hex() { od -An -tx1 | tr -d ' \n'; }
 
 @test "an unknown model: the same message and status from every command" {
     for cmd in "run -m nope x" "submit -m nope x" "queue -m nope" "stats -m nope" \
-               "limits get -m nope" "cancel --all -m nope"; do
+               "limits get -m nope" "cancel --all -m nope" "chat -m nope" "list -m nope" \
+               "wait --all -m nope" "limits set -m nope max_queue_depth=3" "models unload nope" \
+               "models load nope"; do
         run -1 --separate-stderr "$PLOT" $cmd
         verb=${cmd%% *}
         assert_equal "$stderr" "plot $verb: error: no model named 'nope' (models: echo, slow)"
