@@ -366,6 +366,24 @@ static void print_sampling(struct chat *c, const struct proto_model_info *d)
 			 : "? (plotd did not say)");
 }
 
+/* The model's running-task timeout (timeout_secs; chat sends no deadline
+ * of its own), from the daemon's stats of that model. */
+static void print_timeout(struct chat *c, const char *model)
+{
+	struct proto_msg req, reply;
+	proto_msg_init(&req, PROTO_T_STATS, 0);
+	req.u.filter.model = model;
+	memset(&reply, 0, sizeof(reply));
+	if (!model || cmd_call(c->ctx, &req, &reply) != 0 || reply.u.stats.n_models != 1)
+		printf("%-18s ? (plotd did not say)\n", "timeout");
+	else if (!reply.u.stats.models[0].timeout_secs)
+		printf("%-18s none (model default)\n", "timeout");
+	else
+		printf("%-18s %llu s (model default)\n", "timeout",
+		       (unsigned long long)reply.u.stats.models[0].timeout_secs);
+	proto_msg_clear(&reply);
+}
+
 static int cmd_stats(struct chat *c)
 {
 	struct proto_msg reply;
@@ -379,6 +397,7 @@ static int cmd_stats(struct chat *c)
 	printf("%-18s %llu\n", "tokens", (unsigned long long)c->tokens);
 	printf("%-18s %.1f\n", "tok/s", c->gen_secs > 0 ? (double)c->tokens / c->gen_secs : 0.0);
 	print_sampling(c, d);
+	print_timeout(c, d ? d->name : c->model);
 	proto_msg_clear(&reply);
 	if (c->set & CHAT_SET_SEED)
 		printf("%-18s %llu\n", "seed", (unsigned long long)c->params.seed);

@@ -234,3 +234,21 @@ prompt_token_counts_ge() {
 	run -0 --separate-stderr "$PLOT" chat <<<'/stats'
 	assert_line --regexp '^model +tiny \(the default\)$'
 }
+
+@test "/stats shows the model's running-task timeout as plotd has it" {
+	plotd_start
+	local want
+	want=$("$PLOT" --json stats -m slow | jq -r '.models[0].timeout_secs')
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<'/stats'
+	if [ "$want" = 0 ]; then
+		assert_line --regexp '^timeout +none \(model default\)$'
+	else
+		assert_line --regexp "^timeout +$want s \\(model default\\)$"
+	fi
+	run -0 "$PLOT" limits set -m slow timeout_secs=90
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<'/stats'
+	assert_line --regexp '^timeout +90 s \(model default\)$'
+	run -0 --separate-stderr "$PLOT" chat <<<'/stats' # the default model, tiny
+	assert_line --regexp '^timeout +'
+	refute_line --partial 'did not say'
+}
