@@ -7,7 +7,7 @@
  * for none or not loaded yet), when it unloads for being idle ("in 4m05s"; "-": it does
  * not), and its file. --json: {"models":[{"name","executor","state",
  * "progress","error","default","context_length","kv_blocks","mem_bytes",
- * "idle_unload_in","loaded_by_path","path"}]}, progress 0..1, error null
+ * "device","idle_unload_in","loaded_by_path","path"}]}, progress 0..1, error null
  * unless failed, context_length, kv_blocks, mem_bytes and idle_unload_in
  * (seconds) null when unknown or not applicable.
  *
@@ -79,6 +79,8 @@ static void print_json(const struct proto_models *m)
 		json_u64_or_null(&j, "context_length", k->context_length);
 		json_u64_or_null(&j, "kv_blocks", k->kv_blocks);
 		json_u64_or_null(&j, "mem_bytes", k->mem_bytes);
+		cmd_json_key(&j, "device");
+		cmd_json_str(&j, k->device);
 		cmd_json_key(&j, "idle_unload_in");
 		if (k->idle_in_secs > 0)
 			cmd_json_dbl(&j, k->idle_in_secs);

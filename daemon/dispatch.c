@@ -223,6 +223,7 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].context_length = info[i].context_length;
 		v[i].kv_blocks = info[i].units_total;
 		v[i].mem_bytes = info[i].mem_bytes;
+		v[i].device = info[i].device[0] ? info[i].device : NULL;
 	}
 	proto_msg_ok(&m, req);
 	m.u.models.models = v;

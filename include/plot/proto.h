@@ -387,6 +387,8 @@ struct proto_model_info {
 	double gen_temperature, gen_top_p, gen_min_p;  /* (gen_temp, gen_top_p, gen_min_p) */
 	uint64_t mem_bytes;           /* (mem) weights + KV cache the model holds;
 	                               * 0 = none (synthetic) or not loaded yet */
+	const char *device;           /* (device) where it runs ("cpu", "cuda:0");
+	                               * NULL = not applicable or not loaded */
 };
 
 /* models request (every field optional). Keys: load, name, unload.

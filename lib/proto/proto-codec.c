@@ -283,6 +283,7 @@ static const struct field f_minfo[] = {
 	FD("idle_in", struct proto_model_info, idle_in_secs, 0, 1e12),
 	F("adhoc", K_BOOL, struct proto_model_info, adhoc),
 	F("mem", K_U64, struct proto_model_info, mem_bytes),
+	F("device", K_STR, struct proto_model_info, device),
 	F("gen_max_tokens", K_U64, struct proto_model_info, gen_max_tokens),
 	F("gen_top_k", K_U64, struct proto_model_info, gen_top_k),
 	F("gen_temp", K_DBL, struct proto_model_info, gen_temperature),

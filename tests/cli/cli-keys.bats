@@ -47,6 +47,7 @@ unknown_logged() { grep -E 'ignored [0-9]+ unknown keys?' "$PLOTD_STDERR"; }
 	assert_equal "$(help_opts stats)" "model prometheus watch wide "
 	assert_equal "$(help_opts limits)" "model "
 	assert_equal "$(help_opts models)" "name "
+	assert_equal "$(help_opts ps)" ""
 	assert_equal "$(help_opts daemon)" "now timeout "
 	plotd_start
 	local sampling=(-m echo -p high -n 3 --temperature 0.5 --top-k 5 --top-p 0.9 --min-p 0.1
@@ -96,6 +97,7 @@ unknown_logged() { grep -E 'ignored [0-9]+ unknown keys?' "$PLOTD_STDERR"; }
 	"$PLOT" limits -m echo >/dev/null
 	"$PLOT" limits set -m echo max_queue_depth=50 >/dev/null
 	"$PLOT" models >/dev/null
+	"$PLOT" ps >/dev/null
 	"$PLOT" models unload slow >/dev/null
 	"$PLOT" models load slow >/dev/null
 	"$PLOT" models load --name t2 "$TINY" >/dev/null

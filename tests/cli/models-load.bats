@@ -135,6 +135,30 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	run -2 --separate-stderr "$PLOT" models list --name x
 }
 
+@test "plot ps lists the loaded models: memory and device as plot models has them; unloaded ones are left out" {
+	plotd_start
+	run -0 --separate-stderr "$PLOT" models load --name mini "$TINY"
+	wait_until model_state_is mini ready
+	run -0 "$PLOT" models unload slow
+	wait_until model_state_is slow unloaded
+	local mem human
+	mem=$(model_field mini mem_bytes)
+	[ "$mem" -gt 0 ]
+	human=$(python3 -c 'import sys; print("%.1f MiB" % (int(sys.argv[1]) / 2**20))' "$mem")
+	assert_equal "$(model_field mini device)" cpu
+	run -0 --separate-stderr "$PLOT" ps
+	assert_line --regexp $'^echo\tready\t-\t-\t-$'
+	assert_line --regexp $'^mini\tready\t'"$human"$'\tcpu\t-$'
+	refute_line --regexp $'^slow\t'
+	run -0 --separate-stderr "$PLOT" --json ps
+	assert_equal "$(jq -r '.models[] | select(.name == "mini") | [.state, .mem_bytes, .device] | @tsv' <<<"$output")" \
+		"ready	$mem	cpu"
+	assert_equal "$(jq -c '.models[] | select(.name == "echo") | [.mem_bytes, .device]' <<<"$output")" \
+		"[null,null]"
+	[ -z "$(jq -r '.models[] | select(.name == "slow") | .name' <<<"$output")" ]
+	run -2 --separate-stderr "$PLOT" ps extra
+}
+
 @test "only plotd's own user may load or unload (PERMISSION); others may list" {
 	chmod o+x "$BATS_RUN_TMPDIR" # nobody must reach the socket (as daemon-perms.bats)
 	plotd_start

@@ -41,9 +41,9 @@ static const struct proto_model_stats mstats[] = {
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
-	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0, 0, 40, 0.8, 0.95, 0.05, 0 },
+	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0, 0, 40, 0.8, 0.95, 0.05, 0, NULL },
 	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024, 12.5, 1, 512, 0,
-	  0, 1, 0, 98316800 },
+	  0, 1, 0, 98316800, "cuda:1" },
 };
 
 static void fill_request(struct proto_msg *m, int type)
