@@ -22,6 +22,10 @@ help_opts() {
 	"$PLOT" help "$1" | sed -n 's/^ *\(-[a-zA-Z], \)\{0,1\}--\([a-z-]*\).*/\2/p' | sort | tr '\n' ' '
 }
 
+slow_unloaded() {
+	[ "$("$PLOT" --json models | jq -r '.models[] | select(.name == "slow") | .state')" = unloaded ]
+}
+
 unknown_logged() { grep -E 'ignored [0-9]+ unknown keys?' "$PLOTD_STDERR"; }
 
 @test "a key plotd does not know is logged at debug level, also inside a chat message" {
@@ -99,6 +103,7 @@ unknown_logged() { grep -E 'ignored [0-9]+ unknown keys?' "$PLOTD_STDERR"; }
 	"$PLOT" models >/dev/null
 	"$PLOT" ps >/dev/null
 	"$PLOT" models unload slow >/dev/null
+	wait_until slow_unloaded
 	"$PLOT" models load slow >/dev/null
 	"$PLOT" models load --name t2 "$TINY" >/dev/null
 	"$PLOT" config >/dev/null
