@@ -63,6 +63,9 @@ unknown_logged() { grep -E 'ignored [0-9]+ unknown keys?' "$PLOTD_STDERR"; }
 	local detached=$output
 	run -0 "$PLOT" --json run "${sampling[@]}" --key k3 "a b c d"
 	submit "${sampling[@]}" --key k4 "e f g h"
+	# chat's /set keys, as its usage lists them, are all used below
+	run -2 --separate-stderr "$PLOT" chat -m echo <<<'/set'
+	assert_equal "$stderr" "plot chat: /set: usage: /set temperature|top_p|top_k|min_p|max_tokens|seed|stop|system|repetition_penalty|frequency_penalty|presence_penalty|penalty_last_n VALUE"
 	run -0 --separate-stderr "$PLOT" chat -m echo <<-'EOF'
 	/set temperature 0.5
 	/set top_p 0.9
