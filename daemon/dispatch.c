@@ -1279,7 +1279,8 @@ void dispatch_request(void *ctx, struct conn *c, struct proto_msg *req)
 			do_stats(c, req);
 		break;
 	case PROTO_T_QUEUE:
-		do_queue(c, req);
+		if (!pgshare_request(dsp(c)->durable->pg, c, req))
+			do_queue(c, req);
 		break;
 	case PROTO_T_LIMITS_GET:
 		do_limits_get(c, req);

@@ -74,7 +74,7 @@
 #define PGSHARE_TAIL_POLL_MS 50   /* a tail of a task running elsewhere */
 #define PGSHARE_BACKOFF_MAX_MS 5000
 
-enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL, OP_STATS };
+enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL, OP_STATS, OP_LIST };
 #define PGSHARE_STATS_MAX 64 /* models and daemons in one stats reply */
 /* What a tail posts to the loop, in order. */
 enum { TAIL_HEAD, TAIL_CHUNK, TAIL_END, TAIL_ERR };
@@ -117,6 +117,11 @@ struct op {
 	int owner;                  /* whether it is the daemon's owner */
 	uint64_t next_ms;
 	struct store_record rec;
+	/* OP_LIST (model: the filter, or NULL) */
+	struct pgq_list_args la;
+	struct store_record *recs;
+	uint64_t *pos;
+	size_t nrecs;
 	/* OP_STATS (model: the filter, or NULL) */
 	struct pgq_model_stat *mstat;
 	struct pgq_daemon_stat *dstat;
@@ -175,6 +180,10 @@ static void op_free(struct op *o)
 	free(o->data);
 	free(o->mstat);
 	free(o->dstat);
+	for (size_t i = 0; i < o->nrecs; i++)
+		store_record_clear(&o->recs[i]);
+	free(o->recs);
+	free(o->pos);
 	free(o->model);
 	free(o->label);
 	free(o->key);
@@ -647,6 +656,73 @@ static int stats_request(struct pgshare *ps, struct conn *c, const struct proto_
 	return 1;
 }
 
+/* post_send: plot queue / plot list of the whole database. */
+static void on_listed(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct op *o = arg;
+	struct conn *c = live ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
+	struct proto_task_info *v = c && o->rc == 0 ? calloc(o->nrecs + 1, sizeof *v) : NULL;
+	struct proto_msg req, r;
+
+	(void)key;
+	proto_msg_init(&req, PROTO_T_QUEUE, o->req_id);
+	if (c && o->rc < 0) {
+		conn_error(c, &req, PROTO_E_STORE, "the shared queue: %s", o->err);
+	} else if (c && !v) {
+		conn_error(c, &req, PROTO_E_NOMEM, "out of memory");
+	} else if (c) {
+		for (size_t i = 0; i < o->nrecs; i++) {
+			record_to_proto(&o->recs[i], &v[i]);
+			v[i].position = o->pos[i];
+			if (!o->owner && o->recs[i].owner_uid != o->uid)
+				v[i].label = v[i].error = NULL; /* another user's: redacted */
+		}
+		proto_msg_ok(&r, &req);
+		r.u.queue.tasks = v;
+		r.u.queue.n_tasks = (uint32_t)o->nrecs;
+		conn_send(c, &r);
+	}
+	free(v);
+	op_free(o);
+}
+
+/* Every model of the filter is on the shared queue: the database lists. */
+static int all_pg(struct pgshare *ps, const char *name)
+{
+	struct models *ms = ps->d->models;
+	struct model *m = name ? models_find(ms, name) : NULL;
+	if (name)
+		return m && !strcmp(m->name, name) && is_pg_model(ps, m);
+	for (size_t i = 0; i < ms->n; i++)
+		if (!is_pg_model(ps, &ms->v[i]))
+			return 0;
+	return ms->n > 0;
+}
+
+static int list_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req)
+{
+	const struct proto_filter *f = &req->u.filter;
+	struct op *o = all_pg(ps, f->model) ? calloc(1, sizeof *o) : NULL;
+	if (!o || (f->model && !(o->model = strdup(f->model)))) {
+		free(o);
+		return 0;
+	}
+	o->kind = OP_LIST;
+	o->conn_num = c->num;
+	o->req_id = req->id;
+	o->uid = (uint32_t)c->peer.uid;
+	o->owner = c->role == ROLE_OWNER;
+	o->la = (struct pgq_list_args){ .model = o->model, .state = f->state, .all = f->all,
+					.has_owner = !!(f->has & PROTO_HAS_F_OWNER),
+					.owner = (uint32_t)f->owner,
+					.since_secs = f->has & PROTO_HAS_F_SINCE ? f->since_secs : 0,
+					.limit = f->has & PROTO_HAS_F_LIMIT && f->limit < PROTO_MAX_ARRAY
+						 ? f->limit : PROTO_MAX_ARRAY };
+	push(ps, o);
+	return 1;
+}
+
 static int local_task(struct pgshare *ps, uint64_t task)
 {
 	struct pool_task_info ti;
@@ -680,6 +756,8 @@ int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *
 
 	if (ps && req->type == PROTO_T_STATS)
 		return stats_request(ps, c, req);
+	if (ps && req->type == PROTO_T_QUEUE)
+		return list_request(ps, c, req);
 	if (ps && req->type == PROTO_T_SUBSCRIBE)
 		return !local_task(ps, task) && tail_request(ps, c, req);
 	if (ps && req->type == PROTO_T_CANCEL) {
@@ -891,10 +969,19 @@ static void thread_stats(struct pgshare *ps, struct op *o)
 		op_free(o);
 }
 
+static void thread_list(struct pgshare *ps, struct op *o)
+{
+	o->rc = pgq_list(ps->q, &o->la, &o->recs, &o->pos, &o->nrecs, o->err, sizeof o->err);
+	if (post_send(ps->post, on_listed, ps, o) < 0)
+		op_free(o);
+}
+
 static void run_op(struct pgshare *ps, struct op *o)
 {
 	o->next = NULL;
-	if (o->kind == OP_STATS)
+	if (o->kind == OP_LIST)
+		thread_list(ps, o);
+	else if (o->kind == OP_STATS)
 		thread_stats(ps, o);
 	else if (o->kind == OP_CANCEL)
 		thread_cancel(ps, o);

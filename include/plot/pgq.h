@@ -244,6 +244,23 @@ typedef void (*pgq_chunk_fn)(void *arg, uint64_t seq, const void *data, size_t l
 int pgq_output_since(struct pgq *q, uint64_t id, uint64_t after_seq, pgq_chunk_fn fn, void *arg,
 		     uint64_t *last_seq, int *state, char *err, size_t errlen);
 
+/* What plot queue / plot list ask of the whole database. */
+struct pgq_list_args {
+	const char *model;     /* NULL: every model */
+	int state;             /* enum pool_state, -1: any */
+	int all;               /* 0: queued and running (running first, then priority,
+	                        * FIFO); 1: every task, newest first */
+	int has_owner;
+	uint32_t owner;        /* with has_owner: only this uid's tasks */
+	double since_secs;     /* > 0: only tasks submitted this recently */
+	uint64_t limit;        /* at most this many; 0: 1000 */
+};
+/* Tasks as records without output (output_len is its size) or request, and
+ * the 1-based queue position of each queued one (0 for the others), in
+ * malloc'd arrays (*n of each; store_record_clear each record). */
+int pgq_list(struct pgq *q, const struct pgq_list_args *a, struct store_record **out,
+	     uint64_t **pos, size_t *n, char *err, size_t errlen);
+
 /* The state now (enum pool_state; -1: no such task) of each of ids[0..n), in
  * one statement: what a reader waiting for many tasks' ends polls. */
 int pgq_states(struct pgq *q, const uint64_t *ids, size_t n, int *states, char *err,

@@ -200,3 +200,69 @@ int pgq_states(struct pgq *q, const uint64_t *ids, size_t n, int *states, char *
 	PQclear(r);
 	return 0;
 }
+
+/* Queued and running tasks (running first, then by priority and FIFO), or
+ * with all every task newest first; positions count queued tasks per model
+ * among those selected. */
+static const char SQL_LIST[] =
+	"SELECT id, model, priority, state, cost, " EPOCH_US("created_at") ","
+	" " EPOCH_US("started_at") ", " EPOCH_US("ended_at") ", " EPOCH_US("deadline") ","
+	" owner_uid, label, error,"
+	" (SELECT coalesce(sum(length(data)), 0) FROM plot_output WHERE task_id = t.id),"
+	" CASE WHEN state = 0 THEN row_number() OVER (PARTITION BY model, state = 0"
+	"  ORDER BY priority DESC, id) ELSE 0 END"
+	" FROM plot_tasks t"
+	" WHERE ($1::text IS NULL OR model = $1) AND ($2::int < 0 OR state = $2)"
+	" AND ($3::bool OR state <= 1) AND ($4::bigint IS NULL OR owner_uid = $4)"
+	" AND ($5::float8 IS NULL OR created_at > now() - make_interval(secs => $5))"
+	" ORDER BY CASE WHEN $3::bool THEN -id ELSE 0 END, state DESC, priority DESC, id"
+	" LIMIT $6";
+
+static int fill_row(const PGresult *r, int i, struct store_record *o, uint64_t *pos)
+{
+	memset(o, 0, sizeof *o);
+	o->id = pgq_col_u64(r, i, 0);
+	o->model = pgq_col_str(r, i, 1);
+	o->priority = atoi(PQgetvalue(r, i, 2));
+	o->state = atoi(PQgetvalue(r, i, 3));
+	o->cost = pgq_col_u64(r, i, 4);
+	o->created_ns = pgq_col_ns(r, i, 5);
+	o->started_ns = pgq_col_ns(r, i, 6);
+	o->ended_ns = pgq_col_ns(r, i, 7);
+	o->deadline_ns = pgq_col_ns(r, i, 8);
+	o->owner_uid = (uint32_t)pgq_col_u64(r, i, 9);
+	o->label = pgq_col_str(r, i, 10);
+	o->error = pgq_col_str(r, i, 11);
+	o->output_len = pgq_col_u64(r, i, 12); /* the size only: output stays NULL */
+	*pos = pgq_col_u64(r, i, 13);
+	return o->model ? 0 : -PGQ_E_NOMEM;
+}
+
+int pgq_list(struct pgq *q, const struct pgq_list_args *a, struct store_record **out,
+	     uint64_t **pos, size_t *n, char *err, size_t errlen)
+{
+	char st[24], ow[24], since[32], lim[24];
+	snprintf(st, sizeof st, "%d", a->state);
+	pgq_u64s(ow, a->owner);
+	snprintf(since, sizeof since, "%.3f", a->since_secs);
+	pgq_u64s(lim, a->limit ? a->limit : 1000);
+	const char *p[] = { a->model, st, a->all ? "true" : "false", a->has_owner ? ow : NULL,
+			    a->since_secs > 0 ? since : NULL, lim };
+	*out = NULL;
+	*pos = NULL;
+	*n = 0;
+	PGresult *r = pgq_exec(q, "list", SQL_LIST, 6, p, err, errlen);
+	if (!r)
+		return -PGQ_E_QUERY;
+	int rows = PQntuples(r), rc = 0;
+	*out = calloc(rows ? (size_t)rows : 1, sizeof **out);
+	*pos = calloc(rows ? (size_t)rows : 1, sizeof **pos);
+	if (!*out || !*pos)
+		rc = -PGQ_E_NOMEM;
+	for (int i = 0; rc == 0 && i < rows; i++, (*n)++)
+		rc = fill_row(r, i, &(*out)[i], &(*pos)[i]);
+	PQclear(r);
+	if (rc < 0)
+		snprintf(err, errlen, "list: out of memory");
+	return rc;
+}

@@ -330,3 +330,24 @@ admissions() {
 	wait_until grep -Eq "write\(s\) kept while the database was away are committed" \
 		"$BATS_TEST_TMPDIR/d1/err"
 }
+
+@test "plot queue and plot list on any daemon show every task of the database" {
+	pgd_start 1 1 50
+	pgd_start 2 1 50
+	for i in 1 2; do p "$i" submit "$(seq -s ' ' 1 200)" >/dev/null; done
+	wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 1" 2
+	low=$(p 1 submit --priority low "low one")
+	high=$(p 2 submit --priority high "high one")
+	# queue: running first, then queued by priority; the same from either daemon
+	run -0 p 2 --json queue
+	q2=$(echo "$output" | grep -o '"id":[0-9]*' | cut -d: -f2 | tr '\n' ' ')
+	run -0 p 1 --json queue
+	ids=" $(echo "$output" | grep -o '"id":[0-9]*' | cut -d: -f2 | tr '\n' ' ')"
+	[ "$ids" = " $q2" ]
+	[ "$(echo "$output" | grep -o '"state":"running"' | wc -l)" = 2 ]
+	[[ "$ids" == *" $high $low " ]]   # after the two running ones
+	[[ "$output" == *"{\"id\":$high,"*'"state":"queued","position":1,'* ]]
+	p 1 cancel "$low"
+	run -0 p 2 --json list
+	[[ "$output" == *"\"id\":$low,"*'"state":"cancelled"'* ]]
+}
