@@ -74,6 +74,7 @@ endif
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 DMN_SRC  := $(sort $(wildcard daemon/*.c))
 LIBA     := $(B)/libplot.a
+GPU_TOOLS := $(B)/tests/gguf-random $(B)/tests/llm-compare
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -87,7 +88,7 @@ UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 	check-peer check-peer-llm fuzz-smoke man-cfg
 .DEFAULT_GOAL := all
 
-all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA)
+all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA) $(GPU_TOOLS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -149,7 +150,7 @@ check-threads: $(THREAD_UNIT_BIN)
 	done; exit $$fail
 check-pool: check-threads
 
-cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
+cli: all $(GPU_TOOLS) $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
@@ -176,6 +177,13 @@ $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/tools/gguf-random.c writes random-weight models of real shapes and
+# tests/tools/llm-compare.c runs one on two devices (logits, greedy, batch
+# invariance): tests/cli/gguf-random.bats on the CPU, tests/gpu/run on a GPU.
+$(GPU_TOOLS): $(B)/tests/%: $(B)/tests/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
