@@ -45,6 +45,21 @@ PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 PKG_CFLAGS += $(shell pkg-config --cflags sqlite3 2>/dev/null)
 PKG_LIBS   += $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
 
+# DEPS_ROOT=DIR: the libraries come from Debian packages unpacked under DIR
+# (tests/gpu/carry.sh, make gpu-carry) instead of the system, with an rpath
+# into DIR: how the GPU machine, which has no -dev packages, builds plotd.
+# An old-style DT_RPATH (--disable-new-dtags) also serves the libraries'
+# own dependencies (libmicrohttpd's gnutls, libpq's Kerberos), which a
+# DT_RUNPATH would leave to the system.
+ifneq ($(DEPS_ROOT),)
+DEPS_DIR   := $(abspath $(DEPS_ROOT))/root
+DEPS_LIBS  := $(DEPS_DIR)/usr/lib/x86_64-linux-gnu $(DEPS_DIR)/lib/x86_64-linux-gnu
+PKG_CFLAGS := -isystem $(DEPS_DIR)/usr/include -isystem $(DEPS_DIR)/usr/include/postgresql
+PKG_LIBS   := -Wl,--disable-new-dtags \
+	      $(foreach d,$(DEPS_LIBS),-L$(d) -Wl,-rpath,$(d) -Wl,-rpath-link,$(d)) \
+	      -lyaml -lmsgpackc -lpcre2-8 -ljansson -lmicrohttpd -lpq -lsqlite3
+endif
+
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 OPT      ?= -O2

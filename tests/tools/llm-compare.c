@@ -6,7 +6,7 @@
  *
  *   llm-compare [--a DEV] [--b DEV] [--threads-a N] [--threads-b N]
  *               [--positions N] [--steps N] [--prompt N] [--batch N]
- *               [--tol X] [--exact] [--kv-f32] [--seed N] [--model-b PATH]
+ *               [--tol X] [--exact] [--kv-f32] [--seed N] [--model-b PATH] [--batch-a]
  *               MODEL
  *
  * A (default cpu) is the reference, B (default cpu) the device under test;
@@ -28,7 +28,7 @@
  *           noise between the devices; at least 1e-4): a near tie, which
  *           any change of rounding may flip. After that they are not
  *           compared (the contexts differ).
- *   batch   on B (and on A when A is not B's device): sequence 0's greedy
+ *   batch   on B (and on A with --batch-a): sequence 0's greedy
  *           run of the greedy check, again among --batch - 1 (default 63)
  *           other sequences with prompts of other lengths, prefilled in one
  *           batch and decoded in batches of all of them: the tokens must be
@@ -58,7 +58,7 @@ struct opts {
 	struct dev a, b;
 	uint32_t positions, steps, prompt, batch;
 	double tol;
-	int exact;
+	int exact, batch_a;
 	enum llm_kv_type kv_type;
 	uint64_t seed;
 	const char *path, *path_b; /* path_b: B loads another file (the tests' negative case) */
@@ -334,7 +334,7 @@ static int check_batch(struct opts *o, struct result *r, const int32_t *ta, cons
 	if (r->batch_diff_b < 0)
 		return -1;
 	r->batch_diff_a = 0;
-	if (o->a.cpu != o->b.cpu && (r->batch_diff_a = batch_one(&o->a, o, ta, ga, &ok_a)) < 0)
+	if (o->batch_a && (r->batch_diff_a = batch_one(&o->a, o, ta, ga, &ok_a)) < 0)
 		return -1;
 	r->batch_ok = ok_a && ok_b;
 	return 0;
@@ -383,7 +383,7 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: llm-compare [--a DEV] [--b DEV] [--threads-a N] [--threads-b N] "
 		"[--positions N]\n                   [--steps N] [--prompt N] [--batch N] [--tol X] "
-		"[--exact] [--kv-f32] [--seed N]\n                   [--model-b PATH] MODEL\n");
+		"[--exact] [--kv-f32] [--seed N]\n                   [--model-b PATH] [--batch-a] MODEL\n");
 	return 2;
 }
 
@@ -406,6 +406,7 @@ static int parse(struct opts *o, int argc, char **argv)
 		int bad = 0;
 		if (!strcmp(a, "--exact")) { o->exact = 1; continue; }
 		if (!strcmp(a, "--kv-f32")) { o->kv_type = LLM_KV_F32; continue; }
+		if (!strcmp(a, "--batch-a")) { o->batch_a = 1; continue; }
 		if (!strcmp(a, "--a")) o->a.name = v;
 		else if (!strcmp(a, "--b")) o->b.name = v;
 		else if (!strcmp(a, "--model-b")) o->path_b = v;
