@@ -84,7 +84,8 @@ CU_SRC   := $(sort $(wildcard lib/cuda/*.cu))
 ifeq ($(CUDA),1)
 LIB_OBJ  += $(CU_SRC:%.cu=$(B)/cuda/%.o)
 ALL_CFLAGS += -DPLOT_CUDA=1
-LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+LDLIBS   += $(CUDA_LDLIBS)
 endif
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 DMN_SRC  := $(sort $(wildcard daemon/*.c))
@@ -291,6 +292,49 @@ bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
 	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
 bench-http: $(B)/bench/bench-http $(BINDIR)/plotd
 	$(B)/bench/bench-http $(abspath $(BINDIR))/plotd
+
+# ---- the GPU machine (issues #12, #13; tests/gpu/README) ------------------------
+#>> GPU (tests/gpu/README; the device runs tests/gpu/run)
+#> gpu-carry       the Debian packages plotd and plot link, unpacked into .gpu-deps/ for a
+#>                 machine without them: make CUDA=1 DEPS_ROOT=.gpu-deps builds there
+#> gpu-tests       (CUDA=1) only the GPU programs, linked with lib/llm + lib/cuda and no
+#>                 other library: test-backend, bench-gpu, gguf-random, llm-compare
+#> bench-gpu       (CUDA=1) the engine on the GPU: Llama 1B shape in F16 and Q4_K against
+#>                 the copy-bandwidth roofline measured in the same run (BENCH_GPU_ARGS)
+
+.PHONY: gpu-carry gpu-tests bench-gpu
+GPU_CORE_SRC := $(sort $(wildcard lib/llm/cpu/*.c lib/llm/engine/*.c lib/llm/gguf/*.c \
+		lib/llm/quant/*.c lib/cuda/*.c)) lib/util.c
+GPU_CORE_OBJ := $(GPU_CORE_SRC:%.c=$(B)/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRC:%.cu=$(B)/cuda/%.o))
+GPU_BIN      := $(B)/gpu/gguf-random $(B)/gpu/llm-compare $(B)/gpu/test-backend $(B)/gpu/bench-gpu
+GPU_LDLIBS   := -lm -pthread $(if $(filter 1,$(CUDA)),$(CUDA_LDLIBS))
+
+gpu-carry:
+	@sh tests/gpu/carry.sh
+
+$(B)/libplot-llm.a: $(GPU_CORE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/gpu/gguf-random $(B)/gpu/llm-compare: $(B)/gpu/%: $(B)/tests/tools/%.o $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+$(B)/gpu/test-backend: $(B)/tests/gpu/test-backend.o $(B)/tests/gpu/test-backend-ops.o \
+		       $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+$(B)/gpu/bench-gpu: $(B)/tests/bench/bench-gpu.o $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+
+ifeq ($(CUDA),1)
+gpu-tests: $(GPU_BIN)
+bench-gpu: $(B)/gpu/bench-gpu $(B)/gpu/gguf-random
+	PYTHON=$(PYTHON) sh tests/gpu/bench-gpu.sh $(abspath $(B))/gpu $(BENCH_GPU_ARGS)
+else
+gpu-tests bench-gpu:
+	@echo "make $@: needs a CUDA build: make CUDA=1 $@" >&2; exit 2
+endif
 
 # ---- generated documentation --------------------------------------------------
 #>> Documentation
