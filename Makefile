@@ -91,6 +91,7 @@ CMD_SRC  := $(sort $(wildcard cmd/*.c))
 DMN_SRC  := $(sort $(wildcard daemon/*.c))
 LIBA     := $(B)/libplot.a
 GPU_TOOLS := $(B)/tests/gguf-random $(B)/tests/llm-compare
+GPU_MOCK  := $(if $(filter 1,$(CUDA)),,$(B)/tests/test-backend-mock)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -166,7 +167,7 @@ check-threads: $(THREAD_UNIT_BIN)
 	done; exit $$fail
 check-pool: check-threads
 
-cli: all $(GPU_TOOLS) $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
+cli: all $(GPU_TOOLS) $(GPU_MOCK) $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure tests/cli; \
@@ -324,6 +325,14 @@ $(B)/gpu/test-backend: $(B)/tests/gpu/test-backend.o $(B)/tests/gpu/test-backend
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
 $(B)/gpu/bench-gpu: $(B)/tests/bench/bench-gpu.o $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+
+# test-backend against tests/gpu/cuda-mock.c, a CPU stand-in for the kernels,
+# so make check tests the tester (tests/cli/gpu-test-backend.bats); a CUDA
+# build links the real kernels instead.
+$(B)/tests/test-backend-mock: $(B)/tests/gpu/test-backend.o $(B)/tests/gpu/test-backend-ops.o \
+			      $(B)/tests/gpu/cuda-mock.o $(B)/libplot-llm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
 

@@ -14,7 +14,10 @@
  * "test-backend: ok|FAIL cases=N failed=M seed=S".
  *
  * Error: err = |gpu - ref|_2 / |ref|_2 over the case's whole output (NaN or
- * inf anywhere: err = inf). Tolerances, and why:
+ * inf anywhere: err = inf); for matvec and gemm the denominator is the L2
+ * norm of all the individual products w_i x_i instead, since rounding
+ * errors scale with those and a dot that cancels to near zero would
+ * otherwise inflate the ratio. Tolerances, and why:
  *   exact (0)    conversions, adds, gathers, kv_write, dequantization,
  *                embedding, scale_round: the GPU does the same IEEE
  *                operations as the CPU (cuda-quant.cuh reads blocks
@@ -25,16 +28,15 @@
  *   1e-5         glu: the CPU's Cephes expf against CUDA's expf/tanhf, a few
  *                ulp each; matvec against a double-precision reference of
  *                the dequantized weights times the f32 activations: f32
- *                accumulation over up to 8192 products, error ~ 6e-8 x
- *                sqrt(cols) x a small factor.
+ *                accumulation over up to 8192 products, ~6e-8 x sqrt(cols).
  *   3e-2         matvec against the CPU engine's own product, which first
- *                quantizes the activations to Q8_0/Q8_1/Q8_K (8 bits:
- *                relative 1/254 per element, ~1e-2 on a dot of random
- *                signs in the worst case); F32/F16/BF16 weights use f32
- *                activations on the CPU too: 1e-5 there.
+ *                quantizes the activations to Q8_0/Q8_1/Q8_K: each x_i off
+ *                by up to amax/254 of its block, ~4e-3 of the products'
+ *                norm for uniform activations, x7 margin; F32/F16/BF16
+ *                weights use f32 activations on the CPU too: 1e-5 there.
  *   2e-3         gemm (cuBLAS, f16 inputs, f32 accumulation) against the
  *                double reference: both operands rounded to half (2^-11
- *                relative each, random signs), ~4e-4 on a dot, x5 margin.
+ *                relative each, random signs), ~4e-4, x5 margin.
  *   2e-3 / 1e-5  attention against a double-precision reference with the
  *                CPU's semantics (attn.c): with an F16 cache the CPU rounds
  *                the normalised probabilities to half, the GPU's online

@@ -1,0 +1,63 @@
+#!/usr/bin/env bats
+# test-backend (tests/gpu/test-backend.c), the op-by-op check of the CUDA
+# kernels, run here against tests/gpu/cuda-mock.c, a CPU stand-in for them:
+# this tests the tester. The kernels themselves only run on the GPU machine
+# (tests/gpu/run). An op that leaves an output element unwritten, or whose
+# result depends on the batch, must fail; no device is exit 77, never a pass.
+
+load helpers
+
+: "${PLOT_TESTBIN:=$BATS_TEST_DIRNAME/../../build/cc/tests}"
+TB="$PLOT_TESTBIN/test-backend-mock"
+
+setup() {
+	plot_setup
+	[ -x "$TB" ] || { echo "# $TB missing: run the tests through make cli" >&2; return 1; }
+}
+
+teardown() {
+	plot_teardown
+}
+
+@test "every op passes against the CPU stand-in, with the seed printed and a table per op" {
+	run -0 "$TB" --quiet
+	assert_line --regexp '^test-backend: seed [0-9]+ \(--seed [0-9]+ repeats this run\)$'
+	for op in f32_to_f16 f16_to_f32 scale_round embed dequant_f16 dequant_f32 matvec gemm \
+		rmsnorm qk_norm rope_table rope glu add add_bias gather_rows kv_write attn; do
+		assert_line --regexp "^$op +[0-9]+ +0 "
+	done
+	assert_line --regexp '^test-backend: ok cases=[0-9]+ failed=0 seed=[0-9]+$'
+}
+
+@test "a seed repeats a run exactly; two runs without one draw different inputs" {
+	run -0 "$TB" --seed 12345 --op matvec
+	local first=$output
+	run -0 "$TB" --seed 12345 --op matvec
+	[ "$output" = "$first" ]
+	run -0 "$TB" --seed 12346 --op matvec
+	[ "$output" != "$first" ]
+}
+
+@test "an element an op leaves unwritten fails that op's cases (the poison shows)" {
+	for op in f16_to_f32 embed matvec gemm rmsnorm rope glu kv_write attn; do
+		PLOT_MOCK_BUG=$op run -1 "$TB" --quiet --op "$op"
+		assert_line --regexp "^FAIL $op "
+		assert_line --regexp '^test-backend: FAIL cases=[0-9]+ failed=[1-9][0-9]* '
+	done
+}
+
+@test "a product that depends on the batch size fails the invariance check" {
+	PLOT_MOCK_BUG=matvec-batch run -1 "$TB" --quiet --op matvec
+	assert_line --regexp '^FAIL matvec .* NOT-BATCH-INVARIANT$'
+}
+
+@test "no CUDA device is exit 77 saying so, never a pass" {
+	PLOT_MOCK_DEVICES=0 run -77 "$TB"
+	assert_line --partial "no CUDA device"
+	refute_line --partial "test-backend: ok"
+}
+
+@test "an unknown op is a usage error" {
+	run -2 --separate-stderr "$TB" --op matmul
+	[[ "$stderr" == *"'matmul': no such op"* ]]
+}
