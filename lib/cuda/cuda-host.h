@@ -1,0 +1,30 @@
+/*
+ * cuda-host.h — device code compiled for the host, for unit tests on
+ * machines without a GPU (make CUDA=1 unit): the very functions the
+ * kernels inline (cuda-quant.cuh's weight decoder, cuda-norm.cu's
+ * activation), called on the CPU so tests/unit/test-cuda-plan.c can
+ * compare them with the CPU backend's reference (quant-ref.c, ops.c).
+ * Built only with make CUDA=1.
+ */
+#ifndef PLOT_CUDA_HOST_H
+#define PLOT_CUDA_HOST_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* v[0..32) = elements [32c, 32c + 32) of a row of cols elements of type,
+ * decoded exactly as the kernels do. row must be 16-byte aligned. 0, or
+ * CUDA_OP_EINVAL for a type the kernels do not read. */
+int cuda_host_chunk(uint32_t type, const void *row, uint32_t c, uint32_t cols, float *v);
+/* The gated activation's act(g) (before the product with up), act 0 SiLU,
+ * 1 GELU-tanh, as glu's kernel computes it. */
+float cuda_host_act(float g, int act);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
