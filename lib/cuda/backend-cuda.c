@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cuda/backend-cuda.h"
 #include "cuda/cuda-dev.h"
 #include "cuda/cuda-impl.h"
 
@@ -55,6 +56,7 @@ static void cuda_close(void *dev)
 	if (!c)
 		return;
 	(void)cuda_set_device(c->index, NULL, 0);
+	cuda_graphs_free(c);
 	cuda_scratch_free(&c->s);
 	cuda_free(c->wh);
 	cuda_blas_free(c->blas);
@@ -184,6 +186,7 @@ static void cuda_release(struct llm_model *m)
 		return;
 	(void)cuda_set_device(c->index, NULL, 0);
 	(void)cuda_stream_sync(c->stream, NULL, 0);
+	cuda_graphs_free(c); /* they hold the weights' pointers */
 	for (uint32_t il = 0; c->layers && il < c->n_layer; il++) {
 		struct cuda_layer *l = &c->layers[il];
 		void *p[] = { l->wq.d, l->wk.d, l->wv.d, l->wo.d, l->gate.d, l->up.d, l->down.d,
@@ -242,7 +245,16 @@ static int cuda_upload(struct llm_model *m, char *err, size_t errlen)
 size_t cuda_backend_weight_bytes(const struct llm_model *m)
 {
 	const struct cuda_ctx *c = m->dev;
-	return c ? c->weight_bytes : 0;
+	return m->be == &llm_backend_cuda && c ? c->weight_bytes : 0;
+}
+
+int cuda_backend_set_graphs(struct llm_model *m, int on)
+{
+	struct cuda_ctx *c = m->dev;
+	if (m->be != &llm_backend_cuda || !c)
+		return -LLM_EINVAL;
+	c->graphs_off = !on;
+	return 0;
 }
 
 /* ---- KV storage ----------------------------------------------------------- */

@@ -20,6 +20,11 @@
  *     that (prefill chunks) are not bitwise the same as token-by-token.
  *   - Scratch grows to the largest batch seen (power-of-two capacity) and
  *     is freed at close.
+ *   - Batches of up to CUDA_MATVEC_MAX_N entries run as a CUDA graph
+ *     (body_graph): the batch's metadata is copied before the graph and the
+ *     logits after it, so a graph depends only on (n, n_out, cache,
+ *     scratch generation) and a steady decode replays one graph per step
+ *     instead of ~20 launches per layer.
  * Not yet run on a GPU: the end-to-end checks (tests/gpu) compare it with
  * the CPU backend.
  */
@@ -99,6 +104,7 @@ static int grow_tokens(struct fwd *f, uint32_t n)
 	if (n <= s->cap)
 		return 0;
 	uint32_t cap = pow2_at_least(n);
+	f->c->gen++; /* graphs hold the old pointers */
 	size_t qd = (size_t)hp->n_head * hp->head_dim_k, kd = (size_t)hp->n_head_kv * hp->head_dim_k;
 	size_t vd = (size_t)hp->n_head_kv * hp->head_dim_v, ad = (size_t)hp->n_head * hp->head_dim_v;
 	struct { float **p; size_t w; } b[] = {
@@ -129,6 +135,7 @@ static int grow_logits(struct fwd *f, uint32_t n_out)
 	if (n_out <= s->out_cap)
 		return 0;
 	uint32_t cap = pow2_at_least(n_out);
+	f->c->gen++;
 	cuda_free(s->logits);
 	s->logits = NULL;
 	s->out_cap = 0;
@@ -170,6 +177,7 @@ static int upload_plan(struct fwd *f, const struct llm_kv *kv, const struct llm_
 	cuda_plan_batch(kv, &f->kv->L, b, want_logits, s->seq_off, s->meta_h, s->meta_cap, &f->p);
 	if (f->p.words > s->meta_cap) {
 		size_t cap = f->p.words * 2;
+		f->c->gen++;
 		cuda_host_free(s->meta_h);
 		cuda_free(s->meta);
 		s->meta_h = NULL;
@@ -333,36 +341,101 @@ static int embed_and_rope(struct fwd *f)
 	return 0;
 }
 
-static int logits_out(struct fwd *f, float *logits)
+/* Final norm and output projection of the n_out rows into s.logits. */
+static int logits_dev(struct fwd *f)
 {
 	const struct llm_hparams *hp = f->hp;
 	struct cuda_ctx *c = f->c;
-	uint32_t n_out = f->p.n_out;
-	int rc;
-	if (n_out == 0)
+	if (f->p.n_out == 0)
 		return 0;
-	TRY(f, cuda_rmsnorm(c->s.xn, f->x, c->output_norm, n_out, hp->n_embd, hp->norm_eps,
+	TRY(f, cuda_rmsnorm(c->s.xn, f->x, c->output_norm, f->p.n_out, hp->n_embd, hp->norm_eps,
 			    c->stream, f->e, sizeof f->e));
-	if ((rc = matmul(f, &c->output, c->s.xn, n_out, c->s.logits)))
-		return rc;
-	TRY(f, cuda_d2h(logits, c->s.logits, (size_t)n_out * hp->n_vocab * sizeof(float), c->stream,
-			f->e, sizeof f->e));
-	return 0;
+	return matmul(f, &c->output, c->s.xn, f->p.n_out, c->s.logits);
 }
 
-static int run(struct fwd *f, struct llm_kv *kv, const struct llm_batch *b, float *logits)
+/* Every kernel of the pass, enqueued on the stream (or recorded into a graph). */
+static int body(struct fwd *f)
 {
 	int rc;
-	if ((rc = upload_plan(f, kv, b, logits != NULL)) || (rc = grow_tokens(f, b->n)) ||
-	    (rc = grow_logits(f, f->p.n_out)))
-		return rc;
 	f->x = f->c->s.x;
 	if ((rc = embed_and_rope(f)))
 		return rc;
 	for (uint32_t il = 0; il < f->hp->n_layer; il++)
 		if ((rc = layer(f, il, il + 1 == f->hp->n_layer)))
 			return rc;
-	return logits_out(f, logits);
+	return logits_dev(f);
+}
+
+/* The cached graph for this shape, or the least recently used slot (emptied). */
+static struct cuda_graph *graph_slot(struct fwd *f, int *hit)
+{
+	struct cuda_ctx *c = f->c;
+	struct cuda_graph *lru = &c->graphs[0];
+	for (int i = 0; i < CUDA_GRAPHS; i++) {
+		struct cuda_graph *g = &c->graphs[i];
+		if (g->exec && g->n == f->p.n && g->n_out == f->p.n_out && g->kv == f->kv->d &&
+		    g->gen == c->gen && !memcmp(&g->L, &f->kv->L, sizeof g->L)) {
+			*hit = 1;
+			return g;
+		}
+		if (g->used < lru->used)
+			lru = g;
+	}
+	cuda_graph_free(lru->exec);
+	memset(lru, 0, sizeof *lru);
+	*hit = 0;
+	return lru;
+}
+
+/* Decode-sized batches: the whole pass as one CUDA graph, captured once per
+ * shape (n, n_out, cache, scratch generation) and replayed: every kernel
+ * reads the batch from device memory, so nothing in the graph changes
+ * between steps of the same shape. */
+static int body_graph(struct fwd *f)
+{
+	struct cuda_ctx *c = f->c;
+	int hit;
+	struct cuda_graph *g = graph_slot(f, &hit);
+	if (!hit) {
+		char e2[256];
+		void *exec = NULL;
+		TRY(f, cuda_graph_begin(c->stream, f->e, sizeof f->e));
+		int rc = body(f);
+		int erc = cuda_graph_end(c->stream, &exec, e2, sizeof e2);
+		if (rc || erc) {
+			cuda_graph_free(exec);
+			if (!rc)
+				snprintf(f->e, sizeof f->e, "%s", e2);
+			return rc ? rc : fwd_fail(f, erc);
+		}
+		*g = (struct cuda_graph){ .exec = exec, .n = f->p.n, .n_out = f->p.n_out,
+					  .kv = f->kv->d, .L = f->kv->L, .gen = c->gen };
+	}
+	g->used = ++c->tick;
+	TRY(f, cuda_graph_launch(g->exec, c->stream, f->e, sizeof f->e));
+	return 0;
+}
+
+static int run(struct fwd *f, struct llm_kv *kv, const struct llm_batch *b, float *logits)
+{
+	struct cuda_ctx *c = f->c;
+	int rc;
+	if ((rc = upload_plan(f, kv, b, logits != NULL)) || (rc = grow_tokens(f, b->n)) ||
+	    (rc = grow_logits(f, f->p.n_out)))
+		return rc;
+	rc = b->n <= CUDA_MATVEC_MAX_N && !c->graphs_off ? body_graph(f) : body(f);
+	if (rc || f->p.n_out == 0)
+		return rc;
+	TRY(f, cuda_d2h(logits, c->s.logits, (size_t)f->p.n_out * f->hp->n_vocab * sizeof(float),
+			c->stream, f->e, sizeof f->e));
+	return 0;
+}
+
+void cuda_graphs_free(struct cuda_ctx *c)
+{
+	for (int i = 0; i < CUDA_GRAPHS; i++)
+		cuda_graph_free(c->graphs[i].exec);
+	memset(c->graphs, 0, sizeof c->graphs);
 }
 
 int cuda_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,

@@ -56,6 +56,17 @@ struct cuda_scratch {
 	uint32_t seq_cap;
 };
 
+/* A captured forward pass (cuda-forward.c body_graph) and its shape. */
+struct cuda_graph {
+	void *exec;             /* cudaGraphExec_t, or NULL: empty slot */
+	uint32_t n, n_out;
+	const void *kv;         /* the cache's device bytes */
+	struct cuda_kv_layout L; /* and layout (an address can be reused) */
+	uint64_t gen;           /* cuda_ctx.gen when captured */
+	uint64_t used;          /* LRU tick */
+};
+#define CUDA_GRAPHS 4
+
 struct cuda_ctx {
 	int index;
 	void *stream, *blas;
@@ -70,6 +81,11 @@ struct cuda_ctx {
 	struct cuda_scratch s;
 	uint16_t *wh;           /* gemm weight tile scratch, wh_elems halves */
 	size_t wh_elems;
+	/* graphs of decode-sized passes */
+	struct cuda_graph graphs[CUDA_GRAPHS];
+	uint64_t gen;           /* bumped whenever a pointer a graph holds changes */
+	uint64_t tick;
+	int graphs_off;         /* cuda_backend_set_graphs(m, 0) */
 };
 
 /* A KV cache's device storage (kv->store). */
@@ -82,8 +98,7 @@ struct cuda_kv_store {
 int cuda_forward(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
 		 float *logits, char *err, size_t errlen);
 void cuda_scratch_free(struct cuda_scratch *s);
+void cuda_graphs_free(struct cuda_ctx *c);
 
-/* backend-cuda.c: device bytes of m's weights (0 before upload). */
-size_t cuda_backend_weight_bytes(const struct llm_model *m);
 
 #endif
