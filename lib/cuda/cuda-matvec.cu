@@ -17,8 +17,9 @@
  * Batch invariance: token t's result uses only W, X row t, and a fixed
  * order (chunk loop per lane, fixed-order dot inside a chunk, fixed
  * tree): the same bits whatever n is and wherever t sits in the batch.
- * X rows are read with float4 when cols % 32 == 0 (rows then 128-byte
- * multiples), else per element.
+ * X is read with float4 when cols % 4 == 0 and X is 16-byte aligned, else
+ * per element: both do the same fmaf chain in the same order, so the bits
+ * are the same either way (a token's row may sit anywhere in X).
  * Not yet run on a GPU; test-backend checks it. Registers: see
  * nvcc --ptxas-options=-v (noted in the commit that added this file).
  */
@@ -55,7 +56,7 @@ __device__ __forceinline__ float chunk_dot(const float *v, const float *__restri
 template <int T, bool VEC>
 __global__ void __launch_bounds__(MV_WARPS * 32)
 matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes, uint32_t rows,
-	 uint32_t cols, const float *__restrict__ x, uint32_t n)
+	 uint32_t cols, const float *__restrict__ x, uint32_t n, bool xvec)
 {
 	const uint32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 	const uint32_t r = ((uint32_t)blockIdx.z * gridDim.y + blockIdx.y) * MV_WARPS + warp;
@@ -69,8 +70,6 @@ matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes,
 #pragma unroll
 	for (int t = 0; t < MV_TILE; t++)
 		acc[t] = 0.0f;
-	/* whole chunks for every type but a float row's partial tail */
-	constexpr bool XVEC = VEC || !(T == CQ_F32 || T == CQ_F16 || T == CQ_BF16);
 	for (uint32_t c = lane; c < nch; c += 32) {
 		float v[32];
 		cu_chunk<T, VEC>(wr, c, cols, v);
@@ -79,8 +78,8 @@ matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes,
 #pragma unroll
 		for (int t = 0; t < MV_TILE; t++)
 			if ((uint32_t)t < nt)
-				acc[t] += XVEC && cols % 4 == 0 ? chunk_dot<true>(v, xc + (size_t)t * cols, 32)
-							 : chunk_dot<false>(v, xc + (size_t)t * cols, ne);
+				acc[t] += xvec && ne == 32 ? chunk_dot<true>(v, xc + (size_t)t * cols, 32)
+							   : chunk_dot<false>(v, xc + (size_t)t * cols, ne);
 	}
 #pragma unroll
 	for (int t = 0; t < MV_TILE; t++) {
@@ -104,8 +103,10 @@ struct matvec_launch {
 		uint32_t gx, gy;
 		cuda_plan_matvec(rows, n, &gx, &gy);
 		dim3 grid(gx, gy < 65535 ? gy : 65535, (gy + 65534) / 65535);
+		/* float4 reads of X when every chunk of every row is 16-byte aligned */
+		bool xvec = cols % 4 == 0 && (uintptr_t)x % 16 == 0;
 		matvec_k<T, VEC><<<grid, MV_WARPS * 32, 0, s>>>(y, (const uint8_t *)w, row_bytes, rows,
-								cols, x, n);
+								cols, x, n, xvec);
 		return 0;
 	}
 };
@@ -117,8 +118,6 @@ extern "C" int cuda_matvec(float *y, const void *w, uint32_t type, size_t row_by
 	int rc = cu_check_weight("cuda_matvec", w, type, row_bytes, cols, err, errlen);
 	if (rc || n == 0 || rows == 0)
 		return rc;
-	if ((uintptr_t)x % 16)
-		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_matvec: X is not 16-byte aligned");
 	matvec_launch l = { y, w, row_bytes, rows, cols, x, n, CU_STREAM(stream) };
 	if ((rc = cu_dispatch(type, cols, l)))
 		return cu_fail(err, errlen, rc, "cuda_matvec: weight type %u not supported", type);
