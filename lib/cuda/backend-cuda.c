@@ -254,7 +254,15 @@ int cuda_backend_set_graphs(struct llm_model *m, int on)
 	if (m->be != &llm_backend_cuda || !c)
 		return -LLM_EINVAL;
 	c->graphs_off = !on;
+	if (on)
+		c->graphs_why[0] = 0;
 	return 0;
+}
+
+const char *cuda_backend_graphs_off(const struct llm_model *m)
+{
+	const struct cuda_ctx *c = m->dev;
+	return m->be == &llm_backend_cuda && c && c->graphs_why[0] ? c->graphs_why : NULL;
 }
 
 /* ---- KV storage ----------------------------------------------------------- */

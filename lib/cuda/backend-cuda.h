@@ -16,5 +16,8 @@ size_t cuda_backend_weight_bytes(const struct llm_model *m);
  * graphs (on, the default) or as plain launches (0: for comparisons).
  * -LLM_EINVAL if m is not on a CUDA device. */
 int cuda_backend_set_graphs(struct llm_model *m, int on);
+/* Why graphs were turned off by a failed capture (the pass then ran as
+ * plain launches and goes on so), or NULL if they were not. */
+const char *cuda_backend_graphs_off(const struct llm_model *m);
 
 #endif

@@ -404,9 +404,13 @@ static int body_graph(struct fwd *f)
 		int erc = cuda_graph_end(c->stream, &exec, e2, sizeof e2);
 		if (rc || erc) {
 			cuda_graph_free(exec);
-			if (!rc)
-				snprintf(f->e, sizeof f->e, "%s", e2);
-			return rc ? rc : fwd_fail(f, erc);
+			if (rc)
+				return rc;
+			/* nothing ran while capturing: give up graphs for this model, say
+			 * why (cuda_backend_graphs_off), and run the pass as launches */
+			snprintf(c->graphs_why, sizeof c->graphs_why, "%.200s", e2);
+			c->graphs_off = 1;
+			return body(f);
 		}
 		*g = (struct cuda_graph){ .exec = exec, .n = f->p.n, .n_out = f->p.n_out,
 					  .kv = f->kv->d, .L = f->kv->L, .gen = c->gen };

@@ -85,7 +85,8 @@ struct cuda_ctx {
 	struct cuda_graph graphs[CUDA_GRAPHS];
 	uint64_t gen;           /* bumped whenever a pointer a graph holds changes */
 	uint64_t tick;
-	int graphs_off;         /* cuda_backend_set_graphs(m, 0) */
+	int graphs_off;         /* cuda_backend_set_graphs(m, 0), or capture failed */
+	char graphs_why[256];   /* why capture failed ("" if it did not) */
 };
 
 /* A KV cache's device storage (kv->store). */
