@@ -102,7 +102,7 @@ CU_HD float cu_h2f(uint16_t h)
 	return __half2float(__ushort_as_half(h));
 }
 
-__device__ __forceinline__ uint16_t cu_f2h(float f)
+CU_HD uint16_t cu_f2h(float f)
 {
 	return __half_as_ushort(__float2half_rn(f));
 }

@@ -11,6 +11,8 @@
 
 #include <stdint.h>
 
+#include "cuda/cuda-ops.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -22,6 +24,11 @@ int cuda_host_chunk(uint32_t type, const void *row, uint32_t c, uint32_t cols, f
 /* The gated activation's act(g) (before the product with up), act 0 SiLU,
  * 1 GELU-tanh, as glu's kernel computes it. */
 float cuda_host_act(float g, int act);
+/* cuda_attn's kernel, phase by phase on the CPU (every pointer in a is host
+ * memory): the same indexing, block-table walk, tiles and online softmax;
+ * exp and the contraction of a * b + c may differ in the last bits from
+ * the device. 0, CUDA_OP_EINVAL (limits) or CUDA_OP_ENOMEM. */
+int cuda_host_attn(const struct cuda_attn_args *a);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,10 @@
  *     offset, the logit rows in order, and each sequence's table once.
  *   - CUDA builds: every weight type's 32-element chunks decode bit for
  *     bit as quant-ref.c's dequantizer on random blocks (all bit patterns
- *     of scales and high bits), and the activation matches ops.c's.
+ *     of scales and high bits), the activation matches ops.c's, and the
+ *     attention kernel's phases, run on the CPU over a CPU cache through
+ *     a batch plan, match a double-precision softmax(q.K) V (F32 within
+ *     2e-5; F16 within 2e-3, its probabilities being rounded to half).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -31,6 +34,7 @@
 #include "llm/cpu/ops-impl.h"
 #include "llm/engine/kv-impl.h"
 #include "llm/engine/model-impl.h"
+#include "llm/quant/quant-impl.h"
 #include "llm/quant/quant.h"
 #ifdef PLOT_CUDA
 #include "cuda/cuda-host.h"
@@ -299,6 +303,130 @@ static void test_activation(void **state)
 				fail_msg("act %d g %.6g: %.9g vs CPU %.9g", act, g, gpu, cpu);
 		}
 }
+
+/* ---- cuda_attn's kernel run phase by phase on the CPU --------------------- */
+
+#define AH 6   /* query heads */
+#define AKV 2  /* KV heads: groups of 3 */
+#define AHK 40 /* key dim: not a multiple of 32 (lanes' tails) */
+#define AHV 24
+#define ABS 4  /* block size: tables of many blocks */
+
+/* out (AHV) for query q (AHK) of query head hq at entry (seq, pos), over
+ * [lo, pos], in double through the CPU cache's rows */
+static void attn_ref(struct llm_kv *kv, int f16, uint32_t seq, uint32_t pos, uint32_t lo,
+		     uint32_t layer, uint32_t hq, const float *q, float scale, double *out)
+{
+	double sc[64], mx = -INFINITY, sum = 0;
+	uint32_t kvh = hq / (AH / AKV);
+	for (uint32_t j = lo; j <= pos; j++) {
+		const void *k = llm_cpu_kv_k(kv, seq, layer, j);
+		double d = 0;
+		for (uint32_t i = 0; i < AHK; i++) {
+			size_t e = (size_t)kvh * AHK + i;
+			float kf = f16 ? fp16_to_f32(((const uint16_t *)k)[e]) : ((const float *)k)[e];
+			d += (double)q[i] * kf;
+		}
+		sc[j - lo] = d * scale;
+		mx = sc[j - lo] > mx ? sc[j - lo] : mx;
+	}
+	for (uint32_t j = lo; j <= pos; j++)
+		sum += sc[j - lo] = exp(sc[j - lo] - mx);
+	memset(out, 0, AHV * sizeof(double));
+	for (uint32_t j = lo; j <= pos; j++) {
+		const void *v = llm_cpu_kv_v(kv, seq, layer, j);
+		for (uint32_t i = 0; i < AHV; i++) {
+			size_t e = (size_t)kvh * AHV + i;
+			float vf = f16 ? fp16_to_f32(((const uint16_t *)v)[e]) : ((const float *)v)[e];
+			out[i] += sc[j - lo] / sum * vf;
+		}
+	}
+}
+
+/* Random K/V in every reserved slot of both layers (as the CPU stores them). */
+static void fill_kv(struct llm_kv *kv, int f16, uint32_t seq, uint32_t len)
+{
+	float k[AKV * AHK], v[AKV * AHV];
+	for (uint32_t l = 0; l < 2; l++)
+		for (uint32_t p = 0; p < len; p++) {
+			for (int i = 0; i < AKV * AHK; i++)
+				k[i] = test_gauss();
+			for (int i = 0; i < AKV * AHV; i++)
+				v[i] = test_gauss();
+			if (f16) {
+				llm_f16_row(llm_cpu_kv_k(kv, seq, l, p), k, AKV * AHK);
+				llm_f16_row(llm_cpu_kv_v(kv, seq, l, p), v, AKV * AHV);
+			} else {
+				memcpy(llm_cpu_kv_k(kv, seq, l, p), k, sizeof k);
+				memcpy(llm_cpu_kv_v(kv, seq, l, p), v, sizeof v);
+			}
+		}
+}
+
+static void check_attn(int f16, uint32_t window)
+{
+	struct llm_kv *kv = cpu_kv(f16 ? 2 : 4, 2, AKV * AHK, AKV * AHV, ABS, 40, 2);
+	struct cuda_kv_layout L;
+	assert_int_equal(cuda_plan_kv(&L, f16 ? 2 : 4, 2, ABS, 40, AKV * AHK, AKV * AHV, NULL, 0), 0);
+	assert_int_equal(llm_kv_seq_reserve(kv, 0, 45), 0); /* first: holds block 0 */
+	assert_int_equal(llm_kv_seq_reserve(kv, 1, 37), 0);
+	fill_kv(kv, f16, 0, 45);
+	fill_kv(kv, f16, 1, 37);
+	/* seq 0: a 40-position prefill tail (tiles of 32 cross), seq 1: decode */
+	struct llm_batch_entry e[12];
+	uint32_t n = 0;
+	for (uint32_t p = 34; p < 45; p++)
+		e[n++] = (struct llm_batch_entry){ .seq = 0, .pos = p, .want_logits = p % 3 == 0 };
+	e[n++] = (struct llm_batch_entry){ .seq = 1, .pos = 36, .want_logits = 1 };
+	struct llm_batch b = { .n = n, .e = e };
+	uint32_t seq_off[2], buf[256];
+	struct cuda_batch_plan p;
+	cuda_plan_batch(kv, &L, &b, 1, seq_off, buf, 256, &p);
+	assert_true(p.words <= 256);
+	float q[12 * AH * AHK], out[12 * AH * AHV], scale = 0.158f;
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
+		q[i] = f16 ? fp16_to_f32(f32_to_fp16(test_gauss())) : test_gauss();
+	for (int use_rows = 0; use_rows < 2; use_rows++) {
+		uint32_t nr = use_rows ? p.n_out : n;
+		memset(out, 0xFF, sizeof out); /* NaN: an unwritten element fails */
+		struct cuda_attn_args a = {
+			.out = out, .q = q, .kv = llm_cpu_kv_k(kv, 0, 0, 0), .L = L, .layer = 1,
+			.pos = buf + p.pos, .tab = buf + p.tab, .tab_off = buf + p.tab_off,
+			.rows = use_rows ? buf + p.rows : NULL, .n = n, .n_rows = nr, .n_head = AH,
+			.n_head_kv = AKV, .head_dim_k = AHK, .head_dim_v = AHV, .window = window,
+			.scale = scale, .round_p = f16,
+		};
+		assert_int_equal(cuda_host_attn(&a), 0);
+		for (uint32_t j = 0; j < nr; j++) {
+			uint32_t t = use_rows ? buf[p.rows + j] : j;
+			uint32_t lo = window && e[t].pos + 1 > window ? e[t].pos + 1 - window : 0;
+			for (uint32_t h = 0; h < AH; h++) {
+				double ref[AHV];
+				attn_ref(kv, f16, e[t].seq, e[t].pos, lo, 1, h, q + ((size_t)t * AH + h) * AHK,
+					 scale, ref);
+				for (uint32_t i = 0; i < AHV; i++) {
+					double got = out[((size_t)j * AH + h) * AHV + i];
+					/* f16: probabilities rounded to half (2^-11 relative each) */
+					if (!(fabs(got - ref[i]) <= (f16 ? 2e-3 : 2e-5)))
+						fail_msg("f16 %d window %u rows %d: entry %u head %u dim %u: %.7g vs %.7g",
+							 f16, window, use_rows, t, h, i, got, ref[i]);
+				}
+			}
+		}
+	}
+	llm_kv_free(kv);
+}
+
+static void test_attention_kernel(void **state)
+{
+	(void)state;
+	test_rng_seed(7);
+	for (int f16 = 0; f16 < 2; f16++) {
+		check_attn(f16, 0);
+		check_attn(f16, 8);  /* sliding window */
+		check_attn(f16, 40); /* a window that only some entries exceed */
+	}
+}
 #endif
 
 int main(void)
@@ -314,6 +442,7 @@ int main(void)
 #ifdef PLOT_CUDA
 		cmocka_unit_test(test_chunk_decoder),
 		cmocka_unit_test(test_activation),
+		cmocka_unit_test(test_attention_kernel),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
