@@ -21,6 +21,11 @@ extern "C" {
  * decoded exactly as the kernels do. row must be 16-byte aligned. 0, or
  * CUDA_OP_EINVAL for a type the kernels do not read. */
 int cuda_host_chunk(uint32_t type, const void *row, uint32_t c, uint32_t cols, float *v);
+/* cuda_matvec's kernel on the CPU (host pointers): same grid, lanes, chunk
+ * order and xor-tree sum, so the same bits as the device up to fmaf. 0 or
+ * CUDA_OP_EINVAL (type, shape, w not 16-byte aligned). */
+int cuda_host_matvec(float *y, const void *w, uint32_t type, size_t row_bytes, uint32_t rows,
+		     uint32_t cols, const float *x, uint32_t n);
 /* The gated activation's act(g) (before the product with up), act 0 SiLU,
  * 1 GELU-tanh, as glu's kernel computes it. */
 float cuda_host_act(float g, int act);

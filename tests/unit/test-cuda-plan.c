@@ -12,7 +12,9 @@
  *     offset, the logit rows in order, and each sequence's table once.
  *   - CUDA builds: every weight type's 32-element chunks decode bit for
  *     bit as quant-ref.c's dequantizer on random blocks (all bit patterns
- *     of scales and high bits), the activation matches ops.c's, and the
+ *     of scales and high bits), the matvec kernel run on the CPU matches
+ *     X W^T in double and gives a token the same bits alone and in a
+ *     batch, the activation matches ops.c's, and the
  *     attention kernel's phases, run on the CPU over a CPU cache through
  *     a batch plan, match a double-precision softmax(q.K) V (F32 within
  *     2e-5; F16 within 2e-3, its probabilities being rounded to half).
@@ -304,6 +306,60 @@ static void test_activation(void **state)
 		}
 }
 
+/* cuda_matvec's kernel on the CPU: Y = X W^T against double, and a token's
+ * bits alone equal its bits in a batch of 11 (two tiles, one partial). */
+static void check_matvec(uint32_t type, uint32_t rows, uint32_t cols)
+{
+	enum { N = 11 };
+	size_t rb = quant_row_bytes(type, cols);
+	uint8_t *w = aligned_alloc(16, (rows * rb + 15) / 16 * 16);
+	float *x = malloc((size_t)N * cols * sizeof(float)), *y = malloc((size_t)N * rows * 4);
+	float *wf = malloc(cols * sizeof(float)), y1[16];
+	assert_true(w && x && y && wf && rows <= 16);
+	for (uint32_t r = 0; r < rows; r++)
+		random_row(type, w + r * rb, rb);
+	for (size_t i = 0; i < (size_t)N * cols; i++)
+		x[i] = test_gauss();
+	memset(y, 0xFF, (size_t)N * rows * 4);
+	assert_int_equal(cuda_host_matvec(y, w, type, rb, rows, cols, x, N), 0);
+	for (uint32_t r = 0; r < rows; r++) {
+		quant_dequant_row_ref(type, w + r * rb, wf, cols);
+		for (uint32_t t = 0; t < N; t++) {
+			double ref = 0, mag = 0;
+			for (uint32_t i = 0; i < cols; i++) {
+				ref += (double)wf[i] * x[(size_t)t * cols + i];
+				mag += fabs((double)wf[i] * x[(size_t)t * cols + i]);
+			}
+			float got = y[(size_t)t * rows + r];
+			if (!(fabs(got - ref) <= 1e-5 * mag + 1e-30))
+				fail_msg("%s %ux%u: row %u token %u: %.9g vs %.9g", quant_name(type), rows, cols,
+					 r, t, got, ref);
+			assert_int_equal(cuda_host_matvec(y1, w, type, rb, rows, cols,
+							  x + (size_t)t * cols, 1), 0);
+			if (memcmp(&y1[r], &got, 4))
+				fail_msg("%s: row %u token %u alone %a, in the batch %a", quant_name(type), r, t,
+					 y1[r], got);
+		}
+	}
+	free(w);
+	free(x);
+	free(y);
+	free(wf);
+}
+
+static void test_matvec_kernel(void **state)
+{
+	(void)state;
+	const uint32_t types[] = { Q_F32, Q_F16, Q_BF16, Q_Q4_0, Q_Q4_1, Q_Q5_0, Q_Q5_1, Q_Q8_0,
+				   Q_Q4_K, Q_Q5_K, Q_Q6_K };
+	test_rng_seed(99);
+	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+		check_matvec(types[i], 7, quant_block_elems(types[i]) == 256 ? 1280 : 1120);
+	check_matvec(Q_F32, 5, 45);
+	check_matvec(Q_F16, 9, 77);
+	check_matvec(Q_BF16, 3, 1);
+}
+
 /* ---- cuda_attn's kernel run phase by phase on the CPU --------------------- */
 
 #define AH 6   /* query heads */
@@ -442,6 +498,7 @@ int main(void)
 #ifdef PLOT_CUDA
 		cmocka_unit_test(test_chunk_decoder),
 		cmocka_unit_test(test_activation),
+		cmocka_unit_test(test_matvec_kernel),
 		cmocka_unit_test(test_attention_kernel),
 #endif
 	};
