@@ -34,12 +34,19 @@
  * Limits (cuda_plan_attn): head dims <= 256, grp <= 16, grp * head_dim_v
  * <= 2048. Long contexts run one block per (entry, KV head) with no split
  * over the sequence (a flash-decoding split is future work).
- * Not yet run on a GPU; test-backend checks it. Registers: nvcc
- * --ptxas-options=-v, noted in the commit that added this file.
+ * Checked: not yet run on a GPU (test-backend checks it there). The kernel
+ * is written as CU_HD phases, and cuda_host_attn runs those very phases
+ * thread by thread on the CPU: tests/unit/test-cuda-plan.c compares that
+ * with a double-precision reference over a CPU cache (F16 and F32, GQA,
+ * tails of head dims, tables of many blocks, two tiles, windows, rows).
+ * ptxas -v (sm_90): attention 47 registers, KV write 22, no spills.
  */
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "cuda/cuda-common.cuh"
+#include "cuda/cuda-host.h"
 
 #define AT_TILE CUDA_ATTN_TILE
 #define AT_THREADS CUDA_ATTN_THREADS
@@ -55,19 +62,19 @@ template <>
 __device__ __forceinline__ void kv_put<uint16_t>(uint16_t *p, float v) { *p = cu_f2h(v); }
 
 template <typename E>
-__device__ __forceinline__ float kv_get(const E *p);
+CU_HD float kv_get(const E *p);
 template <>
-__device__ __forceinline__ float kv_get<float>(const float *p) { return *p; }
+CU_HD float kv_get<float>(const float *p) { return *p; }
 template <>
-__device__ __forceinline__ float kv_get<uint16_t>(const uint16_t *p) { return cu_h2f(*p); }
+CU_HD float kv_get<uint16_t>(const uint16_t *p) { return cu_h2f(*p); }
 
-__device__ __forceinline__ size_t k_off(const cuda_kv_layout &L, uint32_t layer, uint32_t slot)
+CU_HD size_t k_off(const cuda_kv_layout &L, uint32_t layer, uint32_t slot)
 {
 	return (size_t)(slot / L.block_size) * L.block_elems + layer * L.layer_elems +
 	       (size_t)(slot % L.block_size) * L.kdim;
 }
 
-__device__ __forceinline__ size_t v_off(const cuda_kv_layout &L, uint32_t layer, uint32_t slot)
+CU_HD size_t v_off(const cuda_kv_layout &L, uint32_t layer, uint32_t slot)
 {
 	return (size_t)(slot / L.block_size) * L.block_elems + layer * L.layer_elems +
 	       (size_t)L.block_size * L.kdim + (size_t)(slot % L.block_size) * L.vdim;
@@ -104,95 +111,219 @@ extern "C" int cuda_kv_write(void *kv, const struct cuda_kv_layout *L, uint32_t 
 
 /* ---- attention -------------------------------------------------------------- */
 
-/* Dynamic shared memory: q (grp * hk) | p (grp * TILE) | m, l, corr (grp each) | slots (TILE) */
+/* One (entry, KV head) block's view: its shared arrays and what it
+ * attends. Dynamic shared memory: q (grp * hk) | p (grp * TILE) | m, l,
+ * corr (grp each) | slots (TILE). The phases below are CU_HD so that
+ * cuda_host_attn runs them, thread by thread, on the CPU (unit tests); the
+ * kernel runs the same calls between barriers. */
+struct at_blk {
+	float *qs, *ps, *ms, *ls, *cs;
+	uint32_t *slot;
+	uint32_t grp, hk, hv, t, h, pos, lo;
+	const uint32_t *tab;
+};
+
+static size_t at_smem_words(const cuda_attn_args &a)
+{
+	size_t grp = a.n_head / a.n_head_kv;
+	return grp * a.head_dim_k + grp * AT_TILE + 3 * grp + AT_TILE;
+}
+
+CU_HD void at_setup(const cuda_attn_args &a, uint32_t j, uint32_t h, float *sm, at_blk &b)
+{
+	b.grp = a.n_head / a.n_head_kv;
+	b.hk = a.head_dim_k;
+	b.hv = a.head_dim_v;
+	b.h = h;
+	b.t = a.rows ? a.rows[j] : j;
+	b.qs = sm;
+	b.ps = b.qs + b.grp * b.hk;
+	b.ms = b.ps + b.grp * AT_TILE;
+	b.ls = b.ms + b.grp;
+	b.cs = b.ls + b.grp;
+	b.slot = (uint32_t *)(b.cs + b.grp);
+	b.pos = a.pos[b.t];
+	b.lo = a.window && b.pos + 1 > a.window ? b.pos + 1 - a.window : 0;
+	b.tab = a.tab + a.tab_off[b.t];
+}
+
+/* q of the group into shared memory; running max and sum reset */
+CU_HD void at_load(const cuda_attn_args &a, const at_blk &b, uint32_t tid)
+{
+	const float *qg = a.q + ((size_t)b.t * a.n_head + (size_t)b.h * b.grp) * b.hk;
+	for (uint32_t i = tid; i < b.grp * b.hk; i += AT_THREADS)
+		b.qs[i] = qg[i];
+	if (tid < b.grp) {
+		b.ms[tid] = -INFINITY;
+		b.ls[tid] = 0.0f;
+	}
+}
+
+/* the cache slots of the tile's positions j0 + i, through the block table */
+CU_HD void at_slots(const cuda_attn_args &a, const at_blk &b, uint32_t j0, uint32_t tn,
+		    uint32_t tid)
+{
+	if (tid < tn) {
+		uint32_t p = j0 + tid;
+		b.slot[tid] = b.tab[p / a.L.block_size] * a.L.block_size + p % a.L.block_size;
+	}
+}
+
+/* lane's part of q_g . k_jj: dimensions lane, lane + 32, ... */
+template <typename E>
+CU_HD float at_partial(const cuda_attn_args &a, const at_blk &b, const E *kv, uint32_t jj,
+		       uint32_t g, uint32_t lane)
+{
+	const E *kr = kv + k_off(a.L, a.layer, b.slot[jj]) + (size_t)b.h * b.hk;
+	float s = 0.0f;
+	for (uint32_t d = lane; d < b.hk; d += 32)
+		s = fmaf(b.qs[g * b.hk + d], kv_get(kr + d), s);
+	return s;
+}
+
+/* head tid's online softmax over the tile's scores, in position order */
+CU_HD void at_softmax(const cuda_attn_args &a, const at_blk &b, uint32_t tn, uint32_t tid)
+{
+	if (tid >= b.grp)
+		return;
+	float *pg = b.ps + tid * AT_TILE, mx = b.ms[tid];
+	for (uint32_t jj = 0; jj < tn; jj++)
+		mx = fmaxf(mx, pg[jj]);
+	float corr = expf(b.ms[tid] - mx), sum = 0.0f; /* exp(-inf) = 0 on the first tile */
+	for (uint32_t jj = 0; jj < tn; jj++) {
+		float p = expf(pg[jj] - mx);
+		if (a.round_p)
+			p = cu_h2f(cu_f2h(p));
+		pg[jj] = p;
+		sum += p;
+	}
+	b.ls[tid] = b.ls[tid] * corr + sum;
+	b.ms[tid] = mx;
+	b.cs[tid] = corr;
+}
+
+/* thread tid's accumulators (head, dim) k = tid + THREADS i: acc = acc * corr + P V */
+template <typename E>
+CU_HD void at_mix(const cuda_attn_args &a, const at_blk &b, const E *kv, uint32_t tn,
+		  uint32_t tid, float *acc)
+{
+	CU_UNROLL
+	for (int i = 0; i < AT_ACC; i++) {
+		uint32_t k = tid + AT_THREADS * i, g = k / b.hv, d = k % b.hv;
+		if (k < b.grp * b.hv) {
+			float s = acc[i] * b.cs[g];
+			for (uint32_t jj = 0; jj < tn; jj++)
+				s = fmaf(b.ps[g * AT_TILE + jj],
+					 kv_get(kv + v_off(a.L, a.layer, b.slot[jj]) + (size_t)b.h * b.hv + d), s);
+			acc[i] = s;
+		}
+	}
+}
+
+CU_HD void at_out(const cuda_attn_args &a, const at_blk &b, uint32_t j, uint32_t tid,
+		  const float *acc)
+{
+	float *o = a.out + ((size_t)j * a.n_head + (size_t)b.h * b.grp) * b.hv;
+	CU_UNROLL
+	for (int i = 0; i < AT_ACC; i++) {
+		uint32_t k = tid + AT_THREADS * i;
+		if (k < b.grp * b.hv)
+			o[k] = acc[i] / b.ls[k / b.hv];
+	}
+}
+
+CU_HD uint32_t at_tile_len(const at_blk &b, uint32_t j0)
+{
+	return b.pos + 1 - j0 < AT_TILE ? b.pos + 1 - j0 : AT_TILE;
+}
+
 template <typename E>
 __global__ void __launch_bounds__(AT_THREADS)
 attn_k(cuda_attn_args a, const E *__restrict__ kv)
 {
 	extern __shared__ float sm[];
-	const uint32_t grp = a.n_head / a.n_head_kv, hk = a.head_dim_k, hv = a.head_dim_v;
-	const uint32_t j = blockIdx.x, h = blockIdx.y;
-	const uint32_t t = a.rows ? a.rows[j] : j;
 	const uint32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-	float *qs = sm, *ps = qs + grp * hk, *ms = ps + grp * AT_TILE, *ls = ms + grp,
-	      *cs = ls + grp;
-	uint32_t *slot = (uint32_t *)(cs + grp);
-	const uint32_t pos = a.pos[t];
-	const uint32_t lo = a.window && pos + 1 > a.window ? pos + 1 - a.window : 0;
-	const uint32_t *tab = a.tab + a.tab_off[t];
-
-	const float *qg = a.q + ((size_t)t * a.n_head + (size_t)h * grp) * hk;
-	for (uint32_t i = tid; i < grp * hk; i += AT_THREADS)
-		qs[i] = qg[i];
-	if (tid < grp) {
-		ms[tid] = -INFINITY;
-		ls[tid] = 0.0f;
-	}
+	at_blk b;
+	at_setup(a, blockIdx.x, blockIdx.y, sm, b);
+	at_load(a, b, tid);
 	float acc[AT_ACC];
 #pragma unroll
 	for (int i = 0; i < AT_ACC; i++)
 		acc[i] = 0.0f;
 	__syncthreads();
-
-	for (uint32_t j0 = lo; j0 <= pos; j0 += AT_TILE) {
-		const uint32_t tn = pos + 1 - j0 < AT_TILE ? pos + 1 - j0 : AT_TILE;
-		if (tid < tn) {
-			uint32_t p = j0 + tid;
-			slot[tid] = tab[p / a.L.block_size] * a.L.block_size + p % a.L.block_size;
-		}
+	for (uint32_t j0 = b.lo; j0 <= b.pos; j0 += AT_TILE) {
+		const uint32_t tn = at_tile_len(b, j0);
+		at_slots(a, b, j0, tn, tid);
 		__syncthreads();
-		/* (1) scores */
-		for (uint32_t jj = warp; jj < tn; jj += AT_THREADS / 32) {
-			const E *kr = kv + k_off(a.L, a.layer, slot[jj]) + (size_t)h * hk;
-			for (uint32_t g = 0; g < grp; g++) {
-				float s = 0.0f;
-				for (uint32_t d = lane; d < hk; d += 32)
-					s = fmaf(qs[g * hk + d], kv_get(kr + d), s);
-				s = cu_warp_sum(s);
+		for (uint32_t jj = warp; jj < tn; jj += AT_THREADS / 32) /* (1) scores, a warp per key */
+			for (uint32_t g = 0; g < b.grp; g++) {
+				float s = cu_warp_sum(at_partial(a, b, kv, jj, g, lane));
 				if (lane == 0)
-					ps[g * AT_TILE + jj] = s * a.scale;
+					b.ps[g * AT_TILE + jj] = s * a.scale;
 			}
-		}
 		__syncthreads();
-		/* (2) online softmax, one thread per head, in position order */
-		if (tid < grp) {
-			float *pg = ps + tid * AT_TILE, mx = ms[tid];
-			for (uint32_t jj = 0; jj < tn; jj++)
-				mx = fmaxf(mx, pg[jj]);
-			float corr = expf(ms[tid] - mx), sum = 0.0f; /* exp(-inf) = 0 on the first tile */
-			for (uint32_t jj = 0; jj < tn; jj++) {
-				float p = expf(pg[jj] - mx);
-				if (a.round_p)
-					p = cu_h2f(cu_f2h(p));
-				pg[jj] = p;
-				sum += p;
-			}
-			ls[tid] = ls[tid] * corr + sum;
-			ms[tid] = mx;
-			cs[tid] = corr;
-		}
+		at_softmax(a, b, tn, tid);                              /* (2) */
 		__syncthreads();
-		/* (3) acc = acc * corr + P V, position order */
-#pragma unroll
-		for (int i = 0; i < AT_ACC; i++) {
-			uint32_t k = tid + AT_THREADS * i, g = k / hv, d = k % hv;
-			if (k < grp * hv) {
-				float s = acc[i] * cs[g];
-				for (uint32_t jj = 0; jj < tn; jj++)
-					s = fmaf(ps[g * AT_TILE + jj],
-						 kv_get(kv + v_off(a.L, a.layer, slot[jj]) + (size_t)h * hv + d), s);
-				acc[i] = s;
-			}
-		}
+		at_mix(a, b, kv, tn, tid, acc);                         /* (3) */
 		__syncthreads(); /* ps and slot are rewritten by the next tile */
 	}
-	float *o = a.out + ((size_t)j * a.n_head + (size_t)h * grp) * hv;
-#pragma unroll
-	for (int i = 0; i < AT_ACC; i++) {
-		uint32_t k = tid + AT_THREADS * i;
-		if (k < grp * hv)
-			o[k] = acc[i] / ls[k / hv];
+	at_out(a, b, blockIdx.x, tid, acc);
+}
+
+/* The kernel's phases run on the CPU, thread by thread, barrier by barrier;
+ * the warp sum as the same xor tree. */
+template <typename E>
+static void host_attn(const cuda_attn_args &a, const E *kv, float *sm, float (*acc)[AT_ACC])
+{
+	uint32_t n_rows = a.rows ? a.n_rows : a.n;
+	for (uint32_t j = 0; j < n_rows; j++)
+		for (uint32_t h = 0; h < a.n_head_kv; h++) {
+			at_blk b;
+			at_setup(a, j, h, sm, b);
+			memset(acc, 0, sizeof(float) * AT_ACC * AT_THREADS);
+			for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+				at_load(a, b, tid);
+			for (uint32_t j0 = b.lo; j0 <= b.pos; j0 += AT_TILE) {
+				const uint32_t tn = at_tile_len(b, j0);
+				for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+					at_slots(a, b, j0, tn, tid);
+				for (uint32_t jj = 0; jj < tn; jj++)
+					for (uint32_t g = 0; g < b.grp; g++) {
+						float v[32], w[32];
+						for (uint32_t l = 0; l < 32; l++)
+							v[l] = at_partial(a, b, kv, jj, g, l);
+						for (int o = 16; o > 0; o >>= 1) {
+							for (int l = 0; l < 32; l++)
+								w[l] = v[l] + v[l ^ o];
+							memcpy(v, w, sizeof v);
+						}
+						b.ps[g * AT_TILE + jj] = v[0] * a.scale;
+					}
+				for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+					at_softmax(a, b, tn, tid);
+				for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+					at_mix(a, b, kv, tn, tid, acc[tid]);
+			}
+			for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+				at_out(a, b, j, tid, acc[tid]);
+		}
+}
+
+extern "C" int cuda_host_attn(const struct cuda_attn_args *a)
+{
+	if (cuda_plan_attn(a->n_head, a->n_head_kv, a->head_dim_k, a->head_dim_v, NULL, 0))
+		return CUDA_OP_EINVAL;
+	float *sm = (float *)calloc(at_smem_words(*a), sizeof(float));
+	float(*acc)[AT_ACC] = (float(*)[AT_ACC])calloc(AT_THREADS, sizeof(float) * AT_ACC);
+	if (sm && acc) {
+		if (a->L.elem_bytes == 2)
+			host_attn(*a, (const uint16_t *)a->kv, sm, acc);
+		else
+			host_attn(*a, (const float *)a->kv, sm, acc);
 	}
+	free(sm);
+	free(acc);
+	return sm && acc ? 0 : CUDA_OP_ENOMEM;
 }
 
 extern "C" int cuda_attn(const struct cuda_attn_args *a, void *stream, char *err, size_t errlen)
@@ -207,9 +338,7 @@ extern "C" int cuda_attn(const struct cuda_attn_args *a, void *stream, char *err
 			       "the heads (layer %u, kdim %u, vdim %u)", a->layer, a->L.kdim, a->L.vdim);
 	if (!n_rows)
 		return 0;
-	uint32_t grp = a->n_head / a->n_head_kv;
-	size_t smem = ((size_t)grp * a->head_dim_k + (size_t)grp * AT_TILE + 3 * grp) * sizeof(float) +
-		      AT_TILE * sizeof(uint32_t);
+	size_t smem = at_smem_words(*a) * sizeof(float); /* uint32 slots: same size */
 	dim3 grid(n_rows, a->n_head_kv);
 	cuda_attn_args c = *a;
 	if (a->L.elem_bytes == 2)

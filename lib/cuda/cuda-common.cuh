@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -58,19 +59,60 @@ static inline unsigned cu_blocks(size_t n, unsigned threads)
 	return (unsigned)((n + threads - 1) / threads);
 }
 
-__device__ __forceinline__ float cu_h2f(uint16_t h)
+/* Functions marked CU_HD also compile for the host: unit tests run the
+ * weight decoders on the CPU (cuda-host.h). Their arithmetic goes through
+ * cu_mul/cu_add/cu_sub: round-to-nearest without contraction on both sides
+ * (x86-64 host code has no FMA without -mfma). */
+#define CU_HD __host__ __device__ __forceinline__
+#ifdef __CUDA_ARCH__
+#define CU_UNROLL _Pragma("unroll")
+#else
+#define CU_UNROLL /* the host compiler does not know the pragma */
+#endif
+
+CU_HD float cu_mul(float a, float b)
+{
+#ifdef __CUDA_ARCH__
+	return __fmul_rn(a, b);
+#else
+	return a * b;
+#endif
+}
+
+CU_HD float cu_add(float a, float b)
+{
+#ifdef __CUDA_ARCH__
+	return __fadd_rn(a, b);
+#else
+	return a + b;
+#endif
+}
+
+CU_HD float cu_sub(float a, float b)
+{
+#ifdef __CUDA_ARCH__
+	return __fsub_rn(a, b);
+#else
+	return a - b;
+#endif
+}
+
+CU_HD float cu_h2f(uint16_t h)
 {
 	return __half2float(__ushort_as_half(h));
 }
 
-__device__ __forceinline__ uint16_t cu_f2h(float f)
+CU_HD uint16_t cu_f2h(float f)
 {
 	return __half_as_ushort(__float2half_rn(f));
 }
 
-__device__ __forceinline__ float cu_bf2f(uint16_t h)
+CU_HD float cu_bf2f(uint16_t h)
 {
-	return __uint_as_float((uint32_t)h << 16);
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
 }
 
 /* Sum over the 32 lanes, the same xor tree every time: every lane gets

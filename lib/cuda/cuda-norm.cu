@@ -20,6 +20,7 @@
 #include <float.h>
 
 #include "cuda/cuda-common.cuh"
+#include "cuda/cuda-host.h"
 
 #define EW_THREADS 256
 
@@ -186,7 +187,7 @@ extern "C" int cuda_rope(float *x, const float *cs, uint32_t n, uint32_t n_heads
 /* ---- gated activations, adds, gathers ----------------------------------- */
 
 /* act(g) = g sigmoid(z), z = g (SiLU) or sqrt(8/pi) (g + 0.044715 g^3) (GELU-tanh) */
-__device__ __forceinline__ float act_f(float g, int gelu)
+CU_HD float act_f(float g, int gelu)
 {
 	double gd = fmax((double)g, -(double)FLT_MAX), z = gd;
 	if (gelu)
@@ -195,9 +196,14 @@ __device__ __forceinline__ float act_f(float g, int gelu)
 	return (float)(gd * sg);
 }
 
+extern "C" float cuda_host_act(float g, int act)
+{
+	return act_f(g, act == 1);
+}
+
 __global__ void glu_k(float *gate, const float *__restrict__ up, size_t n, int gelu)
 {
-	GRID_STRIDE(i, n) gate[i] = __fmul_rn(act_f(gate[i], gelu), up[i]);
+	GRID_STRIDE(i, n) gate[i] = cu_mul(act_f(gate[i], gelu), up[i]);
 }
 
 extern "C" int cuda_glu(float *gate, const float *up, uint32_t n, uint32_t dim, int act,

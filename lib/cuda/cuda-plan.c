@@ -5,8 +5,10 @@
  * (tests/unit/test-cuda-plan.c) in every build.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "cuda/cuda-plan.h"
+#include "llm/engine/kv-impl.h"
 #include "llm/quant/quant.h"
 
 static int fail(char *err, size_t errlen, const char *msg)
@@ -119,4 +121,58 @@ int cuda_plan_weight(uint32_t type, uint32_t cols, size_t row_bytes, char *err,
 		return fail(err, errlen, m);
 	}
 	return 0;
+}
+
+#define PLAN_COPIED 0x80000000u /* seq_off: this sequence's table is in buf */
+
+/* Word offset of each distinct sequence's table in the plan, in first-seen
+ * order; returns the tables' total words. */
+static size_t plan_tables(const struct llm_kv *kv, const struct llm_batch *b, uint32_t *seq_off)
+{
+	size_t words = 0;
+	for (uint32_t i = 0; i < b->n; i++)
+		seq_off[b->e[i].seq] = UINT32_MAX;
+	for (uint32_t i = 0; i < b->n; i++) {
+		uint32_t s = b->e[i].seq;
+		if (seq_off[s] == UINT32_MAX) { /* tables total < 2^31 words: kv.c caps blocks */
+			seq_off[s] = (uint32_t)words;
+			words += kv->seqs[s].n_blocks;
+		}
+	}
+	return words;
+}
+
+void cuda_plan_batch(const struct llm_kv *kv, const struct cuda_kv_layout *L,
+		     const struct llm_batch *b, int want_logits, uint32_t *seq_off,
+		     uint32_t *buf, size_t cap, struct cuda_batch_plan *p)
+{
+	uint32_t n = b->n, n_out = 0;
+	for (uint32_t i = 0; i < n && want_logits; i++)
+		n_out += b->e[i].want_logits != 0;
+	size_t tab_words = plan_tables(kv, b, seq_off);
+	*p = (struct cuda_batch_plan){ .n = n, .n_out = n_out, .tokens = 0, .pos = n,
+				       .slots = 2 * (size_t)n, .tab_off = 3 * (size_t)n,
+				       .rows = 4 * (size_t)n };
+	p->tab = p->rows + n_out;
+	p->words = p->tab + tab_words;
+	if (buf && cap >= p->words) {
+		uint32_t j = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			const struct llm_batch_entry *e = &b->e[i];
+			buf[p->tokens + i] = (uint32_t)e->token;
+			buf[p->pos + i] = e->pos;
+			buf[p->slots + i] = cuda_plan_slot(L, llm_kv_block(kv, e->seq, e->pos), e->pos);
+			buf[p->tab_off + i] = seq_off[e->seq];
+			if (want_logits && e->want_logits)
+				buf[p->rows + j++] = i;
+		}
+		for (uint32_t i = 0; i < n; i++) { /* each sequence's table once */
+			uint32_t s = b->e[i].seq;
+			if (seq_off[s] & PLAN_COPIED)
+				continue;
+			memcpy(buf + p->tab + seq_off[s], kv->seqs[s].table,
+			       kv->seqs[s].n_blocks * sizeof(uint32_t));
+			seq_off[s] |= PLAN_COPIED;
+		}
+	}
 }

@@ -61,6 +61,28 @@ void cuda_plan_matvec(uint32_t rows, uint32_t n, uint32_t *grid_x, uint32_t *gri
 int cuda_plan_weight(uint32_t type, uint32_t cols, size_t row_bytes, char *err,
 		     size_t errlen);
 
+/* One batch's metadata for the device, in one array of 32-bit words so a
+ * single copy moves it; the fields are word offsets of each part:
+ *   tokens (n) int32, pos (n), slots (n) = cuda_plan_slot of each entry,
+ *   tab_off (n) = where the entry's block table starts in tab, rows
+ *   (n_out) = entries wanting logits (batch order), tab = the block tables
+ *   of the batch's distinct sequences, each once. */
+struct cuda_batch_plan {
+	uint32_t n, n_out;
+	size_t tokens, pos, slots, tab_off, rows, tab;
+	size_t words;          /* total */
+};
+struct llm_kv;
+struct llm_batch;
+/* Plan b (validated, blocks reserved) over kv: fills *p always, writes buf
+ * only when buf && cap >= p->words (else the caller grows buf and calls
+ * again). want_logits 0 ignores the entries' flags (n_out = 0). seq_off:
+ * scratch of kv's max_seqs words (overwritten). L: the cache's
+ * layout (block_size). */
+void cuda_plan_batch(const struct llm_kv *kv, const struct cuda_kv_layout *L,
+		     const struct llm_batch *b, int want_logits, uint32_t *seq_off,
+		     uint32_t *buf, size_t cap, struct cuda_batch_plan *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,6 +11,7 @@
  * nvcc --ptxas-options=-v (see lib/cuda/README or the commit message).
  * Not yet run on a GPU; test-backend checks it.
  */
+#include "cuda/cuda-host.h"
 #include "cuda/cuda-quant.cuh"
 
 #define DQ_THREADS 256
@@ -96,4 +97,25 @@ extern "C" int cuda_dequant_f32(float *y, const void *w, uint32_t type, size_t r
 {
 	return dequant("cuda_dequant_f32", y, w, type, row_bytes, rows, cols, NULL, 1.0f, stream,
 		       err, errlen);
+}
+
+/* ---- the decoder on the host (cuda-host.h) ------------------------------- */
+
+struct chunk_host {
+	const void *row;
+	uint32_t c, cols;
+	float *v;
+	template <int T, bool VEC>
+	int go() const
+	{
+		cu_chunk<T, VEC>((const uint8_t *)row, c, cols, v);
+		return 0;
+	}
+};
+
+extern "C" int cuda_host_chunk(uint32_t type, const void *row, uint32_t c, uint32_t cols,
+			       float *v)
+{
+	chunk_host h = { row, c, cols, v };
+	return cu_dispatch(type, cols, h);
 }

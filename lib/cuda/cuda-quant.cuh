@@ -19,7 +19,7 @@
  *        q = ((ql[64h + 32(g&1) + l] >> 4(g>>1)) & 15) | ((qh[32h + l] >> 2g) & 3) << 4,
  *        d * scales[2j + l/16] * (q - 32)
  *   F32 / F16 / BF16: plain; a partial last chunk reads 0 past cols.
- * Products and sums are written with __fmul_rn/__fadd_rn in the order of
+ * Products and sums are written with cu_mul/cu_add in the order of
  * quant-ref.c / quant-k.c, so a dequantized element is bit for bit the
  * CPU reference's (no fused multiply-add where the C code has none).
  *
@@ -46,20 +46,20 @@
 #define CQ_Q6_K 14
 #define CQ_BF16 30
 
-__device__ __forceinline__ uint16_t cu_u16(const uint8_t *p)
+CU_HD uint16_t cu_u16(const uint8_t *p)
 {
 	return *(const uint16_t *)p; /* every f16 field sits at an even offset */
 }
 
-__device__ __forceinline__ uint32_t cu_u32_bytes(const uint8_t *p)
+CU_HD uint32_t cu_u32_bytes(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 /* 4-bit quants of a 32-element block: q[i] for i < 16 low nibbles, then high */
-__device__ __forceinline__ void cu_nib32(const uint8_t *qs, int *q)
+CU_HD void cu_nib32(const uint8_t *qs, int *q)
 {
-#pragma unroll
+CU_UNROLL
 	for (int i = 0; i < 16; i++) {
 		uint8_t b = qs[i];
 		q[i] = b & 15;
@@ -67,7 +67,7 @@ __device__ __forceinline__ void cu_nib32(const uint8_t *qs, int *q)
 	}
 }
 
-__device__ __forceinline__ void cu_k4_scale_min(int j, const uint8_t *s, float *sc, float *m)
+CU_HD void cu_k4_scale_min(int j, const uint8_t *s, float *sc, float *m)
 {
 	if (j < 4) {
 		*sc = (float)(s[j] & 63);
@@ -79,24 +79,24 @@ __device__ __forceinline__ void cu_k4_scale_min(int j, const uint8_t *s, float *
 }
 
 template <int T, bool VEC>
-__device__ __forceinline__ void cu_chunk_float(const uint8_t *row, uint32_t c, uint32_t cols,
+CU_HD void cu_chunk_float(const uint8_t *row, uint32_t c, uint32_t cols,
 					       float *v)
 {
 	if constexpr (VEC) {
 		if constexpr (T == CQ_F32) {
 			const float4 *p = (const float4 *)row + (size_t)c * 8;
-#pragma unroll
+CU_UNROLL
 			for (int i = 0; i < 8; i++) {
 				float4 f = p[i];
 				v[4 * i] = f.x; v[4 * i + 1] = f.y; v[4 * i + 2] = f.z; v[4 * i + 3] = f.w;
 			}
 		} else {
 			const uint4 *p = (const uint4 *)row + (size_t)c * 4;
-#pragma unroll
+CU_UNROLL
 			for (int i = 0; i < 4; i++) {
 				uint4 u = p[i];
 				uint32_t w[4] = { u.x, u.y, u.z, u.w };
-#pragma unroll
+CU_UNROLL
 				for (int k = 0; k < 4; k++) {
 					uint16_t lo = (uint16_t)(w[k] & 0xFFFF), hi = (uint16_t)(w[k] >> 16);
 					v[8 * i + 2 * k] = T == CQ_F16 ? cu_h2f(lo) : cu_bf2f(lo);
@@ -105,7 +105,7 @@ __device__ __forceinline__ void cu_chunk_float(const uint8_t *row, uint32_t c, u
 			}
 		}
 	} else {
-#pragma unroll
+CU_UNROLL
 	for (int i = 0; i < 32; i++) {
 		uint32_t e = c * 32 + i;
 		float f = 0.0f;
@@ -124,7 +124,7 @@ __device__ __forceinline__ void cu_chunk_float(const uint8_t *row, uint32_t c, u
 
 /* Q4_0, Q4_1, Q5_0, Q5_1 */
 template <int T>
-__device__ __forceinline__ void cu_chunk_q4x(const uint8_t *row, uint32_t c, float *v)
+CU_HD void cu_chunk_q4x(const uint8_t *row, uint32_t c, float *v)
 {
 	int q[32];
 	const int bs = T == CQ_Q4_0 ? 18 : T == CQ_Q4_1 ? 20 : T == CQ_Q5_0 ? 22 : 24;
@@ -134,32 +134,32 @@ __device__ __forceinline__ void cu_chunk_q4x(const uint8_t *row, uint32_t c, flo
 	cu_nib32(b + qso, q);
 	if (T == CQ_Q5_0 || T == CQ_Q5_1) {
 		uint32_t h = cu_u32_bytes(b + (T == CQ_Q5_0 ? 2 : 4));
-#pragma unroll
+CU_UNROLL
 		for (int i = 0; i < 32; i++)
 			q[i] |= (int)((h >> i) & 1) << 4;
 	}
 	if (T == CQ_Q4_0 || T == CQ_Q5_0) {
 		const int off = T == CQ_Q4_0 ? 8 : 16;
-#pragma unroll
+CU_UNROLL
 		for (int i = 0; i < 32; i++)
-			v[i] = __fmul_rn(d, (float)(q[i] - off));
+			v[i] = cu_mul(d, (float)(q[i] - off));
 	} else {
 		float m = cu_h2f(cu_u16(b + 2));
-#pragma unroll
+CU_UNROLL
 		for (int i = 0; i < 32; i++)
-			v[i] = __fadd_rn(__fmul_rn(d, (float)q[i]), m);
+			v[i] = cu_add(cu_mul(d, (float)q[i]), m);
 	}
 }
 
 template <int T>
-__device__ __forceinline__ void cu_chunk_q32(const uint8_t *row, uint32_t c, float *v)
+CU_HD void cu_chunk_q32(const uint8_t *row, uint32_t c, float *v)
 {
 	if constexpr (T == CQ_Q8_0) {
 		const uint8_t *b = row + (size_t)c * 34;
 		float d = cu_h2f(cu_u16(b));
-#pragma unroll
+CU_UNROLL
 		for (int i = 0; i < 32; i++)
-			v[i] = __fmul_rn(d, (float)(int8_t)b[2 + i]);
+			v[i] = cu_mul(d, (float)(int8_t)b[2 + i]);
 	} else {
 		cu_chunk_q4x<T>(row, c, v);
 	}
@@ -167,46 +167,46 @@ __device__ __forceinline__ void cu_chunk_q32(const uint8_t *row, uint32_t c, flo
 
 /* Q4_K / Q5_K: chunk c is sub-block j = c % 8 of super-block c / 8 */
 template <int T>
-__device__ __forceinline__ void cu_chunk_q45k(const uint8_t *row, uint32_t c, float *v)
+CU_HD void cu_chunk_q45k(const uint8_t *row, uint32_t c, float *v)
 {
 	const int bs = T == CQ_Q4_K ? 144 : 176, qso = T == CQ_Q4_K ? 16 : 48;
 	const uint8_t *b = row + (size_t)(c >> 3) * bs;
 	const int j = (int)(c & 7);
 	float d = cu_h2f(cu_u16(b)), dmin = cu_h2f(cu_u16(b + 2)), sc, m;
 	cu_k4_scale_min(j, b + 4, &sc, &m);
-	float d1 = __fmul_rn(d, sc), m1 = __fmul_rn(dmin, m);
+	float d1 = cu_mul(d, sc), m1 = cu_mul(dmin, m);
 	const uint4 *qp = (const uint4 *)(b + qso + 32 * (j >> 1));
 	uint4 u[2] = { qp[0], qp[1] };
 	const uint8_t *qs = (const uint8_t *)u;
 	const int sh = (j & 1) * 4;
-#pragma unroll
+CU_UNROLL
 	for (int l = 0; l < 32; l++) {
 		int q = (qs[l] >> sh) & 15;
 		if (T == CQ_Q5_K)
 			q += ((b[16 + l] >> j) & 1) << 4;
-		v[l] = __fsub_rn(__fmul_rn(d1, (float)q), m1);
+		v[l] = cu_sub(cu_mul(d1, (float)q), m1);
 	}
 }
 
-__device__ __forceinline__ void cu_chunk_q6k(const uint8_t *row, uint32_t c, float *v)
+CU_HD void cu_chunk_q6k(const uint8_t *row, uint32_t c, float *v)
 {
 	const uint8_t *b = row + (size_t)(c >> 3) * 210;
 	const int j = (int)(c & 7), h = j >> 2, g = j & 3;
 	const uint8_t *ql = b + 64 * h + 32 * (g & 1), *qh = b + 128 + 32 * h;
 	const int shl = 4 * (g >> 1), shh = 2 * g;
 	float d = cu_h2f(cu_u16(b + 208));
-	float ds0 = __fmul_rn(d, (float)(int8_t)b[192 + 2 * j]);
-	float ds1 = __fmul_rn(d, (float)(int8_t)b[192 + 2 * j + 1]);
-#pragma unroll
+	float ds0 = cu_mul(d, (float)(int8_t)b[192 + 2 * j]);
+	float ds1 = cu_mul(d, (float)(int8_t)b[192 + 2 * j + 1]);
+CU_UNROLL
 	for (int l = 0; l < 32; l++) {
 		int q = ((ql[l] >> shl) & 15) | (((qh[l] >> shh) & 3) << 4);
-		v[l] = __fmul_rn(l < 16 ? ds0 : ds1, (float)(q - 32));
+		v[l] = cu_mul(l < 16 ? ds0 : ds1, (float)(q - 32));
 	}
 }
 
 /* v[0..32) = elements [32c, 32c + 32) of the row (0 past cols for the float types). */
 template <int T, bool VEC>
-__device__ __forceinline__ void cu_chunk(const uint8_t *row, uint32_t c, uint32_t cols, float *v)
+CU_HD void cu_chunk(const uint8_t *row, uint32_t c, uint32_t cols, float *v)
 {
 	if constexpr (T == CQ_F32 || T == CQ_F16 || T == CQ_BF16)
 		cu_chunk_float<T, VEC>(row, c, cols, v);
