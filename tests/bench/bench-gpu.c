@@ -6,7 +6,7 @@
  * (tests/gpu/torch-peer.py) and prints the ratio.
  *
  *   bench-gpu [--device DEV] [--prompt N] [--steps N] [--batches 1,16,64,256]
- *             [--threads N] MODEL...
+ *             [--threads N] [--graphs 0|1] MODEL...
  *
  * Per model:
  *   prefill  one sequence's --prompt (512) tokens in one llm_forward, logits
@@ -25,6 +25,10 @@
  *            number a decode step's reads are bounded by); on a cpu device,
  *            memcpy of 256 MiB the same way. fraction = (bytes / step time)
  *            / bandwidth.
+ * Decode steps run as the CUDA backend's captured graphs (--graphs 1, its
+ * default) or as plain launches (--graphs 0, to see the launch gaps); the
+ * summary line says graphs=on|off|FAILED (a capture failed and the backend
+ * fell back to launches: the reason goes to stderr).
  * The issue's goals are printed beside the figures (batch-1 >= 70% of the
  * roofline for F16, >= 50% for Q4_K; batch-64 aggregate >= 30x batch-1); a
  * benchmark reports, it does not fail on them.
@@ -38,6 +42,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cuda/backend-cuda.h"
 #include "cuda/cuda-ops.h"
 #include "plot/gguf.h"
 #include "plot/llm.h"
@@ -49,10 +54,12 @@
 struct opts {
 	const char *device;
 	uint32_t prompt, steps, threads, n_batches, batches[MAX_BATCHES];
+	int graphs; /* 1: decode steps as CUDA graphs (the backend's default), 0: launches */
 };
 
 struct figures {
 	double prefill, decode[MAX_BATCHES], step_ms[MAX_BATCHES], bytes[MAX_BATCHES];
+	char graphs[8]; /* on, off (asked), FAILED (capture failed), n/a (not CUDA) */
 };
 
 static char err[512];
@@ -216,6 +223,8 @@ static int bench_model(const char *path, const struct opts *o, struct figures *f
 		return -1;
 	}
 	llm_model_set_threads(m, o->threads);
+	if (!o->graphs && cuda_backend_set_graphs(m, 0) == 0)
+		fprintf(stderr, "bench-gpu: %s: CUDA graphs off (--graphs 0)\n", path);
 	uint32_t vocab = llm_model_hparams(m)->n_vocab, bmax = 1;
 	for (uint32_t i = 0; i < o->n_batches; i++)
 		bmax = o->batches[i] > bmax ? o->batches[i] : bmax;
@@ -226,12 +235,17 @@ static int bench_model(const char *path, const struct opts *o, struct figures *f
 		rc = -1;
 	for (uint32_t i = 0; !rc && i < o->n_batches; i++) {
 		uint32_t B = o->batches[i];
-		double step;
+		double step = 0;
 		rc = decode(m, o, B, logits, &f->decode[i], &step);
 		f->step_ms[i] = step * 1e3;
 		/* the mean context of the timed steps */
 		f->bytes[i] = wb + kvt * B * (DECODE_PROMPT + WARM_STEPS + o->steps / 2.0);
 	}
+	const char *why = cuda_backend_graphs_off(m);
+	snprintf(f->graphs, sizeof f->graphs, "%s", strncmp(o->device, "cuda", 4) ? "n/a"
+		 : !o->graphs ? "off" : why ? "FAILED" : "on");
+	if (why)
+		fprintf(stderr, "bench-gpu: %s: graph capture failed, ran as launches: %s\n", path, why);
 	free(logits);
 	llm_model_free(m);
 	return rc;
@@ -265,7 +279,8 @@ static void print_line(const char *name, const struct opts *o, double bw, const 
 			n += snprintf(line + n, sizeof line - (size_t)n, " b64_over_b1=%.1f",
 				      f->decode[i] / f->decode[0]);
 	if (n < (int)sizeof line)
-		snprintf(line + n, sizeof line - (size_t)n, " bw_gbs=%.0f", bw / 1e9);
+		snprintf(line + n, sizeof line - (size_t)n, " bw_gbs=%.0f graphs=%s", bw / 1e9,
+			 f->graphs);
 	puts(line);
 }
 
@@ -274,7 +289,7 @@ static void print_line(const char *name, const struct opts *o, double bw, const 
 static int usage(void)
 {
 	fprintf(stderr, "usage: bench-gpu [--device DEV] [--prompt N] [--steps N] "
-		"[--batches 1,16,64,256] [--threads N] MODEL...\n");
+		"[--batches 1,16,64,256] [--threads N]\n                 [--graphs 0|1] MODEL...\n");
 	return 2;
 }
 
@@ -308,6 +323,8 @@ static int parse(struct opts *o, int argc, char **argv, int *first)
 			o->steps = (uint32_t)n;
 		else if (!strcmp(a, "--threads") && n >= 1 && n <= LLM_MAX_THREADS)
 			o->threads = (uint32_t)n;
+		else if (!strcmp(a, "--graphs") && n <= 1)
+			o->graphs = (int)n;
 		else if (!(!strcmp(a, "--batches") && parse_batches(o, v) == 0))
 			return usage();
 	}
@@ -319,7 +336,7 @@ static int parse(struct opts *o, int argc, char **argv, int *first)
 
 int main(int argc, char **argv)
 {
-	struct opts o = { "cuda", 512, 32, 16, 4, { 1, 16, 64, 256 } };
+	struct opts o = { "cuda", 512, 32, 16, 4, { 1, 16, 64, 256 }, 1 };
 	int first, rc = parse(&o, argc, argv, &first);
 	if (rc)
 		return rc;

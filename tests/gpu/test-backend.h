@@ -19,6 +19,7 @@ struct tc {
 };
 
 extern void *tb_stream, *tb_blas;
+extern int tb_small; /* --small: no 512-token cases, fewer head layouts (the CPU stand-in) */
 extern char tb_err[1024]; /* the last CUDA error message */
 
 float tb_urand(float a);              /* uniform in [-a, a) */
