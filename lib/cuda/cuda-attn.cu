@@ -46,6 +46,7 @@
 #include <string.h>
 
 #include "cuda/cuda-common.cuh"
+#include "cuda/cuda-emu.h"
 #include "cuda/cuda-host.h"
 
 #define AT_TILE CUDA_ATTN_TILE
@@ -101,6 +102,7 @@ extern "C" int cuda_kv_write(void *kv, const struct cuda_kv_layout *L, uint32_t 
 	if (layer >= L->n_layer || (L->elem_bytes != 2 && L->elem_bytes != 4))
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_kv_write: layer %u of %u, %u-byte "
 			       "elements", layer, L->n_layer, L->elem_bytes);
+	CU_EMU(emu_kv_write(kv, L, layer, k, v, slots, n));
 	if (L->elem_bytes == 2)
 		kv_write_k<uint16_t><<<n, 256, 0, CU_STREAM(stream)>>>((uint16_t *)kv, *L, layer, k, v,
 								       slots);
@@ -338,6 +340,7 @@ extern "C" int cuda_attn(const struct cuda_attn_args *a, void *stream, char *err
 			       "the heads (layer %u, kdim %u, vdim %u)", a->layer, a->L.kdim, a->L.vdim);
 	if (!n_rows)
 		return 0;
+	CU_EMU(cuda_host_attn(a));
 	size_t smem = at_smem_words(*a) * sizeof(float); /* uint32 slots: same size */
 	dim3 grid(n_rows, a->n_head_kv);
 	cuda_attn_args c = *a;

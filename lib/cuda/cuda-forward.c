@@ -399,9 +399,14 @@ static int body_graph(struct fwd *f)
 	if (!hit) {
 		char e2[256];
 		void *exec = NULL;
-		TRY(f, cuda_graph_begin(c->stream, f->e, sizeof f->e));
+		int erc = cuda_graph_begin(c->stream, e2, sizeof e2);
+		if (erc) { /* cannot capture here (the emulator, an old driver): launches */
+			snprintf(c->graphs_why, sizeof c->graphs_why, "%.200s", e2);
+			c->graphs_off = 1;
+			return body(f);
+		}
 		int rc = body(f);
-		int erc = cuda_graph_end(c->stream, &exec, e2, sizeof e2);
+		erc = cuda_graph_end(c->stream, &exec, e2, sizeof e2);
 		if (rc || erc) {
 			cuda_graph_free(exec);
 			if (rc)

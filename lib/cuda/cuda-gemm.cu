@@ -17,6 +17,7 @@
  */
 #include <cublas_v2.h>
 
+#include "cuda/cuda-emu.h"
 #include "cuda/cuda-quant.cuh"
 
 static int blas_fail(cublasStatus_t st, char *err, size_t errlen)
@@ -51,6 +52,7 @@ extern "C" int cuda_gemm(float *y, const void *w, uint32_t type, size_t row_byte
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_gemm: shape beyond cuBLAS's int");
 	if (type != CQ_F16 && (tile_rows == 0 || !wh))
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_gemm: no weight tile scratch");
+	CU_EMU(emu_gemm(y, w, type, row_bytes, rows, cols, x, n));
 	cublasStatus_t st = cublasSetStream(h, CU_STREAM(stream));
 	if (st != CUBLAS_STATUS_SUCCESS)
 		return blas_fail(st, err, errlen);

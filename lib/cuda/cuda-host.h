@@ -17,6 +17,10 @@
 extern "C" {
 #endif
 
+/* Emulate the CUDA device on the host from now on (on = 1) for every
+ * cuda-ops.h function and device probe (cuda-emu.h): the whole backend,
+ * "cuda:0", runs without a GPU. Set before loading a model; tests only. */
+void cuda_set_emulation(int on);
 /* v[0..32) = elements [32c, 32c + 32) of a row of cols elements of type,
  * decoded exactly as the kernels do. row must be 16-byte aligned. 0, or
  * CUDA_OP_EINVAL for a type the kernels do not read. */

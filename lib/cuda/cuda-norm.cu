@@ -20,6 +20,7 @@
 #include <float.h>
 
 #include "cuda/cuda-common.cuh"
+#include "cuda/cuda-emu.h"
 #include "cuda/cuda-host.h"
 
 #define EW_THREADS 256
@@ -57,6 +58,7 @@ __global__ void scale_round_k(float *x, size_t n, float scale, int round_f16)
 extern "C" int cuda_f32_to_f16(uint16_t *y, const float *x, size_t n, void *stream, char *err,
 			       size_t errlen)
 {
+	CU_EMU(emu_f32_to_f16(y, x, n));
 	if (!n)
 		return 0;
 	f32_to_f16_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(y, x, n);
@@ -66,6 +68,7 @@ extern "C" int cuda_f32_to_f16(uint16_t *y, const float *x, size_t n, void *stre
 extern "C" int cuda_f16_to_f32(float *y, const uint16_t *x, size_t n, void *stream, char *err,
 			       size_t errlen)
 {
+	CU_EMU(emu_f16_to_f32(y, x, n));
 	if (!n)
 		return 0;
 	f16_to_f32_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(y, x, n);
@@ -75,6 +78,7 @@ extern "C" int cuda_f16_to_f32(float *y, const uint16_t *x, size_t n, void *stre
 extern "C" int cuda_scale_round(float *x, size_t n, float scale, int round_f16, void *stream,
 				char *err, size_t errlen)
 {
+	CU_EMU(emu_scale_round(x, n, scale, round_f16));
 	if (!n || (scale == 1.0f && !round_f16))
 		return 0;
 	scale_round_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(x, n, scale, round_f16);
@@ -112,6 +116,7 @@ extern "C" int cuda_rmsnorm(float *y, const float *x, const float *w, uint32_t n
 		return 0;
 	if (!dim || !w)
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_rmsnorm: dim 0 or no weight");
+	CU_EMU(emu_rmsnorm(y, x, w, n, dim, eps));
 	rmsnorm_k<<<n, CUDA_NORM_THREADS, 0, CU_STREAM(stream)>>>(y, x, w, dim, eps);
 	return cu_launched("cuda_rmsnorm", err, errlen);
 }
@@ -146,6 +151,7 @@ extern "C" int cuda_rope_table(float *cs, const uint32_t *pos, uint32_t n, uint3
 			       float base, float scale, const float *ff, void *stream, char *err,
 			       size_t errlen)
 {
+	CU_EMU(emu_rope_table(cs, pos, n, n_rot, base, scale, ff));
 	if (!n || n_rot < 2)
 		return 0;
 	rope_table_k<<<ew_grid((size_t)n * (n_rot / 2)), EW_THREADS, 0, CU_STREAM(stream)>>>(
@@ -179,6 +185,7 @@ extern "C" int cuda_rope(float *x, const float *cs, uint32_t n, uint32_t n_heads
 	size_t total = (size_t)n * n_heads * (n_rot / 2);
 	if (!total)
 		return 0;
+	CU_EMU(emu_rope(x, cs, n, n_heads, head_dim, n_rot, mode));
 	rope_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(x, cs, n, n_heads, head_dim,
 								       n_rot, mode == 1);
 	return cu_launched("cuda_rope", err, errlen);
@@ -214,6 +221,7 @@ extern "C" int cuda_glu(float *gate, const float *up, uint32_t n, uint32_t dim, 
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_glu: activation %d", act);
 	if (!total)
 		return 0;
+	CU_EMU(emu_glu(gate, up, total, act));
 	glu_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(gate, up, total, act);
 	return cu_launched("cuda_glu", err, errlen);
 }
@@ -230,6 +238,7 @@ extern "C" int cuda_add(float *x, const float *y, size_t n, void *stream, char *
 		return 0;
 	if (n > UINT32_MAX)
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_add: %zu elements", n);
+	CU_EMU(emu_add(x, y, n, (uint32_t)n));
 	add_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(x, y, n, (uint32_t)n);
 	return cu_launched("cuda_add", err, errlen);
 }
@@ -240,6 +249,7 @@ extern "C" int cuda_add_bias(float *y, const float *b, uint32_t n, uint32_t dim,
 	size_t total = (size_t)n * dim;
 	if (!total || !b)
 		return 0;
+	CU_EMU(emu_add(y, b, total, dim));
 	add_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(y, b, total, dim);
 	return cu_launched("cuda_add_bias", err, errlen);
 }
@@ -256,6 +266,7 @@ extern "C" int cuda_gather_rows(float *y, const float *x, const uint32_t *rows, 
 	size_t total = (size_t)n_rows * dim;
 	if (!total)
 		return 0;
+	CU_EMU(emu_gather(y, x, rows, n_rows, dim));
 	gather_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(y, x, rows, dim, total);
 	return cu_launched("cuda_gather_rows", err, errlen);
 }

@@ -32,6 +32,7 @@
 
 #include "cuda/cuda-plan.h"
 #include "helper-rng.h"
+#include "plot/llm.h"
 #include "llm/cpu/cpu-impl.h"
 #include "llm/cpu/ops-impl.h"
 #include "llm/engine/kv-impl.h"
@@ -483,6 +484,121 @@ static void test_attention_kernel(void **state)
 		check_attn(f16, 40); /* a window that only some entries exceed */
 	}
 }
+
+/* ---- the whole backend on the emulated device ------------------------------ */
+
+struct pair {
+	struct llm_model *m[2]; /* cpu (float activations), cuda (emulated) */
+	struct llm_kv *kv[2];
+	uint32_t n_vocab;
+	double worst;           /* largest error seen, relative to the row's max |logit| */
+};
+
+static void pair_open(struct pair *p, const char *path, enum llm_kv_type kvt)
+{
+	char err[256];
+	const char *dev[2] = { "cpu", "cuda" };
+	cuda_set_emulation(1);
+	for (int i = 0; i < 2; i++) {
+		p->m[i] = llm_model_load_on(path, dev[i], err, sizeof err);
+		if (!p->m[i])
+			fail_msg("%s on %s: %s", path, dev[i], err);
+		p->kv[i] = llm_kv_new(p->m[i], kvt, 1 << 20, 4, 4, err, sizeof err);
+		if (!p->kv[i])
+			fail_msg("%s", err);
+	}
+	assert_string_equal(llm_model_device(p->m[1]), "cuda:0");
+	llm_model_set_float_acts(p->m[0], 1);
+	p->n_vocab = llm_model_hparams(p->m[0])->n_vocab;
+	p->worst = 0;
+}
+
+static void pair_close(struct pair *p)
+{
+	for (int i = 0; i < 2; i++) {
+		llm_kv_free(p->kv[i]);
+		llm_model_free(p->m[i]);
+	}
+	cuda_set_emulation(0);
+}
+
+/* One batch on both; every logit row within tol of the CPU's (relative to
+ * the row's largest |logit|). */
+static void pair_step(struct pair *p, const struct llm_batch_entry *e, uint32_t n, double tol)
+{
+	char err[256];
+	uint32_t n_out = 0;
+	for (uint32_t i = 0; i < n; i++)
+		n_out += e[i].want_logits;
+	float *lg[2];
+	struct llm_batch b = { .n = n, .e = e };
+	for (int i = 0; i < 2; i++) {
+		lg[i] = malloc((size_t)(n_out ? n_out : 1) * p->n_vocab * sizeof(float));
+		if (llm_forward(p->m[i], p->kv[i], &b, lg[i], err, sizeof err))
+			fail_msg("forward on %s: %s", llm_model_device(p->m[i]), err);
+	}
+	for (uint32_t r = 0; r < n_out; r++) {
+		const float *c = lg[0] + (size_t)r * p->n_vocab, *g = lg[1] + (size_t)r * p->n_vocab;
+		double mx = 0, d = 0;
+		for (uint32_t v = 0; v < p->n_vocab; v++) {
+			mx = fabs(c[v]) > mx ? fabs(c[v]) : mx;
+			d = fabs((double)g[v] - c[v]) > d || g[v] != g[v] ? fabs((double)g[v] - c[v]) : d;
+		}
+		if (!(d <= tol * mx))
+			fail_msg("logit row %u of %u: max error %.3g, %.3g of the largest logit %.3g "
+				 "(tolerance %.3g)", r, n_out, d, d / mx, mx, tol);
+		p->worst = d / mx > p->worst ? d / mx : p->worst;
+	}
+	free(lg[0]);
+	free(lg[1]);
+}
+
+/* Seq 0's 70-token prompt in two batches of 40 and 30 and seq 2's in one of
+ * 70 (the cuBLAS path: f16 operands, looser), then decode steps of seq 0
+ * beside a 5-token prefill and decode of seq 1 (matvec path, last-layer
+ * row compaction), past the gemma fixture's window of 3. */
+static void check_model(const char *path, enum llm_kv_type kvt)
+{
+	struct pair p;
+	struct llm_batch_entry e[80];
+	/* f32 activations on both sides: float summation order only; an F16
+	 * cache adds probabilities rounded at different points (2^-11) */
+	double tight = kvt == LLM_KV_F16 ? 5e-3 : 1e-4;
+	pair_open(&p, path, kvt);
+	for (uint32_t s = 0; s < 3; s++) {
+		uint32_t seq = s < 2 ? 0 : 2, lo = s == 1 ? 40 : 0, hi = s == 0 ? 40 : 70;
+		for (uint32_t i = lo; i < hi; i++)
+			e[i - lo] = (struct llm_batch_entry){ .seq = seq, .pos = i,
+							      .token = (int32_t)((i * 7 + 3 + seq) % p.n_vocab),
+							      .want_logits = i % 9 == 0 || i + 1 == hi };
+		/* f16 operands: ~2^-11 relative per product, worst over a row's sums */
+		pair_step(&p, e, hi - lo, hi - lo > CUDA_MATVEC_MAX_N ? 2e-2 : tight);
+	}
+	for (uint32_t s = 0; s < 6; s++) {
+		uint32_t n = 0;
+		e[n++] = (struct llm_batch_entry){ .seq = 0, .pos = 70 + s, .token = (int32_t)(s * 5 % p.n_vocab),
+						   .want_logits = 1 };
+		for (uint32_t k = 0; k < (s == 0 ? 5u : 1u); k++)
+			e[n++] = (struct llm_batch_entry){ .seq = 1, .pos = s == 0 ? k : 4 + s,
+							   .token = (int32_t)((k + s * 3 + 1) % p.n_vocab),
+							   .want_logits = s > 0 || k == 4 };
+		pair_step(&p, e, n, tight);
+	}
+	print_message("%s %s: worst logit error %.3g of the largest\n", path,
+		      kvt == LLM_KV_F16 ? "f16" : "f32", p.worst);
+	pair_close(&p);
+}
+
+static void test_backend_emulated(void **state)
+{
+	(void)state;
+	check_model("tests/fixtures/llm-tiny.gguf", LLM_KV_F16);
+	check_model("tests/fixtures/llm-tiny.gguf", LLM_KV_F32);
+	check_model("tests/fixtures/llm-tiny-gemma3.gguf", LLM_KV_F16);
+	check_model("tests/fixtures/llm-tiny-gemma3.gguf", LLM_KV_F32);
+	check_model("tests/fixtures/llm-tiny-qwen2.gguf", LLM_KV_F16);
+	check_model("tests/fixtures/llm-tiny-f16.gguf", LLM_KV_F16);
+}
 #endif
 
 int main(void)
@@ -500,6 +616,7 @@ int main(void)
 		cmocka_unit_test(test_activation),
 		cmocka_unit_test(test_matvec_kernel),
 		cmocka_unit_test(test_attention_kernel),
+		cmocka_unit_test(test_backend_emulated),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
