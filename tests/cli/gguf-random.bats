@@ -28,7 +28,8 @@ check() {
 	assert_line --partial "llm-compare: ok"
 	assert_line --regexp '^logits: 64 positions finite=yes .* ok$'
 	assert_line --regexp '^greedy: 24/24 steps identical'
-	assert_line --regexp '^batch:  cpu: seq 0 alone vs among 23 others: tokens identical, logits max_abs 0.000e\+00 ok$'
+	assert_line --regexp '^batch:  cpu: seq 0 alone vs among 23 others, prompts prefilled one by one: tokens identical, logits max_abs 0.000e\+00 ok$'
+	assert_line --regexp '^batch:  cpu: seq 0 alone vs among 23 others, one joint prefill: tokens identical, logits max_abs 0.000e\+00 ok$'
 }
 
 @test "llama: F32, Q4_0, Q5_1, Q4_K and Q6_K weights are deterministic and batch invariant" {

@@ -4,10 +4,13 @@
  * lib/llm/quant), for every weight type and a spread of shapes. ggml's
  * test-backend-ops is the model. Built only by make CUDA=1 (make gpu-tests).
  *
- *   test-backend [--seed N] [--op NAME] [--quiet] [--small]
+ *   test-backend [--seed N] [--op NAME] [--quiet] [--small] [--emulate]
  *
  * --small leaves out the 512-token cases and three of the five attention
  * head layouts: for the CPU stand-in of make check, never on the GPU.
+ * --emulate (a CUDA build) runs the kernels' own code on the host through
+ * lib/cuda's emulated device (cuda-emu.cu): the dry run of tests/gpu/run
+ * on a machine without a GPU.
  * Each run draws fresh random inputs (the seed is printed first; --seed N
  * repeats a run). Every output buffer is poisoned (all bytes 0xFF: NaN in
  * f32, NaN in f16) before the op runs, so an element the op leaves unwritten
@@ -61,6 +64,9 @@
 
 #include "cuda/cuda-dev.h"
 #include "cuda/cuda-ops.h"
+#ifdef PLOT_CUDA
+#include "cuda/cuda-host.h"
+#endif
 #include "llm/quant/quant.h"
 #include "test-backend.h"
 
@@ -288,6 +294,7 @@ static int open_device(void)
 int main(int argc, char **argv)
 {
 	uint64_t seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	int emulate = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 10);
@@ -297,9 +304,18 @@ int main(int argc, char **argv)
 			quiet = 1;
 		else if (!strcmp(argv[i], "--small"))
 			tb_small = 1;
+		else if (!strcmp(argv[i], "--emulate"))
+			emulate = 1;
 		else
-			return fprintf(stderr, "usage: test-backend [--seed N] [--op NAME] [--quiet] [--small]\n"), 2;
+			return fprintf(stderr, "usage: test-backend [--seed N] [--op NAME] [--quiet] [--small] "
+				       "[--emulate]\n"), 2;
 	}
+#ifdef PLOT_CUDA
+	cuda_set_emulation(emulate);
+#else
+	if (emulate)
+		return fprintf(stderr, "test-backend: --emulate needs a CUDA build\n"), 2;
+#endif
 	if (only_op && !tally_of(only_op))
 		return fprintf(stderr, "test-backend: '%s': no such op\n", only_op), 2;
 	printf("test-backend: seed %llu (--seed %llu repeats this run)\n",

@@ -7,7 +7,15 @@
  *   llm-compare [--a DEV] [--b DEV] [--threads-a N] [--threads-b N]
  *               [--positions N] [--steps N] [--prompt N] [--batch N]
  *               [--tol X] [--exact] [--kv-f32] [--seed N] [--model-b PATH] [--batch-a]
- *               MODEL
+ *               [--emulate] [--float-acts] MODEL
+ *
+ * --float-acts makes A multiply float activations, as the GPU does, instead
+ * of quantizing them to 8 bits first (llm_model_set_float_acts): the
+ * logits check and the greedy reference then compare like with like, and
+ * one more line reports B against A's default path.
+ * --emulate (a make CUDA=1 build) puts lib/cuda's emulated device behind
+ * "cuda": the CUDA backend's own code on the host, the dry run of
+ * tests/gpu/run without a GPU.
  *
  * A (default cpu) is the reference, B (default cpu) the device under test;
  * the model is loaded once on each (--model-b: B loads another file, which
@@ -30,11 +38,14 @@
  *           compared (the contexts differ).
  *   batch   on B (and on A with --batch-a): sequence 0's greedy
  *           run of the greedy check, again among --batch - 1 (default 63)
- *           other sequences with prompts of other lengths, prefilled in one
- *           batch and decoded in batches of all of them: the tokens must be
- *           the same. On a CPU the logits must also be bitwise the same
- *           (the engine's batch-invariance promise); elsewhere their
- *           largest difference is reported.
+ *           other sequences with prompts of other lengths, decoded in
+ *           batches of all of them, twice: prompts prefilled one by one
+ *           (every step then is a decode batch: logits must be bitwise the
+ *           same, on any device), and all prompts in one joint prefill
+ *           batch (tokens must be the same; logits bitwise on a CPU; on a
+ *           GPU a batch past CUDA_MATVEC_MAX_N tokens takes the cuBLAS f16
+ *           path, which the alone run's short prefill does not, so only
+ *           their largest difference is reported).
  * The last line is "llm-compare: ok|FAIL key=value ...".
  *
  * Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 an engine
@@ -46,6 +57,9 @@
 #include <string.h>
 
 #include "plot/llm.h"
+#ifdef PLOT_CUDA
+#include "cuda/cuda-host.h"
+#endif
 
 struct dev {
 	const char *name;
@@ -58,7 +72,7 @@ struct opts {
 	struct dev a, b;
 	uint32_t positions, steps, prompt, batch;
 	double tol;
-	int exact, batch_a;
+	int exact, batch_a, emulate, float_acts;
 	enum llm_kv_type kv_type;
 	uint64_t seed;
 	const char *path, *path_b; /* path_b: B loads another file (the tests' negative case) */
@@ -68,8 +82,8 @@ struct result {
 	double max_rel, mean_rel, max_abs, tau;
 	uint32_t agree, diverged_at; /* diverged_at = steps: never */
 	double gap;                  /* A's gap at the divergence */
-	int logits_ok, greedy_ok, batch_ok;
-	double batch_diff_a, batch_diff_b;
+	int logits_ok, greedy_ok, batch_ok, batch_decode_bitwise;
+	double batch_diff_b; /* joint prefill */
 };
 
 static uint32_t n_vocab;
@@ -147,6 +161,44 @@ static float *prompt_logits(const struct dev *d, const struct opts *o, const int
 	return rc ? NULL : lg;
 }
 
+/* Max and mean over positions of |b - a|_2 / |a|_2, and the max |b - a|. */
+static void rel_errors(const float *la, const float *lb, uint32_t positions, double *max_rel,
+		       double *mean_rel, double *max_abs)
+{
+	double sum = 0;
+	*max_rel = *max_abs = 0;
+	for (uint32_t p = 0; p < positions; p++) {
+		const float *a = la + (size_t)p * n_vocab, *b = lb + (size_t)p * n_vocab;
+		double num = 0, den = 0;
+		for (uint32_t i = 0; i < n_vocab; i++) {
+			double dd = (double)b[i] - a[i];
+			num += dd * dd;
+			den += (double)a[i] * a[i];
+			*max_abs = fmax(*max_abs, fabs(dd));
+		}
+		double rel = den > 0 ? sqrt(num / den) : sqrt(num);
+		*max_rel = fmax(*max_rel, rel);
+		sum += rel;
+	}
+	*mean_rel = sum / positions;
+}
+
+/* With --float-acts, also B against A's default 8-bit activations (reported). */
+static int logits_vs_default(struct opts *o, const int32_t *toks, const float *lb)
+{
+	double mx, mean, ab;
+	llm_model_set_float_acts(o->a.m, 0);
+	float *la = prompt_logits(&o->a, o, toks);
+	llm_model_set_float_acts(o->a.m, 1);
+	if (!la)
+		return -1;
+	rel_errors(la, lb, o->positions, &mx, &mean, &ab);
+	printf("logits: vs A with 8-bit activations (reported, not checked): max_rel=%.3e "
+	       "mean_rel=%.3e max_abs=%.3e\n", mx, mean, ab);
+	free(la);
+	return 0;
+}
+
 static int check_logits(struct opts *o, struct result *r)
 {
 	int32_t *toks = malloc(o->positions * sizeof *toks);
@@ -154,26 +206,14 @@ static int check_logits(struct opts *o, struct result *r)
 		return -1;
 	random_tokens(toks, o->positions, o->seed);
 	float *la = prompt_logits(&o->a, o, toks), *lb = la ? prompt_logits(&o->b, o, toks) : NULL;
+	if (la && lb && o->float_acts && logits_vs_default(o, toks, lb))
+		free(lb), lb = NULL;
 	free(toks);
 	if (!la || !lb)
 		return free(la), free(lb), -1;
 	size_t all = (size_t)o->positions * n_vocab;
 	int finite = all_finite(la, all) && all_finite(lb, all);
-	double sum = 0;
-	for (uint32_t p = 0; p < o->positions; p++) {
-		const float *a = la + (size_t)p * n_vocab, *b = lb + (size_t)p * n_vocab;
-		double num = 0, den = 0;
-		for (uint32_t i = 0; i < n_vocab; i++) {
-			double dd = (double)b[i] - a[i];
-			num += dd * dd;
-			den += (double)a[i] * a[i];
-			r->max_abs = fmax(r->max_abs, fabs(dd));
-		}
-		double rel = den > 0 ? sqrt(num / den) : sqrt(num);
-		r->max_rel = fmax(r->max_rel, rel);
-		sum += rel;
-	}
-	r->mean_rel = sum / o->positions;
+	rel_errors(la, lb, o->positions, &r->max_rel, &r->mean_rel, &r->max_abs);
 	r->logits_ok = finite && (o->exact ? r->max_abs == 0 : r->max_rel <= o->tol);
 	r->tau = fmax(2 * r->max_abs, 1e-4);
 	char tol[32];
@@ -254,11 +294,21 @@ static int check_greedy(struct opts *o, struct result *r, int32_t *ta, int32_t *
 	return 0;
 }
 
+/* Sequence q's prompt alone, its last logits into row q of lg. */
+static int prefill_one(const struct dev *d, struct llm_kv *kv, uint32_t q, const int32_t *t,
+		       uint32_t len, struct llm_batch_entry *e, float *lg)
+{
+	for (uint32_t i = 0; i < len; i++)
+		e[i] = (struct llm_batch_entry){ q, i, t[i], i + 1 == len };
+	return forward(d, kv, e, len, lg + (size_t)q * n_vocab);
+}
+
 /* Sequence 0 = the greedy check's prompt; others get other prompts of
- * other lengths. Prefill all in one batch, then decode all together;
- * returns seq 0's tokens in t0 and its per-step logits in l0. */
+ * other lengths. Prefill all in one batch (joint) or each alone, then
+ * decode all together; returns seq 0's tokens in t0 and its per-step
+ * logits in l0. */
 static int batched(const struct dev *d, const struct opts *o, const int32_t *prompt0,
-		   int32_t *t0, float *l0)
+		   int joint, int32_t *t0, float *l0)
 {
 	uint32_t B = o->batch, P = o->prompt, S = o->steps, n = 0;
 	uint32_t *len = calloc(B, sizeof *len), *last = calloc(B, sizeof *last);
@@ -275,8 +325,10 @@ static int batched(const struct dev *d, const struct opts *o, const int32_t *pro
 		else
 			random_tokens(tq, len[q], o->seed + 100 + q);
 	}
+	for (uint32_t q = 0; !rc && !joint && q < B; q++)
+		rc = prefill_one(d, kv, q, toks + (size_t)q * (P + 16 + S), len[q], e, lg);
 	/* interleave the prompts' tokens so every sequence's entries mix */
-	for (uint32_t i = 0; !rc && i < P + 16; i++)
+	for (uint32_t i = 0; !rc && joint && i < P + 16; i++)
 		for (uint32_t q = 0; q < B; q++)
 			if (i < len[q])
 				e[n++] = (struct llm_batch_entry){ q, i, toks[(size_t)q * (P + 16 + S) + i],
@@ -284,11 +336,11 @@ static int batched(const struct dev *d, const struct opts *o, const int32_t *pro
 	for (uint32_t i = 0, k = 0; !rc && i < n; i++)
 		if (e[i].want_logits)
 			last[e[i].seq] = k++;
-	if (!rc)
+	if (!rc && joint)
 		rc = forward(d, kv, e, n, lg);
 	for (uint32_t s = 0; !rc && s < S; s++) {
 		for (uint32_t q = 0; q < B; q++) {
-			const float *row = lg + (size_t)(s == 0 ? last[q] : q) * n_vocab;
+			const float *row = lg + (size_t)(s == 0 && joint ? last[q] : q) * n_vocab;
 			int32_t t = (int32_t)argmax(row);
 			if (q == 0)
 				t0[s] = t, memcpy(l0 + (size_t)s * n_vocab, row, n_vocab * sizeof *row);
@@ -303,22 +355,28 @@ static int batched(const struct dev *d, const struct opts *o, const int32_t *pro
 }
 
 /* Seq 0 among the others against its run alone (alone_t after the prompt,
- * alone_l per step). Returns the largest logit difference, or -1. */
+ * alone_l per step). Prompts prefilled one by one (joint 0): every step is
+ * a decode batch, which must be bitwise batch invariant on any device.
+ * Joint prefill: on a GPU a batch of more tokens takes another product
+ * path (cuBLAS on f16 operands past CUDA_MATVEC_MAX_N tokens), so only the
+ * tokens must agree there; a CPU stays bitwise. Returns the largest logit
+ * difference, or -1. */
 static double batch_one(const struct dev *d, const struct opts *o, const int32_t *alone_t,
-			const float *alone_l, int *ok)
+			const float *alone_l, int joint, int *ok)
 {
 	uint32_t S = o->steps;
 	int32_t *t0 = malloc(S * sizeof *t0);
 	float *l0 = malloc((size_t)S * n_vocab * sizeof *l0);
 	double diff = -1;
-	if (t0 && l0 && batched(d, o, alone_t, t0, l0) == 0) {
+	if (t0 && l0 && batched(d, o, alone_t, joint, t0, l0) == 0) {
 		int same = memcmp(t0, alone_t + o->prompt, S * sizeof *t0) == 0;
 		diff = 0;
 		for (size_t i = 0; same && i < (size_t)S * n_vocab; i++)
 			diff = fmax(diff, fabs((double)l0[i] - alone_l[i]));
-		*ok = same && (!d->cpu || diff == 0);
-		printf("batch:  %s: seq 0 alone vs among %u others: tokens %s, logits max_abs %s%.3e "
-		       "%s\n", d->name, o->batch - 1, same ? "identical" : "DIFFER",
+		*ok = same && ((joint && !d->cpu) || diff == 0);
+		printf("batch:  %s: seq 0 alone vs among %u others, %s: tokens %s, logits max_abs "
+		       "%s%.3e %s\n", d->name, o->batch - 1, joint ? "one joint prefill" :
+		       "prompts prefilled one by one", same ? "identical" : "DIFFER",
 		       same ? "" : "(n/a) ", diff, *ok ? "ok" : "FAIL");
 	}
 	free(t0);
@@ -329,16 +387,20 @@ static double batch_one(const struct dev *d, const struct opts *o, const int32_t
 static int check_batch(struct opts *o, struct result *r, const int32_t *ta, const int32_t *tb,
 		       const float *ga, const float *gb)
 {
-	int ok_b = 0, ok_a = 1;
-	r->batch_diff_b = batch_one(&o->b, o, tb, gb, &ok_b);
-	if (r->batch_diff_b < 0)
+	int ok[4] = { 1, 1, 1, 1 };
+	double sep = batch_one(&o->b, o, tb, gb, 0, &ok[0]);
+	r->batch_diff_b = batch_one(&o->b, o, tb, gb, 1, &ok[1]);
+	if (sep < 0 || r->batch_diff_b < 0)
 		return -1;
-	r->batch_diff_a = 0;
-	if (o->batch_a && (r->batch_diff_a = batch_one(&o->a, o, ta, ga, &ok_a)) < 0)
+	r->batch_decode_bitwise = sep == 0;
+	if (o->batch_a && (batch_one(&o->a, o, ta, ga, 0, &ok[2]) < 0 ||
+			   batch_one(&o->a, o, ta, ga, 1, &ok[3]) < 0))
 		return -1;
-	r->batch_ok = ok_a && ok_b;
+	r->batch_ok = ok[0] && ok[1] && ok[2] && ok[3];
 	return 0;
 }
+
+static const struct opts *opts_of_run; /* for load(): --float-acts */
 
 static int load(struct dev *d, const char *path)
 {
@@ -348,6 +410,8 @@ static int load(struct dev *d, const char *path)
 		fprintf(stderr, "llm-compare: %s: %s\n", d->name, err);
 		return -1;
 	}
+	if (d == &opts_of_run->a && opts_of_run->float_acts)
+		llm_model_set_float_acts(d->m, 1);
 	if (llm_model_set_threads(d->m, d->threads)) {
 		fprintf(stderr, "llm-compare: %s: cannot use %u threads\n", d->name, d->threads);
 		return -1;
@@ -357,6 +421,7 @@ static int load(struct dev *d, const char *path)
 
 static int run(struct opts *o, struct result *r)
 {
+	opts_of_run = o;
 	if (load(&o->a, o->path) || load(&o->b, o->path_b ? o->path_b : o->path))
 		return -1;
 	n_vocab = llm_model_hparams(o->a.m)->n_vocab;
@@ -383,7 +448,8 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: llm-compare [--a DEV] [--b DEV] [--threads-a N] [--threads-b N] "
 		"[--positions N]\n                   [--steps N] [--prompt N] [--batch N] [--tol X] "
-		"[--exact] [--kv-f32] [--seed N]\n                   [--model-b PATH] [--batch-a] MODEL\n");
+		"[--exact] [--kv-f32] [--seed N]\n                   [--model-b PATH] [--batch-a] [--emulate] "
+		"[--float-acts] MODEL\n");
 	return 2;
 }
 
@@ -407,6 +473,8 @@ static int parse(struct opts *o, int argc, char **argv)
 		if (!strcmp(a, "--exact")) { o->exact = 1; continue; }
 		if (!strcmp(a, "--kv-f32")) { o->kv_type = LLM_KV_F32; continue; }
 		if (!strcmp(a, "--batch-a")) { o->batch_a = 1; continue; }
+		if (!strcmp(a, "--emulate")) { o->emulate = 1; continue; }
+		if (!strcmp(a, "--float-acts")) { o->float_acts = 1; continue; }
 		if (!strcmp(a, "--a")) o->a.name = v;
 		else if (!strcmp(a, "--b")) o->b.name = v;
 		else if (!strcmp(a, "--model-b")) o->path_b = v;
@@ -428,6 +496,14 @@ static int parse(struct opts *o, int argc, char **argv)
 	if (i != argc - 1 || argv[i][0] == '-')
 		return usage();
 	o->path = argv[i];
+#ifdef PLOT_CUDA
+	cuda_set_emulation(o->emulate);
+#else
+	if (o->emulate) {
+		fprintf(stderr, "llm-compare: --emulate needs a CUDA build (make CUDA=1)\n");
+		return 2;
+	}
+#endif
 	return 0;
 }
 
@@ -447,8 +523,8 @@ int main(int argc, char **argv)
 		return 3;
 	int ok = r.logits_ok && r.greedy_ok && r.batch_ok;
 	printf("llm-compare: %s max_rel=%.3e mean_rel=%.3e greedy=%u/%u%s batch=%s "
-	       "batch_max_abs=%.3e\n", ok ? "ok" : "FAIL", r.max_rel, r.mean_rel, r.agree, o.steps,
-	       r.diverged_at < o.steps && r.greedy_ok ? "(near-tie)" : "", r.batch_ok ? "ok" : "FAIL",
-	       r.batch_diff_b);
+	       "decode_bitwise=%s joint_prefill_max_abs=%.3e\n", ok ? "ok" : "FAIL", r.max_rel,
+	       r.mean_rel, r.agree, o.steps, r.diverged_at < o.steps && r.greedy_ok ? "(near-tie)" : "",
+	       r.batch_ok ? "ok" : "FAIL", r.batch_decode_bitwise ? "yes" : "NO", r.batch_diff_b);
 	return ok ? 0 : 1;
 }
