@@ -91,7 +91,10 @@ CMD_SRC  := $(sort $(wildcard cmd/*.c))
 DMN_SRC  := $(sort $(wildcard daemon/*.c))
 LIBA     := $(B)/libplot.a
 GPU_TOOLS := $(B)/tests/gguf-random $(B)/tests/llm-compare
-GPU_MOCK  := $(if $(filter 1,$(CUDA)),,$(B)/tests/test-backend-mock)
+# test-backend for tests/cli/gpu-test-backend.bats: against the CPU stand-in
+# (tests/gpu/cuda-mock.c), or in a CUDA build the real one on lib/cuda's
+# emulated device
+GPU_MOCK  := $(if $(filter 1,$(CUDA)),$(B)/gpu/test-backend,$(B)/tests/test-backend-mock)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
