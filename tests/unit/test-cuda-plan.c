@@ -637,6 +637,44 @@ static void test_backend_emulated(void **state)
 	check_model("tests/fixtures/llm-tiny-qwen2.gguf", LLM_KV_F16);
 	check_model("tests/fixtures/llm-tiny-f16.gguf", LLM_KV_F16);
 }
+
+/* Out of device memory while uploading, allocating the cache or running a
+ * batch: an error naming the device and what was being done, and nothing
+ * leaked (LeakSanitizer in the SAN build). */
+static void test_backend_out_of_memory(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *tiny = "tests/fixtures/llm-tiny.gguf";
+	cuda_set_emulation(1);
+	cuda_emu_set_budget(20000); /* token_embd and a few layer tensors */
+	assert_null(llm_model_load_on(tiny, "cuda", err, sizeof err));
+	if (!strstr(err, "cuda:0: out of device memory uploading blk.") || !strstr(err, " MiB"))
+		fail_msg("upload: %s", err);
+	cuda_set_emulation(1);
+	struct llm_model *m = llm_model_load_on(tiny, "cuda", err, sizeof err);
+	if (!m)
+		fail_msg("%s", err);
+	cuda_emu_set_budget(1000);
+	assert_null(llm_kv_new(m, LLM_KV_F16, 1 << 20, 4, 2, err, sizeof err));
+	if (!strstr(err, "cuda:0: out of device memory for the KV cache"))
+		fail_msg("kv: %s", err);
+	cuda_emu_set_budget(SIZE_MAX);
+	struct llm_kv *kv = llm_kv_new(m, LLM_KV_F16, 1 << 20, 4, 2, err, sizeof err);
+	assert_non_null(kv);
+	cuda_emu_set_budget(100); /* the forward pass's scratch does not fit */
+	struct llm_batch_entry e = { .seq = 0, .pos = 0, .token = 1, .want_logits = 1 };
+	struct llm_batch b = { .n = 1, .e = &e };
+	float logits[64];
+	assert_int_equal(llm_forward(m, kv, &b, logits, err, sizeof err), -LLM_ENOMEM);
+	if (!strstr(err, "cuda:0: forward: cudaMalloc(") || !strstr(err, "out of memory"))
+		fail_msg("forward: %s", err);
+	cuda_emu_set_budget(SIZE_MAX); /* and the next batch runs */
+	assert_int_equal(llm_forward(m, kv, &b, logits, err, sizeof err), 0);
+	llm_kv_free(kv);
+	llm_model_free(m);
+	cuda_set_emulation(0);
+}
 #endif
 
 int main(void)
@@ -655,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_matvec_kernel),
 		cmocka_unit_test(test_attention_kernel),
 		cmocka_unit_test(test_backend_emulated),
+		cmocka_unit_test(test_backend_out_of_memory),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
