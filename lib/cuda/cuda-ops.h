@@ -19,8 +19,11 @@
  *     qtype): F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
  *     Q6_K. A weight matrix (rows, cols) is rows of row_bytes =
  *     quant_row_bytes(type, cols) bytes, exactly as in the GGUF file
- *     (uploaded once, never repacked).
+ *     (uploaded once, never repacked). w must be 16-byte aligned (any
+ *     cudaMalloc'ed pointer is; CUDA_OP_EINVAL otherwise).
  *   - f16 buffers are uint16_t IEEE half bits.
+ *   - Without a GPU, cuda_set_emulation(1) (cuda-host.h) makes every
+ *     function here run its kernel's own code on the host, on host memory.
  *
  * Numerics, compared with the CPU backend (lib/llm/cpu/forward.c)
  *   - Matrix products take f32 activations as they are (the CPU quantizes
