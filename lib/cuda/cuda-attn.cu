@@ -31,9 +31,14 @@
  * than two-pass, and round_p rounds p relative to the running max instead
  * of the normalised probabilities: a few ulp of f16 in p, relative 1e-3
  * at most on an output element; test-backend's tolerance says so.
+ * Split (flash-decoding, cuda_attn_args.part): grid z = segments of
+ * CUDA_ATTN_SEG positions from lo; a block past its entry's segments
+ * leaves at once; each writes its unnormalised acc, m and l, and
+ * attn_combine_k (grid (n_rows, n_head_kv)) merges them in segment order.
+ * Without it a long context is one block's serial walk, which leaves a
+ * batch-1 decode with n_head_kv busy SMs.
  * Limits (cuda_plan_attn): head dims <= 256, grp <= 16, grp * head_dim_v
- * <= 2048. Long contexts run one block per (entry, KV head) with no split
- * over the sequence (a flash-decoding split is future work).
+ * <= 2048.
  * Checked: not yet run on a GPU (test-backend checks it there). The kernel
  * is written as CU_HD phases, and cuda_host_attn runs those very phases
  * thread by thread on the CPU: tests/unit/test-cuda-plan.c compares that
@@ -122,8 +127,15 @@ struct at_blk {
 	float *qs, *ps, *ms, *ls, *cs;
 	uint32_t *slot;
 	uint32_t grp, hk, hv, t, h, pos, lo;
+	uint32_t j_lo, j_hi;     /* this block's positions: all of [lo, pos], or a segment */
+	uint32_t n_seg_e;        /* the entry's segments (split), else 1 */
 	const uint32_t *tab;
 };
+
+CU_HD bool at_split(const cuda_attn_args &a)
+{
+	return a.part && a.n_seg > 1;
+}
 
 static size_t at_smem_words(const cuda_attn_args &a)
 {
@@ -131,7 +143,8 @@ static size_t at_smem_words(const cuda_attn_args &a)
 	return grp * a.head_dim_k + grp * AT_TILE + 3 * grp + AT_TILE;
 }
 
-CU_HD void at_setup(const cuda_attn_args &a, uint32_t j, uint32_t h, float *sm, at_blk &b)
+CU_HD void at_setup(const cuda_attn_args &a, uint32_t j, uint32_t h, uint32_t sg, float *sm,
+		    at_blk &b)
 {
 	b.grp = a.n_head / a.n_head_kv;
 	b.hk = a.head_dim_k;
@@ -147,6 +160,62 @@ CU_HD void at_setup(const cuda_attn_args &a, uint32_t j, uint32_t h, float *sm, 
 	b.pos = a.pos[b.t];
 	b.lo = a.window && b.pos + 1 > a.window ? b.pos + 1 - a.window : 0;
 	b.tab = a.tab + a.tab_off[b.t];
+	b.j_lo = b.lo;
+	b.j_hi = b.pos;
+	b.n_seg_e = 1;
+	if (at_split(a)) {
+		b.n_seg_e = (b.pos + 1 - b.lo + CUDA_ATTN_SEG - 1) / CUDA_ATTN_SEG;
+		b.j_lo = b.lo + sg * CUDA_ATTN_SEG;
+		b.j_hi = b.j_lo + CUDA_ATTN_SEG - 1 < b.pos ? b.j_lo + CUDA_ATTN_SEG - 1 : b.pos;
+	}
+}
+
+/* Segment s of (row j, KV head h): grp * hv accumulators, grp maxima, grp sums. */
+CU_HD float *at_part(const cuda_attn_args &a, uint32_t j, uint32_t h, uint32_t s)
+{
+	uint32_t grp = a.n_head / a.n_head_kv, w = grp * a.head_dim_v + 2 * grp;
+	return a.part + (((size_t)j * a.n_head_kv + h) * a.n_seg + s) * w;
+}
+
+/* A split block's results, unnormalised, for at_combine. */
+CU_HD void at_part_out(const cuda_attn_args &a, const at_blk &b, uint32_t j, uint32_t sg,
+		       uint32_t tid, const float *acc)
+{
+	float *p = at_part(a, j, b.h, sg);
+	CU_UNROLL
+	for (int i = 0; i < AT_ACC; i++) {
+		uint32_t k = tid + AT_THREADS * i;
+		if (k < b.grp * b.hv)
+			p[k] = acc[i];
+	}
+	if (tid < b.grp) {
+		p[b.grp * b.hv + tid] = b.ms[tid];
+		p[b.grp * b.hv + b.grp + tid] = b.ls[tid];
+	}
+}
+
+/* out of (row j, KV head h) from its segments, in segment order: sum_s
+ * acc_s e^(m_s - M) / sum_s l_s e^(m_s - M), M = max_s m_s. */
+CU_HD void at_combine(const cuda_attn_args &a, uint32_t j, uint32_t h, uint32_t tid)
+{
+	const uint32_t grp = a.n_head / a.n_head_kv, hv = a.head_dim_v;
+	const uint32_t t = a.rows ? a.rows[j] : j, pos = a.pos[t];
+	const uint32_t lo = a.window && pos + 1 > a.window ? pos + 1 - a.window : 0;
+	const uint32_t ns = (pos + 1 - lo + CUDA_ATTN_SEG - 1) / CUDA_ATTN_SEG;
+	float *o = a.out + ((size_t)j * a.n_head + (size_t)h * grp) * hv;
+	for (uint32_t k = tid; k < grp * hv; k += AT_THREADS) {
+		uint32_t g = k / hv;
+		float mx = -INFINITY, num = 0.0f, den = 0.0f;
+		for (uint32_t s = 0; s < ns; s++)
+			mx = fmaxf(mx, at_part(a, j, h, s)[grp * hv + g]);
+		for (uint32_t s = 0; s < ns; s++) {
+			const float *p = at_part(a, j, h, s);
+			float f = expf(p[grp * hv + g] - mx);
+			num = fmaf(p[k], f, num);
+			den = fmaf(p[grp * hv + grp + g], f, den);
+		}
+		o[k] = num / den;
+	}
 }
 
 /* q of the group into shared memory; running max and sum reset */
@@ -236,7 +305,7 @@ CU_HD void at_out(const cuda_attn_args &a, const at_blk &b, uint32_t j, uint32_t
 
 CU_HD uint32_t at_tile_len(const at_blk &b, uint32_t j0)
 {
-	return b.pos + 1 - j0 < AT_TILE ? b.pos + 1 - j0 : AT_TILE;
+	return b.j_hi + 1 - j0 < AT_TILE ? b.j_hi + 1 - j0 : AT_TILE;
 }
 
 template <typename E>
@@ -246,14 +315,16 @@ attn_k(cuda_attn_args a, const E *__restrict__ kv)
 	extern __shared__ float sm[];
 	const uint32_t tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 	at_blk b;
-	at_setup(a, blockIdx.x, blockIdx.y, sm, b);
+	at_setup(a, blockIdx.x, blockIdx.y, blockIdx.z, sm, b);
+	if (blockIdx.z >= b.n_seg_e)
+		return; /* past this entry's segments: the whole block leaves */
 	at_load(a, b, tid);
 	float acc[AT_ACC];
 #pragma unroll
 	for (int i = 0; i < AT_ACC; i++)
 		acc[i] = 0.0f;
 	__syncthreads();
-	for (uint32_t j0 = b.lo; j0 <= b.pos; j0 += AT_TILE) {
+	for (uint32_t j0 = b.j_lo; j0 <= b.j_hi; j0 += AT_TILE) {
 		const uint32_t tn = at_tile_len(b, j0);
 		at_slots(a, b, j0, tn, tid);
 		__syncthreads();
@@ -269,46 +340,72 @@ attn_k(cuda_attn_args a, const E *__restrict__ kv)
 		at_mix(a, b, kv, tn, tid, acc);                         /* (3) */
 		__syncthreads(); /* ps and slot are rewritten by the next tile */
 	}
-	at_out(a, b, blockIdx.x, tid, acc);
+	if (at_split(a))
+		at_part_out(a, b, blockIdx.x, blockIdx.z, tid, acc);
+	else
+		at_out(a, b, blockIdx.x, tid, acc);
 }
 
-/* The kernel's phases run on the CPU, thread by thread, barrier by barrier;
- * the warp sum as the same xor tree. */
+__global__ void __launch_bounds__(AT_THREADS) attn_combine_k(cuda_attn_args a)
+{
+	at_combine(a, blockIdx.x, blockIdx.y, threadIdx.x);
+}
+
+/* One block (row j, KV head h, segment sg) of the kernel on the CPU. */
+template <typename E>
+static void host_block(const cuda_attn_args &a, const E *kv, float *sm, float (*acc)[AT_ACC],
+		       uint32_t j, uint32_t h, uint32_t sg)
+{
+	at_blk b;
+	at_setup(a, j, h, sg, sm, b);
+	if (sg >= b.n_seg_e)
+		return;
+	memset(acc, 0, sizeof(float) * AT_ACC * AT_THREADS);
+	for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+		at_load(a, b, tid);
+	for (uint32_t j0 = b.j_lo; j0 <= b.j_hi; j0 += AT_TILE) {
+		const uint32_t tn = at_tile_len(b, j0);
+		for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+			at_slots(a, b, j0, tn, tid);
+		for (uint32_t jj = 0; jj < tn; jj++)
+			for (uint32_t g = 0; g < b.grp; g++) {
+				float v[32], w[32];
+				for (uint32_t l = 0; l < 32; l++)
+					v[l] = at_partial(a, b, kv, jj, g, l);
+				for (int o = 16; o > 0; o >>= 1) { /* cu_warp_sum's xor tree */
+					for (int l = 0; l < 32; l++)
+						w[l] = v[l] + v[l ^ o];
+					memcpy(v, w, sizeof v);
+				}
+				b.ps[g * AT_TILE + jj] = v[0] * a.scale;
+			}
+		for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+			at_softmax(a, b, tn, tid);
+		for (uint32_t tid = 0; tid < AT_THREADS; tid++)
+			at_mix(a, b, kv, tn, tid, acc[tid]);
+	}
+	for (uint32_t tid = 0; tid < AT_THREADS; tid++) {
+		if (at_split(a))
+			at_part_out(a, b, j, sg, tid, acc[tid]);
+		else
+			at_out(a, b, j, tid, acc[tid]);
+	}
+}
+
+/* The kernel's blocks on the CPU, thread by thread, barrier by barrier,
+ * then the combine of a split. */
 template <typename E>
 static void host_attn(const cuda_attn_args &a, const E *kv, float *sm, float (*acc)[AT_ACC])
 {
-	uint32_t n_rows = a.rows ? a.n_rows : a.n;
+	uint32_t n_rows = a.rows ? a.n_rows : a.n, n_seg = at_split(a) ? a.n_seg : 1;
 	for (uint32_t j = 0; j < n_rows; j++)
-		for (uint32_t h = 0; h < a.n_head_kv; h++) {
-			at_blk b;
-			at_setup(a, j, h, sm, b);
-			memset(acc, 0, sizeof(float) * AT_ACC * AT_THREADS);
+		for (uint32_t h = 0; h < a.n_head_kv; h++)
+			for (uint32_t sg = 0; sg < n_seg; sg++)
+				host_block(a, kv, sm, acc, j, h, sg);
+	for (uint32_t j = 0; j < n_rows && at_split(a); j++)
+		for (uint32_t h = 0; h < a.n_head_kv; h++)
 			for (uint32_t tid = 0; tid < AT_THREADS; tid++)
-				at_load(a, b, tid);
-			for (uint32_t j0 = b.lo; j0 <= b.pos; j0 += AT_TILE) {
-				const uint32_t tn = at_tile_len(b, j0);
-				for (uint32_t tid = 0; tid < AT_THREADS; tid++)
-					at_slots(a, b, j0, tn, tid);
-				for (uint32_t jj = 0; jj < tn; jj++)
-					for (uint32_t g = 0; g < b.grp; g++) {
-						float v[32], w[32];
-						for (uint32_t l = 0; l < 32; l++)
-							v[l] = at_partial(a, b, kv, jj, g, l);
-						for (int o = 16; o > 0; o >>= 1) {
-							for (int l = 0; l < 32; l++)
-								w[l] = v[l] + v[l ^ o];
-							memcpy(v, w, sizeof v);
-						}
-						b.ps[g * AT_TILE + jj] = v[0] * a.scale;
-					}
-				for (uint32_t tid = 0; tid < AT_THREADS; tid++)
-					at_softmax(a, b, tn, tid);
-				for (uint32_t tid = 0; tid < AT_THREADS; tid++)
-					at_mix(a, b, kv, tn, tid, acc[tid]);
-			}
-			for (uint32_t tid = 0; tid < AT_THREADS; tid++)
-				at_out(a, b, j, tid, acc[tid]);
-		}
+				at_combine(a, j, h, tid);
 }
 
 extern "C" int cuda_host_attn(const struct cuda_attn_args *a)
@@ -342,11 +439,15 @@ extern "C" int cuda_attn(const struct cuda_attn_args *a, void *stream, char *err
 		return 0;
 	CU_EMU(cuda_host_attn(a));
 	size_t smem = at_smem_words(*a) * sizeof(float); /* uint32 slots: same size */
-	dim3 grid(n_rows, a->n_head_kv);
 	cuda_attn_args c = *a;
+	dim3 grid(n_rows, a->n_head_kv, at_split(c) ? c.n_seg : 1);
 	if (a->L.elem_bytes == 2)
 		attn_k<uint16_t><<<grid, AT_THREADS, smem, CU_STREAM(stream)>>>(c, (const uint16_t *)a->kv);
 	else
 		attn_k<float><<<grid, AT_THREADS, smem, CU_STREAM(stream)>>>(c, (const float *)a->kv);
-	return cu_launched("cuda_attn", err, errlen);
+	int rc = cu_launched("cuda_attn", err, errlen);
+	if (rc || !at_split(c))
+		return rc;
+	attn_combine_k<<<dim3(n_rows, a->n_head_kv), AT_THREADS, 0, CU_STREAM(stream)>>>(c);
+	return cu_launched("cuda_attn (combine)", err, errlen);
 }

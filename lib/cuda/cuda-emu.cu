@@ -6,6 +6,7 @@
  * arithmetic in loops. Emulated cuBLAS: f16 inputs, fmaf accumulation in
  * column order (not cuBLAS's order, which nothing may rely on).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +16,18 @@
 
 int cuda_emu;
 
-static int emu_token_v; /* the address every stream / handle token points at */
+static int emu_token_v;    /* the address every stream / handle token points at */
+static size_t emu_budget;  /* bytes emu_malloc may still hand out (SIZE_MAX: no limit) */
 
 extern "C" void cuda_set_emulation(int on)
 {
 	cuda_emu = on;
+	emu_budget = SIZE_MAX;
+}
+
+extern "C" void cuda_emu_set_budget(size_t bytes)
+{
+	emu_budget = bytes;
 }
 
 int emu_dev_info(int index, struct cuda_dev_info *info)
@@ -36,8 +44,10 @@ int emu_malloc(void **p, size_t bytes)
 	*p = NULL;
 	if (!bytes)
 		return 0;
-	if (!(*p = malloc(bytes)))
+	if (bytes > emu_budget || !(*p = malloc(bytes)))
 		return CUDA_OP_ENOMEM;
+	if (emu_budget != SIZE_MAX)
+		emu_budget -= bytes; /* frees do not give it back: a budget is for one test */
 	memset(*p, 0xFF, bytes);
 	return 0;
 }

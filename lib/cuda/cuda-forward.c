@@ -20,10 +20,13 @@
  *     that (prefill chunks) are not bitwise the same as token-by-token.
  *   - Scratch grows to the largest batch seen (power-of-two capacity) and
  *     is freed at close.
+ *   - Attention splits an entry's positions into segments of CUDA_ATTN_SEG
+ *     when the batch's longest context has more than one (flash-decoding),
+ *     so a long batch-1 decode keeps every SM busy.
  *   - Batches of up to CUDA_MATVEC_MAX_N entries run as a CUDA graph
  *     (body_graph): the batch's metadata is copied before the graph and the
- *     logits after it, so a graph depends only on (n, n_out, cache,
- *     scratch generation) and a steady decode replays one graph per step
+ *     logits after it, so a graph depends only on (n, n_out, segments,
+ *     cache, scratch generation) and a steady decode replays one graph per step
  *     instead of ~20 launches per layer.
  * Not yet run on a GPU: the end-to-end checks (tests/gpu) compare it with
  * the CPU backend.
@@ -49,6 +52,7 @@ struct fwd {
 	struct cuda_batch_plan p;
 	const uint32_t *d_meta;
 	float *x;               /* the residual stream: s.x, or s.x2 once the last layer gathers */
+	uint32_t n_seg;         /* attention segments (cuda_plan_attn_segs of the longest context) */
 	char *err;
 	size_t errlen;
 	char e[256];
@@ -61,6 +65,7 @@ void cuda_scratch_free(struct cuda_scratch *s)
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
 		cuda_free(f[i]);
 	cuda_free(s->xh);
+	cuda_free(s->part);
 	cuda_free(s->meta);
 	cuda_host_free(s->meta_h);
 	free(s->seq_off);
@@ -142,6 +147,28 @@ static int grow_logits(struct fwd *f, uint32_t n_out)
 	TRY(f, cuda_malloc((void **)&s->logits, (size_t)cap * f->hp->n_vocab * sizeof(float), f->e,
 			   sizeof f->e));
 	s->out_cap = cap;
+	return 0;
+}
+
+/* Split attention's partials for this batch's longest context. */
+static int grow_part(struct fwd *f, const struct llm_batch *b)
+{
+	struct cuda_scratch *s = &f->c->s;
+	const struct llm_hparams *hp = f->hp;
+	uint32_t max_ctx = 0;
+	for (uint32_t i = 0; i < b->n; i++)
+		max_ctx = b->e[i].pos + 1 > max_ctx ? b->e[i].pos + 1 : max_ctx;
+	f->n_seg = cuda_plan_attn_segs(max_ctx);
+	size_t need = f->n_seg > 1 ? cuda_plan_attn_part(b->n, hp->n_head, hp->n_head_kv,
+							   hp->head_dim_v, f->n_seg) : 0;
+	if (need <= s->part_cap)
+		return 0;
+	f->c->gen++;
+	cuda_free(s->part);
+	s->part = NULL;
+	s->part_cap = 0;
+	TRY(f, cuda_malloc((void **)&s->part, need * 2 * sizeof(float), f->e, sizeof f->e));
+	s->part_cap = need * 2;
 	return 0;
 }
 
@@ -262,6 +289,7 @@ static int attend(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32
 		.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim_k = hp->head_dim_k,
 		.head_dim_v = hp->head_dim_v, .window = hl->swa ? hp->swa_window : 0,
 		.scale = f16 && f->m->ad->attn_scale_q ? 1.0f : hp->attn_scale, .round_p = f16,
+		.part = f->n_seg > 1 ? s->part : NULL, .n_seg = f->n_seg,
 	};
 	TRY(f, cuda_attn(&a, f->c->stream, f->e, sizeof f->e));
 	return 0;
@@ -373,7 +401,8 @@ static struct cuda_graph *graph_slot(struct fwd *f, int *hit)
 	struct cuda_graph *lru = &c->graphs[0];
 	for (int i = 0; i < CUDA_GRAPHS; i++) {
 		struct cuda_graph *g = &c->graphs[i];
-		if (g->exec && g->n == f->p.n && g->n_out == f->p.n_out && g->kv == f->kv->d &&
+		if (g->exec && g->n == f->p.n && g->n_out == f->p.n_out && g->n_seg == f->n_seg &&
+		    g->kv == f->kv->d &&
 		    g->gen == c->gen && !memcmp(&g->L, &f->kv->L, sizeof g->L)) {
 			*hit = 1;
 			return g;
@@ -417,7 +446,7 @@ static int body_graph(struct fwd *f)
 			c->graphs_off = 1;
 			return body(f);
 		}
-		*g = (struct cuda_graph){ .exec = exec, .n = f->p.n, .n_out = f->p.n_out,
+		*g = (struct cuda_graph){ .exec = exec, .n = f->p.n, .n_out = f->p.n_out, .n_seg = f->n_seg,
 					  .kv = f->kv->d, .L = f->kv->L, .gen = c->gen };
 	}
 	g->used = ++c->tick;
@@ -430,7 +459,7 @@ static int run(struct fwd *f, struct llm_kv *kv, const struct llm_batch *b, floa
 	struct cuda_ctx *c = f->c;
 	int rc;
 	if ((rc = upload_plan(f, kv, b, logits != NULL)) || (rc = grow_tokens(f, b->n)) ||
-	    (rc = grow_logits(f, f->p.n_out)))
+	    (rc = grow_logits(f, f->p.n_out)) || (rc = grow_part(f, b)))
 		return rc;
 	rc = b->n <= CUDA_MATVEC_MAX_N && !c->graphs_off ? body_graph(f) : body(f);
 	if (rc || f->p.n_out == 0)

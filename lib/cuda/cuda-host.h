@@ -9,6 +9,7 @@
 #ifndef PLOT_CUDA_HOST_H
 #define PLOT_CUDA_HOST_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cuda/cuda-ops.h"
@@ -21,6 +22,10 @@ extern "C" {
  * cuda-ops.h function and device probe (cuda-emu.h): the whole backend,
  * "cuda:0", runs without a GPU. Set before loading a model; tests only. */
 void cuda_set_emulation(int on);
+/* The emulated device's memory: the next allocations may take bytes in
+ * all before they fail as out of memory (cuda_set_emulation resets it to
+ * unlimited). For tests of the out-of-memory paths. */
+void cuda_emu_set_budget(size_t bytes);
 /* v[0..32) = elements [32c, 32c + 32) of a row of cols elements of type,
  * decoded exactly as the kernels do. row must be 16-byte aligned. 0, or
  * CUDA_OP_EINVAL for a type the kernels do not read. */

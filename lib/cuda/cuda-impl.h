@@ -52,6 +52,8 @@ struct cuda_scratch {
 	uint32_t *meta;         /* device copy of the batch plan (meta_cap words) */
 	uint32_t *meta_h;       /* pinned host side of it */
 	size_t meta_cap;
+	float *part;            /* (part_cap) split attention's partial results */
+	size_t part_cap;
 	uint32_t *seq_off;      /* host (seq_cap) scratch of cuda_plan_batch */
 	uint32_t seq_cap;
 };
@@ -59,7 +61,7 @@ struct cuda_scratch {
 /* A captured forward pass (cuda-forward.c body_graph) and its shape. */
 struct cuda_graph {
 	void *exec;             /* cudaGraphExec_t, or NULL: empty slot */
-	uint32_t n, n_out;
+	uint32_t n, n_out, n_seg;
 	const void *kv;         /* the cache's device bytes */
 	struct cuda_kv_layout L; /* and layout (an address can be reused) */
 	uint64_t gen;           /* cuda_ctx.gen when captured */

@@ -20,7 +20,11 @@ extern "C" int cuda_set_device(int index, char *err, size_t errlen)
 
 extern "C" int cuda_malloc(void **p, size_t bytes, char *err, size_t errlen)
 {
-	CU_EMU(emu_malloc(p, bytes));
+	if (cuda_emu) {
+		int rc = emu_malloc(p, bytes);
+		return rc ? cu_fail(err, errlen, rc, "cudaMalloc(%zu bytes): out of memory "
+				    "(emulated device)", bytes) : 0;
+	}
 	*p = NULL;
 	if (!bytes)
 		return 0;

@@ -19,8 +19,11 @@
  *     qtype): F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K,
  *     Q6_K. A weight matrix (rows, cols) is rows of row_bytes =
  *     quant_row_bytes(type, cols) bytes, exactly as in the GGUF file
- *     (uploaded once, never repacked).
+ *     (uploaded once, never repacked). w must be 16-byte aligned (any
+ *     cudaMalloc'ed pointer is; CUDA_OP_EINVAL otherwise).
  *   - f16 buffers are uint16_t IEEE half bits.
+ *   - Without a GPU, cuda_set_emulation(1) (cuda-host.h) makes every
+ *     function here run its kernel's own code on the host, on host memory.
  *
  * Numerics, compared with the CPU backend (lib/llm/cpu/forward.c)
  *   - Matrix products take f32 activations as they are (the CPU quantizes
@@ -226,6 +229,14 @@ struct cuda_attn_args {
 	float scale;           /* multiplies q.k (1 where it is folded into q) */
 	int round_p;           /* F16 cache: probabilities rounded to half before they
 	                        * weight V (as the CPU and ggml do) */
+	/* Split over the sequence (flash-decoding), optional: with part != NULL
+	 * and n_seg > 1 an entry's positions go in segments of CUDA_ATTN_SEG
+	 * (from lo) to n_seg blocks each, whose partial results (part: device,
+	 * cuda_plan_attn_part floats) a second kernel combines. n_seg =
+	 * cuda_plan_attn_segs(largest pos + 1 of the batch). NULL / 0 / 1: one
+	 * block per (entry, KV head) walks all positions. */
+	float *part;
+	uint32_t n_seg;
 };
 /* out = softmax(scale q.K^T) V over positions [lo, pos] of the entry's
  * sequence, K/V read through its block table (positions the same batch
@@ -234,7 +245,10 @@ struct cuda_attn_args {
  * KV head, over key tiles of CUDA_ATTN_TILE positions with an online
  * (flash-attention) softmax in f32. The tiles start at lo and the
  * arithmetic per (entry, head) depends only on its own q, pos and cache,
- * so results are bitwise the same whatever else is in the batch.
+ * so results are bitwise the same whatever else is in the batch; the
+ * segments of a split start at lo too and are combined in a fixed order,
+ * and an entry's result does not depend on n_seg (bitwise, but for the
+ * sign of a zero).
  * Limits: cuda_plan_attn (cuda-plan.h): head dims <= CUDA_ATTN_MAX_HEAD_DIM,
  * group * head_dim_v <= CUDA_ATTN_MAX_ACC. */
 int cuda_attn(const struct cuda_attn_args *a, void *stream, char *err, size_t errlen);

@@ -87,6 +87,19 @@ int cuda_plan_attn(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim_k,
 	return 0;
 }
 
+uint32_t cuda_plan_attn_segs(uint32_t max_ctx)
+{
+	uint32_t s = (max_ctx + CUDA_ATTN_SEG - 1) / CUDA_ATTN_SEG;
+	return s ? s : 1;
+}
+
+size_t cuda_plan_attn_part(uint32_t n_rows, uint32_t n_head, uint32_t n_head_kv,
+			   uint32_t head_dim_v, uint32_t n_seg)
+{
+	size_t grp = n_head_kv ? n_head / n_head_kv : 0;
+	return (size_t)n_rows * n_head_kv * n_seg * (grp * head_dim_v + 2 * grp);
+}
+
 void cuda_plan_matvec(uint32_t rows, uint32_t n, uint32_t *grid_x, uint32_t *grid_y)
 {
 	*grid_x = (n + CUDA_MATVEC_TILE - 1) / CUDA_MATVEC_TILE;

@@ -25,6 +25,7 @@ extern "C" {
 #define CUDA_ATTN_MAX_HEAD_DIM 256
 #define CUDA_ATTN_MAX_GROUP 16  /* query heads per KV head */
 #define CUDA_ATTN_MAX_ACC 2048  /* group * head_dim_v: 16 accumulators per thread */
+#define CUDA_ATTN_SEG 256      /* positions per block when attention is split */
 #define CUDA_NORM_THREADS 256
 #define CUDA_GEMM_ROW_ALIGN 64  /* weight rows per gemm tile are a multiple of this */
 
@@ -52,6 +53,13 @@ uint32_t cuda_plan_gemm_tile(uint32_t rows, uint32_t cols, size_t budget);
  * which limit fails. */
 int cuda_plan_attn(uint32_t n_head, uint32_t n_head_kv, uint32_t head_dim_k,
 		   uint32_t head_dim_v, char *err, size_t errlen);
+
+/* Segments for a batch whose largest context is max_ctx positions (1
+ * when no split helps), and the floats of cuda_attn_args.part for them:
+ * per (row, KV head, segment) the group's accumulators, maxima and sums. */
+uint32_t cuda_plan_attn_segs(uint32_t max_ctx);
+size_t cuda_plan_attn_part(uint32_t n_rows, uint32_t n_head, uint32_t n_head_kv,
+			   uint32_t head_dim_v, uint32_t n_seg);
 
 /* Matvec grid: x = token tiles, y = groups of CUDA_MATVEC_WARPS rows. */
 void cuda_plan_matvec(uint32_t rows, uint32_t n, uint32_t *grid_x, uint32_t *grid_y);

@@ -131,6 +131,11 @@ static void test_attn_limits(void **state)
 	assert_int_equal(cuda_plan_attn(16, 1, 256, 256, err, sizeof err), CUDA_OP_EINVAL);
 	assert_int_equal(cuda_plan_attn(10, 4, 64, 64, err, sizeof err), CUDA_OP_EINVAL);
 	assert_int_equal(cuda_plan_attn(0, 0, 64, 64, err, sizeof err), CUDA_OP_EINVAL);
+	assert_int_equal(cuda_plan_attn_segs(0), 1);
+	assert_int_equal(cuda_plan_attn_segs(CUDA_ATTN_SEG), 1);
+	assert_int_equal(cuda_plan_attn_segs(CUDA_ATTN_SEG + 1), 2);
+	/* 64 rows x 8 KV heads x 3 segments x (4 heads x 64 values + 4 maxima + 4 sums) */
+	assert_int_equal(cuda_plan_attn_part(64, 32, 8, 64, 3), (size_t)64 * 8 * 3 * (256 + 8));
 }
 
 static void test_matvec_grid(void **state)
@@ -374,8 +379,9 @@ static void test_matvec_kernel(void **state)
 static void attn_ref(struct llm_kv *kv, int f16, uint32_t seq, uint32_t pos, uint32_t lo,
 		     uint32_t layer, uint32_t hq, const float *q, float scale, double *out)
 {
-	double sc[64], mx = -INFINITY, sum = 0;
+	double *sc = malloc((pos + 1 - lo) * sizeof(double)), mx = -INFINITY, sum = 0;
 	uint32_t kvh = hq / (AH / AKV);
+	assert_non_null(sc);
 	for (uint32_t j = lo; j <= pos; j++) {
 		const void *k = llm_cpu_kv_k(kv, seq, layer, j);
 		double d = 0;
@@ -398,6 +404,7 @@ static void attn_ref(struct llm_kv *kv, int f16, uint32_t seq, uint32_t pos, uin
 			out[i] += sc[j - lo] / sum * vf;
 		}
 	}
+	free(sc);
 }
 
 /* Random K/V in every reserved slot of both layers (as the CPU stores them). */
@@ -420,38 +427,47 @@ static void fill_kv(struct llm_kv *kv, int f16, uint32_t seq, uint32_t len)
 		}
 }
 
-static void check_attn(int f16, uint32_t window)
+/* The kernel over a CPU cache: seq 0 at positions len0 - 11 .. len0 - 1
+ * (a prefill tail; tiles of 32 and, past CUDA_ATTN_SEG, segments cross),
+ * seq 1 decoding at 36; all rows, then the compacted rows wanting logits;
+ * with split the segments go to separate blocks and are combined. An
+ * entry's bits do not depend on whether the batch was split when it has
+ * one segment: *one_seg keeps seq 1's output across calls to compare. */
+static void check_attn(int f16, uint32_t window, uint32_t len0, int split, float *one_seg)
 {
-	struct llm_kv *kv = cpu_kv(f16 ? 2 : 4, 2, AKV * AHK, AKV * AHV, ABS, 40, 2);
+	struct llm_kv *kv = cpu_kv(f16 ? 2 : 4, 2, AKV * AHK, AKV * AHV, ABS, 200, 2);
 	struct cuda_kv_layout L;
-	assert_int_equal(cuda_plan_kv(&L, f16 ? 2 : 4, 2, ABS, 40, AKV * AHK, AKV * AHV, NULL, 0), 0);
-	assert_int_equal(llm_kv_seq_reserve(kv, 0, 45), 0); /* first: holds block 0 */
+	assert_int_equal(cuda_plan_kv(&L, f16 ? 2 : 4, 2, ABS, 200, AKV * AHK, AKV * AHV, NULL, 0), 0);
+	assert_int_equal(llm_kv_seq_reserve(kv, 0, len0), 0); /* first: holds block 0 */
 	assert_int_equal(llm_kv_seq_reserve(kv, 1, 37), 0);
-	fill_kv(kv, f16, 0, 45);
+	fill_kv(kv, f16, 0, len0);
 	fill_kv(kv, f16, 1, 37);
-	/* seq 0: a 40-position prefill tail (tiles of 32 cross), seq 1: decode */
 	struct llm_batch_entry e[12];
 	uint32_t n = 0;
-	for (uint32_t p = 34; p < 45; p++)
+	for (uint32_t p = len0 - 11; p < len0; p++)
 		e[n++] = (struct llm_batch_entry){ .seq = 0, .pos = p, .want_logits = p % 3 == 0 };
 	e[n++] = (struct llm_batch_entry){ .seq = 1, .pos = 36, .want_logits = 1 };
 	struct llm_batch b = { .n = n, .e = e };
-	uint32_t seq_off[2], buf[256];
+	uint32_t seq_off[2], buf[512];
 	struct cuda_batch_plan p;
-	cuda_plan_batch(kv, &L, &b, 1, seq_off, buf, 256, &p);
-	assert_true(p.words <= 256);
+	cuda_plan_batch(kv, &L, &b, 1, seq_off, buf, 512, &p);
+	assert_true(p.words <= 512);
+	uint32_t n_seg = split ? cuda_plan_attn_segs(len0) : 1;
+	float *part = split ? malloc(cuda_plan_attn_part(n, AH, AKV, AHV, n_seg) * sizeof(float)) : NULL;
 	float q[12 * AH * AHK], out[12 * AH * AHV], scale = 0.158f;
 	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++)
 		q[i] = f16 ? fp16_to_f32(f32_to_fp16(test_gauss())) : test_gauss();
 	for (int use_rows = 0; use_rows < 2; use_rows++) {
 		uint32_t nr = use_rows ? p.n_out : n;
 		memset(out, 0xFF, sizeof out); /* NaN: an unwritten element fails */
+		if (part)
+			memset(part, 0xFF, cuda_plan_attn_part(n, AH, AKV, AHV, n_seg) * sizeof(float));
 		struct cuda_attn_args a = {
 			.out = out, .q = q, .kv = llm_cpu_kv_k(kv, 0, 0, 0), .L = L, .layer = 1,
 			.pos = buf + p.pos, .tab = buf + p.tab, .tab_off = buf + p.tab_off,
 			.rows = use_rows ? buf + p.rows : NULL, .n = n, .n_rows = nr, .n_head = AH,
 			.n_head_kv = AKV, .head_dim_k = AHK, .head_dim_v = AHV, .window = window,
-			.scale = scale, .round_p = f16,
+			.scale = scale, .round_p = f16, .part = part, .n_seg = n_seg,
 		};
 		assert_int_equal(cuda_host_attn(&a), 0);
 		for (uint32_t j = 0; j < nr; j++) {
@@ -465,23 +481,35 @@ static void check_attn(int f16, uint32_t window)
 					double got = out[((size_t)j * AH + h) * AHV + i];
 					/* f16: probabilities rounded to half (2^-11 relative each) */
 					if (!(fabs(got - ref[i]) <= (f16 ? 2e-3 : 2e-5)))
-						fail_msg("f16 %d window %u rows %d: entry %u head %u dim %u: %.7g vs %.7g",
-							 f16, window, use_rows, t, h, i, got, ref[i]);
+						fail_msg("f16 %d window %u len %u split %d rows %d: entry %u head %u "
+							 "dim %u: %.7g vs %.7g", f16, window, len0, split, use_rows, t, h,
+							 i, got, ref[i]);
 				}
 			}
 		}
+		if (!use_rows && one_seg && split) /* seq 1's row: equal to the unsplit run's */
+			assert_memory_equal(one_seg, out + (size_t)(n - 1) * AH * AHV, AH * AHV * 4);
+		else if (!use_rows && one_seg)
+			memcpy(one_seg, out + (size_t)(n - 1) * AH * AHV, AH * AHV * 4);
 	}
+	free(part);
 	llm_kv_free(kv);
 }
 
 static void test_attention_kernel(void **state)
 {
 	(void)state;
-	test_rng_seed(7);
+	float one_seg[AH * AHV];
 	for (int f16 = 0; f16 < 2; f16++) {
-		check_attn(f16, 0);
-		check_attn(f16, 8);  /* sliding window */
-		check_attn(f16, 40); /* a window that only some entries exceed */
+		/* the same random cache and q for the unsplit and split runs */
+		const uint32_t windows[] = { 0, 8, 40, 300 };
+		for (size_t w = 0; w < 4; w++)
+			for (int split = 0; split < 2; split++) {
+				test_rng_seed(7 + w);
+				check_attn(f16, windows[w], 45, split, NULL);
+				test_rng_seed(70 + w);
+				check_attn(f16, windows[w], 600, split, w == 0 ? one_seg : NULL);
+			}
 	}
 }
 
@@ -556,7 +584,8 @@ static void pair_step(struct pair *p, const struct llm_batch_entry *e, uint32_t 
 /* Seq 0's 70-token prompt in two batches of 40 and 30 and seq 2's in one of
  * 70 (the cuBLAS path: f16 operands, looser), then decode steps of seq 0
  * beside a 5-token prefill and decode of seq 1 (matvec path, last-layer
- * row compaction), past the gemma fixture's window of 3. */
+ * row compaction), past the gemma fixture's window of 3; then seq 3's 300
+ * positions, whose attention splits into segments. */
 static void check_model(const char *path, enum llm_kv_type kvt)
 {
 	struct pair p;
@@ -584,6 +613,15 @@ static void check_model(const char *path, enum llm_kv_type kvt)
 							   .want_logits = s > 0 || k == 4 };
 		pair_step(&p, e, n, tight);
 	}
+	/* seq 3: 300 positions in batches of 60, so attention splits in two
+	 * segments (CUDA_ATTN_SEG 256) for the last ones */
+	for (uint32_t lo = 0; lo < 300; lo += 60) {
+		for (uint32_t i = 0; i < 60; i++)
+			e[i] = (struct llm_batch_entry){ .seq = 3, .pos = lo + i,
+							 .token = (int32_t)((lo + i * 11) % p.n_vocab),
+							 .want_logits = i == 59 || i == 0 };
+		pair_step(&p, e, 60, tight);
+	}
 	print_message("%s %s: worst logit error %.3g of the largest\n", path,
 		      kvt == LLM_KV_F16 ? "f16" : "f32", p.worst);
 	pair_close(&p);
@@ -598,6 +636,44 @@ static void test_backend_emulated(void **state)
 	check_model("tests/fixtures/llm-tiny-gemma3.gguf", LLM_KV_F32);
 	check_model("tests/fixtures/llm-tiny-qwen2.gguf", LLM_KV_F16);
 	check_model("tests/fixtures/llm-tiny-f16.gguf", LLM_KV_F16);
+}
+
+/* Out of device memory while uploading, allocating the cache or running a
+ * batch: an error naming the device and what was being done, and nothing
+ * leaked (LeakSanitizer in the SAN build). */
+static void test_backend_out_of_memory(void **state)
+{
+	(void)state;
+	char err[256];
+	const char *tiny = "tests/fixtures/llm-tiny.gguf";
+	cuda_set_emulation(1);
+	cuda_emu_set_budget(20000); /* token_embd and a few layer tensors */
+	assert_null(llm_model_load_on(tiny, "cuda", err, sizeof err));
+	if (!strstr(err, "cuda:0: out of device memory uploading blk.") || !strstr(err, " MiB"))
+		fail_msg("upload: %s", err);
+	cuda_set_emulation(1);
+	struct llm_model *m = llm_model_load_on(tiny, "cuda", err, sizeof err);
+	if (!m)
+		fail_msg("%s", err);
+	cuda_emu_set_budget(1000);
+	assert_null(llm_kv_new(m, LLM_KV_F16, 1 << 20, 4, 2, err, sizeof err));
+	if (!strstr(err, "cuda:0: out of device memory for the KV cache"))
+		fail_msg("kv: %s", err);
+	cuda_emu_set_budget(SIZE_MAX);
+	struct llm_kv *kv = llm_kv_new(m, LLM_KV_F16, 1 << 20, 4, 2, err, sizeof err);
+	assert_non_null(kv);
+	cuda_emu_set_budget(100); /* the forward pass's scratch does not fit */
+	struct llm_batch_entry e = { .seq = 0, .pos = 0, .token = 1, .want_logits = 1 };
+	struct llm_batch b = { .n = 1, .e = &e };
+	float logits[64];
+	assert_int_equal(llm_forward(m, kv, &b, logits, err, sizeof err), -LLM_ENOMEM);
+	if (!strstr(err, "cuda:0: forward: cudaMalloc(") || !strstr(err, "out of memory"))
+		fail_msg("forward: %s", err);
+	cuda_emu_set_budget(SIZE_MAX); /* and the next batch runs */
+	assert_int_equal(llm_forward(m, kv, &b, logits, err, sizeof err), 0);
+	llm_kv_free(kv);
+	llm_model_free(m);
+	cuda_set_emulation(0);
 }
 #endif
 
@@ -617,6 +693,7 @@ int main(void)
 		cmocka_unit_test(test_matvec_kernel),
 		cmocka_unit_test(test_attention_kernel),
 		cmocka_unit_test(test_backend_emulated),
+		cmocka_unit_test(test_backend_out_of_memory),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
