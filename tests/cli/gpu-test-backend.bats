@@ -61,10 +61,14 @@ teardown() {
 	done
 }
 
-@test "a product that depends on the batch size fails the invariance check" {
+@test "a result that depends on the batch fails the invariance checks" {
 	mock_only
 	PLOT_MOCK_BUG=matvec-batch run -1 "$TB" --quiet --small --op matvec
 	assert_line --regexp '^FAIL matvec .* NOT-BATCH-INVARIANT$'
+	# attention split over the sequence in as many segments as the batch's
+	# longest context asks for
+	PLOT_MOCK_BUG=attn-split run -1 "$TB" --quiet --small --op attn
+	assert_line --regexp '^FAIL attn .* split=DIFFERS$'
 }
 
 @test "no CUDA device is exit 77 saying so, never a pass" {

@@ -13,7 +13,8 @@
  *                          PLOT_MOCK_BUG=matvec-batch makes matvec's
  *                          result depend on the batch size by 1e-7
  *                          (within tolerance: only the invariance check
- *                          catches it)
+ *                          catches it); attn-split makes a split
+ *                          attention's result depend on n_seg
  *   PLOT_MOCK_DEVICES=0    the runtime sees no device
  * Built by the CPU build only (make's test-backend-mock); a CUDA build links
  * the real kernels instead.
@@ -343,10 +344,13 @@ int cuda_attn(const struct cuda_attn_args *a, void *s, char *err, size_t errlen)
 		return free(p), CUDA_OP_EINVAL;
 	for (uint32_t j = 0; j < a->n_rows; j++) {
 		uint32_t t = a->rows ? a->rows[j] : j;
-		for (uint32_t h = 0; h < a->n_head; h++)
+		for (uint32_t h = 0; h < a->n_head; h++) {
+			float *o = a->out + ((size_t)j * a->n_head + h) * a->head_dim_v;
 			if (!(bug("attn") && j + 1 == a->n_rows && h + 1 == a->n_head))
-				attn_head(a, t, h, a->out + ((size_t)j * a->n_head + h) * a->head_dim_v,
-					  p);
+				attn_head(a, t, h, o, p);
+			if (bug("attn-split") && a->part && a->n_seg > 1)
+				o[0] *= 1.0f + 1e-6f * (float)a->n_seg;
+		}
 	}
 	free(p);
 	return 0;

@@ -699,23 +699,61 @@ static void att_free(struct att *a)
 	free(a->tab_of_seq), free(a->q);
 }
 
-/* Run cuda_attn for rows (NULL: all); out host (n_rows, n_head, hd). */
+static uint32_t att_max_ctx(const struct att *a)
+{
+	uint32_t m = 0;
+	for (uint32_t t = 0; t < a->n; t++)
+		m = a->pos[t] + 1 > m ? a->pos[t] + 1 : m;
+	return m;
+}
+
+/* Run cuda_attn for rows (NULL: all); out host (n_rows, n_head, hd). n_seg
+ * > 1: split over the sequence in that many segments (flash-decoding). */
 static int att_run(struct tc *c, const struct att *a, void *const dev[5], const uint32_t *rows,
-		   uint32_t n_rows, float *out)
+		   uint32_t n_rows, uint32_t n_seg, float *out)
 {
 	size_t on = (size_t)n_rows * a->n_head * a->hd;
-	float *dout = tb_dnew(c, on * 4);
+	float *dout = tb_dnew(c, on * 4), *part = NULL;
 	uint32_t *drows = rows ? tb_dput(c, rows, n_rows * 4) : NULL;
+	if (n_seg > 1)
+		part = tb_dnew(c, cuda_plan_attn_part(n_rows, a->n_head, a->n_head_kv, a->hd, n_seg) * 4);
 	struct cuda_attn_args x = {
 		.out = dout, .q = dev[0], .kv = dev[1], .L = a->L, .layer = 1, .pos = dev[2],
 		.tab = dev[3], .tab_off = dev[4], .rows = drows, .n = a->n, .n_rows = n_rows,
 		.n_head = a->n_head, .n_head_kv = a->n_head_kv, .head_dim_k = a->hd,
 		.head_dim_v = a->hd, .window = a->window, .scale = 1.0f / sqrtf((float)a->hd),
-		.round_p = a->elem == 2,
+		.round_p = a->elem == 2, .part = part, .n_seg = part ? n_seg : 0,
 	};
-	if (dout && (!rows || drows) && cuda_attn(&x, tb_stream, TE))
+	if (dout && (!rows || drows) && (n_seg <= 1 || part) && cuda_attn(&x, tb_stream, TE))
 		c->broken = 1, printf("FAIL attn: %s\n", tb_err);
 	return tb_dget(c, out, dout, on * 4);
+}
+
+/* Split over the sequence, an entry's result must not depend on n_seg:
+ * the backend takes n_seg from the batch's longest context, so a longer
+ * neighbour raises it. Runs with segs and segs + 2 segments must agree
+ * exactly (== : the sign of a zero may differ, cuda-ops.h says), and an
+ * entry whose context fits one segment must equal the unsplit run (whole),
+ * so batch invariance holds across the switch. */
+static int split_equal(struct tc *c, const struct att *a, void *const dev[5], uint32_t segs,
+		       const float *whole, size_t on)
+{
+	float *s1 = malloc(on * 4), *s2 = malloc(on * 4);
+	size_t per = on / a->n;
+	segs = segs < 2 ? 2 : segs;
+	int same = s1 && s2 && !att_run(c, a, dev, NULL, a->n, segs, s1) &&
+		   !att_run(c, a, dev, NULL, a->n, segs + 2, s2);
+	for (size_t i = 0; same && i < on; i++) {
+		int one_seg = a->pos[i / per] + 1 <= CUDA_ATTN_SEG;
+		same = s1[i] == s2[i] && (!one_seg || s1[i] == whole[i]);
+		if (!same && getenv("TB_DEBUG"))
+			printf("split differs: entry %zu (pos %u) elem %zu: %a (%u segs) %a (%u) "
+			       "%a (unsplit)\n", i / per, a->pos[i / per], i % per, s1[i], segs,
+			       s2[i], segs + 2, whole[i]);
+	}
+	free(s1);
+	free(s2);
+	return same;
 }
 
 static void case_attn(uint32_t n_head, uint32_t n_head_kv, uint32_t hd, uint32_t elem,
@@ -741,17 +779,19 @@ static void case_attn(uint32_t n_head, uint32_t n_head_kv, uint32_t hd, uint32_t
 	};
 	float *got = malloc(on * 4), *one = malloc((size_t)n_head * hd * 4);
 	double *ref = malloc(on * sizeof *ref), e = INFINITY;
-	uint32_t last = a.n - 1;
-	int alone = 0;
-	if (!att_run(&c, &a, dev, NULL, a.n, got)) {
+	uint32_t last = a.n - 1, segs = cuda_plan_attn_segs(att_max_ctx(&a));
+	int alone = 0, split_same = 1;
+	if (!att_run(&c, &a, dev, NULL, a.n, 1, got)) {
 		for (uint32_t t = 0; t < a.n; t++)
 			ref_attn(&a, t, 1.0f / sqrtf((float)hd), ref + (size_t)t * n_head * hd);
 		e = tb_rel(got, ref, on);
-		alone = !att_run(&c, &a, dev, &last, 1, one) &&
+		alone = !att_run(&c, &a, dev, &last, 1, 1, one) &&
 			!memcmp(one, got + (size_t)last * n_head * hd, (size_t)n_head * hd * 4);
+		split_same = split_equal(&c, &a, dev, segs, got, on);
 	}
-	snprintf(ex, sizeof ex, "%s", alone ? "invariant" : "NOT-BATCH-INVARIANT");
-	tb_report(&c, "attn", d, e, elem == 2 ? 2e-3 : 1e-5, ex, !alone);
+	snprintf(ex, sizeof ex, "%s split=%s", alone ? "invariant" : "NOT-BATCH-INVARIANT",
+		 split_same ? "same" : "DIFFERS");
+	tb_report(&c, "attn", d, e, elem == 2 ? 2e-3 : 1e-5, ex, !alone || !split_same);
 	free(got), free(one), free(ref);
 	att_free(&a);
 }

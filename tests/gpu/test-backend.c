@@ -50,7 +50,11 @@
  *                only f32 accumulation differs.
  * matvec and attention are also checked for batch invariance: a token's
  * row computed alone (n = 1, one row) must equal bit for bit its row in
- * the full batch.
+ * the full batch; and attention split over the sequence (flash-decoding)
+ * must not depend on the number of segments, which the batch's longest
+ * context sets: n_seg and n_seg + 2 agree exactly, and an entry whose
+ * context fits one segment equals the unsplit run (cuda-ops.h: bitwise
+ * but for the sign of a zero).
  *
  * Exit status: 0 every case passed, 1 a case failed, 2 usage, 77 no CUDA
  * device (nothing was tested: never a pass).
