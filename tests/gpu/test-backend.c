@@ -54,7 +54,7 @@
  * must not depend on the number of segments, which the batch's longest
  * context sets: n_seg and n_seg + 2 agree exactly, and an entry whose
  * context fits one segment equals the unsplit run (cuda-ops.h: bitwise
- * but for the sign of a zero).
+ * but for the sign of a zero). TB_DEBUG=1 prints where that fails.
  *
  * Exit status: 0 every case passed, 1 a case failed, 2 usage, 77 no CUDA
  * device (nothing was tested: never a pass).
