@@ -284,18 +284,28 @@ static int cmd_set(struct chat *c, char *arg)
 
 static void print_setting(const char *name, int set, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* A value /set gave; nothing when it did not (the caller prints the default). */
 static void print_setting(const char *name, int set, const char *fmt, ...)
 {
 	va_list ap;
-	printf("%-12s ", name);
-	if (!set) {
-		printf("(daemon default)\n");
+	if (!set)
 		return;
-	}
+	printf("%-18s ", name);
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
 	putchar('\n');
+}
+
+/* A penalty as it is in effect: what /set gave, or the sampler's default,
+ * which is what plotd applies to a request that does not send it (the
+ * daemon has no setting for these): "1 (off)" when it changes nothing. */
+static void print_penalty(const char *name, int set, double v, double off)
+{
+	if (set)
+		printf("%-18s %g\n", name, v);
+	else
+		printf("%-18s %g (%s)\n", name, v, v == off ? "off" : "default");
 }
 
 /* The model's generate.* values (what a turn gets for what /set did not
@@ -323,17 +333,15 @@ static void print_default(const char *name, int set, const struct proto_model_in
 	if (set)
 		return;
 	if (!d)
-		printf("%-12s (daemon default)\n", name);
+		printf("%-18s ? (plotd did not say)\n", name);
 	else if (is_int)
-		printf("%-12s %.0f (model default)\n", name, v);
+		printf("%-18s %.0f (model default)\n", name, v);
 	else
-		printf("%-12s %g (model default)\n", name, v);
+		printf("%-18s %g (model default)\n", name, v);
 }
 
-static void print_sampling(struct chat *c)
+static void print_sampling(struct chat *c, const struct proto_model_info *d)
 {
-	struct proto_msg reply;
-	const struct proto_model_info *d = model_defaults(c, &reply);
 	unsigned s = c->set;
 	print_default("temperature", s & CHAT_SET_TEMPERATURE, d, d ? d->gen_temperature : 0, 0);
 	if (s & CHAT_SET_TEMPERATURE)
@@ -350,36 +358,66 @@ static void print_sampling(struct chat *c)
 	if (s & CHAT_SET_MAX_TOKENS)
 		print_setting("max_tokens", 1, "%u", c->max_tokens);
 	else if (d && d->gen_max_tokens)
-		printf("%-12s %llu (model default)\n", "max_tokens",
+		printf("%-18s %llu (model default)\n", "max_tokens",
 		       (unsigned long long)d->gen_max_tokens);
 	else
-		printf("%-12s %s\n", "max_tokens",
-		       d ? "until the end of the text or context (model default)" : "(daemon default)");
+		printf("%-18s %s\n", "max_tokens",
+		       d ? "until the end of the text or context (model default)"
+			 : "? (plotd did not say)");
+}
+
+/* The model's running-task timeout (timeout_secs; chat sends no deadline
+ * of its own), from the daemon's stats of that model. */
+static void print_timeout(struct chat *c, const char *model)
+{
+	struct proto_msg req, reply;
+	proto_msg_init(&req, PROTO_T_STATS, 0);
+	req.u.filter.model = model;
+	memset(&reply, 0, sizeof(reply));
+	if (!model || cmd_call(c->ctx, &req, &reply) != 0 || reply.u.stats.n_models != 1)
+		printf("%-18s ? (plotd did not say)\n", "timeout");
+	else if (!reply.u.stats.models[0].timeout_secs)
+		printf("%-18s none (model default)\n", "timeout");
+	else
+		printf("%-18s %llu s (model default)\n", "timeout",
+		       (unsigned long long)reply.u.stats.models[0].timeout_secs);
 	proto_msg_clear(&reply);
 }
 
 static int cmd_stats(struct chat *c)
 {
-	printf("%-12s %s\n", "model", c->model ? c->model : "(default)");
-	printf("%-12s %zu\n", "messages", c->n + (c->system ? 1 : 0));
-	printf("%-12s %u (%u stopped)\n", "answers", c->answers, c->stopped);
-	printf("%-12s %llu\n", "tokens", (unsigned long long)c->tokens);
-	printf("%-12s %.1f\n", "tok/s", c->gen_secs > 0 ? (double)c->tokens / c->gen_secs : 0.0);
-	print_sampling(c);
-	print_setting("seed", c->set & CHAT_SET_SEED, "%llu", (unsigned long long)c->params.seed);
-	print_setting("repetition_penalty", c->set & CHAT_SET_REPETITION_PENALTY, "%g",
-		      (double)c->params.repetition_penalty);
-	print_setting("frequency_penalty", c->set & CHAT_SET_FREQUENCY_PENALTY, "%g",
-		      (double)c->params.frequency_penalty);
-	print_setting("presence_penalty", c->set & CHAT_SET_PRESENCE_PENALTY, "%g",
-		      (double)c->params.presence_penalty);
-	print_setting("penalty_last_n", c->set & CHAT_SET_PENALTY_LAST_N, "%d",
-		      (int)c->params.penalty_last_n);
-	printf("%-12s", "stop");
+	struct proto_msg reply;
+	const struct proto_model_info *d = model_defaults(c, &reply);
+	if (c->model || !d)
+		printf("%-18s %s\n", "model", c->model ? c->model : "(the default)");
+	else
+		printf("%-18s %s (the default)\n", "model", d->name);
+	printf("%-18s %zu\n", "messages", c->n + (c->system ? 1 : 0));
+	printf("%-18s %u (%u stopped)\n", "answers", c->answers, c->stopped);
+	printf("%-18s %llu\n", "tokens", (unsigned long long)c->tokens);
+	printf("%-18s %.1f\n", "tok/s", c->gen_secs > 0 ? (double)c->tokens / c->gen_secs : 0.0);
+	print_sampling(c, d);
+	print_timeout(c, d ? d->name : c->model);
+	proto_msg_clear(&reply);
+	if (c->set & CHAT_SET_SEED)
+		printf("%-18s %llu\n", "seed", (unsigned long long)c->params.seed);
+	else
+		printf("%-18s random (a new one each answer)\n", "seed");
+	print_penalty("repetition_penalty", c->set & CHAT_SET_REPETITION_PENALTY,
+		      c->params.repetition_penalty, 1);
+	print_penalty("frequency_penalty", c->set & CHAT_SET_FREQUENCY_PENALTY,
+		      c->params.frequency_penalty, 0);
+	print_penalty("presence_penalty", c->set & CHAT_SET_PRESENCE_PENALTY,
+		      c->params.presence_penalty, 0);
+	if (c->set & CHAT_SET_PENALTY_LAST_N)
+		printf("%-18s %d\n", "penalty_last_n", (int)c->params.penalty_last_n);
+	else
+		printf("%-18s %d (default)\n", "penalty_last_n", (int)c->params.penalty_last_n);
+	printf("%-18s", "stop");
 	for (int i = 0; i < c->nstop; i++)
 		printf(" \"%s\"", c->stop[i]);
 	printf("%s\n", c->nstop ? "" : " (none)");
-	printf("%-12s %s\n", "system", c->system ? c->system : "(none)");
+	printf("%-18s %s\n", "system", c->system ? c->system : "(none)");
 	return fflush(stdout) ? CMD_EXIT_FAIL : 0;
 }
 

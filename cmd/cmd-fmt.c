@@ -44,3 +44,17 @@ const char *cmd_fmt_label(char *buf, size_t len, const char *label, size_t max)
 		buf[n < len ? n : len - 1] = '\0';
 	return buf;
 }
+
+/* "12.3 MiB", "512 B": binary units, one decimal past bytes. */
+const char *cmd_fmt_bytes(char *buf, size_t len, uint64_t b)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int u = 0;
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+	return buf;
+}

@@ -328,6 +328,8 @@ const char *cmd_fmt_label(char *buf, size_t len, const char *label, size_t max);
 
 /* Human durations ("3.2s", "4m05s") into buf. */
 const char *cmd_fmt_dur(char *buf, size_t len, double secs);
+/* "12.3 MiB", "512 B" (binary units). */
+const char *cmd_fmt_bytes(char *buf, size_t len, uint64_t b);
 
 /* ---- shared by several commands ----------------------------------------- */
 

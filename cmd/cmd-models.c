@@ -3,12 +3,13 @@
  * NAME]`: the models, one per row: name, executor, state ("loading 42%",
  * "ready", "failed: reason", "unloading", "unloaded"), whether it is the
  * default, context length and KV blocks (llm models; "-" otherwise or not
- * known yet), when it unloads for being idle ("in 4m05s"; "-": it does
+ * known yet), the memory it holds (weights + KV cache: "93.8 MiB"; "-"
+ * for none or not loaded yet), when it unloads for being idle ("in 4m05s"; "-": it does
  * not), and its file. --json: {"models":[{"name","executor","state",
- * "progress","error","default","context_length","kv_blocks","idle_unload_in",
- * "loaded_by_path","path"}]}, progress 0..1, error null unless failed,
- * context_length, kv_blocks and idle_unload_in (seconds) null when unknown
- * or not applicable.
+ * "progress","error","default","context_length","kv_blocks","mem_bytes",
+ * "device","idle_unload_in","loaded_by_path","path"}]}, progress 0..1, error null
+ * unless failed, context_length, kv_blocks, mem_bytes and idle_unload_in
+ * (seconds) null when unknown or not applicable.
  *
  * load and unload ask plotd (its own user only) to load a GGUF file as a
  * new model, load an unloaded model again, or unload one; the reply is the
@@ -77,6 +78,9 @@ static void print_json(const struct proto_models *m)
 		cmd_json_bool(&j, k->is_default);
 		json_u64_or_null(&j, "context_length", k->context_length);
 		json_u64_or_null(&j, "kv_blocks", k->kv_blocks);
+		json_u64_or_null(&j, "mem_bytes", k->mem_bytes);
+		cmd_json_key(&j, "device");
+		cmd_json_str(&j, k->device);
 		cmd_json_key(&j, "idle_unload_in");
 		if (k->idle_in_secs > 0)
 			cmd_json_dbl(&j, k->idle_in_secs);
@@ -96,18 +100,19 @@ static void print_json(const struct proto_models *m)
 static void print_table(struct plot_ctx *ctx, const struct proto_models *m)
 {
 	static const char *const head[] = {"NAME", "EXECUTOR", "STATE", "DEFAULT", "CONTEXT",
-					   "KV_BLOCKS", "UNLOADS", "PATH"};
+					   "KV_BLOCKS", "MEMORY", "UNLOADS", "PATH"};
 	struct cmd_table t;
-	cmd_table_init(&t, 8, head);
+	cmd_table_init(&t, 9, head);
 	for (uint32_t i = 0; i < m->n_models; i++) {
 		const struct proto_model_info *k = &m->models[i];
-		char st[320], ctx_len[24], kv[24], idle[40], d[32];
+		char st[320], ctx_len[24], kv[24], idle[40], d[32], mem[32];
 		if (k->idle_in_secs > 0)
 			snprintf(idle, sizeof(idle), "in %s", cmd_fmt_dur(d, sizeof(d), k->idle_in_secs));
 		const char *row[] = {k->name, k->executor, state_text(st, sizeof(st), k),
 				     k->is_default ? "yes" : "no",
 				     u64_or_dash(ctx_len, sizeof(ctx_len), k->context_length),
 				     u64_or_dash(kv, sizeof(kv), k->kv_blocks),
+				     k->mem_bytes ? cmd_fmt_bytes(mem, sizeof(mem), k->mem_bytes) : "-",
 				     k->idle_in_secs > 0 ? idle : "-",
 				     k->path ? k->path : "-"};
 		cmd_table_add(&t, row);

@@ -46,6 +46,8 @@ static const struct llm_field {
 	L("kv_blocks_total", kv_blocks_total, 1),
 	L("ttft_p50_ms", ttft_p50_ms, 0), L("ttft_p99_ms", ttft_p99_ms, 0),
 	L("itl_p50_ms", itl_p50_ms, 0), L("itl_p99_ms", itl_p99_ms, 0),
+	L("ttft_count", ttft_count, 1), L("ttft_sum_secs", ttft_sum_secs, 0),
+	L("itl_count", itl_count, 1), L("itl_sum_secs", itl_sum_secs, 0),
 #undef L
 };
 #define N_LLM_FIELDS (sizeof(llm_fields) / sizeof(llm_fields[0]))
@@ -94,6 +96,10 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 	cmd_json_dbl(j, m->queue_wait_p50_ms);
 	cmd_json_key(j, "queue_wait_p99_ms");
 	cmd_json_dbl(j, m->queue_wait_p99_ms);
+	cmd_json_key(j, "queue_wait_count");
+	cmd_json_u64(j, m->queue_wait_count);
+	cmd_json_key(j, "queue_wait_sum_secs");
+	cmd_json_dbl(j, m->queue_wait_sum_secs);
 	json_llm(j, m);
 	cmd_json_obj_end(j);
 }
@@ -187,20 +193,6 @@ static void print_llm_table(struct plot_ctx *ctx, const struct proto_stats *s)
 	cmd_table_free(&t);
 }
 
-/* "12.3 MiB" */
-static const char *fmt_bytes(char *buf, size_t len, uint64_t b)
-{
-	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)b;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
-	return buf;
-}
-
 /* "n" or "n/limit" (no limit: just n). */
 static const char *of(char *buf, size_t len, uint64_t n, uint64_t limit)
 {
@@ -228,15 +220,19 @@ static void compact_row(struct cmd_table *t, const struct proto_model_stats *m)
 	cmd_table_add(t, row);
 }
 
-/* plotd's memory: resident, and each model's KV cache. */
+/* plotd's memory: resident; what its models hold (weights and KV cache),
+ * and of that the KV cache. */
 static void print_memory(const struct proto_stats *s)
 {
-	char a[32], b[32];
-	uint64_t kv = 0;
-	for (uint32_t i = 0; i < s->n_models; i++)
+	char a[32], b[32], c[32];
+	uint64_t kv = 0, mem = 0;
+	for (uint32_t i = 0; i < s->n_models; i++) {
 		kv += s->models[i].kv_bytes;
-	printf("\nmemory: %s resident, %s of KV cache\n",
-	       s->rss_bytes ? fmt_bytes(a, sizeof(a), s->rss_bytes) : "?", fmt_bytes(b, sizeof(b), kv));
+		mem += s->models[i].mem_bytes;
+	}
+	printf("\nmemory: %s resident, models hold %s (%s of KV cache)\n",
+	       s->rss_bytes ? cmd_fmt_bytes(a, sizeof(a), s->rss_bytes) : "?",
+	       cmd_fmt_bytes(b, sizeof(b), mem), cmd_fmt_bytes(c, sizeof(c), kv));
 }
 
 /* The default: what fits 80 columns (model names up to 14 characters).

@@ -12,7 +12,7 @@
 extern const struct plot_cmd cmd_run_entry, cmd_chat_entry, cmd_submit_entry, cmd_tail_entry,
 	cmd_status_entry, cmd_result_entry, cmd_wait_entry, cmd_cancel_entry, cmd_queue_entry,
 	cmd_list_entry,
-	cmd_stats_entry, cmd_limits_entry, cmd_models_entry, cmd_config_entry,
+	cmd_stats_entry, cmd_limits_entry, cmd_models_entry, cmd_ps_entry, cmd_config_entry,
 	cmd_daemon_entry, cmd_help_entry, cmd_complete_table_entry;
 
 const struct plot_cmd *const plot_cmd_table[] = {
@@ -29,6 +29,7 @@ const struct plot_cmd *const plot_cmd_table[] = {
 	&cmd_stats_entry,
 	&cmd_limits_entry,
 	&cmd_models_entry,
+	&cmd_ps_entry,
 	&cmd_config_entry,
 	&cmd_daemon_entry,
 	&cmd_help_entry,

@@ -35,7 +35,7 @@ _plot() {
     COMPREPLY=()
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    local commands="run chat submit tail status result wait cancel queue list stats limits models config daemon help"
+    local commands="run chat submit tail status result wait cancel queue list stats limits models ps config daemon help"
 
     # The command is the first word that is not an option or an option's value.
     cmd=""

@@ -2,7 +2,7 @@
 #   ~/.config/fish/completions/plot.fish
 # Kept in step with the CLI's command table by tests/cli/cli-docs.bats.
 
-set -l commands run chat submit tail status result wait cancel queue list stats limits models config daemon help
+set -l commands run chat submit tail status result wait cancel queue list stats limits models ps config daemon help
 
 function __plot_models
     # a value with a '/' is a GGUF file, for run and chat
@@ -43,6 +43,7 @@ complete -c plot -n "not __fish_seen_subcommand_from $commands" -a list -d 'list
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a stats -d 'show pool statistics'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a limits -d 'show or set limits'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a models -d 'list models'
+complete -c plot -n "not __fish_seen_subcommand_from $commands" -a ps -d 'list the loaded models'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a config -d 'print the effective config'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a daemon -d 'start, stop or query plotd'
 complete -c plot -n "not __fish_seen_subcommand_from $commands" -a help -d 'show help'

@@ -469,6 +469,10 @@ static void conn_handle(struct conn *c, struct proto_msg *m)
 		conn_close_after_flush(c);
 		return;
 	}
+	if (m->n_unknown) /* ignored, as the protocol says; a debug log shows them */
+		log_msg(LOG_DEBUG, "client %llu: %s: ignored %u unknown key%s, the first '%s'",
+			(unsigned long long)c->num, proto_type_name(m->type), m->n_unknown,
+			m->n_unknown == 1 ? "" : "s", m->unknown);
 	c->s->hooks.on_request(c->s->hooks.ctx, c, m);
 }
 

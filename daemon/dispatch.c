@@ -147,6 +147,8 @@ static uint64_t now_ms(void)
 	return loop_now_ns() / 1000000;
 }
 
+static void unknown_model(struct conn *c, const struct proto_msg *req, const char *name);
+
 /* The load or unload a models request asks for (the daemon's user and
  * root only). 0 to go on with the list, -1 when an error was sent. */
 static int models_change(struct conn *c, const struct proto_msg *req)
@@ -164,7 +166,7 @@ static int models_change(struct conn *c, const struct proto_msg *req)
 	const char *target = q->unload ? q->unload : q->load;
 	struct model *m = strchr(target, '/') ? NULL : models_find(ms, target);
 	if (!strchr(target, '/') && !m) {
-		conn_error(c, req, PROTO_E_NOT_FOUND, "no model named '%s'", target);
+		unknown_model(c, req, target);
 		return -1;
 	}
 	if (q->unload)
@@ -220,6 +222,8 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].error = info[i].error[0] ? info[i].error : NULL;
 		v[i].context_length = info[i].context_length;
 		v[i].kv_blocks = info[i].units_total;
+		v[i].mem_bytes = info[i].mem_bytes;
+		v[i].device = info[i].device[0] ? info[i].device : NULL;
 	}
 	proto_msg_ok(&m, req);
 	m.u.models.models = v;
@@ -950,6 +954,8 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 	memcpy(o->queued_by_prio, st.queued_by_prio, sizeof(o->queued_by_prio));
 	o->queue_wait_p50_ms = (double)st.queue_wait_p50_ns / 1e6;
 	o->queue_wait_p99_ms = (double)st.queue_wait_p99_ns / 1e6;
+	o->queue_wait_count = st.queue_wait_count;
+	o->queue_wait_sum_secs = (double)st.queue_wait_sum_ns / 1e9;
 	o->mailbox = st.mailbox;
 	o->timeout_secs = ns_ms_round(st.timeout_ns, 1000000000ull);
 	o->retention_secs = ns_ms_round(st.retention_ns, 1000000000ull);
@@ -966,11 +972,15 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		o->ttft_p99_ms = es.ttft_p99_ms;
 		o->itl_p50_ms = es.itl_p50_ms;
 		o->itl_p99_ms = es.itl_p99_ms;
+		o->ttft_count = es.ttft_count;
+		o->ttft_sum_secs = es.ttft_sum_secs;
+		o->itl_count = es.itl_count;
+		o->itl_sum_secs = es.itl_sum_secs;
 		struct exec_info info;
 		exec_describe(m->exec, &info);
 		o->model_ready = info.state && !strcmp(info.state, "ready");
-		if (es.has_engine)
-			o->kv_bytes = m->conf->params.kvcache_mem_mb << 20;
+		o->kv_bytes = info.kv_bytes;
+		o->mem_bytes = info.mem_bytes;
 	}
 	o->prompt_tokens = st.prompt_tokens;
 	o->generated_tokens = st.tokens;

@@ -113,6 +113,9 @@ struct exec_info {
 	uint64_t context_length; /* tokens; 0 = not applicable or not known yet */
 	uint64_t units_total;    /* units (KV blocks) the budget holds; 0 = n/a */
 	char device[32];         /* where it runs ("cpu", "cuda:0"); "" = n/a */
+	uint64_t kv_bytes;       /* the KV cache it holds; 0 = none or not sized yet */
+	uint64_t mem_bytes;      /* weights + KV cache it holds; 0 = none (synthetic)
+	                          * or not sized yet */
 };
 
 /* The engine's figures, for `plot stats` and Prometheus. has_engine is 0 for
@@ -123,6 +126,8 @@ struct exec_stats {
 	uint64_t batch_size;               /* sequences in the last step */
 	uint64_t kv_blocks_used, kv_blocks_total;
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
+	uint64_t ttft_count, itl_count;    /* samples so far (TTFT: requests, ITL: tokens) */
+	double ttft_sum_secs, itl_sum_secs; /* their sum */
 };
 
 /* How a model's executor is made. Filled by the daemon from the config. */

@@ -133,6 +133,8 @@ struct llm_exec_status {
 	double progress;         /* 0..1 while loading; 1 once ready */
 	uint32_t blocks_total;   /* 0 until the KV cache is sized */
 	uint32_t context_length; /* 0 until known */
+	uint64_t weights_bytes;  /* the model's tensors (the GGUF's); 0 until sized */
+	uint64_t kv_bytes;       /* the KV cache's blocks (<= kvcache_mem_mb); 0 until sized */
 	char error[256];         /* why it failed */
 };
 void llm_exec_status(struct llm_exec *x, struct llm_exec_status *st);
@@ -197,6 +199,7 @@ struct llm_exec_stats {
 	 * consecutive tokens of one sequence. */
 	uint64_t ttft_p50_ns, ttft_p99_ns, itl_p50_ns, itl_p99_ns;
 	uint64_t steps, prompt_tokens, generated_tokens; /* totals */
+	uint64_t ttft_count, ttft_sum_ns, itl_count, itl_sum_ns; /* every sample so far */
 };
 /* A consistent snapshot, under the executor's stats lock (never the engine's
  * step: cheap while the engine computes). */

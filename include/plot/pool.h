@@ -457,6 +457,8 @@ struct pool_stats {
 	uint64_t rejected_queue_full, rejected_capacity;
 	uint64_t queued_by_prio[POOL_PRIO_COUNT];
 	uint64_t queue_wait_p50_ns, queue_wait_p99_ns; /* over the last 4096 admissions */
+	uint64_t queue_wait_count, queue_wait_sum_ns;  /* over every admission (a summary's
+	                                                * _count and _sum) */
 	uint64_t mailbox;                              /* finished tasks retained */
 	int shutting_down;
 };

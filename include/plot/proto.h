@@ -300,7 +300,8 @@ struct proto_model_stats {
 	uint64_t timeout_secs, retention_secs;
 	/* model_ready: 1 while the model serves (loaded), 0 loading or failed;
 	 * prompt_tokens, generated_tokens: summed over ended tasks (counters);
-	 * kv_bytes: memory of the KV cache (llm: its budget), 0 = none */
+	 * kv_bytes: memory of the KV cache (llm: its blocks, at most
+	 * kvcache_mem_mb; 0 until sized), 0 = none */
 	uint64_t model_ready, prompt_tokens, generated_tokens, kv_bytes;
 	/* executors with an engine only (has_engine set; wire key llm, kept for
 	 * compatibility): the engine's figures. Keys:
@@ -311,6 +312,13 @@ struct proto_model_stats {
 	double prefill_tps, decode_tps;
 	uint64_t batch_size, kv_blocks_used, kv_blocks_total;
 	double ttft_p50_ms, ttft_p99_ms, itl_p50_ms, itl_p99_ms;
+	/* the summaries' _count and _sum over every sample since the pool
+	 * (queue wait) or the model (TTFT, ITL) started. Keys: wait_n,
+	 * wait_sum, ttft_n, ttft_sum, itl_n, itl_sum (seconds) */
+	uint64_t queue_wait_count, ttft_count, itl_count;
+	double queue_wait_sum_secs, ttft_sum_secs, itl_sum_secs;
+	uint64_t mem_bytes;           /* (mem_bytes) weights + KV cache the model
+	                               * holds, as plot models says; 0 = none */
 };
 
 /* ok reply to stats. Keys: models (array of maps), uptime, clients, rss. */
@@ -377,6 +385,10 @@ struct proto_model_info {
 	 * gets (gen_max_tokens 0 = until the end of the text or context) */
 	uint64_t gen_max_tokens, gen_top_k;            /* (gen_max_tokens, gen_top_k) */
 	double gen_temperature, gen_top_p, gen_min_p;  /* (gen_temp, gen_top_p, gen_min_p) */
+	uint64_t mem_bytes;           /* (mem) weights + KV cache the model holds;
+	                               * 0 = none (synthetic) or not loaded yet */
+	const char *device;           /* (device) where it runs ("cpu", "cuda:0");
+	                               * NULL = not applicable or not loaded */
 };
 
 /* models request (every field optional). Keys: load, name, unload.
@@ -461,6 +473,10 @@ struct proto_msg {
 		struct proto_chunk chunk;        /* CHUNK */
 		struct proto_end end;            /* END */
 	} u;
+	/* decoded: keys no schema row names, which are ignored (a newer
+	 * peer's additions); the first one as "key" or "msgs[1].key" */
+	uint32_t n_unknown;
+	char unknown[64];
 	void *arena_;                 /* decoded storage; private */
 };
 

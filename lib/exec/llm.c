@@ -167,6 +167,8 @@ static void llm_describe(void *ctx, struct exec_info *o)
 		snprintf(o->error, sizeof(o->error), "%s", st.error);
 	o->context_length = st.context_length;
 	o->units_total = st.blocks_total;
+	o->kv_bytes = st.kv_bytes;
+	o->mem_bytes = st.weights_bytes + st.kv_bytes;
 }
 
 /* A snapshot under the executor's stats lock only, never its step. */
@@ -185,6 +187,10 @@ static void llm_stats(void *ctx, struct exec_stats *o)
 	o->ttft_p99_ms = (double)s.ttft_p99_ns / 1e6;
 	o->itl_p50_ms = (double)s.itl_p50_ns / 1e6;
 	o->itl_p99_ms = (double)s.itl_p99_ns / 1e6;
+	o->ttft_count = s.ttft_count;
+	o->ttft_sum_secs = (double)s.ttft_sum_ns / 1e9;
+	o->itl_count = s.itl_count;
+	o->itl_sum_secs = (double)s.itl_sum_ns / 1e9;
 }
 
 const struct exec_ops exec_llm_ops = {

@@ -114,6 +114,7 @@ struct pool {
 	uint64_t rej_queue_full, rej_capacity, rej_shutdown;
 	uint64_t waits[POOL_WAIT_RING];
 	size_t wait_n, wait_pos;
+	uint64_t wait_count, wait_sum_ns; /* every admission since pool_new */
 
 	int shutting_down, no_admit;
 	int held;                  /* pool_hold: admission waits (a restart restoring) */

@@ -116,6 +116,8 @@ static void stats_locked(struct pool *p, struct pool_stats *o)
 	o->rejected = p->rej_queue_full + p->rej_capacity + p->rej_shutdown;
 	o->mailbox = p->mailbox.n;
 	o->shutting_down = p->shutting_down;
+	o->queue_wait_count = p->wait_count;
+	o->queue_wait_sum_ns = p->wait_sum_ns;
 }
 
 void pool_stats(struct pool *p, struct pool_stats *out)

@@ -575,8 +575,9 @@ static void record_wait(struct pool *p, uint64_t wait)
 {
 	p->waits[p->wait_pos] = wait;
 	p->wait_pos = (p->wait_pos + 1) % POOL_WAIT_RING;
-	if (p->wait_n < POOL_WAIT_RING)
-		p->wait_n++;
+	p->wait_n += p->wait_n < POOL_WAIT_RING;
+	p->wait_count++;
+	p->wait_sum_ns += wait;
 }
 
 /* Reserve units and hand the task to the start list: the one place units are

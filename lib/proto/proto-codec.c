@@ -216,6 +216,7 @@ static const struct field f_mstats[] = {
 	MS("retention_secs", retention_secs),
 	MS("model_ready", model_ready), MS("prompt_tokens", prompt_tokens),
 	MS("generated_tokens", generated_tokens), MS("kv_bytes", kv_bytes),
+	MS("mem_bytes", mem_bytes),
 	F("llm", K_BOOL, struct proto_model_stats, has_engine),
 	F("prefill_tps", K_DBL, struct proto_model_stats, prefill_tps),
 	F("decode_tps", K_DBL, struct proto_model_stats, decode_tps),
@@ -224,6 +225,12 @@ static const struct field f_mstats[] = {
 	F("ttft_p99", K_DBL, struct proto_model_stats, ttft_p99_ms),
 	F("itl_p50", K_DBL, struct proto_model_stats, itl_p50_ms),
 	F("itl_p99", K_DBL, struct proto_model_stats, itl_p99_ms),
+	F("wait_n", K_U64, struct proto_model_stats, queue_wait_count),
+	F("wait_sum", K_DBL, struct proto_model_stats, queue_wait_sum_secs),
+	F("ttft_n", K_U64, struct proto_model_stats, ttft_count),
+	F("ttft_sum", K_DBL, struct proto_model_stats, ttft_sum_secs),
+	F("itl_n", K_U64, struct proto_model_stats, itl_count),
+	F("itl_sum", K_DBL, struct proto_model_stats, itl_sum_secs),
 };
 SCHEMA(s_mstats, f_mstats, struct proto_model_stats);
 
@@ -275,6 +282,8 @@ static const struct field f_minfo[] = {
 	F("kv_blocks", K_U64, struct proto_model_info, kv_blocks),
 	FD("idle_in", struct proto_model_info, idle_in_secs, 0, 1e12),
 	F("adhoc", K_BOOL, struct proto_model_info, adhoc),
+	F("mem", K_U64, struct proto_model_info, mem_bytes),
+	F("device", K_STR, struct proto_model_info, device),
 	F("gen_max_tokens", K_U64, struct proto_model_info, gen_max_tokens),
 	F("gen_top_k", K_U64, struct proto_model_info, gen_top_k),
 	F("gen_temp", K_DBL, struct proto_model_info, gen_temperature),
@@ -859,6 +868,28 @@ static const struct field *find_field(const struct schema *s, const msgpack_obje
 	return NULL;
 }
 
+/* A key no schema row names: ignored (room for additions from a newer
+ * peer), but counted and the first one named in the message, so a receiver
+ * can say so (plotd logs it at debug level). t, id and op are the header. */
+static void note_unknown(struct dec *d, const msgpack_object *k)
+{
+	struct proto_msg *m = d->m;
+	int top = !d->path[0];
+	if (k->type != MSGPACK_OBJECT_STR) {
+		if (!m->n_unknown++)
+			snprintf(m->unknown, sizeof m->unknown, "%.20s(a %s key)", d->path,
+				 obj_type_name(k));
+		return;
+	}
+	const char *s = k->via.str.ptr;
+	uint32_t n = k->via.str.size;
+	if (top && ((n == 1 && *s == 't') || (n == 2 && !memcmp(s, "id", 2)) ||
+		    (n == 2 && !memcmp(s, "op", 2))))
+		return;
+	if (!m->n_unknown++)
+		snprintf(m->unknown, sizeof m->unknown, "%.20s%.*s", d->path, (int)(n > 40 ? 40 : n), s);
+}
+
 /* A key that appears twice in one map is refused: which one a receiver
  * keeps would be a guess, and two parsers may guess differently. */
 static int dup_key(struct dec *d, const msgpack_object_map *map, uint32_t i)
@@ -901,8 +932,10 @@ static int dec_body(struct dec *d, const struct schema *s, void *base,
 			return rc;
 		const struct field *f = find_field(s, &map->ptr[i].key);
 		const msgpack_object *v = &map->ptr[i].val;
-		if (!f)
-			continue; /* unknown keys are ignored: room for additions */
+		if (!f) {
+			note_unknown(d, &map->ptr[i].key);
+			continue;
+		}
 		if (v->type == MSGPACK_OBJECT_NIL && f->kind != K_U64N)
 			continue; /* nil = absent */
 		rc = dec_value(d, f, base, v);

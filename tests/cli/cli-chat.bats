@@ -223,4 +223,32 @@ prompt_token_counts_ge() {
 	assert_line --regexp '^max_tokens +until the end of the text or context \(model default\)$'
 	run -0 --separate-stderr "$PLOT" chat -m slow <<<$'/set temperature 0.3\n/stats'
 	assert_line --regexp '^temperature +0.3$'
+	# what nothing set is shown as it is in effect, never "daemon default"
+	assert_line --regexp '^seed +random \(a new one each answer\)$'
+	assert_line --regexp '^repetition_penalty +1 \(off\)$'
+	assert_line --regexp '^frequency_penalty +0 \(off\)$'
+	assert_line --regexp '^presence_penalty +0 \(off\)$'
+	assert_line --regexp '^penalty_last_n +64 \(default\)$'
+	refute_output --partial 'daemon default'
+	# without -m, /stats names the default model
+	run -0 --separate-stderr "$PLOT" chat <<<'/stats'
+	assert_line --regexp '^model +tiny \(the default\)$'
+}
+
+@test "/stats shows the model's running-task timeout as plotd has it" {
+	plotd_start
+	local want
+	want=$("$PLOT" --json stats -m slow | jq -r '.models[0].timeout_secs')
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<'/stats'
+	if [ "$want" = 0 ]; then
+		assert_line --regexp '^timeout +none \(model default\)$'
+	else
+		assert_line --regexp "^timeout +$want s \\(model default\\)$"
+	fi
+	run -0 "$PLOT" limits set -m slow timeout_secs=90
+	run -0 --separate-stderr "$PLOT" chat -m slow <<<'/stats'
+	assert_line --regexp '^timeout +90 s \(model default\)$'
+	run -0 --separate-stderr "$PLOT" chat <<<'/stats' # the default model, tiny
+	assert_line --regexp '^timeout +'
+	refute_line --partial 'did not say'
 }

@@ -115,8 +115,8 @@ EOF
 @test "models and config" {
     plotd_start
     run -0 --separate-stderr "$PLOT" models
-    assert_line --regexp "^echo	synthetic	[a-z]+	yes	-	-	-	-$"
-    assert_line --regexp "^slow	synthetic	[a-z]+	no	-	-	-	-$"
+    assert_line --regexp "^echo	synthetic	[a-z]+	yes	-	-	-	-	-$"
+    assert_line --regexp "^slow	synthetic	[a-z]+	no	-	-	-	-	-$"
     run -0 --separate-stderr "$PLOT" --json models
     assert_equal "$(jq -r '[.models[] | select(.default) | .name] | join(",")' <<<"$output")" echo
     run -0 --separate-stderr "$PLOT" config

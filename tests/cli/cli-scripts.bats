@@ -141,7 +141,9 @@ hex() { od -An -tx1 | tr -d ' \n'; }
 
 @test "an unknown model: the same message and status from every command" {
     for cmd in "run -m nope x" "submit -m nope x" "queue -m nope" "stats -m nope" \
-               "limits get -m nope" "cancel --all -m nope"; do
+               "limits get -m nope" "cancel --all -m nope" "chat -m nope" "list -m nope" \
+               "wait --all -m nope" "limits set -m nope max_queue_depth=3" "models unload nope" \
+               "models load nope"; do
         run -1 --separate-stderr "$PLOT" $cmd
         verb=${cmd%% *}
         assert_equal "$stderr" "plot $verb: error: no model named 'nope' (models: echo, slow)"
@@ -237,7 +239,7 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     run -0 on_tty "'$PLOT' stats"
     assert_line --regexp '^MODEL +QUEUE +RUN +UNITS +DONE +FAIL +CANC +TOK/S +BATCH +WAIT_P50/P99$'
     assert_line --regexp '^echo +0 +0/2 +0/8 +1 +0 +0 +- +- +[0-9.]+/[0-9.]+$'
-    assert_line --regexp '^memory: [0-9.]+ (KiB|MiB|GiB) resident, 0 B of KV cache$'
+    assert_line --regexp '^memory: [0-9.]+ (KiB|MiB|GiB) resident, models hold 0 B \(0 B of KV cache\)$'
     [ "$(awk '{ if (length($0) > m) m = length($0) } END { print m }' <<<"$output")" -le 80 ]
     run -0 on_tty "'$PLOT' stats --wide"
     assert_output --regexp 'TTFT_MS_P50/P99 +ITL_MS_P50/P99 +QUEUE_WAIT_MS_P50/P99'
@@ -263,6 +265,14 @@ hex() { od -An -tx1 | tr -d ' \n'; }
     assert_line '# TYPE plot_process_resident_memory_bytes gauge'
     assert_line --regexp '^plot_process_resident_memory_bytes [1-9][0-9]{6,}$'
     refute_line '# TYPE plot_queue_wait_seconds gauge'
+    # a summary has its _sum and _count beside the quantiles: the two runs' waits
+    run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_queue_wait_seconds_count{model="echo"}' \
+        'plot_queue_wait_seconds_sum{model="echo"}' <<<"$output"
+    assert_line --index 0 2
+    local sum=${lines[1]}
+    run -0 --separate-stderr "$PLOT" --json stats -m echo
+    assert_equal "$(jq -r '.models[0].queue_wait_count' <<<"$output")" 2
+    jq -e --argjson s "$sum" '.models[0].queue_wait_sum_secs | . > 0 and (. - $s | fabs) < 1e-5' <<<"$output"
 }
 
 @test "generate.* defaults: shown by plot config and help, daemon-wide and per model, a request wins" {

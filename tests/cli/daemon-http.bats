@@ -194,6 +194,8 @@ task_state_is() { # task_state_is ID STATE
 	"$PLOT" stats --prometheus | grep -Ev 'uptime|resident_memory_bytes [0-9]' >"$BATS_TEST_TMPDIR/cli.prom"
 	run -0 diff "$BATS_TEST_TMPDIR/http.prom" "$BATS_TEST_TMPDIR/cli.prom"
 	run -0 grep -c '^plot_submitted_total{model="echo"} 1$' "$BODY"
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_queue_wait_seconds_count{model="echo"}' <"$BODY"
+	assert_output 1
 }
 
 @test "/v1/queues, /v1/mailbox/ID and DELETE /v1/tasks/ID" {

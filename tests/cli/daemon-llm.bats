@@ -53,6 +53,57 @@ greedy() { # greedy PROMPT N: submit, wait, print the output
 	assert_output 512
 }
 
+# gguf_mem FILE KV_BYTES_PER_ELEMENT: the model's tensor bytes and its KV
+# bytes per token (K and V of every layer), read from the GGUF by the gguf
+# package, not by lib/llm
+gguf_mem() {
+	python3 - "$1" "$2" <<-'PY'
+	import sys, gguf
+	r = gguf.GGUFReader(sys.argv[1])
+	def val(k, d=None):
+	    f = r.fields.get(k)
+	    if f is None:
+	        return d
+	    v = f.parts[f.data[0]]
+	    return bytes(v).decode() if f.types[0] == gguf.GGUFValueType.STRING else int(v[0])
+	a = val("general.architecture")
+	heads = val(a + ".attention.head_count")
+	kv_heads = val(a + ".attention.head_count_kv", heads)
+	hd = val(a + ".attention.key_length", val(a + ".embedding_length") // heads)
+	per_token = 2 * val(a + ".block_count") * kv_heads * hd * int(sys.argv[2])
+	print(sum(int(t.n_bytes) for t in r.tensors), per_token)
+	PY
+}
+
+@test "plot models shows the memory a model holds: its weights and KV cache, as the GGUF says" {
+	plotd_start
+	wait_until is_ready tiny
+	wait_until is_ready small
+	local weights per_token
+	for m in "tiny 2" "small 4"; do # f16 and f32 KV caches
+		set -- $m
+		read -r weights per_token < <(gguf_mem "$TINY" "$2")
+		run -0 --separate-stderr "$PLOT" --json models
+		local blocks mem
+		blocks=$(jq -r --arg n "$1" '.models[] | select(.name == $n) | .kv_blocks' <<<"$output")
+		mem=$(jq -r --arg n "$1" '.models[] | select(.name == $n) | .mem_bytes' <<<"$output")
+		[ "$blocks" -gt 0 ]
+		assert_equal "$mem" "$((weights + blocks * 16 * per_token))"
+		# plot stats reports the same KV cache and memory, also to Prometheus
+		run -0 --separate-stderr "$PLOT" --json stats
+		assert_equal "$(jq -r --arg n "$1" '.models[] | select(.name == $n) | .kv_bytes' <<<"$output")" \
+			"$((blocks * 16 * per_token))"
+		assert_equal "$(jq -r --arg n "$1" '.models[] | select(.name == $n) | .mem_bytes' <<<"$output")" "$mem"
+		run -0 --separate-stderr "$PLOT" stats --prometheus
+		assert_line "plot_mem_bytes{model=\"$1\"} $mem"
+		# the table shows it in binary units
+		local human
+		human=$(python3 -c 'import sys; print("%.1f MiB" % (int(sys.argv[1]) / 2**20))' "$mem")
+		run -0 --separate-stderr "$PLOT" models
+		assert_line --regexp "^$1	llm	ready	(yes|no)	[0-9]+	$blocks	$human	-	"
+	done
+}
+
 @test "params.kv_type f32 holds half the KV blocks of the default f16" {
 	plotd_start
 	wait_until is_ready small
@@ -183,4 +234,17 @@ settled() { local s; s=$(model_state "$1"); [ "$s" = failed ] || [ "$s" = ready 
 	rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}" >/dev/null
 	run -0 "$PLOT" --json status "$id"
 	[ "$(jq -r '.tokens + .prompt_tokens' <<<"$output")" = 32 ]
+}
+
+@test "the llm submit line says the prompt tokens, uid and priority, logged before admitted" {
+	plotd_start
+	wait_until is_ready tiny
+	local id uid
+	id=$(rawclient "$PLOT_SOCKET" submit "hello there" '{"model": "tiny", "temp": 0, "max_tokens": 2, "prio": 2, "raw": true}')
+	rawclient "$PLOT_SOCKET" call result "{\"task\": $id, \"wait\": true}" >/dev/null
+	uid=$(id -u)
+	run -0 grep -E "pool tiny: task $id (submitted|admitted)" "$PLOTD_STDERR"
+	[ "${#lines[@]}" = 2 ]
+	[[ "${lines[0]}" =~ "task $id submitted ("[1-9][0-9]*" prompt tokens, uid $uid, high, cost 1)"$ ]]
+	[[ "${lines[1]}" == *"task $id admitted (high, cost 1, waited "* ]]
 }

@@ -47,7 +47,7 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	run -0 --separate-stderr "$PLOT" models unload echo
 	wait_until model_state_is echo unloaded
 	run -0 --separate-stderr "$PLOT" models
-	assert_line --regexp $'^echo\tsynthetic\tunloaded\tyes\t-\t-\t-\t-$'
+	assert_line --regexp $'^echo\tsynthetic\tunloaded\tyes\t-\t-\t-\t-\t-$'
 	# its tasks went with it
 	run -1 --separate-stderr "$PLOT" status "$before"
 	# a request loads it again
@@ -88,8 +88,8 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	plotd_start
 	run -0 "$PLOT" run -m nap "wake up"
 	run -0 --separate-stderr "$PLOT" models
-	assert_line --regexp $'^nap\tsynthetic\tready\tno\t-\t-\tin [0-9.]+s\t-$'
-	assert_line --regexp $'^echo\tsynthetic\tready\tyes\t-\t-\t-\t-$' # no idle_unload_secs
+	assert_line --regexp $'^nap\tsynthetic\tready\tno\t-\t-\t-\tin [0-9.]+s\t-$'
+	assert_line --regexp $'^echo\tsynthetic\tready\tyes\t-\t-\t-\t-\t-$' # no idle_unload_secs
 	wait_until model_state_is nap unloaded
 	grep -q "pool nap: idle for 1 s (idle_unload_secs)" "$PLOTD_STDERR"
 	run -0 "$PLOT" run -m nap "again"
@@ -135,6 +135,30 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	run -2 --separate-stderr "$PLOT" models list --name x
 }
 
+@test "plot ps lists the loaded models: memory and device as plot models has them; unloaded ones are left out" {
+	plotd_start
+	run -0 --separate-stderr "$PLOT" models load --name mini "$TINY"
+	wait_until model_state_is mini ready
+	run -0 "$PLOT" models unload slow
+	wait_until model_state_is slow unloaded
+	local mem human
+	mem=$(model_field mini mem_bytes)
+	[ "$mem" -gt 0 ]
+	human=$(python3 -c 'import sys; print("%.1f MiB" % (int(sys.argv[1]) / 2**20))' "$mem")
+	assert_equal "$(model_field mini device)" cpu
+	run -0 --separate-stderr "$PLOT" ps
+	assert_line --regexp $'^echo\tready\t-\t-\t-$'
+	assert_line --regexp $'^mini\tready\t'"$human"$'\tcpu\t-$'
+	refute_line --regexp $'^slow\t'
+	run -0 --separate-stderr "$PLOT" --json ps
+	assert_equal "$(jq -r '.models[] | select(.name == "mini") | [.state, .mem_bytes, .device] | @tsv' <<<"$output")" \
+		"ready	$mem	cpu"
+	assert_equal "$(jq -c '.models[] | select(.name == "echo") | [.mem_bytes, .device]' <<<"$output")" \
+		"[null,null]"
+	[ -z "$(jq -r '.models[] | select(.name == "slow") | .name' <<<"$output")" ]
+	run -2 --separate-stderr "$PLOT" ps extra
+}
+
 @test "only plotd's own user may load or unload (PERMISSION); others may list" {
 	chmod o+x "$BATS_RUN_TMPDIR" # nobody must reach the socket (as daemon-perms.bats)
 	plotd_start
@@ -147,6 +171,25 @@ model_state_is() { [ "$(model_field "$1" state)" = "$2" ]; }
 	assert_output --partial '"code": "PERMISSION"'
 	run -0 model_state_is echo ready
 	[ -z "$(model_field x name)" ]
+}
+
+@test "plot models load/unload as another user: exit 77 naming the rule; listing still works" {
+	[ "$(id -u)" = 0 ] || fail "needs root to run plot as nobody (setpriv)"
+	chmod o+x "$BATS_RUN_TMPDIR"
+	plotd_start
+	as_nobody() {
+		setpriv --reuid=65534 --regid=65534 --clear-groups \
+			env HOME="$BATS_TEST_TMPDIR" PLOT_SOCKET="$PLOT_SOCKET" PLOT_NO_AUTOSTART=1 "$PLOT" "$@"
+	}
+	run -0 --separate-stderr as_nobody models
+	assert_line --regexp $'^echo\tsynthetic\tready\tyes\t'
+	run -77 --separate-stderr as_nobody models unload echo
+	assert_equal "$stderr" "plot models: error: only plotd's own user may load or unload models"
+	run -77 --separate-stderr as_nobody models load echo
+	run -77 --separate-stderr as_nobody models load "$TINY"
+	assert_equal "$stderr" "plot models: error: only plotd's own user may load or unload models"
+	run -0 model_state_is echo ready
+	[ -z "$(model_field llm-exec-tiny name)" ]
 }
 
 @test "HTTP: a stream open during an unload ends, the model unloads after it, and the next request loads it" {

@@ -331,3 +331,31 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	run -0 python3 -c 'import json,sys; print(json.load(sys.stdin)["data"], end="")' <<<"$output"
 	assert_output "$long"
 }
+
+@test "a stop string ends the task with finish stop, before the string, as the engine's text says" {
+	start_ready
+	local want stop prefix
+	want=$(oracle "$P1" 32)
+	# the stop string is a word of the engine's own answer (not its first
+	# characters), so the answer must end right before its first occurrence
+	stop=$(python3 -c 'import sys
+t = sys.argv[1]
+print(next(w for w in t.split()[2:] if len(w) > 2 and t.index(w) > 0))' "$want")
+	[ -n "$stop" ]
+	prefix=${want%%"$stop"*}
+	[ "${#prefix}" -lt "${#want}" ]
+	run -0 --separate-stderr "$PLOT" run --temperature 0 -n 32 --stop "$stop" "$P1"
+	assert_output "$prefix"
+	run -0 --separate-stderr "$PLOT" --json run --temperature 0 -n 32 --stop "$stop" "$P1"
+	local end=${lines[-1]}
+	assert_equal "$(jq -r '[.event, .state, .finish] | @tsv' <<<"$end")" "end	done	stop"
+	[ "$(jq -rs '[.[:-1][] | .text] | join("")' <<<"$output")" = "$prefix" ]
+	local id
+	id=$(jq -r .id <<<"$end")
+	run -0 "$PLOT" status "$id"
+	assert_line --regexp '^stopped +stop$'
+	[ "$(task_field "$id" finish)" = stop ]
+	# without the stop string the same prompt does not end with finish stop
+	run -0 --separate-stderr "$PLOT" --json run --temperature 0 -n 32 "$P1"
+	[ "$(jq -r .finish <<<"${lines[-1]}")" != stop ]
+}

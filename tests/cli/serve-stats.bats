@@ -124,6 +124,15 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	assert_line --regexp '^plot_ttft_seconds\{model="tiny",quantile="0.99"\} [0-9.e+-]+$'
 	assert_line '# TYPE plot_itl_seconds summary'
 	refute_line --partial 'plot_kv_blocks_total{model="echo"}'
+	# the summaries' _count: one request's TTFT, an ITL between each two of its tokens
+	local tokens
+	tokens=$("$PLOT" --json stats -m tiny | jq -r '.models[0].generated_tokens')
+	[ "$tokens" -ge 2 ]
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_ttft_seconds_count{model="tiny"}' \
+		'plot_itl_seconds_count{model="tiny"}' 'plot_ttft_seconds_sum{model="tiny"}' <<<"$output"
+	assert_line --index 0 1
+	assert_line --index 1 "$((tokens - 1))"
+	python3 -c 'import sys; assert float(sys.argv[1]) > 0' "${lines[2]}"
 }
 
 @test "built-in config: smollm2 is the default when its file is installed, else echo" {

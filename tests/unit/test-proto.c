@@ -33,16 +33,17 @@ static const struct proto_task_info tasks[] = {
 };
 static const struct proto_model_stats mstats[] = {
 	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, UINT64_MAX, 7, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
-	  0.5, 9.25, 6, 120, 3600, 1, 70, 99, 8388608, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31 },
+	  0.5, 9.25, 6, 120, 3600, 1, 70, 99, 8388608, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31,
+	  12, 5, 300, 0.75, 2.5, 4.125, 98316800 },
 	{ "big", 0, 0, 0, 8, UINT64_MAX, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
-	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 };
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
-	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0, 0, 40, 0.8, 0.95, 0.05 },
+	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0, 0, 40, 0.8, 0.95, 0.05, 0, NULL },
 	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024, 12.5, 1, 512, 0,
-	  0, 1, 0 },
+	  0, 1, 0, 98316800, "cuda:1" },
 };
 
 static void fill_request(struct proto_msg *m, int type)
@@ -187,6 +188,7 @@ static void test_roundtrip_requests(void **state)
 		struct proto_msg m, back;
 		fill_request(&m, t);
 		roundtrip(&m, &back);
+		assert_int_equal(back.n_unknown, 0); /* what we encode, we know */
 		if (t == PROTO_T_SUBMIT) {
 			const struct proto_submit *s = &back.u.submit;
 			assert_string_equal(s->prompt, "a b c");
@@ -476,6 +478,41 @@ static void test_validation(void **state)
 }
 
 /* Empty arrays travel: a queue reply with no tasks has "tasks": []. */
+static void kv_unknown(msgpack_packer *pk)
+{
+	pk_str(pk, "temprature");
+	msgpack_pack_double(pk, 0.5);
+	pk_str(pk, "msgs");
+	msgpack_pack_array(pk, 1);
+	msgpack_pack_map(pk, 3);
+	pk_str(pk, "role");
+	pk_str(pk, "user");
+	pk_str(pk, "content");
+	pk_str(pk, "hi");
+	pk_str(pk, "nmae");
+	pk_str(pk, "x");
+	msgpack_pack_uint64(pk, 7); /* a key that is not a string */
+	msgpack_pack_nil(pk);
+}
+
+/* Unknown keys are ignored but counted, the first one named; t, id and op
+ * are the header, not unknown. */
+static void test_unknown_keys(void **state)
+{
+	struct proto_buf b;
+	struct proto_msg m;
+	char err[256];
+	raw_req(&b, "submit", 3, kv_unknown);
+	assert_int_equal(proto_decode(b.data, b.len, NULL, &m, err, sizeof err), 0);
+	assert_int_equal(m.n_unknown, 3);
+	assert_string_equal(m.unknown, "temprature");
+	assert_int_equal(m.u.submit.n_messages, 1);
+	assert_int_equal(m.u.submit.has & PROTO_HAS_TEMPERATURE, 0);
+	proto_msg_clear(&m);
+	assert_int_equal(m.n_unknown, 0);
+	proto_buf_free(&b);
+}
+
 static void test_empty_array_sent(void **state)
 {
 	struct proto_msg q;
@@ -792,7 +829,7 @@ static void test_man_page(void **state)
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
 	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 42);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 49);
 	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
 }
 
@@ -805,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip_replies),
 		cmocka_unit_test(test_wrong_type),
 		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_unknown_keys),
 		cmocka_unit_test(test_empty_array_sent),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_malformed),

@@ -68,6 +68,7 @@ struct exec_stats_block {
 	pthread_mutex_t mu;
 	uint64_t ttft[EXEC_TTFT_RING], itl[EXEC_ITL_RING];
 	uint64_t n_ttft, n_itl;
+	uint64_t ttft_sum_ns, itl_sum_ns; /* of every sample, not only the ring's */
 	struct exec_step_rec steps[EXEC_STEP_RING];
 	uint64_t n_steps, prompt_tokens, generated_tokens;
 	uint32_t batch_seqs, batch_tokens, running, kv_free, threads;
@@ -101,6 +102,7 @@ struct llm_exec {
 	char tmpl_err[200];
 	struct llm_kv *kv;
 	uint32_t n_ctx, n_vocab, blocks_total;
+	uint64_t weights_bytes, kv_bytes; /* the GGUF's tensors; the KV cache's blocks */
 
 	pthread_t loader, prep, engine;
 	int loader_on, prep_on, engine_on;

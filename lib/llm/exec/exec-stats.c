@@ -60,6 +60,7 @@ void exec_stats_ttft(struct exec_stats_block *st, uint64_t ns)
 {
 	pthread_mutex_lock(&st->mu);
 	st->ttft[st->n_ttft++ % EXEC_TTFT_RING] = ns;
+	st->ttft_sum_ns += ns;
 	pthread_mutex_unlock(&st->mu);
 }
 
@@ -67,6 +68,7 @@ void exec_stats_itl(struct exec_stats_block *st, uint64_t ns)
 {
 	pthread_mutex_lock(&st->mu);
 	st->itl[st->n_itl++ % EXEC_ITL_RING] = ns;
+	st->itl_sum_ns += ns;
 	pthread_mutex_unlock(&st->mu);
 }
 
@@ -127,6 +129,10 @@ void llm_exec_stats(struct llm_exec *x, struct llm_exec_stats *s)
 	s->steps = st->n_steps;
 	s->prompt_tokens = st->prompt_tokens;
 	s->generated_tokens = st->generated_tokens;
+	s->ttft_count = st->n_ttft;
+	s->ttft_sum_ns = st->ttft_sum_ns;
+	s->itl_count = st->n_itl;
+	s->itl_sum_ns = st->itl_sum_ns;
 	if (c) {
 		c->n_ttft = st->n_ttft < EXEC_TTFT_RING ? st->n_ttft : EXEC_TTFT_RING;
 		c->n_itl = st->n_itl < EXEC_ITL_RING ? st->n_itl : EXEC_ITL_RING;

@@ -229,6 +229,16 @@ static void on_load_progress(void *ctx, double f)
 	set_progress(ctx, f * LOAD_MODEL_SHARE);
 }
 
+/* What the model's tensors hold: the GGUF's tensor data (repacking keeps
+ * the size, model-pack.c). */
+static uint64_t weights_bytes(const struct gguf *g)
+{
+	uint64_t n = gguf_n_tensors(g), total = 0;
+	for (uint64_t i = 0; i < n; i++)
+		total += gguf_tensor(g, i)->nbytes;
+	return total;
+}
+
 /* Model, tokenizer, template, KV cache; then `sized` is published. */
 static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 {
@@ -260,6 +270,9 @@ static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 	}
 	pthread_mutex_lock(&x->mu);
 	x->blocks_total = llm_kv_blocks_total(x->kv);
+	x->weights_bytes = weights_bytes(llm_model_gguf(x->m));
+	x->kv_bytes = (uint64_t)llm_kv_bytes_per_token(x->m, llm_kv_type(x->kv)) *
+		      llm_kv_block_size(x->kv) * x->blocks_total;
 	pthread_mutex_unlock(&x->mu);
 	return 0;
 }
@@ -359,6 +372,8 @@ void llm_exec_status(struct llm_exec *x, struct llm_exec_status *st)
 	if (x->sized && x->kv) {
 		st->blocks_total = x->blocks_total;
 		st->context_length = x->n_ctx;
+		st->weights_bytes = x->weights_bytes;
+		st->kv_bytes = x->kv_bytes;
 	}
 	snprintf(st->error, sizeof st->error, "%s", x->error);
 	pthread_mutex_unlock(&x->mu);
