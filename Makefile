@@ -45,6 +45,21 @@ PKG_LIBS   += $(shell pkg-config --libs libpq 2>/dev/null || echo -lpq)
 PKG_CFLAGS += $(shell pkg-config --cflags sqlite3 2>/dev/null)
 PKG_LIBS   += $(shell pkg-config --libs sqlite3 2>/dev/null || echo -lsqlite3)
 
+# DEPS_ROOT=DIR: the libraries come from Debian packages unpacked under DIR
+# (tests/gpu/carry.sh, make gpu-carry) instead of the system, with an rpath
+# into DIR: how the GPU machine, which has no -dev packages, builds plotd.
+# An old-style DT_RPATH (--disable-new-dtags) also serves the libraries'
+# own dependencies (libmicrohttpd's gnutls, libpq's Kerberos), which a
+# DT_RUNPATH would leave to the system.
+ifneq ($(DEPS_ROOT),)
+DEPS_DIR   := $(abspath $(DEPS_ROOT))/root
+DEPS_LIBS  := $(DEPS_DIR)/usr/lib/x86_64-linux-gnu $(DEPS_DIR)/lib/x86_64-linux-gnu
+PKG_CFLAGS := -isystem $(DEPS_DIR)/usr/include -isystem $(DEPS_DIR)/usr/include/postgresql
+PKG_LIBS   := -Wl,--disable-new-dtags \
+	      $(foreach d,$(DEPS_LIBS),-L$(d) -Wl,-rpath,$(d) -Wl,-rpath-link,$(d)) \
+	      -lyaml -lmsgpackc -lpcre2-8 -ljansson -lmicrohttpd -lpq -lsqlite3
+endif
+
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wno-unused-parameter
 OPT      ?= -O2
@@ -69,11 +84,17 @@ CU_SRC   := $(sort $(wildcard lib/cuda/*.cu))
 ifeq ($(CUDA),1)
 LIB_OBJ  += $(CU_SRC:%.cu=$(B)/cuda/%.o)
 ALL_CFLAGS += -DPLOT_CUDA=1
-LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+LDLIBS   += $(CUDA_LDLIBS)
 endif
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 DMN_SRC  := $(sort $(wildcard daemon/*.c))
 LIBA     := $(B)/libplot.a
+GPU_TOOLS := $(B)/tests/gguf-random $(B)/tests/llm-compare
+# test-backend for tests/cli/gpu-test-backend.bats: against the CPU stand-in
+# (tests/gpu/cuda-mock.c), or in a CUDA build the real one on lib/cuda's
+# emulated device
+GPU_MOCK  := $(if $(filter 1,$(CUDA)),$(B)/gpu/test-backend,$(B)/tests/test-backend-mock)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -87,7 +108,7 @@ UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 	check-peer check-peer-llm fuzz-smoke man-cfg
 .DEFAULT_GOAL := all
 
-all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA)
+all: $(BINDIR)/plot $(BINDIR)/plotd $(LIBA) $(GPU_TOOLS)
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -150,7 +171,7 @@ check-threads: $(THREAD_UNIT_BIN)
 	done; exit $$fail
 check-pool: check-threads
 
-cli: all $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
+cli: all $(GPU_TOOLS) $(GPU_MOCK) $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    $(PG_RUN) bats --print-output-on-failure tests/cli; \
@@ -177,6 +198,13 @@ $(REF_TOOLS): $(B)/tests/%: $(B)/tests/ref/tools/%.o $(LIBA)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/tests/llm-generate: $(B)/tests/tools/llm-generate.o $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# tests/tools/gguf-random.c writes random-weight models of real shapes and
+# tests/tools/llm-compare.c runs one on two devices (logits, greedy, batch
+# invariance): tests/cli/gguf-random.bats on the CPU, tests/gpu/run on a GPU.
+$(GPU_TOOLS): $(B)/tests/%: $(B)/tests/tools/%.o $(LIBA)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -270,6 +298,57 @@ bench-serve: $(B)/bench/bench-serve $(BINDIR)/plotd
 	$(B)/bench/bench-serve $(abspath $(BINDIR))/plotd
 bench-http: $(B)/bench/bench-http $(BINDIR)/plotd
 	$(B)/bench/bench-http $(abspath $(BINDIR))/plotd
+
+# ---- the GPU machine (issues #12, #13; tests/gpu/README) ------------------------
+#>> GPU (tests/gpu/README; the device runs tests/gpu/run)
+#> gpu-carry       the Debian packages plotd and plot link, unpacked into .gpu-deps/ for a
+#>                 machine without them: make CUDA=1 DEPS_ROOT=.gpu-deps builds there
+#> gpu-tests       (CUDA=1) only the GPU programs, linked with lib/llm + lib/cuda and no
+#>                 other library: test-backend, bench-gpu, gguf-random, llm-compare
+#> bench-gpu       (CUDA=1) the engine on the GPU: Llama 1B shape in F16 and Q4_K against
+#>                 the copy-bandwidth roofline measured in the same run (BENCH_GPU_ARGS)
+
+.PHONY: gpu-carry gpu-tests bench-gpu
+GPU_CORE_SRC := $(sort $(wildcard lib/llm/cpu/*.c lib/llm/engine/*.c lib/llm/gguf/*.c \
+		lib/llm/quant/*.c lib/cuda/*.c)) lib/util.c
+GPU_CORE_OBJ := $(GPU_CORE_SRC:%.c=$(B)/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRC:%.cu=$(B)/cuda/%.o))
+GPU_BIN      := $(B)/gpu/gguf-random $(B)/gpu/llm-compare $(B)/gpu/test-backend $(B)/gpu/bench-gpu
+GPU_LDLIBS   := -lm -pthread $(if $(filter 1,$(CUDA)),$(CUDA_LDLIBS))
+
+gpu-carry:
+	@sh tests/gpu/carry.sh
+
+$(B)/libplot-llm.a: $(GPU_CORE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(B)/gpu/gguf-random $(B)/gpu/llm-compare: $(B)/gpu/%: $(B)/tests/tools/%.o $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+$(B)/gpu/test-backend: $(B)/tests/gpu/test-backend.o $(B)/tests/gpu/test-backend-ops.o \
+		       $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+$(B)/gpu/bench-gpu: $(B)/tests/bench/bench-gpu.o $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+
+# test-backend against tests/gpu/cuda-mock.c, a CPU stand-in for the kernels,
+# so make check tests the tester (tests/cli/gpu-test-backend.bats); a CUDA
+# build links the real kernels instead.
+$(B)/tests/test-backend-mock: $(B)/tests/gpu/test-backend.o $(B)/tests/gpu/test-backend-ops.o \
+			      $(B)/tests/gpu/cuda-mock.o $(B)/libplot-llm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
+
+ifeq ($(CUDA),1)
+gpu-tests: $(GPU_BIN)
+bench-gpu: $(B)/gpu/bench-gpu $(B)/gpu/gguf-random
+	PYTHON=$(PYTHON) sh tests/gpu/bench-gpu.sh $(abspath $(B))/gpu $(BENCH_GPU_ARGS)
+else
+gpu-tests bench-gpu:
+	@echo "make $@: needs a CUDA build: make CUDA=1 $@" >&2; exit 2
+endif
 
 # ---- generated documentation --------------------------------------------------
 #>> Documentation

@@ -11,10 +11,15 @@
 
 #include "cuda/cuda-check.h"
 #include "cuda/cuda-dev.h"
+#include "cuda/cuda-emu.h"
 
 extern "C" int cuda_dev_count(int *n, char *err, size_t errlen)
 {
 	*n = 0;
+	if (cuda_emu) {
+		*n = 1;
+		return 0;
+	}
 	cudaError_t rc = cudaGetDeviceCount(n);
 	if (rc == cudaErrorNoDevice) {
 		(void)cudaGetLastError(); /* clear the sticky error: "none" is an answer */
@@ -29,6 +34,7 @@ extern "C" int cuda_dev_count(int *n, char *err, size_t errlen)
 extern "C" int cuda_dev_info(int index, struct cuda_dev_info *info, char *err, size_t errlen)
 {
 	cudaDeviceProp p;
+	CU_EMU(emu_dev_info(index, info));
 	memset(info, 0, sizeof *info);
 	CUDA_CHECK(cudaGetDeviceProperties(&p, index), err, errlen);
 	snprintf(info->name, sizeof info->name, "%.*s", (int)sizeof info->name - 1, p.name);

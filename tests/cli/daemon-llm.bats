@@ -172,7 +172,9 @@ gguf_mem() {
 	assert_output --partial 'missing.gguf'
 }
 
-@test "device: cuda without a CUDA build fails that model clearly; the others serve" {
+settled() { local s; s=$(model_state "$1"); [ "$s" = failed ] || [ "$s" = ready ]; }
+
+@test "device: cuda without a CUDA build or a GPU fails that model clearly; the others serve" {
 	plotd_write_config <<-EOF
 	models:
 	  - name: echo
@@ -184,15 +186,33 @@ gguf_mem() {
 	    params: { device: cuda }
 	EOF
 	plotd_start
+	# a make CUDA=1 build (binaries under build/<cc>-cuda/bin) tries the device
+	local cuda_build=
+	case "$PLOT_BINDIR" in */build/*-cuda/bin | */build/*-cuda-*/bin) cuda_build=1 ;; esac
+	wait_until settled gpu
+	if [ -n "$cuda_build" ] && [ "$(model_state gpu)" = ready ]; then
+		# a CUDA build on a machine with a GPU: the model serves from it
+		run -0 --separate-stderr "$PLOT" run -m gpu --max-tokens 4 "hello"
+		return
+	fi
 	[ "$(model_state gpu)" = failed ]
 	run -0 rawclient "$PLOT_SOCKET" call models
-	assert_output --partial 'params.device: cuda: this build has no CUDA backend'
+	if [ -n "$cuda_build" ]; then
+		assert_output --regexp 'cuda:0: no (usable CUDA device|such CUDA device)'
+	else
+		assert_output --partial 'params.device: cuda: this build has no CUDA backend'
+	fi
 	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
-	assert_output --partial 'model gpu is not running'
-	assert_output --partial 'no CUDA backend'
+	if [ -n "$cuda_build" ]; then # the device fails when the model loads
+		assert_output --partial 'model gpu failed to load'
+		assert_output --partial 'cuda:0: no'
+	else # the config check refuses it before any pool starts
+		assert_output --partial 'model gpu is not running'
+		assert_output --partial 'no CUDA backend'
+	fi
 	run -0 --separate-stderr "$PLOT" run -m echo "still serving"
 	assert_output "still serving"
-	plotd_log_has "pool gpu: not started"
+	[ -n "$cuda_build" ] || plotd_log_has "pool gpu: not started"
 }
 
 @test "without max_tokens a task runs to the end of the context, not 256 tokens, with no timeout" {

@@ -196,7 +196,11 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	fits=$((22 * 16 - n))
 	run -75 --separate-stderr "$PLOT" run --temperature 0 -n $((fits + 1)) "$P1"
 	assert_equal "$stderr" "plot run: error: cost 23 exceeds max_units 22 of model smollm2"
-	id=$(submit -n "$fits" "$P1")
+	# it ignores EOS, so it is still running when cancelled (greedy P1 ends
+	# at end-of-text after a few dozen tokens, and cancel of an ended task
+	# is an error)
+	id=$(rawclient "$PLOT_SOCKET" submit "$P1" \
+		"{\"temp\": 0, \"max_tokens\": $fits, \"ignore_eos\": true, \"detach\": true}")
 	run -0 task_field "$id" cost
 	assert_output 22
 	run -0 "$PLOT" cancel "$id"

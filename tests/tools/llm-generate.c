@@ -2,7 +2,7 @@
  * llm-generate — the engine's own greedy output, without plotd: the oracle
  * of tests/cli/serve-smollm2.bats.
  *
- *   llm-generate [--raw] [--count] [--kv-f32] MODEL N PROMPT [--ignore-eos]
+ *   llm-generate [--raw] [--count] [--kv-f32] [--device DEV] MODEL N PROMPT [--ignore-eos]
  *
  * Loads MODEL with lib/llm directly and builds the prompt as `plot run`
  * does: one user turn rendered through the model's chat template (its
@@ -13,7 +13,9 @@
  * --ignore-eos. The text goes to stdout, decoded in one go with
  * tok_decode, with no newline added. --count prints only the number of
  * prompt tokens. The KV cache is F16 (plotd's default, params.kv_type) or,
- * with --kv-f32, F32.
+ * with --kv-f32, F32. --device loads the model there (default cpu): the
+ * oracle of tests/gpu/run's serving check, plotd on cuda against the
+ * engine on cuda.
  *
  * Nothing here goes through lib/pool, the executor, the daemon or the CLI,
  * so a test comparing `plot run --temperature 0` with this output checks
@@ -35,6 +37,7 @@ struct gen {
 	struct llm_model *m;
 	struct llm_kv *kv;
 	enum llm_kv_type kv_type;
+	const char *device;
 	struct tok *tok;
 	struct tok_ids ids;  /* prompt, then generated tokens appended */
 	float *logits;       /* (1, n_vocab) */
@@ -113,7 +116,7 @@ static int encode_turn(struct gen *g, const char *prompt)
 
 static int load(struct gen *g, const char *path, const char *prompt, uint32_t n, int raw)
 {
-	g->m = llm_model_load(path, g->err, sizeof g->err);
+	g->m = llm_model_load_on(path, g->device, g->err, sizeof g->err);
 	if (!g->m)
 		return -1;
 	g->tok = tok_from_gguf(llm_model_gguf(g->m), g->err, sizeof g->err);
@@ -174,11 +177,14 @@ int main(int argc, char **argv)
 			count = 1;
 		else if (strcmp(argv[1], "--kv-f32") == 0)
 			g.kv_type = LLM_KV_F32;
+		else if (strcmp(argv[1], "--device") == 0 && argc > 2)
+			g.device = argv[2], argc--, argv++;
 		else
 			break;
 	}
 	if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "--ignore-eos") != 0)) {
-		fprintf(stderr, "usage: llm-generate [--raw] [--count] [--kv-f32] MODEL N PROMPT [--ignore-eos]\n");
+		fprintf(stderr, "usage: llm-generate [--raw] [--count] [--kv-f32] [--device DEV] MODEL N PROMPT "
+			"[--ignore-eos]\n");
 		return 2;
 	}
 	unsigned long n = strtoul(argv[2], &end, 10);
