@@ -1333,6 +1333,8 @@ void dispatch_conn_closed(void *ctx, struct conn *c, int cancel_runs)
 				(unsigned long long)c->num);
 		watch_free(w);
 	}
+	if (cancel_runs)
+		pgshare_conn_closed(dsp(c)->durable->pg, c);
 	(void)ctx;
 }
 

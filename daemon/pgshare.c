@@ -555,7 +555,10 @@ static void on_cancelled(void *ctx, uint64_t key, void *arg, int live)
 
 	(void)key;
 	proto_msg_init(&req, PROTO_T_CANCEL, o->req_id);
-	if (!c) {
+	if (!c && o->rc == 0 && live) {
+		log_msg(LOG_INFO, "task %llu cancelled in the shared queue: its run client "
+			"disconnected", (unsigned long long)o->task);
+	} else if (!c) {
 		/* the client left */
 	} else if (o->rc == -PGQ_E_NOTFOUND) {
 		conn_error(c, &req, PROTO_E_NOT_FOUND, "task %llu not found",
@@ -746,6 +749,26 @@ static int tail_request(struct pgshare *ps, struct conn *c, const struct proto_m
 			  .sh = sh };
 	push(ps, o);
 	return 1;
+}
+
+void pgshare_conn_closed(struct pgshare *ps, struct conn *c)
+{
+	for (size_t i = 0; ps && i < c->n_runs; i++) {
+		uint64_t id = c->runs[i];
+		struct model *m = models_for_task(ps->d->models, id);
+		struct op *o;
+		if (m && m->pool && pool_cancel(m->pool, id) == 0) {
+			log_msg(LOG_INFO, "pool %s: task %llu cancelled: its run client %llu "
+				"disconnected", m->name, (unsigned long long)id,
+				(unsigned long long)c->num);
+		} else if ((!m || !local_task(ps, id)) && (o = calloc(1, sizeof *o))) {
+			/* held elsewhere or still queued: in the database (no reply) */
+			*o = (struct op){ .kind = OP_CANCEL, .conn_num = 0, .task = id,
+					  .uid = (uint32_t)c->peer.uid,
+					  .owner = c->role == ROLE_OWNER };
+			push(ps, o);
+		}
+	}
 }
 
 int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req)

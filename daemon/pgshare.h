@@ -45,5 +45,8 @@ int pgshare_holds(struct pgshare *ps, uint64_t id);
  * this daemon does not hold the task: the database answers. Returns 1 when it took the request (a reply follows),
  * 0 when the local pools should answer. */
 int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req);
+/* Loop: a client that ran tasks in the foreground (plot run) went away:
+ * cancel them, here or in the database. */
+void pgshare_conn_closed(struct pgshare *ps, struct conn *c);
 
 #endif

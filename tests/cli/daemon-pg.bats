@@ -351,3 +351,18 @@ admissions() {
 	run -0 p 2 --json list
 	[[ "$output" == *"\"id\":$low,"*'"state":"cancelled"'* ]]
 }
+
+@test "a plot run whose client dies is cancelled, wherever its task runs" {
+	pgd_start 1 1 20
+	pgd_start 2 1 20
+	words=$(seq -s ' ' 1 200)
+	for n in 1 2; do
+		"$PLOT" --socket "$BATS_TEST_TMPDIR/d$n/s" run "$words" >/dev/null 2>&1 3>&- &
+		pid=$!
+		wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 1" 1
+		kill -KILL "$pid"
+		wait "$pid" 2>/dev/null || true
+		wait_until sql_is "SELECT count(*) FROM plot_tasks WHERE state = 4" "$n"
+	done
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state = 1")" = 0 ]
+}
