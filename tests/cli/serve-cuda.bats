@@ -203,3 +203,72 @@ long_task() { # long_task PROMPT: a detached greedy task that runs until cancell
 	run -0 awk '{ print $4 }' <<<"$output"
 	assert_output "$(printf '%s\n' "$crit" "$n1" "$n2")"
 }
+
+# ---- clear failures: the model fails to load, the daemon serves the others -----
+
+model_field() { # model_field NAME KEY: of plot models --json
+	"$PLOT" models --json | jq_py "[m for m in j['models'] if m['name']=='$1'][0]['$2']"
+}
+settled() { local s; s=$(model_field "$1" state); [ "$s" = failed ] || [ "$s" = ready ]; }
+
+# two_models PARAMS: gpu (device cuda with PARAMS) beside a synthetic echo
+two_models() {
+	plotd_write_config <<-EOF
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 0 }
+	  - name: gpu
+	    executor: llm
+	    path: $MODEL
+	    params: { $1 }
+	EOF
+}
+
+still_serving() {
+	run -0 --separate-stderr "$PLOT" run -m echo "still serving"
+	assert_output "still serving"
+}
+
+@test "cuda: a device index that does not exist fails that model clearly; the others serve" {
+	[ -z "$EMU" ] || export PLOT_CUDA_EMULATE=1 # the emulation has one device, cuda:0
+	two_models "device: 'cuda:7'"
+	plotd_start
+	wait_until settled gpu
+	run -0 model_field gpu state
+	assert_output failed
+	run -0 model_field gpu error
+	assert_output --regexp 'tiny.gguf: cuda:7: no such CUDA device \(found [0-9]+\)$'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
+	assert_output --partial 'model gpu failed to load'
+	assert_output --partial 'cuda:7: no such CUDA device'
+	still_serving
+}
+
+@test "cuda: weights and KV cache that do not fit device memory fail that model clearly" {
+	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
+	# 1 MiB of device memory: the tiny model's weights alone are 1.4 MiB
+	export PLOT_CUDA_EMULATE_MB=1
+	two_models "device: cuda, kvcache_mem_mb: 2"
+	plotd_start
+	wait_until settled gpu
+	run -0 model_field gpu state
+	assert_output failed
+	run -0 model_field gpu error
+	assert_output --regexp 'tiny.gguf: cuda:0: out of device memory uploading [a-z0-9_.]+ \('
+	still_serving
+}
+
+@test "cuda: a KV budget larger than the device's memory fails that model clearly" {
+	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
+	# 8 MiB of device memory: the weights fit, 64 MiB of KV cache does not
+	export PLOT_CUDA_EMULATE_MB=8
+	two_models "device: cuda, kvcache_mem_mb: 64"
+	plotd_start
+	wait_until settled gpu
+	run -0 model_field gpu state
+	assert_output failed
+	run -0 model_field gpu error
+	assert_output 'KV cache (kvcache_mem_mb 64): cuda:0: out of device memory for the KV cache (4096 blocks, 64.0 MiB)'
+	still_serving
+}
