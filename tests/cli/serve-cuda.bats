@@ -204,6 +204,25 @@ long_task() { # long_task PROMPT: a detached greedy task that runs until cancell
 	assert_output "$(printf '%s\n' "$crit" "$n1" "$n2")"
 }
 
+@test "cuda: plot stats shows the device, its memory, KV blocks, batch, tok/s, TTFT/ITL" {
+	start_ready
+	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
+	mem=$(model_field gpu mem_bytes)
+	[ "$mem" -gt 0 ]
+	run -0 "$PLOT" stats --json
+	run -0 jq_py "[(m['device'], m['mem_bytes'], m['kv_blocks_total'] > 0, m['batch_size'] >= 0, m['decode_tps'] > 0, m['ttft_count'], m['itl_count']) for m in j['models'] if m['name'] == 'gpu'][0]" <<<"$output"
+	assert_output "('cuda', $mem, True, True, True, 1, 15)"
+	run -0 "$PLOT" stats --wide
+	# the engine table (tab-separated off a terminal): MODEL DEVICE DEVICE_MEM PREFILL_TOK/S ...
+	assert_line --regexp $'^gpu\tcuda\t[0-9.]+ [KM]iB\t[0-9.]+\t[0-9.]+\t[0-9]+\t0/[0-9]+\t'
+	run -0 "$PLOT" stats --prometheus
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_model_device_info{model="gpu",device="cuda"}' \
+		'plot_mem_bytes{model="gpu"}' 'plot_kv_blocks_total{model="gpu"}' 'plot_ttft_seconds_count{model="gpu"}' <<<"$output"
+	assert_line --index 0 1
+	assert_line --index 1 "$mem"
+	assert_line --index 3 1
+}
+
 # ---- clear failures: the model fails to load, the daemon serves the others -----
 
 model_field() { # model_field NAME KEY: of plot models --json

@@ -34,9 +34,9 @@ static const struct proto_task_info tasks[] = {
 static const struct proto_model_stats mstats[] = {
 	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, UINT64_MAX, 7, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
 	  0.5, 9.25, 6, 120, 3600, 1, 70, 99, 8388608, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31,
-	  12, 5, 300, 0.75, 2.5, 4.125, 98316800 },
+	  12, 5, 300, 0.75, 2.5, 4.125, 98316800, "cuda:1" },
 	{ "big", 0, 0, 0, 8, UINT64_MAX, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
-	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
 };
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
@@ -241,6 +241,8 @@ static void test_roundtrip_replies(void **state)
 			assert_int_equal(back.u.stats.models[0].generated_tokens, 99);
 			assert_int_equal(back.u.stats.models[0].kv_bytes, 8388608);
 			assert_int_equal(back.u.stats.rss_bytes, 123456);
+			assert_string_equal(back.u.stats.models[0].device, "cuda:1");
+			assert_null(back.u.stats.models[1].device);
 			const struct proto_model_stats *l = &back.u.stats.models[0];
 			assert_true(l->has_engine && !back.u.stats.models[1].has_engine);
 			assert_true(l->prefill_tps == 812.5 && l->decode_tps == 95.25);
@@ -829,7 +831,7 @@ static void test_man_page(void **state)
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
 	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 49);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 50);
 	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
 }
 
