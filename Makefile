@@ -277,7 +277,8 @@ fuzz-smoke: $(FUZZ_BIN)
 #>                 batch-16, RSS; BENCH_LLM_ARGS="--llama-bench PATH" adds llama-bench
 #> bench-pgq       the PostgreSQL shared queue: submit and claim latency, tasks/s with 1 and 3
 #>                 claimers, against a bare round trip (a private cluster; BENCH_PGQ_TASKS)
-#> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick)
+#> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick;
+#>                 BENCH_SERVE_DEVICE, BENCH_SERVE_MODEL: tests/gpu/bench-serve.sh's device mode)
 #> bench-http      the HTTP front against the socket: 16 clients' null-task round trips,
 #>                 16 SmolLM2 streams (BENCH_HTTP_TASKS, BENCH_HTTP_TOKENS)
 
