@@ -26,8 +26,13 @@ const char *plotd_cuda_env(void)
 #ifdef PLOT_CUDA
 	cuda_set_emulation(1);
 	const char *mb = getenv("PLOT_CUDA_EMULATE_MB");
-	if (mb && *mb)
-		cuda_emu_set_budget((size_t)strtoull(mb, NULL, 10) << 20);
+	char *end = NULL;
+	unsigned long long v = mb && *mb ? strtoull(mb, &end, 10) : 0;
+	if (mb && *mb && (*end || v == 0 || v > (1ull << 30)))
+		return "PLOT_CUDA_EMULATE=1: device cuda is the host emulation (a test aid); "
+		       "PLOT_CUDA_EMULATE_MB is not a number of MiB (1..2^30): ignored";
+	if (v)
+		cuda_emu_set_budget((size_t)v << 20);
 	return "PLOT_CUDA_EMULATE=1: device cuda is the host emulation (a test aid)";
 #else
 	return "PLOT_CUDA_EMULATE is set but this build has no CUDA backend: ignored";
