@@ -104,7 +104,7 @@ THREAD_UNIT_BIN := $(filter $(B)/tests/test-pool% $(B)/tests/test-post $(B)/test
 UNIT_HELP_SRC := $(sort $(wildcard tests/unit/helper-*.c))
 UNIT_HELP_OBJ := $(UNIT_HELP_SRC:%.c=$(B)/%.o)
 
-.PHONY: all clean help deps deps-peer models run check unit cli cli-memory ref check-threads check-pool \
+.PHONY: all clean help deps deps-peer models run check unit cli cli-cuda cli-memory ref check-threads check-pool \
 	check-peer check-peer-llm fuzz-smoke man-cfg
 .DEFAULT_GOAL := all
 
@@ -141,7 +141,10 @@ clean:
 #> unit            the cmocka unit tests (tests/unit); test-pg runs against a private
 #>                 PostgreSQL that tests/tools/pg-cluster.sh starts (or CI's, $PLOT_PG_DIR)
 #> cli             the bats CLI and daemon tests (tests/cli), against $(BINDIR); under
-#>                 pg-cluster.sh run, so daemon-pg.bats has its PostgreSQL server
+#>                 pg-cluster.sh run, so daemon-pg.bats has its PostgreSQL server;
+#>                 serve-cuda.bats only with CUDA=1
+#> cli-cuda        (CUDA=1) tests/cli/serve-cuda.bats alone: plotd serving
+#>                 device: cuda on the emulated device (CI runs it)
 #> cli-memory      the daemon and task tests again with the memory store (the
 #>                 default is sqlite; PLOT_TEST_BACKEND picks it)
 #> ref             the NumPy/jinja2/gguf oracle tests (tests/ref, pytest)
@@ -171,11 +174,24 @@ check-threads: $(THREAD_UNIT_BIN)
 	done; exit $$fail
 check-pool: check-threads
 
+# serve-cuda.bats needs a CUDA build (it fails, never skips, without one).
+CLI_CUDA := tests/cli/serve-cuda.bats
+CLI_BATS := $(if $(filter 1,$(CUDA)),$(wildcard tests/cli/*.bats),\
+		$(filter-out $(CLI_CUDA),$(wildcard tests/cli/*.bats)))
 cli: all $(GPU_TOOLS) $(GPU_MOCK) $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
-	@if ls tests/cli/*.bats >/dev/null 2>&1; then \
+	@if [ -n "$(CLI_BATS)" ]; then \
 	    PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
-	    $(PG_RUN) bats --print-output-on-failure tests/cli; \
+	    $(PG_RUN) bats --print-output-on-failure $(CLI_BATS); \
 	else echo "cli: no bats tests yet"; fi
+
+ifeq ($(CUDA),1)
+cli-cuda: all $(B)/tests/llm-generate $(B)/tests/gguf-random
+	PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
+	    bats --print-output-on-failure $(CLI_CUDA)
+else
+cli-cuda:
+	@echo "make $@: needs a CUDA build: make CUDA=1 $@" >&2; exit 2
+endif
 
 # The task and daemon tests whose config comes from the helpers (plotd_config,
 # cli_config) once more with the memory backend: both stores must pass. The
@@ -263,7 +279,8 @@ fuzz-smoke: $(FUZZ_BIN)
 #>                 batch-16, RSS; BENCH_LLM_ARGS="--llama-bench PATH" adds llama-bench
 #> bench-pgq       the PostgreSQL shared queue: submit and claim latency, tasks/s with 1 and 3
 #>                 claimers, against a bare round trip (a private cluster; BENCH_PGQ_TASKS)
-#> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick)
+#> bench-serve     plotd serving SmolLM2 to 1, 4, 16, 64 streams (BENCH_SERVE_TOKENS=32: quick;
+#>                 BENCH_SERVE_DEVICE, BENCH_SERVE_MODEL: tests/gpu/bench-serve.sh's device mode)
 #> bench-http      the HTTP front against the socket: 16 clients' null-task round trips,
 #>                 16 SmolLM2 streams (BENCH_HTTP_TASKS, BENCH_HTTP_TOKENS)
 

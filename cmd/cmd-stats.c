@@ -85,6 +85,11 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 		else
 			cmd_json_u64(j, v);
 	}
+	cmd_json_key(j, "device");
+	if (m->device)
+		cmd_json_str(j, m->device);
+	else
+		cmd_json_null(j);
 	cmd_json_key(j, "queued_by_priority");
 	cmd_json_obj(j);
 	for (int p = 0; p < POOL_PRIO_COUNT; p++) {
@@ -207,7 +212,7 @@ static void ms_pair(char *buf, size_t len, int have, double a, double b)
 
 static void llm_row(struct cmd_table *t, const struct proto_model_stats *m)
 {
-	char c[7][48];
+	char c[9][48];
 	int l = m->has_engine;
 	snprintf(c[0], 48, l ? "%.1f" : "-", m->prefill_tps);
 	snprintf(c[1], 48, l ? "%.1f" : "-", m->decode_tps);
@@ -220,18 +225,23 @@ static void llm_row(struct cmd_table *t, const struct proto_model_stats *m)
 	ms_pair(c[4], 48, l, m->ttft_p50_ms, m->ttft_p99_ms);
 	ms_pair(c[5], 48, l, m->itl_p50_ms, m->itl_p99_ms);
 	ms_pair(c[6], 48, 1, m->queue_wait_p50_ms, m->queue_wait_p99_ms);
-	const char *row[8] = {m->name, c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
+	snprintf(c[7], 48, "%s", m->device ? m->device : "-");
+	if (l && m->mem_bytes)
+		cmd_fmt_bytes(c[8], 48, m->mem_bytes);
+	else
+		snprintf(c[8], 48, "-");
+	const char *row[10] = {m->name, c[7], c[8], c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
 	cmd_table_add(t, row);
 }
 
 /* Engine figures and latencies (ms, p50/p99), after a blank line. */
 static void print_llm_table(struct plot_ctx *ctx, const struct proto_stats *s)
 {
-	static const char *const head[] = {"MODEL", "PREFILL_TOK/S", "DECODE_TOK/S", "BATCH",
+	static const char *const head[] = {"MODEL", "DEVICE", "DEVICE_MEM", "PREFILL_TOK/S", "DECODE_TOK/S", "BATCH",
 		"KV_BLOCKS", "TTFT_MS_P50/P99", "ITL_MS_P50/P99", "QUEUE_WAIT_MS_P50/P99"};
 	struct cmd_table t;
 	putchar('\n');
-	cmd_table_init(&t, 8, head);
+	cmd_table_init(&t, 10, head);
 	for (uint32_t i = 0; i < s->n_models; i++)
 		llm_row(&t, &s->models[i]);
 	cmd_table_print(ctx, &t, stdout, -1);

@@ -977,6 +977,8 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		o->ttft_sum_secs = es.ttft_sum_secs;
 		o->itl_count = es.itl_count;
 		o->itl_sum_secs = es.itl_sum_secs;
+		if (es.has_engine) /* the config outlives this reply */
+			o->device = m->conf->params.device[0] ? m->conf->params.device : "cpu";
 		struct exec_info info;
 		exec_describe(m->exec, &info);
 		o->model_ready = info.state && !strcmp(info.state, "ready");

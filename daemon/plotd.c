@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "cuda-env.h"
 #include "check.h"
 #include "dispatch.h"
 #include "durable.h"
@@ -925,6 +926,7 @@ int main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	const char *emu = plotd_cuda_env(); /* before any model loads */
 	rc = load_config(d, err, sizeof(err));
 	if (!rc)
 		rc = startup(d, &sigs, err, sizeof(err));
@@ -939,6 +941,8 @@ int main(int argc, char **argv)
 	log_msg(LOG_INFO, "plotd %s listening on %s (pid %d, uid %u, config %s)",
 		PLOT_VERSION, d->lsn.path, (int)getpid(), (unsigned)d->conns.owner,
 		d->cfg->source);
+	if (emu)
+		log_msg(LOG_WARN, "%s", emu);
 	rc = loop_run(d->loop);
 	if (rc < 0) {
 		log_msg(LOG_ERROR, "event loop: %s", strerror(-rc));

@@ -319,6 +319,9 @@ struct proto_model_stats {
 	double queue_wait_sum_secs, ttft_sum_secs, itl_sum_secs;
 	uint64_t mem_bytes;           /* (mem_bytes) weights + KV cache the model
 	                               * holds, as plot models says; 0 = none */
+	const char *device;           /* (device) where an engine model runs, as
+	                               * configured ("cpu", "cuda", "cuda:1");
+	                               * NULL (nil) for other executors */
 };
 
 /* The shared queue of one postgres model, as the database counts it (every

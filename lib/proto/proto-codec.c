@@ -217,6 +217,7 @@ static const struct field f_mstats[] = {
 	MS("model_ready", model_ready), MS("prompt_tokens", prompt_tokens),
 	MS("generated_tokens", generated_tokens), MS("kv_bytes", kv_bytes),
 	MS("mem_bytes", mem_bytes),
+	F("device", K_STR, struct proto_model_stats, device),
 	F("llm", K_BOOL, struct proto_model_stats, has_engine),
 	F("prefill_tps", K_DBL, struct proto_model_stats, prefill_tps),
 	F("decode_tps", K_DBL, struct proto_model_stats, decode_tps),

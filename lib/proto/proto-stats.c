@@ -141,9 +141,27 @@ static void prom_llm_sum_count(FILE *o, const struct proto_stats *s, const char 
 	}
 }
 
+/* plot_model_device_info{model,device} 1: where each engine model runs. */
+static void prom_device(FILE *o, const struct proto_stats *s)
+{
+	fprintf(o, "# HELP plot_model_device_info The device an engine model runs on (1).\n"
+		   "# TYPE plot_model_device_info gauge\n");
+	for (uint32_t i = 0; i < s->n_models; i++) {
+		const struct proto_model_stats *m = &s->models[i];
+		if (!m->has_engine || !m->device)
+			continue;
+		fprintf(o, "plot_model_device_info{model=\"");
+		prom_label(o, m->name);
+		fprintf(o, "\",device=\"");
+		prom_label(o, m->device);
+		fprintf(o, "\"} 1\n");
+	}
+}
+
 static void prom_llm(FILE *o, const struct proto_stats *s)
 {
 #define O(m) offsetof(struct proto_model_stats, m)
+	prom_device(o, s);
 	prom_llm_gauge(o, s, "prefill_tokens_per_second", "Prompt tokens per second, last 10 s.",
 		       O(prefill_tps), 0, NULL, 1);
 	prom_llm_gauge(o, s, "decode_tokens_per_second", "Generated tokens per second, last 10 s.",

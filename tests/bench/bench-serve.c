@@ -17,12 +17,19 @@
  * Environment: BENCH_SERVE_MODEL (default the `make models` SmolLM2 path),
  * BENCH_SERVE_TOKENS (output tokens per stream, default 128: lower it for a
  * quick run), BENCH_SERVE_THREADS (compute threads, default the online
- * CPUs), BENCH_SERVE_NS (rounds, default "1,4,16,64").
+ * CPUs), BENCH_SERVE_NS (rounds, default "1,4,16,64"; at most 256),
+ * BENCH_SERVE_DEVICE (the model's params.device, default cpu: the device
+ * mode of tests/gpu/bench-serve.sh serves cuda), BENCH_SERVE_KV_BYTES (KV
+ * bytes per token of the model, default SmolLM2's 46080, F16) and
+ * BENCH_SERVE_PROMPT_TOKENS (a bound on the prompt's tokens, default 192;
+ * a byte-level tokenizer needs ~700): they size kvcache_mem_mb so every
+ * stream fits at once.
  *
- * Ends with one line (ttft/itl p99 are the largest round's; a round left
- * out of BENCH_SERVE_NS reports 0):
- *   serve: n1_tps=X n4_tps=X n16_tps=X n64_tps=X scale16=X ttft_p99_ms=X
- *          itl_p99_ms=X stats_p99_ms=X
+ * Ends with one line (ttft/itl p50/p99 are the largest round's; a round
+ * left out of BENCH_SERVE_NS reports 0):
+ *   serve: n1_tps=X n4_tps=X n16_tps=X n64_tps=X n256_tps=X scale16=X
+ *          ttft_p50_ms=X ttft_p99_ms=X itl_p50_ms=X itl_p99_ms=X
+ *          stats_p99_ms=X max_n=N device=D
  */
 #include <math.h>
 #include <pthread.h>
@@ -340,8 +347,12 @@ int main(int argc, char **argv)
 	size_t nr = parse_ns(ns, 16);
 	for (size_t i = 0; i < nr; i++)
 		max_n = ns[i] > max_n ? ns[i] : max_n;
-	/* every stream's prompt + output fits at once: 46080 B per token */
-	uint64_t kv_mb = (uint64_t)max_n * (tokens + 192) * 46080 / (1 << 20) + 16;
+	/* every stream's prompt + output fits at once */
+	uint64_t kv_tok = env_u64("BENCH_SERVE_KV_BYTES", 46080, 1, 1 << 24);
+	const char *dev = getenv("BENCH_SERVE_DEVICE");
+	dev = dev && *dev ? dev : "cpu";
+	uint64_t ptok = env_u64("BENCH_SERVE_PROMPT_TOKENS", 192, 1, 65536);
+	uint64_t kv_mb = (uint64_t)max_n * (tokens + ptok) * kv_tok / (1 << 20) + 16;
 	snprintf(config, sizeof config,
 		 "parking_lot:\n"
 		 "  pool: { threads: %u }\n"
@@ -351,9 +362,9 @@ int main(int argc, char **argv)
 		 "  - name: smollm2\n"
 		 "    executor: llm\n"
 		 "    path: %s\n"
-		 "    params: { kvcache_mem_mb: %llu, block_size: 16, max_num_seqs: %u, "
-		 "max_batch_tokens: 512 }\n",
-		 threads, model_path(path, sizeof path), (unsigned long long)kv_mb, max_n);
+		 "    params: { device: '%s', kvcache_mem_mb: %llu, block_size: 16, "
+		 "max_num_seqs: %u, max_batch_tokens: 512 }\n",
+		 threads, model_path(path, sizeof path), dev, (unsigned long long)kv_mb, max_n);
 	bench_daemon_start(&bd, argv[1], config);
 	printf("bench-serve: %u output tokens per stream, %u compute threads, rounds:", tokens,
 	       threads);
@@ -382,8 +393,10 @@ int main(int argc, char **argv)
 	double stats_p99 = pct(probe.rtt, probe.n, 0.99) * 1e3;
 	printf("stats round trips during n=%u: %zu, p50 %.2f ms\n", max_n, probe.n,
 	       pct(probe.rtt, probe.n, 0.5) * 1e3);
-	printf("serve: n1_tps=%.1f n4_tps=%.1f n16_tps=%.1f n64_tps=%.1f scale16=%.2f "
-	       "ttft_p99_ms=%.1f itl_p99_ms=%.1f stats_p99_ms=%.2f\n", n1, tps_of(r, nr, 4), n16,
-	       tps_of(r, nr, 64), n1 > 0 ? n16 / n1 : 0, big->ttft_p99, big->itl_p99, stats_p99);
+	printf("serve: n1_tps=%.1f n4_tps=%.1f n16_tps=%.1f n64_tps=%.1f n256_tps=%.1f scale16=%.2f "
+	       "ttft_p50_ms=%.1f ttft_p99_ms=%.1f itl_p50_ms=%.1f itl_p99_ms=%.1f stats_p99_ms=%.2f "
+	       "max_n=%u device=%s\n", n1, tps_of(r, nr, 4), n16, tps_of(r, nr, 64),
+	       tps_of(r, nr, 256), n1 > 0 ? n16 / n1 : 0, big->ttft_p50, big->ttft_p99,
+	       big->itl_p50, big->itl_p99, stats_p99, max_n, dev);
 	return 0;
 }

@@ -185,10 +185,12 @@ settled() { local s; s=$(model_state "$1"); [ "$s" = failed ] || [ "$s" = ready 
 	    path: $TINY
 	    params: { device: cuda }
 	EOF
-	plotd_start
 	# a make CUDA=1 build (binaries under build/<cc>-cuda/bin) tries the device
 	local cuda_build=
 	case "$PLOT_BINDIR" in */build/*-cuda/bin | */build/*-cuda-*/bin) cuda_build=1 ;; esac
+	# the emulation test aid cannot make a build without CUDA serve it
+	[ -n "$cuda_build" ] || export PLOT_CUDA_EMULATE=1
+	plotd_start
 	wait_until settled gpu
 	if [ -n "$cuda_build" ] && [ "$(model_state gpu)" = ready ]; then
 		# a CUDA build on a machine with a GPU: the model serves from it
@@ -213,6 +215,7 @@ settled() { local s; s=$(model_state "$1"); [ "$s" = failed ] || [ "$s" = ready 
 	run -0 --separate-stderr "$PLOT" run -m echo "still serving"
 	assert_output "still serving"
 	[ -n "$cuda_build" ] || plotd_log_has "pool gpu: not started"
+	[ -n "$cuda_build" ] || plotd_log_has "PLOT_CUDA_EMULATE is set but this build has no CUDA backend: ignored"
 }
 
 @test "without max_tokens a task runs to the end of the context, not 256 tokens, with no timeout" {

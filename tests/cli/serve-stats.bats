@@ -115,8 +115,8 @@ kv_free() { [ "$(stat_key tiny kv_blocks_used)" = 0 ]; }
 	run -0 --separate-stderr "$PLOT" run -m tiny --temperature 0 -n 8 "hello there"
 	wait_until kv_free
 	run -0 --separate-stderr "$PLOT" stats --wide
-	assert_line --regexp '^tiny[[:space:]]+[0-9.]+[[:space:]]+[0-9.]+[[:space:]]+[0-9]+[[:space:]]+0/512[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+$'
-	assert_line --regexp '^echo[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+[0-9.]+/[0-9.]+$'
+	assert_line --regexp '^tiny[[:space:]]+cpu[[:space:]]+[0-9.]+ [KM]iB[[:space:]]+[0-9.]+[[:space:]]+[0-9.]+[[:space:]]+[0-9]+[[:space:]]+0/512[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+[[:space:]]+[0-9.]+/[0-9.]+$'
+	assert_line --regexp '^echo[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+-[[:space:]]+[0-9.]+/[0-9.]+$'
 	run -0 --separate-stderr "$PLOT" stats --prometheus
 	assert_line 'plot_kv_blocks_total{model="tiny"} 512'
 	assert_line 'plot_kv_blocks_used{model="tiny"} 0'

@@ -2,7 +2,8 @@
  * llm-generate — the engine's own greedy output, without plotd: the oracle
  * of tests/cli/serve-smollm2.bats.
  *
- *   llm-generate [--raw] [--count] [--kv-f32] [--device DEV] MODEL N PROMPT [--ignore-eos]
+ *   llm-generate [--raw] [--count] [--kv-f32] [--device DEV] [--emulate] MODEL N PROMPT
+ *                [--ignore-eos]
  *
  * Loads MODEL with lib/llm directly and builds the prompt as `plot run`
  * does: one user turn rendered through the model's chat template (its
@@ -15,7 +16,9 @@
  * prompt tokens. The KV cache is F16 (plotd's default, params.kv_type) or,
  * with --kv-f32, F32. --device loads the model there (default cpu): the
  * oracle of tests/gpu/run's serving check, plotd on cuda against the
- * engine on cuda.
+ * engine on cuda. --emulate (a make CUDA=1 build) puts lib/cuda's emulated
+ * device behind cuda, as plotd's PLOT_CUDA_EMULATE=1 does
+ * (tests/cli/serve-cuda.bats).
  *
  * Nothing here goes through lib/pool, the executor, the daemon or the CLI,
  * so a test comparing `plot run --temperature 0` with this output checks
@@ -32,6 +35,10 @@
 #include "plot/llm.h"
 #include "plot/template.h"
 #include "plot/tok.h"
+
+#ifdef PLOT_CUDA
+#include "cuda/cuda-host.h"
+#endif
 
 struct gen {
 	struct llm_model *m;
@@ -168,7 +175,7 @@ int main(int argc, char **argv)
 {
 	struct gen g = { 0 };
 	size_t n_prompt = 0;
-	int raw = 0, count = 0;
+	int raw = 0, count = 0, emulate = 0;
 	char *end;
 	for (; argc > 1 && argv[1][0] == '-' && argv[1][1] == '-'; argc--, argv++) {
 		if (strcmp(argv[1], "--raw") == 0)
@@ -179,14 +186,24 @@ int main(int argc, char **argv)
 			g.kv_type = LLM_KV_F32;
 		else if (strcmp(argv[1], "--device") == 0 && argc > 2)
 			g.device = argv[2], argc--, argv++;
+		else if (strcmp(argv[1], "--emulate") == 0)
+			emulate = 1;
 		else
 			break;
 	}
 	if (argc < 4 || argc > 5 || (argc == 5 && strcmp(argv[4], "--ignore-eos") != 0)) {
-		fprintf(stderr, "usage: llm-generate [--raw] [--count] [--kv-f32] [--device DEV] MODEL N PROMPT "
-			"[--ignore-eos]\n");
+		fprintf(stderr, "usage: llm-generate [--raw] [--count] [--kv-f32] [--device DEV] [--emulate] "
+			"MODEL N PROMPT [--ignore-eos]\n");
 		return 2;
 	}
+#ifdef PLOT_CUDA
+	cuda_set_emulation(emulate);
+#else
+	if (emulate) {
+		fprintf(stderr, "llm-generate: --emulate needs a CUDA build (make CUDA=1)\n");
+		return 2;
+	}
+#endif
 	unsigned long n = strtoul(argv[2], &end, 10);
 	if (*end || n < 1 || n > 65536) {
 		fprintf(stderr, "llm-generate: N must be 1..65536\n");

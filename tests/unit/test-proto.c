@@ -34,9 +34,9 @@ static const struct proto_task_info tasks[] = {
 static const struct proto_model_stats mstats[] = {
 	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, UINT64_MAX, 7, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
 	  0.5, 9.25, 6, 120, 3600, 1, 70, 99, 8388608, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31,
-	  12, 5, 300, 0.75, 2.5, 4.125, 98316800 },
+	  12, 5, 300, 0.75, 2.5, 4.125, 98316800, "cuda:1" },
 	{ "big", 0, 0, 0, 8, UINT64_MAX, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
-	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
 };
 static const struct proto_shared_stats shared[] = { { "echo", 3, 2, 5, 4 } };
 static const struct proto_daemon_share dshares[] = { { "d1", 8, 2, 2, 150 },
@@ -252,6 +252,8 @@ static void test_roundtrip_replies(void **state)
 			assert_int_equal(back.u.stats.n_daemons, 2);
 			assert_string_equal(back.u.stats.daemons[1].name, "d2");
 			assert_int_equal(back.u.stats.daemons[0].seen_ms, 150);
+			assert_string_equal(back.u.stats.models[0].device, "cuda:1");
+			assert_null(back.u.stats.models[1].device);
 			const struct proto_model_stats *l = &back.u.stats.models[0];
 			assert_true(l->has_engine && !back.u.stats.models[1].has_engine);
 			assert_true(l->prefill_tps == 812.5 && l->decode_tps == 95.25);
@@ -840,7 +842,7 @@ static void test_man_page(void **state)
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
 	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 61);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 62);
 	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
 }
 

@@ -1,0 +1,293 @@
+#!/usr/bin/env bats
+# Serving on the CUDA backend: plotd with `device: cuda` on a random-weight
+# tiny Llama (tests/tools/gguf-random), the device emulated on the host
+# (PLOT_CUDA_EMULATE=1, daemon/cuda-env.c: lib/cuda's cuda-emu.cu runs every
+# kernel's own code), so the whole path (pool, executor, continuous batching,
+# the CUDA forward pass and KV blocks) runs without a GPU. The oracle is the
+# engine's own greedy output on the same device (llm-generate --device cuda
+# --emulate), never pasted text; and the CPU's, where this model's margins
+# allow (checked: the first 16 tokens of these prompts agree).
+#
+# Only a make CUDA=1 build can run it: `make CUDA=1 cli-cuda` (CI, after
+# the CUDA unit tests). It is not in tests/cli's default run, and it FAILS
+# (never skips) when its binaries are not a CUDA build. tests/gpu/run runs
+# it without PLOT_CUDA_EMULATE on the real device (PLOT_CUDA_REAL=1).
+#
+# Sizes: the emulation decodes ~200 tokens/s single stream here; tasks are
+# 16 tokens except where one must outlive a check (those ignore EOS and are
+# cancelled, never waited out).
+
+load helpers
+
+: "${PLOT_TESTBIN:=$BATS_TEST_DIRNAME/../../build/cc-cuda/tests}"
+GEN="$PLOT_TESTBIN/llm-generate"
+GGUF_RANDOM="$PLOT_TESTBIN/gguf-random"
+P1="hello there"
+P2="the cat sat on the mat"
+P3="def fibonacci(n):"
+P4="once upon a time"
+
+setup_file() {
+	case "$PLOT_BINDIR" in
+	*/build/*-cuda/bin | */build/*-cuda-*/bin) ;;
+	*) echo "# serve-cuda.bats needs a CUDA build: make CUDA=1 cli-cuda" >&2; return 1 ;;
+	esac
+	# a model whose greedy text varies (seed 3, smaller embeddings), 2 layers
+	"$GGUF_RANDOM" --type Q8_0 --seed 3 --embd-scale 500 "$BATS_FILE_TMPDIR/tiny.gguf"
+}
+
+setup() {
+	plot_setup
+	MODEL="$BATS_FILE_TMPDIR/tiny.gguf"
+	EMU=--emulate
+	if [ "${PLOT_CUDA_REAL:-0}" = 1 ]; then EMU=; else export PLOT_CUDA_EMULATE=1; fi
+	gpu_config 8 100
+}
+teardown() { plot_teardown; }
+
+# gpu_config MAX_NUM_SEQS MAX_QUEUE_DEPTH [KV_MB]
+gpu_config() {
+	plotd_write_config <<-EOF
+	daemon: { log_level: debug }
+	default_model: gpu
+	models:
+	  - name: gpu
+	    executor: llm
+	    path: $MODEL
+	    params: { device: cuda, kvcache_mem_mb: ${3:-2}, block_size: 16, max_num_seqs: $1, max_batch_tokens: 64 }
+	    parking_lot:
+	      pool: { threads: 2 }
+	      limits: { max_units: null, max_queue_depth: $2, timeout_secs: 300 }
+	EOF
+}
+
+# ---- helpers ------------------------------------------------------------------
+
+is_ready() { "$PLOT" models 2>/dev/null | grep -Eq '^gpu[[:space:]]+llm[[:space:]]+ready'; }
+start_ready() {
+	plotd_start
+	wait_until is_ready
+}
+oracle() { "$GEN" $EMU --device cuda "$MODEL" "$2" "$1"; } # oracle PROMPT N
+prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
+jq_py() { python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
+task_field() { "$PLOT" status --json "$1" | jq_py "j['$2']"; }
+stat_field() { "$PLOT" stats --json | jq_py "[m for m in j['models'] if m['name']=='gpu'][0]['$1']"; }
+task_state_is() { [ "$(task_field "$1" state)" = "$2" ]; }
+last_task_id() { sed -n 's/.*task \([0-9][0-9]*\) submitted.*/\1/p' "$PLOTD_STDERR" | tail -n 1; }
+has_output() { [ "$(task_field "$1" output_bytes)" -gt "${2:-0}" ]; }
+units_are() { [ "$(stat_field used_units)" = "$1" ]; }
+file_longer() { [ "$(wc -c <"$1")" -gt "$2" ]; }
+submit() { "$PLOT" submit --temperature 0 "$@"; }
+long_task() { # long_task PROMPT: a detached greedy task that runs until cancelled
+	rawclient "$PLOT_SOCKET" submit "$1" '{"temp": 0, "max_tokens": 400, "ignore_eos": true, "detach": true}'
+}
+
+# ---- tests --------------------------------------------------------------------
+
+@test "cuda: the model serves from the device, named in plot models" {
+	start_ready
+	run -0 "$PLOT" models --json
+	run -0 jq_py "[m['device'] for m in j['models'] if m['name'] == 'gpu'][0]" <<<"$output"
+	assert_output cuda
+	[ -z "$EMU" ] || plotd_log_has "PLOT_CUDA_EMULATE=1: device cuda is the host emulation"
+}
+
+@test "cuda: plot run's greedy output is the engine's greedy output on the device, and the CPU's" {
+	start_ready
+	for p in "$P1" "$P3"; do
+		want=$(oracle "$p" 16)
+		[ -n "$want" ]
+		run -0 "$PLOT" run --temperature 0 -n 16 "$p"
+		assert_output "$want"
+		assert_equal "$("$GEN" --device cpu "$MODEL" 16 "$p")" "$want"
+	done
+}
+
+@test "cuda: 8 concurrent plot runs each give exactly their solo output" {
+	start_ready
+	ps=("$P1" "$P2" "$P3" "$P4")
+	for k in 0 1 2 3; do
+		run -0 "$PLOT" run --temperature 0 -n 16 "${ps[$k]}"
+		[ -n "$output" ]
+		printf '%s' "$output" >"$BATS_TEST_TMPDIR/solo.$k"
+	done
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/solo.1")" "$(oracle "$P2" 16)"
+	pids=()
+	for k in 0 1 2 3 4 5 6 7; do
+		"$PLOT" run --temperature 0 -n 16 "${ps[$((k % 4))]}" \
+			>"$BATS_TEST_TMPDIR/out.$k" 2>"$BATS_TEST_TMPDIR/err.$k" &
+		pids+=($!)
+	done
+	for k in 0 1 2 3 4 5 6 7; do
+		rc=0
+		wait "${pids[$k]}" || rc=$?
+		assert_equal "$rc" 0
+		assert_equal "$(cat "$BATS_TEST_TMPDIR/out.$k")" "$(cat "$BATS_TEST_TMPDIR/solo.$((k % 4))")"
+	done
+	assert_equal "$(stat_field used_units)" 0
+}
+
+@test "cuda: cancelling mid-stream frees its blocks" {
+	start_ready
+	c=$((($(prompt_tokens "$P2") + 400 + 15) / 16))
+	id=$(long_task "$P2")
+	wait_until has_output "$id"
+	run -0 stat_field used_units
+	assert_output "$c"
+	run -0 "$PLOT" cancel "$id"
+	wait_until task_state_is "$id" cancelled
+	wait_until units_are 0
+	run -0 has_output "$id"
+}
+
+@test "cuda: QUEUE_FULL while the blocks are held, exit 75" {
+	gpu_config 8 1
+	start_ready
+	max=$(stat_field max_units)
+	n=$(prompt_tokens "$P1")
+	big=$(rawclient "$PLOT_SOCKET" submit "$P1" \
+		"{\"temp\": 0, \"max_tokens\": $(((max - 1) * 16 - n)), \"ignore_eos\": true, \"detach\": true}")
+	wait_until task_state_is "$big" running
+	q1=$(submit -n 400 "$P2")
+	run -0 task_field "$q1" state
+	assert_output queued
+	run -75 --separate-stderr "$PLOT" run --temperature 0 -n 400 "$P3"
+	assert_equal "$stderr" "plot run: error: queue of model gpu is full (max_queue_depth 1)"
+	run -0 "$PLOT" cancel "$big"
+	run -0 "$PLOT" cancel "$q1"
+	wait_until units_are 0
+}
+
+@test "cuda: a deadline expires mid-generation: exit 124, partial output kept" {
+	start_ready
+	run -124 --separate-stderr "$PLOT" run --raw --temperature 0 -n 480 --deadline 0.5 "$P2"
+	partial="$output"
+	[ -n "$partial" ]
+	id=$(last_task_id)
+	run -0 task_field "$id" state
+	assert_output timeout
+	wait_until units_are 0
+}
+
+@test "cuda: plot tail from a second client replays from the start, then follows" {
+	start_ready
+	id=$(long_task "$P2")
+	wait_until has_output "$id" 20
+	"$PLOT" tail "$id" >"$BATS_TEST_TMPDIR/tail.out" 2>"$BATS_TEST_TMPDIR/tail.err" &
+	tpid=$!
+	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" 0
+	at=$(task_field "$id" output_bytes)
+	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" "$at"
+	run -0 "$PLOT" cancel "$id"
+	rc=0
+	wait "$tpid" || rc=$?
+	assert_equal "$rc" 130
+	run -130 --separate-stderr "$PLOT" result "$id"
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/tail.out")" "$output"
+	head=$(oracle "$P2" 8)
+	assert_equal "${output:0:${#head}}" "$head"
+}
+
+@test "cuda: priority: a critical task submitted last is admitted first" {
+	gpu_config 1 100
+	start_ready
+	first=$(long_task "$P1")
+	wait_until task_state_is "$first" running
+	n1=$(submit -n 4 "$P2")
+	n2=$(submit -n 4 "$P3")
+	crit=$(submit -n 4 -p critical "$P4")
+	run -0 "$PLOT" cancel "$first"
+	wait_until task_state_is "$n2" done
+	run -0 grep -oE "pool gpu: task ($crit|$n1|$n2) admitted" "$PLOTD_STDERR"
+	run -0 awk '{ print $4 }' <<<"$output"
+	assert_output "$(printf '%s\n' "$crit" "$n1" "$n2")"
+}
+
+@test "cuda: plot stats shows the device, its memory, KV blocks, batch, tok/s, TTFT/ITL" {
+	start_ready
+	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
+	mem=$(model_field gpu mem_bytes)
+	[ "$mem" -gt 0 ]
+	run -0 "$PLOT" stats --json
+	run -0 jq_py "[(m['device'], m['mem_bytes'], m['kv_blocks_total'] > 0, m['batch_size'] >= 0, m['decode_tps'] > 0, m['ttft_count'], m['itl_count']) for m in j['models'] if m['name'] == 'gpu'][0]" <<<"$output"
+	assert_output "('cuda', $mem, True, True, True, 1, 15)"
+	run -0 "$PLOT" stats --wide
+	# the engine table (tab-separated off a terminal): MODEL DEVICE DEVICE_MEM PREFILL_TOK/S ...
+	assert_line --regexp $'^gpu\tcuda\t[0-9.]+ [KM]iB\t[0-9.]+\t[0-9.]+\t[0-9]+\t0/[0-9]+\t'
+	run -0 "$PLOT" stats --prometheus
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_model_device_info{model="gpu",device="cuda"}' \
+		'plot_mem_bytes{model="gpu"}' 'plot_kv_blocks_total{model="gpu"}' 'plot_ttft_seconds_count{model="gpu"}' <<<"$output"
+	assert_line --index 0 1
+	assert_line --index 1 "$mem"
+	assert_line --index 3 1
+}
+
+# ---- clear failures: the model fails to load, the daemon serves the others -----
+
+model_field() { # model_field NAME KEY: of plot models --json
+	"$PLOT" models --json | jq_py "[m for m in j['models'] if m['name']=='$1'][0]['$2']"
+}
+settled() { local s; s=$(model_field "$1" state); [ "$s" = failed ] || [ "$s" = ready ]; }
+
+# two_models PARAMS: gpu (device cuda with PARAMS) beside a synthetic echo
+two_models() {
+	plotd_write_config <<-EOF
+	models:
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 0 }
+	  - name: gpu
+	    executor: llm
+	    path: $MODEL
+	    params: { $1 }
+	EOF
+}
+
+still_serving() {
+	run -0 --separate-stderr "$PLOT" run -m echo "still serving"
+	assert_output "still serving"
+}
+
+@test "cuda: a device index that does not exist fails that model clearly; the others serve" {
+	[ -z "$EMU" ] || export PLOT_CUDA_EMULATE=1 # the emulation has one device, cuda:0
+	two_models "device: 'cuda:7'"
+	plotd_start
+	wait_until settled gpu
+	run -0 model_field gpu state
+	assert_output failed
+	run -0 model_field gpu error
+	assert_output --regexp 'tiny.gguf: cuda:7: no such CUDA device \(found [0-9]+\)$'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
+	assert_output --partial 'model gpu failed to load'
+	assert_output --partial 'cuda:7: no such CUDA device'
+	still_serving
+}
+
+@test "cuda: weights and KV cache that do not fit device memory fail that model clearly" {
+	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
+	# 1 MiB of device memory: the tiny model's weights alone are 1.4 MiB
+	export PLOT_CUDA_EMULATE_MB=1
+	two_models "device: cuda, kvcache_mem_mb: 2"
+	plotd_start
+	wait_until settled gpu
+	run -0 model_field gpu state
+	assert_output failed
+	run -0 model_field gpu error
+	assert_output --regexp 'tiny.gguf: cuda:0: out of device memory uploading [a-z0-9_.]+ \('
+	still_serving
+}
+
+@test "cuda: a KV budget larger than the device's memory fails that model clearly" {
+	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
+	# 8 MiB of device memory: the weights fit, 64 MiB of KV cache does not
+	export PLOT_CUDA_EMULATE_MB=8
+	two_models "device: cuda, kvcache_mem_mb: 64"
+	plotd_start
+	wait_until settled gpu
+	run -0 model_field gpu state
+	assert_output failed
+	run -0 model_field gpu error
+	assert_output 'KV cache (kvcache_mem_mb 64): cuda:0: out of device memory for the KV cache (4096 blocks, 64.0 MiB)'
+	still_serving
+}
