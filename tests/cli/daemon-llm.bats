@@ -6,6 +6,7 @@
 # tests/unit/test-llm-exec.c; here the daemon's plumbing is the point.
 
 load helpers
+load serve-helpers # two_models (its is_ready is replaced below)
 
 setup() {
 	plot_setup
@@ -175,16 +176,7 @@ gguf_mem() {
 settled() { local s; s=$(model_state "$1"); [ "$s" = failed ] || [ "$s" = ready ]; }
 
 @test "device: cuda without a CUDA build or a GPU fails that model clearly; the others serve" {
-	plotd_write_config <<-EOF
-	models:
-	  - name: echo
-	    executor: synthetic
-	    params: { tokens_per_sec: 0 }
-	  - name: gpu
-	    executor: llm
-	    path: $TINY
-	    params: { device: cuda }
-	EOF
+	two_models "$TINY" "device: cuda"
 	# a make CUDA=1 build (binaries under build/<cc>-cuda/bin) tries the device
 	local cuda_build=
 	case "$PLOT_BINDIR" in */build/*-cuda/bin | */build/*-cuda-*/bin) cuda_build=1 ;; esac

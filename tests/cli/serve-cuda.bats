@@ -18,6 +18,7 @@
 # cancelled, never waited out).
 
 load helpers
+load serve-helpers
 
 : "${PLOT_TESTBIN:=$BATS_TEST_DIRNAME/../../build/cc-cuda/tests}"
 GEN="$PLOT_TESTBIN/llm-generate"
@@ -61,27 +62,11 @@ gpu_config() {
 	EOF
 }
 
-# ---- helpers ------------------------------------------------------------------
+# ---- helpers (the rest: serve-helpers.bash) --------------------------------
 
-is_ready() { "$PLOT" models 2>/dev/null | grep -Eq '^gpu[[:space:]]+llm[[:space:]]+ready'; }
-start_ready() {
-	plotd_start
-	wait_until is_ready
-}
+SERVE_MODEL=gpu
 oracle() { "$GEN" $EMU --device cuda "$MODEL" "$2" "$1"; } # oracle PROMPT N
 prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
-jq_py() { python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"; }
-task_field() { "$PLOT" status --json "$1" | jq_py "j['$2']"; }
-stat_field() { "$PLOT" stats --json | jq_py "[m for m in j['models'] if m['name']=='gpu'][0]['$1']"; }
-task_state_is() { [ "$(task_field "$1" state)" = "$2" ]; }
-last_task_id() { sed -n 's/.*task \([0-9][0-9]*\) submitted.*/\1/p' "$PLOTD_STDERR" | tail -n 1; }
-has_output() { [ "$(task_field "$1" output_bytes)" -gt "${2:-0}" ]; }
-units_are() { [ "$(stat_field used_units)" = "$1" ]; }
-file_longer() { [ "$(wc -c <"$1")" -gt "$2" ]; }
-submit() { "$PLOT" submit --temperature 0 "$@"; }
-long_task() { # long_task PROMPT: a detached greedy task that runs until cancelled
-	rawclient "$PLOT_SOCKET" submit "$1" '{"temp": 0, "max_tokens": 400, "ignore_eos": true, "detach": true}'
-}
 
 # ---- tests --------------------------------------------------------------------
 
@@ -95,37 +80,15 @@ long_task() { # long_task PROMPT: a detached greedy task that runs until cancell
 
 @test "cuda: plot run's greedy output is the engine's greedy output on the device, and the CPU's" {
 	start_ready
+	serve_greedy_is_oracle 16
 	for p in "$P1" "$P3"; do
-		want=$(oracle "$p" 16)
-		[ -n "$want" ]
-		run -0 "$PLOT" run --temperature 0 -n 16 "$p"
-		assert_output "$want"
-		assert_equal "$("$GEN" --device cpu "$MODEL" 16 "$p")" "$want"
+		assert_equal "$("$GEN" --device cpu "$MODEL" 16 "$p")" "$(oracle "$p" 16)"
 	done
 }
 
 @test "cuda: 8 concurrent plot runs each give exactly their solo output" {
 	start_ready
-	ps=("$P1" "$P2" "$P3" "$P4")
-	for k in 0 1 2 3; do
-		run -0 "$PLOT" run --temperature 0 -n 16 "${ps[$k]}"
-		[ -n "$output" ]
-		printf '%s' "$output" >"$BATS_TEST_TMPDIR/solo.$k"
-	done
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/solo.1")" "$(oracle "$P2" 16)"
-	pids=()
-	for k in 0 1 2 3 4 5 6 7; do
-		"$PLOT" run --temperature 0 -n 16 "${ps[$((k % 4))]}" \
-			>"$BATS_TEST_TMPDIR/out.$k" 2>"$BATS_TEST_TMPDIR/err.$k" &
-		pids+=($!)
-	done
-	for k in 0 1 2 3 4 5 6 7; do
-		rc=0
-		wait "${pids[$k]}" || rc=$?
-		assert_equal "$rc" 0
-		assert_equal "$(cat "$BATS_TEST_TMPDIR/out.$k")" "$(cat "$BATS_TEST_TMPDIR/solo.$((k % 4))")"
-	done
-	assert_equal "$(stat_field used_units)" 0
+	serve_concurrent_solo 1
 }
 
 @test "cuda: cancelling mid-stream frees its blocks" {
@@ -135,73 +98,35 @@ long_task() { # long_task PROMPT: a detached greedy task that runs until cancell
 	wait_until has_output "$id"
 	run -0 stat_field used_units
 	assert_output "$c"
-	run -0 "$PLOT" cancel "$id"
-	wait_until task_state_is "$id" cancelled
-	wait_until units_are 0
-	run -0 has_output "$id"
+	serve_cancel_frees "$id"
 }
 
 @test "cuda: QUEUE_FULL while the blocks are held, exit 75" {
 	gpu_config 8 1
 	start_ready
-	max=$(stat_field max_units)
-	n=$(prompt_tokens "$P1")
-	big=$(rawclient "$PLOT_SOCKET" submit "$P1" \
-		"{\"temp\": 0, \"max_tokens\": $(((max - 1) * 16 - n)), \"ignore_eos\": true, \"detach\": true}")
-	wait_until task_state_is "$big" running
-	q1=$(submit -n 400 "$P2")
-	run -0 task_field "$q1" state
-	assert_output queued
-	run -75 --separate-stderr "$PLOT" run --temperature 0 -n 400 "$P3"
-	assert_equal "$stderr" "plot run: error: queue of model gpu is full (max_queue_depth 1)"
-	run -0 "$PLOT" cancel "$big"
-	run -0 "$PLOT" cancel "$q1"
+	serve_queue_full 400 "$P3" "$P2"
+	run -0 "$PLOT" cancel "$BIG"
+	run -0 "$PLOT" cancel "${QUEUED_IDS[0]}"
 	wait_until units_are 0
 }
 
 @test "cuda: a deadline expires mid-generation: exit 124, partial output kept" {
 	start_ready
-	run -124 --separate-stderr "$PLOT" run --raw --temperature 0 -n 480 --deadline 0.5 "$P2"
-	partial="$output"
-	[ -n "$partial" ]
-	id=$(last_task_id)
-	run -0 task_field "$id" state
-	assert_output timeout
+	serve_deadline 480 0.5
 	wait_until units_are 0
 }
 
 @test "cuda: plot tail from a second client replays from the start, then follows" {
 	start_ready
 	id=$(long_task "$P2")
-	wait_until has_output "$id" 20
-	"$PLOT" tail "$id" >"$BATS_TEST_TMPDIR/tail.out" 2>"$BATS_TEST_TMPDIR/tail.err" &
-	tpid=$!
-	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" 0
-	at=$(task_field "$id" output_bytes)
-	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" "$at"
-	run -0 "$PLOT" cancel "$id"
-	rc=0
-	wait "$tpid" || rc=$?
-	assert_equal "$rc" 130
-	run -130 --separate-stderr "$PLOT" result "$id"
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/tail.out")" "$output"
-	head=$(oracle "$P2" 8)
-	assert_equal "${output:0:${#head}}" "$head"
+	serve_tail_follows "$id"
 }
 
 @test "cuda: priority: a critical task submitted last is admitted first" {
 	gpu_config 1 100
 	start_ready
 	first=$(long_task "$P1")
-	wait_until task_state_is "$first" running
-	n1=$(submit -n 4 "$P2")
-	n2=$(submit -n 4 "$P3")
-	crit=$(submit -n 4 -p critical "$P4")
-	run -0 "$PLOT" cancel "$first"
-	wait_until task_state_is "$n2" done
-	run -0 grep -oE "pool gpu: task ($crit|$n1|$n2) admitted" "$PLOTD_STDERR"
-	run -0 awk '{ print $4 }' <<<"$output"
-	assert_output "$(printf '%s\n' "$crit" "$n1" "$n2")"
+	serve_priority "$first" 4
 }
 
 @test "cuda: plot stats shows the device, its memory, KV blocks, batch, tok/s, TTFT/ITL" {
@@ -230,18 +155,18 @@ model_field() { # model_field NAME KEY: of plot models --json
 }
 settled() { local s; s=$(model_field "$1" state); [ "$s" = failed ] || [ "$s" = ready ]; }
 
-# two_models PARAMS: gpu (device cuda with PARAMS) beside a synthetic echo
-two_models() {
-	plotd_write_config <<-EOF
-	models:
-	  - name: echo
-	    executor: synthetic
-	    params: { tokens_per_sec: 0 }
-	  - name: gpu
-	    executor: llm
-	    path: $MODEL
-	    params: { $1 }
-	EOF
+# model_fails PARAMS ASSERT_OUTPUT_ARGS...: model gpu of PARAMS (beside a
+# synthetic echo, serve-helpers' two_models) fails to load, its error as
+# assert_output ASSERT_OUTPUT_ARGS... says
+model_fails() {
+	two_models "$MODEL" "$1"
+	shift
+	plotd_start
+	wait_until settled gpu
+	run -0 model_field gpu state
+	assert_output failed
+	run -0 model_field gpu error
+	assert_output "$@"
 }
 
 still_serving() {
@@ -251,13 +176,7 @@ still_serving() {
 
 @test "cuda: a device index that does not exist fails that model clearly; the others serve" {
 	[ -z "$EMU" ] || export PLOT_CUDA_EMULATE=1 # the emulation has one device, cuda:0
-	two_models "device: 'cuda:7'"
-	plotd_start
-	wait_until settled gpu
-	run -0 model_field gpu state
-	assert_output failed
-	run -0 model_field gpu error
-	assert_output --regexp 'tiny.gguf: cuda:7: no such CUDA device \(found [0-9]+\)$'
+	model_fails "device: 'cuda:7'" --regexp 'tiny.gguf: cuda:7: no such CUDA device \(found [0-9]+\)$'
 	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
 	assert_output --partial 'model gpu failed to load'
 	assert_output --partial 'cuda:7: no such CUDA device'
@@ -268,13 +187,8 @@ still_serving() {
 	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
 	# 1 MiB of device memory: the tiny model's weights alone are 1.4 MiB
 	export PLOT_CUDA_EMULATE_MB=1
-	two_models "device: cuda, kvcache_mem_mb: 2"
-	plotd_start
-	wait_until settled gpu
-	run -0 model_field gpu state
-	assert_output failed
-	run -0 model_field gpu error
-	assert_output --regexp 'tiny.gguf: cuda:0: out of device memory uploading [a-z0-9_.]+ \('
+	model_fails "device: cuda, kvcache_mem_mb: 2" \
+		--regexp 'tiny.gguf: cuda:0: out of device memory uploading [a-z0-9_.]+ \('
 	still_serving
 }
 
@@ -282,12 +196,7 @@ still_serving() {
 	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
 	# 8 MiB of device memory: the weights fit, 64 MiB of KV cache does not
 	export PLOT_CUDA_EMULATE_MB=8
-	two_models "device: cuda, kvcache_mem_mb: 64"
-	plotd_start
-	wait_until settled gpu
-	run -0 model_field gpu state
-	assert_output failed
-	run -0 model_field gpu error
-	assert_output 'KV cache (kvcache_mem_mb 64): cuda:0: out of device memory for the KV cache (4096 blocks, 64.0 MiB)'
+	model_fails "device: cuda, kvcache_mem_mb: 64" \
+		'KV cache (kvcache_mem_mb 64): cuda:0: out of device memory for the KV cache (4096 blocks, 64.0 MiB)'
 	still_serving
 }

@@ -16,6 +16,7 @@
 # cancelled, never waited out), so the file stays fast under ASan too.
 
 load helpers
+load serve-helpers
 
 : "${PLOT_SMOLLM2:=${XDG_DATA_HOME:-$HOME/.local/share}/plot/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 : "${PLOT_TESTBIN:=$BATS_TEST_DIRNAME/../../build/cc/tests}"
@@ -60,16 +61,9 @@ smollm2_config() {
 	EOF
 }
 
-# ---- helpers ------------------------------------------------------------------
+# ---- helpers (the rest: serve-helpers.bash) --------------------------------
 
-is_ready() {
-	"$PLOT" models 2>/dev/null | grep -Eq '^smollm2[[:space:]]+llm[[:space:]]+ready'
-}
-
-start_ready() {
-	plotd_start
-	wait_until is_ready
-}
+SERVE_MODEL=smollm2
 
 oracle() { # oracle PROMPT N: the engine's greedy text
 	"$GEN" "$PLOT_SMOLLM2" "$2" "$1"
@@ -79,45 +73,15 @@ prompt_tokens() { # prompt tokens of PROMPT as one user turn through the templat
 	"$GEN" --count "$PLOT_SMOLLM2" 1 "$1"
 }
 
-jq_py() { # jq_py EXPR: evaluate EXPR with j = the JSON on stdin
-	python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1"
-}
-
-task_field() { # task_field ID KEY
-	"$PLOT" status --json "$1" | jq_py "j['$2']"
-}
-
-stat_field() { # stat_field KEY: of model smollm2
-	"$PLOT" stats --json | jq_py "[m for m in j['models'] if m['name']=='smollm2'][0]['$1']"
-}
-
-task_state_is() { [ "$(task_field "$1" state)" = "$2" ]; }
-# the id of the task plotd logged last as submitted (plot run prints none)
-last_task_id() {
-	sed -n 's/.*task \([0-9][0-9]*\) submitted.*/\1/p' "$PLOTD_STDERR" | tail -n 1
-}
-has_output() { [ "$(task_field "$1" output_bytes)" -gt "${2:-0}" ]; }
-units_are() { [ "$(stat_field used_units)" = "$1" ]; }
-file_longer() { [ "$(wc -c <"$1")" -gt "$2" ]; }
-
 assert_stderr_has() { # bats-assert here has no assert_stderr
 	[[ "$stderr" == *"$1"* ]] || { echo "# stderr lacks '$1': $stderr" >&2; return 1; }
-}
-
-submit() { # submit ARGS...: a detached greedy task; prints its id
-	"$PLOT" submit --temperature 0 "$@"
 }
 
 # ---- tests --------------------------------------------------------------------
 
 @test "plot run's greedy output is the engine's own greedy output" {
 	start_ready
-	for p in "$P1" "$P3"; do
-		want=$(oracle "$p" 24)
-		[ -n "$want" ]
-		run -0 "$PLOT" run --temperature 0 -n 24 "$p"
-		assert_output "$want"
-	done
+	serve_greedy_is_oracle 24
 }
 
 @test "the cost is ceil((prompt tokens + max_tokens) / block_size)" {
@@ -132,27 +96,7 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 
 @test "8 concurrent plot runs each give exactly their solo output" {
 	start_ready
-	ps=("$P1" "$P2" "$P3" "$P4")
-	# (not $i: bats' run uses that name)
-	for k in 0 1 2 3; do
-		run -0 "$PLOT" run --temperature 0 -n 16 "${ps[$k]}"
-		[ -n "$output" ]
-		printf '%s' "$output" >"$BATS_TEST_TMPDIR/solo.$k"
-	done
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/solo.0")" "$(oracle "$P1" 16)"
-	pids=()
-	for k in 0 1 2 3 4 5 6 7; do
-		"$PLOT" run --temperature 0 -n 16 "${ps[$((k % 4))]}" \
-			>"$BATS_TEST_TMPDIR/out.$k" 2>"$BATS_TEST_TMPDIR/err.$k" &
-		pids+=($!)
-	done
-	for k in 0 1 2 3 4 5 6 7; do
-		rc=0
-		wait "${pids[$k]}" || rc=$?
-		assert_equal "$rc" 0
-		assert_equal "$(cat "$BATS_TEST_TMPDIR/out.$k")" "$(cat "$BATS_TEST_TMPDIR/solo.$((k % 4))")"
-	done
-	assert_equal "$(stat_field used_units)" 0
+	serve_concurrent_solo 0
 }
 
 @test "cancelling mid-stream frees its blocks: used_units returns to 0" {
@@ -167,8 +111,7 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	# a plot run stopped by a signal cancels its task (exit 130)
 	"$PLOT" run --temperature 0 -n 1000 "$P2" >"$BATS_TEST_TMPDIR/run.out" 2>&1 &
 	rpid=$!
-	id2=$(rawclient "$PLOT_SOCKET" submit "$P4" \
-		'{"temp": 0, "max_tokens": 1000, "ignore_eos": true, "detach": true}')
+	id2=$(long_task "$P4" 1000)
 	wait_until file_longer "$BATS_TEST_TMPDIR/run.out" 0
 	wait_until has_output "$id2"
 	# both tasks hold their ceil((prompt + max_tokens) / 16) blocks while they run
@@ -178,13 +121,7 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	rc=0
 	wait "$rpid" || rc=$?
 	assert_equal "$rc" 130
-	run -0 "$PLOT" cancel "$id2"
-	wait_until task_state_is "$id2" cancelled
-	wait_until units_are 0
-	run -0 stat_field running
-	assert_output 0
-	# the partial output of the cancelled task is kept
-	run -0 has_output "$id2"
+	serve_cancel_frees "$id2"
 }
 
 @test "CAPACITY with real token costs: a task bigger than max_units exits 75" {
@@ -210,23 +147,16 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 @test "QUEUE_FULL with real token costs: units held, queue at max_queue_depth, exit 75" {
 	smollm2_config 8 2
 	start_ready
-	n=$(prompt_tokens "$P1")
-	# a running task holding 21 of 22 blocks; the others must queue. It
-	# ignores EOS, so it holds them until cancelled whatever greedy says.
-	big=$(rawclient "$PLOT_SOCKET" submit "$P1" \
-		"{\"temp\": 0, \"max_tokens\": $((21 * 16 - n)), \"ignore_eos\": true, \"detach\": true}")
-	wait_until task_state_is "$big" running
-	q1=$(submit -n 16 "$P2")
-	q2=$(submit -n 16 "$P3")
-	run -0 task_field "$q1" state
-	assert_output queued
+	# a running task holding 21 of 22 blocks; the others must queue
+	run -0 stat_field max_units
+	assert_output 22
+	serve_queue_full 16 "$P1" "$P2" "$P3"
+	q1=${QUEUED_IDS[0]} q2=${QUEUED_IDS[1]}
 	run -0 task_field "$q2" cost
 	assert_output "$((($(prompt_tokens "$P3") + 16 + 15) / 16))"
-	run -75 --separate-stderr "$PLOT" run --temperature 0 -n 16 "$P1"
-	assert_equal "$stderr" "plot run: error: queue of model smollm2 is full (max_queue_depth 2)"
 	run -0 stat_field rejected_queue_full
 	assert_output 1
-	run -0 "$PLOT" cancel "$big"
+	run -0 "$PLOT" cancel "$BIG"
 	wait_until task_state_is "$q2" done
 	run -0 "$PLOT" result "$q1"
 	assert_output "$(oracle "$P2" 16)"
@@ -237,12 +167,8 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	start_ready
 	# --raw: a plain completion of P2 runs on (no end of text in 600 greedy
 	# tokens, with either KV cache type); as a chat turn SmolLM2 stops early
-	run -124 --separate-stderr "$PLOT" run --raw --temperature 0 -n 2000 --deadline 1.5 "$P2"
-	partial="$output"
-	[ -n "$partial" ]
-	id=$(last_task_id)
-	run -0 task_field "$id" state
-	assert_output timeout
+	serve_deadline 2000 1.5
+	partial=$PARTIAL id=$ID
 	run -124 --separate-stderr "$PLOT" result "$id"
 	assert_equal "$output" "$partial"
 	chunks=$(task_field "$id" chunks)
@@ -255,23 +181,7 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 @test "plot tail from a second client replays from the start, then follows" {
 	start_ready
 	id=$(submit -n 300 "$P2")
-	wait_until has_output "$id" 20
-	"$PLOT" tail "$id" >"$BATS_TEST_TMPDIR/tail.out" 2>"$BATS_TEST_TMPDIR/tail.err" &
-	tpid=$!
-	# once the replay has begun, bytes the task produces after that point
-	# can only arrive by following it live
-	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" 0
-	at=$(task_field "$id" output_bytes)
-	wait_until file_longer "$BATS_TEST_TMPDIR/tail.out" "$at"
-	run -0 task_state_is "$id" running
-	run -0 "$PLOT" cancel "$id"
-	rc=0
-	wait "$tpid" || rc=$?
-	assert_equal "$rc" 130
-	run -130 --separate-stderr "$PLOT" result "$id"
-	assert_equal "$(cat "$BATS_TEST_TMPDIR/tail.out")" "$output"
-	head=$(oracle "$P2" 8)
-	assert_equal "${output:0:${#head}}" "$head"
+	serve_tail_follows "$id"
 }
 
 @test "priority: a critical task submitted last starts before the queued normal ones" {
@@ -279,23 +189,8 @@ submit() { # submit ARGS...: a detached greedy task; prints its id
 	start_ready
 	# it ignores EOS (greedy ends P1 after ~40 tokens, a fraction of a
 	# second), so it runs until cancelled while the others queue
-	first=$(rawclient "$PLOT_SOCKET" submit "$P1" \
-		'{"temp": 0, "max_tokens": 2000, "ignore_eos": true, "detach": true}')
-	wait_until task_state_is "$first" running
-	n1=$(submit -n 8 "$P2")
-	n2=$(submit -n 8 "$P3")
-	crit=$(submit -n 8 -p critical "$P4")
-	run -0 "$PLOT" queue --json --state queued
-	run -0 jq_py "[(t['id'], t['position']) for t in j]" <<<"$output"
-	assert_output "[($crit, 1), ($n1, 2), ($n2, 3)]"
-	run -0 "$PLOT" cancel "$first"
-	wait_until task_state_is "$n2" done
-	# the order plotd admitted them in (its log; one admission at a time
-	# with max_num_seqs 1): the starts are only one 8-token task apart,
-	# milliseconds on a fast engine, too close to compare through status
-	run -0 grep -oE "pool smollm2: task ($crit|$n1|$n2) admitted" "$PLOTD_STDERR"
-	run -0 awk '{ print $4 }' <<<"$output"
-	assert_output "$(printf '%s\n' "$crit" "$n1" "$n2")"
+	first=$(long_task "$P1" 2000)
+	serve_priority "$first" 8
 }
 
 @test "request parameters are validated with clear errors" {
