@@ -93,8 +93,10 @@ prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
 
 @test "cuda: cancelling mid-stream frees its blocks" {
 	start_ready
-	c=$((($(prompt_tokens "$P2") + 400 + 15) / 16))
-	id=$(long_task "$P2")
+	# 1500 tokens (~94 of the 128 blocks): seconds of emulated work, so it
+	# is still running when cancelled on a loaded machine
+	c=$((($(prompt_tokens "$P2") + 1500 + 15) / 16))
+	id=$(long_task "$P2" 1500)
 	wait_until has_output "$id"
 	run -0 stat_field used_units
 	assert_output "$c"
@@ -118,7 +120,7 @@ prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
 
 @test "cuda: plot tail from a second client replays from the start, then follows" {
 	start_ready
-	id=$(long_task "$P2")
+	id=$(long_task "$P2" 1500) # still running when cancelled, under load too
 	serve_tail_follows "$id"
 }
 
