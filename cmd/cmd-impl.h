@@ -330,6 +330,14 @@ const char *cmd_fmt_label(char *buf, size_t len, const char *label, size_t max);
 const char *cmd_fmt_dur(char *buf, size_t len, double secs);
 /* "12.3 MiB", "512 B" (binary units). */
 const char *cmd_fmt_bytes(char *buf, size_t len, uint64_t b);
+/* Where a model runs: "cuda:0 (NVIDIA H200, 120.5 GiB free of 139.8 GiB)"
+ * on a device with memory of its own (name non-NULL), else device ("cpu"),
+ * "-" if NULL. buf: 160 bytes hold any. */
+const char *cmd_fmt_device(char *buf, size_t len, const char *device, const char *name,
+			   uint64_t total, uint64_t free_b);
+/* JSON keys device_name, device_total_bytes, device_free_bytes (null
+ * without a device of its own). */
+void cmd_json_device(struct cmd_json *j, const char *name, uint64_t total, uint64_t free_b);
 
 /* ---- shared by several commands ----------------------------------------- */
 

@@ -4,11 +4,14 @@
  * "ready", "failed: reason", "unloading", "unloaded"), whether it is the
  * default, context length and KV blocks (llm models; "-" otherwise or not
  * known yet), the memory it holds (weights + KV cache: "93.8 MiB"; "-"
- * for none or not loaded yet), when it unloads for being idle ("in 4m05s"; "-": it does
- * not), and its file. --json: {"models":[{"name","executor","state",
- * "progress","error","default","context_length","kv_blocks","mem_bytes",
- * "device","idle_unload_in","loaded_by_path","path"}]}, progress 0..1, error null
- * unless failed, context_length, kv_blocks, mem_bytes and idle_unload_in
+ * for none or not loaded yet; on a GPU also where: "1.4 GiB on cuda:0
+ * (NVIDIA H200, 120.5 GiB free of 139.8 GiB)"), when it unloads for being
+ * idle ("in 4m05s"; "-": it does not), and its file. --json:
+ * {"models":[{"name","executor","state","progress","error","default",
+ * "context_length","kv_blocks","mem_bytes","device","device_name",
+ * "device_total_bytes","device_free_bytes","idle_unload_in",
+ * "loaded_by_path","path"}]}, progress 0..1, error null unless failed,
+ * context_length, kv_blocks, mem_bytes, device_* and idle_unload_in
  * (seconds) null when unknown or not applicable.
  *
  * load and unload ask plotd (its own user only) to load a GGUF file as a
@@ -46,6 +49,21 @@ static const char *state_text(char *buf, size_t len, const struct proto_model_in
 	return buf;
 }
 
+/* "93.8 MiB", and on a GPU where: "1.4 GiB on cuda:0 (NVIDIA H200, 120.5
+ * GiB free of 139.8 GiB)"; "-" for none. */
+static void mem_text(char *buf, size_t len, const struct proto_model_info *k)
+{
+	char b[32], dev[160];
+	if (!k->mem_bytes)
+		snprintf(buf, len, "-");
+	else if (k->device_name)
+		snprintf(buf, len, "%s on %s", cmd_fmt_bytes(b, sizeof(b), k->mem_bytes),
+			 cmd_fmt_device(dev, sizeof(dev), k->device, k->device_name,
+					k->device_total_bytes, k->device_free_bytes));
+	else
+		cmd_fmt_bytes(buf, len, k->mem_bytes);
+}
+
 static const char *u64_or_dash(char *buf, size_t len, uint64_t v)
 {
 	if (!v)
@@ -81,6 +99,7 @@ static void print_json(const struct proto_models *m)
 		json_u64_or_null(&j, "mem_bytes", k->mem_bytes);
 		cmd_json_key(&j, "device");
 		cmd_json_str(&j, k->device);
+		cmd_json_device(&j, k->device_name, k->device_total_bytes, k->device_free_bytes);
 		cmd_json_key(&j, "idle_unload_in");
 		if (k->idle_in_secs > 0)
 			cmd_json_dbl(&j, k->idle_in_secs);
@@ -105,14 +124,15 @@ static void print_table(struct plot_ctx *ctx, const struct proto_models *m)
 	cmd_table_init(&t, 9, head);
 	for (uint32_t i = 0; i < m->n_models; i++) {
 		const struct proto_model_info *k = &m->models[i];
-		char st[320], ctx_len[24], kv[24], idle[40], d[32], mem[32];
+		char st[320], ctx_len[24], kv[24], idle[40], d[32], mem[200];
 		if (k->idle_in_secs > 0)
 			snprintf(idle, sizeof(idle), "in %s", cmd_fmt_dur(d, sizeof(d), k->idle_in_secs));
+		mem_text(mem, sizeof(mem), k);
 		const char *row[] = {k->name, k->executor, state_text(st, sizeof(st), k),
 				     k->is_default ? "yes" : "no",
 				     u64_or_dash(ctx_len, sizeof(ctx_len), k->context_length),
 				     u64_or_dash(kv, sizeof(kv), k->kv_blocks),
-				     k->mem_bytes ? cmd_fmt_bytes(mem, sizeof(mem), k->mem_bytes) : "-",
+				     mem,
 				     k->idle_in_secs > 0 ? idle : "-",
 				     k->path ? k->path : "-"};
 		cmd_table_add(&t, row);

@@ -2,12 +2,14 @@
  * cmd-ps.c — `plot ps`: the models that hold memory now, as `ollama ps`
  * shows them: name, state ("loading 42%", "ready", "unloading"), the
  * memory it holds (weights + KV cache, binary units; "-" for none), where
- * it runs (cpu, cuda:N; "-" for a synthetic model) and when it unloads for
- * being idle ("in 4m05s"; "-": it does not). Models that failed or were
- * unloaded are left out (`plot models` lists every one).
+ * it runs (cpu; on a GPU its index, name and memory: "cuda:0 (NVIDIA H200,
+ * 120.5 GiB free of 139.8 GiB)"; "-" for a synthetic model) and when it
+ * unloads for being idle ("in 4m05s"; "-": it does not). Models that failed
+ * or were unloaded are left out (`plot models` lists every one).
  * --json: {"models":[{"name","state","progress","mem_bytes","device",
- * "idle_unload_in"}]}, mem_bytes, device and idle_unload_in null when not
- * applicable.
+ * "device_name","device_total_bytes","device_free_bytes",
+ * "idle_unload_in"}]}, mem_bytes, device, device_* and idle_unload_in null
+ * when not applicable.
  */
 #include <string.h>
 
@@ -36,6 +38,7 @@ static void json_row(struct cmd_json *j, const struct proto_model_info *k)
 		cmd_json_null(j);
 	cmd_json_key(j, "device");
 	cmd_json_str(j, k->device);
+	cmd_json_device(j, k->device_name, k->device_total_bytes, k->device_free_bytes);
 	cmd_json_key(j, "idle_unload_in");
 	if (k->idle_in_secs > 0)
 		cmd_json_dbl(j, k->idle_in_secs);
@@ -61,7 +64,7 @@ static void print_json(const struct proto_models *m)
 
 static void table_row(struct cmd_table *t, const struct proto_model_info *k)
 {
-	char st[32], mem[32], idle[40], d[32];
+	char st[32], mem[32], idle[40], d[32], dev[160];
 	const char *state = k->state;
 	if (!strcmp(k->state, "loading")) {
 		snprintf(st, sizeof(st), "loading %d%%", (int)(k->progress * 100));
@@ -71,7 +74,9 @@ static void table_row(struct cmd_table *t, const struct proto_model_info *k)
 		snprintf(idle, sizeof(idle), "in %s", cmd_fmt_dur(d, sizeof(d), k->idle_in_secs));
 	const char *row[] = {k->name, state,
 			     k->mem_bytes ? cmd_fmt_bytes(mem, sizeof(mem), k->mem_bytes) : "-",
-			     k->device ? k->device : "-", k->idle_in_secs > 0 ? idle : "-"};
+			     cmd_fmt_device(dev, sizeof(dev), k->device, k->device_name,
+					    k->device_total_bytes, k->device_free_bytes),
+			     k->idle_in_secs > 0 ? idle : "-"};
 	cmd_table_add(t, row);
 }
 

@@ -90,6 +90,7 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 		cmd_json_str(j, m->device);
 	else
 		cmd_json_null(j);
+	cmd_json_device(j, m->device_name, m->device_total_bytes, m->device_free_bytes);
 	cmd_json_key(j, "queued_by_priority");
 	cmd_json_obj(j);
 	for (int p = 0; p < POOL_PRIO_COUNT; p++) {
@@ -212,7 +213,7 @@ static void ms_pair(char *buf, size_t len, int have, double a, double b)
 
 static void llm_row(struct cmd_table *t, const struct proto_model_stats *m)
 {
-	char c[9][48];
+	char c[9][48], dev[160];
 	int l = m->has_engine;
 	snprintf(c[0], 48, l ? "%.1f" : "-", m->prefill_tps);
 	snprintf(c[1], 48, l ? "%.1f" : "-", m->decode_tps);
@@ -225,12 +226,14 @@ static void llm_row(struct cmd_table *t, const struct proto_model_stats *m)
 	ms_pair(c[4], 48, l, m->ttft_p50_ms, m->ttft_p99_ms);
 	ms_pair(c[5], 48, l, m->itl_p50_ms, m->itl_p99_ms);
 	ms_pair(c[6], 48, 1, m->queue_wait_p50_ms, m->queue_wait_p99_ms);
-	snprintf(c[7], 48, "%s", m->device ? m->device : "-");
 	if (l && m->mem_bytes)
 		cmd_fmt_bytes(c[8], 48, m->mem_bytes);
 	else
 		snprintf(c[8], 48, "-");
-	const char *row[10] = {m->name, c[7], c[8], c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
+	const char *row[10] = {m->name,
+			       cmd_fmt_device(dev, sizeof(dev), m->device, m->device_name,
+					      m->device_total_bytes, m->device_free_bytes),
+			       c[8], c[0], c[1], c[2], c[3], c[4], c[5], c[6]};
 	cmd_table_add(t, row);
 }
 
@@ -276,7 +279,8 @@ static void compact_row(struct cmd_table *t, const struct proto_model_stats *m)
 }
 
 /* plotd's memory: resident; what its models hold (weights and KV cache),
- * and of that the KV cache. */
+ * and of that the KV cache; then per model on a GPU, what it holds there
+ * and the device's memory free and in all. */
 static void print_memory(const struct proto_stats *s)
 {
 	char a[32], b[32], c[32];
@@ -288,6 +292,15 @@ static void print_memory(const struct proto_stats *s)
 	printf("\nmemory: %s resident, models hold %s (%s of KV cache)\n",
 	       s->rss_bytes ? cmd_fmt_bytes(a, sizeof(a), s->rss_bytes) : "?",
 	       cmd_fmt_bytes(b, sizeof(b), mem), cmd_fmt_bytes(c, sizeof(c), kv));
+	for (uint32_t i = 0; i < s->n_models; i++) {
+		const struct proto_model_stats *m = &s->models[i];
+		char dev[160];
+		if (!m->device_name)
+			continue;
+		printf("device: %s holds %s on %s\n", m->name, cmd_fmt_bytes(a, sizeof(a), m->mem_bytes),
+		       cmd_fmt_device(dev, sizeof(dev), m->device, m->device_name,
+				      m->device_total_bytes, m->device_free_bytes));
+	}
 }
 
 /* The shared queue of postgres models (the whole database) and each

@@ -225,6 +225,9 @@ static void do_models(struct conn *c, const struct proto_msg *req)
 		v[i].kv_blocks = info[i].units_total;
 		v[i].mem_bytes = info[i].mem_bytes;
 		v[i].device = info[i].device[0] ? info[i].device : NULL;
+		v[i].device_name = info[i].device_name;
+		v[i].device_total_bytes = info[i].device_total_bytes;
+		v[i].device_free_bytes = info[i].device_free_bytes;
 	}
 	proto_msg_ok(&m, req);
 	m.u.models.models = v;
@@ -977,10 +980,14 @@ void dispatch_model_stats(const struct model *m, struct proto_model_stats *o)
 		o->ttft_sum_secs = es.ttft_sum_secs;
 		o->itl_count = es.itl_count;
 		o->itl_sum_secs = es.itl_sum_secs;
-		if (es.has_engine) /* the config outlives this reply */
-			o->device = m->conf->params.device[0] ? m->conf->params.device : "cpu";
 		struct exec_info info;
 		exec_describe(m->exec, &info);
+		if (es.has_engine) /* the config and the executor outlive this reply */
+			o->device = info.device_id ? info.device_id
+				  : m->conf->params.device[0] ? m->conf->params.device : "cpu";
+		o->device_name = info.device_name;
+		o->device_total_bytes = info.device_total_bytes;
+		o->device_free_bytes = info.device_free_bytes;
 		o->model_ready = info.state && !strcmp(info.state, "ready");
 		o->kv_bytes = info.kv_bytes;
 		o->mem_bytes = info.mem_bytes;

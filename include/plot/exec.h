@@ -116,6 +116,14 @@ struct exec_info {
 	uint64_t kv_bytes;       /* the KV cache it holds; 0 = none or not sized yet */
 	uint64_t mem_bytes;      /* weights + KV cache it holds; 0 = none (synthetic)
 	                          * or not sized yet */
+	/* device_id: the device resolved once the model is sized ("cpu",
+	 * "cuda:0" where the config says "cuda"), NULL before. On a device with
+	 * memory of its own (a GPU; NULL / 0 otherwise): device_name, its
+	 * product ("NVIDIA H200"), its memory in all and free now for every
+	 * process (a sample at most a read behind). The strings live as long
+	 * as the executor. */
+	const char *device_id, *device_name;
+	uint64_t device_total_bytes, device_free_bytes;
 };
 
 /* The engine's figures, for `plot stats` and Prometheus. has_engine is 0 for

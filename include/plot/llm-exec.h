@@ -136,6 +136,15 @@ struct llm_exec_status {
 	uint64_t weights_bytes;  /* the model's tensors (the GGUF's); 0 until sized */
 	uint64_t kv_bytes;       /* the KV cache's blocks (<= kvcache_mem_mb); 0 until sized */
 	char error[256];         /* why it failed */
+	/* Once sized (NULL / 0 before; the strings live as long as the executor):
+	 * the device resolved ("cpu", "cuda:0"), and for a device with memory of
+	 * its own its name ("NVIDIA H200", "emulated"), its memory and what is
+	 * free of it (every process's use counted). The engine thread samples
+	 * the free memory; a read that finds the sample older than 1 s asks it
+	 * for a new one (never the driver itself), so a reader sees figures at
+	 * most one read behind. NULL / 0 on the CPU. */
+	const char *device, *device_name;
+	uint64_t device_total_bytes, device_free_bytes;
 };
 void llm_exec_status(struct llm_exec *x, struct llm_exec_status *st);
 /* The device it was configured on ("cpu", "cuda:1"); valid until freed. */

@@ -99,6 +99,18 @@ struct llm_model *llm_model_load(const char *path, char *err, size_t errlen);
 void llm_model_free(struct llm_model *m);
 /* The device the model is on, normalised: "cpu", "cuda:0". */
 const char *llm_model_device(const struct llm_model *m);
+/* What a device with memory of its own says about itself. */
+struct llm_device_mem {
+	char name[64];            /* the product: "NVIDIA H200", "emulated" */
+	uint64_t total_bytes;     /* its memory, all of it */
+	uint64_t free_bytes;      /* free now, for every process (cudaMemGetInfo) */
+};
+/* The model's device's name and memory now. 0, or -LLM_EUNSUP for a device
+ * without memory of its own (the CPU: nothing is filled), or another
+ * -LLM_E* with err naming the device. Cheap (no device properties query,
+ * no synchronisation); call from the model's owner thread. */
+int llm_model_device_mem(const struct llm_model *m, struct llm_device_mem *o, char *err,
+			 size_t errlen);
 const struct llm_hparams *llm_model_hparams(const struct llm_model *m);
 /* The opened file, for the tokenizer and chat template (owned by the model). */
 const struct gguf *llm_model_gguf(const struct llm_model *m);

@@ -319,9 +319,16 @@ struct proto_model_stats {
 	double queue_wait_sum_secs, ttft_sum_secs, itl_sum_secs;
 	uint64_t mem_bytes;           /* (mem_bytes) weights + KV cache the model
 	                               * holds, as plot models says; 0 = none */
-	const char *device;           /* (device) where an engine model runs, as
-	                               * configured ("cpu", "cuda", "cuda:1");
-	                               * NULL (nil) for other executors */
+	const char *device;           /* (device) where an engine model runs:
+	                               * once loaded the device resolved ("cpu",
+	                               * "cuda:0"), before that as configured
+	                               * ("cuda"); NULL (nil) for other executors */
+	/* a model on a device with memory of its own (a GPU), once loaded:
+	 * (device_name) the product ("NVIDIA H200"), NULL (nil) otherwise;
+	 * (device_total_bytes, device_free_bytes) the device's memory in all and
+	 * free now for every process, 0 = not applicable */
+	const char *device_name;
+	uint64_t device_total_bytes, device_free_bytes;
 };
 
 /* The shared queue of one postgres model, as the database counts it (every
@@ -413,6 +420,10 @@ struct proto_model_info {
 	                               * 0 = none (synthetic) or not loaded yet */
 	const char *device;           /* (device) where it runs ("cpu", "cuda:0");
 	                               * NULL = not applicable or not loaded */
+	/* (device_name, device_total_bytes, device_free_bytes): as in
+	 * proto_model_stats */
+	const char *device_name;
+	uint64_t device_total_bytes, device_free_bytes;
 };
 
 /* models request (every field optional). Keys: load, name, unload.

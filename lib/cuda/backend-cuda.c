@@ -64,6 +64,36 @@ static void cuda_close(void *dev)
 	free(c);
 }
 
+/* The device's name, once: cudaGetDeviceProperties is too slow to ask per stats read. */
+static int dev_name(struct cuda_ctx *c, char *e, size_t elen)
+{
+	struct cuda_dev_info info;
+	if (cuda_dev_info(c->index, &info, e, elen))
+		return CUDA_OP_EFAIL;
+	snprintf(c->name, sizeof c->name, "%.*s", (int)sizeof c->name - 1, info.name);
+	return 0;
+}
+
+/* Name and memory of the model's device, for plot stats (from the model's
+ * owner thread: it makes the device current). */
+static int cuda_mem(const struct llm_model *m, struct llm_device_mem *o, char *err,
+		    size_t errlen)
+{
+	const struct cuda_ctx *c = m->dev;
+	char e[200];
+	size_t fr, tot;
+	int rc;
+	if ((rc = cuda_set_device(c->index, e, sizeof e)) ||
+	    (rc = cuda_mem_info(&fr, &tot, e, sizeof e))) {
+		snprintf(err, errlen, "cuda:%d: %s", c->index, e);
+		return llm_code(rc);
+	}
+	snprintf(o->name, sizeof o->name, "%s", c->name);
+	o->total_bytes = tot;
+	o->free_bytes = fr;
+	return 0;
+}
+
 static int cuda_open(int index, void **dev, char *err, size_t errlen)
 {
 	char e[200];
@@ -75,7 +105,7 @@ static int cuda_open(int index, void **dev, char *err, size_t errlen)
 		return -LLM_ENOMEM;
 	}
 	c->index = index;
-	if ((rc = cuda_set_device(index, e, sizeof e)) ||
+	if ((rc = dev_name(c, e, sizeof e)) || (rc = cuda_set_device(index, e, sizeof e)) ||
 	    (rc = cuda_stream_new(&c->stream, e, sizeof e)) ||
 	    (rc = cuda_blas_new(&c->blas, c->stream, e, sizeof e))) {
 		snprintf(err, errlen, "cuda:%d: %s", index, e);
@@ -322,6 +352,7 @@ const struct llm_backend_ops llm_backend_cuda = {
 	.kv_alloc = cuda_kv_alloc,
 	.kv_free = cuda_kv_free,
 	.forward = cuda_forward,
+	.mem = cuda_mem,
 	.set_threads = NULL,
 	.threads = NULL,
 };

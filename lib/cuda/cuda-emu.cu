@@ -17,37 +17,84 @@
 int cuda_emu;
 
 static int emu_token_v;    /* the address every stream / handle token points at */
-static size_t emu_budget;  /* bytes emu_malloc may still hand out (SIZE_MAX: no limit) */
+/* The emulated device's memory: emu_total bytes in all (SIZE_MAX: no limit,
+ * reported as EMU_DEFAULT_TOTAL), emu_used of them held by live
+ * allocations. Each allocation carries its size in a header of EMU_HDR
+ * bytes (a multiple of 16, so pointers keep malloc's alignment), so a free
+ * gives its bytes back and cudaMemGetInfo's answer is the truth. Atomics:
+ * several models' threads allocate at once. */
+#define EMU_HDR 64
+#define EMU_DEFAULT_TOTAL ((size_t)1 << 34)
+static size_t emu_total = SIZE_MAX;
+static size_t emu_used;
 
 extern "C" void cuda_set_emulation(int on)
 {
 	cuda_emu = on;
-	emu_budget = SIZE_MAX;
+	__atomic_store_n(&emu_total, SIZE_MAX, __ATOMIC_RELAXED);
 }
 
 extern "C" void cuda_emu_set_budget(size_t bytes)
 {
-	emu_budget = bytes;
+	__atomic_store_n(&emu_total, bytes, __ATOMIC_RELAXED);
+}
+
+/* Take bytes of the device's memory, or 0 when they are not free. */
+static int emu_take(size_t bytes)
+{
+	size_t used = __atomic_load_n(&emu_used, __ATOMIC_RELAXED);
+	do {
+		size_t total = __atomic_load_n(&emu_total, __ATOMIC_RELAXED);
+		if (used > total || bytes > total - used)
+			return 0;
+	} while (!__atomic_compare_exchange_n(&emu_used, &used, used + bytes, 0, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return 1;
 }
 
 int emu_dev_info(int index, struct cuda_dev_info *info)
 {
 	memset(info, 0, sizeof *info);
-	snprintf(info->name, sizeof info->name, "host emulation %d", index);
+	snprintf(info->name, sizeof info->name, "emulated");
+	(void)index;
 	info->cc_major = 9;
-	info->total_bytes = info->free_bytes = (size_t)1 << 34;
-	return 0;
+	return emu_mem_info(&info->free_bytes, &info->total_bytes);
 }
 
 int emu_malloc(void **p, size_t bytes)
 {
+	unsigned char *b;
 	*p = NULL;
 	if (!bytes)
 		return 0;
-	if (bytes > emu_budget || !(*p = malloc(bytes)))
+	if (bytes > SIZE_MAX - EMU_HDR || !emu_take(bytes))
 		return CUDA_OP_ENOMEM;
-	if (emu_budget != SIZE_MAX)
-		emu_budget -= bytes; /* frees do not give it back: a budget is for one test */
+	if (!(b = (unsigned char *)malloc(bytes + EMU_HDR))) {
+		__atomic_fetch_sub(&emu_used, bytes, __ATOMIC_RELAXED);
+		return CUDA_OP_ENOMEM;
+	}
+	memcpy(b, &bytes, sizeof bytes);
+	*p = b + EMU_HDR;
+	memset(*p, 0xFF, bytes);
+	return 0;
+}
+
+void emu_free(void *p)
+{
+	size_t bytes;
+	if (!p)
+		return;
+	unsigned char *b = (unsigned char *)p - EMU_HDR;
+	memcpy(&bytes, b, sizeof bytes);
+	__atomic_fetch_sub(&emu_used, bytes, __ATOMIC_RELAXED);
+	free(b);
+}
+
+/* Pinned host memory is host memory: not the device's. */
+int emu_host_malloc(void **p, size_t bytes)
+{
+	if (!(*p = malloc(bytes)))
+		return CUDA_OP_ENOMEM;
 	memset(*p, 0xFF, bytes);
 	return 0;
 }
@@ -75,7 +122,10 @@ int emu_token(void **p)
 
 int emu_mem_info(size_t *free_bytes, size_t *total_bytes)
 {
-	*free_bytes = *total_bytes = (size_t)1 << 34;
+	size_t total = __atomic_load_n(&emu_total, __ATOMIC_RELAXED);
+	size_t used = __atomic_load_n(&emu_used, __ATOMIC_RELAXED);
+	*total_bytes = total == SIZE_MAX ? EMU_DEFAULT_TOTAL : total;
+	*free_bytes = used < *total_bytes ? *total_bytes - used : 0;
 	return 0;
 }
 

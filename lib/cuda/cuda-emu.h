@@ -27,6 +27,8 @@ extern int cuda_emu; /* nonzero: emulate (cuda_set_emulation) */
 
 int emu_dev_info(int index, struct cuda_dev_info *info);
 int emu_malloc(void **p, size_t bytes);
+void emu_free(void *p);
+int emu_host_malloc(void **p, size_t bytes);
 int emu_sync(void);
 int emu_memset(void *d, int v, size_t bytes);
 int emu_copy(void *d, const void *s, size_t bytes);

@@ -22,9 +22,12 @@ extern "C" {
  * cuda-ops.h function and device probe (cuda-emu.h): the whole backend,
  * "cuda:0", runs without a GPU. Set before loading a model; tests only. */
 void cuda_set_emulation(int on);
-/* The emulated device's memory: the next allocations may take bytes in
- * all before they fail as out of memory (cuda_set_emulation resets it to
- * unlimited). For tests of the out-of-memory paths. */
+/* The emulated device's memory: bytes in all, live allocations included;
+ * an allocation that would go past it fails as out of memory, a free gives
+ * its bytes back (cuda_set_emulation resets it to unlimited, reported as
+ * 16 GiB). cuda_dev_info / cuda_mem_info report it as the device's total,
+ * and what the live allocations leave as free; its name is "emulated".
+ * For tests of the out-of-memory paths and of the memory figures. */
 void cuda_emu_set_budget(size_t bytes);
 /* v[0..32) = elements [32c, 32c + 32) of a row of cols elements of type,
  * decoded exactly as the kernels do. row must be 16-byte aligned. 0, or

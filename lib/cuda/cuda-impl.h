@@ -71,6 +71,7 @@ struct cuda_graph {
 
 struct cuda_ctx {
 	int index;
+	char name[64];          /* the device's ("NVIDIA H200"), read at open */
 	void *stream, *blas;
 	/* weights (upload) */
 	struct cuda_layer *layers;

@@ -34,7 +34,7 @@ extern "C" int cuda_malloc(void **p, size_t bytes, char *err, size_t errlen)
 extern "C" void cuda_free(void *p)
 {
 	if (cuda_emu) {
-		free(p);
+		emu_free(p);
 		return;
 	}
 	if (p)
@@ -109,7 +109,7 @@ extern "C" int cuda_stream_sync(void *stream, char *err, size_t errlen)
 
 extern "C" int cuda_host_alloc(void **p, size_t bytes, char *err, size_t errlen)
 {
-	CU_EMU(emu_malloc(p, bytes ? bytes : 1));
+	CU_EMU(emu_host_malloc(p, bytes ? bytes : 1));
 	*p = NULL;
 	return cu_call(cudaMallocHost(p, bytes ? bytes : 1), "cudaMallocHost", err, errlen);
 }

@@ -160,7 +160,11 @@ static void llm_describe(void *ctx, struct exec_info *o)
 	struct llm_exec_status st;
 
 	llm_exec_status(ctx, &st);
-	snprintf(o->device, sizeof(o->device), "%s", llm_exec_device(ctx));
+	snprintf(o->device, sizeof(o->device), "%s", st.device ? st.device : llm_exec_device(ctx));
+	o->device_id = st.device;
+	o->device_name = st.device_name;
+	o->device_total_bytes = st.device_total_bytes;
+	o->device_free_bytes = st.device_free_bytes;
 	o->state = llm_exec_state_name(st.state);
 	o->progress = st.progress;
 	if (st.state == LLM_EXEC_FAILED)

@@ -141,7 +141,31 @@ static void prom_llm_sum_count(FILE *o, const struct proto_stats *s, const char 
 	}
 }
 
-/* plot_model_device_info{model,device} 1: where each engine model runs. */
+/* plot_device_{total,free}_bytes{model,device}: the memory of the device
+ * each GPU model runs on (one sample per model, so a device two models
+ * share shows twice, equal). Nothing at all when no model has one. */
+static void prom_device_mem(FILE *o, const struct proto_stats *s, const char *name,
+			    const char *help, size_t off)
+{
+	int any = 0;
+	for (uint32_t i = 0; i < s->n_models; i++) {
+		const struct proto_model_stats *m = &s->models[i];
+		uint64_t v;
+		if (!m->has_engine || !m->device || !m->device_name || !m->device_total_bytes)
+			continue;
+		if (!any++)
+			fprintf(o, "# HELP plot_%s %s\n# TYPE plot_%s gauge\n", name, help, name);
+		memcpy(&v, (const char *)m + off, sizeof(v));
+		fprintf(o, "plot_%s{model=\"", name);
+		prom_label(o, m->name);
+		fprintf(o, "\",device=\"");
+		prom_label(o, m->device);
+		fprintf(o, "\"} %llu\n", (unsigned long long)v);
+	}
+}
+
+/* plot_model_device_info{model,device[,name]} 1: where each engine model
+ * runs (name: the GPU's product, for a model on one). */
 static void prom_device(FILE *o, const struct proto_stats *s)
 {
 	fprintf(o, "# HELP plot_model_device_info The device an engine model runs on (1).\n"
@@ -154,8 +178,17 @@ static void prom_device(FILE *o, const struct proto_stats *s)
 		prom_label(o, m->name);
 		fprintf(o, "\",device=\"");
 		prom_label(o, m->device);
+		if (m->device_name) {
+			fprintf(o, "\",name=\"");
+			prom_label(o, m->device_name);
+		}
 		fprintf(o, "\"} 1\n");
 	}
+	prom_device_mem(o, s, "device_total_bytes", "Memory of the GPU a model runs on, bytes.",
+			offsetof(struct proto_model_stats, device_total_bytes));
+	prom_device_mem(o, s, "device_free_bytes",
+			"Free memory of the GPU a model runs on (every process's use counted), bytes.",
+			offsetof(struct proto_model_stats, device_free_bytes));
 }
 
 static void prom_llm(FILE *o, const struct proto_stats *s)

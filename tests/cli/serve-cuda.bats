@@ -74,7 +74,7 @@ prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
 	start_ready
 	run -0 "$PLOT" models --json
 	run -0 jq_py "[m['device'] for m in j['models'] if m['name'] == 'gpu'][0]" <<<"$output"
-	assert_output cuda
+	assert_output cuda:0 # resolved: the config says cuda
 	[ -z "$EMU" ] || plotd_log_has "PLOT_CUDA_EMULATE=1: device cuda is the host emulation"
 }
 
@@ -138,16 +138,101 @@ prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
 	[ "$mem" -gt 0 ]
 	run -0 "$PLOT" stats --json
 	run -0 jq_py "[(m['device'], m['mem_bytes'], m['kv_blocks_total'] > 0, m['batch_size'] >= 0, m['decode_tps'] > 0, m['ttft_count'], m['itl_count']) for m in j['models'] if m['name'] == 'gpu'][0]" <<<"$output"
-	assert_output "('cuda', $mem, True, True, True, 1, 15)"
+	assert_output "('cuda:0', $mem, True, True, True, 1, 15)"
 	run -0 "$PLOT" stats --wide
 	# the engine table (tab-separated off a terminal): MODEL DEVICE DEVICE_MEM PREFILL_TOK/S ...
-	assert_line --regexp $'^gpu\tcuda\t[0-9.]+ [KM]iB\t[0-9.]+\t[0-9.]+\t[0-9]+\t0/[0-9]+\t'
+	assert_line --regexp $'^gpu\tcuda:0 \\([^,]+, [0-9.]+ [KMGT]?i?B free of [0-9.]+ [KMGT]i?B\\)\t[0-9.]+ [KM]iB\t[0-9.]+\t[0-9.]+\t[0-9]+\t0/[0-9]+\t'
 	run -0 "$PLOT" stats --prometheus
-	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_model_device_info{model="gpu",device="cuda"}' \
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_model_device_info{model="gpu",device="cuda:0",name="'"$(stat_field device_name)"'"}' \
 		'plot_mem_bytes{model="gpu"}' 'plot_kv_blocks_total{model="gpu"}' 'plot_ttft_seconds_count{model="gpu"}' <<<"$output"
 	assert_line --index 0 1
 	assert_line --index 1 "$mem"
 	assert_line --index 3 1
+}
+
+# two_models: gpu and gpu2, the same tiny model on the one device
+two_models() {
+	plotd_write_config <<-EOF
+	daemon: { log_level: debug }
+	default_model: gpu
+	models:
+	  - name: gpu
+	    executor: llm
+	    path: $MODEL
+	    params: { device: cuda, kvcache_mem_mb: 2, block_size: 16, max_num_seqs: 4, max_batch_tokens: 64 }
+	  - name: gpu2
+	    executor: llm
+	    path: $MODEL
+	    params: { device: 'cuda:0', kvcache_mem_mb: 2, block_size: 16, max_num_seqs: 64, max_batch_tokens: 64 }
+	EOF
+}
+dev_free() { "$PLOT" stats --json -m "$1" | jq_py "j['models'][0]['device_free_bytes']"; }
+both_ready() { [ "$(model_field gpu state)" = ready ] && [ "$(model_field gpu2 state)" = ready ]; }
+# every model's view of the device's free memory is the same, and below $1
+free_agrees_below() {
+	local a b
+	a=$(dev_free gpu) b=$(dev_free gpu2)
+	[ "$a" = "$b" ] && [ "$a" -lt "$1" ]
+}
+
+@test "cuda: stats, ps and models name the device (index, name) and its memory, total and free" {
+	local total=
+	if [ -n "$EMU" ]; then export PLOT_CUDA_EMULATE_MB=256; total=268435456; fi
+	two_models
+	plotd_start
+	wait_until both_ready
+	run -0 "$PLOT" stats --json -m gpu
+	run -0 jq_py "'\t'.join(str(m[k]) for m in j['models'] for k in ('device', 'device_name', 'device_total_bytes', 'device_free_bytes', 'mem_bytes'))" <<<"$output"
+	IFS=$'\t' read -r dev name tot free mem <<<"$output"
+	assert_equal "$dev" cuda:0
+	[ -n "$name" ] && [ "$name" != None ]
+	[ -z "$EMU" ] || assert_equal "$name" emulated
+	[ -z "$total" ] || assert_equal "$tot" "$total"
+	# both models' weights and caches are on the device: free is below total minus them
+	mem2=$(model_field gpu2 mem_bytes)
+	[ "$free" -gt 0 ] && [ "$free" -le $((tot - mem - mem2)) ]
+	run -0 "$PLOT" models --json
+	run -0 jq_py "[(m['device'], m['device_name'], m['device_total_bytes']) for m in j['models'] if m['name'] == 'gpu2'][0]" <<<"$output"
+	assert_output "('cuda:0', '$name', $tot)"
+	# the tables (tab-separated off a terminal)
+	local T=$'\t' where="cuda:0 \\($name, [0-9.]+ [KMG]iB free of [0-9.]+ [KMGT]iB\\)"
+	run -0 "$PLOT" ps
+	assert_line --regexp "^gpu${T}ready${T}[0-9.]+ [KM]iB${T}${where}${T}-\$"
+	run -0 "$PLOT" models
+	assert_line --regexp "^gpu2${T}llm${T}ready${T}no${T}[0-9]+${T}[0-9]+${T}[0-9.]+ [KM]iB on ${where}${T}"
+	run -0 "$PLOT" stats
+	assert_line --regexp "^device: gpu holds [0-9.]+ [KM]iB on cuda:0 \\($name, "
+	run -0 "$PLOT" stats --prometheus
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_device_total_bytes{model="gpu",device="cuda:0"}' \
+		'plot_device_free_bytes{model="gpu2",device="cuda:0"}' <<<"$output"
+	assert_line --index 0 "$tot"
+	[ "${lines[1]}" -le $((tot - mem - mem2)) ]
+	# gpu2's first batch allocates its scratch on the device: gpu, idle all
+	# along, sees the device's free memory fall too (its engine thread
+	# resamples it when a read finds the figure older than 1 s)
+	before=$(dev_free gpu)
+	run -0 "$PLOT" run -m gpu2 --temperature 0 -n 2 "$P2"
+	wait_until free_agrees_below "$before"
+}
+
+@test "cuda: on the CPU, the device figures are null and the tables unchanged" {
+	plotd_write_config <<-EOF
+	models:
+	  - name: gpu
+	    executor: llm
+	    path: $MODEL
+	    params: { device: cpu, kvcache_mem_mb: 2, block_size: 16 }
+	EOF
+	start_ready
+	run -0 "$PLOT" stats --json
+	run -0 jq_py "[(m['device'], m['device_name'], m['device_total_bytes'], m['device_free_bytes']) for m in j['models']][0]" <<<"$output"
+	assert_output "('cpu', None, None, None)"
+	run -0 "$PLOT" ps
+	assert_line --regexp $'^gpu\tready\t[0-9.]+ [KM]iB\tcpu\t-$'
+	run -0 "$PLOT" stats
+	refute_line --partial "device:"
+	run -0 "$PLOT" stats --prometheus
+	refute_line --partial plot_device_
 }
 
 # ---- clear failures: the model fails to load, the daemon serves the others -----

@@ -18,6 +18,9 @@
  *     attention kernel's phases, run on the CPU over a CPU cache through
  *     a batch plan, match a double-precision softmax(q.K) V (F32 within
  *     2e-5; F16 within 2e-3, its probabilities being rounded to half).
+ *   - CUDA builds: the emulated device reports its name, its size and what
+ *     live allocations leave free (llm_model_device_mem, plot stats'
+ *     device figures); the CPU has none.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -40,6 +43,7 @@
 #include "llm/quant/quant-impl.h"
 #include "llm/quant/quant.h"
 #ifdef PLOT_CUDA
+#include "cuda/backend-cuda.h"
 #include "cuda/cuda-host.h"
 #endif
 
@@ -675,6 +679,46 @@ static void test_backend_out_of_memory(void **state)
 	llm_model_free(m);
 	cuda_set_emulation(0);
 }
+
+/* llm_model_device_mem: on the (emulated) GPU its name, its size and
+ * what the live allocations leave free, a free giving its bytes back; on
+ * the CPU nothing (-LLM_EUNSUP). */
+static void test_device_mem(void **state)
+{
+	(void)state;
+	char err[256];
+	struct llm_device_mem dm, dm2;
+	const char *tiny = "tests/fixtures/llm-tiny.gguf";
+	struct llm_model *c = llm_model_load(tiny, err, sizeof err);
+	assert_non_null(c);
+	assert_int_equal(llm_model_device_mem(c, &dm, err, sizeof err), -LLM_EUNSUP);
+	llm_model_free(c);
+	cuda_set_emulation(1);
+	cuda_emu_set_budget(64u << 20);
+	struct llm_model *m = llm_model_load_on(tiny, "cuda", err, sizeof err);
+	if (!m)
+		fail_msg("%s", err);
+	assert_string_equal(llm_model_device(m), "cuda:0");
+	assert_int_equal(llm_model_device_mem(m, &dm, err, sizeof err), 0);
+	assert_string_equal(dm.name, "emulated");
+	assert_int_equal(dm.total_bytes, 64u << 20);
+	size_t w = cuda_backend_weight_bytes(m);
+	assert_true(w > 0 && dm.free_bytes <= dm.total_bytes - w);
+	struct llm_kv *kv = llm_kv_new(m, LLM_KV_F16, 1 << 20, 4, 2, err, sizeof err);
+	assert_non_null(kv);
+	assert_int_equal(llm_model_device_mem(m, &dm2, err, sizeof err), 0);
+	assert_true(dm2.free_bytes <= dm.free_bytes - (1 << 20) + 4096);
+	assert_true(dm2.free_bytes < dm.free_bytes);
+	llm_kv_free(kv); /* its bytes come back */
+	assert_int_equal(llm_model_device_mem(m, &dm2, err, sizeof err), 0);
+	assert_int_equal(dm2.free_bytes, dm.free_bytes);
+	llm_model_free(m);
+	size_t fr, tot;
+	assert_int_equal(cuda_mem_info(&fr, &tot, err, sizeof err), 0);
+	assert_int_equal(fr, tot); /* everything given back */
+	assert_int_equal(tot, 64u << 20);
+	cuda_set_emulation(0);
+}
 #endif
 
 int main(void)
@@ -694,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_attention_kernel),
 		cmocka_unit_test(test_backend_emulated),
 		cmocka_unit_test(test_backend_out_of_memory),
+		cmocka_unit_test(test_device_mem),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -34,9 +34,10 @@ static const struct proto_task_info tasks[] = {
 static const struct proto_model_stats mstats[] = {
 	{ "echo", 1, 2, 3, UINT64_MAX, 1000, 4, UINT64_MAX, 7, 10, 5, 1, 1, 1, 1, 1, 0, 1, { 1, 0, 0, 0 },
 	  0.5, 9.25, 6, 120, 3600, 1, 70, 99, 8388608, 1, 812.5, 95.25, 3, 17, 1024, 40.5, 88, 10.25, 31,
-	  12, 5, 300, 0.75, 2.5, 4.125, 98316800, "cuda:1" },
+	  12, 5, 300, 0.75, 2.5, 4.125, 98316800, "cuda:1", "NVIDIA H200", 150754820096ull,
+	  120000000000ull },
 	{ "big", 0, 0, 0, 8, UINT64_MAX, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, { 0, 0, 0, 0 }, 0, 0, 0, 0, 1,
-	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL },
+	  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, 0 },
 };
 static const struct proto_shared_stats shared[] = { { "echo", 3, 2, 5, 4 } };
 static const struct proto_daemon_share dshares[] = { { "d1", 8, 2, 2, 150 },
@@ -44,9 +45,9 @@ static const struct proto_daemon_share dshares[] = { { "d1", 8, 2, 2, 150 },
 static const struct proto_kv kvs[] = { { "max_units", "8" }, { "max_running", "null" } };
 static const struct proto_model_limits mlimits[] = { { "echo", kvs, 2 }, { "b", NULL, 0 } };
 static const struct proto_model_info minfos[] = {
-	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0, 0, 40, 0.8, 0.95, 0.05, 0, NULL },
+	{ "echo", "synthetic", NULL, 1, "ready", 1, NULL, 0, 0, 0, 0, 0, 40, 0.8, 0.95, 0.05, 0, NULL, NULL, 0, 0 },
 	{ "l", "llm", "/m.gguf", 0, "failed", 0.5, "no such file", 8192, 1024, 12.5, 1, 512, 0,
-	  0, 1, 0, 98316800, "cuda:1" },
+	  0, 1, 0, 98316800, "cuda:1", "emulated", 268435456, 1000 },
 };
 
 static void fill_request(struct proto_msg *m, int type)
@@ -254,6 +255,11 @@ static void test_roundtrip_replies(void **state)
 			assert_int_equal(back.u.stats.daemons[0].seen_ms, 150);
 			assert_string_equal(back.u.stats.models[0].device, "cuda:1");
 			assert_null(back.u.stats.models[1].device);
+			assert_string_equal(back.u.stats.models[0].device_name, "NVIDIA H200");
+			assert_true(back.u.stats.models[0].device_total_bytes == 150754820096ull &&
+				    back.u.stats.models[0].device_free_bytes == 120000000000ull);
+			assert_null(back.u.stats.models[1].device_name);
+			assert_int_equal(back.u.stats.models[1].device_total_bytes, 0);
 			const struct proto_model_stats *l = &back.u.stats.models[0];
 			assert_true(l->has_engine && !back.u.stats.models[1].has_engine);
 			assert_true(l->prefill_tps == 812.5 && l->decode_tps == 95.25);
@@ -271,6 +277,9 @@ static void test_roundtrip_replies(void **state)
 			assert_int_equal(k->kv_blocks, 1024);
 			assert_true(k->idle_in_secs == 12.5 && k->adhoc == 1);
 			assert_int_equal(k->gen_max_tokens, 512);
+			assert_string_equal(k->device_name, "emulated");
+			assert_true(k->device_total_bytes == 268435456 && k->device_free_bytes == 1000);
+			assert_null(back.u.models.models[0].device_name);
 			assert_true(back.u.models.models[0].gen_temperature == 0.8 &&
 				    back.u.models.models[0].gen_top_k == 40);
 			assert_true(back.u.models.models[0].idle_in_secs == 0);
@@ -825,9 +834,9 @@ static void test_man_page(void **state)
 		if (!strstr(page, needle))
 			fail_msg("plot-protocol.7 does not document message type %s", proto_type_name(t));
 		for (int op = 0; op < PROTO_TYPE_COUNT; op++) {
-			const char *keys[64];
-			size_t nk = proto_msg_keys(t, op, keys, 64);
-			assert_true(nk <= 64);
+			const char *keys[128];
+			size_t nk = proto_msg_keys(t, op, keys, 128);
+			assert_true(nk <= 128);
 			for (size_t i = 0; i < nk; i++) {
 				snprintf(needle, sizeof needle, "\\fB%s\\fR", keys[i]);
 				if (!strstr(page, needle))
@@ -841,9 +850,9 @@ static void test_man_page(void **state)
 		if (!strstr(page, needle))
 			fail_msg("plot-protocol.7 does not document code %s", proto_code_name(c));
 	}
-	const char *keys[64];
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 64), 62);
-	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 64), 0);
+	const char *keys[128];
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_STATS, keys, 128), 65);
+	assert_int_equal(proto_msg_keys(PROTO_T_OK, PROTO_T_NONE, keys, 128), 0);
 }
 
 int main(void)

@@ -67,6 +67,9 @@ struct llm_backend_ops {
 	 * -LLM_ENOMEM. The host then commits the sequence lengths. */
 	int (*forward)(struct llm_model *m, struct llm_kv *kv, const struct llm_batch *b,
 		       float *logits, char *err, size_t errlen);
+	/* The device's name and memory now (llm_model_device_mem); NULL: a
+	 * device without memory of its own (CPU). */
+	int (*mem)(const struct llm_model *m, struct llm_device_mem *o, char *err, size_t errlen);
 	/* Host threads the backend computes with (CPU); NULL: fixed at 1. */
 	int (*set_threads)(struct llm_model *m, unsigned n);
 	unsigned (*threads)(const struct llm_model *m);

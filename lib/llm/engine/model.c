@@ -275,6 +275,17 @@ const struct gguf *llm_model_gguf(const struct llm_model *m) { return m->g; }
 
 const char *llm_model_device(const struct llm_model *m) { return m->device; }
 
+int llm_model_device_mem(const struct llm_model *m, struct llm_device_mem *o, char *err,
+			 size_t errlen)
+{
+	if (!m->be->mem) {
+		snprintf(err, errlen, "%s: no device memory of its own", m->device);
+		return -LLM_EUNSUP;
+	}
+	memset(o, 0, sizeof *o);
+	return m->be->mem(m, o, err, errlen);
+}
+
 int llm_model_set_threads(struct llm_model *m, unsigned n)
 {
 	if (n < 1 || n > LLM_MAX_THREADS)

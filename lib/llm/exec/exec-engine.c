@@ -312,10 +312,11 @@ static int take_work(struct engine *g, struct inbox_node **in, int *state, char 
 {
 	struct llm_exec *x = g->x;
 	pthread_mutex_lock(&x->mu);
-	while (!x->stopping &&
-	       (x->state == LLM_EXEC_LOADING || x->held || (!x->in_head && !x->n_run)))
+	while (!x->stopping && (x->state == LLM_EXEC_LOADING || x->held ||
+				(!x->in_head && !x->n_run && !x->dev_refresh)))
 		pthread_cond_wait(&x->engine_cv, &x->mu);
-	int stop = x->stopping;
+	int stop = x->stopping, refresh = x->dev_refresh;
+	x->dev_refresh = 0;
 	*in = x->in_head;
 	x->in_head = x->in_tail = NULL;
 	*state = x->state;
@@ -325,6 +326,8 @@ static int take_work(struct engine *g, struct inbox_node **in, int *state, char 
 	if (!stop && *state == LLM_EXEC_READY && want != x->threads_have &&
 	    llm_model_set_threads(x->m, want) == 0)
 		x->threads_have = want;
+	if (!stop && *state == LLM_EXEC_READY && refresh)
+		exec_dev_mem_sample(x);
 	return stop ? -1 : 0;
 }
 

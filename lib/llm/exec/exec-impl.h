@@ -58,6 +58,7 @@ struct seq;
 #define EXEC_ITL_RING 4096
 #define EXEC_STEP_RING 256
 #define EXEC_RATE_WINDOW_NS 10000000000ull
+#define EXEC_DEV_MEM_STALE_NS 1000000000ull /* device memory figures: resampled after 1 s */
 
 struct exec_step_rec {
 	uint64_t t0, t1;
@@ -103,6 +104,15 @@ struct llm_exec {
 	struct llm_kv *kv;
 	uint32_t n_ctx, n_vocab, blocks_total;
 	uint64_t weights_bytes, kv_bytes; /* the GGUF's tensors; the KV cache's blocks */
+	char dev_id[16];           /* the device resolved ("cuda:0"), immutable once sized */
+	char dev_name[64];         /* its product name ("NVIDIA H200"); "" for the CPU */
+
+	/* device memory (under mu): sampled by the loader, then by the engine
+	 * thread whenever a reader found the sample older than
+	 * EXEC_DEV_MEM_STALE_NS and set dev_refresh (the loop never asks the
+	 * driver itself: a wedged device must not stall it) */
+	int has_dev_mem, dev_refresh;
+	uint64_t dev_total, dev_free, dev_at_ns;
 
 	pthread_t loader, prep, engine;
 	int loader_on, prep_on, engine_on;
@@ -134,5 +144,6 @@ void exec_stats_step(struct exec_stats_block *st, const struct exec_step_rec *r,
 void exec_stats_kv(struct exec_stats_block *st, uint32_t kv_free);
 void exec_stats_ttft(struct exec_stats_block *st, uint64_t ns);
 void exec_stats_itl(struct exec_stats_block *st, uint64_t ns);
+void exec_dev_mem_sample(struct llm_exec *x);
 
 #endif

@@ -56,6 +56,23 @@ void exec_stats_kv(struct exec_stats_block *st, uint32_t kv_free)
 	pthread_mutex_unlock(&st->mu);
 }
 
+/* Sample the device's memory (outside the lock: it asks the driver) and
+ * publish it; the CPU has none (has_dev_mem stays 0). From the loader, then
+ * the engine thread: the model's owner threads. */
+void exec_dev_mem_sample(struct llm_exec *x)
+{
+	struct llm_device_mem dm;
+	char e[256];
+	if (llm_model_device_mem(x->m, &dm, e, sizeof e) != 0)
+		return; /* no figures beats stale ones presented as new */
+	pthread_mutex_lock(&x->mu);
+	x->has_dev_mem = 1;
+	x->dev_total = dm.total_bytes;
+	x->dev_free = dm.free_bytes;
+	x->dev_at_ns = exec_now_ns();
+	pthread_mutex_unlock(&x->mu);
+}
+
 void exec_stats_ttft(struct exec_stats_block *st, uint64_t ns)
 {
 	pthread_mutex_lock(&st->mu);

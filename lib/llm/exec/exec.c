@@ -268,7 +268,17 @@ static int load_meta(struct llm_exec *x, char *err, size_t errlen)
 			 (unsigned long long)x->cfg.kvcache_mem_mb, e);
 		return -1;
 	}
+	struct llm_device_mem dm;
+	int dev_mem = llm_model_device_mem(x->m, &dm, e, sizeof e) == 0;
 	pthread_mutex_lock(&x->mu);
+	snprintf(x->dev_id, sizeof x->dev_id, "%s", llm_model_device(x->m));
+	if (dev_mem) {
+		snprintf(x->dev_name, sizeof x->dev_name, "%s", dm.name);
+		x->has_dev_mem = 1;
+		x->dev_total = dm.total_bytes;
+		x->dev_free = dm.free_bytes;
+		x->dev_at_ns = exec_now_ns();
+	}
 	x->blocks_total = llm_kv_blocks_total(x->kv);
 	x->weights_bytes = weights_bytes(llm_model_gguf(x->m));
 	x->kv_bytes = (uint64_t)llm_kv_bytes_per_token(x->m, llm_kv_type(x->kv)) *
@@ -374,6 +384,17 @@ void llm_exec_status(struct llm_exec *x, struct llm_exec_status *st)
 		st->context_length = x->n_ctx;
 		st->weights_bytes = x->weights_bytes;
 		st->kv_bytes = x->kv_bytes;
+		st->device = x->dev_id;
+	}
+	if (x->sized && x->kv && x->has_dev_mem) {
+		st->device_name = x->dev_name;
+		st->device_total_bytes = x->dev_total;
+		st->device_free_bytes = x->dev_free;
+		if (x->state == LLM_EXEC_READY && !x->dev_refresh &&
+		    exec_now_ns() - x->dev_at_ns > EXEC_DEV_MEM_STALE_NS) {
+			x->dev_refresh = 1; /* the engine thread resamples; the next read sees it */
+			pthread_cond_signal(&x->engine_cv);
+		}
 	}
 	snprintf(st->error, sizeof st->error, "%s", x->error);
 	pthread_mutex_unlock(&x->mu);
