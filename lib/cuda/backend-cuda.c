@@ -289,6 +289,26 @@ int cuda_backend_set_graphs(struct llm_model *m, int on)
 	return 0;
 }
 
+int cuda_backend_set_fused(struct llm_model *m, int on)
+{
+	struct cuda_ctx *c = m->dev;
+	if (m->be != &llm_backend_cuda || !c)
+		return -LLM_EINVAL;
+	c->fused_off = !on;
+	c->gen++; /* a captured graph holds the other kernels */
+	return 0;
+}
+
+int cuda_backend_launches(const struct llm_model *m, uint32_t *per_layer, uint32_t *per_pass)
+{
+	const struct cuda_ctx *c = m->dev;
+	if (m->be != &llm_backend_cuda || !c)
+		return -LLM_EINVAL;
+	*per_layer = c->launches_layer;
+	*per_pass = c->launches_pass;
+	return 0;
+}
+
 const char *cuda_backend_graphs_off(const struct llm_model *m)
 {
 	const struct cuda_ctx *c = m->dev;

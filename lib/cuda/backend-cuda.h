@@ -7,6 +7,7 @@
 #define PLOT_CUDA_BACKEND_CUDA_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct llm_model;
 
@@ -16,6 +17,14 @@ size_t cuda_backend_weight_bytes(const struct llm_model *m);
  * graphs (on, the default) or as plain launches (0: for comparisons).
  * -LLM_EINVAL if m is not on a CUDA device. */
 int cuda_backend_set_graphs(struct llm_model *m, int on);
+/* Fused kernels (on, the default) or every op as its own launch (0: for
+ * comparisons; the results are bitwise the same). -LLM_EINVAL if m is not on
+ * a CUDA device. */
+int cuda_backend_set_fused(struct llm_model *m, int on);
+/* Kernel launches of the last forward pass m ran or captured as a graph:
+ * those of one layer (a middle one: layer n_layer / 2, or 0 below three
+ * layers) and of the whole pass. -LLM_EINVAL if m is not on a CUDA device. */
+int cuda_backend_launches(const struct llm_model *m, uint32_t *per_layer, uint32_t *per_pass);
 /* Why graphs were turned off by a failed capture (the pass then ran as
  * plain launches and goes on so), or NULL if they were not. */
 const char *cuda_backend_graphs_off(const struct llm_model *m);

@@ -107,13 +107,99 @@ extern "C" int cuda_kv_write(void *kv, const struct cuda_kv_layout *L, uint32_t 
 	if (layer >= L->n_layer || (L->elem_bytes != 2 && L->elem_bytes != 4))
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_kv_write: layer %u of %u, %u-byte "
 			       "elements", layer, L->n_layer, L->elem_bytes);
-	CU_EMU(emu_kv_write(kv, L, layer, k, v, slots, n));
+	CU_KERNEL(1, emu_kv_write(kv, L, layer, k, v, slots, n));
 	if (L->elem_bytes == 2)
 		kv_write_k<uint16_t><<<n, 256, 0, CU_STREAM(stream)>>>((uint16_t *)kv, *L, layer, k, v,
 								       slots);
 	else
 		kv_write_k<float><<<n, 256, 0, CU_STREAM(stream)>>>((float *)kv, *L, layer, k, v, slots);
 	return cu_launched("cuda_kv_write", err, errlen);
+}
+
+/* ---- fused: RoPE of q and k, q's preparation, the KV write ------------------ */
+
+/* One token's view of cuda_rope_kv (cuda-ops.h): the phases below are CU_HD
+ * so that the emulation runs the kernel's own indexing. */
+struct rkv {
+	float *q, *k;            /* (n, n_head * hd), (n, L.kdim) */
+	const float *v, *cs;     /* (n, L.vdim), (n, n_rot) */
+	cuda_kv_layout L;
+	uint32_t layer, n_head, hd, half;
+	bool neox, prep_q, round_q;
+	float scale_q;
+};
+
+/* Rotate pair p of token t: pairs of q's heads first, then k's. */
+CU_HD void rkv_rotate(const rkv &a, uint32_t t, uint32_t p)
+{
+	uint32_t h = p / a.half, i = p % a.half;
+	float *xh = h < a.n_head ? a.q + ((size_t)t * a.n_head + h) * a.hd
+				 : a.k + (size_t)t * a.L.kdim + (size_t)(h - a.n_head) * a.hd;
+	cu_rope_pair(xh, a.cs + (size_t)t * 2 * a.half, i, a.half, a.neox);
+}
+
+/* q element e of token t as cuda_scale_round leaves it */
+CU_HD void rkv_prep(const rkv &a, uint32_t t, uint32_t e)
+{
+	float *x = a.q + (size_t)t * a.n_head * a.hd + e, v = cu_mul(*x, a.scale_q);
+	*x = a.round_q ? cu_h2f(cu_f2h(v)) : v;
+}
+
+/* One block per token: (1) the threads rotate the q and k pairs in place;
+ * (2) after a barrier (the block's global writes are then visible to all
+ * its threads), q is scaled / rounded and the K and V rows go to the slot.
+ * The arithmetic is rope_k's, scale_round_k's and kv_write_k's: the same
+ * bits as those three ops run one after the other. */
+template <typename E>
+__global__ void rope_kv_k(rkv a, E *kv, const uint32_t *__restrict__ slots)
+{
+	const uint32_t t = blockIdx.x, slot = slots[t];
+	const uint32_t pairs = (a.n_head + a.L.kdim / a.hd) * a.half;
+	for (uint32_t p = threadIdx.x; p < pairs; p += blockDim.x)
+		rkv_rotate(a, t, p);
+	__syncthreads();
+	if (a.prep_q)
+		for (uint32_t e = threadIdx.x; e < a.n_head * a.hd; e += blockDim.x)
+			rkv_prep(a, t, e);
+	E *kr = kv + k_off(a.L, a.layer, slot), *vr = kv + v_off(a.L, a.layer, slot);
+	for (uint32_t i = threadIdx.x; i < a.L.kdim; i += blockDim.x)
+		kv_put(kr + i, a.k[(size_t)t * a.L.kdim + i]);
+	for (uint32_t i = threadIdx.x; i < a.L.vdim; i += blockDim.x)
+		kv_put(vr + i, a.v[(size_t)t * a.L.vdim + i]);
+}
+
+/* The kernel's phases on the host, token by token. */
+static int emu_rope_kv(const rkv &a, void *kv, const uint32_t *slots, uint32_t n)
+{
+	const uint32_t pairs = (a.n_head + a.L.kdim / a.hd) * a.half;
+	for (uint32_t t = 0; t < n; t++) {
+		for (uint32_t p = 0; p < pairs; p++)
+			rkv_rotate(a, t, p);
+		for (uint32_t e = 0; a.prep_q && e < a.n_head * a.hd; e++)
+			rkv_prep(a, t, e);
+	}
+	return emu_kv_write(kv, &a.L, a.layer, a.k, a.v, slots, n);
+}
+
+extern "C" int cuda_rope_kv(const struct cuda_rope_kv_args *r, void *stream, char *err,
+			    size_t errlen)
+{
+	const cuda_kv_layout &L = r->L;
+	if (!r->n)
+		return 0;
+	if (r->layer >= L.n_layer || (L.elem_bytes != 2 && L.elem_bytes != 4) || !r->head_dim ||
+	    r->n_rot > r->head_dim || r->n_rot % 2 || L.kdim % r->head_dim)
+		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_rope_kv: layer %u of %u, %u-byte "
+			       "elements, n_rot %u, head_dim %u, kdim %u", r->layer, L.n_layer,
+			       L.elem_bytes, r->n_rot, r->head_dim, L.kdim);
+	rkv a = { r->q, r->k, r->v, r->cs, L, r->layer, r->n_head, r->head_dim, r->n_rot / 2,
+		  r->mode == 1, r->round_q || r->scale_q != 1.0f, r->round_q != 0, r->scale_q };
+	CU_KERNEL(1, emu_rope_kv(a, r->kv, r->slots, r->n));
+	if (L.elem_bytes == 2)
+		rope_kv_k<uint16_t><<<r->n, 256, 0, CU_STREAM(stream)>>>(a, (uint16_t *)r->kv, r->slots);
+	else
+		rope_kv_k<float><<<r->n, 256, 0, CU_STREAM(stream)>>>(a, (float *)r->kv, r->slots);
+	return cu_launched("cuda_rope_kv", err, errlen);
 }
 
 /* ---- attention -------------------------------------------------------------- */
@@ -437,9 +523,9 @@ extern "C" int cuda_attn(const struct cuda_attn_args *a, void *stream, char *err
 			       "the heads (layer %u, kdim %u, vdim %u)", a->layer, a->L.kdim, a->L.vdim);
 	if (!n_rows)
 		return 0;
-	CU_EMU(cuda_host_attn(a));
-	size_t smem = at_smem_words(*a) * sizeof(float); /* uint32 slots: same size */
 	cuda_attn_args c = *a;
+	CU_KERNEL(at_split(c) ? 2 : 1, cuda_host_attn(a));
+	size_t smem = at_smem_words(*a) * sizeof(float); /* uint32 slots: same size */
 	dim3 grid(n_rows, a->n_head_kv, at_split(c) ? c.n_seg : 1);
 	if (a->L.elem_bytes == 2)
 		attn_k<uint16_t><<<grid, AT_THREADS, smem, CU_STREAM(stream)>>>(c, (const uint16_t *)a->kv);

@@ -54,6 +54,22 @@ static inline int cu_call(cudaError_t rc, const char *what, char *err, size_t er
 		       "%s: %s (%s)", what, cudaGetErrorString(rc), cudaGetErrorName(rc));
 }
 
+/* Kernel launches (and cuBLAS calls) the ops enqueued, process-wide, for
+ * cuda_launches (cuda-ops.h): counted where an op launches, and at the same
+ * place when the device is emulated, so both count alike. */
+extern unsigned long long cu_launch_n;
+static inline void cu_count(unsigned k)
+{
+	__atomic_fetch_add(&cu_launch_n, (unsigned long long)k, __ATOMIC_RELAXED);
+}
+/* Count k launches, then return the emulation's answer when emulating. */
+#define CU_KERNEL(k, call)             \
+	do {                           \
+		cu_count(k);           \
+		if (cuda_emu)          \
+			return (call); \
+	} while (0)
+
 static inline unsigned cu_blocks(size_t n, unsigned threads)
 {
 	return (unsigned)((n + threads - 1) / threads);
@@ -113,6 +129,18 @@ CU_HD float cu_bf2f(uint16_t h)
 	float f;
 	memcpy(&f, &u, sizeof f);
 	return f;
+}
+
+/* Rotate pair i of one head xh (n_rot = 2 half elements rotated) by the
+ * token's table row c (cos, sin of pair i at 2i, 2i + 1): pairs (2i, 2i+1),
+ * or (i, i + half) when neox. cuda_rope, the fused cuda_rope_kv and their
+ * emulations all rotate through this. */
+CU_HD void cu_rope_pair(float *xh, const float *c, uint32_t i, uint32_t half, bool neox)
+{
+	const uint32_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
+	const float cs = c[2 * i], sn = c[2 * i + 1], x0 = xh[a], x1 = xh[b];
+	xh[a] = cu_sub(cu_mul(x0, cs), cu_mul(x1, sn));
+	xh[b] = cu_add(cu_mul(x0, sn), cu_mul(x1, cs));
 }
 
 /* Sum over the 32 lanes, the same xor tree every time: every lane gets

@@ -192,13 +192,8 @@ int emu_rope(float *x, const float *cs, uint32_t n, uint32_t n_heads, uint32_t h
 	uint32_t half = n_rot / 2;
 	for (size_t th = 0; th < (size_t)n * n_heads; th++) {
 		const float *c = cs + (th / n_heads) * n_rot;
-		float *xh = x + th * head_dim;
-		for (uint32_t i = 0; i < half; i++) {
-			uint32_t a = mode == 1 ? i : 2 * i, b = mode == 1 ? i + half : 2 * i + 1;
-			float x0 = xh[a], x1 = xh[b];
-			xh[a] = cu_sub(cu_mul(x0, c[2 * i]), cu_mul(x1, c[2 * i + 1]));
-			xh[b] = cu_add(cu_mul(x0, c[2 * i + 1]), cu_mul(x1, c[2 * i]));
-		}
+		for (uint32_t i = 0; i < half; i++)
+			cu_rope_pair(x + th * head_dim, c, i, half, mode == 1);
 	}
 	return 0;
 }

@@ -28,6 +28,16 @@
  *     logits after it, so a graph depends only on (n, n_out, segments,
  *     cache, scratch generation) and a steady decode replays one graph per step
  *     instead of ~20 launches per layer.
+ *   - Fused kernels (the default; cuda_backend_set_fused(m, 0) runs the
+ *     ops one by one, for comparisons): each residual add runs with its
+ *     post-norm and the next RMSNorm (cuda_add_rmsnorm), and RoPE of q and
+ *     k, q's preparation and the KV write are one launch (cuda_rope_kv).
+ *     Both give the unfused ops' bits, so fused and unfused passes agree
+ *     bitwise. Launches of a middle layer in a batch-1 decode, F16 cache,
+ *     no split attention (cuda_launches; cuda_backend_launches; checked by
+ *     tests/unit/test-cuda-plan.c): llama 17 -> 12, qwen2 20 -> 15 (q/k/v
+ *     biases), gemma3 21 -> 14 (QK-norm, post-norms). Layer 0 keeps its
+ *     first RMSNorm (one more); a split attention adds its combine.
  * Not yet run on a GPU: the end-to-end checks (tests/gpu) compare it with
  * the CPU backend.
  */
@@ -53,6 +63,8 @@ struct fwd {
 	const uint32_t *d_meta;
 	float *x;               /* the residual stream: s.x, or s.x2 once the last layer gathers */
 	uint32_t n_seg;         /* attention segments (cuda_plan_attn_segs of the longest context) */
+	int fused;              /* fused kernels (the default; cuda_backend_set_fused) */
+	int xn_ready;           /* the last fused residual left the next norm in s.xn */
 	char *err;
 	size_t errlen;
 	char e[256];
@@ -240,16 +252,22 @@ static int matmul(struct fwd *f, const struct cuda_w *w, const float *x, uint32_
 	return 0;
 }
 
-/* Normed x into q, k, v (biases added), QK-norm, RoPE, q prepared for the cache. */
+static int rope_kv(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32_t n);
+static int rope_kv_fused(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32_t n);
+
+/* Normed x into q, k, v (biases added), QK-norm, RoPE, q prepared for the
+ * cache, K/V of every entry stored. */
 static int qkv(struct fwd *f, const struct llm_layer *hl, const struct cuda_layer *l,
-	       uint32_t n)
+	       uint32_t il, uint32_t n)
 {
 	const struct llm_hparams *hp = f->hp;
 	struct cuda_scratch *s = &f->c->s;
 	void *st = f->c->stream;
-	int rc, f16 = f->kv->L.elem_bytes == 2;
-	TRY(f, cuda_rmsnorm(s->xn, f->x, l->attn_norm, n, hp->n_embd, hp->norm_eps, st, f->e,
-			    sizeof f->e));
+	int rc;
+	if (!f->xn_ready)
+		TRY(f, cuda_rmsnorm(s->xn, f->x, l->attn_norm, n, hp->n_embd, hp->norm_eps, st, f->e,
+				    sizeof f->e));
+	f->xn_ready = 0;
 	if ((rc = matmul(f, &l->wq, s->xn, n, s->q)) || (rc = matmul(f, &l->wk, s->xn, n, s->k)) ||
 	    (rc = matmul(f, &l->wv, s->xn, n, s->v)))
 		return rc;
@@ -262,6 +280,16 @@ static int qkv(struct fwd *f, const struct llm_layer *hl, const struct cuda_laye
 		TRY(f, cuda_qk_norm(s->k, l->k_norm, n, hp->n_head_kv, hp->head_dim_k, hp->norm_eps,
 				    st, f->e, sizeof f->e));
 	}
+	return f->fused ? rope_kv_fused(f, hl, il, n) : rope_kv(f, hl, il, n);
+}
+
+/* RoPE, q prepared for the cache, K/V stored: four launches. */
+static int rope_kv(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32_t n)
+{
+	const struct llm_hparams *hp = f->hp;
+	struct cuda_scratch *s = &f->c->s;
+	void *st = f->c->stream;
+	int f16 = f->kv->L.elem_bytes == 2;
 	const float *cs = hl->swa ? s->cs_s : s->cs_g;
 	int mode = f->m->ad->rope == LLM_ROPE_NEOX;
 	TRY(f, cuda_rope(s->q, cs, n, hp->n_head, hp->head_dim_k, hp->n_rot, mode, st, f->e,
@@ -272,6 +300,25 @@ static int qkv(struct fwd *f, const struct llm_layer *hl, const struct cuda_laye
 		TRY(f, cuda_scale_round(s->q, (size_t)n * hp->n_head * hp->head_dim_k,
 					f->m->ad->attn_scale_q ? hp->attn_scale : 1.0f, 1, st, f->e,
 					sizeof f->e));
+	TRY(f, cuda_kv_write(f->kv->d, &f->kv->L, il, s->k, s->v, f->d_meta + f->p.slots, n, st,
+			     f->e, sizeof f->e));
+	return 0;
+}
+
+/* The same in one launch (cuda_rope_kv: the same bits). */
+static int rope_kv_fused(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32_t n)
+{
+	const struct llm_hparams *hp = f->hp;
+	struct cuda_scratch *s = &f->c->s;
+	int f16 = f->kv->L.elem_bytes == 2;
+	struct cuda_rope_kv_args a = {
+		.q = s->q, .k = s->k, .v = s->v, .cs = hl->swa ? s->cs_s : s->cs_g, .kv = f->kv->d,
+		.L = f->kv->L, .layer = il, .slots = f->d_meta + f->p.slots, .n = n,
+		.n_head = hp->n_head, .head_dim = hp->head_dim_k, .n_rot = hp->n_rot,
+		.mode = f->m->ad->rope == LLM_ROPE_NEOX,
+		.scale_q = f16 && f->m->ad->attn_scale_q ? hp->attn_scale : 1.0f, .round_q = f16,
+	};
+	TRY(f, cuda_rope_kv(&a, f->c->stream, f->e, sizeof f->e));
 	return 0;
 }
 
@@ -295,10 +342,19 @@ static int attend(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32
 	return 0;
 }
 
-/* y (n, n_embd) through the optional post-norm into the residual x. */
-static int residual(struct fwd *f, float *y, const float *post_norm, uint32_t n)
+/* y (n, n_embd) through the optional post-norm into the residual x; fused,
+ * with the next norm (next: its weight, or NULL) into s.xn in the same
+ * launch. */
+static int residual(struct fwd *f, float *y, const float *post_norm, const float *next,
+		    uint32_t n)
 {
 	void *st = f->c->stream;
+	if (f->fused) {
+		TRY(f, cuda_add_rmsnorm(f->x, y, post_norm, f->c->s.xn, next, n, f->hp->n_embd,
+					f->hp->norm_eps, st, f->e, sizeof f->e));
+		f->xn_ready = next != NULL;
+		return 0;
+	}
 	if (post_norm)
 		TRY(f, cuda_rmsnorm(y, y, post_norm, n, f->hp->n_embd, f->hp->norm_eps, st, f->e,
 				    sizeof f->e));
@@ -306,14 +362,18 @@ static int residual(struct fwd *f, float *y, const float *post_norm, uint32_t n)
 	return 0;
 }
 
-static int ffn(struct fwd *f, const struct cuda_layer *l, uint32_t n)
+/* next: the norm weight after this layer (the next layer's attn_norm or
+ * output_norm), for the fused residual. */
+static int ffn(struct fwd *f, const struct cuda_layer *l, const float *next, uint32_t n)
 {
 	const struct llm_hparams *hp = f->hp;
 	struct cuda_scratch *s = &f->c->s;
 	void *st = f->c->stream;
 	int rc;
-	TRY(f, cuda_rmsnorm(s->xn, f->x, l->ffn_norm, n, hp->n_embd, hp->norm_eps, st, f->e,
-			    sizeof f->e));
+	if (!f->xn_ready)
+		TRY(f, cuda_rmsnorm(s->xn, f->x, l->ffn_norm, n, hp->n_embd, hp->norm_eps, st, f->e,
+				    sizeof f->e));
+	f->xn_ready = 0;
 	if ((rc = matmul(f, &l->gate, s->xn, n, s->gate)) ||
 	    (rc = matmul(f, &l->up, s->xn, n, s->up)))
 		return rc;
@@ -321,7 +381,7 @@ static int ffn(struct fwd *f, const struct cuda_layer *l, uint32_t n)
 			sizeof f->e));
 	if ((rc = matmul(f, &l->down, s->gate, n, s->o)))
 		return rc;
-	return residual(f, s->o, l->post_ffw_norm, n);
+	return residual(f, s->o, l->post_ffw_norm, next, n);
 }
 
 /* One layer; the last one keeps only the n_out rows wanting logits. */
@@ -332,11 +392,10 @@ static int layer(struct fwd *f, uint32_t il, int last)
 	struct cuda_scratch *s = &f->c->s;
 	uint32_t n = f->p.n, nr = last ? f->p.n_out : n;
 	const uint32_t *rows = last ? f->d_meta + f->p.rows : NULL;
+	const float *next = last ? f->c->output_norm : f->c->layers[il + 1].attn_norm;
 	int rc;
-	if ((rc = qkv(f, hl, l, n)))
+	if ((rc = qkv(f, hl, l, il, n)))
 		return rc;
-	TRY(f, cuda_kv_write(f->kv->d, &f->kv->L, il, s->k, s->v, f->d_meta + f->p.slots, n,
-			     f->c->stream, f->e, sizeof f->e));
 	if (nr == 0)
 		return 0;
 	if (last) {
@@ -345,9 +404,9 @@ static int layer(struct fwd *f, uint32_t il, int last)
 		f->x = s->x2;
 	}
 	if ((rc = attend(f, hl, il, n, rows, nr)) || (rc = matmul(f, &l->wo, s->att, nr, s->o)) ||
-	    (rc = residual(f, s->o, hl->post_attn_norm, nr)))
+	    (rc = residual(f, s->o, hl->post_attn_norm, l->ffn_norm, nr)))
 		return rc;
-	return ffn(f, l, nr);
+	return ffn(f, l, next, nr);
 }
 
 static int embed_and_rope(struct fwd *f)
@@ -376,22 +435,38 @@ static int logits_dev(struct fwd *f)
 	struct cuda_ctx *c = f->c;
 	if (f->p.n_out == 0)
 		return 0;
-	TRY(f, cuda_rmsnorm(c->s.xn, f->x, c->output_norm, f->p.n_out, hp->n_embd, hp->norm_eps,
-			    c->stream, f->e, sizeof f->e));
+	if (!f->xn_ready)
+		TRY(f, cuda_rmsnorm(c->s.xn, f->x, c->output_norm, f->p.n_out, hp->n_embd,
+				    hp->norm_eps, c->stream, f->e, sizeof f->e));
+	f->xn_ready = 0;
 	return matmul(f, &c->output, c->s.xn, f->p.n_out, c->s.logits);
 }
 
 /* Every kernel of the pass, enqueued on the stream (or recorded into a graph). */
 static int body(struct fwd *f)
 {
+	struct cuda_ctx *c = f->c;
+	uint32_t n_layer = f->hp->n_layer, mid = n_layer >= 3 ? n_layer / 2 : 0;
+	uint64_t t0 = cuda_launches(), l0 = 0, l1 = 0;
 	int rc;
-	f->x = f->c->s.x;
+	f->x = c->s.x;
+	f->xn_ready = 0;
+	f->fused = !c->fused_off;
 	if ((rc = embed_and_rope(f)))
 		return rc;
-	for (uint32_t il = 0; il < f->hp->n_layer; il++)
-		if ((rc = layer(f, il, il + 1 == f->hp->n_layer)))
+	for (uint32_t il = 0; il < n_layer; il++) {
+		if (il == mid)
+			l0 = cuda_launches();
+		if ((rc = layer(f, il, il + 1 == n_layer)))
 			return rc;
-	return logits_dev(f);
+		if (il == mid)
+			l1 = cuda_launches();
+	}
+	if ((rc = logits_dev(f)))
+		return rc;
+	c->launches_layer = (uint32_t)(l1 - l0); /* one thread per model: plain stores */
+	c->launches_pass = (uint32_t)(cuda_launches() - t0);
+	return 0;
 }
 
 /* The cached graph for this shape, or the least recently used slot (emptied). */

@@ -32,6 +32,7 @@ static int gemm_tile(cublasHandle_t h, float *y, uint32_t rows, uint32_t r0, uin
 		     size_t errlen)
 {
 	const float one = 1.0f, zero = 0.0f;
+	cu_count(1);
 	cublasStatus_t st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)tr, (int)n, (int)cols,
 					 &one, wt, CUDA_R_16F, (int)cols, xh, CUDA_R_16F,
 					 (int)cols, &zero, y + r0, CUDA_R_32F, (int)rows,
@@ -52,7 +53,10 @@ extern "C" int cuda_gemm(float *y, const void *w, uint32_t type, size_t row_byte
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_gemm: shape beyond cuBLAS's int");
 	if (type != CQ_F16 && (tile_rows == 0 || !wh))
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_gemm: no weight tile scratch");
-	CU_EMU(emu_gemm(y, w, type, row_bytes, rows, cols, x, n));
+	if (cuda_emu) { /* what the device path launches: x to f16, per tile dequant + GEMM */
+		cu_count(type == CQ_F16 ? 2 : 1 + 2 * ((rows + tile_rows - 1) / tile_rows));
+		return emu_gemm(y, w, type, row_bytes, rows, cols, x, n);
+	}
 	cublasStatus_t st = cublasSetStream(h, CU_STREAM(stream));
 	if (st != CUBLAS_STATUS_SUCCESS)
 		return blas_fail(st, err, errlen);

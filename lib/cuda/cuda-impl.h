@@ -89,6 +89,8 @@ struct cuda_ctx {
 	uint64_t gen;           /* bumped whenever a pointer a graph holds changes */
 	uint64_t tick;
 	int graphs_off;         /* cuda_backend_set_graphs(m, 0), or capture failed */
+	int fused_off;          /* cuda_backend_set_fused(m, 0): the ops one by one */
+	uint32_t launches_layer, launches_pass; /* of the last pass run or captured */
 	char graphs_why[256];   /* why capture failed ("" if it did not) */
 };
 

@@ -197,7 +197,7 @@ extern "C" int cuda_matvec(float *y, const void *w, uint32_t type, size_t row_by
 	int rc = cu_check_weight("cuda_matvec", w, type, row_bytes, cols, err, errlen);
 	if (rc || n == 0 || rows == 0)
 		return rc;
-	CU_EMU(cuda_host_matvec(y, w, type, row_bytes, rows, cols, x, n));
+	CU_KERNEL(1, cuda_host_matvec(y, w, type, row_bytes, rows, cols, x, n));
 	matvec_launch l = { y, w, row_bytes, rows, cols, x, n, CU_STREAM(stream) };
 	if ((rc = cu_dispatch(type, cols, l)))
 		return cu_fail(err, errlen, rc, "cuda_matvec: weight type %u not supported", type);

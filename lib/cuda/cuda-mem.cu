@@ -12,6 +12,13 @@
 #include "cuda/cuda-common.cuh"
 #include "cuda/cuda-emu.h"
 
+unsigned long long cu_launch_n;
+
+extern "C" uint64_t cuda_launches(void)
+{
+	return __atomic_load_n(&cu_launch_n, __ATOMIC_RELAXED);
+}
+
 extern "C" int cuda_set_device(int index, char *err, size_t errlen)
 {
 	CU_EMU(0);

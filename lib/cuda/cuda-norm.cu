@@ -58,7 +58,7 @@ __global__ void scale_round_k(float *x, size_t n, float scale, int round_f16)
 extern "C" int cuda_f32_to_f16(uint16_t *y, const float *x, size_t n, void *stream, char *err,
 			       size_t errlen)
 {
-	CU_EMU(emu_f32_to_f16(y, x, n));
+	CU_KERNEL(1, emu_f32_to_f16(y, x, n));
 	if (!n)
 		return 0;
 	f32_to_f16_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(y, x, n);
@@ -68,7 +68,7 @@ extern "C" int cuda_f32_to_f16(uint16_t *y, const float *x, size_t n, void *stre
 extern "C" int cuda_f16_to_f32(float *y, const uint16_t *x, size_t n, void *stream, char *err,
 			       size_t errlen)
 {
-	CU_EMU(emu_f16_to_f32(y, x, n));
+	CU_KERNEL(1, emu_f16_to_f32(y, x, n));
 	if (!n)
 		return 0;
 	f16_to_f32_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(y, x, n);
@@ -78,7 +78,7 @@ extern "C" int cuda_f16_to_f32(float *y, const uint16_t *x, size_t n, void *stre
 extern "C" int cuda_scale_round(float *x, size_t n, float scale, int round_f16, void *stream,
 				char *err, size_t errlen)
 {
-	CU_EMU(emu_scale_round(x, n, scale, round_f16));
+	CU_KERNEL(1, emu_scale_round(x, n, scale, round_f16));
 	if (!n || (scale == 1.0f && !round_f16))
 		return 0;
 	scale_round_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(x, n, scale, round_f16);
@@ -116,7 +116,7 @@ extern "C" int cuda_rmsnorm(float *y, const float *x, const float *w, uint32_t n
 		return 0;
 	if (!dim || !w)
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_rmsnorm: dim 0 or no weight");
-	CU_EMU(emu_rmsnorm(y, x, w, n, dim, eps));
+	CU_KERNEL(1, emu_rmsnorm(y, x, w, n, dim, eps));
 	rmsnorm_k<<<n, CUDA_NORM_THREADS, 0, CU_STREAM(stream)>>>(y, x, w, dim, eps);
 	return cu_launched("cuda_rmsnorm", err, errlen);
 }
@@ -129,6 +129,99 @@ extern "C" int cuda_qk_norm(float *x, const float *w, uint32_t n, uint32_t n_hea
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_qk_norm: %u x %u heads", n, n_heads);
 	int rc = cuda_rmsnorm(x, x, w, (uint32_t)rows, head_dim, eps, stream, err, errlen);
 	return rc ? rc : 0;
+}
+
+/* ---- fused: residual add (+ post-norm) + the next RMSNorm ----------------- */
+
+/* The block's sum of s (one per thread) as rmsnorm_k sums: the same shared
+ * tree, so the same bits; r = 1 / sqrt(mean + eps). part is free again on
+ * return (a barrier after the last read). */
+__device__ float block_rnorm(double s, double *part, uint32_t dim, float eps)
+{
+	part[threadIdx.x] = s;
+	__syncthreads();
+	for (int h = CUDA_NORM_THREADS / 2; h > 0; h >>= 1) {
+		if ((int)threadIdx.x < h)
+			part[threadIdx.x] += part[threadIdx.x + h];
+		__syncthreads();
+	}
+	float r = (float)(1.0 / sqrt(part[0] / dim + eps));
+	__syncthreads();
+	return r;
+}
+
+/* One block per row: y' = pw ? rmsnorm(y) * pw : y; x += y'; xn =
+ * rmsnorm(x) * w when w. Each thread owns elements i, i + 256, ... of the
+ * row throughout (it reads back only what it wrote), and every sum, product
+ * and rounding is rmsnorm_k's and add_k's in their order: the bits of
+ * cuda_rmsnorm(y), cuda_add, cuda_rmsnorm(x) run one after the other. */
+__global__ void __launch_bounds__(CUDA_NORM_THREADS)
+add_rmsnorm_k(float *x, const float *__restrict__ y, const float *__restrict__ pw, float *xn,
+	      const float *__restrict__ w, uint32_t dim, float eps)
+{
+	__shared__ double part[CUDA_NORM_THREADS];
+	const size_t row = (size_t)blockIdx.x * dim;
+	const float *yr = y + row;
+	float *xr = x + row, rp = 0.0f;
+	double s = 0.0;
+	if (pw) {
+		for (uint32_t i = threadIdx.x; i < dim; i += CUDA_NORM_THREADS)
+			s += (double)yr[i] * yr[i];
+		rp = block_rnorm(s, part, dim, eps);
+		s = 0.0;
+	}
+	for (uint32_t i = threadIdx.x; i < dim; i += CUDA_NORM_THREADS) {
+		float v = pw ? __fmul_rn(__fmul_rn(yr[i], rp), pw[i]) : yr[i];
+		float xv = __fadd_rn(xr[i], v);
+		xr[i] = xv;
+		s += (double)xv * xv;
+	}
+	if (!w)
+		return; /* uniform: every thread of the block leaves */
+	float r = block_rnorm(s, part, dim, eps);
+	for (uint32_t i = threadIdx.x; i < dim; i += CUDA_NORM_THREADS)
+		xn[row + i] = __fmul_rn(__fmul_rn(xr[i], r), w[i]);
+}
+
+/* The same on the host, row by row, as emu_rmsnorm and emu_add compute. */
+static int emu_add_rmsnorm(float *x, const float *y, const float *pw, float *xn,
+			   const float *w, uint32_t n, uint32_t dim, float eps)
+{
+	for (uint32_t t = 0; t < n; t++) {
+		const float *yr = y + (size_t)t * dim;
+		float *xr = x + (size_t)t * dim, rp = 0.0f;
+		double s = 0.0;
+		if (pw) {
+			for (uint32_t i = 0; i < dim; i++)
+				s += (double)yr[i] * yr[i];
+			rp = (float)(1.0 / sqrt(s / dim + eps));
+			s = 0.0;
+		}
+		for (uint32_t i = 0; i < dim; i++) {
+			xr[i] = cu_add(xr[i], pw ? cu_mul(cu_mul(yr[i], rp), pw[i]) : yr[i]);
+			s += (double)xr[i] * xr[i];
+		}
+		if (!w)
+			continue;
+		float r = (float)(1.0 / sqrt(s / dim + eps));
+		for (uint32_t i = 0; i < dim; i++)
+			xn[(size_t)t * dim + i] = cu_mul(cu_mul(xr[i], r), w[i]);
+	}
+	return 0;
+}
+
+extern "C" int cuda_add_rmsnorm(float *x, const float *y, const float *post_w, float *xn,
+				const float *w, uint32_t n, uint32_t dim, float eps, void *stream,
+				char *err, size_t errlen)
+{
+	if (!n)
+		return 0;
+	if (!dim || (w && !xn) || xn == x || xn == y)
+		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_add_rmsnorm: dim 0, or xn missing "
+			       "or aliasing x or y");
+	CU_KERNEL(1, emu_add_rmsnorm(x, y, post_w, xn, w, n, dim, eps));
+	add_rmsnorm_k<<<n, CUDA_NORM_THREADS, 0, CU_STREAM(stream)>>>(x, y, post_w, xn, w, dim, eps);
+	return cu_launched("cuda_add_rmsnorm", err, errlen);
 }
 
 /* ---- RoPE --------------------------------------------------------------- */
@@ -151,7 +244,7 @@ extern "C" int cuda_rope_table(float *cs, const uint32_t *pos, uint32_t n, uint3
 			       float base, float scale, const float *ff, void *stream, char *err,
 			       size_t errlen)
 {
-	CU_EMU(emu_rope_table(cs, pos, n, n_rot, base, scale, ff));
+	CU_KERNEL(1, emu_rope_table(cs, pos, n, n_rot, base, scale, ff));
 	if (!n || n_rot < 2)
 		return 0;
 	rope_table_k<<<ew_grid((size_t)n * (n_rot / 2)), EW_THREADS, 0, CU_STREAM(stream)>>>(
@@ -166,12 +259,7 @@ __global__ void rope_k(float *x, const float *__restrict__ cs, uint32_t n, uint3
 	GRID_STRIDE(k, (size_t)n * n_heads * half) {
 		size_t th = k / half; /* token * n_heads + head */
 		uint32_t i = (uint32_t)(k % half), t = (uint32_t)(th / n_heads);
-		float *xh = x + th * head_dim;
-		uint32_t a = neox ? i : 2 * i, b = neox ? i + half : 2 * i + 1;
-		float c = cs[(size_t)t * n_rot + 2 * i], s = cs[(size_t)t * n_rot + 2 * i + 1];
-		float x0 = xh[a], x1 = xh[b];
-		xh[a] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-		xh[b] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+		cu_rope_pair(x + th * head_dim, cs + (size_t)t * n_rot, i, half, neox);
 	}
 }
 
@@ -185,7 +273,7 @@ extern "C" int cuda_rope(float *x, const float *cs, uint32_t n, uint32_t n_heads
 	size_t total = (size_t)n * n_heads * (n_rot / 2);
 	if (!total)
 		return 0;
-	CU_EMU(emu_rope(x, cs, n, n_heads, head_dim, n_rot, mode));
+	CU_KERNEL(1, emu_rope(x, cs, n, n_heads, head_dim, n_rot, mode));
 	rope_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(x, cs, n, n_heads, head_dim,
 								       n_rot, mode == 1);
 	return cu_launched("cuda_rope", err, errlen);
@@ -221,7 +309,7 @@ extern "C" int cuda_glu(float *gate, const float *up, uint32_t n, uint32_t dim, 
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_glu: activation %d", act);
 	if (!total)
 		return 0;
-	CU_EMU(emu_glu(gate, up, total, act));
+	CU_KERNEL(1, emu_glu(gate, up, total, act));
 	glu_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(gate, up, total, act);
 	return cu_launched("cuda_glu", err, errlen);
 }
@@ -238,7 +326,7 @@ extern "C" int cuda_add(float *x, const float *y, size_t n, void *stream, char *
 		return 0;
 	if (n > UINT32_MAX)
 		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_add: %zu elements", n);
-	CU_EMU(emu_add(x, y, n, (uint32_t)n));
+	CU_KERNEL(1, emu_add(x, y, n, (uint32_t)n));
 	add_k<<<ew_grid(n), EW_THREADS, 0, CU_STREAM(stream)>>>(x, y, n, (uint32_t)n);
 	return cu_launched("cuda_add", err, errlen);
 }
@@ -249,7 +337,7 @@ extern "C" int cuda_add_bias(float *y, const float *b, uint32_t n, uint32_t dim,
 	size_t total = (size_t)n * dim;
 	if (!total || !b)
 		return 0;
-	CU_EMU(emu_add(y, b, total, dim));
+	CU_KERNEL(1, emu_add(y, b, total, dim));
 	add_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(y, b, total, dim);
 	return cu_launched("cuda_add_bias", err, errlen);
 }
@@ -266,7 +354,7 @@ extern "C" int cuda_gather_rows(float *y, const float *x, const uint32_t *rows, 
 	size_t total = (size_t)n_rows * dim;
 	if (!total)
 		return 0;
-	CU_EMU(emu_gather(y, x, rows, n_rows, dim));
+	CU_KERNEL(1, emu_gather(y, x, rows, n_rows, dim));
 	gather_k<<<ew_grid(total), EW_THREADS, 0, CU_STREAM(stream)>>>(y, x, rows, dim, total);
 	return cu_launched("cuda_gather_rows", err, errlen);
 }

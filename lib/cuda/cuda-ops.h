@@ -82,6 +82,11 @@ void cuda_host_free(void *p);
 /* A cuBLAS handle bound to stream (for cuda_gemm). */
 int cuda_blas_new(void **blas, void *stream, char *err, size_t errlen);
 void cuda_blas_free(void *blas);
+/* Kernel launches (cuBLAS calls included) every op of this file enqueued so
+ * far, process-wide, the emulated device's counted alike (graph replays
+ * are not launches of ops: a captured pass counts once, when captured).
+ * For tests and benchmarks: launches per layer (cuda_backend_launches). */
+uint64_t cuda_launches(void);
 /* Free and total memory of the current device, in bytes. */
 int cuda_mem_info(size_t *free_bytes, size_t *total_bytes, char *err, size_t errlen);
 
@@ -176,6 +181,13 @@ int cuda_glu(float *gate, const float *up, uint32_t n, uint32_t dim, int act, vo
 	     char *err, size_t errlen);
 /* x[i] += y[i], n elements (residual add). */
 int cuda_add(float *x, const float *y, size_t n, void *stream, char *err, size_t errlen);
+/* Fused residual step (one launch): per row, x += post_w ? rmsnorm(y) *
+ * post_w : y, then, when w is not NULL, xn = rmsnorm(x) * w: bit for bit
+ * cuda_rmsnorm(y, y, post_w), cuda_add(x, y), cuda_rmsnorm(xn, x, w) one
+ * after the other (y itself is left as it was). xn must not alias x or y. */
+int cuda_add_rmsnorm(float *x, const float *y, const float *post_w, float *xn, const float *w,
+		     uint32_t n, uint32_t dim, float eps, void *stream, char *err,
+		     size_t errlen);
 /* y (n, dim) += b (dim) per row (q/k/v biases). */
 int cuda_add_bias(float *y, const float *b, uint32_t n, uint32_t dim, void *stream, char *err,
 		  size_t errlen);
@@ -210,6 +222,25 @@ struct cuda_kv_layout {
 int cuda_kv_write(void *kv, const struct cuda_kv_layout *L, uint32_t layer, const float *k,
 		  const float *v, const uint32_t *slots, uint32_t n, void *stream, char *err,
 		  size_t errlen);
+
+/* Fused (one launch for the four): RoPE of q (n, n_head, head_dim) and k
+ * (n, L.kdim) in place as cuda_rope, then q as cuda_scale_round(q,
+ * scale_q, round_q) leaves it (nothing when scale_q is 1 and round_q 0),
+ * then K and V stored as cuda_kv_write: bit for bit what those ops give
+ * one after the other (test-backend and the unit tests compare). */
+struct cuda_rope_kv_args {
+	float *q, *k;            /* device */
+	const float *v, *cs;     /* device: v (n, L.vdim); cs (n, n_rot) as cuda_rope */
+	void *kv;                /* the cache (device, L.bytes) */
+	struct cuda_kv_layout L;
+	uint32_t layer;
+	const uint32_t *slots;   /* (n) device */
+	uint32_t n, n_head, head_dim, n_rot;
+	int mode;                /* 0 LLM_ROPE_NORM, 1 LLM_ROPE_NEOX */
+	float scale_q;
+	int round_q;
+};
+int cuda_rope_kv(const struct cuda_rope_kv_args *a, void *stream, char *err, size_t errlen);
 
 /* Attention through block tables, decode and causal prefill alike. */
 struct cuda_attn_args {

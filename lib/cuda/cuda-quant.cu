@@ -70,9 +70,8 @@ static int dequant(const char *op, O *y, const void *w, uint32_t type, size_t ro
 	int rc = cu_check_weight(op, w, type, row_bytes, cols, err, errlen);
 	if (rc || rows == 0)
 		return rc;
-	if (cuda_emu)
-		return emu_dequant(sizeof(O) == 4 ? (float *)y : NULL, sizeof(O) == 2 ? (uint16_t *)y : NULL,
-				   w, type, row_bytes, rows, cols, tokens, scale);
+	CU_KERNEL(1, emu_dequant(sizeof(O) == 4 ? (float *)y : NULL, sizeof(O) == 2 ? (uint16_t *)y : NULL,
+				   w, type, row_bytes, rows, cols, tokens, scale));
 	dequant_launch<O> l = { y, w, row_bytes, rows, cols, tokens, scale, CU_STREAM(stream) };
 	if ((rc = cu_dispatch(type, cols, l)))
 		return cu_fail(err, errlen, rc, "%s: weight type %u not supported", op, type);

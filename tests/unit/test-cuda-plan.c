@@ -45,6 +45,7 @@
 #ifdef PLOT_CUDA
 #include "cuda/backend-cuda.h"
 #include "cuda/cuda-host.h"
+#include "cuda/cuda-impl.h"
 #endif
 
 static struct llm_kv *cpu_kv(uint32_t elem, uint32_t n_layer, uint32_t kdim, uint32_t vdim,
@@ -680,6 +681,100 @@ static void test_backend_out_of_memory(void **state)
 	cuda_set_emulation(0);
 }
 
+/* Two emulated CUDA models of path, fused kernels on (m[0]) and off (m[1]):
+ * every batch's logits and the whole KV cache bitwise the same, through
+ * decode batches, prefill chunks of up to 64 tokens and a 70-token prefill
+ * (cuBLAS path), the split attention past 256 positions included. Returns
+ * the launches per layer of a batch-1 decode, fused and not. */
+static void fused_vs_unfused(const char *path, enum llm_kv_type kvt, uint32_t launches[2])
+{
+	char err[256];
+	struct llm_model *m[2];
+	struct llm_kv *kv[2];
+	struct llm_batch_entry e[80];
+	cuda_set_emulation(1);
+	for (int i = 0; i < 2; i++) {
+		if (!(m[i] = llm_model_load_on(path, "cuda", err, sizeof err)) ||
+		    !(kv[i] = llm_kv_new(m[i], kvt, 1 << 20, 4, 4, err, sizeof err)))
+			fail_msg("%s: %s", path, err);
+	}
+	assert_int_equal(cuda_backend_set_fused(m[1], 0), 0);
+	uint32_t nv = llm_model_hparams(m[0])->n_vocab, pos[4] = { 0 };
+	float *lg[2] = { malloc(80 * (size_t)nv * sizeof(float)), malloc(80 * (size_t)nv * sizeof(float)) };
+	/* batches: (seq, tokens) — prefill 40, 30 (matvec), 70 (cuBLAS), then
+	 * decode of three sequences, and seq 3 on to 300 positions (split) */
+	const uint32_t plan[][2] = { { 0, 40 }, { 0, 30 }, { 2, 70 }, { 3, 64 }, { 3, 64 },
+				     { 3, 64 }, { 3, 64 }, { 3, 44 } };
+	for (size_t s = 0; s < sizeof plan / sizeof plan[0] + 4; s++) {
+		uint32_t n = 0;
+		if (s < sizeof plan / sizeof plan[0])
+			for (uint32_t i = 0; i < plan[s][1]; i++, n++)
+				e[n] = (struct llm_batch_entry){ .seq = plan[s][0], .pos = pos[plan[s][0]]++,
+								 .token = (int32_t)((i * 13 + s) % nv),
+								 .want_logits = i % 7 == 0 || i + 1 == plan[s][1] };
+		else /* decode: 1 then 3 sequences */
+			for (uint32_t q = 0; q < (s == sizeof plan / sizeof plan[0] ? 1u : 3u); q++, n++)
+				e[n] = (struct llm_batch_entry){ .seq = q == 0 ? 0 : q == 1 ? 2 : 3,
+								 .pos = pos[q == 0 ? 0 : q == 1 ? 2 : 3]++,
+								 .token = (int32_t)((s * 5 + q) % nv),
+								 .want_logits = 1 };
+		uint32_t n_out = 0;
+		for (uint32_t i = 0; i < n; i++)
+			n_out += e[i].want_logits;
+		struct llm_batch b = { .n = n, .e = e };
+		for (int i = 0; i < 2; i++)
+			if (llm_forward(m[i], kv[i], &b, lg[i], err, sizeof err))
+				fail_msg("%s: forward: %s", path, err);
+		if (memcmp(lg[0], lg[1], (size_t)n_out * nv * sizeof(float)))
+			fail_msg("%s: batch %zu (%u entries): fused logits differ from unfused", path, s, n);
+		if (s == sizeof plan / sizeof plan[0]) /* the batch-1 decode (71 positions: no split) */
+			for (int i = 0; i < 2; i++) {
+				uint32_t pass;
+				assert_int_equal(cuda_backend_launches(m[i], &launches[i], &pass), 0);
+			}
+	}
+	const struct cuda_kv_store *ks[2] = { kv[0]->store, kv[1]->store };
+	assert_memory_equal(ks[0]->d, ks[1]->d, ks[0]->L.bytes);
+	for (int i = 0; i < 2; i++) {
+		free(lg[i]);
+		llm_kv_free(kv[i]);
+		llm_model_free(m[i]);
+	}
+	cuda_set_emulation(0);
+}
+
+/* The fused kernels (cuda_add_rmsnorm, cuda_rope_kv) against the ops they
+ * replace, end to end on every architecture, weight kind and cache type,
+ * and the launches they save in layer 0 of these 2-layer models during a
+ * batch-1 decode, exactly as counted by hand from cuda-forward.c (a change
+ * there must update these). Layer 0 still runs its own first RMSNorm; a
+ * middle layer of a deeper model finds it fused into the previous layer's
+ * last add, one launch fewer (llama 12, qwen2 15, gemma3 14: tests/gpu/run
+ * reports them from llm-compare). */
+static void test_fused_kernels(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *path;
+		enum llm_kv_type kvt;
+		uint32_t fused, unfused;
+	} cases[] = {
+		{ "tests/fixtures/llm-tiny.gguf", LLM_KV_F16, 13, 17 },      /* llama */
+		{ "tests/fixtures/llm-tiny.gguf", LLM_KV_F32, 13, 16 },      /* no q rounding */
+		{ "tests/fixtures/llm-tiny-f16.gguf", LLM_KV_F16, 13, 17 },
+		{ "tests/fixtures/llm-tiny-qwen2.gguf", LLM_KV_F16, 16, 20 }, /* q/k/v biases */
+		{ "tests/fixtures/llm-tiny-gemma3.gguf", LLM_KV_F16, 14, 21 }, /* QK-, post-norms; 6 layers: layer 3 */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		uint32_t l[2];
+		fused_vs_unfused(cases[i].path, cases[i].kvt, l);
+		print_message("%s %s: launches per layer, batch-1 decode: %u fused, %u unfused\n",
+			      cases[i].path, cases[i].kvt == LLM_KV_F16 ? "f16" : "f32", l[0], l[1]);
+		assert_int_equal(l[0], cases[i].fused);
+		assert_int_equal(l[1], cases[i].unfused);
+	}
+}
+
 /* llm_model_device_mem: on the (emulated) GPU its name, its size and
  * what the live allocations leave free, a free giving its bytes back; on
  * the CPU nothing (-LLM_EUNSUP). */
@@ -739,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_backend_emulated),
 		cmocka_unit_test(test_backend_out_of_memory),
 		cmocka_unit_test(test_device_mem),
+		cmocka_unit_test(test_fused_kernels),
 #endif
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
