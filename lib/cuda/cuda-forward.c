@@ -30,14 +30,17 @@
  *     instead of ~20 launches per layer.
  *   - Fused kernels (the default; cuda_backend_set_fused(m, 0) runs the
  *     ops one by one, for comparisons): each residual add runs with its
- *     post-norm and the next RMSNorm (cuda_add_rmsnorm), and RoPE of q and
- *     k, q's preparation and the KV write are one launch (cuda_rope_kv).
- *     Both give the unfused ops' bits, so fused and unfused passes agree
- *     bitwise. Launches of a middle layer in a batch-1 decode, F16 cache,
- *     no split attention (cuda_launches; cuda_backend_launches; checked by
- *     tests/unit/test-cuda-plan.c): llama 17 -> 12, qwen2 20 -> 15 (q/k/v
- *     biases), gemma3 21 -> 14 (QK-norm, post-norms). Layer 0 keeps its
- *     first RMSNorm (one more); a split attention adds its combine.
+ *     post-norm and the next RMSNorm (cuda_add_rmsnorm); RoPE of q and k,
+ *     q's preparation and the KV write are one launch (cuda_rope_kv); in
+ *     decode-sized batches the q, k, v projections are one launch, gate
+ *     and up another (cuda_matvec_multi, when the weights share type and
+ *     row shape). All give the unfused ops' bits, so fused and unfused
+ *     passes agree bitwise. Launches of a middle layer in a batch-1
+ *     decode, F16 cache, no split attention (cuda_launches;
+ *     cuda_backend_launches; checked by tests/unit/test-cuda-plan.c):
+ *     llama 17 -> 9, qwen2 20 -> 12 (q/k/v biases), gemma3 21 -> 11
+ *     (QK-norm, post-norms). Layer 0 keeps its first RMSNorm (one more);
+ *     a split attention adds its combine.
  * Not yet run on a GPU: the end-to-end checks (tests/gpu) compare it with
  * the CPU backend.
  */
@@ -252,6 +255,32 @@ static int matmul(struct fwd *f, const struct cuda_w *w, const float *x, uint32_
 	return 0;
 }
 
+/* ys[i] = x . ws[i]^T for k (<= CUDA_MATVEC_PARTS) weights that read the
+ * same x: one launch (cuda_matvec_multi, the same bits) when fused, the
+ * batch is decode-sized and the weights share type and row shape; else one
+ * matmul each. */
+static int matmul_group(struct fwd *f, const struct cuda_w *const *ws, float *const *ys,
+			uint32_t k, const float *x, uint32_t n)
+{
+	int same = f->fused && n <= CUDA_MATVEC_MAX_N, rc;
+	const void *w[CUDA_MATVEC_PARTS];
+	uint32_t rows[CUDA_MATVEC_PARTS];
+	for (uint32_t i = 0; i < k; i++) {
+		same = same && ws[i]->type == ws[0]->type && ws[i]->row_bytes == ws[0]->row_bytes &&
+		       ws[i]->cols == ws[0]->cols;
+		w[i] = ws[i]->d, rows[i] = ws[i]->rows;
+	}
+	if (same) {
+		TRY(f, cuda_matvec_multi(ys, w, rows, k, ws[0]->type, ws[0]->row_bytes, ws[0]->cols, x,
+					 n, f->c->stream, f->e, sizeof f->e));
+		return 0;
+	}
+	for (uint32_t i = 0; i < k; i++)
+		if ((rc = matmul(f, ws[i], x, n, ys[i])))
+			return rc;
+	return 0;
+}
+
 static int rope_kv(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32_t n);
 static int rope_kv_fused(struct fwd *f, const struct llm_layer *hl, uint32_t il, uint32_t n);
 
@@ -268,8 +297,9 @@ static int qkv(struct fwd *f, const struct llm_layer *hl, const struct cuda_laye
 		TRY(f, cuda_rmsnorm(s->xn, f->x, l->attn_norm, n, hp->n_embd, hp->norm_eps, st, f->e,
 				    sizeof f->e));
 	f->xn_ready = 0;
-	if ((rc = matmul(f, &l->wq, s->xn, n, s->q)) || (rc = matmul(f, &l->wk, s->xn, n, s->k)) ||
-	    (rc = matmul(f, &l->wv, s->xn, n, s->v)))
+	const struct cuda_w *ws[] = { &l->wq, &l->wk, &l->wv };
+	float *ys[] = { s->q, s->k, s->v };
+	if ((rc = matmul_group(f, ws, ys, 3, s->xn, n)))
 		return rc;
 	TRY(f, cuda_add_bias(s->q, l->bq, n, l->wq.rows, st, f->e, sizeof f->e));
 	TRY(f, cuda_add_bias(s->k, l->bk, n, l->wk.rows, st, f->e, sizeof f->e));
@@ -374,8 +404,9 @@ static int ffn(struct fwd *f, const struct cuda_layer *l, const float *next, uin
 		TRY(f, cuda_rmsnorm(s->xn, f->x, l->ffn_norm, n, hp->n_embd, hp->norm_eps, st, f->e,
 				    sizeof f->e));
 	f->xn_ready = 0;
-	if ((rc = matmul(f, &l->gate, s->xn, n, s->gate)) ||
-	    (rc = matmul(f, &l->up, s->xn, n, s->up)))
+	const struct cuda_w *ws[] = { &l->gate, &l->up };
+	float *ys[] = { s->gate, s->up };
+	if ((rc = matmul_group(f, ws, ys, 2, s->xn, n)))
 		return rc;
 	TRY(f, cuda_glu(s->gate, s->up, n, hp->n_ff, f->m->ad->act == LLM_ACT_GELU_TANH, st, f->e,
 			sizeof f->e));

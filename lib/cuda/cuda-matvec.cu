@@ -91,14 +91,13 @@ CU_HD uint32_t mv_row(uint32_t bz, uint32_t by, uint32_t gy, uint32_t warp)
 	return (bz * gy + by) * MV_WARPS + warp;
 }
 
+/* A warp's work: weight row r against the tile from t0 (both kernels). */
 template <int T, bool VEC>
-__global__ void __launch_bounds__(MV_WARPS * 32, 1)
-matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes, uint32_t rows,
-	 uint32_t cols, const float *__restrict__ x, uint32_t n, bool xvec)
+__device__ __forceinline__ void mv_warp(float *__restrict__ y, const uint8_t *__restrict__ w,
+					size_t row_bytes, uint32_t rows, uint32_t cols,
+					const float *__restrict__ x, uint32_t n, bool xvec,
+					uint32_t r, uint32_t t0, uint32_t lane)
 {
-	const uint32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-	const uint32_t r = mv_row(blockIdx.z, blockIdx.y, gridDim.y, warp);
-	const uint32_t t0 = blockIdx.x * MV_TILE;
 	if (r >= rows)
 		return; /* no block-wide barrier below: a whole warp leaves */
 	const uint32_t nt = n - t0 < MV_TILE ? n - t0 : MV_TILE;
@@ -110,6 +109,46 @@ matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes,
 		if (lane == 0 && (uint32_t)t < nt)
 			y[(size_t)(t0 + t) * rows + r] = s;
 	}
+}
+
+template <int T, bool VEC>
+__global__ void __launch_bounds__(MV_WARPS * 32, 1)
+matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes, uint32_t rows,
+	 uint32_t cols, const float *__restrict__ x, uint32_t n, bool xvec)
+{
+	const uint32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+	mv_warp<T, VEC>(y, w, row_bytes, rows, cols, x, n, xvec,
+			mv_row(blockIdx.z, blockIdx.y, gridDim.y, warp), blockIdx.x * MV_TILE, lane);
+}
+
+/* cuda_matvec_multi: the parts' row groups one after the other along the
+ * grid's y (and z) axis; g0[m] is part m's first group, g0[np] the total. */
+struct mv_parts {
+	float *y[CUDA_MATVEC_PARTS];
+	const uint8_t *w[CUDA_MATVEC_PARTS];
+	uint32_t rows[CUDA_MATVEC_PARTS];
+	uint32_t g0[CUDA_MATVEC_PARTS + 1];
+	uint32_t np;
+};
+
+/* The part row group g belongs to (the last part for groups past the end). */
+CU_HD uint32_t mvm_part(const mv_parts &p, uint32_t g)
+{
+	uint32_t m = 0;
+	while (m + 1 < p.np && g >= p.g0[m + 1])
+		m++;
+	return m;
+}
+
+template <int T, bool VEC>
+__global__ void __launch_bounds__(MV_WARPS * 32, 1)
+matvec_multi_k(mv_parts p, size_t row_bytes, uint32_t cols, const float *__restrict__ x,
+	       uint32_t n, bool xvec)
+{
+	const uint32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+	const uint32_t g = blockIdx.z * gridDim.y + blockIdx.y, m = mvm_part(p, g);
+	mv_warp<T, VEC>(p.y[m], p.w[m], row_bytes, p.rows[m], cols, x, n, xvec,
+			(g - p.g0[m]) * MV_WARPS + warp, blockIdx.x * MV_TILE, lane);
 }
 
 struct matvec_launch {
@@ -180,6 +219,80 @@ struct matvec_host {
 		}
 	}
 };
+
+/* The multi-part grid on the host: each group's part found as the kernel
+ * finds it, then that part's warps as matvec_host runs them. */
+struct matvec_multi_host {
+	const mv_parts *p;
+	size_t row_bytes;
+	uint32_t cols;
+	const float *x;
+	uint32_t n;
+	template <int T, bool VEC>
+	int go() const
+	{
+		uint32_t gx, gy;
+		cuda_plan_matvec(1, n, &gx, &gy);
+		bool xvec = cols % 4 == 0 && (uintptr_t)x % 16 == 0;
+		for (uint32_t g = 0; g < p->g0[p->np]; g++) {
+			uint32_t m = mvm_part(*p, g);
+			matvec_host h = { p->y[m], p->w[m], row_bytes, p->rows[m], cols, x, n };
+			for (uint32_t bx = 0; bx < gx; bx++)
+				for (uint32_t warp = 0; warp < MV_WARPS; warp++)
+					h.block_warp<T, VEC>((g - p->g0[m]) * MV_WARPS + warp, bx * MV_TILE, xvec);
+		}
+		return 0;
+	}
+};
+
+struct matvec_multi_launch {
+	const mv_parts *p;
+	size_t row_bytes;
+	uint32_t cols;
+	const float *x;
+	uint32_t n;
+	cudaStream_t s;
+	template <int T, bool VEC>
+	int go() const
+	{
+		uint32_t gx, gy, total = p->g0[p->np];
+		cuda_plan_matvec(1, n, &gx, &gy);
+		dim3 grid(gx, total < 65535 ? total : 65535, (total + 65534) / 65535);
+		bool xvec = cols % 4 == 0 && (uintptr_t)x % 16 == 0;
+		matvec_multi_k<T, VEC><<<grid, MV_WARPS * 32, 0, s>>>(*p, row_bytes, cols, x, n, xvec);
+		return 0;
+	}
+};
+
+extern "C" int cuda_matvec_multi(float *const *y, const void *const *w, const uint32_t *rows,
+				 uint32_t n_parts, uint32_t type, size_t row_bytes, uint32_t cols,
+				 const float *x, uint32_t n, void *stream, char *err, size_t errlen)
+{
+	mv_parts p;
+	int rc = 0;
+	if (n_parts < 1 || n_parts > CUDA_MATVEC_PARTS)
+		return cu_fail(err, errlen, CUDA_OP_EINVAL, "cuda_matvec_multi: %u parts (1..%d)",
+			       n_parts, CUDA_MATVEC_PARTS);
+	memset(&p, 0, sizeof p);
+	p.np = n_parts;
+	for (uint32_t m = 0; m < n_parts && !rc; m++) {
+		rc = cu_check_weight("cuda_matvec_multi", w[m], type, row_bytes, cols, err, errlen);
+		p.y[m] = y[m], p.w[m] = (const uint8_t *)w[m], p.rows[m] = rows[m];
+		p.g0[m + 1] = p.g0[m] + (rows[m] + MV_WARPS - 1) / MV_WARPS;
+	}
+	if (rc || n == 0 || p.g0[n_parts] == 0)
+		return rc;
+	if (cuda_emu) {
+		cu_count(1);
+		matvec_multi_host h = { &p, row_bytes, cols, x, n };
+		return cu_dispatch(type, cols, h);
+	}
+	cu_count(1);
+	matvec_multi_launch l = { &p, row_bytes, cols, x, n, CU_STREAM(stream) };
+	if ((rc = cu_dispatch(type, cols, l)))
+		return cu_fail(err, errlen, rc, "cuda_matvec_multi: weight type %u not supported", type);
+	return cu_launched("cuda_matvec_multi", err, errlen);
+}
 
 extern "C" int cuda_host_matvec(float *y, const void *w, uint32_t type, size_t row_bytes,
 				uint32_t rows, uint32_t cols, const float *x, uint32_t n)

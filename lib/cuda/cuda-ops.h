@@ -142,6 +142,16 @@ int cuda_dequant_f32(float *y, const void *w, uint32_t type, size_t row_bytes, u
 int cuda_matvec(float *y, const void *w, uint32_t type, size_t row_bytes, uint32_t rows,
 		uint32_t cols, const float *x, uint32_t n, void *stream, char *err, size_t errlen);
 
+/* Up to CUDA_MATVEC_PARTS products of the same X with weights of one type
+ * and row shape (cols, row_bytes), in one launch: y[i] (n, rows[i]) = X .
+ * W_i^T, each bitwise what cuda_matvec(y[i], w[i], ...) gives (a weight row
+ * is the same warp's same work; only the grid is shared): the q, k, v
+ * projections, or gate and up. */
+#define CUDA_MATVEC_PARTS 3
+int cuda_matvec_multi(float *const *y, const void *const *w, const uint32_t *rows,
+		      uint32_t n_parts, uint32_t type, size_t row_bytes, uint32_t cols,
+		      const float *x, uint32_t n, void *stream, char *err, size_t errlen);
+
 /* The same product for large n (prefill): X converted to f16 into xh
  * (n * cols halves), W dequantized to f16 in tiles of tile_rows rows into
  * wh (tile_rows * cols halves; unused for F16 weights, which go to cuBLAS

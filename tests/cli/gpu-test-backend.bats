@@ -35,12 +35,13 @@ teardown() {
 	run -0 "$TB" "${EMU[@]}" --quiet --small
 	assert_line --regexp '^test-backend: seed [0-9]+ \(--seed [0-9]+ repeats this run\)$'
 	for op in f32_to_f16 f16_to_f32 scale_round embed dequant_f16 dequant_f32 matvec gemm \
-		rmsnorm qk_norm rope_table rope glu add add_bias gather_rows kv_write attn; do
+		rmsnorm qk_norm rope_table rope glu add add_bias gather_rows kv_write attn \
+		add_rmsnorm rope_kv matvec_multi; do
 		assert_line --regexp "^$op +[0-9]+ +0 "
 	done
 	assert_line --regexp '^test-backend: ok cases=[0-9]+ failed=0 seed=[0-9]+$'
 	# the device line says which stand-in ran
-	assert_line --regexp '^device: (CPU mock|host emulation)'
+	assert_line --regexp '^device: (CPU mock|emulated) '
 }
 
 @test "a seed repeats a run exactly; two runs without one draw different inputs" {
@@ -54,7 +55,7 @@ teardown() {
 
 @test "an element an op leaves unwritten fails that op's cases (the poison shows)" {
 	mock_only
-	for op in f16_to_f32 embed matvec gemm rmsnorm rope glu kv_write attn; do
+	for op in f16_to_f32 embed matvec gemm rmsnorm rope glu kv_write attn add_rmsnorm rope_kv matvec_multi; do
 		PLOT_MOCK_BUG=$op run -1 "$TB" --quiet --small --op "$op"
 		assert_line --regexp "^FAIL $op "
 		assert_line --regexp '^test-backend: FAIL cases=[0-9]+ failed=[1-9][0-9]* '

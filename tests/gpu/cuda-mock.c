@@ -355,3 +355,49 @@ int cuda_attn(const struct cuda_attn_args *a, void *s, char *err, size_t errlen)
 	free(p);
 	return 0;
 }
+
+/* The fused ops as their parts, one after the other (what they promise);
+ * PLOT_MOCK_BUG=add_rmsnorm / rope_kv leaves the last row's (token's)
+ * result unwritten. */
+int cuda_add_rmsnorm(float *x, const float *y, const float *post_w, float *xn, const float *w,
+		     uint32_t n, uint32_t dim, float eps, void *s, char *err, size_t errlen)
+{
+	float *tmp = malloc((size_t)dim * sizeof *tmp);
+	if (!tmp)
+		return CUDA_OP_ENOMEM;
+	for (uint32_t t = 0; t + bug("add_rmsnorm") < n; t++) {
+		const float *yr = y + (size_t)t * dim;
+		float *xr = x + (size_t)t * dim;
+		if (post_w)
+			llm_rmsnorm(tmp, yr, post_w, dim, eps);
+		for (uint32_t i = 0; i < dim; i++)
+			xr[i] += post_w ? tmp[i] : yr[i];
+		if (w)
+			llm_rmsnorm(xn + (size_t)t * dim, xr, w, dim, eps);
+	}
+	free(tmp);
+	return 0;
+}
+
+int cuda_rope_kv(const struct cuda_rope_kv_args *a, void *s, char *err, size_t errlen)
+{
+	uint32_t hd = a->head_dim, n = a->n - (a->n ? bug("rope_kv") : 0);
+	int rc = cuda_rope(a->q, a->cs, n, a->n_head, hd, a->n_rot, a->mode, s, err, errlen);
+	if (!rc)
+		rc = cuda_rope(a->k, a->cs, n, a->L.kdim / hd, hd, a->n_rot, a->mode, s, err, errlen);
+	if (!rc && (a->round_q || a->scale_q != 1.0f))
+		rc = cuda_scale_round(a->q, (size_t)n * a->n_head * hd, a->scale_q, a->round_q, s, err,
+				      errlen);
+	return rc ? rc : cuda_kv_write(a->kv, &a->L, a->layer, a->k, a->v, a->slots, n, s, err, errlen);
+}
+
+int cuda_matvec_multi(float *const *y, const void *const *w, const uint32_t *rows,
+		      uint32_t n_parts, uint32_t type, size_t rb, uint32_t cols, const float *x,
+		      uint32_t n, void *s, char *err, size_t errlen)
+{
+	int rc = 0;
+	for (uint32_t m = 0; m < n_parts && !rc; m++)
+		rc = cuda_matvec(y[m], w[m], type, rb, rows[m] - (m + 1 == n_parts ? bug("matvec_multi") : 0),
+				 cols, x, n, s, err, errlen);
+	return rc;
+}

@@ -7,6 +7,9 @@
  * for attention, whose semantics follow cpu/attn.c) and its tolerance (the
  * table in test-backend.c's header says why each is what it is).
  *
+ * The fused ops (add_rmsnorm, rope_kv) must give their parts' bits: they
+ * are compared with those parts run on the device, byte for byte.
+ *
  * Shapes cover one row / one token, odd sizes (rows not a multiple of the
  * kernels' warps or tiles, F32/F16/BF16 rows of odd length), long rows
  * (8192), batches from 1 to 512, and the head layouts of the five model
@@ -818,6 +821,213 @@ static void attn_cases(void)
 		case_attn(32, 8, 64, 2, 0, big, 1, 0, 1);
 }
 
+/* ---- fused ops: bit for bit their parts ------------------------------------ */
+
+/* Bytes of a and b (n) that differ. */
+static size_t diff_bytes(const void *a, const void *b, size_t n)
+{
+	size_t bad = 0;
+	for (size_t i = 0; i < n; i++)
+		bad += ((const uint8_t *)a)[i] != ((const uint8_t *)b)[i];
+	return bad;
+}
+
+/* cuda_add_rmsnorm against cuda_rmsnorm (post), cuda_add, cuda_rmsnorm run
+ * on the device one after the other: x and xn bitwise the same (err: the
+ * bytes that differ, tolerance 0); and against the CPU (llm_rmsnorm, a
+ * float add) within rmsnorm's 1e-6. */
+static void case_add_rmsnorm(uint32_t n, uint32_t dim, int post, int norm)
+{
+	struct tc c = { 0 };
+	size_t nx = (size_t)n * dim, nb = nx * 4;
+	float *x = tb_frand(nx, 3.0f), *y = tb_frand(nx, post ? 50.0f : 3.0f);
+	float *pw = tb_frand(dim, 0.1f), *w = tb_frand(dim, 0.1f), eps = 1e-6f;
+	float *want = malloc(nb), *wantn = malloc(nb), *tmp = malloc(dim * 4);
+	float *got = malloc(nb), *gotn = malloc(nb), *ref = malloc(nb), *refn = malloc(nb);
+	for (uint32_t i = 0; i < dim; i++)
+		pw[i] += 1.0f, w[i] += 1.0f;
+	for (uint32_t t = 0; t < n; t++) { /* the CPU */
+		const float *yr = y + (size_t)t * dim;
+		if (post)
+			llm_rmsnorm(tmp, yr, pw, dim, eps);
+		for (uint32_t i = 0; i < dim; i++)
+			want[(size_t)t * dim + i] = x[(size_t)t * dim + i] + (post ? tmp[i] : yr[i]);
+		llm_rmsnorm(wantn + (size_t)t * dim, want + (size_t)t * dim, w, dim, eps);
+	}
+	float *dx = tb_dput(&c, x, nb), *dy = tb_dput(&c, y, nb), *dxn = tb_dnew(&c, nb);
+	float *dx2 = tb_dput(&c, x, nb), *dy2 = tb_dput(&c, y, nb), *dxn2 = tb_dnew(&c, nb);
+	float *dpw = tb_dput(&c, pw, dim * 4), *dw = tb_dput(&c, w, dim * 4);
+	if (dw && (cuda_add_rmsnorm(dx, dy, post ? dpw : NULL, dxn, norm ? dw : NULL, n, dim, eps,
+				    tb_stream, TE) ||
+		   (post && cuda_rmsnorm(dy2, dy2, dpw, n, dim, eps, tb_stream, TE)) ||
+		   cuda_add(dx2, dy2, nx, tb_stream, TE) ||
+		   (norm && cuda_rmsnorm(dxn2, dx2, dw, n, dim, eps, tb_stream, TE))))
+		c.broken = 1, printf("FAIL add_rmsnorm: %s\n", tb_err);
+	size_t bad = 0;
+	double e_cpu = INFINITY;
+	if (!tb_dget(&c, got, dx, nb) && !tb_dget(&c, ref, dx2, nb) && !tb_dget(&c, gotn, dxn, nb) &&
+	    !tb_dget(&c, refn, dxn2, nb)) {
+		bad = diff_bytes(got, ref, nb) + (norm ? diff_bytes(gotn, refn, nb) : 0);
+		e_cpu = tb_relf(got, want, nx);
+		double en = norm ? tb_relf(gotn, wantn, nx) : 0;
+		e_cpu = en > e_cpu ? en : e_cpu;
+	}
+	char d[80], ex[80];
+	snprintf(d, sizeof d, "n=%u dim=%u%s%s", n, dim, post ? " post" : "", norm ? " norm" : "");
+	snprintf(ex, sizeof ex, "(bytes differing from the unfused ops; vs CPU %.2e)", e_cpu);
+	tb_report(&c, "add_rmsnorm", d, (double)bad, 0, ex, !(e_cpu <= 1e-6));
+	free(x), free(y), free(pw), free(w), free(want), free(wantn), free(tmp);
+	free(got), free(gotn), free(ref), free(refn);
+}
+
+/* A rope_kv problem: q, k, v, the table, slots and a random cache. */
+struct rkv_case {
+	struct cuda_rope_kv_args a;
+	float *q, *k, *v, *cs;
+	uint32_t *slots;
+	uint8_t *kv;
+};
+
+static int rkv_make(struct rkv_case *r, uint32_t elem, uint32_t n_head, uint32_t n_kv,
+		    uint32_t hd, uint32_t n_rot, uint32_t n)
+{
+	struct cuda_rope_kv_args *a = &r->a;
+	uint32_t total = 8 * 16;
+	if (cuda_plan_kv(&a->L, elem, 3, 16, 8, n_kv * hd, n_kv * hd, TE))
+		return -1;
+	r->q = tb_frand((size_t)n * n_head * hd, 2.0f);
+	r->k = tb_frand((size_t)n * n_kv * hd, 2.0f);
+	r->v = tb_frand((size_t)n * n_kv * hd, 2.0f);
+	r->cs = malloc((size_t)n * n_rot * 4);
+	r->slots = malloc(n * 4);
+	for (uint32_t t = 0; t < n; t++) {
+		llm_rope_table(r->cs + (size_t)t * n_rot, n_rot, tb_irand(40000), 10000.0f, 1.0f, NULL);
+		r->slots[t] = (t * 37 + 5) % total; /* distinct for n <= total (37 odd) */
+	}
+	r->kv = random_cache(&a->L);
+	a->layer = tb_irand(3), a->n = n, a->n_head = n_head, a->head_dim = hd, a->n_rot = n_rot;
+	return 0;
+}
+
+/* Upload a copy of r's inputs into a (device pointers). */
+static int rkv_upload(struct tc *c, const struct rkv_case *r, struct cuda_rope_kv_args *a)
+{
+	*a = r->a;
+	size_t nq = (size_t)a->n * a->n_head * a->head_dim, nk = (size_t)a->n * a->L.kdim;
+	a->q = tb_dput(c, r->q, nq * 4), a->k = tb_dput(c, r->k, nk * 4);
+	a->v = tb_dput(c, r->v, nk * 4), a->cs = tb_dput(c, r->cs, (size_t)a->n * a->n_rot * 4);
+	a->slots = tb_dput(c, r->slots, a->n * 4), a->kv = tb_dput(c, r->kv, a->L.bytes);
+	return a->kv ? 0 : -1;
+}
+
+/* cuda_rope_kv against cuda_rope (q, k), cuda_scale_round, cuda_kv_write
+ * on the device: q, k and the whole cache bitwise the same (err: bytes that
+ * differ, tolerance 0). */
+static void case_rope_kv(uint32_t elem, uint32_t n_head, uint32_t n_kv, uint32_t hd,
+			 uint32_t n_rot, int mode, uint32_t n, float scale, int round)
+{
+	struct tc c = { 0 };
+	struct rkv_case r;
+	struct cuda_rope_kv_args a, b;
+	char d[96];
+	snprintf(d, sizeof d, "f%u heads=%u/%u hd=%u rot=%u %s n=%u%s", elem * 8, n_head, n_kv, hd,
+		 n_rot, mode ? "neox" : "norm", n, round ? " round" : "");
+	if (rkv_make(&r, elem, n_head, n_kv, hd, n_rot, n)) {
+		c.broken = 1, printf("FAIL rope_kv: %s\n", tb_err);
+		tb_report(&c, "rope_kv", d, INFINITY, 0, NULL, 1);
+		return;
+	}
+	r.a.mode = mode, r.a.scale_q = scale, r.a.round_q = round;
+	size_t nq = (size_t)n * n_head * hd * 4, nk = (size_t)n * r.a.L.kdim * 4;
+	uint8_t *h[6] = { malloc(nq), malloc(nk), malloc(r.a.L.bytes), malloc(nq), malloc(nk),
+			  malloc(r.a.L.bytes) };
+	if (!rkv_upload(&c, &r, &a) && !rkv_upload(&c, &r, &b) &&
+	    (cuda_rope_kv(&a, tb_stream, TE) ||
+	     cuda_rope(b.q, b.cs, n, n_head, hd, n_rot, mode, tb_stream, TE) ||
+	     cuda_rope(b.k, b.cs, n, n_kv, hd, n_rot, mode, tb_stream, TE) ||
+	     ((round || scale != 1.0f) &&
+	      cuda_scale_round(b.q, (size_t)n * n_head * hd, scale, round, tb_stream, TE)) ||
+	     cuda_kv_write(b.kv, &b.L, b.layer, b.k, b.v, b.slots, n, tb_stream, TE)))
+		c.broken = 1, printf("FAIL rope_kv: %s\n", tb_err);
+	size_t bad = 0;
+	if (!c.broken && !tb_dget(&c, h[0], a.q, nq) && !tb_dget(&c, h[1], a.k, nk) &&
+	    !tb_dget(&c, h[2], a.kv, a.L.bytes) && !tb_dget(&c, h[3], b.q, nq) &&
+	    !tb_dget(&c, h[4], b.k, nk) && !tb_dget(&c, h[5], b.kv, a.L.bytes))
+		bad = diff_bytes(h[0], h[3], nq) + diff_bytes(h[1], h[4], nk) +
+		      diff_bytes(h[2], h[5], a.L.bytes);
+	tb_report(&c, "rope_kv", d, c.broken ? INFINITY : (double)bad, 0,
+		  "(bytes of q, k, cache differing from the unfused ops)", 0);
+	for (int i = 0; i < 6; i++)
+		free(h[i]);
+	free(r.q), free(r.k), free(r.v), free(r.cs), free(r.slots), free(r.kv);
+}
+
+/* cuda_matvec_multi against cuda_matvec of each part: bitwise (err: the
+ * bytes that differ, tolerance 0). */
+static void case_matvec_multi(uint32_t type, uint32_t cols, uint32_t n, uint32_t np,
+			      const uint32_t *rows)
+{
+	struct tc c = { 0 };
+	float *deq, *x = tb_frand((size_t)n * cols, 1.0f), *ys[3], *yr[3];
+	const void *dw[3];
+	void *hw[3];
+	size_t rb = quant_row_bytes(type, cols), bad = 0;
+	float *dx = tb_dput(&c, x, (size_t)n * cols * 4);
+	for (uint32_t m = 0; m < np; m++) {
+		hw[m] = tb_weights(type, rows[m], cols, &deq);
+		free(deq);
+		dw[m] = tb_dput(&c, hw[m], (size_t)rows[m] * rb);
+		ys[m] = tb_dnew(&c, (size_t)n * rows[m] * 4);
+		yr[m] = tb_dnew(&c, (size_t)n * rows[m] * 4);
+	}
+	if (!c.broken && cuda_matvec_multi(ys, dw, rows, np, type, rb, cols, dx, n, tb_stream, TE))
+		c.broken = 1, printf("FAIL matvec_multi: %s\n", tb_err);
+	for (uint32_t m = 0; m < np && !c.broken; m++)
+		if (cuda_matvec(yr[m], dw[m], type, rb, rows[m], cols, dx, n, tb_stream, TE))
+			c.broken = 1, printf("FAIL matvec_multi: %s\n", tb_err);
+	for (uint32_t m = 0; m < np && !c.broken; m++) {
+		size_t nb = (size_t)n * rows[m] * 4;
+		float *a = malloc(nb), *b = malloc(nb);
+		if (!tb_dget(&c, a, ys[m], nb) && !tb_dget(&c, b, yr[m], nb))
+			bad += diff_bytes(a, b, nb);
+		free(a), free(b);
+	}
+	char d[96];
+	snprintf(d, sizeof d, "%s cols=%u n=%u rows=%u/%u/%u", quant_name(type), cols, n, rows[0],
+		 np > 1 ? rows[1] : 0, np > 2 ? rows[2] : 0);
+	tb_report(&c, "matvec_multi", d, c.broken ? INFINITY : (double)bad, 0,
+		  "(bytes differing from cuda_matvec of each part)", 0);
+	for (uint32_t m = 0; m < np; m++)
+		free(hw[m]);
+	free(x);
+}
+
+static void fused_cases(void)
+{
+	static const uint32_t qkv[3] = { 2048, 512, 512 }, odd[3] = { 7, 33, 1 }, gu[2] = { 96, 96 };
+	for (size_t i = 0; tb_want("matvec_multi") && i < N_WTYPES; i++) {
+		uint32_t t = wtypes[i], kq = t >= Q_Q4_K && t <= Q_Q6_K;
+		case_matvec_multi(t, 2048, 1, 3, qkv);                  /* llama 1B q/k/v, decode */
+		case_matvec_multi(t, kq ? 256 : 64, 5, 3, odd);         /* odd row counts */
+		case_matvec_multi(t, kq ? 512 : 576, tb_small ? 9 : 64, 2, gu); /* gate/up, a tile */
+	}
+
+	static const uint32_t nd[][2] = { { 1, 1 }, { 3, 7 }, { 1, 576 }, { 65, 2048 }, { 512, 640 } };
+	for (size_t i = 0; tb_want("add_rmsnorm") && i < sizeof nd / sizeof nd[0]; i++)
+		for (int k = 0; k < 4; k++)
+			case_add_rmsnorm(nd[i][0], nd[i][1], k & 1, k >> 1);
+	if (!tb_want("rope_kv"))
+		return;
+	case_rope_kv(2, 32, 8, 64, 64, 0, 1, 0.125f, 1);    /* llama 1B decode */
+	case_rope_kv(4, 32, 8, 64, 64, 0, 1, 1.0f, 0);      /* F32 cache */
+	case_rope_kv(2, 9, 3, 64, 64, 1, 64, 1.0f, 1);      /* SmolLM2, neox, a tile */
+	case_rope_kv(2, 14, 2, 64, 64, 1, 5, 1.0f, 1);      /* Qwen2 0.5B */
+	case_rope_kv(2, 4, 1, 256, 256, 1, 3, 0.0625f, 1);  /* Gemma 3, scale in q */
+	case_rope_kv(4, 8, 8, 128, 64, 0, 33, 1.0f, 0);     /* partial rotation */
+	if (!tb_small)
+		case_rope_kv(2, 32, 8, 64, 64, 0, 128, 0.125f, 1); /* a full cache */
+}
+
 void tb_run_all(void)
 {
 	conv_cases();
@@ -832,4 +1042,5 @@ void tb_run_all(void)
 	}
 	if (tb_want("attn"))
 		attn_cases();
+	fused_cases();
 }

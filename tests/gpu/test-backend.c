@@ -48,6 +48,12 @@
  *                softmax rounds them relative to the running maximum
  *                (cuda-attn.cu), up to 1e-3 per element; with an F32 cache
  *                only f32 accumulation differs.
+ *   exact (0)    add_rmsnorm, rope_kv, matvec_multi (the fused ops of the
+ *                forward pass): err counts the bytes that differ from their
+ *                parts (rmsnorm, add, rope, scale_round, kv_write; matvec of
+ *                each weight) run on the device one after the other, which
+ *                they promise bit for bit;
+ *                add_rmsnorm also stays within rmsnorm's 1e-6 of the CPU.
  * matvec and attention are also checked for batch invariance: a token's
  * row computed alone (n = 1, one row) must equal bit for bit its row in
  * the full batch; and attention split over the sequence (flash-decoding)
@@ -90,7 +96,8 @@ static struct tally tallies[] = {
 	T("dequant_f16", 0), T("dequant_f32", 0), T("matvec", 1e-5), T("gemm", 2e-3),
 	T("rmsnorm", 1e-6), T("qk_norm", 1e-6), T("rope_table", 1e-6), T("rope", 1e-6),
 	T("glu", 1e-5), T("add", 0), T("add_bias", 0), T("gather_rows", 0),
-	T("kv_write", 0), T("attn", 2e-3),
+	T("kv_write", 0), T("attn", 2e-3), T("add_rmsnorm", 0), T("rope_kv", 0),
+	T("matvec_multi", 0),
 };
 #undef T
 #define N_TALLIES (sizeof tallies / sizeof tallies[0])

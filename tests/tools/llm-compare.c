@@ -47,6 +47,10 @@
  *           GPU a batch past CUDA_MATVEC_MAX_N tokens takes the cuBLAS f16
  *           path, which the alone run's short prefill does not, so only
  *           their largest difference is reported).
+ *   fused   (B on a CUDA device) the greedy prompt and 8 decode steps with
+ *           the fused kernels and with the ops one by one: logits bitwise
+ *           the same; the launches of a middle layer of a batch-1 decode
+ *           both ways are reported (launches_per_layer=FUSED/UNFUSED).
  * The last line is "llm-compare: ok|FAIL key=value ...".
  *
  * Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 an engine
@@ -59,6 +63,7 @@
 
 #include "plot/llm.h"
 #ifdef PLOT_CUDA
+#include "cuda/backend-cuda.h"
 #include "cuda/cuda-host.h"
 #endif
 
@@ -85,6 +90,8 @@ struct result {
 	double gap;                  /* A's gap at the divergence */
 	int logits_ok, greedy_ok, batch_ok, batch_decode_bitwise;
 	double batch_diff_b; /* joint prefill */
+	int fused_checked, fused_ok; /* B on CUDA: fused kernels vs the ops one by one */
+	uint32_t launches[2];        /* per layer of a batch-1 decode: fused, unfused */
 };
 
 static uint32_t n_vocab;
@@ -401,6 +408,38 @@ static int check_batch(struct opts *o, struct result *r, const int32_t *ta, cons
 	return 0;
 }
 
+#ifdef PLOT_CUDA
+/* B on a CUDA device: the greedy check's prompt and 8 decode steps with the
+ * fused kernels and with the ops one by one must give the same logits, bit
+ * for bit (cuda-ops.h promises it), and the launches of a middle layer of
+ * the last (batch-1 decode) pass, both ways, are reported. */
+static int check_fused(struct opts *o, struct result *r, int32_t *toks, float *ga, float *gb)
+{
+	uint32_t steps = o->steps < 8 ? o->steps : 8, pass;
+	float *lg[2] = { ga, gb };
+	if (o->b.cpu)
+		return 0;
+	random_tokens(toks, o->prompt, o->seed + 7);
+	for (int i = 0; i < 2; i++) {
+		struct llm_kv *kv = kv_for(&o->b, o, o->prompt + steps, 1);
+		int rc = !kv || cuda_backend_set_fused(o->b.m, i == 0) ? -1
+			 : greedy(&o->b, kv, toks, o->prompt, steps, lg[i]);
+		if (!rc)
+			rc = cuda_backend_launches(o->b.m, &r->launches[i], &pass);
+		llm_kv_free(kv);
+		if (rc)
+			return -1;
+	}
+	cuda_backend_set_fused(o->b.m, 1);
+	r->fused_checked = 1;
+	r->fused_ok = !memcmp(ga, gb, (size_t)steps * n_vocab * sizeof *ga);
+	printf("fused: %s; launches per layer (batch-1 decode): %u fused, %u unfused\n",
+	       r->fused_ok ? "logits bitwise equal to the unfused ops'" : "logits DIFFER from the "
+	       "unfused ops'", r->launches[0], r->launches[1]);
+	return 0;
+}
+#endif
+
 static const struct opts *opts_of_run; /* for load(): --float-acts */
 
 static int load(struct dev *d, const char *path)
@@ -441,6 +480,10 @@ static int run(struct opts *o, struct result *r)
 		rc = check_greedy(o, r, ta, tb, ga, gb);
 	if (!rc)
 		rc = check_batch(o, r, ta, tb, ga, gb);
+#ifdef PLOT_CUDA
+	if (!rc)
+		rc = check_fused(o, r, ta, ga, gb);
+#endif
 	free(ta), free(tb), free(ga), free(gb);
 	return rc;
 }
@@ -522,10 +565,15 @@ int main(int argc, char **argv)
 	llm_model_free(o.b.m);
 	if (rc)
 		return 3;
-	int ok = r.logits_ok && r.greedy_ok && r.batch_ok;
+	int ok = r.logits_ok && r.greedy_ok && r.batch_ok && (!r.fused_checked || r.fused_ok);
+	char fused[96] = "";
+	if (r.fused_checked)
+		snprintf(fused, sizeof fused, " fused=%s launches_per_layer=%u/%u",
+			 r.fused_ok ? "bitwise" : "DIFFER", r.launches[0], r.launches[1]);
 	printf("llm-compare: %s max_rel=%.3e mean_rel=%.3e greedy=%u/%u%s batch=%s "
-	       "decode_bitwise=%s joint_prefill_max_abs=%.3e\n", ok ? "ok" : "FAIL", r.max_rel,
+	       "decode_bitwise=%s joint_prefill_max_abs=%.3e%s\n", ok ? "ok" : "FAIL", r.max_rel,
 	       r.mean_rel, r.agree, o.steps, r.diverged_at < o.steps && r.greedy_ok ? "(near-tie)" : "",
-	       r.batch_ok ? "ok" : "FAIL", r.batch_decode_bitwise ? "yes" : "NO", r.batch_diff_b);
+	       r.batch_ok ? "ok" : "FAIL", r.batch_decode_bitwise ? "yes" : "NO", r.batch_diff_b,
+	       fused);
 	return ok ? 0 : 1;
 }
