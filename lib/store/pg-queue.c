@@ -287,6 +287,57 @@ static int claim_model(struct pgq *q, const struct pgq_want *w, uint64_t lease_m
 	return rc ? rc : take(q, c, n, lease_ms, out, got, err, errlen);
 }
 
+/* The claim lock of a model: FNV-1a of its name, as the int4 key of a
+ * transaction-level advisory lock in class PGQ_LOCK_CLASS. Two models that
+ * share a key only share a lock. */
+static int32_t lock_key(const char *model)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)model; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return (int32_t)h;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+static const char SQL_LOCK_TIMEOUT[] =
+	"SELECT set_config('lock_timeout', '" PGQ_CLAIM_LOCK_TIMEOUT_MS "', true)";
+static const char SQL_LOCK[] =
+	"SELECT pg_advisory_xact_lock(" PGQ_LOCK_CLASS ", k) FROM unnest($1::int[]) AS k";
+
+/* Take the claim lock of every model with free units, in key order (so two
+ * claims over overlapping models never deadlock), each held to COMMIT.
+ * Returns 1 when another claim held one past the lock timeout. */
+static int lock_models(struct pgq *q, const struct pgq_want *want, size_t nwant, char *err,
+		       size_t errlen)
+{
+	int32_t k[PGQ_MAX_MODELS];
+	size_t m = 0;
+	for (size_t i = 0; i < nwant && m < PGQ_MAX_MODELS; i++)
+		if (want[i].free_units > 0)
+			k[m++] = lock_key(want[i].model);
+	if (!m)
+		return 0;
+	qsort(k, m, sizeof k[0], cmp_i32);
+	char *a = malloc(m * 13 + 3), *p = a;
+	if (!a)
+		return -PGQ_E_NOMEM;
+	*p++ = '{';
+	for (size_t i = 0; i < m; i++)
+		p += sprintf(p, "%s%d", i ? "," : "", (int)k[i]);
+	strcpy(p, "}");
+	const char *par[] = { a };
+	int rc = pgq_exec_cmd(q, "claim (timeout)", SQL_LOCK_TIMEOUT, 0, NULL, err, errlen);
+	if (rc == 0)
+		rc = pgq_exec_cmd(q, "claim (lock)", SQL_LOCK, 1, par, err, errlen);
+	free(a);
+	return rc < 0 && !strcmp(q->sqlstate, "55P03") ? 1 : rc; /* lock_not_available */
+}
+
 int pgq_claim(struct pgq *q, const struct pgq_want *want, size_t nwant, uint64_t lease_ms,
 	      struct pgq_claimed *out, size_t cap, size_t *n, char *err, size_t errlen)
 {
@@ -295,9 +346,17 @@ int pgq_claim(struct pgq *q, const struct pgq_want *want, size_t nwant, uint64_t
 		snprintf(err, errlen, "claim: lease_ms must be > 0");
 		return -PGQ_E_INVAL;
 	}
+	if (nwant > PGQ_MAX_MODELS) {
+		snprintf(err, errlen, "claim: %zu models, at most %d", nwant, PGQ_MAX_MODELS);
+		return -PGQ_E_INVAL;
+	}
 	if (pgq_exec_cmd(q, "claim (begin)", "BEGIN", 0, NULL, err, errlen))
 		return -PGQ_E_QUERY;
-	int rc = 0;
+	int rc = lock_models(q, want, nwant, err, errlen);
+	if (rc == 1) { /* another claim is stuck: nothing now; the next beat retries */
+		pgq_rollback(q);
+		return 0;
+	}
 	for (size_t i = 0; i < nwant && rc == 0 && *n < cap; i++)
 		if (want[i].free_units > 0)
 			rc = claim_model(q, &want[i], lease_ms, out, cap, n, err, errlen);

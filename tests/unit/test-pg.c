@@ -415,11 +415,9 @@ static void *claimer_thread(void *p)
 	return NULL;
 }
 
-static void t_skip_locked_each_task_once(void **st)
+/* CLAIMERS threads claim and finish every queued task of model m. */
+static void run_claimers(void)
 {
-	struct pgq *a = open_as("submitter");
-	for (int i = 0; i < TASKS; i++)
-		assert_int_equal(submit(a, "m", i % POOL_PRIO_COUNT, 1), i + 1);
 	memset(claimed_by, 0, sizeof claimed_by);
 	pthread_t th[CLAIMERS];
 	struct claimer cl[CLAIMERS];
@@ -445,6 +443,72 @@ static void t_skip_locked_each_task_once(void **st)
 			fail_msg("task %d claimed %d times", id, claimed_by[id]);
 	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE state = %d", POOL_DONE), TASKS);
 	assert_int_equal(sql_int("SELECT count(*) FROM plot_output"), TASKS);
+}
+
+static void t_skip_locked_each_task_once(void **st)
+{
+	struct pgq *a = open_as("submitter");
+	for (int i = 0; i < TASKS; i++)
+		assert_int_equal(submit(a, "m", i % POOL_PRIO_COUNT, 1), i + 1);
+	run_claimers();
+	pgq_free(a);
+}
+
+/* Claims racing on one model still take tasks in one global order: no task
+ * claimed by a later claim transaction ranks ahead (higher priority, or the
+ * same and older) of one claimed by an earlier transaction. A trigger logs
+ * every claim with its transaction, numbered in claim order (the claim lock
+ * orders the transactions; without it a second claimer passes the window a
+ * first one has locked and takes lower tasks). */
+static void t_claim_order_global_under_concurrency(void **st)
+{
+	sql("CREATE TABLE claim_log (no bigserial, id bigint, tx bigint)");
+	sql("CREATE FUNCTION log_claim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	    " INSERT INTO claim_log (id, tx) VALUES (NEW.id, txid_current()); RETURN NEW; END $$");
+	sql("CREATE TRIGGER log_claim AFTER UPDATE ON plot_tasks FOR EACH ROW"
+	    " WHEN (OLD.state = 0 AND NEW.state = 1) EXECUTE FUNCTION log_claim()");
+	struct pgq *a = open_as("submitter");
+	for (int i = 0; i < TASKS; i++)
+		submit(a, "m", (i * 7) % POOL_PRIO_COUNT, 1);
+	run_claimers();
+	long long claims = sql_int("SELECT count(DISTINCT tx) FROM claim_log");
+	long long bad = sql_int(
+		"SELECT count(*) FROM claim_log x JOIN claim_log y ON y.no > x.no AND y.tx <> x.tx"
+		" JOIN plot_tasks tx ON tx.id = x.id JOIN plot_tasks ty ON ty.id = y.id"
+		" WHERE ty.priority > tx.priority OR (ty.priority = tx.priority AND ty.id < tx.id)");
+	printf("# %lld claim transactions, %lld pairs out of order\n", claims, bad);
+	sql("DROP TRIGGER log_claim ON plot_tasks");
+	sql("DROP FUNCTION log_claim()");
+	sql("DROP TABLE claim_log");
+	assert_true(claims >= TASKS / 3);
+	assert_int_equal(bad, 0);
+	pgq_free(a);
+}
+
+/* The claim lock is the advisory lock (class 'plot', FNV-1a of the model's
+ * name): one held by a stuck claim makes another claim of the model give up
+ * after its lock timeout with nothing claimed (not an error, the task stays
+ * queued), and claim it once the lock is free. */
+static void t_claim_gives_up_on_a_stuck_lock(void **st)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = "m"; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct pgq *a = open_as("A");
+	uint64_t id = submit(a, "m", POOL_PRIO_NORMAL, 1);
+	sql("BEGIN");
+	sql("SELECT pg_advisory_xact_lock(1886154612, %d)", (int)(int32_t)h);
+	struct pgq_claimed c[1];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(claim(a, "m", 1, 1, c, 1), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec >= 1); /* it waited, then gave up */
+	assert_int_equal(state_of(id), POOL_QUEUED);
+	sql("COMMIT");
+	assert_int_equal(claim(a, "m", 1, 1, c, 1), 1);
+	assert_int_equal(c[0].id, id);
+	clear_all(c, 1);
 	pgq_free(a);
 }
 
@@ -1219,6 +1283,8 @@ int main(void)
 		cmocka_unit_test_setup(t_claim_room, empty_tables),
 		cmocka_unit_test_setup(t_claim_only_served_models, empty_tables),
 		cmocka_unit_test_setup(t_skip_locked_each_task_once, empty_tables),
+		cmocka_unit_test_setup(t_claim_order_global_under_concurrency, empty_tables),
+		cmocka_unit_test_setup(t_claim_gives_up_on_a_stuck_lock, empty_tables),
 		cmocka_unit_test_setup(t_lost_lease_requeued_and_refused, empty_tables),
 		cmocka_unit_test_setup(t_lost_lease_fails_per_policy, empty_tables),
 		cmocka_unit_test_setup(t_renew_keeps_lease, empty_tables),
