@@ -229,6 +229,12 @@ int pgq_finish(struct pgq *q, uint64_t id, uint64_t lease, int state, const char
 /* Cancel from any daemon: a queued or running task becomes CANCELLED (a
  * running one's holder is notified). PGQ_E_STATE when already ended. */
 int pgq_cancel(struct pgq *q, uint64_t id, char *err, size_t errlen);
+/* Cancel every queued or running task of models[0..nmodels) (with has_owner,
+ * only owner's), oldest first, at most max, each as pgq_cancel does (one
+ * statement per task). *ids (malloc'd, *n of them) lists those cancelled,
+ * also when a later one fails (the connection: the call returns its error). */
+int pgq_cancel_all(struct pgq *q, const char *const *models, size_t nmodels, int has_owner,
+		   uint32_t owner, size_t max, uint64_t **ids, size_t *n, char *err, size_t errlen);
 
 /* What a sweep did. */
 struct pgq_swept {

@@ -508,6 +508,69 @@ int pgq_cancel(struct pgq *q, uint64_t id, char *err, size_t errlen)
 	return -PGQ_E_STATE;
 }
 
+/* The unended tasks of some models (and one owner), oldest first. */
+static const char SQL_UNENDED[] =
+	"SELECT id FROM plot_tasks WHERE state <= 1 AND model = ANY($1::text[])"
+	" AND ($2::bigint IS NULL OR owner_uid = $2) ORDER BY id LIMIT $3";
+
+/* '{"a","b"}': a text[] parameter (names are checked model names, but quote
+ * them anyway: a quote or backslash is escaped) */
+static char *text_array(const char *const *v, size_t n)
+{
+	size_t len = 3;
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(v[i]) + 3;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	strcpy(p, "}");
+	return s;
+}
+
+int pgq_cancel_all(struct pgq *q, const char *const *models, size_t nmodels, int has_owner,
+		   uint32_t owner, size_t max, uint64_t **ids, size_t *n, char *err, size_t errlen)
+{
+	*ids = NULL;
+	*n = 0;
+	char *ms = text_array(models, nmodels), us[24], lim[24];
+	snprintf(us, sizeof us, "%u", (unsigned)owner);
+	pgq_u64s(lim, max);
+	const char *p[] = { ms, has_owner ? us : NULL, lim };
+	PGresult *r = ms ? pgq_exec(q, "cancel all", SQL_UNENDED, 3, p, err, errlen) : NULL;
+	free(ms);
+	if (!r)
+		return ms ? -PGQ_E_QUERY : -PGQ_E_NOMEM;
+	size_t m = (size_t)PQntuples(r);
+	uint64_t *v = m ? malloc(m * sizeof *v) : NULL;
+	int rc = m && !v ? -PGQ_E_NOMEM : 0;
+	for (size_t i = 0; v && i < m; i++)
+		v[i] = pgq_col_u64(r, (int)i, 0);
+	PQclear(r);
+	/* One task per statement: each locks one row, so this never deadlocks
+	 * with a writer ending several tasks in one transaction. */
+	for (size_t i = 0; v && i < m && rc == 0; i++) {
+		int one = pgq_cancel(q, v[i], err, errlen);
+		if (one == 0)
+			v[(*n)++] = v[i];
+		else if (one != -PGQ_E_STATE && one != -PGQ_E_NOTFOUND)
+			rc = one; /* the connection: stop; what was cancelled stays */
+	}
+	*ids = v;
+	return rc;
+}
+
 /* ---- sweep -------------------------------------------------------------------- */
 
 static const char SQL_DEADLINES[] =

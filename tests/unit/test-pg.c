@@ -749,6 +749,45 @@ static void t_deadlines_by_any_daemon(void **st)
 
 /* ---- cancel -------------------------------------------------------------------- */
 
+/* cancel_all: queued and running tasks of the named models only, one
+ * owner's with has_owner, oldest first up to max; ended ones untouched. */
+static void t_cancel_all_by_model_and_owner(void **st)
+{
+	struct pgq *a = open_as("A"), *b = open_as("B");
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1, .owner_uid = 7 };
+	uint64_t mine[3], other, elsewhere, ended;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pgq_submit(a, &s, &mine[i], err, sizeof err), 0);
+	other = submit(a, "m", POOL_PRIO_NORMAL, 1);       /* uid 1000 */
+	elsewhere = submit(a, "n", POOL_PRIO_NORMAL, 1);   /* another model */
+	struct pgq_claimed c;
+	assert_int_equal(claim(a, "m", 1, 1, &c, 1), 1);  /* mine[0] runs on A */
+	assert_int_equal(c.id, mine[0]);
+	assert_int_equal(pgq_cancel(a, mine[2], err, sizeof err), 0);
+	ended = mine[2];
+	const char *models[] = { "m", "x\"y" };
+	uint64_t *ids;
+	size_t n;
+	assert_int_equal(pgq_cancel_all(b, models, 2, 1, 7, 1, &ids, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);                            /* max 1: the oldest */
+	assert_int_equal(ids[0], mine[0]);
+	free(ids);
+	assert_int_equal(pgq_cancel_all(b, models, 2, 1, 7, 100, &ids, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], mine[1]);
+	free(ids);
+	assert_int_equal(state_of(ended), POOL_CANCELLED);
+	assert_int_equal(state_of(other), POOL_QUEUED);
+	assert_int_equal(pgq_cancel_all(b, models, 1, 0, 0, 100, &ids, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);                            /* any owner: uid 1000's too */
+	assert_int_equal(ids[0], other);
+	free(ids);
+	assert_int_equal(state_of(elsewhere), POOL_QUEUED);
+	pgq_claimed_clear(&c);
+	pgq_free(a);
+	pgq_free(b);
+}
+
 static void t_cancel_from_any_daemon(void **st)
 {
 	struct pgq *a = open_as("A"), *b = open_as("B");
@@ -1292,6 +1331,7 @@ int main(void)
 		cmocka_unit_test_setup(t_kill9_holder_tasks_finish_elsewhere, empty_tables),
 		cmocka_unit_test_setup(t_deadlines_by_any_daemon, empty_tables),
 		cmocka_unit_test_setup(t_cancel_from_any_daemon, empty_tables),
+		cmocka_unit_test_setup(t_cancel_all_by_model_and_owner, empty_tables),
 		cmocka_unit_test_setup(t_notify_wakes_listeners, empty_tables),
 		cmocka_unit_test_setup(t_result_from_other_daemon, empty_tables),
 		cmocka_unit_test_setup(t_tail_from_other_daemon, empty_tables),
