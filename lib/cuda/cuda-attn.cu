@@ -9,6 +9,9 @@
  *
  * cuda_kv_write: one 256-thread block per token, threads over the row's
  * elements (coalesced), f32 -> f16 round to nearest even for an F16 cache.
+ * cuda_rope_kv fuses RoPE of q and k, q's scaling/rounding and that write:
+ * one block per token, rotations first, a barrier, then the stores (the
+ * same bits as the four ops).
  *
  * cuda_attn, flash-attention style: grid (n_rows, n_head_kv), one block of
  * CUDA_ATTN_THREADS (4 warps) per (entry, KV head), serving its group of

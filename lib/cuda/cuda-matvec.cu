@@ -14,6 +14,11 @@
  * neighbours in the grid (x varies fastest), so for n > TILE the later
  * tiles mostly find the weights in L2.
  *
+ * cuda_matvec_multi runs several weights that read the same X (q/k/v,
+ * gate/up) in one grid: their row groups follow one another along y, a
+ * group finds its weight (mvm_part), and each warp does cuda_matvec's work
+ * for its row: the same bits, one launch.
+ *
  * Batch invariance: token t's result uses only W, X row t, and a fixed
  * order (chunk loop per lane, fixed-order dot inside a chunk, fixed
  * tree): the same bits whatever n is and wherever t sits in the batch.

@@ -2,7 +2,9 @@
  * cuda-norm.cu — the per-row and per-element ops of the forward pass:
  * f32/f16 conversions, q scaling and rounding, RMSNorm (also per head:
  * QK-norm), the RoPE table and rotation, gated activations, residual and
- * bias adds, row gathers.
+ * bias adds, row gathers; and the residual step fused (cuda_add_rmsnorm:
+ * post-norm, add and the next RMSNorm in one block per row, bit for bit
+ * the three ops).
  *
  * Launch geometry: RMSNorm one block of CUDA_NORM_THREADS per row (thread
  * i sums elements i, i + 256, ... in double, then a fixed shared-memory

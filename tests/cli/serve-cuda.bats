@@ -150,8 +150,8 @@ prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
 	assert_line --index 3 1
 }
 
-# two_models: gpu and gpu2, the same tiny model on the one device
-two_models() {
+# two_gpu_models: gpu and gpu2, the same tiny model on the one device
+two_gpu_models() {
 	plotd_write_config <<-EOF
 	daemon: { log_level: debug }
 	default_model: gpu
@@ -178,7 +178,7 @@ free_agrees_below() {
 @test "cuda: stats, ps and models name the device (index, name) and its memory, total and free" {
 	local total=
 	if [ -n "$EMU" ]; then export PLOT_CUDA_EMULATE_MB=256; total=268435456; fi
-	two_models
+	two_gpu_models
 	plotd_start
 	wait_until both_ready
 	run -0 "$PLOT" stats --json -m gpu
