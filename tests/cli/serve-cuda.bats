@@ -168,6 +168,7 @@ two_gpu_models() {
 }
 dev_free() { "$PLOT" stats --json -m "$1" | jq_py "j['models'][0]['device_free_bytes']"; }
 both_ready() { [ "$(model_field gpu state)" = ready ] && [ "$(model_field gpu2 state)" = ready ]; }
+free_at_most() { [ "$(dev_free "$1")" -le "$2" ]; } # free_at_most MODEL BYTES
 # every model's view of the device's free memory is the same, and below $1
 free_agrees_below() {
 	local a b
@@ -188,9 +189,13 @@ free_agrees_below() {
 	[ -n "$name" ] && [ "$name" != None ]
 	[ -z "$EMU" ] || assert_equal "$name" emulated
 	[ -z "$total" ] || assert_equal "$tot" "$total"
-	# both models' weights and caches are on the device: free is below total minus them
+	# both models' weights and caches are on the device: free is below total
+	# minus them, once each model's sample is newer than the other's load (a
+	# sample under 1 s old is not taken again: wait for it)
 	mem2=$(model_field gpu2 mem_bytes)
-	[ "$free" -gt 0 ] && [ "$free" -le $((tot - mem - mem2)) ]
+	[ "$free" -gt 0 ]
+	wait_until free_at_most gpu $((tot - mem - mem2))
+	wait_until free_at_most gpu2 $((tot - mem - mem2))
 	run -0 "$PLOT" models --json
 	run -0 jq_py "[(m['device'], m['device_name'], m['device_total_bytes']) for m in j['models'] if m['name'] == 'gpu2'][0]" <<<"$output"
 	assert_output "('cuda:0', '$name', $tot)"
