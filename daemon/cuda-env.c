@@ -4,8 +4,8 @@
  * behind `device: cuda`, so the serving tests (tests/cli/serve-cuda.bats)
  * run the whole CUDA backend through plotd on machines without a GPU.
  * PLOT_CUDA_EMULATE_MB=N then gives the emulated device N MiB in all, for
- * the out-of-memory tests and the device memory figures of plot stats. Read once, before any model loads; unset, it
- * never applies. It lives here, not in lib/, because lib/ reads no
+ * the out-of-memory tests and the device memory figures of plot stats.
+ * Read once, before any model loads; unset, it never applies. It lives here, not in lib/, because lib/ reads no
  * environment.
  */
 #include <stdlib.h>

@@ -700,7 +700,8 @@ static void fused_vs_unfused(const char *path, enum llm_kv_type kvt, uint32_t la
 	}
 	assert_int_equal(cuda_backend_set_fused(m[1], 0), 0);
 	uint32_t nv = llm_model_hparams(m[0])->n_vocab, pos[4] = { 0 };
-	float *lg[2] = { malloc(80 * (size_t)nv * sizeof(float)), malloc(80 * (size_t)nv * sizeof(float)) };
+	size_t lg_bytes = 80 * (size_t)nv * sizeof(float);
+	float *lg[2] = { malloc(lg_bytes), malloc(lg_bytes) };
 	/* batches: (seq, tokens) — prefill 40, 30 (matvec), 70 (cuBLAS), then
 	 * decode of three sequences, and seq 3 on to 300 positions (split) */
 	const uint32_t plan[][2] = { { 0, 40 }, { 0, 30 }, { 2, 70 }, { 3, 64 }, { 3, 64 },
@@ -764,7 +765,8 @@ static void test_fused_kernels(void **state)
 		{ "tests/fixtures/llm-tiny.gguf", LLM_KV_F32, 10, 16 },      /* no q rounding */
 		{ "tests/fixtures/llm-tiny-f16.gguf", LLM_KV_F16, 10, 17 },
 		{ "tests/fixtures/llm-tiny-qwen2.gguf", LLM_KV_F16, 13, 20 }, /* q/k/v biases */
-		{ "tests/fixtures/llm-tiny-gemma3.gguf", LLM_KV_F16, 11, 21 }, /* QK-, post-norms; 6 layers: layer 3 */
+		/* QK-norm, post-norms; 6 layers: layer 3 is measured */
+		{ "tests/fixtures/llm-tiny-gemma3.gguf", LLM_KV_F16, 11, 21 },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		uint32_t l[2];
