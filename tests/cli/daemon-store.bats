@@ -51,6 +51,27 @@ kill9() {
 	PLOTD_PID=""
 }
 
+# builtin_start: plotd with no config file at all (the built-in config)
+builtin_start() {
+	PLOTD_SOCKET_USED=$PLOT_SOCKET PLOTD_PID_FILE=$BATS_TEST_TMPDIR/plotd.pid
+	env -u PLOT_CONFIG "$PLOTD" --socket "$PLOT_SOCKET" --pid-file "$PLOTD_PID_FILE" \
+		</dev/null >>"$BATS_TEST_TMPDIR/plotd.stdout" 2>>"$PLOTD_STDERR" 3>&- &
+	PLOTD_PID=$!
+	wait_until _plotd_ready
+}
+
+@test "the built-in config keeps tasks in \$XDG_STATE_HOME/plot/plot.db across kill -9" {
+	[ ! -e "$XDG_CONFIG_HOME/plot/plot.yaml" ]
+	builtin_start
+	run -0 "$PLOT" run "kept by default"
+	[ -f "$(DB)" ]
+	kill9
+	builtin_start
+	plotd_log_has "store $(DB): 1 tasks read back, next id 2 \(synchronous normal\)"
+	run -0 "$PLOT" result 1
+	assert_output "kept by default"
+}
+
 @test "ids are short, unique across models and restarts, and never reused" {
 	store_config 1000
 	plotd_start
