@@ -105,12 +105,14 @@ health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = "$1"
 
 P4="Once upon a time, in a small village,"
 
-# sampled_http SEED [JSON FIELDS]: /v1/completions of P4 with the sampling
-# below (and the extra fields); prints the text
-SAMPLING='"max_tokens": 16, "temperature": 0.9, "top_p": 0.9, "top_k": 40, "min_p": 0.05, "frequency_penalty": 0.5, "presence_penalty": 0.3'
+# sampled_http SEED [STOP]: /v1/completions of P4 with the sampling below
+# (and the stop string); prints the text
 sampled_http() {
-	curl -s "$URL/v1/completions" -d "{\"prompt\": \"$P4\", \"seed\": $1, $SAMPLING${2:+, $2}}" |
-		jq -er '.choices[0].text'
+	jq -nc --arg p "$P4" --argjson seed "$1" --arg stop "${2:-}" \
+		'{prompt: $p, seed: $seed, max_tokens: 16, temperature: 0.9, top_p: 0.9, top_k: 40,
+		  min_p: 0.05, frequency_penalty: 0.5, presence_penalty: 0.3}
+		 + (if $stop == "" then {} else {stop: $stop} end)' >"$BATS_TEST_TMPDIR/req.json"
+	curl -s "$URL/v1/completions" -d @"$BATS_TEST_TMPDIR/req.json" | jq -er '.choices[0].text'
 }
 sampled_run() { # sampled_run [PLOT RUN OPTIONS]
 	"$PLOT" run --raw -n 16 --temperature 0.9 --top-p 0.9 --top-k 40 --min-p 0.05 --seed 7 \
@@ -133,6 +135,6 @@ sampled_run() { # sampled_run [PLOT RUN OPTIONS]
 	run -0 sampled_run --stop "$word"
 	local cut=$output
 	[ "$cut" != "$full" ] && [[ "$full" == "$cut"* ]]
-	run -0 sampled_http 7 "\"stop\": \"$word\""
+	run -0 sampled_http 7 "$word"
 	assert_output "$cut"
 }
