@@ -291,6 +291,11 @@ task_state_is() { # task_state_is ID STATE
 @test "--http with a bad address or port in use fails at startup, naming it" {
 	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" --http nonsense
 	assert_output --partial "daemon.http: expected HOST:PORT, got 'nonsense'"
+	# no implicit host (which would be every interface): it is always named
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" --http :8080
+	assert_output --partial "daemon.http: expected HOST:PORT, got ':8080'"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" --http 8080
+	assert_output --partial "daemon.http: expected HOST:PORT, got '8080'"
 	http_start
 	port=${URL##*:}
 	# a second daemon needs its own store: the first holds its database
