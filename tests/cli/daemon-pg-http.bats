@@ -23,15 +23,20 @@ setup() {
 	BODY="$BATS_TEST_TMPDIR/body"
 }
 
-# http_d1 [DEPTH]: d1 with one unit, the HTTP front (sets URL) and a blocker
-# that holds its unit for 20 s (sets BLOCKER)
-http_d1() {
+# http_up N UNITS TPS [DEPTH]: daemon N with the HTTP front; sets URL
+http_up() {
 	PGD_ARGS=(--http 127.0.0.1:0)
-	pgd_start 1 1 20 "${1:-100}"
+	pgd_start "$@"
 	PGD_ARGS=()
-	wait_until grep -q 'http: listening on' "$BATS_TEST_TMPDIR/d1/err"
+	wait_until grep -q 'http: listening on' "$BATS_TEST_TMPDIR/d$1/err"
 	URL="http://$(sed -n 's/.*http: listening on \([0-9.:]*\).*/\1/p' \
-		"$BATS_TEST_TMPDIR/d1/err" | head -n 1)"
+		"$BATS_TEST_TMPDIR/d$1/err" | head -n 1)"
+}
+
+# http_d1 [DEPTH]: d1 with one unit and the HTTP front, and a blocker that
+# holds its unit for 20 s (sets BLOCKER)
+http_d1() {
+	http_up 1 1 20 "${1:-100}"
 	BLOCKER=$(p 1 submit "$(seq -s ' ' 1 400)")
 	wait_until sql_is "SELECT lease_owner FROM plot_tasks WHERE id = $BLOCKER" d1
 }
@@ -67,6 +72,16 @@ others_ran_on_d2() {
 	run -0 python3 "$CLIENT" "$URL" completestream "x y z"
 	assert_output "x y z"
 	others_ran_on_d2 4
+}
+
+@test "a task the HTTP daemon claims itself streams through the same path" {
+	http_up 1 4 1000
+	run -0 python3 "$CLIENT" "$URL" chatstream "seven eight"
+	assert_output "seven eight"
+	run -0 python3 "$CLIENT" "$URL" chat "nine ten"
+	assert_output "nine ten"
+	[ "$(sql "SELECT string_agg(DISTINCT lease_owner, ',') FROM plot_tasks WHERE state = 2")" = d1 ]
+	[ "$(sql "SELECT count(*) FROM plot_tasks")" = 2 ]
 }
 
 @test "usage, finish_reason and X-Plot-Task (the database id) for a task run elsewhere" {
