@@ -24,6 +24,11 @@
  *   reached the task's limit (its max_tokens, or without one the room its
  *   prompt left in the context), else "stop".
  *
+ *   A model on the shared queue (postgres): the task may run on any
+ *   daemon, so it is followed in the database instead of a pool
+ *   (http-pg.c); its reads fill r->pg_out and wake the request as a pool
+ *   note would, and everything below is the same (task_info, the fill).
+ *
  *   A client that disconnects cancels its task unless it asked to detach
  *   ("detach": true). A suspended connection's socket is not watched, so a
  *   client that leaves while its task is still queued is noticed at the
