@@ -869,6 +869,8 @@ static void do_cancel(struct conn *c, const struct proto_msg *req)
 			return;
 		}
 		n = cancel_all(c, req, &done);
+		if (pgshare_cancel_all(dsp(c)->durable->pg, c, req, done, n))
+			return; /* the database's too: it replies */
 	} else {
 		/* Check every id first: an error cancels nothing. */
 		for (uint32_t i = 0; i < cr->n_tasks; i++)

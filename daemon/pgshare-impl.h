@@ -20,7 +20,7 @@
 #define PGSHARE_TAIL_POLL_MS 50   /* a tail of a task running elsewhere */
 #define PGSHARE_BACKOFF_MAX_MS 5000
 
-enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL, OP_STATS, OP_LIST };
+enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL, OP_CANCEL_ALL, OP_STATS, OP_LIST };
 #define PGSHARE_STATS_MAX 64 /* models and daemons in one stats reply */
 /* What a tail posts to the loop, in order. */
 enum { TAIL_HEAD, TAIL_CHUNK, TAIL_END, TAIL_ERR };
@@ -74,6 +74,12 @@ struct op {
 	struct store_record *recs;
 	uint64_t *pos;
 	size_t nrecs;
+	/* OP_CANCEL_ALL: the postgres models in scope; ids: what the local
+	 * pools cancelled, then what the database did */
+	char **models;
+	size_t nmodels;
+	uint64_t *ids;
+	size_t nids;
 	/* OP_STATS (model: the filter, or NULL) */
 	struct pgq_model_stat *mstat;
 	struct pgq_daemon_stat *dstat;

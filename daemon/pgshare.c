@@ -92,6 +92,10 @@ void pgshare_op_free(struct op *o)
 		store_record_clear(&o->recs[i]);
 	free(o->recs);
 	free(o->pos);
+	for (size_t i = 0; i < o->nmodels; i++)
+		free(o->models[i]);
+	free(o->models);
+	free(o->ids);
 	free(o->model);
 	free(o->label);
 	free(o->key);
@@ -441,6 +445,44 @@ static void on_cancelled(void *ctx, uint64_t key, void *arg, int live)
 	pgshare_op_free(o);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* Loop: the reply to a cancel --all, the local pools' tasks and the
+ * database's, each once (a task running here may be in both). */
+static void on_cancelled_all(void *ctx, uint64_t key, void *arg, int live)
+{
+	struct pgshare *ps = ctx;
+	struct op *o = arg;
+	struct conn *c = live ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
+	struct proto_msg req, r;
+	size_t n = 0;
+
+	(void)key;
+	if (o->nids)
+		qsort(o->ids, o->nids, sizeof *o->ids, cmp_u64);
+	for (size_t i = 0; i < o->nids; i++)
+		if (!n || o->ids[n - 1] != o->ids[i])
+			o->ids[n++] = o->ids[i];
+	if (n)
+		log_msg(LOG_INFO, "cancel --all by uid %u: %zu tasks, here and in the shared queue",
+			(unsigned)o->uid, n);
+	proto_msg_init(&req, PROTO_T_CANCEL, o->req_id);
+	if (c && o->rc < 0) {
+		conn_error(c, &req, PROTO_E_STORE, "cancel --all: %zu tasks cancelled, then the "
+			   "shared queue failed: %s", n, o->err);
+	} else if (c) {
+		proto_msg_ok(&r, &req);
+		r.u.cancelled.tasks = o->ids;
+		r.u.cancelled.n_tasks = (uint32_t)n;
+		conn_send(c, &r);
+	}
+	pgshare_op_free(o);
+}
+
 /* Loop: the stats reply: the local pools, then the shared queue's models
  * (those the filter selects) and every daemon's share. */
 static void send_stats(struct pgshare *ps, struct conn *c, struct op *o,
@@ -594,6 +636,45 @@ int pgshare_local(struct pgshare *ps, uint64_t task)
 	return m && m->pool && pool_task_info(m->pool, task, &ti) == 0;
 }
 
+/* The postgres models a cancel --all covers (only, or all served here). */
+static int scope_models(struct pgshare *ps, const char *only, struct op *o)
+{
+	struct models *ms = ps->d->models;
+	o->models = calloc(ms->n ? ms->n : 1, sizeof *o->models);
+	if (!o->models)
+		return -1;
+	for (size_t i = 0; i < ms->n; i++) {
+		struct model *m = &ms->v[i];
+		if (!pgshare_serves(ps, m) || (only && strcmp(only, m->name) != 0))
+			continue;
+		if (!(o->models[o->nmodels] = strdup(m->name)))
+			return -1;
+		o->nmodels++;
+	}
+	return 0;
+}
+
+int pgshare_cancel_all(struct pgshare *ps, struct conn *c, const struct proto_msg *req,
+		       uint64_t *done, size_t n)
+{
+	struct op *o = ps ? calloc(1, sizeof *o) : NULL;
+	if (!o)
+		return 0;
+	if (scope_models(ps, req->u.cancel.model, o) < 0 || o->nmodels == 0) {
+		pgshare_op_free(o);
+		return 0; /* no postgres model: the local pools said it all */
+	}
+	o->kind = OP_CANCEL_ALL;
+	o->conn_num = c->num;
+	o->req_id = req->id;
+	o->uid = (uint32_t)c->peer.uid;
+	o->owner = c->role == ROLE_OWNER;
+	o->ids = done;
+	o->nids = n;
+	pgshare_push(ps, o);
+	return 1;
+}
+
 void pgshare_conn_closed(struct pgshare *ps, struct conn *c)
 {
 	for (size_t i = 0; ps && i < c->n_runs; i++) {
@@ -740,6 +821,26 @@ static void thread_cancel(struct pgshare *ps, struct op *o)
 		pgshare_op_free(o);
 }
 
+/* Cancel --all in the database: the requester's tasks (every one for the
+ * daemon's owner), at most what one reply can list beside the local ones. */
+static void thread_cancel_all(struct pgshare *ps, struct op *o)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0, room = o->nids < PROTO_MAX_ARRAY ? PROTO_MAX_ARRAY - o->nids : 0;
+	ensure_connected(ps);
+	o->rc = pgq_cancel_all(ps->q, (const char *const *)o->models, o->nmodels, !o->owner,
+			       o->uid, room, &ids, &n, o->err, sizeof o->err);
+	uint64_t *all = n ? realloc(o->ids, (o->nids + n) * sizeof *all) : o->ids;
+	if (all) {
+		memcpy(all + o->nids, ids, n * sizeof *ids);
+		o->ids = all;
+		o->nids += n;
+	}
+	free(ids);
+	if (post_send(ps->post, on_cancelled_all, ps, o) < 0)
+		pgshare_op_free(o);
+}
+
 static void thread_stats(struct pgshare *ps, struct op *o)
 {
 	o->mstat = calloc(PGSHARE_STATS_MAX, sizeof *o->mstat);
@@ -771,6 +872,8 @@ static void run_op(struct pgshare *ps, struct op *o)
 		thread_stats(ps, o);
 	else if (o->kind == OP_CANCEL)
 		thread_cancel(ps, o);
+	else if (o->kind == OP_CANCEL_ALL)
+		thread_cancel_all(ps, o);
 	else if (o->kind == OP_SUBMIT)
 		thread_submit(ps, o);
 	else if (o->kind == OP_CLAIM)

@@ -47,6 +47,14 @@ int pgshare_holds(struct pgshare *ps, uint64_t id);
  * this daemon does not hold the task: the database answers. Returns 1 when it took the request (a reply follows),
  * 0 when the local pools should answer. */
 int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req);
+/* Loop: a cancel --all whose scope (its model, or every model) holds
+ * postgres models: done[0..n) (taken; malloc'd or NULL) are what the local
+ * pools cancelled; the database's tasks of those models are cancelled too
+ * (the requester's, or everyone's for the daemon's owner) and the reply
+ * lists both. Returns 1 when it took the request, 0 (done still the
+ * caller's) when no postgres model is in scope. */
+int pgshare_cancel_all(struct pgshare *ps, struct conn *c, const struct proto_msg *req,
+		       uint64_t *done, size_t n);
 /* Loop: a client that ran tasks in the foreground (plot run) went away:
  * cancel them, here or in the database. */
 void pgshare_conn_closed(struct pgshare *ps, struct conn *c);

@@ -28,17 +28,28 @@
  *
  * CLAIMING (the pool's admission rule, store-wide)
  *   pgq_claim() takes, per model a daemon serves, its free and its total
- *   units. In one transaction it locks up to PGQ_CLAIM_WINDOW queued, not yet
- *   expired tasks of that model in priority then FIFO (id) order with
- *   FOR UPDATE SKIP LOCKED (rows another daemon is claiming are passed, never
- *   waited for), then walks them as lib/pool does: a task that fits the free
+ *   units. In one transaction it first takes the model's claim lock (a
+ *   transaction-level advisory lock, held to COMMIT), so claims of one model
+ *   by different daemons run one after the other and each sees the whole
+ *   head of the queue: the priority order is global, not merely per daemon.
+ *   (Locking rows with SKIP LOCKED alone would let a second claimer pass the
+ *   rows a first one has locked and take lower ones.) Then it locks up to
+ *   PGQ_CLAIM_WINDOW queued, not yet expired tasks of that model in priority
+ *   then FIFO (id) order with FOR UPDATE SKIP LOCKED (what it still skips are
+ *   rows a cancel or a deadline sweep is ending), and walks them as lib/pool
+ *   does: a task that fits the free
  *   units is claimed; one that does not is passed over and counts one skip
  *   for every task claimed behind it; a passed-over task skipped skip_limit
  *   times (and not bigger than the daemon's total units) reserves: nothing
  *   behind it is claimed. A claimed task becomes RUNNING with a lease: the
  *   daemon's name, a lease token unique in the database, and an expiry
  *   now() + lease_ms.
- *
+ *   A claim waits at most 2 s for another's claim lock, then claims nothing
+ *   (the caller's next heartbeat tries again); a session idle inside a
+ *   transaction for 10 s (a daemon frozen mid-claim) is ended by the server,
+ *   which frees its locks. Claims are short (a few statements), so the lock
+ *   costs throughput only when many daemons claim one model at once.
+
  * LEASES
  *   The lease token, not the daemon's name, is what every later write checks
  *   (appending output, finishing): a daemon whose task was requeued and then
@@ -127,6 +138,7 @@ const char *pgq_err_name(int e); /* "lost", "connect", ... */
 
 #define PGQ_SCHEMA_VERSION 2    /* what this binary migrates up to */
 #define PGQ_CLAIM_WINDOW 64     /* queued tasks looked at per model per claim */
+#define PGQ_MAX_MODELS 64       /* models per claim */
 
 struct pgq;
 
@@ -217,6 +229,12 @@ int pgq_finish(struct pgq *q, uint64_t id, uint64_t lease, int state, const char
 /* Cancel from any daemon: a queued or running task becomes CANCELLED (a
  * running one's holder is notified). PGQ_E_STATE when already ended. */
 int pgq_cancel(struct pgq *q, uint64_t id, char *err, size_t errlen);
+/* Cancel every queued or running task of models[0..nmodels) (with has_owner,
+ * only owner's), oldest first, at most max, each as pgq_cancel does (one
+ * statement per task). *ids (malloc'd, *n of them) lists those cancelled,
+ * also when a later one fails (the connection: the call returns its error). */
+int pgq_cancel_all(struct pgq *q, const char *const *models, size_t nmodels, int has_owner,
+		   uint32_t owner, size_t max, uint64_t **ids, size_t *n, char *err, size_t errlen);
 
 /* What a sweep did. */
 struct pgq_swept {

@@ -184,6 +184,8 @@ PGresult *pgq_exec_bin(struct pgq *q, const char *what, const char *sql, int npa
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;
 	char line[512];
+	const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	snprintf(q->sqlstate, sizeof q->sqlstate, "%s", code ? code : "");
 	first_line(pgq_result_error(q, r), line, sizeof line);
 	if (PQstatus(q->conn) != CONNECTION_OK)
 		snprintf(err, errlen, "%s: lost the connection to postgres '%s': %s", what,
@@ -230,6 +232,18 @@ static void quiet(void *arg, const char *message)
 	(void)message;
 }
 
+/* A session stopped inside a transaction (a daemon frozen mid-claim, or cut
+ * off by the network) would keep its row locks and the claim lock of its
+ * models (pg-queue.c) until TCP gives up, hours later: the server ends such
+ * a session instead. Every transaction of ours runs its statements back to
+ * back, so none is ever idle inside one for this long. */
+static int session_setup(struct pgq *q, char *err, size_t errlen)
+{
+	return pgq_exec_cmd(q, "session setup",
+			    "SET idle_in_transaction_session_timeout = " PGQ_IDLE_TX_TIMEOUT_MS, 0,
+			    NULL, err, errlen) ? -PGQ_E_CONNECT : 0;
+}
+
 static int connect_db(struct pgq *q, const char *url, char *err, size_t errlen)
 {
 	/* expand_dbname: a URL or key=value string; "" takes everything from PG* */
@@ -243,7 +257,7 @@ static int connect_db(struct pgq *q, const char *url, char *err, size_t errlen)
 	describe(q, url);
 	if (PQstatus(q->conn) == CONNECTION_OK) {
 		PQsetNoticeProcessor(q->conn, quiet, NULL);
-		return 0;
+		return session_setup(q, err, errlen);
 	}
 	char line[512];
 	first_line(PQerrorMessage(q->conn), line, sizeof line);
@@ -309,6 +323,8 @@ int pgq_reconnect(struct pgq *q, char *err, size_t errlen)
 		snprintf(err, errlen, "postgres.url '%s': cannot reconnect: %s", q->where, line);
 		return -PGQ_E_CONNECT;
 	}
+	if (session_setup(q, err, errlen) < 0)
+		return -PGQ_E_CONNECT;
 	return q->listening ? pgq_listen(q, err, errlen) : 0;
 }
 

@@ -12,6 +12,13 @@
 
 #define PGQ_MAX_PREPARED 32
 
+/* How long a session may sit idle inside a transaction before the server
+ * ends it (pg-conn.c), and how long a claim waits for another daemon's
+ * claim of the same model (pg-queue.c), in ms, as SQL text. */
+#define PGQ_IDLE_TX_TIMEOUT_MS "10000"
+#define PGQ_CLAIM_LOCK_TIMEOUT_MS "2000"
+#define PGQ_LOCK_CLASS "1886154612" /* 'plot': the advisory locks' first key */
+
 struct pgq {
 	PGconn *conn;
 	char name[64];     /* this daemon's name in leases and plot_daemons */
@@ -22,6 +29,7 @@ struct pgq {
 	 * per call. Emptied when the session is reset. */
 	const char *prepared[PGQ_MAX_PREPARED];
 	int nprepared;
+	char sqlstate[6];  /* the last failed statement's SQLSTATE, "" if none */
 };
 
 /* Run sql (a static string: it is prepared once per session, by address)

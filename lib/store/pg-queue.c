@@ -287,6 +287,57 @@ static int claim_model(struct pgq *q, const struct pgq_want *w, uint64_t lease_m
 	return rc ? rc : take(q, c, n, lease_ms, out, got, err, errlen);
 }
 
+/* The claim lock of a model: FNV-1a of its name, as the int4 key of a
+ * transaction-level advisory lock in class PGQ_LOCK_CLASS. Two models that
+ * share a key only share a lock. */
+static int32_t lock_key(const char *model)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *p = (const unsigned char *)model; *p; p++)
+		h = (h ^ *p) * 16777619u;
+	return (int32_t)h;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+	int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+	return (x > y) - (x < y);
+}
+
+static const char SQL_LOCK_TIMEOUT[] =
+	"SELECT set_config('lock_timeout', '" PGQ_CLAIM_LOCK_TIMEOUT_MS "', true)";
+static const char SQL_LOCK[] =
+	"SELECT pg_advisory_xact_lock(" PGQ_LOCK_CLASS ", k) FROM unnest($1::int[]) AS k";
+
+/* Take the claim lock of every model with free units, in key order (so two
+ * claims over overlapping models never deadlock), each held to COMMIT.
+ * Returns 1 when another claim held one past the lock timeout. */
+static int lock_models(struct pgq *q, const struct pgq_want *want, size_t nwant, char *err,
+		       size_t errlen)
+{
+	int32_t k[PGQ_MAX_MODELS];
+	size_t m = 0;
+	for (size_t i = 0; i < nwant && m < PGQ_MAX_MODELS; i++)
+		if (want[i].free_units > 0)
+			k[m++] = lock_key(want[i].model);
+	if (!m)
+		return 0;
+	qsort(k, m, sizeof k[0], cmp_i32);
+	char *a = malloc(m * 13 + 3), *p = a;
+	if (!a)
+		return -PGQ_E_NOMEM;
+	*p++ = '{';
+	for (size_t i = 0; i < m; i++)
+		p += sprintf(p, "%s%d", i ? "," : "", (int)k[i]);
+	strcpy(p, "}");
+	const char *par[] = { a };
+	int rc = pgq_exec_cmd(q, "claim (timeout)", SQL_LOCK_TIMEOUT, 0, NULL, err, errlen);
+	if (rc == 0)
+		rc = pgq_exec_cmd(q, "claim (lock)", SQL_LOCK, 1, par, err, errlen);
+	free(a);
+	return rc < 0 && !strcmp(q->sqlstate, "55P03") ? 1 : rc; /* lock_not_available */
+}
+
 int pgq_claim(struct pgq *q, const struct pgq_want *want, size_t nwant, uint64_t lease_ms,
 	      struct pgq_claimed *out, size_t cap, size_t *n, char *err, size_t errlen)
 {
@@ -295,9 +346,17 @@ int pgq_claim(struct pgq *q, const struct pgq_want *want, size_t nwant, uint64_t
 		snprintf(err, errlen, "claim: lease_ms must be > 0");
 		return -PGQ_E_INVAL;
 	}
+	if (nwant > PGQ_MAX_MODELS) {
+		snprintf(err, errlen, "claim: %zu models, at most %d", nwant, PGQ_MAX_MODELS);
+		return -PGQ_E_INVAL;
+	}
 	if (pgq_exec_cmd(q, "claim (begin)", "BEGIN", 0, NULL, err, errlen))
 		return -PGQ_E_QUERY;
-	int rc = 0;
+	int rc = lock_models(q, want, nwant, err, errlen);
+	if (rc == 1) { /* another claim is stuck: nothing now; the next beat retries */
+		pgq_rollback(q);
+		return 0;
+	}
 	for (size_t i = 0; i < nwant && rc == 0 && *n < cap; i++)
 		if (want[i].free_units > 0)
 			rc = claim_model(q, &want[i], lease_ms, out, cap, n, err, errlen);
@@ -447,6 +506,69 @@ int pgq_cancel(struct pgq *q, uint64_t id, char *err, size_t errlen)
 	snprintf(err, errlen, "cancel: task %llu already ended (%s)", (unsigned long long)id,
 		 pool_state_name(state));
 	return -PGQ_E_STATE;
+}
+
+/* The unended tasks of some models (and one owner), oldest first. */
+static const char SQL_UNENDED[] =
+	"SELECT id FROM plot_tasks WHERE state <= 1 AND model = ANY($1::text[])"
+	" AND ($2::bigint IS NULL OR owner_uid = $2) ORDER BY id LIMIT $3";
+
+/* '{"a","b"}': a text[] parameter (names are checked model names, but quote
+ * them anyway: a quote or backslash is escaped) */
+static char *text_array(const char *const *v, size_t n)
+{
+	size_t len = 3;
+	for (size_t i = 0; i < n; i++)
+		len += 2 * strlen(v[i]) + 3;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	*p++ = '{';
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			*p++ = ',';
+		*p++ = '"';
+		for (const char *c = v[i]; *c; c++) {
+			if (*c == '"' || *c == '\\')
+				*p++ = '\\';
+			*p++ = *c;
+		}
+		*p++ = '"';
+	}
+	strcpy(p, "}");
+	return s;
+}
+
+int pgq_cancel_all(struct pgq *q, const char *const *models, size_t nmodels, int has_owner,
+		   uint32_t owner, size_t max, uint64_t **ids, size_t *n, char *err, size_t errlen)
+{
+	*ids = NULL;
+	*n = 0;
+	char *ms = text_array(models, nmodels), us[24], lim[24];
+	snprintf(us, sizeof us, "%u", (unsigned)owner);
+	pgq_u64s(lim, max);
+	const char *p[] = { ms, has_owner ? us : NULL, lim };
+	PGresult *r = ms ? pgq_exec(q, "cancel all", SQL_UNENDED, 3, p, err, errlen) : NULL;
+	free(ms);
+	if (!r)
+		return ms ? -PGQ_E_QUERY : -PGQ_E_NOMEM;
+	size_t m = (size_t)PQntuples(r);
+	uint64_t *v = m ? malloc(m * sizeof *v) : NULL;
+	int rc = m && !v ? -PGQ_E_NOMEM : 0;
+	for (size_t i = 0; v && i < m; i++)
+		v[i] = pgq_col_u64(r, (int)i, 0);
+	PQclear(r);
+	/* One task per statement: each locks one row, so this never deadlocks
+	 * with a writer ending several tasks in one transaction. */
+	for (size_t i = 0; v && i < m && rc == 0; i++) {
+		int one = pgq_cancel(q, v[i], err, errlen);
+		if (one == 0)
+			v[(*n)++] = v[i];
+		else if (one != -PGQ_E_STATE && one != -PGQ_E_NOTFOUND)
+			rc = one; /* the connection: stop; what was cancelled stays */
+	}
+	*ids = v;
+	return rc;
 }
 
 /* ---- sweep -------------------------------------------------------------------- */

@@ -215,6 +215,23 @@ admissions() {
 	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state = 1")" = 0 ]
 }
 
+@test "cancel --all on one daemon cancels every task of the shared queue: queued, running here and elsewhere" {
+	pgd_start 1 1 20
+	pgd_start 2 1 20
+	words=$(seq -s ' ' 1 200)
+	for i in 1 2 3 4 5; do p 1 submit "$words" >/dev/null; done
+	wait_until sql_is "SELECT count(DISTINCT lease_owner) FROM plot_tasks WHERE state = 1" 2
+	run -0 p 1 cancel --all
+	# each task listed once, though the one running on d1 ended both here and in the database
+	[ "$(printf '%s\n' "$output" | sort -un | wc -l)" = 5 ]
+	[ "${#lines[@]}" = 5 ]
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state = 4")" = 5 ]
+	wait_until grep -q "lease lost (cancelled)" "$BATS_TEST_TMPDIR/d2/err"
+	run -0 p 2 cancel --all
+	[ -z "$output" ]
+	[ "$(sql "SELECT count(*) FROM plot_tasks WHERE state <= 1")" = 0 ]
+}
+
 @test "plot stats on any daemon shows the shared queue and each daemon's share" {
 	pgd_start 1 1 50
 	pgd_start 2 2 50

@@ -415,11 +415,9 @@ static void *claimer_thread(void *p)
 	return NULL;
 }
 
-static void t_skip_locked_each_task_once(void **st)
+/* CLAIMERS threads claim and finish every queued task of model m. */
+static void run_claimers(void)
 {
-	struct pgq *a = open_as("submitter");
-	for (int i = 0; i < TASKS; i++)
-		assert_int_equal(submit(a, "m", i % POOL_PRIO_COUNT, 1), i + 1);
 	memset(claimed_by, 0, sizeof claimed_by);
 	pthread_t th[CLAIMERS];
 	struct claimer cl[CLAIMERS];
@@ -445,6 +443,72 @@ static void t_skip_locked_each_task_once(void **st)
 			fail_msg("task %d claimed %d times", id, claimed_by[id]);
 	assert_int_equal(sql_int("SELECT count(*) FROM plot_tasks WHERE state = %d", POOL_DONE), TASKS);
 	assert_int_equal(sql_int("SELECT count(*) FROM plot_output"), TASKS);
+}
+
+static void t_skip_locked_each_task_once(void **st)
+{
+	struct pgq *a = open_as("submitter");
+	for (int i = 0; i < TASKS; i++)
+		assert_int_equal(submit(a, "m", i % POOL_PRIO_COUNT, 1), i + 1);
+	run_claimers();
+	pgq_free(a);
+}
+
+/* Claims racing on one model still take tasks in one global order: no task
+ * claimed by a later claim transaction ranks ahead (higher priority, or the
+ * same and older) of one claimed by an earlier transaction. A trigger logs
+ * every claim with its transaction, numbered in claim order (the claim lock
+ * orders the transactions; without it a second claimer passes the window a
+ * first one has locked and takes lower tasks). */
+static void t_claim_order_global_under_concurrency(void **st)
+{
+	sql("CREATE TABLE claim_log (no bigserial, id bigint, tx bigint)");
+	sql("CREATE FUNCTION log_claim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	    " INSERT INTO claim_log (id, tx) VALUES (NEW.id, txid_current()); RETURN NEW; END $$");
+	sql("CREATE TRIGGER log_claim AFTER UPDATE ON plot_tasks FOR EACH ROW"
+	    " WHEN (OLD.state = 0 AND NEW.state = 1) EXECUTE FUNCTION log_claim()");
+	struct pgq *a = open_as("submitter");
+	for (int i = 0; i < TASKS; i++)
+		submit(a, "m", (i * 7) % POOL_PRIO_COUNT, 1);
+	run_claimers();
+	long long claims = sql_int("SELECT count(DISTINCT tx) FROM claim_log");
+	long long bad = sql_int(
+		"SELECT count(*) FROM claim_log x JOIN claim_log y ON y.no > x.no AND y.tx <> x.tx"
+		" JOIN plot_tasks tx ON tx.id = x.id JOIN plot_tasks ty ON ty.id = y.id"
+		" WHERE ty.priority > tx.priority OR (ty.priority = tx.priority AND ty.id < tx.id)");
+	printf("# %lld claim transactions, %lld pairs out of order\n", claims, bad);
+	sql("DROP TRIGGER log_claim ON plot_tasks");
+	sql("DROP FUNCTION log_claim()");
+	sql("DROP TABLE claim_log");
+	assert_true(claims >= TASKS / 3);
+	assert_int_equal(bad, 0);
+	pgq_free(a);
+}
+
+/* The claim lock is the advisory lock (class 'plot', FNV-1a of the model's
+ * name): one held by a stuck claim makes another claim of the model give up
+ * after its lock timeout with nothing claimed (not an error, the task stays
+ * queued), and claim it once the lock is free. */
+static void t_claim_gives_up_on_a_stuck_lock(void **st)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = "m"; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	struct pgq *a = open_as("A");
+	uint64_t id = submit(a, "m", POOL_PRIO_NORMAL, 1);
+	sql("BEGIN");
+	sql("SELECT pg_advisory_xact_lock(1886154612, %d)", (int)(int32_t)h);
+	struct pgq_claimed c[1];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_int_equal(claim(a, "m", 1, 1, c, 1), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_true(t1.tv_sec - t0.tv_sec >= 1); /* it waited, then gave up */
+	assert_int_equal(state_of(id), POOL_QUEUED);
+	sql("COMMIT");
+	assert_int_equal(claim(a, "m", 1, 1, c, 1), 1);
+	assert_int_equal(c[0].id, id);
+	clear_all(c, 1);
 	pgq_free(a);
 }
 
@@ -684,6 +748,45 @@ static void t_deadlines_by_any_daemon(void **st)
 }
 
 /* ---- cancel -------------------------------------------------------------------- */
+
+/* cancel_all: queued and running tasks of the named models only, one
+ * owner's with has_owner, oldest first up to max; ended ones untouched. */
+static void t_cancel_all_by_model_and_owner(void **st)
+{
+	struct pgq *a = open_as("A"), *b = open_as("B");
+	struct pgq_submit s = { .model = "m", .priority = 1, .cost = 1, .owner_uid = 7 };
+	uint64_t mine[3], other, elsewhere, ended;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pgq_submit(a, &s, &mine[i], err, sizeof err), 0);
+	other = submit(a, "m", POOL_PRIO_NORMAL, 1);       /* uid 1000 */
+	elsewhere = submit(a, "n", POOL_PRIO_NORMAL, 1);   /* another model */
+	struct pgq_claimed c;
+	assert_int_equal(claim(a, "m", 1, 1, &c, 1), 1);  /* mine[0] runs on A */
+	assert_int_equal(c.id, mine[0]);
+	assert_int_equal(pgq_cancel(a, mine[2], err, sizeof err), 0);
+	ended = mine[2];
+	const char *models[] = { "m", "x\"y" };
+	uint64_t *ids;
+	size_t n;
+	assert_int_equal(pgq_cancel_all(b, models, 2, 1, 7, 1, &ids, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);                            /* max 1: the oldest */
+	assert_int_equal(ids[0], mine[0]);
+	free(ids);
+	assert_int_equal(pgq_cancel_all(b, models, 2, 1, 7, 100, &ids, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(ids[0], mine[1]);
+	free(ids);
+	assert_int_equal(state_of(ended), POOL_CANCELLED);
+	assert_int_equal(state_of(other), POOL_QUEUED);
+	assert_int_equal(pgq_cancel_all(b, models, 1, 0, 0, 100, &ids, &n, err, sizeof err), 0);
+	assert_int_equal(n, 1);                            /* any owner: uid 1000's too */
+	assert_int_equal(ids[0], other);
+	free(ids);
+	assert_int_equal(state_of(elsewhere), POOL_QUEUED);
+	pgq_claimed_clear(&c);
+	pgq_free(a);
+	pgq_free(b);
+}
 
 static void t_cancel_from_any_daemon(void **st)
 {
@@ -1219,6 +1322,8 @@ int main(void)
 		cmocka_unit_test_setup(t_claim_room, empty_tables),
 		cmocka_unit_test_setup(t_claim_only_served_models, empty_tables),
 		cmocka_unit_test_setup(t_skip_locked_each_task_once, empty_tables),
+		cmocka_unit_test_setup(t_claim_order_global_under_concurrency, empty_tables),
+		cmocka_unit_test_setup(t_claim_gives_up_on_a_stuck_lock, empty_tables),
 		cmocka_unit_test_setup(t_lost_lease_requeued_and_refused, empty_tables),
 		cmocka_unit_test_setup(t_lost_lease_fails_per_policy, empty_tables),
 		cmocka_unit_test_setup(t_renew_keeps_lease, empty_tables),
@@ -1226,6 +1331,7 @@ int main(void)
 		cmocka_unit_test_setup(t_kill9_holder_tasks_finish_elsewhere, empty_tables),
 		cmocka_unit_test_setup(t_deadlines_by_any_daemon, empty_tables),
 		cmocka_unit_test_setup(t_cancel_from_any_daemon, empty_tables),
+		cmocka_unit_test_setup(t_cancel_all_by_model_and_owner, empty_tables),
 		cmocka_unit_test_setup(t_notify_wakes_listeners, empty_tables),
 		cmocka_unit_test_setup(t_result_from_other_daemon, empty_tables),
 		cmocka_unit_test_setup(t_tail_from_other_daemon, empty_tables),
