@@ -74,14 +74,26 @@ others_ran_on_d2() {
 	others_ran_on_d2 4
 }
 
-@test "a task the HTTP daemon claims itself streams through the same path" {
-	http_up 1 4 1000
+@test "a task the HTTP daemon claims itself streams through the same path, and a disconnect cancels it" {
+	http_up 1 4 20
 	run -0 python3 "$CLIENT" "$URL" chatstream "seven eight"
 	assert_output "seven eight"
 	run -0 python3 "$CLIENT" "$URL" chat "nine ten"
 	assert_output "nine ten"
 	[ "$(sql "SELECT string_agg(DISTINCT lease_owner, ',') FROM plot_tasks WHERE state = 2")" = d1 ]
 	[ "$(sql "SELECT count(*) FROM plot_tasks")" = 2 ]
+	curl -s -N "$URL/v1/completions" -d "{\"prompt\": \"$(seq -s ' ' 1 200)\", \"stream\": true}" \
+		>"$BATS_TEST_TMPDIR/sse" 2>/dev/null 3>&- &
+	pid=$!
+	plot_kill_later "$pid"
+	wait_until grep -q '"text":"1 ' "$BATS_TEST_TMPDIR/sse"
+	id=$(sql "SELECT max(id) FROM plot_tasks")
+	[ "$(runner "$id")" = d1 ]
+	kill -KILL "$pid"
+	wait "$pid" 2>/dev/null || true
+	wait_until sql_is "SELECT state FROM plot_tasks WHERE id = $id" 4
+	grep -q "pool echo: task $id cancelled: its HTTP client disconnected" \
+		"$BATS_TEST_TMPDIR/d1/err"
 }
 
 @test "usage, finish_reason and X-Plot-Task (the database id) for a task run elsewhere" {
