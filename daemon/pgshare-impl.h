@@ -18,6 +18,7 @@
 #define PGSHARE_CLAIM_CAP 64  /* tasks per model per claim */
 #define PGSHARE_WAIT_POLL_MS 100
 #define PGSHARE_TAIL_POLL_MS 50   /* a tail of a task running elsewhere */
+#define PGSHARE_TAIL_FIRST_MS 5   /* its first wait, doubled up to the above */
 #define PGSHARE_BACKOFF_MAX_MS 5000
 
 enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL, OP_CANCEL_ALL, OP_STATS, OP_LIST };
@@ -87,6 +88,7 @@ struct op {
 	/* OP_TAIL, and its messages (msg: TAIL_*); a sink for OP_CANCEL, OP_STATS */
 	struct pgshare_reader *sh;
 	int follow, whole, started, msg, state;
+	unsigned rounds;
 	uint64_t seq, nchunks;
 	char *data;
 	size_t len, cap;
