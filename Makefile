@@ -196,8 +196,12 @@ endif
 # The task and daemon tests whose config comes from the helpers (plotd_config,
 # cli_config) once more with the memory backend: both stores must pass. The
 # others write their own configs (the sqlite default) or test the store itself.
-CLI_MEMORY := tests/cli/cli-tasks.bats tests/cli/cli-queue.bats tests/cli/daemon-streams.bats \
-	      tests/cli/daemon-signals.bats tests/cli/daemon-perms.bats tests/cli/daemon-input.bats
+# cli-memory: every bats file whose daemons take the helpers' store, again
+# on the memory store; not the store's own tests (sqlite, postgres), nor
+# those that start no daemon, nor the GPU ones.
+CLI_NOT_MEMORY := daemon-store daemon-store-kill daemon-pg serve-cuda gpu-test-backend \
+	      gguf-random cli-docs cli-settings cli-usage cli-completion chat-ux
+CLI_MEMORY := $(filter-out $(CLI_NOT_MEMORY:%=tests/cli/%.bats),$(wildcard tests/cli/*.bats))
 cli-memory: all
 	PLOT_TEST_BACKEND=memory PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure $(CLI_MEMORY)

@@ -26,6 +26,7 @@ static const char *config =
 	"parking_lot:\n"
 	"  pool:    { max_running: 256 }\n"
 	"  limits:  { max_units: null, max_queue_depth: 10000, timeout_secs: 0 }\n"
+	"  queue:   { backend: memory }\n"
 	"  mailbox: { backend: memory, retention_secs: 2 }\n"
 	"models:\n"
 	"  - name: echo\n"

@@ -83,6 +83,9 @@ static inline void bench_daemon_start(struct bench_daemon *bd, const char *plotd
 	bd->pid = fork();
 	bench_child = bd->pid;
 	if (bd->pid == 0) {
+		/* a sqlite store in the bench's own directory: never the user's
+		 * database, which the user's plotd may hold locked */
+		setenv("XDG_STATE_HOME", bd->dir, 1);
 		execl(plotd, plotd, "--config", cfg, "--socket", bd->sock, "--log-level", "warn",
 		      "--log-file", log, (char *)NULL);
 		_exit(127);

@@ -346,6 +346,7 @@ int main(int argc, char **argv)
 		"daemon: { http: \"127.0.0.1:%d\", http_max_connections: 1024 }\n"
 		"parking_lot:\n"
 		"  limits:  { max_units: null, max_queue_depth: 100000, timeout_secs: 0 }\n"
+		"  queue:   { backend: memory }\n"
 		"  mailbox: { backend: memory, retention_secs: 1 }\n"
 		"models:\n"
 		"  - name: nulltask\n"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # plot chat: the conversation reaches the model as chat messages with the
 # whole context, slash commands are checked, EOF and /bye end it, and on a
-# terminal (tmux) Ctrl-C stops an answer, cancelling its task.
+# terminal (tmux) Ctrl-C stops an answer, cancelling its task, and the
+# history file is never opened through a planted symlink.
 #
 # The oracle for "the second turn sees the first" is chatref.py, which
 # submits the same message list (user, assistant = the first answer, user)
@@ -137,6 +138,22 @@ submitted() { # submitted MODEL: the daemon's count of tasks submitted to MODEL
 	run -0 cat "$XDG_STATE_HOME/plot/history"
 	assert_line "/bye"
 	assert_line --partial "one two three"
+}
+
+@test "tty: a symlink planted at the history file is not followed; chat goes on without history" {
+	command -v tmux >/dev/null || skip "tmux is not installed (.ci/deps installs it)"
+	plotd_start
+	mkdir -p -m 0700 "$XDG_STATE_HOME/plot"
+	echo precious >"$BATS_TEST_TMPDIR/victim"
+	ln -s "$BATS_TEST_TMPDIR/victim" "$XDG_STATE_HOME/plot/history"
+	tmux_start "'$PLOT' chat -m slow"
+	wait_until screen_has "no history: cannot create $XDG_STATE_HOME/plot/history"
+	wait_until screen_has '^slow> ?$'
+	tmux -S "$TMUX_SOCK" send-keys "/bye" Enter
+	wait_until exited
+	assert_equal "$(cat "$STATUS")" 0
+	assert_equal "$(cat "$BATS_TEST_TMPDIR/victim")" precious
+	[ -L "$XDG_STATE_HOME/plot/history" ]
 }
 
 @test "tty: Ctrl-C twice at the empty prompt exits 130; Ctrl-D exits 0" {

@@ -2,7 +2,9 @@
 # The client trusts nothing: a socket directory or a daemon another user
 # planted gets nothing from plot (exit 77, no autostart), and nothing plot
 # or plotd writes (autostart's log and lock, --pid-file, --log-file) follows
-# a planted symlink. The victim is a uid no one uses (4243), the attacker
+# a planted symlink. A shared daemon (another uid that allows us) is
+# trusted only on a socket path the user names. The victim is a uid no one
+# uses (4243; it also runs the shared daemon), the attacker
 # is nobody (65534); both are set with setpriv, so these tests need root
 # and fail (never skip) without it.
 
@@ -82,6 +84,32 @@ nothing_sent() { ! grep -qv '^0$' "$BATS_TEST_TMPDIR/got"; }
 	assert_output --partial "$dir"
 	assert_output --partial "owned by uid $ATTACKER"
 	nothing_sent
+}
+
+@test "a shared daemon: its owner is trusted on a socket path the user names, and only then" {
+	local own="$BATS_TEST_TMPDIR/owner"
+	mkdir -m 0711 "$own"
+	cat >"$own/plot.yaml" <<-'EOF2'
+	daemon: { allow_users: [nobody] }
+	models:
+	  - { name: echo, executor: synthetic }
+	EOF2
+	chown -R $VICTIM "$own"
+	(as $VICTIM env XDG_STATE_HOME="$own/state" "$PLOTD" --config "$own/plot.yaml" \
+		--socket "$own/plot/plotd.sock" --pid-file "$own/plotd.pid" \
+		</dev/null >/dev/null 2>"$BATS_TEST_TMPDIR/owner.err" 3>&- &
+	 echo $! >"$BATS_TEST_TMPDIR/owner.pid")
+	plot_kill_later "$(cat "$BATS_TEST_TMPDIR/owner.pid")"
+	wait_until test -s "$own/plotd.pid"
+	# the directory and the daemon are uid 4243's, who allows nobody
+	run -0 as $ATTACKER env -u PLOT_NO_AUTOSTART "$PLOT" --socket "$own/plot/plotd.sock" run "shared hi"
+	assert_output "shared hi"
+	run -0 as $ATTACKER env -u PLOT_NO_AUTOSTART PLOT_SOCKET="$own/plot/plotd.sock" "$PLOT" run "via env"
+	assert_output "via env"
+	# the same socket as the default path ($XDG_RUNTIME_DIR/plot) is not trusted
+	run -77 as $ATTACKER env -u PLOT_SOCKET -u PLOT_NO_AUTOSTART XDG_RUNTIME_DIR="$own" "$PLOT" stats
+	assert_output --partial "owned by uid $VICTIM"
+	assert_no_sanitizer "$BATS_TEST_TMPDIR/owner.err"
 }
 
 @test "a uid plotd refuses gets 77, and --no-autostart starts nothing" {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # plotd's HTTP front (plotd(8), HTTP): the OpenAI-compatible API through the
 # official `openai` package (httpclient.py), the rest through curl, against
-# the synthetic model. Each test starts plotd with --http 127.0.0.1:0 and
-# reads the port it chose from its log.
+# the synthetic model (and an llm model whose file is a FIFO, to hold it in
+# loading). Each test starts plotd with --http 127.0.0.1:0 and reads the
+# port it chose from its log.
 
 load helpers
 
@@ -184,6 +185,35 @@ task_state_is() { # task_state_is ID STATE
 	assert_output --partial 'missing.gguf'
 }
 
+@test "/health is 503 while the default model loads (its file a FIFO: the load waits for a writer)" {
+	mkfifo "$BATS_TEST_TMPDIR/held.gguf"
+	plotd_write_config <<-EOF
+	default_model: held
+	models:
+	  - name: held
+	    executor: llm
+	    path: $BATS_TEST_TMPDIR/held.gguf
+	  - name: echo
+	    executor: synthetic
+	EOF
+	http_start
+	# the loader is blocked opening the FIFO: loading, however long we look
+	run -0 code GET /health
+	assert_output 503
+	run -0 cat "$BODY"
+	assert_output --partial '"status":"loading","model":"held","model_state":"loading"'
+	run -0 "$PLOT" run -m echo "served meanwhile"
+	assert_output "served meanwhile"
+	run -0 code GET /health
+	assert_output 503
+	# a writer lets open() return; a FIFO is no GGUF file: failed, still 503
+	exec {w}>"$BATS_TEST_TMPDIR/held.gguf"
+	exec {w}>&-
+	wait_until bash -c "curl -s $URL/health | grep -q '\"status\":\"failed\"'"
+	run -0 code GET /health
+	assert_output 503
+}
+
 @test "/metrics is the text of plot stats --prometheus" {
 	http_start
 	run -0 "$PLOT" run "one two"
@@ -261,6 +291,11 @@ task_state_is() { # task_state_is ID STATE
 @test "--http with a bad address or port in use fails at startup, naming it" {
 	run -1 "$PLOTD" --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" --http nonsense
 	assert_output --partial "daemon.http: expected HOST:PORT, got 'nonsense'"
+	# no implicit host (which would be every interface): it is always named
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" --http :8080
+	assert_output --partial "daemon.http: expected HOST:PORT, got ':8080'"
+	run -1 plotd_bounded --config "$PLOT_CONFIG" --socket "$PLOT_SOCKET" --http 8080
+	assert_output --partial "daemon.http: expected HOST:PORT, got '8080'"
 	http_start
 	port=${URL##*:}
 	# a second daemon needs its own store: the first holds its database

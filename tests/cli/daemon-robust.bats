@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
 # plotd survives any client: pipelined requests are all answered in order,
-# a connection's streams are all cancelled when it drops, partial frames
+# a connection's streams are all cancelled when it drops, pending output of
+# all clients together is capped (daemon.max_output_mb), partial frames
 # time out and all of them together are bounded in memory, and at the fd
 # limit accept backs off with one log line and no spin.
 
@@ -39,6 +40,25 @@ teardown() { plot_teardown; }
 	assert_output --partial '"cancelled": 64'
 	assert_output --partial '"queued": 0'
 	assert_output --partial '"running": 0'
+}
+
+@test "output of all clients past daemon.max_output_mb drops a subscriber, the task completes" {
+	plotd_write_config <<-'EOF2'
+	daemon: { log_level: info, max_output_mb: 1 }
+	models:
+	  - { name: echo, executor: synthetic, params: { tokens_per_sec: 0 } }
+	EOF2
+	# the per-connection cap (64 MiB) is never reached: only the total can
+	# drop this client, whose 4 streams of ~800 KB each it never reads
+	plotd_start --max-client-output 67108864
+	run -0 rawclient "$PLOT_SOCKET" noread 270000 4
+	assert_line --index 0 --regexp '^[0-9]+$'
+	assert_line --index 1 dropped
+	task=${lines[0]}
+	plotd_log_has "dropped: plotd's pending output of all clients is over daemon.max_output_mb \\(1 MiB\\)"
+	run -0 rawclient "$PLOT_SOCKET" call result "{\"task\": $task, \"wait\": true}"
+	assert_output --partial '"state": 2'
+	run -0 rawclient "$PLOT_SOCKET" call ping
 }
 
 rss_kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # The sqlite store: what survives a restart (kill -9 or a clean stop), ids,
-# restart order, deadlines that pass while plotd is down, the restart
-# policy, plot list and --key across restarts, and the faults at start
+# restart order (and the requeued task's attempt count), deadlines that
+# pass while plotd is down, the restart policy, plot list (its filters,
+# --since too) and --key across restarts, and the faults at start
 # (corrupted, locked) and while running (full disk, read-only file system:
 # tests/cli/store-faults.sh, which needs to mount a small file system).
 
@@ -36,10 +37,39 @@ store_config() {
 state_of() { "$PLOT" --json status "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 is_state() { [ "$(state_of "$1")" = "$2" ]; }
 
+# attempts: "ID:ATTEMPTS ..." of every record (plotd holds the database
+# exclusively: only once it is gone)
+attempts() {
+	python3 -c 'import sqlite3, sys
+c = sqlite3.connect("file:" + sys.argv[1] + "?mode=ro", uri=True)
+print(" ".join("%d:%d" % r for r in c.execute("select id, attempts from tasks order by id")))' "$(DB)"
+}
+
 kill9() {
 	kill -KILL "$PLOTD_PID"
 	wait "$PLOTD_PID" 2>/dev/null || true
 	PLOTD_PID=""
+}
+
+# builtin_start: plotd with no config file at all (the built-in config)
+builtin_start() {
+	PLOTD_SOCKET_USED=$PLOT_SOCKET PLOTD_PID_FILE=$BATS_TEST_TMPDIR/plotd.pid
+	env -u PLOT_CONFIG "$PLOTD" --socket "$PLOT_SOCKET" --pid-file "$PLOTD_PID_FILE" \
+		</dev/null >>"$BATS_TEST_TMPDIR/plotd.stdout" 2>>"$PLOTD_STDERR" 3>&- &
+	PLOTD_PID=$!
+	wait_until _plotd_ready
+}
+
+@test "the built-in config keeps tasks in \$XDG_STATE_HOME/plot/plot.db across kill -9" {
+	[ ! -e "$XDG_CONFIG_HOME/plot/plot.yaml" ]
+	builtin_start
+	run -0 "$PLOT" run "kept by default"
+	[ -f "$(DB)" ]
+	kill9
+	builtin_start
+	plotd_log_has "store $(DB): 1 tasks read back, next id 2 \(synchronous normal\)"
+	run -0 "$PLOT" result 1
+	assert_output "kept by default"
 }
 
 @test "ids are short, unique across models and restarts, and never reused" {
@@ -87,6 +117,10 @@ kill9() {
 	assert_output "a b c d e f g h i j" # partial output discarded: whole, once
 	run -0 "$PLOT" result 4
 	assert_output "high one"
+	# the requeued task's attempt count went up in its record, no other's
+	plotd_stop
+	run -0 attempts
+	assert_output "1:1 2:0 3:0 4:0 5:0"
 }
 
 @test "a task submitted over HTTP is resumed after kill -9 like a socket one" {
@@ -188,6 +222,15 @@ kill9() {
 	assert_output --partial '"id":1'
 	run -0 "$PLOT" queue --state done
 	assert_equal "${#lines[@]}" 3
+	# --since SECS: only tasks submitted in the last SECS seconds
+	none_recent() { [ -z "$("$PLOT" list --since 2)" ]; }
+	wait_until none_recent
+	"$PLOT" run "fourth" >/dev/null
+	run -0 "$PLOT" list --since 2
+	assert_line --index 0 --regexp '^4[[:space:]]+echo[[:space:]]+done'
+	assert_equal "${#lines[@]}" 1
+	run -0 "$PLOT" list --since 3600
+	assert_equal "${#lines[@]}" 4
 	run -0 "$PLOT" tail 2
 	assert_output "second task"
 }

@@ -2,7 +2,8 @@
 # plotd's HTTP front serving a real model: SmolLM2-135M (executor llm)
 # through the official `openai` package (httpclient.py). Greedy output over
 # HTTP must be exactly `plot run`'s for the same request (the socket front),
-# streamed or not, and usage must count the prompt's tokens as the engine's
+# streamed or not, so must sampled output with the same seed, top_p,
+# penalties and stop, and usage must count the prompt's tokens as the engine's
 # tokenizer does. Like serve-smollm2.bats, a missing model FAILS (run make
 # models) unless PLOT_SKIP_MODEL_TESTS=1.
 
@@ -100,4 +101,40 @@ health_is() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$URL/health")" = "$1"
 	run -0 curl -s "$URL/v1/chat/completions" -d "{\"messages\": [{\"role\": \"user\", \"content\": \"$P1\"}], \"temperature\": 0, \"ignore_eos\": true}"
 	assert_output --partial '"finish_reason":"length"'
 	assert_output --partial "\"prompt_tokens\":$n,\"completion_tokens\":$((48 - n)),"
+}
+
+P4="Once upon a time, in a small village,"
+
+# sampled_http SEED [STOP]: /v1/completions of P4 with the sampling below
+# (and the stop string); prints the text
+sampled_http() {
+	jq -nc --arg p "$P4" --argjson seed "$1" --arg stop "${2:-}" \
+		'{prompt: $p, seed: $seed, max_tokens: 16, temperature: 0.9, top_p: 0.9, top_k: 40,
+		  min_p: 0.05, frequency_penalty: 0.5, presence_penalty: 0.3}
+		 + (if $stop == "" then {} else {stop: $stop} end)' >"$BATS_TEST_TMPDIR/req.json"
+	curl -s "$URL/v1/completions" -d @"$BATS_TEST_TMPDIR/req.json" | jq -er '.choices[0].text'
+}
+sampled_run() { # sampled_run [PLOT RUN OPTIONS]
+	"$PLOT" run --raw -n 16 --temperature 0.9 --top-p 0.9 --top-k 40 --min-p 0.05 --seed 7 \
+		--frequency-penalty 0.5 --presence-penalty 0.3 "$@" "$P4"
+}
+
+@test "sampled: seed, top_p, penalties and stop over HTTP give plot run's output for the same options" {
+	http_start
+	wait_until health_is 200
+	local full word
+	full=$(sampled_run)
+	run -0 sampled_http 7
+	assert_output "$full"
+	# another seed samples something else: the seed reached the sampler
+	run -0 sampled_http 8
+	[ "$output" != "$full" ]
+	# stop at the fourth word of that output: both fronts end before it
+	word=$(awk '{ print $4 }' <<<"$full")
+	[ -n "$word" ]
+	run -0 sampled_run --stop "$word"
+	local cut=$output
+	[ "$cut" != "$full" ] && [[ "$full" == "$cut"* ]]
+	run -0 sampled_http 7 "$word"
+	assert_output "$cut"
 }

@@ -4,9 +4,10 @@
  * Each test gets its own directory under $TMPDIR. The backend: records
  * round-trip through the columns (output in chunks, a put without output or
  * request keeps the stored ones), the id sequence only grows, a second
- * opener is refused as locked, a garbage file as corrupted, a symlink and a
- * group-writable directory as unsafe (a read-only file and a full disk:
- * tests/cli/daemon-store.bats, which can mount file systems). The writer: one batch per wake-up, a
+ * opener is refused as locked, the file is in WAL mode, a garbage file is
+ * refused as corrupted, a symlink and a group-writable directory as unsafe
+ * (a read-only file and a full disk: tests/cli/daemon-store.bats, which can
+ * mount file systems). The writer: one batch per wake-up, a
  * completion runs after its writes are committed, the sequence follows the
  * committed ids, a failed commit reports failure to the completion and
  * leaves nothing behind, a frozen writer drops new writes.
@@ -206,6 +207,26 @@ static void t_reopen_scan_seq(void **state)
 	store_free(s);
 }
 
+/* The database is in WAL mode (plot.yaml(5) store): the file header says
+ * so after a close, bytes 18 and 19 (read and write version) being 2. */
+static void t_wal(void **state)
+{
+	struct fx *f = *state;
+	struct store *s = open_ok(f->path);
+	struct store_record r;
+	record(&r, 1, POOL_QUEUED);
+	assert_int_equal(store_put(s, &r), 0);
+	store_free(s);
+	unsigned char hdr[20];
+	FILE *fp = fopen(f->path, "rb");
+	assert_non_null(fp);
+	assert_int_equal(fread(hdr, 1, sizeof hdr, fp), sizeof hdr);
+	fclose(fp);
+	assert_memory_equal(hdr, "SQLite format 3", 16);
+	assert_int_equal(hdr[18], 2);
+	assert_int_equal(hdr[19], 2);
+}
+
 /* A second opener while the first holds it: refused, naming the file. */
 static void t_locked(void **state)
 {
@@ -385,6 +406,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_append, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_reopen_scan_seq, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_wal, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_locked, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_corrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_unsafe_paths, setup, teardown),
