@@ -88,6 +88,7 @@ struct op {
 	/* OP_TAIL, and its messages (msg: TAIL_*); a sink for OP_CANCEL, OP_STATS */
 	struct pgshare_reader *sh;
 	int follow, whole, started, msg, state;
+	int attempts, attempts_known; /* the task's attempts at the last round */
 	unsigned rounds;
 	uint64_t seq, nchunks;
 	char *data;

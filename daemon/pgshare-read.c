@@ -198,7 +198,7 @@ static void to_socket(struct pgshare *ps, struct op *o)
 	if (!c) {
 		__atomic_store_n(&o->sh->gone, 1, __ATOMIC_RELEASE);
 	} else if (o->msg == TAIL_ERR) {
-		conn_error(c, &req, o->rc == -PGQ_E_NOTFOUND ? PROTO_E_NOT_FOUND : PROTO_E_STORE,
+		conn_error(c, &req, code_of(o->rc) ? code_of(o->rc) : PROTO_E_STORE,
 			   "task %llu %s", (unsigned long long)o->task,
 			   o->rc == -PGQ_E_NOTFOUND ? "not found" : o->err);
 	} else if (o->msg == TAIL_HEAD && c->role != ROLE_OWNER &&
@@ -303,6 +303,34 @@ static uint64_t tail_interval(struct op *t)
 	return ms < PGSHARE_TAIL_POLL_MS ? ms : PGSHARE_TAIL_POLL_MS;
 }
 
+/* Whether the task ran again since the last round (its attempts changed):
+ * what came is then the new run's output from its start, the lost run's
+ * deleted. A whole read counts only the new run's chunks and goes on (its
+ * END reads the output then); a stream that had passed on output of the
+ * lost run ends with an error (1) instead of splicing the two runs. */
+static int requeued(struct op *t, int attempts, uint64_t seen, uint64_t chunks)
+{
+	int was = t->attempts, known = t->attempts_known;
+	t->attempts = attempts;
+	t->attempts_known = 1;
+	if (!known || attempts == was)
+		return 0;
+	if (t->whole) {
+		t->nchunks -= chunks;
+		return 0;
+	}
+	if (seen == 0)
+		return 0; /* nothing of the lost run was read: follow the new one */
+	free(t->data);
+	t->data = NULL;
+	t->len = t->cap = 0;
+	t->rc = -PGQ_E_STATE;
+	snprintf(t->err, sizeof t->err, "lost its runner and runs again from the start (run %d): "
+		 "the output so far was the lost run's; follow it again for the new run",
+		 attempts + 1);
+	return 1;
+}
+
 /* One round of a tail: its header first, then the chunks appended since the
  * last round, then its end. Returns 1 while it goes on. A database that
  * fails in the middle of a follow is asked again next round (the tail
@@ -313,8 +341,14 @@ static int tail_step(struct pgshare *ps, struct op *t)
 		return 0;
 	if (!t->started && tail_head(ps, t) < 0)
 		return 0;
+	uint64_t seen = t->seq, chunks = t->nchunks;
+	int attempts = -1;
 	t->rc = pgq_output_since(ps->q, t->task, t->seq, tail_collect, t, &t->seq, &t->state,
-				 t->err, sizeof t->err);
+				 &attempts, t->err, sizeof t->err);
+	if (t->rc == 0 && requeued(t, attempts, seen, chunks)) {
+		tail_post(ps, t, TAIL_ERR);
+		return 0;
+	}
 	if (t->len)
 		tail_post(ps, t, TAIL_CHUNK);
 	if (t->rc < 0 && t->whole && (t->rc != -PGQ_E_QUERY || !t->follow)) {

@@ -155,6 +155,30 @@ admissions() {
 	done
 }
 
+@test "a tail whose task's runner dies mid-output ends with an error: the lost run is never spliced into the new one" {
+	pgd_start 1 1 20      # the runner: 40 words take 2 s
+	words=$(seq -s ' ' 1 40)
+	id=$(p 1 submit "$words")
+	wait_until sql_is "SELECT count(*) > 0 FROM plot_output WHERE task_id = $id" t
+	pgd_start 2 1 1000    # the follower; it takes the task once d1's lease expires
+	p 2 tail "$id" >"$BATS_TEST_TMPDIR/tail.out" 2>"$BATS_TEST_TMPDIR/tail.err" &
+	tailpid=$!
+	wait_until test -s "$BATS_TEST_TMPDIR/tail.out"
+	kill -KILL "${PGD_PIDS[1]}"
+	wait "${PGD_PIDS[1]}" 2>/dev/null || true
+	PGD_PIDS[1]=""
+	rc=0
+	wait "$tailpid" || rc=$?
+	[ "$rc" = 1 ]
+	grep -q "task $id lost its runner and runs again from the start (run 2)" "$BATS_TEST_TMPDIR/tail.err"
+	run -0 p 2 wait "$id"
+	run -0 p 2 tail "$id"
+	[ "$output" = "$words" ]
+	# what the broken tail printed is a prefix of the lost run, nothing of the new one after it
+	out=$(cat "$BATS_TEST_TMPDIR/tail.out")
+	[[ "$words" == "$out"* ]]
+}
+
 @test "a database restart under load loses no acknowledged task" {
 	pgd_start 1 4 2000
 	pgd_start 2 4 2000
