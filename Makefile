@@ -199,7 +199,7 @@ endif
 # cli-memory: every bats file whose daemons take the helpers' store, again
 # on the memory store; not the store's own tests (sqlite, postgres), nor
 # those that start no daemon, nor the GPU ones.
-CLI_NOT_MEMORY := daemon-store daemon-store-kill daemon-pg serve-cuda gpu-test-backend \
+CLI_NOT_MEMORY := daemon-store daemon-store-kill daemon-pg daemon-pg-http serve-cuda gpu-test-backend \
 	      gguf-random cli-docs cli-settings cli-usage cli-completion chat-ux
 CLI_MEMORY := $(filter-out $(CLI_NOT_MEMORY:%=tests/cli/%.bats),$(wildcard tests/cli/*.bats))
 cli-memory: all

@@ -1,13 +1,16 @@
 /*
  * http-impl.h — what http.c (the server: listener, loop, routes, auth) and
- * http-oai.c (completions: submit, wait, stream) share. Private to them.
+ * http-oai.c (completions: submit, wait, stream) and http-pg.c (models on
+ * the shared queue) share. Private to them.
  */
 #ifndef PLOTD_HTTP_IMPL_H
 #define PLOTD_HTTP_IMPL_H
 
+#include <jansson.h>
 #include <microhttpd.h>
 
 #include "http.h"
+#include "pgshare.h"
 #include "plot/oai.h"
 
 enum { H_READING = 0, H_SUBMITTING, H_WAITING, H_STREAMING, H_READY, H_SENT };
@@ -46,7 +49,18 @@ struct hreq {
 	uint64_t delivered;         /* output bytes turned into SSE */
 	int role_sent, ended;
 	int drop;                   /* too far behind: the reader ends the stream with an error */
+	int sse_queued;             /* the SSE response is queued (H_STREAMING) */
 	struct hreq *next, *prev;   /* http's list of requests waiting on tasks */
+	/* a model on the shared queue (http-pg.c): the task is followed in the
+	 * database, wherever it runs, not in a local pool */
+	int on_pg;
+	struct pgshare_reader *pg;  /* the read in flight */
+	char *pg_out;               /* streaming: output not yet made SSE; whole: all of it */
+	size_t pg_len;
+	uint64_t pg_bytes, pg_chunks; /* output read so far */
+	int pg_state;               /* POOL_QUEUED until the end is read */
+	char *pg_error;
+	json_t *pg_json;            /* /v1/queues: the local figures, until the shared ones come */
 };
 
 struct http {
@@ -83,5 +97,21 @@ int http_oai_queue(struct hreq *r);               /* queue a streaming response 
 void http_oai_event(struct hreq *r);              /* its task changed */
 void http_oai_cancel(struct hreq *r);             /* the client left: cancel unless detached */
 void http_oai_free(struct hreq *r);
+
+/* http-pg.c: models on the shared queue (PostgreSQL) */
+int http_pg_model(const struct hreq *r);          /* r->m is on the shared queue */
+int http_pg_follow(struct hreq *r);               /* submitted: follow the task; -1: no memory */
+void http_pg_info(const struct hreq *r, struct pool_task_info *ti); /* what was read so far */
+/* The output read and not yet handed out (streaming: new output; whole:
+ * all of it), taken (the caller frees *out). */
+void http_pg_take(struct hreq *r, char **out, size_t *len);
+void http_pg_cancel(struct hreq *r);              /* the client left */
+/* The parking lot's routes for a task no local pool has: 1 when the
+ * database answers r (later), 0 when the local answer stands. */
+int http_pg_mailbox(struct hreq *r, uint64_t id);
+int http_pg_delete(struct hreq *r, uint64_t id);
+/* /v1/queues: queues (a json_t array, taken) plus the shared queue. */
+int http_pg_queues(struct hreq *r, json_t *queues);
+void http_pg_free(struct hreq *r);
 
 #endif

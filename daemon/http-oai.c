@@ -24,6 +24,11 @@
  *   reached the task's limit (its max_tokens, or without one the room its
  *   prompt left in the context), else "stop".
  *
+ *   A model on the shared queue (postgres): the task may run on any
+ *   daemon, so it is followed in the database instead of a pool
+ *   (http-pg.c); its reads fill r->pg_out and wake the request as a pool
+ *   note would, and everything below is the same (task_info, the fill).
+ *
  *   A client that disconnects cancels its task unless it asked to detach
  *   ("detach": true). A suspended connection's socket is not watched, so a
  *   client that leaves while its task is still queued is noticed at the
@@ -84,6 +89,11 @@ static void on_submitted(void *ctx, const struct submit_out *o)
 	r->task = o->task;
 	r->prompt_tokens = o->prompt_tokens;
 	r->max_tokens = o->max_tokens ? o->max_tokens : room_left(r);
+	if (r->on_pg && http_pg_follow(r) < 0) {
+		http_oai_cancel(r);
+		http_fail(r, 500, "nomem", "out of memory");
+		return;
+	}
 	http_wait_link(r);
 	if (r->stream) {
 		r->phase = H_STREAMING; /* http.c's step() queues the SSE response */
@@ -116,13 +126,9 @@ static int check_model(struct hreq *r, const struct oai_request *q)
 		http_fail(r, 503, "shutdown", "plotd is draining: no new tasks");
 		return -1;
 	}
-	if (m->store && m->store == durable_pg_store(d->durable)) { /* plotd.8 SHARED QUEUE */
-		http_fail(r, 501, "not_implemented", "model %s is on the shared queue (postgres), "
-			  "which the HTTP front does not serve yet: use the socket", m->name);
-		return -1;
-	}
 	r->m = m;
 	m->refs++; /* an unload frees m's pool only once no request holds it */
+	r->on_pg = http_pg_model(r); /* the task is followed in the database */
 	return 0;
 }
 
@@ -164,6 +170,16 @@ void http_oai_start(struct hreq *r, int kind)
 }
 
 /* ---- a whole response --------------------------------------------------------------- */
+
+/* The task as its pool, or for a model on the shared queue the database,
+ * says now. */
+static void task_info(struct hreq *r, struct pool_task_info *ti)
+{
+	if (r->on_pg)
+		http_pg_info(r, ti);
+	else if (pool_task_info(r->m->pool, r->task, ti) < 0)
+		ti->state = POOL_FAILED, ti->error[0] = 0, ti->chunks = 0, ti->output_bytes = 0;
+}
 
 static const char *finish_of(const struct hreq *r, uint64_t chunks)
 {
@@ -207,7 +223,9 @@ static void respond_whole(struct hreq *r, const struct pool_task_info *ti)
 		http_fail(r, st, code, "%s", msg);
 		return;
 	}
-	if (pool_result(r->m->pool, r->task, &out, &len, &state) < 0) {
+	if (r->on_pg) {
+		http_pg_take(r, &out, &len);
+	} else if (pool_result(r->m->pool, r->task, &out, &len, &state) < 0) {
 		http_fail(r, 404, "not_found", "task %llu not found", (unsigned long long)r->task);
 		return;
 	}
@@ -279,8 +297,7 @@ static void stream_end(struct hreq *r)
 	char msg[512];
 	const char *code;
 
-	if (pool_task_info(r->m->pool, r->task, &ti) < 0)
-		ti.state = POOL_FAILED, ti.error[0] = 0, ti.chunks = 0;
+	task_info(r, &ti);
 	if (r->hold_len) { /* a split sequence that never finished */
 		sse_text(r, r->hold, r->hold_len, NULL);
 		r->hold_len = 0;
@@ -308,8 +325,14 @@ static void stream_fill(struct hreq *r)
 {
 	char *data = NULL;
 	size_t len = 0, n = 0;
-	int state = 0;
-	int ev = pool_sub_take(r->sub, SSE_BATCH, SSE_BATCH_CHUNKS, &data, &len, &n, &state);
+	int state = 0, ev;
+
+	if (r->on_pg) { /* what the database gave since the last fill */
+		http_pg_take(r, &data, &len);
+		ev = len ? POOL_SUB_CHUNK : POOL_STATE_TERMINAL(r->pg_state) ? POOL_SUB_END : 0;
+	} else {
+		ev = pool_sub_take(r->sub, SSE_BATCH, SSE_BATCH_CHUNKS, &data, &len, &n, &state);
+	}
 
 	if (ev == POOL_SUB_CHUNK)
 		stream_chunk(r, data, len);
@@ -348,7 +371,7 @@ int http_oai_queue(struct hreq *r)
 {
 	char id[32];
 
-	if (pool_subscribe(r->m->pool, r->task, &r->sub) < 0) {
+	if (!r->on_pg && pool_subscribe(r->m->pool, r->task, &r->sub) < 0) {
 		http_fail(r, 404, "not_found", "task %llu not found", (unsigned long long)r->task);
 		return -1;
 	}
@@ -362,6 +385,7 @@ int http_oai_queue(struct hreq *r)
 	MHD_add_response_header(resp, "X-Plot-Task", id);
 	enum MHD_Result rc = MHD_queue_response(r->conn, 200, resp);
 	MHD_destroy_response(resp);
+	r->sse_queued = rc == MHD_YES;
 	return rc == MHD_YES ? 0 : -1;
 }
 
@@ -392,8 +416,7 @@ void http_oai_event(struct hreq *r)
 
 	if (!r->task || (r->phase != H_WAITING && r->phase != H_STREAMING))
 		return;
-	if (pool_task_info(r->m->pool, r->task, &ti) < 0)
-		ti.state = POOL_FAILED, ti.error[0] = 0, ti.chunks = 0, ti.output_bytes = 0;
+	task_info(r, &ti);
 	if (r->phase == H_WAITING) {
 		if (POOL_STATE_TERMINAL(ti.state)) {
 			http_wait_unlink(r);
@@ -401,7 +424,7 @@ void http_oai_event(struct hreq *r)
 		}
 		return;
 	}
-	if (r->sub)
+	if (r->sub || r->on_pg)
 		check_lag(r, &ti);
 	http_resume(r); /* the reader drains */
 }
@@ -410,6 +433,10 @@ void http_oai_cancel(struct hreq *r)
 {
 	if (!r->task || r->detach || r->ended || r->phase == H_SENT || !r->m || !r->m->pool)
 		return;
+	if (r->on_pg) {
+		http_pg_cancel(r);
+		return;
+	}
 	if (pool_cancel(r->m->pool, r->task) == 0)
 		log_msg(LOG_INFO, "pool %s: task %llu cancelled: its HTTP client disconnected",
 			r->m->name, (unsigned long long)r->task);
@@ -419,6 +446,7 @@ void http_oai_free(struct hreq *r)
 {
 	if (r->sub)
 		pool_sub_close(r->sub);
+	http_pg_free(r);
 	if (r->m)
 		r->m->refs--;
 	free(r->body);

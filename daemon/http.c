@@ -126,7 +126,7 @@ static unsigned status_of(int code)
 	case PROTO_E_QUEUE_FULL: return 429;
 	case PROTO_E_NOT_FOUND: return 404;
 	case PROTO_E_PERMISSION: return 403;
-	case PROTO_E_SHUTDOWN: return 503;
+	case PROTO_E_SHUTDOWN: case PROTO_E_STORE: return 503;
 	case PROTO_E_TIMEOUT: return 504;
 	case PROTO_E_STATE: return 409;
 	case PROTO_E_CAPACITY: case PROTO_E_INVALID: case PROTO_E_CONTEXT:
@@ -350,6 +350,8 @@ static void do_queues(struct hreq *r)
 	for (uint32_t i = 0; v && a && i < st.n_models; i++)
 		json_array_append_new(a, stats_json(&v[i]));
 	free(v);
+	if (v && a && http_pg_queues(r, a)) /* and the shared queue's, from the database */
+		return;
 	http_ready(r, v ? 200 : 500, dump(json_pack("{s:o}", "queues", a)));
 }
 
@@ -382,6 +384,8 @@ static void do_mailbox(struct hreq *r, const char *url)
 {
 	struct pool_task_info ti;
 	uint64_t id = path_id(url, routes[ROUTE_MAILBOX].path);
+	if (http_pg_mailbox(r, id)) /* not here: the shared queue's database answers */
+		return;
 	struct model *m = find_task(r, id, &ti);
 	char *out = NULL;
 	size_t len = 0;
@@ -407,6 +411,8 @@ static void do_cancel(struct hreq *r, const char *url)
 {
 	struct pool_task_info ti;
 	uint64_t id = path_id(url, routes[ROUTE_TASK].path);
+	if (http_pg_delete(r, id)) /* not here: cancelled in the shared queue's database */
+		return;
 	struct model *m = find_task(r, id, &ti);
 
 	if (!m)
@@ -531,7 +537,7 @@ static enum MHD_Result step(struct hreq *r)
 {
 	if (r->phase == H_READY)
 		return queue_ready(r);
-	if (r->phase == H_STREAMING && !r->sub) { /* submitted: start the SSE response */
+	if (r->phase == H_STREAMING && !r->sse_queued) { /* submitted: start the SSE response */
 		if (http_oai_queue(r) == 0)
 			return MHD_YES;
 		return r->phase == H_READY ? queue_ready(r) : MHD_NO;
@@ -785,7 +791,7 @@ static void stop_waiting(struct http *h)
 
 	for (r = h->waiting; r; r = next) {
 		next = r->next;
-		if (r->phase == H_STREAMING && r->sub) {
+		if (r->phase == H_STREAMING && r->sse_queued) {
 			r->drop = 1;
 			http_resume(r);
 			continue;

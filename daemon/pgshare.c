@@ -40,6 +40,9 @@
  *            a task held here does the same.
  *   reads    status/result of a task not in a local pool: pgq_get on the
  *            thread; with wait, asked again every 100 ms until it ends.
+ *            A tail (plot tail, plot run, and every HTTP read of a postgres
+ *            model's task) is pgshare-read.c's: one follower, whose reply
+ *            sink is a socket client or a front's callback.
  *   down     a failed statement with the connection gone: the beat
  *            reconnects with backoff (up to 5 s), then sweeps and claims
  *            (notifications sent meanwhile are lost; the beat covers them).
@@ -62,105 +65,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dispatch.h"
 #include "log.h"
-#include "pgshare.h"
-#include "plot/pgq.h"
-#include "submit.h"
+#include "pgshare-impl.h"
 
-#define PGSHARE_MAX_OFFER 32  /* models per offer */
-#define PGSHARE_CLAIM_CAP 64  /* tasks per model per claim */
-#define PGSHARE_WAIT_POLL_MS 100
-#define PGSHARE_TAIL_POLL_MS 50   /* a tail of a task running elsewhere */
-#define PGSHARE_BACKOFF_MAX_MS 5000
-
-enum { OP_SUBMIT, OP_CLAIM, OP_GET, OP_TAIL, OP_CANCEL, OP_CANCEL_ALL, OP_STATS, OP_LIST };
-#define PGSHARE_STATS_MAX 64 /* models and daemons in one stats reply */
-/* What a tail posts to the loop, in order. */
-enum { TAIL_HEAD, TAIL_CHUNK, TAIL_END, TAIL_ERR };
-
-/* Shared by a tail on the thread and its messages in the post queue: the
- * loop sets gone when the client left (or may not see the task). */
-struct tail_share {
-	int refs, gone; /* atomics */
-};
-
-struct offer {
-	char model[64];
-	uint64_t free_units, max_units;
-	unsigned skip_limit;
-	size_t slots;
-};
-
-struct op {
-	struct op *next;
-	int kind;
-	int rc;                     /* answer: 0 or a negative PGQ_E_* */
-	char err[256];
-	/* OP_SUBMIT */
-	struct pgq_submit s;
-	char *model, *label, *key;
-	void *request;
-	struct submit_cbs cb;
-	uint32_t prompt_tokens, max_tokens;
-	uint64_t id;
-	/* OP_CLAIM */
-	struct offer offers[PGSHARE_MAX_OFFER];
-	size_t noffers;
-	uint64_t units, running;
-	struct pgq_claimed *claimed;
-	size_t nclaimed;
-	/* OP_GET, OP_CANCEL */
-	uint64_t conn_num, req_id, task;
-	int type, wait;
-	uint32_t uid;               /* OP_CANCEL: the requester, and */
-	int owner;                  /* whether it is the daemon's owner */
-	uint64_t next_ms;
-	struct store_record rec;
-	/* OP_LIST (model: the filter, or NULL) */
-	struct pgq_list_args la;
-	struct store_record *recs;
-	uint64_t *pos;
-	size_t nrecs;
-	/* OP_CANCEL_ALL: the postgres models in scope; ids: what the local
-	 * pools cancelled, then what the database did */
-	char **models;
-	size_t nmodels;
-	uint64_t *ids;
-	size_t nids;
-	/* OP_STATS (model: the filter, or NULL) */
-	struct pgq_model_stat *mstat;
-	struct pgq_daemon_stat *dstat;
-	size_t nm, nd;
-	/* OP_TAIL, and its messages (msg: TAIL_*) */
-	struct tail_share *sh;
-	int follow, started, msg, state;
-	uint64_t seq;
-	char *data;
-	size_t len, cap;
-};
-
-struct pgshare {
-	struct pgq *q;
-	struct store *backend;      /* the store's lease table */
-	struct dispatch *d;
-	struct post *post;
-	pthread_t thread;
-	int started;
-	pthread_mutex_t mu;
-	struct op *head, *tail;
-	int stop;
-	int wake_fd;
-	uint64_t lease_ms, beat_ms, next_beat, backoff_ms;
-	int max_restarts;
-	uint64_t units, running;    /* the last offer's totals, for the heartbeat */
-	uint64_t dropped, replayed; /* the store's counts, logged so far */
-	struct op *waiters;         /* OP_GET with wait, thread only */
-	int claiming, again;        /* loop only */
-	char name[64];
-};
-
-static uint64_t mono_ms(void)
+uint64_t pgshare_mono_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -174,15 +82,9 @@ static uint64_t wall_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void share_unref(struct tail_share *sh)
+void pgshare_op_free(struct op *o)
 {
-	if (sh && __atomic_sub_fetch(&sh->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		free(sh);
-}
-
-static void op_free(struct op *o)
-{
-	share_unref(o->sh);
+	pgshare_reader_unref(o->sh);
 	free(o->data);
 	free(o->mstat);
 	free(o->dstat);
@@ -206,7 +108,7 @@ static void op_free(struct op *o)
 }
 
 /* Any thread: queue o for the claimer. */
-static void push(struct pgshare *ps, struct op *o)
+void pgshare_push(struct pgshare *ps, struct op *o)
 {
 	uint64_t one = 1;
 	pthread_mutex_lock(&ps->mu);
@@ -242,7 +144,7 @@ int pgshare_holds(struct pgshare *ps, uint64_t id)
 	return found;
 }
 
-static int is_pg_model(const struct pgshare *ps, const struct model *m)
+int pgshare_serves(const struct pgshare *ps, const struct model *m)
 {
 	return m->pool && m->store && m->store == durable_pg_store(ps->d->durable);
 }
@@ -291,7 +193,7 @@ static void on_offer(void *ctx, uint64_t key, void *arg, int live)
 	for (size_t i = 0; i < ms->n; i++) {
 		struct model *m = &ms->v[i];
 		struct pool_stats st;
-		if (!is_pg_model(ps, m))
+		if (!pgshare_serves(ps, m))
 			continue;
 		pool_stats(m->pool, &st);
 		o->units += st.max_units == POOL_UNLIMITED ? 0 : st.max_units;
@@ -301,7 +203,7 @@ static void on_offer(void *ctx, uint64_t key, void *arg, int live)
 	}
 	ps->again = 0;
 	ps->claiming = 1;
-	push(ps, o);
+	pgshare_push(ps, o);
 }
 
 /* Loop: start claimed task c in its pool, under its id and lease. */
@@ -341,7 +243,7 @@ static void on_claimed(void *ctx, uint64_t key, void *arg, int live)
 		if (o->nclaimed || ps->again)
 			on_offer(ps, 0, NULL, 1);
 	}
-	op_free(o);
+	pgshare_op_free(o);
 }
 
 /* post_send: a lease was lost (requeued, failed, cancelled elsewhere). */
@@ -382,7 +284,7 @@ static void on_submitted(void *ctx, uint64_t key, void *arg, int live)
 		log_msg(LOG_INFO, "pool %s: task %llu submitted to the shared queue%s", o->model,
 			(unsigned long long)o->id, o->rc == 1 ? " (a repeated key)" : "");
 	o->cb.done(o->cb.ctx, &out);
-	op_free(o);
+	pgshare_op_free(o);
 }
 
 static uint64_t timeout_ms_of(struct model *m, const struct pool_submit *sub)
@@ -411,7 +313,7 @@ void pgshare_submit(struct pgshare *ps, struct model *m, struct pool_submit *sub
 		struct submit_out out = { .code = PROTO_E_NOMEM };
 		snprintf(out.msg, sizeof out.msg, "out of memory");
 		if (o)
-			op_free(o);
+			pgshare_op_free(o);
 		cb->done(cb->ctx, &out);
 		return;
 	}
@@ -433,12 +335,12 @@ void pgshare_submit(struct pgshare *ps, struct model *m, struct pool_submit *sub
 		on_submitted(ps, 0, o, 1);
 		return;
 	}
-	push(ps, o);
+	pgshare_push(ps, o);
 }
 
 /* ---- reads of tasks held elsewhere ----------------------------------------- */
 
-static void record_to_proto(const struct store_record *r, struct proto_task_info *out)
+void pgshare_record_to_proto(const struct store_record *r, struct proto_task_info *out)
 {
 	uint64_t now = wall_ns();
 	uint64_t end = r->ended_ns ? r->ended_ns : now;
@@ -486,7 +388,7 @@ static void on_got(void *ctx, uint64_t key, void *arg, int live)
 			   (unsigned long long)o->task);
 	} else if (o->type == PROTO_T_STATUS) {
 		proto_msg_ok(&r, &req);
-		record_to_proto(&o->rec, &r.u.task);
+		pgshare_record_to_proto(&o->rec, &r.u.task);
 		conn_send(c, &r);
 	} else {
 		proto_msg_ok(&r, &req);
@@ -497,62 +399,7 @@ static void on_got(void *ctx, uint64_t key, void *arg, int live)
 		r.u.result.error = POOL_STATE_TERMINAL(o->rec.state) ? o->rec.error : NULL;
 		conn_send(c, &r);
 	}
-	op_free(o);
-}
-
-static void send_stream(struct conn *c, struct op *o)
-{
-	struct proto_msg m;
-
-	if (o->msg == TAIL_CHUNK) {
-		proto_msg_init(&m, PROTO_T_CHUNK, o->req_id);
-		m.u.chunk.task = o->task;
-		m.u.chunk.data = o->data;
-		m.u.chunk.len = o->len;
-	} else {
-		struct proto_task_info pi;
-		record_to_proto(&o->rec, &pi);
-		proto_msg_init(&m, PROTO_T_END, o->req_id);
-		m.u.end.task = o->task;
-		m.u.end.state = o->rec.state;
-		m.u.end.error = o->rec.error;
-		m.u.end.wait_secs = pi.wait_secs;
-		m.u.end.run_secs = pi.run_secs;
-	}
-	if (conn_send_stream(c, &m) < 0)
-		__atomic_store_n(&o->sh->gone, 1, __ATOMIC_RELEASE);
-}
-
-/* post_send: one message of a tail, in order. */
-static void on_tail(void *ctx, uint64_t key, void *arg, int live)
-{
-	struct pgshare *ps = ctx;
-	struct op *o = arg;
-	struct conn *c = live && !__atomic_load_n(&o->sh->gone, __ATOMIC_ACQUIRE)
-			 ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
-	struct proto_msg req, r;
-
-	(void)key;
-	proto_msg_init(&req, PROTO_T_SUBSCRIBE, o->req_id);
-	if (!c) {
-		__atomic_store_n(&o->sh->gone, 1, __ATOMIC_RELEASE);
-	} else if (o->msg == TAIL_ERR) {
-		conn_error(c, &req, o->rc == -PGQ_E_NOTFOUND ? PROTO_E_NOT_FOUND : PROTO_E_STORE,
-			   "task %llu %s", (unsigned long long)o->task,
-			   o->rc == -PGQ_E_NOTFOUND ? "not found" : o->err);
-	} else if (o->msg == TAIL_HEAD && c->role != ROLE_OWNER &&
-		   o->rec.owner_uid != c->peer.uid) {
-		__atomic_store_n(&o->sh->gone, 1, __ATOMIC_RELEASE);
-		conn_error(c, &req, PROTO_E_PERMISSION, "task %llu belongs to another user",
-			   (unsigned long long)o->task);
-	} else if (o->msg == TAIL_HEAD) {
-		proto_msg_ok(&r, &req);
-		record_to_proto(&o->rec, &r.u.task);
-		conn_send(c, &r);
-	} else {
-		send_stream(c, o);
-	}
-	op_free(o);
+	pgshare_op_free(o);
 }
 
 /* post_send: the database's answer to a cancel. */
@@ -560,10 +407,14 @@ static void on_cancelled(void *ctx, uint64_t key, void *arg, int live)
 {
 	struct pgshare *ps = ctx;
 	struct op *o = arg;
-	struct conn *c = live ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
+	struct conn *c = live && !o->sh ? conn_by_num(ps->d->conns, o->conn_num) : NULL;
 	struct proto_msg req, r;
 
 	(void)key;
+	if (o->sh) { /* a front's callback (HTTP) */
+		pgshare_read_answer(ps, o, live);
+		return;
+	}
 	proto_msg_init(&req, PROTO_T_CANCEL, o->req_id);
 	if (!c && o->rc == 0 && live) {
 		log_msg(LOG_INFO, "task %llu cancelled in the shared queue: its run client "
@@ -591,7 +442,7 @@ static void on_cancelled(void *ctx, uint64_t key, void *arg, int live)
 		r.u.cancelled.n_tasks = 1;
 		conn_send(c, &r);
 	}
-	op_free(o);
+	pgshare_op_free(o);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -629,7 +480,7 @@ static void on_cancelled_all(void *ctx, uint64_t key, void *arg, int live)
 		r.u.cancelled.n_tasks = (uint32_t)n;
 		conn_send(c, &r);
 	}
-	op_free(o);
+	pgshare_op_free(o);
 }
 
 /* Loop: the stats reply: the local pools, then the shared queue's models
@@ -682,12 +533,16 @@ static void on_stats(void *ctx, uint64_t key, void *arg, int live)
 	struct proto_msg req;
 
 	(void)key;
+	if (o->sh) { /* a front's callback (HTTP) */
+		pgshare_read_answer(ps, o, live);
+		return;
+	}
 	proto_msg_init(&req, PROTO_T_STATS, o->req_id);
 	if (c && o->rc < 0)
 		conn_error(c, &req, PROTO_E_STORE, "stats of the shared queue: %s", o->err);
 	else if (c)
 		send_stats(ps, c, o, &req);
-	op_free(o);
+	pgshare_op_free(o);
 }
 
 static int stats_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req)
@@ -703,7 +558,7 @@ static int stats_request(struct pgshare *ps, struct conn *c, const struct proto_
 	o->kind = OP_STATS;
 	o->conn_num = c->num;
 	o->req_id = req->id;
-	push(ps, o);
+	pgshare_push(ps, o);
 	return 1;
 }
 
@@ -724,7 +579,7 @@ static void on_listed(void *ctx, uint64_t key, void *arg, int live)
 		conn_error(c, &req, PROTO_E_NOMEM, "out of memory");
 	} else if (c) {
 		for (size_t i = 0; i < o->nrecs; i++) {
-			record_to_proto(&o->recs[i], &v[i]);
+			pgshare_record_to_proto(&o->recs[i], &v[i]);
 			v[i].position = o->pos[i];
 			if (!o->owner && o->recs[i].owner_uid != o->uid)
 				v[i].label = v[i].error = NULL; /* another user's: redacted */
@@ -735,7 +590,7 @@ static void on_listed(void *ctx, uint64_t key, void *arg, int live)
 		conn_send(c, &r);
 	}
 	free(v);
-	op_free(o);
+	pgshare_op_free(o);
 }
 
 /* Every model of the filter is on the shared queue: the database lists. */
@@ -744,9 +599,9 @@ static int all_pg(struct pgshare *ps, const char *name)
 	struct models *ms = ps->d->models;
 	struct model *m = name ? models_find(ms, name) : NULL;
 	if (name)
-		return m && !strcmp(m->name, name) && is_pg_model(ps, m);
+		return m && !strcmp(m->name, name) && pgshare_serves(ps, m);
 	for (size_t i = 0; i < ms->n; i++)
-		if (!is_pg_model(ps, &ms->v[i]))
+		if (!pgshare_serves(ps, &ms->v[i]))
 			return 0;
 	return ms->n > 0;
 }
@@ -770,33 +625,15 @@ static int list_request(struct pgshare *ps, struct conn *c, const struct proto_m
 					.since_secs = f->has & PROTO_HAS_F_SINCE ? f->since_secs : 0,
 					.limit = f->has & PROTO_HAS_F_LIMIT && f->limit < PROTO_MAX_ARRAY
 						 ? f->limit : PROTO_MAX_ARRAY };
-	push(ps, o);
+	pgshare_push(ps, o);
 	return 1;
 }
 
-static int local_task(struct pgshare *ps, uint64_t task)
+int pgshare_local(struct pgshare *ps, uint64_t task)
 {
 	struct pool_task_info ti;
 	struct model *m = models_for_task(ps->d->models, task);
 	return m && m->pool && pool_task_info(m->pool, task, &ti) == 0;
-}
-
-/* A subscribe to a task held elsewhere: a tail that polls the database. */
-static int tail_request(struct pgshare *ps, struct conn *c, const struct proto_msg *req)
-{
-	struct op *o = calloc(1, sizeof *o);
-	struct tail_share *sh = calloc(1, sizeof *sh);
-	if (!o || !sh) {
-		free(o);
-		free(sh);
-		return 0;
-	}
-	sh->refs = 1;
-	*o = (struct op){ .kind = OP_TAIL, .conn_num = c->num, .req_id = req->id,
-			  .task = req->u.task_ref.task, .follow = req->u.task_ref.follow,
-			  .sh = sh };
-	push(ps, o);
-	return 1;
 }
 
 /* The postgres models a cancel --all covers (only, or all served here). */
@@ -808,7 +645,7 @@ static int scope_models(struct pgshare *ps, const char *only, struct op *o)
 		return -1;
 	for (size_t i = 0; i < ms->n; i++) {
 		struct model *m = &ms->v[i];
-		if (!is_pg_model(ps, m) || (only && strcmp(only, m->name) != 0))
+		if (!pgshare_serves(ps, m) || (only && strcmp(only, m->name) != 0))
 			continue;
 		if (!(o->models[o->nmodels] = strdup(m->name)))
 			return -1;
@@ -824,7 +661,7 @@ int pgshare_cancel_all(struct pgshare *ps, struct conn *c, const struct proto_ms
 	if (!o)
 		return 0;
 	if (scope_models(ps, req->u.cancel.model, o) < 0 || o->nmodels == 0) {
-		op_free(o);
+		pgshare_op_free(o);
 		return 0; /* no postgres model: the local pools said it all */
 	}
 	o->kind = OP_CANCEL_ALL;
@@ -834,7 +671,7 @@ int pgshare_cancel_all(struct pgshare *ps, struct conn *c, const struct proto_ms
 	o->owner = c->role == ROLE_OWNER;
 	o->ids = done;
 	o->nids = n;
-	push(ps, o);
+	pgshare_push(ps, o);
 	return 1;
 }
 
@@ -848,12 +685,12 @@ void pgshare_conn_closed(struct pgshare *ps, struct conn *c)
 			log_msg(LOG_INFO, "pool %s: task %llu cancelled: its run client %llu "
 				"disconnected", m->name, (unsigned long long)id,
 				(unsigned long long)c->num);
-		} else if ((!m || !local_task(ps, id)) && (o = calloc(1, sizeof *o))) {
+		} else if ((!m || !pgshare_local(ps, id)) && (o = calloc(1, sizeof *o))) {
 			/* held elsewhere or still queued: in the database (no reply) */
 			*o = (struct op){ .kind = OP_CANCEL, .conn_num = 0, .task = id,
 					  .uid = (uint32_t)c->peer.uid,
 					  .owner = c->role == ROLE_OWNER };
-			push(ps, o);
+			pgshare_push(ps, o);
 		}
 	}
 }
@@ -869,17 +706,17 @@ int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *
 	if (ps && req->type == PROTO_T_QUEUE)
 		return list_request(ps, c, req);
 	if (ps && req->type == PROTO_T_SUBSCRIBE)
-		return !local_task(ps, task) && tail_request(ps, c, req);
+		return !pgshare_local(ps, task) && pgshare_tail_request(ps, c, req);
 	if (ps && req->type == PROTO_T_CANCEL) {
 		const struct proto_cancel *cr = &req->u.cancel;
 		struct op *o;
-		if (cr->all || cr->n_tasks != 1 || local_task(ps, cr->tasks[0]) ||
+		if (cr->all || cr->n_tasks != 1 || pgshare_local(ps, cr->tasks[0]) ||
 		    !(o = calloc(1, sizeof *o)))
 			return 0;
 		*o = (struct op){ .kind = OP_CANCEL, .conn_num = c->num, .req_id = req->id,
 				  .task = cr->tasks[0], .uid = (uint32_t)c->peer.uid,
 				  .owner = c->role == ROLE_OWNER };
-		push(ps, o);
+		pgshare_push(ps, o);
 		return 1;
 	}
 	if (!ps || (req->type != PROTO_T_STATUS && req->type != PROTO_T_RESULT))
@@ -892,7 +729,7 @@ int pgshare_request(struct pgshare *ps, struct conn *c, const struct proto_msg *
 		return 0;
 	*o = (struct op){ .kind = OP_GET, .conn_num = c->num, .req_id = req->id, .task = task,
 			  .type = req->type, .wait = req->u.task_ref.wait };
-	push(ps, o);
+	pgshare_push(ps, o);
 	return 1;
 }
 
@@ -958,93 +795,13 @@ static void thread_get(struct pgshare *ps, struct op *o)
 	store_record_clear(&o->rec);
 	o->rc = pgq_get(ps->q, o->task, &o->rec, NULL, o->err, sizeof o->err);
 	if (o->rc == 0 && o->wait && !POOL_STATE_TERMINAL(o->rec.state)) {
-		o->next_ms = mono_ms() + PGSHARE_WAIT_POLL_MS;
+		o->next_ms = pgshare_mono_ms() + PGSHARE_WAIT_POLL_MS;
 		o->next = ps->waiters;
 		ps->waiters = o;
 		return;
 	}
 	if (post_send(ps->post, on_got, ps, o) < 0)
-		op_free(o);
-}
-
-/* A message of tail t for the loop; its data and record move into it. */
-static void tail_post(struct pgshare *ps, struct op *t, int msg)
-{
-	struct op *m = calloc(1, sizeof *m);
-	if (!m)
-		return;
-	*m = (struct op){ .kind = OP_TAIL, .msg = msg, .conn_num = t->conn_num,
-			  .req_id = t->req_id, .task = t->task, .rc = t->rc, .sh = t->sh,
-			  .data = t->data, .len = t->len };
-	__atomic_add_fetch(&t->sh->refs, 1, __ATOMIC_ACQ_REL);
-	memcpy(m->err, t->err, sizeof m->err);
-	if (msg != TAIL_CHUNK) {
-		m->rec = t->rec;
-		memset(&t->rec, 0, sizeof t->rec);
-	}
-	t->data = NULL;
-	t->len = t->cap = 0;
-	if (post_send(ps->post, on_tail, ps, m) < 0)
-		op_free(m);
-}
-
-static void tail_collect(void *arg, uint64_t seq, const void *data, size_t len)
-{
-	struct op *t = arg;
-	(void)seq;
-	if (t->len + len > t->cap) {
-		size_t n = (t->len + len) * 2;
-		char *d = realloc(t->data, n);
-		if (!d)
-			return; /* the chunk is lost to this reader only */
-		t->data = d;
-		t->cap = n;
-	}
-	memcpy(t->data + t->len, data, len);
-	t->len += len;
-}
-
-/* One round of a tail: its header first, then the chunks appended since the
- * last round, then its end. Returns 1 while it goes on. */
-static int tail_step(struct pgshare *ps, struct op *t)
-{
-	if (__atomic_load_n(&t->sh->gone, __ATOMIC_ACQUIRE))
-		return 0;
-	if (!t->started) {
-		t->rc = pgq_get(ps->q, t->task, &t->rec, NULL, t->err, sizeof t->err);
-		if (t->rc < 0) {
-			tail_post(ps, t, TAIL_ERR);
-			return 0;
-		}
-		free(t->rec.output); /* the output comes as chunks */
-		t->rec.output = NULL;
-		t->rec.output_len = 0;
-		tail_post(ps, t, TAIL_HEAD);
-		t->started = 1;
-	}
-	t->rc = pgq_output_since(ps->q, t->task, t->seq, tail_collect, t, &t->seq, &t->state,
-				 t->err, sizeof t->err);
-	if (t->len)
-		tail_post(ps, t, TAIL_CHUNK);
-	if (t->rc < 0 && t->rc != -PGQ_E_QUERY)
-		return 0;
-	if (t->rc == 0 && (POOL_STATE_TERMINAL(t->state) || !t->follow)) {
-		if (pgq_get(ps->q, t->task, &t->rec, NULL, t->err, sizeof t->err) == 0)
-			tail_post(ps, t, TAIL_END);
-		return 0;
-	}
-	t->next_ms = mono_ms() + PGSHARE_TAIL_POLL_MS;
-	return 1;
-}
-
-static void thread_tail(struct pgshare *ps, struct op *o)
-{
-	if (!tail_step(ps, o)) {
-		op_free(o);
-		return;
-	}
-	o->next = ps->waiters;
-	ps->waiters = o;
+		pgshare_op_free(o);
 }
 
 /* Cancel a task held elsewhere (or queued): its owner or the daemon's. */
@@ -1061,7 +818,7 @@ static void thread_cancel(struct pgshare *ps, struct op *o)
 		o->rc = -PGQ_E_STATE;
 	}
 	if (post_send(ps->post, on_cancelled, ps, o) < 0)
-		op_free(o);
+		pgshare_op_free(o);
 }
 
 /* Cancel --all in the database: the requester's tasks (every one for the
@@ -1081,7 +838,7 @@ static void thread_cancel_all(struct pgshare *ps, struct op *o)
 	}
 	free(ids);
 	if (post_send(ps->post, on_cancelled_all, ps, o) < 0)
-		op_free(o);
+		pgshare_op_free(o);
 }
 
 static void thread_stats(struct pgshare *ps, struct op *o)
@@ -1096,14 +853,14 @@ static void thread_stats(struct pgshare *ps, struct op *o)
 				  PGSHARE_STATS_MAX, &o->nd, o->err, sizeof o->err);
 	}
 	if (post_send(ps->post, on_stats, ps, o) < 0)
-		op_free(o);
+		pgshare_op_free(o);
 }
 
 static void thread_list(struct pgshare *ps, struct op *o)
 {
 	o->rc = pgq_list(ps->q, &o->la, &o->recs, &o->pos, &o->nrecs, o->err, sizeof o->err);
 	if (post_send(ps->post, on_listed, ps, o) < 0)
-		op_free(o);
+		pgshare_op_free(o);
 }
 
 static void run_op(struct pgshare *ps, struct op *o)
@@ -1122,7 +879,7 @@ static void run_op(struct pgshare *ps, struct op *o)
 	else if (o->kind == OP_CLAIM)
 		thread_claim(ps, o);
 	else if (o->kind == OP_TAIL)
-		thread_tail(ps, o);
+		pgshare_thread_tail(ps, o);
 	else
 		thread_get(ps, o);
 }
@@ -1156,7 +913,7 @@ static struct op *reads_ended(struct pgshare *ps, struct op *due)
 	for (struct op *o = due, *nx; o; o = nx) {
 		nx = o->next;
 		if (o->kind == OP_GET && st[i++] >= 0 && !POOL_STATE_TERMINAL(st[i - 1])) {
-			o->next_ms = mono_ms() + PGSHARE_WAIT_POLL_MS;
+			o->next_ms = pgshare_mono_ms() + PGSHARE_WAIT_POLL_MS;
 			o->next = ps->waiters;
 			ps->waiters = o;
 		} else {
@@ -1171,7 +928,7 @@ static struct op *reads_ended(struct pgshare *ps, struct op *due)
 
 static void run_waiters(struct pgshare *ps)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = pgshare_mono_ms();
 	struct op *due = NULL, **pp = &ps->waiters;
 	while (*pp) {
 		struct op *o = *pp;
@@ -1265,7 +1022,7 @@ static void beat(struct pgshare *ps)
 				ps->backoff_ms = PGSHARE_BACKOFF_MAX_MS;
 			log_msg(LOG_WARN, "postgres: reconnect failed (next try in %llu ms): %s",
 				(unsigned long long)ps->backoff_ms, err);
-			ps->next_beat = mono_ms() + ps->backoff_ms;
+			ps->next_beat = pgshare_mono_ms() + ps->backoff_ms;
 			return;
 		}
 		log_msg(LOG_INFO, "postgres: reconnected");
@@ -1278,7 +1035,7 @@ static void beat(struct pgshare *ps)
 		log_msg(LOG_INFO, "postgres: sweep: %zu requeued, %zu failed, %zu expired, "
 			"%zu timed out", sw.requeued, sw.failed, sw.expired, sw.timed_out);
 	flush_pending(ps);
-	ps->next_beat = mono_ms() + ps->beat_ms;
+	ps->next_beat = pgshare_mono_ms() + ps->beat_ms;
 	post_note(ps->post, on_offer, ps, 0);
 }
 
@@ -1306,7 +1063,7 @@ static struct op *take_ops(struct pgshare *ps, int *stop)
 
 static int poll_timeout(struct pgshare *ps)
 {
-	uint64_t now = mono_ms(), until = ps->next_beat;
+	uint64_t now = pgshare_mono_ms(), until = ps->next_beat;
 	for (struct op *o = ps->waiters; o; o = o->next)
 		if (o->next_ms < until)
 			until = o->next_ms;
@@ -1349,7 +1106,7 @@ static void *thread_main(void *arg)
 		}
 		if (stop)
 			break;
-		if (mono_ms() >= ps->next_beat)
+		if (pgshare_mono_ms() >= ps->next_beat)
 			beat(ps);
 		run_waiters(ps);
 		wait_events(ps);
@@ -1428,11 +1185,11 @@ void pgshare_free(struct pgshare *ps)
 		if (o->kind == OP_SUBMIT)
 			on_submitted(ps, 0, o, 0); /* the loop stopped: dropped */
 		else
-			op_free(o);
+			pgshare_op_free(o);
 	}
 	for (struct op *o = ps->waiters, *nx; o; o = nx) {
 		nx = o->next;
-		op_free(o);
+		pgshare_op_free(o);
 	}
 	pgq_free(ps->q);
 	if (ps->wake_fd >= 0)

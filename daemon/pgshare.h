@@ -20,6 +20,8 @@ struct dispatch;
 struct model;
 struct conn;
 struct submit_cbs;
+struct pgq_model_stat;
+struct pgq_daemon_stat;
 
 /* Startup, before the loop runs: connect the claimer (a second connection
  * beside the store's), LISTEN. backend is the postgres store (its lease
@@ -56,5 +58,57 @@ int pgshare_cancel_all(struct pgshare *ps, struct conn *c, const struct proto_ms
 /* Loop: a client that ran tasks in the foreground (plot run) went away:
  * cancel them, here or in the database. */
 void pgshare_conn_closed(struct pgshare *ps, struct conn *c);
+/* Whether model m is on the shared queue (its pool writes to postgres). */
+int pgshare_serves(const struct pgshare *ps, const struct model *m);
+/* Loop: whether a local pool has task (claimed here, or ended here). */
+int pgshare_local(struct pgshare *ps, uint64_t task);
+
+/* ---- reads for a front other than the socket (HTTP: pgshare-read.c) ----
+ * What the database says of a task, handed to the front's callback on the
+ * loop thread, in order. Every database call runs on the claimer thread. */
+enum {
+	PGSHARE_READ_HEAD,      /* a follow's first look at the task: rec */
+	PGSHARE_READ_CHUNK,     /* output appended since the last: data, len */
+	PGSHARE_READ_END,       /* the task ended (or, without follow, now): rec */
+	PGSHARE_READ_ERR,       /* code (PROTO_E_NOT_FOUND, PROTO_E_STORE), msg */
+	PGSHARE_READ_CANCELLED, /* code 0, or NOT_FOUND, STATE (rec: how it
+				 * ended), STORE (msg) */
+	PGSHARE_READ_STATS,     /* the shared queue: models, daemons */
+};
+struct pgshare_read {
+	int kind;
+	uint64_t task;
+	int code;
+	const char *msg;
+	const struct store_record *rec; /* with a whole read's END: the output */
+	const char *data;
+	size_t len;
+	uint64_t chunks;        /* output chunks read so far (rows appended) */
+	const struct pgq_model_stat *models;
+	size_t n_models;
+	const struct pgq_daemon_stat *daemons;
+	size_t n_daemons;
+};
+typedef void (*pgshare_read_fn)(void *ctx, const struct pgshare_read *ev);
+struct pgshare_reader; /* a handle on a read in flight */
+
+/* Loop: follow task in the database: HEAD, the CHUNKs as they are
+ * appended, then END when it ends (without follow: END at once, with the
+ * state now). whole: no CHUNKs, END carries the whole output. A task
+ * unknown or a database that fails at the start: ERR. Returns the handle
+ * (stop it when the consumer leaves), or NULL when out of memory. */
+struct pgshare_reader *pgshare_follow(struct pgshare *ps, uint64_t task, int follow, int whole,
+				      pgshare_read_fn fn, void *ctx);
+/* Loop: cancel task in the database, as the daemon's owner (HTTP's
+ * requests are the owner's): one CANCELLED. */
+struct pgshare_reader *pgshare_cancel_task(struct pgshare *ps, uint64_t task,
+					   pgshare_read_fn fn, void *ctx);
+/* Loop: the shared queue's figures: one STATS, or ERR. */
+struct pgshare_reader *pgshare_stats_read(struct pgshare *ps, pgshare_read_fn fn, void *ctx);
+/* Loop: the consumer leaves: fn is never called again. Takes r (NULL ok). */
+void pgshare_reader_stop(struct pgshare_reader *r);
+/* Loop: the consumer lets go of r but still wants its answers (fn's ctx
+ * outlives them). Takes r (NULL ok). */
+void pgshare_reader_drop(struct pgshare_reader *r);
 
 #endif

@@ -254,13 +254,16 @@ int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, char *runner, 
 /* Output appended after chunk after_seq (0: from the start), for a tail of a
  * task running on any daemon: fn gets each chunk in order; *last_seq is the
  * last chunk's number (after_seq if none: pass it back next time) and *state
- * the task's state now (stop once it is terminal and nothing came). A tail
+ * the task's state now (stop once it is terminal and nothing came);
+ * *attempts (if not NULL) its attempts now: a change means the run that
+ * wrote the chunks read before was lost and its output deleted, and what
+ * came is the new run's from its start (a follower must not splice). A tail
  * is a short poll of this (say every 50-100 ms while the task runs): no
  * NOTIFY per chunk, which would serialise every appending commit on the
  * server's notify queue lock. */
 typedef void (*pgq_chunk_fn)(void *arg, uint64_t seq, const void *data, size_t len);
 int pgq_output_since(struct pgq *q, uint64_t id, uint64_t after_seq, pgq_chunk_fn fn, void *arg,
-		     uint64_t *last_seq, int *state, char *err, size_t errlen);
+		     uint64_t *last_seq, int *state, int *attempts, char *err, size_t errlen);
 
 /* What plot queue / plot list ask of the whole database. */
 struct pgq_list_args {

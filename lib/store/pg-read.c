@@ -79,12 +79,12 @@ int pgq_get(struct pgq *q, uint64_t id, struct store_record *out, char *runner, 
 }
 
 static const char SQL_SINCE[] =
-	"SELECT t.state, o.seq, o.data FROM plot_tasks t"
+	"SELECT t.state, o.seq, o.data, t.attempts FROM plot_tasks t"
 	" LEFT JOIN plot_output o ON o.task_id = t.id AND o.seq > $2"
 	" WHERE t.id = $1 ORDER BY o.seq";
 
 int pgq_output_since(struct pgq *q, uint64_t id, uint64_t after_seq, pgq_chunk_fn fn, void *arg,
-		     uint64_t *last_seq, int *state, char *err, size_t errlen)
+		     uint64_t *last_seq, int *state, int *attempts, char *err, size_t errlen)
 {
 	char is[24], as[24];
 	pgq_u64s(is, id);
@@ -100,6 +100,8 @@ int pgq_output_since(struct pgq *q, uint64_t id, uint64_t after_seq, pgq_chunk_f
 		rc = -PGQ_E_NOTFOUND;
 	}
 	*state = n ? atoi(PQgetvalue(r, 0, 0)) : -1;
+	if (attempts)
+		*attempts = n ? atoi(PQgetvalue(r, 0, 3)) : -1;
 	for (int i = 0; rc == 0 && i < n && !PQgetisnull(r, i, 1); i++) {
 		void *data;
 		size_t len;

@@ -14,95 +14,7 @@
 # every 200 ms), so a dead daemon's tasks move within about a second.
 
 load helpers
-
-setup_file() {
-	[ -n "${PGHOST:-}" ] && [ -n "${PLOT_PG_DIR:-}" ] || {
-		echo "# no PostgreSQL cluster: run under tests/tools/pg-cluster.sh run" >&2
-		return 1
-	}
-}
-
-setup() {
-	plot_setup
-	PGDB="plot_t${BATS_SUITE_TEST_NUMBER}_$$"
-	createdb "$PGDB"
-	PGD_PIDS=()
-}
-
-teardown() {
-	local i ok=0
-	for i in "${!PGD_PIDS[@]}"; do
-		[ -n "${PGD_PIDS[$i]}" ] || continue
-		kill -INT "${PGD_PIDS[$i]}" 2>/dev/null || true
-		kill -INT "${PGD_PIDS[$i]}" 2>/dev/null || true
-	done
-	for i in "${!PGD_PIDS[@]}"; do
-		[ -n "${PGD_PIDS[$i]}" ] || continue
-		PLOTD_PID=${PGD_PIDS[$i]}
-		wait_until plotd_gone || { kill -KILL "$PLOTD_PID"; ok=1; }
-		wait "$PLOTD_PID" 2>/dev/null || { [ $? -lt 128 ] || ok=1; }
-		assert_no_sanitizer "$BATS_TEST_TMPDIR/d$i/err" || ok=1
-	done
-	PLOTD_PID=""
-	plot_teardown || ok=1
-	dropdb --if-exists "$PGDB" 2>/dev/null || true
-	return $ok
-}
-
-# pgd_config N UNITS [TOKENS_PER_SEC] [DEPTH]: daemon N's config ($PGD_LEASE_MS
-# overrides the lease).
-pgd_config() {
-	local n=$1 units=$2 tps=${3:-1000} depth=${4:-100} d="$BATS_TEST_TMPDIR/d$1"
-	mkdir -p -m 700 "$d"
-	cat >"$d/plot.yaml" <<-EOF
-	parking_lot:
-	  pool:    { max_running: 8 }
-	  limits:  { max_units: $units, max_queue_depth: $depth, timeout_secs: 120 }
-	  queue:   { backend: postgres }
-	  mailbox: { backend: postgres }
-	daemon:    { log_level: debug }
-	postgres:
-	  url: "postgresql:///$PGDB?host=$PGHOST&port=$PGPORT&user=$PGUSER"
-	  name: d$n
-	  lease_ms: ${PGD_LEASE_MS:-600}
-	default_model: echo
-	models:
-	  - name: echo
-	    executor: synthetic
-	    params: { tokens_per_sec: $tps }
-	EOF
-}
-
-# pgd_start N UNITS [TPS] [DEPTH]: start daemon N; wait until it listens.
-pgd_start() {
-	local n=$1 d="$BATS_TEST_TMPDIR/d$1"
-	pgd_config "$@"
-	XDG_STATE_HOME="$d/state" "$PLOTD" --config "$d/plot.yaml" --socket "$d/s" \
-		--pid-file "$d/pid" </dev/null >/dev/null 2>>"$d/err" 3>&- &
-	PGD_PIDS[$n]=$!
-	wait_until pgd_ready "$n"
-}
-
-pgd_ready() {
-	kill -0 "${PGD_PIDS[$1]}" 2>/dev/null || { sed 's/^/# /' "$BATS_TEST_TMPDIR/d$1/err" >&2; return 2; }
-	[ "$(cat "$BATS_TEST_TMPDIR/d$1/pid" 2>/dev/null)" = "${PGD_PIDS[$1]}" ]
-}
-
-# p N ARGS...: plot against daemon N.
-p() {
-	local n=$1
-	shift
-	"$PLOT" --socket "$BATS_TEST_TMPDIR/d$n/s" "$@"
-}
-
-sql() {
-	psql -X -A -t -q -d "$PGDB" -c "$1"
-}
-
-# sql_is QUERY VALUE: the query answers VALUE now (for wait_until)
-sql_is() {
-	[ "$(sql "$1")" = "$2" ]
-}
+load pg-helpers
 
 # every task of the database is done (state 2, enum pool_state)
 all_done() {
@@ -241,6 +153,30 @@ admissions() {
 		grep -Eq "pool echo: task $id admitted" "$BATS_TEST_TMPDIR/d2/err"
 		[ "$(grep -Ec "pool echo: task $id admitted" "$BATS_TEST_TMPDIR/d2/err")" = 1 ]
 	done
+}
+
+@test "a tail whose task's runner dies mid-output ends with an error: the lost run is never spliced into the new one" {
+	pgd_start 1 1 20      # the runner: 40 words take 2 s
+	words=$(seq -s ' ' 1 40)
+	id=$(p 1 submit "$words")
+	wait_until sql_is "SELECT count(*) > 0 FROM plot_output WHERE task_id = $id" t
+	pgd_start 2 1 1000    # the follower; it takes the task once d1's lease expires
+	p 2 tail "$id" >"$BATS_TEST_TMPDIR/tail.out" 2>"$BATS_TEST_TMPDIR/tail.err" &
+	tailpid=$!
+	wait_until test -s "$BATS_TEST_TMPDIR/tail.out"
+	kill -KILL "${PGD_PIDS[1]}"
+	wait "${PGD_PIDS[1]}" 2>/dev/null || true
+	PGD_PIDS[1]=""
+	rc=0
+	wait "$tailpid" || rc=$?
+	[ "$rc" = 1 ]
+	grep -q "task $id lost its runner and runs again from the start (run 2)" "$BATS_TEST_TMPDIR/tail.err"
+	run -0 p 2 wait "$id"
+	run -0 p 2 tail "$id"
+	[ "$output" = "$words" ]
+	# what the broken tail printed is a prefix of the lost run, nothing of the new one after it
+	out=$(cat "$BATS_TEST_TMPDIR/tail.out")
+	[[ "$words" == "$out"* ]]
 }
 
 @test "a database restart under load loses no acknowledged task" {

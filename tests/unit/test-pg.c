@@ -957,28 +957,63 @@ static void t_tail_from_other_daemon(void **st)
 	struct chunks got = { 0 };
 	int state;
 	assert_int_equal(claim(a, "m", 1, 1, &c, 1), 1);
-	assert_int_equal(pgq_output_since(b, id, 0, on_chunk, &got, &seq, &state, err, sizeof err), 0);
+	assert_int_equal(pgq_output_since(b, id, 0, on_chunk, &got, &seq, &state, NULL, err,
+					  sizeof err), 0);
 	assert_int_equal(got.n, 0);
 	assert_int_equal(seq, 0);
 	assert_int_equal(state, POOL_RUNNING);
 	assert_int_equal(pgq_append(a, id, c.lease, "ab", 2, err, sizeof err), 0);
 	assert_int_equal(pgq_append(a, id, c.lease, "c", 1, err, sizeof err), 0);
-	assert_int_equal(pgq_output_since(b, id, seq, on_chunk, &got, &seq, &state, err, sizeof err), 0);
+	assert_int_equal(pgq_output_since(b, id, seq, on_chunk, &got, &seq, &state, NULL, err,
+					  sizeof err), 0);
 	assert_int_equal(got.n, 2);
 	uint64_t mark = seq;
 	assert_int_equal(pgq_append(a, id, c.lease, "de", 2, err, sizeof err), 0);
 	assert_int_equal(pgq_finish(a, id, c.lease, POOL_DONE, NULL, err, sizeof err), 0);
-	assert_int_equal(pgq_output_since(b, id, seq, on_chunk, &got, &seq, &state, err, sizeof err), 0);
+	assert_int_equal(pgq_output_since(b, id, seq, on_chunk, &got, &seq, &state, NULL, err,
+					  sizeof err), 0);
 	assert_int_equal(got.n, 3);
 	assert_true(seq > mark);
 	assert_int_equal(got.len, 5);
 	assert_memory_equal(got.buf, "abcde", 5);
 	assert_int_equal(state, POOL_DONE);
-	assert_int_equal(pgq_output_since(b, id + 7, 0, on_chunk, &got, &seq, &state, err, sizeof err),
+	assert_int_equal(pgq_output_since(b, id + 7, 0, on_chunk, &got, &seq, &state, NULL, err,
+					  sizeof err),
 			 -PGQ_E_NOTFOUND);
 	pgq_claimed_clear(&c);
 	pgq_free(a);
 	pgq_free(b);
+}
+
+/* A reader sees a requeue as a change of attempts: the chunks after its
+ * last one are then the new run's, from its start (the old run's are gone). */
+static void t_tail_sees_requeue(void **st)
+{
+	struct pgq *a = open_as("A"), *b = open_as("B"), *r = open_as("R");
+	uint64_t id = submit(a, "m", POOL_PRIO_NORMAL, 1), seq = 0;
+	struct pgq_claimed ca, cb;
+	struct chunks got = { 0 };
+	int state, attempts;
+	assert_int_equal(claim(a, "m", 1, 1, &ca, 1), 1);
+	assert_int_equal(pgq_append(a, id, ca.lease, "old", 3, err, sizeof err), 0);
+	assert_int_equal(pgq_output_since(r, id, 0, on_chunk, &got, &seq, &state, &attempts,
+					  err, sizeof err), 0);
+	assert_int_equal(attempts, 0);
+	expire_leases();
+	struct pgq_swept sw;
+	assert_int_equal(pgq_sweep(b, &sw, err, sizeof err), 0);
+	assert_int_equal(claim(b, "m", 1, 1, &cb, 1), 1);
+	assert_int_equal(pgq_append(b, id, cb.lease, "new", 3, err, sizeof err), 0);
+	assert_int_equal(pgq_output_since(r, id, seq, on_chunk, &got, &seq, &state, &attempts,
+					  err, sizeof err), 0);
+	assert_int_equal(attempts, 1);
+	assert_int_equal(got.len, 6);
+	assert_memory_equal(got.buf, "oldnew", 6); /* what a follower must not print */
+	pgq_claimed_clear(&ca);
+	pgq_claimed_clear(&cb);
+	pgq_free(a);
+	pgq_free(b);
+	pgq_free(r);
 }
 
 static void t_stats_share(void **st)
@@ -1335,6 +1370,7 @@ int main(void)
 		cmocka_unit_test_setup(t_notify_wakes_listeners, empty_tables),
 		cmocka_unit_test_setup(t_result_from_other_daemon, empty_tables),
 		cmocka_unit_test_setup(t_tail_from_other_daemon, empty_tables),
+		cmocka_unit_test_setup(t_tail_sees_requeue, empty_tables),
 		cmocka_unit_test_setup(t_stats_share, empty_tables),
 		cmocka_unit_test_setup(t_queue_full_at_shared_depth, empty_tables),
 		cmocka_unit_test_setup(t_reconnect_after_connection_loss, empty_tables),
