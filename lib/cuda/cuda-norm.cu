@@ -89,6 +89,23 @@ extern "C" int cuda_scale_round(float *x, size_t n, float scale, int round_f16, 
 
 /* ---- RMSNorm ------------------------------------------------------------ */
 
+/* The block's sum of s (one per thread) by a shared tree, as r = 1 /
+ * sqrt(mean + eps): rmsnorm_k and the fused add_rmsnorm_k both use it, so
+ * they give the same bits. part is free again on return. */
+__device__ float block_rnorm(double s, double *part, uint32_t dim, float eps)
+{
+	part[threadIdx.x] = s;
+	__syncthreads();
+	for (int h = CUDA_NORM_THREADS / 2; h > 0; h >>= 1) {
+		if ((int)threadIdx.x < h)
+			part[threadIdx.x] += part[threadIdx.x + h];
+		__syncthreads();
+	}
+	float r = (float)(1.0 / sqrt(part[0] / dim + eps));
+	__syncthreads();
+	return r;
+}
+
 /* y row = x row * r * w; one block per row */
 __global__ void __launch_bounds__(CUDA_NORM_THREADS)
 rmsnorm_k(float *y, const float *x, const float *__restrict__ w, uint32_t dim, float eps)
@@ -99,14 +116,7 @@ rmsnorm_k(float *y, const float *x, const float *__restrict__ w, uint32_t dim, f
 	double s = 0.0;
 	for (uint32_t i = threadIdx.x; i < dim; i += CUDA_NORM_THREADS)
 		s += (double)xr[i] * xr[i];
-	part[threadIdx.x] = s;
-	__syncthreads();
-	for (int h = CUDA_NORM_THREADS / 2; h > 0; h >>= 1) {
-		if ((int)threadIdx.x < h)
-			part[threadIdx.x] += part[threadIdx.x + h];
-		__syncthreads();
-	}
-	float r = (float)(1.0 / sqrt(part[0] / dim + eps));
+	float r = block_rnorm(s, part, dim, eps);
 	for (uint32_t i = threadIdx.x; i < dim; i += CUDA_NORM_THREADS)
 		yr[i] = __fmul_rn(__fmul_rn(xr[i], r), w[i]);
 }
@@ -134,23 +144,6 @@ extern "C" int cuda_qk_norm(float *x, const float *w, uint32_t n, uint32_t n_hea
 }
 
 /* ---- fused: residual add (+ post-norm) + the next RMSNorm ----------------- */
-
-/* The block's sum of s (one per thread) as rmsnorm_k sums: the same shared
- * tree, so the same bits; r = 1 / sqrt(mean + eps). part is free again on
- * return (a barrier after the last read). */
-__device__ float block_rnorm(double s, double *part, uint32_t dim, float eps)
-{
-	part[threadIdx.x] = s;
-	__syncthreads();
-	for (int h = CUDA_NORM_THREADS / 2; h > 0; h >>= 1) {
-		if ((int)threadIdx.x < h)
-			part[threadIdx.x] += part[threadIdx.x + h];
-		__syncthreads();
-	}
-	float r = (float)(1.0 / sqrt(part[0] / dim + eps));
-	__syncthreads();
-	return r;
-}
 
 /* One block per row: y' = pw ? rmsnorm(y) * pw : y; x += y'; xn =
  * rmsnorm(x) * w when w. Each thread owns elements i, i + 256, ... of the
