@@ -9,7 +9,8 @@
 # allow (checked: the first 16 tokens of these prompts agree).
 #
 # Only a make CUDA=1 build can run it: `make CUDA=1 cli-cuda` (CI, after
-# the CUDA unit tests). It is not in tests/cli's default run, and it FAILS
+# the CUDA unit tests); or a make CUDA=host build, where the device is khost,
+# lib/cuda's own kernels run on the CPU (tests/gpu/khost; CI runs that too). It is not in tests/cli's default run, and it FAILS
 # (never skips) when its binaries are not a CUDA build. tests/gpu/run runs
 # it without PLOT_CUDA_EMULATE on the real device (PLOT_CUDA_REAL=1).
 #
@@ -30,7 +31,7 @@ P4="once upon a time"
 
 setup_file() {
 	case "$PLOT_BINDIR" in
-	*/build/*-cuda/bin | */build/*-cuda-*/bin) ;;
+	*/build/*-cuda/bin | */build/*-cuda-*/bin | */build/*-cudahost/bin | */build/*-cudahost-*/bin) ;;
 	*) echo "# serve-cuda.bats needs a CUDA build: make CUDA=1 cli-cuda" >&2; return 1 ;;
 	esac
 	# a model whose greedy text varies (seed 3, smaller embeddings), 2 layers
@@ -40,8 +41,10 @@ setup_file() {
 setup() {
 	plot_setup
 	MODEL="$BATS_FILE_TMPDIR/tiny.gguf"
-	EMU=--emulate
-	if [ "${PLOT_CUDA_REAL:-0}" = 1 ]; then EMU=; else export PLOT_CUDA_EMULATE=1; fi
+	EMU=--emulate KHOST=
+	# a make CUDA=host build: the device is khost, lib/cuda's kernels on the CPU
+	case "$PLOT_BINDIR" in */build/*-cudahost/bin | */build/*-cudahost-*/bin) KHOST=1 ;; esac
+	if [ "${PLOT_CUDA_REAL:-0}" = 1 ] || [ -n "$KHOST" ]; then EMU=; else export PLOT_CUDA_EMULATE=1; fi
 	gpu_config 8 100
 }
 teardown() { plot_teardown; }
@@ -179,6 +182,7 @@ free_agrees_below() {
 @test "cuda: stats, ps and models name the device (index, name) and its memory, total and free" {
 	local total=
 	if [ -n "$EMU" ]; then export PLOT_CUDA_EMULATE_MB=256; total=268435456; fi
+	if [ -n "$KHOST" ]; then export KHOST_MEM_MB=256; total=268435456; fi
 	two_gpu_models
 	plotd_start
 	wait_until both_ready
@@ -188,6 +192,7 @@ free_agrees_below() {
 	assert_equal "$dev" cuda:0
 	[ -n "$name" ] && [ "$name" != None ]
 	[ -z "$EMU" ] || assert_equal "$name" emulated
+	[ -z "$KHOST" ] || assert_equal "$name" "khost: CUDA kernels on the CPU"
 	[ -z "$total" ] || assert_equal "$tot" "$total"
 	# both models' weights and caches are on the device: free is below total
 	# minus them, once each model's sample is newer than the other's load (a
@@ -276,18 +281,18 @@ still_serving() {
 }
 
 @test "cuda: weights and KV cache that do not fit device memory fail that model clearly" {
-	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
+	[ -n "$EMU$KHOST" ] || skip "needs the emulated or khost device's memory budget"
 	# 1 MiB of device memory: the tiny model's weights alone are 1.4 MiB
-	export PLOT_CUDA_EMULATE_MB=1
+	export PLOT_CUDA_EMULATE_MB=1 KHOST_MEM_MB=1
 	model_fails "device: cuda, kvcache_mem_mb: 2" \
 		--regexp 'tiny.gguf: cuda:0: out of device memory uploading [a-z0-9_.]+ \('
 	still_serving
 }
 
 @test "cuda: a KV budget larger than the device's memory fails that model clearly" {
-	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
+	[ -n "$EMU$KHOST" ] || skip "needs the emulated or khost device's memory budget"
 	# 8 MiB of device memory: the weights fit, 64 MiB of KV cache does not
-	export PLOT_CUDA_EMULATE_MB=8
+	export PLOT_CUDA_EMULATE_MB=8 KHOST_MEM_MB=8
 	model_fails "device: cuda, kvcache_mem_mb: 64" \
 		'KV cache (kvcache_mem_mb 64): cuda:0: out of device memory for the KV cache (4096 blocks, 64.0 MiB)'
 	still_serving

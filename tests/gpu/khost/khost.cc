@@ -397,7 +397,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int dev)
 	if (dev < 0 || dev >= n_devices())
 		return fail(cudaErrorInvalidDevice);
 	memset(p, 0, sizeof *p);
-	snprintf(p->name, sizeof p->name, "khost (CUDA kernels on the host CPU)");
+	snprintf(p->name, sizeof p->name, "khost: CUDA kernels on the CPU");
 	p->totalGlobalMem = mem_total();
 	p->major = 9;
 	p->multiProcessorCount = 1;
