@@ -292,3 +292,69 @@ still_serving() {
 		'KV cache (kvcache_mem_mb 64): cuda:0: out of device memory for the KV cache (4096 blocks, 64.0 MiB)'
 	still_serving
 }
+
+# ---- the HTTP front: the same figures as plot stats --------------------------
+
+# http_start: plotd with the HTTP front on a free loopback port; sets URL
+http_start() {
+	plotd_start --http 127.0.0.1:0
+	wait_until grep -q 'http: listening on' "$PLOTD_STDERR"
+	URL="http://$(sed -n 's/.*http: listening on \([0-9.:]*\).*/\1/p' "$PLOTD_STDERR" | head -n 1)"
+}
+
+@test "cuda: GET /v1/queues has plot stats --json's keys: device figures for the GPU model, null on the CPU" {
+	plotd_write_config <<-EOF
+	default_model: gpu
+	models:
+	  - name: gpu
+	    executor: llm
+	    path: $MODEL
+	    params: { device: cuda, kvcache_mem_mb: 2, block_size: 16, max_num_seqs: 4, max_batch_tokens: 64 }
+	  - name: cpu
+	    executor: llm
+	    path: $MODEL
+	    params: { device: cpu, kvcache_mem_mb: 2, block_size: 16 }
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 0 }
+	EOF
+	http_start
+	wait_until is_ready
+	SERVE_MODEL=cpu wait_until is_ready
+	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
+	run -0 curl -sf "$URL/v1/queues"
+	printf '%s' "$output" >"$BATS_TEST_TMPDIR/queues.json"
+	run -0 "$PLOT" stats --json
+	python3 - "$BATS_TEST_TMPDIR/queues.json" "$output" <<-'PY'
+	import json, sys
+	http = {q["model"]: q for q in json.load(open(sys.argv[1]))["queues"]}
+	cli = {m["name"]: m for m in json.loads(sys.argv[2])["models"]}
+	assert sorted(http) == sorted(cli) == ["cpu", "echo", "gpu"], (sorted(http), sorted(cli))
+	for name in cli: # the same keys, in the same order, the name aside
+	    h = [k for k in http[name] if k != "model"]
+	    c = [k for k in cli[name] if k != "name"]
+	    assert h == c, (name, set(c) - set(h), set(h) - set(c))
+	g, cg = http["gpu"], cli["gpu"]
+	assert g["device"] == "cuda:0" and g["device_name"] == cg["device_name"] != None, g
+	assert g["device_total_bytes"] == cg["device_total_bytes"] > 0, g
+	assert 0 < g["device_free_bytes"] <= g["device_total_bytes"], g
+	assert g["mem_bytes"] == cg["mem_bytes"] > 0, g
+	assert g["kv_blocks_total"] == cg["kv_blocks_total"] > 0 and g["kv_blocks_used"] == 0, g
+	assert (g["ttft_count"], g["itl_count"]) == (1, 15) and g["decode_tps"] > 0, g
+	assert g["batch_size"] >= 0 and g["ttft_p50_ms"] > 0 and g["itl_p99_ms"] > 0, g
+	c = http["cpu"]
+	assert c["device"] == "cpu" and c["kv_blocks_total"] > 0, c
+	assert [c[k] for k in ("device_name", "device_total_bytes", "device_free_bytes")] == [None] * 3, c
+	e = http["echo"]
+	assert e["device"] is None and e["kv_blocks_total"] is None and e["decode_tps"] is None, e
+	PY
+	# /metrics: the device's memory for the GPU model, nothing of it for the CPU one
+	run -0 curl -sf "$URL/metrics"
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/metrics"
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_device_total_bytes{model="gpu",device="cuda:0"}' \
+		'plot_device_free_bytes{model="gpu",device="cuda:0"}' <"$BATS_TEST_TMPDIR/metrics"
+	assert_line --index 0 "$(stat_field device_total_bytes)"
+	[ "${lines[1]}" -gt 0 ] && [ "${lines[1]}" -le "${lines[0]}" ]
+	run -1 grep -E '^plot_device_(total|free)_bytes\{model="(cpu|echo)"' "$BATS_TEST_TMPDIR/metrics"
+	run -0 grep -c '^plot_model_device_info{model="cpu",device="cpu"} 1$' "$BATS_TEST_TMPDIR/metrics"
+}
