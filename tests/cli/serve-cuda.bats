@@ -131,6 +131,69 @@ prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
 	serve_priority "$first" 4
 }
 
+@test "cuda: a client that disconnects mid-stream cancels its task and frees its blocks" {
+	start_ready
+	# it reads 4 chunks and vanishes without a word; 1500 tokens ignoring
+	# EOS are seconds of work, so the task is still running then
+	run -0 rawclient "$PLOT_SOCKET" run "$P2" 4 '{"temp": 0, "max_tokens": 1500, "ignore_eos": true}'
+	id=$output
+	wait_until task_state_is "$id" cancelled
+	wait_until units_are 0
+	plotd_log_has "task $id cancelled: its run client .* disconnected"
+	run -0 has_output "$id"
+	run -0 stat_field running
+	assert_output 0
+}
+
+# admitted_before_done ID...: plotd logged every task's admission before
+# any of them ended
+admitted_before_done() {
+	local re
+	re=$(IFS='|'; echo "$*")
+	grep -E "pool $SERVE_MODEL: task ($re) (admitted|done|failed|cancelled)" "$PLOTD_STDERR" |
+		awk -v n=$# '/ admitted / { a++; next } { exit !(a == n) } END { exit !(a == n) }'
+}
+
+# the sampling parameters of the sampling test, one set per line
+SAMPLING=("--temperature 0" "--temperature 1 --seed 7" "--temperature 1.5 --seed 7 --top-k 5"
+	"--temperature 0.8 --seed 11 --top-p 0.9 --repetition-penalty 1.3")
+
+@test "cuda: per-request sampling holds inside one batch: each task gives its solo output" {
+	gpu_config 16 100
+	start_ready
+	local k id ids=()
+	# alone: the same prompt under each set; the sets give different text
+	for k in 0 1 2 3; do
+		run -0 --separate-stderr "$PLOT" run -n 24 ${SAMPLING[$k]} "$P2"
+		[ -n "$output" ]
+		printf '%s' "$output" >"$BATS_TEST_TMPDIR/solo.$k"
+	done
+	for k in 0 1 2; do
+		for j in $(seq $((k + 1)) 3); do
+			run -1 cmp -s "$BATS_TEST_TMPDIR/solo.$k" "$BATS_TEST_TMPDIR/solo.$j"
+		done
+	done
+	# together: one slot held by a long task queues all eight (each set
+	# twice); raising max_running admits them at once, so they decode in
+	# the same batches
+	run -0 "$PLOT" limits set -m gpu max_running=1
+	long=$(long_task "$P1" 800) # 52 of the 128 blocks: the eight fit beside it
+	wait_until task_state_is "$long" running
+	for k in 0 1 2 3 4 5 6 7; do
+		id=$("$PLOT" submit -n 24 ${SAMPLING[$((k % 4))]} "$P2")
+		ids+=("$id")
+	done
+	run -0 "$PLOT" limits set -m gpu max_running=9
+	run -0 "$PLOT" cancel "$long"
+	for k in 0 1 2 3 4 5 6 7; do
+		run -0 --separate-stderr "$PLOT" result --wait "${ids[$k]}"
+		assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/solo.$((k % 4))")"
+	done
+	# they overlapped: all eight were admitted before the first of them ended
+	admitted_before_done "${ids[@]}"
+	wait_until units_are 0
+}
+
 @test "cuda: plot stats shows the device, its memory, KV blocks, batch, tok/s, TTFT/ITL" {
 	start_ready
 	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
@@ -275,6 +338,19 @@ still_serving() {
 	still_serving
 }
 
+@test "cuda: no driver or no visible device fails that model clearly; the others serve" {
+	# the real runtime, no emulation, and no device visible to it: this
+	# machine has no driver at all (cudaErrorInsufficientDriver), a GPU
+	# machine hides its devices (CUDA_VISIBLE_DEVICES empty: none found)
+	unset PLOT_CUDA_EMULATE
+	export CUDA_VISIBLE_DEVICES=
+	model_fails "device: cuda" \
+		--regexp 'tiny.gguf: cuda:0: no (usable CUDA device: .*cudaGetDeviceCount.*|such CUDA device \(found 0\))$'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
+	assert_output --partial 'model gpu failed to load'
+	still_serving
+}
+
 @test "cuda: weights and KV cache that do not fit device memory fail that model clearly" {
 	[ -n "$EMU" ] || skip "needs the emulated device's memory budget (PLOT_CUDA_EMULATE_MB)"
 	# 1 MiB of device memory: the tiny model's weights alone are 1.4 MiB
@@ -344,6 +420,10 @@ http_start() {
 	assert g["batch_size"] >= 0 and g["ttft_p50_ms"] > 0 and g["itl_p99_ms"] > 0, g
 	c = http["cpu"]
 	assert c["device"] == "cpu" and c["kv_blocks_total"] > 0, c
+	# kvcache_mem_mb sizes the cache on the device as on the CPU: 2 MiB, the
+	# same blocks, every one a unit (max_units null)
+	assert g["kv_bytes"] == c["kv_bytes"] == 2 << 20, (g["kv_bytes"], c["kv_bytes"])
+	assert g["kv_blocks_total"] == c["kv_blocks_total"] == g["max_units"], (g, c)
 	assert [c[k] for k in ("device_name", "device_total_bytes", "device_free_bytes")] == [None] * 3, c
 	e = http["echo"]
 	assert e["device"] is None and e["kv_blocks_total"] is None and e["decode_tps"] is None, e
