@@ -377,6 +377,11 @@ http_start() {
 	wait_until grep -q 'http: listening on' "$PLOTD_STDERR"
 	URL="http://$(sed -n 's/.*http: listening on \([0-9.:]*\).*/\1/p' "$PLOTD_STDERR" | head -n 1)"
 }
+# http_get PATH: the body of a GET that answers 200 (python, not curl: the
+# GPU machine runs this file too)
+http_get() {
+	python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$URL$1"
+}
 
 @test "cuda: GET /v1/queues has plot stats --json's keys: device figures for the GPU model, null on the CPU" {
 	plotd_write_config <<-EOF
@@ -398,7 +403,7 @@ http_start() {
 	wait_until is_ready
 	SERVE_MODEL=cpu wait_until is_ready
 	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
-	run -0 curl -sf "$URL/v1/queues"
+	run -0 http_get /v1/queues
 	printf '%s' "$output" >"$BATS_TEST_TMPDIR/queues.json"
 	run -0 "$PLOT" stats --json
 	python3 - "$BATS_TEST_TMPDIR/queues.json" "$output" <<-'PY'
@@ -429,7 +434,7 @@ http_start() {
 	assert e["device"] is None and e["kv_blocks_total"] is None and e["decode_tps"] is None, e
 	PY
 	# /metrics: the device's memory for the GPU model, nothing of it for the CPU one
-	run -0 curl -sf "$URL/metrics"
+	run -0 http_get /metrics
 	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/metrics"
 	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_device_total_bytes{model="gpu",device="cuda:0"}' \
 		'plot_device_free_bytes{model="gpu",device="cuda:0"}' <"$BATS_TEST_TMPDIR/metrics"
