@@ -329,6 +329,18 @@ still_serving() {
 	assert_output "still serving"
 }
 
+@test "cuda: a malformed params.device is a config error naming it: exit 78" {
+	local d
+	for d in gpu cuda:64 cuda:x "cuda:"; do
+		two_models "$MODEL" "device: '$d'"
+		run -78 --separate-stderr "$PLOTD" --check-config --config "$PLOT_CONFIG"
+		assert_equal "$stderr" "plotd: $PLOT_CONFIG:8:23: models[1].params.device: expected cpu, cuda or cuda:N (N 0..63), got \"$d\""
+	done
+	# cuda:N within range is valid config; whether device N exists is the load's business
+	two_models "$MODEL" "device: 'cuda:63'"
+	run -0 "$PLOTD" --check-config --config "$PLOT_CONFIG"
+}
+
 @test "cuda: a device index that does not exist fails that model clearly; the others serve" {
 	[ -z "$EMU" ] || export PLOT_CUDA_EMULATE=1 # the emulation has one device, cuda:0
 	model_fails "device: 'cuda:7'" --regexp 'tiny.gguf: cuda:7: no such CUDA device \(found [0-9]+\)$'
@@ -437,9 +449,17 @@ http_get() {
 	run -0 http_get /metrics
 	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/metrics"
 	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_device_total_bytes{model="gpu",device="cuda:0"}' \
-		'plot_device_free_bytes{model="gpu",device="cuda:0"}' <"$BATS_TEST_TMPDIR/metrics"
+		'plot_device_free_bytes{model="gpu",device="cuda:0"}' 'plot_kv_blocks_total{model="gpu"}' \
+		'plot_kv_blocks_used{model="gpu"}' 'plot_batch_size{model="gpu"}' \
+		'plot_itl_seconds_count{model="gpu"}' 'plot_decode_tokens_per_second{model="gpu"}' \
+		'plot_ttft_seconds{model="gpu",quantile="0.99"}' <"$BATS_TEST_TMPDIR/metrics"
 	assert_line --index 0 "$(stat_field device_total_bytes)"
 	[ "${lines[1]}" -gt 0 ] && [ "${lines[1]}" -le "${lines[0]}" ]
+	assert_line --index 2 "$(stat_field kv_blocks_total)"
+	assert_line --index 3 0
+	[[ "${lines[4]}" =~ ^[0-9]+$ ]]
+	assert_line --index 5 15
+	python3 -c 'import sys; sys.exit(not (float(sys.argv[1]) > 0 and float(sys.argv[2]) > 0))' "${lines[6]}" "${lines[7]}"
 	run -1 grep -E '^plot_device_(total|free)_bytes\{model="(cpu|echo)"' "$BATS_TEST_TMPDIR/metrics"
 	run -0 grep -c '^plot_model_device_info{model="cpu",device="cpu"} 1$' "$BATS_TEST_TMPDIR/metrics"
 }
