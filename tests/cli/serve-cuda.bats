@@ -159,7 +159,7 @@ SAMPLING=("--temperature 0" "--temperature 1 --seed 7" "--temperature 1.5 --seed
 	"--temperature 0.8 --seed 11 --top-p 0.9 --repetition-penalty 1.3")
 
 @test "cuda: per-request sampling holds inside one batch: each task gives its solo output" {
-	gpu_config 16 100
+	gpu_config 16 100 4 # 256 blocks: the long task below and the eight fit together
 	start_ready
 	local k id ids=()
 	# alone: the same prompt under each set; the sets give different text
@@ -177,7 +177,7 @@ SAMPLING=("--temperature 0" "--temperature 1 --seed 7" "--temperature 1.5 --seed
 	# twice); raising max_running admits them at once, so they decode in
 	# the same batches
 	run -0 "$PLOT" limits set -m gpu max_running=1
-	long=$(long_task "$P1" 800) # 52 of the 128 blocks: the eight fit beside it
+	long=$(long_task "$P1" 2000) # 127 blocks; long enough on a real GPU too
 	wait_until task_state_is "$long" running
 	for k in 0 1 2 3 4 5 6 7; do
 		id=$("$PLOT" submit -n 24 ${SAMPLING[$((k % 4))]} "$P2")
