@@ -194,6 +194,56 @@ SAMPLING=("--temperature 0" "--temperature 1 --seed 7" "--temperature 1.5 --seed
 	wait_until units_are 0
 }
 
+# many PROMPT...: submit each prompt (greedy, 6 tokens ignoring EOS, raw,
+# detached) on one connection and print the ids; many_wait ID...: wait for
+# each and print its output, one repr per line (python: 64 clients would
+# cost seconds of start-up)
+many() {
+	RAWCLIENT_DIR="$BATS_TEST_DIRNAME" python3 - "$PLOT_SOCKET" "$@" <<-'PY'
+	import os, sys
+	sys.path.insert(0, os.environ["RAWCLIENT_DIR"])
+	import rawclient
+	c = rawclient.Conn(sys.argv[1])
+	c.hello()
+	for p in sys.argv[2:]:
+	    r = c.call("submit", prompt=p, temp=0, max_tokens=6, ignore_eos=True, raw=True, detach=True)
+	    assert r["t"] == "ok", r
+	    print(r["task"])
+	PY
+}
+many_wait() {
+	RAWCLIENT_DIR="$BATS_TEST_DIRNAME" python3 - "$PLOT_SOCKET" "$@" <<-'PY'
+	import os, sys
+	sys.path.insert(0, os.environ["RAWCLIENT_DIR"])
+	import rawclient
+	c = rawclient.Conn(sys.argv[1])
+	c.hello()
+	for t in sys.argv[2:]:
+	    r = c.call("result", task=int(t), wait=True)
+	    assert r["t"] == "ok" and r["state"] == 2, r # done
+	    print(repr(r["data"]))
+	PY
+}
+
+@test "cuda: 64 sequences admitted together decode in shared batches, each its solo output" {
+	gpu_config 64 200 4
+	start_ready
+	local k ps=("$P1" "$P2" "$P3" "$P4") all=() ids solo
+	ids=$(many "${ps[@]}")
+	solo=$(many_wait $ids)
+	for k in $(seq 0 63); do all+=("${ps[$((k % 4))]}"); done
+	run -0 "$PLOT" limits set -m gpu max_running=1
+	long=$(long_task "$P1" 2000)
+	wait_until task_state_is "$long" running
+	ids=$(many "${all[@]}")
+	run -0 "$PLOT" limits set -m gpu max_running=65
+	run -0 "$PLOT" cancel "$long"
+	run -0 many_wait $ids
+	assert_equal "$output" "$(for k in $(seq 1 16); do printf '%s\n' "$solo"; done)"
+	admitted_before_done $ids
+	wait_until units_are 0
+}
+
 @test "cuda: plot stats shows the device, its memory, KV blocks, batch, tok/s, TTFT/ITL" {
 	start_ready
 	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
