@@ -4,7 +4,10 @@
 # Variables: CC=clang (objects kept apart in build/clang), SAN=address,undefined
 # or SAN=thread (sanitized build in build/<cc>-san-*, binaries in <build>/bin),
 # CUDA=1 (also lib/cuda/*.cu with nvcc and the CUDA engine backend, -DPLOT_CUDA;
-# its own tree build/<cc>-cuda, binaries in build/<cc>-cuda/bin), FUZZ_SECS (fuzz-smoke),
+# its own tree build/<cc>-cuda, binaries in build/<cc>-cuda/bin), CUDA=host (the same
+# backend with the kernels compiled by the host C++ compiler and run on the CPU,
+# thread by thread, by tests/gpu/khost: no CUDA toolkit needed; build/<cc>-cudahost),
+# FUZZ_SECS (fuzz-smoke),
 # PYTHON. The default build copies its binaries to bin/ so the README's
 # commands work without a path.
 
@@ -24,7 +27,7 @@ comma := ,
 CCNAME := $(notdir $(firstword $(CC)))
 # A CUDA build compiles the C files with -DPLOT_CUDA, so it must not share
 # objects (or bin/) with the CPU build of the same compiler.
-CUDA_TAG := $(if $(filter 1,$(CUDA)),-cuda)
+CUDA_TAG := $(if $(filter 1,$(CUDA)),-cuda,$(if $(filter host,$(CUDA)),-cudahost))
 ifeq ($(SAN),)
 B       ?= build/$(CCNAME)$(CUDA_TAG)
 BINDIR  := $(if $(CUDA_TAG),$(B)/bin,bin)
@@ -86,6 +89,14 @@ LIB_OBJ  += $(CU_SRC:%.cu=$(B)/cuda/%.o)
 ALL_CFLAGS += -DPLOT_CUDA=1
 CUDA_LDLIBS := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
 LDLIBS   += $(CUDA_LDLIBS)
+else ifeq ($(CUDA),host)
+KHOST_OBJ := $(CU_SRC:%.cu=$(B)/khost/%.o) $(B)/khost/khost.o
+LIB_OBJ  += $(KHOST_OBJ)
+ALL_CFLAGS += -DPLOT_CUDA=1
+CUDA_LDLIBS := -lstdc++
+LDLIBS   += $(CUDA_LDLIBS)
+else ifneq ($(CUDA),0)
+$(error CUDA=$(CUDA): use CUDA=1 (nvcc) or CUDA=host (the kernels on the CPU))
 endif
 CMD_SRC  := $(sort $(wildcard cmd/*.c))
 DMN_SRC  := $(sort $(wildcard daemon/*.c))
@@ -94,7 +105,7 @@ GPU_TOOLS := $(B)/tests/gguf-random $(B)/tests/llm-compare
 # test-backend for tests/cli/gpu-test-backend.bats: against the CPU stand-in
 # (tests/gpu/cuda-mock.c), or in a CUDA build the real one on lib/cuda's
 # emulated device
-GPU_MOCK  := $(if $(filter 1,$(CUDA)),$(B)/gpu/test-backend,$(B)/tests/test-backend-mock)
+GPU_MOCK  := $(if $(filter-out 0,$(CUDA)),$(B)/gpu/test-backend,$(B)/tests/test-backend-mock)
 
 UNIT_SRC := $(sort $(wildcard tests/unit/test-*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
@@ -118,6 +129,23 @@ $(B)/cuda/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) -O2 -Iinclude -Ilib -std=c++17 -arch=sm_90 -Xcompiler -Wall,-Wextra,-Werror \
 	    -MMD -MP -c $< -o $@
+
+# CUDA=host: each .cu as C++ against tests/gpu/khost's runtime headers, its
+# launches `k<<<cfg>>>(args)` rewritten to khost_launch(k, "k", cfg)(args) and
+# its dynamic shared memory to khost's per-block buffer (line numbers kept).
+KHOST_CXXFLAGS := -std=c++17 -D_GNU_SOURCE -pthread -ffp-contract=off -Itests/gpu/khost \
+	-Iinclude -Ilib -Wall -Wextra -Werror -Wno-unknown-pragmas -Wno-unused-parameter \
+	-MMD -MP $(CFLAGS) $(if $(SAN),-fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all)
+KHOST_SED := -e 's/([A-Za-z_][A-Za-z0-9_]*(<[^<>]*>)?)<<<(.*)>>>\(/khost_launch(\1, "\1", \3)(/' \
+	-e 's/extern __shared__ ([A-Za-z_0-9]+) ([A-Za-z_0-9]+)\[\];/\1 *\2 = (\1 *)khost_dyn_shared();/' \
+	-e 's/__shared__ ([A-Za-z_0-9]+) ([A-Za-z_0-9]+)\[([^]]+)\];/\1 *\2 = (\1 *)khost_shared(sizeof(\1) * (\3), __LINE__);/'
+$(B)/khost/%.o: %.cu
+	@mkdir -p $(dir $@)
+	{ echo '#line 1 "$<"'; sed -E $(KHOST_SED) $<; } > $(@:.o=.cc)
+	$(CXX) $(KHOST_CXXFLAGS) -c $(@:.o=.cc) -o $@
+$(B)/khost/khost.o: tests/gpu/khost/khost.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(KHOST_CXXFLAGS) -c $< -o $@
 
 $(LIBA): $(LIB_OBJ)
 	@rm -f $@
@@ -176,7 +204,7 @@ check-pool: check-threads
 
 # serve-cuda.bats needs a CUDA build (it fails, never skips, without one).
 CLI_CUDA := tests/cli/serve-cuda.bats
-CLI_BATS := $(if $(filter 1,$(CUDA)),$(wildcard tests/cli/*.bats),\
+CLI_BATS := $(if $(filter-out 0,$(CUDA)),$(wildcard tests/cli/*.bats),\
 		$(filter-out $(CLI_CUDA),$(wildcard tests/cli/*.bats)))
 cli: all $(GPU_TOOLS) $(GPU_MOCK) $(B)/tests/llm-generate $(B)/tests/tok-tool $(B)/tests/proto-torture
 	@if [ -n "$(CLI_BATS)" ]; then \
@@ -184,7 +212,7 @@ cli: all $(GPU_TOOLS) $(GPU_MOCK) $(B)/tests/llm-generate $(B)/tests/tok-tool $(
 	    $(PG_RUN) bats --print-output-on-failure $(CLI_BATS); \
 	else echo "cli: no bats tests yet"; fi
 
-ifeq ($(CUDA),1)
+ifneq ($(CUDA),0)
 cli-cuda: all $(B)/tests/llm-generate $(B)/tests/gguf-random
 	PLOT_BINDIR=$(abspath $(BINDIR)) PLOT_TESTBIN=$(abspath $(B))/tests \
 	    bats --print-output-on-failure $(CLI_CUDA)
@@ -326,15 +354,19 @@ bench-http: $(B)/bench/bench-http $(BINDIR)/plotd
 #>                 machine without them: make CUDA=1 DEPS_ROOT=.gpu-deps builds there
 #> gpu-tests       (CUDA=1) only the GPU programs, linked with lib/llm + lib/cuda and no
 #>                 other library: test-backend, bench-gpu, gguf-random, llm-compare
+#> check-khost     (CUDA=host) lib/cuda's kernels run on the CPU by tests/gpu/khost:
+#>                 khost's self-test, test-backend --small, llm-compare on three
+#>                 small random models (CI runs it)
 #> bench-gpu       (CUDA=1) the engine on the GPU: Llama 1B shape in F16 and Q4_K against
 #>                 the copy-bandwidth roofline measured in the same run (BENCH_GPU_ARGS)
 
-.PHONY: gpu-carry gpu-tests bench-gpu
+.PHONY: gpu-carry gpu-tests bench-gpu check-khost
 GPU_CORE_SRC := $(sort $(wildcard lib/llm/cpu/*.c lib/llm/engine/*.c lib/llm/gguf/*.c \
 		lib/llm/quant/*.c lib/cuda/*.c)) lib/util.c
-GPU_CORE_OBJ := $(GPU_CORE_SRC:%.c=$(B)/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRC:%.cu=$(B)/cuda/%.o))
+GPU_CORE_OBJ := $(GPU_CORE_SRC:%.c=$(B)/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRC:%.cu=$(B)/cuda/%.o)) \
+		$(KHOST_OBJ)
 GPU_BIN      := $(B)/gpu/gguf-random $(B)/gpu/llm-compare $(B)/gpu/test-backend $(B)/gpu/bench-gpu
-GPU_LDLIBS   := -lm -pthread $(if $(filter 1,$(CUDA)),$(CUDA_LDLIBS))
+GPU_LDLIBS   := -lm -pthread $(CUDA_LDLIBS)
 
 gpu-carry:
 	@sh tests/gpu/carry.sh
@@ -362,7 +394,18 @@ $(B)/tests/test-backend-mock: $(B)/tests/gpu/test-backend.o $(B)/tests/gpu/test-
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(GPU_LDLIBS)
 
-ifeq ($(CUDA),1)
+ifeq ($(CUDA),host)
+$(B)/tests/test-khost: $(B)/khost/tests/gpu/khost/test-khost.o $(B)/khost/khost.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka -lm -pthread -lstdc++
+check-khost: $(B)/tests/test-khost $(GPU_BIN)
+	sh tests/gpu/khost/check.sh $(abspath $(B))
+else
+check-khost:
+	@echo "make $@: needs the host-kernel build: make CUDA=host $@" >&2; exit 2
+endif
+
+ifneq ($(CUDA),0)
 gpu-tests: $(GPU_BIN)
 bench-gpu: $(B)/gpu/bench-gpu $(B)/gpu/gguf-random
 	PYTHON=$(PYTHON) sh tests/gpu/bench-gpu.sh $(abspath $(B))/gpu $(BENCH_GPU_ARGS)

@@ -309,6 +309,16 @@ int cuda_backend_launches(const struct llm_model *m, uint32_t *per_layer, uint32
 	return 0;
 }
 
+int cuda_backend_graph_counts(const struct llm_model *m, uint64_t *captures, uint64_t *replays)
+{
+	const struct cuda_ctx *c = m->dev;
+	if (m->be != &llm_backend_cuda || !c)
+		return -LLM_EINVAL;
+	*captures = c->graph_captures;
+	*replays = c->graph_replays;
+	return 0;
+}
+
 const char *cuda_backend_graphs_off(const struct llm_model *m)
 {
 	const struct cuda_ctx *c = m->dev;

@@ -25,6 +25,9 @@ int cuda_backend_set_fused(struct llm_model *m, int on);
  * those of one layer (a middle one: layer n_layer / 2, or 0 below three
  * layers) and of the whole pass. -LLM_EINVAL if m is not on a CUDA device. */
 int cuda_backend_launches(const struct llm_model *m, uint32_t *per_layer, uint32_t *per_pass);
+/* Passes captured as a graph, and passes that replayed one captured before.
+ * -LLM_EINVAL if m is not on a CUDA device. */
+int cuda_backend_graph_counts(const struct llm_model *m, uint64_t *captures, uint64_t *replays);
 /* Why graphs were turned off by a failed capture (the pass then ran as
  * plain launches and goes on so), or NULL if they were not. */
 const char *cuda_backend_graphs_off(const struct llm_model *m);

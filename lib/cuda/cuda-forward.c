@@ -435,7 +435,7 @@ static int layer(struct fwd *f, uint32_t il, int last)
 		f->x = s->x2;
 	}
 	if ((rc = attend(f, hl, il, n, rows, nr)) || (rc = matmul(f, &l->wo, s->att, nr, s->o)) ||
-	    (rc = residual(f, s->o, hl->post_attn_norm, l->ffn_norm, nr)))
+	    (rc = residual(f, s->o, l->post_attn_norm, l->ffn_norm, nr)))
 		return rc;
 	return ffn(f, l, next, nr);
 }
@@ -554,6 +554,9 @@ static int body_graph(struct fwd *f)
 		}
 		*g = (struct cuda_graph){ .exec = exec, .n = f->p.n, .n_out = f->p.n_out, .n_seg = f->n_seg,
 					  .kv = f->kv->d, .L = f->kv->L, .gen = c->gen };
+		c->graph_captures++;
+	} else {
+		c->graph_replays++;
 	}
 	g->used = ++c->tick;
 	TRY(f, cuda_graph_launch(g->exec, c->stream, f->e, sizeof f->e));

@@ -91,6 +91,7 @@ struct cuda_ctx {
 	int graphs_off;         /* cuda_backend_set_graphs(m, 0), or capture failed */
 	int fused_off;          /* cuda_backend_set_fused(m, 0): the ops one by one */
 	uint32_t launches_layer, launches_pass; /* of the last pass run or captured */
+	uint64_t graph_captures, graph_replays; /* cuda_backend_graph_counts */
 	char graphs_why[256];   /* why capture failed ("" if it did not) */
 };
 

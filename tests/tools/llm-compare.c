@@ -51,6 +51,11 @@
  *           the fused kernels and with the ops one by one: logits bitwise
  *           the same; the launches of a middle layer of a batch-1 decode
  *           both ways are reported (launches_per_layer=FUSED/UNFUSED).
+ *   graphs  (B on a CUDA device) the same with the decode passes replayed
+ *           as captured CUDA graphs and as plain launches: logits bitwise
+ *           the same, and at least one replay (a graph that kept a value
+ *           of the step it was captured in shows here). Where capture is
+ *           refused (the emulated device) it says why and checks nothing.
  * The last line is "llm-compare: ok|FAIL key=value ...".
  *
  * Exit status: 0 all checks passed, 1 a check failed, 2 usage, 3 an engine
@@ -91,6 +96,7 @@ struct result {
 	int logits_ok, greedy_ok, batch_ok, batch_decode_bitwise;
 	double batch_diff_b; /* joint prefill */
 	int fused_checked, fused_ok; /* B on CUDA: fused kernels vs the ops one by one */
+	int graphs_checked, graphs_ok; /* B on CUDA: graph replays vs plain launches */
 	uint32_t launches[2];        /* per layer of a batch-1 decode: fused, unfused */
 };
 
@@ -438,6 +444,47 @@ static int check_fused(struct opts *o, struct result *r, int32_t *toks, float *g
 	       "unfused ops'", r->launches[0], r->launches[1]);
 	return 0;
 }
+
+/* One greedy run on B with graphs on or off; *why: capture refused. */
+static int graph_run(struct opts *o, int32_t *toks, uint32_t steps, int on, float *lg,
+		     const char **why)
+{
+	struct llm_kv *kv = kv_for(&o->b, o, o->prompt + steps, 1);
+	int rc = !kv || cuda_backend_set_graphs(o->b.m, on) ? -1
+		 : greedy(&o->b, kv, toks, o->prompt, steps, lg);
+	if (why)
+		*why = cuda_backend_graphs_off(o->b.m);
+	llm_kv_free(kv);
+	return rc;
+}
+
+/* B on a CUDA device: the greedy prompt and 8 decode steps replayed as
+ * captured graphs and as plain launches give the same logits, bit for bit. */
+static int check_graphs(struct opts *o, struct result *r, int32_t *toks, float *ga, float *gb)
+{
+	uint32_t steps = o->steps < 8 ? o->steps : 8;
+	uint64_t cap0, rep0, cap1, rep1;
+	const char *why = NULL;
+	if (o->b.cpu)
+		return 0;
+	random_tokens(toks, o->prompt, o->seed + 11);
+	if (cuda_backend_graph_counts(o->b.m, &cap0, &rep0) ||
+	    graph_run(o, toks, steps, 1, ga, &why) ||
+	    cuda_backend_graph_counts(o->b.m, &cap1, &rep1) ||
+	    graph_run(o, toks, steps, 0, gb, NULL) || cuda_backend_set_graphs(o->b.m, 1))
+		return -1;
+	if (why) {
+		printf("graphs: off (%s): not checked\n", why);
+		return 0;
+	}
+	r->graphs_checked = 1;
+	r->graphs_ok = rep1 > rep0 && !memcmp(ga, gb, (size_t)steps * n_vocab * sizeof *ga);
+	printf("graphs: %llu captured, %llu replayed: logits %s plain launches'\n",
+	       (unsigned long long)(cap1 - cap0), (unsigned long long)(rep1 - rep0),
+	       rep1 == rep0 ? "NOT CHECKED (no replay) against" : r->graphs_ok ? "bitwise equal to"
+	       : "DIFFER from");
+	return 0;
+}
 #endif
 
 static const struct opts *opts_of_run; /* for load(): --float-acts */
@@ -483,6 +530,8 @@ static int run(struct opts *o, struct result *r)
 #ifdef PLOT_CUDA
 	if (!rc)
 		rc = check_fused(o, r, ta, ga, gb);
+	if (!rc)
+		rc = check_graphs(o, r, ta, ga, gb);
 #endif
 	free(ta), free(tb), free(ga), free(gb);
 	return rc;
@@ -565,11 +614,13 @@ int main(int argc, char **argv)
 	llm_model_free(o.b.m);
 	if (rc)
 		return 3;
-	int ok = r.logits_ok && r.greedy_ok && r.batch_ok && (!r.fused_checked || r.fused_ok);
-	char fused[96] = "";
+	int ok = r.logits_ok && r.greedy_ok && r.batch_ok && (!r.fused_checked || r.fused_ok) &&
+		 (!r.graphs_checked || r.graphs_ok);
+	char fused[128] = "";
 	if (r.fused_checked)
-		snprintf(fused, sizeof fused, " fused=%s launches_per_layer=%u/%u",
-			 r.fused_ok ? "bitwise" : "DIFFER", r.launches[0], r.launches[1]);
+		snprintf(fused, sizeof fused, " fused=%s launches_per_layer=%u/%u%s",
+			 r.fused_ok ? "bitwise" : "DIFFER", r.launches[0], r.launches[1],
+			 !r.graphs_checked ? "" : r.graphs_ok ? " graphs=bitwise" : " graphs=DIFFER");
 	printf("llm-compare: %s max_rel=%.3e mean_rel=%.3e greedy=%u/%u%s batch=%s "
 	       "decode_bitwise=%s joint_prefill_max_abs=%.3e%s\n", ok ? "ok" : "FAIL", r.max_rel,
 	       r.mean_rel, r.agree, o.steps, r.diverged_at < o.steps && r.greedy_ok ? "(near-tie)" : "",
