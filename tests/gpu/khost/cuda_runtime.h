@@ -135,8 +135,19 @@ cudaError_t cudaGraphDestroy(cudaGraph_t g);
 void khost_reset(void);
 
 /* ---- what kernels see ------------------------------------------------------ */
-extern thread_local uint3 threadIdx, blockIdx;
-extern thread_local dim3 blockDim, gridDim;
+/* The running CUDA thread's indices, by a call: an extern thread_local here
+ * made GCC 12 with -fsanitize=null test flags that a lea had not set (a
+ * false "null pointer" on the variable); the answer is fixed for an OS
+ * thread (fibers share it), hence const. */
+struct khost_ids {
+	uint3 thread, block;
+	dim3 bdim, gdim;
+};
+khost_ids *khost_ids_now(void) __attribute__((const));
+#define threadIdx (khost_ids_now()->thread)
+#define blockIdx (khost_ids_now()->block)
+#define blockDim (khost_ids_now()->bdim)
+#define gridDim (khost_ids_now()->gdim)
 #define warpSize 32
 
 void khost_syncthreads(void);

@@ -73,8 +73,12 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-thread_local uint3 threadIdx, blockIdx;
-thread_local dim3 blockDim, gridDim;
+static thread_local khost_ids ids;
+
+khost_ids *khost_ids_now(void)
+{
+	return &ids;
+}
 
 /* ---- errors ------------------------------------------------------------- */
 
@@ -828,7 +832,8 @@ static void run_grid(const char *name, dim3 g, dim3 b, size_t smem,
 		for (unsigned y = 0; y < g.y; y++)
 			for (unsigned x = 0; x < g.x; x++) {
 				blockIdx = uint3{x, y, z};
-				memset(B->smem.data(), 0xFF, smem);
+				if (smem)
+					memset(B->smem.data(), 0xFF, smem);
 				for (auto &st : B->statics)
 					memset(st.second.data(), 0xFF, st.second.size());
 				std::string why = run_block(b);
