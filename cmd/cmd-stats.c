@@ -8,7 +8,9 @@
  * counters and gauges are one table (proto_stat_fields, lib/proto/
  * proto-stats.c, which also writes the Prometheus text that plotd's
  * GET /metrics serves), so the JSON keys and the metric names cannot
- * disagree about what exists.
+ * disagree about what exists; every JSON key of a model is one walk
+ * there (proto_stats_model_walk), which plotd's GET /v1/queues renders
+ * too.
  *
  * Unlimited max_units / max_queue_depth are null in JSON, "unlimited" in
  * the table and +Inf in Prometheus.
@@ -34,40 +36,21 @@ static const struct plot_opt stats_opts[] = {
 
 #define UNLIMITED UINT64_MAX
 
-/* The llm executor's figures, in JSON order; null for other models. */
-static const struct llm_field {
-	const char *key;       /* JSON key */
-	size_t off;
-	int is_u64;            /* else double */
-} llm_fields[] = {
-#define L(k, m, u) {k, offsetof(struct proto_model_stats, m), u}
-	L("prefill_tps", prefill_tps, 0), L("decode_tps", decode_tps, 0),
-	L("batch_size", batch_size, 1), L("kv_blocks_used", kv_blocks_used, 1),
-	L("kv_blocks_total", kv_blocks_total, 1),
-	L("ttft_p50_ms", ttft_p50_ms, 0), L("ttft_p99_ms", ttft_p99_ms, 0),
-	L("itl_p50_ms", itl_p50_ms, 0), L("itl_p99_ms", itl_p99_ms, 0),
-	L("ttft_count", ttft_count, 1), L("ttft_sum_secs", ttft_sum_secs, 0),
-	L("itl_count", itl_count, 1), L("itl_sum_secs", itl_sum_secs, 0),
-#undef L
-};
-#define N_LLM_FIELDS (sizeof(llm_fields) / sizeof(llm_fields[0]))
-
-static void json_llm(struct cmd_json *j, const struct proto_model_stats *m)
+/* One key of the walk (proto_stats_model_walk) as JSON. */
+static void json_visit(void *ctx, const struct proto_stat_val *v)
 {
-	for (size_t i = 0; i < N_LLM_FIELDS; i++) {
-		const char *p = (const char *)m + llm_fields[i].off;
-		cmd_json_key(j, llm_fields[i].key);
-		if (!m->has_engine) {
-			cmd_json_null(j);
-		} else if (llm_fields[i].is_u64) {
-			uint64_t v;
-			memcpy(&v, p, sizeof(v));
-			cmd_json_u64(j, v);
-		} else {
-			double v;
-			memcpy(&v, p, sizeof(v));
-			cmd_json_dbl(j, v);
-		}
+	struct cmd_json *j = ctx;
+	if (v->kind == PROTO_SV_END) {
+		cmd_json_obj_end(j);
+		return;
+	}
+	cmd_json_key(j, v->key);
+	switch (v->kind) {
+	case PROTO_SV_U64: cmd_json_u64(j, v->u); break;
+	case PROTO_SV_DBL: cmd_json_dbl(j, v->d); break;
+	case PROTO_SV_STR: cmd_json_str(j, v->s); break;
+	case PROTO_SV_OBJ: cmd_json_obj(j); break;
+	default: cmd_json_null(j); break;
 	}
 }
 
@@ -76,37 +59,7 @@ static void json_model(struct cmd_json *j, const struct proto_model_stats *m)
 	cmd_json_obj(j);
 	cmd_json_key(j, "name");
 	cmd_json_str(j, m->name);
-	for (size_t i = 0; i < proto_stat_n_fields; i++) {
-		const struct proto_stat_field *f = &proto_stat_fields[i];
-		uint64_t v = proto_stat_value(m, f);
-		cmd_json_key(j, f->key);
-		if (f->nullable && v == UNLIMITED)
-			cmd_json_null(j);
-		else
-			cmd_json_u64(j, v);
-	}
-	cmd_json_key(j, "device");
-	if (m->device)
-		cmd_json_str(j, m->device);
-	else
-		cmd_json_null(j);
-	cmd_json_device(j, m->device_name, m->device_total_bytes, m->device_free_bytes);
-	cmd_json_key(j, "queued_by_priority");
-	cmd_json_obj(j);
-	for (int p = 0; p < POOL_PRIO_COUNT; p++) {
-		cmd_json_key(j, pool_prio_name(p));
-		cmd_json_u64(j, m->queued_by_prio[p]);
-	}
-	cmd_json_obj_end(j);
-	cmd_json_key(j, "queue_wait_p50_ms");
-	cmd_json_dbl(j, m->queue_wait_p50_ms);
-	cmd_json_key(j, "queue_wait_p99_ms");
-	cmd_json_dbl(j, m->queue_wait_p99_ms);
-	cmd_json_key(j, "queue_wait_count");
-	cmd_json_u64(j, m->queue_wait_count);
-	cmd_json_key(j, "queue_wait_sum_secs");
-	cmd_json_dbl(j, m->queue_wait_sum_secs);
-	json_llm(j, m);
+	proto_stats_model_walk(m, json_visit, j);
 	cmd_json_obj_end(j);
 }
 

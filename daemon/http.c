@@ -32,6 +32,7 @@
  *   that falls further behind is dropped: http-oai.c).
  */
 #include <errno.h>
+#include <math.h>
 #include <netdb.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -329,15 +330,39 @@ static void do_metrics(struct hreq *r)
 	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
 }
 
+/* The object a walk writes into: the model's, or the nested one
+ * (queued_by_priority) between OBJ and END. */
+struct json_walk {
+	json_t *top, *cur;
+};
+
+static void json_visit(void *ctx, const struct proto_stat_val *v)
+{
+	struct json_walk *w = ctx;
+	json_t *x;
+
+	switch (v->kind) {
+	case PROTO_SV_END: w->cur = w->top; return;
+	case PROTO_SV_U64: x = json_integer((json_int_t)v->u); break;
+	case PROTO_SV_DBL: x = isfinite(v->d) ? json_real(v->d) : json_null(); break;
+	case PROTO_SV_STR: x = json_string(v->s); break;
+	case PROTO_SV_OBJ: x = json_object(); break;
+	default: x = json_null(); break;
+	}
+	json_object_set_new(w->cur, v->key, x);
+	if (v->kind == PROTO_SV_OBJ && x)
+		w->cur = x;
+}
+
+/* A model's queue figures: `plot stats --json`'s keys (the walk both
+ * render), its name under "model". */
 static json_t *stats_json(const struct proto_model_stats *m)
 {
 	json_t *o = json_pack("{s:s}", "model", m->name);
-	for (size_t i = 0; o && i < proto_stat_n_fields; i++) {
-		const struct proto_stat_field *f = &proto_stat_fields[i];
-		uint64_t v = proto_stat_value(m, f);
-		json_object_set_new(o, f->key, f->nullable && v == UINT64_MAX
-				    ? json_null() : json_integer((json_int_t)v));
-	}
+	struct json_walk w = { o, o };
+
+	if (o)
+		proto_stats_model_walk(m, json_visit, &w);
 	return o;
 }
 

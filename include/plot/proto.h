@@ -641,6 +641,25 @@ struct proto_stat_field {
 extern const struct proto_stat_field proto_stat_fields[];
 extern const size_t proto_stat_n_fields;
 uint64_t proto_stat_value(const struct proto_model_stats *m, const struct proto_stat_field *f);
+/* Every key of a model's stats after its name, in `plot stats --json`
+ * order, one call of visit each: proto_stat_fields (unlimited: null), the
+ * device (device_name and the device's memory null off a GPU), the
+ * queue wait, the llm figures (null for a model without an engine).
+ * queued_by_priority is an object: OBJ, its keys, then END (key NULL).
+ * plot stats --json and plotd's GET /v1/queues both render this walk. */
+enum proto_stat_kind {
+	PROTO_SV_NULL, PROTO_SV_U64, PROTO_SV_DBL, PROTO_SV_STR, PROTO_SV_OBJ, PROTO_SV_END,
+};
+struct proto_stat_val {
+	const char *key;
+	int kind;              /* enum proto_stat_kind: which of u, d, s holds */
+	uint64_t u;
+	double d;
+	const char *s;
+};
+typedef void proto_stat_visit_fn(void *ctx, const struct proto_stat_val *v);
+void proto_stats_model_walk(const struct proto_model_stats *m, proto_stat_visit_fn *visit,
+			    void *ctx);
 /* The Prometheus text of a stats reply to o. 0, or -1 on a write error. */
 int proto_stats_prometheus(const struct proto_stats *s, FILE *o);
 

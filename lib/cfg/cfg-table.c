@@ -215,7 +215,10 @@ static const struct cfg_setting settings[] = {
 	PARAMX("device", CFG_T_DEVICE, 0, 0, 0, "cpu", NULL, device,
 	       "llm: where the model runs: cpu, cuda (the first GPU) or cuda:N (GPU N)."),
 	PARAM("kvcache_mem_mb", CFG_T_UINT, 1, 1048576, "256", kvcache_mem_mb,
-	      "llm: KV-cache budget in MiB; it is cut into blocks, the pool's units."),
+	      "llm: KV-cache budget in MiB; it is cut into blocks, the pool's units. On a GPU "
+	      "(device cuda) the blocks live in its memory beside the weights: a fixed size, "
+	      "not a fraction of the free memory, so a model's units do not depend on what "
+	      "else holds the device; a budget that does not fit fails that model's load."),
 	PARAMX("kv_type", CFG_T_ENUM, 0, 0, 0, "f16", kv_types, kv_type,
 	       "llm: element type of the KV cache: f16 (IEEE half, rounded as llama.cpp's "
 	       "default cache, and twice the tokens per MiB) or f32."),

@@ -6,6 +6,10 @@
  * or an open_memstream buffer); never prints on its own. A summary is its
  * quantiles over recent samples, then _sum and _count over every sample
  * since the pool or model started, as the format expects.
+ *
+ * Every per-model JSON key is here too (proto_stats_model_walk): `plot
+ * stats --json` and plotd's GET /v1/queues walk the same list, so the two
+ * carry the same keys with the same nulls.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -54,6 +58,117 @@ uint64_t proto_stat_value(const struct proto_model_stats *m, const struct proto_
 	return v;
 }
 
+/* The llm executor's figures, in JSON order; null for other models. */
+static const struct llm_field {
+	const char *key;
+	size_t off;
+	int is_u64;            /* else double */
+} llm_fields[] = {
+#define L(k, u) {#k, offsetof(struct proto_model_stats, k), u}
+	L(prefill_tps, 0), L(decode_tps, 0), L(batch_size, 1), L(kv_blocks_used, 1),
+	L(kv_blocks_total, 1), L(ttft_p50_ms, 0), L(ttft_p99_ms, 0), L(itl_p50_ms, 0),
+	L(itl_p99_ms, 0), L(ttft_count, 1), L(ttft_sum_secs, 0), L(itl_count, 1),
+	L(itl_sum_secs, 0),
+#undef L
+};
+#define N_LLM_FIELDS (sizeof(llm_fields) / sizeof(llm_fields[0]))
+
+struct walk {
+	proto_stat_visit_fn *visit;
+	void *ctx;
+};
+
+static void put(const struct walk *w, const char *key, int kind, uint64_t u, double d,
+		const char *s)
+{
+	struct proto_stat_val v = { .key = key, .kind = kind, .u = u, .d = d, .s = s };
+	w->visit(w->ctx, &v);
+}
+
+static void put_u64(const struct walk *w, const char *key, uint64_t u)
+{
+	put(w, key, PROTO_SV_U64, u, 0, NULL);
+}
+
+static void put_dbl(const struct walk *w, const char *key, double d)
+{
+	put(w, key, PROTO_SV_DBL, 0, d, NULL);
+}
+
+static void put_null(const struct walk *w, const char *key)
+{
+	put(w, key, PROTO_SV_NULL, 0, 0, NULL);
+}
+
+static void put_str(const struct walk *w, const char *key, const char *s)
+{
+	put(w, key, s ? PROTO_SV_STR : PROTO_SV_NULL, 0, 0, s);
+}
+
+/* device, device_name, device_total_bytes, device_free_bytes: the memory
+ * figures only for a model on a device with memory of its own (a GPU);
+ * null for the CPU and the synthetic executor. */
+static void walk_device(const struct walk *w, const struct proto_model_stats *m)
+{
+	int mem = m->device_name && m->device_total_bytes;
+	put_str(w, "device", m->device);
+	put_str(w, "device_name", m->device_name);
+	if (mem) {
+		put_u64(w, "device_total_bytes", m->device_total_bytes);
+		put_u64(w, "device_free_bytes", m->device_free_bytes);
+	} else {
+		put_null(w, "device_total_bytes");
+		put_null(w, "device_free_bytes");
+	}
+}
+
+static void walk_queue_wait(const struct walk *w, const struct proto_model_stats *m)
+{
+	put(w, "queued_by_priority", PROTO_SV_OBJ, 0, 0, NULL);
+	for (int p = 0; p < POOL_PRIO_COUNT; p++)
+		put_u64(w, pool_prio_name(p), m->queued_by_prio[p]);
+	put(w, NULL, PROTO_SV_END, 0, 0, NULL);
+	put_dbl(w, "queue_wait_p50_ms", m->queue_wait_p50_ms);
+	put_dbl(w, "queue_wait_p99_ms", m->queue_wait_p99_ms);
+	put_u64(w, "queue_wait_count", m->queue_wait_count);
+	put_dbl(w, "queue_wait_sum_secs", m->queue_wait_sum_secs);
+}
+
+static void walk_llm(const struct walk *w, const struct proto_model_stats *m)
+{
+	for (size_t i = 0; i < N_LLM_FIELDS; i++) {
+		const struct llm_field *f = &llm_fields[i];
+		const char *p = (const char *)m + f->off;
+		uint64_t u;
+		double d;
+		if (!m->has_engine) {
+			put_null(w, f->key);
+		} else if (f->is_u64) {
+			memcpy(&u, p, sizeof(u));
+			put_u64(w, f->key, u);
+		} else {
+			memcpy(&d, p, sizeof(d));
+			put_dbl(w, f->key, d);
+		}
+	}
+}
+
+void proto_stats_model_walk(const struct proto_model_stats *m, proto_stat_visit_fn *visit,
+			    void *ctx)
+{
+	const struct walk w = { visit, ctx };
+	for (size_t i = 0; i < proto_stat_n_fields; i++) {
+		const struct proto_stat_field *f = &proto_stat_fields[i];
+		uint64_t v = proto_stat_value(m, f);
+		if (f->nullable && v == UNLIMITED)
+			put_null(&w, f->key);
+		else
+			put_u64(&w, f->key, v);
+	}
+	walk_device(&w, m);
+	walk_queue_wait(&w, m);
+	walk_llm(&w, m);
+}
 
 /* A label value with \, " and newline escaped, as the format requires. */
 static void prom_label(FILE *o, const char *s)

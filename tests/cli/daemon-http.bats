@@ -253,6 +253,29 @@ task_state_is() { # task_state_is ID STATE
 	assert_output 404
 }
 
+@test "/v1/queues carries plot stats --json's keys per model, with its nulls" {
+	slow_config 0
+	http_start
+	run -0 "$PLOT" run "one two three"
+	run -0 code GET /v1/queues
+	assert_output 200
+	run -0 "$PLOT" stats --json
+	python3 - "$BODY" "$output" <<-'PY'
+	import json, sys
+	http, cli = json.load(open(sys.argv[1]))["queues"], json.loads(sys.argv[2])["models"]
+	assert [q["model"] for q in http] == [m["name"] for m in cli] == ["echo"], (http, cli)
+	h, c = http[0], cli[0]
+	assert [k for k in h if k != "model"] == [k for k in c if k != "name"], (set(c) ^ set(h))
+	for k in ("device", "device_name", "device_total_bytes", "kv_blocks_total", "decode_tps",
+	          "ttft_count", "max_units"):
+	    assert h[k] is None and c[k] is None, (k, h[k], c[k])
+	assert h["completed"] == c["completed"] == 1, (h, c)
+	assert h["queue_wait_count"] == c["queue_wait_count"] == 1, (h, c)
+	assert h["queued_by_priority"] == c["queued_by_priority"] == \
+	       {"low": 0, "normal": 0, "high": 0, "critical": 0}, (h, c)
+	PY
+}
+
 @test "a client that disconnects mid-stream cancels its task; with detach it does not" {
 	slow_config 20
 	http_start

@@ -30,9 +30,11 @@
 
 bats_require_minimum_version 1.5.0
 
-load '/usr/lib/bats/bats-support/load'
-load '/usr/lib/bats/bats-assert/load'
-load '/usr/lib/bats/bats-file/load'
+# PLOT_BATS_LIB: where the bats libraries are (default /usr/lib/bats;
+# tests/gpu/run points it into .gpu-deps on a machine without them)
+load "${PLOT_BATS_LIB:-/usr/lib/bats}/bats-support/load"
+load "${PLOT_BATS_LIB:-/usr/lib/bats}/bats-assert/load"
+load "${PLOT_BATS_LIB:-/usr/lib/bats}/bats-file/load"
 
 : "${PLOT_BINDIR:=$(cd "$BATS_TEST_DIRNAME/../../bin" && pwd)}"
 PLOT="$PLOT_BINDIR/plot"

@@ -13,8 +13,9 @@ Usage: rawclient.py [--uid N] [--timeout S] SOCKET COMMAND [ARGS]
   submit PROMPT [JSON]   submit (extra fields in JSON); print the task id.
   stream TASK            subscribe with follow; print the output bytes, then
                          the end event as JSON on stderr; exit 0 if DONE.
-  run PROMPT N           submit (not detached), subscribe, read N chunks,
-                         then disconnect without a word.
+  run PROMPT N [JSON]    submit (not detached; extra fields in JSON),
+                         subscribe, read N chunks, then disconnect without
+                         a word.
   multi TASK COPIES      subscribe COPIES times on one connection, read with
                          small reads; print "1 LEN" if every copy is equal.
   noread WORDS COPIES    submit (detached) a prompt of WORDS two-letter words
@@ -183,7 +184,10 @@ def cmd_stream(c, args):
 
 def cmd_run(c, args):
     c.hello()
-    r = c.call("submit", prompt=args[0])
+    fields = {"prompt": args[0]}
+    if len(args) > 2:
+        fields.update(json.loads(args[2]))
+    r = c.call("submit", **fields)
     task = r["task"]
     c.call("subscribe", task=task, follow=True)
     got = 0

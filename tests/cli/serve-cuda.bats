@@ -134,6 +134,119 @@ prompt_tokens() { "$GEN" --count "$MODEL" 1 "$1"; }
 	serve_priority "$first" 4
 }
 
+@test "cuda: a client that disconnects mid-stream cancels its task and frees its blocks" {
+	start_ready
+	# it reads 4 chunks and vanishes without a word; 1500 tokens ignoring
+	# EOS are seconds of work, so the task is still running then
+	run -0 rawclient "$PLOT_SOCKET" run "$P2" 4 '{"temp": 0, "max_tokens": 1500, "ignore_eos": true}'
+	id=$output
+	wait_until task_state_is "$id" cancelled
+	wait_until units_are 0
+	plotd_log_has "task $id cancelled: its run client .* disconnected"
+	run -0 has_output "$id"
+	run -0 stat_field running
+	assert_output 0
+}
+
+# admitted_before_done ID...: plotd logged every task's admission before
+# any of them ended
+admitted_before_done() {
+	local re
+	re=$(IFS='|'; echo "$*")
+	grep -E "pool $SERVE_MODEL: task ($re) (admitted|done|failed|cancelled)" "$PLOTD_STDERR" |
+		awk -v n=$# '/ admitted / { a++; next } { exit !(a == n) } END { exit !(a == n) }'
+}
+
+# the sampling parameters of the sampling test, one set per line
+SAMPLING=("--temperature 0" "--temperature 1 --seed 7" "--temperature 1.5 --seed 7 --top-k 5"
+	"--temperature 0.8 --seed 11 --top-p 0.9 --repetition-penalty 1.3")
+
+@test "cuda: per-request sampling holds inside one batch: each task gives its solo output" {
+	gpu_config 16 100 4 # 256 blocks: the long task below and the eight fit together
+	start_ready
+	local k id ids=()
+	# alone: the same prompt under each set; the sets give different text
+	for k in 0 1 2 3; do
+		run -0 --separate-stderr "$PLOT" run -n 24 ${SAMPLING[$k]} "$P2"
+		[ -n "$output" ]
+		printf '%s' "$output" >"$BATS_TEST_TMPDIR/solo.$k"
+	done
+	for k in 0 1 2; do
+		for j in $(seq $((k + 1)) 3); do
+			run -1 cmp -s "$BATS_TEST_TMPDIR/solo.$k" "$BATS_TEST_TMPDIR/solo.$j"
+		done
+	done
+	# together: one slot held by a long task queues all eight (each set
+	# twice); raising max_running admits them at once, so they decode in
+	# the same batches
+	run -0 "$PLOT" limits set -m gpu max_running=1
+	long=$(long_task "$P1" 2000) # 127 blocks; long enough on a real GPU too
+	wait_until task_state_is "$long" running
+	for k in 0 1 2 3 4 5 6 7; do
+		id=$("$PLOT" submit -n 24 ${SAMPLING[$((k % 4))]} "$P2")
+		ids+=("$id")
+	done
+	run -0 "$PLOT" limits set -m gpu max_running=9
+	run -0 "$PLOT" cancel "$long"
+	for k in 0 1 2 3 4 5 6 7; do
+		run -0 --separate-stderr "$PLOT" result --wait "${ids[$k]}"
+		assert_equal "$output" "$(cat "$BATS_TEST_TMPDIR/solo.$((k % 4))")"
+	done
+	# they overlapped: all eight were admitted before the first of them ended
+	admitted_before_done "${ids[@]}"
+	wait_until units_are 0
+}
+
+# many PROMPT...: submit each prompt (greedy, 6 tokens ignoring EOS, raw,
+# detached) on one connection and print the ids; many_wait ID...: wait for
+# each and print its output, one repr per line (python: 64 clients would
+# cost seconds of start-up)
+many() {
+	RAWCLIENT_DIR="$BATS_TEST_DIRNAME" python3 - "$PLOT_SOCKET" "$@" <<-'PY'
+	import os, sys
+	sys.path.insert(0, os.environ["RAWCLIENT_DIR"])
+	import rawclient
+	c = rawclient.Conn(sys.argv[1])
+	c.hello()
+	for p in sys.argv[2:]:
+	    r = c.call("submit", prompt=p, temp=0, max_tokens=6, ignore_eos=True, raw=True, detach=True)
+	    assert r["t"] == "ok", r
+	    print(r["task"])
+	PY
+}
+many_wait() {
+	RAWCLIENT_DIR="$BATS_TEST_DIRNAME" python3 - "$PLOT_SOCKET" "$@" <<-'PY'
+	import os, sys
+	sys.path.insert(0, os.environ["RAWCLIENT_DIR"])
+	import rawclient
+	c = rawclient.Conn(sys.argv[1])
+	c.hello()
+	for t in sys.argv[2:]:
+	    r = c.call("result", task=int(t), wait=True)
+	    assert r["t"] == "ok" and r["state"] == 2, r # done
+	    print(repr(r["data"]))
+	PY
+}
+
+@test "cuda: 64 sequences admitted together decode in shared batches, each its solo output" {
+	gpu_config 64 200 4
+	start_ready
+	local k ps=("$P1" "$P2" "$P3" "$P4") all=() ids solo
+	ids=$(many "${ps[@]}")
+	solo=$(many_wait $ids)
+	for k in $(seq 0 63); do all+=("${ps[$((k % 4))]}"); done
+	run -0 "$PLOT" limits set -m gpu max_running=1
+	long=$(long_task "$P1" 2000)
+	wait_until task_state_is "$long" running
+	ids=$(many "${all[@]}")
+	run -0 "$PLOT" limits set -m gpu max_running=65
+	run -0 "$PLOT" cancel "$long"
+	run -0 many_wait $ids
+	assert_equal "$output" "$(for k in $(seq 1 16); do printf '%s\n' "$solo"; done)"
+	admitted_before_done $ids
+	wait_until units_are 0
+}
+
 @test "cuda: plot stats shows the device, its memory, KV blocks, batch, tok/s, TTFT/ITL" {
 	start_ready
 	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
@@ -271,12 +384,37 @@ still_serving() {
 	assert_output "still serving"
 }
 
+@test "cuda: a malformed params.device is a config error naming it: exit 78" {
+	local d
+	for d in gpu cuda:64 cuda:x "cuda:"; do
+		two_models "$MODEL" "device: '$d'"
+		run -78 --separate-stderr "$PLOTD" --check-config --config "$PLOT_CONFIG"
+		assert_equal "$stderr" "plotd: $PLOT_CONFIG:8:23: models[1].params.device: expected cpu, cuda or cuda:N (N 0..63), got \"$d\""
+	done
+	# cuda:N within range is valid config; whether device N exists is the load's business
+	two_models "$MODEL" "device: 'cuda:63'"
+	run -0 "$PLOTD" --check-config --config "$PLOT_CONFIG"
+}
+
 @test "cuda: a device index that does not exist fails that model clearly; the others serve" {
 	[ -z "$EMU" ] || export PLOT_CUDA_EMULATE=1 # the emulation has one device, cuda:0
 	model_fails "device: 'cuda:7'" --regexp 'tiny.gguf: cuda:7: no such CUDA device \(found [0-9]+\)$'
 	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
 	assert_output --partial 'model gpu failed to load'
 	assert_output --partial 'cuda:7: no such CUDA device'
+	still_serving
+}
+
+@test "cuda: no driver or no visible device fails that model clearly; the others serve" {
+	# the real runtime, no emulation, and no device visible to it: this
+	# machine has no driver at all (cudaErrorInsufficientDriver), a GPU
+	# machine hides its devices (CUDA_VISIBLE_DEVICES empty: none found)
+	unset PLOT_CUDA_EMULATE
+	export CUDA_VISIBLE_DEVICES=
+	model_fails "device: cuda" \
+		--regexp 'tiny.gguf: cuda:0: no (usable CUDA device: .*cudaGetDeviceCount.*|such CUDA device \(found 0\))$'
+	run -1 rawclient "$PLOT_SOCKET" submit "hello" '{"model": "gpu"}'
+	assert_output --partial 'model gpu failed to load'
 	still_serving
 }
 
@@ -296,4 +434,87 @@ still_serving() {
 	model_fails "device: cuda, kvcache_mem_mb: 64" \
 		'KV cache (kvcache_mem_mb 64): cuda:0: out of device memory for the KV cache (4096 blocks, 64.0 MiB)'
 	still_serving
+}
+
+# ---- the HTTP front: the same figures as plot stats --------------------------
+
+# http_start: plotd with the HTTP front on a free loopback port; sets URL
+http_start() {
+	plotd_start --http 127.0.0.1:0
+	wait_until grep -q 'http: listening on' "$PLOTD_STDERR"
+	URL="http://$(sed -n 's/.*http: listening on \([0-9.:]*\).*/\1/p' "$PLOTD_STDERR" | head -n 1)"
+}
+# http_get PATH: the body of a GET that answers 200 (python, not curl: the
+# GPU machine runs this file too)
+http_get() {
+	python3 -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$URL$1"
+}
+
+@test "cuda: GET /v1/queues has plot stats --json's keys: device figures for the GPU model, null on the CPU" {
+	plotd_write_config <<-EOF
+	default_model: gpu
+	models:
+	  - name: gpu
+	    executor: llm
+	    path: $MODEL
+	    params: { device: cuda, kvcache_mem_mb: 2, block_size: 16, max_num_seqs: 4, max_batch_tokens: 64 }
+	  - name: cpu
+	    executor: llm
+	    path: $MODEL
+	    params: { device: cpu, kvcache_mem_mb: 2, block_size: 16 }
+	  - name: echo
+	    executor: synthetic
+	    params: { tokens_per_sec: 0 }
+	EOF
+	http_start
+	wait_until is_ready
+	SERVE_MODEL=cpu wait_until is_ready
+	run -0 "$PLOT" run --temperature 0 -n 16 "$P1"
+	run -0 http_get /v1/queues
+	printf '%s' "$output" >"$BATS_TEST_TMPDIR/queues.json"
+	run -0 "$PLOT" stats --json
+	python3 - "$BATS_TEST_TMPDIR/queues.json" "$output" <<-'PY'
+	import json, sys
+	http = {q["model"]: q for q in json.load(open(sys.argv[1]))["queues"]}
+	cli = {m["name"]: m for m in json.loads(sys.argv[2])["models"]}
+	assert sorted(http) == sorted(cli) == ["cpu", "echo", "gpu"], (sorted(http), sorted(cli))
+	for name in cli: # the same keys, in the same order, the name aside
+	    h = [k for k in http[name] if k != "model"]
+	    c = [k for k in cli[name] if k != "name"]
+	    assert h == c, (name, set(c) - set(h), set(h) - set(c))
+	g, cg = http["gpu"], cli["gpu"]
+	assert g["device"] == "cuda:0" and g["device_name"] == cg["device_name"] != None, g
+	assert g["device_total_bytes"] == cg["device_total_bytes"] > 0, g
+	assert 0 < g["device_free_bytes"] <= g["device_total_bytes"], g
+	assert g["mem_bytes"] == cg["mem_bytes"] > 0, g
+	assert g["kv_blocks_total"] == cg["kv_blocks_total"] > 0 and g["kv_blocks_used"] == 0, g
+	assert (g["ttft_count"], g["itl_count"]) == (1, 15) and g["decode_tps"] > 0, g
+	assert g["batch_size"] >= 0 and g["ttft_p50_ms"] > 0 and g["itl_p99_ms"] > 0, g
+	c = http["cpu"]
+	assert c["device"] == "cpu" and c["kv_blocks_total"] > 0, c
+	# kvcache_mem_mb sizes the cache on the device as on the CPU: 2 MiB, the
+	# same blocks, every one a unit (max_units null)
+	assert g["kv_bytes"] == c["kv_bytes"] == 2 << 20, (g["kv_bytes"], c["kv_bytes"])
+	assert g["kv_blocks_total"] == c["kv_blocks_total"] == g["max_units"], (g, c)
+	assert [c[k] for k in ("device_name", "device_total_bytes", "device_free_bytes")] == [None] * 3, c
+	e = http["echo"]
+	assert e["device"] is None and e["kv_blocks_total"] is None and e["decode_tps"] is None, e
+	PY
+	# /metrics: the device's memory for the GPU model, nothing of it for the CPU one
+	run -0 http_get /metrics
+	printf '%s\n' "$output" >"$BATS_TEST_TMPDIR/metrics"
+	run -0 python3 "$BATS_TEST_DIRNAME/promcheck.py" 'plot_device_total_bytes{model="gpu",device="cuda:0"}' \
+		'plot_device_free_bytes{model="gpu",device="cuda:0"}' 'plot_kv_blocks_total{model="gpu"}' \
+		'plot_kv_blocks_used{model="gpu"}' 'plot_batch_size{model="gpu"}' \
+		'plot_itl_seconds_count{model="gpu"}' 'plot_decode_tokens_per_second{model="gpu"}' \
+		'plot_ttft_seconds{model="gpu",quantile="0.99"}' <"$BATS_TEST_TMPDIR/metrics"
+	assert_line --index 0 "$(stat_field device_total_bytes)"
+	[ "${lines[1]}" -gt 0 ] && [ "${lines[1]}" -le "${lines[0]}" ]
+	assert_line --index 2 "$(stat_field kv_blocks_total)"
+	assert_line --index 3 0
+	[[ "${lines[4]}" =~ ^[0-9]+$ ]]
+	assert_line --index 5 15
+	python3 -c 'import sys; sys.exit(not (float(sys.argv[1]) > 0 and float(sys.argv[2]) > 0))' "${lines[6]}" "${lines[7]}"
+	run -1 grep -E '^plot_device_(total|free)_bytes\{model="(cpu|echo)"' "$BATS_TEST_TMPDIR/metrics"
+	run -0 grep -c '^plot_model_device_info{model="cpu",device="cpu"} 1$' "$BATS_TEST_TMPDIR/metrics"
 }

@@ -10,7 +10,8 @@
 # Run here, where apt works: `apt-get download` fetches the -dev packages
 # (headers, the .so links) and the runtime packages of every library the
 # binaries load, down to what libpq and libmicrohttpd pull in (TLS,
-# Kerberos, LDAP), and `dpkg -x` unpacks them; documentation is dropped.
+# Kerberos, LDAP), and bats with its libraries for the serving checks, and
+# `dpkg -x` unpacks them; documentation is dropped.
 # libc, libstdc++ and libgcc are the GPU machine's own (its glibc is newer
 # than this machine's, so libraries built here load there). About 20 MiB,
 # under the 64 MiB a device run may carry. Idempotent: a second run
@@ -26,7 +27,9 @@ RUNTIME="libyaml-0-2 libmsgpackc2 libpcre2-8-0 libjansson4 libmicrohttpd12 libpq
 libreadline8 libtinfo6 libncursesw6 libgnutls30 libhogweed6 libnettle8 libgmp10 libidn2-0
 libunistring2 libp11-kit0 libtasn1-6 libffi8 libssl3 libgssapi-krb5-2 libkrb5-3 libk5crypto3
 libkrb5support0 libcom-err2 libkeyutils1 libldap-2.5-0 libsasl2-2"
-want=$(echo $DEV $RUNTIME)
+# the bats serving checks (tests/gpu/run's sbats step): shell only, arch all
+BATS="bats bats-support bats-assert bats-file"
+want=$(echo $DEV $RUNTIME $BATS)
 
 if [ -f "$dest/.done" ] && [ "$(cat "$dest/.done")" = "$want" ]; then
 	echo "carry.sh: $dest is up to date ($(du -sh "$dest" | cut -f1))"

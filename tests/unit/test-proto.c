@@ -819,6 +819,68 @@ static void test_encode_after_consume(void **state)
 }
 
 /* man/plot-protocol.7 documents every message type, wire error code and key. */
+/* The stats walk (plot stats --json and GET /v1/queues): each key once, in
+ * order; unlimited is null; off a GPU the device's memory is null; the llm
+ * figures are null without an engine and numbers with one. */
+struct walk_rec {
+	char keys[80][32];
+	int kinds[80];
+	uint64_t u[80];
+	size_t n;
+};
+
+static void rec_visit(void *ctx, const struct proto_stat_val *v)
+{
+	struct walk_rec *w = ctx;
+	assert_true(w->n < 80);
+	snprintf(w->keys[w->n], sizeof w->keys[0], "%s", v->key ? v->key : "}");
+	w->kinds[w->n] = v->kind;
+	w->u[w->n++] = v->u;
+}
+
+static int rec_find(const struct walk_rec *w, const char *key)
+{
+	for (size_t i = 0; i < w->n; i++)
+		if (!strcmp(w->keys[i], key))
+			return (int)i;
+	fail_msg("key %s not walked", key);
+	return -1;
+}
+
+static void test_stats_walk(void **state)
+{
+	(void)state;
+	struct proto_model_stats m = { .name = "m", .max_units = UINT64_MAX, .queued = 3,
+				       .device = "cpu", .device_name = NULL };
+	struct walk_rec a = {0}, b = {0};
+	proto_stats_model_walk(&m, rec_visit, &a);
+	assert_int_equal(a.kinds[rec_find(&a, "max_units")], PROTO_SV_NULL);
+	assert_int_equal(a.u[rec_find(&a, "queued")], 3);
+	assert_int_equal(a.kinds[rec_find(&a, "device")], PROTO_SV_STR);
+	assert_int_equal(a.kinds[rec_find(&a, "device_total_bytes")], PROTO_SV_NULL);
+	assert_int_equal(a.kinds[rec_find(&a, "kv_blocks_total")], PROTO_SV_NULL);
+	assert_int_equal(a.kinds[rec_find(&a, "queued_by_priority")], PROTO_SV_OBJ);
+	assert_int_equal(a.kinds[rec_find(&a, "queued_by_priority") + POOL_PRIO_COUNT + 1],
+			 PROTO_SV_END);
+	m.has_engine = 1;
+	m.kv_blocks_total = 128;
+	m.device = "cuda:0";
+	m.device_name = "emulated";
+	m.device_total_bytes = 1 << 30;
+	m.device_free_bytes = 1 << 29;
+	m.max_units = 128;
+	proto_stats_model_walk(&m, rec_visit, &b);
+	assert_int_equal(a.n, b.n); /* the same keys whatever the values */
+	for (size_t i = 0; i < a.n; i++)
+		assert_string_equal(a.keys[i], b.keys[i]);
+	assert_int_equal(b.u[rec_find(&b, "kv_blocks_total")], 128);
+	assert_int_equal(b.u[rec_find(&b, "device_free_bytes")], 1 << 29);
+	assert_int_equal(b.kinds[rec_find(&b, "device_name")], PROTO_SV_STR);
+	assert_int_equal(b.kinds[rec_find(&b, "ttft_count")], PROTO_SV_U64);
+	assert_int_equal(b.kinds[rec_find(&b, "decode_tps")], PROTO_SV_DBL);
+	assert_int_equal(b.u[rec_find(&b, "max_units")], 128);
+}
+
 static void test_man_page(void **state)
 {
 	FILE *f = fopen("man/plot-protocol.7", "rb");
@@ -875,6 +937,7 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_encode_after_consume),
+		cmocka_unit_test(test_stats_walk),
 		cmocka_unit_test(test_man_page),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
