@@ -42,7 +42,8 @@
  *     (-ffp-contract=off), so __fmul_rn and friends hold; expf and friends
  *     are the host's libm, not the device's (last-bit differences).
  * KHOST_MEM_MB sets the device's memory (default 16384), KHOST_DEVICES how
- * many devices there are (default 1; all share the memory).
+ * many devices there are (default 1; all share the memory; an empty
+ * CUDA_VISIBLE_DEVICES hides them all, as with the real runtime).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -376,8 +377,13 @@ cudaError_t cudaGraphDestroy(cudaGraph_t g)
 
 /* ---- devices, memory, copies ---------------------------------------------- */
 
+/* KHOST_DEVICES of them; none when CUDA_VISIBLE_DEVICES is set and empty, as
+ * the runtime hides every device then. */
 static int n_devices(void)
 {
+	const char *vis = getenv("CUDA_VISIBLE_DEVICES");
+	if (vis && !*vis)
+		return 0;
 	return (int)env_size("KHOST_DEVICES", 1, 64);
 }
 
