@@ -38,7 +38,8 @@
  *     passes agree bitwise. Launches of a middle layer in a batch-1
  *     decode, F16 cache, no split attention (cuda_launches;
  *     cuda_backend_launches; checked by tests/unit/test-cuda-plan.c):
- *     llama 17 -> 9, qwen2 20 -> 12 (q/k/v biases), gemma3 21 -> 11
+ *     llama 17 -> 9, qwen2 20 -> 9 (q/k/v biases folded into the
+ *     q/k/v launch), gemma3 21 -> 11
  *     (QK-norm, post-norms). Layer 0 keeps its first RMSNorm (one more);
  *     a split attention adds its combine.
  * Not yet run on a GPU: the end-to-end checks (tests/gpu) compare it with
@@ -255,12 +256,12 @@ static int matmul(struct fwd *f, const struct cuda_w *w, const float *x, uint32_
 	return 0;
 }
 
-/* ys[i] = x . ws[i]^T for k (<= CUDA_MATVEC_PARTS) weights that read the
- * same x: one launch (cuda_matvec_multi, the same bits) when fused, the
- * batch is decode-sized and the weights share type and row shape; else one
- * matmul each. */
+/* ys[i] = x . ws[i]^T (+ bs[i] when bs and bs[i]) for k (<= CUDA_MATVEC_PARTS)
+ * weights that read the same x: one launch (cuda_matvec_multi, the biases
+ * folded in, the same bits) when fused, the batch is decode-sized and the
+ * weights share type and row shape; else one matmul (and bias add) each. */
 static int matmul_group(struct fwd *f, const struct cuda_w *const *ws, float *const *ys,
-			uint32_t k, const float *x, uint32_t n)
+			const float *const *bs, uint32_t k, const float *x, uint32_t n)
 {
 	int same = f->fused && n <= CUDA_MATVEC_MAX_N, rc;
 	const void *w[CUDA_MATVEC_PARTS];
@@ -271,13 +272,17 @@ static int matmul_group(struct fwd *f, const struct cuda_w *const *ws, float *co
 		w[i] = ws[i]->d, rows[i] = ws[i]->rows;
 	}
 	if (same) {
-		TRY(f, cuda_matvec_multi(ys, w, rows, k, ws[0]->type, ws[0]->row_bytes, ws[0]->cols, x,
-					 n, f->c->stream, f->e, sizeof f->e));
+		TRY(f, cuda_matvec_multi(ys, w, bs, rows, k, ws[0]->type, ws[0]->row_bytes,
+					 ws[0]->cols, x, n, f->c->stream, f->e, sizeof f->e));
 		return 0;
 	}
-	for (uint32_t i = 0; i < k; i++)
+	for (uint32_t i = 0; i < k; i++) {
 		if ((rc = matmul(f, ws[i], x, n, ys[i])))
 			return rc;
+		if (bs)
+			TRY(f, cuda_add_bias(ys[i], bs[i], n, ws[i]->rows, f->c->stream, f->e,
+					     sizeof f->e));
+	}
 	return 0;
 }
 
@@ -299,11 +304,9 @@ static int qkv(struct fwd *f, const struct llm_layer *hl, const struct cuda_laye
 	f->xn_ready = 0;
 	const struct cuda_w *ws[] = { &l->wq, &l->wk, &l->wv };
 	float *ys[] = { s->q, s->k, s->v };
-	if ((rc = matmul_group(f, ws, ys, 3, s->xn, n)))
+	const float *bs[] = { l->bq, l->bk, l->bv };
+	if ((rc = matmul_group(f, ws, ys, bs, 3, s->xn, n)))
 		return rc;
-	TRY(f, cuda_add_bias(s->q, l->bq, n, l->wq.rows, st, f->e, sizeof f->e));
-	TRY(f, cuda_add_bias(s->k, l->bk, n, l->wk.rows, st, f->e, sizeof f->e));
-	TRY(f, cuda_add_bias(s->v, l->bv, n, l->wv.rows, st, f->e, sizeof f->e));
 	if (f->m->ad->qk_norm) {
 		TRY(f, cuda_qk_norm(s->q, l->q_norm, n, hp->n_head, hp->head_dim_k, hp->norm_eps, st,
 				    f->e, sizeof f->e));
@@ -406,7 +409,7 @@ static int ffn(struct fwd *f, const struct cuda_layer *l, const float *next, uin
 	f->xn_ready = 0;
 	const struct cuda_w *ws[] = { &l->gate, &l->up };
 	float *ys[] = { s->gate, s->up };
-	if ((rc = matmul_group(f, ws, ys, 2, s->xn, n)))
+	if ((rc = matmul_group(f, ws, ys, NULL, 2, s->xn, n)))
 		return rc;
 	TRY(f, cuda_glu(s->gate, s->up, n, hp->n_ff, f->m->ad->act == LLM_ACT_GELU_TANH, st, f->e,
 			sizeof f->e));

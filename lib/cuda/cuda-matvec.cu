@@ -17,7 +17,8 @@
  * cuda_matvec_multi runs several weights that read the same X (q/k/v,
  * gate/up) in one grid: their row groups follow one another along y, a
  * group finds its weight (mvm_part), and each warp does cuda_matvec's work
- * for its row: the same bits, one launch.
+ * for its row: the same bits, one launch; a part's bias, if any, is added
+ * as lane 0 writes the row (one rounded add, as cuda_add_bias).
  *
  * Batch invariance: token t's result uses only W, X row t, and a fixed
  * order (chunk loop per lane, fixed-order dot inside a chunk, fixed
@@ -101,7 +102,8 @@ template <int T, bool VEC>
 __device__ __forceinline__ void mv_warp(float *__restrict__ y, const uint8_t *__restrict__ w,
 					size_t row_bytes, uint32_t rows, uint32_t cols,
 					const float *__restrict__ x, uint32_t n, bool xvec,
-					uint32_t r, uint32_t t0, uint32_t lane)
+					uint32_t r, uint32_t t0, uint32_t lane,
+					const float *__restrict__ bias)
 {
 	if (r >= rows)
 		return; /* no block-wide barrier below: a whole warp leaves */
@@ -112,7 +114,7 @@ __device__ __forceinline__ void mv_warp(float *__restrict__ y, const uint8_t *__
 	for (int t = 0; t < MV_TILE; t++) {
 		float s = cu_warp_sum(acc[t]);
 		if (lane == 0 && (uint32_t)t < nt)
-			y[(size_t)(t0 + t) * rows + r] = s;
+			y[(size_t)(t0 + t) * rows + r] = bias ? __fadd_rn(s, bias[r]) : s;
 	}
 }
 
@@ -123,7 +125,8 @@ matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes,
 {
 	const uint32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 	mv_warp<T, VEC>(y, w, row_bytes, rows, cols, x, n, xvec,
-			mv_row(blockIdx.z, blockIdx.y, gridDim.y, warp), blockIdx.x * MV_TILE, lane);
+			mv_row(blockIdx.z, blockIdx.y, gridDim.y, warp), blockIdx.x * MV_TILE, lane,
+			NULL);
 }
 
 /* cuda_matvec_multi: the parts' row groups one after the other along the
@@ -131,6 +134,7 @@ matvec_k(float *__restrict__ y, const uint8_t *__restrict__ w, size_t row_bytes,
 struct mv_parts {
 	float *y[CUDA_MATVEC_PARTS];
 	const uint8_t *w[CUDA_MATVEC_PARTS];
+	const float *b[CUDA_MATVEC_PARTS]; /* bias, or NULL */
 	uint32_t rows[CUDA_MATVEC_PARTS];
 	uint32_t g0[CUDA_MATVEC_PARTS + 1];
 	uint32_t np;
@@ -153,7 +157,7 @@ matvec_multi_k(mv_parts p, size_t row_bytes, uint32_t cols, const float *__restr
 	const uint32_t lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
 	const uint32_t g = blockIdx.z * gridDim.y + blockIdx.y, m = mvm_part(p, g);
 	mv_warp<T, VEC>(p.y[m], p.w[m], row_bytes, p.rows[m], cols, x, n, xvec,
-			(g - p.g0[m]) * MV_WARPS + warp, blockIdx.x * MV_TILE, lane);
+			(g - p.g0[m]) * MV_WARPS + warp, blockIdx.x * MV_TILE, lane, p.b[m]);
 }
 
 struct matvec_launch {
@@ -198,11 +202,12 @@ struct matvec_host {
 			for (uint32_t by = 0; by < gyy; by++)
 				for (uint32_t bx = 0; bx < gx; bx++)
 					for (uint32_t warp = 0; warp < MV_WARPS; warp++)
-						block_warp<T, VEC>(mv_row(bz, by, gyy, warp), bx * MV_TILE, xvec);
+						block_warp<T, VEC>(mv_row(bz, by, gyy, warp), bx * MV_TILE, xvec,
+								   NULL);
 		return 0;
 	}
 	template <int T, bool VEC>
-	void block_warp(uint32_t r, uint32_t t0, bool xvec) const
+	void block_warp(uint32_t r, uint32_t t0, bool xvec, const float *bias) const
 	{
 		if (r >= rows)
 			return;
@@ -220,7 +225,7 @@ struct matvec_host {
 					w2[l] = v[l] + v[l ^ o];
 				memcpy(v, w2, sizeof v);
 			}
-			y[(size_t)(t0 + t) * rows + r] = v[0];
+			y[(size_t)(t0 + t) * rows + r] = bias ? cu_add(v[0], bias[r]) : v[0];
 		}
 	}
 };
@@ -244,7 +249,8 @@ struct matvec_multi_host {
 			matvec_host h = { p->y[m], p->w[m], row_bytes, p->rows[m], cols, x, n };
 			for (uint32_t bx = 0; bx < gx; bx++)
 				for (uint32_t warp = 0; warp < MV_WARPS; warp++)
-					h.block_warp<T, VEC>((g - p->g0[m]) * MV_WARPS + warp, bx * MV_TILE, xvec);
+					h.block_warp<T, VEC>((g - p->g0[m]) * MV_WARPS + warp, bx * MV_TILE, xvec,
+							     p->b[m]);
 		}
 		return 0;
 	}
@@ -269,9 +275,10 @@ struct matvec_multi_launch {
 	}
 };
 
-extern "C" int cuda_matvec_multi(float *const *y, const void *const *w, const uint32_t *rows,
-				 uint32_t n_parts, uint32_t type, size_t row_bytes, uint32_t cols,
-				 const float *x, uint32_t n, void *stream, char *err, size_t errlen)
+extern "C" int cuda_matvec_multi(float *const *y, const void *const *w, const float *const *bias,
+				 const uint32_t *rows, uint32_t n_parts, uint32_t type,
+				 size_t row_bytes, uint32_t cols, const float *x, uint32_t n,
+				 void *stream, char *err, size_t errlen)
 {
 	mv_parts p;
 	int rc = 0;
@@ -283,6 +290,7 @@ extern "C" int cuda_matvec_multi(float *const *y, const void *const *w, const ui
 	for (uint32_t m = 0; m < n_parts && !rc; m++) {
 		rc = cu_check_weight("cuda_matvec_multi", w[m], type, row_bytes, cols, err, errlen);
 		p.y[m] = y[m], p.w[m] = (const uint8_t *)w[m], p.rows[m] = rows[m];
+		p.b[m] = bias ? bias[m] : NULL;
 		p.g0[m + 1] = p.g0[m] + (rows[m] + MV_WARPS - 1) / MV_WARPS;
 	}
 	if (rc || n == 0 || p.g0[n_parts] == 0)

@@ -146,11 +146,15 @@ int cuda_matvec(float *y, const void *w, uint32_t type, size_t row_bytes, uint32
  * and row shape (cols, row_bytes), in one launch: y[i] (n, rows[i]) = X .
  * W_i^T, each bitwise what cuda_matvec(y[i], w[i], ...) gives (a weight row
  * is the same warp's same work; only the grid is shared): the q, k, v
- * projections, or gate and up. */
+ * projections, or gate and up. bias (NULL: none; else bias[i], NULL or
+ * rows[i] floats) is added to each output row as it is written, bitwise
+ * what cuda_add_bias after the product gives (one rounded add): qwen2's
+ * q/k/v biases without three more launches. */
 #define CUDA_MATVEC_PARTS 3
-int cuda_matvec_multi(float *const *y, const void *const *w, const uint32_t *rows,
-		      uint32_t n_parts, uint32_t type, size_t row_bytes, uint32_t cols,
-		      const float *x, uint32_t n, void *stream, char *err, size_t errlen);
+int cuda_matvec_multi(float *const *y, const void *const *w, const float *const *bias,
+		      const uint32_t *rows, uint32_t n_parts, uint32_t type, size_t row_bytes,
+		      uint32_t cols, const float *x, uint32_t n, void *stream, char *err,
+		      size_t errlen);
 
 /* The same product for large n (prefill): X converted to f16 into xh
  * (n * cols halves), W dequantized to f16 in tiles of tile_rows rows into
@@ -198,7 +202,7 @@ int cuda_add(float *x, const float *y, size_t n, void *stream, char *err, size_t
 int cuda_add_rmsnorm(float *x, const float *y, const float *post_w, float *xn, const float *w,
 		     uint32_t n, uint32_t dim, float eps, void *stream, char *err,
 		     size_t errlen);
-/* y (n, dim) += b (dim) per row (q/k/v biases). */
+/* y (n, dim) += b (dim) per row (q/k/v biases); b NULL: nothing to add. */
 int cuda_add_bias(float *y, const float *b, uint32_t n, uint32_t dim, void *stream, char *err,
 		  size_t errlen);
 /* y (n_rows, dim) = x rows rows[0..n_rows) (device indices). y != x. */

@@ -62,6 +62,13 @@ teardown() {
 	done
 }
 
+@test "a fused q/k/v product that drops its bias fails only the biased cases" {
+	mock_only
+	PLOT_MOCK_BUG=matvec_multi_bias run -1 "$TB" --quiet --small --op matvec_multi
+	assert_line --regexp '^FAIL matvec_multi .* bias '
+	refute_line --regexp '^FAIL matvec_multi .*[0-9] +err='
+}
+
 @test "a result that depends on the batch fails the invariance checks" {
 	mock_only
 	PLOT_MOCK_BUG=matvec-batch run -1 "$TB" --quiet --small --op matvec

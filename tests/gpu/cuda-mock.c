@@ -14,7 +14,8 @@
  *                          result depend on the batch size by 1e-7
  *                          (within tolerance: only the invariance check
  *                          catches it); attn-split makes a split
- *                          attention's result depend on n_seg
+ *                          attention's result depend on n_seg;
+ *                          matvec_multi_bias drops the biases it is given
  *   PLOT_MOCK_DEVICES=0    the runtime sees no device
  * Built by the CPU build only (make's test-backend-mock); a CUDA build links
  * the real kernels instead.
@@ -260,6 +261,8 @@ int cuda_add(float *x, const float *y, size_t n, void *s, char *err, size_t errl
 int cuda_add_bias(float *y, const float *b, uint32_t n, uint32_t dim, void *s, char *err,
 		  size_t errlen)
 {
+	if (!b) /* as lib/cuda's: no bias, nothing to add */
+		return 0;
 	for (size_t i = 0; i < (size_t)n * dim; i++)
 		y[i] += b[i % dim];
 	if (bug("add_bias"))
@@ -391,13 +394,16 @@ int cuda_rope_kv(const struct cuda_rope_kv_args *a, void *s, char *err, size_t e
 	return rc ? rc : cuda_kv_write(a->kv, &a->L, a->layer, a->k, a->v, a->slots, n, s, err, errlen);
 }
 
-int cuda_matvec_multi(float *const *y, const void *const *w, const uint32_t *rows,
-		      uint32_t n_parts, uint32_t type, size_t rb, uint32_t cols, const float *x,
-		      uint32_t n, void *s, char *err, size_t errlen)
+int cuda_matvec_multi(float *const *y, const void *const *w, const float *const *bias,
+		      const uint32_t *rows, uint32_t n_parts, uint32_t type, size_t rb, uint32_t cols,
+		      const float *x, uint32_t n, void *s, char *err, size_t errlen)
 {
 	int rc = 0;
-	for (uint32_t m = 0; m < n_parts && !rc; m++)
+	for (uint32_t m = 0; m < n_parts && !rc; m++) {
 		rc = cuda_matvec(y[m], w[m], type, rb, rows[m] - (m + 1 == n_parts ? bug("matvec_multi") : 0),
 				 cols, x, n, s, err, errlen);
+		if (!rc && bias && !bug("matvec_multi_bias"))
+			rc = cuda_add_bias(y[m], bias[m], n, rows[m], s, err, errlen);
+	}
 	return rc;
 }

@@ -962,13 +962,15 @@ static void case_rope_kv(uint32_t elem, uint32_t n_head, uint32_t n_kv, uint32_t
 	free(r.q), free(r.k), free(r.v), free(r.cs), free(r.slots), free(r.kv);
 }
 
-/* cuda_matvec_multi against cuda_matvec of each part: bitwise (err: the
- * bytes that differ, tolerance 0). */
+/* cuda_matvec_multi against cuda_matvec of each part (then cuda_add_bias,
+ * with biases: the middle part has none, as a model may leave one out):
+ * bitwise (err: the bytes that differ, tolerance 0). */
 static void case_matvec_multi(uint32_t type, uint32_t cols, uint32_t n, uint32_t np,
-			      const uint32_t *rows)
+			      const uint32_t *rows, int biased)
 {
 	struct tc c = { 0 };
-	float *deq, *x = tb_frand((size_t)n * cols, 1.0f), *ys[3], *yr[3];
+	float *deq, *x = tb_frand((size_t)n * cols, 1.0f), *ys[3], *yr[3], *hb[3] = { 0 };
+	const float *db[3] = { 0 };
 	const void *dw[3];
 	void *hw[3];
 	size_t rb = quant_row_bytes(type, cols), bad = 0;
@@ -979,11 +981,17 @@ static void case_matvec_multi(uint32_t type, uint32_t cols, uint32_t n, uint32_t
 		dw[m] = tb_dput(&c, hw[m], (size_t)rows[m] * rb);
 		ys[m] = tb_dnew(&c, (size_t)n * rows[m] * 4);
 		yr[m] = tb_dnew(&c, (size_t)n * rows[m] * 4);
+		if (biased && m != 1) {
+			hb[m] = tb_frand(rows[m], 1.0f);
+			db[m] = tb_dput(&c, hb[m], (size_t)rows[m] * 4);
+		}
 	}
-	if (!c.broken && cuda_matvec_multi(ys, dw, rows, np, type, rb, cols, dx, n, tb_stream, TE))
+	if (!c.broken && cuda_matvec_multi(ys, dw, biased ? db : NULL, rows, np, type, rb, cols, dx,
+					   n, tb_stream, TE))
 		c.broken = 1, printf("FAIL matvec_multi: %s\n", tb_err);
 	for (uint32_t m = 0; m < np && !c.broken; m++)
-		if (cuda_matvec(yr[m], dw[m], type, rb, rows[m], cols, dx, n, tb_stream, TE))
+		if (cuda_matvec(yr[m], dw[m], type, rb, rows[m], cols, dx, n, tb_stream, TE) ||
+		    cuda_add_bias(yr[m], db[m], n, rows[m], tb_stream, TE))
 			c.broken = 1, printf("FAIL matvec_multi: %s\n", tb_err);
 	for (uint32_t m = 0; m < np && !c.broken; m++) {
 		size_t nb = (size_t)n * rows[m] * 4;
@@ -993,12 +1001,12 @@ static void case_matvec_multi(uint32_t type, uint32_t cols, uint32_t n, uint32_t
 		free(a), free(b);
 	}
 	char d[96];
-	snprintf(d, sizeof d, "%s cols=%u n=%u rows=%u/%u/%u", quant_name(type), cols, n, rows[0],
-		 np > 1 ? rows[1] : 0, np > 2 ? rows[2] : 0);
+	snprintf(d, sizeof d, "%s cols=%u n=%u rows=%u/%u/%u%s", quant_name(type), cols, n, rows[0],
+		 np > 1 ? rows[1] : 0, np > 2 ? rows[2] : 0, biased ? " bias" : "");
 	tb_report(&c, "matvec_multi", d, c.broken ? INFINITY : (double)bad, 0,
 		  "(bytes differing from cuda_matvec of each part)", 0);
 	for (uint32_t m = 0; m < np; m++)
-		free(hw[m]);
+		free(hw[m]), free(hb[m]);
 	free(x);
 }
 
@@ -1007,9 +1015,10 @@ static void fused_cases(void)
 	static const uint32_t qkv[3] = { 2048, 512, 512 }, odd[3] = { 7, 33, 1 }, gu[2] = { 96, 96 };
 	for (size_t i = 0; tb_want("matvec_multi") && i < N_WTYPES; i++) {
 		uint32_t t = wtypes[i], kq = t >= Q_Q4_K && t <= Q_Q6_K;
-		case_matvec_multi(t, 2048, 1, 3, qkv);                  /* llama 1B q/k/v, decode */
-		case_matvec_multi(t, kq ? 256 : 64, 5, 3, odd);         /* odd row counts */
-		case_matvec_multi(t, kq ? 512 : 576, tb_small ? 9 : 64, 2, gu); /* gate/up, a tile */
+		case_matvec_multi(t, 2048, 1, 3, qkv, 0);               /* llama 1B q/k/v, decode */
+		case_matvec_multi(t, kq ? 256 : 64, 5, 3, odd, 0);      /* odd row counts */
+		case_matvec_multi(t, kq ? 512 : 576, tb_small ? 9 : 64, 2, gu, 0); /* gate/up, a tile */
+		case_matvec_multi(t, kq ? 1024 : 896, 3, 3, qkv, 1);   /* qwen2-like biased q/k/v */
 	}
 
 	static const uint32_t nd[][2] = { { 1, 1 }, { 3, 7 }, { 1, 576 }, { 65, 2048 }, { 512, 640 } };

@@ -465,16 +465,18 @@ static int check_graphs(struct opts *o, struct result *r, int32_t *toks, float *
 	uint32_t steps = o->steps < 8 ? o->steps : 8;
 	uint64_t cap0, rep0, cap1, rep1;
 	const char *why = NULL;
+	char whybuf[256];
 	if (o->b.cpu)
 		return 0;
 	random_tokens(toks, o->prompt, o->seed + 11);
 	if (cuda_backend_graph_counts(o->b.m, &cap0, &rep0) ||
 	    graph_run(o, toks, steps, 1, ga, &why) ||
+	    snprintf(whybuf, sizeof whybuf, "%s", why ? why : "") < 0 ||
 	    cuda_backend_graph_counts(o->b.m, &cap1, &rep1) ||
 	    graph_run(o, toks, steps, 0, gb, NULL) || cuda_backend_set_graphs(o->b.m, 1))
 		return -1;
 	if (why) {
-		printf("graphs: off (%s): not checked\n", why);
+		printf("graphs: off (%s): not checked\n", whybuf); /* why: reset by set_graphs */
 		return 0;
 	}
 	r->graphs_checked = 1;
