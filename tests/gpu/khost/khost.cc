@@ -355,7 +355,13 @@ cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s)
 {
 	if (!e)
 		return fail(cudaErrorInvalidResourceHandle);
-	auto nodes = e->nodes;
+	if (!(s && s->capturing) && !sticky_now() && !strict_captures) { /* runs now: no copy */
+		for (const auto &n : e->nodes)
+			if (!sticky_now())
+				n.second();
+		return sticky_now();
+	}
+	auto nodes = e->nodes; /* recorded: the replay keeps this graph's nodes as they are */
 	return submit(s, "graph", [nodes]() {
 		for (const auto &n : nodes)
 			if (!sticky_now())
